@@ -1,0 +1,1 @@
+//! uniffi bindings over fieldcase-core (filled by the bindings issue).

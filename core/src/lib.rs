@@ -1,0 +1,7 @@
+//! fieldcase-core: the shared library behind every fieldcase phone and the office server.
+//!
+//! It owns the domain model (cases, visit notes, accompaniment tasks), one automerge document per
+//! case, the encrypted SQLite store a phone keeps offline, the sans-IO sync engine and its HTTPS
+//! transport. See `ARCHITECTURE.md` at the repository root for the layering.
+
+pub mod protocol;

@@ -1,0 +1,1 @@
+//! fieldcase office server (filled by the server issue).

@@ -1,0 +1,2 @@
+//! `fieldcase-server` binary entry point.
+fn main() {}

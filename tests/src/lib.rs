@@ -1,0 +1,1 @@
+//! Shared harness for fieldcase end-to-end tests.
