@@ -4,4 +4,16 @@
 //! case, the encrypted SQLite store a phone keeps offline, the sans-IO sync engine and its HTTPS
 //! transport. See `ARCHITECTURE.md` at the repository root for the layering.
 
+pub mod clock;
+pub mod crypto;
+pub mod document;
+pub mod error;
+pub mod ids;
+pub mod model;
 pub mod protocol;
+pub mod store;
+pub mod transport;
+mod util;
+
+pub use automerge::{ActorId, ChangeHash};
+pub use error::{CoreError, Result};

@@ -1,0 +1,199 @@
+//! Key slots: the data key wrapped with age, to the keystore's key or to a passphrase.
+//!
+//! age headers are pre-scanned and capped before age parses them (DESIGN.md section 11: parsing
+//! cost grows faster than the stanza count): at most [`MAX_STANZAS`] stanzas in at most
+//! [`MAX_HEADER_BYTES`], an scrypt stanza only in a passphrase slot, and scrypt's work factor capped
+//! at [`MAX_SCRYPT_WORK_FACTOR`].
+
+use std::io::{Read, Write};
+use std::iter;
+
+use age::secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::DataKey;
+use crate::error::{CoreError, Result};
+
+/// Most stanzas accepted in a key slot's age header.
+pub const MAX_STANZAS: usize = 64;
+/// Largest age header accepted, in bytes.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// Highest scrypt work factor (log2 N) accepted when unwrapping: about a second on a phone.
+pub const MAX_SCRYPT_WORK_FACTOR: u8 = 20;
+/// The scrypt work factor used for new passphrase slots.
+pub const DEFAULT_SCRYPT_WORK_FACTOR: u8 = 18;
+const AGE_MAGIC: &[u8] = b"age-encryption.org/v1\n";
+const SCRYPT_STANZA: &[u8] = b"\n-> scrypt ";
+
+/// What a key slot is wrapped to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlotKind {
+    /// The 32-byte secret from the platform keystore, used as an age X25519 identity.
+    Keystore,
+    /// A passphrase, through age's scrypt recipient.
+    Passphrase,
+}
+
+/// The data key, wrapped with age to one secret.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct KeySlot {
+    /// What it is wrapped to.
+    pub kind: SlotKind,
+    /// The age file holding the data key.
+    #[serde(with = "crate::util::base64_bytes")]
+    pub wrapped: Vec<u8>,
+}
+
+impl std::fmt::Debug for KeySlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KeySlot({:?}, {} bytes)", self.kind, self.wrapped.len())
+    }
+}
+
+fn identity_from_root(root: &[u8; 32]) -> Result<age::x25519::Identity> {
+    let hrp = bech32::Hrp::parse("AGE-SECRET-KEY-").map_err(|_| CoreError::Crypto)?;
+    let encoded = Zeroizing::new(
+        bech32::encode::<bech32::Bech32>(hrp, root)
+            .map_err(|_| CoreError::Crypto)?
+            .to_uppercase(),
+    );
+    encoded.parse().map_err(|_| CoreError::Crypto)
+}
+
+fn wrap(key: &DataKey, recipient: &dyn age::Recipient) -> Result<Vec<u8>> {
+    let encryptor =
+        age::Encryptor::with_recipients(iter::once(recipient)).map_err(|_| CoreError::Crypto)?;
+    let mut out = Vec::with_capacity(256);
+    let mut writer = encryptor.wrap_output(&mut out)?;
+    writer.write_all(key.expose())?;
+    writer.finish()?;
+    Ok(out)
+}
+
+fn unwrap(wrapped: &[u8], identity: &dyn age::Identity) -> Result<DataKey> {
+    let decryptor =
+        age::Decryptor::new_buffered(wrapped).map_err(|_| CoreError::Corrupt { what: "key slot" })?;
+    let mut reader = decryptor.decrypt(iter::once(identity)).map_err(|e| match e {
+        age::DecryptError::NoMatchingKeys | age::DecryptError::DecryptionFailed => {
+            CoreError::WrongKey
+        }
+        age::DecryptError::ExcessiveWork { .. } => CoreError::Corrupt { what: "key slot work factor" },
+        _ => CoreError::Corrupt { what: "key slot" },
+    })?;
+    let mut plain = Zeroizing::new(Vec::with_capacity(33));
+    reader
+        .by_ref()
+        .take(33)
+        .read_to_end(&mut plain)
+        .map_err(|_| CoreError::WrongKey)?;
+    let bytes: [u8; 32] = plain.as_slice().try_into().map_err(|_| CoreError::Corrupt { what: "key slot" })?;
+    Ok(DataKey::from_bytes(Zeroizing::new(bytes)))
+}
+
+/// Checks an age header's shape before age parses it: magic, size, stanza count, and an scrypt
+/// stanza present exactly when `kind` is a passphrase slot.
+pub(crate) fn prescan(wrapped: &[u8], kind: SlotKind) -> Result<()> {
+    let bad = || CoreError::Corrupt { what: "key slot header" };
+    if !wrapped.starts_with(AGE_MAGIC) {
+        return Err(bad());
+    }
+    let window = &wrapped[..wrapped.len().min(MAX_HEADER_BYTES)];
+    let end = window.windows(5).position(|w| w == b"\n--- ").ok_or_else(bad)?;
+    let header = &window[..end + 1];
+    let stanzas = header.windows(4).filter(|w| w == b"\n-> ").count();
+    if stanzas == 0 || stanzas > MAX_STANZAS {
+        return Err(bad());
+    }
+    let has_scrypt = header.windows(SCRYPT_STANZA.len()).any(|w| w == SCRYPT_STANZA);
+    match kind {
+        SlotKind::Passphrase if !has_scrypt || stanzas != 1 => Err(bad()),
+        SlotKind::Keystore if has_scrypt => Err(bad()),
+        _ => Ok(()),
+    }
+}
+
+impl KeySlot {
+    /// Wraps `key` to the keystore's 32-byte root secret.
+    pub fn for_keystore(key: &DataKey, root: &[u8; 32]) -> Result<Self> {
+        let identity = identity_from_root(root)?;
+        Ok(Self { kind: SlotKind::Keystore, wrapped: wrap(key, &identity.to_public())? })
+    }
+
+    /// Wraps `key` to a passphrase with scrypt at `work_factor` (log2 N, capped at
+    /// [`MAX_SCRYPT_WORK_FACTOR`]).
+    pub fn for_passphrase(key: &DataKey, passphrase: &str, work_factor: u8) -> Result<Self> {
+        let mut recipient = age::scrypt::Recipient::new(SecretString::from(passphrase.to_owned()));
+        recipient.set_work_factor(work_factor.min(MAX_SCRYPT_WORK_FACTOR));
+        Ok(Self { kind: SlotKind::Passphrase, wrapped: wrap(key, &recipient)? })
+    }
+
+    /// Unwraps the data key with the keystore's root secret.
+    pub fn open_with_keystore(&self, root: &[u8; 32]) -> Result<DataKey> {
+        if self.kind != SlotKind::Keystore {
+            return Err(CoreError::WrongKey);
+        }
+        prescan(&self.wrapped, self.kind)?;
+        unwrap(&self.wrapped, &identity_from_root(root)?)
+    }
+
+    /// Unwraps the data key with a passphrase.
+    pub fn open_with_passphrase(&self, passphrase: &str) -> Result<DataKey> {
+        if self.kind != SlotKind::Passphrase {
+            return Err(CoreError::WrongKey);
+        }
+        prescan(&self.wrapped, self.kind)?;
+        let mut identity = age::scrypt::Identity::new(SecretString::from(passphrase.to_owned()));
+        identity.set_max_work_factor(MAX_SCRYPT_WORK_FACTOR);
+        unwrap(&self.wrapped, &identity)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn keystore_slot_opens_only_with_its_key() {
+        let key = DataKey::generate();
+        let slot = KeySlot::for_keystore(&key, &[7u8; 32]).unwrap();
+        assert_eq!(slot.open_with_keystore(&[7u8; 32]).unwrap().expose(), key.expose());
+        assert!(matches!(slot.open_with_keystore(&[8u8; 32]), Err(CoreError::WrongKey)));
+        assert!(matches!(slot.open_with_passphrase("x"), Err(CoreError::WrongKey)));
+    }
+
+    #[test]
+    fn passphrase_slot_opens_only_with_its_passphrase() {
+        let key = DataKey::generate();
+        let slot = KeySlot::for_passphrase(&key, "correct horse", 10).unwrap();
+        assert_eq!(slot.open_with_passphrase("correct horse").unwrap().expose(), key.expose());
+        assert!(matches!(slot.open_with_passphrase("wrong"), Err(CoreError::WrongKey)));
+    }
+
+    #[test]
+    fn hostile_headers_are_refused_before_parsing() {
+        let key = DataKey::generate();
+        // A keystore slot must not carry an scrypt stanza (it would let an attacker make unlock
+        // run scrypt at a work factor of their choosing).
+        let scrypt = KeySlot::for_passphrase(&key, "p", 10).unwrap();
+        let forged = KeySlot { kind: SlotKind::Keystore, wrapped: scrypt.wrapped.clone() };
+        assert!(matches!(forged.open_with_keystore(&[1; 32]), Err(CoreError::Corrupt { .. })));
+        // Too many stanzas.
+        let mut many = AGE_MAGIC.to_vec();
+        for _ in 0..(MAX_STANZAS + 1) {
+            many.extend_from_slice(b"-> X25519 AAAA\nAAAA\n");
+        }
+        many.extend_from_slice(b"--- AAAA\n");
+        let slot = KeySlot { kind: SlotKind::Keystore, wrapped: many };
+        assert!(matches!(slot.open_with_keystore(&[1; 32]), Err(CoreError::Corrupt { .. })));
+        // Not age at all, and an endless header.
+        let slot = KeySlot { kind: SlotKind::Keystore, wrapped: b"garbage".to_vec() };
+        assert!(slot.open_with_keystore(&[1; 32]).is_err());
+        let mut endless = AGE_MAGIC.to_vec();
+        endless.resize(MAX_HEADER_BYTES * 2, b'a');
+        let slot = KeySlot { kind: SlotKind::Keystore, wrapped: endless };
+        assert!(slot.open_with_keystore(&[1; 32]).is_err());
+    }
+}

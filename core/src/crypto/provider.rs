@@ -1,0 +1,53 @@
+//! The platform keystore's side of the key hierarchy, behind a trait the app implements.
+
+use std::sync::Mutex;
+
+use zeroize::Zeroizing;
+
+/// Supplies the 32-byte root secret that the Android Keystore or the iOS Keychain holds for this
+/// app. Keys never cross the FFI as strings; the shells implement this trait.
+pub trait KeyProvider: Send + Sync {
+    /// The root secret. An error is reported as [`crate::CoreError::KeyProvider`].
+    fn root_key(&self) -> Result<Zeroizing<[u8; 32]>, String>;
+
+    /// Destroys the root secret in the keystore, if the platform allows it. Called by wipe, after
+    /// the wrapped keys are gone, so that nothing that survives a wipe opens an old copy.
+    fn destroy(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// A key provider holding its key in memory: for tests, benchmarks and desktop tools.
+pub struct StaticKeyProvider(Mutex<Option<Zeroizing<[u8; 32]>>>);
+
+impl StaticKeyProvider {
+    /// A provider that hands out `key` until destroyed.
+    pub fn new(key: [u8; 32]) -> Self {
+        Self(Mutex::new(Some(Zeroizing::new(key))))
+    }
+
+    /// A provider with a fresh random key.
+    pub fn random() -> Self {
+        use rand::RngCore;
+        let mut key = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut key);
+        let provider = Self::new(key);
+        zeroize::Zeroize::zeroize(&mut key);
+        provider
+    }
+}
+
+impl KeyProvider for StaticKeyProvider {
+    fn root_key(&self) -> Result<Zeroizing<[u8; 32]>, String> {
+        self.0
+            .lock()
+            .map_err(|_| "key provider poisoned".to_string())?
+            .clone()
+            .ok_or_else(|| "the key was destroyed".to_string())
+    }
+
+    fn destroy(&self) -> Result<(), String> {
+        *self.0.lock().map_err(|_| "key provider poisoned".to_string())? = None;
+        Ok(())
+    }
+}

@@ -1,0 +1,128 @@
+//! One automerge document per case: how cases, notes and tasks are laid out in it, how edits are
+//! made, and how the merged state is read back.
+//!
+//! Layout of a case document (root map):
+//!
+//! ```text
+//! schema: 1
+//! client_code, status, consent, created_at: str
+//! assigned: { user_id: true }            set of workers (a map, so concurrent adds both survive)
+//! authors:  { actor_hex: { user, device } }   who each replica's changes belong to
+//! notes:    { note_id: { author_user, author_device, written_at, edited_at, kind,
+//!                        body: Text, tags: { tag: true }, task } }
+//! tasks:    { task_id: { purpose, office_kind, office_name, office_address, scheduled_at,
+//!                        time_zone, assignees: { user_id: true }, status, outcome, follow_up,
+//!                        checklist: { item_id: { label, done } } } }
+//! ```
+//!
+//! Notes and tasks are maps keyed by random ids, so two notes added offline on two phones both
+//! survive a merge; note bodies are automerge Text, so concurrent edits merge character-wise; a
+//! scalar field changed on two replicas keeps automerge's deterministic winner, and
+//! [`CaseDoc::conflicts`] reports every value with its author so a UI can show the conflict.
+//!
+//! Every automerge call that sees stored or received bytes runs behind `catch_unwind`, because
+//! automerge 0.12 panics on some malformed input (DESIGN.md section 11).
+
+mod conflict;
+mod read;
+mod write;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use automerge::{ActorId, AutoCommit, ChangeHash};
+
+pub use conflict::{Conflict, ConflictValue};
+
+use crate::error::{CoreError, Result};
+use crate::ids::CaseId;
+
+/// The schema version written into every case document.
+pub const DOC_SCHEMA: i64 = 1;
+
+/// One case's automerge document, with the actor of the replica that edits it.
+pub struct CaseDoc {
+    id: CaseId,
+    doc: AutoCommit,
+}
+
+impl std::fmt::Debug for CaseDoc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CaseDoc({})", self.id)
+    }
+}
+
+/// Runs an automerge call that may panic on hostile bytes, turning a panic into a typed error.
+pub(crate) fn guarded<T>(what: &'static str, f: impl FnOnce() -> T) -> Result<T> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|_| CoreError::Document(what))
+}
+
+impl CaseDoc {
+    /// Loads a document from saved bytes (a full save, optionally followed by change chunks) and
+    /// sets the actor that local edits will be made as.
+    pub fn load(id: CaseId, bytes: &[u8], actor: &ActorId) -> Result<Self> {
+        let doc = guarded("load panicked", || AutoCommit::load(bytes))?
+            .map_err(|_| CoreError::Document("cannot load case document"))?;
+        let mut doc = Self { id, doc };
+        doc.doc.set_actor(actor.clone());
+        doc.check_schema()?;
+        Ok(doc)
+    }
+
+    /// An empty document for a case first seen through sync, to which the received changes are
+    /// then applied.
+    pub fn empty(id: CaseId, actor: &ActorId) -> Self {
+        Self { id, doc: AutoCommit::new().with_actor(actor.clone()) }
+    }
+
+    fn check_schema(&self) -> Result<()> {
+        match read::scalar_i64(&self.doc, &automerge::ROOT, "schema") {
+            Some(DOC_SCHEMA) => Ok(()),
+            Some(_) => Err(CoreError::Document("unsupported case document schema")),
+            None => Err(CoreError::Document("not a case document")),
+        }
+    }
+
+    /// Applies changes received from elsewhere (concatenated change chunks). Applying a change
+    /// twice, or in another order, changes nothing more. On error the document must be dropped
+    /// and reloaded from storage, since a panic may have left it half-applied.
+    pub fn apply_encoded_changes(&mut self, bytes: &[u8]) -> Result<usize> {
+        if bytes.is_empty() {
+            return Ok(0);
+        }
+        let applied = guarded("apply panicked", || self.doc.load_incremental(bytes))?
+            .map_err(|_| CoreError::Document("cannot apply changes"))?;
+        self.check_schema()?;
+        Ok(applied)
+    }
+
+    /// The case's id.
+    pub fn id(&self) -> CaseId {
+        self.id
+    }
+
+    /// The current heads (hashes of the latest changes).
+    pub fn heads(&mut self) -> Vec<ChangeHash> {
+        self.doc.get_heads()
+    }
+
+    /// The whole document, compacted.
+    pub fn save(&mut self) -> Vec<u8> {
+        self.doc.save()
+    }
+
+    /// Every change not reachable from `heads`, encoded as change chunks: what a peer that has
+    /// `heads` lacks.
+    pub fn changes_since(&mut self, heads: &[ChangeHash]) -> Vec<u8> {
+        self.doc.save_after(heads)
+    }
+
+    /// Whether every change named by `heads` is in this document.
+    pub fn has_all(&mut self, heads: &[ChangeHash]) -> bool {
+        heads.iter().all(|h| self.doc.get_change_by_hash(h).is_some())
+    }
+
+    /// Number of changes in the document's history.
+    pub fn change_count(&mut self) -> usize {
+        self.doc.get_changes(&[]).len()
+    }
+}

@@ -1,0 +1,285 @@
+//! Reading the merged state of a case document into model values.
+
+use std::str::FromStr;
+
+use automerge::{AutoCommit, ObjType, ReadDoc, ScalarValue, Value, ObjId};
+use time::format_description::well_known::Rfc3339;
+use time::{Date, OffsetDateTime};
+
+use super::CaseDoc;
+use crate::error::{CoreError, Result};
+use crate::ids::{ChecklistItemId, DeviceId, NoteId, TaskId, UserId};
+use crate::model::{
+    Author, Case, CaseSummary, ChecklistItem, Task, TaskSummary, VisitNote,
+};
+
+const DATE_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
+
+fn corrupt<E>(_: E) -> CoreError {
+    CoreError::Document("malformed case document")
+}
+
+/// A scalar string field, if present.
+pub(crate) fn scalar_str(doc: &AutoCommit, obj: &ObjId, key: &str) -> Option<String> {
+    match doc.get(obj, key).ok()?? {
+        (Value::Scalar(s), _) => match s.as_ref() {
+            ScalarValue::Str(s) => Some(s.to_string()),
+            _ => None,
+        },
+        (Value::Object(ObjType::Text), id) => doc.text(&id).ok(),
+        _ => None,
+    }
+}
+
+/// A scalar integer field, if present.
+pub(crate) fn scalar_i64(doc: &AutoCommit, obj: &ObjId, key: &str) -> Option<i64> {
+    match doc.get(obj, key).ok()?? {
+        (Value::Scalar(s), _) => match s.as_ref() {
+            ScalarValue::Int(i) => Some(*i),
+            ScalarValue::Uint(u) => i64::try_from(*u).ok(),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn scalar_bool(doc: &AutoCommit, obj: &ObjId, key: &str) -> bool {
+    matches!(doc.get(obj, key), Ok(Some((Value::Scalar(s), _))) if matches!(s.as_ref(), ScalarValue::Boolean(true)))
+}
+
+/// A child object of the given type, if present.
+pub(crate) fn child(doc: &AutoCommit, obj: &ObjId, key: &str, ty: ObjType) -> Option<ObjId> {
+    match doc.get(obj, key).ok()?? {
+        (Value::Object(t), id) if t == ty => Some(id),
+        _ => None,
+    }
+}
+
+fn required_str(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<String> {
+    scalar_str(doc, obj, key).ok_or(CoreError::Document("case document lacks a field"))
+}
+
+fn parse<T: FromStr>(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<T> {
+    required_str(doc, obj, key)?.parse().map_err(corrupt)
+}
+
+pub(crate) fn parse_time(text: &str) -> Result<OffsetDateTime> {
+    OffsetDateTime::parse(text, &Rfc3339).map_err(corrupt)
+}
+
+pub(crate) fn format_time(at: OffsetDateTime) -> Result<String> {
+    at.format(&Rfc3339).map_err(|_| CoreError::Invalid(crate::model::ValidationError::InvalidDateTime))
+}
+
+pub(crate) fn parse_date(text: &str) -> Result<Date> {
+    Date::parse(text, DATE_FORMAT).map_err(corrupt)
+}
+
+pub(crate) fn format_date(date: Date) -> Result<String> {
+    date.format(DATE_FORMAT).map_err(|_| CoreError::Invalid(crate::model::ValidationError::InvalidDateTime))
+}
+
+fn time_field(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<OffsetDateTime> {
+    parse_time(&required_str(doc, obj, key)?)
+}
+
+fn optional_time(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<Option<OffsetDateTime>> {
+    scalar_str(doc, obj, key).map(|t| parse_time(&t)).transpose()
+}
+
+/// The keys of a map object parsed as ids or enum names, sorted, skipping any that do not parse.
+fn key_set<T: FromStr + Ord>(doc: &AutoCommit, obj: Option<ObjId>) -> Vec<T> {
+    let Some(obj) = obj else { return Vec::new() };
+    let mut out: Vec<T> = doc.keys(&obj).filter_map(|k| k.parse().ok()).collect();
+    out.sort();
+    out
+}
+
+impl CaseDoc {
+    /// The author registered for an automerge actor, if any.
+    pub(crate) fn author_of_actor(&self, actor_hex: &str) -> Option<Author> {
+        let authors = child(&self.doc, &automerge::ROOT, "authors", ObjType::Map)?;
+        let entry = child(&self.doc, &authors, actor_hex, ObjType::Map)?;
+        Some(Author {
+            user: scalar_str(&self.doc, &entry, "user")?.parse().ok()?,
+            device: scalar_str(&self.doc, &entry, "device")?.parse().ok()?,
+        })
+    }
+
+    pub(crate) fn notes_obj(&self) -> Option<ObjId> {
+        child(&self.doc, &automerge::ROOT, "notes", ObjType::Map)
+    }
+
+    pub(crate) fn tasks_obj(&self) -> Option<ObjId> {
+        child(&self.doc, &automerge::ROOT, "tasks", ObjType::Map)
+    }
+
+    pub(crate) fn note_obj(&self, id: NoteId) -> Result<ObjId> {
+        let notes = self.notes_obj().ok_or(CoreError::NoteNotFound)?;
+        child(&self.doc, &notes, &id.to_string(), ObjType::Map).ok_or(CoreError::NoteNotFound)
+    }
+
+    pub(crate) fn task_obj(&self, id: TaskId) -> Result<ObjId> {
+        let tasks = self.tasks_obj().ok_or(CoreError::TaskNotFound)?;
+        child(&self.doc, &tasks, &id.to_string(), ObjType::Map).ok_or(CoreError::TaskNotFound)
+    }
+
+    fn read_note(&self, id: NoteId, obj: &ObjId) -> Result<VisitNote> {
+        let doc = &self.doc;
+        let mut tags = key_set(doc, child(doc, obj, "tags", ObjType::Map));
+        tags.dedup();
+        Ok(VisitNote {
+            id,
+            author: Author {
+                user: parse::<UserId>(doc, obj, "author_user")?,
+                device: parse::<DeviceId>(doc, obj, "author_device")?,
+            },
+            written_at: time_field(doc, obj, "written_at")?,
+            edited_at: optional_time(doc, obj, "edited_at")?,
+            kind: parse(doc, obj, "kind")?,
+            body: required_str(doc, obj, "body")?,
+            tags,
+            task: scalar_str(doc, obj, "task").and_then(|t| t.parse().ok()),
+        })
+    }
+
+    fn read_task(&self, id: TaskId, obj: &ObjId) -> Result<Task> {
+        let doc = &self.doc;
+        let mut checklist = Vec::new();
+        if let Some(list) = child(doc, obj, "checklist", ObjType::Map) {
+            let mut ids: Vec<ChecklistItemId> = doc.keys(&list).filter_map(|k| k.parse().ok()).collect();
+            ids.sort();
+            for item_id in ids {
+                if let Some(item) = child(doc, &list, &item_id.to_string(), ObjType::Map) {
+                    checklist.push(ChecklistItem {
+                        id: item_id,
+                        label: required_str(doc, &item, "label")?,
+                        done: scalar_bool(doc, &item, "done"),
+                    });
+                }
+            }
+        }
+        Ok(Task {
+            id,
+            purpose: required_str(doc, obj, "purpose")?,
+            office_kind: parse(doc, obj, "office_kind")?,
+            office_name: required_str(doc, obj, "office_name")?,
+            office_address: scalar_str(doc, obj, "office_address").unwrap_or_default(),
+            scheduled_at: time_field(doc, obj, "scheduled_at")?,
+            time_zone: required_str(doc, obj, "time_zone")?,
+            assignees: key_set(doc, child(doc, obj, "assignees", ObjType::Map)),
+            status: parse(doc, obj, "status")?,
+            checklist,
+            outcome: scalar_str(doc, obj, "outcome"),
+            follow_up: scalar_str(doc, obj, "follow_up").map(|d| parse_date(&d)).transpose()?,
+        })
+    }
+
+    /// One note as it stands.
+    pub fn note(&self, id: NoteId) -> Result<VisitNote> {
+        let obj = self.note_obj(id)?;
+        self.read_note(id, &obj)
+    }
+
+    /// One task as it stands.
+    pub fn task(&self, id: TaskId) -> Result<Task> {
+        let obj = self.task_obj(id)?;
+        self.read_task(id, &obj)
+    }
+
+    /// Every note, oldest first.
+    pub fn notes(&self) -> Result<Vec<VisitNote>> {
+        let Some(notes) = self.notes_obj() else { return Ok(Vec::new()) };
+        let mut out = Vec::new();
+        for key in self.doc.keys(&notes) {
+            let Ok(id) = key.parse::<NoteId>() else { continue };
+            if let Some(obj) = child(&self.doc, &notes, &key, ObjType::Map) {
+                out.push(self.read_note(id, &obj)?);
+            }
+        }
+        out.sort_by_key(|n| (n.written_at, n.id));
+        Ok(out)
+    }
+
+    /// Every task, earliest first.
+    pub fn tasks(&self) -> Result<Vec<Task>> {
+        let Some(tasks) = self.tasks_obj() else { return Ok(Vec::new()) };
+        let mut out = Vec::new();
+        for key in self.doc.keys(&tasks) {
+            let Ok(id) = key.parse::<TaskId>() else { continue };
+            if let Some(obj) = child(&self.doc, &tasks, &key, ObjType::Map) {
+                out.push(self.read_task(id, &obj)?);
+            }
+        }
+        out.sort_by_key(|t| (t.scheduled_at, t.id));
+        Ok(out)
+    }
+
+    /// The whole case as it stands after every merge.
+    pub fn case(&self) -> Result<Case> {
+        let doc = &self.doc;
+        let root = automerge::ROOT;
+        Ok(Case {
+            id: self.id,
+            client_code: required_str(doc, &root, "client_code")?,
+            status: parse(doc, &root, "status")?,
+            consent: parse(doc, &root, "consent")?,
+            assigned_workers: key_set(doc, child(doc, &root, "assigned", ObjType::Map)),
+            created_at: time_field(doc, &root, "created_at")?,
+            notes: self.notes()?,
+            tasks: self.tasks()?,
+        })
+    }
+
+    /// The summary that list screens need, computed without reading note bodies.
+    pub fn summary(&self) -> Result<CaseSummary> {
+        let doc = &self.doc;
+        let root = automerge::ROOT;
+        let client_code = required_str(doc, &root, "client_code")?;
+        let mut last_activity: Option<OffsetDateTime> = None;
+        let mut note_count = 0u32;
+        if let Some(notes) = self.notes_obj() {
+            for key in doc.keys(&notes) {
+                if let Some(obj) = child(doc, &notes, &key, ObjType::Map) {
+                    note_count += 1;
+                    let at = optional_time(doc, &obj, "edited_at")?
+                        .or(optional_time(doc, &obj, "written_at")?);
+                    last_activity = last_activity.max(at);
+                }
+            }
+        }
+        let tasks = self
+            .tasks()?
+            .into_iter()
+            .map(|t| TaskSummary {
+                case_id: self.id,
+                client_code: client_code.clone(),
+                task_id: t.id,
+                checklist_done: t.checklist.iter().filter(|i| i.done).count() as u32,
+                checklist_total: t.checklist.len() as u32,
+                purpose: t.purpose,
+                office_kind: t.office_kind,
+                office_name: t.office_name,
+                office_address: t.office_address,
+                scheduled_at: t.scheduled_at,
+                time_zone: t.time_zone,
+                status: t.status,
+                assignees: t.assignees,
+            })
+            .collect();
+        Ok(CaseSummary {
+            id: self.id,
+            client_code,
+            status: parse(doc, &root, "status")?,
+            assigned_workers: key_set(doc, child(doc, &root, "assigned", ObjType::Map)),
+            note_count,
+            last_activity,
+            tasks,
+        })
+    }
+
+    pub(crate) fn inner(&self) -> &AutoCommit {
+        &self.doc
+    }
+}

@@ -1,0 +1,73 @@
+//! The one error type of `fieldcase-core`, with variants a caller can act on.
+//!
+//! No variant carries note text, client data or key material: messages name what went wrong and
+//! which kind of record was involved, never its contents.
+
+use crate::model::ValidationError;
+
+/// Everything that can go wrong inside `fieldcase-core`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CoreError {
+    /// The caller's input broke a rule of the domain model; nothing was changed.
+    #[error("invalid input: {0}")]
+    Invalid(#[from] ValidationError),
+    /// The store is locked: unlock it with the keystore key or the passphrase first.
+    #[error("the store is locked")]
+    Locked,
+    /// The key or passphrase does not open this store.
+    #[error("wrong key or passphrase")]
+    WrongKey,
+    /// No store exists in the given folder (never created, or wiped).
+    #[error("no store exists at this location")]
+    NoStore,
+    /// A store already exists where a new one was to be created.
+    #[error("a store already exists at this location")]
+    AlreadyExists,
+    /// The requested case is not on this device.
+    #[error("case not found")]
+    CaseNotFound,
+    /// The requested visit note is not in the case.
+    #[error("visit note not found")]
+    NoteNotFound,
+    /// The requested accompaniment task is not in the case.
+    #[error("accompaniment task not found")]
+    TaskNotFound,
+    /// The requested checklist item is not in the task.
+    #[error("checklist item not found")]
+    ChecklistItemNotFound,
+    /// Stored or received bytes failed authentication or could not be decoded. The `what` names
+    /// the kind of record, never its contents.
+    #[error("corrupt or tampered data: {what}")]
+    Corrupt {
+        /// Which kind of record was bad.
+        what: &'static str,
+    },
+    /// An automerge document could not be loaded or changed (including inputs that make
+    /// automerge panic, which are caught and reported here).
+    #[error("document error: {0}")]
+    Document(&'static str),
+    /// The database was written by a newer version of fieldcase.
+    #[error("store schema version {found} is newer than this app supports ({supported})")]
+    SchemaTooNew {
+        /// Version found in the file.
+        found: i64,
+        /// Highest version this build knows.
+        supported: i64,
+    },
+    /// The platform key provider could not supply or destroy the key.
+    #[error("key provider failed: {0}")]
+    KeyProvider(String),
+    /// An encryption primitive failed (for example the random number generator).
+    #[error("encryption failed")]
+    Crypto,
+    /// SQLite failed (disk full, read-only folder, I/O error).
+    #[error("storage error: {0}")]
+    Storage(#[from] rusqlite::Error),
+    /// The file system failed.
+    #[error("file error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = CoreError> = std::result::Result<T, E>;

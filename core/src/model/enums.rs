@@ -1,0 +1,152 @@
+//! The fixed vocabularies of the model: statuses, kinds of office, kinds of note, assistance tags.
+//!
+//! Each has a stable lowercase name used in documents and on the wire; parsing an unknown name is
+//! a typed [`ValidationError::UnknownValue`].
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::ValidationError;
+
+macro_rules! vocabulary {
+    ($(#[$doc:meta])* $name:ident, $field:literal { $($(#[$vdoc:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name {
+            $($(#[$vdoc])* $variant),+
+        }
+
+        impl $name {
+            /// Every value, in declaration order (for pickers in a UI).
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The stable name used in documents and on the wire.
+            pub fn as_str(&self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ValidationError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(ValidationError::UnknownValue { field: $field }),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+vocabulary!(
+    /// Where a case stands.
+    CaseStatus, "case status" {
+        /// Being worked on.
+        Open => "open",
+        /// Paused (client unreachable, waiting for a decision).
+        OnHold => "on_hold",
+        /// Finished; kept until its retention period ends.
+        Closed => "closed",
+    }
+);
+
+vocabulary!(
+    /// Whether the client agreed to the organisation keeping their data.
+    ConsentStatus, "consent" {
+        /// Not yet asked or not yet recorded.
+        Pending => "pending",
+        /// Given.
+        Given => "given",
+        /// Withdrawn after having been given.
+        Withdrawn => "withdrawn",
+    }
+);
+
+vocabulary!(
+    /// Where an accompaniment takes the client.
+    OfficeKind, "office kind" {
+        /// Police station.
+        Police => "police",
+        /// Social welfare centre.
+        SocialWelfareCentre => "social_welfare_centre",
+        /// Court.
+        Court => "court",
+        /// Public prosecutor's office.
+        Prosecutor => "prosecutor",
+        /// Registry office (birth certificates, identity documents).
+        RegistryOffice => "registry_office",
+        /// Health centre or clinic.
+        HealthCentre => "health_centre",
+        /// National employment service.
+        EmploymentService => "employment_service",
+        /// Embassy or consulate.
+        EmbassyOrConsulate => "embassy_or_consulate",
+        /// School.
+        School => "school",
+        /// Anything else.
+        Other => "other",
+    }
+);
+
+vocabulary!(
+    /// Where an accompaniment task stands.
+    TaskStatus, "task status" {
+        /// Planned, not yet started.
+        Planned => "planned",
+        /// The worker is with the client at the office now.
+        InProgress => "in_progress",
+        /// Done.
+        Done => "done",
+        /// The client or the office did not come.
+        Missed => "missed",
+        /// Called off.
+        Cancelled => "cancelled",
+    }
+);
+
+vocabulary!(
+    /// What kind of contact a note records.
+    NoteKind, "note kind" {
+        /// An accompaniment or visit in person.
+        Visit => "visit",
+        /// A phone call.
+        Call => "call",
+        /// A meeting at the office.
+        Meeting => "meeting",
+        /// An observation or anything else worth keeping.
+        Observation => "observation",
+    }
+);
+
+vocabulary!(
+    /// The kinds of assistance the organisation gives, used to tag notes.
+    AssistanceTag, "assistance tag" {
+        /// SOS line.
+        Sos => "sos",
+        /// Psychological support.
+        Psychological => "psychological",
+        /// Legal aid.
+        Legal => "legal",
+        /// Medical help.
+        Medical => "medical",
+        /// Reintegration.
+        Reintegration => "reintegration",
+        /// Vocational training.
+        VocationalTraining => "vocational_training",
+        /// Job search.
+        JobSearch => "job_search",
+        /// Day centre.
+        DayCentre => "day_centre",
+        /// Help with administrative obstacles (documents, registrations).
+        Administrative => "administrative",
+    }
+);

@@ -1,0 +1,20 @@
+//! The domain model: cases, visit notes, accompaniment tasks, and the rules their fields obey.
+//!
+//! These are plain values: what a screen shows and what the API accepts. How they are kept (one
+//! automerge document per case) lives in [`crate::document`]; this module never touches storage.
+
+mod case;
+mod enums;
+mod limits;
+mod note;
+mod task;
+mod validation;
+
+pub use case::{Case, CaseSummary, NewCase, TaskSummary};
+pub use enums::{AssistanceTag, CaseStatus, ConsentStatus, NoteKind, OfficeKind, TaskStatus};
+pub use limits::Limits;
+pub use note::{Author, NewNote, VisitNote};
+pub use task::{ChecklistItem, NewTask, Task, TaskUpdate};
+pub use validation::ValidationError;
+pub(crate) use note::validate_body;
+pub(crate) use validation::required_text;

@@ -1,0 +1,69 @@
+//! Visit notes: what a worker writes during or right after a visit.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::validation::{at_most, optional_text};
+use super::{AssistanceTag, Limits, NoteKind, ValidationError};
+use crate::ids::{DeviceId, NoteId, TaskId, UserId};
+
+/// Who made a change: the person and the phone (or server) they used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Author {
+    /// The person.
+    pub user: UserId,
+    /// The device they wrote on.
+    pub device: DeviceId,
+}
+
+/// A visit note as it stands after every merge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VisitNote {
+    /// The note's id.
+    pub id: NoteId,
+    /// Who wrote it first.
+    pub author: Author,
+    /// When it was written (device clock).
+    #[serde(with = "time::serde::rfc3339")]
+    pub written_at: OffsetDateTime,
+    /// When its body or tags were last edited, if ever.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub edited_at: Option<OffsetDateTime>,
+    /// What kind of contact it records.
+    pub kind: NoteKind,
+    /// The text.
+    pub body: String,
+    /// Kinds of assistance the note is about, sorted.
+    pub tags: Vec<AssistanceTag>,
+    /// The accompaniment task it reports on, if any.
+    pub task: Option<TaskId>,
+}
+
+/// What a worker supplies to write a new note.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewNote {
+    /// What kind of contact it records.
+    pub kind: NoteKind,
+    /// The text; must not be blank.
+    pub body: String,
+    /// Kinds of assistance it is about.
+    pub tags: Vec<AssistanceTag>,
+    /// The task it reports on, if any (must exist in the case).
+    pub task: Option<TaskId>,
+}
+
+impl NewNote {
+    /// Checks the note against the model's rules.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        validate_body(&self.body)?;
+        at_most("tags", self.tags.len(), AssistanceTag::ALL.len())
+    }
+}
+
+/// A note body must not be blank and must fit [`Limits::NOTE_BODY_MAX`].
+pub(crate) fn validate_body(body: &str) -> Result<(), ValidationError> {
+    if body.trim().is_empty() {
+        return Err(ValidationError::EmptyNote);
+    }
+    optional_text("note body", body, Limits::NOTE_BODY_MAX)
+}

@@ -1,0 +1,264 @@
+//! The phone-shaped API: what the screens need (today's tasks, a case's timeline, writing and
+//! editing notes, updating tasks and checklists, the changes waiting to sync).
+
+use rusqlite::params;
+use serde::{Deserialize, Serialize};
+use time::{Date, Duration, OffsetDateTime, Time, UtcOffset};
+
+use super::records::Sealer;
+use super::{Inner, Store, Unlocked};
+use crate::document::{CaseDoc, Conflict};
+use crate::error::{CoreError, Result};
+use crate::ids::{CaseId, ChecklistItemId, NoteId, TaskId};
+use crate::model::{
+    Author, Case, CaseSummary, NewCase, NewNote, NewTask, Task, TaskStatus, TaskSummary,
+    TaskUpdate, VisitNote,
+};
+
+/// One entry of a case's timeline, in time order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TimelineEntry {
+    /// A visit note, placed at the time it was written.
+    Note(VisitNote),
+    /// An accompaniment task, placed at its scheduled time.
+    Task(Task),
+}
+
+impl TimelineEntry {
+    /// The time the entry is placed at.
+    pub fn at(&self) -> OffsetDateTime {
+        match self {
+            TimelineEntry::Note(n) => n.written_at,
+            TimelineEntry::Task(t) => t.scheduled_at,
+        }
+    }
+}
+
+/// A local edit that has not reached the office yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingChange {
+    /// The case edited.
+    pub case_id: CaseId,
+    /// What was done (`note.add`, `task.update`, ...).
+    pub action: String,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+impl Store {
+    /// Runs `f` with the open connection, the unlocked state and a sealer.
+    fn with_unlocked<T>(
+        &self,
+        f: impl FnOnce(&mut rusqlite::Connection, &mut Unlocked, &uuid::Uuid) -> Result<T>,
+    ) -> Result<T> {
+        let mut guard = self.guard()?;
+        let Inner { conn, keys, unlocked } = guard.as_mut().ok_or(CoreError::NoStore)?;
+        let unlocked = unlocked.as_mut().ok_or(CoreError::Locked)?;
+        f(conn, unlocked, &keys.store_id)
+    }
+
+    /// Makes one edit to a case and persists it in one transaction: the change, the refreshed
+    /// index row and an outbox entry. Returns after the commit.
+    fn edit_case<T>(
+        &self,
+        case: CaseId,
+        action: &'static str,
+        edit: impl FnOnce(&mut CaseDoc, Author, OffsetDateTime) -> Result<T>,
+    ) -> Result<T> {
+        let now = self.options.clock.now();
+        let compact_after = self.options.compact_after;
+        self.with_unlocked(|conn, u, store_id| {
+            let sealer = Sealer { key: &u.key, store_id };
+            if !u.docs.contains_key(&case) {
+                let doc = sealer.load_doc(conn, case, &u.actor)?;
+                if u.docs.len() >= super::DOC_CACHE {
+                    u.docs.clear();
+                }
+                u.docs.insert(case, doc);
+            }
+            let doc = u.docs.get_mut(&case).ok_or(CoreError::CaseNotFound)?;
+            let before = doc.heads();
+            let value = edit(doc, u.author, now)?;
+            let changes = doc.changes_since(&before);
+            if changes.is_empty() {
+                return Ok(value);
+            }
+            let persisted = (|| {
+                let tx = conn.transaction()?;
+                sealer.append_changes(&tx, doc, &changes, compact_after)?;
+                sealer.write_index(&tx, doc)?;
+                push_outbox(&tx, &sealer, case, action, now)?;
+                tx.commit()?;
+                Ok(())
+            })();
+            if let Err(e) = persisted {
+                // The document in memory holds an edit the disk does not: forget it.
+                u.docs.remove(&case);
+                return Err(e);
+            }
+            Ok(value)
+        })
+    }
+
+    /// Opens a new case (at the office, or on a phone for intake) and returns its id.
+    pub fn create_case(&self, new: &NewCase) -> Result<CaseId> {
+        let now = self.options.clock.now();
+        self.with_unlocked(|conn, u, store_id| {
+            let sealer = Sealer { key: &u.key, store_id };
+            let id = CaseId::new();
+            let mut doc = CaseDoc::create(id, new, u.author, &u.actor, now)?;
+            let tx = conn.transaction()?;
+            sealer.write_snapshot(&tx, &mut doc)?;
+            sealer.write_index(&tx, &doc)?;
+            push_outbox(&tx, &sealer, id, "case.create", now)?;
+            tx.commit()?;
+            Ok(id)
+        })
+    }
+
+    /// A whole case.
+    pub fn case(&self, case: CaseId) -> Result<Case> {
+        self.read_case(case, |doc| doc.case())
+    }
+
+    /// Runs `read` on a case document, loading it if needed.
+    fn read_case<T>(&self, case: CaseId, read: impl FnOnce(&mut CaseDoc) -> Result<T>) -> Result<T> {
+        self.with_unlocked(|conn, u, store_id| {
+            if let Some(doc) = u.docs.get_mut(&case) {
+                return read(doc);
+            }
+            let sealer = Sealer { key: &u.key, store_id };
+            let mut doc = sealer.load_doc(conn, case, &u.actor)?;
+            let value = read(&mut doc)?;
+            if u.docs.len() >= super::DOC_CACHE {
+                u.docs.clear();
+            }
+            u.docs.insert(case, doc);
+            Ok(value)
+        })
+    }
+
+    /// A case's notes and tasks in time order.
+    pub fn timeline(&self, case: CaseId) -> Result<Vec<TimelineEntry>> {
+        let case = self.case(case)?;
+        let mut entries: Vec<TimelineEntry> = case
+            .notes
+            .into_iter()
+            .map(TimelineEntry::Note)
+            .chain(case.tasks.into_iter().map(TimelineEntry::Task))
+            .collect();
+        entries.sort_by_key(|e| e.at());
+        Ok(entries)
+    }
+
+    /// Fields of the case and its tasks that hold concurrent values, with their authors.
+    pub fn conflicts(&self, case: CaseId) -> Result<Vec<Conflict>> {
+        self.read_case(case, |doc| doc.conflicts())
+    }
+
+    /// Writes a visit note; durable once this returns.
+    pub fn write_note(&self, case: CaseId, note: &NewNote) -> Result<NoteId> {
+        self.edit_case(case, "note.add", |doc, author, now| doc.add_note(author, note, now))
+    }
+
+    /// Replaces a note's body (merged character-wise with concurrent edits).
+    pub fn edit_note(&self, case: CaseId, note: NoteId, body: &str) -> Result<()> {
+        self.edit_case(case, "note.edit", |doc, author, now| doc.edit_note_body(author, note, body, now))
+    }
+
+    /// Plans an accompaniment task.
+    pub fn add_task(&self, case: CaseId, task: &NewTask) -> Result<TaskId> {
+        self.edit_case(case, "task.add", |doc, author, now| doc.add_task(author, task, now))
+    }
+
+    /// Changes a task's status, outcome, follow-up or time.
+    pub fn update_task(&self, case: CaseId, task: TaskId, update: &TaskUpdate) -> Result<()> {
+        self.edit_case(case, "task.update", |doc, author, now| doc.update_task(author, task, update, now))
+    }
+
+    /// Ticks or unticks a checklist item.
+    pub fn set_checklist_item(&self, case: CaseId, task: TaskId, item: ChecklistItemId, done: bool) -> Result<()> {
+        self.edit_case(case, "checklist.tick", |doc, author, now| {
+            doc.set_checklist_item(author, task, item, done, now)
+        })
+    }
+
+    /// Adds a checklist item to a task.
+    pub fn add_checklist_item(&self, case: CaseId, task: TaskId, label: &str) -> Result<ChecklistItemId> {
+        self.edit_case(case, "checklist.add", |doc, author, now| doc.add_checklist_item(author, task, label, now))
+    }
+
+    /// Every case on the device, most recently active first, from the sealed index.
+    pub fn list_cases(&self) -> Result<Vec<CaseSummary>> {
+        let mut cases = self.with_unlocked(|conn, u, store_id| Sealer { key: &u.key, store_id }.read_index(conn))?;
+        cases.sort_by(|a, b| b.last_activity.cmp(&a.last_activity).then(a.id.cmp(&b.id)));
+        Ok(cases)
+    }
+
+    /// This worker's tasks scheduled in `[from, to)`, earliest first, from the sealed index.
+    /// A task counts as the worker's when they are among its assignees, or when it has none and
+    /// the case is assigned to them.
+    pub fn my_tasks_between(&self, from: OffsetDateTime, to: OffsetDateTime) -> Result<Vec<TaskSummary>> {
+        let me = self.with_unlocked(|_, u, _| Ok(u.author.user))?;
+        let mut out: Vec<TaskSummary> = self
+            .with_unlocked(|conn, u, store_id| Sealer { key: &u.key, store_id }.read_index(conn))?
+            .into_iter()
+            .flat_map(|case| {
+                let case_mine = case.assigned_workers.contains(&me);
+                case.tasks.into_iter().filter(move |t| {
+                    t.scheduled_at >= from
+                        && t.scheduled_at < to
+                        && (t.assignees.contains(&me) || (t.assignees.is_empty() && case_mine))
+                })
+            })
+            .collect();
+        out.sort_by_key(|t| (t.scheduled_at, t.task_id));
+        Ok(out)
+    }
+
+    /// This worker's tasks on the local calendar day `day`, in the phone's UTC `offset`.
+    pub fn my_tasks_on(&self, day: Date, offset: UtcOffset) -> Result<Vec<TaskSummary>> {
+        let start = day.with_time(Time::MIDNIGHT).assume_offset(offset);
+        self.my_tasks_between(start, start + Duration::days(1))
+    }
+
+    /// This worker's tasks today (by the store's clock, in the phone's UTC `offset`).
+    pub fn today_tasks(&self, offset: UtcOffset) -> Result<Vec<TaskSummary>> {
+        let today = self.options.clock.now().to_offset(offset).date();
+        self.my_tasks_on(today, offset)
+    }
+
+    /// This worker's open tasks from now over the next `days` days.
+    pub fn upcoming_tasks(&self, days: u32) -> Result<Vec<TaskSummary>> {
+        let now = self.options.clock.now();
+        let mut tasks = self.my_tasks_between(now, now + Duration::days(i64::from(days)))?;
+        tasks.retain(|t| matches!(t.status, TaskStatus::Planned | TaskStatus::InProgress));
+        Ok(tasks)
+    }
+
+    /// Local edits that have not reached the office yet, oldest first.
+    pub fn pending_changes(&self) -> Result<Vec<PendingChange>> {
+        self.with_unlocked(|conn, u, store_id| {
+            let sealer = Sealer { key: &u.key, store_id };
+            let mut stmt = conn.prepare_cached("SELECT seq, case_id, entry FROM outbox ORDER BY seq")?;
+            let mut rows = stmt.query([])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                let seq: i64 = r.get(0)?;
+                let case: Vec<u8> = r.get(1)?;
+                let entry: Vec<u8> = r.get(2)?;
+                out.push(sealer.open_json("outbox", &case, seq, &entry)?);
+            }
+            Ok(out)
+        })
+    }
+}
+
+fn push_outbox(tx: &rusqlite::Transaction<'_>, sealer: &Sealer<'_>, case: CaseId, action: &str, at: OffsetDateTime) -> Result<()> {
+    let seq: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox", [], |r| r.get(0))?;
+    let entry = PendingChange { case_id: case, action: action.to_owned(), at };
+    let sealed = sealer.seal_json("outbox", case.as_bytes(), seq, &entry)?;
+    tx.execute("INSERT INTO outbox (seq, case_id, entry) VALUES (?1, ?2, ?3)", params![seq, case.as_bytes().as_slice(), sealed])?;
+    Ok(())
+}

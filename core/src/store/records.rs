@@ -1,0 +1,133 @@
+//! Sealed rows: how documents, changes, index entries and outbox entries are written to and read
+//! from SQLite. Each sealed value is bound (associated data) to the store, table and row.
+
+use automerge::ActorId;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::crypto::{DataKey, open, seal};
+use crate::document::CaseDoc;
+use crate::error::{CoreError, Result};
+use crate::ids::CaseId;
+use crate::model::CaseSummary;
+
+/// Associated data for a sealed value: store id, table, row key and sequence number.
+pub(crate) fn aad(store_id: &uuid::Uuid, table: &str, row: &[u8], seq: i64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + table.len() + row.len() + 10);
+    out.extend_from_slice(store_id.as_bytes());
+    out.extend_from_slice(table.as_bytes());
+    out.push(0);
+    out.extend_from_slice(row);
+    out.push(0);
+    out.extend_from_slice(&seq.to_le_bytes());
+    out
+}
+
+/// The store-wide things every sealed row needs.
+pub(crate) struct Sealer<'a> {
+    pub key: &'a DataKey,
+    pub store_id: &'a uuid::Uuid,
+}
+
+impl Sealer<'_> {
+    pub fn seal(&self, table: &str, row: &[u8], seq: i64, plain: &[u8]) -> Result<Vec<u8>> {
+        seal(self.key, &aad(self.store_id, table, row, seq), plain)
+    }
+
+    pub fn open(&self, table: &'static str, row: &[u8], seq: i64, sealed: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+        open(self.key, &aad(self.store_id, table, row, seq), sealed, table)
+    }
+
+    pub fn seal_json<T: Serialize>(&self, table: &str, row: &[u8], seq: i64, value: &T) -> Result<Vec<u8>> {
+        let plain = zeroize::Zeroizing::new(serde_json::to_vec(value).map_err(|_| CoreError::Corrupt { what: "record" })?);
+        self.seal(table, row, seq, &plain)
+    }
+
+    pub fn open_json<T: DeserializeOwned>(&self, table: &'static str, row: &[u8], seq: i64, sealed: &[u8]) -> Result<T> {
+        let plain = self.open(table, row, seq, sealed)?;
+        serde_json::from_slice(&plain).map_err(|_| CoreError::Corrupt { what: table })
+    }
+
+    /// Loads a case document: its snapshot, then every change since, in order.
+    pub fn load_doc(&self, conn: &Connection, case: CaseId, actor: &ActorId) -> Result<CaseDoc> {
+        let row = case.as_bytes();
+        let snapshot: Vec<u8> = conn
+            .query_row("SELECT snapshot FROM case_docs WHERE case_id = ?1", [row.as_slice()], |r| r.get(0))
+            .optional()?
+            .ok_or(CoreError::CaseNotFound)?;
+        let snapshot = self.open("case_docs", row, 0, &snapshot)?;
+        let mut doc = CaseDoc::load(case, &snapshot, actor)?;
+        let mut stmt = conn.prepare_cached("SELECT seq, change FROM case_changes WHERE case_id = ?1 ORDER BY seq")?;
+        let mut rows = stmt.query([row.as_slice()])?;
+        let mut changes = zeroize::Zeroizing::new(Vec::new());
+        while let Some(r) = rows.next()? {
+            let seq: i64 = r.get(0)?;
+            let sealed: Vec<u8> = r.get(1)?;
+            changes.extend_from_slice(&self.open("case_changes", row, seq, &sealed)?);
+        }
+        doc.apply_encoded_changes(&changes)?;
+        Ok(doc)
+    }
+
+    /// Writes a whole document as the case's snapshot and drops its separate changes.
+    pub fn write_snapshot(&self, conn: &Connection, doc: &mut CaseDoc) -> Result<()> {
+        let case = doc.id();
+        let row = case.as_bytes();
+        let sealed = self.seal("case_docs", row, 0, &zeroize::Zeroizing::new(doc.save()))?;
+        conn.execute(
+            "INSERT INTO case_docs (case_id, snapshot) VALUES (?1, ?2)
+             ON CONFLICT(case_id) DO UPDATE SET snapshot = excluded.snapshot",
+            params![row.as_slice(), sealed],
+        )?;
+        conn.execute("DELETE FROM case_changes WHERE case_id = ?1", [row.as_slice()])?;
+        Ok(())
+    }
+
+    /// Appends encoded changes to a case; compacts into a new snapshot once `compact_after`
+    /// separate changes have piled up.
+    pub fn append_changes(&self, conn: &Connection, doc: &mut CaseDoc, changes: &[u8], compact_after: usize) -> Result<()> {
+        let row = doc.id().as_bytes().to_owned();
+        let seq: i64 = conn.query_row(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM case_changes WHERE case_id = ?1",
+            [row.as_slice()],
+            |r| r.get(0),
+        )?;
+        if seq as usize > compact_after {
+            return self.write_snapshot(conn, doc);
+        }
+        let sealed = self.seal("case_changes", &row, seq, changes)?;
+        conn.execute(
+            "INSERT INTO case_changes (case_id, seq, change) VALUES (?1, ?2, ?3)",
+            params![row.as_slice(), seq, sealed],
+        )?;
+        Ok(())
+    }
+
+    /// Refreshes the case's sealed index row from the document.
+    pub fn write_index(&self, conn: &Connection, doc: &CaseDoc) -> Result<()> {
+        let summary = doc.summary()?;
+        let id = doc.id();
+        let row = id.as_bytes();
+        let sealed = self.seal_json("case_index", row, 0, &summary)?;
+        conn.execute(
+            "INSERT INTO case_index (case_id, summary) VALUES (?1, ?2)
+             ON CONFLICT(case_id) DO UPDATE SET summary = excluded.summary",
+            params![row.as_slice(), sealed],
+        )?;
+        Ok(())
+    }
+
+    /// Every case summary in the index.
+    pub fn read_index(&self, conn: &Connection) -> Result<Vec<CaseSummary>> {
+        let mut stmt = conn.prepare_cached("SELECT case_id, summary FROM case_index")?;
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let id: Vec<u8> = r.get(0)?;
+            let sealed: Vec<u8> = r.get(1)?;
+            out.push(self.open_json("case_index", &id, 0, &sealed)?);
+        }
+        Ok(out)
+    }
+}
