@@ -279,6 +279,14 @@ impl CaseDoc {
         })
     }
 
+    /// The author of every change in the document's history, in order (`None` for a change
+    /// whose actor never registered, which fieldcase replicas always do).
+    pub fn change_authors(&mut self) -> Vec<Option<Author>> {
+        let actors: Vec<String> =
+            self.doc.get_changes(&[]).iter().map(|c| c.actor_id().to_hex_string()).collect();
+        actors.iter().map(|a| self.author_of_actor(a)).collect()
+    }
+
     pub(crate) fn inner(&self) -> &AutoCommit {
         &self.doc
     }
