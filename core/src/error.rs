@@ -61,6 +61,12 @@ pub enum CoreError {
     /// An encryption primitive failed (for example the random number generator).
     #[error("encryption failed")]
     Crypto,
+    /// A sync message was refused (too large, unknown version, malformed).
+    #[error("sync protocol: {0}")]
+    Sync(#[from] crate::sync::SyncError),
+    /// The network or the server failed during sync; nothing was lost, sync again later.
+    #[error("transport: {0}")]
+    Transport(String),
     /// SQLite failed (disk full, read-only folder, I/O error).
     #[error("storage error: {0}")]
     Storage(#[from] rusqlite::Error),

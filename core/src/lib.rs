@@ -12,6 +12,7 @@ pub mod ids;
 pub mod model;
 pub mod protocol;
 pub mod store;
+pub mod sync;
 pub mod transport;
 mod util;
 

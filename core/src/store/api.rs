@@ -48,7 +48,7 @@ pub struct PendingChange {
 
 impl Store {
     /// Runs `f` with the open connection, the unlocked state and a sealer.
-    fn with_unlocked<T>(
+    pub(super) fn with_unlocked<T>(
         &self,
         f: impl FnOnce(&mut rusqlite::Connection, &mut Unlocked, &uuid::Uuid) -> Result<T>,
     ) -> Result<T> {

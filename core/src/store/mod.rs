@@ -13,6 +13,7 @@
 mod api;
 mod keyfile;
 mod records;
+mod sync;
 pub mod schema;
 
 use std::collections::HashMap;
@@ -24,6 +25,7 @@ use rusqlite::{Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
 
 pub use api::{PendingChange, TimelineEntry};
+pub use sync::{AppliedSync, PreparedSync};
 
 use crate::clock::{Clock, SystemClock};
 use crate::crypto::{DataKey, KeyProvider, KeySlot, SlotKind};
