@@ -1,2 +1,289 @@
-//! `fieldcase-server` binary entry point.
-fn main() {}
+//! `fieldcase-server` binary: `serve` runs the HTTPS server; `admin ...` manages users and
+//! enrollment codes directly on the data folder's database.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use fieldcase_core::protocol::Role;
+use fieldcase_server::config::{DEFAULT_DATA_DIR, DEFAULT_LISTEN, FileConfig};
+use fieldcase_server::{
+    AppState, Clock, Limits, SystemClock, TlsIdentity, db, prepare_data_dir, store,
+};
+
+#[derive(Parser, Debug)]
+#[command(name = "fieldcase-server", version, about = "fieldcase office server")]
+struct Cli {
+    /// Data folder (database, key file, TLS certificate). Default ./fieldcase-data.
+    #[arg(long, global = true, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// TOML configuration file; flags override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the HTTPS server until Ctrl-C or SIGTERM.
+    Serve(ServeArgs),
+    /// Administer users and devices (works on the database directly).
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port). Default 127.0.0.1:8443.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+}
+
+#[derive(Subcommand, Debug)]
+enum AdminCommand {
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Issue a one-time enrollment code binding one new device to USER.
+    Enroll {
+        /// The user's name.
+        user: String,
+        /// How long the code stays valid (e.g. 90s, 15m, 1h; at most 24h).
+        #[arg(long, default_value = "15m", value_parser = parse_ttl)]
+        ttl: Duration,
+        /// Server address to show to the device (default: public_url from the config, else the
+        /// listen address).
+        #[arg(long)]
+        url: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Add a user.
+    Add {
+        /// Display name (unique).
+        name: String,
+        /// Role.
+        #[arg(long, value_enum)]
+        role: RoleArg,
+    },
+    /// List users.
+    List,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum RoleArg {
+    FieldWorker,
+    CaseManager,
+    Admin,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Role {
+        match r {
+            RoleArg::FieldWorker => Role::FieldWorker,
+            RoleArg::CaseManager => Role::CaseManager,
+            RoleArg::Admin => Role::Admin,
+        }
+    }
+}
+
+fn parse_ttl(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (number, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| "expected a duration like 15m, 90s or 1h".to_owned())?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        _ => return Err("the unit is s, m or h".to_owned()),
+    };
+    if secs == 0 || secs > 24 * 3600 {
+        return Err("the code must be valid for between 1 second and 24 hours".to_owned());
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+struct Resolved {
+    data: PathBuf,
+    listen: SocketAddr,
+    public_url: Option<String>,
+    limits: Limits,
+}
+
+fn resolve(
+    cli_data: Option<PathBuf>,
+    config: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+) -> Result<Resolved> {
+    let file = match config {
+        Some(path) => FileConfig::load(&path).context("loading the configuration file")?,
+        None => FileConfig::default(),
+    };
+    let default_listen: SocketAddr = DEFAULT_LISTEN.parse().context("default listen address")?;
+    let mut limits = Limits::default();
+    if let Some(secs) = file.request_timeout_secs {
+        if secs == 0 {
+            bail!("request_timeout_secs must be positive");
+        }
+        limits.request_timeout = Duration::from_secs(secs);
+    }
+    Ok(Resolved {
+        data: cli_data
+            .or(file.data)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+        listen: listen.or(file.listen).unwrap_or(default_listen),
+        public_url: file.public_url,
+        limits,
+    })
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    match cli.command {
+        Command::Serve(args) => {
+            let resolved = resolve(cli.data, cli.config, args.listen)?;
+            serve(resolved)
+        }
+        Command::Admin { command } => {
+            let resolved = resolve(cli.data, cli.config, None)?;
+            admin(resolved, command)
+        }
+    }
+}
+
+fn serve(resolved: Resolved) -> Result<()> {
+    prepare_data_dir(&resolved.data)?;
+    let state = AppState::open(&resolved.data, Arc::new(SystemClock), resolved.limits)
+        .context("opening the data folder")?;
+    let identity = TlsIdentity::load_or_create(&resolved.data).context("TLS certificate")?;
+    let tls = identity.server_config()?;
+    let listener = std::net::TcpListener::bind(resolved.listen)
+        .with_context(|| format!("binding {}", resolved.listen))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        // Install the signal handlers before announcing the address, so a prompt SIGTERM is
+        // handled as a clean shutdown.
+        let shutdown = shutdown_signal()?;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "fieldcase-server listening on https://{addr}")?;
+        writeln!(
+            out,
+            "certificate sha256 fingerprint: {}",
+            identity.fingerprint()
+        )?;
+        out.flush()?;
+        drop(out);
+        tracing::info!(%addr, "serving");
+        fieldcase_server::serve(listener, tls, state, shutdown).await?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+/// A future that completes on Ctrl-C or (on Unix) SIGTERM.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    #[cfg(unix)]
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutdown requested");
+    })
+}
+
+fn admin(resolved: Resolved, command: AdminCommand) -> Result<()> {
+    prepare_data_dir(&resolved.data)?;
+    let mut conn = db::open(&resolved.data.join(db::DB_FILE)).context("opening the database")?;
+    let now = SystemClock.now();
+    let mut out = std::io::stdout().lock();
+    match command {
+        AdminCommand::User {
+            command: UserCommand::Add { name, role },
+        } => {
+            let id = store::add_user(&mut conn, &name, role.into(), now)?;
+            writeln!(out, "added user {id} ({})", Role::from(role))?;
+        }
+        AdminCommand::User {
+            command: UserCommand::List,
+        } => {
+            let users = store::list_users(&conn)?;
+            writeln!(
+                out,
+                "{:<36}  {:<12}  {:<8}  {:>7}  name",
+                "id", "role", "active", "devices"
+            )?;
+            for u in users {
+                writeln!(
+                    out,
+                    "{:<36}  {:<12}  {:<8}  {:>7}  {}",
+                    u.id,
+                    u.role,
+                    if u.active { "yes" } else { "no" },
+                    u.active_devices,
+                    u.name
+                )?;
+            }
+        }
+        AdminCommand::Enroll { user, ttl, url } => {
+            let ttl_secs = i64::try_from(ttl.as_secs()).context("ttl")?;
+            let identity =
+                TlsIdentity::load_or_create(&resolved.data).context("TLS certificate")?;
+            let issued = store::issue_enrollment_code(&mut conn, &user, ttl_secs, now)?;
+            let url = url
+                .or(resolved.public_url)
+                .unwrap_or_else(|| format!("https://{}", resolved.listen));
+            let expires = time::OffsetDateTime::from_unix_timestamp(issued.expires_at)
+                .ok()
+                .and_then(|t| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+                .unwrap_or_else(|| issued.expires_at.to_string());
+            writeln!(out, "enrollment code: {}", issued.code)?;
+            writeln!(out, "user id:         {}", issued.user_id)?;
+            writeln!(out, "expires:         {expires} (one device, one use)")?;
+            writeln!(out, "server url:      {url}")?;
+            writeln!(out, "fingerprint:     {}", identity.fingerprint())?;
+            if resolved.listen.ip().is_unspecified() {
+                writeln!(
+                    out,
+                    "note: the server listens on all addresses; give the device an address it can reach (--url)"
+                )?;
+            }
+        }
+    }
+    Ok(())
+}

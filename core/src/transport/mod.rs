@@ -1,0 +1,451 @@
+//! The device side of the wire: a blocking HTTPS client that talks only to the pinned office server.
+//!
+//! - TLS 1.3 only, rustls with the ring provider, no system trust store: the server's end-entity
+//!   certificate must hash (SHA-256 over its DER) to the fingerprint the device got at enrollment,
+//!   or the handshake fails with [`TransportError::PinMismatch`] before any request byte is sent.
+//! - No proxies from the environment, no redirects, connect and overall timeouts, a cap on the
+//!   response size.
+//! - [`enroll`] registers a new device key; [`DeviceClient`] signs every request with the device's
+//!   Ed25519 key (see [`crate::protocol`] for the canonical form).
+//!
+//! Errors are typed ([`TransportError`]) and never carry a key.
+
+mod tls;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ed25519_dalek::SigningKey;
+use rand::RngCore;
+use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::{Connector, TcpConnector};
+use uuid::Uuid;
+
+use crate::protocol::{
+    self, DecodeError, EnrollResponse, ErrorBody, Fingerprint, NONCE_LEN, PATH_ENROLL,
+    PATH_HEALTHZ, PATH_WHOAMI, WhoAmI,
+};
+
+/// Why a request to the server failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// The base URL or path is not usable (only `https://host[:port]` and absolute paths).
+    #[error("invalid server address: {0}")]
+    InvalidUrl(&'static str),
+    /// The server showed a certificate other than the pinned one; nothing was sent.
+    #[error("server certificate does not match the pinned fingerprint (server shows {actual})")]
+    PinMismatch {
+        /// Fingerprint of the certificate the server presented.
+        actual: Fingerprint,
+    },
+    /// The server answered with an error status.
+    #[error("server refused the request ({status} {code}): {reason}")]
+    Http {
+        /// HTTP status.
+        status: u16,
+        /// Machine-readable code (see [`crate::protocol::error_code`]).
+        code: String,
+        /// Human-readable reason given by the server.
+        reason: String,
+    },
+    /// Connecting or the whole exchange took too long.
+    #[error("the server did not answer in time")]
+    Timeout,
+    /// Could not reach the server.
+    #[error("could not connect to the server: {0}")]
+    Connect(String),
+    /// Network I/O failed.
+    #[error("network error: {0}")]
+    Io(#[source] std::io::Error),
+    /// TLS failed for another reason than the pin.
+    #[error("tls error: {0}")]
+    Tls(String),
+    /// The response body is larger than allowed.
+    #[error("response larger than {limit} bytes")]
+    TooLarge {
+        /// The cap in bytes.
+        limit: u64,
+    },
+    /// The response is not what the protocol says.
+    #[error("unexpected response from server: {0}")]
+    BadResponse(String),
+    /// A caller-supplied value (such as an enrollment code) is malformed.
+    #[error("invalid input: {0}")]
+    BadInput(#[from] DecodeError),
+    /// Any other HTTP client failure.
+    #[error("http client error: {0}")]
+    Other(String),
+}
+
+impl TransportError {
+    /// The server's error code, if the server answered with an error.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            TransportError::Http { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+impl From<ureq::Error> for TransportError {
+    fn from(e: ureq::Error) -> Self {
+        match e {
+            ureq::Error::Timeout(_) => TransportError::Timeout,
+            ureq::Error::Io(io) => match io.kind() {
+                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
+                    TransportError::Timeout
+                }
+                _ => TransportError::Io(io),
+            },
+            ureq::Error::BodyExceedsLimit(limit) => TransportError::TooLarge { limit },
+            ureq::Error::Rustls(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::Other(other),
+            )) => match other.0.downcast_ref::<tls::PinMismatchError>() {
+                Some(m) => TransportError::PinMismatch { actual: m.actual },
+                None => TransportError::Tls(other.to_string()),
+            },
+            ureq::Error::Rustls(t) => TransportError::Tls(t.to_string()),
+            ureq::Error::Tls(t) => TransportError::Tls(t.to_string()),
+            ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => {
+                TransportError::Connect(e.to_string())
+            }
+            other => TransportError::Other(other.to_string()),
+        }
+    }
+}
+
+/// Bodies larger than this are sent with `Expect: 100-continue`, so a server that refuses the
+/// request (too large, not authenticated) answers before the body is sent.
+pub const EXPECT_CONTINUE_ABOVE: usize = 64 * 1024;
+
+/// Limits of the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransportOptions {
+    /// Longest time to establish the TCP connection.
+    pub connect_timeout: Duration,
+    /// Longest time for a whole exchange (connect, TLS, request, response).
+    pub timeout: Duration,
+    /// Largest response body accepted.
+    pub max_response_bytes: u64,
+}
+
+impl Default for TransportOptions {
+    fn default() -> Self {
+        TransportOptions {
+            connect_timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(60),
+            max_response_bytes: 32 * 1024 * 1024,
+        }
+    }
+}
+
+/// An HTTP request as sent, for callers that need full control (diagnostics, tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawRequest {
+    /// HTTP method, e.g. `GET`.
+    pub method: String,
+    /// Absolute path with optional query, e.g. `/v1/whoami`.
+    pub path: String,
+    /// Extra headers.
+    pub headers: Vec<(String, String)>,
+    /// Body (empty for none).
+    pub body: Vec<u8>,
+}
+
+/// An HTTP response of any status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Body, at most [`TransportOptions::max_response_bytes`].
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    /// The body of a 2xx response, or [`TransportError::Http`] with the server's code and reason.
+    pub fn into_result(self) -> Result<Vec<u8>, TransportError> {
+        if (200..300).contains(&self.status) {
+            return Ok(self.body);
+        }
+        match serde_json::from_slice::<ErrorBody>(&self.body) {
+            Ok(e) => Err(TransportError::Http {
+                status: self.status,
+                code: e.error,
+                reason: e.reason,
+            }),
+            Err(_) => Err(TransportError::Http {
+                status: self.status,
+                code: format!("http_{}", self.status),
+                reason: "the server gave no reason".to_owned(),
+            }),
+        }
+    }
+
+    /// The error body, if this is an error answer in the protocol's format.
+    pub fn error_body(&self) -> Option<ErrorBody> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+/// A connection profile for one office server: its base URL and pinned certificate.
+#[derive(Debug, Clone)]
+pub struct Client {
+    base_url: String,
+    agent: ureq::Agent,
+    options: TransportOptions,
+}
+
+impl Client {
+    /// A client for `base_url` (`https://host[:port]`) that trusts only the certificate `pin`.
+    pub fn new(base_url: &str, pin: Fingerprint) -> Result<Client, TransportError> {
+        Client::with_options(base_url, pin, TransportOptions::default())
+    }
+
+    /// Like [`Client::new`] with explicit limits.
+    pub fn with_options(
+        base_url: &str,
+        pin: Fingerprint,
+        options: TransportOptions,
+    ) -> Result<Client, TransportError> {
+        let base_url = base_url.trim_end_matches('/');
+        let rest = base_url
+            .strip_prefix("https://")
+            .ok_or(TransportError::InvalidUrl(
+                "the address must start with https://",
+            ))?;
+        if rest.is_empty() || rest.contains('/') || rest.contains('?') || rest.contains('@') {
+            return Err(TransportError::InvalidUrl(
+                "the address must be https://host[:port] with no path",
+            ));
+        }
+        let tls = tls::client_config(pin).map_err(|e| TransportError::Tls(e.to_string()))?;
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .proxy(None)
+            .https_only(true)
+            .timeout_connect(Some(options.connect_timeout))
+            .timeout_global(Some(options.timeout))
+            .user_agent(concat!("fieldcase/", env!("CARGO_PKG_VERSION")))
+            .build();
+        let connector = TcpConnector::default().chain(tls::PinnedTlsConnector { config: tls });
+        let agent = ureq::Agent::with_parts(config, connector, DefaultResolver::default());
+        Ok(Client {
+            base_url: base_url.to_owned(),
+            agent,
+            options,
+        })
+    }
+
+    /// The base URL this client talks to.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Sends one request and returns the response whatever its status.
+    pub fn send(&self, req: &RawRequest) -> Result<RawResponse, TransportError> {
+        if !req.path.starts_with('/') {
+            return Err(TransportError::InvalidUrl("the path must start with /"));
+        }
+        let url = format!("{}{}", self.base_url, req.path);
+        let mut builder = ureq::http::Request::builder()
+            .method(req.method.as_str())
+            .uri(url.as_str());
+        for (name, value) in &req.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        if req.body.len() > EXPECT_CONTINUE_ABOVE
+            && !req
+                .headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("expect"))
+        {
+            // Lets the server refuse (e.g. too large) before the body is on the wire.
+            builder = builder.header("expect", "100-continue");
+        }
+        let response = if req.body.is_empty() {
+            let request = builder
+                .body(())
+                .map_err(|_| TransportError::InvalidUrl("invalid request"))?;
+            self.agent.run(request)?
+        } else {
+            let request = builder
+                .body(req.body.as_slice())
+                .map_err(|_| TransportError::InvalidUrl("invalid request"))?;
+            self.agent.run(request)?
+        };
+        let status = response.status().as_u16();
+        let body = response
+            .into_body()
+            .with_config()
+            .limit(self.options.max_response_bytes)
+            .read_to_vec()?;
+        Ok(RawResponse { status, body })
+    }
+
+    /// `GET /healthz`: succeeds if the server answers `200`.
+    pub fn healthz(&self) -> Result<(), TransportError> {
+        self.get_unsigned(PATH_HEALTHZ).map(|_| ())
+    }
+
+    /// An unauthenticated `GET`; the body of a 2xx answer.
+    pub fn get_unsigned(&self, path: &str) -> Result<Vec<u8>, TransportError> {
+        self.send(&RawRequest {
+            method: "GET".to_owned(),
+            path: path.to_owned(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        })?
+        .into_result()
+    }
+
+    /// Enrolls the device key `key` with a one-time code. Sends only the public key and a proof.
+    pub fn enroll(&self, code: &str, key: &SigningKey) -> Result<EnrollResponse, TransportError> {
+        let request = protocol::enroll_request(code, key)?;
+        let body =
+            serde_json::to_vec(&request).map_err(|e| TransportError::BadResponse(e.to_string()))?;
+        let answer = self
+            .send(&RawRequest {
+                method: "POST".to_owned(),
+                path: PATH_ENROLL.to_owned(),
+                headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+                body,
+            })?
+            .into_result()?;
+        let response: EnrollResponse = serde_json::from_slice(&answer)
+            .map_err(|_| TransportError::BadResponse("malformed enrollment answer".to_owned()))?;
+        protocol::decode_public_key(&response.server_public_key).map_err(|_| {
+            TransportError::BadResponse("server public key is not valid".to_owned())
+        })?;
+        Ok(response)
+    }
+}
+
+/// Enrolls a device: connects to `base_url` pinning `pin`, presents `code` and the public half of
+/// `key`. The private key never leaves the device.
+pub fn enroll(
+    base_url: &str,
+    pin: Fingerprint,
+    code: &str,
+    key: &SigningKey,
+) -> Result<EnrollResponse, TransportError> {
+    Client::new(base_url, pin)?.enroll(code, key)
+}
+
+/// What a device authenticates with: its id and its Ed25519 signing key (zeroized on drop).
+pub struct DeviceCredential {
+    /// The device id from enrollment.
+    pub device_id: Uuid,
+    signing_key: SigningKey,
+}
+
+impl DeviceCredential {
+    /// Wraps a device id and its key.
+    pub fn new(device_id: Uuid, signing_key: SigningKey) -> DeviceCredential {
+        DeviceCredential {
+            device_id,
+            signing_key,
+        }
+    }
+
+    /// The signing key (for the store that keeps it sealed).
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.signing_key
+    }
+}
+
+impl std::fmt::Debug for DeviceCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceCredential")
+            .field("device_id", &self.device_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A client that signs every request with the device credential.
+#[derive(Debug)]
+pub struct DeviceClient {
+    client: Client,
+    credential: DeviceCredential,
+}
+
+impl DeviceClient {
+    /// Combines a pinned client and a device credential.
+    pub fn new(client: Client, credential: DeviceCredential) -> DeviceClient {
+        DeviceClient { client, credential }
+    }
+
+    /// The underlying unsigned client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The credential.
+    pub fn credential(&self) -> &DeviceCredential {
+        &self.credential
+    }
+
+    /// Builds a signed request with an explicit timestamp and nonce (normally use
+    /// [`DeviceClient::get`] / [`DeviceClient::post`], which take the clock and fresh randomness).
+    pub fn signed_request(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        timestamp: i64,
+        nonce: &[u8; NONCE_LEN],
+    ) -> RawRequest {
+        let headers = protocol::sign_request(
+            &self.credential.signing_key,
+            &self.credential.device_id,
+            method,
+            path,
+            timestamp,
+            nonce,
+            body,
+        );
+        RawRequest {
+            method: method.to_ascii_uppercase(),
+            path: path.to_owned(),
+            headers: headers
+                .pairs()
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect(),
+            body: body.to_vec(),
+        }
+    }
+
+    /// Builds a signed request stamped now with a fresh random nonce.
+    pub fn signed_request_now(&self, method: &str, path: &str, body: &[u8]) -> RawRequest {
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        self.signed_request(method, path, body, unix_now(), &nonce)
+    }
+
+    /// A signed `GET`; the body of a 2xx answer.
+    pub fn get(&self, path: &str) -> Result<Vec<u8>, TransportError> {
+        let req = self.signed_request_now("GET", path, &[]);
+        self.client.send(&req)?.into_result()
+    }
+
+    /// A signed `POST` of `body`; the body of a 2xx answer.
+    pub fn post(&self, path: &str, body: &[u8]) -> Result<Vec<u8>, TransportError> {
+        let req = self.signed_request_now("POST", path, body);
+        self.client.send(&req)?.into_result()
+    }
+
+    /// `GET /v1/whoami`.
+    pub fn whoami(&self) -> Result<WhoAmI, TransportError> {
+        let body = self.get(PATH_WHOAMI)?;
+        serde_json::from_slice(&body)
+            .map_err(|_| TransportError::BadResponse("malformed whoami answer".to_owned()))
+    }
+}
+
+/// Seconds since the Unix epoch by the device clock.
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

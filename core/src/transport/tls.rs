@@ -1,0 +1,194 @@
+//! TLS for the device client: rustls with the ring provider, TLS 1.3 only, and a certificate
+//! verifier that accepts exactly one pinned end-entity certificate (by SHA-256 of its DER).
+//!
+//! No trust store is consulted. Handshake signatures are still verified with the provider's
+//! algorithms against the pinned certificate's key, so a peer that merely replays the certificate
+//! without its private key fails the handshake.
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme, StreamOwned};
+use ureq::unversioned::transport::{
+    Buffers, ConnectionDetails, Connector, LazyBuffers, NextTimeout, Transport, TransportAdapter,
+};
+
+use crate::protocol::Fingerprint;
+
+/// The error a pinned verifier raises when the server shows another certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("server certificate does not match the pinned fingerprint")]
+pub(crate) struct PinMismatchError {
+    /// Fingerprint of the certificate the server presented.
+    pub(crate) actual: Fingerprint,
+}
+
+/// Accepts exactly the pinned certificate.
+#[derive(Debug)]
+pub(crate) struct PinnedVerifier {
+    pin: Fingerprint,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for PinnedVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let actual = Fingerprint::of_der(end_entity.as_ref());
+        if actual == self.pin {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::Other(rustls::OtherError(Arc::new(PinMismatchError {
+                    actual,
+                }))),
+            ))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// Builds the client configuration: ring, TLS 1.3 only, pinned verifier, no client certificate.
+pub(crate) fn client_config(pin: Fingerprint) -> Result<Arc<ClientConfig>, rustls::Error> {
+    let provider: Arc<CryptoProvider> = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = PinnedVerifier {
+        pin,
+        algorithms: provider.signature_verification_algorithms,
+    };
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// ureq connector that wraps the TCP transport in pinned TLS, and refuses plain HTTP.
+#[derive(Debug)]
+pub(crate) struct PinnedTlsConnector {
+    pub(crate) config: Arc<ClientConfig>,
+}
+
+impl<In: Transport> Connector<In> for PinnedTlsConnector {
+    type Out = PinnedTlsTransport;
+
+    fn connect(
+        &self,
+        details: &ConnectionDetails,
+        chained: Option<In>,
+    ) -> Result<Option<Self::Out>, ureq::Error> {
+        let Some(transport) = chained else {
+            return Ok(None);
+        };
+        if !details.needs_tls() || transport.is_tls() {
+            return Err(ureq::Error::Tls(
+                "only https with a pinned certificate is allowed",
+            ));
+        }
+        let host = details
+            .uri
+            .host()
+            .ok_or(ureq::Error::Tls("url has no host"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let name = ServerName::try_from(host)
+            .map_err(|_| ureq::Error::Tls("invalid server name"))?
+            .to_owned();
+        let mut conn = ClientConnection::new(self.config.clone(), name)?;
+        let mut sock = TransportAdapter::new(transport.boxed(), details.current_time.clone());
+        sock.set_timeout(details.timeout);
+        if let Err(e) = conn.complete_io(&mut sock) {
+            // Surface rustls errors (notably a pin mismatch) as such rather than as plain I/O.
+            let inner = e
+                .get_ref()
+                .and_then(|i| i.downcast_ref::<rustls::Error>())
+                .cloned();
+            return Err(match inner {
+                Some(tls) => ureq::Error::Rustls(tls),
+                None => ureq::Error::Io(e),
+            });
+        }
+        let buffers = LazyBuffers::new(
+            details.config.input_buffer_size(),
+            details.config.output_buffer_size(),
+        );
+        Ok(Some(PinnedTlsTransport {
+            buffers,
+            stream: StreamOwned { conn, sock },
+        }))
+    }
+}
+
+/// A TLS stream over a chained ureq transport.
+pub(crate) struct PinnedTlsTransport {
+    buffers: LazyBuffers,
+    stream: StreamOwned<ClientConnection, TransportAdapter>,
+}
+
+impl std::fmt::Debug for PinnedTlsTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PinnedTlsTransport").finish_non_exhaustive()
+    }
+}
+
+impl Transport for PinnedTlsTransport {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        &mut self.buffers
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        self.stream.get_mut().set_timeout(timeout);
+        let output = self
+            .buffers
+            .output()
+            .get(..amount)
+            .ok_or(ureq::Error::Tls("output buffer underrun"))?;
+        self.stream.write_all(output)?;
+        Ok(())
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        self.stream.get_mut().set_timeout(timeout);
+        let input = self.buffers.input_append_buf();
+        let amount = self.stream.read(input)?;
+        self.buffers.input_appended(amount);
+        Ok(amount > 0)
+    }
+
+    fn is_open(&mut self) -> bool {
+        self.stream.get_mut().get_mut().is_open()
+    }
+
+    fn is_tls(&self) -> bool {
+        true
+    }
+}

@@ -1,0 +1,102 @@
+//! The server's SQLite database: opening (WAL), versioned migrations, and a handle that runs
+//! blocking work off the async executor.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use crate::error::{AppError, ServerError};
+
+/// Migrations in order; step `i` (0-based) moves the schema to `user_version = i + 1`.
+const MIGRATIONS: &[(&str, &str)] =
+    &[("001_initial", include_str!("../migrations/001_initial.sql"))];
+
+/// File name of the database inside the data folder.
+pub const DB_FILE: &str = "server.db";
+
+/// Opens (creating if needed) the database at `path` and brings its schema up to date.
+pub fn open(path: &Path) -> Result<Connection, ServerError> {
+    let mut conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    migrate(&mut conn)?;
+    Ok(conn)
+}
+
+/// The schema version this build writes.
+pub fn schema_version() -> i64 {
+    i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
+}
+
+/// Applies every migration above the file's `user_version`, each in its own transaction that also
+/// sets `user_version`.
+pub fn migrate(conn: &mut Connection) -> Result<(), ServerError> {
+    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let known = schema_version();
+    if current > known {
+        return Err(ServerError::SchemaTooNew {
+            found: current,
+            known,
+        });
+    }
+    for (index, (name, sql)) in MIGRATIONS.iter().enumerate() {
+        let version = i64::try_from(index).unwrap_or(i64::MAX) + 1;
+        if version <= current {
+            continue;
+        }
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version)?;
+        tx.commit()?;
+        tracing::info!(migration = name, version, "applied database migration");
+    }
+    Ok(())
+}
+
+/// A shared connection; blocking work runs on tokio's blocking pool.
+#[derive(Debug, Clone)]
+pub struct Db {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl Db {
+    /// Wraps an open connection.
+    pub fn new(conn: Connection) -> Db {
+        Db {
+            conn: Arc::new(Mutex::new(conn)),
+        }
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    pub async fn call<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut Connection) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn
+                .lock()
+                .map_err(|_| AppError::internal(&"database lock poisoned"))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| AppError::internal(&e))?
+    }
+
+    /// Runs `f` with the connection on the current thread (for start-up and admin commands).
+    pub fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, ServerError>,
+    ) -> Result<T, ServerError> {
+        let mut guard = self
+            .conn
+            .lock()
+            .map_err(|_| ServerError::Internal("database lock poisoned"))?;
+        f(&mut guard)
+    }
+}

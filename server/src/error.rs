@@ -1,0 +1,139 @@
+//! Error types: [`ServerError`] for starting and administering the server, [`AppError`] for
+//! answers to HTTP requests (typed JSON, no internals).
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use fieldcase_core::protocol::{ErrorBody, error_code};
+
+/// Failures of the server outside a request: start-up, storage, keys, TLS, administration.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// File-system or socket failure.
+    #[error("i/o error on {what}: {source}")]
+    Io {
+        /// What was being done (never a secret).
+        what: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// SQLite failure.
+    #[error("database error: {0}")]
+    Db(#[from] rusqlite::Error),
+    /// The database was written by a newer server.
+    #[error("database schema version {found} is newer than this server knows ({known})")]
+    SchemaTooNew {
+        /// Version in the file.
+        found: i64,
+        /// Highest version this build knows.
+        known: i64,
+    },
+    /// The key file is malformed.
+    #[error("server key file is malformed: {0}")]
+    KeyFile(&'static str),
+    /// The TLS certificate or key could not be made or loaded.
+    #[error("tls setup failed: {0}")]
+    Tls(String),
+    /// The configuration is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// No such user.
+    #[error("no user named {0:?}")]
+    UnknownUser(String),
+    /// A user with this name exists already.
+    #[error("a user with this name exists already")]
+    DuplicateUser,
+    /// The user is deactivated.
+    #[error("the user is deactivated")]
+    UserInactive,
+    /// A worker thread or task failed.
+    #[error("internal failure: {0}")]
+    Internal(&'static str),
+}
+
+impl ServerError {
+    /// Wraps an I/O error with a description of what was being done.
+    pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServerError {
+        let what = what.into();
+        move |source| ServerError::Io { what, source }
+    }
+}
+
+/// An error answer: status, machine code and human reason, rendered as
+/// `{ "error": code, "reason": reason }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// One of [`error_code`].
+    pub code: &'static str,
+    /// Human-readable, safe to show.
+    pub reason: String,
+}
+
+impl AppError {
+    /// Builds an error answer.
+    pub fn new(status: StatusCode, code: &'static str, reason: impl Into<String>) -> AppError {
+        AppError {
+            status,
+            code,
+            reason: reason.into(),
+        }
+    }
+
+    /// `500 internal`; logs `detail` (which must hold no secret) and answers nothing more.
+    pub fn internal(detail: &dyn std::fmt::Display) -> AppError {
+        tracing::error!(error = %detail, "request failed");
+        AppError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            error_code::INTERNAL,
+            "internal server error",
+        )
+    }
+
+    /// `400 malformed_request`.
+    pub fn malformed(reason: impl Into<String>) -> AppError {
+        AppError::new(
+            StatusCode::BAD_REQUEST,
+            error_code::MALFORMED_REQUEST,
+            reason,
+        )
+    }
+
+    /// `401` with a code.
+    pub fn unauthorized(code: &'static str, reason: impl Into<String>) -> AppError {
+        AppError::new(StatusCode::UNAUTHORIZED, code, reason)
+    }
+
+    /// `413 body_too_large`.
+    pub fn too_large(limit: usize) -> AppError {
+        AppError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            error_code::BODY_TOO_LARGE,
+            format!("request body is larger than {limit} bytes"),
+        )
+    }
+}
+
+impl From<ServerError> for AppError {
+    fn from(e: ServerError) -> Self {
+        AppError::internal(&e)
+    }
+}
+
+impl From<rusqlite::Error> for AppError {
+    fn from(e: rusqlite::Error) -> Self {
+        AppError::internal(&e)
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: self.code.to_owned(),
+            reason: self.reason,
+        };
+        (self.status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,122 @@
+//! Shared state of the HTTP app and its limits.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use fieldcase_core::protocol::MAX_SIGNED_BODY;
+
+use crate::clock::{Clock, SystemClock};
+use crate::db::{self, Db};
+use crate::error::ServerError;
+use crate::keys::ServerKeys;
+use crate::ratelimit::FailureLimiter;
+
+/// Tunable limits of the HTTP app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest time a request may take end to end, body included.
+    pub request_timeout: Duration,
+    /// Failed enrollment attempts allowed per client address per window.
+    pub enroll_failures_per_window: u32,
+    /// Failed enrollment attempts allowed from all clients together per window.
+    pub enroll_failures_global: u32,
+    /// The failure-counting window, seconds.
+    pub enroll_failure_window_secs: i64,
+    /// Body limit of ordinary signed requests (sync endpoints set their own).
+    pub max_signed_body: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            request_timeout: Duration::from_secs(60),
+            enroll_failures_per_window: 10,
+            enroll_failures_global: 200,
+            enroll_failure_window_secs: 15 * 60,
+            max_signed_body: MAX_SIGNED_BODY,
+        }
+    }
+}
+
+struct Inner {
+    db: Db,
+    keys: ServerKeys,
+    clock: Arc<dyn Clock>,
+    limits: Limits,
+    enroll_failures: Mutex<FailureLimiter>,
+}
+
+/// Everything a request handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("limits", &self.inner.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Builds the state from its parts.
+    pub fn new(db: Db, keys: ServerKeys, clock: Arc<dyn Clock>, limits: Limits) -> AppState {
+        let limiter = FailureLimiter::new(
+            limits.enroll_failures_per_window,
+            limits.enroll_failures_global,
+            limits.enroll_failure_window_secs,
+        );
+        AppState {
+            inner: Arc::new(Inner {
+                db,
+                keys,
+                clock,
+                limits,
+                enroll_failures: Mutex::new(limiter),
+            }),
+        }
+    }
+
+    /// Opens the database and key file of `data_dir` (creating them if needed).
+    pub fn open(
+        data_dir: &Path,
+        clock: Arc<dyn Clock>,
+        limits: Limits,
+    ) -> Result<AppState, ServerError> {
+        let conn = db::open(&data_dir.join(db::DB_FILE))?;
+        let keys = ServerKeys::load_or_create(data_dir)?;
+        Ok(AppState::new(Db::new(conn), keys, clock, limits))
+    }
+
+    /// Opens `data_dir` with the system clock and default limits.
+    pub fn open_default(data_dir: &Path) -> Result<AppState, ServerError> {
+        AppState::open(data_dir, Arc::new(SystemClock), Limits::default())
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    /// The server's keys.
+    pub fn keys(&self) -> &ServerKeys {
+        &self.inner.keys
+    }
+
+    /// Current time, Unix seconds.
+    pub fn now(&self) -> i64 {
+        self.inner.clock.now()
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    pub(crate) fn enroll_failures(&self) -> &Mutex<FailureLimiter> {
+        &self.inner.enroll_failures
+    }
+}

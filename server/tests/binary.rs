@@ -1,0 +1,173 @@
+//! Runs the real `fieldcase-server` binary: admin commands on a data folder, then `serve` on
+//! 127.0.0.1:0, enrollment and a signed request through the core transport, and SIGTERM.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+use fieldcase_core::protocol::{Fingerprint, Role};
+use fieldcase_core::transport::{Client, DeviceClient, DeviceCredential};
+use rand::rngs::OsRng;
+
+const BIN: &str = env!("CARGO_BIN_EXE_fieldcase-server");
+
+fn admin(data: &Path, args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .arg("--data")
+        .arg(data)
+        .arg("admin")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "admin {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn field<'a>(text: &'a str, label: &str) -> &'a str {
+    text.lines()
+        .find_map(|l| l.strip_prefix(label))
+        .unwrap_or_else(|| panic!("no {label:?} in {text}"))
+        .trim()
+}
+
+struct Serving {
+    child: Child,
+    url: String,
+    fingerprint: Fingerprint,
+}
+
+fn serve(data: &Path) -> Serving {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut url = None;
+    let mut fingerprint = None;
+    while url.is_none() || fingerprint.is_none() {
+        let line = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+        if let Some(u) = line.strip_prefix("fieldcase-server listening on ") {
+            url = Some(u.trim().to_owned());
+        }
+        if let Some(f) = line.strip_prefix("certificate sha256 fingerprint: ") {
+            fingerprint = Some(Fingerprint::parse(f.trim()).unwrap());
+        }
+    }
+    Serving {
+        child,
+        url: url.unwrap(),
+        fingerprint: fingerprint.unwrap(),
+    }
+}
+
+fn terminate(mut s: Serving) {
+    let status = Command::new("kill")
+        .args(["-TERM", &s.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = s.child.try_wait().unwrap() {
+            assert!(status.success(), "server exited with {status}");
+            return;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = s.child.kill();
+            panic!("server did not stop after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn binary_serves_healthz_and_stops_on_sigterm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let s = serve(&data);
+    assert!(s.url.starts_with("https://127.0.0.1:"));
+    assert!(!s.url.ends_with(":0"));
+    let client = Client::new(&s.url, s.fingerprint).unwrap();
+    client.healthz().unwrap();
+    terminate(s);
+
+    // Restarting on the same folder keeps the certificate.
+    let again = serve(&data);
+    let client = Client::new(&again.url, again.fingerprint).unwrap();
+    client.healthz().unwrap();
+    terminate(again);
+}
+
+#[test]
+fn admin_cli_manages_users() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let added = admin(&data, &["user", "add", "Amina", "--role", "field-worker"]);
+    assert!(added.starts_with("added user "), "{added}");
+    let listed = admin(&data, &["user", "list"]);
+    assert!(
+        listed.contains("Amina") && listed.contains("field-worker"),
+        "{listed}"
+    );
+    let dup = Command::new(BIN)
+        .arg("--data")
+        .arg(&data)
+        .args(["admin", "user", "add", "Amina", "--role", "admin"])
+        .output()
+        .unwrap();
+    assert!(!dup.status.success(), "duplicate user accepted");
+    let unknown = Command::new(BIN)
+        .arg("--data")
+        .arg(&data)
+        .args(["admin", "enroll", "Nobody"])
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success(), "code issued for an unknown user");
+}
+
+#[test]
+fn enrollment_code_from_cli_works_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    admin(&data, &["user", "add", "Bo", "--role", "case-manager"]);
+    let s = serve(&data);
+    let out = admin(&data, &["enroll", "Bo", "--ttl", "5m", "--url", &s.url]);
+    let code = field(&out, "enrollment code:");
+    assert_eq!(code.len(), 19, "{out}");
+    assert_eq!(field(&out, "server url:"), s.url);
+    let pin = Fingerprint::parse(field(&out, "fingerprint:")).unwrap();
+    assert_eq!(pin, s.fingerprint);
+
+    let key = SigningKey::generate(&mut OsRng);
+    let answer = fieldcase_core::transport::enroll(&s.url, pin, code, &key).unwrap();
+    assert_eq!(answer.role, Role::CaseManager);
+    let device = DeviceClient::new(
+        Client::new(&s.url, pin).unwrap(),
+        DeviceCredential::new(answer.device_id, key),
+    );
+    let who = device.whoami().unwrap();
+    assert_eq!(who.user_id, answer.user_id);
+    let again =
+        fieldcase_core::transport::enroll(&s.url, pin, code, &SigningKey::generate(&mut OsRng));
+    assert_eq!(again.unwrap_err().code(), Some("enrollment_code_used"));
+    terminate(s);
+}
