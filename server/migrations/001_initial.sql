@@ -4,7 +4,7 @@
 
 CREATE TABLE users (
     id          TEXT PRIMARY KEY,
-    name        TEXT NOT NULL UNIQUE,
+    name        TEXT NOT NULL UNIQUE COLLATE NOCASE,
     role        TEXT NOT NULL CHECK (role IN ('field-worker', 'case-manager', 'admin')),
     active      INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
     created_at  INTEGER NOT NULL

@@ -1,10 +1,11 @@
 //! Device authentication by signed requests, as an axum extractor usable by any handler.
 //!
-//! [`Authenticated`] reads the body (bounded by its `MAX_BODY` parameter) and checks, in order:
-//! the four headers are present and well-formed, the timestamp is within the window, the device
-//! exists and it and its user are active (on every request: revocation depends on it), the
-//! signature over the canonical request verifies, and the nonce was never seen for this device.
-//! Only then is the nonce recorded, so a refused request changes nothing.
+//! [`Authenticated`] checks, in order: the four headers are present and well-formed, the
+//! timestamp is within the window, the device exists and it and its user are active (on every
+//! request: revocation depends on it); then it reads the body (bounded by its `MAX_BODY`
+//! parameter), verifies the signature over the canonical request, and checks that the nonce was
+//! never seen for this device. Only then is the nonce recorded, so a refused request changes
+//! nothing.
 
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, OriginalUri, Request};
@@ -103,8 +104,6 @@ impl<const MAX_BODY: usize> FromRequest<AppState> for Authenticated<MAX_BODY> {
             ));
         }
 
-        let body = read_body(headers, body, MAX_BODY).await?;
-
         let device_id = auth.device_id;
         let device = state
             .db()
@@ -127,6 +126,9 @@ impl<const MAX_BODY: usize> FromRequest<AppState> for Authenticated<MAX_BODY> {
                 "the user of this device is deactivated",
             ));
         }
+
+        // Only now, for an enrolled and active device, is the body read.
+        let body = read_body(headers, body, MAX_BODY).await?;
 
         let key = VerifyingKey::from_bytes(&device.public_key)
             .map_err(|_| AppError::internal(&"stored device key is invalid"))?;

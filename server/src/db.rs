@@ -18,6 +18,15 @@ pub const DB_FILE: &str = "server.db";
 
 /// Opens (creating if needed) the database at `path` and brings its schema up to date.
 pub fn open(path: &Path) -> Result<Connection, ServerError> {
+    if !path.exists() {
+        // Owner-only from the start; SQLite gives its -wal and -shm files the same mode.
+        match crate::keys::create_private(path) {
+            Ok(_) => {}
+            Err(ServerError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
     let mut conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;

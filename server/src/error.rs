@@ -38,9 +38,9 @@ pub enum ServerError {
     /// The configuration is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
-    /// No such user.
-    #[error("no user named {0:?}")]
-    UnknownUser(String),
+    /// No such user (the name is not repeated: it is personal data).
+    #[error("no user with that name")]
+    UnknownUser,
     /// A user with this name exists already.
     #[error("a user with this name exists already")]
     DuplicateUser,

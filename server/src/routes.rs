@@ -45,9 +45,15 @@ pub fn app(state: AppState) -> Router {
     finish(routes(), state)
 }
 
+/// Bounds each request: a slot among `max_concurrent_requests` and `request_timeout` overall.
 async fn request_timeout(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let limit = state.limits().request_timeout;
-    match tokio::time::timeout(limit, next.run(req)).await {
+    let slots = state.in_flight().clone();
+    let work = async move {
+        let _permit = slots.acquire_owned().await;
+        next.run(req).await
+    };
+    match tokio::time::timeout(limit, work).await {
         Ok(response) => response,
         Err(_) => AppError::new(
             StatusCode::REQUEST_TIMEOUT,

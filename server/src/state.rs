@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use fieldcase_core::protocol::MAX_SIGNED_BODY;
+use tokio::sync::Semaphore;
 
 use crate::clock::{Clock, SystemClock};
 use crate::db::{self, Db};
@@ -23,8 +23,8 @@ pub struct Limits {
     pub enroll_failures_global: u32,
     /// The failure-counting window, seconds.
     pub enroll_failure_window_secs: i64,
-    /// Body limit of ordinary signed requests (sync endpoints set their own).
-    pub max_signed_body: usize,
+    /// Requests handled at once; more wait (within their timeout) for a slot.
+    pub max_concurrent_requests: usize,
 }
 
 impl Default for Limits {
@@ -34,7 +34,7 @@ impl Default for Limits {
             enroll_failures_per_window: 10,
             enroll_failures_global: 200,
             enroll_failure_window_secs: 15 * 60,
-            max_signed_body: MAX_SIGNED_BODY,
+            max_concurrent_requests: 128,
         }
     }
 }
@@ -45,6 +45,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     limits: Limits,
     enroll_failures: Mutex<FailureLimiter>,
+    in_flight: Arc<Semaphore>,
 }
 
 /// Everything a request handler needs; cheap to clone.
@@ -76,6 +77,7 @@ impl AppState {
                 clock,
                 limits,
                 enroll_failures: Mutex::new(limiter),
+                in_flight: Arc::new(Semaphore::new(limits.max_concurrent_requests.max(1))),
             }),
         }
     }
@@ -114,6 +116,10 @@ impl AppState {
     /// The limits.
     pub fn limits(&self) -> &Limits {
         &self.inner.limits
+    }
+
+    pub(crate) fn in_flight(&self) -> &Arc<Semaphore> {
+        &self.inner.in_flight
     }
 
     pub(crate) fn enroll_failures(&self) -> &Mutex<FailureLimiter> {

@@ -190,7 +190,7 @@ pub fn issue_enrollment_code(
         )
         .optional()?;
     let Some((user_id, active)) = user else {
-        return Err(ServerError::UnknownUser(user_name.to_owned()));
+        return Err(ServerError::UnknownUser);
     };
     if active == 0 {
         return Err(ServerError::UserInactive);

@@ -45,9 +45,14 @@ struct Serving {
 }
 
 fn serve(data: &Path) -> Serving {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(data)
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data);
+    spawn(cmd)
+}
+
+fn spawn(mut cmd: Command) -> Serving {
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -79,9 +84,13 @@ fn serve(data: &Path) -> Serving {
     }
 }
 
-fn terminate(mut s: Serving) {
+fn terminate(s: Serving) {
+    signal(s, "-TERM");
+}
+
+fn signal(mut s: Serving, sig: &str) {
     let status = Command::new("kill")
-        .args(["-TERM", &s.child.id().to_string()])
+        .args([sig, &s.child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
@@ -93,7 +102,7 @@ fn terminate(mut s: Serving) {
         }
         if std::time::Instant::now() > deadline {
             let _ = s.child.kill();
-            panic!("server did not stop after SIGTERM");
+            panic!("server did not stop after {sig}");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -108,13 +117,15 @@ fn binary_serves_healthz_and_stops_on_sigterm() {
     assert!(!s.url.ends_with(":0"));
     let client = Client::new(&s.url, s.fingerprint).unwrap();
     client.healthz().unwrap();
+    let fp = s.fingerprint;
     terminate(s);
 
-    // Restarting on the same folder keeps the certificate.
+    // Restarting on the same folder keeps the certificate; Ctrl-C (SIGINT) also stops it cleanly.
     let again = serve(&data);
+    assert_eq!(again.fingerprint, fp);
     let client = Client::new(&again.url, again.fingerprint).unwrap();
     client.healthz().unwrap();
-    terminate(again);
+    signal(again, "-INT");
 }
 
 #[test]
@@ -150,7 +161,7 @@ fn enrollment_code_from_cli_works_once() {
     let data = tmp.path().join("data");
     admin(&data, &["user", "add", "Bo", "--role", "case-manager"]);
     let s = serve(&data);
-    let out = admin(&data, &["enroll", "Bo", "--ttl", "5m", "--url", &s.url]);
+    let out = admin(&data, &["enroll", "bo", "--ttl", "5m", "--url", &s.url]);
     let code = field(&out, "enrollment code:");
     assert_eq!(code.len(), 19, "{out}");
     assert_eq!(field(&out, "server url:"), s.url);
@@ -170,4 +181,49 @@ fn enrollment_code_from_cli_works_once() {
         fieldcase_core::transport::enroll(&s.url, pin, code, &SigningKey::generate(&mut OsRng));
     assert_eq!(again.unwrap_err().code(), Some("enrollment_code_used"));
     terminate(s);
+}
+
+#[test]
+fn config_file_is_read_and_flags_override_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let from_config = tmp.path().join("from-config");
+    let config = tmp.path().join("server.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data = {:?}\nlisten = \"127.0.0.1:0\"\nrequest_timeout_secs = 30\n",
+            from_config.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.arg("serve").arg("--config").arg(&config);
+    let s = spawn(cmd);
+    Client::new(&s.url, s.fingerprint)
+        .unwrap()
+        .healthz()
+        .unwrap();
+    terminate(s);
+    assert!(from_config.join("server.db").exists());
+    assert!(from_config.join("server.key").exists());
+
+    let from_flag = tmp.path().join("from-flag");
+    let mut cmd = Command::new(BIN);
+    cmd.arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .arg("--data")
+        .arg(&from_flag);
+    let s = spawn(cmd);
+    terminate(s);
+    assert!(from_flag.join("server.db").exists());
+
+    std::fs::write(&config, "bogus = 1\n").unwrap();
+    let out = Command::new(BIN)
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "unknown config keys must be refused");
 }

@@ -408,7 +408,7 @@ fn data_folder_is_reused_and_secret_files_are_private() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        for f in ["server.key", "tls-key.pem"] {
+        for f in ["server.key", "tls-key.pem", "server.db", "server.db-wal"] {
             let m = std::fs::metadata(dir.path().join(f))
                 .unwrap()
                 .permissions()
@@ -432,4 +432,42 @@ fn audit_log_is_append_only() {
         .with(|c| Ok(c.execute("DELETE FROM audit_log", [])?));
     assert!(res.is_err());
     assert_eq!(t.count("SELECT count(*) FROM audit_log"), n);
+}
+
+fn handshake(
+    addr: std::net::SocketAddr,
+    version: &'static rustls::SupportedProtocolVersion,
+) -> rustls::Error {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[version])
+        .unwrap()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut sock = std::net::TcpStream::connect(addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let err = conn.complete_io(&mut sock).unwrap_err();
+    err.into_inner()
+        .and_then(|e| e.downcast::<rustls::Error>().ok())
+        .map(|e| *e)
+        .expect("a rustls error")
+}
+
+#[test]
+fn only_tls_1_3_is_offered() {
+    let t = TestServer::start();
+    // TLS 1.3 gets as far as the certificate (which an empty trust store rejects) ...
+    let e13 = handshake(t.server.addr, &rustls::version::TLS13);
+    assert!(
+        matches!(e13, rustls::Error::InvalidCertificate(_)),
+        "{e13:?}"
+    );
+    // ... TLS 1.2 is refused at version negotiation.
+    let e12 = handshake(t.server.addr, &rustls::version::TLS12);
+    assert!(
+        !matches!(e12, rustls::Error::InvalidCertificate(_)),
+        "{e12:?}"
+    );
 }
