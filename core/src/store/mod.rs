@@ -55,7 +55,7 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        Self { clock: Arc::new(SystemClock), scrypt_work_factor: crate::crypto::DEFAULT_SCRYPT_WORK_FACTOR, compact_after: 32 }
+        Self { clock: Arc::new(SystemClock), scrypt_work_factor: crate::crypto::DEFAULT_SCRYPT_WORK_FACTOR, compact_after: 8 }
     }
 }
 

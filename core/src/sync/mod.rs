@@ -14,6 +14,7 @@
 //! re-sends, and applying a change twice is a no-op, so sync is idempotent and resumable.
 
 pub mod client;
+pub mod hub;
 pub mod messages;
 
 pub use client::{SyncReport, SyncTransport, sync};

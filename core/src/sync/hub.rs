@@ -1,0 +1,187 @@
+//! The office's side of sync, sans-IO: what the server does with a [`SyncRequest`], over any
+//! [`HubStorage`] (the server's SQLite store, or [`MemoryHub`] in tests and benchmarks).
+//!
+//! Per device and case the hub keeps the heads the device is *confirmed* to have, and the heads it
+//! was last *sent* together with the cursor of that response. A later request whose cursor has
+//! reached that response's cursor proves the device applied it, and the sent heads become
+//! confirmed; a lost response is simply sent again from the confirmed heads. Sending too much is
+//! harmless (automerge ignores a change it has); sending too little would lose data, so every
+//! doubt falls back to sending more.
+
+use std::collections::{BTreeMap, HashMap};
+
+use automerge::{ActorId, ChangeHash};
+
+use super::messages::{CaseChanges, PROTOCOL_VERSION, SyncRequest, SyncResponse};
+use crate::document::CaseDoc;
+use crate::error::{CoreError, Result};
+use crate::ids::{CaseId, DeviceId, UserId};
+
+/// Largest total of change bytes put in one response before paginating with `more`.
+pub const RESPONSE_BUDGET: usize = 4 * 1024 * 1024;
+
+/// What the hub knows of one device's copy of one case.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceCaseState {
+    /// Heads the device is known to have.
+    pub confirmed: Vec<ChangeHash>,
+    /// Heads sent in a response not yet known to be applied, with that response's cursor.
+    pub sent: Option<(Vec<ChangeHash>, u64)>,
+}
+
+/// The storage a hub needs. Implementations run [`handle_sync`] inside one transaction, so a
+/// failed request changes nothing.
+pub trait HubStorage {
+    /// The saved document of a case, if the hub has it.
+    fn load_case(&mut self, case: CaseId) -> Result<Option<Vec<u8>>>;
+    /// Stores a case's new full save and gives it the next change sequence number.
+    fn store_case(&mut self, case: CaseId, saved: &[u8]) -> Result<u64>;
+    /// Whether `user` may receive and change `case`.
+    fn is_assigned(&mut self, user: UserId, case: CaseId) -> Result<bool>;
+    /// The cases assigned to `user` whose sequence number is above `cursor`, ascending, with
+    /// their sequence numbers; at most `limit`.
+    fn assigned_changed_since(&mut self, user: UserId, cursor: u64, limit: usize) -> Result<Vec<(CaseId, u64)>>;
+    /// What the hub knows of `device`'s copy of `case`.
+    fn device_state(&mut self, device: DeviceId, case: CaseId) -> Result<DeviceCaseState>;
+    /// Records what the hub knows of `device`'s copy of `case`.
+    fn set_device_state(&mut self, device: DeviceId, case: CaseId, state: &DeviceCaseState) -> Result<()>;
+}
+
+fn load(storage: &mut dyn HubStorage, case: CaseId, actor: &ActorId) -> Result<Option<CaseDoc>> {
+    storage.load_case(case)?.map(|bytes| CaseDoc::load(case, &bytes, actor)).transpose()
+}
+
+/// Handles one sync request from `device` (owned by `user`): applies its uploads to the cases it
+/// may change, and answers with what changed since its cursor among the cases assigned to `user`.
+/// Bad changes in an upload fail the whole request with a typed error; nothing is stored.
+pub fn handle_sync(
+    storage: &mut dyn HubStorage,
+    device: DeviceId,
+    user: UserId,
+    request: &SyncRequest,
+    actor: &ActorId,
+) -> Result<SyncResponse> {
+    let mut accepted = Vec::new();
+    for upload in &request.uploads {
+        if !storage.is_assigned(user, upload.case_id)? {
+            continue;
+        }
+        let Some(mut doc) = load(storage, upload.case_id, actor)? else { continue };
+        let before = doc.heads();
+        doc.apply_encoded_changes(&upload.changes)?;
+        if !doc.has_all(&upload.heads) {
+            return Err(CoreError::Document("upload lacks changes its heads name"));
+        }
+        if doc.heads() != before {
+            storage.store_case(upload.case_id, &doc.save())?;
+        }
+        // The device's own heads are the best knowledge of what it has: they cover every response
+        // it applied, and a response it did not apply will be sent again from them.
+        let state = DeviceCaseState { confirmed: upload.heads.clone(), sent: None };
+        storage.set_device_state(device, upload.case_id, &state)?;
+        accepted.push(upload.case_id);
+    }
+
+    let mut updates = Vec::new();
+    let mut states = Vec::new();
+    let mut budget = RESPONSE_BUDGET;
+    let mut cursor = request.cursor;
+    let mut more = false;
+    let limit = super::messages::MAX_CASES / 2;
+    let changed = storage.assigned_changed_since(user, request.cursor, limit)?;
+    more |= changed.len() == limit;
+    for (case, seq) in changed {
+        if budget == 0 {
+            more = true;
+            break;
+        }
+        let mut state = storage.device_state(device, case)?;
+        if let Some((sent, at)) = state.sent.take() {
+            if request.cursor >= at {
+                state.confirmed = sent;
+            }
+        }
+        let Some(mut doc) = load(storage, case, actor)? else { continue };
+        let known = if doc.has_all(&state.confirmed) { state.confirmed.clone() } else { Vec::new() };
+        let changes = doc.changes_since(&known);
+        cursor = cursor.max(seq);
+        if !changes.is_empty() {
+            budget = budget.saturating_sub(changes.len());
+            updates.push(CaseChanges { case_id: case, changes, heads: doc.heads() });
+        }
+        states.push((case, state));
+    }
+    // Heads sent now count as the device's once it comes back with this response's cursor.
+    for (case, mut state) in states {
+        if let Some(update) = updates.iter().find(|u| u.case_id == case) {
+            state.sent = Some((update.heads.clone(), cursor));
+        }
+        storage.set_device_state(device, case, &state)?;
+    }
+    Ok(SyncResponse { version: PROTOCOL_VERSION, cursor, more, accepted, updates })
+}
+
+/// An in-memory hub: for tests of the sync engine and for measuring sync without I/O.
+#[derive(Default)]
+pub struct MemoryHub {
+    cases: HashMap<CaseId, (Vec<u8>, u64)>,
+    assigned: HashMap<CaseId, Vec<UserId>>,
+    devices: BTreeMap<(DeviceId, CaseId), DeviceCaseState>,
+    seq: u64,
+}
+
+impl MemoryHub {
+    /// An empty hub.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Puts a case (a saved document) on the hub and assigns it to `users`.
+    pub fn put_case(&mut self, case: CaseId, saved: Vec<u8>, users: &[UserId]) {
+        self.seq += 1;
+        self.cases.insert(case, (saved, self.seq));
+        self.assigned.insert(case, users.to_vec());
+    }
+
+    /// The saved document of a case.
+    pub fn case_bytes(&self, case: CaseId) -> Option<&[u8]> {
+        self.cases.get(&case).map(|(b, _)| b.as_slice())
+    }
+}
+
+impl HubStorage for MemoryHub {
+    fn load_case(&mut self, case: CaseId) -> Result<Option<Vec<u8>>> {
+        Ok(self.cases.get(&case).map(|(b, _)| b.clone()))
+    }
+
+    fn store_case(&mut self, case: CaseId, saved: &[u8]) -> Result<u64> {
+        self.seq += 1;
+        self.cases.insert(case, (saved.to_vec(), self.seq));
+        Ok(self.seq)
+    }
+
+    fn is_assigned(&mut self, user: UserId, case: CaseId) -> Result<bool> {
+        Ok(self.assigned.get(&case).is_some_and(|u| u.contains(&user)))
+    }
+
+    fn assigned_changed_since(&mut self, user: UserId, cursor: u64, limit: usize) -> Result<Vec<(CaseId, u64)>> {
+        let mut out: Vec<(CaseId, u64)> = self
+            .cases
+            .iter()
+            .filter(|(id, (_, seq))| *seq > cursor && self.assigned.get(id).is_some_and(|u| u.contains(&user)))
+            .map(|(id, (_, seq))| (*id, *seq))
+            .collect();
+        out.sort_by_key(|(_, seq)| *seq);
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    fn device_state(&mut self, device: DeviceId, case: CaseId) -> Result<DeviceCaseState> {
+        Ok(self.devices.get(&(device, case)).cloned().unwrap_or_default())
+    }
+
+    fn set_device_state(&mut self, device: DeviceId, case: CaseId, state: &DeviceCaseState) -> Result<()> {
+        self.devices.insert((device, case), state.clone());
+        Ok(())
+    }
+}

@@ -1,0 +1,193 @@
+//! The sans-IO sync engine between real device stores and the in-memory hub: devices converge,
+//! a lost response loses and duplicates nothing, replays change nothing, and cost follows what
+//! changed.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use fieldcase_core::ActorId;
+use fieldcase_core::CoreError;
+use fieldcase_core::document::CaseDoc;
+use fieldcase_core::ids::{CaseId, DeviceId, UserId};
+use fieldcase_core::model::{Author, TaskStatus, TaskUpdate};
+use fieldcase_core::sync::hub::{MemoryHub, handle_sync};
+use fieldcase_core::sync::{SyncRequest, SyncTransport, sync};
+use time::macros::datetime;
+
+/// An in-process transport to a shared hub, that can drop the next response after the hub has
+/// processed the request (a connection cut mid-response).
+struct HubLink<'a> {
+    hub: &'a mut MemoryHub,
+    device: DeviceId,
+    user: UserId,
+    actor: ActorId,
+    drop_next_response: bool,
+    requests: Vec<Vec<u8>>,
+}
+
+impl SyncTransport for HubLink<'_> {
+    fn round_trip(&mut self, request: &[u8]) -> fieldcase_core::Result<Vec<u8>> {
+        self.requests.push(request.to_vec());
+        let request = SyncRequest::decode(request)?;
+        let response = handle_sync(self.hub, self.device, self.user, &request, &self.actor)?;
+        if std::mem::take(&mut self.drop_next_response) {
+            return Err(CoreError::Transport("connection reset mid-response".into()));
+        }
+        Ok(response.encode()?)
+    }
+}
+
+fn link<'a>(hub: &'a mut MemoryHub, t: &TestStore) -> HubLink<'a> {
+    HubLink { hub, device: t.identity.device, user: t.identity.user, actor: ActorId::random(), drop_next_response: false, requests: vec![] }
+}
+
+/// An office-made case assigned to `users`, put on the hub.
+fn office_case(hub: &mut MemoryHub, users: &[UserId], with_task: bool) -> CaseId {
+    let office = Author { user: UserId::new(), device: DeviceId::new() };
+    let id = CaseId::new();
+    let mut doc = CaseDoc::create(id, &new_case("K-0142", users[0]), office, &ActorId::random(), datetime!(2026-11-23 12:00 UTC)).unwrap();
+    if with_task {
+        doc.add_task(office, &task("social welfare centre", datetime!(2026-11-24 10:00 +01:00), users[0]), datetime!(2026-11-23 12:01 UTC)).unwrap();
+    }
+    hub.put_case(id, doc.save(), users);
+    id
+}
+
+fn hub_case(hub: &MemoryHub, id: CaseId) -> fieldcase_core::model::Case {
+    CaseDoc::load(id, hub.case_bytes(id).unwrap(), &ActorId::random()).unwrap().case().unwrap()
+}
+
+#[test]
+fn two_devices_edit_offline_and_converge_through_the_hub() {
+    let mut hub = MemoryHub::new();
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = create(da.path(), [1; 32]);
+    let b = create(db.path(), [2; 32]);
+    let case = office_case(&mut hub, &[a.identity.user, b.identity.user], true);
+
+    // Morning sync: both phones get the case and today's task.
+    sync(&a.store, &mut link(&mut hub, &a)).unwrap();
+    sync(&b.store, &mut link(&mut hub, &b)).unwrap();
+    let task_id = a.store.case(case).unwrap().tasks[0].id;
+    assert_eq!(b.store.case(case).unwrap().tasks[0].id, task_id);
+
+    // Offline at the centre: both write notes, both change the task status.
+    let na = a.store.write_note(case, &note("A: the officer took the application")).unwrap();
+    b.store.write_note(case, &note("B: client was calm")).unwrap();
+    a.store.update_task(case, task_id, &TaskUpdate { status: Some(TaskStatus::Done), ..Default::default() }).unwrap();
+    b.store.update_task(case, task_id, &TaskUpdate { status: Some(TaskStatus::Missed), ..Default::default() }).unwrap();
+
+    // Back in range, in either order; then A once more to receive B's edits.
+    let ra = sync(&a.store, &mut link(&mut hub, &a)).unwrap();
+    assert_eq!(ra.cases_uploaded, 1);
+    sync(&b.store, &mut link(&mut hub, &b)).unwrap();
+    sync(&a.store, &mut link(&mut hub, &a)).unwrap();
+
+    let (ca, cb, ch) = (a.store.case(case).unwrap(), b.store.case(case).unwrap(), hub_case(&hub, case));
+    assert_eq!(ca, cb);
+    assert_eq!(ca, ch);
+    assert_eq!(ca.notes.len(), 2);
+    assert!(ca.notes.iter().any(|n| n.id == na));
+    let conflicts = a.store.conflicts(case).unwrap();
+    assert_eq!(conflicts.len(), 1);
+    assert_eq!(conflicts[0].field, "status");
+    assert_eq!(b.store.conflicts(case).unwrap(), conflicts);
+    assert!(a.store.pending_changes().unwrap().is_empty());
+    assert!(b.store.pending_changes().unwrap().is_empty());
+}
+
+#[test]
+fn a_lost_response_loses_and_duplicates_nothing() {
+    let mut hub = MemoryHub::new();
+    let dir = tempfile::tempdir().unwrap();
+    let a = create(dir.path(), [1; 32]);
+    let case = office_case(&mut hub, &[a.identity.user], true);
+    sync(&a.store, &mut link(&mut hub, &a)).unwrap();
+    a.store.write_note(case, &note("written before the cut")).unwrap();
+
+    // The office adds a note; the phone uploads, the hub applies, the response is lost.
+    let mut office_doc = CaseDoc::load(case, hub.case_bytes(case).unwrap(), &ActorId::random()).unwrap();
+    let office = Author { user: UserId::new(), device: DeviceId::new() };
+    office_doc.add_note(office, &note("office note"), datetime!(2026-11-24 07:00 UTC)).unwrap();
+    fieldcase_core::sync::hub::HubStorage::store_case(&mut hub, case, &office_doc.save()).unwrap();
+    let mut cut = link(&mut hub, &a);
+    cut.drop_next_response = true;
+    assert!(matches!(sync(&a.store, &mut cut), Err(CoreError::Transport(_))));
+    assert_eq!(a.store.pending_changes().unwrap().len(), 1, "nothing acknowledged yet");
+    assert_eq!(hub_case(&hub, case).notes.len(), 2, "the hub did apply the upload");
+
+    // The next sync completes: both notes everywhere, once each.
+    sync(&a.store, &mut link(&mut hub, &a)).unwrap();
+    let device = a.store.case(case).unwrap();
+    assert_eq!(device, hub_case(&hub, case));
+    let mut bodies: Vec<_> = device.notes.iter().map(|n| n.body.clone()).collect();
+    bodies.sort();
+    assert_eq!(bodies, ["office note", "written before the cut"]);
+    assert!(a.store.pending_changes().unwrap().is_empty());
+}
+
+#[test]
+fn replayed_requests_change_nothing_and_cost_follows_what_changed() {
+    let mut hub = MemoryHub::new();
+    let dir = tempfile::tempdir().unwrap();
+    let a = create(dir.path(), [1; 32]);
+    let cases: Vec<CaseId> = (0..100).map(|_| office_case(&mut hub, &[a.identity.user], false)).collect();
+    let first = sync(&a.store, &mut link(&mut hub, &a)).unwrap();
+    assert_eq!(first.cases_updated, 100);
+    assert_eq!(a.store.list_cases().unwrap().len(), 100);
+
+    // Nothing changed: one round trip, a small fixed-size exchange.
+    let idle = sync(&a.store, &mut link(&mut hub, &a)).unwrap();
+    assert_eq!((idle.round_trips, idle.cases_updated, idle.cases_uploaded), (1, 0, 0));
+    assert!(idle.bytes_sent < 100 && idle.bytes_received < 200, "{idle:?}");
+
+    // Ten cases changed on the phone: only they travel, in one round trip.
+    for case in &cases[..10] {
+        a.store.write_note(*case, &note("follow-up call done")).unwrap();
+    }
+    let mut l = link(&mut hub, &a);
+    let ten = sync(&a.store, &mut l).unwrap();
+    assert_eq!((ten.round_trips, ten.cases_uploaded), (1, 10));
+    let request = SyncRequest::decode(&l.requests[0]).unwrap();
+    assert_eq!(request.uploads.len(), 10);
+    assert!(ten.bytes_sent < 10 * 2_000, "{ten:?}");
+
+    // Replaying that request changes nothing on the hub.
+    let replay = l.requests[0].clone();
+    drop(l);
+    let before: Vec<_> = cases.iter().map(|c| hub.case_bytes(*c).unwrap().to_vec()).collect();
+    let request = SyncRequest::decode(&replay).unwrap();
+    handle_sync(&mut hub, a.identity.device, a.identity.user, &request, &ActorId::random()).unwrap();
+    for (case, bytes) in cases.iter().zip(before) {
+        assert_eq!(hub_case(&hub, *case), CaseDoc::load(*case, &bytes, &ActorId::random()).unwrap().case().unwrap());
+    }
+}
+
+#[test]
+fn a_device_cannot_change_a_case_it_is_not_assigned() {
+    let mut hub = MemoryHub::new();
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = create(da.path(), [1; 32]);
+    let b = create(db.path(), [2; 32]);
+    let mine = office_case(&mut hub, &[a.identity.user], false);
+    let _theirs = office_case(&mut hub, &[b.identity.user], false);
+    sync(&a.store, &mut link(&mut hub, &a)).unwrap();
+    // A only ever receives its own case.
+    let listed: Vec<CaseId> = a.store.list_cases().unwrap().iter().map(|c| c.id).collect();
+    assert_eq!(listed, vec![mine]);
+    // B forges an upload for A's case with B's own changes: not accepted, hub unchanged.
+    let before = hub_case(&hub, mine);
+    let mut foreign = CaseDoc::load(mine, hub.case_bytes(mine).unwrap(), &ActorId::random()).unwrap();
+    let heads = foreign.heads();
+    foreign.add_note(Author { user: b.identity.user, device: b.identity.device }, &note("not mine"), datetime!(2026-11-24 09:00 UTC)).unwrap();
+    let request = SyncRequest {
+        version: fieldcase_core::sync::PROTOCOL_VERSION,
+        cursor: 0,
+        uploads: vec![fieldcase_core::sync::CaseChanges { case_id: mine, changes: foreign.changes_since(&heads), heads: foreign.heads() }],
+    };
+    let response = handle_sync(&mut hub, b.identity.device, b.identity.user, &request, &ActorId::random()).unwrap();
+    assert!(response.accepted.is_empty());
+    assert!(response.updates.iter().all(|u| u.case_id != mine));
+    assert_eq!(hub_case(&hub, mine), before);
+}
