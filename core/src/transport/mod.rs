@@ -88,6 +88,10 @@ impl TransportError {
 
 impl From<ureq::Error> for TransportError {
     fn from(e: ureq::Error) -> Self {
+        let e = match e {
+            ureq::Error::Io(io) => tls::unwrap_io(io),
+            other => other,
+        };
         match e {
             ureq::Error::Timeout(_) => TransportError::Timeout,
             ureq::Error::Io(io) => match io.kind() {

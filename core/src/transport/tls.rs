@@ -127,15 +127,7 @@ impl<In: Transport> Connector<In> for PinnedTlsConnector {
         let mut sock = TransportAdapter::new(transport.boxed(), details.current_time.clone());
         sock.set_timeout(details.timeout);
         if let Err(e) = conn.complete_io(&mut sock) {
-            // Surface rustls errors (notably a pin mismatch) as such rather than as plain I/O.
-            let inner = e
-                .get_ref()
-                .and_then(|i| i.downcast_ref::<rustls::Error>())
-                .cloned();
-            return Err(match inner {
-                Some(tls) => ureq::Error::Rustls(tls),
-                None => ureq::Error::Io(e),
-            });
+            return Err(unwrap_io(e));
         }
         let buffers = LazyBuffers::new(
             details.config.input_buffer_size(),
@@ -190,5 +182,28 @@ impl Transport for PinnedTlsTransport {
 
     fn is_tls(&self) -> bool {
         true
+    }
+}
+
+/// Recovers the rustls error (notably a pin mismatch) or ureq error (notably a timeout) that an
+/// I/O error wraps, so callers see it as such rather than as plain I/O.
+pub(crate) fn unwrap_io(e: std::io::Error) -> ureq::Error {
+    let wrapped = e
+        .get_ref()
+        .is_some_and(|i| i.is::<rustls::Error>() || i.is::<ureq::Error>());
+    if !wrapped {
+        return ureq::Error::Io(e);
+    }
+    let kind = e.kind();
+    let Some(inner) = e.into_inner() else {
+        return ureq::Error::Io(std::io::Error::from(kind));
+    };
+    let inner = match inner.downcast::<rustls::Error>() {
+        Ok(tls) => return ureq::Error::Rustls(*tls),
+        Err(other) => other,
+    };
+    match inner.downcast::<ureq::Error>() {
+        Ok(u) => *u,
+        Err(other) => ureq::Error::Io(std::io::Error::new(kind, other)),
     }
 }
