@@ -22,23 +22,67 @@ use time::macros::{datetime, offset};
 const KEY: [u8; 32] = [0x11; 32];
 
 fn options() -> StoreOptions {
-    StoreOptions { clock: Arc::new(ManualClock::new(datetime!(2026-11-24 07:00 UTC))), ..StoreOptions::default() }
+    StoreOptions {
+        clock: Arc::new(ManualClock::new(datetime!(2026-11-24 07:00 UTC))),
+        ..StoreOptions::default()
+    }
 }
 
 /// A note of about 300 bytes whose words differ from note to note, as real notes do (identical
 /// bodies would let automerge's deflate look far better than it is).
 fn body(i: usize) -> String {
     const WORDS: &[&str] = &[
-        "client", "centre", "officer", "birth", "certificate", "application", "court", "hearing",
-        "police", "statement", "interpreter", "Friday", "Monday", "documents", "copy", "decision",
-        "interview", "shelter", "doctor", "clinic", "lawyer", "prosecutor", "registry", "waited",
-        "signed", "refused", "accepted", "called", "anxious", "calm", "tired", "brother", "employer",
-        "bus", "ticket", "address", "residence", "permit", "allowance", "training", "job", "plan",
+        "client",
+        "centre",
+        "officer",
+        "birth",
+        "certificate",
+        "application",
+        "court",
+        "hearing",
+        "police",
+        "statement",
+        "interpreter",
+        "Friday",
+        "Monday",
+        "documents",
+        "copy",
+        "decision",
+        "interview",
+        "shelter",
+        "doctor",
+        "clinic",
+        "lawyer",
+        "prosecutor",
+        "registry",
+        "waited",
+        "signed",
+        "refused",
+        "accepted",
+        "called",
+        "anxious",
+        "calm",
+        "tired",
+        "brother",
+        "employer",
+        "bus",
+        "ticket",
+        "address",
+        "residence",
+        "permit",
+        "allowance",
+        "training",
+        "job",
+        "plan",
     ];
-    let mut state = (i as u64).wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut state = (i as u64)
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let mut out = format!("Visit {i}:");
     while out.len() < 300 {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         out.push(' ');
         out.push_str(WORDS[(state >> 33) as usize % WORDS.len()]);
     }
@@ -46,7 +90,12 @@ fn body(i: usize) -> String {
 }
 
 fn note(i: usize) -> NewNote {
-    NewNote { kind: NoteKind::Visit, body: body(i), tags: vec![], task: None }
+    NewNote {
+        kind: NoteKind::Visit,
+        body: body(i),
+        tags: vec![],
+        task: None,
+    }
 }
 
 fn create(dir: &Path) -> (Store, UserId) {
@@ -54,8 +103,14 @@ fn create(dir: &Path) -> (Store, UserId) {
     let user = UserId::new();
     let store = Store::create(
         dir,
-        &StoreIdentity { user, device: DeviceId::new() },
-        KeySetup { keystore: Some(&keys), passphrase: None },
+        &StoreIdentity {
+            user,
+            device: DeviceId::new(),
+        },
+        KeySetup {
+            keystore: Some(&keys),
+            passphrase: None,
+        },
         options(),
     )
     .unwrap();
@@ -64,20 +119,30 @@ fn create(dir: &Path) -> (Store, UserId) {
 
 fn open(dir: &Path) -> Store {
     let store = Store::open(dir, options()).unwrap();
-    store.unlock_with_keystore(&StaticKeyProvider::new(KEY)).unwrap();
+    store
+        .unlock_with_keystore(&StaticKeyProvider::new(KEY))
+        .unwrap();
     store
 }
 
 fn new_case(i: usize, user: UserId) -> NewCase {
-    NewCase { client_code: format!("K-{i:04}"), consent: ConsentStatus::Given, assigned_workers: vec![user] }
+    NewCase {
+        client_code: format!("K-{i:04}"),
+        consent: ConsentStatus::Given,
+        assigned_workers: vec![user],
+    }
 }
 
 fn dir_size(dir: &Path) -> u64 {
-    [DB_FILE.to_string(), format!("{DB_FILE}-wal"), KEY_FILE.to_string()]
-        .iter()
-        .filter_map(|n| std::fs::metadata(dir.join(n)).ok())
-        .map(|m| m.len())
-        .sum()
+    [
+        DB_FILE.to_string(),
+        format!("{DB_FILE}-wal"),
+        KEY_FILE.to_string(),
+    ]
+    .iter()
+    .filter_map(|n| std::fs::metadata(dir.join(n)).ok())
+    .map(|m| m.len())
+    .sum()
 }
 
 /// The phone's side of an in-process sync with a memory hub (uploads land nowhere else).
@@ -92,19 +157,29 @@ impl SyncTransport for Link<'_> {
         let request = SyncRequest::decode(request)?;
         for upload in &request.uploads {
             if self.hub.case_bytes(upload.case_id).is_none() {
-                let mut doc = fieldcase_core::document::CaseDoc::empty(upload.case_id, &fieldcase_core::ActorId::random());
+                let mut doc = fieldcase_core::document::CaseDoc::empty(
+                    upload.case_id,
+                    &fieldcase_core::ActorId::random(),
+                );
                 doc.apply_encoded_changes(&upload.changes)?;
                 self.hub.put_case(upload.case_id, doc.save(), &[self.user]);
             }
         }
-        let response = handle_sync(self.hub, self.device, self.user, &request, &fieldcase_core::ActorId::random())?;
+        let response = handle_sync(
+            self.hub,
+            self.device,
+            self.user,
+            &request,
+            &fieldcase_core::ActorId::random(),
+        )?;
         Ok(response.encode()?)
     }
 }
 
 fn vacuumed_size(dir: &Path) -> u64 {
     let conn = rusqlite::Connection::open(dir.join(DB_FILE)).unwrap();
-    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;").unwrap();
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;")
+        .unwrap();
     drop(conn);
     dir_size(dir)
 }
@@ -147,9 +222,15 @@ fn benches(c: &mut Criterion) {
     let floor = tempfile::tempdir().unwrap();
     let conn = rusqlite::Connection::open(floor.path().join("floor.db")).unwrap();
     conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB);").unwrap();
-    c.bench_function("bare SQLite durable commit of a 700-byte row (floor)", |b| {
-        b.iter(|| conn.execute("INSERT INTO t (v) VALUES (?1)", [vec![7u8; 700]]).unwrap())
-    });
+    c.bench_function(
+        "bare SQLite durable commit of a 700-byte row (floor)",
+        |b| {
+            b.iter(|| {
+                conn.execute("INSERT INTO t (v) VALUES (?1)", [vec![7u8; 700]])
+                    .unwrap()
+            })
+        },
+    );
     drop(conn);
 
     c.bench_function("write one note (durable)", |b| {
@@ -169,9 +250,15 @@ fn benches(c: &mut Criterion) {
         store.write_note(case, &note(i)).unwrap();
     }
     drop(store);
-    c.bench_function("open and unlock with a keystore key", |b| b.iter(|| black_box(open(small.path()))));
+    c.bench_function("open and unlock with a keystore key", |b| {
+        b.iter(|| black_box(open(small.path())))
+    });
     c.bench_function("load a case with 50 notes (cold)", |b| {
-        b.iter_batched(|| open(small.path()), |s| black_box(s.case(case).unwrap()), BatchSize::PerIteration)
+        b.iter_batched(
+            || open(small.path()),
+            |s| black_box(s.case(case).unwrap()),
+            BatchSize::PerIteration,
+        )
     });
 
     // Size: the encrypted store against the same documents saved unencrypted.
@@ -199,8 +286,17 @@ fn benches(c: &mut Criterion) {
             )
             .unwrap();
             for n in &case.notes {
-                doc.add_note(n.author, &NewNote { kind: n.kind, body: n.body.clone(), tags: vec![], task: None }, n.written_at)
-                    .unwrap();
+                doc.add_note(
+                    n.author,
+                    &NewNote {
+                        kind: n.kind,
+                        body: n.body.clone(),
+                        tags: vec![],
+                        task: None,
+                    },
+                    n.written_at,
+                )
+                .unwrap();
             }
             doc.save().len() as u64
         })
@@ -210,7 +306,11 @@ fn benches(c: &mut Criterion) {
     // Sync to an in-memory hub (which empties the outbox), then compact.
     let store = open(sized.path());
     let mut hub = MemoryHub::new();
-    let mut link = Link { hub: &mut hub, user, device: DeviceId::new() };
+    let mut link = Link {
+        hub: &mut hub,
+        user,
+        device: DeviceId::new(),
+    };
     fieldcase_core::sync::sync(&store, &mut link).unwrap();
     store.compact().unwrap();
     drop(store);

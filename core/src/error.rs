@@ -64,9 +64,10 @@ pub enum CoreError {
     /// A sync message was refused (too large, unknown version, malformed).
     #[error("sync protocol: {0}")]
     Sync(#[from] crate::sync::SyncError),
-    /// The network or the server failed during sync; nothing was lost, sync again later.
-    #[error("transport: {0}")]
-    Transport(String),
+    /// The network or the server failed or refused; nothing was lost. `PinMismatch` means the
+    /// server is not the enrolled office; an `Http` refusal carries the server's reason.
+    #[error("network: {0}")]
+    Network(crate::transport::TransportError),
     /// SQLite failed (disk full, read-only folder, I/O error).
     #[error("storage error: {0}")]
     Storage(#[from] rusqlite::Error),

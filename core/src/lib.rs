@@ -6,6 +6,7 @@
 
 pub mod clock;
 pub mod crypto;
+pub mod device;
 pub mod document;
 pub mod error;
 pub mod ids;

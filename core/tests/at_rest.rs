@@ -18,8 +18,14 @@ const SECRETS: &[&str] = &[
 
 fn scan(dir: &std::path::Path) -> Vec<(String, &'static str)> {
     let mut found = Vec::new();
-    for name in [DB_FILE.to_string(), format!("{DB_FILE}-wal"), KEY_FILE.to_string()] {
-        let Ok(bytes) = std::fs::read(dir.join(&name)) else { continue };
+    for name in [
+        DB_FILE.to_string(),
+        format!("{DB_FILE}-wal"),
+        KEY_FILE.to_string(),
+    ] {
+        let Ok(bytes) = std::fs::read(dir.join(&name)) else {
+            continue;
+        };
         for secret in SECRETS {
             if contains(&bytes, secret.as_bytes()) {
                 found.push((name.clone(), *secret));
@@ -42,10 +48,19 @@ fn database_wal_and_key_file_hold_no_plaintext() {
     t.store.add_task(case, &new_task).unwrap();
     // Enough edits to go past a compaction as well.
     for i in 0..40 {
-        t.store.write_note(case, &note(&format!("{} #{i}", SECRETS[1]))).unwrap();
+        t.store
+            .write_note(case, &note(&format!("{} #{i}", SECRETS[1])))
+            .unwrap();
     }
-    assert!(dir.path().join(format!("{DB_FILE}-wal")).exists(), "the WAL is scanned while open");
-    assert_eq!(scan(dir.path()), vec![], "plaintext found while the store is open");
+    assert!(
+        dir.path().join(format!("{DB_FILE}-wal")).exists(),
+        "the WAL is scanned while open"
+    );
+    assert_eq!(
+        scan(dir.path()),
+        vec![],
+        "plaintext found while the store is open"
+    );
 
     // The data is really there, through the API.
     let timeline = t.store.timeline(case).unwrap();
@@ -54,5 +69,8 @@ fn database_wal_and_key_file_hold_no_plaintext() {
     assert_eq!(scan(dir.path()), vec![], "plaintext found after close");
     // And the test would notice plaintext: the scanner finds what is really there.
     let bytes = std::fs::read(dir.path().join(DB_FILE)).unwrap();
-    assert!(contains(&bytes, b"case_index"), "scanner reads the real file");
+    assert!(
+        contains(&bytes, b"case_index"),
+        "scanner reads the real file"
+    );
 }

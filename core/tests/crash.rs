@@ -23,14 +23,23 @@ const KEY: [u8; 32] = [0x5a; 32];
 #[test]
 #[ignore = "run as a child process by killed_writer_loses_no_acknowledged_note"]
 fn crash_child_writer() {
-    let Ok(dir) = std::env::var(CHILD_ENV) else { return };
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return;
+    };
     let dir = std::path::PathBuf::from(dir);
     let store = Store::open(&dir, options(&new_clock())).unwrap();
-    store.unlock_with_keystore(&StaticKeyProvider::new(KEY)).unwrap();
-    let case: CaseId = std::env::var("FIELDCASE_CRASH_CASE").unwrap().parse().unwrap();
+    store
+        .unlock_with_keystore(&StaticKeyProvider::new(KEY))
+        .unwrap();
+    let case: CaseId = std::env::var("FIELDCASE_CRASH_CASE")
+        .unwrap()
+        .parse()
+        .unwrap();
     let mut out = std::io::stdout().lock();
     for i in 0.. {
-        let id = store.write_note(case, &note(&format!("note {i} written before the kill"))).unwrap();
+        let id = store
+            .write_note(case, &note(&format!("note {i} written before the kill")))
+            .unwrap();
         use std::io::Write;
         writeln!(out, "committed {id}").unwrap();
         out.flush().unwrap();
@@ -41,13 +50,22 @@ fn crash_child_writer() {
 fn killed_writer_loses_no_acknowledged_note() {
     let dir = tempfile::tempdir().unwrap();
     let t = create(dir.path(), KEY);
-    let case = t.store.create_case(&new_case("K-7", t.identity.user)).unwrap();
+    let case = t
+        .store
+        .create_case(&new_case("K-7", t.identity.user))
+        .unwrap();
     drop(t);
     let exe = std::env::current_exe().unwrap();
     let mut acknowledged = Vec::new();
     for round in 0..5u64 {
         let mut child = Command::new(&exe)
-            .args(["--exact", "crash_child_writer", "--ignored", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "crash_child_writer",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_ENV, dir.path())
             .env("FIELDCASE_CRASH_CASE", case.to_string())
             .stdout(Stdio::piped())
@@ -81,14 +99,28 @@ fn killed_writer_loses_no_acknowledged_note() {
         assert!(seen > 0, "child wrote nothing in round {round}");
 
         let store = Store::open(dir.path(), options(&new_clock())).unwrap();
-        store.unlock_with_keystore(&StaticKeyProvider::new(KEY)).unwrap();
-        let notes: Vec<String> = store.case(case).unwrap().notes.iter().map(|n| n.id.to_string()).collect();
+        store
+            .unlock_with_keystore(&StaticKeyProvider::new(KEY))
+            .unwrap();
+        let notes: Vec<String> = store
+            .case(case)
+            .unwrap()
+            .notes
+            .iter()
+            .map(|n| n.id.to_string())
+            .collect();
         for id in &acknowledged {
-            assert!(notes.contains(id), "acknowledged note {id} lost after kill in round {round}");
+            assert!(
+                notes.contains(id),
+                "acknowledged note {id} lost after kill in round {round}"
+            );
         }
         drop(store);
-        let conn = rusqlite::Connection::open(dir.path().join(fieldcase_core::store::DB_FILE)).unwrap();
-        let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        let conn =
+            rusqlite::Connection::open(dir.path().join(fieldcase_core::store::DB_FILE)).unwrap();
+        let check: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(check, "ok");
     }
     assert!(acknowledged.len() >= 5 + 12 + 19 + 26 + 33);

@@ -13,13 +13,21 @@ use fieldcase_core::store::{DB_FILE, KEY_FILE, Store};
 fn wrong_key_or_passphrase_is_a_typed_error_and_locked_reads_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let t = create(dir.path(), [5; 32]);
-    let case = t.store.create_case(&new_case("K-0142", t.identity.user)).unwrap();
-    t.store.write_note(case, &note("met at the centre")).unwrap();
+    let case = t
+        .store
+        .create_case(&new_case("K-0142", t.identity.user))
+        .unwrap();
+    t.store
+        .write_note(case, &note("met at the centre"))
+        .unwrap();
     t.store.lock().unwrap();
     assert!(!t.store.is_unlocked());
     assert!(matches!(t.store.case(case), Err(CoreError::Locked)));
     assert!(matches!(t.store.list_cases(), Err(CoreError::Locked)));
-    assert!(matches!(t.store.write_note(case, &note("x")), Err(CoreError::Locked)));
+    assert!(matches!(
+        t.store.write_note(case, &note("x")),
+        Err(CoreError::Locked)
+    ));
     assert!(matches!(t.store.pending_changes(), Err(CoreError::Locked)));
     drop(t);
 
@@ -28,13 +36,18 @@ fn wrong_key_or_passphrase_is_a_typed_error_and_locked_reads_nothing() {
         store.unlock_with_keystore(&StaticKeyProvider::new([6; 32])),
         Err(CoreError::WrongKey)
     ));
-    assert!(matches!(store.unlock_with_passphrase("wrong horse"), Err(CoreError::WrongKey)));
+    assert!(matches!(
+        store.unlock_with_passphrase("wrong horse"),
+        Err(CoreError::WrongKey)
+    ));
     assert!(matches!(store.case(case), Err(CoreError::Locked)));
 
     store.unlock_with_passphrase("correct horse").unwrap();
     assert_eq!(store.case(case).unwrap().notes[0].body, "met at the centre");
     store.lock().unwrap();
-    store.unlock_with_keystore(&StaticKeyProvider::new([5; 32])).unwrap();
+    store
+        .unlock_with_keystore(&StaticKeyProvider::new([5; 32]))
+        .unwrap();
     assert_eq!(store.case(case).unwrap().client_code, "K-0142");
 }
 
@@ -42,24 +55,38 @@ fn wrong_key_or_passphrase_is_a_typed_error_and_locked_reads_nothing() {
 fn a_key_file_from_another_store_does_not_open_this_database() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let ta = create(a.path(), [1; 32]);
-    ta.store.create_case(&new_case("K-1", ta.identity.user)).unwrap();
+    ta.store
+        .create_case(&new_case("K-1", ta.identity.user))
+        .unwrap();
     drop(ta);
     drop(create(b.path(), [1; 32]));
     std::fs::copy(b.path().join(KEY_FILE), a.path().join(KEY_FILE)).unwrap();
     let store = Store::open(a.path(), options(&new_clock())).unwrap();
-    assert!(matches!(store.unlock_with_keystore(&StaticKeyProvider::new([1; 32])), Err(CoreError::WrongKey)));
+    assert!(matches!(
+        store.unlock_with_keystore(&StaticKeyProvider::new([1; 32])),
+        Err(CoreError::WrongKey)
+    ));
 }
 
 #[test]
 fn wipe_removes_every_file_and_an_old_copy_stays_unreadable() {
     let dir = tempfile::tempdir().unwrap();
     let t = create(dir.path(), [9; 32]);
-    let case = t.store.create_case(&new_case("K-0999", t.identity.user)).unwrap();
-    t.store.write_note(case, &note("court date moved to Friday")).unwrap();
+    let case = t
+        .store
+        .create_case(&new_case("K-0999", t.identity.user))
+        .unwrap();
+    t.store
+        .write_note(case, &note("court date moved to Friday"))
+        .unwrap();
 
     // An attacker copies the database (and its WAL) before the wipe.
     let copy = tempfile::tempdir().unwrap();
-    for name in [DB_FILE.to_string(), format!("{DB_FILE}-wal"), format!("{DB_FILE}-shm")] {
+    for name in [
+        DB_FILE.to_string(),
+        format!("{DB_FILE}-wal"),
+        format!("{DB_FILE}-shm"),
+    ] {
         if dir.path().join(&name).exists() {
             std::fs::copy(dir.path().join(&name), copy.path().join(&name)).unwrap();
         }
@@ -73,10 +100,16 @@ fn wipe_removes_every_file_and_an_old_copy_stays_unreadable() {
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert!(left.is_empty(), "files remain after wipe: {left:?}");
     assert!(matches!(t.store.case(case), Err(CoreError::NoStore)));
-    assert!(matches!(Store::open(dir.path(), options(&new_clock())), Err(CoreError::NoStore)));
+    assert!(matches!(
+        Store::open(dir.path(), options(&new_clock())),
+        Err(CoreError::NoStore)
+    ));
 
     // The copy: no key file survived, and the keystore no longer hands out its key.
-    assert!(matches!(Store::open(copy.path(), options(&new_clock())), Err(CoreError::NoStore)));
+    assert!(matches!(
+        Store::open(copy.path(), options(&new_clock())),
+        Err(CoreError::NoStore)
+    ));
     assert!(t.keys.root_key_gone());
 }
 
@@ -101,7 +134,10 @@ fn creating_over_an_existing_store_is_refused() {
             user: fieldcase_core::ids::UserId::new(),
             device: fieldcase_core::ids::DeviceId::new(),
         },
-        fieldcase_core::store::KeySetup { keystore: Some(&keys), passphrase: None },
+        fieldcase_core::store::KeySetup {
+            keystore: Some(&keys),
+            passphrase: None,
+        },
         options(&new_clock()),
     );
     assert!(matches!(result, Err(CoreError::AlreadyExists)));

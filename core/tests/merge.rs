@@ -19,11 +19,17 @@ struct Replica {
 }
 
 fn author() -> Author {
-    Author { user: UserId::new(), device: DeviceId::new() }
+    Author {
+        user: UserId::new(),
+        device: DeviceId::new(),
+    }
 }
 
 fn replica_of(base: &mut CaseDoc) -> Replica {
-    Replica { doc: CaseDoc::load(base.id(), &base.save(), &ActorId::random()).unwrap(), author: author() }
+    Replica {
+        doc: CaseDoc::load(base.id(), &base.save(), &ActorId::random()).unwrap(),
+        author: author(),
+    }
 }
 
 /// Sends everything `from` has that `to` lacks, `times` times over.
@@ -37,8 +43,20 @@ fn deliver(from: &mut CaseDoc, to: &mut CaseDoc, times: usize) {
 
 fn base() -> (CaseDoc, Author) {
     let office = author();
-    let mut doc = CaseDoc::create(CaseId::new(), &new_case("K-0142", office.user), office, &ActorId::random(), datetime!(2026-11-24 08:00 UTC)).unwrap();
-    doc.add_task(office, &task("ID card", datetime!(2026-11-24 10:00 +01:00), office.user), datetime!(2026-11-24 08:01 UTC)).unwrap();
+    let mut doc = CaseDoc::create(
+        CaseId::new(),
+        &new_case("K-0142", office.user),
+        office,
+        &ActorId::random(),
+        datetime!(2026-11-24 08:00 UTC),
+    )
+    .unwrap();
+    doc.add_task(
+        office,
+        &task("ID card", datetime!(2026-11-24 10:00 +01:00), office.user),
+        datetime!(2026-11-24 08:01 UTC),
+    )
+    .unwrap();
     (doc, office)
 }
 
@@ -46,7 +64,13 @@ fn base() -> (CaseDoc, Author) {
 fn two_replicas_edit_offline_and_converge_in_either_order() {
     for a_first in [true, false] {
         let (mut office, office_author) = base();
-        let first_note = office.add_note(office_author, &note("The client arrived on time."), datetime!(2026-11-24 08:02 UTC)).unwrap();
+        let first_note = office
+            .add_note(
+                office_author,
+                &note("The client arrived on time."),
+                datetime!(2026-11-24 08:02 UTC),
+            )
+            .unwrap();
         let task_id = office.tasks().unwrap()[0].id;
         let mut a = replica_of(&mut office);
         let mut b = replica_of(&mut office);
@@ -54,24 +78,64 @@ fn two_replicas_edit_offline_and_converge_in_either_order() {
 
         a.doc.add_note(a.author, &note("Note from A"), t).unwrap();
         b.doc.add_note(b.author, &note("Note from B"), t).unwrap();
-        a.doc.edit_note_body(a.author, first_note, "The client arrived early.", t).unwrap();
-        b.doc.edit_note_body(b.author, first_note, "The client arrived on time. She brought her ID.", t).unwrap();
-        a.doc.update_task(a.author, task_id, &TaskUpdate { status: Some(TaskStatus::Done), ..Default::default() }, t).unwrap();
-        b.doc.update_task(b.author, task_id, &TaskUpdate { status: Some(TaskStatus::Missed), ..Default::default() }, t).unwrap();
+        a.doc
+            .edit_note_body(a.author, first_note, "The client arrived early.", t)
+            .unwrap();
+        b.doc
+            .edit_note_body(
+                b.author,
+                first_note,
+                "The client arrived on time. She brought her ID.",
+                t,
+            )
+            .unwrap();
+        a.doc
+            .update_task(
+                a.author,
+                task_id,
+                &TaskUpdate {
+                    status: Some(TaskStatus::Done),
+                    ..Default::default()
+                },
+                t,
+            )
+            .unwrap();
+        b.doc
+            .update_task(
+                b.author,
+                task_id,
+                &TaskUpdate {
+                    status: Some(TaskStatus::Missed),
+                    ..Default::default()
+                },
+                t,
+            )
+            .unwrap();
 
         // Through the office, like sync: each phone uploads, then downloads; duplicates included.
-        let (first, second) = if a_first { (&mut a, &mut b) } else { (&mut b, &mut a) };
+        let (first, second) = if a_first {
+            (&mut a, &mut b)
+        } else {
+            (&mut b, &mut a)
+        };
         deliver(&mut first.doc, &mut office, 2);
         deliver(&mut second.doc, &mut office, 1);
         deliver(&mut office, &mut first.doc, 2);
         deliver(&mut office, &mut second.doc, 1);
 
-        let (ca, cb, co) = (a.doc.case().unwrap(), b.doc.case().unwrap(), office.case().unwrap());
+        let (ca, cb, co) = (
+            a.doc.case().unwrap(),
+            b.doc.case().unwrap(),
+            office.case().unwrap(),
+        );
         assert_eq!(ca, cb);
         assert_eq!(ca, co);
         assert_eq!(a.doc.heads(), office.heads());
         let bodies: Vec<_> = ca.notes.iter().map(|n| n.body.as_str()).collect();
-        assert!(bodies.contains(&"Note from A") && bodies.contains(&"Note from B"), "{bodies:?}");
+        assert!(
+            bodies.contains(&"Note from A") && bodies.contains(&"Note from B"),
+            "{bodies:?}"
+        );
         // Character-wise: A's "early" and B's appended sentence both survive.
         let merged = &ca.notes.iter().find(|n| n.id == first_note).unwrap().body;
         assert_eq!(merged, "The client arrived early. She brought her ID.");
@@ -82,16 +146,36 @@ fn two_replicas_edit_offline_and_converge_in_either_order() {
             assert_eq!(conflicts.len(), 1, "{conflicts:?}");
             let c = &conflicts[0];
             assert_eq!((c.task, c.field.as_str()), (Some(task_id), "status"));
-            let mut values: Vec<_> = c.values.iter().map(|v| (v.value.clone(), v.author)).collect();
+            let mut values: Vec<_> = c
+                .values
+                .iter()
+                .map(|v| (v.value.clone(), v.author))
+                .collect();
             values.sort_by(|x, y| x.0.cmp(&y.0));
-            assert_eq!(values, vec![("done".into(), Some(a.author)), ("missed".into(), Some(b.author))]);
+            assert_eq!(
+                values,
+                vec![
+                    ("done".into(), Some(a.author)),
+                    ("missed".into(), Some(b.author))
+                ]
+            );
             assert_eq!(c.winner, conflicts[0].winner);
         }
         let winner = a.doc.conflicts().unwrap()[0].winner.value.clone();
         assert_eq!(ca.tasks[0].status.as_str(), winner);
 
         // A person resolves the conflict by writing the field again.
-        office.update_task(office_author, task_id, &TaskUpdate { status: Some(TaskStatus::Done), ..Default::default() }, t).unwrap();
+        office
+            .update_task(
+                office_author,
+                task_id,
+                &TaskUpdate {
+                    status: Some(TaskStatus::Done),
+                    ..Default::default()
+                },
+                t,
+            )
+            .unwrap();
         assert!(office.conflicts().unwrap().is_empty());
     }
 }
@@ -100,21 +184,35 @@ fn two_replicas_edit_offline_and_converge_in_either_order() {
 fn every_change_records_its_author() {
     let (mut office, office_author) = base();
     let mut a = replica_of(&mut office);
-    a.doc.add_note(a.author, &note("from the phone"), datetime!(2026-11-24 09:00 UTC)).unwrap();
+    a.doc
+        .add_note(
+            a.author,
+            &note("from the phone"),
+            datetime!(2026-11-24 09:00 UTC),
+        )
+        .unwrap();
     deliver(&mut a.doc, &mut office, 1);
     let case = office.case().unwrap();
-    let phone_note = case.notes.iter().find(|n| n.body == "from the phone").unwrap();
+    let phone_note = case
+        .notes
+        .iter()
+        .find(|n| n.body == "from the phone")
+        .unwrap();
     assert_eq!(phone_note.author, a.author);
     let authors = office.change_authors();
     assert_eq!(authors.len(), office.change_count());
-    assert!(authors.iter().all(|a| a.is_some()), "a change without an author");
+    assert!(
+        authors.iter().all(|a| a.is_some()),
+        "a change without an author"
+    );
     assert!(authors.contains(&Some(office_author)) && authors.contains(&Some(a.author)));
 }
 
 #[test]
 fn hostile_bytes_are_errors_not_panics() {
     let (mut office, _) = base();
-    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/crashers")).unwrap() {
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/crashers")).unwrap()
+    {
         let hex = std::fs::read_to_string(entry.unwrap().path()).unwrap();
         let bytes = hex::decode(hex.trim()).unwrap();
         assert!(CaseDoc::load(CaseId::new(), &bytes, &ActorId::random()).is_err());
@@ -122,7 +220,14 @@ fn hostile_bytes_are_errors_not_panics() {
         assert!(copy.doc.apply_encoded_changes(&bytes).is_err());
     }
     // Random garbage and a valid document that is not a case.
-    assert!(CaseDoc::load(CaseId::new(), b"\x85\x6f\x4a\x83garbage", &ActorId::random()).is_err());
+    assert!(
+        CaseDoc::load(
+            CaseId::new(),
+            b"\x85\x6f\x4a\x83garbage",
+            &ActorId::random()
+        )
+        .is_err()
+    );
     let mut other = automerge::AutoCommit::new();
     assert!(CaseDoc::load(CaseId::new(), &other.save(), &ActorId::random()).is_err());
 }
@@ -130,7 +235,7 @@ fn hostile_bytes_are_errors_not_panics() {
 #[derive(Debug, Clone)]
 enum Edit {
     AddNote(u8),
-    EditFirstNote(u8),
+    RewriteFirstNote(u8),
     SetStatus(u8),
     Tick(bool),
 }
@@ -138,7 +243,7 @@ enum Edit {
 fn edit_strategy() -> impl Strategy<Value = Edit> {
     prop_oneof![
         any::<u8>().prop_map(Edit::AddNote),
-        any::<u8>().prop_map(Edit::EditFirstNote),
+        any::<u8>().prop_map(Edit::RewriteFirstNote),
         (0u8..5).prop_map(Edit::SetStatus),
         any::<bool>().prop_map(Edit::Tick),
     ]
@@ -166,7 +271,7 @@ proptest! {
             let r = &mut replicas[*who];
             match edit {
                 Edit::AddNote(n) => { r.doc.add_note(r.author, &note(&format!("note {n}")), t).unwrap(); added += 1; }
-                Edit::EditFirstNote(n) => r.doc.edit_note_body(r.author, first_note, &format!("first {n}"), t).unwrap(),
+                Edit::RewriteFirstNote(n) => r.doc.edit_note_body(r.author, first_note, &format!("first {n}"), t).unwrap(),
                 Edit::SetStatus(s) => r.doc.update_task(r.author, task_id, &TaskUpdate { status: Some(TaskStatus::ALL[*s as usize]), ..Default::default() }, t).unwrap(),
                 Edit::Tick(done) => r.doc.set_checklist_item(r.author, task_id, item, *done, t).unwrap(),
             }

@@ -17,8 +17,13 @@ const FIXTURE_KEY: [u8; 32] = [0x42; 32];
 
 fn schema_of(path: &Path) -> Vec<(String, String)> {
     let conn = rusqlite::Connection::open(path).unwrap();
-    let mut stmt = conn.prepare("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name").unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+    let mut stmt = conn
+        .prepare("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
 }
 
 #[test]
@@ -32,7 +37,9 @@ fn version_one_database_opens_and_migrates() {
     drop(before);
 
     let store = Store::open(dir.path(), options(&new_clock())).unwrap();
-    store.unlock_with_keystore(&StaticKeyProvider::new(FIXTURE_KEY)).unwrap();
+    store
+        .unlock_with_keystore(&StaticKeyProvider::new(FIXTURE_KEY))
+        .unwrap();
     let cases = store.list_cases().unwrap();
     assert_eq!(cases.len(), 1);
     let case = store.case(cases[0].id).unwrap();
@@ -40,14 +47,19 @@ fn version_one_database_opens_and_migrates() {
     assert_eq!(case.notes.len(), 3);
     assert_eq!(case.notes[0].body, "first note, written by schema 1");
     // The migrated store keeps working.
-    store.write_note(case.id, &note("written after the migration")).unwrap();
+    store
+        .write_note(case.id, &note("written after the migration"))
+        .unwrap();
     drop(store);
 
     let fresh = tempfile::tempdir().unwrap();
     drop(create(fresh.path(), [1; 32]));
     let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
     assert_eq!(schema::version(&conn).unwrap(), schema::SCHEMA_VERSION);
-    assert_eq!(schema_of(&dir.path().join(DB_FILE)), schema_of(&fresh.path().join(DB_FILE)));
+    assert_eq!(
+        schema_of(&dir.path().join(DB_FILE)),
+        schema_of(&fresh.path().join(DB_FILE))
+    );
 }
 
 /// Writes the schema-1 fixture. Run by hand: `cargo test -p fieldcase-core --test migration -- --ignored`.
@@ -57,9 +69,24 @@ fn write_v1_fixture() {
     let dir = Path::new(FIXTURE);
     let _ = std::fs::remove_dir_all(dir);
     let keys = StaticKeyProvider::new(FIXTURE_KEY);
-    let identity = StoreIdentity { user: UserId::new(), device: DeviceId::new() };
-    let store = Store::create_at_version(dir, &identity, KeySetup { keystore: Some(&keys), passphrase: None }, options(&new_clock()), 1).unwrap();
-    let case = store.create_case(&new_case("K-FIXTURE-1", identity.user)).unwrap();
+    let identity = StoreIdentity {
+        user: UserId::new(),
+        device: DeviceId::new(),
+    };
+    let store = Store::create_at_version(
+        dir,
+        &identity,
+        KeySetup {
+            keystore: Some(&keys),
+            passphrase: None,
+        },
+        options(&new_clock()),
+        1,
+    )
+    .unwrap();
+    let case = store
+        .create_case(&new_case("K-FIXTURE-1", identity.user))
+        .unwrap();
     for body in ["first note, written by schema 1", "second", "third"] {
         store.write_note(case, &note(body)).unwrap();
     }

@@ -32,30 +32,63 @@ impl SyncTransport for HubLink<'_> {
         let request = SyncRequest::decode(request)?;
         let response = handle_sync(self.hub, self.device, self.user, &request, &self.actor)?;
         if std::mem::take(&mut self.drop_next_response) {
-            return Err(CoreError::Transport("connection reset mid-response".into()));
+            let reset =
+                std::io::Error::new(std::io::ErrorKind::ConnectionReset, "cut mid-response");
+            return Err(CoreError::Network(
+                fieldcase_core::transport::TransportError::Io(reset),
+            ));
         }
         Ok(response.encode()?)
     }
 }
 
 fn link<'a>(hub: &'a mut MemoryHub, t: &TestStore) -> HubLink<'a> {
-    HubLink { hub, device: t.identity.device, user: t.identity.user, actor: ActorId::random(), drop_next_response: false, requests: vec![] }
+    HubLink {
+        hub,
+        device: t.identity.device,
+        user: t.identity.user,
+        actor: ActorId::random(),
+        drop_next_response: false,
+        requests: vec![],
+    }
 }
 
 /// An office-made case assigned to `users`, put on the hub.
 fn office_case(hub: &mut MemoryHub, users: &[UserId], with_task: bool) -> CaseId {
-    let office = Author { user: UserId::new(), device: DeviceId::new() };
+    let office = Author {
+        user: UserId::new(),
+        device: DeviceId::new(),
+    };
     let id = CaseId::new();
-    let mut doc = CaseDoc::create(id, &new_case("K-0142", users[0]), office, &ActorId::random(), datetime!(2026-11-23 12:00 UTC)).unwrap();
+    let mut doc = CaseDoc::create(
+        id,
+        &new_case("K-0142", users[0]),
+        office,
+        &ActorId::random(),
+        datetime!(2026-11-23 12:00 UTC),
+    )
+    .unwrap();
     if with_task {
-        doc.add_task(office, &task("social welfare centre", datetime!(2026-11-24 10:00 +01:00), users[0]), datetime!(2026-11-23 12:01 UTC)).unwrap();
+        doc.add_task(
+            office,
+            &task(
+                "social welfare centre",
+                datetime!(2026-11-24 10:00 +01:00),
+                users[0],
+            ),
+            datetime!(2026-11-23 12:01 UTC),
+        )
+        .unwrap();
     }
     hub.put_case(id, doc.save(), users);
     id
 }
 
 fn hub_case(hub: &MemoryHub, id: CaseId) -> fieldcase_core::model::Case {
-    CaseDoc::load(id, hub.case_bytes(id).unwrap(), &ActorId::random()).unwrap().case().unwrap()
+    CaseDoc::load(id, hub.case_bytes(id).unwrap(), &ActorId::random())
+        .unwrap()
+        .case()
+        .unwrap()
 }
 
 #[test]
@@ -73,10 +106,33 @@ fn two_devices_edit_offline_and_converge_through_the_hub() {
     assert_eq!(b.store.case(case).unwrap().tasks[0].id, task_id);
 
     // Offline at the centre: both write notes, both change the task status.
-    let na = a.store.write_note(case, &note("A: the officer took the application")).unwrap();
-    b.store.write_note(case, &note("B: client was calm")).unwrap();
-    a.store.update_task(case, task_id, &TaskUpdate { status: Some(TaskStatus::Done), ..Default::default() }).unwrap();
-    b.store.update_task(case, task_id, &TaskUpdate { status: Some(TaskStatus::Missed), ..Default::default() }).unwrap();
+    let na = a
+        .store
+        .write_note(case, &note("A: the officer took the application"))
+        .unwrap();
+    b.store
+        .write_note(case, &note("B: client was calm"))
+        .unwrap();
+    a.store
+        .update_task(
+            case,
+            task_id,
+            &TaskUpdate {
+                status: Some(TaskStatus::Done),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    b.store
+        .update_task(
+            case,
+            task_id,
+            &TaskUpdate {
+                status: Some(TaskStatus::Missed),
+                ..Default::default()
+            },
+        )
+        .unwrap();
 
     // Back in range, in either order; then A once more to receive B's edits.
     let ra = sync(&a.store, &mut link(&mut hub, &a)).unwrap();
@@ -84,7 +140,11 @@ fn two_devices_edit_offline_and_converge_through_the_hub() {
     sync(&b.store, &mut link(&mut hub, &b)).unwrap();
     sync(&a.store, &mut link(&mut hub, &a)).unwrap();
 
-    let (ca, cb, ch) = (a.store.case(case).unwrap(), b.store.case(case).unwrap(), hub_case(&hub, case));
+    let (ca, cb, ch) = (
+        a.store.case(case).unwrap(),
+        b.store.case(case).unwrap(),
+        hub_case(&hub, case),
+    );
     assert_eq!(ca, cb);
     assert_eq!(ca, ch);
     assert_eq!(ca.notes.len(), 2);
@@ -104,18 +164,41 @@ fn a_lost_response_loses_and_duplicates_nothing() {
     let a = create(dir.path(), [1; 32]);
     let case = office_case(&mut hub, &[a.identity.user], true);
     sync(&a.store, &mut link(&mut hub, &a)).unwrap();
-    a.store.write_note(case, &note("written before the cut")).unwrap();
+    a.store
+        .write_note(case, &note("written before the cut"))
+        .unwrap();
 
     // The office adds a note; the phone uploads, the hub applies, the response is lost.
-    let mut office_doc = CaseDoc::load(case, hub.case_bytes(case).unwrap(), &ActorId::random()).unwrap();
-    let office = Author { user: UserId::new(), device: DeviceId::new() };
-    office_doc.add_note(office, &note("office note"), datetime!(2026-11-24 07:00 UTC)).unwrap();
+    let mut office_doc =
+        CaseDoc::load(case, hub.case_bytes(case).unwrap(), &ActorId::random()).unwrap();
+    let office = Author {
+        user: UserId::new(),
+        device: DeviceId::new(),
+    };
+    office_doc
+        .add_note(
+            office,
+            &note("office note"),
+            datetime!(2026-11-24 07:00 UTC),
+        )
+        .unwrap();
     fieldcase_core::sync::hub::HubStorage::store_case(&mut hub, case, &office_doc.save()).unwrap();
     let mut cut = link(&mut hub, &a);
     cut.drop_next_response = true;
-    assert!(matches!(sync(&a.store, &mut cut), Err(CoreError::Transport(_))));
-    assert_eq!(a.store.pending_changes().unwrap().len(), 1, "nothing acknowledged yet");
-    assert_eq!(hub_case(&hub, case).notes.len(), 2, "the hub did apply the upload");
+    assert!(matches!(
+        sync(&a.store, &mut cut),
+        Err(CoreError::Network(_))
+    ));
+    assert_eq!(
+        a.store.pending_changes().unwrap().len(),
+        1,
+        "nothing acknowledged yet"
+    );
+    assert_eq!(
+        hub_case(&hub, case).notes.len(),
+        2,
+        "the hub did apply the upload"
+    );
 
     // The next sync completes: both notes everywhere, once each.
     sync(&a.store, &mut link(&mut hub, &a)).unwrap();
@@ -132,19 +215,29 @@ fn replayed_requests_change_nothing_and_cost_follows_what_changed() {
     let mut hub = MemoryHub::new();
     let dir = tempfile::tempdir().unwrap();
     let a = create(dir.path(), [1; 32]);
-    let cases: Vec<CaseId> = (0..100).map(|_| office_case(&mut hub, &[a.identity.user], false)).collect();
+    let cases: Vec<CaseId> = (0..100)
+        .map(|_| office_case(&mut hub, &[a.identity.user], false))
+        .collect();
     let first = sync(&a.store, &mut link(&mut hub, &a)).unwrap();
     assert_eq!(first.cases_updated, 100);
     assert_eq!(a.store.list_cases().unwrap().len(), 100);
 
     // Nothing changed: one round trip, a small fixed-size exchange.
     let idle = sync(&a.store, &mut link(&mut hub, &a)).unwrap();
-    assert_eq!((idle.round_trips, idle.cases_updated, idle.cases_uploaded), (1, 0, 0));
-    assert!(idle.bytes_sent < 100 && idle.bytes_received < 200, "{idle:?}");
+    assert_eq!(
+        (idle.round_trips, idle.cases_updated, idle.cases_uploaded),
+        (1, 0, 0)
+    );
+    assert!(
+        idle.bytes_sent < 100 && idle.bytes_received < 200,
+        "{idle:?}"
+    );
 
     // Ten cases changed on the phone: only they travel, in one round trip.
     for case in &cases[..10] {
-        a.store.write_note(*case, &note("follow-up call done")).unwrap();
+        a.store
+            .write_note(*case, &note("follow-up call done"))
+            .unwrap();
     }
     let mut l = link(&mut hub, &a);
     let ten = sync(&a.store, &mut l).unwrap();
@@ -156,11 +249,27 @@ fn replayed_requests_change_nothing_and_cost_follows_what_changed() {
     // Replaying that request changes nothing on the hub.
     let replay = l.requests[0].clone();
     drop(l);
-    let before: Vec<_> = cases.iter().map(|c| hub.case_bytes(*c).unwrap().to_vec()).collect();
+    let before: Vec<_> = cases
+        .iter()
+        .map(|c| hub.case_bytes(*c).unwrap().to_vec())
+        .collect();
     let request = SyncRequest::decode(&replay).unwrap();
-    handle_sync(&mut hub, a.identity.device, a.identity.user, &request, &ActorId::random()).unwrap();
+    handle_sync(
+        &mut hub,
+        a.identity.device,
+        a.identity.user,
+        &request,
+        &ActorId::random(),
+    )
+    .unwrap();
     for (case, bytes) in cases.iter().zip(before) {
-        assert_eq!(hub_case(&hub, *case), CaseDoc::load(*case, &bytes, &ActorId::random()).unwrap().case().unwrap());
+        assert_eq!(
+            hub_case(&hub, *case),
+            CaseDoc::load(*case, &bytes, &ActorId::random())
+                .unwrap()
+                .case()
+                .unwrap()
+        );
     }
 }
 
@@ -178,15 +287,36 @@ fn a_device_cannot_change_a_case_it_is_not_assigned() {
     assert_eq!(listed, vec![mine]);
     // B forges an upload for A's case with B's own changes: not accepted, hub unchanged.
     let before = hub_case(&hub, mine);
-    let mut foreign = CaseDoc::load(mine, hub.case_bytes(mine).unwrap(), &ActorId::random()).unwrap();
+    let mut foreign =
+        CaseDoc::load(mine, hub.case_bytes(mine).unwrap(), &ActorId::random()).unwrap();
     let heads = foreign.heads();
-    foreign.add_note(Author { user: b.identity.user, device: b.identity.device }, &note("not mine"), datetime!(2026-11-24 09:00 UTC)).unwrap();
+    foreign
+        .add_note(
+            Author {
+                user: b.identity.user,
+                device: b.identity.device,
+            },
+            &note("not mine"),
+            datetime!(2026-11-24 09:00 UTC),
+        )
+        .unwrap();
     let request = SyncRequest {
         version: fieldcase_core::sync::PROTOCOL_VERSION,
         cursor: 0,
-        uploads: vec![fieldcase_core::sync::CaseChanges { case_id: mine, changes: foreign.changes_since(&heads), heads: foreign.heads() }],
+        uploads: vec![fieldcase_core::sync::CaseChanges {
+            case_id: mine,
+            changes: foreign.changes_since(&heads),
+            heads: foreign.heads(),
+        }],
     };
-    let response = handle_sync(&mut hub, b.identity.device, b.identity.user, &request, &ActorId::random()).unwrap();
+    let response = handle_sync(
+        &mut hub,
+        b.identity.device,
+        b.identity.user,
+        &request,
+        &ActorId::random(),
+    )
+    .unwrap();
     assert!(response.accepted.is_empty());
     assert!(response.updates.iter().all(|u| u.case_id != mine));
     assert_eq!(hub_case(&hub, mine), before);

@@ -54,7 +54,13 @@ pub fn seal(key: &DataKey, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
     OsRng.fill_bytes(&mut nonce);
     let ciphertext = key
         .cipher()
-        .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad })
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
         .map_err(|_| CoreError::Crypto)?;
     let mut out = Vec::with_capacity(1 + NONCE_LEN + ciphertext.len());
     out.push(VERSION);
@@ -65,13 +71,24 @@ pub fn seal(key: &DataKey, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
 
 /// Opens a record sealed by [`seal`] with the same key and associated data. Any change to the
 /// bytes, the key or the associated data is [`CoreError::Corrupt`] naming `what`.
-pub fn open(key: &DataKey, aad: &[u8], sealed: &[u8], what: &'static str) -> Result<Zeroizing<Vec<u8>>> {
+pub fn open(
+    key: &DataKey,
+    aad: &[u8],
+    sealed: &[u8],
+    what: &'static str,
+) -> Result<Zeroizing<Vec<u8>>> {
     if sealed.len() < 1 + NONCE_LEN + TAG_LEN || sealed[0] != VERSION {
         return Err(CoreError::Corrupt { what });
     }
     let (nonce, ciphertext) = sealed[1..].split_at(NONCE_LEN);
     key.cipher()
-        .decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad })
+        .decrypt(
+            XNonce::from_slice(nonce),
+            Payload {
+                msg: ciphertext,
+                aad,
+            },
+        )
         .map(Zeroizing::new)
         .map_err(|_| CoreError::Corrupt { what })
 }
@@ -85,9 +102,15 @@ mod tests {
     fn seal_open_round_trip_and_tamper_detection() {
         let key = DataKey::generate();
         let sealed = seal(&key, b"row-1", b"Tuesday at the centre").unwrap();
-        assert_eq!(&open(&key, b"row-1", &sealed, "note").unwrap()[..], b"Tuesday at the centre");
+        assert_eq!(
+            &open(&key, b"row-1", &sealed, "note").unwrap()[..],
+            b"Tuesday at the centre"
+        );
         // Another row's associated data, another key, a flipped bit, a truncation: all refused.
-        assert!(matches!(open(&key, b"row-2", &sealed, "note"), Err(CoreError::Corrupt { what: "note" })));
+        assert!(matches!(
+            open(&key, b"row-2", &sealed, "note"),
+            Err(CoreError::Corrupt { what: "note" })
+        ));
         assert!(open(&DataKey::generate(), b"row-1", &sealed, "note").is_err());
         let mut flipped = sealed.clone();
         let last = flipped.len() - 1;

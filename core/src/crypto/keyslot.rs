@@ -73,40 +73,54 @@ fn wrap(key: &DataKey, recipient: &dyn age::Recipient) -> Result<Vec<u8>> {
 }
 
 fn unwrap(wrapped: &[u8], identity: &dyn age::Identity) -> Result<DataKey> {
-    let decryptor =
-        age::Decryptor::new_buffered(wrapped).map_err(|_| CoreError::Corrupt { what: "key slot" })?;
-    let mut reader = decryptor.decrypt(iter::once(identity)).map_err(|e| match e {
-        age::DecryptError::NoMatchingKeys | age::DecryptError::DecryptionFailed => {
-            CoreError::WrongKey
-        }
-        age::DecryptError::ExcessiveWork { .. } => CoreError::Corrupt { what: "key slot work factor" },
-        _ => CoreError::Corrupt { what: "key slot" },
-    })?;
+    let decryptor = age::Decryptor::new_buffered(wrapped)
+        .map_err(|_| CoreError::Corrupt { what: "key slot" })?;
+    let mut reader = decryptor
+        .decrypt(iter::once(identity))
+        .map_err(|e| match e {
+            age::DecryptError::NoMatchingKeys | age::DecryptError::DecryptionFailed => {
+                CoreError::WrongKey
+            }
+            age::DecryptError::ExcessiveWork { .. } => CoreError::Corrupt {
+                what: "key slot work factor",
+            },
+            _ => CoreError::Corrupt { what: "key slot" },
+        })?;
     let mut plain = Zeroizing::new(Vec::with_capacity(33));
     reader
         .by_ref()
         .take(33)
         .read_to_end(&mut plain)
         .map_err(|_| CoreError::WrongKey)?;
-    let bytes: [u8; 32] = plain.as_slice().try_into().map_err(|_| CoreError::Corrupt { what: "key slot" })?;
+    let bytes: [u8; 32] = plain
+        .as_slice()
+        .try_into()
+        .map_err(|_| CoreError::Corrupt { what: "key slot" })?;
     Ok(DataKey::from_bytes(Zeroizing::new(bytes)))
 }
 
 /// Checks an age header's shape before age parses it: magic, size, stanza count, and an scrypt
 /// stanza present exactly when `kind` is a passphrase slot.
 pub(crate) fn prescan(wrapped: &[u8], kind: SlotKind) -> Result<()> {
-    let bad = || CoreError::Corrupt { what: "key slot header" };
+    let bad = || CoreError::Corrupt {
+        what: "key slot header",
+    };
     if !wrapped.starts_with(AGE_MAGIC) {
         return Err(bad());
     }
     let window = &wrapped[..wrapped.len().min(MAX_HEADER_BYTES)];
-    let end = window.windows(5).position(|w| w == b"\n--- ").ok_or_else(bad)?;
+    let end = window
+        .windows(5)
+        .position(|w| w == b"\n--- ")
+        .ok_or_else(bad)?;
     let header = &window[..end + 1];
     let stanzas = header.windows(4).filter(|w| w == b"\n-> ").count();
     if stanzas == 0 || stanzas > MAX_STANZAS {
         return Err(bad());
     }
-    let has_scrypt = header.windows(SCRYPT_STANZA.len()).any(|w| w == SCRYPT_STANZA);
+    let has_scrypt = header
+        .windows(SCRYPT_STANZA.len())
+        .any(|w| w == SCRYPT_STANZA);
     match kind {
         SlotKind::Passphrase if !has_scrypt || stanzas != 1 => Err(bad()),
         SlotKind::Keystore if has_scrypt => Err(bad()),
@@ -118,7 +132,10 @@ impl KeySlot {
     /// Wraps `key` to the keystore's 32-byte root secret.
     pub fn for_keystore(key: &DataKey, root: &[u8; 32]) -> Result<Self> {
         let identity = identity_from_root(root)?;
-        Ok(Self { kind: SlotKind::Keystore, wrapped: wrap(key, &identity.to_public())? })
+        Ok(Self {
+            kind: SlotKind::Keystore,
+            wrapped: wrap(key, &identity.to_public())?,
+        })
     }
 
     /// Wraps `key` to a passphrase with scrypt at `work_factor` (log2 N, capped at
@@ -126,7 +143,10 @@ impl KeySlot {
     pub fn for_passphrase(key: &DataKey, passphrase: &str, work_factor: u8) -> Result<Self> {
         let mut recipient = age::scrypt::Recipient::new(SecretString::from(passphrase.to_owned()));
         recipient.set_work_factor(work_factor.min(MAX_SCRYPT_WORK_FACTOR));
-        Ok(Self { kind: SlotKind::Passphrase, wrapped: wrap(key, &recipient)? })
+        Ok(Self {
+            kind: SlotKind::Passphrase,
+            wrapped: wrap(key, &recipient)?,
+        })
     }
 
     /// Unwraps the data key with the keystore's root secret.
@@ -159,17 +179,32 @@ mod tests {
     fn keystore_slot_opens_only_with_its_key() {
         let key = DataKey::generate();
         let slot = KeySlot::for_keystore(&key, &[7u8; 32]).unwrap();
-        assert_eq!(slot.open_with_keystore(&[7u8; 32]).unwrap().expose(), key.expose());
-        assert!(matches!(slot.open_with_keystore(&[8u8; 32]), Err(CoreError::WrongKey)));
-        assert!(matches!(slot.open_with_passphrase("x"), Err(CoreError::WrongKey)));
+        assert_eq!(
+            slot.open_with_keystore(&[7u8; 32]).unwrap().expose(),
+            key.expose()
+        );
+        assert!(matches!(
+            slot.open_with_keystore(&[8u8; 32]),
+            Err(CoreError::WrongKey)
+        ));
+        assert!(matches!(
+            slot.open_with_passphrase("x"),
+            Err(CoreError::WrongKey)
+        ));
     }
 
     #[test]
     fn passphrase_slot_opens_only_with_its_passphrase() {
         let key = DataKey::generate();
         let slot = KeySlot::for_passphrase(&key, "correct horse", 10).unwrap();
-        assert_eq!(slot.open_with_passphrase("correct horse").unwrap().expose(), key.expose());
-        assert!(matches!(slot.open_with_passphrase("wrong"), Err(CoreError::WrongKey)));
+        assert_eq!(
+            slot.open_with_passphrase("correct horse").unwrap().expose(),
+            key.expose()
+        );
+        assert!(matches!(
+            slot.open_with_passphrase("wrong"),
+            Err(CoreError::WrongKey)
+        ));
     }
 
     #[test]
@@ -178,22 +213,40 @@ mod tests {
         // A keystore slot must not carry an scrypt stanza (it would let an attacker make unlock
         // run scrypt at a work factor of their choosing).
         let scrypt = KeySlot::for_passphrase(&key, "p", 10).unwrap();
-        let forged = KeySlot { kind: SlotKind::Keystore, wrapped: scrypt.wrapped.clone() };
-        assert!(matches!(forged.open_with_keystore(&[1; 32]), Err(CoreError::Corrupt { .. })));
+        let forged = KeySlot {
+            kind: SlotKind::Keystore,
+            wrapped: scrypt.wrapped.clone(),
+        };
+        assert!(matches!(
+            forged.open_with_keystore(&[1; 32]),
+            Err(CoreError::Corrupt { .. })
+        ));
         // Too many stanzas.
         let mut many = AGE_MAGIC.to_vec();
         for _ in 0..(MAX_STANZAS + 1) {
             many.extend_from_slice(b"-> X25519 AAAA\nAAAA\n");
         }
         many.extend_from_slice(b"--- AAAA\n");
-        let slot = KeySlot { kind: SlotKind::Keystore, wrapped: many };
-        assert!(matches!(slot.open_with_keystore(&[1; 32]), Err(CoreError::Corrupt { .. })));
+        let slot = KeySlot {
+            kind: SlotKind::Keystore,
+            wrapped: many,
+        };
+        assert!(matches!(
+            slot.open_with_keystore(&[1; 32]),
+            Err(CoreError::Corrupt { .. })
+        ));
         // Not age at all, and an endless header.
-        let slot = KeySlot { kind: SlotKind::Keystore, wrapped: b"garbage".to_vec() };
+        let slot = KeySlot {
+            kind: SlotKind::Keystore,
+            wrapped: b"garbage".to_vec(),
+        };
         assert!(slot.open_with_keystore(&[1; 32]).is_err());
         let mut endless = AGE_MAGIC.to_vec();
         endless.resize(MAX_HEADER_BYTES * 2, b'a');
-        let slot = KeySlot { kind: SlotKind::Keystore, wrapped: endless };
+        let slot = KeySlot {
+            kind: SlotKind::Keystore,
+            wrapped: endless,
+        };
         assert!(slot.open_with_keystore(&[1; 32]).is_err());
     }
 }

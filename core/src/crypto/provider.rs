@@ -47,7 +47,10 @@ impl KeyProvider for StaticKeyProvider {
     }
 
     fn destroy(&self) -> Result<(), String> {
-        *self.0.lock().map_err(|_| "key provider poisoned".to_string())? = None;
+        *self
+            .0
+            .lock()
+            .map_err(|_| "key provider poisoned".to_string())? = None;
         Ok(())
     }
 }

@@ -2,8 +2,8 @@
 //! value and picks a deterministic winner; this module reports them all, with their authors, so a
 //! UI can show the conflict and let a person pick.
 
-use automerge::{ObjId, ReadDoc, ScalarValue, Value, ObjType};
 use automerge::ObjId as ExId;
+use automerge::{ObjId, ObjType, ReadDoc, ScalarValue, Value};
 use serde::{Deserialize, Serialize};
 
 use super::CaseDoc;
@@ -13,7 +13,15 @@ use crate::ids::TaskId;
 use crate::model::Author;
 
 /// Task fields whose concurrent changes are reported.
-const TASK_FIELDS: &[&str] = &["status", "outcome", "follow_up", "scheduled_at", "office_name", "office_address", "purpose"];
+const TASK_FIELDS: &[&str] = &[
+    "status",
+    "outcome",
+    "follow_up",
+    "scheduled_at",
+    "office_name",
+    "office_address",
+    "purpose",
+];
 /// Case fields whose concurrent changes are reported.
 const CASE_FIELDS: &[&str] = &["status", "consent", "client_code"];
 
@@ -57,23 +65,39 @@ impl CaseDoc {
         }
     }
 
-    fn field_conflict(&self, obj: &ObjId, task: Option<TaskId>, field: &str) -> Result<Option<Conflict>> {
+    fn field_conflict(
+        &self,
+        obj: &ObjId,
+        task: Option<TaskId>,
+        field: &str,
+    ) -> Result<Option<Conflict>> {
         let doc = self.inner();
-        let all = doc.get_all(obj, field).map_err(|_| crate::CoreError::Document("read failed"))?;
+        let all = doc
+            .get_all(obj, field)
+            .map_err(|_| crate::CoreError::Document("read failed"))?;
         if all.len() < 2 {
             return Ok(None);
         }
-        let Some((win_value, win_id)) = doc.get(obj, field).map_err(|_| crate::CoreError::Document("read failed"))? else {
+        let Some((win_value, win_id)) = doc
+            .get(obj, field)
+            .map_err(|_| crate::CoreError::Document("read failed"))?
+        else {
             return Ok(None);
         };
         let values = all
             .iter()
-            .map(|(v, id)| ConflictValue { value: as_text(v), author: self.author_of(id) })
+            .map(|(v, id)| ConflictValue {
+                value: as_text(v),
+                author: self.author_of(id),
+            })
             .collect();
         Ok(Some(Conflict {
             task,
             field: field.to_owned(),
-            winner: ConflictValue { value: as_text(&win_value), author: self.author_of(&win_id) },
+            winner: ConflictValue {
+                value: as_text(&win_value),
+                author: self.author_of(&win_id),
+            },
             values,
         }))
     }
@@ -85,7 +109,11 @@ impl CaseDoc {
             out.extend(self.field_conflict(&automerge::ROOT, None, field)?);
         }
         if let Some(tasks) = self.tasks_obj() {
-            let mut ids: Vec<TaskId> = self.inner().keys(&tasks).filter_map(|k| k.parse().ok()).collect();
+            let mut ids: Vec<TaskId> = self
+                .inner()
+                .keys(&tasks)
+                .filter_map(|k| k.parse().ok())
+                .collect();
             ids.sort();
             for id in ids {
                 if let Some(obj) = child(self.inner(), &tasks, &id.to_string(), ObjType::Map) {

@@ -71,7 +71,10 @@ impl CaseDoc {
     /// An empty document for a case first seen through sync, to which the received changes are
     /// then applied.
     pub fn empty(id: CaseId, actor: &ActorId) -> Self {
-        Self { id, doc: AutoCommit::new().with_actor(actor.clone()) }
+        Self {
+            id,
+            doc: AutoCommit::new().with_actor(actor.clone()),
+        }
     }
 
     fn check_schema(&self) -> Result<()> {
@@ -118,7 +121,9 @@ impl CaseDoc {
 
     /// Whether every change named by `heads` is in this document.
     pub fn has_all(&mut self, heads: &[ChangeHash]) -> bool {
-        heads.iter().all(|h| self.doc.get_change_by_hash(h).is_some())
+        heads
+            .iter()
+            .all(|h| self.doc.get_change_by_hash(h).is_some())
     }
 
     /// Number of changes in the document's history.

@@ -2,16 +2,14 @@
 
 use std::str::FromStr;
 
-use automerge::{AutoCommit, ObjType, ReadDoc, ScalarValue, Value, ObjId};
+use automerge::{AutoCommit, ObjId, ObjType, ReadDoc, ScalarValue, Value};
 use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
 
 use super::CaseDoc;
 use crate::error::{CoreError, Result};
 use crate::ids::{ChecklistItemId, DeviceId, NoteId, TaskId, UserId};
-use crate::model::{
-    Author, Case, CaseSummary, ChecklistItem, Task, TaskSummary, VisitNote,
-};
+use crate::model::{Author, Case, CaseSummary, ChecklistItem, Task, TaskSummary, VisitNote};
 
 const DATE_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
     time::macros::format_description!("[year]-[month]-[day]");
@@ -69,7 +67,8 @@ pub(crate) fn parse_time(text: &str) -> Result<OffsetDateTime> {
 }
 
 pub(crate) fn format_time(at: OffsetDateTime) -> Result<String> {
-    at.format(&Rfc3339).map_err(|_| CoreError::Invalid(crate::model::ValidationError::InvalidDateTime))
+    at.format(&Rfc3339)
+        .map_err(|_| CoreError::Invalid(crate::model::ValidationError::InvalidDateTime))
 }
 
 pub(crate) fn parse_date(text: &str) -> Result<Date> {
@@ -77,7 +76,8 @@ pub(crate) fn parse_date(text: &str) -> Result<Date> {
 }
 
 pub(crate) fn format_date(date: Date) -> Result<String> {
-    date.format(DATE_FORMAT).map_err(|_| CoreError::Invalid(crate::model::ValidationError::InvalidDateTime))
+    date.format(DATE_FORMAT)
+        .map_err(|_| CoreError::Invalid(crate::model::ValidationError::InvalidDateTime))
 }
 
 fn time_field(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<OffsetDateTime> {
@@ -85,7 +85,9 @@ fn time_field(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<OffsetDateTime
 }
 
 fn optional_time(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<Option<OffsetDateTime>> {
-    scalar_str(doc, obj, key).map(|t| parse_time(&t)).transpose()
+    scalar_str(doc, obj, key)
+        .map(|t| parse_time(&t))
+        .transpose()
 }
 
 /// The keys of a map object parsed as ids or enum names, sorted, skipping any that do not parse.
@@ -148,7 +150,8 @@ impl CaseDoc {
         let doc = &self.doc;
         let mut checklist = Vec::new();
         if let Some(list) = child(doc, obj, "checklist", ObjType::Map) {
-            let mut ids: Vec<ChecklistItemId> = doc.keys(&list).filter_map(|k| k.parse().ok()).collect();
+            let mut ids: Vec<ChecklistItemId> =
+                doc.keys(&list).filter_map(|k| k.parse().ok()).collect();
             ids.sort();
             for item_id in ids {
                 if let Some(item) = child(doc, &list, &item_id.to_string(), ObjType::Map) {
@@ -172,7 +175,9 @@ impl CaseDoc {
             status: parse(doc, obj, "status")?,
             checklist,
             outcome: scalar_str(doc, obj, "outcome"),
-            follow_up: scalar_str(doc, obj, "follow_up").map(|d| parse_date(&d)).transpose()?,
+            follow_up: scalar_str(doc, obj, "follow_up")
+                .map(|d| parse_date(&d))
+                .transpose()?,
         })
     }
 
@@ -190,10 +195,14 @@ impl CaseDoc {
 
     /// Every note, oldest first.
     pub fn notes(&self) -> Result<Vec<VisitNote>> {
-        let Some(notes) = self.notes_obj() else { return Ok(Vec::new()) };
+        let Some(notes) = self.notes_obj() else {
+            return Ok(Vec::new());
+        };
         let mut out = Vec::new();
         for key in self.doc.keys(&notes) {
-            let Ok(id) = key.parse::<NoteId>() else { continue };
+            let Ok(id) = key.parse::<NoteId>() else {
+                continue;
+            };
             if let Some(obj) = child(&self.doc, &notes, &key, ObjType::Map) {
                 out.push(self.read_note(id, &obj)?);
             }
@@ -204,10 +213,14 @@ impl CaseDoc {
 
     /// Every task, earliest first.
     pub fn tasks(&self) -> Result<Vec<Task>> {
-        let Some(tasks) = self.tasks_obj() else { return Ok(Vec::new()) };
+        let Some(tasks) = self.tasks_obj() else {
+            return Ok(Vec::new());
+        };
         let mut out = Vec::new();
         for key in self.doc.keys(&tasks) {
-            let Ok(id) = key.parse::<TaskId>() else { continue };
+            let Ok(id) = key.parse::<TaskId>() else {
+                continue;
+            };
             if let Some(obj) = child(&self.doc, &tasks, &key, ObjType::Map) {
                 out.push(self.read_task(id, &obj)?);
             }
@@ -243,8 +256,11 @@ impl CaseDoc {
             for key in doc.keys(&notes) {
                 if let Some(obj) = child(doc, &notes, &key, ObjType::Map) {
                     note_count += 1;
-                    let at = optional_time(doc, &obj, "edited_at")?
-                        .or(optional_time(doc, &obj, "written_at")?);
+                    let at = optional_time(doc, &obj, "edited_at")?.or(optional_time(
+                        doc,
+                        &obj,
+                        "written_at",
+                    )?);
                     last_activity = last_activity.max(at);
                 }
             }
@@ -282,8 +298,12 @@ impl CaseDoc {
     /// The author of every change in the document's history, in order (`None` for a change
     /// whose actor never registered, which fieldcase replicas always do).
     pub fn change_authors(&mut self) -> Vec<Option<Author>> {
-        let actors: Vec<String> =
-            self.doc.get_changes(&[]).iter().map(|c| c.actor_id().to_hex_string()).collect();
+        let actors: Vec<String> = self
+            .doc
+            .get_changes(&[])
+            .iter()
+            .map(|c| c.actor_id().to_hex_string())
+            .collect();
         actors.iter().map(|a| self.author_of_actor(a)).collect()
     }
 

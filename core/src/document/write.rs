@@ -68,12 +68,17 @@ impl CaseDoc {
         now: OffsetDateTime,
     ) -> Result<Self> {
         new.validate()?;
-        let mut doc = Self { id, doc: AutoCommit::new().with_actor(actor.clone()) };
+        let mut doc = Self {
+            id,
+            doc: AutoCommit::new().with_actor(actor.clone()),
+        };
         doc.transact(author, now, "case.create", |d| {
             let root = automerge::ROOT;
             d.put(&root, "schema", DOC_SCHEMA).map_err(am)?;
-            d.put(&root, "client_code", new.client_code.as_str()).map_err(am)?;
-            d.put(&root, "status", CaseStatus::Open.as_str()).map_err(am)?;
+            d.put(&root, "client_code", new.client_code.as_str())
+                .map_err(am)?;
+            d.put(&root, "status", CaseStatus::Open.as_str())
+                .map_err(am)?;
             d.put(&root, "consent", new.consent.as_str()).map_err(am)?;
             d.put(&root, "created_at", format_time(now)?).map_err(am)?;
             put_set(d, &root, "assigned", &new.assigned_workers)?;
@@ -85,7 +90,12 @@ impl CaseDoc {
     }
 
     /// Adds a visit note; returns its id.
-    pub fn add_note(&mut self, author: Author, new: &NewNote, now: OffsetDateTime) -> Result<NoteId> {
+    pub fn add_note(
+        &mut self,
+        author: Author,
+        new: &NewNote,
+        now: OffsetDateTime,
+    ) -> Result<NoteId> {
         new.validate()?;
         if let Some(task) = new.task {
             self.task_obj(task)?;
@@ -93,9 +103,13 @@ impl CaseDoc {
         let id = NoteId::new();
         self.transact(author, now, "note.add", |d| {
             let notes = map(d, &automerge::ROOT, "notes")?;
-            let note = d.put_object(&notes, id.to_string(), ObjType::Map).map_err(am)?;
-            d.put(&note, "author_user", author.user.to_string()).map_err(am)?;
-            d.put(&note, "author_device", author.device.to_string()).map_err(am)?;
+            let note = d
+                .put_object(&notes, id.to_string(), ObjType::Map)
+                .map_err(am)?;
+            d.put(&note, "author_user", author.user.to_string())
+                .map_err(am)?;
+            d.put(&note, "author_device", author.device.to_string())
+                .map_err(am)?;
             d.put(&note, "written_at", format_time(now)?).map_err(am)?;
             d.put(&note, "kind", new.kind.as_str()).map_err(am)?;
             let body = d.put_object(&note, "body", ObjType::Text).map_err(am)?;
@@ -133,20 +147,32 @@ impl CaseDoc {
     }
 
     /// Adds an accompaniment task; returns its id.
-    pub fn add_task(&mut self, author: Author, new: &NewTask, now: OffsetDateTime) -> Result<TaskId> {
+    pub fn add_task(
+        &mut self,
+        author: Author,
+        new: &NewTask,
+        now: OffsetDateTime,
+    ) -> Result<TaskId> {
         new.validate()?;
         let id = TaskId::new();
         let scheduled = format_time(new.scheduled_at)?;
         self.transact(author, now, "task.add", |d| {
             let tasks = map(d, &automerge::ROOT, "tasks")?;
-            let task = d.put_object(&tasks, id.to_string(), ObjType::Map).map_err(am)?;
+            let task = d
+                .put_object(&tasks, id.to_string(), ObjType::Map)
+                .map_err(am)?;
             d.put(&task, "purpose", new.purpose.as_str()).map_err(am)?;
-            d.put(&task, "office_kind", new.office_kind.as_str()).map_err(am)?;
-            d.put(&task, "office_name", new.office_name.as_str()).map_err(am)?;
-            d.put(&task, "office_address", new.office_address.as_str()).map_err(am)?;
+            d.put(&task, "office_kind", new.office_kind.as_str())
+                .map_err(am)?;
+            d.put(&task, "office_name", new.office_name.as_str())
+                .map_err(am)?;
+            d.put(&task, "office_address", new.office_address.as_str())
+                .map_err(am)?;
             d.put(&task, "scheduled_at", scheduled).map_err(am)?;
-            d.put(&task, "time_zone", new.time_zone.as_str()).map_err(am)?;
-            d.put(&task, "status", crate::model::TaskStatus::Planned.as_str()).map_err(am)?;
+            d.put(&task, "time_zone", new.time_zone.as_str())
+                .map_err(am)?;
+            d.put(&task, "status", crate::model::TaskStatus::Planned.as_str())
+                .map_err(am)?;
             put_set(d, &task, "assignees", &new.assignees)?;
             let list = d.put_object(&task, "checklist", ObjType::Map).map_err(am)?;
             for label in &new.checklist {
@@ -202,7 +228,9 @@ impl CaseDoc {
             .ok_or(CoreError::ChecklistItemNotFound)?;
         let entry = child(&self.doc, &list, &item.to_string(), ObjType::Map)
             .ok_or(CoreError::ChecklistItemNotFound)?;
-        self.transact(author, now, "checklist.tick", |d| d.put(&entry, "done", done).map_err(am))
+        self.transact(author, now, "checklist.tick", |d| {
+            d.put(&entry, "done", done).map_err(am)
+        })
     }
 
     /// Adds an item to a task's checklist; returns its id.
@@ -231,21 +259,39 @@ impl CaseDoc {
     }
 
     /// Sets the case's status.
-    pub fn set_status(&mut self, author: Author, status: CaseStatus, now: OffsetDateTime) -> Result<()> {
+    pub fn set_status(
+        &mut self,
+        author: Author,
+        status: CaseStatus,
+        now: OffsetDateTime,
+    ) -> Result<()> {
         self.transact(author, now, "case.status", |d| {
-            d.put(&automerge::ROOT, "status", status.as_str()).map_err(am)
+            d.put(&automerge::ROOT, "status", status.as_str())
+                .map_err(am)
         })
     }
 
     /// Records the client's consent.
-    pub fn set_consent(&mut self, author: Author, consent: ConsentStatus, now: OffsetDateTime) -> Result<()> {
+    pub fn set_consent(
+        &mut self,
+        author: Author,
+        consent: ConsentStatus,
+        now: OffsetDateTime,
+    ) -> Result<()> {
         self.transact(author, now, "case.consent", |d| {
-            d.put(&automerge::ROOT, "consent", consent.as_str()).map_err(am)
+            d.put(&automerge::ROOT, "consent", consent.as_str())
+                .map_err(am)
         })
     }
 
     /// Assigns a worker to the case, or removes them.
-    pub fn set_assigned(&mut self, author: Author, worker: UserId, assigned: bool, now: OffsetDateTime) -> Result<()> {
+    pub fn set_assigned(
+        &mut self,
+        author: Author,
+        worker: UserId,
+        assigned: bool,
+        now: OffsetDateTime,
+    ) -> Result<()> {
         self.transact(author, now, "case.assign", |d| {
             let set = map(d, &automerge::ROOT, "assigned")?;
             if assigned {
@@ -259,7 +305,9 @@ impl CaseDoc {
 
 fn add_item(d: &mut AutoCommit, list: &ObjId, label: &str) -> Result<ChecklistItemId> {
     let id = ChecklistItemId::new();
-    let item = d.put_object(list, id.to_string(), ObjType::Map).map_err(am)?;
+    let item = d
+        .put_object(list, id.to_string(), ObjType::Map)
+        .map_err(am)?;
     d.put(&item, "label", label).map_err(am)?;
     d.put(&item, "done", false).map_err(am)?;
     Ok(id)
@@ -278,7 +326,8 @@ fn register_author(d: &mut AutoCommit, author: Author) -> Result<()> {
     }
     let entry = d.put_object(&authors, actor, ObjType::Map).map_err(am)?;
     d.put(&entry, "user", author.user.to_string()).map_err(am)?;
-    d.put(&entry, "device", author.device.to_string()).map_err(am)?;
+    d.put(&entry, "device", author.device.to_string())
+        .map_err(am)?;
     let _ = d.length(&entry);
     Ok(())
 }

@@ -4,7 +4,9 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::validation::{at_most, required_text};
-use super::{CaseStatus, ConsentStatus, Limits, OfficeKind, Task, TaskStatus, ValidationError, VisitNote};
+use super::{
+    CaseStatus, ConsentStatus, Limits, OfficeKind, Task, TaskStatus, ValidationError, VisitNote,
+};
 use crate::ids::{CaseId, TaskId, UserId};
 
 /// A whole case as it stands after every merge.
@@ -44,7 +46,11 @@ impl NewCase {
     /// Checks the case against the model's rules.
     pub fn validate(&self) -> Result<(), ValidationError> {
         required_text("client code", &self.client_code, Limits::SHORT_TEXT_MAX)?;
-        at_most("assigned workers", self.assigned_workers.len(), Limits::ASSIGNEES_MAX)
+        at_most(
+            "assigned workers",
+            self.assigned_workers.len(),
+            Limits::ASSIGNEES_MAX,
+        )
     }
 }
 

@@ -74,7 +74,11 @@ impl NewTask {
     pub fn validate(&self) -> Result<(), ValidationError> {
         required_text("purpose", &self.purpose, Limits::SHORT_TEXT_MAX)?;
         required_text("office name", &self.office_name, Limits::SHORT_TEXT_MAX)?;
-        optional_text("office address", &self.office_address, Limits::SHORT_TEXT_MAX)?;
+        optional_text(
+            "office address",
+            &self.office_address,
+            Limits::SHORT_TEXT_MAX,
+        )?;
         time_zone(&self.time_zone)?;
         at_most("assignees", self.assignees.len(), Limits::ASSIGNEES_MAX)?;
         at_most("checklist", self.checklist.len(), Limits::CHECKLIST_MAX)?;
@@ -107,10 +111,8 @@ impl TaskUpdate {
         }
         let visit = self.scheduled_at.unwrap_or(task.scheduled_at);
         let follow_up = self.follow_up.or(task.follow_up);
-        if let Some(follow_up) = follow_up {
-            if follow_up < visit.date() {
-                return Err(ValidationError::FollowUpBeforeVisit);
-            }
+        if follow_up.is_some_and(|f| f < visit.date()) {
+            return Err(ValidationError::FollowUpBeforeVisit);
         }
         Ok(())
     }

@@ -54,7 +54,11 @@ pub enum ValidationError {
 }
 
 /// Checks a required short text field: not blank, at most `max` bytes.
-pub(crate) fn required_text(field: &'static str, value: &str, max: usize) -> Result<(), ValidationError> {
+pub(crate) fn required_text(
+    field: &'static str,
+    value: &str,
+    max: usize,
+) -> Result<(), ValidationError> {
     if value.trim().is_empty() {
         return Err(ValidationError::EmptyField { field });
     }
@@ -62,15 +66,27 @@ pub(crate) fn required_text(field: &'static str, value: &str, max: usize) -> Res
 }
 
 /// Checks an optional text field's length.
-pub(crate) fn optional_text(field: &'static str, value: &str, max: usize) -> Result<(), ValidationError> {
+pub(crate) fn optional_text(
+    field: &'static str,
+    value: &str,
+    max: usize,
+) -> Result<(), ValidationError> {
     if value.len() > max {
-        return Err(ValidationError::TooLong { field, len: value.len(), max });
+        return Err(ValidationError::TooLong {
+            field,
+            len: value.len(),
+            max,
+        });
     }
     Ok(())
 }
 
 /// Checks a list's length.
-pub(crate) fn at_most(field: &'static str, count: usize, max: usize) -> Result<(), ValidationError> {
+pub(crate) fn at_most(
+    field: &'static str,
+    count: usize,
+    max: usize,
+) -> Result<(), ValidationError> {
     if count > max {
         return Err(ValidationError::TooMany { field, count, max });
     }
@@ -81,8 +97,14 @@ pub(crate) fn at_most(field: &'static str, count: usize, max: usize) -> Result<(
 pub(crate) fn time_zone(value: &str) -> Result<(), ValidationError> {
     let ok = !value.is_empty()
         && value.len() <= super::Limits::TIME_ZONE_MAX
-        && value.chars().all(|c| c.is_ascii_alphanumeric() || "_+-/".contains(c))
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+-/".contains(c))
         && !value.starts_with('/')
         && !value.ends_with('/');
-    if ok { Ok(()) } else { Err(ValidationError::InvalidTimeZone) }
+    if ok {
+        Ok(())
+    } else {
+        Err(ValidationError::InvalidTimeZone)
+    }
 }

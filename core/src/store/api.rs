@@ -1,7 +1,7 @@
 //! The phone-shaped API: what the screens need (today's tasks, a case's timeline, writing and
 //! editing notes, updating tasks and checklists, the changes waiting to sync).
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use time::{Date, Duration, OffsetDateTime, Time, UtcOffset};
 
@@ -53,7 +53,11 @@ impl Store {
         f: impl FnOnce(&mut rusqlite::Connection, &mut Unlocked, &uuid::Uuid) -> Result<T>,
     ) -> Result<T> {
         let mut guard = self.guard()?;
-        let Inner { conn, keys, unlocked } = guard.as_mut().ok_or(CoreError::NoStore)?;
+        let Inner {
+            conn,
+            keys,
+            unlocked,
+        } = guard.as_mut().ok_or(CoreError::NoStore)?;
         let unlocked = unlocked.as_mut().ok_or(CoreError::Locked)?;
         f(conn, unlocked, &keys.store_id)
     }
@@ -69,7 +73,10 @@ impl Store {
         let now = self.options.clock.now();
         let compact_after = self.options.compact_after;
         self.with_unlocked(|conn, u, store_id| {
-            let sealer = Sealer { key: &u.key, store_id };
+            let sealer = Sealer {
+                key: &u.key,
+                store_id,
+            };
             if !u.docs.contains_key(&case) {
                 let doc = sealer.load_doc(conn, case, &u.actor)?;
                 if u.docs.len() >= super::DOC_CACHE {
@@ -105,7 +112,10 @@ impl Store {
     pub fn create_case(&self, new: &NewCase) -> Result<CaseId> {
         let now = self.options.clock.now();
         self.with_unlocked(|conn, u, store_id| {
-            let sealer = Sealer { key: &u.key, store_id };
+            let sealer = Sealer {
+                key: &u.key,
+                store_id,
+            };
             let id = CaseId::new();
             let mut doc = CaseDoc::create(id, new, u.author, &u.actor, now)?;
             let tx = conn.transaction()?;
@@ -123,12 +133,19 @@ impl Store {
     }
 
     /// Runs `read` on a case document, loading it if needed.
-    fn read_case<T>(&self, case: CaseId, read: impl FnOnce(&mut CaseDoc) -> Result<T>) -> Result<T> {
+    fn read_case<T>(
+        &self,
+        case: CaseId,
+        read: impl FnOnce(&mut CaseDoc) -> Result<T>,
+    ) -> Result<T> {
         self.with_unlocked(|conn, u, store_id| {
             if let Some(doc) = u.docs.get_mut(&case) {
                 return read(doc);
             }
-            let sealer = Sealer { key: &u.key, store_id };
+            let sealer = Sealer {
+                key: &u.key,
+                store_id,
+            };
             let mut doc = sealer.load_doc(conn, case, &u.actor)?;
             let value = read(&mut doc)?;
             if u.docs.len() >= super::DOC_CACHE {
@@ -159,39 +176,66 @@ impl Store {
 
     /// Writes a visit note; durable once this returns.
     pub fn write_note(&self, case: CaseId, note: &NewNote) -> Result<NoteId> {
-        self.edit_case(case, "note.add", |doc, author, now| doc.add_note(author, note, now))
+        self.edit_case(case, "note.add", |doc, author, now| {
+            doc.add_note(author, note, now)
+        })
     }
 
     /// Replaces a note's body (merged character-wise with concurrent edits).
     pub fn edit_note(&self, case: CaseId, note: NoteId, body: &str) -> Result<()> {
-        self.edit_case(case, "note.edit", |doc, author, now| doc.edit_note_body(author, note, body, now))
+        self.edit_case(case, "note.edit", |doc, author, now| {
+            doc.edit_note_body(author, note, body, now)
+        })
     }
 
     /// Plans an accompaniment task.
     pub fn add_task(&self, case: CaseId, task: &NewTask) -> Result<TaskId> {
-        self.edit_case(case, "task.add", |doc, author, now| doc.add_task(author, task, now))
+        self.edit_case(case, "task.add", |doc, author, now| {
+            doc.add_task(author, task, now)
+        })
     }
 
     /// Changes a task's status, outcome, follow-up or time.
     pub fn update_task(&self, case: CaseId, task: TaskId, update: &TaskUpdate) -> Result<()> {
-        self.edit_case(case, "task.update", |doc, author, now| doc.update_task(author, task, update, now))
+        self.edit_case(case, "task.update", |doc, author, now| {
+            doc.update_task(author, task, update, now)
+        })
     }
 
     /// Ticks or unticks a checklist item.
-    pub fn set_checklist_item(&self, case: CaseId, task: TaskId, item: ChecklistItemId, done: bool) -> Result<()> {
+    pub fn set_checklist_item(
+        &self,
+        case: CaseId,
+        task: TaskId,
+        item: ChecklistItemId,
+        done: bool,
+    ) -> Result<()> {
         self.edit_case(case, "checklist.tick", |doc, author, now| {
             doc.set_checklist_item(author, task, item, done, now)
         })
     }
 
     /// Adds a checklist item to a task.
-    pub fn add_checklist_item(&self, case: CaseId, task: TaskId, label: &str) -> Result<ChecklistItemId> {
-        self.edit_case(case, "checklist.add", |doc, author, now| doc.add_checklist_item(author, task, label, now))
+    pub fn add_checklist_item(
+        &self,
+        case: CaseId,
+        task: TaskId,
+        label: &str,
+    ) -> Result<ChecklistItemId> {
+        self.edit_case(case, "checklist.add", |doc, author, now| {
+            doc.add_checklist_item(author, task, label, now)
+        })
     }
 
     /// Every case on the device, most recently active first, from the sealed index.
     pub fn list_cases(&self) -> Result<Vec<CaseSummary>> {
-        let mut cases = self.with_unlocked(|conn, u, store_id| Sealer { key: &u.key, store_id }.read_index(conn))?;
+        let mut cases = self.with_unlocked(|conn, u, store_id| {
+            Sealer {
+                key: &u.key,
+                store_id,
+            }
+            .read_index(conn)
+        })?;
         cases.sort_by(|a, b| b.last_activity.cmp(&a.last_activity).then(a.id.cmp(&b.id)));
         Ok(cases)
     }
@@ -199,10 +243,20 @@ impl Store {
     /// This worker's tasks scheduled in `[from, to)`, earliest first, from the sealed index.
     /// A task counts as the worker's when they are among its assignees, or when it has none and
     /// the case is assigned to them.
-    pub fn my_tasks_between(&self, from: OffsetDateTime, to: OffsetDateTime) -> Result<Vec<TaskSummary>> {
+    pub fn my_tasks_between(
+        &self,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Vec<TaskSummary>> {
         let me = self.with_unlocked(|_, u, _| Ok(u.author.user))?;
         let mut out: Vec<TaskSummary> = self
-            .with_unlocked(|conn, u, store_id| Sealer { key: &u.key, store_id }.read_index(conn))?
+            .with_unlocked(|conn, u, store_id| {
+                Sealer {
+                    key: &u.key,
+                    store_id,
+                }
+                .read_index(conn)
+            })?
             .into_iter()
             .flat_map(|case| {
                 let case_mine = case.assigned_workers.contains(&me);
@@ -242,14 +296,20 @@ impl Store {
     /// compacted. Meant for idle moments (the app going to the background, before `lock`).
     pub fn compact(&self) -> Result<usize> {
         self.with_unlocked(|conn, u, store_id| {
-            let sealer = Sealer { key: &u.key, store_id };
+            let sealer = Sealer {
+                key: &u.key,
+                store_id,
+            };
             let cases: Vec<Vec<u8>> = {
                 let mut stmt = conn.prepare("SELECT DISTINCT case_id FROM case_changes")?;
-                stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
+                stmt.query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?
             };
             let tx = conn.transaction()?;
             for raw in &cases {
-                let case = CaseId::from_slice(raw).ok_or(CoreError::Corrupt { what: "case_changes" })?;
+                let case = CaseId::from_slice(raw).ok_or(CoreError::Corrupt {
+                    what: "case_changes",
+                })?;
                 let mut doc = match u.docs.remove(&case) {
                     Some(doc) => doc,
                     None => sealer.load_doc(&tx, case, &u.actor)?,
@@ -262,11 +322,55 @@ impl Store {
         })
     }
 
+    /// Stores a value sealed in the store's `meta` table under `name` (device credential, ...).
+    pub(crate) fn put_sealed_meta<T: Serialize>(&self, name: &str, value: &T) -> Result<()> {
+        self.with_unlocked(|conn, u, store_id| {
+            let sealed = Sealer {
+                key: &u.key,
+                store_id,
+            }
+            .seal_json("meta", name.as_bytes(), 0, value)?;
+            conn.execute(
+                "INSERT INTO meta (name, value) VALUES (?1, ?2)
+                 ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                params![name, sealed],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Reads a value stored by [`Store::put_sealed_meta`].
+    pub(crate) fn get_sealed_meta<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+    ) -> Result<Option<T>> {
+        self.with_unlocked(|conn, u, store_id| {
+            let sealed: Option<Vec<u8>> = conn
+                .query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            sealed
+                .map(|s| {
+                    Sealer {
+                        key: &u.key,
+                        store_id,
+                    }
+                    .open_json("meta", name.as_bytes(), 0, &s)
+                })
+                .transpose()
+        })
+    }
+
     /// Local edits that have not reached the office yet, oldest first.
     pub fn pending_changes(&self) -> Result<Vec<PendingChange>> {
         self.with_unlocked(|conn, u, store_id| {
-            let sealer = Sealer { key: &u.key, store_id };
-            let mut stmt = conn.prepare_cached("SELECT seq, case_id, entry FROM outbox ORDER BY seq")?;
+            let sealer = Sealer {
+                key: &u.key,
+                store_id,
+            };
+            let mut stmt =
+                conn.prepare_cached("SELECT seq, case_id, entry FROM outbox ORDER BY seq")?;
             let mut rows = stmt.query([])?;
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {
@@ -280,10 +384,25 @@ impl Store {
     }
 }
 
-fn push_outbox(tx: &rusqlite::Transaction<'_>, sealer: &Sealer<'_>, case: CaseId, action: &str, at: OffsetDateTime) -> Result<()> {
-    let seq: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox", [], |r| r.get(0))?;
-    let entry = PendingChange { case_id: case, action: action.to_owned(), at };
+fn push_outbox(
+    tx: &rusqlite::Transaction<'_>,
+    sealer: &Sealer<'_>,
+    case: CaseId,
+    action: &str,
+    at: OffsetDateTime,
+) -> Result<()> {
+    let seq: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox", [], |r| {
+        r.get(0)
+    })?;
+    let entry = PendingChange {
+        case_id: case,
+        action: action.to_owned(),
+        at,
+    };
     let sealed = sealer.seal_json("outbox", case.as_bytes(), seq, &entry)?;
-    tx.execute("INSERT INTO outbox (seq, case_id, entry) VALUES (?1, ?2, ?3)", params![seq, case.as_bytes().as_slice(), sealed])?;
+    tx.execute(
+        "INSERT INTO outbox (seq, case_id, entry) VALUES (?1, ?2, ?3)",
+        params![seq, case.as_bytes().as_slice(), sealed],
+    )?;
     Ok(())
 }

@@ -27,7 +27,11 @@ pub(crate) struct KeyFile {
 
 impl KeyFile {
     pub(crate) fn new(store_id: uuid::Uuid, slots: Vec<KeySlot>) -> Self {
-        Self { format: FORMAT, store_id, slots }
+        Self {
+            format: FORMAT,
+            store_id,
+            slots,
+        }
     }
 
     pub(crate) fn read(path: &Path) -> Result<Self> {
@@ -50,7 +54,8 @@ impl KeyFile {
 
     /// Writes the file atomically: a temporary file, fsync, rename, fsync of the folder.
     pub(crate) fn write(&self, path: &Path) -> Result<()> {
-        let bytes = serde_json::to_vec(self).map_err(|_| CoreError::Corrupt { what: "key file" })?;
+        let bytes =
+            serde_json::to_vec(self).map_err(|_| CoreError::Corrupt { what: "key file" })?;
         let tmp = path.with_extension("keys.tmp");
         {
             let mut options = OpenOptions::new();

@@ -13,8 +13,8 @@
 mod api;
 mod keyfile;
 mod records;
-mod sync;
 pub mod schema;
+mod sync;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -55,7 +55,11 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        Self { clock: Arc::new(SystemClock), scrypt_work_factor: crate::crypto::DEFAULT_SCRYPT_WORK_FACTOR, compact_after: 8 }
+        Self {
+            clock: Arc::new(SystemClock),
+            scrypt_work_factor: crate::crypto::DEFAULT_SCRYPT_WORK_FACTOR,
+            compact_after: 8,
+        }
     }
 }
 
@@ -178,12 +182,21 @@ impl Store {
         }
         if let Some(passphrase) = setup.passphrase {
             if passphrase.is_empty() {
-                return Err(crate::model::ValidationError::EmptyField { field: "passphrase" }.into());
+                return Err(crate::model::ValidationError::EmptyField {
+                    field: "passphrase",
+                }
+                .into());
             }
-            slots.push(KeySlot::for_passphrase(&key, passphrase, options.scrypt_work_factor)?);
+            slots.push(KeySlot::for_passphrase(
+                &key,
+                passphrase,
+                options.scrypt_work_factor,
+            )?);
         }
         if slots.is_empty() {
-            return Err(CoreError::KeyProvider("no keystore key and no passphrase given".into()));
+            return Err(CoreError::KeyProvider(
+                "no keystore key and no passphrase given".into(),
+            ));
         }
         let keys = KeyFile::new(uuid::Uuid::new_v4(), slots);
         let mut conn = open_connection(&db_path, true)?;
@@ -195,15 +208,34 @@ impl Store {
             actor: actor.to_hex_string(),
         })
         .map_err(|_| CoreError::Crypto)?;
-        let sealed = crate::crypto::seal(&key, &records::aad(&keys.store_id, "meta", b"identity", 0), &sealed)?;
-        conn.execute("INSERT INTO meta (name, value) VALUES ('identity', ?1)", [sealed])?;
+        let sealed = crate::crypto::seal(
+            &key,
+            &records::aad(&keys.store_id, "meta", b"identity", 0),
+            &sealed,
+        )?;
+        conn.execute(
+            "INSERT INTO meta (name, value) VALUES ('identity', ?1)",
+            [sealed],
+        )?;
         keys.write(&key_path)?;
-        let author = Author { user: identity.user, device: identity.device };
-        let unlocked = Unlocked { key, author, actor, docs: HashMap::new() };
+        let author = Author {
+            user: identity.user,
+            device: identity.device,
+        };
+        let unlocked = Unlocked {
+            key,
+            author,
+            actor,
+            docs: HashMap::new(),
+        };
         Ok(Self {
             dir: dir.to_owned(),
             options,
-            inner: Mutex::new(Some(Inner { conn, keys, unlocked: Some(unlocked) })),
+            inner: Mutex::new(Some(Inner {
+                conn,
+                keys,
+                unlocked: Some(unlocked),
+            })),
         })
     }
 
@@ -216,7 +248,15 @@ impl Store {
         let keys = KeyFile::read(&key_path)?;
         let mut conn = open_connection(&db_path, false)?;
         schema::migrate(&mut conn)?;
-        Ok(Self { dir: dir.to_owned(), options, inner: Mutex::new(Some(Inner { conn, keys, unlocked: None })) })
+        Ok(Self {
+            dir: dir.to_owned(),
+            options,
+            inner: Mutex::new(Some(Inner {
+                conn,
+                keys,
+                unlocked: None,
+            })),
+        })
     }
 
     fn guard(&self) -> Result<MutexGuard<'_, Option<Inner>>> {
@@ -226,17 +266,29 @@ impl Store {
     fn finish_unlock(inner: &mut Inner, key: DataKey) -> Result<()> {
         let sealed: Vec<u8> = inner
             .conn
-            .query_row("SELECT value FROM meta WHERE name = 'identity'", [], |r| r.get(0))
-            .map_err(|_| CoreError::Corrupt { what: "store identity" })?;
+            .query_row("SELECT value FROM meta WHERE name = 'identity'", [], |r| {
+                r.get(0)
+            })
+            .map_err(|_| CoreError::Corrupt {
+                what: "store identity",
+            })?;
         let aad = records::aad(&inner.keys.store_id, "meta", b"identity", 0);
         // A data key from another store's key file fails here, not later.
-        let plain = crate::crypto::open(&key, &aad, &sealed, "store identity").map_err(|_| CoreError::WrongKey)?;
+        let plain = crate::crypto::open(&key, &aad, &sealed, "store identity")
+            .map_err(|_| CoreError::WrongKey)?;
         let id: SealedIdentity =
-            serde_json::from_slice(&plain).map_err(|_| CoreError::Corrupt { what: "store identity" })?;
-        let actor = ActorId::from(hex_decode(&id.actor).ok_or(CoreError::Corrupt { what: "store identity" })?);
+            serde_json::from_slice(&plain).map_err(|_| CoreError::Corrupt {
+                what: "store identity",
+            })?;
+        let actor = ActorId::from(hex::decode(&id.actor).map_err(|_| CoreError::Corrupt {
+            what: "store identity",
+        })?);
         inner.unlocked = Some(Unlocked {
             key,
-            author: Author { user: id.user, device: id.device },
+            author: Author {
+                user: id.user,
+                device: id.device,
+            },
             actor,
             docs: HashMap::new(),
         });
@@ -249,7 +301,12 @@ impl Store {
         let inner = guard.as_mut().ok_or(CoreError::NoStore)?;
         let root = provider.root_key().map_err(CoreError::KeyProvider)?;
         let mut last = CoreError::WrongKey;
-        for slot in inner.keys.slots.iter().filter(|s| s.kind == SlotKind::Keystore) {
+        for slot in inner
+            .keys
+            .slots
+            .iter()
+            .filter(|s| s.kind == SlotKind::Keystore)
+        {
             match slot.open_with_keystore(&root) {
                 Ok(key) => return Self::finish_unlock(inner, key),
                 Err(e) => last = e,
@@ -263,7 +320,12 @@ impl Store {
         let mut guard = self.guard()?;
         let inner = guard.as_mut().ok_or(CoreError::NoStore)?;
         let mut last = CoreError::WrongKey;
-        for slot in inner.keys.slots.iter().filter(|s| s.kind == SlotKind::Passphrase) {
+        for slot in inner
+            .keys
+            .slots
+            .iter()
+            .filter(|s| s.kind == SlotKind::Passphrase)
+        {
             match slot.open_with_passphrase(passphrase) {
                 Ok(key) => return Self::finish_unlock(inner, key),
                 Err(e) => last = e,
@@ -282,7 +344,13 @@ impl Store {
 
     /// Whether the store is unlocked.
     pub fn is_unlocked(&self) -> bool {
-        matches!(self.guard().as_deref(), Ok(Some(Inner { unlocked: Some(_), .. })))
+        matches!(
+            self.guard().as_deref(),
+            Ok(Some(Inner {
+                unlocked: Some(_),
+                ..
+            }))
+        )
     }
 
     /// Destroys the store: shreds the key file (crypto-shredding every copy of the database),
@@ -301,7 +369,12 @@ impl Store {
             Some(p) => p.destroy().is_ok(),
             None => false,
         };
-        for name in [DB_FILE.to_owned(), format!("{DB_FILE}-wal"), format!("{DB_FILE}-shm"), format!("{KEY_FILE}.tmp")] {
+        for name in [
+            DB_FILE.to_owned(),
+            format!("{DB_FILE}-wal"),
+            format!("{DB_FILE}-shm"),
+            format!("{KEY_FILE}.tmp"),
+        ] {
             match std::fs::remove_file(self.dir.join(&name)) {
                 Ok(()) => files_removed.push(name),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -309,18 +382,15 @@ impl Store {
             }
         }
         keyfile::sync_dir(&self.dir.join(DB_FILE))?;
-        Ok(WipeReport { key_slots_destroyed: slots, keystore_key_destroyed, files_removed })
+        Ok(WipeReport {
+            key_slots_destroyed: slots,
+            keystore_key_destroyed,
+            files_removed,
+        })
     }
 
     /// The folder the store lives in.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
-}
-
-fn hex_decode(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
-        return None;
-    }
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
 }

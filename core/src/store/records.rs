@@ -35,16 +35,41 @@ impl Sealer<'_> {
         seal(self.key, &aad(self.store_id, table, row, seq), plain)
     }
 
-    pub fn open(&self, table: &'static str, row: &[u8], seq: i64, sealed: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>> {
-        open(self.key, &aad(self.store_id, table, row, seq), sealed, table)
+    pub fn open(
+        &self,
+        table: &'static str,
+        row: &[u8],
+        seq: i64,
+        sealed: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+        open(
+            self.key,
+            &aad(self.store_id, table, row, seq),
+            sealed,
+            table,
+        )
     }
 
-    pub fn seal_json<T: Serialize>(&self, table: &str, row: &[u8], seq: i64, value: &T) -> Result<Vec<u8>> {
-        let plain = zeroize::Zeroizing::new(serde_json::to_vec(value).map_err(|_| CoreError::Corrupt { what: "record" })?);
+    pub fn seal_json<T: Serialize>(
+        &self,
+        table: &str,
+        row: &[u8],
+        seq: i64,
+        value: &T,
+    ) -> Result<Vec<u8>> {
+        let plain = zeroize::Zeroizing::new(
+            serde_json::to_vec(value).map_err(|_| CoreError::Corrupt { what: "record" })?,
+        );
         self.seal(table, row, seq, &plain)
     }
 
-    pub fn open_json<T: DeserializeOwned>(&self, table: &'static str, row: &[u8], seq: i64, sealed: &[u8]) -> Result<T> {
+    pub fn open_json<T: DeserializeOwned>(
+        &self,
+        table: &'static str,
+        row: &[u8],
+        seq: i64,
+        sealed: &[u8],
+    ) -> Result<T> {
         let plain = self.open(table, row, seq, sealed)?;
         serde_json::from_slice(&plain).map_err(|_| CoreError::Corrupt { what: table })
     }
@@ -53,12 +78,18 @@ impl Sealer<'_> {
     pub fn load_doc(&self, conn: &Connection, case: CaseId, actor: &ActorId) -> Result<CaseDoc> {
         let row = case.as_bytes();
         let snapshot: Vec<u8> = conn
-            .query_row("SELECT snapshot FROM case_docs WHERE case_id = ?1", [row.as_slice()], |r| r.get(0))
+            .query_row(
+                "SELECT snapshot FROM case_docs WHERE case_id = ?1",
+                [row.as_slice()],
+                |r| r.get(0),
+            )
             .optional()?
             .ok_or(CoreError::CaseNotFound)?;
         let snapshot = self.open("case_docs", row, 0, &snapshot)?;
         let mut doc = CaseDoc::load(case, &snapshot, actor)?;
-        let mut stmt = conn.prepare_cached("SELECT seq, change FROM case_changes WHERE case_id = ?1 ORDER BY seq")?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, change FROM case_changes WHERE case_id = ?1 ORDER BY seq",
+        )?;
         let mut rows = stmt.query([row.as_slice()])?;
         let mut changes = zeroize::Zeroizing::new(Vec::new());
         while let Some(r) = rows.next()? {
@@ -80,13 +111,22 @@ impl Sealer<'_> {
              ON CONFLICT(case_id) DO UPDATE SET snapshot = excluded.snapshot",
             params![row.as_slice(), sealed],
         )?;
-        conn.execute("DELETE FROM case_changes WHERE case_id = ?1", [row.as_slice()])?;
+        conn.execute(
+            "DELETE FROM case_changes WHERE case_id = ?1",
+            [row.as_slice()],
+        )?;
         Ok(())
     }
 
     /// Appends encoded changes to a case; compacts into a new snapshot once `compact_after`
     /// separate changes have piled up.
-    pub fn append_changes(&self, conn: &Connection, doc: &mut CaseDoc, changes: &[u8], compact_after: usize) -> Result<()> {
+    pub fn append_changes(
+        &self,
+        conn: &Connection,
+        doc: &mut CaseDoc,
+        changes: &[u8],
+        compact_after: usize,
+    ) -> Result<()> {
         let row = doc.id().as_bytes().to_owned();
         let seq: i64 = conn.query_row(
             "SELECT COALESCE(MAX(seq), 0) + 1 FROM case_changes WHERE case_id = ?1",

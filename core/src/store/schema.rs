@@ -23,9 +23,16 @@ pub fn version(conn: &Connection) -> Result<i64> {
 pub fn migrate_to(conn: &mut Connection, target: i64) -> Result<()> {
     let current = version(conn)?;
     if current > SCHEMA_VERSION {
-        return Err(CoreError::SchemaTooNew { found: current, supported: SCHEMA_VERSION });
+        return Err(CoreError::SchemaTooNew {
+            found: current,
+            supported: SCHEMA_VERSION,
+        });
     }
-    for (index, sql) in MIGRATIONS.iter().enumerate().take(target.clamp(0, SCHEMA_VERSION) as usize) {
+    for (index, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .take(target.clamp(0, SCHEMA_VERSION) as usize)
+    {
         let step = index as i64 + 1;
         if step <= current {
             continue;

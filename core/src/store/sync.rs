@@ -45,21 +45,41 @@ struct CaseSyncState {
 
 const CURSOR_ROW: &[u8] = b"sync_cursor";
 
-fn server_heads(conn: &rusqlite::Connection, sealer: &Sealer<'_>, case: CaseId) -> Result<Vec<ChangeHash>> {
+fn server_heads(
+    conn: &rusqlite::Connection,
+    sealer: &Sealer<'_>,
+    case: CaseId,
+) -> Result<Vec<ChangeHash>> {
     let sealed: Option<Vec<u8>> = conn
-        .query_row("SELECT state FROM sync_state WHERE case_id = ?1", [case.as_bytes().as_slice()], |r| r.get(0))
+        .query_row(
+            "SELECT state FROM sync_state WHERE case_id = ?1",
+            [case.as_bytes().as_slice()],
+            |r| r.get(0),
+        )
         .optional()?;
-    let Some(sealed) = sealed else { return Ok(Vec::new()) };
+    let Some(sealed) = sealed else {
+        return Ok(Vec::new());
+    };
     let state: CaseSyncState = sealer.open_json("sync_state", case.as_bytes(), 0, &sealed)?;
     state
         .server_heads
         .iter()
-        .map(|h| h.parse().map_err(|_| CoreError::Corrupt { what: "sync_state" }))
+        .map(|h| {
+            h.parse()
+                .map_err(|_| CoreError::Corrupt { what: "sync_state" })
+        })
         .collect()
 }
 
-fn set_server_heads(conn: &rusqlite::Connection, sealer: &Sealer<'_>, case: CaseId, heads: &[ChangeHash]) -> Result<()> {
-    let state = CaseSyncState { server_heads: heads.iter().map(|h| h.to_string()).collect() };
+fn set_server_heads(
+    conn: &rusqlite::Connection,
+    sealer: &Sealer<'_>,
+    case: CaseId,
+    heads: &[ChangeHash],
+) -> Result<()> {
+    let state = CaseSyncState {
+        server_heads: heads.iter().map(|h| h.to_string()).collect(),
+    };
     let sealed = sealer.seal_json("sync_state", case.as_bytes(), 0, &state)?;
     conn.execute(
         "INSERT INTO sync_state (case_id, state) VALUES (?1, ?2)
@@ -71,7 +91,11 @@ fn set_server_heads(conn: &rusqlite::Connection, sealer: &Sealer<'_>, case: Case
 
 fn cursor(conn: &rusqlite::Connection, sealer: &Sealer<'_>) -> Result<u64> {
     let sealed: Option<Vec<u8>> = conn
-        .query_row("SELECT value FROM meta WHERE name = 'sync_cursor'", [], |r| r.get(0))
+        .query_row(
+            "SELECT value FROM meta WHERE name = 'sync_cursor'",
+            [],
+            |r| r.get(0),
+        )
         .optional()?;
     match sealed {
         Some(s) => sealer.open_json("meta", CURSOR_ROW, 0, &s),
@@ -81,7 +105,13 @@ fn cursor(conn: &rusqlite::Connection, sealer: &Sealer<'_>) -> Result<u64> {
 
 type Docs = std::collections::HashMap<CaseId, CaseDoc>;
 
-fn doc<'a>(conn: &rusqlite::Connection, sealer: &Sealer<'_>, actor: &automerge::ActorId, docs: &'a mut Docs, case: CaseId) -> Result<&'a mut CaseDoc> {
+fn doc<'a>(
+    conn: &rusqlite::Connection,
+    sealer: &Sealer<'_>,
+    actor: &automerge::ActorId,
+    docs: &'a mut Docs,
+    case: CaseId,
+) -> Result<&'a mut CaseDoc> {
     if !docs.contains_key(&case) {
         let doc = sealer.load_doc(conn, case, actor)?;
         if docs.len() >= super::DOC_CACHE {
@@ -97,35 +127,61 @@ impl Store {
     /// changes the server lacks. Reads only the cases in the outbox.
     pub fn prepare_sync(&self) -> Result<PreparedSync> {
         self.with_unlocked(|conn, u, store_id| {
-            let Unlocked { key, actor, docs, .. } = u;
+            let Unlocked {
+                key, actor, docs, ..
+            } = u;
             let sealer = Sealer { key, store_id };
             let cursor = cursor(conn, &sealer)?;
-            let outbox_upto: i64 = conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM outbox", [], |r| r.get(0))?;
+            let outbox_upto: i64 =
+                conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM outbox", [], |r| r.get(0))?;
             let cases: Vec<Vec<u8>> = {
-                let mut stmt = conn.prepare_cached("SELECT DISTINCT case_id FROM outbox WHERE seq <= ?1")?;
-                stmt.query_map([outbox_upto], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
+                let mut stmt =
+                    conn.prepare_cached("SELECT DISTINCT case_id FROM outbox WHERE seq <= ?1")?;
+                stmt.query_map([outbox_upto], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?
             };
             let mut uploads = Vec::new();
             for raw in cases {
                 let case = CaseId::from_slice(&raw).ok_or(CoreError::Corrupt { what: "outbox" })?;
                 let known = server_heads(conn, &sealer, case)?;
                 let doc = doc(conn, &sealer, actor, docs, case)?;
-                let since = if doc.has_all(&known) { known } else { Vec::new() };
+                let since = if doc.has_all(&known) {
+                    known
+                } else {
+                    Vec::new()
+                };
                 let changes = doc.changes_since(&since);
                 if !changes.is_empty() {
-                    uploads.push(CaseChanges { case_id: case, changes, heads: doc.heads() });
+                    uploads.push(CaseChanges {
+                        case_id: case,
+                        changes,
+                        heads: doc.heads(),
+                    });
                 }
             }
-            Ok(PreparedSync { request: SyncRequest { version: PROTOCOL_VERSION, cursor, uploads }, outbox_upto })
+            Ok(PreparedSync {
+                request: SyncRequest {
+                    version: PROTOCOL_VERSION,
+                    cursor,
+                    uploads,
+                },
+                outbox_upto,
+            })
         })
     }
 
     /// Applies a server response in one transaction: the received changes, the refreshed index,
     /// the heads the server now has, the acknowledged outbox entries and the new cursor.
-    pub fn apply_sync(&self, prepared: PreparedSync, response: SyncResponse) -> Result<AppliedSync> {
+    pub fn apply_sync(
+        &self,
+        prepared: PreparedSync,
+        response: SyncResponse,
+    ) -> Result<AppliedSync> {
         let compact_after = self.options.compact_after;
         self.with_unlocked(|conn, u, store_id| {
-            let Unlocked { key, actor, docs, .. } = u;
+            let Unlocked {
+                key, actor, docs, ..
+            } = u;
             let sealer = Sealer { key, store_id };
             let mut touched = Vec::new();
             let result = (|| {
@@ -133,7 +189,11 @@ impl Store {
                 for update in &response.updates {
                     touched.push(update.case_id);
                     let known = tx
-                        .query_row("SELECT 1 FROM case_docs WHERE case_id = ?1", [update.case_id.as_bytes().as_slice()], |_| Ok(()))
+                        .query_row(
+                            "SELECT 1 FROM case_docs WHERE case_id = ?1",
+                            [update.case_id.as_bytes().as_slice()],
+                            |_| Ok(()),
+                        )
                         .optional()?
                         .is_some();
                     if known {
@@ -151,20 +211,26 @@ impl Store {
                     set_server_heads(&tx, &sealer, update.case_id, &update.heads)?;
                 }
                 let accepted: HashSet<CaseId> = response.accepted.iter().copied().collect();
-                let uploaded: HashSet<CaseId> = prepared.request.uploads.iter().map(|c| c.case_id).collect();
+                let uploaded: HashSet<CaseId> =
+                    prepared.request.uploads.iter().map(|c| c.case_id).collect();
                 for upload in &prepared.request.uploads {
-                    if accepted.contains(&upload.case_id) && !response.updates.iter().any(|c| c.case_id == upload.case_id) {
+                    if accepted.contains(&upload.case_id)
+                        && !response.updates.iter().any(|c| c.case_id == upload.case_id)
+                    {
                         set_server_heads(&tx, &sealer, upload.case_id, &upload.heads)?;
                     }
                 }
                 // Outbox entries covered by this request: acknowledged when their case was
                 // accepted, or had nothing the server lacked.
                 let entries: Vec<(i64, Vec<u8>)> = {
-                    let mut stmt = tx.prepare_cached("SELECT seq, case_id FROM outbox WHERE seq <= ?1")?;
-                    stmt.query_map([prepared.outbox_upto], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?
+                    let mut stmt =
+                        tx.prepare_cached("SELECT seq, case_id FROM outbox WHERE seq <= ?1")?;
+                    stmt.query_map([prepared.outbox_upto], |r| Ok((r.get(0)?, r.get(1)?)))?
+                        .collect::<rusqlite::Result<_>>()?
                 };
                 for (seq, raw) in entries {
-                    let case = CaseId::from_slice(&raw).ok_or(CoreError::Corrupt { what: "outbox" })?;
+                    let case =
+                        CaseId::from_slice(&raw).ok_or(CoreError::Corrupt { what: "outbox" })?;
                     if accepted.contains(&case) || !uploaded.contains(&case) {
                         tx.execute("DELETE FROM outbox WHERE seq = ?1", [seq])?;
                     }
@@ -176,7 +242,10 @@ impl Store {
                     [sealed],
                 )?;
                 tx.commit()?;
-                Ok(AppliedSync { uploaded: accepted.intersection(&uploaded).count(), updated: response.updates.len() })
+                Ok(AppliedSync {
+                    uploaded: accepted.intersection(&uploaded).count(),
+                    updated: response.updates.len(),
+                })
             })();
             if result.is_err() {
                 for case in touched {

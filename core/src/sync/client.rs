@@ -9,7 +9,7 @@ pub const MAX_ROUNDS: usize = 1_000;
 
 /// Carries one encoded request to the server and brings back its encoded response.
 pub trait SyncTransport {
-    /// One round trip. Errors are reported as [`CoreError::Transport`].
+    /// One round trip. Errors are reported as [`CoreError::Network`].
     fn round_trip(&mut self, request: &[u8]) -> Result<Vec<u8>>;
 }
 
@@ -49,7 +49,9 @@ pub fn sync(store: &Store, transport: &mut dyn SyncTransport) -> Result<SyncRepo
             return Ok(report);
         }
     }
-    Err(CoreError::Sync(super::SyncError::Malformed("the server kept saying there is more")))
+    Err(CoreError::Sync(super::SyncError::Malformed(
+        "the server kept saying there is more",
+    )))
 }
 
 /// Encodes a request; kept here so tests and the server agree on one codec.

@@ -40,15 +40,28 @@ pub trait HubStorage {
     fn is_assigned(&mut self, user: UserId, case: CaseId) -> Result<bool>;
     /// The cases assigned to `user` whose sequence number is above `cursor`, ascending, with
     /// their sequence numbers; at most `limit`.
-    fn assigned_changed_since(&mut self, user: UserId, cursor: u64, limit: usize) -> Result<Vec<(CaseId, u64)>>;
+    fn assigned_changed_since(
+        &mut self,
+        user: UserId,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<Vec<(CaseId, u64)>>;
     /// What the hub knows of `device`'s copy of `case`.
     fn device_state(&mut self, device: DeviceId, case: CaseId) -> Result<DeviceCaseState>;
     /// Records what the hub knows of `device`'s copy of `case`.
-    fn set_device_state(&mut self, device: DeviceId, case: CaseId, state: &DeviceCaseState) -> Result<()>;
+    fn set_device_state(
+        &mut self,
+        device: DeviceId,
+        case: CaseId,
+        state: &DeviceCaseState,
+    ) -> Result<()>;
 }
 
 fn load(storage: &mut dyn HubStorage, case: CaseId, actor: &ActorId) -> Result<Option<CaseDoc>> {
-    storage.load_case(case)?.map(|bytes| CaseDoc::load(case, &bytes, actor)).transpose()
+    storage
+        .load_case(case)?
+        .map(|bytes| CaseDoc::load(case, &bytes, actor))
+        .transpose()
 }
 
 /// Handles one sync request from `device` (owned by `user`): applies its uploads to the cases it
@@ -66,7 +79,9 @@ pub fn handle_sync(
         if !storage.is_assigned(user, upload.case_id)? {
             continue;
         }
-        let Some(mut doc) = load(storage, upload.case_id, actor)? else { continue };
+        let Some(mut doc) = load(storage, upload.case_id, actor)? else {
+            continue;
+        };
         let before = doc.heads();
         doc.apply_encoded_changes(&upload.changes)?;
         if !doc.has_all(&upload.heads) {
@@ -77,7 +92,10 @@ pub fn handle_sync(
         }
         // The device's own heads are the best knowledge of what it has: they cover every response
         // it applied, and a response it did not apply will be sent again from them.
-        let state = DeviceCaseState { confirmed: upload.heads.clone(), sent: None };
+        let state = DeviceCaseState {
+            confirmed: upload.heads.clone(),
+            sent: None,
+        };
         storage.set_device_state(device, upload.case_id, &state)?;
         accepted.push(upload.case_id);
     }
@@ -96,18 +114,28 @@ pub fn handle_sync(
             break;
         }
         let mut state = storage.device_state(device, case)?;
-        if let Some((sent, at)) = state.sent.take() {
-            if request.cursor >= at {
-                state.confirmed = sent;
-            }
+        if let Some((sent, at)) = state.sent.take()
+            && request.cursor >= at
+        {
+            state.confirmed = sent;
         }
-        let Some(mut doc) = load(storage, case, actor)? else { continue };
-        let known = if doc.has_all(&state.confirmed) { state.confirmed.clone() } else { Vec::new() };
+        let Some(mut doc) = load(storage, case, actor)? else {
+            continue;
+        };
+        let known = if doc.has_all(&state.confirmed) {
+            state.confirmed.clone()
+        } else {
+            Vec::new()
+        };
         let changes = doc.changes_since(&known);
         cursor = cursor.max(seq);
         if !changes.is_empty() {
             budget = budget.saturating_sub(changes.len());
-            updates.push(CaseChanges { case_id: case, changes, heads: doc.heads() });
+            updates.push(CaseChanges {
+                case_id: case,
+                changes,
+                heads: doc.heads(),
+            });
         }
         states.push((case, state));
     }
@@ -118,7 +146,13 @@ pub fn handle_sync(
         }
         storage.set_device_state(device, case, &state)?;
     }
-    Ok(SyncResponse { version: PROTOCOL_VERSION, cursor, more, accepted, updates })
+    Ok(SyncResponse {
+        version: PROTOCOL_VERSION,
+        cursor,
+        more,
+        accepted,
+        updates,
+    })
 }
 
 /// An in-memory hub: for tests of the sync engine and for measuring sync without I/O.
@@ -164,11 +198,18 @@ impl HubStorage for MemoryHub {
         Ok(self.assigned.get(&case).is_some_and(|u| u.contains(&user)))
     }
 
-    fn assigned_changed_since(&mut self, user: UserId, cursor: u64, limit: usize) -> Result<Vec<(CaseId, u64)>> {
+    fn assigned_changed_since(
+        &mut self,
+        user: UserId,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<Vec<(CaseId, u64)>> {
         let mut out: Vec<(CaseId, u64)> = self
             .cases
             .iter()
-            .filter(|(id, (_, seq))| *seq > cursor && self.assigned.get(id).is_some_and(|u| u.contains(&user)))
+            .filter(|(id, (_, seq))| {
+                *seq > cursor && self.assigned.get(id).is_some_and(|u| u.contains(&user))
+            })
             .map(|(id, (_, seq))| (*id, *seq))
             .collect();
         out.sort_by_key(|(_, seq)| *seq);
@@ -177,10 +218,19 @@ impl HubStorage for MemoryHub {
     }
 
     fn device_state(&mut self, device: DeviceId, case: CaseId) -> Result<DeviceCaseState> {
-        Ok(self.devices.get(&(device, case)).cloned().unwrap_or_default())
+        Ok(self
+            .devices
+            .get(&(device, case))
+            .cloned()
+            .unwrap_or_default())
     }
 
-    fn set_device_state(&mut self, device: DeviceId, case: CaseId, state: &DeviceCaseState) -> Result<()> {
+    fn set_device_state(
+        &mut self,
+        device: DeviceId,
+        case: CaseId,
+        state: &DeviceCaseState,
+    ) -> Result<()> {
         self.devices.insert((device, case), state.clone());
         Ok(())
     }

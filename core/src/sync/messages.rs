@@ -79,16 +79,28 @@ mod hash_list {
         s.collect_seq(heads.iter().map(|h| h.to_string()))
     }
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ChangeHash>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Vec<ChangeHash>, D::Error> {
         let texts = Vec::<String>::deserialize(d)?;
         if texts.len() > super::MAX_HEADS {
             return Err(serde::de::Error::custom("too many heads"));
         }
-        texts.iter().map(|t| t.parse().map_err(|_| serde::de::Error::custom("bad change hash"))).collect()
+        texts
+            .iter()
+            .map(|t| {
+                t.parse()
+                    .map_err(|_| serde::de::Error::custom("bad change hash"))
+            })
+            .collect()
     }
 }
 
-fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8], version: impl Fn(&T) -> u32, cases: impl Fn(&T) -> usize) -> Result<T, SyncError> {
+fn decode<T: for<'de> Deserialize<'de>>(
+    bytes: &[u8],
+    version: impl Fn(&T) -> u32,
+    cases: impl Fn(&T) -> usize,
+) -> Result<T, SyncError> {
     if bytes.len() > MAX_MESSAGE_BYTES {
         return Err(SyncError::TooLarge(bytes.len()));
     }
@@ -97,11 +109,13 @@ fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8], version: impl Fn(&T) -> u3
     struct Version {
         version: u32,
     }
-    let v: Version = serde_json::from_slice(bytes).map_err(|_| SyncError::Malformed("not a sync message"))?;
+    let v: Version =
+        serde_json::from_slice(bytes).map_err(|_| SyncError::Malformed("not a sync message"))?;
     if v.version != PROTOCOL_VERSION {
         return Err(SyncError::UnsupportedVersion(v.version));
     }
-    let message: T = serde_json::from_slice(bytes).map_err(|_| SyncError::Malformed("bad field"))?;
+    let message: T =
+        serde_json::from_slice(bytes).map_err(|_| SyncError::Malformed("bad field"))?;
     debug_assert_eq!(version(&message), PROTOCOL_VERSION);
     if cases(&message) > MAX_CASES {
         return Err(SyncError::Malformed("too many cases"));
@@ -143,7 +157,11 @@ impl SyncResponse {
 
     /// Decodes and bounds-checks a response.
     pub fn decode(bytes: &[u8]) -> Result<Self, SyncError> {
-        decode(bytes, |r: &Self| r.version, |r| r.updates.len() + r.accepted.len())
+        decode(
+            bytes,
+            |r: &Self| r.version,
+            |r| r.updates.len() + r.accepted.len(),
+        )
     }
 }
 
@@ -157,18 +175,41 @@ mod tests {
         let request = SyncRequest {
             version: PROTOCOL_VERSION,
             cursor: 7,
-            uploads: vec![CaseChanges { case_id: CaseId::new(), changes: vec![1, 2, 3], heads: vec![ChangeHash([9; 32])] }],
+            uploads: vec![CaseChanges {
+                case_id: CaseId::new(),
+                changes: vec![1, 2, 3],
+                heads: vec![ChangeHash([9; 32])],
+            }],
         };
         let bytes = request.encode().unwrap();
         assert_eq!(SyncRequest::decode(&bytes).unwrap(), request);
-        let newer = String::from_utf8(bytes.clone()).unwrap().replace("\"version\":1", "\"version\":2");
-        assert_eq!(SyncRequest::decode(newer.as_bytes()), Err(SyncError::UnsupportedVersion(2)));
-        assert!(matches!(SyncRequest::decode(b"{}"), Err(SyncError::Malformed(_))));
-        assert!(matches!(SyncRequest::decode(&vec![b' '; MAX_MESSAGE_BYTES + 1]), Err(SyncError::TooLarge(_))));
-        let bad_hash = String::from_utf8(bytes).unwrap().replace(&"09".repeat(32), "zz");
-        assert!(matches!(SyncRequest::decode(bad_hash.as_bytes()), Err(SyncError::Malformed(_))));
+        let newer = String::from_utf8(bytes.clone())
+            .unwrap()
+            .replace("\"version\":1", "\"version\":2");
+        assert_eq!(
+            SyncRequest::decode(newer.as_bytes()),
+            Err(SyncError::UnsupportedVersion(2))
+        );
+        assert!(matches!(
+            SyncRequest::decode(b"{}"),
+            Err(SyncError::Malformed(_))
+        ));
+        assert!(matches!(
+            SyncRequest::decode(&vec![b' '; MAX_MESSAGE_BYTES + 1]),
+            Err(SyncError::TooLarge(_))
+        ));
+        let bad_hash = String::from_utf8(bytes)
+            .unwrap()
+            .replace(&"09".repeat(32), "zz");
+        assert!(matches!(
+            SyncRequest::decode(bad_hash.as_bytes()),
+            Err(SyncError::Malformed(_))
+        ));
         let mut twice = request.clone();
         twice.uploads.push(twice.uploads[0].clone());
-        assert!(matches!(SyncRequest::decode(&twice.encode().unwrap()), Err(SyncError::Malformed(_))));
+        assert!(matches!(
+            SyncRequest::decode(&twice.encode().unwrap()),
+            Err(SyncError::Malformed(_))
+        ));
     }
 }

@@ -20,7 +20,11 @@ pub struct TestStore {
 }
 
 pub fn options(clock: &Arc<ManualClock>) -> StoreOptions {
-    StoreOptions { clock: clock.clone(), scrypt_work_factor: 10, ..StoreOptions::default() }
+    StoreOptions {
+        clock: clock.clone(),
+        scrypt_work_factor: 10,
+        ..StoreOptions::default()
+    }
 }
 
 pub fn new_clock() -> Arc<ManualClock> {
@@ -31,23 +35,43 @@ pub fn new_clock() -> Arc<ManualClock> {
 pub fn create(dir: &Path, key: [u8; 32]) -> TestStore {
     let keys = StaticKeyProvider::new(key);
     let clock = new_clock();
-    let identity = StoreIdentity { user: UserId::new(), device: DeviceId::new() };
+    let identity = StoreIdentity {
+        user: UserId::new(),
+        device: DeviceId::new(),
+    };
     let store = Store::create(
         dir,
         &identity,
-        KeySetup { keystore: Some(&keys), passphrase: Some("correct horse") },
+        KeySetup {
+            keystore: Some(&keys),
+            passphrase: Some("correct horse"),
+        },
         options(&clock),
     )
     .unwrap();
-    TestStore { store, keys, clock, identity }
+    TestStore {
+        store,
+        keys,
+        clock,
+        identity,
+    }
 }
 
 pub fn new_case(code: &str, worker: UserId) -> NewCase {
-    NewCase { client_code: code.into(), consent: ConsentStatus::Given, assigned_workers: vec![worker] }
+    NewCase {
+        client_code: code.into(),
+        consent: ConsentStatus::Given,
+        assigned_workers: vec![worker],
+    }
 }
 
 pub fn note(body: &str) -> NewNote {
-    NewNote { kind: NoteKind::Visit, body: body.into(), tags: vec![], task: None }
+    NewNote {
+        kind: NoteKind::Visit,
+        body: body.into(),
+        tags: vec![],
+        task: None,
+    }
 }
 
 pub fn task(purpose: &str, at: time::OffsetDateTime, assignee: UserId) -> NewTask {
