@@ -233,14 +233,27 @@ fn benches(c: &mut Criterion) {
     );
     drop(conn);
 
-    c.bench_function("write one note (durable)", |b| {
+    // A worker writes into the few cases she has open today: documents stay in memory.
+    c.bench_function("write one note (durable), case open", |b| {
         let mut i = 0;
         b.iter(|| {
             i += 1;
-            store.write_note(cases[i % 100], &note(i)).unwrap()
+            store.write_note(cases[i % 10], &note(i)).unwrap()
         })
     });
     drop(store);
+    // The first note into a case after unlocking: its document is loaded first.
+    c.bench_function("write one note (durable), first write after unlock", |b| {
+        let mut i = 0;
+        b.iter_batched(
+            || open(big.path()),
+            |s| {
+                i += 1;
+                s.write_note(cases[10 + i % 900], &note(i)).unwrap()
+            },
+            BatchSize::PerIteration,
+        )
+    });
 
     // One case with 50 notes.
     let small = tempfile::tempdir().unwrap();

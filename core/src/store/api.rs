@@ -77,14 +77,7 @@ impl Store {
                 key: &u.key,
                 store_id,
             };
-            if !u.docs.contains_key(&case) {
-                let doc = sealer.load_doc(conn, case, &u.actor)?;
-                if u.docs.len() >= super::DOC_CACHE {
-                    u.docs.clear();
-                }
-                u.docs.insert(case, doc);
-            }
-            let doc = u.docs.get_mut(&case).ok_or(CoreError::CaseNotFound)?;
+            let doc = u.docs.get_or_load(conn, &sealer, &u.actor, case)?;
             let before = doc.heads();
             let value = edit(doc, u.author, now)?;
             let changes = doc.changes_since(&before);
@@ -123,6 +116,7 @@ impl Store {
             sealer.write_index(&tx, &doc)?;
             push_outbox(&tx, &sealer, id, "case.create", now)?;
             tx.commit()?;
+            u.docs.insert(doc);
             Ok(id)
         })
     }
@@ -139,20 +133,8 @@ impl Store {
         read: impl FnOnce(&mut CaseDoc) -> Result<T>,
     ) -> Result<T> {
         self.with_unlocked(|conn, u, store_id| {
-            if let Some(doc) = u.docs.get_mut(&case) {
-                return read(doc);
-            }
-            let sealer = Sealer {
-                key: &u.key,
-                store_id,
-            };
-            let mut doc = sealer.load_doc(conn, case, &u.actor)?;
-            let value = read(&mut doc)?;
-            if u.docs.len() >= super::DOC_CACHE {
-                u.docs.clear();
-            }
-            u.docs.insert(case, doc);
-            Ok(value)
+            let sealer = Sealer { key: &u.key, store_id };
+            read(u.docs.get_or_load(conn, &sealer, &u.actor, case)?)
         })
     }
 
@@ -315,7 +297,7 @@ impl Store {
                     None => sealer.load_doc(&tx, case, &u.actor)?,
                 };
                 sealer.write_snapshot(&tx, &mut doc)?;
-                u.docs.insert(case, doc);
+                u.docs.insert(doc);
             }
             tx.commit()?;
             Ok(cases.len())

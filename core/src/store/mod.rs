@@ -11,12 +11,12 @@
 //! - Lists (today's tasks, cases) are read from the sealed index, never by loading documents.
 
 mod api;
+mod cache;
 mod keyfile;
 mod records;
 pub mod schema;
 mod sync;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -29,9 +29,8 @@ pub use sync::{AppliedSync, PreparedSync};
 
 use crate::clock::{Clock, SystemClock};
 use crate::crypto::{DataKey, KeyProvider, KeySlot, SlotKind};
-use crate::document::CaseDoc;
 use crate::error::{CoreError, Result};
-use crate::ids::{CaseId, DeviceId, UserId};
+use crate::ids::{DeviceId, UserId};
 use crate::model::Author;
 use keyfile::KeyFile;
 
@@ -112,7 +111,7 @@ struct Unlocked {
     key: DataKey,
     author: Author,
     actor: ActorId,
-    docs: HashMap<CaseId, CaseDoc>,
+    docs: cache::DocCache,
 }
 
 struct Inner {
@@ -226,7 +225,7 @@ impl Store {
             key,
             author,
             actor,
-            docs: HashMap::new(),
+            docs: cache::DocCache::new(DOC_CACHE),
         };
         Ok(Self {
             dir: dir.to_owned(),
@@ -290,7 +289,7 @@ impl Store {
                 device: id.device,
             },
             actor,
-            docs: HashMap::new(),
+            docs: cache::DocCache::new(DOC_CACHE),
         });
         Ok(())
     }

@@ -103,25 +103,6 @@ fn cursor(conn: &rusqlite::Connection, sealer: &Sealer<'_>) -> Result<u64> {
     }
 }
 
-type Docs = std::collections::HashMap<CaseId, CaseDoc>;
-
-fn doc<'a>(
-    conn: &rusqlite::Connection,
-    sealer: &Sealer<'_>,
-    actor: &automerge::ActorId,
-    docs: &'a mut Docs,
-    case: CaseId,
-) -> Result<&'a mut CaseDoc> {
-    if !docs.contains_key(&case) {
-        let doc = sealer.load_doc(conn, case, actor)?;
-        if docs.len() >= super::DOC_CACHE {
-            docs.clear();
-        }
-        docs.insert(case, doc);
-    }
-    docs.get_mut(&case).ok_or(CoreError::CaseNotFound)
-}
-
 impl Store {
     /// Builds the next sync request: the cursor, and for each case with pending local changes the
     /// changes the server lacks. Reads only the cases in the outbox.
@@ -144,7 +125,7 @@ impl Store {
             for raw in cases {
                 let case = CaseId::from_slice(&raw).ok_or(CoreError::Corrupt { what: "outbox" })?;
                 let known = server_heads(conn, &sealer, case)?;
-                let doc = doc(conn, &sealer, actor, docs, case)?;
+                let doc = docs.get_or_load(conn, &sealer, actor, case)?;
                 let since = if doc.has_all(&known) {
                     known
                 } else {
@@ -197,7 +178,7 @@ impl Store {
                         .optional()?
                         .is_some();
                     if known {
-                        let doc = doc(&tx, &sealer, actor, docs, update.case_id)?;
+                        let doc = docs.get_or_load(&tx, &sealer, actor, update.case_id)?;
                         doc.apply_encoded_changes(&update.changes)?;
                         sealer.append_changes(&tx, doc, &update.changes, compact_after)?;
                         sealer.write_index(&tx, doc)?;
@@ -206,7 +187,7 @@ impl Store {
                         doc.apply_encoded_changes(&update.changes)?;
                         sealer.write_snapshot(&tx, &mut doc)?;
                         sealer.write_index(&tx, &doc)?;
-                        docs.insert(update.case_id, doc);
+                        docs.insert(doc);
                     }
                     set_server_heads(&tx, &sealer, update.case_id, &update.heads)?;
                 }
