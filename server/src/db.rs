@@ -10,8 +10,10 @@ use rusqlite::Connection;
 use crate::error::{AppError, ServerError};
 
 /// Migrations in order; step `i` (0-based) moves the schema to `user_version = i + 1`.
-const MIGRATIONS: &[(&str, &str)] =
-    &[("001_initial", include_str!("../migrations/001_initial.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("001_initial", include_str!("../migrations/001_initial.sql")),
+    ("002_cases", include_str!("../migrations/002_cases.sql")),
+];
 
 /// File name of the database inside the data folder.
 pub const DB_FILE: &str = "server.db";

@@ -47,6 +47,12 @@ pub enum ServerError {
     /// The user is deactivated.
     #[error("the user is deactivated")]
     UserInactive,
+    /// No case with that id.
+    #[error("no case with that id")]
+    UnknownCase,
+    /// A core operation failed (validation, document, encryption).
+    #[error("{0}")]
+    Core(#[from] fieldcase_core::CoreError),
     /// A worker thread or task failed.
     #[error("internal failure: {0}")]
     Internal(&'static str),

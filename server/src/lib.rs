@@ -10,6 +10,7 @@
 //! - [`Server::start`] does all of it on a background thread, for tests and benches.
 
 pub mod auth;
+pub mod cases;
 pub mod clock;
 pub mod config;
 pub mod db;
@@ -19,6 +20,7 @@ pub mod ratelimit;
 pub mod routes;
 pub mod state;
 pub mod store;
+pub mod sync;
 pub mod tls;
 
 use std::future::Future;

@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use fieldcase_core::ids::UserId;
+use fieldcase_core::model::{NewCase, NewTask};
 use fieldcase_core::protocol::Role;
+use fieldcase_server::cases::{self, CaseVault};
 use fieldcase_server::config::{DEFAULT_DATA_DIR, DEFAULT_LISTEN, FileConfig};
 use fieldcase_server::{
     AppState, Clock, Limits, SystemClock, TlsIdentity, db, prepare_data_dir, store,
@@ -53,6 +56,11 @@ enum AdminCommand {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Manage cases (open, assign, plan tasks).
+    Case {
+        #[command(subcommand)]
+        command: CaseCommand,
+    },
     /// Issue a one-time enrollment code binding one new device to USER.
     Enroll {
         /// The user's name.
@@ -65,6 +73,68 @@ enum AdminCommand {
         #[arg(long)]
         url: Option<String>,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum CaseCommand {
+    /// Open a case assigned to one or more workers; prints its id.
+    Create {
+        /// The client's code (never the name).
+        #[arg(long)]
+        client_code: String,
+        /// A worker (user name) to assign; repeat for several.
+        #[arg(long = "assign", value_name = "USER", required = true)]
+        assign: Vec<String>,
+        /// Consent as recorded at intake: pending, given or withdrawn.
+        #[arg(long, default_value = "pending")]
+        consent: String,
+    },
+    /// Assign a worker to a case.
+    Assign {
+        /// The case id.
+        case: String,
+        /// The worker's user name.
+        user: String,
+    },
+    /// Remove a worker from a case.
+    Unassign {
+        /// The case id.
+        case: String,
+        /// The worker's user name.
+        user: String,
+    },
+    /// Plan an accompaniment task in a case.
+    AddTask {
+        /// The case id.
+        case: String,
+        /// Why the client goes.
+        #[arg(long)]
+        purpose: String,
+        /// police, social_welfare_centre, court, prosecutor, registry_office, health_centre,
+        /// employment_service, embassy_or_consulate, school or other.
+        #[arg(long)]
+        office_kind: String,
+        /// The office's name.
+        #[arg(long)]
+        office_name: String,
+        /// The office's address.
+        #[arg(long, default_value = "")]
+        address: String,
+        /// When, RFC 3339 with offset (2026-11-24T10:00:00+01:00).
+        #[arg(long)]
+        at: String,
+        /// IANA time zone it is planned in.
+        #[arg(long, default_value = "Europe/Belgrade")]
+        time_zone: String,
+        /// A worker (user name) who accompanies; repeat for several.
+        #[arg(long = "assignee", value_name = "USER")]
+        assignees: Vec<String>,
+        /// A document to bring; repeat for several.
+        #[arg(long = "bring", value_name = "ITEM")]
+        checklist: Vec<String>,
+    },
+    /// List case ids, oldest first.
+    List,
 }
 
 #[derive(Subcommand, Debug)]
@@ -257,6 +327,12 @@ fn admin(resolved: Resolved, command: AdminCommand) -> Result<()> {
                 )?;
             }
         }
+        AdminCommand::Case { command } => {
+            let keys = fieldcase_server::keys::ServerKeys::load_or_create(&resolved.data)
+                .context("server key file")?;
+            let vault = fieldcase_server::cases::CaseVault::load_or_create(&mut conn, &keys)?;
+            case_command(&mut conn, &vault, command, now, &mut out)?;
+        }
         AdminCommand::Enroll { user, ttl, url } => {
             let ttl_secs = i64::try_from(ttl.as_secs()).context("ttl")?;
             let identity =
@@ -282,6 +358,99 @@ fn admin(resolved: Resolved, command: AdminCommand) -> Result<()> {
                     out,
                     "note: the server listens on all addresses; give the device an address it can reach (--url)"
                 )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn user_ids(conn: &rusqlite::Connection, names: &[String]) -> Result<Vec<UserId>> {
+    names
+        .iter()
+        .map(|n| {
+            store::user_id_by_name(conn, n)
+                .map(UserId::from_uuid)
+                .with_context(|| "unknown user name".to_string())
+        })
+        .collect()
+}
+
+fn case_command(
+    conn: &mut rusqlite::Connection,
+    vault: &CaseVault,
+    command: CaseCommand,
+    now: i64,
+    out: &mut impl Write,
+) -> Result<()> {
+    match command {
+        CaseCommand::Create {
+            client_code,
+            assign,
+            consent,
+        } => {
+            let new = NewCase {
+                client_code,
+                consent: consent.parse().context("consent")?,
+                assigned_workers: user_ids(conn, &assign)?,
+            };
+            let (id, _) = cases::create_case(conn, vault, &new, None, now)?;
+            writeln!(out, "created case {id}")?;
+        }
+        CaseCommand::Assign { case, user } => {
+            let user = user_ids(conn, &[user])?[0];
+            cases::set_assigned(
+                conn,
+                vault,
+                case.parse().context("case id")?,
+                user,
+                true,
+                now,
+            )?;
+            writeln!(out, "assigned")?;
+        }
+        CaseCommand::Unassign { case, user } => {
+            let user = user_ids(conn, &[user])?[0];
+            cases::set_assigned(
+                conn,
+                vault,
+                case.parse().context("case id")?,
+                user,
+                false,
+                now,
+            )?;
+            writeln!(out, "unassigned")?;
+        }
+        CaseCommand::AddTask {
+            case,
+            purpose,
+            office_kind,
+            office_name,
+            address,
+            at,
+            time_zone,
+            assignees,
+            checklist,
+        } => {
+            let task = NewTask {
+                purpose,
+                office_kind: office_kind.parse().context("office kind")?,
+                office_name,
+                office_address: address,
+                scheduled_at: time::OffsetDateTime::parse(
+                    &at,
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .context("--at must be RFC 3339 with an offset")?,
+                time_zone,
+                assignees: user_ids(conn, &assignees)?,
+                checklist,
+            };
+            let id = cases::add_task(conn, vault, case.parse().context("case id")?, &task, now)?;
+            writeln!(out, "added task {id}")?;
+        }
+        CaseCommand::List => {
+            for id in cases::list_case_ids(conn)? {
+                writeln!(out, "{id}")?;
             }
         }
     }

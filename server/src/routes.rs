@@ -26,6 +26,7 @@ pub fn routes() -> Router<AppState> {
         .route(PATH_HEALTHZ, get(healthz))
         .route(PATH_ENROLL, post(enroll))
         .route(PATH_WHOAMI, get(whoami))
+        .route(crate::sync::PATH_SYNC, post(crate::sync::sync))
 }
 
 /// Adds fallbacks, the request timeout and the state to a set of routes.

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
+use crate::cases::CaseVault;
 use crate::clock::{Clock, SystemClock};
 use crate::db::{self, Db};
 use crate::error::ServerError;
@@ -42,6 +43,7 @@ impl Default for Limits {
 struct Inner {
     db: Db,
     keys: ServerKeys,
+    vault: Arc<CaseVault>,
     clock: Arc<dyn Clock>,
     limits: Limits,
     enroll_failures: Mutex<FailureLimiter>,
@@ -63,23 +65,30 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// Builds the state from its parts.
-    pub fn new(db: Db, keys: ServerKeys, clock: Arc<dyn Clock>, limits: Limits) -> AppState {
+    /// Builds the state from its parts; loads (or on first start creates) the case-sealing key.
+    pub fn new(
+        db: Db,
+        keys: ServerKeys,
+        clock: Arc<dyn Clock>,
+        limits: Limits,
+    ) -> Result<AppState, ServerError> {
+        let vault = db.with(|conn| CaseVault::load_or_create(conn, &keys))?;
         let limiter = FailureLimiter::new(
             limits.enroll_failures_per_window,
             limits.enroll_failures_global,
             limits.enroll_failure_window_secs,
         );
-        AppState {
+        Ok(AppState {
             inner: Arc::new(Inner {
                 db,
                 keys,
+                vault,
                 clock,
                 limits,
                 enroll_failures: Mutex::new(limiter),
                 in_flight: Arc::new(Semaphore::new(limits.max_concurrent_requests.max(1))),
             }),
-        }
+        })
     }
 
     /// Opens the database and key file of `data_dir` (creating them if needed).
@@ -90,7 +99,7 @@ impl AppState {
     ) -> Result<AppState, ServerError> {
         let conn = db::open(&data_dir.join(db::DB_FILE))?;
         let keys = ServerKeys::load_or_create(data_dir)?;
-        Ok(AppState::new(Db::new(conn), keys, clock, limits))
+        AppState::new(Db::new(conn), keys, clock, limits)
     }
 
     /// Opens `data_dir` with the system clock and default limits.
@@ -101,6 +110,11 @@ impl AppState {
     /// The database.
     pub fn db(&self) -> &Db {
         &self.inner.db
+    }
+
+    /// The case-sealing key and the office's editing identity.
+    pub fn vault(&self) -> &Arc<CaseVault> {
+        &self.inner.vault
     }
 
     /// The server's keys.

@@ -154,6 +154,15 @@ pub fn add_user(
     Ok(id)
 }
 
+/// The id of the user called `name` (case-insensitive).
+pub fn user_id_by_name(conn: &Connection, name: &str) -> Result<Uuid, ServerError> {
+    let id: Option<String> = conn
+        .query_row("SELECT id FROM users WHERE name = ?1", [name], |r| r.get(0))
+        .optional()?;
+    let id = id.ok_or(ServerError::UnknownUser)?;
+    Ok(parse_uuid(&id)?)
+}
+
 /// Lists users by name.
 pub fn list_users(conn: &Connection) -> Result<Vec<UserRow>, ServerError> {
     let mut stmt = conn.prepare(

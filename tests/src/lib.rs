@@ -1,1 +1,233 @@
-//! Shared harness for fieldcase end-to-end tests.
+//! Harness for fieldcase end-to-end tests: a real office server on 127.0.0.1 over real TLS
+//! ([`TestServer`]), phones with real encrypted stores enrolled through the real HTTPS transport
+//! ([`TestDevice`]), and a fault-injecting TCP proxy between them ([`FaultProxy`]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod proxy;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use fieldcase_core::clock::ManualClock;
+use fieldcase_core::crypto::StaticKeyProvider;
+use fieldcase_core::device::{Device, ServerAddress};
+use fieldcase_core::ids::{CaseId, TaskId, UserId};
+use fieldcase_core::model::{Case, ConsentStatus, NewCase, NewNote, NewTask, NoteKind, OfficeKind};
+use fieldcase_core::protocol::{Fingerprint, Role};
+use fieldcase_core::store::{KeySetup, StoreOptions};
+use fieldcase_server::{RunningServer, Server, SystemClock, cases, store};
+
+pub use proxy::FaultProxy;
+
+/// A real server on 127.0.0.1:0 with its data folder.
+pub struct TestServer {
+    /// The running server.
+    pub running: Option<RunningServer>,
+    /// Its data folder.
+    pub dir: tempfile::TempDir,
+}
+
+fn now() -> i64 {
+    use fieldcase_server::Clock;
+    SystemClock.now()
+}
+
+impl TestServer {
+    /// Starts a server on a fresh data folder.
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let running = Server::start(dir.path(), "127.0.0.1:0".parse().unwrap()).unwrap();
+        Self {
+            running: Some(running),
+            dir,
+        }
+    }
+
+    /// The running server.
+    pub fn running(&self) -> &RunningServer {
+        self.running.as_ref().expect("server is running")
+    }
+
+    /// Its address.
+    pub fn addr(&self) -> SocketAddr {
+        self.running().addr
+    }
+
+    /// Its certificate fingerprint.
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.running().fingerprint
+    }
+
+    /// Stops the server and starts it again on the same data folder (on a new port).
+    pub fn restart(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().unwrap();
+        }
+        self.running =
+            Some(Server::start(self.dir.path(), "127.0.0.1:0".parse().unwrap()).unwrap());
+    }
+
+    /// Adds a user.
+    pub fn add_user(&self, name: &str, role: Role) -> UserId {
+        let id = self
+            .running()
+            .state
+            .db()
+            .with(|conn| store::add_user(conn, name, role, now()))
+            .unwrap();
+        UserId::from_uuid(id)
+    }
+
+    /// Issues an enrollment code for the user called `name`.
+    pub fn enrollment_code(&self, name: &str) -> String {
+        self.running()
+            .state
+            .db()
+            .with(|conn| store::issue_enrollment_code(conn, name, 900, now()))
+            .unwrap()
+            .code
+    }
+
+    /// Opens a case at the office for `workers`, with one task today at 10:00 Belgrade time.
+    pub fn create_case(&self, client_code: &str, workers: &[UserId]) -> (CaseId, TaskId) {
+        let state = &self.running().state;
+        let vault = state.vault().clone();
+        let new = NewCase {
+            client_code: client_code.into(),
+            consent: ConsentStatus::Given,
+            assigned_workers: workers.to_vec(),
+        };
+        let task = NewTask {
+            purpose: "ID card application".into(),
+            office_kind: OfficeKind::RegistryOffice,
+            office_name: "Matična služba".into(),
+            office_address: "Novi Sad".into(),
+            scheduled_at: time::OffsetDateTime::now_utc().replace_time(time::macros::time!(09:00)),
+            time_zone: "Europe/Belgrade".into(),
+            assignees: workers.to_vec(),
+            checklist: vec![
+                "birth certificate copy".into(),
+                "ID application form".into(),
+            ],
+        };
+        let (case, task) = state
+            .db()
+            .with(|conn| cases::create_case(conn, &vault, &new, Some(&task), now()))
+            .unwrap();
+        (case, task.unwrap())
+    }
+
+    /// The case as the office has it.
+    pub fn case(&self, case: CaseId) -> Case {
+        let state = &self.running().state;
+        let vault = state.vault().clone();
+        state
+            .db()
+            .with(|conn| cases::read_case(conn, &vault, case))
+            .unwrap()
+            .0
+    }
+
+    /// The conflicts the office sees in a case.
+    pub fn conflicts(&self, case: CaseId) -> Vec<fieldcase_core::document::Conflict> {
+        let state = &self.running().state;
+        let vault = state.vault().clone();
+        state
+            .db()
+            .with(|conn| cases::read_case(conn, &vault, case))
+            .unwrap()
+            .1
+    }
+
+    /// The database file and its WAL.
+    pub fn db_files(&self) -> Vec<PathBuf> {
+        ["server.db", "server.db-wal"]
+            .iter()
+            .map(|n| self.dir.path().join(n))
+            .filter(|p| p.exists())
+            .collect()
+    }
+}
+
+/// An enrolled phone with a real encrypted store.
+pub struct TestDevice {
+    /// The phone.
+    pub device: Device,
+    /// Its keystore stand-in.
+    pub keys: StaticKeyProvider,
+    /// Its store folder.
+    pub dir: tempfile::TempDir,
+    /// Its clock.
+    pub clock: Arc<ManualClock>,
+}
+
+/// Store options for test phones: a fast scrypt, a movable clock.
+pub fn device_options(clock: &Arc<ManualClock>) -> StoreOptions {
+    StoreOptions {
+        clock: clock.clone(),
+        scrypt_work_factor: 10,
+        ..StoreOptions::default()
+    }
+}
+
+impl TestDevice {
+    /// Enrolls a phone for the user called `name`, reaching the server at `url`.
+    pub fn enroll(server: &TestServer, name: &str, url: &str) -> Self {
+        let code = server.enrollment_code(name);
+        let dir = tempfile::tempdir().unwrap();
+        let keys = StaticKeyProvider::random();
+        let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+        let device = Device::enroll(
+            dir.path(),
+            &ServerAddress {
+                url: url.into(),
+                pin: server.fingerprint(),
+            },
+            &code,
+            KeySetup {
+                keystore: Some(&keys),
+                passphrase: None,
+            },
+            device_options(&clock),
+        )
+        .unwrap();
+        Self {
+            device,
+            keys,
+            dir,
+            clock,
+        }
+    }
+
+    /// Enrolls a phone reaching the server directly.
+    pub fn enroll_direct(server: &TestServer, name: &str) -> Self {
+        Self::enroll(server, name, &format!("https://{}", server.addr()))
+    }
+
+    /// The phone's store folder.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a visit note.
+    pub fn write_note(&self, case: CaseId, body: &str) -> fieldcase_core::ids::NoteId {
+        self.device
+            .store()
+            .write_note(
+                case,
+                &NewNote {
+                    kind: NoteKind::Visit,
+                    body: body.into(),
+                    tags: vec![],
+                    task: None,
+                },
+            )
+            .unwrap()
+    }
+
+    /// The case as this phone has it.
+    pub fn case(&self, case: CaseId) -> Case {
+        self.device.store().case(case).unwrap()
+    }
+}

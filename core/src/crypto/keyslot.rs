@@ -149,6 +149,20 @@ impl KeySlot {
         })
     }
 
+    /// Wraps `key` to an age X25519 recipient (the office server's identity in its key file).
+    pub fn for_recipient(key: &DataKey, recipient: &age::x25519::Recipient) -> Result<Self> {
+        Ok(Self {
+            kind: SlotKind::Keystore,
+            wrapped: wrap(key, recipient)?,
+        })
+    }
+
+    /// Unwraps the data key with an age X25519 identity.
+    pub fn open_with_identity(&self, identity: &age::x25519::Identity) -> Result<DataKey> {
+        prescan(&self.wrapped, SlotKind::Keystore)?;
+        unwrap(&self.wrapped, identity)
+    }
+
     /// Unwraps the data key with the keystore's root secret.
     pub fn open_with_keystore(&self, root: &[u8; 32]) -> Result<DataKey> {
         if self.kind != SlotKind::Keystore {

@@ -104,6 +104,8 @@ pub mod error_code {
     pub const REPLAYED_REQUEST: &str = "replayed_request";
     /// Something failed inside the server; nothing more is said.
     pub const INTERNAL: &str = "internal";
+    /// A sync upload held changes that do not apply (malformed automerge data); nothing stored.
+    pub const BAD_CHANGES: &str = "bad_changes";
 }
 
 /// Body of every error answer: `{ "error": "code", "reason": "human text" }`.

@@ -133,7 +133,10 @@ impl Store {
         read: impl FnOnce(&mut CaseDoc) -> Result<T>,
     ) -> Result<T> {
         self.with_unlocked(|conn, u, store_id| {
-            let sealer = Sealer { key: &u.key, store_id };
+            let sealer = Sealer {
+                key: &u.key,
+                store_id,
+            };
             read(u.docs.get_or_load(conn, &sealer, &u.actor, case)?)
         })
     }

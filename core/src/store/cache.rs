@@ -20,7 +20,11 @@ pub(crate) struct DocCache {
 
 impl DocCache {
     pub(crate) fn new(capacity: usize) -> Self {
-        Self { docs: HashMap::new(), tick: 0, capacity: capacity.max(1) }
+        Self {
+            docs: HashMap::new(),
+            tick: 0,
+            capacity: capacity.max(1),
+        }
     }
 
     /// The document of `case`, loaded from the database if it is not in memory.
@@ -45,7 +49,12 @@ impl DocCache {
     /// Keeps `doc` in memory, evicting the least recently used document when full.
     pub(crate) fn insert(&mut self, doc: CaseDoc) {
         if self.docs.len() >= self.capacity && !self.docs.contains_key(&doc.id()) {
-            if let Some(oldest) = self.docs.iter().min_by_key(|(_, (_, t))| *t).map(|(id, _)| *id) {
+            if let Some(oldest) = self
+                .docs
+                .iter()
+                .min_by_key(|(_, (_, t))| *t)
+                .map(|(id, _)| *id)
+            {
                 self.docs.remove(&oldest);
             }
         }

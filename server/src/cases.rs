@@ -1,0 +1,438 @@
+//! Cases at the office: their encrypted storage, creation and assignment, and the storage the
+//! core's sync hub runs on ([`SqliteHub`]).
+//!
+//! Case documents are sealed with a data key that is wrapped with age to the identity in
+//! `server.key`; a copy of `server.db` alone reads as ciphertext. Which users may receive a case
+//! is the `case_assignments` table (need to know), kept in step with the document's own
+//! `assigned` set by every operation here.
+
+use std::sync::Arc;
+
+use fieldcase_core::ActorId;
+use fieldcase_core::crypto::{DataKey, KeySlot, open, seal};
+use fieldcase_core::document::CaseDoc;
+use fieldcase_core::ids::{CaseId, DeviceId, TaskId, UserId};
+use fieldcase_core::model::{Author, Case, NewCase, NewTask};
+use fieldcase_core::sync::hub::{DeviceCaseState, HubStorage};
+use fieldcase_core::{ChangeHash, CoreError};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::error::ServerError;
+use crate::keys::ServerKeys;
+
+/// The server's case-sealing key and the identity its own edits are made as.
+pub struct CaseVault {
+    key: DataKey,
+    /// Who office edits (admin commands) are recorded as.
+    pub office: Author,
+    /// The automerge actor of this server process.
+    pub actor: ActorId,
+}
+
+impl std::fmt::Debug for CaseVault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaseVault")
+            .field("office", &self.office)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct OfficeIdentity {
+    user: UserId,
+    device: DeviceId,
+}
+
+fn meta(conn: &Connection, name: &str) -> Result<Option<Vec<u8>>, ServerError> {
+    Ok(conn
+        .query_row(
+            "SELECT value FROM server_meta WHERE name = ?1",
+            [name],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+fn put_meta(conn: &Connection, name: &str, value: &[u8]) -> Result<(), ServerError> {
+    conn.execute(
+        "INSERT INTO server_meta (name, value) VALUES (?1, ?2)",
+        params![name, value],
+    )?;
+    Ok(())
+}
+
+impl CaseVault {
+    /// Loads the wrapped data key (creating it on first start) and the office identity.
+    pub fn load_or_create(
+        conn: &mut Connection,
+        keys: &ServerKeys,
+    ) -> Result<Arc<CaseVault>, ServerError> {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let key = match meta(&tx, "data_key")? {
+            Some(bytes) => {
+                let slot: KeySlot = serde_json::from_slice(&bytes)
+                    .map_err(|_| ServerError::KeyFile("wrapped data key is malformed"))?;
+                slot.open_with_identity(&keys.age_identity)
+                    .map_err(|_| ServerError::KeyFile("server.key does not open this database"))?
+            }
+            None => {
+                let key = DataKey::generate();
+                let slot = KeySlot::for_recipient(&key, &keys.age_identity.to_public())?;
+                let bytes = serde_json::to_vec(&slot)
+                    .map_err(|_| ServerError::Internal("encoding key slot"))?;
+                put_meta(&tx, "data_key", &bytes)?;
+                key
+            }
+        };
+        let office = match meta(&tx, "office_identity")? {
+            Some(bytes) => serde_json::from_slice::<OfficeIdentity>(&bytes)
+                .map_err(|_| ServerError::Internal("office identity is malformed"))?,
+            None => {
+                let id = OfficeIdentity {
+                    user: UserId::new(),
+                    device: DeviceId::new(),
+                };
+                let bytes = serde_json::to_vec(&id)
+                    .map_err(|_| ServerError::Internal("encoding office identity"))?;
+                put_meta(&tx, "office_identity", &bytes)?;
+                id
+            }
+        };
+        tx.commit()?;
+        Ok(Arc::new(CaseVault {
+            key,
+            office: Author {
+                user: office.user,
+                device: office.device,
+            },
+            actor: ActorId::random(),
+        }))
+    }
+
+    fn aad(case: CaseId) -> Vec<u8> {
+        let mut aad = b"fieldcase-server/cases/".to_vec();
+        aad.extend_from_slice(case.as_bytes());
+        aad
+    }
+
+    fn seal_doc(&self, case: CaseId, saved: &[u8]) -> Result<Vec<u8>, CoreError> {
+        seal(&self.key, &Self::aad(case), saved)
+    }
+
+    fn open_doc(
+        &self,
+        case: CaseId,
+        sealed: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, CoreError> {
+        open(&self.key, &Self::aad(case), sealed, "case document")
+    }
+}
+
+fn next_seq(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "UPDATE case_seq SET value = value + 1 WHERE id = 1 RETURNING value",
+        [],
+        |r| r.get(0),
+    )
+}
+
+fn user_is_active(conn: &Connection, user: UserId) -> Result<bool, ServerError> {
+    Ok(conn
+        .query_row(
+            "SELECT active FROM users WHERE id = ?1",
+            [user.to_string()],
+            |r| r.get::<_, i64>(0),
+        )
+        .optional()?
+        == Some(1))
+}
+
+fn load_doc(conn: &Connection, vault: &CaseVault, case: CaseId) -> Result<CaseDoc, ServerError> {
+    let sealed: Vec<u8> = conn
+        .query_row(
+            "SELECT doc FROM cases WHERE id = ?1",
+            [case.to_string()],
+            |r| r.get(0),
+        )
+        .optional()?
+        .ok_or(ServerError::UnknownCase)?;
+    Ok(CaseDoc::load(
+        case,
+        &vault.open_doc(case, &sealed)?,
+        &vault.actor,
+    )?)
+}
+
+fn store_doc(
+    conn: &Connection,
+    vault: &CaseVault,
+    doc: &mut CaseDoc,
+    now: i64,
+) -> Result<u64, CoreError> {
+    store_saved(conn, vault, doc.id(), &doc.save(), now)
+}
+
+/// Seals and stores a case's full save under the next change sequence number.
+fn store_saved(
+    conn: &Connection,
+    vault: &CaseVault,
+    case: CaseId,
+    saved: &[u8],
+    now: i64,
+) -> Result<u64, CoreError> {
+    let sealed = vault.seal_doc(case, saved)?;
+    let seq = next_seq(conn)?;
+    let updated = conn.execute(
+        "UPDATE cases SET doc = ?2, seq = ?3, updated_at = ?4 WHERE id = ?1",
+        params![case.to_string(), sealed, seq, now],
+    )?;
+    if updated == 0 {
+        conn.execute(
+            "INSERT INTO cases (id, seq, doc, created_at, updated_at) VALUES (?1, ?3, ?2, ?4, ?4)",
+            params![case.to_string(), sealed, seq, now],
+        )?;
+    }
+    Ok(u64::try_from(seq).unwrap_or(0))
+}
+
+fn at(now: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(now).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// Opens a case at the office, assigned to `new.assigned_workers` (who must be active users),
+/// optionally with a first accompaniment task. It reaches their phones at their next sync.
+pub fn create_case(
+    conn: &mut Connection,
+    vault: &CaseVault,
+    new: &NewCase,
+    task: Option<&NewTask>,
+    now: i64,
+) -> Result<(CaseId, Option<TaskId>), ServerError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    for user in &new.assigned_workers {
+        if !user_is_active(&tx, *user)? {
+            return Err(ServerError::UnknownUser);
+        }
+    }
+    let id = CaseId::new();
+    let mut doc = CaseDoc::create(id, new, vault.office, &vault.actor, at(now))?;
+    let task_id = task
+        .map(|t| doc.add_task(vault.office, t, at(now)))
+        .transpose()?;
+    store_doc(&tx, vault, &mut doc, now)?;
+    for user in &new.assigned_workers {
+        tx.execute(
+            "INSERT OR IGNORE INTO case_assignments (case_id, user_id) VALUES (?1, ?2)",
+            params![id.to_string(), user.to_string()],
+        )?;
+    }
+    tx.commit()?;
+    Ok((id, task_id))
+}
+
+/// Assigns a worker to a case (or removes them). Assigning makes the whole case reach their phone
+/// at its next sync.
+pub fn set_assigned(
+    conn: &mut Connection,
+    vault: &CaseVault,
+    case: CaseId,
+    user: UserId,
+    assigned: bool,
+    now: i64,
+) -> Result<(), ServerError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    if assigned && !user_is_active(&tx, user)? {
+        return Err(ServerError::UnknownUser);
+    }
+    let mut doc = load_doc(&tx, vault, case)?;
+    doc.set_assigned(vault.office, user, assigned, at(now))?;
+    store_doc(&tx, vault, &mut doc, now)?;
+    if assigned {
+        tx.execute(
+            "INSERT OR IGNORE INTO case_assignments (case_id, user_id) VALUES (?1, ?2)",
+            params![case.to_string(), user.to_string()],
+        )?;
+    } else {
+        tx.execute(
+            "DELETE FROM case_assignments WHERE case_id = ?1 AND user_id = ?2",
+            params![case.to_string(), user.to_string()],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Plans an accompaniment task in a case at the office.
+pub fn add_task(
+    conn: &mut Connection,
+    vault: &CaseVault,
+    case: CaseId,
+    task: &NewTask,
+    now: i64,
+) -> Result<TaskId, ServerError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut doc = load_doc(&tx, vault, case)?;
+    let id = doc.add_task(vault.office, task, at(now))?;
+    store_doc(&tx, vault, &mut doc, now)?;
+    tx.commit()?;
+    Ok(id)
+}
+
+/// A case as the office sees it, with the conflicts its fields hold.
+pub fn read_case(
+    conn: &Connection,
+    vault: &CaseVault,
+    case: CaseId,
+) -> Result<(Case, Vec<fieldcase_core::document::Conflict>), ServerError> {
+    let doc = load_doc(conn, vault, case)?;
+    Ok((doc.case()?, doc.conflicts()?))
+}
+
+/// Ids of every case, oldest first.
+pub fn list_case_ids(conn: &Connection) -> Result<Vec<CaseId>, ServerError> {
+    let mut stmt = conn.prepare("SELECT id FROM cases ORDER BY created_at, id")?;
+    let ids = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .filter_map(|r| r.ok().and_then(|s| s.parse().ok()))
+        .collect();
+    Ok(ids)
+}
+
+/// The sync hub's storage over one open transaction of the server database.
+pub struct SqliteHub<'a> {
+    /// The transaction every read and write of one sync request goes through.
+    pub conn: &'a Connection,
+    /// The sealing key.
+    pub vault: &'a CaseVault,
+    /// Unix seconds, for `updated_at`.
+    pub now: i64,
+}
+
+fn heads_text(heads: &[ChangeHash]) -> String {
+    heads
+        .iter()
+        .map(|h| h.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn parse_heads(text: &str) -> Result<Vec<ChangeHash>, CoreError> {
+    text.split(',')
+        .filter(|s| !s.is_empty())
+        .map(|h| {
+            h.parse().map_err(|_| CoreError::Corrupt {
+                what: "device_case_state",
+            })
+        })
+        .collect()
+}
+
+impl HubStorage for SqliteHub<'_> {
+    fn load_case(&mut self, case: CaseId) -> fieldcase_core::Result<Option<Vec<u8>>> {
+        let sealed: Option<Vec<u8>> = self
+            .conn
+            .query_row(
+                "SELECT doc FROM cases WHERE id = ?1",
+                [case.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        sealed
+            .map(|s| self.vault.open_doc(case, &s).map(|z| z.to_vec()))
+            .transpose()
+    }
+
+    fn store_case(&mut self, case: CaseId, saved: &[u8]) -> fieldcase_core::Result<u64> {
+        store_saved(self.conn, self.vault, case, saved, self.now)
+    }
+
+    fn is_assigned(&mut self, user: UserId, case: CaseId) -> fieldcase_core::Result<bool> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM case_assignments WHERE case_id = ?1 AND user_id = ?2",
+                params![case.to_string(), user.to_string()],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    fn assigned_changed_since(
+        &mut self,
+        user: UserId,
+        cursor: u64,
+        limit: usize,
+    ) -> fieldcase_core::Result<Vec<(CaseId, u64)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT c.id, c.seq FROM cases c JOIN case_assignments a ON a.case_id = c.id
+             WHERE a.user_id = ?1 AND c.seq > ?2 ORDER BY c.seq LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                user.to_string(),
+                i64::try_from(cursor).unwrap_or(i64::MAX),
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+        )?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, seq) = row?;
+            let id = id
+                .parse()
+                .map_err(|_| CoreError::Corrupt { what: "cases" })?;
+            out.push((id, u64::try_from(seq).unwrap_or(0)));
+        }
+        Ok(out)
+    }
+
+    fn device_state(
+        &mut self,
+        device: DeviceId,
+        case: CaseId,
+    ) -> fieldcase_core::Result<DeviceCaseState> {
+        let row: Option<(String, Option<String>, Option<i64>)> = self
+            .conn
+            .query_row(
+                "SELECT confirmed, sent, sent_cursor FROM device_case_state WHERE device_id = ?1 AND case_id = ?2",
+                params![device.to_string(), case.to_string()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((confirmed, sent, sent_cursor)) = row else {
+            return Ok(DeviceCaseState::default());
+        };
+        let sent = match (sent, sent_cursor) {
+            (Some(heads), Some(at)) => Some((parse_heads(&heads)?, u64::try_from(at).unwrap_or(0))),
+            _ => None,
+        };
+        Ok(DeviceCaseState {
+            confirmed: parse_heads(&confirmed)?,
+            sent,
+        })
+    }
+
+    fn set_device_state(
+        &mut self,
+        device: DeviceId,
+        case: CaseId,
+        state: &DeviceCaseState,
+    ) -> fieldcase_core::Result<()> {
+        let (sent, sent_cursor) = match &state.sent {
+            Some((heads, at)) => (
+                Some(heads_text(heads)),
+                Some(i64::try_from(*at).unwrap_or(i64::MAX)),
+            ),
+            None => (None, None),
+        };
+        self.conn.execute(
+            "INSERT INTO device_case_state (device_id, case_id, confirmed, sent, sent_cursor) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(device_id, case_id) DO UPDATE SET confirmed = excluded.confirmed, sent = excluded.sent, sent_cursor = excluded.sent_cursor",
+            params![device.to_string(), case.to_string(), heads_text(&state.confirmed), sent, sent_cursor],
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,216 @@
+//! End to end over real TLS on 127.0.0.1: enrolled phones with real encrypted stores sync with the
+//! real office server, through a fault-injecting proxy where the network misbehaves.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use fieldcase_core::CoreError;
+use fieldcase_core::model::{TaskStatus, TaskUpdate};
+use fieldcase_core::protocol::Role;
+use fieldcase_core::transport::TransportError;
+use fieldcase_tests::{FaultProxy, TestDevice, TestServer};
+
+#[test]
+fn two_phones_edit_one_case_offline_and_all_three_replicas_converge() {
+    for a_first in [true, false] {
+        let server = TestServer::start();
+        let ana = server.add_user("ana", Role::FieldWorker);
+        let bojan = server.add_user("bojan", Role::FieldWorker);
+        let (case, task) = server.create_case("K-0142", &[ana, bojan]);
+        let a = TestDevice::enroll_direct(&server, "ana");
+        let b = TestDevice::enroll_direct(&server, "bojan");
+
+        // Morning sync: the office's case and task reach both phones.
+        let first = a.device.sync_now().unwrap();
+        assert_eq!(first.cases_updated, 1);
+        b.device.sync_now().unwrap();
+        assert_eq!(a.case(case).tasks[0].id, task);
+        let shared = a.write_note(case, "Arrived at the registry office at 9:40.");
+        a.device.sync_now().unwrap();
+        b.device.sync_now().unwrap();
+
+        // Offline: both add notes, both edit the shared note, both set the task status.
+        a.write_note(case, "Ana: the clerk accepted the application.");
+        b.write_note(case, "Bojan: client was calm, no interpreter needed.");
+        a.device
+            .store()
+            .edit_note(case, shared, "Arrived at the registry office at 9:35.")
+            .unwrap();
+        b.device
+            .store()
+            .edit_note(
+                case,
+                shared,
+                "Arrived at the registry office at 9:40. Queue was short.",
+            )
+            .unwrap();
+        let done = TaskUpdate {
+            status: Some(TaskStatus::Done),
+            ..Default::default()
+        };
+        let missed = TaskUpdate {
+            status: Some(TaskStatus::Missed),
+            ..Default::default()
+        };
+        a.device.store().update_task(case, task, &done).unwrap();
+        b.device.store().update_task(case, task, &missed).unwrap();
+
+        let (first, second) = if a_first { (&a, &b) } else { (&b, &a) };
+        first.device.sync_now().unwrap();
+        second.device.sync_now().unwrap();
+        first.device.sync_now().unwrap();
+
+        let office = server.case(case);
+        assert_eq!(a.case(case), office);
+        assert_eq!(b.case(case), office);
+        assert_eq!(office.notes.len(), 3);
+        let merged = &office.notes.iter().find(|n| n.id == shared).unwrap().body;
+        assert_eq!(
+            merged,
+            "Arrived at the registry office at 9:35. Queue was short."
+        );
+        let conflicts = server.conflicts(case);
+        assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+        assert_eq!(conflicts[0].field, "status");
+        let mut authors: Vec<_> = conflicts[0]
+            .values
+            .iter()
+            .map(|v| v.author.unwrap().user)
+            .collect();
+        authors.sort();
+        let mut expected = vec![ana, bojan];
+        expected.sort();
+        assert_eq!(authors, expected);
+        assert_eq!(a.device.store().conflicts(case).unwrap(), conflicts);
+        assert!(a.device.store().pending_changes().unwrap().is_empty());
+    }
+}
+
+#[test]
+fn a_sync_cut_mid_response_completes_next_time_without_loss_or_duplicates() {
+    let server = TestServer::start();
+    let ana = server.add_user("ana", Role::FieldWorker);
+    let (case, _) = server.create_case("K-7", &[ana]);
+    let proxy = FaultProxy::start(server.addr());
+    let phone = TestDevice::enroll(&server, "ana", &proxy.url());
+    phone.device.sync_now().unwrap();
+
+    // The phone writes offline; a second phone of the same worker has written a lot, which
+    // waits at the office, so the response carrying it back to this phone is long.
+    let mine = phone.write_note(case, "written on this phone before the cut");
+    let other = TestDevice::enroll_direct(&server, "ana");
+    other.device.sync_now().unwrap();
+    let mut written = vec![mine];
+    for i in 0..40 {
+        written.push(other.write_note(
+            case,
+            &format!("note {i}: {}", "details of the hearing ".repeat(20)),
+        ));
+    }
+    other.device.sync_now().unwrap();
+
+    proxy.cut_next_response_after(6_000);
+    let cut = phone.device.sync_now();
+    assert!(matches!(cut, Err(CoreError::Network(_))), "{cut:?}");
+    // The office did receive the upload; the phone has not yet seen the other phone's notes.
+    assert_eq!(server.case(case).notes.len(), 41);
+    assert_eq!(phone.case(case).notes.len(), 1);
+    assert_eq!(
+        phone.device.store().pending_changes().unwrap().len(),
+        1,
+        "not acknowledged yet"
+    );
+
+    let report = phone.device.sync_now().unwrap();
+    assert!(report.round_trips >= 1);
+    let office = server.case(case);
+    assert_eq!(phone.case(case), office);
+    assert_eq!(office.notes.len(), 41, "nothing lost, nothing duplicated");
+    for id in &written {
+        assert_eq!(office.notes.iter().filter(|n| n.id == *id).count(), 1);
+    }
+    assert!(phone.device.store().pending_changes().unwrap().is_empty());
+}
+
+#[test]
+fn the_server_restarts_between_two_syncs_and_nothing_is_lost() {
+    let mut server = TestServer::start();
+    let ana = server.add_user("ana", Role::FieldWorker);
+    let (case, _) = server.create_case("K-9", &[ana]);
+    let proxy = FaultProxy::start(server.addr());
+    let phone = TestDevice::enroll(&server, "ana", &proxy.url());
+    phone.device.sync_now().unwrap();
+    phone.write_note(case, "before the restart");
+    phone.device.sync_now().unwrap();
+
+    server.restart();
+    proxy.set_upstream(server.addr());
+    phone.write_note(case, "after the restart");
+    phone.device.sync_now().unwrap();
+    let office = server.case(case);
+    assert_eq!(office.notes.len(), 2);
+    assert_eq!(phone.case(case), office);
+}
+
+#[test]
+fn a_wrong_pinned_fingerprint_is_refused_before_anything_is_sent() {
+    let server = TestServer::start();
+    server.add_user("ana", Role::FieldWorker);
+    let code = server.enrollment_code("ana");
+    let dir = tempfile::tempdir().unwrap();
+    let keys = fieldcase_core::crypto::StaticKeyProvider::random();
+    let mut wrong = server.fingerprint();
+    wrong.0[0] ^= 0xff;
+    let result = fieldcase_core::device::Device::enroll(
+        dir.path(),
+        &fieldcase_core::device::ServerAddress {
+            url: format!("https://{}", server.addr()),
+            pin: wrong,
+        },
+        &code,
+        fieldcase_core::store::KeySetup {
+            keystore: Some(&keys),
+            passphrase: None,
+        },
+        fieldcase_core::store::StoreOptions::default(),
+    );
+    assert!(
+        matches!(
+            result,
+            Err(CoreError::Network(TransportError::PinMismatch { .. }))
+        ),
+        "{result:?}"
+    );
+    // No store was created, and the code is still good for the real server.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    TestDevice::enroll_direct(&server, "ana");
+}
+
+#[test]
+fn the_server_database_holds_no_plaintext_of_the_notes() {
+    let server = TestServer::start();
+    let ana = server.add_user("ana", Role::FieldWorker);
+    let (case, _) = server.create_case("CLIENT-ZEBRA-8812", &[ana]);
+    let phone = TestDevice::enroll_direct(&server, "ana");
+    phone.device.sync_now().unwrap();
+    let secret = "she named the recruiter in Vranje: Milos from the car wash";
+    phone.write_note(case, secret);
+    phone.device.sync_now().unwrap();
+    assert_eq!(
+        server.case(case).notes[0].body,
+        secret,
+        "the office can read it through the API"
+    );
+    for file in server.db_files() {
+        let bytes = std::fs::read(&file).unwrap();
+        for needle in [
+            secret.as_bytes(),
+            b"CLIENT-ZEBRA-8812".as_slice(),
+            "Matična služba".as_bytes(),
+        ] {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle),
+                "plaintext in {}",
+                file.display()
+            );
+        }
+    }
+}
