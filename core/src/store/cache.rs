@@ -48,15 +48,14 @@ impl DocCache {
 
     /// Keeps `doc` in memory, evicting the least recently used document when full.
     pub(crate) fn insert(&mut self, doc: CaseDoc) {
-        if self.docs.len() >= self.capacity && !self.docs.contains_key(&doc.id()) {
-            if let Some(oldest) = self
-                .docs
-                .iter()
-                .min_by_key(|(_, (_, t))| *t)
-                .map(|(id, _)| *id)
-            {
-                self.docs.remove(&oldest);
-            }
+        let full = self.docs.len() >= self.capacity && !self.docs.contains_key(&doc.id());
+        let oldest = self
+            .docs
+            .iter()
+            .min_by_key(|(_, (_, t))| *t)
+            .map(|(id, _)| *id);
+        if let (true, Some(oldest)) = (full, oldest) {
+            self.docs.remove(&oldest);
         }
         self.tick += 1;
         self.docs.insert(doc.id(), (doc, self.tick));
