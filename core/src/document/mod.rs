@@ -113,6 +113,14 @@ impl CaseDoc {
         self.doc.save()
     }
 
+    /// The change this replica made last, encoded (compressed when that pays): what an edit
+    /// appends to storage. Cheaper than [`CaseDoc::changes_since`] for one change.
+    pub fn last_local_change(&mut self) -> Option<Vec<u8>> {
+        self.doc
+            .get_last_local_change()
+            .map(|mut c| c.bytes().into_owned())
+    }
+
     /// Every change not reachable from `heads`, encoded as change chunks: what a peer that has
     /// `heads` lacks.
     pub fn changes_since(&mut self, heads: &[ChangeHash]) -> Vec<u8> {

@@ -80,6 +80,21 @@ pub(crate) fn format_date(date: Date) -> Result<String> {
         .map_err(|_| CoreError::Invalid(crate::model::ValidationError::InvalidDateTime))
 }
 
+/// The latest of the concurrent time values a field holds, if any parse.
+pub(crate) fn latest_time(doc: &AutoCommit, obj: &ObjId, key: &str) -> Option<OffsetDateTime> {
+    doc.get_all(obj, key)
+        .ok()?
+        .into_iter()
+        .filter_map(|(v, _)| match v {
+            Value::Scalar(s) => match s.as_ref() {
+                ScalarValue::Str(t) => parse_time(t).ok(),
+                _ => None,
+            },
+            _ => None,
+        })
+        .max()
+}
+
 fn time_field(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<OffsetDateTime> {
     parse_time(&required_str(doc, obj, key)?)
 }
@@ -250,12 +265,13 @@ impl CaseDoc {
         let doc = &self.doc;
         let root = automerge::ROOT;
         let client_code = required_str(doc, &root, "client_code")?;
-        let mut last_activity: Option<OffsetDateTime> = None;
-        let mut note_count = 0u32;
-        if let Some(notes) = self.notes_obj() {
+        let notes = self.notes_obj();
+        let note_count = notes.as_ref().map_or(0, |n| doc.length(n)) as u32;
+        let mut last_activity = latest_time(doc, &root, "last_activity");
+        if let (None, Some(notes)) = (last_activity, notes) {
+            // Documents written before `last_activity` existed: walk the notes once.
             for key in doc.keys(&notes) {
                 if let Some(obj) = child(doc, &notes, &key, ObjType::Map) {
-                    note_count += 1;
                     let at = optional_time(doc, &obj, "edited_at")?.or(optional_time(
                         doc,
                         &obj,

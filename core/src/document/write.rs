@@ -121,7 +121,7 @@ impl CaseDoc {
             if let Some(task) = new.task {
                 d.put(&note, "task", task.to_string()).map_err(am)?;
             }
-            Ok(())
+            touch(d, now)
         })?;
         Ok(id)
     }
@@ -142,7 +142,7 @@ impl CaseDoc {
         self.transact(author, now, "note.edit", |d| {
             d.update_text(&text, body).map_err(am)?;
             d.put(&obj, "edited_at", format_time(now)?).map_err(am)?;
-            Ok(())
+            touch(d, now)
         })
     }
 
@@ -301,6 +301,18 @@ impl CaseDoc {
             }
         })
     }
+}
+
+/// Records note activity at `now` in the root's `last_activity`, so that a list's "last
+/// activity" needs no walk over every note. Concurrent values are all kept by automerge and the
+/// reader takes the latest of them.
+fn touch(d: &mut AutoCommit, now: OffsetDateTime) -> Result<()> {
+    let latest = super::read::latest_time(d, &automerge::ROOT, "last_activity");
+    if latest.is_none_or(|t| t < now) {
+        d.put(&automerge::ROOT, "last_activity", format_time(now)?)
+            .map_err(am)?;
+    }
+    Ok(())
 }
 
 fn add_item(d: &mut AutoCommit, list: &ObjId, label: &str) -> Result<ChecklistItemId> {

@@ -80,10 +80,13 @@ impl Store {
             let doc = u.docs.get_or_load(conn, &sealer, &u.actor, case)?;
             let before = doc.heads();
             let value = edit(doc, u.author, now)?;
-            let changes = doc.changes_since(&before);
-            if changes.is_empty() {
+            // An edit is one transaction, so it made at most one change.
+            if doc.heads() == before {
                 return Ok(value);
             }
+            let changes = doc
+                .last_local_change()
+                .ok_or(CoreError::Document("edit left no change"))?;
             let persisted = (|| {
                 let tx = conn.transaction()?;
                 sealer.append_changes(&tx, doc, &changes, compact_after)?;

@@ -1,0 +1,188 @@
+//! Bad sync requests over real TLS: each gets a clear 4xx with a reason and changes no case data
+//! and no sync state on the server. A bad upload from one phone does not affect another.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use ed25519_dalek::SigningKey;
+use fieldcase_core::ids::CaseId;
+use fieldcase_core::protocol::{ErrorBody, Role};
+use fieldcase_core::sync::{CaseChanges, PROTOCOL_VERSION, SyncRequest};
+use fieldcase_core::transport::{
+    Client, DeviceClient, DeviceCredential, RawRequest, TransportError,
+};
+use fieldcase_tests::{TestDevice, TestServer};
+
+const SYNC: &str = "/v1/sync";
+
+fn raw_device(server: &TestServer, user: &str) -> DeviceClient {
+    let url = format!("https://{}", server.addr());
+    let key = SigningKey::generate(&mut rand::rngs::OsRng);
+    let enrolled = fieldcase_core::transport::enroll(
+        &url,
+        server.fingerprint(),
+        &server.enrollment_code(user),
+        &key,
+    )
+    .unwrap();
+    DeviceClient::new(
+        Client::new(&url, server.fingerprint()).unwrap(),
+        DeviceCredential::new(enrolled.device_id, key),
+    )
+}
+
+/// Case documents with their change counters, and every device's sync state.
+fn data_state(server: &TestServer) -> (Vec<(String, i64, Vec<u8>)>, Vec<(String, String, String)>) {
+    server
+        .running()
+        .state
+        .db()
+        .with(|conn| {
+            let cases = conn
+                .prepare("SELECT id, seq, doc FROM cases ORDER BY id")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            let states = conn
+                .prepare(
+                    "SELECT device_id, case_id, confirmed FROM device_case_state ORDER BY 1, 2",
+                )?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((cases, states))
+        })
+        .unwrap()
+}
+
+fn refused(result: Result<Vec<u8>, TransportError>) -> (u16, String, String) {
+    match result {
+        Err(TransportError::Http {
+            status,
+            code,
+            reason,
+        }) => (status, code, reason),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+fn upload(case: CaseId, changes: Vec<u8>) -> SyncRequest {
+    SyncRequest {
+        version: PROTOCOL_VERSION,
+        cursor: 0,
+        uploads: vec![CaseChanges {
+            case_id: case,
+            changes,
+            heads: vec![],
+        }],
+    }
+}
+
+#[test]
+fn bad_sync_requests_get_a_clear_4xx_and_change_nothing() {
+    let server = TestServer::start();
+    let ana = server.add_user("ana", Role::FieldWorker);
+    let (case, _) = server.create_case("K-1", &[ana]);
+    let phone = raw_device(&server, "ana");
+    phone
+        .post(
+            SYNC,
+            &SyncRequest {
+                version: PROTOCOL_VERSION,
+                cursor: 0,
+                uploads: vec![],
+            }
+            .encode()
+            .unwrap(),
+        )
+        .unwrap();
+    let before = data_state(&server);
+
+    // Unauthenticated.
+    let unsigned = RawRequest {
+        method: "POST".into(),
+        path: SYNC.into(),
+        headers: vec![],
+        body: b"{}".to_vec(),
+    };
+    let answer = phone.client().send(&unsigned).unwrap();
+    assert_eq!(answer.status, 401);
+    let body: ErrorBody = serde_json::from_slice(&answer.body).unwrap();
+    assert_eq!(body.error, "missing_auth");
+    assert!(!body.reason.is_empty());
+
+    // Malformed body, unknown version, oversized body.
+    let (status, code, reason) = refused(phone.post(SYNC, b"this is not a sync message"));
+    assert_eq!(
+        (status, code.as_str()),
+        (400, "malformed_request"),
+        "{reason}"
+    );
+    let newer = br#"{"version":2,"cursor":0,"uploads":[]}"#;
+    let (status, code, reason) = refused(phone.post(SYNC, newer));
+    assert_eq!(
+        (status, code.as_str()),
+        (400, "unsupported_protocol_version")
+    );
+    assert!(reason.contains('2'), "{reason}");
+    let huge = vec![b' '; fieldcase_core::protocol::MAX_SYNC_BODY + 1];
+    let (status, code, _) = refused(phone.post(SYNC, &huge));
+    assert_eq!((status, code.as_str()), (413, "body_too_large"));
+
+    // Changes that are not automerge (the crasher that panics automerge 0.12).
+    let crasher = hex::decode("856f4a836f4a833a0326000000012301230200000030830000d726856f4bffffffffffff01ffffff0700000000000000").unwrap();
+    let (status, code, reason) =
+        refused(phone.post(SYNC, &upload(case, crasher).encode().unwrap()));
+    assert_eq!((status, code.as_str()), (422, "bad_changes"), "{reason}");
+    assert_eq!(
+        data_state(&server),
+        before,
+        "a refused request changed data"
+    );
+
+    // An unenrolled device: a key the server never saw.
+    let stranger = DeviceClient::new(
+        Client::new(&format!("https://{}", server.addr()), server.fingerprint()).unwrap(),
+        DeviceCredential::new(
+            uuid::Uuid::now_v7(),
+            SigningKey::generate(&mut rand::rngs::OsRng),
+        ),
+    );
+    let (status, code, _) = refused(
+        stranger.post(
+            SYNC,
+            &SyncRequest {
+                version: PROTOCOL_VERSION,
+                cursor: 0,
+                uploads: vec![],
+            }
+            .encode()
+            .unwrap(),
+        ),
+    );
+    assert_eq!((status, code.as_str()), (401, "unknown_device"));
+    assert_eq!(data_state(&server), before);
+
+    // The server still serves a good phone of the same user.
+    let good = TestDevice::enroll_direct(&server, "ana");
+    good.device.sync_now().unwrap();
+    assert_eq!(good.case(case).client_code, "K-1");
+}
+
+#[test]
+fn a_replayed_sync_request_is_refused_and_changes_nothing() {
+    let server = TestServer::start();
+    let ana = server.add_user("ana", Role::FieldWorker);
+    let (case, _) = server.create_case("K-2", &[ana]);
+    let phone = TestDevice::enroll_direct(&server, "ana");
+    phone.device.sync_now().unwrap();
+    phone.write_note(case, "a note to upload");
+    // Capture the signed request the phone would send, send it once, then replay it.
+    let raw = raw_device(&server, "ana");
+    let prepared = phone.device.store().prepare_sync().unwrap();
+    let body = prepared.request().encode().unwrap();
+    let request = raw.signed_request_now("POST", SYNC, &body);
+    assert_eq!(raw.client().send(&request).unwrap().status, 200);
+    let after_first = data_state(&server);
+    assert_eq!(server.case(case).notes.len(), 1);
+    let replay = raw.client().send(&request).unwrap();
+    assert_eq!(replay.status, 401);
+    assert_eq!(replay.error_body().unwrap().error, "replayed_request");
+    assert_eq!(data_state(&server), after_first);
+}
