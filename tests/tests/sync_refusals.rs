@@ -1,6 +1,6 @@
 //! Bad sync requests over real TLS: each gets a clear 4xx with a reason and changes no case data
 //! and no sync state on the server. A bad upload from one phone does not affect another.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use ed25519_dalek::SigningKey;
 use fieldcase_core::ids::CaseId;
@@ -29,8 +29,11 @@ fn raw_device(server: &TestServer, user: &str) -> DeviceClient {
     )
 }
 
+/// Case rows (id, change counter, sealed document) and device sync state rows.
+type DataState = (Vec<(String, i64, Vec<u8>)>, Vec<(String, String, String)>);
+
 /// Case documents with their change counters, and every device's sync state.
-fn data_state(server: &TestServer) -> (Vec<(String, i64, Vec<u8>)>, Vec<(String, String, String)>) {
+fn data_state(server: &TestServer) -> DataState {
     server
         .running()
         .state
