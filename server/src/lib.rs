@@ -88,10 +88,13 @@ pub async fn serve_router(
         shutdown.await;
         on_shutdown.graceful_shutdown(Some(SHUTDOWN_GRACE));
     });
+    // TCP_NODELAY: a sync answer is one small write; without it Nagle's algorithm and the
+    // peer's delayed ACK add about 40 ms to every round trip.
     let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(
         axum_server::tls_rustls::RustlsConfig::from_config(tls),
     )
-    .handshake_timeout(TLS_HANDSHAKE_TIMEOUT);
+    .handshake_timeout(TLS_HANDSHAKE_TIMEOUT)
+    .acceptor(axum_server::accept::NoDelayAcceptor::new());
     axum_server::from_tcp(listener)
         .map_err(ServerError::io("using the listening socket"))?
         .acceptor(acceptor)

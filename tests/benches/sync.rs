@@ -13,7 +13,9 @@ use fieldcase_core::sync::SyncReport;
 use fieldcase_tests::{TestDevice, TestServer};
 
 fn note(i: usize) -> String {
-    format!("Visit {i}: went with the client to the centre; the officer took the application, asked for the birth certificate copy, and set the interview for next week. Client calm.")
+    format!(
+        "Visit {i}: went with the client to the centre; the officer took the application, asked for the birth certificate copy, and set the interview for next week. Client calm."
+    )
 }
 
 fn show(label: &str, elapsed: std::time::Duration, r: &SyncReport) {
@@ -29,11 +31,16 @@ fn show(label: &str, elapsed: std::time::Duration, r: &SyncReport) {
 }
 
 fn main() {
-    let n: usize = std::env::var("FIELDCASE_BENCH_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
+    let n: usize = std::env::var("FIELDCASE_BENCH_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
     let server = TestServer::start();
     let ana = server.add_user("ana", Role::FieldWorker);
     let started = Instant::now();
-    let cases: Vec<_> = (0..n).map(|i| server.create_case(&format!("K-{i:04}"), &[ana]).0).collect();
+    let cases: Vec<_> = (0..n)
+        .map(|i| server.create_case(&format!("K-{i:04}"), &[ana]).0)
+        .collect();
     // A first phone writes the notes, as a worker would, and syncs them to the office.
     let seeder = TestDevice::enroll_direct(&server, "ana");
     seeder.device.sync_now().unwrap();
@@ -43,27 +50,56 @@ fn main() {
         }
     }
     seeder.device.sync_now().unwrap();
-    println!("setup: {n} cases x 20 notes on the server in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "setup: {n} cases x 20 notes on the server in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 
     // A newly enrolled phone of the same worker.
     let phone = TestDevice::enroll_direct(&server, "ana");
     let t = Instant::now();
     let first = phone.device.sync_now().unwrap();
-    show(&format!("first sync, {n} cases x 20 notes"), t.elapsed(), &first);
+    show(
+        &format!("first sync, {n} cases x 20 notes"),
+        t.elapsed(),
+        &first,
+    );
     assert_eq!(first.cases_updated, n);
 
     // Ten cases change at the office (through the seeding phone).
-    let before = seeder.device.store().prepare_sync().unwrap().request().uploads.len();
+    let before = seeder
+        .device
+        .store()
+        .prepare_sync()
+        .unwrap()
+        .request()
+        .uploads
+        .len();
     assert_eq!(before, 0);
     for case in &cases[..10] {
-        seeder.write_note(*case, "follow-up call: the decision arrived, interview on Monday");
+        seeder.write_note(
+            *case,
+            "follow-up call: the decision arrived, interview on Monday",
+        );
     }
-    let changed_bytes: usize = seeder.device.store().prepare_sync().unwrap().request().uploads.iter().map(|u| u.changes.len()).sum();
+    let changed_bytes: usize = seeder
+        .device
+        .store()
+        .prepare_sync()
+        .unwrap()
+        .request()
+        .uploads
+        .iter()
+        .map(|u| u.changes.len())
+        .sum();
     seeder.device.sync_now().unwrap();
     let t = Instant::now();
     let ten = phone.device.sync_now().unwrap();
     show("incremental, 10 changed at the office", t.elapsed(), &ten);
-    println!("  the 10 changes themselves: {changed_bytes} B; received / change bytes = {:.2}", ten.bytes_received as f64 / changed_bytes as f64);
+    println!(
+        "  the 10 changes themselves: {changed_bytes} B; received / change bytes = {:.2}",
+        ten.bytes_received as f64 / changed_bytes as f64
+    );
 
     // Ten cases change on the phone.
     for case in &cases[10..20] {

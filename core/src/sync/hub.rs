@@ -82,13 +82,16 @@ pub fn handle_sync(
         let Some(mut doc) = load(storage, upload.case_id, actor)? else {
             continue;
         };
-        let before = doc.heads();
-        doc.apply_encoded_changes(&upload.changes)?;
-        if !doc.has_all(&upload.heads) {
-            return Err(CoreError::Document("upload lacks changes its heads name"));
-        }
-        if doc.heads() != before {
-            storage.store_case(upload.case_id, &doc.save())?;
+        // A resent upload (its response was lost) is already here: nothing to redo.
+        if upload.heads.is_empty() || !doc.has_all(&upload.heads) {
+            let before = doc.heads();
+            doc.apply_encoded_changes(&upload.changes)?;
+            if !doc.has_all(&upload.heads) {
+                return Err(CoreError::Document("upload lacks changes its heads name"));
+            }
+            if doc.heads() != before {
+                storage.store_case(upload.case_id, &doc.save())?;
+            }
         }
         // The device's own heads are the best knowledge of what it has: they cover every response
         // it applied, and a response it did not apply will be sent again from them.
@@ -127,7 +130,12 @@ pub fn handle_sync(
         } else {
             Vec::new()
         };
-        let changes = doc.changes_since(&known);
+        // A device that has nothing of the case gets the compact document, not every change.
+        let changes = if known.is_empty() {
+            doc.save()
+        } else {
+            doc.changes_since(&known)
+        };
         cursor = cursor.max(seq);
         if !changes.is_empty() {
             budget = budget.saturating_sub(changes.len());
