@@ -56,6 +56,9 @@ pub enum ServerError {
     /// A worker thread or task failed.
     #[error("internal failure: {0}")]
     Internal(&'static str),
+    /// No device with that id.
+    #[error("no device with that id")]
+    UnknownDevice,
 }
 
 impl ServerError {
@@ -76,6 +79,8 @@ pub struct AppError {
     pub code: &'static str,
     /// Human-readable, safe to show.
     pub reason: String,
+    /// With `device_revoked`: the signed order for the device to wipe itself.
+    pub wipe_order: Option<fieldcase_core::protocol::WipeOrder>,
 }
 
 impl AppError {
@@ -85,6 +90,7 @@ impl AppError {
             status,
             code,
             reason: reason.into(),
+            wipe_order: None,
         }
     }
 
@@ -139,6 +145,7 @@ impl IntoResponse for AppError {
         let body = ErrorBody {
             error: self.code.to_owned(),
             reason: self.reason,
+            wipe_order: self.wipe_order,
         };
         (self.status, Json(body)).into_response()
     }

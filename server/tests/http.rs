@@ -24,6 +24,7 @@ fn http_error(e: TransportError) -> (u16, String, String) {
             status,
             code,
             reason,
+            ..
         } => (status, code, reason),
         other => panic!("expected an HTTP error, got {other:?}"),
     }

@@ -60,6 +60,7 @@ fn refused(result: Result<Vec<u8>, TransportError>) -> (u16, String, String) {
             status,
             code,
             reason,
+            ..
         }) => (status, code, reason),
         other => panic!("expected a refusal, got {other:?}"),
     }

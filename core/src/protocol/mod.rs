@@ -19,6 +19,10 @@
 //! The server accepts a timestamp within [`TIMESTAMP_WINDOW_SECS`] of its own clock and each
 //! nonce once per device.
 
+mod statements;
+
+pub use statements::{Lease, WipeOrder, WipeReceipt};
+
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -34,6 +38,8 @@ pub const PATH_HEALTHZ: &str = "/healthz";
 pub const PATH_ENROLL: &str = "/v1/enroll";
 /// Authenticated identity probe (`GET`, answer [`WhoAmI`]).
 pub const PATH_WHOAMI: &str = "/v1/whoami";
+/// Path where a device (even a revoked one) delivers its signed [`WipeReceipt`].
+pub const PATH_WIPE_RECEIPT: &str = "/v1/wipe-receipt";
 
 /// Header carrying the device id (a UUID) of a signed request.
 pub const HEADER_DEVICE: &str = "x-fieldcase-device";
@@ -115,6 +121,9 @@ pub struct ErrorBody {
     pub error: String,
     /// Human-readable explanation, safe to show to a user.
     pub reason: String,
+    /// With `device_revoked`: the server's signed order to wipe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wipe_order: Option<WipeOrder>,
 }
 
 /// A user's role.

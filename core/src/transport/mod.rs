@@ -46,6 +46,9 @@ pub enum TransportError {
         code: String,
         /// Human-readable reason given by the server.
         reason: String,
+        /// With `device_revoked`: the server's signed order to wipe (verified by core before
+        /// anything is wiped).
+        wipe_order: Option<Box<crate::protocol::WipeOrder>>,
     },
     /// Connecting or the whole exchange took too long.
     #[error("the server did not answer in time")]
@@ -175,11 +178,13 @@ impl RawResponse {
                 status: self.status,
                 code: e.error,
                 reason: e.reason,
+                wipe_order: e.wipe_order.map(Box::new),
             }),
             Err(_) => Err(TransportError::Http {
                 status: self.status,
                 code: format!("http_{}", self.status),
                 reason: "the server gave no reason".to_owned(),
+                wipe_order: None,
             }),
         }
     }
