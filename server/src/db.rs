@@ -13,6 +13,10 @@ use crate::error::{AppError, ServerError};
 const MIGRATIONS: &[(&str, &str)] = &[
     ("001_initial", include_str!("../migrations/001_initial.sql")),
     ("002_cases", include_str!("../migrations/002_cases.sql")),
+    (
+        "003_revocation",
+        include_str!("../migrations/003_revocation.sql"),
+    ),
 ];
 
 /// File name of the database inside the data folder.

@@ -9,6 +9,8 @@
 //!   future completes.
 //! - [`Server::start`] does all of it on a background thread, for tests and benches.
 
+pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod cases;
 pub mod clock;

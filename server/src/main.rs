@@ -15,7 +15,7 @@ use fieldcase_core::protocol::Role;
 use fieldcase_server::cases::{self, CaseVault};
 use fieldcase_server::config::{DEFAULT_DATA_DIR, DEFAULT_LISTEN, FileConfig};
 use fieldcase_server::{
-    AppState, Clock, Limits, SystemClock, TlsIdentity, db, prepare_data_dir, store,
+    AppState, Clock, Limits, SystemClock, TlsIdentity, admin, audit, db, prepare_data_dir, store,
 };
 
 #[derive(Parser, Debug)]
@@ -72,6 +72,35 @@ enum AdminCommand {
         /// listen address).
         #[arg(long)]
         url: Option<String>,
+    },
+    /// List devices with their user, enrollment, last sync, lease, state and receipts.
+    Devices,
+    /// Revoke one device: its next request is refused and carries a wipe order.
+    Revoke {
+        /// The device id.
+        device: String,
+    },
+    /// Deactivate a user and revoke all of their devices.
+    Deactivate {
+        /// The user's name (or id).
+        user: String,
+    },
+    /// Check or show the hash-chained audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Recompute the hash chain; exit non-zero and name the entry where it breaks.
+    Verify,
+    /// Show the most recent entries, oldest first.
+    List {
+        /// How many entries.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
     },
 }
 
@@ -357,6 +386,113 @@ fn admin(resolved: Resolved, command: AdminCommand) -> Result<()> {
                 writeln!(
                     out,
                     "note: the server listens on all addresses; give the device an address it can reach (--url)"
+                )?;
+            }
+        }
+        AdminCommand::Devices => {
+            let devices = admin::list_devices(&conn)?;
+            writeln!(
+                out,
+                "{:<36}  {:<20}  {:<20}  {:<20}  {:<8}  {:<28}  {:>6}  user",
+                "device", "enrolled", "last sync", "lease expires", "state", "wiped", "purged"
+            )?;
+            let time = |t: Option<i64>| t.map_or_else(|| "-".to_owned(), admin::rfc3339);
+            for d in devices {
+                let state = match (d.status, d.user_active) {
+                    (admin::DeviceStatus::Active, true) => "active",
+                    (admin::DeviceStatus::Active, false) => "inactive",
+                    (admin::DeviceStatus::Revoked, _) => "revoked",
+                };
+                let wiped = match (d.wiped_at, &d.wipe_reason) {
+                    (Some(at), Some(reason)) => format!("{} ({reason})", admin::rfc3339(at)),
+                    (Some(at), None) => admin::rfc3339(at),
+                    (None, _) => "-".to_owned(),
+                };
+                writeln!(
+                    out,
+                    "{:<36}  {:<20}  {:<20}  {:<20}  {:<8}  {:<28}  {:>6}  {}",
+                    d.device_id,
+                    admin::rfc3339(d.enrolled_at),
+                    time(d.last_sync_at),
+                    time(d.lease_expires_at),
+                    state,
+                    wiped,
+                    d.purge_receipts,
+                    d.user_name
+                )?;
+            }
+        }
+        AdminCommand::Revoke { device } => {
+            let device_id = uuid::Uuid::try_parse(device.trim()).context("device id")?;
+            match admin::revoke_device(&mut conn, &device_id, now)? {
+                admin::RevokeOutcome::Revoked { .. } => {
+                    writeln!(out, "revoked device {device_id}")?;
+                }
+                admin::RevokeOutcome::AlreadyRevoked { revoked_at } => {
+                    let when = revoked_at.map_or_else(|| "earlier".to_owned(), admin::rfc3339);
+                    writeln!(out, "device {device_id} was already revoked ({when})")?;
+                }
+            }
+        }
+        AdminCommand::Deactivate { user } => {
+            let done = admin::deactivate_user(&mut conn, &user, now)?;
+            if done.was_inactive && done.revoked_devices.is_empty() {
+                writeln!(out, "user {} was already deactivated", done.user_id)?;
+            } else {
+                writeln!(
+                    out,
+                    "deactivated user {}; revoked {} device(s)",
+                    done.user_id,
+                    done.revoked_devices.len()
+                )?;
+                for d in &done.revoked_devices {
+                    writeln!(out, "revoked device {d}")?;
+                }
+            }
+        }
+        AdminCommand::Audit {
+            command: AuditCommand::Verify,
+        } => match audit::verify_chain(&conn)? {
+            audit::ChainReport::Intact {
+                entries,
+                legacy,
+                head,
+            } => {
+                writeln!(out, "audit chain ok: {entries} entries")?;
+                if legacy > 0 {
+                    writeln!(
+                        out,
+                        "({legacy} entries predate the chain and carry no hash)"
+                    )?;
+                }
+                if let Some(head) = head {
+                    writeln!(out, "head hash: {}", hex::encode(head))?;
+                }
+            }
+            audit::ChainReport::Broken { seq, problem } => {
+                writeln!(out, "audit chain broken at entry {seq}: {problem}")?;
+                out.flush()?;
+                bail!("audit chain verification failed at entry {seq}");
+            }
+        },
+        AdminCommand::Audit {
+            command: AuditCommand::List { limit },
+        } => {
+            writeln!(
+                out,
+                "{:>6}  {:<20}  {:<24}  {:<36}  {:<36}  detail",
+                "seq", "at", "action", "user", "device"
+            )?;
+            for e in audit::list(&conn, limit)? {
+                writeln!(
+                    out,
+                    "{:>6}  {:<20}  {:<24}  {:<36}  {:<36}  {}",
+                    e.seq,
+                    admin::rfc3339(e.at),
+                    e.action,
+                    e.user_id.as_deref().unwrap_or("-"),
+                    e.device_id.as_deref().unwrap_or("-"),
+                    e.detail.as_deref().unwrap_or("-")
                 )?;
             }
         }

@@ -104,7 +104,8 @@ fn parse_role(s: &str) -> Result<Role, rusqlite::Error> {
     })
 }
 
-/// Appends one audit record (ids only, never names or secrets).
+/// Appends one hash-chained audit record (ids only, never names or secrets) inside the caller's
+/// transaction; see [`crate::audit`].
 pub fn audit(
     conn: &Connection,
     now: i64,
@@ -112,14 +113,28 @@ pub fn audit(
     user_id: Option<&Uuid>,
     device_id: Option<&Uuid>,
 ) -> Result<(), rusqlite::Error> {
-    conn.execute(
-        "INSERT INTO audit_log (at, action, user_id, device_id) VALUES (?1, ?2, ?3, ?4)",
-        params![
-            now,
+    audit_with_detail(conn, now, action, user_id, device_id, None)
+}
+
+/// Like [`audit`] with a short machine `detail` (an id, a reason from a fixed vocabulary, a
+/// count; never personal data), at most [`crate::audit::MAX_DETAIL_LEN`] bytes.
+pub fn audit_with_detail(
+    conn: &Connection,
+    now: i64,
+    action: &str,
+    user_id: Option<&Uuid>,
+    device_id: Option<&Uuid>,
+    detail: Option<&str>,
+) -> Result<(), rusqlite::Error> {
+    crate::audit::append(
+        conn,
+        &crate::audit::NewEntry {
+            at: now,
             action,
-            user_id.map(|u| u.to_string()),
-            device_id.map(|d| d.to_string())
-        ],
+            user_id,
+            device_id,
+            detail,
+        },
     )?;
     Ok(())
 }

@@ -1,0 +1,315 @@
+//! Administration of devices and users: listing devices with their lifecycle, revoking one
+//! device, deactivating a user (which revokes all of their devices).
+//!
+//! Plain synchronous functions over a [`rusqlite::Connection`], used by the `admin` commands of
+//! the binary and (through [`crate::db::Db::call`]) by the admin web pages. Every change runs in
+//! one immediate transaction together with its audit entries, so a revocation is either fully
+//! recorded or not made. Revocation takes effect on the device's next request because
+//! [`crate::auth::Authenticated`] reads the device's state on every request.
+
+use std::fmt;
+
+use fieldcase_core::protocol::Role;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use uuid::Uuid;
+
+use crate::audit::action;
+use crate::error::ServerError;
+use crate::store;
+
+/// Audit detail of a revocation asked for directly by an admin.
+pub const REVOKED_BY_ADMIN: &str = "admin";
+/// Audit detail of a revocation that follows from deactivating the device's user.
+pub const REVOKED_WITH_USER: &str = "user_deactivated";
+
+/// A device's state as the server enforces it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceStatus {
+    /// May make requests (if its user is active).
+    Active,
+    /// Refused on every request.
+    Revoked,
+}
+
+impl DeviceStatus {
+    /// `active` or `revoked`, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceStatus::Active => "active",
+            DeviceStatus::Revoked => "revoked",
+        }
+    }
+}
+
+impl fmt::Display for DeviceStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One device as the admin sees it (`admin devices`, the devices page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceInfo {
+    /// Device id.
+    pub device_id: Uuid,
+    /// Owning user.
+    pub user_id: Uuid,
+    /// The user's name (personal data: for the admin's screen only, never for logs).
+    pub user_name: String,
+    /// The user's role.
+    pub role: Role,
+    /// Whether the user is active.
+    pub user_active: bool,
+    /// Enrollment time, Unix seconds.
+    pub enrolled_at: i64,
+    /// Last successful sync, Unix seconds.
+    pub last_sync_at: Option<i64>,
+    /// When the device's offline lease runs out, Unix seconds.
+    pub lease_expires_at: Option<i64>,
+    /// Active or revoked.
+    pub status: DeviceStatus,
+    /// Revocation time, Unix seconds.
+    pub revoked_at: Option<i64>,
+    /// When the device confirmed (signed receipt) that it wiped itself, Unix seconds.
+    pub wiped_at: Option<i64>,
+    /// Why it wiped (`revoked` or `panic`).
+    pub wipe_reason: Option<String>,
+    /// Number of case purge receipts the device sent.
+    pub purge_receipts: u32,
+}
+
+impl DeviceInfo {
+    /// Whether the server accepts requests from this device (device active and user active).
+    pub fn accepted(&self) -> bool {
+        self.status == DeviceStatus::Active && self.user_active
+    }
+}
+
+/// What [`revoke_device`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeOutcome {
+    /// The device was active and is now revoked.
+    Revoked {
+        /// Its user.
+        user_id: Uuid,
+    },
+    /// The device was revoked before; nothing changed and nothing was audited.
+    AlreadyRevoked {
+        /// When it was revoked, Unix seconds (if recorded).
+        revoked_at: Option<i64>,
+    },
+}
+
+/// What [`deactivate_user`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deactivated {
+    /// The user.
+    pub user_id: Uuid,
+    /// Whether the user was already deactivated before this call.
+    pub was_inactive: bool,
+    /// The devices revoked by this call (those that were still active).
+    pub revoked_devices: Vec<Uuid>,
+}
+
+fn parse_uuid(s: &str, column: usize) -> Result<Uuid, rusqlite::Error> {
+    Uuid::try_parse(s).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+fn parse_status(s: &str) -> Result<DeviceStatus, rusqlite::Error> {
+    match s {
+        "active" => Ok(DeviceStatus::Active),
+        "revoked" => Ok(DeviceStatus::Revoked),
+        _ => Err(rusqlite::Error::FromSqlConversionFailure(
+            8,
+            rusqlite::types::Type::Text,
+            "unknown device status".into(),
+        )),
+    }
+}
+
+/// Lists every device, newest enrollment first, with its user and lifecycle.
+pub fn list_devices(conn: &Connection) -> Result<Vec<DeviceInfo>, ServerError> {
+    let mut stmt = conn.prepare(
+        "SELECT d.id, d.user_id, u.name, u.role, u.active, d.enrolled_at, d.last_sync_at,
+                d.lease_expires_at, d.status, d.revoked_at, d.wiped_at, d.wipe_reason,
+                (SELECT count(*) FROM purge_receipts p WHERE p.device_id = d.id)
+         FROM devices d JOIN users u ON u.id = d.user_id
+         ORDER BY d.enrolled_at DESC, d.id DESC",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        let role: String = r.get(3)?;
+        Ok(DeviceInfo {
+            device_id: parse_uuid(&r.get::<_, String>(0)?, 0)?,
+            user_id: parse_uuid(&r.get::<_, String>(1)?, 1)?,
+            user_name: r.get(2)?,
+            role: Role::parse(&role).ok_or_else(|| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    3,
+                    rusqlite::types::Type::Text,
+                    "unknown role".into(),
+                )
+            })?,
+            user_active: r.get::<_, i64>(4)? != 0,
+            enrolled_at: r.get(5)?,
+            last_sync_at: r.get(6)?,
+            lease_expires_at: r.get(7)?,
+            status: parse_status(&r.get::<_, String>(8)?)?,
+            revoked_at: r.get(9)?,
+            wiped_at: r.get(10)?,
+            wipe_reason: r.get(11)?,
+            purge_receipts: r.get(12)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Revokes one device: its status becomes `revoked` with `revoked_at = now`, audited as
+/// `device_revoked` (detail `admin`), in one transaction. Its next request is refused.
+///
+/// Revoking a device that is already revoked changes nothing and returns
+/// [`RevokeOutcome::AlreadyRevoked`]; an unknown id is [`ServerError::UnknownDevice`].
+pub fn revoke_device(
+    conn: &mut Connection,
+    device_id: &Uuid,
+    now: i64,
+) -> Result<RevokeOutcome, ServerError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let row: Option<(String, String, Option<i64>)> = tx
+        .query_row(
+            "SELECT user_id, status, revoked_at FROM devices WHERE id = ?1",
+            [device_id.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let Some((user_id, status, revoked_at)) = row else {
+        return Err(ServerError::UnknownDevice);
+    };
+    let user_id = parse_uuid(&user_id, 0)?;
+    if parse_status(&status)? == DeviceStatus::Revoked {
+        return Ok(RevokeOutcome::AlreadyRevoked { revoked_at });
+    }
+    revoke_in(&tx, device_id, &user_id, now, REVOKED_BY_ADMIN)?;
+    tx.commit()?;
+    Ok(RevokeOutcome::Revoked { user_id })
+}
+
+/// Marks one active device revoked and audits it, inside the caller's transaction.
+fn revoke_in(
+    tx: &Connection,
+    device_id: &Uuid,
+    user_id: &Uuid,
+    now: i64,
+    detail: &str,
+) -> Result<(), ServerError> {
+    let changed = tx.execute(
+        "UPDATE devices SET status = 'revoked', revoked_at = ?1
+         WHERE id = ?2 AND status = 'active'",
+        params![now, device_id.to_string()],
+    )?;
+    if changed != 1 {
+        return Err(ServerError::Internal("device changed during revocation"));
+    }
+    store::audit_with_detail(
+        tx,
+        now,
+        action::DEVICE_REVOKED,
+        Some(user_id),
+        Some(device_id),
+        Some(detail),
+    )?;
+    Ok(())
+}
+
+/// Resolves a user given by id (UUID text) or by name (case-insensitive).
+fn resolve_user(conn: &Connection, user: &str) -> Result<(Uuid, bool), ServerError> {
+    let user = user.trim();
+    let by_id = match Uuid::try_parse(user) {
+        Ok(id) => conn
+            .query_row(
+                "SELECT id, active FROM users WHERE id = ?1",
+                [id.to_string()],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+            )
+            .optional()?,
+        Err(_) => None,
+    };
+    let found = match by_id {
+        Some(found) => Some(found),
+        None => conn
+            .query_row(
+                "SELECT id, active FROM users WHERE name = ?1",
+                [user],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+            )
+            .optional()?,
+    };
+    let (id, active) = found.ok_or(ServerError::UnknownUser)?;
+    Ok((parse_uuid(&id, 0)?, active != 0))
+}
+
+/// Deactivates a user (given by name or id) and revokes every one of their active devices, in one
+/// transaction: `users.active = 0`, each device revoked and audited as `device_revoked` (detail
+/// `user_deactivated`), then `user_deactivated` (detail: how many devices were revoked).
+///
+/// For a user who is already deactivated and has no active device nothing changes and nothing is
+/// audited; an unknown user is [`ServerError::UnknownUser`].
+pub fn deactivate_user(
+    conn: &mut Connection,
+    user: &str,
+    now: i64,
+) -> Result<Deactivated, ServerError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let (user_id, active) = resolve_user(&tx, user)?;
+    let devices: Vec<Uuid> = {
+        let mut stmt = tx.prepare(
+            "SELECT id FROM devices WHERE user_id = ?1 AND status = 'active' ORDER BY id",
+        )?;
+        let rows = stmt.query_map([user_id.to_string()], |r| {
+            parse_uuid(&r.get::<_, String>(0)?, 0)
+        })?;
+        rows.collect::<Result<Vec<_>, _>>()?
+    };
+    if !active && devices.is_empty() {
+        return Ok(Deactivated {
+            user_id,
+            was_inactive: true,
+            revoked_devices: Vec::new(),
+        });
+    }
+    tx.execute(
+        "UPDATE users SET active = 0 WHERE id = ?1",
+        [user_id.to_string()],
+    )?;
+    for device_id in &devices {
+        revoke_in(&tx, device_id, &user_id, now, REVOKED_WITH_USER)?;
+    }
+    let detail = format!("devices_revoked={}", devices.len());
+    store::audit_with_detail(
+        &tx,
+        now,
+        action::USER_DEACTIVATED,
+        Some(&user_id),
+        None,
+        Some(&detail),
+    )?;
+    tx.commit()?;
+    Ok(Deactivated {
+        user_id,
+        was_inactive: !active,
+        revoked_devices: devices,
+    })
+}
+
+/// Formats Unix seconds as RFC 3339 UTC (`2026-11-24T10:00:00Z`); the number itself if out of
+/// range.
+pub fn rfc3339(unix_secs: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix_secs)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| unix_secs.to_string())
+}
