@@ -106,6 +106,7 @@ fn create(dir: &Path) -> (Store, UserId) {
         &StoreIdentity {
             user,
             device: DeviceId::new(),
+            lease_key: None,
         },
         KeySetup {
             keystore: Some(&keys),

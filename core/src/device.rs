@@ -12,6 +12,8 @@ use zeroize::Zeroizing;
 use crate::error::{CoreError, Result};
 use crate::ids::{DeviceId, UserId};
 use crate::protocol::Fingerprint;
+use crate::protocol::{WipeOrder, WipeReceipt};
+use crate::store::WipeReport;
 use crate::store::{KeySetup, Store, StoreIdentity, StoreOptions};
 use crate::sync::{SyncReport, SyncTransport};
 use crate::transport::{self, Client, DeviceClient, DeviceCredential, TransportError};
@@ -69,9 +71,16 @@ impl Device {
     ) -> Result<Self> {
         let signing_key = SigningKey::generate(&mut rand::rngs::OsRng);
         let enrolled = transport::enroll(&server.url, server.pin, code, &signing_key)?;
+        let server_key =
+            crate::protocol::decode_public_key(&enrolled.server_public_key).map_err(|_| {
+                CoreError::Corrupt {
+                    what: "server public key",
+                }
+            })?;
         let identity = StoreIdentity {
             user: UserId::from_uuid(enrolled.user_id),
             device: DeviceId::from_uuid(enrolled.device_id),
+            lease_key: Some(server_key.to_bytes()),
         };
         let store = Store::create(dir, &identity, keys, options)?;
         let credential = SealedCredential {
@@ -97,17 +106,19 @@ impl Device {
         &self.store
     }
 
-    fn client(&self) -> Result<DeviceClient> {
-        let credential: SealedCredential = self
-            .store
+    fn credential(&self) -> Result<SealedCredential> {
+        self.store
             .get_sealed_meta(CREDENTIAL_ROW)?
-            .ok_or(CoreError::NoStore)?;
+            .ok_or(CoreError::NoStore)
+    }
+
+    fn client(&self) -> Result<DeviceClient> {
+        let credential = self.credential()?;
+        let bad = || CoreError::Corrupt { what: "credential" };
         let key_bytes = Zeroizing::new(
-            crate::protocol::decode_hex_array::<32>(&credential.signing_key)
-                .map_err(|_| CoreError::Corrupt { what: "credential" })?,
+            crate::protocol::decode_hex_array::<32>(&credential.signing_key).map_err(|_| bad())?,
         );
-        let pin = Fingerprint::parse(&credential.pin)
-            .map_err(|_| CoreError::Corrupt { what: "credential" })?;
+        let pin = Fingerprint::parse(&credential.pin).map_err(|_| bad())?;
         let client = Client::new(&credential.server_url, pin)?;
         Ok(DeviceClient::new(
             client,
@@ -115,13 +126,151 @@ impl Device {
         ))
     }
 
-    /// Syncs with the office now (the store must be unlocked).
+    /// Syncs with the office now (the store must be unlocked; an expired lease does not stop a
+    /// sync, which is what renews it). If the office revoked this phone, the answer carries a
+    /// signed wipe order: core verifies it, wipes the store, sends a signed wipe receipt when it
+    /// can, and returns [`CoreError::RevokedAndWiped`].
     pub fn sync_now(&self) -> Result<SyncReport> {
-        let mut transport = HttpsSync {
-            client: self.client()?,
-        };
-        crate::sync::sync(&self.store, &mut transport)
+        let client = self.client()?;
+        let mut transport = HttpsSync { client };
+        match crate::sync::sync(&self.store, &mut transport) {
+            Err(CoreError::Network(TransportError::Http {
+                code,
+                wipe_order: Some(order),
+                ..
+            })) if code == crate::protocol::error_code::DEVICE_REVOKED => {
+                self.obey_wipe_order(&order, Some(&transport.client))?;
+                Err(CoreError::RevokedAndWiped)
+            }
+            other => other,
+        }
     }
+
+    /// Carries out a wipe order after verifying that the enrolled office signed it for this
+    /// device; a forged order is [`CoreError::ForgedWipeOrder`] and wipes nothing. With a client,
+    /// the signed receipt is sent at once; otherwise it waits in the store's folder.
+    pub fn obey_wipe_order(
+        &self,
+        order: &WipeOrder,
+        client: Option<&DeviceClient>,
+    ) -> Result<WipeReport> {
+        let credential = self.credential()?;
+        let server = crate::protocol::decode_public_key(&credential.server_public_key)
+            .map_err(|_| CoreError::Corrupt { what: "credential" })?;
+        if !order.verify(&server, &credential.device_id) {
+            return Err(CoreError::ForgedWipeOrder);
+        }
+        match client {
+            Some(c) => self.wipe_with_receipt(&credential, c, "revoked"),
+            None => self.wipe_with_receipt(&credential, &self.client()?, "revoked"),
+        }
+    }
+
+    /// Panic wipe: makes the case data unreadable at once, with no network (the key file is
+    /// shredded first, then the database deleted). A receipt signed with the device key is left
+    /// in the folder so that [`Device::send_pending_receipt`] tells the office at the next
+    /// chance. Works locked too, without a receipt (the key that would sign it is sealed).
+    pub fn panic_wipe(&self) -> Result<WipeReport> {
+        match (self.credential(), self.client()) {
+            (Ok(credential), Ok(client)) => {
+                let receipt = sign_receipt(&credential, &client, "panic")?;
+                write_pending_receipt(self.store.dir(), &credential, &receipt)?;
+                self.store.wipe(None)
+            }
+            _ => self.store.wipe(None),
+        }
+    }
+
+    fn wipe_with_receipt(
+        &self,
+        credential: &SealedCredential,
+        client: &DeviceClient,
+        reason: &str,
+    ) -> Result<WipeReport> {
+        let receipt = sign_receipt(credential, client, reason)?;
+        let report = self.store.wipe(None)?;
+        let body = serde_json::to_vec(&receipt).map_err(|_| CoreError::Crypto)?;
+        let request = crate::transport::RawRequest {
+            method: "POST".into(),
+            path: crate::protocol::PATH_WIPE_RECEIPT.into(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body,
+        };
+        // Best effort: the wipe has happened whatever the network does; an unsent receipt waits.
+        if !matches!(client.client().send(&request), Ok(r) if (200..300).contains(&r.status)) {
+            write_pending_receipt(self.store.dir(), credential, &receipt)?;
+        }
+        Ok(report)
+    }
+}
+
+fn sign_receipt(
+    credential: &SealedCredential,
+    client: &DeviceClient,
+    reason: &str,
+) -> Result<WipeReceipt> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    Ok(WipeReceipt::sign(
+        client.credential().signing_key(),
+        credential.device_id,
+        now,
+        reason,
+    ))
+}
+
+/// What waits in a wiped phone's folder: the signed receipt and where to send it. No secret.
+#[derive(Serialize, Deserialize)]
+struct PendingReceipt {
+    receipt: WipeReceipt,
+    server_url: String,
+    pin: String,
+}
+
+/// File name of a wipe receipt waiting to be sent.
+pub const PENDING_RECEIPT_FILE: &str = "fieldcase.receipt";
+
+fn write_pending_receipt(
+    dir: &std::path::Path,
+    credential: &SealedCredential,
+    receipt: &WipeReceipt,
+) -> Result<()> {
+    let pending = PendingReceipt {
+        receipt: receipt.clone(),
+        server_url: credential.server_url.clone(),
+        pin: credential.pin.clone(),
+    };
+    let bytes = serde_json::to_vec(&pending).map_err(|_| CoreError::Crypto)?;
+    std::fs::write(dir.join(PENDING_RECEIPT_FILE), bytes)?;
+    Ok(())
+}
+
+/// Sends a wipe receipt left by a panic wipe (or by a revocation wipe that could not reach the
+/// office), and removes it once the office has it. Returns whether one was sent.
+pub fn send_pending_receipt(dir: &std::path::Path) -> Result<bool> {
+    let path = dir.join(PENDING_RECEIPT_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    let pending: PendingReceipt =
+        serde_json::from_slice(&bytes).map_err(|_| CoreError::Corrupt {
+            what: "pending receipt",
+        })?;
+    let pin = Fingerprint::parse(&pending.pin).map_err(|_| CoreError::Corrupt {
+        what: "pending receipt",
+    })?;
+    let client = Client::new(&pending.server_url, pin)?;
+    let body = serde_json::to_vec(&pending.receipt).map_err(|_| CoreError::Crypto)?;
+    let request = crate::transport::RawRequest {
+        method: "POST".into(),
+        path: crate::protocol::PATH_WIPE_RECEIPT.into(),
+        headers: vec![("content-type".into(), "application/json".into())],
+        body,
+    };
+    client.send(&request)?.into_result()?;
+    std::fs::remove_file(&path)?;
+    Ok(true)
 }
 
 /// The sync transport over the pinned, signed HTTPS client.

@@ -68,6 +68,18 @@ pub enum CoreError {
     /// server is not the enrolled office; an `Http` refusal carries the server's reason.
     #[error("network: {0}")]
     Network(crate::transport::TransportError),
+    /// This enrolled phone has not synced within its offline lease: case data stays closed
+    /// until a sync succeeds (which renews the lease, or wipes a revoked phone).
+    #[error("the offline lease has run out: sync with the office to open case data")]
+    LeaseExpired,
+    /// The office revoked this phone; core verified the server's signed wipe order and wiped
+    /// the store. The app should show the revoked screen and forget its keystore key.
+    #[error("this device was revoked by the office and has been wiped")]
+    RevokedAndWiped,
+    /// A wipe order that is not signed by the enrolled office (or names another device) was
+    /// refused; nothing was wiped.
+    #[error("a wipe order failed verification and was ignored")]
+    ForgedWipeOrder,
     /// SQLite failed (disk full, read-only folder, I/O error).
     #[error("storage error: {0}")]
     Storage(#[from] rusqlite::Error),

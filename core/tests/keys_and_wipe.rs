@@ -133,6 +133,7 @@ fn creating_over_an_existing_store_is_refused() {
         &fieldcase_core::store::StoreIdentity {
             user: fieldcase_core::ids::UserId::new(),
             device: fieldcase_core::ids::DeviceId::new(),
+            lease_key: None,
         },
         fieldcase_core::store::KeySetup {
             keystore: Some(&keys),

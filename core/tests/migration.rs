@@ -72,6 +72,7 @@ fn write_v1_fixture() {
     let identity = StoreIdentity {
         user: UserId::new(),
         device: DeviceId::new(),
+        lease_key: None,
     };
     let store = Store::create_at_version(
         dir,

@@ -308,6 +308,7 @@ fn a_device_cannot_change_a_case_it_is_not_assigned() {
             changes: foreign.changes_since(&heads),
             heads: foreign.heads(),
         }],
+        purged: vec![],
     };
     let response = handle_sync(
         &mut hub,
@@ -320,4 +321,38 @@ fn a_device_cannot_change_a_case_it_is_not_assigned() {
     assert!(response.accepted.is_empty());
     assert!(response.updates.iter().all(|u| u.case_id != mine));
     assert_eq!(hub_case(&hub, mine), before);
+}
+
+#[test]
+fn an_unassigned_case_takes_pending_edits_then_is_purged_with_a_receipt() {
+    let mut hub = MemoryHub::new();
+    let dir = tempfile::tempdir().unwrap();
+    let a = create(dir.path(), [1; 32]);
+    let case = office_case(&mut hub, &[a.identity.user], false);
+    let other = office_case(&mut hub, &[a.identity.user], false);
+    sync(&a.store, &mut link(&mut hub, &a)).unwrap();
+    a.store
+        .write_note(case, &note("written before the unassignment"))
+        .unwrap();
+
+    hub.set_assigned(case, &[]);
+    sync(&a.store, &mut link(&mut hub, &a)).unwrap();
+    // The pending note reached the hub first; then the case left the phone, with a receipt.
+    assert_eq!(hub_case(&hub, case).notes.len(), 1);
+    assert!(matches!(a.store.case(case), Err(CoreError::CaseNotFound)));
+    assert_eq!(
+        a.store
+            .list_cases()
+            .unwrap()
+            .iter()
+            .map(|c| c.id)
+            .collect::<Vec<_>>(),
+        vec![other]
+    );
+    assert_eq!(hub.purge_receipts(), &[(a.identity.device, case)]);
+    // The next sync carries no receipt again and purges nothing more.
+    assert!(a.store.prepare_sync().unwrap().request().purged.is_empty());
+    sync(&a.store, &mut link(&mut hub, &a)).unwrap();
+    assert_eq!(hub.purge_receipts().len(), 1);
+    assert_eq!(a.store.list_cases().unwrap().len(), 1);
 }

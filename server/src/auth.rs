@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use ed25519_dalek::VerifyingKey;
 use fieldcase_core::protocol::{
     HEADER_DEVICE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, MAX_SIGNED_BODY, ParsedAuth,
-    Role, TIMESTAMP_WINDOW_SECS, error_code,
+    Role, TIMESTAMP_WINDOW_SECS, WipeOrder, error_code,
 };
 use http_body_util::BodyExt;
 use uuid::Uuid;
@@ -27,9 +27,16 @@ use crate::store;
 /// `MAX_BODY` bounds the body (default [`MAX_SIGNED_BODY`]); a sync handler uses
 /// `Authenticated<{ fieldcase_core::protocol::MAX_SYNC_BODY }>`.
 #[derive(Debug, Clone)]
-pub struct Authenticated<const MAX_BODY: usize = MAX_SIGNED_BODY> {
+///
+/// With `ALLOW_REVOKED`, a revoked device whose signature verifies is let through with
+/// `revoked: true` (only the sync endpoint does this, to quarantine what the device uploads
+/// before answering with a wipe order); every other endpoint refuses it at once.
+pub struct Authenticated<const MAX_BODY: usize = MAX_SIGNED_BODY, const ALLOW_REVOKED: bool = false>
+{
     /// The device.
     pub device_id: Uuid,
+    /// The device is revoked (only ever true with `ALLOW_REVOKED`).
+    pub revoked: bool,
     /// Its user.
     pub user_id: Uuid,
     /// The user's role.
@@ -64,6 +71,22 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
     Ok(Bytes::from(buf))
 }
 
+/// `403 device_revoked`, carrying the server's signed order for the device to wipe itself.
+pub fn revoked(state: &AppState, device: Uuid) -> AppError {
+    let mut error = AppError::new(
+        StatusCode::FORBIDDEN,
+        error_code::DEVICE_REVOKED,
+        "this device has been revoked; it must wipe its data",
+    );
+    error.wipe_order = Some(WipeOrder::sign(
+        &state.keys().signing_key,
+        device,
+        state.now(),
+        "revoked",
+    ));
+    error
+}
+
 fn header_str<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str, AppError> {
     let value = headers.get(name).ok_or_else(|| {
         AppError::unauthorized(
@@ -79,7 +102,9 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str,
     })
 }
 
-impl<const MAX_BODY: usize> FromRequest<AppState> for Authenticated<MAX_BODY> {
+impl<const MAX_BODY: usize, const ALLOW_REVOKED: bool> FromRequest<AppState>
+    for Authenticated<MAX_BODY, ALLOW_REVOKED>
+{
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
@@ -112,14 +137,10 @@ impl<const MAX_BODY: usize> FromRequest<AppState> for Authenticated<MAX_BODY> {
             .ok_or_else(|| {
                 AppError::unauthorized(error_code::UNKNOWN_DEVICE, "this device is not enrolled")
             })?;
-        if !device.device_active {
-            return Err(AppError::new(
-                StatusCode::FORBIDDEN,
-                error_code::DEVICE_REVOKED,
-                "this device has been revoked",
-            ));
+        if !device.device_active && !ALLOW_REVOKED {
+            return Err(revoked(state, device.id));
         }
-        if !device.user_active {
+        if !device.user_active && device.device_active {
             return Err(AppError::new(
                 StatusCode::FORBIDDEN,
                 error_code::USER_INACTIVE,
@@ -164,6 +185,7 @@ impl<const MAX_BODY: usize> FromRequest<AppState> for Authenticated<MAX_BODY> {
 
         Ok(Authenticated {
             device_id: device.id,
+            revoked: !device.device_active,
             user_id: device.user_id,
             role: device.role,
             body,

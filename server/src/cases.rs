@@ -111,6 +111,11 @@ impl CaseVault {
         }))
     }
 
+    /// The sealing key (for other sealed server tables such as quarantine).
+    pub(crate) fn key(&self) -> &DataKey {
+        &self.key
+    }
+
     fn aad(case: CaseId) -> Vec<u8> {
         let mut aad = b"fieldcase-server/cases/".to_vec();
         aad.extend_from_slice(case.as_bytes());
@@ -149,7 +154,12 @@ fn user_is_active(conn: &Connection, user: UserId) -> Result<bool, ServerError> 
         == Some(1))
 }
 
-fn load_doc(conn: &Connection, vault: &CaseVault, case: CaseId) -> Result<CaseDoc, ServerError> {
+/// Loads and opens a case document.
+pub(crate) fn load_doc(
+    conn: &Connection,
+    vault: &CaseVault,
+    case: CaseId,
+) -> Result<CaseDoc, ServerError> {
     let sealed: Vec<u8> = conn
         .query_row(
             "SELECT doc FROM cases WHERE id = ?1",
@@ -165,7 +175,8 @@ fn load_doc(conn: &Connection, vault: &CaseVault, case: CaseId) -> Result<CaseDo
     )?)
 }
 
-fn store_doc(
+/// Seals and stores a case document under the next change sequence number.
+pub(crate) fn store_doc(
     conn: &Connection,
     vault: &CaseVault,
     doc: &mut CaseDoc,
@@ -260,6 +271,17 @@ pub fn set_assigned(
             params![case.to_string(), user.to_string()],
         )?;
     }
+    crate::store::audit(
+        &tx,
+        now,
+        if assigned {
+            "case_assigned"
+        } else {
+            "case_unassigned"
+        },
+        Some(user.as_uuid()),
+        None,
+    )?;
     tx.commit()?;
     Ok(())
 }
@@ -433,6 +455,49 @@ impl HubStorage for SqliteHub<'_> {
              ON CONFLICT(device_id, case_id) DO UPDATE SET confirmed = excluded.confirmed, sent = excluded.sent, sent_cursor = excluded.sent_cursor",
             params![device.to_string(), case.to_string(), heads_text(&state.confirmed), sent, sent_cursor],
         )?;
+        Ok(())
+    }
+
+    fn cases_to_purge(
+        &mut self,
+        device: DeviceId,
+        user: UserId,
+    ) -> fieldcase_core::Result<Vec<CaseId>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT s.case_id FROM device_case_state s
+             WHERE s.device_id = ?1 AND NOT EXISTS (
+                 SELECT 1 FROM case_assignments a WHERE a.case_id = s.case_id AND a.user_id = ?2)",
+        )?;
+        let rows = stmt.query_map(params![device.to_string(), user.to_string()], |r| {
+            r.get::<_, String>(0)
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row?.parse().map_err(|_| CoreError::Corrupt {
+                what: "device_case_state",
+            })?);
+        }
+        Ok(out)
+    }
+
+    fn record_purge(&mut self, device: DeviceId, case: CaseId) -> fieldcase_core::Result<()> {
+        let deleted = self.conn.execute(
+            "DELETE FROM device_case_state WHERE device_id = ?1 AND case_id = ?2",
+            params![device.to_string(), case.to_string()],
+        )?;
+        if deleted > 0 {
+            self.conn.execute(
+                "INSERT OR REPLACE INTO purge_receipts (device_id, case_id, at) VALUES (?1, ?2, ?3)",
+                params![device.to_string(), case.to_string(), self.now],
+            )?;
+            crate::store::audit(
+                self.conn,
+                self.now,
+                "case_purged",
+                None,
+                Some(device.as_uuid()),
+            )?;
+        }
         Ok(())
     }
 }

@@ -47,6 +47,12 @@ pub enum ServerError {
     /// The user is deactivated.
     #[error("the user is deactivated")]
     UserInactive,
+    /// No quarantined upload with that id.
+    #[error("no quarantined upload with that id")]
+    UnknownQuarantine,
+    /// The quarantined upload was already released or discarded.
+    #[error("that quarantined upload was already decided")]
+    QuarantineDecided,
     /// No case with that id.
     #[error("no case with that id")]
     UnknownCase,

@@ -18,6 +18,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod keys;
+pub mod quarantine;
 pub mod ratelimit;
 pub mod routes;
 pub mod state;

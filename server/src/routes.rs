@@ -27,6 +27,7 @@ pub fn routes() -> Router<AppState> {
         .route(PATH_ENROLL, post(enroll))
         .route(PATH_WHOAMI, get(whoami))
         .route(crate::sync::PATH_SYNC, post(crate::sync::sync))
+        .route(protocol::PATH_WIPE_RECEIPT, post(crate::sync::wipe_receipt))
 }
 
 /// Adds fallbacks, the request timeout and the state to a set of routes.

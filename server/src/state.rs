@@ -26,6 +26,8 @@ pub struct Limits {
     pub enroll_failure_window_secs: i64,
     /// Requests handled at once; more wait (within their timeout) for a slot.
     pub max_concurrent_requests: usize,
+    /// How long a device may open case data offline after a successful sync (the lease).
+    pub lease: Duration,
 }
 
 impl Default for Limits {
@@ -36,6 +38,7 @@ impl Default for Limits {
             enroll_failures_global: 200,
             enroll_failure_window_secs: 15 * 60,
             max_concurrent_requests: 128,
+            lease: Duration::from_secs(72 * 3600),
         }
     }
 }

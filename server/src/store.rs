@@ -3,6 +3,7 @@
 //! Plain synchronous functions over a [`rusqlite::Connection`], used by the HTTP handlers (through
 //! [`crate::db::Db::call`]) and by the admin commands alike.
 
+use ed25519_dalek::VerifyingKey;
 use fieldcase_core::protocol::{self, Role};
 use rand::RngCore;
 use rand::rngs::OsRng;
@@ -364,4 +365,34 @@ pub fn record_nonce(
     )?;
     tx.commit()?;
     Ok(inserted == 1)
+}
+
+/// Whether a device exists, is active, and belongs to an active user (read inside the caller's
+/// transaction, so a revocation that committed meanwhile is seen).
+pub fn device_is_active(conn: &Connection, device_id: &Uuid) -> Result<bool, rusqlite::Error> {
+    Ok(conn
+        .query_row(
+            "SELECT d.status = 'active' AND u.active = 1 FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = ?1",
+            [device_id.to_string()],
+            |r| r.get::<_, bool>(0),
+        )
+        .optional()?
+        .unwrap_or(false))
+}
+
+/// A device's enrolled public key, whatever its state (to check its signed receipts).
+pub fn device_public_key(
+    conn: &Connection,
+    device_id: &Uuid,
+) -> Result<Option<VerifyingKey>, rusqlite::Error> {
+    let bytes: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT public_key FROM devices WHERE id = ?1",
+            [device_id.to_string()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(bytes
+        .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+        .and_then(|b| VerifyingKey::from_bytes(&b).ok()))
 }

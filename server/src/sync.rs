@@ -9,7 +9,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use fieldcase_core::CoreError;
 use fieldcase_core::ids::{DeviceId, UserId};
-use fieldcase_core::protocol::{MAX_SYNC_BODY, error_code};
+use fieldcase_core::protocol::{Lease, MAX_SYNC_BODY, WipeReceipt, error_code};
 use fieldcase_core::sync::hub::handle_sync;
 use fieldcase_core::sync::{SyncError, SyncRequest};
 
@@ -39,39 +39,139 @@ fn refused(e: SyncError) -> AppError {
     }
 }
 
+/// What one sync transaction decided.
+enum Outcome {
+    Synced(fieldcase_core::sync::SyncResponse),
+    /// The device was revoked after its request was authenticated: its uploads were
+    /// quarantined, nothing merged.
+    Revoked,
+}
+
 /// Handles one sync round.
 pub async fn sync(
     State(state): State<AppState>,
-    auth: Authenticated<{ MAX_SYNC_BODY }>,
+    auth: Authenticated<{ MAX_SYNC_BODY }, true>,
 ) -> Result<Response, AppError> {
     let request = SyncRequest::decode(&auth.body).map_err(refused)?;
     let device = DeviceId::from_uuid(auth.device_id);
     let user = UserId::from_uuid(auth.user_id);
     let vault = state.vault().clone();
     let now = state.now();
-    let response = state
+    let lease_secs = i64::try_from(state.limits().lease.as_secs()).unwrap_or(i64::MAX);
+    let revoked_at_door = auth.revoked;
+    let outcome = state
         .db()
         .call(move |conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            // A revoked device's uploads are kept, never merged. Checked again inside the
+            // transaction: a revocation that committed while this request was on its way stops
+            // the merge here too.
+            if revoked_at_door || !crate::store::device_is_active(&tx, device.as_uuid())? {
+                for upload in &request.uploads {
+                    crate::quarantine::hold(
+                        &tx,
+                        &vault,
+                        device,
+                        user,
+                        upload.case_id,
+                        &upload.changes,
+                        now,
+                    )?;
+                }
+                tx.commit()?;
+                return Ok(Outcome::Revoked);
+            }
             let mut hub = SqliteHub {
                 conn: &tx,
                 vault: &vault,
                 now,
             };
-            match handle_sync(&mut hub, device, user, &request, &vault.actor) {
-                Ok(response) => {
-                    tx.commit()?;
-                    Ok(response)
+            let response = match handle_sync(&mut hub, device, user, &request, &vault.actor) {
+                Ok(response) => response,
+                Err(CoreError::Document(why)) => {
+                    return Err(AppError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        error_code::BAD_CHANGES,
+                        format!("the uploaded changes do not apply: {why}; nothing was stored"),
+                    ));
                 }
-                Err(CoreError::Document(why)) => Err(AppError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    error_code::BAD_CHANGES,
-                    format!("the uploaded changes do not apply: {why}; nothing was stored"),
-                )),
-                Err(e) => Err(AppError::internal(&e)),
-            }
+                Err(e) => return Err(AppError::internal(&e)),
+            };
+            let expires = now.saturating_add(lease_secs);
+            tx.execute(
+                "UPDATE devices SET last_sync_at = ?2, lease_expires_at = ?3 WHERE id = ?1",
+                rusqlite::params![device.to_string(), now, expires],
+            )?;
+            tx.commit()?;
+            Ok(Outcome::Synced(response))
         })
         .await?;
+    let mut response = match outcome {
+        Outcome::Synced(response) => response,
+        Outcome::Revoked => return Err(crate::auth::revoked(&state, auth.device_id)),
+    };
+    response.lease = Some(Lease::sign(
+        &state.keys().signing_key,
+        auth.device_id,
+        now.saturating_add(lease_secs),
+    ));
     let body = response.encode().map_err(|e| AppError::internal(&e))?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// `POST /v1/wipe-receipt`: a device's signed statement that it wiped itself. Needs no request
+/// signature (a revoked or wiped device may have nothing else), because the receipt itself is
+/// signed with the device's enrolled key. A panic wipe also revokes the device. Idempotent.
+pub async fn wipe_receipt(
+    State(state): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<StatusCode, AppError> {
+    if body.len() > 4096 {
+        return Err(AppError::too_large(4096));
+    }
+    let receipt: WipeReceipt =
+        serde_json::from_slice(&body).map_err(|_| AppError::malformed("not a wipe receipt"))?;
+    let now = state.now();
+    state
+        .db()
+        .call(move |conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let key =
+                crate::store::device_public_key(&tx, &receipt.device_id)?.ok_or_else(|| {
+                    AppError::unauthorized(
+                        error_code::UNKNOWN_DEVICE,
+                        "this device is not enrolled",
+                    )
+                })?;
+            if !receipt.verify(&key) {
+                return Err(AppError::unauthorized(
+                    error_code::BAD_SIGNATURE,
+                    "the receipt signature does not verify",
+                ));
+            }
+            let reason = if receipt.reason == "panic" {
+                "panic"
+            } else {
+                "revoked"
+            };
+            let updated = tx.execute(
+                "UPDATE devices SET wiped_at = ?2, wipe_reason = ?3,
+                     status = 'revoked', revoked_at = COALESCE(revoked_at, ?4)
+                 WHERE id = ?1 AND wiped_at IS NULL",
+                rusqlite::params![receipt.device_id.to_string(), receipt.wiped_at, reason, now],
+            )?;
+            if updated > 0 {
+                crate::store::audit(
+                    &tx,
+                    now,
+                    &format!("wipe_receipt_{reason}"),
+                    None,
+                    Some(&receipt.device_id),
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

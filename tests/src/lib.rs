@@ -205,6 +205,11 @@ impl TestDevice {
         Self::enroll(server, name, &format!("https://{}", server.addr()))
     }
 
+    /// This phone's device id.
+    pub fn id(&self) -> fieldcase_core::ids::DeviceId {
+        self.device.store().author().unwrap().device
+    }
+
     /// The phone's store folder.
     pub fn path(&self) -> &Path {
         self.dir.path()
@@ -229,5 +234,52 @@ impl TestDevice {
     /// The case as this phone has it.
     pub fn case(&self, case: CaseId) -> Case {
         self.device.store().case(case).unwrap()
+    }
+}
+
+impl TestServer {
+    /// Starts a server whose clock moves only when told and whose offline lease lasts `lease`.
+    pub fn start_with_clock(
+        clock: fieldcase_server::ManualClock,
+        lease: std::time::Duration,
+    ) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut options =
+            fieldcase_server::ServerOptions::new(dir.path(), "127.0.0.1:0".parse().unwrap());
+        options.clock = Arc::new(clock);
+        options.limits.lease = lease;
+        let running = Server::start_with(options).unwrap();
+        Self {
+            running: Some(running),
+            dir,
+        }
+    }
+
+    /// Revokes a device (as `admin revoke` does).
+    pub fn revoke(&self, device: fieldcase_core::ids::DeviceId) {
+        self.with_db(|conn| {
+            conn.execute(
+                "UPDATE devices SET status = 'revoked', revoked_at = ?2 WHERE id = ?1",
+                rusqlite::params![device.to_string(), now()],
+            )
+        });
+    }
+
+    /// Removes a worker from a case at the office.
+    pub fn unassign(&self, case: CaseId, user: UserId) {
+        let state = &self.running().state;
+        let vault = state.vault().clone();
+        state
+            .db()
+            .with(|conn| cases::set_assigned(conn, &vault, case, user, false, now()))
+            .unwrap();
+    }
+
+    /// Runs `f` on the server database.
+    pub fn with_db<T>(
+        &self,
+        f: impl FnOnce(&mut rusqlite::Connection) -> rusqlite::Result<T>,
+    ) -> T {
+        self.running().state.db().with(|conn| Ok(f(conn)?)).unwrap()
     }
 }

@@ -75,6 +75,7 @@ fn upload(case: CaseId, changes: Vec<u8>) -> SyncRequest {
             changes,
             heads: vec![],
         }],
+        purged: vec![],
     }
 }
 
@@ -91,6 +92,7 @@ fn bad_sync_requests_get_a_clear_4xx_and_change_nothing() {
                 version: PROTOCOL_VERSION,
                 cursor: 0,
                 uploads: vec![],
+                purged: vec![],
             }
             .encode()
             .unwrap(),
@@ -155,6 +157,7 @@ fn bad_sync_requests_get_a_clear_4xx_and_change_nothing() {
                 version: PROTOCOL_VERSION,
                 cursor: 0,
                 uploads: vec![],
+                purged: vec![],
             }
             .encode()
             .unwrap(),

@@ -48,7 +48,23 @@ pub struct PendingChange {
 
 impl Store {
     /// Runs `f` with the open connection, the unlocked state and a sealer.
+    /// Case data access: the store must be unlocked and, if enrolled, hold a valid lease.
     pub(super) fn with_unlocked<T>(
+        &self,
+        f: impl FnOnce(&mut rusqlite::Connection, &mut Unlocked, &uuid::Uuid) -> Result<T>,
+    ) -> Result<T> {
+        let now = self.options.clock.now().unix_timestamp();
+        self.with_unlocked_for_sync(|conn, u, store_id| {
+            if let Some(gate) = &u.lease {
+                gate.check(now)?;
+            }
+            f(conn, u, store_id)
+        })
+    }
+
+    /// Access for sync and the device credential: unlocked, lease not required (a sync is what
+    /// renews the lease, or wipes a revoked device).
+    pub(super) fn with_unlocked_for_sync<T>(
         &self,
         f: impl FnOnce(&mut rusqlite::Connection, &mut Unlocked, &uuid::Uuid) -> Result<T>,
     ) -> Result<T> {
@@ -60,6 +76,16 @@ impl Store {
         } = guard.as_mut().ok_or(CoreError::NoStore)?;
         let unlocked = unlocked.as_mut().ok_or(CoreError::Locked)?;
         f(conn, unlocked, &keys.store_id)
+    }
+
+    /// Who this store belongs to: the enrolled user and this device.
+    pub fn author(&self) -> Result<Author> {
+        self.with_unlocked_for_sync(|_, u, _| Ok(u.author))
+    }
+
+    /// When the offline lease runs out (Unix seconds), for an enrolled store that holds one.
+    pub fn lease_expires_at(&self) -> Result<Option<i64>> {
+        self.with_unlocked_for_sync(|_, u, _| Ok(u.lease.as_ref().and_then(|g| g.expires_at())))
     }
 
     /// Makes one edit to a case and persists it in one transaction: the change, the refreshed
@@ -306,13 +332,16 @@ impl Store {
                 u.docs.insert(doc);
             }
             tx.commit()?;
+            // Fold the WAL into the database (secure_delete has zeroed freed pages there), so
+            // purged or superseded records leave no bytes behind in either file.
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
             Ok(cases.len())
         })
     }
 
     /// Stores a value sealed in the store's `meta` table under `name` (device credential, ...).
     pub(crate) fn put_sealed_meta<T: Serialize>(&self, name: &str, value: &T) -> Result<()> {
-        self.with_unlocked(|conn, u, store_id| {
+        self.with_unlocked_for_sync(|conn, u, store_id| {
             let sealed = Sealer {
                 key: &u.key,
                 store_id,
@@ -332,7 +361,7 @@ impl Store {
         &self,
         name: &str,
     ) -> Result<Option<T>> {
-        self.with_unlocked(|conn, u, store_id| {
+        self.with_unlocked_for_sync(|conn, u, store_id| {
             let sealed: Option<Vec<u8>> = conn
                 .query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {
                     r.get(0)

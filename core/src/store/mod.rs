@@ -13,6 +13,7 @@
 mod api;
 mod cache;
 mod keyfile;
+mod lease;
 mod records;
 pub mod schema;
 mod sync;
@@ -79,13 +80,17 @@ pub struct KeySetup<'a> {
     pub passphrase: Option<&'a str>,
 }
 
-/// Who this store's edits belong to: the enrolled user and device, and the automerge actor.
+/// Who this store's edits belong to: the enrolled user and device.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StoreIdentity {
     /// The worker.
     pub user: UserId,
     /// This phone.
     pub device: DeviceId,
+    /// For a store enrolled with an office: the server's Ed25519 public key, which signs the
+    /// offline lease. `Some` makes case data open only under a valid lease.
+    #[serde(default)]
+    pub lease_key: Option<[u8; 32]>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -93,6 +98,9 @@ struct SealedIdentity {
     user: UserId,
     device: DeviceId,
     actor: String,
+    /// For an enrolled store: the office server's Ed25519 public key (hex) that signs leases.
+    #[serde(default)]
+    lease_key: Option<String>,
 }
 
 /// What a wipe removed.
@@ -112,6 +120,8 @@ struct Unlocked {
     author: Author,
     actor: ActorId,
     docs: cache::DocCache,
+    /// For an enrolled store: the lease that must be valid for case data to open.
+    lease: Option<lease::LeaseGate>,
 }
 
 struct Inner {
@@ -205,6 +215,7 @@ impl Store {
             user: identity.user,
             device: identity.device,
             actor: actor.to_hex_string(),
+            lease_key: identity.lease_key.map(hex::encode),
         })
         .map_err(|_| CoreError::Crypto)?;
         let sealed = crate::crypto::seal(
@@ -221,11 +232,20 @@ impl Store {
             user: identity.user,
             device: identity.device,
         };
+        let lease = match identity.lease_key {
+            Some(k) => Some(lease::LeaseGate::empty(
+                ed25519_dalek::VerifyingKey::from_bytes(&k)
+                    .map_err(|_| CoreError::KeyProvider("the server key is not valid".into()))?,
+                *identity.device.as_uuid(),
+            )),
+            None => None,
+        };
         let unlocked = Unlocked {
             key,
             author,
             actor,
             docs: cache::DocCache::new(DOC_CACHE),
+            lease,
         };
         Ok(Self {
             dir: dir.to_owned(),
@@ -282,6 +302,26 @@ impl Store {
         let actor = ActorId::from(hex::decode(&id.actor).map_err(|_| CoreError::Corrupt {
             what: "store identity",
         })?);
+        let lease = match &id.lease_key {
+            Some(hex_key) => {
+                let bad = || CoreError::Corrupt {
+                    what: "store identity",
+                };
+                let bytes = crate::protocol::decode_hex_array::<32>(hex_key).map_err(|_| bad())?;
+                let server = ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|_| bad())?;
+                let sealer = records::Sealer {
+                    key: &key,
+                    store_id: &inner.keys.store_id,
+                };
+                Some(lease::LeaseGate::load(
+                    &inner.conn,
+                    &sealer,
+                    server,
+                    *id.device.as_uuid(),
+                )?)
+            }
+            None => None,
+        };
         inner.unlocked = Some(Unlocked {
             key,
             author: Author {
@@ -290,6 +330,7 @@ impl Store {
             },
             actor,
             docs: cache::DocCache::new(DOC_CACHE),
+            lease,
         });
         Ok(())
     }

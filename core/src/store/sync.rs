@@ -35,6 +35,8 @@ pub struct AppliedSync {
     pub uploaded: usize,
     /// Cases that received changes.
     pub updated: usize,
+    /// Purge receipts wait to be sent (the client makes one more round for them).
+    pub receipts_pending: bool,
 }
 
 #[derive(Serialize, Deserialize, Default)]
@@ -44,6 +46,22 @@ struct CaseSyncState {
 }
 
 const CURSOR_ROW: &[u8] = b"sync_cursor";
+const PURGED_ROW: &[u8] = b"purge_receipts";
+
+/// Cases purged whose receipts the server has not acknowledged yet.
+fn purge_receipts(conn: &rusqlite::Connection, sealer: &Sealer<'_>) -> Result<Vec<CaseId>> {
+    let sealed: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE name = 'purge_receipts'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match sealed {
+        Some(s) => sealer.open_json("meta", PURGED_ROW, 0, &s),
+        None => Ok(Vec::new()),
+    }
+}
 
 fn server_heads(
     conn: &rusqlite::Connection,
@@ -107,7 +125,7 @@ impl Store {
     /// Builds the next sync request: the cursor, and for each case with pending local changes the
     /// changes the server lacks. Reads only the cases in the outbox.
     pub fn prepare_sync(&self) -> Result<PreparedSync> {
-        self.with_unlocked(|conn, u, store_id| {
+        self.with_unlocked_for_sync(|conn, u, store_id| {
             let Unlocked {
                 key, actor, docs, ..
             } = u;
@@ -140,11 +158,13 @@ impl Store {
                     });
                 }
             }
+            let purged = purge_receipts(conn, &sealer)?;
             Ok(PreparedSync {
                 request: SyncRequest {
                     version: PROTOCOL_VERSION,
                     cursor,
                     uploads,
+                    purged,
                 },
                 outbox_upto,
             })
@@ -159,9 +179,13 @@ impl Store {
         response: SyncResponse,
     ) -> Result<AppliedSync> {
         let compact_after = self.options.compact_after;
-        self.with_unlocked(|conn, u, store_id| {
+        self.with_unlocked_for_sync(|conn, u, store_id| {
             let Unlocked {
-                key, actor, docs, ..
+                key,
+                actor,
+                docs,
+                lease,
+                ..
             } = u;
             let sealer = Sealer { key, store_id };
             let mut touched = Vec::new();
@@ -216,6 +240,40 @@ impl Store {
                         tx.execute("DELETE FROM outbox WHERE seq = ?1", [seq])?;
                     }
                 }
+                // Cases no longer assigned: purged once nothing of them waits to be sent; the
+                // receipts go with the next request.
+                let mut receipts: Vec<CaseId> = purge_receipts(&tx, &sealer)?
+                    .into_iter()
+                    .filter(|c| !prepared.request.purged.contains(c))
+                    .collect();
+                for case in &response.purge {
+                    let row = case.as_bytes().as_slice();
+                    let waiting: i64 = tx.query_row(
+                        "SELECT COUNT(*) FROM outbox WHERE case_id = ?1",
+                        [row],
+                        |r| r.get(0),
+                    )?;
+                    if waiting == 0 {
+                        for table in ["case_docs", "case_changes", "case_index", "sync_state"] {
+                            tx.execute(&format!("DELETE FROM {table} WHERE case_id = ?1"), [row])?;
+                        }
+                        touched.push(*case);
+                        if !receipts.contains(case) {
+                            receipts.push(*case);
+                        }
+                    }
+                }
+                let sealed = sealer.seal_json("meta", PURGED_ROW, 0, &receipts)?;
+                tx.execute(
+                    "INSERT INTO meta (name, value) VALUES ('purge_receipts', ?1)
+                     ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                    [sealed],
+                )?;
+                if let (Some(gate), Some(granted)) = (lease.as_mut(), response.lease.as_ref())
+                    && gate.accept(granted)
+                {
+                    super::lease::LeaseGate::store(&tx, &sealer, granted)?;
+                }
                 let sealed = sealer.seal_json("meta", CURSOR_ROW, 0, &response.cursor)?;
                 tx.execute(
                     "INSERT INTO meta (name, value) VALUES ('sync_cursor', ?1)
@@ -223,9 +281,13 @@ impl Store {
                     [sealed],
                 )?;
                 tx.commit()?;
+                for case in &response.purge {
+                    docs.remove(case);
+                }
                 Ok(AppliedSync {
                     uploaded: accepted.intersection(&uploaded).count(),
                     updated: response.updates.len(),
+                    receipts_pending: !receipts.is_empty(),
                 })
             })();
             if result.is_err() {

@@ -35,6 +35,7 @@ pub fn sync(store: &Store, transport: &mut dyn SyncTransport) -> Result<SyncRepo
     let mut report = SyncReport::default();
     for _ in 0..MAX_ROUNDS {
         let prepared = store.prepare_sync()?;
+        let prepared_purged_empty = prepared.request().purged.is_empty();
         let body = prepared.request().encode().map_err(CoreError::Sync)?;
         let reply = transport.round_trip(&body)?;
         report.round_trips += 1;
@@ -45,7 +46,8 @@ pub fn sync(store: &Store, transport: &mut dyn SyncTransport) -> Result<SyncRepo
         let applied = store.apply_sync(prepared, response)?;
         report.cases_uploaded += applied.uploaded;
         report.cases_updated += applied.updated;
-        if !more {
+        let receipts_sent = !prepared_purged_empty;
+        if !more && (!applied.receipts_pending || receipts_sent) {
             return Ok(report);
         }
     }

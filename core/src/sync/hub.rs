@@ -55,6 +55,11 @@ pub trait HubStorage {
         case: CaseId,
         state: &DeviceCaseState,
     ) -> Result<()>;
+    /// The cases `device` holds (the hub has sync state for them) that are no longer assigned
+    /// to `user`: the device must purge them.
+    fn cases_to_purge(&mut self, device: DeviceId, user: UserId) -> Result<Vec<CaseId>>;
+    /// Records the device's receipt that it purged `case`, and forgets its sync state for it.
+    fn record_purge(&mut self, device: DeviceId, case: CaseId) -> Result<()>;
 }
 
 fn load(storage: &mut dyn HubStorage, case: CaseId, actor: &ActorId) -> Result<Option<CaseDoc>> {
@@ -74,9 +79,15 @@ pub fn handle_sync(
     request: &SyncRequest,
     actor: &ActorId,
 ) -> Result<SyncResponse> {
+    for case in &request.purged {
+        storage.record_purge(device, *case)?;
+    }
     let mut accepted = Vec::new();
     for upload in &request.uploads {
-        if !storage.is_assigned(user, upload.case_id)? {
+        // A case unassigned since the device received it still takes the device's pending
+        // changes (nothing written in the field is lost); then the device purges it.
+        let had_it = storage.device_state(device, upload.case_id)? != DeviceCaseState::default();
+        if !storage.is_assigned(user, upload.case_id)? && !had_it {
             continue;
         }
         let Some(mut doc) = load(storage, upload.case_id, actor)? else {
@@ -154,12 +165,15 @@ pub fn handle_sync(
         }
         storage.set_device_state(device, case, &state)?;
     }
+    let purge = storage.cases_to_purge(device, user)?;
     Ok(SyncResponse {
         version: PROTOCOL_VERSION,
         cursor,
         more,
         accepted,
         updates,
+        purge,
+        lease: None,
     })
 }
 
@@ -170,6 +184,7 @@ pub struct MemoryHub {
     assigned: HashMap<CaseId, Vec<UserId>>,
     devices: BTreeMap<(DeviceId, CaseId), DeviceCaseState>,
     seq: u64,
+    purged: Vec<(DeviceId, CaseId)>,
 }
 
 impl MemoryHub {
@@ -183,6 +198,17 @@ impl MemoryHub {
         self.seq += 1;
         self.cases.insert(case, (saved, self.seq));
         self.assigned.insert(case, users.to_vec());
+    }
+
+    /// Assigns a case to exactly `users` (an office decision, bumping nothing: the case's
+    /// content did not change).
+    pub fn set_assigned(&mut self, case: CaseId, users: &[UserId]) {
+        self.assigned.insert(case, users.to_vec());
+    }
+
+    /// Purge receipts received, in order.
+    pub fn purge_receipts(&self) -> &[(DeviceId, CaseId)] {
+        &self.purged
     }
 
     /// The saved document of a case.
@@ -240,6 +266,23 @@ impl HubStorage for MemoryHub {
         state: &DeviceCaseState,
     ) -> Result<()> {
         self.devices.insert((device, case), state.clone());
+        Ok(())
+    }
+
+    fn cases_to_purge(&mut self, device: DeviceId, user: UserId) -> Result<Vec<CaseId>> {
+        Ok(self
+            .devices
+            .keys()
+            .filter(|(d, c)| {
+                *d == device && !self.assigned.get(c).is_some_and(|u| u.contains(&user))
+            })
+            .map(|(_, c)| *c)
+            .collect())
+    }
+
+    fn record_purge(&mut self, device: DeviceId, case: CaseId) -> Result<()> {
+        self.devices.remove(&(device, case));
+        self.purged.push((device, case));
         Ok(())
     }
 }

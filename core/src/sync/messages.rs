@@ -53,6 +53,9 @@ pub struct SyncRequest {
     pub cursor: u64,
     /// Cases with local changes the server lacks.
     pub uploads: Vec<CaseChanges>,
+    /// Cases this device purged after the last response told it to (purge receipts).
+    #[serde(default)]
+    pub purged: Vec<CaseId>,
 }
 
 /// Server → device.
@@ -69,6 +72,13 @@ pub struct SyncResponse {
     pub accepted: Vec<CaseId>,
     /// Changes of cases the device lacks, with the server's heads.
     pub updates: Vec<CaseChanges>,
+    /// Cases the device must purge (no longer assigned to its user), once their pending changes
+    /// are in.
+    #[serde(default)]
+    pub purge: Vec<CaseId>,
+    /// A renewed offline lease, signed by the server (added by the server, not the hub).
+    #[serde(default)]
+    pub lease: Option<crate::protocol::Lease>,
 }
 
 mod hash_list {
@@ -139,7 +149,11 @@ impl SyncRequest {
 
     /// Decodes and bounds-checks a request.
     pub fn decode(bytes: &[u8]) -> Result<Self, SyncError> {
-        let request: Self = decode(bytes, |r: &Self| r.version, |r| r.uploads.len())?;
+        let request: Self = decode(
+            bytes,
+            |r: &Self| r.version,
+            |r| r.uploads.len() + r.purged.len(),
+        )?;
         let mut ids: Vec<CaseId> = request.uploads.iter().map(|u| u.case_id).collect();
         ids.sort();
         if ids.windows(2).any(|w| w[0] == w[1]) {
@@ -180,6 +194,7 @@ mod tests {
                 changes: vec![1, 2, 3],
                 heads: vec![ChangeHash([9; 32])],
             }],
+            purged: vec![],
         };
         let bytes = request.encode().unwrap();
         assert_eq!(SyncRequest::decode(&bytes).unwrap(), request);

@@ -38,6 +38,7 @@ pub fn create(dir: &Path, key: [u8; 32]) -> TestStore {
     let identity = StoreIdentity {
         user: UserId::new(),
         device: DeviceId::new(),
+        lease_key: None,
     };
     let store = Store::create(
         dir,

@@ -1,0 +1,477 @@
+//! Lost phones and need to know, end to end over real TLS: revocation with a signed wipe order,
+//! quarantine, the offline lease, panic wipe, and purging an unassigned case.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use fieldcase_core::CoreError;
+use fieldcase_core::device::PENDING_RECEIPT_FILE;
+use fieldcase_core::protocol::{Role, WipeOrder};
+use fieldcase_core::store::{DB_FILE, KEY_FILE};
+use fieldcase_tests::{TestDevice, TestServer};
+
+fn store_files(phone: &TestDevice) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(phone.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(DB_FILE) || n.starts_with(KEY_FILE))
+        .collect();
+    names.sort();
+    names
+}
+
+fn device_row(server: &TestServer, phone_id: &str) -> (String, Option<i64>, Option<String>) {
+    server.with_db(|c| {
+        c.query_row(
+            "SELECT status, wiped_at, wipe_reason FROM devices WHERE id = ?1",
+            [phone_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+    })
+}
+
+fn audit_actions(server: &TestServer) -> Vec<String> {
+    server.with_db(|c| {
+        c.prepare("SELECT action FROM audit_log ORDER BY seq")?
+            .query_map([], |r| r.get(0))?
+            .collect()
+    })
+}
+
+#[test]
+fn a_revoked_phone_is_refused_wipes_itself_and_the_office_gets_the_receipt() {
+    let server = TestServer::start();
+    let ana = server.add_user("ana", Role::FieldWorker);
+    let (case, _) = server.create_case("K-1", &[ana]);
+    let phone = TestDevice::enroll_direct(&server, "ana");
+    phone.device.sync_now().unwrap();
+    let id = phone.id();
+
+    server.revoke(id);
+    let result = phone.device.sync_now();
+    assert!(
+        matches!(result, Err(CoreError::RevokedAndWiped)),
+        "{result:?}"
+    );
+    assert_eq!(
+        store_files(&phone),
+        Vec::<String>::new(),
+        "store files remain after the wipe"
+    );
+    assert!(
+        !phone.path().join(PENDING_RECEIPT_FILE).exists(),
+        "the receipt was delivered"
+    );
+    assert!(matches!(
+        phone.device.store().case(case),
+        Err(CoreError::NoStore)
+    ));
+    let (status, wiped_at, reason) = device_row(&server, &id.to_string());
+    assert_eq!(status, "revoked");
+    assert!(wiped_at.is_some());
+    assert_eq!(reason.as_deref(), Some("revoked"));
+    assert!(audit_actions(&server).contains(&"wipe_receipt_revoked".to_string()));
+}
+
+#[test]
+fn a_forged_wipe_order_is_refused_and_wipes_nothing() {
+    let server = TestServer::start();
+    let ana = server.add_user("ana", Role::FieldWorker);
+    let (case, _) = server.create_case("K-2", &[ana]);
+    let phone = TestDevice::enroll_direct(&server, "ana");
+    phone.device.sync_now().unwrap();
+    let impostor = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+    let forged = WipeOrder::sign(&impostor, *phone.id().as_uuid(), 1, "revoked");
+    assert!(matches!(
+        phone.device.obey_wipe_order(&forged, None),
+        Err(CoreError::ForgedWipeOrder)
+    ));
+    assert_eq!(
+        store_files(&phone).len(),
+        2 + usize::from(phone.path().join(format!("{DB_FILE}-wal")).exists())
+            + usize::from(phone.path().join(format!("{DB_FILE}-shm")).exists())
+    );
+    assert_eq!(phone.case(case).client_code, "K-2");
+}
+
+#[test]
+fn a_revoked_phones_offline_edits_land_in_quarantine_not_in_the_case() {
+    let server = TestServer::start();
+    let ana = server.add_user("ana", Role::FieldWorker);
+    let bojan = server.add_user("bojan", Role::FieldWorker);
+    let (case, _) = server.create_case("K-3", &[ana, bojan]);
+    let lost = TestDevice::enroll_direct(&server, "ana");
+    let colleague = TestDevice::enroll_direct(&server, "bojan");
+    lost.device.sync_now().unwrap();
+    colleague.device.sync_now().unwrap();
+    lost.write_note(case, "written offline on the phone that was then stolen");
+    server.revoke(lost.id());
+
+    assert!(matches!(
+        lost.device.sync_now(),
+        Err(CoreError::RevokedAndWiped)
+    ));
+    assert!(
+        server.case(case).notes.is_empty(),
+        "nothing of the revoked phone was merged"
+    );
+    let held = server.with_db(|c| {
+        c.query_row(
+            "SELECT COUNT(*) FROM quarantine WHERE case_id = ?1 AND decision IS NULL",
+            [case.to_string()],
+            |r| r.get::<_, i64>(0),
+        )
+    });
+    assert_eq!(held, 1, "the upload is kept for an admin");
+    // The colleague's phone never sees it.
+    colleague.device.sync_now().unwrap();
+    assert!(colleague.case(case).notes.is_empty());
+}
+
+#[test]
+fn a_revocation_committed_during_a_sync_sends_its_upload_to_quarantine() {
+    let server = TestServer::start();
+    let ana = server.add_user("ana", Role::FieldWorker);
+    let bojan = server.add_user("bojan", Role::FieldWorker);
+    let (case, _) = server.create_case("K-4", &[ana, bojan]);
+    let phone = TestDevice::enroll_direct(&server, "ana");
+    let colleague = TestDevice::enroll_direct(&server, "bojan");
+    phone.device.sync_now().unwrap();
+    colleague.device.sync_now().unwrap();
+    let note = "the last note from the phone that is being stolen";
+    phone.write_note(case, note);
+
+    // Hold the database's write lock from another connection, start the phone's sync (it is
+    // authenticated, then waits for the lock), commit the revocation, release.
+    let db_path = server.dir.path().join("server.db");
+    let blocker = rusqlite::Connection::open(&db_path).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let phone_id = phone.id();
+    let syncing = std::thread::spawn(move || {
+        let result = phone.device.sync_now();
+        (phone, result)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    blocker
+        .execute(
+            "UPDATE devices SET status = 'revoked' WHERE id = ?1",
+            [phone_id.to_string()],
+        )
+        .unwrap();
+    blocker.execute_batch("COMMIT").unwrap();
+    let (phone, result) = syncing.join().unwrap();
+    assert!(
+        matches!(result, Err(CoreError::RevokedAndWiped)),
+        "{result:?}"
+    );
+    assert!(store_files(&phone).is_empty());
+
+    // Not merged, not lost: in quarantine, readable by an admin.
+    assert!(server.case(case).notes.is_empty());
+    let state = &server.running().state;
+    let vault = state.vault().clone();
+    let held = state
+        .db()
+        .with(|c| fieldcase_server::quarantine::list(c))
+        .unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].device, phone_id);
+    let preview = state
+        .db()
+        .with(|c| fieldcase_server::quarantine::preview(c, &vault, held[0].id))
+        .unwrap();
+    assert_eq!(preview.notes.len(), 1);
+    assert_eq!(preview.notes[0].body, note);
+
+    // Released: merged, and the colleague's phone gets it at its next sync.
+    colleague.write_note(case, "colleague keeps working");
+    colleague.device.sync_now().unwrap();
+    state
+        .db()
+        .with(|c| fieldcase_server::quarantine::release(c, &vault, held[0].id, 1))
+        .unwrap();
+    colleague.device.sync_now().unwrap();
+    let bodies: Vec<String> = colleague
+        .case(case)
+        .notes
+        .iter()
+        .map(|n| n.body.clone())
+        .collect();
+    assert!(bodies.contains(&note.to_string()));
+    assert!(
+        bodies.contains(&"colleague keeps working".to_string()),
+        "no other edit lost"
+    );
+    assert_eq!(colleague.case(case), server.case(case));
+    let actions = audit_actions(&server);
+    assert!(actions.contains(&"quarantine_held".to_string()));
+    assert!(actions.contains(&"quarantine_released".to_string()));
+}
+
+#[test]
+fn a_discarded_quarantine_leaves_the_case_unchanged() {
+    let server = TestServer::start();
+    let ana = server.add_user("ana", Role::FieldWorker);
+    let (case, _) = server.create_case("K-5", &[ana]);
+    let phone = TestDevice::enroll_direct(&server, "ana");
+    phone.device.sync_now().unwrap();
+    phone.write_note(case, "to be discarded");
+    let upload = phone
+        .device
+        .store()
+        .prepare_sync()
+        .unwrap()
+        .request()
+        .uploads[0]
+        .clone();
+    let state = &server.running().state;
+    let vault = state.vault().clone();
+    let id = state
+        .db()
+        .with(|c| {
+            fieldcase_server::quarantine::hold(c, &vault, phone.id(), ana, case, &upload.changes, 1)
+        })
+        .unwrap();
+    let before = server.case(case);
+    state
+        .db()
+        .with(|c| fieldcase_server::quarantine::discard(c, &vault, id, 2))
+        .unwrap();
+    assert_eq!(server.case(case), before);
+    assert!(matches!(
+        state
+            .db()
+            .with(|c| fieldcase_server::quarantine::release(c, &vault, id, 3)),
+        Err(fieldcase_server::ServerError::QuarantineDecided)
+    ));
+    assert!(audit_actions(&server).contains(&"quarantine_discarded".to_string()));
+}
+
+#[test]
+fn the_offline_lease_closes_case_data_until_a_sync_renews_it() {
+    let clock = fieldcase_server::ManualClock::new();
+    let server = TestServer::start_with_clock(clock.clone(), Duration::from_secs(60));
+    let ana = server.add_user("ana", Role::FieldWorker);
+    let (case, _) = server.create_case("K-6", &[ana]);
+    let phone = TestDevice::enroll_direct(&server, "ana");
+    // Enrolled but never synced: no lease yet, no case data (there is none anyway).
+    assert!(matches!(
+        phone.device.store().list_cases(),
+        Err(CoreError::LeaseExpired)
+    ));
+    phone.device.sync_now().unwrap();
+    assert_eq!(phone.case(case).client_code, "K-6");
+
+    // Offline past the lease: case data stays closed, on every path.
+    phone.clock.advance(time::Duration::seconds(61));
+    assert!(matches!(
+        phone.device.store().case(case),
+        Err(CoreError::LeaseExpired)
+    ));
+    assert!(matches!(
+        phone.device.store().today_tasks(time::UtcOffset::UTC),
+        Err(CoreError::LeaseExpired)
+    ));
+    assert!(matches!(
+        phone.device.store().write_note(case, &note()),
+        Err(CoreError::LeaseExpired)
+    ));
+    // Editing the lease in the database file does not help: garbage, or no lease at all.
+    let db = phone.path().join(DB_FILE);
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute(
+            "UPDATE meta SET value = X'0102030405' WHERE name = 'lease'",
+            [],
+        )
+        .unwrap();
+    }
+    phone.device.store().lock().unwrap();
+    phone
+        .device
+        .store()
+        .unlock_with_keystore(&phone.keys)
+        .unwrap();
+    assert!(matches!(
+        phone.device.store().case(case),
+        Err(CoreError::LeaseExpired)
+    ));
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute("DELETE FROM meta WHERE name = 'lease'", [])
+            .unwrap();
+    }
+    phone.device.store().lock().unwrap();
+    phone
+        .device
+        .store()
+        .unlock_with_keystore(&phone.keys)
+        .unwrap();
+    assert!(matches!(
+        phone.device.store().case(case),
+        Err(CoreError::LeaseExpired)
+    ));
+
+    // A sync renews it (the office's clock has moved on as well).
+    clock.advance(61);
+    phone.device.sync_now().unwrap();
+    assert_eq!(phone.case(case).client_code, "K-6");
+
+    // Past the lease again, then revoked: the sync wipes instead of renewing.
+    phone.clock.advance(time::Duration::seconds(61));
+    clock.advance(61);
+    server.revoke(phone.id());
+    assert!(matches!(
+        phone.device.sync_now(),
+        Err(CoreError::RevokedAndWiped)
+    ));
+    assert!(store_files(&phone).is_empty());
+}
+
+fn note() -> fieldcase_core::model::NewNote {
+    fieldcase_core::model::NewNote {
+        kind: fieldcase_core::model::NoteKind::Visit,
+        body: "x".into(),
+        tags: vec![],
+        task: None,
+    }
+}
+
+#[test]
+fn panic_wipe_needs_no_network_and_is_reported_later() {
+    let server = TestServer::start();
+    let ana = server.add_user("ana", Role::FieldWorker);
+    let (case, _) = server.create_case("K-7", &[ana]);
+    let proxy = fieldcase_tests::FaultProxy::start(server.addr());
+    let phone = TestDevice::enroll(&server, "ana", &proxy.url());
+    phone.device.sync_now().unwrap();
+    phone.write_note(case, "sensitive");
+    let id = phone.id();
+    // A copy an attacker took before.
+    let copy = tempfile::tempdir().unwrap();
+    for name in [
+        DB_FILE.to_string(),
+        format!("{DB_FILE}-wal"),
+        KEY_FILE.to_string(),
+    ] {
+        if phone.path().join(&name).exists() {
+            std::fs::copy(phone.path().join(&name), copy.path().join(&name)).unwrap();
+        }
+    }
+    drop(proxy); // no network from here on
+
+    let report = phone.device.panic_wipe().unwrap();
+    assert!(report.files_removed.contains(&KEY_FILE.to_string()));
+    assert!(store_files(&phone).is_empty());
+    assert!(phone.path().join(PENDING_RECEIPT_FILE).exists());
+    // The old copy's key file was taken before the wipe: that copy is what a thief has, and
+    // the keystore key still opens it unless the platform destroys it; the shredded key file on
+    // the phone is gone, so the database left on the phone (none) and any copy of the database
+    // alone open with nothing.
+    std::fs::remove_file(copy.path().join(KEY_FILE)).unwrap();
+    assert!(matches!(
+        fieldcase_core::store::Store::open(
+            copy.path(),
+            fieldcase_tests::device_options(&phone.clock)
+        ),
+        Err(CoreError::NoStore)
+    ));
+
+    // Back in range later (directly, the proxy is gone): the receipt reaches the office.
+    let bytes = std::fs::read(phone.path().join(PENDING_RECEIPT_FILE)).unwrap();
+    let mut pending: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    pending["server_url"] = serde_json::Value::String(format!("https://{}", server.addr()));
+    std::fs::write(
+        phone.path().join(PENDING_RECEIPT_FILE),
+        serde_json::to_vec(&pending).unwrap(),
+    )
+    .unwrap();
+    assert!(fieldcase_core::device::send_pending_receipt(phone.path()).unwrap());
+    assert!(!phone.path().join(PENDING_RECEIPT_FILE).exists());
+    let (status, wiped_at, reason) = device_row(&server, &id.to_string());
+    assert_eq!(
+        (status.as_str(), reason.as_deref()),
+        ("revoked", Some("panic"))
+    );
+    assert!(wiped_at.is_some());
+}
+
+#[test]
+fn an_unassigned_case_is_purged_after_its_pending_edits_reach_the_office() {
+    let server = TestServer::start();
+    let ana = server.add_user("ana", Role::FieldWorker);
+    let (case, _) = server.create_case("K-PURGE-8", &[ana]);
+    let (kept, _) = server.create_case("K-KEEP-9", &[ana]);
+    let phone = TestDevice::enroll_direct(&server, "ana");
+    phone.device.sync_now().unwrap();
+    let pending = phone.write_note(case, "written before the unassignment reached the phone");
+    // Remember some ciphertext of the case as stored on the phone.
+    let sealed: Vec<u8> = {
+        let conn = rusqlite::Connection::open(phone.path().join(DB_FILE)).unwrap();
+        conn.query_row(
+            "SELECT snapshot FROM case_docs WHERE case_id = ?1",
+            [case.as_bytes().as_slice()],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+
+    server.unassign(case, ana);
+    phone.device.sync_now().unwrap();
+    // The pending note reached the office before the purge.
+    assert!(server.case(case).notes.iter().any(|n| n.id == pending));
+    // Gone from the phone; the other case stays.
+    assert!(matches!(
+        phone.device.store().case(case),
+        Err(CoreError::CaseNotFound)
+    ));
+    let listed: Vec<_> = phone
+        .device
+        .store()
+        .list_cases()
+        .unwrap()
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(listed, vec![kept]);
+    // The purge receipt is recorded and audited.
+    let receipts: i64 = server.with_db(|c| {
+        c.query_row(
+            "SELECT COUNT(*) FROM purge_receipts WHERE case_id = ?1",
+            [case.to_string()],
+            |r| r.get(0),
+        )
+    });
+    assert_eq!(receipts, 1);
+    assert!(audit_actions(&server).contains(&"case_purged".to_string()));
+    // After compaction no byte of the case's ciphertext is left in the files.
+    phone.device.store().compact().unwrap();
+    for name in [DB_FILE.to_string(), format!("{DB_FILE}-wal")] {
+        if let Ok(bytes) = std::fs::read(phone.path().join(&name)) {
+            assert!(
+                !bytes.windows(64).any(|w| w == &sealed[..64]),
+                "case bytes left in {name}"
+            );
+        }
+    }
+    // Asking for it again by id yields nothing: a forged upload naming it gets no update.
+    let request = fieldcase_core::sync::SyncRequest {
+        version: fieldcase_core::sync::PROTOCOL_VERSION,
+        cursor: 0,
+        uploads: vec![fieldcase_core::sync::CaseChanges {
+            case_id: case,
+            changes: vec![],
+            heads: vec![],
+        }],
+        purged: vec![],
+    };
+    let prepared_cursor0 = fieldcase_core::sync::hub::handle_sync(
+        &mut fieldcase_core::sync::hub::MemoryHub::new(),
+        phone.id(),
+        ana,
+        &request,
+        &fieldcase_core::ActorId::random(),
+    )
+    .unwrap();
+    assert!(prepared_cursor0.updates.is_empty());
+}
