@@ -694,3 +694,37 @@ fn audit_detail_is_bounded() {
     store::audit_with_detail(&conn, 1, "device_revoked", None, None, Some("admin")).unwrap();
     assert!(verify(&conn).is_intact());
 }
+
+#[test]
+fn a_tampered_log_does_not_stop_revocation() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(db::DB_FILE);
+    let mut conn = db::open(&path).unwrap();
+    let user = store::add_user(&mut conn, NAMES[0], Role::FieldWorker, 1_000).unwrap();
+    let key = SigningKey::generate(&mut OsRng);
+    conn.execute(
+        "INSERT INTO devices (id, user_id, public_key, status, enrolled_at)
+         VALUES (?1, ?2, ?3, 'active', 1000)",
+        rusqlite::params![
+            Uuid::now_v7().to_string(),
+            user.to_string(),
+            key.verifying_key().to_bytes().as_slice()
+        ],
+    )
+    .unwrap();
+    drop(conn);
+    tamper(
+        dir.path(),
+        "UPDATE audit_log SET hash = x'0102' WHERE seq = 1",
+    );
+    let mut conn = db::open(&path).unwrap();
+    let done = admin::deactivate_user(&mut conn, NAMES[0], 2_000).unwrap();
+    assert_eq!(done.revoked_devices.len(), 1);
+    assert_eq!(
+        verify(&conn),
+        ChainReport::Broken {
+            seq: 1,
+            problem: ChainProblem::Malformed
+        }
+    );
+}
