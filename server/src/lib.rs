@@ -10,6 +10,7 @@
 //! - [`Server::start`] does all of it on a background thread, for tests and benches.
 
 pub mod admin;
+pub mod admin_api;
 pub mod audit;
 pub mod auth;
 pub mod cases;

@@ -90,6 +90,32 @@ enum AdminCommand {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Changes uploaded by revoked devices: read, release into the case, or discard.
+    Quarantine {
+        #[command(subcommand)]
+        command: QuarantineCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum QuarantineCommand {
+    /// List quarantined uploads.
+    List,
+    /// Show what an upload would add to its case.
+    Show {
+        /// The quarantine id.
+        id: uuid::Uuid,
+    },
+    /// Merge an upload into its case (other devices get it at their next sync).
+    Release {
+        /// The quarantine id.
+        id: uuid::Uuid,
+    },
+    /// Discard an upload; the case stays as it is.
+    Discard {
+        /// The quarantine id.
+        id: uuid::Uuid,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -475,6 +501,12 @@ fn admin(resolved: Resolved, command: AdminCommand) -> Result<()> {
                 bail!("audit chain verification failed at entry {seq}");
             }
         },
+        AdminCommand::Quarantine { command } => {
+            let keys = fieldcase_server::keys::ServerKeys::load_or_create(&resolved.data)
+                .context("server key file")?;
+            let vault = CaseVault::load_or_create(&mut conn, &keys)?;
+            quarantine_command(&mut conn, &vault, command, now, &mut out)?;
+        }
         AdminCommand::Audit {
             command: AuditCommand::List { limit },
         } => {
@@ -588,6 +620,63 @@ fn case_command(
             for id in cases::list_case_ids(conn)? {
                 writeln!(out, "{id}")?;
             }
+        }
+    }
+    Ok(())
+}
+
+fn quarantine_command(
+    conn: &mut rusqlite::Connection,
+    vault: &CaseVault,
+    command: QuarantineCommand,
+    now: i64,
+    out: &mut impl Write,
+) -> Result<()> {
+    use fieldcase_server::quarantine;
+    match command {
+        QuarantineCommand::List => {
+            writeln!(
+                out,
+                "{:<36}  {:<20}  {:<36}  {:<36}  decision",
+                "id", "received", "device", "case"
+            )?;
+            for q in quarantine::list(conn)? {
+                writeln!(
+                    out,
+                    "{:<36}  {:<20}  {:<36}  {:<36}  {}",
+                    q.id,
+                    admin::rfc3339(q.received_at),
+                    q.device,
+                    q.case,
+                    q.decision.as_deref().unwrap_or("waiting")
+                )?;
+            }
+        }
+        QuarantineCommand::Show { id } => {
+            let preview = quarantine::preview(conn, vault, id)?;
+            writeln!(
+                out,
+                "case {} from device {} at {}",
+                preview.entry.case,
+                preview.entry.device,
+                admin::rfc3339(preview.entry.received_at)
+            )?;
+            for note in preview.notes {
+                writeln!(
+                    out,
+                    "--- note {} ({}) by user {}",
+                    note.id, note.kind, note.author.user
+                )?;
+                writeln!(out, "{}", note.body)?;
+            }
+        }
+        QuarantineCommand::Release { id } => {
+            quarantine::release(conn, vault, id, now)?;
+            writeln!(out, "released into the case")?;
+        }
+        QuarantineCommand::Discard { id } => {
+            quarantine::discard(conn, vault, id, now)?;
+            writeln!(out, "discarded")?;
         }
     }
     Ok(())

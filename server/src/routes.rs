@@ -28,6 +28,7 @@ pub fn routes() -> Router<AppState> {
         .route(PATH_WHOAMI, get(whoami))
         .route(crate::sync::PATH_SYNC, post(crate::sync::sync))
         .route(protocol::PATH_WIPE_RECEIPT, post(crate::sync::wipe_receipt))
+        .merge(crate::admin_api::routes())
 }
 
 /// Adds fallbacks, the request timeout and the state to a set of routes.

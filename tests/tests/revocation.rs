@@ -1,6 +1,6 @@
 //! Lost phones and need to know, end to end over real TLS: revocation with a signed wipe order,
 //! quarantine, the offline lease, panic wipe, and purging an unassigned case.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::Duration;
 
@@ -474,4 +474,103 @@ fn an_unassigned_case_is_purged_after_its_pending_edits_reach_the_office() {
     )
     .unwrap();
     assert!(prepared_cursor0.updates.is_empty());
+}
+
+/// A device of an admin, talking to the admin API with signed requests.
+fn admin_client(server: &TestServer, name: &str) -> fieldcase_core::transport::DeviceClient {
+    use fieldcase_core::transport::{Client, DeviceClient, DeviceCredential, enroll};
+    let url = format!("https://{}", server.addr());
+    let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+    let enrolled = enroll(
+        &url,
+        server.fingerprint(),
+        &server.enrollment_code(name),
+        &key,
+    )
+    .unwrap();
+    DeviceClient::new(
+        Client::new(&url, server.fingerprint()).unwrap(),
+        DeviceCredential::new(enrolled.device_id, key),
+    )
+}
+
+#[test]
+fn the_admin_api_revokes_reads_and_releases_quarantine_and_checks_the_audit_chain() {
+    let server = TestServer::start();
+    let ana = server.add_user("ana", Role::FieldWorker);
+    server.add_user("boss", Role::Admin);
+    let (case, _) = server.create_case("K-10", &[ana]);
+    let admin = admin_client(&server, "boss");
+    let phone = TestDevice::enroll_direct(&server, "ana");
+    phone.device.sync_now().unwrap();
+
+    // A field worker's device may not use the admin API.
+    let worker = admin_client(&server, "ana");
+    match worker.get("/v1/admin/devices") {
+        Err(fieldcase_core::transport::TransportError::Http { status, code, .. }) => {
+            assert_eq!((status, code.as_str()), (403, "forbidden"));
+        }
+        other => panic!("expected 403, got {other:?}"),
+    }
+
+    let devices: serde_json::Value =
+        serde_json::from_slice(&admin.get("/v1/admin/devices").unwrap()).unwrap();
+    let row = devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["device_id"] == phone.id().to_string().as_str())
+        .unwrap();
+    assert_eq!(row["status"], "active");
+    assert!(row["last_sync_at"].is_i64() && row["lease_expires_at"].is_i64());
+
+    phone.write_note(case, "written offline, then the phone was lost");
+    let phone_id = phone.id().to_string();
+    let revoked: serde_json::Value = serde_json::from_slice(
+        &admin
+            .post(&format!("/v1/admin/devices/{}/revoke", phone.id()), b"")
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(revoked["revoked"], true);
+    assert!(matches!(
+        phone.device.sync_now(),
+        Err(CoreError::RevokedAndWiped)
+    ));
+
+    let devices: serde_json::Value =
+        serde_json::from_slice(&admin.get("/v1/admin/devices").unwrap()).unwrap();
+    let row = devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["device_id"] == phone_id.as_str())
+        .unwrap();
+    assert_eq!(
+        (row["status"].as_str(), row["wipe_reason"].as_str()),
+        (Some("revoked"), Some("revoked"))
+    );
+
+    let held: serde_json::Value =
+        serde_json::from_slice(&admin.get("/v1/admin/quarantine").unwrap()).unwrap();
+    let id = held[0]["id"].as_str().unwrap().to_owned();
+    let shown: serde_json::Value =
+        serde_json::from_slice(&admin.get(&format!("/v1/admin/quarantine/{id}")).unwrap()).unwrap();
+    assert_eq!(
+        shown["notes"][0]["body"],
+        "written offline, then the phone was lost"
+    );
+    admin
+        .post(&format!("/v1/admin/quarantine/{id}/release"), b"")
+        .unwrap();
+    assert_eq!(server.case(case).notes.len(), 1);
+    match admin.post(&format!("/v1/admin/quarantine/{id}/discard"), b"") {
+        Err(fieldcase_core::transport::TransportError::Http { status, .. }) => {
+            assert_eq!(status, 409)
+        }
+        other => panic!("expected 409, got {other:?}"),
+    }
+    let chain: serde_json::Value =
+        serde_json::from_slice(&admin.get("/v1/admin/audit/verify").unwrap()).unwrap();
+    assert_eq!(chain["intact"], true);
 }

@@ -110,6 +110,10 @@ pub mod error_code {
     pub const REPLAYED_REQUEST: &str = "replayed_request";
     /// Something failed inside the server; nothing more is said.
     pub const INTERNAL: &str = "internal";
+    /// The authenticated user's role may not do this.
+    pub const FORBIDDEN: &str = "forbidden";
+    /// The quarantined upload was already released or discarded.
+    pub const ALREADY_DECIDED: &str = "already_decided";
     /// A sync upload held changes that do not apply (malformed automerge data); nothing stored.
     pub const BAD_CHANGES: &str = "bad_changes";
 }

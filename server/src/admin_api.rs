@@ -1,0 +1,216 @@
+//! The authenticated admin API: the same operations as `fieldcase-server admin`, over signed
+//! requests from a device whose user is an admin, for the web pages and tools to use. Every
+//! operation goes through the functions in [`crate::admin`] and [`crate::quarantine`], which
+//! audit what they change.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use fieldcase_core::protocol::{Role, error_code};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::admin::{self, RevokeOutcome};
+use crate::auth::Authenticated;
+use crate::error::{AppError, ServerError};
+use crate::state::AppState;
+
+/// The admin routes, to merge into the app.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/admin/devices", get(devices))
+        .route("/v1/admin/devices/{id}/revoke", post(revoke))
+        .route("/v1/admin/users/{name}/deactivate", post(deactivate))
+        .route("/v1/admin/quarantine", get(quarantine_list))
+        .route("/v1/admin/quarantine/{id}", get(quarantine_show))
+        .route(
+            "/v1/admin/quarantine/{id}/release",
+            post(quarantine_release),
+        )
+        .route(
+            "/v1/admin/quarantine/{id}/discard",
+            post(quarantine_discard),
+        )
+        .route("/v1/admin/audit/verify", get(audit_verify))
+}
+
+fn require_admin(auth: &Authenticated) -> Result<(), AppError> {
+    if auth.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(AppError::new(
+            StatusCode::FORBIDDEN,
+            error_code::FORBIDDEN,
+            "this needs an admin",
+        ))
+    }
+}
+
+fn known(e: ServerError) -> AppError {
+    match e {
+        ServerError::UnknownDevice | ServerError::UnknownUser | ServerError::UnknownQuarantine => {
+            AppError::new(StatusCode::NOT_FOUND, error_code::NOT_FOUND, e.to_string())
+        }
+        ServerError::QuarantineDecided => AppError::new(
+            StatusCode::CONFLICT,
+            error_code::ALREADY_DECIDED,
+            e.to_string(),
+        ),
+        other => AppError::internal(&other),
+    }
+}
+
+fn parse_id(text: &str) -> Result<Uuid, AppError> {
+    Uuid::try_parse(text).map_err(|_| AppError::malformed("not an id"))
+}
+
+async fn devices(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<Json<Value>, AppError> {
+    require_admin(&auth)?;
+    let rows = state
+        .db()
+        .call(|conn| admin::list_devices(conn).map_err(known))
+        .await?;
+    let list: Vec<Value> = rows
+        .iter()
+        .map(|d| {
+            json!({
+                "device_id": d.device_id, "user_id": d.user_id, "user_name": d.user_name,
+                "role": d.role.as_str(), "status": d.status.as_str(), "enrolled_at": d.enrolled_at,
+                "last_sync_at": d.last_sync_at, "lease_expires_at": d.lease_expires_at,
+                "revoked_at": d.revoked_at, "wiped_at": d.wiped_at, "wipe_reason": d.wipe_reason,
+                "purge_receipts": d.purge_receipts,
+            })
+        })
+        .collect();
+    Ok(Json(Value::Array(list)))
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    auth: Authenticated,
+) -> Result<Json<Value>, AppError> {
+    require_admin(&auth)?;
+    let id = parse_id(&id)?;
+    let now = state.now();
+    let outcome = state
+        .db()
+        .call(move |conn| admin::revoke_device(conn, &id, now).map_err(known))
+        .await?;
+    Ok(Json(
+        json!({ "revoked": matches!(outcome, RevokeOutcome::Revoked { .. }) }),
+    ))
+}
+
+async fn deactivate(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    auth: Authenticated,
+) -> Result<Json<Value>, AppError> {
+    require_admin(&auth)?;
+    let now = state.now();
+    let done = state
+        .db()
+        .call(move |conn| admin::deactivate_user(conn, &name, now).map_err(known))
+        .await?;
+    Ok(Json(
+        json!({ "user_id": done.user_id, "revoked_devices": done.revoked_devices }),
+    ))
+}
+
+async fn quarantine_list(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<Json<Value>, AppError> {
+    require_admin(&auth)?;
+    let rows = state
+        .db()
+        .call(|conn| crate::quarantine::list(conn).map_err(known))
+        .await?;
+    let list: Vec<Value> = rows
+        .iter()
+        .map(|q| {
+            json!({ "id": q.id, "device_id": q.device.to_string(), "user_id": q.user.to_string(),
+                    "case_id": q.case.to_string(), "received_at": q.received_at, "decision": q.decision })
+        })
+        .collect();
+    Ok(Json(Value::Array(list)))
+}
+
+async fn quarantine_show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    auth: Authenticated,
+) -> Result<Json<Value>, AppError> {
+    require_admin(&auth)?;
+    let id = parse_id(&id)?;
+    let vault = state.vault().clone();
+    let preview = state
+        .db()
+        .call(move |conn| crate::quarantine::preview(conn, &vault, id).map_err(known))
+        .await?;
+    let notes: Vec<Value> = preview
+        .notes
+        .iter()
+        .map(|n| json!({ "note_id": n.id.to_string(), "author_user": n.author.user.to_string(),
+                         "author_device": n.author.device.to_string(), "kind": n.kind.as_str(), "body": n.body }))
+        .collect();
+    Ok(Json(
+        json!({ "id": id, "case_id": preview.entry.case.to_string(), "device_id": preview.entry.device.to_string(),
+                    "received_at": preview.entry.received_at, "notes": notes }),
+    ))
+}
+
+async fn quarantine_release(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    auth: Authenticated,
+) -> Result<StatusCode, AppError> {
+    require_admin(&auth)?;
+    let id = parse_id(&id)?;
+    let (vault, now) = (state.vault().clone(), state.now());
+    state
+        .db()
+        .call(move |conn| crate::quarantine::release(conn, &vault, id, now).map_err(known))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn quarantine_discard(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    auth: Authenticated,
+) -> Result<StatusCode, AppError> {
+    require_admin(&auth)?;
+    let id = parse_id(&id)?;
+    let (vault, now) = (state.vault().clone(), state.now());
+    state
+        .db()
+        .call(move |conn| crate::quarantine::discard(conn, &vault, id, now).map_err(known))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn audit_verify(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<Json<Value>, AppError> {
+    require_admin(&auth)?;
+    let report = state
+        .db()
+        .call(|conn| crate::audit::verify_chain(conn).map_err(known))
+        .await?;
+    Ok(Json(match report {
+        crate::audit::ChainReport::Intact { entries, .. } => {
+            json!({ "intact": true, "entries": entries })
+        }
+        crate::audit::ChainReport::Broken { seq, problem } => {
+            json!({ "intact": false, "broken_at": seq, "problem": problem.to_string() })
+        }
+    }))
+}
