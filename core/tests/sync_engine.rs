@@ -182,7 +182,7 @@ fn a_lost_response_loses_and_duplicates_nothing() {
             datetime!(2026-11-24 07:00 UTC),
         )
         .unwrap();
-    fieldcase_core::sync::hub::HubStorage::store_case(&mut hub, case, &office_doc.save()).unwrap();
+    fieldcase_core::sync::hub::HubStorage::store_case(&mut hub, &mut office_doc).unwrap();
     let mut cut = link(&mut hub, &a);
     cut.drop_next_response = true;
     assert!(matches!(

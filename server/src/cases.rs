@@ -12,7 +12,7 @@ use fieldcase_core::ActorId;
 use fieldcase_core::crypto::{DataKey, KeySlot, open, seal};
 use fieldcase_core::document::CaseDoc;
 use fieldcase_core::ids::{CaseId, DeviceId, TaskId, UserId};
-use fieldcase_core::model::{Author, Case, NewCase, NewTask};
+use fieldcase_core::model::{Author, Case, CaseStatus, NewCase, NewTask};
 use fieldcase_core::sync::hub::{DeviceCaseState, HubStorage};
 use fieldcase_core::{ChangeHash, CoreError};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -182,30 +182,43 @@ pub(crate) fn store_doc(
     doc: &mut CaseDoc,
     now: i64,
 ) -> Result<u64, CoreError> {
-    store_saved(conn, vault, doc.id(), &doc.save(), now)
-}
-
-/// Seals and stores a case's full save under the next change sequence number.
-fn store_saved(
-    conn: &Connection,
-    vault: &CaseVault,
-    case: CaseId,
-    saved: &[u8],
-    now: i64,
-) -> Result<u64, CoreError> {
-    let sealed = vault.seal_doc(case, saved)?;
+    let case = doc.id();
+    let sealed = vault.seal_doc(case, &doc.save())?;
+    let closed = doc.status()? == CaseStatus::Closed;
     let seq = next_seq(conn)?;
+    // closed_at keeps the first time the case was seen closed; reopening clears it.
     let updated = conn.execute(
-        "UPDATE cases SET doc = ?2, seq = ?3, updated_at = ?4 WHERE id = ?1",
-        params![case.to_string(), sealed, seq, now],
+        "UPDATE cases SET doc = ?2, seq = ?3, updated_at = ?4,
+             closed_at = CASE WHEN ?5 THEN COALESCE(closed_at, ?4) ELSE NULL END
+         WHERE id = ?1",
+        params![case.to_string(), sealed, seq, now, closed],
     )?;
     if updated == 0 {
         conn.execute(
-            "INSERT INTO cases (id, seq, doc, created_at, updated_at) VALUES (?1, ?3, ?2, ?4, ?4)",
-            params![case.to_string(), sealed, seq, now],
+            "INSERT INTO cases (id, seq, doc, created_at, updated_at, closed_at)
+             VALUES (?1, ?3, ?2, ?4, ?4, CASE WHEN ?5 THEN ?4 END)",
+            params![case.to_string(), sealed, seq, now, closed],
         )?;
     }
     Ok(u64::try_from(seq).unwrap_or(0))
+}
+
+/// Sets a case's status at the office (closing starts its retention period: once it has passed,
+/// devices purge the case).
+pub fn set_status(
+    conn: &mut Connection,
+    vault: &CaseVault,
+    case: CaseId,
+    status: CaseStatus,
+    now: i64,
+) -> Result<(), ServerError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut doc = load_doc(&tx, vault, case)?;
+    doc.set_status(vault.office, status, at(now))?;
+    store_doc(&tx, vault, &mut doc, now)?;
+    crate::store::audit(&tx, now, &format!("case_status_{status}"), None, None)?;
+    tx.commit()?;
+    Ok(())
 }
 
 fn at(now: i64) -> OffsetDateTime {
@@ -330,6 +343,8 @@ pub struct SqliteHub<'a> {
     pub vault: &'a CaseVault,
     /// Unix seconds, for `updated_at`.
     pub now: i64,
+    /// How long a closed case stays on devices before they purge it, in seconds.
+    pub retention_secs: i64,
 }
 
 fn heads_text(heads: &[ChangeHash]) -> String {
@@ -366,8 +381,8 @@ impl HubStorage for SqliteHub<'_> {
             .transpose()
     }
 
-    fn store_case(&mut self, case: CaseId, saved: &[u8]) -> fieldcase_core::Result<u64> {
-        store_saved(self.conn, self.vault, case, saved, self.now)
+    fn store_case(&mut self, doc: &mut CaseDoc) -> fieldcase_core::Result<u64> {
+        store_doc(self.conn, self.vault, doc, self.now)
     }
 
     fn is_assigned(&mut self, user: UserId, case: CaseId) -> fieldcase_core::Result<bool> {
@@ -464,13 +479,21 @@ impl HubStorage for SqliteHub<'_> {
         user: UserId,
     ) -> fieldcase_core::Result<Vec<CaseId>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT s.case_id FROM device_case_state s
-             WHERE s.device_id = ?1 AND NOT EXISTS (
-                 SELECT 1 FROM case_assignments a WHERE a.case_id = s.case_id AND a.user_id = ?2)",
+            "SELECT s.case_id FROM device_case_state s LEFT JOIN cases c ON c.id = s.case_id
+             WHERE s.device_id = ?1 AND (
+                 NOT EXISTS (SELECT 1 FROM case_assignments a
+                             WHERE a.case_id = s.case_id AND a.user_id = ?2)
+                 OR (c.closed_at IS NOT NULL AND c.closed_at + ?3 <= ?4))",
         )?;
-        let rows = stmt.query_map(params![device.to_string(), user.to_string()], |r| {
-            r.get::<_, String>(0)
-        })?;
+        let rows = stmt.query_map(
+            params![
+                device.to_string(),
+                user.to_string(),
+                self.retention_secs,
+                self.now
+            ],
+            |r| r.get::<_, String>(0),
+        )?;
         let mut out = Vec::new();
         for row in rows {
             out.push(row?.parse().map_err(|_| CoreError::Corrupt {

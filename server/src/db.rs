@@ -17,6 +17,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "003_revocation",
         include_str!("../migrations/003_revocation.sql"),
     ),
+    (
+        "004_case_retention",
+        include_str!("../migrations/004_case_retention.sql"),
+    ),
 ];
 
 /// File name of the database inside the data folder.

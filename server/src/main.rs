@@ -188,6 +188,11 @@ enum CaseCommand {
         #[arg(long = "bring", value_name = "ITEM")]
         checklist: Vec<String>,
     },
+    /// Close a case; devices purge it once the retention period has passed.
+    Close {
+        /// The case id.
+        case: String,
+    },
     /// List case ids, oldest first.
     List,
 }
@@ -615,6 +620,16 @@ fn case_command(
             };
             let id = cases::add_task(conn, vault, case.parse().context("case id")?, &task, now)?;
             writeln!(out, "added task {id}")?;
+        }
+        CaseCommand::Close { case } => {
+            cases::set_status(
+                conn,
+                vault,
+                case.parse().context("case id")?,
+                fieldcase_core::model::CaseStatus::Closed,
+                now,
+            )?;
+            writeln!(out, "closed")?;
         }
         CaseCommand::List => {
             for id in cases::list_case_ids(conn)? {

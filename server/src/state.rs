@@ -28,6 +28,8 @@ pub struct Limits {
     pub max_concurrent_requests: usize,
     /// How long a device may open case data offline after a successful sync (the lease).
     pub lease: Duration,
+    /// How long a closed case stays on devices before they purge it.
+    pub retention: Duration,
 }
 
 impl Default for Limits {
@@ -39,6 +41,7 @@ impl Default for Limits {
             enroll_failure_window_secs: 15 * 60,
             max_concurrent_requests: 128,
             lease: Duration::from_secs(72 * 3600),
+            retention: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }

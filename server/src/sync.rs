@@ -59,6 +59,7 @@ pub async fn sync(
     let now = state.now();
     let lease_secs = i64::try_from(state.limits().lease.as_secs()).unwrap_or(i64::MAX);
     let revoked_at_door = auth.revoked;
+    let retention_secs = i64::try_from(state.limits().retention.as_secs()).unwrap_or(i64::MAX);
     let outcome = state
         .db()
         .call(move |conn| {
@@ -85,6 +86,7 @@ pub async fn sync(
                 conn: &tx,
                 vault: &vault,
                 now,
+                retention_secs,
             };
             let response = match handle_sync(&mut hub, device, user, &request, &vault.actor) {
                 Ok(response) => response,

@@ -243,11 +243,19 @@ impl TestServer {
         clock: fieldcase_server::ManualClock,
         lease: std::time::Duration,
     ) -> Self {
+        Self::start_with_limits(clock, |limits| limits.lease = lease)
+    }
+
+    /// Starts a server with a manual clock and adjusted limits.
+    pub fn start_with_limits(
+        clock: fieldcase_server::ManualClock,
+        adjust: impl FnOnce(&mut fieldcase_server::Limits),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut options =
             fieldcase_server::ServerOptions::new(dir.path(), "127.0.0.1:0".parse().unwrap());
         options.clock = Arc::new(clock);
-        options.limits.lease = lease;
+        adjust(&mut options.limits);
         let running = Server::start_with(options).unwrap();
         Self {
             running: Some(running),
@@ -263,6 +271,25 @@ impl TestServer {
                 rusqlite::params![device.to_string(), now()],
             )
         });
+    }
+
+    /// Closes a case at the office.
+    pub fn close_case(&self, case: CaseId) {
+        let state = &self.running().state;
+        let vault = state.vault().clone();
+        let at = state.now();
+        state
+            .db()
+            .with(|conn| {
+                cases::set_status(
+                    conn,
+                    &vault,
+                    case,
+                    fieldcase_core::model::CaseStatus::Closed,
+                    at,
+                )
+            })
+            .unwrap();
     }
 
     /// Removes a worker from a case at the office.

@@ -574,3 +574,43 @@ fn the_admin_api_revokes_reads_and_releases_quarantine_and_checks_the_audit_chai
         serde_json::from_slice(&admin.get("/v1/admin/audit/verify").unwrap()).unwrap();
     assert_eq!(chain["intact"], true);
 }
+
+#[test]
+fn a_closed_case_is_purged_from_phones_once_its_retention_has_passed() {
+    let clock = fieldcase_server::ManualClock::new();
+    let server =
+        TestServer::start_with_limits(clock.clone(), |l| l.retention = Duration::from_secs(120));
+    let ana = server.add_user("ana", Role::FieldWorker);
+    let (case, _) = server.create_case("K-11", &[ana]);
+    let phone = TestDevice::enroll_direct(&server, "ana");
+    phone.device.sync_now().unwrap();
+    server.close_case(case);
+    phone.device.sync_now().unwrap();
+    assert_eq!(
+        phone.case(case).status,
+        fieldcase_core::model::CaseStatus::Closed,
+        "kept during retention"
+    );
+    clock.advance(121);
+    let closed_at: Option<i64> = server.with_db(|c| {
+        c.query_row(
+            "SELECT closed_at FROM cases WHERE id = ?1",
+            [case.to_string()],
+            |r| r.get(0),
+        )
+    });
+    assert!(
+        closed_at.is_some(),
+        "the office recorded when the case was closed"
+    );
+    phone.device.sync_now().unwrap();
+    assert!(matches!(
+        phone.device.store().case(case),
+        Err(CoreError::CaseNotFound)
+    ));
+    assert_eq!(
+        server.case(case).status,
+        fieldcase_core::model::CaseStatus::Closed,
+        "the office keeps it"
+    );
+}

@@ -260,6 +260,11 @@ impl CaseDoc {
         })
     }
 
+    /// The case's status, read without materialising the case.
+    pub fn status(&self) -> Result<crate::model::CaseStatus> {
+        parse(&self.doc, &automerge::ROOT, "status")
+    }
+
     /// The summary that list screens need, computed without reading note bodies.
     pub fn summary(&self) -> Result<CaseSummary> {
         let doc = &self.doc;

@@ -34,8 +34,8 @@ pub struct DeviceCaseState {
 pub trait HubStorage {
     /// The saved document of a case, if the hub has it.
     fn load_case(&mut self, case: CaseId) -> Result<Option<Vec<u8>>>;
-    /// Stores a case's new full save and gives it the next change sequence number.
-    fn store_case(&mut self, case: CaseId, saved: &[u8]) -> Result<u64>;
+    /// Stores a case's document and gives it the next change sequence number.
+    fn store_case(&mut self, doc: &mut CaseDoc) -> Result<u64>;
     /// Whether `user` may receive and change `case`.
     fn is_assigned(&mut self, user: UserId, case: CaseId) -> Result<bool>;
     /// The cases assigned to `user` whose sequence number is above `cursor`, ascending, with
@@ -101,7 +101,7 @@ pub fn handle_sync(
                 return Err(CoreError::Document("upload lacks changes its heads name"));
             }
             if doc.heads() != before {
-                storage.store_case(upload.case_id, &doc.save())?;
+                storage.store_case(&mut doc)?;
             }
         }
         // The device's own heads are the best knowledge of what it has: they cover every response
@@ -222,9 +222,9 @@ impl HubStorage for MemoryHub {
         Ok(self.cases.get(&case).map(|(b, _)| b.clone()))
     }
 
-    fn store_case(&mut self, case: CaseId, saved: &[u8]) -> Result<u64> {
+    fn store_case(&mut self, doc: &mut CaseDoc) -> Result<u64> {
         self.seq += 1;
-        self.cases.insert(case, (saved.to_vec(), self.seq));
+        self.cases.insert(doc.id(), (doc.save(), self.seq));
         Ok(self.seq)
     }
 
