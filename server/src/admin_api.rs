@@ -166,19 +166,34 @@ async fn quarantine_show(
     ))
 }
 
+/// Runs a quarantine decision (`release` or `discard`) for an admin.
+async fn decide(
+    state: AppState,
+    id: &str,
+    auth: Authenticated,
+    decision: fn(
+        &mut rusqlite::Connection,
+        &crate::cases::CaseVault,
+        Uuid,
+        i64,
+    ) -> Result<(), ServerError>,
+) -> Result<StatusCode, AppError> {
+    require_admin(&auth)?;
+    let id = parse_id(id)?;
+    let (vault, now) = (state.vault().clone(), state.now());
+    state
+        .db()
+        .call(move |conn| decision(conn, &vault, id, now).map_err(known))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 async fn quarantine_release(
     State(state): State<AppState>,
     Path(id): Path<String>,
     auth: Authenticated,
 ) -> Result<StatusCode, AppError> {
-    require_admin(&auth)?;
-    let id = parse_id(&id)?;
-    let (vault, now) = (state.vault().clone(), state.now());
-    state
-        .db()
-        .call(move |conn| crate::quarantine::release(conn, &vault, id, now).map_err(known))
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+    decide(state, &id, auth, crate::quarantine::release).await
 }
 
 async fn quarantine_discard(
@@ -186,14 +201,7 @@ async fn quarantine_discard(
     Path(id): Path<String>,
     auth: Authenticated,
 ) -> Result<StatusCode, AppError> {
-    require_admin(&auth)?;
-    let id = parse_id(&id)?;
-    let (vault, now) = (state.vault().clone(), state.now());
-    state
-        .db()
-        .call(move |conn| crate::quarantine::discard(conn, &vault, id, now).map_err(known))
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+    decide(state, &id, auth, crate::quarantine::discard).await
 }
 
 async fn audit_verify(

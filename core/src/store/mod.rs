@@ -335,19 +335,17 @@ impl Store {
         Ok(())
     }
 
-    /// Unlocks with the platform keystore's key.
-    pub fn unlock_with_keystore(&self, provider: &dyn KeyProvider) -> Result<()> {
+    /// Tries every key slot of `kind` with `open`; the first that opens unlocks the store.
+    fn unlock_with(
+        &self,
+        kind: SlotKind,
+        open: impl Fn(&KeySlot) -> Result<DataKey>,
+    ) -> Result<()> {
         let mut guard = self.guard()?;
         let inner = guard.as_mut().ok_or(CoreError::NoStore)?;
-        let root = provider.root_key().map_err(CoreError::KeyProvider)?;
         let mut last = CoreError::WrongKey;
-        for slot in inner
-            .keys
-            .slots
-            .iter()
-            .filter(|s| s.kind == SlotKind::Keystore)
-        {
-            match slot.open_with_keystore(&root) {
+        for slot in inner.keys.slots.iter().filter(|s| s.kind == kind) {
+            match open(slot) {
                 Ok(key) => return Self::finish_unlock(inner, key),
                 Err(e) => last = e,
             }
@@ -355,23 +353,17 @@ impl Store {
         Err(last)
     }
 
+    /// Unlocks with the platform keystore's key.
+    pub fn unlock_with_keystore(&self, provider: &dyn KeyProvider) -> Result<()> {
+        let root = provider.root_key().map_err(CoreError::KeyProvider)?;
+        self.unlock_with(SlotKind::Keystore, |slot| slot.open_with_keystore(&root))
+    }
+
     /// Unlocks with the worker's passphrase.
     pub fn unlock_with_passphrase(&self, passphrase: &str) -> Result<()> {
-        let mut guard = self.guard()?;
-        let inner = guard.as_mut().ok_or(CoreError::NoStore)?;
-        let mut last = CoreError::WrongKey;
-        for slot in inner
-            .keys
-            .slots
-            .iter()
-            .filter(|s| s.kind == SlotKind::Passphrase)
-        {
-            match slot.open_with_passphrase(passphrase) {
-                Ok(key) => return Self::finish_unlock(inner, key),
-                Err(e) => last = e,
-            }
-        }
-        Err(last)
+        self.unlock_with(SlotKind::Passphrase, |slot| {
+            slot.open_with_passphrase(passphrase)
+        })
     }
 
     /// Forgets the data key and every decrypted document: nothing can be read until unlocked.
