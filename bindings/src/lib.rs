@@ -1,1 +1,24 @@
-//! uniffi bindings over fieldcase-core (filled by the bindings issue).
+//! fieldcase-ffi: the uniffi bindings over `fieldcase-core` that the Android (Kotlin), iOS
+//! (Swift) apps and the Python tests load as one native library.
+//!
+//! A thin layer: [`FieldcaseDevice`] wraps core's `Device`; the model crosses as plain records
+//! and enums ([`types`]); every error crosses as one flat [`FieldcaseError`] that says what the app
+//! should do, mapped from core's errors in one place ([`error`]), with panics caught at the
+//! boundary. The platform keystore is a foreign trait ([`KeyStore`]), so keys cross as bytes and
+//! never as strings. No business logic lives here: a rule both apps need belongs in core.
+//!
+//! The API is synchronous (no async across the FFI): apps call it from a background thread.
+//! Generate the foreign sources with the `uniffi-bindgen` binary (feature `cli`):
+//! `scripts/bindings-generate`.
+
+mod device;
+pub mod error;
+mod keys;
+pub mod types;
+
+pub use device::{DeviceOptions, FieldcaseDevice, check_panic_boundary, fieldcase_version};
+pub use error::{FieldcaseError, KeyStoreError};
+pub use keys::KeyStore;
+pub use types::*;
+
+uniffi::setup_scaffolding!();

@@ -1,0 +1,175 @@
+//! A real office server for the Python and Kotlin binding tests: starts `fieldcase-server` on
+//! 127.0.0.1:0 over real TLS in a temporary folder, with the field worker `ana` and one case
+//! assigned to her (a task today at 09:00 UTC with a two-item checklist), behind a small TCP proxy
+//! that the test can switch off to simulate a phone without signal.
+//!
+//! It prints one JSON line when ready —
+//! `{"url", "direct_url", "fingerprint", "user_id", "case_id", "task_id"}` (`url` goes through the
+//! proxy) — then answers one JSON line per command read on stdin:
+//! `code` (a new enrollment code for ana), `case CLIENT-CODE` (another case for ana),
+//! `offline`, `online`, `quit`. It stops at `quit` or at the end of stdin.
+//!
+//! Run: `cargo run -p fieldcase-ffi --example test_server`.
+
+use std::io::{BufRead, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use fieldcase_core::ids::UserId;
+use fieldcase_core::model::{ConsentStatus, NewCase, NewTask, OfficeKind};
+use fieldcase_core::protocol::Role;
+use fieldcase_server::{Clock, RunningServer, Server, SystemClock, cases, store};
+use serde_json::json;
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+const USER: &str = "ana";
+
+fn main() -> Res<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start(dir.path(), "127.0.0.1:0".parse()?)?;
+    let user = UserId::from_uuid(
+        server
+            .state
+            .db()
+            .with(|c| store::add_user(c, USER, Role::FieldWorker, SystemClock.now()))?,
+    );
+    let proxy = Proxy::start(server.addr)?;
+    let (case_id, task_id) = create_case(&server, "K-0142", user)?;
+    let mut out = std::io::stdout().lock();
+    emit(
+        &mut out,
+        json!({
+            "url": format!("https://{}", proxy.addr),
+            "direct_url": format!("https://{}", server.addr),
+            "fingerprint": server.fingerprint.to_hex(),
+            "user_id": user.to_string(),
+            "case_id": case_id,
+            "task_id": task_id,
+        }),
+    )?;
+    for line in std::io::stdin().lock().lines() {
+        let line = line?;
+        let mut words = line.split_whitespace();
+        let reply = match (words.next(), words.next()) {
+            (Some("code"), _) => {
+                let issued = server
+                    .state
+                    .db()
+                    .with(|c| store::issue_enrollment_code(c, USER, 900, SystemClock.now()))?;
+                json!({ "code": issued.code })
+            }
+            (Some("case"), Some(client_code)) => {
+                let (case_id, task_id) = create_case(&server, client_code, user)?;
+                json!({ "case_id": case_id, "task_id": task_id })
+            }
+            (Some("offline"), _) => {
+                proxy.set_online(false);
+                json!({ "ok": true })
+            }
+            (Some("online"), _) => {
+                proxy.set_online(true);
+                json!({ "ok": true })
+            }
+            (Some("quit"), _) => break,
+            _ => json!({ "error": "unknown command" }),
+        };
+        emit(&mut out, reply)?;
+    }
+    server.shutdown()?;
+    Ok(())
+}
+
+fn emit(out: &mut impl Write, value: serde_json::Value) -> Res<()> {
+    writeln!(out, "{value}")?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Opens a case at the office for `user`, with one task today at 09:00 UTC.
+fn create_case(server: &RunningServer, client_code: &str, user: UserId) -> Res<(String, String)> {
+    let vault = server.state.vault().clone();
+    let new = NewCase {
+        client_code: client_code.into(),
+        consent: ConsentStatus::Given,
+        assigned_workers: vec![user],
+    };
+    let task = NewTask {
+        purpose: "ID card application".into(),
+        office_kind: OfficeKind::RegistryOffice,
+        office_name: "Matična služba".into(),
+        office_address: "Novi Sad".into(),
+        scheduled_at: time::OffsetDateTime::now_utc().replace_time(time::macros::time!(09:00)),
+        time_zone: "Europe/Belgrade".into(),
+        assignees: vec![user],
+        checklist: vec![
+            "birth certificate copy".into(),
+            "ID application form".into(),
+        ],
+    };
+    let (case, task) = server
+        .state
+        .db()
+        .with(|c| cases::create_case(c, &vault, &new, Some(&task), SystemClock.now()))?;
+    let task = task.ok_or("the office created no task")?;
+    Ok((case.to_string(), task.to_string()))
+}
+
+/// A TCP proxy in front of the server that can be switched off: offline, it cuts every open
+/// connection and refuses new ones, as a phone without signal sees it.
+struct Proxy {
+    addr: std::net::SocketAddr,
+    online: Arc<AtomicBool>,
+    open: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Proxy {
+    fn start(upstream: std::net::SocketAddr) -> Res<Proxy> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let online = Arc::new(AtomicBool::new(true));
+        let open: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (on, conns) = (online.clone(), open.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                if !on.load(Ordering::SeqCst) {
+                    let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(upstream) else {
+                    continue;
+                };
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
+                if let Ok(mut list) = conns.lock() {
+                    list.extend(client.try_clone().ok());
+                    list.extend(server.try_clone().ok());
+                }
+                pipe(&client, &server);
+                pipe(&server, &client);
+            }
+        });
+        Ok(Proxy { addr, online, open })
+    }
+
+    fn set_online(&self, online: bool) {
+        self.online.store(online, Ordering::SeqCst);
+        if !online && let Ok(mut list) = self.open.lock() {
+            for s in list.drain(..) {
+                let _ = s.shutdown(Shutdown::Both);
+            }
+        }
+    }
+}
+
+/// Copies bytes from `from` to `to` on a thread until either side closes.
+fn pipe(from: &TcpStream, to: &TcpStream) {
+    let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut from, &mut to);
+        let _ = to.shutdown(Shutdown::Write);
+    });
+}

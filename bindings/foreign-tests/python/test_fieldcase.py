@@ -1,0 +1,356 @@
+"""The phone journey through uniffi's Python bindings, against a real server over real TLS.
+
+Drives the real cdylib (the generated `fieldcase_ffi` module with `libfieldcase_ffi` beside it)
+and the `test_server` example of the bindings crate (a real fieldcase-server on 127.0.0.1:0
+behind a proxy that can be switched off). Run by `scripts/python-test`, which builds both and sets
+FIELDCASE_BINDINGS (the generated Python folder) and FIELDCASE_TEST_SERVER (the server binary).
+
+Standard library only (unittest), so nothing needs installing.
+"""
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.environ.get("FIELDCASE_BINDINGS", "."))
+
+import fieldcase_ffi as fc  # noqa: E402
+
+FAST = fc.DeviceOptions(scrypt_work_factor=10)
+UTC = 0
+
+
+class TestServer:
+    """The `test_server` example as a subprocess: one JSON line per command."""
+
+    def __init__(self):
+        binary = os.environ["FIELDCASE_TEST_SERVER"]
+        self.proc = subprocess.Popen(
+            [binary], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
+        )
+        self.info = json.loads(self.proc.stdout.readline())
+
+    def command(self, line):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def code(self):
+        return self.command("code")["code"]
+
+    def stop(self):
+        try:
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            pass
+        self.proc.wait(timeout=20)
+
+
+class MemoryKeyStore(fc.KeyStore):
+    """The platform keystore, played by Python: a foreign implementation of the Rust trait."""
+
+    def __init__(self, key=None):
+        self.key = key if key is not None else secrets.token_bytes(32)
+        self.destroyed = False
+        self.calls = 0
+
+    def root_key(self):
+        self.calls += 1
+        if self.destroyed:
+            raise fc.KeyStoreError.Unavailable(detail="destroyed")
+        return self.key
+
+    def destroy_key(self):
+        self.destroyed = True
+
+
+class FailingKeyStore(fc.KeyStore):
+    def root_key(self):
+        raise fc.KeyStoreError.Unavailable(detail="user authentication required")
+
+    def destroy_key(self):
+        pass
+
+
+class Phone:
+    """An enrolled device with its folder and keystore."""
+
+    def __init__(self, server, passphrase="correct horse battery staple"):
+        self.dir = tempfile.mkdtemp(prefix="fieldcase-py-")
+        self.keys = MemoryKeyStore()
+        self.passphrase = passphrase
+        self.device = fc.FieldcaseDevice.enroll(
+            self.dir,
+            server.info["url"],
+            server.info["fingerprint"],
+            server.code(),
+            self.keys,
+            passphrase,
+            FAST,
+        )
+
+
+class BindingsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = TestServer()
+        cls.case_id = cls.server.info["case_id"]
+        cls.task_id = cls.server.info["task_id"]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.command("online")
+        cls.server.stop()
+
+    def setUp(self):
+        self.server.command("online")
+
+    def phone(self):
+        p = Phone(self.server)
+        p.device.sync_now()
+        return p
+
+    # --- the journey -----------------------------------------------------------------------
+
+    def test_enroll_unlock_lists_and_timeline(self):
+        p = Phone(self.server)
+        self.assertTrue(p.device.is_unlocked())
+        report = p.device.sync_now()
+        self.assertIsInstance(report, fc.SyncReport)
+        self.assertGreaterEqual(report.cases_updated, 1)
+
+        # Reopen from disk: locked until the keystore key or the passphrase opens it.
+        del p.device
+        device = fc.FieldcaseDevice.open(p.dir, FAST)
+        self.assertFalse(device.is_unlocked())
+        with self.assertRaises(fc.FieldcaseError.Locked):
+            device.list_cases()
+        device.unlock_with_keystore(p.keys)
+        self.assertTrue(device.is_unlocked())
+        device.lock()
+        device.unlock_with_passphrase(p.passphrase)
+
+        cases = device.list_cases()
+        self.assertIn(self.case_id, [c.id for c in cases])
+        today = device.today_tasks(UTC)
+        mine = [t for t in today if t.task_id == self.task_id]
+        self.assertEqual(len(mine), 1)
+        self.assertEqual(mine[0].office_kind, fc.OfficeKind.REGISTRY_OFFICE)
+        self.assertEqual(mine[0].checklist_total, 2)
+        self.assertEqual(mine[0].status, fc.TaskStatus.PLANNED)
+        day = mine[0].scheduled_at[:10]
+        self.assertIn(self.task_id, [t.task_id for t in device.tasks_on(day, UTC)])
+
+        timeline = device.timeline(self.case_id)
+        tasks = [e.task for e in timeline if e.is_task()]
+        self.assertIn(self.task_id, [t.id for t in tasks])
+        case = device.case(self.case_id)
+        self.assertEqual(case.client_code, "K-0142")
+        self.assertEqual(case.consent, fc.ConsentStatus.GIVEN)
+
+    def test_notes_tasks_checklist_and_sync_reach_another_phone(self):
+        created = self.server.command("case K-0200")
+        case_id, task_id = created["case_id"], created["task_id"]
+        a, b = self.phone(), self.phone()
+        d = a.device
+
+        note_id = d.write_note(
+            case_id,
+            fc.NewNote(
+                kind=fc.NoteKind.VISIT,
+                body="Accompanied the client to the registry office.",
+                tags=[fc.AssistanceTag.ADMINISTRATIVE],
+                task_id=task_id,
+            ),
+        )
+        d.edit_note(case_id, note_id, "Accompanied the client; the form was accepted.")
+        d.update_task(
+            case_id,
+            task_id,
+            fc.TaskUpdate(status=fc.TaskStatus.DONE, outcome="Application filed"),
+        )
+        task = d.case(case_id).tasks[0]
+        d.set_checklist_item(case_id, task_id, task.checklist[0].id, True)
+        extra = d.add_checklist_item(case_id, task_id, "two photos")
+        self.assertGreater(len(d.pending_changes()), 0)
+
+        report = d.sync_now()
+        self.assertEqual(report.cases_uploaded, 1)
+        self.assertEqual(d.pending_changes(), [])
+
+        b.device.sync_now()
+        case = b.device.case(case_id)
+        self.assertEqual(len(case.notes), 1)
+        self.assertEqual(case.notes[0].body, "Accompanied the client; the form was accepted.")
+        self.assertIsNotNone(case.notes[0].edited_at)
+        self.assertEqual(case.notes[0].tags, [fc.AssistanceTag.ADMINISTRATIVE])
+        self.assertEqual(case.tasks[0].status, fc.TaskStatus.DONE)
+        self.assertEqual(case.tasks[0].outcome, "Application filed")
+        checklist = {i.id: i for i in case.tasks[0].checklist}
+        self.assertTrue(checklist[task.checklist[0].id].done)
+        self.assertEqual(checklist[extra].label, "two photos")
+        entries = b.device.timeline(case_id)
+        self.assertTrue(any(e.is_note() and e.note.id == note_id for e in entries))
+
+    def test_offline_edits_on_two_phones_merge(self):
+        created = self.server.command("case K-0300")
+        case_id, task_id = created["case_id"], created["task_id"]
+        a, b = self.phone(), self.phone()
+
+        self.server.command("offline")
+        with self.assertRaises(fc.FieldcaseError.Network):
+            a.device.sync_now()
+        a.device.write_note(case_id, fc.NewNote(kind=fc.NoteKind.CALL, body="Called the client."))
+        a.device.update_task(case_id, task_id, fc.TaskUpdate(outcome="postponed by the office"))
+        b.device.write_note(case_id, fc.NewNote(kind=fc.NoteKind.VISIT, body="Met at the centre."))
+        b.device.update_task(case_id, task_id, fc.TaskUpdate(outcome="client did not come"))
+        with self.assertRaises(fc.FieldcaseError.Network):
+            b.device.sync_now()
+
+        self.server.command("online")
+        a.device.sync_now()
+        b.device.sync_now()
+        a.device.sync_now()
+        for p in (a, b):
+            notes = sorted(n.body for n in p.device.case(case_id).notes)
+            self.assertEqual(notes, ["Called the client.", "Met at the centre."])
+        self.assertEqual(a.device.case(case_id), b.device.case(case_id))
+        conflicts = a.device.conflicts(case_id)
+        outcome = [c for c in conflicts if c.field == "outcome" and c.task_id == task_id]
+        self.assertEqual(len(outcome), 1)
+        values = sorted(v.value for v in outcome[0].values)
+        self.assertEqual(values, ["client did not come", "postponed by the office"])
+        self.assertIn(outcome[0].winner.value, values)
+        self.assertTrue(all(v.author is not None for v in outcome[0].values))
+
+    # --- errors at the boundary ---------------------------------------------------------------
+
+    def test_typed_errors(self):
+        p = self.phone()
+        d = p.device
+        with self.assertRaises(fc.FieldcaseError.InvalidInput) as e:
+            d.write_note(self.case_id, fc.NewNote(kind=fc.NoteKind.VISIT, body="   "))
+        self.assertIn("empty", e.exception.detail)
+        with self.assertRaises(fc.FieldcaseError.InvalidInput):
+            d.case("not-a-uuid")
+        with self.assertRaises(fc.FieldcaseError.InvalidInput):
+            d.today_tasks(100_000)
+        with self.assertRaises(fc.FieldcaseError.InvalidInput):
+            d.update_task(self.case_id, self.task_id, fc.TaskUpdate(follow_up="yesterday"))
+        with self.assertRaises(fc.FieldcaseError.NotFound) as e:
+            d.case("0190f5a0-0000-7000-8000-000000000000")
+        self.assertEqual(e.exception.what, "case")
+
+        d.lock()
+        with self.assertRaises(fc.FieldcaseError.WrongKey):
+            d.unlock_with_keystore(MemoryKeyStore())
+        with self.assertRaises(fc.FieldcaseError.WrongKey):
+            d.unlock_with_passphrase("not the passphrase")
+        with self.assertRaises(fc.FieldcaseError.Keystore):
+            d.unlock_with_keystore(FailingKeyStore())
+        with self.assertRaises(fc.FieldcaseError.Keystore):
+            d.unlock_with_keystore(MemoryKeyStore(key=b"short"))
+        with self.assertRaises(fc.FieldcaseError.Locked):
+            d.sync_now()
+
+        info = self.server.info
+        wrong_pin = "00" * 32
+        with self.assertRaises(fc.FieldcaseError.PinMismatch):
+            fc.FieldcaseDevice.enroll(
+                tempfile.mkdtemp(), info["url"], wrong_pin, self.server.code(),
+                MemoryKeyStore(), None, FAST,
+            )
+        with self.assertRaises(fc.FieldcaseError.Refused) as e:
+            fc.FieldcaseDevice.enroll(
+                tempfile.mkdtemp(), info["url"], info["fingerprint"], "AAAA-BBBB-CCCC-DDDD",
+                MemoryKeyStore(), None, FAST,
+            )
+        self.assertFalse(e.exception.retry_later)
+        with self.assertRaises(fc.FieldcaseError.InvalidInput):
+            fc.FieldcaseDevice.enroll(
+                tempfile.mkdtemp(), info["url"], "not hex", "x", MemoryKeyStore(), None, FAST
+            )
+        with self.assertRaises(fc.FieldcaseError.AlreadyEnrolled):
+            fc.FieldcaseDevice.enroll(
+                p.dir, info["url"], info["fingerprint"], self.server.code(),
+                MemoryKeyStore(), None, FAST,
+            )
+        with self.assertRaises(fc.FieldcaseError.NoStore):
+            fc.FieldcaseDevice.open(tempfile.mkdtemp(), FAST)
+
+    def test_a_panic_is_a_typed_error_not_a_crash(self):
+        for _ in range(3):
+            with self.assertRaises(fc.FieldcaseError.Internal) as e:
+                fc.check_panic_boundary()
+            self.assertIn("panic", e.exception.detail)
+        self.assertTrue(fc.fieldcase_version())
+
+    def test_wipe_destroys_the_store_and_the_keystore_key(self):
+        p = self.phone()
+        report = p.device.wipe(p.keys)
+        self.assertTrue(report.keystore_key_destroyed)
+        self.assertTrue(p.keys.destroyed)
+        self.assertIn("fieldcase.keys", report.files_removed)
+        with self.assertRaises(fc.FieldcaseError.NoStore):
+            p.device.list_cases()
+        with self.assertRaises(fc.FieldcaseError.NoStore):
+            fc.FieldcaseDevice.open(p.dir, FAST)
+
+    def test_threads_share_one_device(self):
+        import threading
+
+        p = self.phone()
+        errors = []
+
+        def write(n):
+            try:
+                for i in range(5):
+                    p.device.write_note(
+                        self.case_id,
+                        fc.NewNote(kind=fc.NoteKind.OBSERVATION, body=f"thread {n} note {i}"),
+                    )
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+        threads.append(threading.Thread(target=p.device.sync_now))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
+        p.device.sync_now()
+        self.assertEqual(p.device.pending_changes(), [])
+
+    # --- figures ------------------------------------------------------------------------------
+
+    def test_figure_sync_with_nothing_to_do(self):
+        # Straight to the server, not through the test's proxy.
+        d = fc.FieldcaseDevice.enroll(
+            tempfile.mkdtemp(prefix="fieldcase-py-"), self.server.info["direct_url"],
+            self.server.info["fingerprint"], self.server.code(), MemoryKeyStore(), None, FAST,
+        )
+        d.sync_now()
+        p = type("P", (), {"device": d})
+        times = []
+        for _ in range(20):
+            start = time.perf_counter()
+            report = p.device.sync_now()
+            times.append(time.perf_counter() - start)
+            self.assertEqual(report.cases_uploaded, 0)
+        times.sort()
+        print(
+            f"\nFIGURE sync_now with nothing to do, from Python: median {times[10] * 1000:.1f} ms,"
+            f" min {times[0] * 1000:.1f} ms over 20 (new TLS connection each)",
+            file=sys.stderr,
+        )
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,303 @@
+//! [`FieldcaseDevice`]: the enrolled phone as one object, a thin newtype over
+//! `fieldcase_core::device::Device`. Every method parses its arguments, calls core once through
+//! [`crate::error::call`], and converts the result; rules live in core.
+//!
+//! The API is synchronous: a call blocks until core is done (an edit returns after its commit,
+//! `sync_now` after the last round). Apps call it from a background thread. The object is safe to
+//! share between threads; core serialises access to the store.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use fieldcase_core::device::{Device, ServerAddress};
+use fieldcase_core::ids::{CaseId, ChecklistItemId, NoteId, TaskId};
+use fieldcase_core::protocol::Fingerprint;
+use fieldcase_core::store::{KeySetup, StoreOptions};
+use time::UtcOffset;
+use zeroize::Zeroize;
+
+use crate::FieldcaseError;
+use crate::error::{call, call_ffi};
+use crate::keys::{self, FetchedKey, KeyStore};
+use crate::types::{
+    Case, CaseSummary, Conflict, NewNote, PendingChange, SyncReport, TaskSummary, TaskUpdate,
+    TimelineEntry, WipeReport, parse_date, parse_id,
+};
+
+/// How a device's store is tuned; the defaults suit a phone.
+#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
+pub struct DeviceOptions {
+    /// scrypt work factor (log2 N) for a new passphrase slot; `None` keeps core's default.
+    /// Tests lower it to stay fast.
+    #[uniffi(default = None)]
+    pub scrypt_work_factor: Option<u8>,
+}
+
+impl DeviceOptions {
+    fn to_core(&self) -> StoreOptions {
+        let mut options = StoreOptions::default();
+        if let Some(w) = self.scrypt_work_factor {
+            options.scrypt_work_factor = w;
+        }
+        options
+    }
+}
+
+/// An enrolled phone: its encrypted store and its credential for the office.
+#[derive(Debug, uniffi::Object)]
+pub struct FieldcaseDevice {
+    inner: Device,
+}
+
+fn offset(minutes: i32) -> Result<UtcOffset, FieldcaseError> {
+    minutes
+        .checked_mul(60)
+        .and_then(|s| UtcOffset::from_whole_seconds(s).ok())
+        .ok_or_else(|| FieldcaseError::InvalidInput {
+            detail: "invalid UTC offset".into(),
+        })
+}
+
+fn fetch(keystore: &dyn KeyStore) -> Result<FetchedKey, FieldcaseError> {
+    FetchedKey::fetch(keystore).map_err(|detail| FieldcaseError::Keystore { detail })
+}
+
+#[uniffi::export]
+impl FieldcaseDevice {
+    /// Enrolls this phone with the code an admin issued, at the office `server_url`
+    /// (`https://host:port`) whose certificate has `fingerprint` (64 hex digits; colons and case
+    /// are ignored). Creates the encrypted store in `dir`, wrapped to the keystore's key and/or the
+    /// passphrase (at least one), and returns the device unlocked.
+    #[uniffi::constructor]
+    pub fn enroll(
+        dir: String,
+        server_url: String,
+        fingerprint: String,
+        code: String,
+        keystore: Option<Arc<dyn KeyStore>>,
+        passphrase: Option<String>,
+        options: DeviceOptions,
+    ) -> Result<Arc<Self>, FieldcaseError> {
+        let mut passphrase = passphrase;
+        let result = call_ffi(|| {
+            let pin =
+                Fingerprint::parse(&fingerprint).map_err(|_| FieldcaseError::InvalidInput {
+                    detail: "invalid certificate fingerprint".into(),
+                })?;
+            let key = keystore.as_deref().map(fetch).transpose()?;
+            let server = ServerAddress {
+                url: server_url.trim().to_owned(),
+                pin,
+            };
+            let keys = KeySetup {
+                keystore: key
+                    .as_ref()
+                    .map(|k| k as &dyn fieldcase_core::crypto::KeyProvider),
+                passphrase: passphrase.as_deref(),
+            };
+            call(|| {
+                Device::enroll(
+                    &PathBuf::from(&dir),
+                    &server,
+                    code.trim(),
+                    keys,
+                    options.to_core(),
+                )
+            })
+        });
+        if let Some(p) = passphrase.as_mut() {
+            p.zeroize();
+        }
+        result.map(|inner| Arc::new(Self { inner }))
+    }
+
+    /// Opens the enrolled phone's store in `dir`, locked. [`FieldcaseError::NoStore`] when none
+    /// exists (not enrolled yet, or wiped).
+    #[uniffi::constructor]
+    pub fn open(dir: String, options: DeviceOptions) -> Result<Arc<Self>, FieldcaseError> {
+        call(|| Device::open(&PathBuf::from(&dir), options.to_core()))
+            .map(|inner| Arc::new(Self { inner }))
+    }
+
+    /// Unlocks with the platform keystore's key.
+    pub fn unlock_with_keystore(&self, keystore: Arc<dyn KeyStore>) -> Result<(), FieldcaseError> {
+        let key = fetch(keystore.as_ref())?;
+        call(|| self.inner.store().unlock_with_keystore(&key))
+    }
+
+    /// Unlocks with the worker's passphrase.
+    pub fn unlock_with_passphrase(&self, passphrase: String) -> Result<(), FieldcaseError> {
+        let mut passphrase = passphrase;
+        let result = call(|| self.inner.store().unlock_with_passphrase(&passphrase));
+        passphrase.zeroize();
+        result
+    }
+
+    /// Forgets the data key and every decrypted document (the app going to the background).
+    pub fn lock(&self) -> Result<(), FieldcaseError> {
+        call(|| self.inner.store().lock())
+    }
+
+    /// Whether the store is unlocked.
+    pub fn is_unlocked(&self) -> bool {
+        call_ffi(|| Ok(self.inner.store().is_unlocked())).unwrap_or(false)
+    }
+
+    /// This worker's tasks today, in the phone's UTC offset (minutes east of UTC).
+    pub fn today_tasks(&self, utc_offset_minutes: i32) -> Result<Vec<TaskSummary>, FieldcaseError> {
+        let offset = offset(utc_offset_minutes)?;
+        call(|| self.inner.store().today_tasks(offset)).map(convert)
+    }
+
+    /// This worker's tasks on the calendar day `day` (`YYYY-MM-DD`) in the given UTC offset.
+    pub fn tasks_on(
+        &self,
+        day: String,
+        utc_offset_minutes: i32,
+    ) -> Result<Vec<TaskSummary>, FieldcaseError> {
+        let (day, offset) = (parse_date(&day)?, offset(utc_offset_minutes)?);
+        call(|| self.inner.store().my_tasks_on(day, offset)).map(convert)
+    }
+
+    /// This worker's open tasks from now over the next `days` days.
+    pub fn upcoming_tasks(&self, days: u32) -> Result<Vec<TaskSummary>, FieldcaseError> {
+        call(|| self.inner.store().upcoming_tasks(days)).map(convert)
+    }
+
+    /// Every case on the device, most recently active first.
+    pub fn list_cases(&self) -> Result<Vec<CaseSummary>, FieldcaseError> {
+        call(|| self.inner.store().list_cases()).map(convert)
+    }
+
+    /// A whole case.
+    pub fn case(&self, case_id: String) -> Result<Case, FieldcaseError> {
+        let case: CaseId = parse_id(&case_id)?;
+        call(|| self.inner.store().case(case)).map(Into::into)
+    }
+
+    /// A case's notes and tasks in time order.
+    pub fn timeline(&self, case_id: String) -> Result<Vec<TimelineEntry>, FieldcaseError> {
+        let case: CaseId = parse_id(&case_id)?;
+        call(|| self.inner.store().timeline(case)).map(convert)
+    }
+
+    /// Writes a visit note; durable when this returns. Returns the note's id.
+    pub fn write_note(&self, case_id: String, note: NewNote) -> Result<String, FieldcaseError> {
+        let case: CaseId = parse_id(&case_id)?;
+        let note = note.to_core()?;
+        call(|| self.inner.store().write_note(case, &note)).map(|id| id.to_string())
+    }
+
+    /// Replaces a note's body (merged character-wise with concurrent edits).
+    pub fn edit_note(
+        &self,
+        case_id: String,
+        note_id: String,
+        body: String,
+    ) -> Result<(), FieldcaseError> {
+        let case: CaseId = parse_id(&case_id)?;
+        let note: NoteId = parse_id(&note_id)?;
+        call(|| self.inner.store().edit_note(case, note, &body))
+    }
+
+    /// Changes a task's status, outcome, follow-up date or time.
+    pub fn update_task(
+        &self,
+        case_id: String,
+        task_id: String,
+        update: TaskUpdate,
+    ) -> Result<(), FieldcaseError> {
+        let case: CaseId = parse_id(&case_id)?;
+        let task: TaskId = parse_id(&task_id)?;
+        let update = update.to_core()?;
+        call(|| self.inner.store().update_task(case, task, &update))
+    }
+
+    /// Ticks or unticks a checklist item.
+    pub fn set_checklist_item(
+        &self,
+        case_id: String,
+        task_id: String,
+        item_id: String,
+        done: bool,
+    ) -> Result<(), FieldcaseError> {
+        let case: CaseId = parse_id(&case_id)?;
+        let task: TaskId = parse_id(&task_id)?;
+        let item: ChecklistItemId = parse_id(&item_id)?;
+        call(|| {
+            self.inner
+                .store()
+                .set_checklist_item(case, task, item, done)
+        })
+    }
+
+    /// Adds an item to a task's checklist; returns its id.
+    pub fn add_checklist_item(
+        &self,
+        case_id: String,
+        task_id: String,
+        label: String,
+    ) -> Result<String, FieldcaseError> {
+        let case: CaseId = parse_id(&case_id)?;
+        let task: TaskId = parse_id(&task_id)?;
+        call(|| self.inner.store().add_checklist_item(case, task, &label)).map(|id| id.to_string())
+    }
+
+    /// Fields of the case and its tasks that hold concurrent values, with their authors.
+    pub fn conflicts(&self, case_id: String) -> Result<Vec<Conflict>, FieldcaseError> {
+        let case: CaseId = parse_id(&case_id)?;
+        call(|| self.inner.store().conflicts(case)).map(convert)
+    }
+
+    /// Local edits that have not reached the office yet, oldest first.
+    pub fn pending_changes(&self) -> Result<Vec<PendingChange>, FieldcaseError> {
+        call(|| self.inner.store().pending_changes()).map(convert)
+    }
+
+    /// Folds change rows into snapshots (idle moments); returns how many cases were compacted.
+    pub fn compact(&self) -> Result<u32, FieldcaseError> {
+        call(|| self.inner.store().compact()).map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    /// Syncs with the office now (the store must be unlocked). Blocks until done.
+    /// [`FieldcaseError::Network`] means offline: retry later; [`FieldcaseError::RevokedAndWiped`]
+    /// means the store is gone: show the revoked screen.
+    pub fn sync_now(&self) -> Result<SyncReport, FieldcaseError> {
+        call(|| self.inner.sync_now()).map(Into::into)
+    }
+
+    /// Destroys the store on this phone (crypto-shredding every copy of it) and asks the keystore
+    /// to destroy its key. Works locked or unlocked, with no network.
+    pub fn wipe(&self, keystore: Option<Arc<dyn KeyStore>>) -> Result<WipeReport, FieldcaseError> {
+        let deferred = FetchedKey::destroy_only();
+        let provider: Option<&dyn fieldcase_core::crypto::KeyProvider> =
+            keystore.as_ref().map(|_| &deferred as _);
+        let mut report: WipeReport = call(|| self.inner.store().wipe(provider))?.into();
+        // The foreign keystore is asked only now that core has released the store.
+        if let Some(ks) = keystore.as_ref().filter(|_| deferred.destroy_requested()) {
+            report.keystore_key_destroyed = keys::destroy(ks);
+        }
+        Ok(report)
+    }
+}
+
+fn convert<A, B: From<A>>(v: Vec<A>) -> Vec<B> {
+    v.into_iter().map(Into::into).collect()
+}
+
+/// The version of the fieldcase library, for an about screen and bug reports.
+#[uniffi::export]
+pub fn fieldcase_version() -> String {
+    env!("CARGO_PKG_VERSION").to_owned()
+}
+
+/// Panics inside the library on purpose and returns what the app receives: a
+/// [`FieldcaseError::Internal`], never a crashed process. For the binding tests and an app's
+/// self-check of the panic boundary.
+#[uniffi::export]
+pub fn check_panic_boundary() -> Result<(), FieldcaseError> {
+    #[allow(clippy::panic)] // the point of this function
+    call(|| -> fieldcase_core::Result<()> {
+        std::panic::panic_any("deliberate panic to check the FFI boundary")
+    })
+}

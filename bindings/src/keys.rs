@@ -1,0 +1,79 @@
+//! The platform keystore as a foreign trait: the Android Keystore or the iOS Keychain implements
+//! [`KeyStore`] in Kotlin or Swift and holds the 32-byte root secret; it crosses the FFI as bytes,
+//! never as a string, and is copied into `Zeroizing` memory at once.
+//!
+//! The foreign object is never called while core holds the store's lock: the key is fetched
+//! before a call into core, and a destroy is asked for after core's wipe returns, so a keystore
+//! implementation that calls back into the device cannot deadlock.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use fieldcase_core::crypto::KeyProvider;
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::error::KeyStoreError;
+
+/// The platform keystore, implemented by the app (Android Keystore, iOS Keychain).
+#[uniffi::export(with_foreign)]
+pub trait KeyStore: Send + Sync {
+    /// The 32-byte root secret of this app's store (created by the platform on first use).
+    fn root_key(&self) -> Result<Vec<u8>, KeyStoreError>;
+    /// Destroys the root secret, if the platform allows it (called after a wipe). Not named
+    /// `destroy`: that name is taken by the generated Kotlin objects.
+    fn destroy_key(&self) -> Result<(), KeyStoreError>;
+}
+
+/// A root key fetched from the foreign keystore before calling core.
+pub(crate) struct FetchedKey {
+    key: Option<Zeroizing<[u8; 32]>>,
+    destroy_requested: AtomicBool,
+}
+
+impl FetchedKey {
+    /// Asks the foreign keystore for its key; anything but 32 bytes is refused.
+    pub(crate) fn fetch(store: &dyn KeyStore) -> Result<Self, String> {
+        let mut bytes = store.root_key().map_err(|e| e.to_string())?;
+        let result = <[u8; 32]>::try_from(bytes.as_slice())
+            .map(|k| Self {
+                key: Some(Zeroizing::new(k)),
+                destroy_requested: AtomicBool::new(false),
+            })
+            .map_err(|_| format!("the keystore returned {} bytes, not 32", bytes.len()));
+        bytes.zeroize();
+        result
+    }
+
+    /// A provider that holds no key and only records whether core asked to destroy it (for
+    /// wipes, which need no key).
+    pub(crate) fn destroy_only() -> Self {
+        Self {
+            key: None,
+            destroy_requested: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether core asked for the key to be destroyed (during a wipe).
+    pub(crate) fn destroy_requested(&self) -> bool {
+        self.destroy_requested.load(Ordering::SeqCst)
+    }
+}
+
+impl KeyProvider for FetchedKey {
+    fn root_key(&self) -> Result<Zeroizing<[u8; 32]>, String> {
+        self.key
+            .clone()
+            .ok_or_else(|| "no key was fetched for this call".to_owned())
+    }
+
+    fn destroy(&self) -> Result<(), String> {
+        // Recorded here and carried out by the caller once core has released its lock.
+        self.destroy_requested.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// Calls the foreign keystore's destroy; true when it succeeded.
+pub(crate) fn destroy(store: &Arc<dyn KeyStore>) -> bool {
+    store.destroy_key().is_ok()
+}

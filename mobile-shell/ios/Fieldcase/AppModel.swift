@@ -1,0 +1,174 @@
+// The iOS app's model: the same states and the same sync policy as the JVM-tested Kotlin session
+// (mobile-shell/shared/.../Session.kt and BackgroundSync.kt), kept as small as possible. Every rule
+// about the data is in Rust behind the bindings; this file only picks the screen and schedules
+// sync. Calls block, so they run on a background queue.
+import Foundation
+
+enum Screen: Equatable {
+    case enroll, unlock, today, revoked
+    case timeline(caseId: String)
+    case noteEditor(caseId: String, noteId: String?, taskId: String?)
+    case checklist(caseId: String, taskId: String)
+    case syncStatus
+}
+
+@MainActor
+final class AppModel: ObservableObject {
+    @Published var screen: Screen = .unlock
+    @Published var error: String?
+    @Published var today: [TaskSummary] = []
+    @Published var timeline: [TimelineEntry] = []
+    @Published var task: Task?
+    @Published var pending = 0
+    @Published var failures = 0
+    @Published var lastSync: Date?
+
+    private let dir: String
+    private let keyStore = KeychainKeyStore()
+    private var device: FieldcaseDevice?
+    private let queue = DispatchQueue(label: "fieldcase.device")
+    private var syncTimer: DispatchWorkItem?
+
+    init() {
+        let support = FileManager.default.urls(for: .applicationSupportDirectory, in: .userDomainMask)[0]
+        dir = support.appendingPathComponent("store").path
+        run({ try FieldcaseDevice.open(dir: self.dir, options: DeviceOptions(scryptWorkFactor: nil)) }) { d in
+            self.device = d
+            self.screen = .unlock
+        }
+    }
+
+    /// Runs `work` off the main thread; errors that change the screen are handled here.
+    private func run<T>(_ work: @escaping () throws -> T, then: @escaping (T) -> Void = { _ in }) {
+        queue.async {
+            do {
+                let value = try work()
+                DispatchQueue.main.async { then(value) }
+            } catch let e as FieldcaseError {
+                DispatchQueue.main.async { self.handle(e) }
+            } catch {
+                DispatchQueue.main.async { self.error = "\(error)" }
+            }
+        }
+    }
+
+    private func handle(_ e: FieldcaseError) {
+        switch e {
+        case .RevokedAndWiped: screen = .revoked; syncTimer?.cancel()
+        case .NoStore: screen = device == nil ? .enroll : .revoked
+        case .Locked, .LeaseExpired: screen = .unlock
+        default: error = "\(e)"
+        }
+    }
+
+    func enroll(url: String, fingerprint: String, code: String) {
+        run({
+            try FieldcaseDevice.enroll(dir: self.dir, serverUrl: url, fingerprint: fingerprint, code: code,
+                                       keystore: self.keyStore, passphrase: nil,
+                                       options: DeviceOptions(scryptWorkFactor: nil))
+        }) { d in
+            self.device = d
+            self.syncNow()
+            self.showToday()
+        }
+    }
+
+    func unlock(passphrase: String?) {
+        guard let d = device else { return }
+        run({
+            if let p = passphrase, !p.isEmpty { try d.unlockWithPassphrase(passphrase: p) }
+            else { try d.unlockWithKeystore(keystore: self.keyStore) }
+        }) { _ in self.showToday(); self.syncNow() }
+    }
+
+    func lock() {
+        guard let d = device else { return }
+        run({ try d.lock() })
+    }
+
+    func showToday() {
+        guard let d = device else { return }
+        let offset = Int32(TimeZone.current.secondsFromGMT() / 60)
+        run({ try d.todayTasks(utcOffsetMinutes: offset) }) { self.today = $0; self.screen = .today }
+    }
+
+    func openCase(_ caseId: String) {
+        guard let d = device else { return }
+        run({ try d.timeline(caseId: caseId) }) { self.timeline = $0; self.screen = .timeline(caseId: caseId) }
+    }
+
+    func openChecklist(caseId: String, taskId: String) {
+        guard let d = device else { return }
+        run({ try d.case(caseId: caseId).tasks.first { $0.id == taskId } }) { t in
+            self.task = t
+            self.screen = .checklist(caseId: caseId, taskId: taskId)
+        }
+    }
+
+    func saveNote(caseId: String, noteId: String?, taskId: String?, body: String) {
+        guard let d = device else { return }
+        run({
+            if let id = noteId { try d.editNote(caseId: caseId, noteId: id, body: body) }
+            else { _ = try d.writeNote(caseId: caseId, note: NewNote(kind: .visit, body: body, tags: [], taskId: taskId)) }
+        }) { _ in self.openCase(caseId) }
+    }
+
+    func tick(caseId: String, taskId: String, itemId: String, done: Bool) {
+        guard let d = device else { return }
+        run({ try d.setChecklistItem(caseId: caseId, taskId: taskId, itemId: itemId, done: done) }) { _ in
+            self.openChecklist(caseId: caseId, taskId: taskId)
+        }
+    }
+
+    func setStatus(caseId: String, taskId: String, status: TaskStatus) {
+        guard let d = device else { return }
+        let update = TaskUpdate(status: status, outcome: nil, followUp: nil, scheduledAt: nil)
+        run({ try d.updateTask(caseId: caseId, taskId: taskId, update: update) }) { _ in
+            self.openChecklist(caseId: caseId, taskId: taskId)
+        }
+    }
+
+    /// Syncs now; on failure retries with the shared policy: equal-jitter exponential backoff
+    /// (5 s doubling up to 15 min), every 5 min after a success.
+    func syncNow() {
+        guard let d = device else { return }
+        syncTimer?.cancel()
+        queue.async {
+            var delay: Double? = 300
+            var revoked = false
+            do {
+                _ = try d.syncNow()
+                DispatchQueue.main.async { self.failures = 0; self.lastSync = Date() }
+            } catch FieldcaseError.RevokedAndWiped {
+                revoked = true
+                delay = nil
+            } catch FieldcaseError.Locked {
+                delay = 60
+            } catch {
+                delay = nil
+                DispatchQueue.main.async {
+                    self.failures += 1
+                    let cap = min(900.0, 5.0 * pow(2.0, Double(self.failures - 1)))
+                    self.schedule(after: cap / 2 + Double.random(in: 0...(cap / 2)))
+                }
+            }
+            let pending = (try? d.pendingChanges().count) ?? 0
+            DispatchQueue.main.async {
+                self.pending = pending
+                if revoked { self.screen = .revoked }
+                if let delay { self.schedule(after: delay) }
+            }
+        }
+    }
+
+    private func schedule(after seconds: Double) {
+        let item = DispatchWorkItem { [weak self] in self?.syncNow() }
+        syncTimer = item
+        DispatchQueue.main.asyncAfter(deadline: .now() + seconds, execute: item)
+    }
+
+    func panicWipe() {
+        guard let d = device else { return }
+        run({ try d.wipe(keystore: self.keyStore) }) { _ in self.screen = .revoked }
+    }
+}

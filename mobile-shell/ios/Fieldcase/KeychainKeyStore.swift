@@ -1,0 +1,57 @@
+// The store's 32-byte root secret in the iOS Keychain: created once at random, readable only
+// while the phone is unlocked and never migrated to another device or backup
+// (kSecAttrAccessibleWhenUnlockedThisDeviceOnly). destroyKey() deletes it, so a wiped store can
+// never be opened again, not even from a copy.
+import Foundation
+import Security
+
+final class KeychainKeyStore: KeyStore {
+    private let account = "fieldcase-root"
+    private let service = "org.fieldcase.ios"
+
+    private var query: [String: Any] {
+        [kSecClass as String: kSecClassGenericPassword,
+         kSecAttrService as String: service,
+         kSecAttrAccount as String: account]
+    }
+
+    func rootKey() throws -> Data {
+        var q = query
+        q[kSecReturnData as String] = true
+        var item: CFTypeRef?
+        switch SecItemCopyMatching(q as CFDictionary, &item) {
+        case errSecSuccess:
+            guard let data = item as? Data, data.count == 32 else {
+                throw KeyStoreError.Unavailable(message: "keychain item damaged")
+            }
+            return data
+        case errSecItemNotFound:
+            return try create()
+        case let status:
+            throw KeyStoreError.Unavailable(message: "keychain status \(status)")
+        }
+    }
+
+    private func create() throws -> Data {
+        var bytes = [UInt8](repeating: 0, count: 32)
+        guard SecRandomCopyBytes(kSecRandomDefault, bytes.count, &bytes) == errSecSuccess else {
+            throw KeyStoreError.Unavailable(message: "no randomness")
+        }
+        let data = Data(bytes)
+        var add = query
+        add[kSecValueData as String] = data
+        add[kSecAttrAccessible as String] = kSecAttrAccessibleWhenUnlockedThisDeviceOnly
+        let status = SecItemAdd(add as CFDictionary, nil)
+        guard status == errSecSuccess else {
+            throw KeyStoreError.Unavailable(message: "keychain status \(status)")
+        }
+        return data
+    }
+
+    func destroyKey() throws {
+        let status = SecItemDelete(query as CFDictionary)
+        guard status == errSecSuccess || status == errSecItemNotFound else {
+            throw KeyStoreError.Unavailable(message: "keychain status \(status)")
+        }
+    }
+}

@@ -1,0 +1,295 @@
+// The shared session logic of the fieldcase apps: plain Kotlin over the generated bindings, no
+// Android dependency, compiled and tested on the JVM (scripts/kotlin-test).
+//
+// A screen talks to one FieldcaseSession. It owns the unlock state, the lists (today's tasks,
+// cases), note writing and task edits, the sync status, and the switch to the "this device was
+// revoked and wiped" state, which is final. Rules about the data stay in Rust; this layer only
+// decides what the app shows next.
+package org.fieldcase.shell
+
+import org.fieldcase.ffi.AssistanceTag
+import org.fieldcase.ffi.CaseSummary
+import org.fieldcase.ffi.Conflict
+import org.fieldcase.ffi.DeviceOptions
+import org.fieldcase.ffi.FieldcaseDevice
+import org.fieldcase.ffi.FieldcaseDeviceInterface
+import org.fieldcase.ffi.FieldcaseException
+import org.fieldcase.ffi.KeyStore
+import org.fieldcase.ffi.NewNote
+import org.fieldcase.ffi.NoteKind
+import org.fieldcase.ffi.SyncReport
+import org.fieldcase.ffi.TaskSummary
+import org.fieldcase.ffi.TaskUpdate
+import org.fieldcase.ffi.TimelineEntry
+import org.fieldcase.ffi.Case
+
+/** What the app shows as a whole. */
+sealed interface SessionState {
+    /** The store is locked: show the unlock screen. */
+    data object Locked : SessionState
+
+    /** Unlocked: the screens work. */
+    data object Unlocked : SessionState
+
+    /** Unlock refused until the phone syncs with the office (offline lease expired). */
+    data object LeaseExpired : SessionState
+
+    /** The office revoked this phone and its store was wiped: only the revoked screen remains. */
+    data object Revoked : SessionState
+
+    /** The store was wiped on this phone (panic wipe): only enrollment can follow. */
+    data object Wiped : SessionState
+}
+
+/** True for the states no call can leave. */
+fun SessionState.isFinal(): Boolean = this == SessionState.Revoked || this == SessionState.Wiped
+
+/** The result of one sync attempt, as the sync status screen shows it. */
+sealed interface SyncOutcome {
+    /** Synced; [report] says what moved. */
+    data class Synced(val report: SyncReport) : SyncOutcome
+
+    /** The office could not be reached (or asked to retry later): nothing lost, retry with backoff. */
+    data class Offline(val message: String) : SyncOutcome
+
+    /** The office refused for good (code unknown, pin mismatch...): retrying will not help. */
+    data class Failed(val message: String) : SyncOutcome
+
+    /** The store is locked: nothing was sent. */
+    data object Locked : SyncOutcome
+
+    /** The device was revoked and wiped. */
+    data object Revoked : SyncOutcome
+}
+
+/** What the sync status screen shows. */
+data class SyncStatus(
+    val lastSuccessAtMillis: Long? = null,
+    val lastOutcome: SyncOutcome? = null,
+    val consecutiveFailures: Int = 0,
+    val nextAttemptAtMillis: Long? = null,
+    val pendingChanges: Int = 0,
+)
+
+/** Time, replaceable in tests. */
+fun interface Clock {
+    fun nowMillis(): Long
+}
+
+/** The system clock. */
+object SystemClock : Clock {
+    override fun nowMillis(): Long = System.currentTimeMillis()
+}
+
+/**
+ * One phone's session over the bindings. Thread-safe: the device serialises store access, and
+ * the state here is guarded by this object's monitor. Calls block (run them off the UI thread).
+ */
+class FieldcaseSession(
+    private val device: FieldcaseDeviceInterface,
+    private val keyStore: KeyStore?,
+    private val clock: Clock = SystemClock,
+) {
+    private val listeners = mutableListOf<(SessionState) -> Unit>()
+
+    @Volatile
+    var state: SessionState = if (device.isUnlocked()) SessionState.Unlocked else SessionState.Locked
+        private set
+
+    @Volatile
+    var syncStatus: SyncStatus = SyncStatus()
+        private set
+
+    /** Calls [listener] on every state change (from the thread that caused it). */
+    fun onStateChange(listener: (SessionState) -> Unit) {
+        synchronized(listeners) { listeners.add(listener) }
+    }
+
+    private fun moveTo(next: SessionState) {
+        val changed = synchronized(this) {
+            if (state.isFinal() || state == next) {
+                false
+            } else {
+                state = next
+                true
+            }
+        }
+        if (changed) synchronized(listeners) { listeners.toList() }.forEach { it(next) }
+    }
+
+    /**
+     * Runs a device call, turning the errors that change what the app shows into state changes;
+     * everything else is rethrown for the screen to show.
+     */
+    private fun <T> guarded(call: () -> T): T {
+        when (state) {
+            SessionState.Revoked -> throw FieldcaseException.RevokedAndWiped()
+            SessionState.Wiped -> throw FieldcaseException.NoStore()
+            else -> {}
+        }
+        try {
+            return call()
+        } catch (e: FieldcaseException.RevokedAndWiped) {
+            moveTo(SessionState.Revoked)
+            throw e
+        } catch (e: FieldcaseException.NoStore) {
+            moveTo(SessionState.Wiped)
+            throw e
+        } catch (e: FieldcaseException.Locked) {
+            moveTo(SessionState.Locked)
+            throw e
+        } catch (e: FieldcaseException.LeaseExpired) {
+            moveTo(SessionState.LeaseExpired)
+            throw e
+        }
+    }
+
+    /**
+     * Wipes the store on this phone now (a worker in danger, the phone about to be taken):
+     * crypto-shreds the store and destroys the keystore key. Final.
+     */
+    fun wipe() {
+        device.wipe(keyStore)
+        moveTo(SessionState.Wiped)
+    }
+
+    /** Unlocks with the platform keystore's key. */
+    fun unlockWithKeystore() {
+        val ks = keyStore ?: throw IllegalStateException("this session has no keystore")
+        guarded { device.unlockWithKeystore(ks) }
+        moveTo(SessionState.Unlocked)
+    }
+
+    /** Unlocks with the worker's passphrase. A wrong one throws [FieldcaseException.WrongKey]. */
+    fun unlockWithPassphrase(passphrase: String) {
+        guarded { device.unlockWithPassphrase(passphrase) }
+        moveTo(SessionState.Unlocked)
+    }
+
+    /** Locks (the app went to the background). */
+    fun lock() {
+        guarded { device.lock() }
+        moveTo(SessionState.Locked)
+    }
+
+    /** Today's tasks in the phone's current UTC offset. */
+    fun todayTasks(utcOffsetMinutes: Int = currentOffsetMinutes()): List<TaskSummary> =
+        guarded { device.todayTasks(utcOffsetMinutes) }
+
+    /** Open tasks of the next [days] days. */
+    fun upcomingTasks(days: UInt = 7u): List<TaskSummary> = guarded { device.upcomingTasks(days) }
+
+    /** Every case on the phone, most recently active first. */
+    fun cases(): List<CaseSummary> = guarded { device.listCases() }
+
+    /** One whole case. */
+    fun case(caseId: String): Case = guarded { device.case(caseId) }
+
+    /** A case's notes and tasks in time order. */
+    fun timeline(caseId: String): List<TimelineEntry> = guarded { device.timeline(caseId) }
+
+    /** The fields of a case that hold concurrent values. */
+    fun conflicts(caseId: String): List<Conflict> = guarded { device.conflicts(caseId) }
+
+    /** Writes a visit note; durable on return. Returns its id. */
+    fun writeNote(
+        caseId: String,
+        body: String,
+        kind: NoteKind = NoteKind.VISIT,
+        tags: List<AssistanceTag> = emptyList(),
+        taskId: String? = null,
+    ): String = guarded { device.writeNote(caseId, NewNote(kind, body, tags, taskId)) }
+        .also { refreshPending() }
+
+    /** Replaces a note's body. */
+    fun editNote(caseId: String, noteId: String, body: String) {
+        guarded { device.editNote(caseId, noteId, body) }
+        refreshPending()
+    }
+
+    /** Changes a task's status, outcome, follow-up date or time. */
+    fun updateTask(caseId: String, taskId: String, update: TaskUpdate) {
+        guarded { device.updateTask(caseId, taskId, update) }
+        refreshPending()
+    }
+
+    /** Ticks or unticks a checklist item. */
+    fun setChecklistItem(caseId: String, taskId: String, itemId: String, done: Boolean) {
+        guarded { device.setChecklistItem(caseId, taskId, itemId, done) }
+        refreshPending()
+    }
+
+    /** Adds a checklist item; returns its id. */
+    fun addChecklistItem(caseId: String, taskId: String, label: String): String =
+        guarded { device.addChecklistItem(caseId, taskId, label) }.also { refreshPending() }
+
+    private fun refreshPending() {
+        val pending = runCatching { device.pendingChanges().size }.getOrNull() ?: return
+        synchronized(this) { syncStatus = syncStatus.copy(pendingChanges = pending) }
+    }
+
+    /** Syncs now and records the outcome in [syncStatus]. Never throws for network trouble. */
+    fun syncNow(): SyncOutcome {
+        val outcome: SyncOutcome = try {
+            SyncOutcome.Synced(guarded { device.syncNow() })
+        } catch (e: FieldcaseException.RevokedAndWiped) {
+            SyncOutcome.Revoked
+        } catch (e: FieldcaseException.NoStore) {
+            SyncOutcome.Failed("no store on this phone")
+        } catch (e: FieldcaseException.Locked) {
+            SyncOutcome.Locked
+        } catch (e: FieldcaseException.Network) {
+            SyncOutcome.Offline(e.detail)
+        } catch (e: FieldcaseException.Refused) {
+            if (e.retryLater) SyncOutcome.Offline(e.detail) else SyncOutcome.Failed("${e.code}: ${e.detail}")
+        } catch (e: FieldcaseException) {
+            SyncOutcome.Failed(e.message ?: e.javaClass.simpleName)
+        }
+        val now = clock.nowMillis()
+        synchronized(this) {
+            syncStatus = when (outcome) {
+                is SyncOutcome.Synced -> syncStatus.copy(
+                    lastSuccessAtMillis = now,
+                    lastOutcome = outcome,
+                    consecutiveFailures = 0,
+                )
+                else -> syncStatus.copy(
+                    lastOutcome = outcome,
+                    consecutiveFailures = syncStatus.consecutiveFailures + 1,
+                )
+            }
+        }
+        if (outcome is SyncOutcome.Synced) refreshPending()
+        return outcome
+    }
+
+    internal fun scheduled(atMillis: Long?) {
+        synchronized(this) { syncStatus = syncStatus.copy(nextAttemptAtMillis = atMillis) }
+    }
+
+    companion object {
+        /** Enrolls this phone and returns its unlocked session. */
+        fun enroll(
+            dir: String,
+            serverUrl: String,
+            fingerprint: String,
+            code: String,
+            keyStore: KeyStore?,
+            passphrase: String?,
+            options: DeviceOptions = DeviceOptions(null),
+            clock: Clock = SystemClock,
+        ): FieldcaseSession = FieldcaseSession(
+            FieldcaseDevice.enroll(dir, serverUrl, fingerprint, code, keyStore, passphrase, options),
+            keyStore,
+            clock,
+        )
+
+        /** Opens an enrolled phone's session, locked. Throws [FieldcaseException.NoStore] if none. */
+        fun open(dir: String, keyStore: KeyStore?, options: DeviceOptions = DeviceOptions(null), clock: Clock = SystemClock) =
+            FieldcaseSession(FieldcaseDevice.open(dir, options), keyStore, clock)
+
+        /** The JVM's current UTC offset in minutes (phones pass their own). */
+        fun currentOffsetMinutes(): Int =
+            java.util.TimeZone.getDefault().getOffset(System.currentTimeMillis()) / 60_000
+    }
+}

@@ -1,0 +1,282 @@
+// JVM tests of the shared session logic, through the generated Kotlin bindings and the real
+// cdylib (JNA), against a real fieldcase-server on 127.0.0.1 over TLS (the bindings crate's
+// test_server example, FIELDCASE_TEST_SERVER). Plain `main`: prints "N passed, M failed" and
+// exits non-zero on failure. Run by scripts/kotlin-test.
+package org.fieldcase.shell
+
+import java.io.BufferedReader
+import java.io.InputStreamReader
+import java.nio.file.Files
+import java.security.SecureRandom
+import kotlin.random.Random
+import kotlin.test.assertEquals
+import kotlin.test.assertFailsWith
+import kotlin.test.assertNotNull
+import kotlin.test.assertTrue
+import org.fieldcase.ffi.DeviceOptions
+import org.fieldcase.ffi.FieldcaseException
+import org.fieldcase.ffi.KeyStore
+import org.fieldcase.ffi.KeyStoreException
+import org.fieldcase.ffi.NoteKind
+import org.fieldcase.ffi.TaskStatus
+import org.fieldcase.ffi.TaskUpdate
+import org.fieldcase.ffi.TimelineEntry
+import org.fieldcase.ffi.checkPanicBoundary
+
+/** The test_server example as a child process: one JSON line per command. */
+class TestServer {
+    private val proc: Process = ProcessBuilder(System.getenv("FIELDCASE_TEST_SERVER") ?: error("FIELDCASE_TEST_SERVER unset"))
+        .redirectError(ProcessBuilder.Redirect.INHERIT)
+        .start()
+    private val out = BufferedReader(InputStreamReader(proc.inputStream))
+    val info: Map<String, String> = parse(out.readLine() ?: error("test server did not start"))
+
+    fun command(line: String): Map<String, String> {
+        proc.outputStream.write("$line\n".toByteArray())
+        proc.outputStream.flush()
+        return parse(out.readLine() ?: error("test server stopped"))
+    }
+
+    fun code(): String = command("code").getValue("code")
+
+    fun stop() {
+        runCatching { command("quit") }
+        proc.outputStream.close()
+        proc.waitFor()
+    }
+
+    companion object {
+        // The server prints flat JSON objects of strings and booleans: no JSON library needed.
+        private val field = Regex("\"([a-z_]+)\":(\"([^\"]*)\"|true|false)")
+        fun parse(line: String): Map<String, String> =
+            field.findAll(line).associate { it.groupValues[1] to (it.groupValues[3].ifEmpty { it.groupValues[2] }) }
+    }
+}
+
+/** The platform keystore, played by the test. */
+class MemoryKeyStore(var key: ByteArray = ByteArray(32).also { SecureRandom().nextBytes(it) }) : KeyStore {
+    var destroyed = false
+    override fun rootKey(): ByteArray {
+        if (destroyed) throw KeyStoreException.Unavailable("destroyed")
+        return key
+    }
+    override fun destroyKey() {
+        destroyed = true
+    }
+}
+
+/** A sleeper that only records what it was asked to wait. */
+class RecordingSleeper(private val onSleep: (Int) -> Unit = {}) : Sleeper {
+    val sleeps = mutableListOf<Long>()
+    override fun sleep(millis: Long) {
+        sleeps.add(millis)
+        onSleep(sleeps.size)
+    }
+}
+
+class ManualClock(var now: Long = 1_000_000) : Clock {
+    override fun nowMillis() = now
+}
+
+val FAST = DeviceOptions(10u.toUByte())
+
+class Tests(private val server: TestServer) {
+    private val caseId = server.info.getValue("case_id")
+    private val taskId = server.info.getValue("task_id")
+
+    private fun enroll(keys: KeyStore = MemoryKeyStore(), passphrase: String? = "correct horse", clock: Clock = SystemClock): FieldcaseSession {
+        val dir = Files.createTempDirectory("fieldcase-kt-").toString()
+        return FieldcaseSession.enroll(
+            dir, server.info.getValue("url"), server.info.getValue("fingerprint"), server.code(),
+            keys, passphrase, FAST, clock,
+        )
+    }
+
+    private fun synced(): FieldcaseSession = enroll().also { assertTrue(it.syncNow() is SyncOutcome.Synced) }
+
+    fun enrollUnlockAndLists() {
+        val keys = MemoryKeyStore()
+        val dir = Files.createTempDirectory("fieldcase-kt-").toString()
+        val first = FieldcaseSession.enroll(
+            dir, server.info.getValue("url"), server.info.getValue("fingerprint"), server.code(),
+            keys, "correct horse", FAST,
+        )
+        assertEquals(SessionState.Unlocked, first.state)
+        assertTrue(first.syncNow() is SyncOutcome.Synced)
+
+        val session = FieldcaseSession.open(dir, keys, FAST)
+        val seen = mutableListOf<SessionState>()
+        session.onStateChange { seen.add(it) }
+        assertEquals(SessionState.Locked, session.state)
+        assertFailsWith<FieldcaseException.Locked> { session.cases() }
+        assertFailsWith<FieldcaseException.WrongKey> { session.unlockWithPassphrase("wrong") }
+        session.unlockWithKeystore()
+        assertEquals(SessionState.Unlocked, session.state)
+        session.lock()
+        session.unlockWithPassphrase("correct horse")
+        assertEquals(listOf<SessionState>(SessionState.Unlocked, SessionState.Locked, SessionState.Unlocked), seen)
+
+        assertTrue(session.cases().any { it.id == caseId })
+        val today = session.todayTasks(0).filter { it.taskId == taskId }
+        assertEquals(1, today.size)
+        assertEquals(2u, today[0].checklistTotal)
+        val timeline = session.timeline(caseId)
+        assertTrue(timeline.any { it is TimelineEntry.Task && it.task.id == taskId })
+    }
+
+    fun writeNoteTaskChecklistAndSync() {
+        val created = server.command("case K-0400")
+        val (case, task) = created.getValue("case_id") to created.getValue("task_id")
+        val a = synced()
+        val b = synced()
+        val noteId = a.writeNote(case, "Went with the client to the registry office.", taskId = task)
+        a.editNote(case, noteId, "Went with the client; the form was accepted.")
+        a.updateTask(case, task, TaskUpdate(TaskStatus.DONE, "filed", null, null))
+        val item = a.case(case).tasks.single().checklist.first()
+        a.setChecklistItem(case, task, item.id, true)
+        a.addChecklistItem(case, task, "two photos")
+        assertTrue(a.syncStatus.pendingChanges > 0)
+        val outcome = a.syncNow()
+        assertTrue(outcome is SyncOutcome.Synced && outcome.report.casesUploaded == 1u)
+        assertEquals(0, a.syncStatus.pendingChanges)
+
+        b.syncNow()
+        val seen = b.case(case)
+        assertEquals("Went with the client; the form was accepted.", seen.notes.single().body)
+        assertEquals(TaskStatus.DONE, seen.tasks.single().status)
+        assertEquals(3, seen.tasks.single().checklist.size)
+        assertTrue(seen.tasks.single().checklist.first { it.id == item.id }.done)
+    }
+
+    fun offlineEditsMergeAndConflicts() {
+        val created = server.command("case K-0500")
+        val (case, task) = created.getValue("case_id") to created.getValue("task_id")
+        val a = synced()
+        val b = synced()
+        server.command("offline")
+        try {
+            assertTrue(a.syncNow() is SyncOutcome.Offline)
+            a.writeNote(case, "Called the client.", kind = NoteKind.CALL)
+            a.updateTask(case, task, TaskUpdate(null, "postponed", null, null))
+            b.writeNote(case, "Met at the day centre.")
+            b.updateTask(case, task, TaskUpdate(null, "did not come", null, null))
+        } finally {
+            server.command("online")
+        }
+        for (s in listOf(a, b, a)) assertTrue(s.syncNow() is SyncOutcome.Synced)
+        assertEquals(a.case(case), b.case(case))
+        assertEquals(2, a.case(case).notes.size)
+        val conflict = a.conflicts(case).single { it.field == "outcome" && it.taskId == task }
+        assertEquals(listOf("did not come", "postponed"), conflict.values.map { it.value }.sorted())
+    }
+
+    fun backoffWhileOfflineThenRecovers() {
+        val clock = ManualClock()
+        val session = enroll(clock = clock)
+        assertTrue(session.syncNow() is SyncOutcome.Synced)
+        val backoff = Backoff(baseMillis = 1_000, maxMillis = 8_000, random = Random(42))
+        val loop = BackgroundSync(session, RecordingSleeper(), backoff, intervalMillis = 60_000, clock = clock)
+        session.writeNote(caseId, "Written with no signal.")
+        server.command("offline")
+        val delays = try {
+            (1..6).map { assertNotNull(loop.step()) }
+        } finally {
+            server.command("online")
+        }
+        assertEquals(6, session.syncStatus.consecutiveFailures)
+        delays.forEachIndexed { i, d ->
+            val cap = backoff.capFor(i + 1)
+            assertTrue(d in cap / 2..cap, "delay $d after ${i + 1} failures outside [${cap / 2}, $cap]")
+        }
+        assertEquals(listOf(1_000L, 2_000L, 4_000L, 8_000L, 8_000L, 8_000L), (1..6).map { backoff.capFor(it) })
+        assertEquals(clock.now + delays.last(), session.syncStatus.nextAttemptAtMillis)
+        assertTrue(session.syncStatus.pendingChanges > 0)
+
+        assertEquals(60_000L, loop.step())
+        assertEquals(0, session.syncStatus.consecutiveFailures)
+        assertEquals(0, session.syncStatus.pendingChanges)
+        assertEquals(clock.now, session.syncStatus.lastSuccessAtMillis)
+    }
+
+    fun backgroundLoopOnItsThreadStopsWhenWiped() {
+        val session = synced()
+        val sleeper = RecordingSleeper { n -> if (n == 3) session.wipe() }
+        val loop = BackgroundSync(session, sleeper, Backoff(random = Random(1)), intervalMillis = 10)
+        val t = Thread { loop.runLoop() }
+        t.start()
+        t.join(30_000)
+        assertTrue(!t.isAlive, "the loop did not stop")
+        assertEquals(SessionState.Wiped, session.state)
+        assertEquals(3, sleeper.sleeps.size)
+        assertFailsWith<FieldcaseException.NoStore> { session.cases() }
+    }
+
+    fun typedErrors() {
+        val s = synced()
+        val e = assertFailsWith<FieldcaseException.InvalidInput> { s.writeNote(caseId, "  ") }
+        assertTrue(e.detail.contains("empty"))
+        assertFailsWith<FieldcaseException.InvalidInput> { s.timeline("nope") }
+        assertFailsWith<FieldcaseException.NotFound> { s.case("0190f5a0-0000-7000-8000-000000000000") }
+        assertFailsWith<FieldcaseException.PinMismatch> {
+            FieldcaseSession.enroll(
+                Files.createTempDirectory("fieldcase-kt-").toString(), server.info.getValue("url"),
+                "00".repeat(32), server.code(), MemoryKeyStore(), null, FAST,
+            )
+        }
+        s.lock()
+        assertFailsWith<FieldcaseException.Locked> { s.todayTasks(0) }
+        assertEquals(SessionState.Locked, s.state)
+        assertTrue(s.syncNow() is SyncOutcome.Locked)
+    }
+
+    fun panicBoundary() {
+        repeat(3) {
+            val e = assertFailsWith<FieldcaseException.Internal> { checkPanicBoundary() }
+            assertTrue(e.detail.contains("panic"))
+        }
+    }
+
+    fun keystoreErrors() {
+        val keys = MemoryKeyStore()
+        val s = enroll(keys = keys, passphrase = null)
+        s.lock()
+        keys.destroyed = true
+        assertFailsWith<FieldcaseException.Keystore> { s.unlockWithKeystore() }
+        keys.destroyed = false
+        keys.key = ByteArray(32)
+        assertFailsWith<FieldcaseException.WrongKey> { s.unlockWithKeystore() }
+        assertEquals(SessionState.Locked, s.state)
+    }
+}
+
+fun main() {
+    val server = TestServer()
+    val tests = Tests(server)
+    val cases: List<Pair<String, () -> Unit>> = listOf(
+        "enroll, unlock, lists, timeline" to tests::enrollUnlockAndLists,
+        "note, task, checklist, sync to a second phone" to tests::writeNoteTaskChecklistAndSync,
+        "offline edits on two phones merge, conflicts" to tests::offlineEditsMergeAndConflicts,
+        "backoff with jitter while offline, then recovery" to tests::backoffWhileOfflineThenRecovers,
+        "background loop on a thread stops when wiped" to tests::backgroundLoopOnItsThreadStopsWhenWiped,
+        "typed errors" to tests::typedErrors,
+        "keystore errors" to tests::keystoreErrors,
+        "a panic is a typed error" to tests::panicBoundary,
+    )
+    var passed = 0
+    var failed = 0
+    for ((name, test) in cases) {
+        val start = System.nanoTime()
+        try {
+            test()
+            passed++
+            println("ok    $name (${(System.nanoTime() - start) / 1_000_000} ms)")
+        } catch (e: Throwable) {
+            failed++
+            println("FAIL  $name: $e")
+            e.printStackTrace(System.out)
+        }
+    }
+    server.stop()
+    println("$passed passed, $failed failed")
+    if (failed != 0) kotlin.system.exitProcess(1)
+}
