@@ -147,8 +147,9 @@ impl Device {
     }
 
     /// Carries out a wipe order after verifying that the enrolled office signed it for this
-    /// device; a forged order is [`CoreError::ForgedWipeOrder`] and wipes nothing. With a client,
-    /// the signed receipt is sent at once; otherwise it waits in the store's folder.
+    /// device; a forged order is [`CoreError::ForgedWipeOrder`] and wipes nothing. The signed
+    /// receipt is sent at once (through `client`, or a client built from the credential); if the
+    /// office cannot be reached it waits in the store's folder for [`send_pending_receipt`].
     pub fn obey_wipe_order(
         &self,
         order: &WipeOrder,
@@ -168,7 +169,7 @@ impl Device {
 
     /// Panic wipe: makes the case data unreadable at once, with no network (the key file is
     /// shredded first, then the database deleted). A receipt signed with the device key is left
-    /// in the folder so that [`Device::send_pending_receipt`] tells the office at the next
+    /// in the folder so that [`send_pending_receipt`] tells the office at the next
     /// chance. Works locked too, without a receipt (the key that would sign it is sealed).
     pub fn panic_wipe(&self) -> Result<WipeReport> {
         match (self.credential(), self.client()) {
