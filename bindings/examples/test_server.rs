@@ -7,7 +7,8 @@
 //! `{"url", "direct_url", "fingerprint", "user_id", "case_id", "task_id"}` (`url` goes through the
 //! proxy) — then answers one JSON line per command read on stdin:
 //! `code` (a new enrollment code for ana), `case CLIENT-CODE` (another case for ana),
-//! `offline`, `online`, `quit`. It stops at `quit` or at the end of stdin.
+//! `revoke DEVICE-ID` (as `admin revoke` does), `offline`, `online`, `quit`. It stops at `quit`
+//! or at the end of stdin.
 //!
 //! Run: `cargo run -p fieldcase-ffi --example test_server`.
 
@@ -19,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use fieldcase_core::ids::UserId;
 use fieldcase_core::model::{ConsentStatus, NewCase, NewTask, OfficeKind};
 use fieldcase_core::protocol::Role;
-use fieldcase_server::{Clock, RunningServer, Server, SystemClock, cases, store};
+use fieldcase_server::{Clock, RunningServer, Server, SystemClock, admin, cases, store};
 use serde_json::json;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -63,6 +64,14 @@ fn main() -> Res<()> {
             (Some("case"), Some(client_code)) => {
                 let (case_id, task_id) = create_case(&server, client_code, user)?;
                 json!({ "case_id": case_id, "task_id": task_id })
+            }
+            (Some("revoke"), Some(device)) => {
+                let device = uuid::Uuid::parse_str(device)?;
+                server
+                    .state
+                    .db()
+                    .with(|c| admin::revoke_device(c, &device, SystemClock.now()))?;
+                json!({ "ok": true })
             }
             (Some("offline"), _) => {
                 proxy.set_online(false);

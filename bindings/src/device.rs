@@ -20,8 +20,8 @@ use crate::FieldcaseError;
 use crate::error::{call, call_ffi};
 use crate::keys::{self, FetchedKey, KeyStore};
 use crate::types::{
-    Case, CaseSummary, Conflict, NewNote, PendingChange, SyncReport, TaskSummary, TaskUpdate,
-    TimelineEntry, WipeReport, parse_date, parse_id,
+    Author, Case, CaseSummary, Conflict, NewNote, PendingChange, SyncReport, TaskSummary,
+    TaskUpdate, TimelineEntry, WipeReport, parse_date, parse_id,
 };
 
 /// How a device's store is tuned; the defaults suit a phone.
@@ -259,11 +259,33 @@ impl FieldcaseDevice {
         call(|| self.inner.store().compact()).map(|n| u32::try_from(n).unwrap_or(u32::MAX))
     }
 
-    /// Syncs with the office now (the store must be unlocked). Blocks until done.
-    /// [`FieldcaseError::Network`] means offline: retry later; [`FieldcaseError::RevokedAndWiped`]
-    /// means the store is gone: show the revoked screen.
+    /// Syncs with the office now (the store must be unlocked; an expired lease does not stop a
+    /// sync, which renews it). Blocks until done. [`FieldcaseError::Network`] means offline: retry
+    /// later; [`FieldcaseError::RevokedAndWiped`] means the office revoked this phone and core
+    /// obeyed its signed wipe order: the store is gone; destroy the keystore key and show the
+    /// revoked screen.
     pub fn sync_now(&self) -> Result<SyncReport, FieldcaseError> {
         call(|| self.inner.sync_now()).map(Into::into)
+    }
+
+    /// Who this phone is: the enrolled worker's and the device's ids (for an about screen and
+    /// for the office to recognise the phone). The store must be unlocked.
+    pub fn identity(&self) -> Result<Author, FieldcaseError> {
+        call(|| self.inner.store().author()).map(Into::into)
+    }
+
+    /// Panic wipe: makes the case data unreadable at once, with no network, then asks the
+    /// keystore to destroy its key. A receipt signed with the device key waits in `dir` for
+    /// [`send_pending_wipe_receipt`] to tell the office (none when wiped while locked).
+    pub fn panic_wipe(
+        &self,
+        keystore: Option<Arc<dyn KeyStore>>,
+    ) -> Result<WipeReport, FieldcaseError> {
+        let mut report: WipeReport = call(|| self.inner.panic_wipe())?.into();
+        if let Some(ks) = keystore.as_ref() {
+            report.keystore_key_destroyed = keys::destroy(ks);
+        }
+        Ok(report)
     }
 
     /// Destroys the store on this phone (crypto-shredding every copy of it) and asks the keystore
@@ -283,6 +305,13 @@ impl FieldcaseDevice {
 
 fn convert<A, B: From<A>>(v: Vec<A>) -> Vec<B> {
     v.into_iter().map(Into::into).collect()
+}
+
+/// Sends the wipe receipt a panic wipe (or a revocation wipe that could not reach the office)
+/// left in `dir`, and removes it once the office has it. Returns whether one was sent.
+#[uniffi::export]
+pub fn send_pending_wipe_receipt(dir: String) -> Result<bool, FieldcaseError> {
+    call(|| fieldcase_core::device::send_pending_receipt(&PathBuf::from(&dir)))
 }
 
 /// The version of the fieldcase library, for an about screen and bug reports.

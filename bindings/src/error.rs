@@ -111,6 +111,13 @@ impl From<CoreError> for FieldcaseError {
             CoreError::ChecklistItemNotFound => not_found("checklist item"),
             CoreError::KeyProvider(message) => F::Keystore { detail: message },
             CoreError::Network(t) => from_transport(t),
+            CoreError::RevokedAndWiped => F::RevokedAndWiped,
+            CoreError::LeaseExpired => F::LeaseExpired,
+            e @ CoreError::ForgedWipeOrder => F::Refused {
+                code: "forged_wipe_order".into(),
+                detail: e.to_string(),
+                retry_later: false,
+            },
             CoreError::Storage(e) => F::Storage {
                 detail: e.to_string(),
             },
@@ -209,6 +216,25 @@ mod tests {
                 detail: "panic: boom".into()
             })
         );
+    }
+
+    #[test]
+    fn revocation_and_lease_cross_as_their_own_variants() {
+        assert_eq!(
+            FieldcaseError::from(CoreError::RevokedAndWiped),
+            FieldcaseError::RevokedAndWiped
+        );
+        assert_eq!(
+            FieldcaseError::from(CoreError::LeaseExpired),
+            FieldcaseError::LeaseExpired
+        );
+        assert!(matches!(
+            FieldcaseError::from(CoreError::ForgedWipeOrder),
+            FieldcaseError::Refused {
+                retry_later: false,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -16,7 +16,10 @@ pub mod error;
 mod keys;
 pub mod types;
 
-pub use device::{DeviceOptions, FieldcaseDevice, check_panic_boundary, fieldcase_version};
+pub use device::{
+    DeviceOptions, FieldcaseDevice, check_panic_boundary, fieldcase_version,
+    send_pending_wipe_receipt,
+};
 pub use error::{FieldcaseError, KeyStoreError};
 pub use keys::KeyStore;
 pub use types::*;

@@ -229,6 +229,40 @@ class BindingsTest(unittest.TestCase):
         self.assertIn(outcome[0].winner.value, values)
         self.assertTrue(all(v.author is not None for v in outcome[0].values))
 
+    def test_a_revoked_phone_wipes_itself_on_its_next_sync(self):
+        p = self.phone()
+        other = self.phone()
+        p.device.write_note(self.case_id, fc.NewNote(kind=fc.NoteKind.VISIT, body="not yet synced"))
+        me = p.device.identity()
+        self.assertEqual(me.user_id, self.server.info["user_id"])
+        self.server.command(f"revoke {me.device_id}")
+
+        with self.assertRaises(fc.FieldcaseError.RevokedAndWiped):
+            p.device.sync_now()
+        self.assertFalse(os.path.exists(os.path.join(p.dir, "fieldcase.keys")))
+        self.assertFalse(os.path.exists(os.path.join(p.dir, "fieldcase.db")))
+        with self.assertRaises(fc.FieldcaseError.NoStore):
+            p.device.list_cases()
+        with self.assertRaises(fc.FieldcaseError.NoStore):
+            fc.FieldcaseDevice.open(p.dir, FAST)
+        # The other phone of the same worker is not affected.
+        other.device.sync_now()
+        self.assertIn(self.case_id, [c.id for c in other.device.list_cases()])
+
+    def test_panic_wipe_works_offline_and_reports_later(self):
+        p = self.phone()
+        self.server.command("offline")
+        report = p.device.panic_wipe(p.keys)
+        self.assertTrue(report.keystore_key_destroyed)
+        self.assertTrue(p.keys.destroyed)
+        with self.assertRaises(fc.FieldcaseError.NoStore):
+            p.device.list_cases()
+        with self.assertRaises(fc.FieldcaseError.Network):
+            fc.send_pending_wipe_receipt(p.dir)
+        self.server.command("online")
+        self.assertTrue(fc.send_pending_wipe_receipt(p.dir))
+        self.assertFalse(fc.send_pending_wipe_receipt(p.dir))
+
     # --- errors at the boundary ---------------------------------------------------------------
 
     def test_typed_errors(self):

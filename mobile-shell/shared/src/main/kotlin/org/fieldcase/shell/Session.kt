@@ -8,6 +8,7 @@
 package org.fieldcase.shell
 
 import org.fieldcase.ffi.AssistanceTag
+import org.fieldcase.ffi.Author
 import org.fieldcase.ffi.CaseSummary
 import org.fieldcase.ffi.Conflict
 import org.fieldcase.ffi.DeviceOptions
@@ -130,7 +131,7 @@ class FieldcaseSession(
         try {
             return call()
         } catch (e: FieldcaseException.RevokedAndWiped) {
-            moveTo(SessionState.Revoked)
+            revoked()
             throw e
         } catch (e: FieldcaseException.NoStore) {
             moveTo(SessionState.Wiped)
@@ -146,12 +147,25 @@ class FieldcaseSession(
 
     /**
      * Wipes the store on this phone now (a worker in danger, the phone about to be taken):
-     * crypto-shreds the store and destroys the keystore key. Final.
+     * crypto-shreds the store and destroys the keystore key, with no network; a signed receipt
+     * waits in the store's folder for `sendPendingWipeReceipt(dir)` to deliver. Final.
      */
     fun wipe() {
-        device.wipe(keyStore)
+        device.panicWipe(keyStore)
         moveTo(SessionState.Wiped)
     }
+
+    /**
+     * Core obeyed the office's signed wipe order: the store is gone. The keystore key that
+     * opened it is destroyed too (best effort), and the session ends in [SessionState.Revoked].
+     */
+    private fun revoked() {
+        runCatching { keyStore?.destroyKey() }
+        moveTo(SessionState.Revoked)
+    }
+
+    /** Who this phone is (worker and device ids), for the about screen. */
+    fun identity(): Author = guarded { device.identity() }
 
     /** Unlocks with the platform keystore's key. */
     fun unlockWithKeystore() {

@@ -84,8 +84,12 @@ class Tests(private val server: TestServer) {
     private val caseId = server.info.getValue("case_id")
     private val taskId = server.info.getValue("task_id")
 
-    private fun enroll(keys: KeyStore = MemoryKeyStore(), passphrase: String? = "correct horse", clock: Clock = SystemClock): FieldcaseSession {
-        val dir = Files.createTempDirectory("fieldcase-kt-").toString()
+    private fun enroll(
+        keys: KeyStore = MemoryKeyStore(),
+        passphrase: String? = "correct horse",
+        clock: Clock = SystemClock,
+        dir: String = Files.createTempDirectory("fieldcase-kt-").toString(),
+    ): FieldcaseSession {
         return FieldcaseSession.enroll(
             dir, server.info.getValue("url"), server.info.getValue("fingerprint"), server.code(),
             keys, passphrase, FAST, clock,
@@ -211,6 +215,28 @@ class Tests(private val server: TestServer) {
         assertFailsWith<FieldcaseException.NoStore> { session.cases() }
     }
 
+    fun revokedPhoneWipesAndStops() {
+        val keys = MemoryKeyStore()
+        val dir = Files.createTempDirectory("fieldcase-kt-").toString()
+        val session = enroll(keys = keys, dir = dir)
+        assertTrue(session.syncNow() is SyncOutcome.Synced)
+        val seen = mutableListOf<SessionState>()
+        session.onStateChange { seen.add(it) }
+        session.writeNote(caseId, "Written just before the phone was lost.")
+        server.command("revoke ${session.identity().deviceId}")
+
+        val loop = BackgroundSync(session, RecordingSleeper(), Backoff(random = Random(3)))
+        assertEquals(null, loop.step())
+        assertEquals(SessionState.Revoked, session.state)
+        assertEquals(listOf<SessionState>(SessionState.Revoked), seen)
+        assertTrue(keys.destroyed, "the keystore key was not destroyed")
+        assertTrue(session.syncStatus.lastOutcome == SyncOutcome.Revoked)
+        assertFailsWith<FieldcaseException.RevokedAndWiped> { session.cases() }
+        assertFailsWith<FieldcaseException.RevokedAndWiped> { session.unlockWithKeystore() }
+        assertEquals(SessionState.Revoked, session.state)
+        assertFailsWith<FieldcaseException.NoStore> { FieldcaseSession.open(dir, keys, FAST) }
+    }
+
     fun typedErrors() {
         val s = synced()
         val e = assertFailsWith<FieldcaseException.InvalidInput> { s.writeNote(caseId, "  ") }
@@ -258,6 +284,7 @@ fun main() {
         "offline edits on two phones merge, conflicts" to tests::offlineEditsMergeAndConflicts,
         "backoff with jitter while offline, then recovery" to tests::backoffWhileOfflineThenRecovers,
         "background loop on a thread stops when wiped" to tests::backgroundLoopOnItsThreadStopsWhenWiped,
+        "a revoked phone wipes itself and stops syncing" to tests::revokedPhoneWipesAndStops,
         "typed errors" to tests::typedErrors,
         "keystore errors" to tests::keystoreErrors,
         "a panic is a typed error" to tests::panicBoundary,
