@@ -21,6 +21,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "004_case_retention",
         include_str!("../migrations/004_case_retention.sql"),
     ),
+    ("005_web", include_str!("../migrations/005_web.sql")),
 ];
 
 /// File name of the database inside the data folder.

@@ -26,6 +26,7 @@ pub mod state;
 pub mod store;
 pub mod sync;
 pub mod tls;
+pub mod web;
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};

@@ -209,6 +209,11 @@ enum UserCommand {
     },
     /// List users.
     List,
+    /// Set a user's web password, read from standard input (one line).
+    Password {
+        /// User name.
+        name: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -365,6 +370,17 @@ fn admin(resolved: Resolved, command: AdminCommand) -> Result<()> {
         } => {
             let id = store::add_user(&mut conn, &name, role.into(), now)?;
             writeln!(out, "added user {id} ({})", Role::from(role))?;
+        }
+        AdminCommand::User {
+            command: UserCommand::Password { name },
+        } => {
+            let mut password = zeroize::Zeroizing::new(String::new());
+            std::io::stdin()
+                .read_line(&mut password)
+                .context("reading the password from standard input")?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            fieldcase_server::web::auth::set_password(&mut conn, &name, password, now)?;
+            writeln!(out, "password set")?;
         }
         AdminCommand::User {
             command: UserCommand::List,

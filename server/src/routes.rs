@@ -29,6 +29,7 @@ pub fn routes() -> Router<AppState> {
         .route(crate::sync::PATH_SYNC, post(crate::sync::sync))
         .route(protocol::PATH_WIPE_RECEIPT, post(crate::sync::wipe_receipt))
         .merge(crate::admin_api::routes())
+        .merge(crate::web::routes())
 }
 
 /// Adds fallbacks, the request timeout and the state to a set of routes.

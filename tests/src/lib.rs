@@ -3,6 +3,7 @@
 //! ([`TestDevice`]), and a fault-injecting TCP proxy between them ([`FaultProxy`]).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod browser;
 pub mod proxy;
 
 use std::net::SocketAddr;
@@ -308,5 +309,18 @@ impl TestServer {
         f: impl FnOnce(&mut rusqlite::Connection) -> rusqlite::Result<T>,
     ) -> T {
         self.running().state.db().with(|conn| Ok(f(conn)?)).unwrap()
+    }
+}
+
+impl TestServer {
+    /// Adds a user with a web password.
+    pub fn add_web_user(&self, name: &str, role: Role, password: &str) -> UserId {
+        let id = self.add_user(name, role);
+        self.running()
+            .state
+            .db()
+            .with(|conn| fieldcase_server::web::auth::set_password(conn, name, password, now()))
+            .unwrap();
+        id
     }
 }

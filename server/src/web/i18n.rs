@@ -1,0 +1,222 @@
+//! Languages of the pages (English, Serbian in Latin and in Cyrillic script) and times in
+//! Europe/Belgrade.
+//!
+//! Belgrade time is computed with the EU rule that Serbia follows: UTC+01:00, and UTC+02:00
+//! from 01:00 UTC on the last Sunday of March to 01:00 UTC on the last Sunday of October. No
+//! tz database is needed; the rule has been stable since 1996.
+
+use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset, Weekday};
+
+/// A page language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    /// English.
+    En,
+    /// Serbian, Latin script.
+    SrLatn,
+    /// Serbian, Cyrillic script.
+    SrCyrl,
+}
+
+impl Lang {
+    /// Every language, for the picker.
+    pub const ALL: [Lang; 3] = [Lang::En, Lang::SrLatn, Lang::SrCyrl];
+
+    /// BCP 47 code (stored per user, used in `<html lang>`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::SrLatn => "sr-Latn",
+            Lang::SrCyrl => "sr-Cyrl",
+        }
+    }
+
+    /// Parses a code; English for anything unknown.
+    pub fn from_code(code: &str) -> Lang {
+        Lang::ALL
+            .into_iter()
+            .find(|l| l.code() == code)
+            .unwrap_or(Lang::En)
+    }
+
+    /// The language's own name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Lang::En => "English",
+            Lang::SrLatn => "Srpski (latinica)",
+            Lang::SrCyrl => "Српски (ћирилица)",
+        }
+    }
+
+    /// The text of `msg` in this language.
+    pub fn t(self, msg: Msg) -> &'static str {
+        let (en, lat, cyr) = msg.texts();
+        match self {
+            Lang::En => en,
+            Lang::SrLatn => lat,
+            Lang::SrCyrl => cyr,
+        }
+    }
+}
+
+macro_rules! messages {
+    ($($name:ident => ($en:literal, $lat:literal, $cyr:literal)),+ $(,)?) => {
+        /// The strings of the pages.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[allow(missing_docs)]
+        pub enum Msg { $($name),+ }
+
+        impl Msg {
+            /// English, Serbian Latin, Serbian Cyrillic.
+            pub fn texts(self) -> (&'static str, &'static str, &'static str) {
+                match self { $(Msg::$name => ($en, $lat, $cyr)),+ }
+            }
+        }
+    };
+}
+
+messages! {
+    SignIn => ("Sign in", "Prijava", "Пријава"),
+    SignOut => ("Sign out", "Odjava", "Одјава"),
+    UserName => ("User name", "Korisničko ime", "Корисничко име"),
+    Password => ("Password", "Lozinka", "Лозинка"),
+    BadLogin => ("Wrong name or password.", "Pogrešno ime ili lozinka.", "Погрешно име или лозинка."),
+    TooMany => ("Too many attempts; try again in 15 minutes.", "Previše pokušaja; pokušajte ponovo za 15 minuta.", "Превише покушаја; покушајте поново за 15 минута."),
+    Cases => ("Cases", "Slučajevi", "Случајеви"),
+    Devices => ("Devices", "Uređaji", "Уређаји"),
+    Quarantine => ("Quarantine", "Karantin", "Карантин"),
+    Language => ("Language", "Jezik", "Језик"),
+    Save => ("Save", "Sačuvaj", "Сачувај"),
+    SkipToContent => ("Skip to content", "Preskoči na sadržaj", "Прескочи на садржај"),
+    Client => ("Client", "Klijent", "Клијент"),
+    Status => ("Status", "Status", "Статус"),
+    Notes => ("Notes", "Beleške", "Белешке"),
+    LastActivity => ("Last activity", "Poslednja aktivnost", "Последња активност"),
+    Timeline => ("Timeline", "Hronologija", "Хронологија"),
+    VisitNote => ("Visit note", "Beleška o poseti", "Белешка о посети"),
+    Task => ("Accompaniment task", "Zadatak pratnje", "Задатак пратње"),
+    By => ("by", "autor", "аутор"),
+    Device => ("device", "uređaj", "уређај"),
+    NewTask => ("New accompaniment task", "Novi zadatak pratnje", "Нови задатак пратње"),
+    Purpose => ("Purpose", "Svrha", "Сврха"),
+    OfficeKind => ("Kind of office", "Vrsta službe", "Врста службе"),
+    OfficeName => ("Office", "Služba", "Служба"),
+    OfficeAddress => ("Address", "Adresa", "Адреса"),
+    Date => ("Date", "Datum", "Датум"),
+    TimeOfDay => ("Time (Belgrade)", "Vreme (Beograd)", "Време (Београд)"),
+    Checklist => ("Checklist, one item a line", "Spisak, jedna stavka po redu", "Списак, једна ставка по реду"),
+    Assignees => ("Assigned to", "Dodeljeno", "Додељено"),
+    CreateTask => ("Create task", "Napravi zadatak", "Направи задатак"),
+    User => ("User", "Korisnik", "Корисник"),
+    State => ("State", "Stanje", "Стање"),
+    LastSync => ("Last sync", "Poslednja sinhronizacija", "Последња синхронизација"),
+    LeaseExpiry => ("Lease expires", "Zakup ističe", "Закуп истиче"),
+    Receipts => ("Receipts", "Potvrde", "Потврде"),
+    Revoke => ("Revoke", "Opozovi", "Опозови"),
+    ConfirmRevoke => ("Revoke this device? It will be wiped at its next sync.", "Opozvati ovaj uređaj? Biće obrisan pri sledećoj sinhronizaciji.", "Опозвати овај уређај? Биће обрисан при следећој синхронизацији."),
+    YesRevoke => ("Yes, revoke", "Da, opozovi", "Да, опозови"),
+    Cancel => ("Cancel", "Otkaži", "Откажи"),
+    Release => ("Release into the case", "Pusti u slučaj", "Пусти у случај"),
+    Discard => ("Discard", "Odbaci", "Одбаци"),
+    Received => ("Received", "Primljeno", "Примљено"),
+    Decision => ("Decision", "Odluka", "Одлука"),
+    Waiting => ("waiting", "čeka", "чека"),
+    Show => ("Show", "Prikaži", "Прикажи"),
+    Nothing => ("Nothing here.", "Ovde nema ničega.", "Овде нема ничега."),
+    FieldWorkerHome => ("Field workers use the phone app; there is nothing for you here.", "Terenski radnici koriste aplikaciju na telefonu; ovde nema ništa za vas.", "Теренски радници користе апликацију на телефону; овде нема ништа за вас."),
+    LiveUpdates => ("New notes appear here by themselves.", "Nove beleške se ovde pojavljuju same.", "Нове белешке се овде појављују саме."),
+}
+
+/// Belgrade's UTC offset at the instant `t`.
+pub fn belgrade_offset(t: OffsetDateTime) -> UtcOffset {
+    let year = t.to_offset(UtcOffset::UTC).year();
+    let start = last_sunday_1utc(year, Month::March);
+    let end = last_sunday_1utc(year, Month::October);
+    let hours = match (start, end) {
+        (Some(s), Some(e)) if t >= s && t < e => 2,
+        _ => 1,
+    };
+    UtcOffset::from_hms(hours, 0, 0).unwrap_or(UtcOffset::UTC)
+}
+
+fn last_sunday_1utc(year: i32, month: Month) -> Option<OffsetDateTime> {
+    let mut day = Date::from_calendar_date(year, month, 31).ok()?;
+    while day.weekday() != Weekday::Sunday {
+        day = day.previous_day()?;
+    }
+    Some(PrimitiveDateTime::new(day, Time::from_hms(1, 0, 0).ok()?).assume_utc())
+}
+
+/// `t` in Belgrade time as `YYYY-MM-DD HH:MM`.
+pub fn belgrade(t: OffsetDateTime) -> String {
+    let l = t.to_offset(belgrade_offset(t));
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}",
+        l.year(),
+        u8::from(l.month()),
+        l.day(),
+        l.hour(),
+        l.minute()
+    )
+}
+
+/// Unix seconds in Belgrade time, or a dash.
+pub fn belgrade_unix(secs: Option<i64>) -> String {
+    secs.and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
+        .map(belgrade)
+        .unwrap_or_else(|| "—".to_owned())
+}
+
+/// A wall-clock date and time in Belgrade as an instant.
+pub fn from_belgrade(date: Date, time: Time) -> OffsetDateTime {
+    let local = PrimitiveDateTime::new(date, time);
+    // Guess with winter time, then correct with the offset in force at that instant.
+    let guess = local.assume_offset(UtcOffset::from_hms(1, 0, 0).unwrap_or(UtcOffset::UTC));
+    local.assume_offset(belgrade_offset(guess))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn summer_and_winter() {
+        assert_eq!(
+            belgrade(datetime!(2026-01-15 12:00 UTC)),
+            "2026-01-15 13:00"
+        );
+        assert_eq!(
+            belgrade(datetime!(2026-07-15 12:00 UTC)),
+            "2026-07-15 14:00"
+        );
+        // 2026: DST from 29 March 01:00 UTC to 25 October 01:00 UTC.
+        assert_eq!(
+            belgrade(datetime!(2026-03-29 00:59 UTC)),
+            "2026-03-29 01:59"
+        );
+        assert_eq!(
+            belgrade(datetime!(2026-03-29 01:00 UTC)),
+            "2026-03-29 03:00"
+        );
+        assert_eq!(
+            belgrade(datetime!(2026-10-25 00:59 UTC)),
+            "2026-10-25 02:59"
+        );
+        assert_eq!(
+            belgrade(datetime!(2026-10-25 01:00 UTC)),
+            "2026-10-25 02:00"
+        );
+        let t = from_belgrade(
+            time::macros::date!(2026 - 07 - 01),
+            time::macros::time!(10:00),
+        );
+        assert_eq!(t, datetime!(2026-07-01 08:00 UTC));
+    }
+
+    #[test]
+    fn languages() {
+        assert_eq!(Lang::from_code("sr-Cyrl").t(Msg::Cases), "Случајеви");
+        assert_eq!(Lang::from_code("xx"), Lang::En);
+    }
+}

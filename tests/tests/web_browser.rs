@@ -1,0 +1,214 @@
+//! The office pages in real headless Chromium (Debian's chromium and chromium-driver, installed
+//! by scripts/browser-setup when missing), against a real server over TLS and phones with the
+//! real core. Screenshots land in target/test-screenshots/.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::{Duration, Instant};
+
+use fantoccini::Locator;
+use fieldcase_core::CoreError;
+use fieldcase_core::protocol::Role;
+use fieldcase_tests::browser::Browser;
+use fieldcase_tests::{TestDevice, TestServer};
+
+const PASSWORD: &str = "correct horse battery";
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_case_manager_sees_synced_notes_live_and_plans_a_task_the_phone_receives() {
+    runtime().block_on(async {
+        let server = TestServer::start();
+        let ana = server.add_user("ana", Role::FieldWorker);
+        server.add_web_user("marija", Role::CaseManager, PASSWORD);
+        let (case, _) = server.create_case("K-17", &[ana]);
+        let phone = TestDevice::enroll_direct(&server, "ana");
+        phone.device.sync_now().unwrap();
+        phone.write_note(case, "First visit: client safe, needs ID card.");
+        phone.device.sync_now().unwrap();
+
+        let browser = Browser::start().await;
+        let base = server.running().url();
+        browser.login(&base, "marija", PASSWORD).await;
+        let c = &browser.client;
+        assert!(c.current_url().await.unwrap().path().starts_with("/cases"));
+        assert!(browser.text().await.contains("K-17"));
+        c.find(Locator::LinkText("K-17"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.wait().for_element(Locator::Id("timeline")).await.unwrap();
+        let text = browser.text().await;
+        assert!(text.contains("First visit: client safe"), "{text}");
+        assert!(text.contains("ana"), "the author is shown: {text}");
+
+        // A marker that a reload would erase.
+        c.execute("window.__noReload = 42; return 1;", vec![])
+            .await
+            .unwrap();
+        phone.write_note(case, "Second visit: documents collected.");
+        phone.device.sync_now().unwrap();
+        let started = Instant::now();
+        loop {
+            let timeline = c
+                .find(Locator::Id("timeline"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            if timeline.contains("Second visit: documents collected.") {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "the second note did not appear without a reload: {timeline}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let marker = c
+            .execute("return window.__noReload;", vec![])
+            .await
+            .unwrap();
+        assert_eq!(marker, serde_json::json!(42), "the page was reloaded");
+        let shot = browser.screenshot("case-timeline").await;
+        assert!(std::fs::metadata(shot).unwrap().len() > 1000);
+
+        // Plan an accompaniment task; the phone gets it at its next sync.
+        c.find(Locator::Id("new-task"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.find(Locator::Id("purpose"))
+            .await
+            .unwrap()
+            .send_keys("Social welfare appointment")
+            .await
+            .unwrap();
+        c.find(Locator::Id("office_name"))
+            .await
+            .unwrap()
+            .send_keys("Centar za socijalni rad")
+            .await
+            .unwrap();
+        c.find(Locator::Id("checklist"))
+            .await
+            .unwrap()
+            .send_keys("ID card\nproof of address")
+            .await
+            .unwrap();
+        c.find(Locator::Id("create-task"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.wait().for_element(Locator::Id("timeline")).await.unwrap();
+        assert!(browser.text().await.contains("Social welfare appointment"));
+
+        phone.device.sync_now().unwrap();
+        let on_phone = phone.case(case);
+        let task = on_phone
+            .tasks
+            .iter()
+            .find(|t| t.purpose == "Social welfare appointment")
+            .expect("the phone received the task");
+        assert_eq!(task.office_name, "Centar za socijalni rad");
+        assert_eq!(task.assignees, vec![ana]);
+        let labels: Vec<&str> = task.checklist.iter().map(|i| i.label.as_str()).collect();
+        assert_eq!(labels, ["ID card", "proof of address"]);
+        browser.close().await;
+    });
+}
+
+#[test]
+fn an_admin_revokes_a_device_with_the_button_and_its_next_sync_is_refused() {
+    runtime().block_on(async {
+        let server = TestServer::start();
+        let ana = server.add_user("ana", Role::FieldWorker);
+        server.add_web_user("admin", Role::Admin, PASSWORD);
+        server.create_case("K-3", &[ana]);
+        let phone = TestDevice::enroll_direct(&server, "ana");
+        phone.device.sync_now().unwrap();
+        let id = phone.id();
+
+        let browser = Browser::start().await;
+        let base = server.running().url();
+        browser.login(&base, "admin", PASSWORD).await;
+        let c = &browser.client;
+        c.goto(&format!("{base}/devices")).await.unwrap();
+        let text = browser.text().await;
+        assert!(text.contains("ana") && text.contains("active"), "{text}");
+        browser.screenshot("devices").await;
+        c.find(Locator::Css(&format!("tr[data-device='{id}'] button")))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.wait()
+            .for_element(Locator::Id("confirm-revoke"))
+            .await
+            .unwrap();
+        c.find(Locator::Id("confirm-revoke"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.wait().for_element(Locator::Id("devices")).await.unwrap();
+        let row = c
+            .find(Locator::Css(&format!("tr[data-device='{id}'] td.state")))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(row.contains("revoked"), "{row}");
+        browser.screenshot("devices-after-revoke").await;
+
+        let result = phone.device.sync_now();
+        assert!(
+            matches!(result, Err(CoreError::RevokedAndWiped)),
+            "{result:?}"
+        );
+        browser.close().await;
+    });
+}
+
+#[test]
+fn a_field_worker_cannot_open_office_or_admin_pages() {
+    runtime().block_on(async {
+        let server = TestServer::start();
+        server.add_web_user("ana", Role::FieldWorker, PASSWORD);
+        let browser = Browser::start().await;
+        let base = server.running().url();
+        browser.login(&base, "ana", PASSWORD).await;
+        let c = &browser.client;
+        for page in ["/devices", "/quarantine", "/cases"] {
+            c.goto(&format!("{base}{page}")).await.unwrap();
+            let text = browser.text().await;
+            assert!(text.contains("403"), "{page} was not refused: {text}");
+        }
+        // Logging out ends the session: the pages send back to the login form.
+        c.goto(&format!("{base}/")).await.unwrap();
+        c.find(Locator::Id("logout"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.goto(&format!("{base}/devices")).await.unwrap();
+        c.wait().for_element(Locator::Id("signin")).await.unwrap();
+        browser.close().await;
+    });
+}
