@@ -151,7 +151,30 @@ impl Browser {
             .click()
             .await
             .unwrap();
-        c.wait().for_element(Locator::Css("main h1")).await.unwrap();
+        // Only signed-in pages have the sign-out button.
+        c.wait().for_element(Locator::Id("logout")).await.unwrap();
+    }
+
+    /// Waits (up to 15 s, across page loads) until the page body contains `needle`; returns the
+    /// body text.
+    pub async fn wait_for_text(&self, needle: &str) -> String {
+        let started = Instant::now();
+        let mut last = String::new();
+        loop {
+            if let Ok(body) = self.client.find(Locator::Css("body")).await
+                && let Ok(text) = body.text().await
+            {
+                if text.contains(needle) {
+                    return text;
+                }
+                last = text;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "the page did not show {needle:?} within 15 s: {last}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// The text of the page body.

@@ -112,8 +112,7 @@ fn a_case_manager_sees_synced_notes_live_and_plans_a_task_the_phone_receives() {
             .click()
             .await
             .unwrap();
-        c.wait().for_element(Locator::Id("timeline")).await.unwrap();
-        assert!(browser.text().await.contains("Social welfare appointment"));
+        browser.wait_for_text("Social welfare appointment").await;
 
         phone.device.sync_now().unwrap();
         let on_phone = phone.case(case);
@@ -207,8 +206,129 @@ fn a_field_worker_cannot_open_office_or_admin_pages() {
             .click()
             .await
             .unwrap();
-        c.goto(&format!("{base}/devices")).await.unwrap();
         c.wait().for_element(Locator::Id("signin")).await.unwrap();
+        c.goto(&format!("{base}/devices")).await.unwrap();
+        let url = c.current_url().await.unwrap();
+        assert_eq!(
+            url.path(),
+            "/login",
+            "after logout the pages need a new login"
+        );
+        assert!(c.find(Locator::Id("signin")).await.is_ok());
+        browser.close().await;
+    });
+}
+
+#[test]
+fn an_admin_adds_a_user_whose_phone_enrolls_with_the_code_shown_and_reads_the_audit_log() {
+    use fieldcase_core::crypto::StaticKeyProvider;
+    use fieldcase_core::device::{Device, ServerAddress};
+    use fieldcase_core::store::KeySetup;
+
+    runtime().block_on(async {
+        let server = TestServer::start();
+        server.add_web_user("admin", Role::Admin, PASSWORD);
+        let browser = Browser::start().await;
+        let base = server.running().url();
+        browser.login(&base, "admin", PASSWORD).await;
+        let c = &browser.client;
+
+        c.goto(&format!("{base}/users")).await.unwrap();
+        c.find(Locator::Id("new-name"))
+            .await
+            .unwrap()
+            .send_keys("jelena")
+            .await
+            .unwrap();
+        c.find(Locator::Id("new-role"))
+            .await
+            .unwrap()
+            .select_by_value("field-worker")
+            .await
+            .unwrap();
+        c.find(Locator::Css("form[action='/users'] button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.wait()
+            .for_element(Locator::Css("tr[data-user='jelena']"))
+            .await
+            .unwrap();
+        c.find(Locator::Css(
+            "tr[data-user='jelena'] form[action$='/code'] button",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+        let code = c
+            .wait()
+            .for_element(Locator::Id("enrollment-code"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+
+        let dir = tempfile::tempdir().unwrap();
+        let keys = StaticKeyProvider::random();
+        let clock = std::sync::Arc::new(fieldcase_core::clock::ManualClock::new(
+            time::OffsetDateTime::now_utc(),
+        ));
+        let device = Device::enroll(
+            dir.path(),
+            &ServerAddress {
+                url: base.clone(),
+                pin: server.fingerprint(),
+            },
+            code.trim(),
+            KeySetup {
+                keystore: Some(&keys),
+                passphrase: None,
+            },
+            fieldcase_tests::device_options(&clock),
+        )
+        .expect("the phone enrolls with the code the page showed");
+        device.sync_now().unwrap();
+
+        // The pages in Serbian Cyrillic, then the audit log with its chain check.
+        c.find(Locator::Id("lang"))
+            .await
+            .unwrap()
+            .select_by_value("sr-Cyrl")
+            .await
+            .unwrap();
+        c.find(Locator::Css("form[action='/lang'] button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        browser.wait_for_text("Одјава").await;
+        c.goto(&format!("{base}/audit")).await.unwrap();
+        let text = browser.text().await;
+        assert!(
+            text.contains("Уређаји") && text.contains("Дневник ревизије"),
+            "{text}"
+        );
+        let chain = c
+            .find(Locator::Id("chain"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(chain.contains("нетакнут"), "{chain}");
+        for action in ["user_added", "web_login", "device_enrolled"] {
+            assert!(
+                text.contains(action),
+                "{action} missing from the audit page: {text}"
+            );
+        }
+        browser.screenshot("audit-log-sr-cyrl").await;
         browser.close().await;
     });
 }

@@ -290,6 +290,9 @@ impl From<ServerError> for WebError {
                 WebError::BadInput("that upload was already decided".to_owned())
             }
             ServerError::Core(e) => WebError::BadInput(e.to_string()),
+            ServerError::DuplicateUser => WebError::BadInput(e.to_string()),
+            ServerError::Config(why) => WebError::BadInput(why),
+            ServerError::UserInactive => WebError::BadInput(e.to_string()),
             other => WebError::Internal(AppError::internal(&other)),
         }
     }

@@ -7,6 +7,7 @@
 //! and admins see cases, only admins see devices and quarantine, field workers see nothing but a
 //! pointer to their phone. Every form carries the session's CSRF token.
 
+mod admin_pages;
 pub mod auth;
 pub mod i18n;
 
@@ -31,7 +32,7 @@ use crate::admin::{self, DeviceStatus};
 use crate::cases;
 use crate::state::AppState;
 
-type Page = Result<Response, WebError>;
+pub(crate) type Page = Result<Response, WebError>;
 
 /// The web routes, to merge into the app.
 pub fn routes() -> Router<AppState> {
@@ -49,6 +50,15 @@ pub fn routes() -> Router<AppState> {
         .route("/quarantine", get(quarantine_list))
         .route("/quarantine/{id}", get(quarantine_show))
         .route("/quarantine/{id}/{decision}", post(quarantine_decide))
+        .route("/tasks", get(admin_pages::tasks_by_day))
+        .route(
+            "/users",
+            get(admin_pages::users).post(admin_pages::add_user),
+        )
+        .route("/users/{id}/code", post(admin_pages::issue_code))
+        .route("/users/{id}/password", post(admin_pages::set_password))
+        .route("/users/{id}/deactivate", post(admin_pages::deactivate))
+        .route("/audit", get(admin_pages::audit))
         .route("/static/web.css", get(css))
         .route("/static/web.js", get(js))
 }
@@ -90,7 +100,7 @@ async fn js() -> Response {
         .into_response()
 }
 
-fn page(user: Option<&WebUser>, lang: Lang, title: &str, body: Markup) -> Response {
+pub(crate) fn page(user: Option<&WebUser>, lang: Lang, title: &str, body: Markup) -> Response {
     let markup = html! {
         (DOCTYPE)
         html lang=(lang.code()) {
@@ -109,10 +119,13 @@ fn page(user: Option<&WebUser>, lang: Lang, title: &str, body: Markup) -> Respon
                             strong { "fieldcase" }
                             @if matches!(u.role, Role::CaseManager | Role::Admin) {
                                 a href="/cases" { (lang.t(Msg::Cases)) }
+                                a href="/tasks" { (lang.t(Msg::TasksByDay)) }
                             }
                             @if u.role == Role::Admin {
                                 a href="/devices" { (lang.t(Msg::Devices)) }
                                 a href="/quarantine" { (lang.t(Msg::Quarantine)) }
+                                a href="/users" { (lang.t(Msg::Users)) }
+                                a href="/audit" { (lang.t(Msg::Audit)) }
                             }
                         }
                         div.who {
@@ -141,7 +154,7 @@ fn page(user: Option<&WebUser>, lang: Lang, title: &str, body: Markup) -> Respon
     (secure_headers(), markup).into_response()
 }
 
-fn csrf_field(user: &WebUser) -> Markup {
+pub(crate) fn csrf_field(user: &WebUser) -> Markup {
     html! { input type="hidden" name="csrf" value=(user.csrf); }
 }
 
@@ -299,7 +312,7 @@ async fn set_lang(
 }
 
 /// User names by id, for showing authors.
-fn user_names(
+pub(crate) fn user_names(
     conn: &rusqlite::Connection,
 ) -> Result<HashMap<Uuid, (String, Role)>, crate::error::ServerError> {
     Ok(crate::store::list_users(conn)?
@@ -308,14 +321,14 @@ fn user_names(
         .collect())
 }
 
-fn name_of(names: &HashMap<Uuid, (String, Role)>, user: &UserId) -> String {
+pub(crate) fn name_of(names: &HashMap<Uuid, (String, Role)>, user: &UserId) -> String {
     names
         .get(user.as_uuid())
         .map(|(n, _)| n.clone())
         .unwrap_or_else(|| short(&user.to_string()))
 }
 
-fn short(id: &str) -> String {
+pub(crate) fn short(id: &str) -> String {
     id.chars()
         .rev()
         .take(8)

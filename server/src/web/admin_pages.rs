@@ -1,0 +1,268 @@
+//! Admin pages (users, enrollment codes, deactivation, the audit log with its chain check) and
+//! the team's tasks by day. Every action goes through [`crate::store`], [`crate::admin`] and
+//! [`crate::web::auth`], which audit what they change.
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect};
+use fieldcase_core::protocol::Role;
+use maud::html;
+use uuid::Uuid;
+
+use super::auth::{WebError, WebUser};
+use super::i18n::{Msg, belgrade, belgrade_unix};
+use super::{Page, csrf_field, name_of, page, short, user_names};
+use crate::state::AppState;
+
+/// Minutes an enrollment code issued from the pages stays valid.
+const CODE_TTL_SECS: i64 = 15 * 60;
+
+fn csrf(form: &HashMap<String, String>) -> Option<&str> {
+    form.get("csrf").map(String::as_str)
+}
+
+fn parse_role(text: &str) -> Result<Role, WebError> {
+    Role::parse(text).ok_or_else(|| WebError::BadInput("role".to_owned()))
+}
+
+/// The name of the user with id `id`.
+async fn user_name(state: &AppState, id: &str) -> Result<String, WebError> {
+    let id = Uuid::try_parse(id).map_err(|_| WebError::NotFound)?;
+    let names = state.db().call(|conn| Ok(user_names(conn)?)).await?;
+    names
+        .get(&id)
+        .map(|(n, _)| n.clone())
+        .ok_or(WebError::NotFound)
+}
+
+pub(super) async fn users(State(state): State<AppState>, user: WebUser) -> Page {
+    user.require_admin()?;
+    let rows = state
+        .db()
+        .call(|conn| Ok(crate::store::list_users(conn)?))
+        .await?;
+    let l = user.lang;
+    let body = html! {
+        div.scroll { table #users {
+            thead { tr { th { (l.t(Msg::User)) } th { (l.t(Msg::RoleLabel)) } th { (l.t(Msg::Active)) } th { (l.t(Msg::Devices)) } th {} } }
+            tbody { @for u in &rows { tr data-user=(u.name) {
+                td { (u.name) }
+                td { (u.role.as_str()) }
+                td { @if u.active { (l.t(Msg::Yes)) } @else { (l.t(Msg::No)) } }
+                td { (u.active_devices) }
+                td { @if u.active {
+                    form method="post" action={ "/users/" (u.id) "/code" } {
+                        (csrf_field(&user)) button type="submit" { (l.t(Msg::IssueCode)) }
+                    }
+                    details {
+                        summary { (l.t(Msg::SetPassword)) }
+                        form method="post" action={ "/users/" (u.id) "/password" } {
+                            (csrf_field(&user))
+                            label { (l.t(Msg::Password)) " "
+                                input type="password" name="password" autocomplete="new-password" minlength="10" required; }
+                            button type="submit" { (l.t(Msg::Save)) }
+                        }
+                    }
+                    @if u.id != user.id {
+                        details {
+                            summary { (l.t(Msg::Deactivate)) }
+                            form method="post" action={ "/users/" (u.id) "/deactivate" } {
+                                (csrf_field(&user))
+                                label.check { input type="checkbox" name="confirm" value="yes" required; " " (l.t(Msg::ConfirmDeactivate)) }
+                                button.danger type="submit" { (l.t(Msg::Deactivate)) }
+                            }
+                        }
+                    }
+                } }
+            } } }
+        } }
+        section aria-labelledby="add-user" {
+            h2 #add-user { (l.t(Msg::AddUser)) }
+            form.task method="post" action="/users" {
+                (csrf_field(&user))
+                label for="new-name" { (l.t(Msg::UserName)) }
+                input #new-name name="name" required maxlength="200";
+                label for="new-role" { (l.t(Msg::RoleLabel)) }
+                select #new-role name="role" {
+                    @for r in [Role::FieldWorker, Role::CaseManager, Role::Admin] { option value=(r.as_str()) { (r.as_str()) } }
+                }
+                button type="submit" { (l.t(Msg::AddUser)) }
+            }
+        }
+    };
+    Ok(page(Some(&user), l, l.t(Msg::Users), body))
+}
+
+pub(super) async fn add_user(
+    State(state): State<AppState>,
+    user: WebUser,
+    Form(form): Form<HashMap<String, String>>,
+) -> Page {
+    user.require_admin()?;
+    user.check_csrf(csrf(&form))?;
+    let name = form.get("name").cloned().unwrap_or_default();
+    let role = parse_role(form.get("role").map(String::as_str).unwrap_or(""))?;
+    let now = state.now();
+    state
+        .db()
+        .call(
+            move |conn| Ok(crate::store::add_user(conn, &name, role, now).map_err(WebError::from)),
+        )
+        .await??;
+    Ok(Redirect::to("/users").into_response())
+}
+
+pub(super) async fn issue_code(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Page {
+    user.require_admin()?;
+    user.check_csrf(csrf(&form))?;
+    let name = user_name(&state, &id).await?;
+    let now = state.now();
+    let issued = state
+        .db()
+        .call(move |conn| {
+            Ok(
+                crate::store::issue_enrollment_code(conn, &name, CODE_TTL_SECS, now)
+                    .map_err(WebError::from),
+            )
+        })
+        .await??;
+    let l = user.lang;
+    let body = html! {
+        p { (l.t(Msg::CodeHint)) }
+        p.code { output #enrollment-code { (issued.code) } }
+        p { (belgrade_unix(Some(issued.expires_at))) }
+        p { a href="/users" { (l.t(Msg::Users)) } }
+    };
+    Ok(page(Some(&user), l, l.t(Msg::IssueCode), body))
+}
+
+pub(super) async fn set_password(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Page {
+    user.require_admin()?;
+    user.check_csrf(csrf(&form))?;
+    let name = user_name(&state, &id).await?;
+    let password = zeroize::Zeroizing::new(form.get("password").cloned().unwrap_or_default());
+    let now = state.now();
+    state
+        .db()
+        .call(move |conn| {
+            Ok(super::auth::set_password(conn, &name, &password, now).map_err(WebError::from))
+        })
+        .await??;
+    Ok(Redirect::to("/users").into_response())
+}
+
+pub(super) async fn deactivate(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Page {
+    user.require_admin()?;
+    user.check_csrf(csrf(&form))?;
+    if form.get("confirm").map(String::as_str) != Some("yes") {
+        return Err(WebError::BadInput("not confirmed".to_owned()));
+    }
+    let name = user_name(&state, &id).await?;
+    let now = state.now();
+    state
+        .db()
+        .call(move |conn| {
+            Ok(crate::admin::deactivate_user(conn, &name, now).map_err(WebError::from))
+        })
+        .await??;
+    Ok(Redirect::to("/users").into_response())
+}
+
+pub(super) async fn audit(State(state): State<AppState>, user: WebUser) -> Page {
+    user.require_admin()?;
+    let (report, entries) = state
+        .db()
+        .call(|conn| {
+            Ok((
+                crate::audit::verify_chain(conn)?,
+                crate::audit::list(conn, 500)?,
+            ))
+        })
+        .await?;
+    let l = user.lang;
+    let body = html! {
+        @match &report {
+            crate::audit::ChainReport::Intact { entries, .. } => p #chain.ok { (l.t(Msg::ChainIntact)) " (" (entries) ")" },
+            crate::audit::ChainReport::Broken { seq, problem } => p #chain.error role="alert" { (l.t(Msg::ChainBroken)) " " (seq) ": " (problem.to_string()) },
+        }
+        div.scroll { table {
+            thead { tr { th { "#" } th { (l.t(Msg::When)) } th { (l.t(Msg::Action)) } th { (l.t(Msg::User)) } th { (l.t(Msg::Device)) } th { (l.t(Msg::Detail)) } } }
+            tbody { @for e in &entries { tr {
+                td { (e.seq) }
+                td { (belgrade_unix(Some(e.at))) }
+                td { (e.action) }
+                td { code { (e.user_id.as_deref().map(short).unwrap_or_default()) } }
+                td { code { (e.device_id.as_deref().map(short).unwrap_or_default()) } }
+                td { (e.detail.as_deref().unwrap_or("")) }
+            } } }
+        } }
+    };
+    Ok(page(Some(&user), l, l.t(Msg::Audit), body))
+}
+
+pub(super) async fn tasks_by_day(State(state): State<AppState>, user: WebUser) -> Page {
+    user.require_office()?;
+    let vault = state.vault().clone();
+    let (cases, names) = state
+        .db()
+        .call(move |conn| {
+            let mut cases = Vec::new();
+            for id in crate::cases::list_case_ids(conn)? {
+                cases.push(crate::cases::read_case(conn, &vault, id)?.0);
+            }
+            Ok((cases, user_names(conn)?))
+        })
+        .await?;
+    let mut days: BTreeMap<
+        String,
+        Vec<(
+            String,
+            &fieldcase_core::model::Case,
+            &fieldcase_core::model::Task,
+        )>,
+    > = BTreeMap::new();
+    for case in &cases {
+        for task in &case.tasks {
+            let when = belgrade(task.scheduled_at);
+            let (day, hour) = when.split_at(10);
+            days.entry(day.to_owned())
+                .or_default()
+                .push((hour.trim().to_owned(), case, task));
+        }
+    }
+    for tasks in days.values_mut() {
+        tasks.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+    let l = user.lang;
+    let body = html! {
+        @if days.is_empty() { p { (l.t(Msg::Nothing)) } }
+        @for (day, tasks) in &days {
+            section {
+                h2 { (day) }
+                ul { @for (hour, case, task) in tasks { li {
+                    strong { (hour) } " · " a href={ "/cases/" (case.id) } { (case.client_code) } " · " (task.purpose)
+                    " — " (task.office_name) " · " (task.status.as_str()) " · "
+                    @for (i, a) in task.assignees.iter().enumerate() { @if i > 0 { ", " } (name_of(&names, a)) }
+                } } }
+            }
+        }
+    };
+    Ok(page(Some(&user), l, l.t(Msg::TasksByDay), body))
+}
