@@ -63,8 +63,11 @@ pub fn ensure_installed() -> (PathBuf, PathBuf) {
 }
 
 impl Browser {
-    /// Starts chromedriver and a headless Chromium session (phone-sized window).
-    pub async fn start() -> Browser {
+    /// Starts chromedriver and a headless Chromium session (phone-sized window) that trusts
+    /// exactly `server`'s self-signed certificate (by its public key).
+    pub async fn start(server: &crate::TestServer) -> Browser {
+        let spki = fieldcase_server::web::spki_pin(server.dir.path())
+            .expect("reading the server's public key");
         let (chromium, chromedriver) = ensure_installed();
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -88,7 +91,6 @@ impl Browser {
         }
         let profile = tempfile::tempdir().expect("creating a browser profile folder");
         let mut caps = serde_json::Map::new();
-        caps.insert("acceptInsecureCerts".into(), serde_json::json!(true));
         caps.insert(
             "goog:chromeOptions".into(),
             serde_json::json!({
@@ -102,8 +104,9 @@ impl Browser {
                     "--disable-component-update",
                     "--disable-sync",
                     "--no-first-run",
-                    // The test server's certificate is self-signed and made fresh for each test.
-                    "--ignore-certificate-errors",
+                    // The test server's certificate is self-signed and made fresh for each
+                    // test: trust its public key and no other untrusted certificate.
+                    format!("--ignore-certificate-errors-spki-list={spki}"),
                     "--window-size=420,900",
                     format!("--user-data-dir={}", profile.path().display()),
                 ],

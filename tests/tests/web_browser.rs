@@ -32,7 +32,7 @@ fn a_case_manager_sees_synced_notes_live_and_plans_a_task_the_phone_receives() {
         phone.write_note(case, "First visit: client safe, needs ID card.");
         phone.device.sync_now().unwrap();
 
-        let browser = Browser::start().await;
+        let browser = Browser::start(&server).await;
         let base = server.running().url();
         browser.login(&base, "marija", PASSWORD).await;
         let c = &browser.client;
@@ -140,7 +140,7 @@ fn an_admin_revokes_a_device_with_the_button_and_its_next_sync_is_refused() {
         phone.device.sync_now().unwrap();
         let id = phone.id();
 
-        let browser = Browser::start().await;
+        let browser = Browser::start(&server).await;
         let base = server.running().url();
         browser.login(&base, "admin", PASSWORD).await;
         let c = &browser.client;
@@ -189,7 +189,7 @@ fn a_field_worker_cannot_open_office_or_admin_pages() {
     runtime().block_on(async {
         let server = TestServer::start();
         server.add_web_user("ana", Role::FieldWorker, PASSWORD);
-        let browser = Browser::start().await;
+        let browser = Browser::start(&server).await;
         let base = server.running().url();
         browser.login(&base, "ana", PASSWORD).await;
         let c = &browser.client;
@@ -228,7 +228,7 @@ fn an_admin_adds_a_user_whose_phone_enrolls_with_the_code_shown_and_reads_the_au
     runtime().block_on(async {
         let server = TestServer::start();
         server.add_web_user("admin", Role::Admin, PASSWORD);
-        let browser = Browser::start().await;
+        let browser = Browser::start(&server).await;
         let base = server.running().url();
         browser.login(&base, "admin", PASSWORD).await;
         let c = &browser.client;

@@ -66,6 +66,25 @@ pub fn routes() -> Router<AppState> {
 const CSS: &str = include_str!("../../static/web.css");
 const JS: &str = include_str!("../../static/web.js");
 
+/// The base64 SHA-256 of the server certificate's public key (its SubjectPublicKeyInfo) in
+/// `data_dir`, the form Chromium's `--ignore-certificate-errors-spki-list` takes: a browser can
+/// trust exactly this self-signed certificate and nothing else.
+pub fn spki_pin(data_dir: &std::path::Path) -> Result<String, crate::error::ServerError> {
+    use base64::Engine;
+    use sha2::Digest;
+    let pem = zeroize::Zeroizing::new(
+        std::fs::read_to_string(data_dir.join(crate::tls::CERT_KEY_FILE))
+            .map_err(crate::error::ServerError::io("reading the TLS key"))?,
+    );
+    let key = rcgen::KeyPair::from_pem(&pem)
+        .map_err(|e| crate::error::ServerError::Tls(e.to_string()))?;
+    Ok(
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(
+            rcgen::PublicKeyData::subject_public_key_info(&key),
+        )),
+    )
+}
+
 /// Headers on every page: no caching, no framing, scripts and styles from this origin only.
 pub fn secure_headers() -> [(HeaderName, HeaderValue); 5] {
     [
