@@ -8,8 +8,8 @@
 //! never as strings. No business logic lives here: a rule both apps need belongs in core.
 //!
 //! The API is synchronous (no async across the FFI): apps call it from a background thread.
-//! Generate the foreign sources with the `uniffi-bindgen` binary (feature `cli`):
-//! `scripts/bindings-generate`.
+//! Generate the foreign sources with the pinned `uniffi-bindgen` of `bindings/bindgen` (a separate
+//! small workspace, kept out of this one's builds): `scripts/bindings-generate`.
 
 mod device;
 pub mod error;

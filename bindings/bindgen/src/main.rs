@@ -1,6 +1,5 @@
 //! The uniffi bindgen, pinned to the library's uniffi version: generates the Kotlin, Swift and
 //! Python sources from the built cdylib (`generate --library target/debug/libfieldcase_ffi.so`).
-//! Built only with `--features cli`.
 
 fn main() {
     uniffi::uniffi_bindgen_main()
