@@ -22,20 +22,20 @@ final class KeychainKeyStore: KeyStore {
         switch SecItemCopyMatching(q as CFDictionary, &item) {
         case errSecSuccess:
             guard let data = item as? Data, data.count == 32 else {
-                throw KeyStoreError.Unavailable(message: "keychain item damaged")
+                throw KeyStoreError.Unavailable(detail: "keychain item damaged")
             }
             return data
         case errSecItemNotFound:
             return try create()
         case let status:
-            throw KeyStoreError.Unavailable(message: "keychain status \(status)")
+            throw KeyStoreError.Unavailable(detail: "keychain status \(status)")
         }
     }
 
     private func create() throws -> Data {
         var bytes = [UInt8](repeating: 0, count: 32)
         guard SecRandomCopyBytes(kSecRandomDefault, bytes.count, &bytes) == errSecSuccess else {
-            throw KeyStoreError.Unavailable(message: "no randomness")
+            throw KeyStoreError.Unavailable(detail: "no randomness")
         }
         let data = Data(bytes)
         var add = query
@@ -43,7 +43,7 @@ final class KeychainKeyStore: KeyStore {
         add[kSecAttrAccessible as String] = kSecAttrAccessibleWhenUnlockedThisDeviceOnly
         let status = SecItemAdd(add as CFDictionary, nil)
         guard status == errSecSuccess else {
-            throw KeyStoreError.Unavailable(message: "keychain status \(status)")
+            throw KeyStoreError.Unavailable(detail: "keychain status \(status)")
         }
         return data
     }
@@ -51,7 +51,7 @@ final class KeychainKeyStore: KeyStore {
     func destroyKey() throws {
         let status = SecItemDelete(query as CFDictionary)
         guard status == errSecSuccess || status == errSecItemNotFound else {
-            throw KeyStoreError.Unavailable(message: "keychain status \(status)")
+            throw KeyStoreError.Unavailable(detail: "keychain status \(status)")
         }
     }
 }
