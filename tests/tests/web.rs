@@ -190,3 +190,36 @@ fn the_session_cookie_is_secure_http_only_and_same_site_strict() {
     }
     assert!(cookie.starts_with("__Host-"));
 }
+
+#[test]
+fn an_admin_reads_and_releases_a_quarantined_upload_through_the_pages() {
+    let server = TestServer::start();
+    let ana = server.add_user("ana", Role::FieldWorker);
+    server.add_web_user("admin", Role::Admin, PASSWORD);
+    let (case, _) = server.create_case("K-9", &[ana]);
+    let phone = TestDevice::enroll_direct(&server, "ana");
+    phone.device.sync_now().unwrap();
+    phone.write_note(case, "Written after the phone was lost.");
+    server.revoke(phone.id());
+    assert!(phone.device.sync_now().is_err());
+    let held: Vec<String> = server.with_db(|c| {
+        c.prepare("SELECT id FROM quarantine")?
+            .query_map([], |r| r.get(0))?
+            .collect()
+    });
+    assert_eq!(held.len(), 1);
+    let id = &held[0];
+    let s = session(&server, "admin");
+    assert_eq!(get(&server, "/quarantine", &s.token), 200);
+    assert_eq!(get(&server, &format!("/quarantine/{id}"), &s.token), 200);
+    let release = format!("/quarantine/{id}/release");
+    assert_eq!(post(&server, &release, &s.token, ""), 403, "no CSRF token");
+    assert!(server.case(case).notes.is_empty());
+    assert_eq!(
+        post(&server, &release, &s.token, &format!("csrf={}", s.csrf)),
+        303
+    );
+    let notes = server.case(case).notes;
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0].body, "Written after the phone was lost.");
+}
