@@ -223,3 +223,33 @@ fn an_admin_reads_and_releases_a_quarantined_upload_through_the_pages() {
     assert_eq!(notes.len(), 1);
     assert_eq!(notes[0].body, "Written after the phone was lost.");
 }
+
+#[test]
+fn opening_a_case_in_the_office_is_audited_but_the_live_timeline_poll_is_not() {
+    let server = TestServer::start();
+    let ana = server.add_user("ana", Role::FieldWorker);
+    server.add_web_user("marija", Role::CaseManager, PASSWORD);
+    let (case, _) = server.create_case("K-AUDIT", &[ana]);
+    let marija = session(&server, "marija");
+    let reads = |server: &TestServer| -> i64 {
+        server.with_db(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM audit_log WHERE action = 'case_read' AND detail = ?1",
+                [case.to_string()],
+                |r| r.get(0),
+            )
+        })
+    };
+    assert_eq!(get(&server, &format!("/cases/{case}"), &marija.token), 200);
+    assert_eq!(reads(&server), 1);
+    assert_eq!(
+        get(&server, &format!("/cases/{case}/timeline"), &marija.token),
+        200
+    );
+    assert_eq!(reads(&server), 1);
+    // A field worker's attempt is refused and reads nothing.
+    server.add_web_user("ana2", Role::FieldWorker, PASSWORD);
+    let worker = session(&server, "ana2");
+    assert_eq!(get(&server, &format!("/cases/{case}"), &worker.token), 403);
+    assert_eq!(reads(&server), 1);
+}

@@ -478,6 +478,23 @@ async fn case_page(State(state): State<AppState>, user: WebUser, Path(id): Path<
     user.require_office()?;
     let id = parse_case(&id)?;
     let (case, names) = load_case(&state, id).await?;
+    // Opening a case is a read of case data through the office: audited (the timeline fragment
+    // the open page polls is not, or every few seconds would be a new entry).
+    let (by, now) = (user.id, state.now());
+    state
+        .db()
+        .call(move |conn| {
+            crate::store::audit_with_detail(
+                conn,
+                now,
+                "case_read",
+                Some(&by),
+                None,
+                Some(&id.to_string()),
+            )?;
+            Ok(())
+        })
+        .await?;
     let l = user.lang;
     let workers: Vec<(Uuid, String)> = names
         .iter()
