@@ -571,6 +571,7 @@ fn case_command(
     now: i64,
     out: &mut impl Write,
 ) -> Result<()> {
+    let assigning = matches!(command, CaseCommand::Assign { .. });
     match command {
         CaseCommand::Create {
             client_code,
@@ -585,29 +586,13 @@ fn case_command(
             let (id, _) = cases::create_case(conn, vault, &new, None, now)?;
             writeln!(out, "created case {id}")?;
         }
-        CaseCommand::Assign { case, user } => {
-            let user = user_ids(conn, &[user])?[0];
-            cases::set_assigned(
-                conn,
-                vault,
-                case.parse().context("case id")?,
-                user,
-                true,
-                now,
-            )?;
-            writeln!(out, "assigned")?;
-        }
-        CaseCommand::Unassign { case, user } => {
-            let user = user_ids(conn, &[user])?[0];
-            cases::set_assigned(
-                conn,
-                vault,
-                case.parse().context("case id")?,
-                user,
-                false,
-                now,
-            )?;
-            writeln!(out, "unassigned")?;
+        CaseCommand::Assign { case, user } | CaseCommand::Unassign { case, user } => {
+            let user = UserId::from_uuid(
+                store::user_id_by_name(conn, &user).context("unknown user name")?,
+            );
+            let case = case.parse().context("case id")?;
+            cases::set_assigned(conn, vault, case, user, assigning, now)?;
+            writeln!(out, "{}", if assigning { "assigned" } else { "unassigned" })?;
         }
         CaseCommand::AddTask {
             case,
