@@ -320,13 +320,11 @@ pub fn fieldcase_version() -> String {
     env!("CARGO_PKG_VERSION").to_owned()
 }
 
-/// Panics inside the library on purpose and returns what the app receives: a
-/// [`FieldcaseError::Internal`], never a crashed process. For the binding tests and an app's
-/// self-check of the panic boundary.
+/// Makes core panic on purpose and returns what the app receives: a
+/// [`FieldcaseError::Internal`], never a crashed process. The panic is raised inside
+/// fieldcase-core ([`fieldcase_core::selfcheck::deliberate_panic`]) and unwinds through its frames
+/// to this boundary. For the binding tests and an app's self-check of the panic boundary.
 #[uniffi::export]
 pub fn check_panic_boundary() -> Result<(), FieldcaseError> {
-    #[allow(clippy::panic)] // the point of this function
-    call(|| -> fieldcase_core::Result<()> {
-        std::panic::panic_any("deliberate panic to check the FFI boundary")
-    })
+    call(|| -> fieldcase_core::Result<()> { fieldcase_core::selfcheck::deliberate_panic() })
 }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod ids;
 pub mod model;
 pub mod protocol;
+pub mod selfcheck;
 pub mod store;
 pub mod sync;
 pub mod transport;

@@ -319,10 +319,14 @@ class BindingsTest(unittest.TestCase):
             fc.FieldcaseDevice.open(tempfile.mkdtemp(), FAST)
 
     def test_a_panic_is_a_typed_error_not_a_crash(self):
+        p = self.phone()
         for _ in range(3):
             with self.assertRaises(fc.FieldcaseError.Internal) as e:
                 fc.check_panic_boundary()
-            self.assertIn("panic", e.exception.detail)
+            # raised inside core, caught at the boundary, reported as a typed error
+            self.assertIn("panic inside fieldcase-core", e.exception.detail)
+            # and the process, the library and an open device go on working
+            self.assertIsInstance(p.device.sync_now(), fc.SyncReport)
         self.assertTrue(fc.fieldcase_version())
 
     def test_wipe_destroys_the_store_and_the_keystore_key(self):
