@@ -321,7 +321,7 @@ pub fn read_case(
     vault: &CaseVault,
     case: CaseId,
 ) -> Result<(Case, Vec<fieldcase_core::document::Conflict>), ServerError> {
-    let doc = load_doc(conn, vault, case)?;
+    let mut doc = load_doc(conn, vault, case)?;
     Ok((doc.case()?, doc.conflicts()?))
 }
 
