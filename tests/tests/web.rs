@@ -291,6 +291,11 @@ fn opening_a_case_in_the_office_is_audited_but_the_live_timeline_poll_is_not() {
     server.add_web_user("ana2", Role::FieldWorker, PASSWORD);
     let worker = session(&server, "ana2");
     assert_eq!(get(&server, &format!("/cases/{case}"), &worker.token), 403);
+    assert_eq!(
+        get(&server, &format!("/cases/{case}/events"), &worker.token),
+        403,
+        "nor does the live-update stream open for them"
+    );
     assert_eq!(reads(&server), 1);
 }
 

@@ -57,13 +57,12 @@ fn a_case_manager_sees_synced_notes_live_and_plans_a_task_the_phone_receives() {
         phone.device.sync_now().unwrap();
         let started = Instant::now();
         loop {
-            let timeline = c
-                .find(Locator::Id("timeline"))
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            // The timeline element is replaced when the update lands: a lookup that races the
+            // swap finds a stale element and simply tries again.
+            let timeline = match c.find(Locator::Id("timeline")).await {
+                Ok(e) => e.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
             if timeline.contains("Second visit: documents collected.") {
                 break;
             }
@@ -78,6 +77,15 @@ fn a_case_manager_sees_synced_notes_live_and_plans_a_task_the_phone_receives() {
             .await
             .unwrap();
         assert_eq!(marker, serde_json::json!(42), "the page was reloaded");
+        // It came by a server-sent event, not by the polling fallback.
+        let mode = c
+            .find(Locator::Id("live"))
+            .await
+            .unwrap()
+            .attr("data-live")
+            .await
+            .unwrap();
+        assert_eq!(mode.as_deref(), Some("events"));
         let shot = browser.screenshot("case-timeline").await;
         assert!(std::fs::metadata(shot).unwrap().len() > 1000);
 

@@ -11,6 +11,7 @@ mod admin_pages;
 pub mod auth;
 mod conflict_pages;
 pub mod i18n;
+mod live;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -45,6 +46,7 @@ pub fn routes() -> Router<AppState> {
         .route("/cases", get(case_list))
         .route("/cases/{id}", get(case_page))
         .route("/cases/{id}/timeline", get(case_timeline))
+        .route("/cases/{id}/events", get(live::events))
         .route("/cases/{id}/tasks", post(add_task))
         .route("/cases/{id}/resolve", post(conflict_pages::resolve))
         .route("/conflicts", get(conflict_pages::inbox))
@@ -620,7 +622,7 @@ async fn case_page(State(state): State<AppState>, user: WebUser, Path(id): Path<
         section aria-labelledby="timeline-h" {
             h2 #timeline-h { (l.t(Msg::Timeline)) }
             p.hint { (l.t(Msg::LiveUpdates)) }
-            div #live data-src={ "/cases/" (case.id) "/timeline" } aria-live="polite" {
+            div #live data-src={ "/cases/" (case.id) "/timeline" } data-events={ "/cases/" (case.id) "/events" } aria-live="polite" {
                 (timeline(l, &case, &names))
             }
         }
