@@ -1,7 +1,8 @@
 //! The authenticated admin API: the same operations as `fieldcase-server admin`, over signed
-//! requests from a device whose user is an admin, for the web pages and tools to use. Every
-//! operation goes through the functions in [`crate::admin`] and [`crate::quarantine`], which
-//! audit what they change.
+//! requests from a device whose user is an admin (the conflict inbox, `GET /v1/admin/conflicts`
+//! and `POST /v1/admin/cases/{id}/resolve` with `{"field", "value", "task_id"}`, also for case
+//! managers), for tools to use. Every operation goes through the functions in [`crate::admin`],
+//! [`crate::conflicts`] and [`crate::quarantine`], which audit what they change.
 
 use axum::Json;
 use axum::Router;
