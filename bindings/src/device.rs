@@ -20,8 +20,8 @@ use crate::FieldcaseError;
 use crate::error::{call, call_ffi};
 use crate::keys::{self, FetchedKey, KeyStore};
 use crate::types::{
-    Author, Case, CaseSummary, Conflict, NewNote, PendingChange, SyncReport, TaskSummary,
-    TaskUpdate, TimelineEntry, WipeReport, parse_date, parse_id,
+    Author, Case, CaseSummary, CaseUpdate, Conflict, NewNote, PendingChange, SyncReport,
+    TaskSummary, TaskUpdate, TimelineEntry, WipeReport, parse_date, parse_id,
 };
 
 /// How a device's store is tuned; the defaults suit a phone.
@@ -211,6 +211,15 @@ impl FieldcaseDevice {
         let task: TaskId = parse_id(&task_id)?;
         let update = update.to_core()?;
         call(|| self.inner.store().update_task(case, task, &update))
+    }
+
+    /// Records the client's consent, risk level or legal status. These are sensitive: a
+    /// concurrent change on another phone waits in the office's conflict inbox until a case
+    /// manager settles it; [`FieldcaseDevice::conflicts`] shows it meanwhile.
+    pub fn update_case(&self, case_id: String, update: CaseUpdate) -> Result<(), FieldcaseError> {
+        let case: CaseId = parse_id(&case_id)?;
+        let update = update.into();
+        call(|| self.inner.store().update_case(case, &update))
     }
 
     /// Ticks or unticks a checklist item.

@@ -60,6 +60,38 @@ mirror_enum!(
 );
 
 mirror_enum!(
+    /// How much danger the client is in, as last assessed.
+    RiskLevel = model::RiskLevel {
+        /// Not assessed yet.
+        NotAssessed,
+        /// Low.
+        Low,
+        /// Medium.
+        Medium,
+        /// High.
+        High,
+    }
+);
+
+mirror_enum!(
+    /// Where the client stands legally, as last recorded.
+    LegalStatus = model::LegalStatus {
+        /// Not known or not recorded yet.
+        Unknown,
+        /// Being identified as a victim of trafficking.
+        IdentificationPending,
+        /// Formally identified as a victim of trafficking.
+        IdentifiedVictim,
+        /// A residence permit or a decision on it is pending.
+        ResidencePending,
+        /// Holds a temporary residence permit.
+        TemporaryResidence,
+        /// A citizen or permanent resident.
+        Resident,
+    }
+);
+
+mirror_enum!(
     /// Where an accompaniment takes the client.
     OfficeKind = model::OfficeKind {
         /// Police station.
@@ -241,6 +273,20 @@ pub struct TaskUpdate {
     pub scheduled_at: Option<String>,
 }
 
+/// A change to the sensitive fields of a case; `None` leaves a field as it is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, uniffi::Record)]
+pub struct CaseUpdate {
+    /// New consent.
+    #[uniffi(default = None)]
+    pub consent: Option<ConsentStatus>,
+    /// New risk level.
+    #[uniffi(default = None)]
+    pub risk_level: Option<RiskLevel>,
+    /// New legal status.
+    #[uniffi(default = None)]
+    pub legal_status: Option<LegalStatus>,
+}
+
 /// A whole case as it stands after every merge.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct Case {
@@ -252,6 +298,10 @@ pub struct Case {
     pub status: CaseStatus,
     /// Consent to keep the client's data.
     pub consent: ConsentStatus,
+    /// How much danger the client is in, as last assessed.
+    pub risk_level: RiskLevel,
+    /// Where the client stands legally, as last recorded.
+    pub legal_status: LegalStatus,
     /// Ids of the workers assigned.
     pub assigned_workers: Vec<String>,
     /// When it was opened (RFC 3339).
@@ -334,6 +384,8 @@ pub struct ConflictValue {
     pub value: String,
     /// Who wrote it, when known.
     pub author: Option<Author>,
+    /// When it was written (RFC 3339, by its author's clock), when known.
+    pub at: Option<String>,
 }
 
 /// A field of a case or task that holds concurrent values.
@@ -347,6 +399,9 @@ pub struct Conflict {
     pub winner: ConflictValue,
     /// Every concurrent value, the winner included.
     pub values: Vec<ConflictValue>,
+    /// Whether a case manager must settle it in the office's conflict inbox (consent, risk
+    /// level, legal status, a task's outcome); other conflicts keep the value shown.
+    pub sensitive: bool,
 }
 
 /// A local edit that has not reached the office yet.
@@ -507,6 +562,16 @@ impl TaskUpdate {
     }
 }
 
+impl From<CaseUpdate> for model::CaseUpdate {
+    fn from(u: CaseUpdate) -> Self {
+        Self {
+            consent: u.consent.map(Into::into),
+            risk_level: u.risk_level.map(Into::into),
+            legal_status: u.legal_status.map(Into::into),
+        }
+    }
+}
+
 impl From<model::Case> for Case {
     fn from(c: model::Case) -> Self {
         Self {
@@ -514,6 +579,8 @@ impl From<model::Case> for Case {
             client_code: c.client_code,
             status: c.status.into(),
             consent: c.consent.into(),
+            risk_level: c.risk_level.into(),
+            legal_status: c.legal_status.into(),
             assigned_workers: ids(c.assigned_workers),
             created_at: instant(c.created_at),
             notes: c.notes.into_iter().map(Into::into).collect(),
@@ -570,6 +637,7 @@ impl From<CoreConflictValue> for ConflictValue {
         Self {
             value: v.value,
             author: v.author.map(Into::into),
+            at: v.at.map(instant),
         }
     }
 }
@@ -577,6 +645,7 @@ impl From<CoreConflictValue> for ConflictValue {
 impl From<CoreConflict> for Conflict {
     fn from(c: CoreConflict) -> Self {
         Self {
+            sensitive: c.is_sensitive(),
             task_id: c.task.map(|t| t.to_string()),
             field: c.field,
             winner: c.winner.into(),
@@ -649,6 +718,12 @@ mod tests {
         }
         for k in model::OfficeKind::ALL {
             assert_eq!(model::OfficeKind::from(OfficeKind::from(*k)), *k);
+        }
+        for r in model::RiskLevel::ALL {
+            assert_eq!(model::RiskLevel::from(RiskLevel::from(*r)), *r);
+        }
+        for l in model::LegalStatus::ALL {
+            assert_eq!(model::LegalStatus::from(LegalStatus::from(*l)), *l);
         }
         for t in model::AssistanceTag::ALL {
             assert_eq!(model::AssistanceTag::from(AssistanceTag::from(*t)), *t);

@@ -9,7 +9,7 @@ use common::*;
 use fieldcase_core::ActorId;
 use fieldcase_core::document::CaseDoc;
 use fieldcase_core::ids::{CaseId, DeviceId, UserId};
-use fieldcase_core::model::{Author, TaskStatus, TaskUpdate};
+use fieldcase_core::model::{Author, CaseUpdate, LegalStatus, RiskLevel, TaskStatus, TaskUpdate};
 use proptest::prelude::*;
 use time::macros::datetime;
 
@@ -141,7 +141,7 @@ fn two_replicas_edit_offline_and_converge_in_either_order() {
         assert_eq!(merged, "The client arrived early. She brought her ID.");
 
         // The status conflict is reported on every replica, with both authors, same winner.
-        for doc in [&a.doc, &b.doc, &office] {
+        for doc in [&mut a.doc, &mut b.doc, &mut office] {
             let conflicts = doc.conflicts().unwrap();
             assert_eq!(conflicts.len(), 1, "{conflicts:?}");
             let c = &conflicts[0];
@@ -304,5 +304,104 @@ proptest! {
             prop_assert_eq!(r.doc.case().unwrap(), reference.clone());
             prop_assert_eq!(r.doc.heads(), heads.clone());
         }
+    }
+}
+
+#[test]
+fn sensitive_conflicts_carry_who_and_when_and_one_resolving_write_ends_them_everywhere() {
+    let (mut office, office_author) = base();
+    // A document written before risk level and legal status existed reads their defaults.
+    let before = office.case().unwrap();
+    assert_eq!(before.risk_level, RiskLevel::NotAssessed);
+    assert_eq!(before.legal_status, LegalStatus::Unknown);
+    let task_id = office.tasks().unwrap()[0].id;
+    let mut a = replica_of(&mut office);
+    let mut b = replica_of(&mut office);
+    let (ta, tb) = (
+        datetime!(2026-11-24 09:00 UTC),
+        datetime!(2026-11-24 09:30 UTC),
+    );
+    let risk = |r| CaseUpdate {
+        risk_level: Some(r),
+        ..Default::default()
+    };
+    a.doc
+        .update_case(a.author, &risk(RiskLevel::High), ta)
+        .unwrap();
+    b.doc
+        .update_case(b.author, &risk(RiskLevel::Low), tb)
+        .unwrap();
+    let outcome = |o: &str| TaskUpdate {
+        outcome: Some(o.into()),
+        ..Default::default()
+    };
+    a.doc
+        .update_task(a.author, task_id, &outcome("ID filed"), ta)
+        .unwrap();
+    b.doc
+        .update_task(b.author, task_id, &outcome("office closed"), tb)
+        .unwrap();
+    for r in [&mut a, &mut b] {
+        deliver(&mut r.doc, &mut office, 1);
+    }
+    let conflicts = office.conflicts().unwrap();
+    assert_eq!(conflicts.len(), 2, "{conflicts:?}");
+    assert!(conflicts.iter().all(|c| c.is_sensitive()));
+    let risk_conflict = conflicts.iter().find(|c| c.field == "risk_level").unwrap();
+    let mut seen: Vec<_> = risk_conflict
+        .values
+        .iter()
+        .map(|v| (v.value.as_str(), v.author, v.at))
+        .collect();
+    seen.sort_by_key(|v| v.0);
+    assert_eq!(
+        seen,
+        vec![
+            ("high", Some(a.author), Some(ta)),
+            ("low", Some(b.author), Some(tb))
+        ]
+    );
+
+    // Non-sensitive fields and bad values are refused and change nothing.
+    let heads = office.heads();
+    let at = datetime!(2026-11-24 12:00 UTC);
+    for (task, field, value) in [
+        (None, "status", "closed"),
+        (Some(task_id), "status", "done"),
+        (None, "risk_level", "extreme"),
+        (None, "client_code", "K-1"),
+    ] {
+        assert!(
+            office
+                .resolve_conflict(office_author, task, field, value, at)
+                .is_err(),
+            "{field}={value}"
+        );
+    }
+    assert_eq!(office.heads(), heads);
+
+    // The case manager picks one risk value and writes a new outcome.
+    office
+        .resolve_conflict(office_author, None, "risk_level", "low", at)
+        .unwrap();
+    office
+        .resolve_conflict(
+            office_author,
+            Some(task_id),
+            "outcome",
+            "Filed on the second visit",
+            at,
+        )
+        .unwrap();
+    assert!(office.conflicts().unwrap().is_empty());
+    for r in [&mut a, &mut b] {
+        deliver(&mut office, &mut r.doc, 1);
+        let case = r.doc.case().unwrap();
+        assert_eq!(case.risk_level, RiskLevel::Low);
+        assert_eq!(
+            case.tasks[0].outcome.as_deref(),
+            Some("Filed on the second visit")
+        );
+        assert!(r.doc.conflicts().unwrap().is_empty());
     }
 }

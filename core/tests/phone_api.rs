@@ -7,7 +7,10 @@ mod common;
 use common::*;
 use fieldcase_core::CoreError;
 use fieldcase_core::ids::UserId;
-use fieldcase_core::model::{Limits, NoteKind, TaskStatus, TaskUpdate, ValidationError};
+use fieldcase_core::model::{
+    CaseUpdate, ConsentStatus, LegalStatus, Limits, NoteKind, RiskLevel, TaskStatus, TaskUpdate,
+    ValidationError,
+};
 use fieldcase_core::store::TimelineEntry;
 use time::macros::{date, datetime, offset};
 
@@ -196,4 +199,48 @@ fn bad_input_is_refused_with_a_typed_error_and_changes_nothing() {
     let store = fieldcase_core::store::Store::open(dir.path(), options(&new_clock())).unwrap();
     store.unlock_with_passphrase("correct horse").unwrap();
     assert_eq!(store.case(case).unwrap(), before);
+}
+
+#[test]
+fn consent_risk_level_and_legal_status_are_set_from_the_phone_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = create(dir.path(), [4; 32]);
+    let case = t
+        .store
+        .create_case(&new_case("K-7", t.identity.user))
+        .unwrap();
+    let fresh = t.store.case(case).unwrap();
+    assert_eq!(
+        (fresh.risk_level, fresh.legal_status),
+        (RiskLevel::NotAssessed, LegalStatus::Unknown)
+    );
+    let pending = t.store.pending_changes().unwrap().len();
+    // An empty update writes nothing.
+    t.store.update_case(case, &CaseUpdate::default()).unwrap();
+    assert_eq!(t.store.pending_changes().unwrap().len(), pending);
+    t.store
+        .update_case(
+            case,
+            &CaseUpdate {
+                consent: Some(ConsentStatus::Withdrawn),
+                risk_level: Some(RiskLevel::High),
+                legal_status: Some(LegalStatus::IdentifiedVictim),
+            },
+        )
+        .unwrap();
+    let changes = t.store.pending_changes().unwrap();
+    assert_eq!(changes.last().unwrap().action, "case.update");
+    drop(t);
+    let store = fieldcase_core::store::Store::open(dir.path(), options(&new_clock())).unwrap();
+    store.unlock_with_passphrase("correct horse").unwrap();
+    let case = store.case(case).unwrap();
+    assert_eq!(case.consent, ConsentStatus::Withdrawn);
+    assert_eq!(case.risk_level, RiskLevel::High);
+    assert_eq!(case.legal_status, LegalStatus::IdentifiedVictim);
+    assert!(matches!(
+        "extreme".parse::<RiskLevel>(),
+        Err(ValidationError::UnknownValue {
+            field: "risk level"
+        })
+    ));
 }

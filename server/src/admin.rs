@@ -302,6 +302,70 @@ pub fn deactivate_user(
     })
 }
 
+/// What [`change_role`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoleChanged {
+    /// The user.
+    pub user_id: Uuid,
+    /// The role before.
+    pub from: Role,
+    /// The role now.
+    pub to: Role,
+}
+
+/// Gives a user (by name or id) another role, audited as `user_role_changed` (detail: the new
+/// role), in one transaction. It takes effect on the user's next request: web sessions and
+/// signed device requests read the role every time. Taking the admin role from the last active
+/// admin is refused ([`ServerError::LastAdmin`]); giving the role a user already has changes
+/// nothing and audits nothing.
+pub fn change_role(
+    conn: &mut Connection,
+    user: &str,
+    role: Role,
+    now: i64,
+) -> Result<RoleChanged, ServerError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let (user_id, active) = resolve_user(&tx, user)?;
+    let current: String = tx.query_row(
+        "SELECT role FROM users WHERE id = ?1",
+        [user_id.to_string()],
+        |r| r.get(0),
+    )?;
+    let from = Role::parse(&current).ok_or(ServerError::Internal("unknown stored role"))?;
+    let changed = RoleChanged {
+        user_id,
+        from,
+        to: role,
+    };
+    if from == role {
+        return Ok(changed);
+    }
+    if from == Role::Admin && active {
+        let other_admins: i64 = tx.query_row(
+            "SELECT count(*) FROM users WHERE role = ?1 AND active = 1 AND id <> ?2",
+            params![Role::Admin.as_str(), user_id.to_string()],
+            |r| r.get(0),
+        )?;
+        if other_admins == 0 {
+            return Err(ServerError::LastAdmin);
+        }
+    }
+    tx.execute(
+        "UPDATE users SET role = ?2 WHERE id = ?1",
+        params![user_id.to_string(), role.as_str()],
+    )?;
+    store::audit_with_detail(
+        &tx,
+        now,
+        action::USER_ROLE_CHANGED,
+        Some(&user_id),
+        None,
+        Some(role.as_str()),
+    )?;
+    tx.commit()?;
+    Ok(changed)
+}
+
 /// Formats Unix seconds as RFC 3339 UTC (`2026-11-24T10:00:00Z`); the number itself if out of
 /// range.
 pub fn rfc3339(unix_secs: i64) -> String {

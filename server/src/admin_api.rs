@@ -1,7 +1,8 @@
 //! The authenticated admin API: the same operations as `fieldcase-server admin`, over signed
-//! requests from a device whose user is an admin, for the web pages and tools to use. Every
-//! operation goes through the functions in [`crate::admin`] and [`crate::quarantine`], which
-//! audit what they change.
+//! requests from a device whose user is an admin (the conflict inbox, `GET /v1/admin/conflicts`
+//! and `POST /v1/admin/cases/{id}/resolve` with `{"field", "value", "task_id"}`, also for case
+//! managers), for tools to use. Every operation goes through the functions in [`crate::admin`],
+//! [`crate::conflicts`] and [`crate::quarantine`], which audit what they change.
 
 use axum::Json;
 use axum::Router;
@@ -23,6 +24,9 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/admin/devices", get(devices))
         .route("/v1/admin/devices/{id}/revoke", post(revoke))
         .route("/v1/admin/users/{name}/deactivate", post(deactivate))
+        .route("/v1/admin/users/{name}/role", post(change_role))
+        .route("/v1/admin/conflicts", get(conflict_inbox))
+        .route("/v1/admin/cases/{id}/resolve", post(resolve_conflict))
         .route("/v1/admin/quarantine", get(quarantine_list))
         .route("/v1/admin/quarantine/{id}", get(quarantine_show))
         .route(
@@ -48,15 +52,41 @@ fn require_admin(auth: &Authenticated) -> Result<(), AppError> {
     }
 }
 
+/// Case managers and admins (the conflict inbox is theirs).
+fn require_office(auth: &Authenticated) -> Result<(), AppError> {
+    match auth.role {
+        Role::CaseManager | Role::Admin => Ok(()),
+        _ => Err(AppError::new(
+            StatusCode::FORBIDDEN,
+            error_code::FORBIDDEN,
+            "this needs a case manager or an admin",
+        )),
+    }
+}
+
 fn known(e: ServerError) -> AppError {
     match e {
-        ServerError::UnknownDevice | ServerError::UnknownUser | ServerError::UnknownQuarantine => {
+        ServerError::UnknownDevice
+        | ServerError::UnknownUser
+        | ServerError::UnknownQuarantine
+        | ServerError::UnknownCase => {
             AppError::new(StatusCode::NOT_FOUND, error_code::NOT_FOUND, e.to_string())
         }
-        ServerError::QuarantineDecided => AppError::new(
+        ServerError::QuarantineDecided | ServerError::NoConflict => AppError::new(
             StatusCode::CONFLICT,
             error_code::ALREADY_DECIDED,
             e.to_string(),
+        ),
+        ServerError::LastAdmin => {
+            AppError::new(StatusCode::CONFLICT, error_code::FORBIDDEN, e.to_string())
+        }
+        ServerError::Core(fieldcase_core::CoreError::Invalid(v)) => {
+            AppError::malformed(v.to_string())
+        }
+        ServerError::Core(fieldcase_core::CoreError::TaskNotFound) => AppError::new(
+            StatusCode::NOT_FOUND,
+            error_code::NOT_FOUND,
+            "no task with that id",
         ),
         other => AppError::internal(&other),
     }
@@ -121,6 +151,110 @@ async fn deactivate(
     Ok(Json(
         json!({ "user_id": done.user_id, "revoked_devices": done.revoked_devices }),
     ))
+}
+
+#[derive(serde::Deserialize)]
+struct RoleBody {
+    role: String,
+}
+
+async fn change_role(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    auth: Authenticated,
+) -> Result<Json<Value>, AppError> {
+    require_admin(&auth)?;
+    let body: RoleBody = serde_json::from_slice(&auth.body)
+        .map_err(|_| AppError::malformed("expected {\"role\": \"...\"}"))?;
+    let role = Role::parse(&body.role).ok_or_else(|| AppError::malformed("unknown role"))?;
+    let now = state.now();
+    let done = state
+        .db()
+        .call(move |conn| admin::change_role(conn, &name, role, now).map_err(known))
+        .await?;
+    Ok(Json(
+        json!({ "user_id": done.user_id, "from": done.from.as_str(), "to": done.to.as_str() }),
+    ))
+}
+
+fn conflict_json(c: &fieldcase_core::document::Conflict) -> Value {
+    let value = |v: &fieldcase_core::document::ConflictValue| {
+        json!({
+            "value": v.value,
+            "author_user": v.author.map(|a| a.user.to_string()),
+            "author_device": v.author.map(|a| a.device.to_string()),
+            "at": v.at.map(|t| admin::rfc3339(t.unix_timestamp())),
+        })
+    };
+    json!({
+        "task_id": c.task.map(|t| t.to_string()),
+        "field": c.field,
+        "shown": c.winner.value,
+        "values": c.values.iter().map(value).collect::<Vec<_>>(),
+    })
+}
+
+async fn conflict_inbox(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<Json<Value>, AppError> {
+    require_office(&auth)?;
+    let vault = state.vault().clone();
+    let inbox = state
+        .db()
+        .call(move |conn| crate::conflicts::inbox(conn, &vault).map_err(known))
+        .await?;
+    let list: Vec<Value> = inbox
+        .iter()
+        .map(|c| {
+            json!({
+                "case_id": c.case.to_string(),
+                "client_code": c.client_code,
+                "conflicts": c.conflicts.iter().map(conflict_json).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(Json(Value::Array(list)))
+}
+
+#[derive(serde::Deserialize)]
+struct ResolveBody {
+    #[serde(default)]
+    task_id: Option<String>,
+    field: String,
+    value: String,
+}
+
+async fn resolve_conflict(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    auth: Authenticated,
+) -> Result<StatusCode, AppError> {
+    require_office(&auth)?;
+    let body: ResolveBody = serde_json::from_slice(&auth.body).map_err(|_| {
+        AppError::malformed("expected {\"field\": ..., \"value\": ..., \"task_id\": null}")
+    })?;
+    let decision = crate::conflicts::Resolution {
+        case: id
+            .parse()
+            .map_err(|_| AppError::malformed("not a case id"))?,
+        task: body
+            .task_id
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|_| AppError::malformed("not a task id"))?,
+        field: body.field,
+        value: body.value,
+    };
+    let (vault, now, by) = (state.vault().clone(), state.now(), auth.user_id);
+    state
+        .db()
+        .call(move |conn| {
+            crate::conflicts::resolve(conn, &vault, &decision, Some(&by), now).map_err(known)
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn quarantine_list(

@@ -48,6 +48,8 @@ pub const MAX_DETAIL_LEN: usize = 200;
 pub mod action {
     /// A user was added.
     pub const USER_ADDED: &str = "user_added";
+    /// A user's role was changed (detail: the new role).
+    pub const USER_ROLE_CHANGED: &str = "user_role_changed";
     /// A user was deactivated (detail: number of devices revoked with it).
     pub const USER_DEACTIVATED: &str = "user_deactivated";
     /// An enrollment code was issued.

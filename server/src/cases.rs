@@ -29,6 +29,9 @@ pub struct CaseVault {
     pub office: Author,
     /// The automerge actor of this server process.
     pub actor: ActorId,
+    /// The change sequence number of the latest case stored by this process (the web pages'
+    /// live updates wait on it).
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for CaseVault {
@@ -108,7 +111,15 @@ impl CaseVault {
                 device: office.device,
             },
             actor: ActorId::random(),
+            changes: tokio::sync::watch::Sender::new(0),
         }))
+    }
+
+    /// Wakes whenever this process stores a case (a sync, an office edit). The store may not
+    /// be committed yet when it wakes: read through [`crate::db::Db`], whose one connection
+    /// serialises the read after the write's transaction.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// The sealing key (for other sealed server tables such as quarantine).
@@ -200,7 +211,9 @@ pub(crate) fn store_doc(
             params![case.to_string(), sealed, seq, now, closed],
         )?;
     }
-    Ok(u64::try_from(seq).unwrap_or(0))
+    let seq = u64::try_from(seq).unwrap_or(0);
+    vault.changes.send_replace(seq);
+    Ok(seq)
 }
 
 /// Sets a case's status at the office (closing starts its retention period: once it has passed,
@@ -321,8 +334,19 @@ pub fn read_case(
     vault: &CaseVault,
     case: CaseId,
 ) -> Result<(Case, Vec<fieldcase_core::document::Conflict>), ServerError> {
-    let doc = load_doc(conn, vault, case)?;
+    let mut doc = load_doc(conn, vault, case)?;
     Ok((doc.case()?, doc.conflicts()?))
+}
+
+/// The change sequence number of a case (it grows with every stored change), if it exists.
+pub fn case_seq(conn: &Connection, case: CaseId) -> Result<Option<i64>, ServerError> {
+    Ok(conn
+        .query_row(
+            "SELECT seq FROM cases WHERE id = ?1",
+            [case.to_string()],
+            |r| r.get(0),
+        )
+        .optional()?)
 }
 
 /// Ids of every case, oldest first.

@@ -65,6 +65,12 @@ pub enum ServerError {
     /// No device with that id.
     #[error("no device with that id")]
     UnknownDevice,
+    /// The field holds no conflict to resolve (someone may have resolved it already).
+    #[error("that field holds no conflict (it may have been resolved already)")]
+    NoConflict,
+    /// The change would leave no active admin.
+    #[error("the last active admin cannot lose the admin role")]
+    LastAdmin,
 }
 
 impl ServerError {

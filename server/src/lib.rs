@@ -16,6 +16,7 @@ pub mod auth;
 pub mod cases;
 pub mod clock;
 pub mod config;
+pub mod conflicts;
 pub mod db;
 pub mod error;
 pub mod keys;

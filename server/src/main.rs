@@ -188,6 +188,24 @@ enum CaseCommand {
         #[arg(long = "bring", value_name = "ITEM")]
         checklist: Vec<String>,
     },
+    /// List the conflict inbox: sensitive fields (consent, risk level, legal status, a task's
+    /// outcome) that hold concurrent values, each with who wrote it and when.
+    Conflicts,
+    /// Settle a conflict in the inbox: keep one of the values, or write a new one.
+    Resolve {
+        /// The case id.
+        case: String,
+        /// The field: consent, risk_level or legal_status (of the case), or outcome (of a task,
+        /// with --task).
+        #[arg(long)]
+        field: String,
+        /// The task id, for a task's outcome.
+        #[arg(long)]
+        task: Option<String>,
+        /// The value to keep (one of those shown by `conflicts`, or a new one).
+        #[arg(long)]
+        value: String,
+    },
     /// Close a case; devices purge it once the retention period has passed.
     Close {
         /// The case id.
@@ -209,6 +227,14 @@ enum UserCommand {
     },
     /// List users.
     List,
+    /// Give a user another role (takes effect on their next request).
+    Role {
+        /// User name (or id).
+        name: String,
+        /// The new role.
+        #[arg(long, value_enum)]
+        role: RoleArg,
+    },
     /// Set a user's web password, read from standard input (one line).
     Password {
         /// User name.
@@ -370,6 +396,20 @@ fn admin(resolved: Resolved, command: AdminCommand) -> Result<()> {
         } => {
             let id = store::add_user(&mut conn, &name, role.into(), now)?;
             writeln!(out, "added user {id} ({})", Role::from(role))?;
+        }
+        AdminCommand::User {
+            command: UserCommand::Role { name, role },
+        } => {
+            let done = admin::change_role(&mut conn, &name, role.into(), now)?;
+            if done.from == done.to {
+                writeln!(out, "user {} already has role {}", done.user_id, done.to)?;
+            } else {
+                writeln!(
+                    out,
+                    "user {}: role {} -> {}",
+                    done.user_id, done.from, done.to
+                )?;
+            }
         }
         AdminCommand::User {
             command: UserCommand::Password { name },
@@ -636,6 +676,46 @@ fn case_command(
             for id in cases::list_case_ids(conn)? {
                 writeln!(out, "{id}")?;
             }
+        }
+        CaseCommand::Conflicts => {
+            let inbox = fieldcase_server::conflicts::inbox(conn, vault)?;
+            if inbox.is_empty() {
+                writeln!(out, "no conflicts wait")?;
+            }
+            for case in inbox {
+                writeln!(out, "case {} ({})", case.case, case.client_code)?;
+                for c in case.conflicts {
+                    match c.task {
+                        Some(task) => writeln!(out, "  task {task} {}:", c.field)?,
+                        None => writeln!(out, "  {}:", c.field)?,
+                    }
+                    for v in c.values {
+                        let who = v.author.map_or_else(
+                            || "unknown author".to_owned(),
+                            |a| format!("user {} device {}", a.user, a.device),
+                        );
+                        let when = v
+                            .at
+                            .map_or_else(|| "-".to_owned(), |t| admin::rfc3339(t.unix_timestamp()));
+                        writeln!(out, "    {:<24}  {when}  {who}", v.value)?;
+                    }
+                }
+            }
+        }
+        CaseCommand::Resolve {
+            case,
+            field,
+            task,
+            value,
+        } => {
+            let decision = fieldcase_server::conflicts::Resolution {
+                case: case.parse().context("case id")?,
+                task: task.map(|t| t.parse()).transpose().context("task id")?,
+                field,
+                value,
+            };
+            fieldcase_server::conflicts::resolve(conn, vault, &decision, None, now)?;
+            writeln!(out, "resolved")?;
         }
     }
     Ok(())

@@ -54,7 +54,12 @@ struct Inner {
     limits: Limits,
     enroll_failures: Mutex<FailureLimiter>,
     in_flight: Arc<Semaphore>,
+    live_streams: Arc<Semaphore>,
 }
+
+/// Most live-update streams (server-sent events of open case pages) open at once; past it a
+/// page is answered 503 and its script falls back to polling.
+pub const MAX_LIVE_STREAMS: usize = 64;
 
 /// Everything a request handler needs; cheap to clone.
 #[derive(Clone)]
@@ -93,6 +98,7 @@ impl AppState {
                 limits,
                 enroll_failures: Mutex::new(limiter),
                 in_flight: Arc::new(Semaphore::new(limits.max_concurrent_requests.max(1))),
+                live_streams: Arc::new(Semaphore::new(MAX_LIVE_STREAMS)),
             }),
         })
     }
@@ -136,6 +142,11 @@ impl AppState {
     /// The limits.
     pub fn limits(&self) -> &Limits {
         &self.inner.limits
+    }
+
+    /// Slots for open live-update streams of the web pages (each holds one while open).
+    pub(crate) fn live_streams(&self) -> &Arc<Semaphore> {
+        &self.inner.live_streams
     }
 
     pub(crate) fn in_flight(&self) -> &Arc<Semaphore> {

@@ -1,16 +1,33 @@
-// Live timeline: refetch the case timeline every 3 seconds and swap it in when it changed.
-// The page works without this script; it only saves a manual reload.
+// Live timeline. With server-sent events the server says when the case changed and the script
+// fetches the timeline fragment then; where EventSource is missing, or while the stream is down,
+// it polls the fragment every 3 seconds instead. The page works without this script; it only
+// saves a manual reload.
 (function () {
   var live = document.getElementById("live");
   if (!live) return;
   var src = live.getAttribute("data-src");
+  var events = live.getAttribute("data-events");
   var last = live.innerHTML;
-  setInterval(function () {
+  var poller = null;
+  function refresh() {
     fetch(src, { credentials: "same-origin", cache: "no-store" })
-      .then(function (r) { return r.ok ? r.text() : null; })
+      // A redirect means the session ended (to the login page): keep what is shown.
+      .then(function (r) { return r.ok && !r.redirected ? r.text() : null; })
       .then(function (html) {
         if (html !== null && html !== last) { live.innerHTML = html; last = html; }
       })
       .catch(function () {});
-  }, 3000);
+  }
+  function poll(on) {
+    if (on && poller === null) { poller = setInterval(refresh, 3000); }
+    if (!on && poller !== null) { clearInterval(poller); poller = null; }
+  }
+  if (!window.EventSource || !events) { poll(true); return; }
+  var stream = new EventSource(events);
+  live.setAttribute("data-live", "connecting");
+  // On (re)connecting, catch up with anything missed, and stop polling.
+  stream.onopen = function () { live.setAttribute("data-live", "events"); poll(false); refresh(); };
+  stream.addEventListener("changed", refresh);
+  // The browser reconnects by itself; poll meanwhile.
+  stream.onerror = function () { live.setAttribute("data-live", "polling"); poll(true); };
 })();

@@ -728,3 +728,124 @@ fn a_tampered_log_does_not_stop_revocation() {
         }
     );
 }
+
+#[test]
+fn roles_and_the_conflict_inbox_from_the_cli() {
+    use fieldcase_core::ActorId;
+    use fieldcase_core::document::CaseDoc;
+    use fieldcase_core::ids::{DeviceId, UserId};
+    use fieldcase_core::model::{Author, CaseUpdate, ConsentStatus, NewCase};
+    use fieldcase_core::sync::hub::HubStorage;
+    use fieldcase_server::cases::{self, SqliteHub};
+
+    let t = TestServer::start();
+    let worker = t.add_user(NAMES[0], Role::FieldWorker);
+    t.add_user(NAMES[1], Role::Admin);
+
+    // Roles: changed and audited; the last admin keeps the role.
+    let out = admin_ok(
+        t.dir.path(),
+        &["user", "role", NAMES[0], "--role", "case-manager"],
+    );
+    assert!(out.contains("field-worker -> case-manager"), "{out}");
+    let users = admin_ok(t.dir.path(), &["user", "list"]);
+    let line = users.lines().find(|l| l.ends_with(NAMES[0])).unwrap();
+    assert!(line.contains("case-manager"), "{line}");
+    let refused = run_admin(
+        t.dir.path(),
+        &["user", "role", NAMES[1], "--role", "field-worker"],
+    );
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("last active admin"));
+    assert_eq!(
+        t.count("SELECT count(*) FROM audit_log WHERE action = 'user_role_changed'"),
+        1
+    );
+
+    // A case whose consent two phones changed concurrently, merged at the office.
+    let state = &t.server.state;
+    let vault = state.vault().clone();
+    let new = NewCase {
+        client_code: "K-77".into(),
+        consent: ConsentStatus::Given,
+        assigned_workers: vec![UserId::from_uuid(worker)],
+    };
+    let now = state.now();
+    let (case, _) = state
+        .db()
+        .with(|c| cases::create_case(c, &vault, &new, None, now))
+        .unwrap();
+    state
+        .db()
+        .with(|conn| {
+            let mut hub = SqliteHub {
+                conn,
+                vault: &vault,
+                now,
+                retention_secs: 0,
+            };
+            let saved = hub.load_case(case)?.unwrap();
+            let mut office = CaseDoc::load(case, &saved, &ActorId::random())?;
+            let heads = office.heads();
+            for consent in [ConsentStatus::Withdrawn, ConsentStatus::Pending] {
+                let mut phone = CaseDoc::load(case, &saved, &ActorId::random())?;
+                let author = Author {
+                    user: UserId::from_uuid(worker),
+                    device: DeviceId::new(),
+                };
+                let update = CaseUpdate {
+                    consent: Some(consent),
+                    ..Default::default()
+                };
+                phone.update_case(author, &update, time::OffsetDateTime::now_utc())?;
+                office.apply_encoded_changes(&phone.changes_since(&heads))?;
+            }
+            hub.store_case(&mut office)?;
+            Ok(())
+        })
+        .unwrap();
+
+    let inbox = admin_ok(t.dir.path(), &["case", "conflicts"]);
+    assert!(inbox.contains(&format!("case {case} (K-77)")), "{inbox}");
+    assert!(
+        inbox.contains("withdrawn") && inbox.contains("pending"),
+        "{inbox}"
+    );
+    assert!(inbox.contains(&format!("user {worker}")), "{inbox}");
+    let bad = run_admin(
+        t.dir.path(),
+        &[
+            "case",
+            "resolve",
+            &case.to_string(),
+            "--field",
+            "consent",
+            "--value",
+            "maybe",
+        ],
+    );
+    assert!(!bad.status.success(), "a value consent does not take");
+    admin_ok(
+        t.dir.path(),
+        &[
+            "case",
+            "resolve",
+            &case.to_string(),
+            "--field",
+            "consent",
+            "--value",
+            "withdrawn",
+        ],
+    );
+    let (read, conflicts) = state
+        .db()
+        .with(|c| cases::read_case(c, &vault, case))
+        .unwrap();
+    assert_eq!(read.consent, ConsentStatus::Withdrawn);
+    assert!(conflicts.is_empty(), "{conflicts:?}");
+    assert_eq!(
+        t.count("SELECT count(*) FROM audit_log WHERE action = 'conflict_resolved'"),
+        1
+    );
+    assert!(admin_ok(t.dir.path(), &["case", "conflicts"]).contains("no conflicts wait"));
+}

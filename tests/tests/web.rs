@@ -1,5 +1,6 @@
 //! The office pages over plain HTTPS (no browser): CSRF tokens, roles, login rate limiting,
-//! session expiry and the session cookie's attributes.
+//! session expiry and the session cookie's attributes; the conflict inbox with two real phones;
+//! role changes; the enrollment QR code; pages in the visitor's language.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use fieldcase_core::protocol::Role;
@@ -56,6 +57,45 @@ fn get(server: &TestServer, path: &str, token: &str) -> u16 {
         })
         .unwrap()
         .status
+}
+
+/// A request with extra headers; returns status, `Set-Cookie` values are not exposed by the
+/// transport, so the body is what tests look at.
+fn send(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: &str,
+    extra: &[(&str, &str)],
+) -> (u16, String) {
+    let client = Client::new(&server.running().url(), server.fingerprint()).unwrap();
+    let mut headers = vec![
+        ("cookie".into(), format!("{}={token}", auth::SESSION_COOKIE)),
+        (
+            "content-type".into(),
+            "application/x-www-form-urlencoded".into(),
+        ),
+    ];
+    headers.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let response = client
+        .send(&RawRequest {
+            method: method.into(),
+            path: path.into(),
+            headers,
+            body: body.as_bytes().to_vec(),
+        })
+        .unwrap();
+    (
+        response.status,
+        String::from_utf8_lossy(&response.body).into_owned(),
+    )
+}
+
+fn page(server: &TestServer, path: &str, token: &str) -> String {
+    let (status, body) = send(server, "GET", path, token, "", &[]);
+    assert_eq!(status, 200, "{path}: {body}");
+    body
 }
 
 fn device_status(server: &TestServer, id: &str) -> String {
@@ -251,5 +291,370 @@ fn opening_a_case_in_the_office_is_audited_but_the_live_timeline_poll_is_not() {
     server.add_web_user("ana2", Role::FieldWorker, PASSWORD);
     let worker = session(&server, "ana2");
     assert_eq!(get(&server, &format!("/cases/{case}"), &worker.token), 403);
+    assert_eq!(
+        get(&server, &format!("/cases/{case}/events"), &worker.token),
+        403,
+        "nor does the live-update stream open for them"
+    );
     assert_eq!(reads(&server), 1);
+}
+
+fn audit_count(server: &TestServer, action: &str, user: Option<&str>) -> i64 {
+    server.with_db(|c| {
+        c.query_row(
+            "SELECT count(*) FROM audit_log WHERE action = ?1 AND (?2 IS NULL OR user_id = ?2)",
+            rusqlite::params![action, user],
+            |r| r.get(0),
+        )
+    })
+}
+
+/// Form-encodes `pairs`.
+fn form(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            let enc: String = v
+                .bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                        (b as char).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect();
+            format!("{k}={enc}")
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+#[test]
+fn concurrent_consent_changes_wait_in_the_inbox_until_a_case_manager_picks_one_for_every_phone() {
+    use fieldcase_core::model::{CaseUpdate, ConsentStatus, RiskLevel};
+
+    let server = TestServer::start();
+    let ana = server.add_user("ana", Role::FieldWorker);
+    let bojan = server.add_user("bojan", Role::FieldWorker);
+    let marija_id = server.add_web_user("marija", Role::CaseManager, PASSWORD);
+    let (case, _) = server.create_case("K-0142", &[ana, bojan]);
+    let a = TestDevice::enroll_direct(&server, "ana");
+    let b = TestDevice::enroll_direct(&server, "bojan");
+    a.device.sync_now().unwrap();
+    let note = a.write_note(case, "Met the client at the centre.");
+    a.device.sync_now().unwrap();
+    b.device.sync_now().unwrap();
+
+    // Offline, each phone records a different consent, and both edit the same note.
+    let consent = |c| CaseUpdate {
+        consent: Some(c),
+        ..Default::default()
+    };
+    a.device
+        .store()
+        .update_case(case, &consent(ConsentStatus::Withdrawn))
+        .unwrap();
+    b.device
+        .store()
+        .update_case(case, &consent(ConsentStatus::Pending))
+        .unwrap();
+    a.device
+        .store()
+        .edit_note(case, note, "Early: met the client at the centre.")
+        .unwrap();
+    b.device
+        .store()
+        .edit_note(case, note, "Met the client at the centre. She is safe.")
+        .unwrap();
+    for phone in [&a, &b, &a] {
+        phone.device.sync_now().unwrap();
+    }
+
+    // The note merged by itself; only the consent waits for a person.
+    let merged = "Early: met the client at the centre. She is safe.";
+    assert_eq!(server.case(case).notes[0].body, merged);
+    let waiting = server.conflicts(case);
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    assert_eq!(
+        (waiting[0].field.as_str(), waiting[0].task),
+        ("consent", None)
+    );
+    assert!(waiting[0].values.iter().all(|v| v.at.is_some()));
+
+    let s = session(&server, "marija");
+    let inbox = page(&server, "/conflicts", &s.token);
+    for needle in ["K-0142", "withdrawn", "pending", "ana", "bojan"] {
+        assert!(
+            inbox.contains(needle),
+            "{needle} missing from the inbox: {inbox}"
+        );
+    }
+    for phone in [&a, &b] {
+        let device = phone.id().to_string();
+        let short = &device[device.len() - 8..];
+        assert!(inbox.contains(short), "device {short} missing: {inbox}");
+    }
+    assert!(!inbox.contains(merged), "notes do not enter the inbox");
+
+    // The decision needs the session's CSRF token; then it is written and audited.
+    let path = format!("/cases/{case}/resolve");
+    let decide = form(&[
+        ("csrf", &s.csrf),
+        ("field", "consent"),
+        ("value", "pending"),
+    ]);
+    let no_token = form(&[("field", "consent"), ("value", "pending")]);
+    assert_eq!(
+        send(&server, "POST", &path, &s.token, &no_token, &[]).0,
+        403
+    );
+    assert_eq!(server.conflicts(case).len(), 1);
+    assert_eq!(send(&server, "POST", &path, &s.token, &decide, &[]).0, 303);
+    assert!(server.conflicts(case).is_empty());
+    assert_eq!(server.case(case).consent, ConsentStatus::Pending);
+    assert_eq!(
+        audit_count(&server, "conflict_resolved", Some(&marija_id.to_string())),
+        1
+    );
+    // A second decision on the same field finds nothing to decide.
+    assert_eq!(send(&server, "POST", &path, &s.token, &decide, &[]).0, 409);
+    assert!(page(&server, "/conflicts", &s.token).contains("no-conflicts"));
+
+    // Both phones take the decision at their next sync and hold no conflict any more.
+    for phone in [&a, &b] {
+        phone.device.sync_now().unwrap();
+        let on_phone = phone.case(case);
+        assert_eq!(on_phone.consent, ConsentStatus::Pending);
+        assert_eq!(on_phone.notes[0].body, merged);
+        assert!(phone.device.store().conflicts(case).unwrap().is_empty());
+    }
+
+    // The same operation through the signed admin API, for a risk-level conflict.
+    a.device
+        .store()
+        .update_case(
+            case,
+            &CaseUpdate {
+                risk_level: Some(RiskLevel::High),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    b.device
+        .store()
+        .update_case(
+            case,
+            &CaseUpdate {
+                risk_level: Some(RiskLevel::Low),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    a.device.sync_now().unwrap();
+    b.device.sync_now().unwrap();
+    server.add_user("office-admin", Role::Admin);
+    let api = admin_client(&server, "office-admin");
+    let listed: serde_json::Value =
+        serde_json::from_slice(&api.get("/v1/admin/conflicts").unwrap()).unwrap();
+    let fields: Vec<&str> = listed[0]["conflicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["risk_level"]);
+    let values = listed[0]["conflicts"][0]["values"].as_array().unwrap();
+    assert!(
+        values
+            .iter()
+            .all(|v| v["author_device"].is_string() && v["at"].is_string())
+    );
+    let resolve = format!("/v1/admin/cases/{case}/resolve");
+    assert!(
+        api.post(&resolve, br#"{"field": "risk_level", "value": "extreme"}"#)
+            .is_err(),
+        "a value the field does not take is refused"
+    );
+    api.post(&resolve, br#"{"field": "risk_level", "value": "medium"}"#)
+        .unwrap();
+    for phone in [&a, &b] {
+        phone.device.sync_now().unwrap();
+        assert_eq!(phone.case(case).risk_level, RiskLevel::Medium);
+        assert!(phone.device.store().conflicts(case).unwrap().is_empty());
+    }
+}
+
+/// A device of an admin, talking to the admin API with signed requests.
+fn admin_client(server: &TestServer, name: &str) -> fieldcase_core::transport::DeviceClient {
+    use fieldcase_core::transport::{DeviceClient, DeviceCredential, enroll};
+    let url = format!("https://{}", server.addr());
+    let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+    let enrolled = enroll(
+        &url,
+        server.fingerprint(),
+        &server.enrollment_code(name),
+        &key,
+    )
+    .unwrap();
+    DeviceClient::new(
+        Client::new(&url, server.fingerprint()).unwrap(),
+        DeviceCredential::new(enrolled.device_id, key),
+    )
+}
+
+#[test]
+fn a_demoted_admin_can_no_longer_open_admin_pages() {
+    let server = TestServer::start();
+    let dragan = server.add_web_user("dragan", Role::Admin, PASSWORD);
+    server.add_web_user("vesna", Role::Admin, PASSWORD);
+    let vesna = session(&server, "vesna");
+    let dragan_session = session(&server, "dragan");
+    assert_eq!(get(&server, "/devices", &dragan_session.token), 200);
+    assert!(page(&server, "/users", &vesna.token).contains(&format!("/users/{dragan}/role")));
+
+    let path = format!("/users/{dragan}/role");
+    assert_eq!(
+        post(&server, &path, &vesna.token, "role=case-manager"),
+        403,
+        "no CSRF token"
+    );
+    assert_eq!(
+        post(
+            &server,
+            &path,
+            &vesna.token,
+            &format!("csrf={}&role=case-manager", vesna.csrf)
+        ),
+        303
+    );
+    // At once, on the session dragan already had.
+    assert_eq!(get(&server, "/devices", &dragan_session.token), 403);
+    assert_eq!(get(&server, "/users", &dragan_session.token), 403);
+    assert_eq!(get(&server, "/cases", &dragan_session.token), 200);
+    assert_eq!(
+        audit_count(&server, "user_role_changed", Some(&dragan.to_string())),
+        1
+    );
+
+    // The last active admin keeps the role.
+    let refused = server
+        .running()
+        .state
+        .db()
+        .with(|c| fieldcase_server::admin::change_role(c, "vesna", Role::FieldWorker, now()));
+    assert!(
+        matches!(refused, Err(fieldcase_server::ServerError::LastAdmin)),
+        "{refused:?}"
+    );
+    assert_eq!(get(&server, "/users", &vesna.token), 200);
+}
+
+#[test]
+fn an_enrollment_code_is_shown_as_text_and_as_an_inline_qr_code() {
+    let server = TestServer::start();
+    let ana = server.add_user("ana", Role::FieldWorker);
+    server.add_web_user("admin", Role::Admin, PASSWORD);
+    let s = session(&server, "admin");
+    let (status, body) = send(
+        &server,
+        "POST",
+        &format!("/users/{ana}/code"),
+        &s.token,
+        &format!("csrf={}", s.csrf),
+        &[],
+    );
+    assert_eq!(status, 200, "{body}");
+    let start = body.find("id=\"enrollment-code\">").unwrap() + "id=\"enrollment-code\">".len();
+    let code = &body[start..start + body[start..].find('<').unwrap()];
+    assert_eq!(code.len(), 19, "XXXX-XXXX-XXXX-XXXX: {code}");
+    let qr = &body[body.find("id=\"enrollment-qr\"").unwrap()..];
+    assert!(qr.contains("<svg") && qr.contains("<path"), "{qr}");
+    assert!(!body.contains("<?xml"), "the SVG is inline HTML");
+    // Nothing on the page is fetched from elsewhere (the SVG namespace is a name, not a fetch).
+    for attr in ["src=\"http", "href=\"http", "url(http"] {
+        assert!(!body.contains(attr), "{attr}: {body}");
+    }
+}
+
+#[test]
+fn the_login_and_error_pages_speak_the_visitors_language() {
+    let server = TestServer::start();
+    server.add_web_user("ana", Role::FieldWorker, PASSWORD);
+    let (status, body) = send(&server, "GET", "/login?lang=sr-Cyrl", "", "", &[]);
+    assert_eq!(status, 200);
+    assert!(body.contains("lang=\"sr-Cyrl\""), "{body}");
+    for text in ["Пријава", "Корисничко име", "Лозинка"] {
+        assert!(body.contains(text), "{text}: {body}");
+    }
+    // Without a choice, the browser's language.
+    let (_, body) = send(
+        &server,
+        "GET",
+        "/login",
+        "",
+        "",
+        &[("accept-language", "sr-Latn-RS,en;q=0.5")],
+    );
+    assert!(body.contains("Korisničko ime"), "{body}");
+    let (_, body) = send(
+        &server,
+        "GET",
+        "/login",
+        "",
+        "",
+        &[("accept-language", "de-DE")],
+    );
+    assert!(body.contains("User name"), "{body}");
+    // A refused login form (no double-submit token) in the browser's language.
+    let (status, body) = send(
+        &server,
+        "POST",
+        "/login",
+        "",
+        "name=ana&password=x",
+        &[("accept-language", "sr")],
+    );
+    assert_eq!(status, 403);
+    assert!(body.contains("безбедносни токен"), "{body}");
+
+    // A signed-in user's own choice wins over the browser's.
+    let s = session(&server, "ana");
+    assert_eq!(
+        post(
+            &server,
+            "/lang",
+            &s.token,
+            &format!("csrf={}&lang=sr-Cyrl", s.csrf)
+        ),
+        303
+    );
+    let (status, body) = send(
+        &server,
+        "GET",
+        "/devices",
+        &s.token,
+        "",
+        &[("accept-language", "en")],
+    );
+    assert_eq!(status, 403);
+    assert!(body.contains("403 Забрањено"), "{body}");
+    let (status, body) = send(&server, "GET", "/cases/not-a-case", &s.token, "", &[]);
+    assert_eq!(
+        status, 403,
+        "a field worker is refused before the lookup: {body}"
+    );
+    server.add_web_user("marija", Role::CaseManager, PASSWORD);
+    let m = session(&server, "marija");
+    assert_eq!(
+        post(
+            &server,
+            "/lang",
+            &m.token,
+            &format!("csrf={}&lang=sr-Latn", m.csrf)
+        ),
+        303
+    );
+    let (status, body) = send(&server, "GET", "/cases/not-a-case", &m.token, "", &[]);
+    assert_eq!(status, 404);
+    assert!(body.contains("404 Nije pronađeno"), "{body}");
 }

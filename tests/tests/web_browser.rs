@@ -57,13 +57,12 @@ fn a_case_manager_sees_synced_notes_live_and_plans_a_task_the_phone_receives() {
         phone.device.sync_now().unwrap();
         let started = Instant::now();
         loop {
-            let timeline = c
-                .find(Locator::Id("timeline"))
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            // The timeline element is replaced when the update lands: a lookup that races the
+            // swap finds a stale element and simply tries again.
+            let timeline = match c.find(Locator::Id("timeline")).await {
+                Ok(e) => e.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
             if timeline.contains("Second visit: documents collected.") {
                 break;
             }
@@ -78,6 +77,15 @@ fn a_case_manager_sees_synced_notes_live_and_plans_a_task_the_phone_receives() {
             .await
             .unwrap();
         assert_eq!(marker, serde_json::json!(42), "the page was reloaded");
+        // It came by a server-sent event, not by the polling fallback.
+        let mode = c
+            .find(Locator::Id("live"))
+            .await
+            .unwrap()
+            .attr("data-live")
+            .await
+            .unwrap();
+        assert_eq!(mode.as_deref(), Some("events"));
         let shot = browser.screenshot("case-timeline").await;
         assert!(std::fs::metadata(shot).unwrap().len() > 1000);
 
@@ -272,6 +280,11 @@ fn an_admin_adds_a_user_whose_phone_enrolls_with_the_code_shown_and_reads_the_au
             .text()
             .await
             .unwrap();
+        // The same code as a QR code, drawn inline.
+        c.find(Locator::Css("#enrollment-qr svg"))
+            .await
+            .expect("the code is also shown as a QR code");
+        browser.screenshot("enrollment-code").await;
 
         let dir = tempfile::tempdir().unwrap();
         let keys = StaticKeyProvider::random();
@@ -330,5 +343,109 @@ fn an_admin_adds_a_user_whose_phone_enrolls_with_the_code_shown_and_reads_the_au
         }
         browser.screenshot("audit-log-sr-cyrl").await;
         browser.close().await;
+    });
+}
+
+#[test]
+fn a_case_manager_settles_two_phones_concurrent_consent_in_the_conflict_inbox() {
+    use fieldcase_core::model::{CaseUpdate, ConsentStatus};
+
+    runtime().block_on(async {
+        let server = TestServer::start();
+        let ana = server.add_user("ana", Role::FieldWorker);
+        let bojan = server.add_user("bojan", Role::FieldWorker);
+        server.add_web_user("marija", Role::CaseManager, PASSWORD);
+        let (case, _) = server.create_case("K-0142", &[ana, bojan]);
+        let a = TestDevice::enroll_direct(&server, "ana");
+        let b = TestDevice::enroll_direct(&server, "bojan");
+        a.device.sync_now().unwrap();
+        let note = a.write_note(case, "Met the client at the centre.");
+        a.device.sync_now().unwrap();
+        b.device.sync_now().unwrap();
+        let consent = |c| CaseUpdate {
+            consent: Some(c),
+            ..Default::default()
+        };
+        a.device
+            .store()
+            .update_case(case, &consent(ConsentStatus::Withdrawn))
+            .unwrap();
+        b.device
+            .store()
+            .update_case(case, &consent(ConsentStatus::Pending))
+            .unwrap();
+        a.device
+            .store()
+            .edit_note(case, note, "Early: met the client at the centre.")
+            .unwrap();
+        b.device
+            .store()
+            .edit_note(case, note, "Met the client at the centre. She is safe.")
+            .unwrap();
+        for phone in [&a, &b, &a] {
+            phone.device.sync_now().unwrap();
+        }
+
+        let browser = Browser::start(&server).await;
+        let base = server.running().url();
+        let c = &browser.client;
+        // The login page in Serbian Cyrillic, from its own language links.
+        c.goto(&format!("{base}/login")).await.unwrap();
+        c.find(Locator::Css("a[hreflang='sr-Cyrl']"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let text = browser.wait_for_text("Корисничко име").await;
+        assert!(
+            text.contains("Пријава") && text.contains("Лозинка"),
+            "{text}"
+        );
+        browser.screenshot("login-sr-cyrl").await;
+
+        browser.login(&base, "marija", PASSWORD).await;
+        c.goto(&format!("{base}/conflicts")).await.unwrap();
+        let text = browser.text().await;
+        for needle in ["K-0142", "withdrawn", "pending", "ana", "bojan"] {
+            assert!(text.contains(needle), "{needle} missing: {text}");
+        }
+        assert!(
+            !text.contains("She is safe"),
+            "notes do not wait in the inbox"
+        );
+        let shot = browser.screenshot("conflict-inbox").await;
+        assert!(std::fs::metadata(shot).unwrap().len() > 1000);
+
+        c.find(Locator::Css(
+            "form[data-field='consent'] input[value='withdrawn']",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+        c.find(Locator::Css("form[data-field='consent'] button.decide"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.wait()
+            .for_element(Locator::Id("no-conflicts"))
+            .await
+            .unwrap();
+        browser.close().await;
+
+        for phone in [&a, &b] {
+            phone.device.sync_now().unwrap();
+            let on_phone = phone.case(case);
+            assert_eq!(on_phone.consent, ConsentStatus::Withdrawn);
+            assert_eq!(
+                on_phone.notes[0].body,
+                "Early: met the client at the centre. She is safe."
+            );
+            assert!(phone.device.store().conflicts(case).unwrap().is_empty());
+        }
     });
 }

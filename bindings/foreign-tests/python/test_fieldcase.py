@@ -210,6 +210,9 @@ class BindingsTest(unittest.TestCase):
         a.device.update_task(case_id, task_id, fc.TaskUpdate(outcome="postponed by the office"))
         b.device.write_note(case_id, fc.NewNote(kind=fc.NoteKind.VISIT, body="Met at the centre."))
         b.device.update_task(case_id, task_id, fc.TaskUpdate(outcome="client did not come"))
+        a.device.update_case(case_id, fc.CaseUpdate(risk_level=fc.RiskLevel.HIGH))
+        b.device.update_case(case_id, fc.CaseUpdate(risk_level=fc.RiskLevel.LOW,
+                                                    legal_status=fc.LegalStatus.IDENTIFIED_VICTIM))
         with self.assertRaises(fc.FieldcaseError.Network):
             b.device.sync_now()
 
@@ -228,6 +231,15 @@ class BindingsTest(unittest.TestCase):
         self.assertEqual(values, ["client did not come", "postponed by the office"])
         self.assertIn(outcome[0].winner.value, values)
         self.assertTrue(all(v.author is not None for v in outcome[0].values))
+        self.assertTrue(all(v.at is not None for v in outcome[0].values))
+        self.assertTrue(outcome[0].sensitive)
+        # Risk level is sensitive too; legal status was set on one phone only: no conflict.
+        risk = [c for c in conflicts if c.field == "risk_level"]
+        self.assertEqual(len(risk), 1)
+        self.assertTrue(risk[0].sensitive)
+        self.assertEqual(sorted(v.value for v in risk[0].values), ["high", "low"])
+        self.assertFalse(any(c.field == "legal_status" for c in conflicts))
+        self.assertEqual(a.device.case(case_id).legal_status, fc.LegalStatus.IDENTIFIED_VICTIM)
 
     def test_a_revoked_phone_wipes_itself_on_its_next_sync(self):
         p = self.phone()

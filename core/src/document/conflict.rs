@@ -1,14 +1,21 @@
 //! Conflicts: a field that two replicas changed concurrently. automerge keeps every concurrent
-//! value and picks a deterministic winner; this module reports them all, with their authors, so a
-//! UI can show the conflict and let a person pick.
+//! value and picks a deterministic winner; this module reports them all, with their authors and
+//! the time of the change that wrote each, so a UI can show the conflict and let a person pick.
+//!
+//! Some fields are *sensitive* ([`Conflict::is_sensitive`]: the case's consent, risk level and
+//! legal status, a task's outcome): their conflicts wait in the office's conflict inbox until a
+//! case manager picks a value or writes a new one ([`CaseDoc::resolve_conflict`]). Writing a
+//! field from a replica that has seen every concurrent value supersedes them all, so the conflict
+//! is gone on every replica once the write has reached it.
 
 use automerge::ObjId as ExId;
 use automerge::{ObjId, ObjType, ReadDoc, ScalarValue, Value};
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 use super::CaseDoc;
 use super::read::child;
-use crate::error::Result;
+use crate::error::{CoreError, Result};
 use crate::ids::TaskId;
 use crate::model::Author;
 
@@ -23,7 +30,18 @@ const TASK_FIELDS: &[&str] = &[
     "purpose",
 ];
 /// Case fields whose concurrent changes are reported.
-const CASE_FIELDS: &[&str] = &["status", "consent", "client_code"];
+const CASE_FIELDS: &[&str] = &[
+    "status",
+    "consent",
+    "risk_level",
+    "legal_status",
+    "client_code",
+];
+
+/// Case fields whose conflicts wait for a person (the conflict inbox).
+pub const SENSITIVE_CASE_FIELDS: &[&str] = &["consent", "risk_level", "legal_status"];
+/// Task fields whose conflicts wait for a person (the conflict inbox).
+pub const SENSITIVE_TASK_FIELDS: &[&str] = &["outcome"];
 
 /// One of the concurrent values of a field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +50,10 @@ pub struct ConflictValue {
     pub value: String,
     /// Who wrote it, if the writer registered (every fieldcase replica does).
     pub author: Option<Author>,
+    /// When it was written: the time of the change that wrote it, as its author's clock gave it
+    /// (`None` if the change carries no time).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub at: Option<OffsetDateTime>,
 }
 
 /// A field that holds more than one concurrent value.
@@ -45,6 +67,37 @@ pub struct Conflict {
     pub winner: ConflictValue,
     /// Every concurrent value, the winner included, in a stable order.
     pub values: Vec<ConflictValue>,
+}
+
+impl Conflict {
+    /// Whether a person must settle this conflict (the conflict inbox): consent, risk level and
+    /// legal status of the case, and a task's outcome. Other fields keep automerge's winner.
+    pub fn is_sensitive(&self) -> bool {
+        is_sensitive(self.task.is_some(), &self.field)
+    }
+}
+
+/// Whether `field` (of a task when `of_task`, else of the case) is sensitive.
+pub fn is_sensitive(of_task: bool, field: &str) -> bool {
+    if of_task {
+        SENSITIVE_TASK_FIELDS.contains(&field)
+    } else {
+        SENSITIVE_CASE_FIELDS.contains(&field)
+    }
+}
+
+/// When each actor's changes were made: (actor, first op counter, last op counter, time).
+type ChangeTimes = Vec<(automerge::ActorId, u64, u64, i64)>;
+
+fn time_of(times: &ChangeTimes, id: &ExId) -> Option<OffsetDateTime> {
+    let ExId::Id(counter, actor, _) = id else {
+        return None;
+    };
+    times
+        .iter()
+        .find(|(a, start, end, _)| a == actor && (*start..=*end).contains(counter))
+        .and_then(|(_, _, _, t)| (*t != 0).then_some(*t))
+        .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
 }
 
 fn as_text(value: &Value<'_>) -> String {
@@ -67,6 +120,7 @@ impl CaseDoc {
 
     fn field_conflict(
         &self,
+        times: &ChangeTimes,
         obj: &ObjId,
         task: Option<TaskId>,
         field: &str,
@@ -74,13 +128,13 @@ impl CaseDoc {
         let doc = self.inner();
         let all = doc
             .get_all(obj, field)
-            .map_err(|_| crate::CoreError::Document("read failed"))?;
+            .map_err(|_| CoreError::Document("read failed"))?;
         if all.len() < 2 {
             return Ok(None);
         }
         let Some((win_value, win_id)) = doc
             .get(obj, field)
-            .map_err(|_| crate::CoreError::Document("read failed"))?
+            .map_err(|_| CoreError::Document("read failed"))?
         else {
             return Ok(None);
         };
@@ -89,6 +143,7 @@ impl CaseDoc {
             .map(|(v, id)| ConflictValue {
                 value: as_text(v),
                 author: self.author_of(id),
+                at: time_of(times, id),
             })
             .collect();
         Ok(Some(Conflict {
@@ -97,17 +152,24 @@ impl CaseDoc {
             winner: ConflictValue {
                 value: as_text(&win_value),
                 author: self.author_of(&win_id),
+                at: time_of(times, &win_id),
             },
             values,
         }))
     }
 
-    /// Every field of the case and its tasks that currently holds concurrent values.
-    pub fn conflicts(&self) -> Result<Vec<Conflict>> {
-        let mut out = Vec::new();
-        for field in CASE_FIELDS {
-            out.extend(self.field_conflict(&automerge::ROOT, None, field)?);
-        }
+    fn conflicted(&self, obj: &ObjId, field: &str) -> bool {
+        self.inner()
+            .get_all(obj, field)
+            .is_ok_and(|all| all.len() > 1)
+    }
+
+    /// The objects and fields checked for conflicts: the case's, then each task's in id order.
+    fn checked_fields(&self) -> Vec<(ObjId, Option<TaskId>, &'static str)> {
+        let mut out: Vec<(ObjId, Option<TaskId>, &'static str)> = CASE_FIELDS
+            .iter()
+            .map(|f| (automerge::ROOT, None, *f))
+            .collect();
         if let Some(tasks) = self.tasks_obj() {
             let mut ids: Vec<TaskId> = self
                 .inner()
@@ -117,11 +179,34 @@ impl CaseDoc {
             ids.sort();
             for id in ids {
                 if let Some(obj) = child(self.inner(), &tasks, &id.to_string(), ObjType::Map) {
-                    for field in TASK_FIELDS {
-                        out.extend(self.field_conflict(&obj, Some(id), field)?);
-                    }
+                    out.extend(TASK_FIELDS.iter().map(|f| (obj.clone(), Some(id), *f)));
                 }
             }
+        }
+        out
+    }
+
+    /// Every field of the case and its tasks that currently holds concurrent values, each value
+    /// with its author and time.
+    pub fn conflicts(&mut self) -> Result<Vec<Conflict>> {
+        let fields = self.checked_fields();
+        if !fields.iter().any(|(obj, _, f)| self.conflicted(obj, f)) {
+            return Ok(Vec::new());
+        }
+        // Times come from the changes' metadata: read the history only when there is a conflict.
+        let times: ChangeTimes = self
+            .doc
+            .get_changes(&[])
+            .iter()
+            .map(|c| {
+                let start = c.start_op().get();
+                let end = start.saturating_add((c.len() as u64).saturating_sub(1));
+                (c.actor_id().clone(), start, end, c.timestamp())
+            })
+            .collect();
+        let mut out = Vec::new();
+        for (obj, task, field) in &fields {
+            out.extend(self.field_conflict(&times, obj, *task, field)?);
         }
         Ok(out)
     }

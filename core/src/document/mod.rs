@@ -6,6 +6,7 @@
 //! ```text
 //! schema: 1
 //! client_code, status, consent, created_at: str
+//! risk_level, legal_status: str           absent in older documents (read as their defaults)
 //! assigned: { user_id: true }            set of workers (a map, so concurrent adds both survive)
 //! authors:  { actor_hex: { user, device } }   who each replica's changes belong to
 //! notes:    { note_id: { author_user, author_device, written_at, edited_at, kind,
@@ -18,7 +19,9 @@
 //! Notes and tasks are maps keyed by random ids, so two notes added offline on two phones both
 //! survive a merge; note bodies are automerge Text, so concurrent edits merge character-wise; a
 //! scalar field changed on two replicas keeps automerge's deterministic winner, and
-//! [`CaseDoc::conflicts`] reports every value with its author so a UI can show the conflict.
+//! [`CaseDoc::conflicts`] reports every value with its author and time so a UI can show the
+//! conflict; sensitive ones wait for a person, who settles them with
+//! [`CaseDoc::resolve_conflict`].
 //!
 //! Every automerge call that sees stored or received bytes runs behind `catch_unwind`, because
 //! automerge 0.12 panics on some malformed input (DESIGN.md section 11).

@@ -62,6 +62,12 @@ fn parse<T: FromStr>(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<T> {
     required_str(doc, obj, key)?.parse().map_err(corrupt)
 }
 
+fn optional_enum<T: FromStr>(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<Option<T>> {
+    scalar_str(doc, obj, key)
+        .map(|v| v.parse().map_err(corrupt))
+        .transpose()
+}
+
 pub(crate) fn parse_time(text: &str) -> Result<OffsetDateTime> {
     OffsetDateTime::parse(text, &Rfc3339).map_err(corrupt)
 }
@@ -253,6 +259,11 @@ impl CaseDoc {
             client_code: required_str(doc, &root, "client_code")?,
             status: parse(doc, &root, "status")?,
             consent: parse(doc, &root, "consent")?,
+            // Absent from documents written before these fields existed.
+            risk_level: optional_enum(doc, &root, "risk_level")?
+                .unwrap_or(crate::model::RiskLevel::NotAssessed),
+            legal_status: optional_enum(doc, &root, "legal_status")?
+                .unwrap_or(crate::model::LegalStatus::Unknown),
             assigned_workers: key_set(doc, child(doc, &root, "assigned", ObjType::Map)),
             created_at: time_field(doc, &root, "created_at")?,
             notes: self.notes()?,

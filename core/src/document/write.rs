@@ -10,8 +10,8 @@ use super::{CaseDoc, DOC_SCHEMA};
 use crate::error::{CoreError, Result};
 use crate::ids::{CaseId, ChecklistItemId, NoteId, TaskId, UserId};
 use crate::model::{
-    Author, CaseStatus, ConsentStatus, Limits, NewCase, NewNote, NewTask, TaskUpdate,
-    ValidationError,
+    Author, CaseStatus, CaseUpdate, ConsentStatus, LegalStatus, Limits, NewCase, NewNote, NewTask,
+    RiskLevel, TaskUpdate, ValidationError,
 };
 
 fn am(_: automerge::AutomergeError) -> CoreError {
@@ -282,6 +282,73 @@ impl CaseDoc {
             d.put(&automerge::ROOT, "consent", consent.as_str())
                 .map_err(am)
         })
+    }
+
+    /// Changes the sensitive fields of the case (consent, risk level, legal status). Writing a
+    /// field supersedes every concurrent value this replica has seen.
+    pub fn update_case(
+        &mut self,
+        author: Author,
+        update: &CaseUpdate,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        if update.is_empty() {
+            return Ok(());
+        }
+        self.transact(author, now, "case.update", |d| {
+            let root = automerge::ROOT;
+            if let Some(consent) = update.consent {
+                d.put(&root, "consent", consent.as_str()).map_err(am)?;
+            }
+            if let Some(risk) = update.risk_level {
+                d.put(&root, "risk_level", risk.as_str()).map_err(am)?;
+            }
+            if let Some(legal) = update.legal_status {
+                d.put(&root, "legal_status", legal.as_str()).map_err(am)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Settles a conflict on a sensitive field (see
+    /// [`crate::document::Conflict::is_sensitive`]) of the case (`task` = `None`) or of one of its
+    /// tasks: writes `value` (one of the concurrent values or a new one, checked like any edit of
+    /// that field) over every concurrent value this replica holds, so that once the change has
+    /// reached a replica the field holds that one value there. Any other field, or a value the
+    /// field does not accept, is a typed error and changes nothing.
+    pub fn resolve_conflict(
+        &mut self,
+        author: Author,
+        task: Option<TaskId>,
+        field: &str,
+        value: &str,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        if !super::conflict::is_sensitive(task.is_some(), field) {
+            return Err(ValidationError::UnknownValue {
+                field: "conflict field",
+            }
+            .into());
+        }
+        match task {
+            None => {
+                let mut update = CaseUpdate::default();
+                match field {
+                    "consent" => update.consent = Some(value.parse::<ConsentStatus>()?),
+                    "risk_level" => update.risk_level = Some(value.parse::<RiskLevel>()?),
+                    _ => update.legal_status = Some(value.parse::<LegalStatus>()?),
+                }
+                self.update_case(author, &update, now)
+            }
+            Some(task) => {
+                // The only sensitive task field is the outcome.
+                let update = TaskUpdate {
+                    outcome: Some(value.to_owned()),
+                    ..TaskUpdate::default()
+                };
+                self.update_task(author, task, &update, now)
+            }
+        }
     }
 
     /// Assigns a worker to the case, or removes them.

@@ -5,7 +5,8 @@ use time::OffsetDateTime;
 
 use super::validation::{at_most, required_text};
 use super::{
-    CaseStatus, ConsentStatus, Limits, OfficeKind, Task, TaskStatus, ValidationError, VisitNote,
+    CaseStatus, ConsentStatus, LegalStatus, Limits, OfficeKind, RiskLevel, Task, TaskStatus,
+    ValidationError, VisitNote,
 };
 use crate::ids::{CaseId, TaskId, UserId};
 
@@ -20,6 +21,12 @@ pub struct Case {
     pub status: CaseStatus,
     /// Consent to keep the client's data.
     pub consent: ConsentStatus,
+    /// How much danger the client is in, as last assessed.
+    #[serde(default = "default_risk")]
+    pub risk_level: RiskLevel,
+    /// Where the client stands legally, as last recorded.
+    #[serde(default = "default_legal")]
+    pub legal_status: LegalStatus,
     /// Workers assigned to the case, sorted.
     pub assigned_workers: Vec<UserId>,
     /// When the case was opened.
@@ -29,6 +36,33 @@ pub struct Case {
     pub notes: Vec<VisitNote>,
     /// Accompaniment tasks, earliest first.
     pub tasks: Vec<Task>,
+}
+
+fn default_risk() -> RiskLevel {
+    RiskLevel::NotAssessed
+}
+
+fn default_legal() -> LegalStatus {
+    LegalStatus::Unknown
+}
+
+/// A change to the sensitive fields of a case; `None` leaves a field as it is. Writing a field
+/// supersedes every concurrent value it held (it resolves a conflict on it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CaseUpdate {
+    /// New consent.
+    pub consent: Option<ConsentStatus>,
+    /// New risk level.
+    pub risk_level: Option<RiskLevel>,
+    /// New legal status.
+    pub legal_status: Option<LegalStatus>,
+}
+
+impl CaseUpdate {
+    /// True when the update changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self == &CaseUpdate::default()
+    }
 }
 
 /// What is needed to open a case.

@@ -72,6 +72,40 @@ vocabulary!(
 );
 
 vocabulary!(
+    /// How much danger the client is in, as last assessed (sensitive: concurrent changes wait for
+    /// a case manager in the conflict inbox).
+    RiskLevel, "risk level" {
+        /// Not assessed yet (also what documents written before the field existed read as).
+        NotAssessed => "not_assessed",
+        /// Low.
+        Low => "low",
+        /// Medium.
+        Medium => "medium",
+        /// High: the client may be in danger.
+        High => "high",
+    }
+);
+
+vocabulary!(
+    /// Where the client stands legally (status as a victim of trafficking, residence), as last
+    /// recorded (sensitive: concurrent changes wait for a case manager in the conflict inbox).
+    LegalStatus, "legal status" {
+        /// Not known or not recorded yet (also what older documents read as).
+        Unknown => "unknown",
+        /// Being identified as a victim of trafficking (preliminary identification).
+        IdentificationPending => "identification_pending",
+        /// Formally identified as a victim of trafficking.
+        IdentifiedVictim => "identified_victim",
+        /// A residence permit or a decision on it is pending.
+        ResidencePending => "residence_pending",
+        /// Holds a temporary residence permit.
+        TemporaryResidence => "temporary_residence",
+        /// A citizen or permanent resident: no residence question.
+        Resident => "resident",
+    }
+);
+
+vocabulary!(
     /// Where an accompaniment takes the client.
     OfficeKind, "office kind" {
         /// Police station.

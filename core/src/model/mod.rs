@@ -10,8 +10,11 @@ mod note;
 mod task;
 mod validation;
 
-pub use case::{Case, CaseSummary, NewCase, TaskSummary};
-pub use enums::{AssistanceTag, CaseStatus, ConsentStatus, NoteKind, OfficeKind, TaskStatus};
+pub use case::{Case, CaseSummary, CaseUpdate, NewCase, TaskSummary};
+pub use enums::{
+    AssistanceTag, CaseStatus, ConsentStatus, LegalStatus, NoteKind, OfficeKind, RiskLevel,
+    TaskStatus,
+};
 pub use limits::Limits;
 pub(crate) use note::validate_body;
 pub use note::{Author, NewNote, VisitNote};

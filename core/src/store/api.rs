@@ -11,8 +11,8 @@ use crate::document::{CaseDoc, Conflict};
 use crate::error::{CoreError, Result};
 use crate::ids::{CaseId, ChecklistItemId, NoteId, TaskId};
 use crate::model::{
-    Author, Case, CaseSummary, NewCase, NewNote, NewTask, Task, TaskStatus, TaskSummary,
-    TaskUpdate, VisitNote,
+    Author, Case, CaseSummary, CaseUpdate, NewCase, NewNote, NewTask, Task, TaskStatus,
+    TaskSummary, TaskUpdate, VisitNote,
 };
 
 /// One entry of a case's timeline, in time order.
@@ -213,6 +213,15 @@ impl Store {
     pub fn update_task(&self, case: CaseId, task: TaskId, update: &TaskUpdate) -> Result<()> {
         self.edit_case(case, "task.update", |doc, author, now| {
             doc.update_task(author, task, update, now)
+        })
+    }
+
+    /// Records the client's consent, risk level or legal status. These fields are sensitive:
+    /// if another phone changed one concurrently, both values wait in the office's conflict inbox
+    /// until a case manager settles them, and [`Store::conflicts`] shows them here meanwhile.
+    pub fn update_case(&self, case: CaseId, update: &CaseUpdate) -> Result<()> {
+        self.edit_case(case, "case.update", |doc, author, now| {
+            doc.update_case(author, update, now)
         })
     }
 

@@ -49,7 +49,20 @@ pub(super) async fn users(State(state): State<AppState>, user: WebUser) -> Page 
             thead { tr { th { (l.t(Msg::User)) } th { (l.t(Msg::RoleLabel)) } th { (l.t(Msg::Active)) } th { (l.t(Msg::Devices)) } th {} } }
             tbody { @for u in &rows { tr data-user=(u.name) {
                 td { (u.name) }
-                td { (u.role.as_str()) }
+                td {
+                    (u.role.as_str())
+                    @if u.active && u.id != user.id {
+                        form.role method="post" action={ "/users/" (u.id) "/role" } {
+                            (csrf_field(&user))
+                            select name="role" aria-label=(l.t(Msg::RoleLabel)) {
+                                @for r in [Role::FieldWorker, Role::CaseManager, Role::Admin] {
+                                    option value=(r.as_str()) selected[r == u.role] { (r.as_str()) }
+                                }
+                            }
+                            " " button type="submit" { (l.t(Msg::ChangeRole)) }
+                        }
+                    }
+                }
                 td { @if u.active { (l.t(Msg::Yes)) } @else { (l.t(Msg::No)) } }
                 td { (u.active_devices) }
                 td { @if u.active {
@@ -134,13 +147,55 @@ pub(super) async fn issue_code(
         })
         .await??;
     let l = user.lang;
+    let qr = qr_svg(&issued.code)?;
     let body = html! {
         p { (l.t(Msg::CodeHint)) }
         p.code { output #enrollment-code { (issued.code) } }
+        p { (l.t(Msg::QrHint)) }
+        figure #enrollment-qr { (maud::PreEscaped(qr)) }
         p { (belgrade_unix(Some(issued.expires_at))) }
         p { a href="/users" { (l.t(Msg::Users)) } }
     };
     Ok(page(Some(&user), l, l.t(Msg::IssueCode), body))
+}
+
+/// The enrollment code as a QR code, an inline SVG (drawn here: no image is fetched from
+/// anywhere). It encodes the code exactly as shown, which the phone's enrollment screen takes.
+fn qr_svg(code: &str) -> Result<String, WebError> {
+    use qrcode::render::svg;
+    let qr = qrcode::QrCode::with_error_correction_level(code.as_bytes(), qrcode::EcLevel::M)
+        .map_err(|_| WebError::BadInput("code too long for a QR code".to_owned()))?;
+    let svg = qr
+        .render::<svg::Color<'_>>()
+        .min_dimensions(220, 220)
+        .dark_color(svg::Color("#000000"))
+        .light_color(svg::Color("#ffffff"))
+        .build();
+    // Inline in HTML: drop the XML declaration, keep the <svg> element.
+    Ok(match svg.find("<svg") {
+        Some(i) => svg[i..].to_owned(),
+        None => svg,
+    })
+}
+
+pub(super) async fn change_role(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Page {
+    user.require_admin()?;
+    user.check_csrf(csrf(&form))?;
+    let role = parse_role(form.get("role").map(String::as_str).unwrap_or(""))?;
+    let name = user_name(&state, &id).await?;
+    let now = state.now();
+    state
+        .db()
+        .call(move |conn| {
+            Ok(crate::admin::change_role(conn, &name, role, now).map_err(WebError::from))
+        })
+        .await??;
+    Ok(Redirect::to("/users").into_response())
 }
 
 pub(super) async fn set_password(

@@ -17,7 +17,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::i18n::Lang;
+use super::i18n::{Lang, Msg};
 use crate::error::{AppError, ServerError};
 use crate::state::AppState;
 
@@ -35,6 +35,55 @@ pub const FAILURES_PER_NAME: i64 = 5;
 pub const FAILURES_PER_IP: i64 = 20;
 /// The failure-counting window, seconds.
 pub const FAILURE_WINDOW_SECS: i64 = 15 * 60;
+
+/// Name of the cookie remembering the page language (not secret; read before sign-in, so that
+/// the login page and error pages speak the language last chosen on this browser).
+pub const LANG_COOKIE: &str = "__Host-fc_lang";
+
+tokio::task_local! {
+    /// The language of the request being answered: set from the browser (cookie, then
+    /// `Accept-Language`) by [`lang_scope`], then from the signed-in user's choice by the
+    /// [`WebUser`] extractor; error pages are rendered in it.
+    static REQUEST_LANG: std::cell::Cell<Lang>;
+}
+
+/// The language of the request being answered (English outside a web request).
+pub fn request_lang() -> Lang {
+    REQUEST_LANG.try_with(|l| l.get()).unwrap_or(Lang::En)
+}
+
+/// The language a browser asks for: the language cookie, then `Accept-Language`, else English.
+pub fn browser_lang(parts: &Parts) -> Lang {
+    cookie(parts, LANG_COOKIE)
+        .and_then(Lang::parse)
+        .or_else(|| {
+            parts
+                .headers
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(Lang::from_accept_language)
+        })
+        .unwrap_or(Lang::En)
+}
+
+/// Middleware around the web routes: answers each request within a language scope, so that
+/// refusals rendered by [`WebError`] (403, 404, CSRF, bad input) use the visitor's language.
+pub async fn lang_scope(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let lang = browser_lang(&parts);
+    let req = axum::extract::Request::from_parts(parts, body);
+    REQUEST_LANG
+        .scope(std::cell::Cell::new(lang), next.run(req))
+        .await
+}
+
+/// `Set-Cookie` value remembering the page language on this browser.
+pub fn lang_cookie(lang: Lang) -> String {
+    format!(
+        "{LANG_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=31536000",
+        lang.code()
+    )
+}
 
 /// A random 32-byte token, base64url.
 pub fn random_token() -> String {
@@ -265,6 +314,8 @@ pub enum WebError {
     NotFound,
     /// A bad form value.
     BadInput(String),
+    /// Refused because of the current state (a conflict already resolved, the last admin).
+    Refused(Msg),
     /// Anything else (logged, not shown).
     Internal(AppError),
 }
@@ -289,6 +340,8 @@ impl From<ServerError> for WebError {
             ServerError::QuarantineDecided => {
                 WebError::BadInput("that upload was already decided".to_owned())
             }
+            ServerError::NoConflict => WebError::Refused(Msg::AlreadyResolved),
+            ServerError::LastAdmin => WebError::Refused(Msg::LastAdmin),
             ServerError::Core(e) => WebError::BadInput(e.to_string()),
             ServerError::DuplicateUser => WebError::BadInput(e.to_string()),
             ServerError::Config(why) => WebError::BadInput(why),
@@ -300,25 +353,23 @@ impl From<ServerError> for WebError {
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
+        let l = request_lang();
         let (status, text) = match self {
             WebError::Login => return Redirect::to("/login").into_response(),
-            WebError::Forbidden => (
-                StatusCode::FORBIDDEN,
-                "403 Forbidden: your role may not open this page.".to_owned(),
+            WebError::Forbidden => (StatusCode::FORBIDDEN, l.t(Msg::Forbidden).to_owned()),
+            WebError::Csrf => (StatusCode::FORBIDDEN, l.t(Msg::CsrfRefused).to_owned()),
+            WebError::NotFound => (StatusCode::NOT_FOUND, l.t(Msg::NotFound).to_owned()),
+            WebError::BadInput(why) => (
+                StatusCode::BAD_REQUEST,
+                format!("{}: {why}", l.t(Msg::BadRequest)),
             ),
-            WebError::Csrf => (
-                StatusCode::FORBIDDEN,
-                "403 Forbidden: the form's security token is missing or stale; reload the page."
-                    .to_owned(),
-            ),
-            WebError::NotFound => (StatusCode::NOT_FOUND, "404 Not found.".to_owned()),
-            WebError::BadInput(why) => (StatusCode::BAD_REQUEST, format!("400 Bad request: {why}")),
-            WebError::Internal(e) => (e.status, "Something went wrong on the server.".to_owned()),
+            WebError::Refused(msg) => (StatusCode::CONFLICT, l.t(msg).to_owned()),
+            WebError::Internal(e) => (e.status, l.t(Msg::ServerFailure).to_owned()),
         };
         let page = maud::html! {
             (maud::DOCTYPE)
-            html lang="en" { head { meta charset="utf-8"; meta name="viewport" content="width=device-width, initial-scale=1"; title { (text) } link rel="stylesheet" href="/static/web.css"; }
-            body { main { h1 { (text) } p { a href="/" { "fieldcase" } } } } }
+            html lang=(l.code()) { head { meta charset="utf-8"; meta name="viewport" content="width=device-width, initial-scale=1"; title { (text) } link rel="stylesheet" href="/static/web.css"; }
+            body { main { h1 { (text) } p { a href="/" { (l.t(Msg::BackHome)) } } } } }
         };
         (status, super::secure_headers(), page).into_response()
     }
@@ -375,11 +426,14 @@ impl FromRequestParts<AppState> for WebUser {
             .await
             .map_err(WebError::Internal)?;
         let (id, name, role, csrf, lang, token) = found.ok_or(WebError::Login)?;
+        let lang = Lang::from_code(&lang);
+        // Refusals from here on speak the user's language.
+        let _ = REQUEST_LANG.try_with(|l| l.set(lang));
         Ok(WebUser {
             id: Uuid::try_parse(&id).map_err(|_| WebError::Login)?,
             name,
             role: Role::parse(&role).ok_or(WebError::Login)?,
-            lang: Lang::from_code(&lang),
+            lang,
             csrf,
             token,
         })

@@ -48,6 +48,34 @@ impl Lang {
         }
     }
 
+    /// The language an anonymous visitor's browser asks for (`Accept-Language`, in order):
+    /// `sr-Latn…` is Serbian Latin, any other `sr…` (`sr`, `sr-RS`, `sr-Cyrl`) Serbian
+    /// Cyrillic, the official script; anything else, or nothing, English.
+    pub fn from_accept_language(header: &str) -> Option<Lang> {
+        header.split(',').find_map(|part| {
+            let tag = part
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            if tag.starts_with("sr-latn") {
+                Some(Lang::SrLatn)
+            } else if tag == "sr" || tag.starts_with("sr-") {
+                Some(Lang::SrCyrl)
+            } else if tag == "en" || tag.starts_with("en-") {
+                Some(Lang::En)
+            } else {
+                None
+            }
+        })
+    }
+
+    /// Parses a code exactly; `None` for anything unknown.
+    pub fn parse(code: &str) -> Option<Lang> {
+        Lang::ALL.into_iter().find(|l| l.code() == code)
+    }
+
     /// The text of `msg` in this language.
     pub fn t(self, msg: Msg) -> &'static str {
         let (en, lat, cyr) = msg.texts();
@@ -143,6 +171,30 @@ messages! {
     Yes => ("yes", "da", "да"),
     No => ("no", "ne", "не"),
     Done => ("Done.", "Gotovo.", "Готово."),
+    ConflictInbox => ("Conflict inbox", "Sukobi izmena", "Сукоби измена"),
+    ConflictHint => ("These fields were changed on two devices at the same time. Each value is shown with who wrote it and when; the devices keep showing one of them until you decide. Pick a value or write a new one.", "Ova polja su istovremeno izmenjena na dva uređaja. Svaka vrednost je prikazana sa autorom i vremenom; uređaji prikazuju jednu od njih dok ne odlučite. Izaberite vrednost ili upišite novu.", "Ова поља су истовремено измењена на два уређаја. Свака вредност је приказана са аутором и временом; уређаји приказују једну од њих док не одлучите. Изаберите вредност или упишите нову."),
+    NoConflicts => ("No conflicts wait for a decision.", "Nema sukoba koji čekaju odluku.", "Нема сукоба који чекају одлуку."),
+    Field => ("Field", "Polje", "Поље"),
+    Value => ("Value", "Vrednost", "Вредност"),
+    NewValue => ("Or a new value", "Ili nova vrednost", "Или нова вредност"),
+    KeepValue => ("Keep this value", "Zadrži ovu vrednost", "Задржи ову вредност"),
+    Decide => ("Decide", "Odluči", "Одлучи"),
+    Shown => ("shown now", "trenutno prikazano", "тренутно приказано"),
+    Consent => ("Consent", "Saglasnost", "Сагласност"),
+    RiskLevel => ("Risk level", "Nivo rizika", "Ниво ризика"),
+    LegalStatus => ("Legal status", "Pravni status", "Правни статус"),
+    Outcome => ("Outcome", "Ishod", "Исход"),
+    ConflictsWaiting => ("Conflicting changes wait in the conflict inbox.", "Sukobljene izmene čekaju u sandučetu sukoba.", "Сукобљене измене чекају у сандучету сукоба."),
+    ChangeRole => ("Change role", "Promeni ulogu", "Промени улогу"),
+    QrHint => ("Or scan this code with the phone.", "Ili skenirajte ovaj kod telefonom.", "Или скенирајте овај код телефоном."),
+    Forbidden => ("403 Forbidden: your role may not open this page.", "403 Zabranjeno: vaša uloga ne može da otvori ovu stranicu.", "403 Забрањено: ваша улога не може да отвори ову страницу."),
+    CsrfRefused => ("403 Forbidden: the form's security token is missing or stale; reload the page.", "403 Zabranjeno: bezbednosni token obrasca nedostaje ili je zastareo; ponovo učitajte stranicu.", "403 Забрањено: безбедносни токен обрасца недостаје или је застарео; поново учитајте страницу."),
+    NotFound => ("404 Not found.", "404 Nije pronađeno.", "404 Није пронађено."),
+    BadRequest => ("400 Bad request", "400 Neispravan zahtev", "400 Неисправан захтев"),
+    ServerFailure => ("Something went wrong on the server.", "Došlo je do greške na serveru.", "Дошло је до грешке на серверу."),
+    AlreadyResolved => ("That conflict was already resolved.", "Taj sukob je već rešen.", "Тај сукоб је већ решен."),
+    LastAdmin => ("The last active admin cannot lose the admin role.", "Poslednji aktivni administrator ne može izgubiti tu ulogu.", "Последњи активни администратор не може изгубити ту улогу."),
+    BackHome => ("Back to fieldcase", "Nazad na fieldcase", "Назад на fieldcase"),
     LiveUpdates => ("New notes appear here by themselves.", "Nove beleške se ovde pojavljuju same.", "Нове белешке се овде појављују саме."),
 }
 
@@ -231,6 +283,22 @@ mod tests {
             time::macros::time!(10:00),
         );
         assert_eq!(t, datetime!(2026-07-01 08:00 UTC));
+    }
+
+    #[test]
+    fn browser_languages() {
+        assert_eq!(
+            Lang::from_accept_language("sr-RS,sr;q=0.9,en;q=0.8"),
+            Some(Lang::SrCyrl)
+        );
+        assert_eq!(Lang::from_accept_language("sr-Latn-RS"), Some(Lang::SrLatn));
+        assert_eq!(
+            Lang::from_accept_language("de-DE,en-US;q=0.5"),
+            Some(Lang::En)
+        );
+        assert_eq!(Lang::from_accept_language("de"), None);
+        assert_eq!(Lang::parse("sr-Cyrl"), Some(Lang::SrCyrl));
+        assert_eq!(Lang::parse("xx"), None);
     }
 
     #[test]

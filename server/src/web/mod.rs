@@ -9,7 +9,9 @@
 
 mod admin_pages;
 pub mod auth;
+mod conflict_pages;
 pub mod i18n;
+mod live;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -44,7 +46,10 @@ pub fn routes() -> Router<AppState> {
         .route("/cases", get(case_list))
         .route("/cases/{id}", get(case_page))
         .route("/cases/{id}/timeline", get(case_timeline))
+        .route("/cases/{id}/events", get(live::events))
         .route("/cases/{id}/tasks", post(add_task))
+        .route("/cases/{id}/resolve", post(conflict_pages::resolve))
+        .route("/conflicts", get(conflict_pages::inbox))
         .route("/devices", get(devices))
         .route("/devices/{id}/revoke", get(revoke_confirm).post(revoke))
         .route("/quarantine", get(quarantine_list))
@@ -58,9 +63,11 @@ pub fn routes() -> Router<AppState> {
         .route("/users/{id}/code", post(admin_pages::issue_code))
         .route("/users/{id}/password", post(admin_pages::set_password))
         .route("/users/{id}/deactivate", post(admin_pages::deactivate))
+        .route("/users/{id}/role", post(admin_pages::change_role))
         .route("/audit", get(admin_pages::audit))
         .route("/static/web.css", get(css))
         .route("/static/web.js", get(js))
+        .layer(axum::middleware::from_fn(auth::lang_scope))
 }
 
 const CSS: &str = include_str!("../../static/web.css");
@@ -139,6 +146,7 @@ pub(crate) fn page(user: Option<&WebUser>, lang: Lang, title: &str, body: Markup
                             @if matches!(u.role, Role::CaseManager | Role::Admin) {
                                 a href="/cases" { (lang.t(Msg::Cases)) }
                                 a href="/tasks" { (lang.t(Msg::TasksByDay)) }
+                                a href="/conflicts" { (lang.t(Msg::ConflictInbox)) }
                             }
                             @if u.role == Role::Admin {
                                 a href="/devices" { (lang.t(Msg::Devices)) }
@@ -221,6 +229,13 @@ fn login_form(lang: Lang, token: &str, error: Option<Msg>) -> Response {
             input #password type="password" name="password" autocomplete="current-password" required;
             button #signin type="submit" { (lang.t(Msg::SignIn)) }
         }
+        nav.langs aria-label=(lang.t(Msg::Language)) {
+            @for l in Lang::ALL {
+                @if l == lang { strong lang=(l.code()) { (l.name()) } }
+                @else { a href={ "/login?lang=" (l.code()) } lang=(l.code()) hreflang=(l.code()) { (l.name()) } }
+                " "
+            }
+        }
     };
     let mut response = page(None, lang, lang.t(Msg::SignIn), body);
     if let Ok(v) = HeaderValue::from_str(&auth::login_cookie(token)) {
@@ -229,8 +244,27 @@ fn login_form(lang: Lang, token: &str, error: Option<Msg>) -> Response {
     response
 }
 
-async fn login_page() -> Response {
-    login_form(Lang::En, &auth::random_token(), None)
+/// The request's parts without its body (for cookie and header helpers).
+fn parts_of(headers: HeaderMap) -> axum::http::request::Parts {
+    let mut req = axum::http::Request::new(());
+    *req.headers_mut() = headers;
+    req.into_parts().0
+}
+
+async fn login_page(
+    headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
+    // `?lang=` (the links on the page) wins and is remembered; else the browser's language.
+    let chosen = query.get("lang").and_then(|c| Lang::parse(c));
+    let lang = chosen.unwrap_or_else(|| auth::browser_lang(&parts_of(headers)));
+    let mut response = login_form(lang, &auth::random_token(), None);
+    if let Some(l) = chosen
+        && let Ok(v) = HeaderValue::from_str(&auth::lang_cookie(l))
+    {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    response
 }
 
 async fn login_submit(
@@ -240,27 +274,44 @@ async fn login_submit(
     Form(form): Form<HashMap<String, String>>,
 ) -> Page {
     // Double-submit check: the form's token must match the cookie set with the form.
-    let (parts, _) = {
-        let mut req = axum::http::Request::new(());
-        *req.headers_mut() = headers;
-        req.into_parts()
-    };
+    let parts = parts_of(headers);
     let cookie = auth::cookie(&parts, auth::LOGIN_COOKIE).unwrap_or("");
     let sent = form.get("csrf").map(String::as_str).unwrap_or("");
     if cookie.is_empty() || !auth::same(cookie, sent) {
         return Err(WebError::Csrf);
     }
+    let lang = auth::browser_lang(&parts);
     let name = form.get("name").cloned().unwrap_or_default();
     let password = form.get("password").cloned().unwrap_or_default();
     let now = state.now();
     let result = state
         .db()
-        .call(move |c| auth::login(c, &ip, &name, &password, now).map_err(Into::into))
+        .call(move |c| {
+            let outcome = auth::login(c, &ip, &name, &password, now)?;
+            // The user's own language choice follows them to this browser.
+            let lang = match &outcome {
+                Ok(session) => c
+                    .query_row(
+                        "SELECT lang FROM web_logins WHERE user_id = ?1",
+                        [session.user_id.to_string()],
+                        |r| r.get::<_, String>(0),
+                    )
+                    .ok()
+                    .and_then(|l| Lang::parse(&l)),
+                Err(_) => None,
+            };
+            Ok(outcome.map(|s| (s, lang)))
+        })
         .await?;
     match result {
-        Ok(session) => {
+        Ok((session, user_lang)) => {
             let mut response = Redirect::to("/").into_response();
             if let Ok(v) = HeaderValue::from_str(&auth::session_cookie(Some(&session.token))) {
+                response.headers_mut().append(header::SET_COOKIE, v);
+            }
+            if let Some(l) = user_lang
+                && let Ok(v) = HeaderValue::from_str(&auth::lang_cookie(l))
+            {
                 response.headers_mut().append(header::SET_COOKIE, v);
             }
             Ok(response)
@@ -270,7 +321,7 @@ async fn login_submit(
                 LoginRefusal::BadCredentials => Msg::BadLogin,
                 LoginRefusal::TooManyAttempts => Msg::TooMany,
             };
-            let mut response = login_form(Lang::En, &auth::random_token(), Some(msg));
+            let mut response = login_form(lang, &auth::random_token(), Some(msg));
             *response.status_mut() = match refusal {
                 LoginRefusal::BadCredentials => axum::http::StatusCode::UNAUTHORIZED,
                 LoginRefusal::TooManyAttempts => axum::http::StatusCode::TOO_MANY_REQUESTS,
@@ -327,7 +378,11 @@ async fn set_lang(
         .and_then(|r| r.find('/').map(|i| r[i..].to_owned()))
         .filter(|p| p.starts_with('/') && !p.starts_with("//"))
         .unwrap_or_else(|| "/".to_owned());
-    Ok(Redirect::to(&back).into_response())
+    let mut response = Redirect::to(&back).into_response();
+    if let Ok(v) = HeaderValue::from_str(&auth::lang_cookie(lang)) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    Ok(response)
 }
 
 /// User names by id, for showing authors.
@@ -406,11 +461,21 @@ async fn load_case(
     state: &AppState,
     id: CaseId,
 ) -> Result<(Case, HashMap<Uuid, (String, Role)>), WebError> {
+    let (case, names, _) = load_case_with_conflicts(state, id).await?;
+    Ok((case, names))
+}
+
+type Names = HashMap<Uuid, (String, Role)>;
+
+async fn load_case_with_conflicts(
+    state: &AppState,
+    id: CaseId,
+) -> Result<(Case, Names, Vec<fieldcase_core::document::Conflict>), WebError> {
     let vault = state.vault().clone();
     Ok(state
         .db()
         .call(move |conn| {
-            let (case, _) = cases::read_case(conn, &vault, id).map_err(|e| match e {
+            let (case, conflicts) = cases::read_case(conn, &vault, id).map_err(|e| match e {
                 crate::error::ServerError::UnknownCase => crate::error::AppError::new(
                     axum::http::StatusCode::NOT_FOUND,
                     "not_found",
@@ -418,7 +483,7 @@ async fn load_case(
                 ),
                 other => other.into(),
             })?;
-            Ok((case, user_names(conn)?))
+            Ok((case, user_names(conn)?, conflicts))
         })
         .await?)
 }
@@ -477,7 +542,9 @@ fn timeline(l: Lang, case: &Case, names: &HashMap<Uuid, (String, Role)>) -> Mark
 async fn case_page(State(state): State<AppState>, user: WebUser, Path(id): Path<String>) -> Page {
     user.require_office()?;
     let id = parse_case(&id)?;
-    let (case, names) = load_case(&state, id).await?;
+    let (case, names, conflicts) = load_case_with_conflicts(&state, id).await?;
+    let sensitive_conflicts = conflicts.iter().filter(|c| c.is_sensitive()).count();
+    let other_conflicts: Vec<_> = conflicts.iter().filter(|c| !c.is_sensitive()).collect();
     // Opening a case is a read of case data through the office: audited (the timeline fragment
     // the open page polls is not, or every few seconds would be a new entry).
     let (by, now) = (user.id, state.now());
@@ -506,6 +573,20 @@ async fn case_page(State(state): State<AppState>, user: WebUser, Path(id): Path<
         p.case-meta { (l.t(Msg::Client)) ": " strong { (case.client_code) } " · " (l.t(Msg::Status)) ": " (case.status.as_str())
             " · " (l.t(Msg::Assignees)) ": "
             @for (i, w) in case.assigned_workers.iter().enumerate() { @if i > 0 { ", " } (name_of(&names, w)) }
+        }
+        p.case-meta #sensitive {
+            (l.t(Msg::Consent)) ": " (case.consent.as_str())
+            " · " (l.t(Msg::RiskLevel)) ": " (case.risk_level.as_str())
+            " · " (l.t(Msg::LegalStatus)) ": " (case.legal_status.as_str())
+        }
+        @if sensitive_conflicts > 0 {
+            p.error role="status" { a href="/conflicts" { (l.t(Msg::ConflictsWaiting)) " (" (sensitive_conflicts) ")" } }
+        }
+        @if !other_conflicts.is_empty() {
+            ul.conflicts { @for c in &other_conflicts { li {
+                (c.field) ": " @for (i, v) in c.values.iter().enumerate() { @if i > 0 { " / " } (v.value) }
+                " (" (l.t(Msg::Shown)) ": " (c.winner.value) ")"
+            } } }
         }
         section aria-labelledby="new-task" {
             details {
@@ -541,7 +622,7 @@ async fn case_page(State(state): State<AppState>, user: WebUser, Path(id): Path<
         section aria-labelledby="timeline-h" {
             h2 #timeline-h { (l.t(Msg::Timeline)) }
             p.hint { (l.t(Msg::LiveUpdates)) }
-            div #live data-src={ "/cases/" (case.id) "/timeline" } aria-live="polite" {
+            div #live data-src={ "/cases/" (case.id) "/timeline" } data-events={ "/cases/" (case.id) "/events" } aria-live="polite" {
                 (timeline(l, &case, &names))
             }
         }

@@ -172,6 +172,8 @@ class Tests(private val server: TestServer) {
         assertEquals(2, a.case(case).notes.size)
         val conflict = a.conflicts(case).single { it.field == "outcome" && it.taskId == task }
         assertEquals(listOf("did not come", "postponed"), conflict.values.map { it.value }.sorted())
+        assertTrue(conflict.sensitive, "a task's outcome waits in the office's conflict inbox")
+        assertTrue(conflict.values.all { it.at != null }, "each value says when it was written")
     }
 
     fun backoffWhileOfflineThenRecovers() {
