@@ -67,6 +67,23 @@ fn vm_hwm_kb(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time (user + system) a process has used, in milliseconds: steadier than wall time on a
+/// machine shared with other work.
+fn cpu_ms(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at field 3.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15, i.e. 11 and 12 after the name; 100 ticks a second.
+    (ticks(11) + ticks(12)) * 10.0
+}
+
 /// Resets the peak to the current resident size (Linux `clear_refs` 5).
 fn reset_hwm(pid: u32) {
     let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
@@ -271,10 +288,12 @@ fn device_upload(args: &[String]) {
     }
     let write_ms = t.elapsed().as_secs_f64() * 1e3;
     reset_hwm(std::process::id());
+    let cpu0 = cpu_ms(std::process::id());
     let t = Instant::now();
     let r = phone.device.sync_now().unwrap();
     let ms = t.elapsed().as_secs_f64() * 1e3;
     let mut out = report_json(ms, &r, vm_hwm_kb(std::process::id()));
+    out["cpu_ms"] = json!(cpu_ms(std::process::id()) - cpu0);
     out["write_ms"] = json!(write_ms);
     println!("{out}");
 }
@@ -366,6 +385,7 @@ fn raw_sync(saved: &[Vec<u8>]) -> Value {
         .iter()
         .map(|b| automerge::AutoCommit::load(b).unwrap())
         .collect();
+    let cpu0 = cpu_ms(std::process::id());
     let t = Instant::now();
     let mut empty: Vec<automerge::AutoCommit> = (0..saved.len())
         .map(|_| automerge::AutoCommit::new())
@@ -402,10 +422,11 @@ fn raw_sync(saved: &[Vec<u8>]) -> Value {
         rounds += 1;
     }
     let ms = t.elapsed().as_secs_f64() * 1e3;
+    let cpu = cpu_ms(std::process::id()) - cpu0;
     for (a, b) in full.iter_mut().zip(empty.iter_mut()) {
         assert_eq!(a.get_heads(), b.get_heads());
     }
-    json!({"ms": ms, "sent": to_full, "received": to_empty, "round_trips": rounds})
+    json!({"ms": ms, "cpu_ms": cpu, "sent": to_full, "received": to_empty, "round_trips": rounds})
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -493,8 +514,10 @@ fn reference_run(reference: &Reference, n: usize) -> Value {
     let mut out = json!({});
     let mut step = |name: &str, args: &[&str]| {
         reset_hwm(pid);
+        let cpu0 = cpu_ms(pid);
         let (up, down) = (proxy.bytes_to_server(), proxy.bytes_to_client());
         let mut v = reference.client(args);
+        v["server_cpu_ms"] = json!(cpu_ms(pid) - cpu0);
         v["sent"] = json!(proxy.bytes_to_server() - up);
         v["received"] = json!(proxy.bytes_to_client() - down);
         v["server_peak_kb"] = json!(vm_hwm_kb(pid));
@@ -531,6 +554,7 @@ fn fieldcase_run(n: usize) -> Value {
 
     let code = server.code("ana");
     reset_hwm(server.pid());
+    let server_cpu = cpu_ms(server.pid());
     let mut up = run_child(&[
         "device-upload",
         &url,
@@ -539,13 +563,16 @@ fn fieldcase_run(n: usize) -> Value {
         cases_file.to_str().unwrap(),
     ]);
     up["server_peak_kb"] = json!(vm_hwm_kb(server.pid()));
+    up["server_cpu_ms"] = json!(cpu_ms(server.pid()) - server_cpu);
     println!("  fieldcase upload       {up}");
     out["upload"] = up;
 
     let code = server.code("ana");
     reset_hwm(server.pid());
+    let server_cpu = cpu_ms(server.pid());
     let mut down = run_child(&["device-download", &url, &fp, &code]);
     down["server_peak_kb"] = json!(vm_hwm_kb(server.pid()));
+    down["server_cpu_ms"] = json!(cpu_ms(server.pid()) - server_cpu);
     println!("  fieldcase download     {down}");
     out["download"] = down;
 
@@ -817,8 +844,8 @@ fn markdown(all: &Value) -> String {
     let mut s = String::new();
     s += &format!("Mode: {}\n\n", all["mode"].as_str().unwrap_or(""));
     s += "### First sync and incremental sync (scenarios 1, 2, 5)\n\n";
-    s += "| cases | what | fieldcase time | up | down | round trips | phone peak | server peak | reference time | ref up | ref down | ref server peak | time fc/ref | raw automerge time | raw bytes | time fc/raw | bytes fc/raw |\n";
-    s += "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
+    s += "| cases | what | fieldcase time | up | down | round trips | phone peak | server peak | phone + server CPU | reference time | ref up | ref down | ref server peak | ref server CPU | time fc/ref | raw automerge time (CPU) | raw bytes | time fc/raw | bytes fc/raw |\n";
+    s += "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
     let runs = all["runs"].as_object().cloned().unwrap_or_default();
     let mut keys: Vec<usize> = runs.keys().filter_map(|k| k.parse().ok()).collect();
     keys.sort_unstable();
