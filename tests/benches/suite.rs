@@ -303,10 +303,13 @@ fn device_download(args: &[String]) {
     let fp = Fingerprint(fieldcase_core::protocol::decode_hex_array(&args[1]).unwrap());
     let phone = enroll(&args[0], fp, &args[2]);
     reset_hwm(std::process::id());
+    let cpu0 = cpu_ms(std::process::id());
     let t = Instant::now();
     let r = phone.device.sync_now().unwrap();
     let ms = t.elapsed().as_secs_f64() * 1e3;
-    println!("{}", report_json(ms, &r, vm_hwm_kb(std::process::id())));
+    let mut out = report_json(ms, &r, vm_hwm_kb(std::process::id()));
+    out["cpu_ms"] = json!(cpu_ms(std::process::id()) - cpu0);
+    println!("{out}");
 }
 
 fn run_child(args: &[&str]) -> Value {
