@@ -118,7 +118,7 @@ pub async fn sync(
         now.saturating_add(lease_secs),
     ));
     let body = response.encode().map_err(|e| AppError::internal(&e))?;
-    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response())
 }
 
 /// `POST /v1/wipe-receipt`: a device's signed statement that it wiped itself. Needs no request

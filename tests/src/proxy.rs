@@ -1,16 +1,47 @@
-//! A fault-injecting TCP proxy on 127.0.0.1 for tests: forwards to an upstream that can change
-//! (a restarted server), and can cut the next connection after a number of bytes from the server.
+//! A fault-injecting TCP proxy on 127.0.0.1 for tests and benchmarks: forwards to an upstream that
+//! can change (a restarted server), shapes the link (a delay each way, a bandwidth limit, like a
+//! phone on 3G; the kernel here has no netem), cuts the next connection after a number of bytes
+//! either way, and counts the bytes it carried each way.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// The shape of the link the proxy imitates. The default is loopback as it is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Link {
+    /// Added to every byte's trip, each way (a round trip gains twice this).
+    pub delay_each_way: Duration,
+    /// Bytes per second each way; `None` for no limit.
+    pub bytes_per_second: Option<u64>,
+}
+
+impl Link {
+    /// A slow mobile link: `mbit_per_second` each way and `round_trip` of added latency.
+    pub fn mobile(mbit_per_second: f64, round_trip: Duration) -> Self {
+        Self {
+            delay_each_way: round_trip / 2,
+            bytes_per_second: Some((mbit_per_second * 1_000_000.0 / 8.0).max(1.0) as u64),
+        }
+    }
+}
 
 #[derive(Default)]
 struct Faults {
-    cut_next_after: Option<usize>,
+    cut_next_response_after: Option<usize>,
+    cut_next_request_after: Option<usize>,
+    link: Link,
+}
+
+/// Bytes carried each way over every connection so far.
+#[derive(Default)]
+struct Counters {
+    to_server: AtomicU64,
+    to_client: AtomicU64,
 }
 
 /// A TCP proxy between a device and the server. Stops when dropped.
@@ -19,31 +50,54 @@ pub struct FaultProxy {
     pub addr: SocketAddr,
     upstream: Arc<Mutex<SocketAddr>>,
     faults: Arc<Mutex<Faults>>,
+    counters: Arc<Counters>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl FaultProxy {
-    /// Starts a proxy to `upstream`.
+    /// Starts a proxy to `upstream` over an unshaped link.
     pub fn start(upstream: SocketAddr) -> Self {
+        Self::start_with(upstream, Link::default())
+    }
+
+    /// Starts a proxy to `upstream` that imitates `link`.
+    pub fn start_with(upstream: SocketAddr, link: Link) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let upstream = Arc::new(Mutex::new(upstream));
-        let faults = Arc::new(Mutex::new(Faults::default()));
+        let faults = Arc::new(Mutex::new(Faults {
+            link,
+            ..Faults::default()
+        }));
+        let counters = Arc::new(Counters::default());
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
-            let (upstream, faults, stop) = (upstream.clone(), faults.clone(), stop.clone());
+            let (upstream, faults, counters, stop) = (
+                upstream.clone(),
+                faults.clone(),
+                counters.clone(),
+                stop.clone(),
+            );
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     match listener.accept() {
                         Ok((client, _)) => {
                             let target = *upstream.lock().unwrap();
-                            let cut = faults.lock().unwrap().cut_next_after.take();
-                            std::thread::spawn(move || relay(client, target, cut));
+                            let plan = {
+                                let mut f = faults.lock().unwrap();
+                                Plan {
+                                    link: f.link,
+                                    cut_response: f.cut_next_response_after.take(),
+                                    cut_request: f.cut_next_request_after.take(),
+                                }
+                            };
+                            let counters = counters.clone();
+                            std::thread::spawn(move || relay(client, target, plan, &counters));
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                            std::thread::sleep(Duration::from_millis(5));
+                            std::thread::sleep(Duration::from_millis(2));
                         }
                         Err(_) => break,
                     }
@@ -54,6 +108,7 @@ impl FaultProxy {
             addr,
             upstream,
             faults,
+            counters,
             stop,
             thread: Some(thread),
         }
@@ -69,9 +124,29 @@ impl FaultProxy {
         *self.upstream.lock().unwrap() = upstream;
     }
 
+    /// Shapes new connections like `link` (connections already open keep their shape).
+    pub fn set_link(&self, link: Link) {
+        self.faults.lock().unwrap().link = link;
+    }
+
     /// Cuts the next connection once `bytes` have come back from the server.
     pub fn cut_next_response_after(&self, bytes: usize) {
-        self.faults.lock().unwrap().cut_next_after = Some(bytes);
+        self.faults.lock().unwrap().cut_next_response_after = Some(bytes);
+    }
+
+    /// Cuts the next connection once `bytes` have gone to the server.
+    pub fn cut_next_request_after(&self, bytes: usize) {
+        self.faults.lock().unwrap().cut_next_request_after = Some(bytes);
+    }
+
+    /// Bytes carried to the server so far, over every connection (TLS included).
+    pub fn bytes_to_server(&self) -> u64 {
+        self.counters.to_server.load(Ordering::Relaxed)
+    }
+
+    /// Bytes carried back to devices so far, over every connection (TLS included).
+    pub fn bytes_to_client(&self) -> u64 {
+        self.counters.to_client.load(Ordering::Relaxed)
     }
 }
 
@@ -84,44 +159,110 @@ impl Drop for FaultProxy {
     }
 }
 
-fn relay(client: TcpStream, target: SocketAddr, cut_after: Option<usize>) {
+/// What happens to one connection.
+#[derive(Clone, Copy)]
+struct Plan {
+    link: Link,
+    cut_response: Option<usize>,
+    cut_request: Option<usize>,
+}
+
+fn relay(client: TcpStream, target: SocketAddr, plan: Plan, counters: &Arc<Counters>) {
     let Ok(server) = TcpStream::connect_timeout(&target, Duration::from_secs(5)) else {
         let _ = client.shutdown(Shutdown::Both);
         return;
     };
     let _ = client.set_nonblocking(false);
-    let (mut c_read, mut s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-    let upload = std::thread::spawn(move || {
-        let mut buf = [0u8; 16 * 1024];
-        while let Ok(n) = c_read.read(&mut buf) {
-            if n == 0 || s_write.write_all(&buf[..n]).is_err() {
-                break;
-            }
-        }
-        let _ = s_write.shutdown(Shutdown::Write);
+    let _ = client.set_nodelay(true);
+    let _ = server.set_nodelay(true);
+    let both = [client.try_clone().unwrap(), server.try_clone().unwrap()];
+    let up = {
+        let (from, to) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+        let both = [both[0].try_clone().unwrap(), both[1].try_clone().unwrap()];
+        let counters = counters.clone();
+        std::thread::spawn(move || {
+            pipe(from, to, plan.link, plan.cut_request, &both, &|n| {
+                counters.to_server.fetch_add(n, Ordering::Relaxed);
+            })
+        })
+    };
+    pipe(server, client, plan.link, plan.cut_response, &both, &|n| {
+        counters.to_client.fetch_add(n, Ordering::Relaxed);
     });
-    let (mut s_read, mut c_write) = (server, client);
-    let mut buf = [0u8; 16 * 1024];
-    let mut sent = 0usize;
-    while let Ok(n) = s_read.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        let n = match cut_after {
-            Some(limit) if sent + n >= limit => {
-                let _ = c_write.write_all(&buf[..limit.saturating_sub(sent)]);
-                // The connection dies mid-response.
-                let _ = c_write.shutdown(Shutdown::Both);
-                let _ = s_read.shutdown(Shutdown::Both);
+    let _ = up.join();
+    for s in &both {
+        let _ = s.shutdown(Shutdown::Both);
+    }
+}
+
+/// Largest piece written at once on a rate-limited link (about one packet), so pacing is smooth.
+const PACE_CHUNK: usize = 1460;
+
+/// Moves bytes `from` → `to` one way: each read is held back by the link's delay and paced to its
+/// bandwidth. Cutting shuts both sockets of the connection, as a dropped link would.
+fn pipe(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    link: Link,
+    cut_after: Option<usize>,
+    both: &[TcpStream; 2],
+    count: &dyn Fn(u64),
+) {
+    let (tx, rx) = mpsc::channel::<(Instant, Vec<u8>)>();
+    let reader = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 16 * 1024];
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 || tx.send((Instant::now(), buf[..n].to_vec())).is_err() {
                 break;
             }
-            _ => n,
-        };
-        if c_write.write_all(&buf[..n]).is_err() {
-            break;
         }
-        sent += n;
+    });
+    let mut written = 0usize;
+    let mut next_free = Instant::now();
+    'chunks: while let Ok((arrived, data)) = rx.recv() {
+        let due = arrived + link.delay_each_way;
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        let piece = if link.bytes_per_second.is_some() {
+            PACE_CHUNK
+        } else {
+            data.len()
+        };
+        for part in data.chunks(piece) {
+            let part = match cut_after {
+                Some(limit) if written + part.len() >= limit => {
+                    let last = &part[..limit.saturating_sub(written)];
+                    let _ = to.write_all(last);
+                    count(last.len() as u64);
+                    // The connection dies mid-message.
+                    for s in both {
+                        let _ = s.shutdown(Shutdown::Both);
+                    }
+                    break 'chunks;
+                }
+                _ => part,
+            };
+            if let Some(rate) = link.bytes_per_second {
+                let now = Instant::now();
+                if next_free > now {
+                    std::thread::sleep(next_free - now);
+                }
+                next_free = next_free.max(now)
+                    + Duration::from_secs_f64(part.len() as f64 / rate.max(1) as f64);
+            }
+            if to.write_all(part).is_err() {
+                for s in both {
+                    let _ = s.shutdown(Shutdown::Both);
+                }
+                break 'chunks;
+            }
+            written += part.len();
+            count(part.len() as u64);
+        }
     }
-    let _ = c_write.shutdown(Shutdown::Both);
-    let _ = upload.join();
+    let _ = to.shutdown(Shutdown::Write);
+    drop(rx);
+    let _ = reader.join();
 }

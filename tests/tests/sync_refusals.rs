@@ -120,13 +120,31 @@ fn bad_sync_requests_get_a_clear_4xx_and_change_nothing() {
         (400, "malformed_request"),
         "{reason}"
     );
-    let newer = br#"{"version":2,"cursor":0,"uploads":[]}"#;
-    let (status, code, reason) = refused(phone.post(SYNC, newer));
+    let newer = SyncRequest {
+        version: PROTOCOL_VERSION + 1,
+        cursor: 0,
+        uploads: vec![],
+        purged: vec![],
+    }
+    .encode()
+    .unwrap();
+    let (status, code, reason) = refused(phone.post(SYNC, &newer));
     assert_eq!(
         (status, code.as_str()),
         (400, "unsupported_protocol_version")
     );
-    assert!(reason.contains('2'), "{reason}");
+    assert!(
+        reason.contains(&(PROTOCOL_VERSION + 1).to_string()),
+        "{reason}"
+    );
+    // A phone still speaking version 1 (JSON) is told so, not "malformed".
+    let old = br#"{"version":1,"cursor":0,"uploads":[]}"#;
+    let (status, code, reason) = refused(phone.post(SYNC, old));
+    assert_eq!(
+        (status, code.as_str()),
+        (400, "unsupported_protocol_version")
+    );
+    assert!(reason.contains("version 1 "), "{reason}");
     let huge = vec![b' '; fieldcase_core::protocol::MAX_SYNC_BODY + 1];
     let (status, code, _) = refused(phone.post(SYNC, &huge));
     assert_eq!((status, code.as_str()), (413, "body_too_large"));

@@ -55,6 +55,11 @@ impl std::fmt::Debug for CaseDoc {
 }
 
 /// Runs an automerge call that may panic on hostile bytes, turning a panic into a typed error.
+/// Whether `bytes` start with an automerge document chunk (magic, checksum, type 0).
+pub fn is_document_chunk(bytes: &[u8]) -> bool {
+    bytes.len() > 8 && bytes[..4] == [0x85, 0x6f, 0x4a, 0x83] && bytes[8] == 0
+}
+
 pub(crate) fn guarded<T>(what: &'static str, f: impl FnOnce() -> T) -> Result<T> {
     catch_unwind(AssertUnwindSafe(f)).map_err(|_| CoreError::Document(what))
 }
@@ -99,6 +104,32 @@ impl CaseDoc {
             .map_err(|_| CoreError::Document("cannot apply changes"))?;
         self.check_schema()?;
         Ok(applied)
+    }
+
+    /// Applies what a peer sent, the cheapest correct way. A whole saved document that already
+    /// holds every change of this one is taken by loading it, in one pass: automerge applies a
+    /// received change in about 1.7 ms (more as the document grows), while loading a saved
+    /// document of the same changes costs a fraction of that. Anything else (change chunks, or a
+    /// document lacking some of our changes) is applied as [`CaseDoc::apply_encoded_changes`]
+    /// does. Same contract: on error, drop this document and reload it from storage.
+    pub fn apply_received(&mut self, bytes: &[u8]) -> Result<usize> {
+        if is_document_chunk(bytes) {
+            let loaded = guarded("load panicked", || AutoCommit::load(bytes))?
+                .map_err(|_| CoreError::Document("cannot load received document"))?;
+            let mut candidate = Self {
+                id: self.id,
+                doc: loaded,
+            };
+            candidate.doc.set_actor(self.doc.get_actor().clone());
+            let ours = self.heads();
+            if candidate.has_all(&ours) {
+                candidate.check_schema()?;
+                let before = self.doc.get_changes(&[]).len();
+                *self = candidate;
+                return Ok(self.doc.get_changes(&[]).len().saturating_sub(before));
+            }
+        }
+        self.apply_encoded_changes(bytes)
     }
 
     /// The case's id.

@@ -103,9 +103,20 @@ impl Sealer<'_> {
 
     /// Writes a whole document as the case's snapshot and drops its separate changes.
     pub fn write_snapshot(&self, conn: &Connection, doc: &mut CaseDoc) -> Result<()> {
-        let case = doc.id();
+        let saved = zeroize::Zeroizing::new(doc.save());
+        self.write_saved_snapshot(conn, doc.id(), &saved)
+    }
+
+    /// Stores `saved` (bytes that load as the case's whole document, such as a received
+    /// document chunk) as the case's snapshot, without encoding the document again.
+    pub fn write_saved_snapshot(
+        &self,
+        conn: &Connection,
+        case: CaseId,
+        saved: &[u8],
+    ) -> Result<()> {
         let row = case.as_bytes();
-        let sealed = self.seal("case_docs", row, 0, &zeroize::Zeroizing::new(doc.save()))?;
+        let sealed = self.seal("case_docs", row, 0, saved)?;
         conn.execute(
             "INSERT INTO case_docs (case_id, snapshot) VALUES (?1, ?2)
              ON CONFLICT(case_id) DO UPDATE SET snapshot = excluded.snapshot",

@@ -36,6 +36,7 @@ pub fn sync(store: &Store, transport: &mut dyn SyncTransport) -> Result<SyncRepo
     for _ in 0..MAX_ROUNDS {
         let prepared = store.prepare_sync()?;
         let prepared_purged_empty = prepared.request().purged.is_empty();
+        let more_uploads = prepared.more_uploads();
         let body = prepared.request().encode().map_err(CoreError::Sync)?;
         let reply = transport.round_trip(&body)?;
         report.round_trips += 1;
@@ -47,7 +48,7 @@ pub fn sync(store: &Store, transport: &mut dyn SyncTransport) -> Result<SyncRepo
         report.cases_uploaded += applied.uploaded;
         report.cases_updated += applied.updated;
         let receipts_sent = !prepared_purged_empty;
-        if !more && (!applied.receipts_pending || receipts_sent) {
+        if !more && !more_uploads && (!applied.receipts_pending || receipts_sent) {
             return Ok(report);
         }
     }

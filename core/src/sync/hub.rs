@@ -18,7 +18,10 @@ use crate::error::{CoreError, Result};
 use crate::ids::{CaseId, DeviceId, UserId};
 
 /// Largest total of change bytes put in one response before paginating with `more`.
-pub const RESPONSE_BUDGET: usize = 4 * 1024 * 1024;
+/// Small enough that a phone on a slow link whose sync is cut keeps every page it received
+/// whole, and that neither side holds more than about this much of case data for one round;
+/// large enough that a round trip carries some 50 compact cases.
+pub const RESPONSE_BUDGET: usize = 128 * 1024;
 
 /// What the hub knows of one device's copy of one case.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -96,7 +99,7 @@ pub fn handle_sync(
         // A resent upload (its response was lost) is already here: nothing to redo.
         if upload.heads.is_empty() || !doc.has_all(&upload.heads) {
             let before = doc.heads();
-            doc.apply_encoded_changes(&upload.changes)?;
+            doc.apply_received(&upload.changes)?;
             if !doc.has_all(&upload.heads) {
                 return Err(CoreError::Document("upload lacks changes its heads name"));
             }

@@ -1,0 +1,1247 @@
+//! The benchmark suite of issue 7: fieldcase sync over real TLS on 127.0.0.1 beside the reference
+//! automerge-repo sync server (Node, from npm) and beside raw in-memory automerge sync.
+//!
+//! Run it with `scripts/bench [--quick|--full]`, which installs the reference server's packages
+//! and then runs `cargo bench -p fieldcase-tests --bench suite -- MODE`. It starts every process
+//! it needs, stops them, and writes `results/<timestamp>/` (Markdown table, SVG plot, raw JSON).
+//!
+//! Processes: this binary is the orchestrator; it starts itself again as the office server
+//! (`server`) and as the phone of a first sync (`device-upload`, `device-download`), so that the
+//! peak memory (`VmHWM` of `/proc/PID/status`, reset through `clear_refs` before each phase) of
+//! each side is its own. The incremental, day-offline, office-load and 3G phones run inside the
+//! orchestrator against the server process.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    missing_docs,
+    clippy::too_many_lines
+)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use fieldcase_core::device::{Device, ServerAddress};
+use fieldcase_core::ids::{CaseId, TaskId};
+use fieldcase_core::model::{NewNote, NoteKind, TaskStatus, TaskUpdate};
+use fieldcase_core::protocol::{Fingerprint, Role};
+use fieldcase_core::store::KeySetup;
+use fieldcase_tests::proxy::Link;
+use fieldcase_tests::{FaultProxy, TestServer};
+use serde_json::{Value, json};
+
+const NOTES_PER_CASE: usize = 20;
+
+fn note(i: usize) -> String {
+    format!(
+        "Visit {i}: went with the client to the centre; the officer took the application, asked for the birth certificate copy, and set the interview for next week. Client calm."
+    )
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    match args.first().map(String::as_str) {
+        Some("server") => server_main(),
+        Some("device-upload") => device_upload(&args[1..]),
+        Some("device-download") => device_download(&args[1..]),
+        _ => orchestrate(&args),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Peak memory
+
+fn vm_hwm_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// CPU time (user + system) a process has used, in milliseconds: steadier than wall time on a
+/// machine shared with other work.
+fn cpu_ms(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at field 3.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15, i.e. 11 and 12 after the name; 100 ticks a second.
+    (ticks(11) + ticks(12)) * 10.0
+}
+
+/// Resets the peak to the current resident size (Linux `clear_refs` 5).
+fn reset_hwm(pid: u32) {
+    let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The office server as its own process, driven by lines on stdin.
+
+fn server_main() {
+    let server = TestServer::start();
+    let mut users = BTreeMap::new();
+    println!(
+        "{}",
+        json!({"addr": server.addr().to_string(), "fingerprint": server.fingerprint().to_string()})
+    );
+    let stdin = std::io::stdin();
+    for line in stdin.lock().lines() {
+        let line = line.unwrap();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let answer = match words.as_slice() {
+            ["user", name] => {
+                let id = server.add_user(name, Role::FieldWorker);
+                users.insert((*name).to_owned(), id);
+                json!({"ok": true})
+            }
+            ["code", name] => json!({"code": server.enrollment_code(name)}),
+            ["cases", n, name] => {
+                let user = users[*name];
+                let n: usize = n.parse().unwrap();
+                let made: Vec<(CaseId, TaskId)> = (0..n)
+                    .map(|i| server.create_case(&format!("K-{name}-{i:05}"), &[user]))
+                    .collect();
+                json!({
+                    "cases": made.iter().map(|(c, _)| c.to_string()).collect::<Vec<_>>(),
+                    "tasks": made.iter().map(|(_, t)| t.to_string()).collect::<Vec<_>>(),
+                })
+            }
+            ["quit"] => break,
+            _ => json!({"error": line}),
+        };
+        println!("{answer}");
+    }
+    drop(server);
+}
+
+struct ServerProc {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    url: String,
+    fingerprint: String,
+}
+
+impl ServerProc {
+    fn start() -> Self {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .arg("server")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let v: Value = serde_json::from_str(&line).unwrap();
+        Self {
+            child,
+            stdin,
+            stdout,
+            url: format!("https://{}", v["addr"].as_str().unwrap()),
+            fingerprint: v["fingerprint"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    fn cmd(&mut self, line: &str) -> Value {
+        writeln!(self.stdin, "{line}").unwrap();
+        self.stdin.flush().unwrap();
+        let mut answer = String::new();
+        self.stdout.read_line(&mut answer).unwrap();
+        serde_json::from_str(&answer).unwrap()
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn addr(&self) -> std::net::SocketAddr {
+        self.url.trim_start_matches("https://").parse().unwrap()
+    }
+
+    fn fingerprint(&self) -> Fingerprint {
+        Fingerprint(fieldcase_core::protocol::decode_hex_array(&self.fingerprint).unwrap())
+    }
+
+    /// Adds a user with `n` cases; returns the case and task ids.
+    fn user_with_cases(&mut self, name: &str, n: usize) -> (Vec<CaseId>, Vec<TaskId>) {
+        self.cmd(&format!("user {name}"));
+        let v = self.cmd(&format!("cases {n} {name}"));
+        let ids = |key: &str| -> Vec<String> {
+            v[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_owned())
+                .collect()
+        };
+        (
+            ids("cases").iter().map(|s| s.parse().unwrap()).collect(),
+            ids("tasks").iter().map(|s| s.parse().unwrap()).collect(),
+        )
+    }
+
+    fn code(&mut self, name: &str) -> String {
+        self.cmd(&format!("code {name}"))["code"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    fn stop(mut self) {
+        let _ = writeln!(self.stdin, "quit");
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phones
+
+struct Phone {
+    device: Device,
+    _dir: tempfile::TempDir,
+    _keys: fieldcase_core::crypto::StaticKeyProvider,
+}
+
+fn enroll(url: &str, fingerprint: Fingerprint, code: &str) -> Phone {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = fieldcase_core::crypto::StaticKeyProvider::random();
+    let clock = Arc::new(fieldcase_core::clock::ManualClock::new(
+        time::OffsetDateTime::now_utc(),
+    ));
+    let device = Device::enroll(
+        dir.path(),
+        &ServerAddress {
+            url: url.into(),
+            pin: fingerprint,
+        },
+        code,
+        KeySetup {
+            keystore: Some(&keys),
+            passphrase: None,
+        },
+        fieldcase_tests::device_options(&clock),
+    )
+    .unwrap();
+    Phone {
+        device,
+        _dir: dir,
+        _keys: keys,
+    }
+}
+
+fn write_note(phone: &Phone, case: CaseId, body: &str) {
+    phone
+        .device
+        .store()
+        .write_note(
+            case,
+            &NewNote {
+                kind: NoteKind::Visit,
+                body: body.into(),
+                tags: vec![],
+                task: None,
+            },
+        )
+        .unwrap();
+}
+
+fn report_json(ms: f64, r: &fieldcase_core::sync::SyncReport, peak_kb: u64) -> Value {
+    json!({
+        "ms": ms, "sent": r.bytes_sent, "received": r.bytes_received,
+        "round_trips": r.round_trips, "peak_kb": peak_kb,
+    })
+}
+
+/// `device-upload URL FINGERPRINT CODE CASES_FILE`: a phone that received its cases writes
+/// 20 notes in each offline, then syncs them up (timed).
+fn device_upload(args: &[String]) {
+    let fp = Fingerprint(fieldcase_core::protocol::decode_hex_array(&args[1]).unwrap());
+    let phone = enroll(&args[0], fp, &args[2]);
+    phone.device.sync_now().unwrap();
+    let cases: Vec<CaseId> = std::fs::read_to_string(&args[3])
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    let t = Instant::now();
+    for (c, case) in cases.iter().enumerate() {
+        for i in 0..NOTES_PER_CASE {
+            write_note(&phone, *case, &note(c * NOTES_PER_CASE + i));
+        }
+    }
+    let write_ms = t.elapsed().as_secs_f64() * 1e3;
+    reset_hwm(std::process::id());
+    let cpu0 = cpu_ms(std::process::id());
+    let t = Instant::now();
+    let r = phone.device.sync_now().unwrap();
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    let mut out = report_json(ms, &r, vm_hwm_kb(std::process::id()));
+    out["cpu_ms"] = json!(cpu_ms(std::process::id()) - cpu0);
+    out["write_ms"] = json!(write_ms);
+    println!("{out}");
+}
+
+/// `device-download URL FINGERPRINT CODE`: a newly enrolled phone's first sync (timed).
+fn device_download(args: &[String]) {
+    let fp = Fingerprint(fieldcase_core::protocol::decode_hex_array(&args[1]).unwrap());
+    let phone = enroll(&args[0], fp, &args[2]);
+    reset_hwm(std::process::id());
+    let cpu0 = cpu_ms(std::process::id());
+    let t = Instant::now();
+    let r = phone.device.sync_now().unwrap();
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    let mut out = report_json(ms, &r, vm_hwm_kb(std::process::id()));
+    out["cpu_ms"] = json!(cpu_ms(std::process::id()) - cpu0);
+    println!("{out}");
+}
+
+fn run_child(args: &[&str]) -> Value {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(args)
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{args:?} failed");
+    let text = String::from_utf8(out.stdout).unwrap();
+    serde_json::from_str(text.lines().last().unwrap()).unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw in-memory automerge sync of the same documents
+
+fn case_docs(n: usize) -> Vec<Vec<u8>> {
+    use fieldcase_core::document::CaseDoc;
+    use fieldcase_core::model::{Author, ConsentStatus, NewCase};
+    let actor = automerge::ActorId::random();
+    let author = Author {
+        user: fieldcase_core::ids::UserId::new(),
+        device: fieldcase_core::ids::DeviceId::new(),
+    };
+    let now = time::OffsetDateTime::now_utc();
+    (0..n)
+        .map(|c| {
+            let new = NewCase {
+                client_code: format!("K-{c:05}"),
+                consent: ConsentStatus::Given,
+                assigned_workers: vec![author.user],
+            };
+            let mut doc = CaseDoc::create(CaseId::new(), &new, author, &actor, now).unwrap();
+            // The office opens each case with one task, as the server's cases are made.
+            doc.add_task(
+                author,
+                &fieldcase_core::model::NewTask {
+                    purpose: "ID card application".into(),
+                    office_kind: fieldcase_core::model::OfficeKind::RegistryOffice,
+                    office_name: "Matična služba".into(),
+                    office_address: "Novi Sad".into(),
+                    scheduled_at: now.replace_time(time::macros::time!(09:00)),
+                    time_zone: "Europe/Belgrade".into(),
+                    assignees: vec![author.user],
+                    checklist: vec![
+                        "birth certificate copy".into(),
+                        "ID application form".into(),
+                    ],
+                },
+                now,
+            )
+            .unwrap();
+            for i in 0..NOTES_PER_CASE {
+                doc.add_note(
+                    author,
+                    &NewNote {
+                        kind: NoteKind::Visit,
+                        body: note(c * NOTES_PER_CASE + i),
+                        tags: vec![],
+                        task: None,
+                    },
+                    now,
+                )
+                .unwrap();
+            }
+            doc.save()
+        })
+        .collect()
+}
+
+/// Syncs every document from a full peer to an empty one with `automerge::sync`, all documents
+/// advancing together round by round; messages are encoded and decoded as a network would.
+fn raw_sync(saved: &[Vec<u8>]) -> Value {
+    use automerge::sync::{Message, State, SyncDoc};
+    let mut full: Vec<automerge::AutoCommit> = saved
+        .iter()
+        .map(|b| automerge::AutoCommit::load(b).unwrap())
+        .collect();
+    let cpu0 = cpu_ms(std::process::id());
+    let t = Instant::now();
+    let mut empty: Vec<automerge::AutoCommit> = (0..saved.len())
+        .map(|_| automerge::AutoCommit::new())
+        .collect();
+    let mut states: Vec<(State, State)> = (0..saved.len())
+        .map(|_| (State::new(), State::new()))
+        .collect();
+    let (mut to_empty, mut to_full, mut rounds) = (0usize, 0usize, 0usize);
+    loop {
+        let mut moved = false;
+        for i in 0..saved.len() {
+            if let Some(m) = full[i].sync().generate_sync_message(&mut states[i].0) {
+                let bytes = m.encode();
+                to_empty += bytes.len();
+                empty[i]
+                    .sync()
+                    .receive_sync_message(&mut states[i].1, Message::decode(&bytes).unwrap())
+                    .unwrap();
+                moved = true;
+            }
+            if let Some(m) = empty[i].sync().generate_sync_message(&mut states[i].1) {
+                let bytes = m.encode();
+                to_full += bytes.len();
+                full[i]
+                    .sync()
+                    .receive_sync_message(&mut states[i].0, Message::decode(&bytes).unwrap())
+                    .unwrap();
+                moved = true;
+            }
+        }
+        if !moved {
+            break;
+        }
+        rounds += 1;
+    }
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    let cpu = cpu_ms(std::process::id()) - cpu0;
+    for (a, b) in full.iter_mut().zip(empty.iter_mut()) {
+        assert_eq!(a.get_heads(), b.get_heads());
+    }
+    json!({"ms": ms, "cpu_ms": cpu, "sent": to_full, "received": to_empty, "round_trips": rounds})
+}
+
+// ---------------------------------------------------------------------------------------------
+// The reference: automerge-repo's sync server in Node
+
+struct Reference {
+    dir: PathBuf,
+}
+
+impl Reference {
+    fn available(root: &Path) -> Option<Self> {
+        let dir = root.join("bench/reference");
+        dir.join("node_modules/@automerge/automerge-repo")
+            .exists()
+            .then_some(Self { dir })
+    }
+
+    fn client(&self, args: &[&str]) -> Value {
+        let out = Command::new("node")
+            .arg(self.dir.join("client.mjs"))
+            .args(args)
+            .current_dir(&self.dir)
+            .stderr(Stdio::inherit())
+            .output()
+            .unwrap();
+        // The reference may give up (automerge-repo's own 60 s timeouts on a loaded machine):
+        // record that and go on, rather than lose the whole run.
+        let text = String::from_utf8(out.stdout).unwrap_or_default();
+        match text
+            .lines()
+            .last()
+            .and_then(|l| serde_json::from_str(l).ok())
+        {
+            Some(v) if out.status.success() => v,
+            _ => json!({"error": format!("reference client {} failed", args[0])}),
+        }
+    }
+}
+
+struct NodeServer {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl NodeServer {
+    fn start(reference: &Reference) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new("node")
+            .arg(reference.dir.join("server.mjs"))
+            .arg(dir.path())
+            .current_dir(&reference.dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let v: Value = serde_json::from_str(&line).unwrap();
+        Self {
+            child,
+            port: u16::try_from(v["port"].as_u64().unwrap()).unwrap(),
+            _dir: dir,
+        }
+    }
+
+    fn stop(mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+/// One reference run at `n` documents: upload, first download, 10 changed, none changed.
+fn reference_run(reference: &Reference, n: usize) -> Value {
+    let server = NodeServer::start(reference);
+    let pid = server.child.id();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", server.port).parse().unwrap();
+    let proxy = FaultProxy::start(addr);
+    let url = format!("ws://{}", proxy.addr);
+    let work = tempfile::tempdir().unwrap();
+    let urls = work.path().join("urls.json");
+    let (a, b, o) = (
+        work.path().join("a"),
+        work.path().join("b"),
+        work.path().join("office"),
+    );
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    let n_text = n.to_string();
+    let notes = NOTES_PER_CASE.to_string();
+    reference.client(&["seed", &s(&a), &n_text, &notes, &s(&urls)]);
+    let mut out = json!({});
+    let mut step = |name: &str, args: &[&str]| {
+        reset_hwm(pid);
+        let cpu0 = cpu_ms(pid);
+        let (up, down) = (proxy.bytes_to_server(), proxy.bytes_to_client());
+        let mut v = reference.client(args);
+        v["server_cpu_ms"] = json!(cpu_ms(pid) - cpu0);
+        v["sent"] = json!(proxy.bytes_to_server() - up);
+        v["received"] = json!(proxy.bytes_to_client() - down);
+        v["server_peak_kb"] = json!(vm_hwm_kb(pid));
+        println!("  reference {name:<12} {v}");
+        out[name] = v;
+    };
+    step("upload", &["upload", &s(&a), &url, &s(&urls)]);
+    step("download", &["download", &s(&b), &url, &s(&urls)]);
+    reference.client(&["change", &s(&o), &url, &s(&urls), "10"]);
+    step("ten_changed", &["resync", &s(&b), &url, &s(&urls)]);
+    step("none_changed", &["resync", &s(&b), &url, &s(&urls)]);
+    server.stop();
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// fieldcase runs
+
+/// Scenarios 1 and 2 at `n` cases: upload (a phone's notes up), first sync of a new phone, 10
+/// changed at the office, none changed.
+fn fieldcase_run(n: usize) -> Value {
+    let mut server = ServerProc::start();
+    let (cases, _) = server.user_with_cases("ana", n);
+    let work = tempfile::tempdir().unwrap();
+    let cases_file = work.path().join("cases.txt");
+    std::fs::write(
+        &cases_file,
+        cases.iter().map(|c| format!("{c}\n")).collect::<String>(),
+    )
+    .unwrap();
+    let mut out = json!({});
+    let url = server.url.clone();
+    let fp = server.fingerprint.clone();
+
+    let code = server.code("ana");
+    reset_hwm(server.pid());
+    let server_cpu = cpu_ms(server.pid());
+    let mut up = run_child(&[
+        "device-upload",
+        &url,
+        &fp,
+        &code,
+        cases_file.to_str().unwrap(),
+    ]);
+    up["server_peak_kb"] = json!(vm_hwm_kb(server.pid()));
+    up["server_cpu_ms"] = json!(cpu_ms(server.pid()) - server_cpu);
+    println!("  fieldcase upload       {up}");
+    out["upload"] = up;
+
+    let code = server.code("ana");
+    reset_hwm(server.pid());
+    let server_cpu = cpu_ms(server.pid());
+    let mut down = run_child(&["device-download", &url, &fp, &code]);
+    down["server_peak_kb"] = json!(vm_hwm_kb(server.pid()));
+    down["server_cpu_ms"] = json!(cpu_ms(server.pid()) - server_cpu);
+    println!("  fieldcase download     {down}");
+    out["download"] = down;
+
+    // Incremental: a phone holding everything; ten cases change through another phone.
+    let (a, b) = (server.code("ana"), server.code("ana"));
+    let phone = enroll(&url, server.fingerprint(), &a);
+    phone.device.sync_now().unwrap();
+    let office = enroll(&url, server.fingerprint(), &b);
+    office.device.sync_now().unwrap();
+    for case in &cases[..10] {
+        write_note(
+            &office,
+            *case,
+            "follow-up call: the decision arrived, interview on Monday",
+        );
+    }
+    office.device.sync_now().unwrap();
+    for (name, label) in [
+        ("ten_changed", "10 changed"),
+        ("none_changed", "none changed"),
+    ] {
+        reset_hwm(server.pid());
+        let t = Instant::now();
+        let r = phone.device.sync_now().unwrap();
+        let mut v = report_json(t.elapsed().as_secs_f64() * 1e3, &r, 0);
+        v["server_peak_kb"] = json!(vm_hwm_kb(server.pid()));
+        println!("  fieldcase {label:<12} {v}");
+        out[name] = v;
+    }
+    server.stop();
+    out
+}
+
+/// Scenario 3: 200 notes and 50 task updates made offline over 50 cases, then one sync.
+fn day_offline(n: usize) -> Value {
+    let mut server = ServerProc::start();
+    let (cases, tasks) = server.user_with_cases("ana", n.max(50));
+    let code = server.code("ana");
+    let phone = enroll(&server.url, server.fingerprint(), &code);
+    phone.device.sync_now().unwrap();
+    for (k, (case, task)) in cases.iter().zip(&tasks).take(50).enumerate() {
+        for i in 0..4 {
+            write_note(&phone, *case, &note(k * 4 + i));
+        }
+        phone
+            .device
+            .store()
+            .update_task(
+                *case,
+                *task,
+                &TaskUpdate {
+                    status: Some(TaskStatus::Done),
+                    outcome: Some("documents handed in; receipt kept".into()),
+                    follow_up: None,
+                    scheduled_at: None,
+                },
+            )
+            .unwrap();
+    }
+    let t = Instant::now();
+    let r = phone.device.sync_now().unwrap();
+    let v = report_json(t.elapsed().as_secs_f64() * 1e3, &r, 0);
+    println!("  fieldcase day offline  {v}");
+    server.stop();
+    v
+}
+
+/// Scenario 4: `d` phones (ten workers, five cases each) each make a small change and sync at
+/// the same moment over TLS.
+fn office_load(d: usize) -> Value {
+    let mut server = ServerProc::start();
+    let workers = 10.min(d);
+    let mut cases = Vec::new();
+    for w in 0..workers {
+        cases.push(server.user_with_cases(&format!("w{w}"), 5).0);
+    }
+    let url = server.url.clone();
+    let fp = server.fingerprint();
+    let phones: Vec<(Phone, CaseId)> = (0..d)
+        .map(|i| {
+            let code = server.code(&format!("w{}", i % workers));
+            let phone = enroll(&url, fp, &code);
+            phone.device.sync_now().unwrap();
+            let case = cases[i % workers][i % 5];
+            write_note(
+                &phone,
+                case,
+                &format!("phone {i}: client met at the centre"),
+            );
+            (phone, case)
+        })
+        .collect();
+    reset_hwm(server.pid());
+    let barrier = Arc::new(Barrier::new(d + 1));
+    let handles: Vec<_> = phones
+        .into_iter()
+        .map(|(phone, _)| {
+            let barrier = barrier.clone();
+            std::thread::Builder::new()
+                .stack_size(512 * 1024)
+                .spawn(move || {
+                    barrier.wait();
+                    let t = Instant::now();
+                    let r = phone.device.sync_now();
+                    (t.elapsed(), r.map_err(|e| e.to_string()), phone)
+                })
+                .unwrap()
+        })
+        .collect();
+    barrier.wait();
+    let t = Instant::now();
+    let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let wall = t.elapsed();
+    let mut lat: Vec<f64> = results
+        .iter()
+        .map(|(e, _, _)| e.as_secs_f64() * 1e3)
+        .collect();
+    lat.sort_by(f64::total_cmp);
+    let errors: Vec<&String> = results
+        .iter()
+        .filter_map(|(_, r, _)| r.as_ref().err())
+        .collect();
+    let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p).round() as usize];
+    let v = json!({
+        "phones": d,
+        "wall_ms": wall.as_secs_f64() * 1e3,
+        "syncs_per_s": d as f64 / wall.as_secs_f64(),
+        "p50_ms": pct(0.5), "p99_ms": pct(0.99),
+        "errors": errors.len(),
+        "first_error": errors.first().map(|e| e.as_str()),
+        "server_peak_kb": vm_hwm_kb(server.pid()),
+    });
+    println!("  fieldcase office load  {v}");
+    drop(results);
+    server.stop();
+    v
+}
+
+/// Scenario 6: a phone on 3G (1 Mbit/s, 300 ms round trip): first sync of `n` cases, then a
+/// first sync cut halfway and resumed.
+fn mobile(n: usize) -> Value {
+    let mut server = ServerProc::start();
+    let (cases, _) = server.user_with_cases("ana", n);
+    let work = tempfile::tempdir().unwrap();
+    let cases_file = work.path().join("cases.txt");
+    std::fs::write(
+        &cases_file,
+        cases.iter().map(|c| format!("{c}\n")).collect::<String>(),
+    )
+    .unwrap();
+    let code = server.code("ana");
+    run_child(&[
+        "device-upload",
+        &server.url,
+        &server.fingerprint,
+        &code,
+        cases_file.to_str().unwrap(),
+    ]);
+    let proxy = FaultProxy::start(server.addr());
+    let url = proxy.url();
+    let (a, b) = (server.code("ana"), server.code("ana"));
+    let phone = enroll(&url, server.fingerprint(), &a);
+    let cut_phone = enroll(&url, server.fingerprint(), &b);
+    proxy.set_link(Link::mobile(1.0, Duration::from_millis(300)));
+
+    let down0 = proxy.bytes_to_client();
+    let t = Instant::now();
+    let r = phone.device.sync_now().unwrap();
+    let first_ms = t.elapsed().as_secs_f64() * 1e3;
+    let whole = proxy.bytes_to_client() - down0;
+
+    proxy.cut_next_response_after(usize::try_from(whole / 2).unwrap());
+    let down1 = proxy.bytes_to_client();
+    let t = Instant::now();
+    let cut = cut_phone.device.sync_now();
+    let cut_ms = t.elapsed().as_secs_f64() * 1e3;
+    let delivered = proxy.bytes_to_client() - down1;
+    let down2 = proxy.bytes_to_client();
+    let t = Instant::now();
+    let resumed = cut_phone.device.sync_now();
+    let resumed_ms = t.elapsed().as_secs_f64() * 1e3;
+    let resent = proxy.bytes_to_client() - down2;
+    let v = json!({
+        "cases": n,
+        "first_ms": first_ms, "first_wire_bytes": whole, "first": report_json(first_ms, &r, 0),
+        "cut_ok": cut.is_err(), "cut_ms": cut_ms, "cut_delivered_bytes": delivered,
+        "resumed_ok": resumed.is_ok(), "resumed_ms": resumed_ms, "resumed_wire_bytes": resent,
+    });
+    println!("  fieldcase 3G           {v}");
+    server.stop();
+    v
+}
+
+/// The cost of encryption on the phone's write and read paths, measured without a plaintext
+/// switch in the product: the real path is timed, then the same seals (write) or opens (read),
+/// on the same sizes, are timed alone with the same cipher; the ratio is real / (real − crypto).
+fn crypto_cost() -> Value {
+    use fieldcase_core::crypto::{DataKey, open, seal};
+    let mut server = ServerProc::start();
+    let (cases, _) = server.user_with_cases("ana", 50);
+    let code = server.code("ana");
+    let phone = enroll(&server.url, server.fingerprint(), &code);
+    phone.device.sync_now().unwrap();
+    let writes = cases.len() * NOTES_PER_CASE;
+    let t = Instant::now();
+    for (c, case) in cases.iter().enumerate() {
+        for i in 0..NOTES_PER_CASE {
+            write_note(&phone, *case, &note(c * NOTES_PER_CASE + i));
+        }
+    }
+    let write_ms = t.elapsed().as_secs_f64() * 1e3 / writes as f64;
+    // Cold reads: lock (drops every loaded document), unlock, read each case once.
+    phone.device.store().lock().unwrap();
+    phone
+        .device
+        .store()
+        .unlock_with_keystore(&phone._keys)
+        .unwrap();
+    let t = Instant::now();
+    for case in &cases {
+        phone.device.store().case(*case).unwrap();
+    }
+    let read_ms = t.elapsed().as_secs_f64() * 1e3 / cases.len() as f64;
+    server.stop();
+
+    // What one note write seals: its change (~600 B), the case's index row (~400 B), its outbox
+    // entry (~600 B), and one write in eight a compacted snapshot (~3 KB). A cold read opens the
+    // snapshot and up to eight change rows (four on average) and nothing else.
+    let key = DataKey::generate();
+    let (change, index, snapshot) = (vec![7u8; 600], vec![7u8; 400], vec![7u8; 3000]);
+    let rounds = 2000;
+    let t = Instant::now();
+    for i in 0..rounds {
+        std::hint::black_box(seal(&key, b"aad", &change).unwrap());
+        std::hint::black_box(seal(&key, b"aad", &index).unwrap());
+        std::hint::black_box(seal(&key, b"aad", &change).unwrap());
+        if i % 8 == 0 {
+            std::hint::black_box(seal(&key, b"aad", &snapshot).unwrap());
+        }
+    }
+    let seal_ms = t.elapsed().as_secs_f64() * 1e3 / rounds as f64;
+    let (sealed_snapshot, sealed_change) = (
+        seal(&key, b"aad", &snapshot).unwrap(),
+        seal(&key, b"aad", &change).unwrap(),
+    );
+    let t = Instant::now();
+    for _ in 0..rounds {
+        std::hint::black_box(open(&key, b"aad", &sealed_snapshot, "bench").unwrap());
+        for _ in 0..4 {
+            std::hint::black_box(open(&key, b"aad", &sealed_change, "bench").unwrap());
+        }
+    }
+    let open_ms = t.elapsed().as_secs_f64() * 1e3 / rounds as f64;
+    let v = json!({
+        "write_ms": write_ms, "write_crypto_ms": seal_ms,
+        "write_ratio": write_ms / (write_ms - seal_ms).max(1e-9),
+        "read_ms": read_ms, "read_crypto_ms": open_ms,
+        "read_ratio": read_ms / (read_ms - open_ms).max(1e-9),
+    });
+    println!("  fieldcase encryption   {v}");
+    v
+}
+
+// ---------------------------------------------------------------------------------------------
+// Orchestration, table and plot
+
+fn orchestrate(args: &[String]) {
+    // The target folder is shared by several worktrees of this project: make sure the library
+    // linked here is this tree's (wire format version 2), not another branch's build.
+    let probe = fieldcase_core::sync::SyncRequest {
+        version: fieldcase_core::sync::PROTOCOL_VERSION,
+        cursor: 0,
+        uploads: vec![],
+        purged: vec![],
+    }
+    .encode()
+    .unwrap();
+    assert!(
+        probe.starts_with(b"FCSY") && fieldcase_core::sync::PROTOCOL_VERSION == 2,
+        "this bench was linked against another tree's fieldcase-core: touch core/src/lib.rs and rebuild"
+    );
+    // `--render DIR`: write the table and plot again from DIR/results.json.
+    if let Some(dir) = args
+        .iter()
+        .position(|a| a == "--render")
+        .and_then(|i| args.get(i + 1))
+    {
+        let dir = PathBuf::from(dir);
+        let all: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap())
+                .unwrap();
+        std::fs::write(dir.join("results.md"), markdown(&all)).unwrap();
+        std::fs::write(dir.join("sync-time.svg"), svg(&all)).unwrap();
+        println!("{}", markdown(&all));
+        return;
+    }
+    if args.iter().any(|a| a == "--crypto") {
+        crypto_cost();
+        return;
+    }
+    let full = args.iter().any(|a| a == "--full" || a == "full");
+    let skip_reference = args.iter().any(|a| a == "--no-reference");
+    let (mut ns, loads, mobile_n, offline_n) = if full {
+        (vec![100, 1000, 5000], vec![10, 100, 500], 200, 1000)
+    } else {
+        (vec![100, 300], vec![10, 50], 50, 100)
+    };
+    // `--max-cases N`: leave out the larger sizes (the 5,000-case run takes a quarter hour).
+    if let Some(max) = args
+        .iter()
+        .position(|a| a == "--max-cases")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        ns.retain(|n| *n <= max);
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let stamp = time::OffsetDateTime::now_utc()
+        .format(&time::macros::format_description!(
+            "[year][month][day]-[hour][minute][second]"
+        ))
+        .unwrap();
+    let out_dir = root.join("results").join(&stamp);
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let reference = if skip_reference {
+        None
+    } else {
+        Reference::available(&root)
+    };
+    if reference.is_none() && !skip_reference {
+        eprintln!("reference packages are not installed: run scripts/bench, not cargo bench alone");
+    }
+    let mut all = json!({"mode": if full { "full" } else { "quick" }, "runs": {}});
+    for &n in &ns {
+        println!("== {n} cases x {NOTES_PER_CASE} notes");
+        let docs = case_docs(n);
+        let raw = raw_sync(&docs);
+        println!("  raw automerge sync     {raw}");
+        let fc = fieldcase_run(n);
+        let rf = reference.as_ref().map(|r| reference_run(r, n));
+        all["runs"][n.to_string()] = json!({"raw": raw, "fieldcase": fc, "reference": rf});
+    }
+    println!("== a day offline");
+    all["day_offline"] = day_offline(offline_n);
+    println!("== office load");
+    all["office_load"] = json!(loads.iter().map(|&d| office_load(d)).collect::<Vec<_>>());
+    println!("== 3G");
+    all["mobile"] = mobile(mobile_n);
+    println!("== encryption");
+    all["encryption"] = crypto_cost();
+    std::fs::write(
+        out_dir.join("results.json"),
+        serde_json::to_string_pretty(&all).unwrap(),
+    )
+    .unwrap();
+    let table = markdown(&all);
+    std::fs::write(out_dir.join("results.md"), &table).unwrap();
+    std::fs::write(out_dir.join("sync-time.svg"), svg(&all)).unwrap();
+    println!("\n{table}\nwritten to {}", out_dir.display());
+}
+
+fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(f64::NAN)
+}
+
+fn mb(bytes: f64) -> String {
+    format!("{:.2} MB", bytes / 1e6)
+}
+
+fn kb_mb(kb: f64) -> String {
+    format!("{:.0} MB", kb / 1024.0)
+}
+
+fn ratio(a: f64, b: f64) -> String {
+    if a.is_finite() && b.is_finite() && b > 0.0 {
+        format!("{:.2}", a / b)
+    } else {
+        "–".into()
+    }
+}
+
+fn markdown(all: &Value) -> String {
+    let mut s = String::new();
+    s += &format!("Mode: {}\n\n", all["mode"].as_str().unwrap_or(""));
+    s += "### First sync and incremental sync (scenarios 1, 2, 5)\n\n";
+    s += "| cases | what | fieldcase time | up | down | round trips | phone peak | server peak | phone + server CPU | reference time | ref up | ref down | ref server peak | ref server CPU | time fc/ref | raw automerge time (CPU) | raw bytes | time fc/raw | bytes fc/raw |\n";
+    s += "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
+    let runs = all["runs"].as_object().cloned().unwrap_or_default();
+    let mut keys: Vec<usize> = runs.keys().filter_map(|k| k.parse().ok()).collect();
+    keys.sort_unstable();
+    for n in keys {
+        let run = &runs[&n.to_string()];
+        let raw = &run["raw"];
+        let raw_bytes = f(&raw["sent"]) + f(&raw["received"]);
+        for (key, label) in [
+            ("upload", "first sync up (phone → office)"),
+            ("download", "first sync down (new phone)"),
+            ("ten_changed", "10 changed at the office"),
+            ("none_changed", "nothing changed"),
+        ] {
+            let fc = &run["fieldcase"][key];
+            let rf = &run["reference"][key];
+            let fc_bytes = f(&fc["sent"]) + f(&fc["received"]);
+            let first = key == "upload" || key == "download";
+            let dash = || "–".to_owned();
+            let cpu = f(&fc["cpu_ms"]) + f(&fc["server_cpu_ms"]);
+            let rf_ok = !rf.is_null() && !rf["error"].is_string();
+            let cells = [
+                format!("{:.0} ms", f(&fc["ms"])),
+                mb(f(&fc["sent"])),
+                mb(f(&fc["received"])),
+                fc["round_trips"].to_string(),
+                if f(&fc["peak_kb"]) > 0.0 {
+                    kb_mb(f(&fc["peak_kb"]))
+                } else {
+                    dash()
+                },
+                kb_mb(f(&fc["server_peak_kb"])),
+                if cpu.is_finite() {
+                    format!("{cpu:.0} ms")
+                } else {
+                    dash()
+                },
+                if rf.is_null() {
+                    dash()
+                } else if rf_ok {
+                    format!("{:.0} ms", f(&rf["ms"]))
+                } else {
+                    "failed".into()
+                },
+                if rf.is_null() {
+                    dash()
+                } else {
+                    mb(f(&rf["sent"]))
+                },
+                if rf.is_null() {
+                    dash()
+                } else {
+                    mb(f(&rf["received"]))
+                },
+                if rf.is_null() {
+                    dash()
+                } else {
+                    kb_mb(f(&rf["server_peak_kb"]))
+                },
+                if rf.is_null() {
+                    dash()
+                } else {
+                    format!("{:.0} ms", f(&rf["server_cpu_ms"]))
+                },
+                if rf_ok {
+                    ratio(f(&fc["ms"]), f(&rf["ms"]))
+                } else {
+                    dash()
+                },
+                if first {
+                    format!("{:.0} ms ({:.0} ms)", f(&raw["ms"]), f(&raw["cpu_ms"]))
+                } else {
+                    dash()
+                },
+                if first { mb(raw_bytes) } else { dash() },
+                if first {
+                    ratio(f(&fc["ms"]), f(&raw["ms"]))
+                } else {
+                    dash()
+                },
+                if first {
+                    ratio(fc_bytes, raw_bytes)
+                } else {
+                    dash()
+                },
+            ];
+            s += &format!("| {n} | {label} | {} |\n", cells.join(" | "));
+        }
+    }
+    let d = &all["day_offline"];
+    s += "\n### A day offline (scenario 3): 200 notes and 50 task updates over 50 cases, one sync\n\n";
+    s += &format!(
+        "{:.0} ms, {} up, {} down, {} round trips\n",
+        f(&d["ms"]),
+        mb(f(&d["sent"])),
+        mb(f(&d["received"])),
+        d["round_trips"]
+    );
+    s += "\n### Office load (scenario 4): phones syncing a small change at the same moment over TLS\n\n";
+    s += "| phones | wall | syncs/s | p50 | p99 | errors | server peak |\n| --- | --- | --- | --- | --- | --- | --- |\n";
+    for l in all["office_load"].as_array().cloned().unwrap_or_default() {
+        s += &format!(
+            "| {} | {:.0} ms | {:.0} | {:.0} ms | {:.0} ms | {} | {} |\n",
+            l["phones"],
+            f(&l["wall_ms"]),
+            f(&l["syncs_per_s"]),
+            f(&l["p50_ms"]),
+            f(&l["p99_ms"]),
+            l["errors"],
+            kb_mb(f(&l["server_peak_kb"]))
+        );
+    }
+    let m = &all["mobile"];
+    s += "\n### A phone on 3G (scenario 6): 1 Mbit/s each way, 300 ms round trip, through the fault proxy\n\n";
+    s += &format!(
+        "First sync of {} cases: {:.1} s, {} on the wire down. Cut halfway: failed as expected = {}, {} delivered before the cut; resumed sync: ok = {}, {:.1} s, {} on the wire down.\n",
+        m["cases"],
+        f(&m["first_ms"]) / 1e3,
+        mb(f(&m["first_wire_bytes"])),
+        m["cut_ok"],
+        mb(f(&m["cut_delivered_bytes"])),
+        m["resumed_ok"],
+        f(&m["resumed_ms"]) / 1e3,
+        mb(f(&m["resumed_wire_bytes"])),
+    );
+    let e = &all["encryption"];
+    if !e.is_null() {
+        s += "\n### Encryption on the phone (measured as described in docs/BENCHMARKS.md)\n\n";
+        s += &format!(
+            "Note write {:.2} ms of which sealing {:.3} ms: {:.2}x plaintext. Cold case read {:.2} ms of which opening {:.3} ms: {:.2}x plaintext.\n",
+            f(&e["write_ms"]),
+            f(&e["write_crypto_ms"]),
+            f(&e["write_ratio"]),
+            f(&e["read_ms"]),
+            f(&e["read_crypto_ms"]),
+            f(&e["read_ratio"]),
+        );
+    }
+    s
+}
+
+/// Sync time against the number of cases, log-log, hand-written SVG.
+fn svg(all: &Value) -> String {
+    let runs = all["runs"].as_object().cloned().unwrap_or_default();
+    let mut keys: Vec<usize> = runs.keys().filter_map(|k| k.parse().ok()).collect();
+    keys.sort_unstable();
+    type Series<'a> = (&'a str, &'a str, Vec<(f64, f64)>);
+    let series: Vec<Series> = [
+        (
+            "fieldcase first sync down",
+            "#1b7837",
+            "fieldcase",
+            "download",
+        ),
+        ("fieldcase first sync up", "#5aae61", "fieldcase", "upload"),
+        (
+            "reference first sync down",
+            "#b2182b",
+            "reference",
+            "download",
+        ),
+        ("reference first sync up", "#ef8a62", "reference", "upload"),
+        ("raw automerge sync", "#2166ac", "raw", ""),
+    ]
+    .into_iter()
+    .map(|(label, colour, who, key)| {
+        let pts = keys
+            .iter()
+            .filter_map(|n| {
+                let run = &runs[&n.to_string()][who];
+                let v = if key.is_empty() {
+                    &run["ms"]
+                } else {
+                    &run[key]["ms"]
+                };
+                v.as_f64().map(|ms| (*n as f64, ms))
+            })
+            .collect();
+        (label, colour, pts)
+    })
+    .collect();
+    let all_pts: Vec<(f64, f64)> = series.iter().flat_map(|s| s.2.clone()).collect();
+    let (w, h, ml, mr, mt, mb_) = (720.0, 440.0, 70.0, 230.0, 30.0, 50.0);
+    let (xmin, xmax) = all_pts
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
+    let (ymin, ymax) = all_pts
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
+    let (lx0, lx1) = (
+        xmin.log10().floor(),
+        xmax.log10().ceil().max(xmin.log10().floor() + 1.0),
+    );
+    let (ly0, ly1) = (
+        ymin.log10().floor(),
+        ymax.log10().ceil().max(ymin.log10().floor() + 1.0),
+    );
+    let x = |v: f64| ml + (v.log10() - lx0) / (lx1 - lx0) * (w - ml - mr);
+    let y = |v: f64| h - mb_ - (v.log10() - ly0) / (ly1 - ly0) * (h - mt - mb_);
+    let mut s = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/>"#
+    );
+    s += &format!(
+        r#"<text x="{}" y="18" text-anchor="middle" font-size="14">Sync time against number of cases (20 notes each), log-log</text>"#,
+        (w - mr + ml) / 2.0
+    );
+    let mut e = lx0;
+    while e <= lx1 {
+        let v = 10f64.powf(e);
+        s += &format!(
+            r##"<line x1="{0}" y1="{1}" x2="{0}" y2="{2}" stroke="#ddd"/><text x="{0}" y="{3}" text-anchor="middle">{4}</text>"##,
+            x(v),
+            mt,
+            h - mb_,
+            h - mb_ + 16.0,
+            v
+        );
+        e += 1.0;
+    }
+    let mut e = ly0;
+    while e <= ly1 {
+        let v = 10f64.powf(e);
+        let label = if v >= 1000.0 {
+            format!("{} s", v / 1000.0)
+        } else {
+            format!("{v} ms")
+        };
+        s += &format!(
+            r##"<line x1="{0}" y1="{1}" x2="{2}" y2="{1}" stroke="#ddd"/><text x="{3}" y="{4}" text-anchor="end">{5}</text>"##,
+            ml,
+            y(v),
+            w - mr,
+            ml - 6.0,
+            y(v) + 4.0,
+            label
+        );
+        e += 1.0;
+    }
+    s += &format!(
+        r#"<text x="{}" y="{}" text-anchor="middle">cases</text>"#,
+        (w - mr + ml) / 2.0,
+        h - 12.0
+    );
+    for (i, (label, colour, pts)) in series.iter().enumerate() {
+        if pts.is_empty() {
+            continue;
+        }
+        let path: Vec<String> = pts
+            .iter()
+            .map(|p| format!("{:.1},{:.1}", x(p.0), y(p.1)))
+            .collect();
+        s += &format!(
+            r#"<polyline fill="none" stroke="{colour}" stroke-width="2" points="{}"/>"#,
+            path.join(" ")
+        );
+        for p in pts {
+            s += &format!(
+                r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{colour}"/>"#,
+                x(p.0),
+                y(p.1)
+            );
+        }
+        let ly = mt + 20.0 + 18.0 * i as f64;
+        s += &format!(
+            r#"<line x1="{0}" y1="{1}" x2="{2}" y2="{1}" stroke="{colour}" stroke-width="2"/><text x="{3}" y="{4}">{label}</text>"#,
+            w - mr + 10.0,
+            ly,
+            w - mr + 30.0,
+            w - mr + 36.0,
+            ly + 4.0
+        );
+    }
+    s += "</svg>\n";
+    s
+}
