@@ -140,15 +140,46 @@ impl AppError {
     }
 }
 
+/// The answer for a storage fault of the machine (disk full, read-only or failing disk), which
+/// the client should retry later, rather than a bare `500`. `None` for any other database error.
+fn storage_fault(e: &rusqlite::Error) -> Option<AppError> {
+    let rusqlite::Error::SqliteFailure(failure, _) = e else {
+        return None;
+    };
+    let (status, code, reason) = match failure.code {
+        rusqlite::ErrorCode::DiskFull => (
+            StatusCode::INSUFFICIENT_STORAGE,
+            error_code::STORAGE_FULL,
+            "the server's disk is full; nothing was stored, try again later",
+        ),
+        rusqlite::ErrorCode::ReadOnly
+        | rusqlite::ErrorCode::SystemIoFailure
+        | rusqlite::ErrorCode::CannotOpen => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            error_code::STORAGE_UNAVAILABLE,
+            "the server cannot write its storage; nothing was stored, try again later",
+        ),
+        _ => return None,
+    };
+    tracing::error!(error = %e, "storage fault");
+    Some(AppError::new(status, code, reason))
+}
+
 impl From<ServerError> for AppError {
     fn from(e: ServerError) -> Self {
-        AppError::internal(&e)
+        let fault = match &e {
+            ServerError::Db(db) | ServerError::Core(fieldcase_core::CoreError::Storage(db)) => {
+                storage_fault(db)
+            }
+            _ => None,
+        };
+        fault.unwrap_or_else(|| AppError::internal(&e))
     }
 }
 
 impl From<rusqlite::Error> for AppError {
     fn from(e: rusqlite::Error) -> Self {
-        AppError::internal(&e)
+        storage_fault(&e).unwrap_or_else(|| AppError::internal(&e))
     }
 }
 

@@ -49,8 +49,6 @@ pub use tls::TlsIdentity;
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// How long a client gets for its TLS handshake.
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a new connection gets to send its first request.
-pub const FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Creates the data folder (mode 0700 on Unix) if it does not exist.
 pub fn prepare_data_dir(data_dir: &Path) -> Result<(), ServerError> {
@@ -77,15 +75,18 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    serve_router(listener, tls, app(state), shutdown).await
+    let limits = *state.limits();
+    serve_router(listener, tls, app(state), &limits, shutdown).await
 }
 
 /// Like [`serve`] for an already built router (for example [`routes`] plus extra routes, passed
-/// through [`finish`]).
+/// through [`finish`]). `limits` bound how long a connection may take to send a request's
+/// headers (a client trickling one byte a second is cut off).
 pub async fn serve_router(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     router: Router,
+    limits: &Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let handle = axum_server::Handle::new();
@@ -101,10 +102,17 @@ pub async fn serve_router(
     )
     .handshake_timeout(TLS_HANDSHAKE_TIMEOUT)
     .acceptor(axum_server::accept::NoDelayAcceptor::new());
-    axum_server::from_tcp(listener)
+    let mut server = axum_server::from_tcp(listener)
         .map_err(ServerError::io("using the listening socket"))?
         .acceptor(acceptor)
-        .first_request_timeout(FIRST_REQUEST_TIMEOUT)
+        .first_request_timeout(limits.first_request_timeout);
+    // axum-server turns hyper's header read timeout off; without it a kept-alive connection
+    // could trickle the headers of its next request forever.
+    server
+        .http_builder()
+        .http1()
+        .header_read_timeout(limits.header_read_timeout);
+    server
         .handle(handle)
         .serve(router.into_make_service_with_connect_info::<SocketAddr>())
         .await
@@ -154,7 +162,8 @@ impl Server {
     /// Starts a server with explicit options.
     pub fn start_with(options: ServerOptions) -> Result<RunningServer, ServerError> {
         prepare_data_dir(&options.data_dir)?;
-        let state = AppState::open(&options.data_dir, options.clock, options.limits)?;
+        let limits = options.limits;
+        let state = AppState::open(&options.data_dir, options.clock, limits)?;
         let identity = TlsIdentity::load_or_create(&options.data_dir)?;
         let tls = identity.server_config()?;
         let listener = TcpListener::bind(options.listen)
@@ -176,7 +185,7 @@ impl Server {
         let thread = std::thread::Builder::new()
             .name("fieldcase-server".to_owned())
             .spawn(move || {
-                runtime.block_on(serve_router(listener, tls, router, async move {
+                runtime.block_on(serve_router(listener, tls, router, &limits, async move {
                     let _ = rx.await;
                 }))
             })

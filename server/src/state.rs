@@ -18,6 +18,13 @@ use crate::ratelimit::FailureLimiter;
 pub struct Limits {
     /// Longest time a request may take end to end, body included.
     pub request_timeout: Duration,
+    /// Longest time a new connection may take to send its first request's headers (after the
+    /// TLS handshake); a client trickling bytes is cut off.
+    pub first_request_timeout: Duration,
+    /// Longest time the headers of any later request on a kept-alive connection may take to
+    /// arrive, counted from when the server starts waiting for them; it also closes a kept-alive
+    /// connection that stays idle that long.
+    pub header_read_timeout: Duration,
     /// Failed enrollment attempts allowed per client address per window.
     pub enroll_failures_per_window: u32,
     /// Failed enrollment attempts allowed from all clients together per window.
@@ -36,6 +43,8 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             request_timeout: Duration::from_secs(60),
+            first_request_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(30),
             enroll_failures_per_window: 10,
             enroll_failures_global: 200,
             enroll_failure_window_secs: 15 * 60,

@@ -97,7 +97,7 @@ pub async fn sync(
                         format!("the uploaded changes do not apply: {why}; nothing was stored"),
                     ));
                 }
-                Err(e) => return Err(AppError::internal(&e)),
+                Err(e) => return Err(AppError::from(crate::error::ServerError::Core(e))),
             };
             let expires = now.saturating_add(lease_secs);
             tx.execute(

@@ -5,6 +5,7 @@
 
 pub mod browser;
 pub mod proxy;
+pub mod rawhttp;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -26,6 +26,7 @@
 //! Every automerge call that sees stored or received bytes runs behind `catch_unwind`, because
 //! automerge 0.12 panics on some malformed input (DESIGN.md section 11).
 
+mod bounds;
 mod conflict;
 mod read;
 mod write;
@@ -34,6 +35,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use automerge::{ActorId, AutoCommit, ChangeHash};
 
+pub use bounds::{MAX_DEPTH, MAX_ENTRIES, MAX_TEXT_BYTES};
 pub use conflict::{Conflict, ConflictValue};
 
 use crate::error::{CoreError, Result};

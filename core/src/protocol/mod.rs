@@ -116,6 +116,10 @@ pub mod error_code {
     pub const ALREADY_DECIDED: &str = "already_decided";
     /// A sync upload held changes that do not apply (malformed automerge data); nothing stored.
     pub const BAD_CHANGES: &str = "bad_changes";
+    /// The server's disk is full; nothing was stored, try again later.
+    pub const STORAGE_FULL: &str = "storage_full";
+    /// The server's storage cannot be written (read-only, I/O error); nothing was stored.
+    pub const STORAGE_UNAVAILABLE: &str = "storage_unavailable";
 }
 
 /// Body of every error answer: `{ "error": "code", "reason": "human text" }`.

@@ -96,10 +96,18 @@ pub fn handle_sync(
         let Some(mut doc) = load(storage, upload.case_id, actor)? else {
             continue;
         };
+        // Changes always come with the heads they lead to: automerge skips bytes it cannot parse,
+        // so without heads to check, garbage would be "accepted" as nothing.
+        if upload.heads.is_empty() && !upload.changes.is_empty() {
+            return Err(CoreError::Document(
+                "changes sent without the heads they lead to",
+            ));
+        }
         // A resent upload (its response was lost) is already here: nothing to redo.
         if upload.heads.is_empty() || !doc.has_all(&upload.heads) {
             let before = doc.heads();
             doc.apply_received(&upload.changes)?;
+            doc.check_bounds()?;
             if !doc.has_all(&upload.heads) {
                 return Err(CoreError::Document("upload lacks changes its heads name"));
             }
