@@ -592,18 +592,20 @@ fn run(seed: u64) {
             note_ids.len(),
             "seed {seed}: a note appears twice"
         );
-        assert_eq!(
-            notes,
-            made.notes.get(case).cloned().unwrap_or_default(),
-            "seed {seed}: notes lost or invented at the office"
+        same_set(
+            seed,
+            "notes",
+            &notes,
+            &made.notes.get(case).cloned().unwrap_or_default(),
         );
         let task_ids: Vec<TaskId> = at_office.tasks.iter().map(|t| t.id).collect();
         let tasks: BTreeSet<TaskId> = task_ids.iter().copied().collect();
         assert_eq!(tasks.len(), task_ids.len(), "seed {seed}: a task twice");
-        assert_eq!(
-            tasks,
-            made.tasks.get(case).cloned().unwrap_or_default(),
-            "seed {seed}: tasks lost or invented at the office"
+        same_set(
+            seed,
+            "tasks",
+            &tasks,
+            &made.tasks.get(case).cloned().unwrap_or_default(),
         );
         let item_ids: Vec<ChecklistItemId> = at_office
             .tasks
@@ -612,10 +614,11 @@ fn run(seed: u64) {
             .collect();
         let items: BTreeSet<ChecklistItemId> = item_ids.iter().copied().collect();
         assert_eq!(items.len(), item_ids.len(), "seed {seed}: an item twice");
-        assert_eq!(
-            items,
-            made.items.get(case).cloned().unwrap_or_default(),
-            "seed {seed}: checklist items lost or invented at the office"
+        same_set(
+            seed,
+            "checklist items",
+            &items,
+            &made.items.get(case).cloned().unwrap_or_default(),
         );
         let heads = office.heads(*case);
         for (i, phone) in phones.iter().enumerate() {
@@ -652,6 +655,21 @@ fn run(seed: u64) {
         .unwrap();
     assert_eq!(check, "ok", "seed {seed}: server database corrupt");
     assert!(office.dir.path().join(db::DB_FILE).exists());
+}
+
+/// Asserts the office holds exactly what was made, naming what was lost and what invented.
+fn same_set<T: Ord + std::fmt::Debug>(
+    seed: u64,
+    what: &str,
+    at_office: &BTreeSet<T>,
+    made: &BTreeSet<T>,
+) {
+    let lost: Vec<&T> = made.difference(at_office).collect();
+    let invented: Vec<&T> = at_office.difference(made).collect();
+    assert!(
+        lost.is_empty() && invented.is_empty(),
+        "seed {seed}: {what} lost at the office: {lost:?}; invented: {invented:?}"
+    );
 }
 
 fn seeds() -> Vec<u64> {
@@ -697,4 +715,101 @@ fn replicas_converge_under_partitions_faults_and_server_restarts() {
             h.join().unwrap();
         }
     });
+}
+
+/// A purge receipt that the network delays past a reassignment of its case must not make the
+/// hub forget that the phone holds the case again: when the case is unassigned once more, the
+/// phone's pending edits to it are still taken, and the phone is told to purge it.
+#[test]
+fn a_late_purge_receipt_does_not_make_the_hub_forget_a_case_the_phone_holds_again() {
+    /// Serves every round; keeps a copy of each request that carries purge receipts.
+    struct Keeping<'a> {
+        office: &'a mut Office,
+        device: DeviceId,
+        user: UserId,
+        kept: Vec<Vec<u8>>,
+    }
+    impl SyncTransport for Keeping<'_> {
+        fn round_trip(&mut self, request: &[u8]) -> fieldcase_core::Result<Vec<u8>> {
+            if !SyncRequest::decode(request).unwrap().purged.is_empty() {
+                self.kept.push(request.to_vec());
+            }
+            Ok(self
+                .office
+                .serve(self.device, self.user, request, false)
+                .unwrap())
+        }
+    }
+    let mut office = Office::start();
+    let (conn, vault) = office.parts();
+    let vault = vault.clone();
+    let user = UserId::from_uuid(store::add_user(conn, "ana", Role::FieldWorker, 1).unwrap());
+    let (case, _) = cases::create_case(
+        conn,
+        &vault,
+        &fieldcase_core::model::NewCase {
+            client_code: "K-0001".into(),
+            consent: fieldcase_core::model::ConsentStatus::Given,
+            assigned_workers: vec![user],
+        },
+        None,
+        2,
+    )
+    .unwrap();
+    let phone = Phone::create(user, 0);
+    let mut link = Keeping {
+        office: &mut office,
+        device: phone.identity.device,
+        user,
+        kept: Vec::new(),
+    };
+    sync(&phone.store, &mut link).unwrap();
+    assert_eq!(phone.cases(), vec![case]);
+
+    let reassign = |office: &mut Office, assigned: bool| {
+        let now = office.now;
+        let (conn, vault) = office.parts();
+        let vault = vault.clone();
+        cases::set_assigned(conn, &vault, case, user, assigned, now).unwrap();
+    };
+    // Unassigned: the phone purges the case and sends its receipt (a copy lingers in the network).
+    reassign(link.office, false);
+    sync(&phone.store, &mut link).unwrap();
+    assert!(phone.cases().is_empty());
+    let late = link
+        .kept
+        .pop()
+        .expect("a request carried the purge receipt");
+    // Assigned again: the phone gets the case back.
+    reassign(link.office, true);
+    sync(&phone.store, &mut link).unwrap();
+    assert_eq!(phone.cases(), vec![case]);
+    // The old receipt finally arrives.
+    link.office
+        .serve(phone.identity.device, user, &late, false)
+        .unwrap();
+    // Unassigned again while the phone writes a note in the field; then it syncs.
+    reassign(link.office, false);
+    let note = phone
+        .store
+        .write_note(
+            case,
+            &NewNote {
+                kind: NoteKind::Visit,
+                body: "written while the case was still on the phone".into(),
+                tags: vec![],
+                task: None,
+            },
+        )
+        .unwrap();
+    sync(&phone.store, &mut link).unwrap();
+    assert!(
+        office.case(case).notes.iter().any(|n| n.id == note),
+        "the note the phone wrote while it held the case is at the office"
+    );
+    assert!(
+        phone.cases().is_empty(),
+        "the phone purged the case it is no longer assigned"
+    );
+    assert!(phone.store.pending_changes().unwrap().is_empty());
 }
