@@ -33,7 +33,12 @@ fn newest(dir: &Path) -> SystemTime {
 /// The `fieldcase-server` binary of this build profile. `cargo test --workspace` builds it next
 /// to the test executables; if it is missing or older than the server's or core's sources (a run
 /// of `cargo test -p fieldcase-tests` alone), it is built here with the same cargo and profile.
+///
+/// `FIELDCASE_SERVER_BIN` names a binary to use instead (for a copied or installed build).
 pub fn server_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("FIELDCASE_SERVER_BIN") {
+        return PathBuf::from(path);
+    }
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test> or target/<profile>/<bin>
     let mut profile_dir = exe.parent().expect("executable folder").to_path_buf();
@@ -52,6 +57,15 @@ pub fn server_binary() -> PathBuf {
         .max(newest(&workspace.join("server/migrations")))
         .max(newest(&workspace.join("core/src")));
     if built < sources {
+        // Build only into a cargo target folder (one that cargo itself made), never elsewhere.
+        let target = profile_dir.parent().expect("target folder");
+        assert!(
+            target.join(".rustc_info.json").exists(),
+            "{} is missing or older than the sources, and {} is not a cargo target folder: build \
+             it, or set FIELDCASE_SERVER_BIN",
+            binary.display(),
+            target.display()
+        );
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let target_dir = profile_dir.parent().expect("target folder");
         let mut command = Command::new(cargo);
