@@ -813,3 +813,92 @@ fn a_late_purge_receipt_does_not_make_the_hub_forget_a_case_the_phone_holds_agai
     );
     assert!(phone.store.pending_changes().unwrap().is_empty());
 }
+
+/// Regression (found by the soak, seed 61): an old request the network delayed, carrying an
+/// upload of a case the phone has since purged, made the hub believe the phone held that case's
+/// history. Once the case was assigned to the worker again, the phone was sent changes without
+/// the case they belong to, and every sync of the phone failed from then on ("not a case
+/// document").
+#[test]
+fn a_late_upload_of_a_purged_case_does_not_cut_the_phone_off_from_it_when_reassigned() {
+    /// Serves every round; keeps a copy of each request that uploads something.
+    struct Keeping<'a> {
+        office: &'a mut Office,
+        device: DeviceId,
+        user: UserId,
+        kept: Vec<Vec<u8>>,
+    }
+    impl SyncTransport for Keeping<'_> {
+        fn round_trip(&mut self, request: &[u8]) -> fieldcase_core::Result<Vec<u8>> {
+            if !SyncRequest::decode(request).unwrap().uploads.is_empty() {
+                self.kept.push(request.to_vec());
+            }
+            Ok(self
+                .office
+                .serve(self.device, self.user, request, false)
+                .unwrap())
+        }
+    }
+    let mut office = Office::start();
+    let (conn, vault) = office.parts();
+    let vault = vault.clone();
+    let user = UserId::from_uuid(store::add_user(conn, "ana", Role::FieldWorker, 1).unwrap());
+    let (case, _) = cases::create_case(
+        conn,
+        &vault,
+        &fieldcase_core::model::NewCase {
+            client_code: "K-0002".into(),
+            consent: fieldcase_core::model::ConsentStatus::Given,
+            assigned_workers: vec![user],
+        },
+        None,
+        2,
+    )
+    .unwrap();
+    let phone = Phone::create(user, 0);
+    let mut link = Keeping {
+        office: &mut office,
+        device: phone.identity.device,
+        user,
+        kept: Vec::new(),
+    };
+    sync(&phone.store, &mut link).unwrap();
+    let note = NewNote {
+        kind: NoteKind::Visit,
+        body: "written at the registry office".into(),
+        tags: vec![],
+        task: None,
+    };
+    let first = phone.store.write_note(case, &note).unwrap();
+    // The upload arrives; a copy of the request lingers in the network.
+    sync(&phone.store, &mut link).unwrap();
+    let late = link.kept.pop().expect("a request carried the upload");
+    let reassign = |office: &mut Office, assigned: bool| {
+        let now = office.now;
+        let (conn, vault) = office.parts();
+        let vault = vault.clone();
+        cases::set_assigned(conn, &vault, case, user, assigned, now).unwrap();
+    };
+    // Unassigned: the phone purges the case. Then assigned again.
+    reassign(link.office, false);
+    sync(&phone.store, &mut link).unwrap();
+    assert!(phone.cases().is_empty());
+    reassign(link.office, true);
+    // The old copy arrives now; its answer is lost.
+    link.office
+        .serve(phone.identity.device, user, &late, false)
+        .unwrap();
+    // The phone syncs and gets the whole case back.
+    sync(&phone.store, &mut link).unwrap();
+    assert_eq!(phone.cases(), vec![case]);
+    assert!(
+        phone
+            .store
+            .case(case)
+            .unwrap()
+            .notes
+            .iter()
+            .any(|n| n.id == first)
+    );
+    assert_eq!(phone.store.heads(case).unwrap(), office.heads(case));
+}
