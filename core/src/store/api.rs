@@ -155,6 +155,16 @@ impl Store {
         self.read_case(case, |doc| doc.case())
     }
 
+    /// The heads (latest change hashes) of a case as this device holds it, sorted: two replicas
+    /// with equal heads hold the same history.
+    pub fn heads(&self, case: CaseId) -> Result<Vec<automerge::ChangeHash>> {
+        self.read_case(case, |doc| {
+            let mut heads = doc.heads();
+            heads.sort();
+            Ok(heads)
+        })
+    }
+
     /// Runs `read` on a case document, loading it if needed.
     fn read_case<T>(
         &self,

@@ -116,9 +116,16 @@ pub fn handle_sync(
             }
         }
         // The device's own heads are the best knowledge of what it has: they cover every response
-        // it applied, and a response it did not apply will be sent again from them.
+        // it applied, and a response it did not apply will be sent again from them. Unless the
+        // hub holds no state for it: then this may be an old request the network delayed, from
+        // before the device purged the case, and the device may hold nothing of it now; it is owed
+        // the whole document (changes alone would not make a case on a device without it).
         let state = DeviceCaseState {
-            confirmed: upload.heads.clone(),
+            confirmed: if had_it {
+                upload.heads.clone()
+            } else {
+                Vec::new()
+            },
             sent: None,
         };
         storage.set_device_state(device, upload.case_id, &state)?;

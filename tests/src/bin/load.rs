@@ -1,0 +1,356 @@
+//! Load with faults: 200 phones with distinct enrolled identities sync with the real
+//! `fieldcase-server` binary over TLS on 127.0.0.1 at a steady 100 syncs per second for two
+//! minutes; each sync first writes a visit note. A tenth of the phones reach the server through a
+//! `FaultProxy` that cuts connections mid-sync (during the handshake, the request or the answer).
+//! At the end every phone syncs on a clean path and the office is checked: every note a phone
+//! acknowledged is there once, none invented. Prints p50/p99/max latency of the syncs, the errors
+//! (expected ones on the faulted path, anything else is a failure), and the server's resident
+//! memory at 1 and 2 minutes.
+//!
+//! `cargo run --release -p fieldcase-tests --bin load` (figures in docs/BENCHMARKS.md).
+//! Environment: `FIELDCASE_LOAD_PHONES` (200), `FIELDCASE_LOAD_RATE` (per second, 100),
+//! `FIELDCASE_LOAD_SECS` (120), `FIELDCASE_LOAD_FAULTY` (phones behind the proxy, 20).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use fieldcase_core::CoreError;
+use fieldcase_core::crypto::StaticKeyProvider;
+use fieldcase_core::device::{Device, ServerAddress};
+use fieldcase_core::ids::{CaseId, UserId};
+use fieldcase_core::model::{ConsentStatus, NewCase, NewNote, NoteKind};
+use fieldcase_core::protocol::Role;
+use fieldcase_core::store::{KeySetup, StoreOptions};
+use fieldcase_core::transport::TransportError;
+use fieldcase_server::cases::{self, CaseVault};
+use fieldcase_server::keys::ServerKeys;
+use fieldcase_server::{TlsIdentity, db, store};
+use fieldcase_tests::FaultProxy;
+use fieldcase_tests::process::{ServerProcess, free_port, rss_bytes, server_binary};
+use rand::{Rng, SeedableRng};
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn office(data: &Path) -> Result<(rusqlite::Connection, Arc<CaseVault>)> {
+    let keys = ServerKeys::load_or_create(data)?;
+    let mut conn = db::open(&data.join(db::DB_FILE))?;
+    let vault = CaseVault::load_or_create(&mut conn, &keys)?;
+    Ok((conn, vault))
+}
+
+struct Phone {
+    device: Device,
+    case: CaseId,
+    faulty: bool,
+    /// Notes this phone acknowledged (its `write_note` returned).
+    written: Vec<String>,
+}
+
+#[derive(Default)]
+struct Tally {
+    /// Latencies of syncs that succeeded, in microseconds.
+    direct: Vec<u64>,
+    faulted: Vec<u64>,
+    /// Syncs on the faulted path that failed with a network error (the injected faults).
+    injected: u64,
+    /// Anything else: a failure of the run.
+    unexpected: Vec<String>,
+    /// How late the pool started syncs after their scheduled moment, worst case (µs).
+    worst_lag: u64,
+}
+
+fn options() -> StoreOptions {
+    StoreOptions {
+        scrypt_work_factor: 10,
+        ..StoreOptions::default()
+    }
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let at = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[at] as f64 / 1000.0
+}
+
+fn worker(
+    phones: Arc<Vec<Mutex<Phone>>>,
+    jobs: Arc<Mutex<Receiver<(usize, Instant)>>>,
+    tally: Arc<Mutex<Tally>>,
+) {
+    loop {
+        let job = jobs
+            .lock()
+            .map_err(|_| ())
+            .and_then(|r| r.recv().map_err(|_| ()));
+        let Ok((index, due)) = job else { return };
+        let lag = Instant::now().saturating_duration_since(due).as_micros() as u64;
+        let Ok(mut phone) = phones[index].lock() else {
+            return;
+        };
+        let note = NewNote {
+            kind: NoteKind::Visit,
+            body: format!("load note {} of phone {index}", phone.written.len()),
+            tags: vec![],
+            task: None,
+        };
+        let case = phone.case;
+        match phone.device.store().write_note(case, &note) {
+            Ok(id) => phone.written.push(id.to_string()),
+            Err(e) => {
+                if let Ok(mut t) = tally.lock() {
+                    t.unexpected.push(format!("write_note: {e}"));
+                }
+                continue;
+            }
+        }
+        let started = Instant::now();
+        let result = phone.device.sync_now();
+        let took = started.elapsed().as_micros() as u64;
+        let Ok(mut t) = tally.lock() else { return };
+        t.worst_lag = t.worst_lag.max(lag);
+        match result {
+            Ok(_) if phone.faulty => t.faulted.push(took),
+            Ok(_) => t.direct.push(took),
+            Err(CoreError::Network(TransportError::Http { status, code, .. })) => t
+                .unexpected
+                .push(format!("server answered {status} {code}")),
+            Err(CoreError::Network(_)) if phone.faulty => t.injected += 1,
+            Err(e) => t.unexpected.push(format!("sync: {e}")),
+        }
+    }
+}
+
+fn main() -> Result<()> {
+    let phones_n = env("FIELDCASE_LOAD_PHONES", 200) as usize;
+    let rate = env("FIELDCASE_LOAD_RATE", 100).max(1);
+    let secs = env("FIELDCASE_LOAD_SECS", 120);
+    let faulty_n = (env("FIELDCASE_LOAD_FAULTY", 20) as usize).min(phones_n);
+    let data = tempfile::tempdir()?;
+    let stores = tempfile::tempdir()?;
+    let mut server = ServerProcess::start(&server_binary(), data.path(), free_port());
+    let proxy = FaultProxy::start(server.addr);
+
+    // The office: one worker per phone, one case per four workers.
+    let (mut conn, vault) = office(data.path())?;
+    let mut users = Vec::new();
+    let mut codes = Vec::new();
+    for i in 0..phones_n {
+        let name = format!("worker{i:03}");
+        users.push(UserId::from_uuid(store::add_user(
+            &mut conn,
+            &name,
+            Role::FieldWorker,
+            now(),
+        )?));
+        codes.push(store::issue_enrollment_code(&mut conn, &name, 3600, now())?.code);
+    }
+    let mut case_of = Vec::new();
+    for group in users.chunks(4) {
+        let (case, _) = cases::create_case(
+            &mut conn,
+            &vault,
+            &NewCase {
+                client_code: format!("K-{:04}", case_of.len()),
+                consent: ConsentStatus::Given,
+                assigned_workers: group.to_vec(),
+            },
+            None,
+            now(),
+        )?;
+        case_of.extend(std::iter::repeat_n(case, group.len()));
+    }
+    drop(conn);
+    let pin = TlsIdentity::load_or_create(data.path())?.fingerprint();
+
+    let setup = Instant::now();
+    let mut phones = Vec::new();
+    for (i, code) in codes.iter().enumerate() {
+        let faulty = i < faulty_n;
+        let url = if faulty { proxy.url() } else { server.url() };
+        let dir = stores.path().join(format!("phone{i:03}"));
+        std::fs::create_dir_all(&dir)?;
+        let keys = StaticKeyProvider::random();
+        let device = Device::enroll(
+            &dir,
+            &ServerAddress { url, pin },
+            code,
+            KeySetup {
+                keystore: Some(&keys),
+                passphrase: None,
+            },
+            options(),
+        )
+        .with_context(|| format!("enrolling phone {i}"))?;
+        device
+            .sync_now()
+            .with_context(|| format!("first sync of phone {i}"))?;
+        phones.push(Mutex::new(Phone {
+            device,
+            case: case_of[i],
+            faulty,
+            written: Vec::new(),
+        }));
+    }
+    println!(
+        "load: {phones_n} phones enrolled and synced in {:.1} s ({faulty_n} behind the fault proxy)",
+        setup.elapsed().as_secs_f64()
+    );
+
+    let phones = Arc::new(phones);
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let (send, jobs) = channel::<(usize, Instant)>();
+    let jobs = Arc::new(Mutex::new(jobs));
+    let workers: Vec<_> = (0..32)
+        .map(|_| {
+            let (phones, jobs, tally) = (phones.clone(), jobs.clone(), tally.clone());
+            std::thread::spawn(move || worker(phones, jobs, tally))
+        })
+        .collect();
+
+    // Faults: every 100-400 ms the proxy cuts its next connection after 100-8000 bytes from the
+    // server (inside the TLS handshake or the answer).
+    let stop = Arc::new(AtomicBool::new(false));
+    let cuts = Arc::new(AtomicU64::new(0));
+    let faults = {
+        let (stop, cuts) = (stop.clone(), cuts.clone());
+        let proxy = Arc::new(proxy);
+        let handle_proxy = proxy.clone();
+        let thread = std::thread::spawn(move || {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(rng.gen_range(100..400)));
+                handle_proxy.cut_next_response_after(rng.gen_range(100..8000));
+                cuts.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        (proxy, thread)
+    };
+
+    // A steady rate, open loop: sync n is due at start + n / rate.
+    let pid = server.pid();
+    let start = Instant::now();
+    let total = rate * secs;
+    let mut rss = Vec::new();
+    let mut next_sample = 60u64;
+    for n in 0..total {
+        let due = start + Duration::from_micros(n * 1_000_000 / rate);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        if start.elapsed() >= Duration::from_secs(next_sample) {
+            rss.push((next_sample, rss_bytes(pid).unwrap_or(0)));
+            next_sample += 60;
+        }
+        send.send(((n as usize) % phones.len(), due))?;
+    }
+    drop(send);
+    for w in workers {
+        let _ = w.join();
+    }
+    let elapsed = start.elapsed();
+    if rss.len() < (secs / 60) as usize {
+        rss.push((secs, rss_bytes(pid).unwrap_or(0)));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (proxy, fault_thread) = faults;
+    let _ = fault_thread.join();
+
+    // Calm: every phone syncs until it has nothing pending (the faulted ones through a proxy
+    // that may still hold one cut; retried).
+    let mut written = BTreeSet::new();
+    let mut acknowledged = 0usize;
+    for (i, phone) in phones.iter().enumerate() {
+        let phone = phone.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+        let mut synced = false;
+        for _ in 0..5 {
+            if phone.device.sync_now().is_ok() && phone.device.store().pending_changes()?.is_empty()
+            {
+                synced = true;
+                break;
+            }
+        }
+        if !synced {
+            bail!("phone {i} could not finish its last sync");
+        }
+        acknowledged += phone.written.len();
+        written.extend(phone.written.iter().cloned());
+    }
+    let (conn, vault) = office(data.path())?;
+    let mut at_office = Vec::new();
+    let mut cases_seen = BTreeSet::new();
+    for case in &case_of {
+        if cases_seen.insert(*case) {
+            let case = cases::read_case(&conn, &vault, *case)?.0;
+            at_office.extend(case.notes.iter().map(|n| n.id.to_string()));
+        }
+    }
+    let office_set: BTreeSet<String> = at_office.iter().cloned().collect();
+    let lost = written.difference(&office_set).count();
+    let invented = office_set.difference(&written).count();
+    let duplicated = at_office.len() - office_set.len();
+    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+    server.kill();
+    drop(proxy);
+
+    let mut t = tally.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+    t.direct.sort_unstable();
+    t.faulted.sort_unstable();
+    let mut all: Vec<u64> = t.direct.iter().chain(t.faulted.iter()).copied().collect();
+    all.sort_unstable();
+    println!(
+        "load: {} syncs in {:.1} s ({:.1}/s) from {phones_n} phones; worst start lag {:.1} ms",
+        t.direct.len() + t.faulted.len() + t.injected as usize + t.unexpected.len(),
+        elapsed.as_secs_f64(),
+        (t.direct.len() + t.faulted.len() + t.injected as usize) as f64 / elapsed.as_secs_f64(),
+        t.worst_lag as f64 / 1000.0
+    );
+    println!(
+        "load: latency of successful syncs p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (direct path p50 {:.1}, p99 {:.1}; faulted path p50 {:.1}, p99 {:.1})",
+        percentile(&all, 0.50),
+        percentile(&all, 0.99),
+        percentile(&all, 1.0),
+        percentile(&t.direct, 0.50),
+        percentile(&t.direct, 0.99),
+        percentile(&t.faulted, 0.50),
+        percentile(&t.faulted, 0.99),
+    );
+    println!(
+        "load: {} cuts armed, {} syncs failed by them (expected), {} other errors",
+        cuts.load(Ordering::Relaxed),
+        t.injected,
+        t.unexpected.len()
+    );
+    for e in t.unexpected.iter().take(10) {
+        println!("load:   unexpected: {e}");
+    }
+    for (at, bytes) in &rss {
+        println!(
+            "load: server RSS at {at} s: {:.1} MiB",
+            *bytes as f64 / 1048576.0
+        );
+    }
+    println!(
+        "load: {acknowledged} notes acknowledged by phones, {} at the office: {lost} lost, {duplicated} duplicated, {invented} invented; integrity_check {check}",
+        office_set.len()
+    );
+    if lost > 0 || invented > 0 || duplicated > 0 || !t.unexpected.is_empty() || check != "ok" {
+        bail!("load run failed");
+    }
+    Ok(())
+}

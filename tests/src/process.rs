@@ -1,0 +1,195 @@
+//! The real `fieldcase-server` binary as a child process: started with `serve` on a fixed port
+//! of 127.0.0.1 (so enrolled phones find it again after a restart), killed with SIGKILL, and
+//! started again on the same data folder. For crash tests and the load run, where the server must
+//! be its own process (to kill it, or to measure its memory alone).
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Newest modification time of any file under `dir`.
+fn newest(dir: &Path) -> SystemTime {
+    let mut best = SystemTime::UNIX_EPOCH;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return best;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let time = if path.is_dir() {
+            newest(&path)
+        } else {
+            entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .unwrap_or(SystemTime::UNIX_EPOCH)
+        };
+        best = best.max(time);
+    }
+    best
+}
+
+/// The `fieldcase-server` binary of this build profile. `cargo test --workspace` builds it next
+/// to the test executables; if it is missing or older than the server's or core's sources (a run
+/// of `cargo test -p fieldcase-tests` alone), it is built here with the same cargo and profile.
+///
+/// `FIELDCASE_SERVER_BIN` names a binary to use instead (for a copied or installed build).
+pub fn server_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("FIELDCASE_SERVER_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> or target/<profile>/<bin>
+    let mut profile_dir = exe.parent().expect("executable folder").to_path_buf();
+    if profile_dir.ends_with("deps") || profile_dir.ends_with("examples") {
+        profile_dir.pop();
+    }
+    let binary = profile_dir.join(format!("fieldcase-server{}", std::env::consts::EXE_SUFFIX));
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf();
+    let built = std::fs::metadata(&binary)
+        .and_then(|m| m.modified())
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let sources = newest(&workspace.join("server/src"))
+        .max(newest(&workspace.join("server/migrations")))
+        .max(newest(&workspace.join("core/src")));
+    if built < sources {
+        // Build only into a cargo target folder (one that cargo itself made), never elsewhere.
+        let target = profile_dir.parent().expect("target folder");
+        assert!(
+            target.join(".rustc_info.json").exists(),
+            "{} is missing or older than the sources, and {} is not a cargo target folder: build \
+             it, or set FIELDCASE_SERVER_BIN",
+            binary.display(),
+            target.display()
+        );
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let target_dir = profile_dir.parent().expect("target folder");
+        let mut command = Command::new(cargo);
+        command
+            .current_dir(&workspace)
+            .args([
+                "build",
+                "-p",
+                "fieldcase-server",
+                "--bin",
+                "fieldcase-server",
+            ])
+            .env("CARGO_TARGET_DIR", target_dir);
+        if profile_dir.ends_with("release") {
+            command.arg("--release");
+        }
+        let status = command.status().expect("running cargo build");
+        assert!(status.success(), "building fieldcase-server failed");
+    }
+    binary
+}
+
+/// A free port on 127.0.0.1 (bound and released; the server binds it next).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// The real server binary running `serve` on a data folder.
+pub struct ServerProcess {
+    child: Option<Child>,
+    binary: PathBuf,
+    data: PathBuf,
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+impl ServerProcess {
+    /// Starts `fieldcase-server --data DATA serve --listen 127.0.0.1:PORT` and waits until it
+    /// announces that it listens.
+    pub fn start(binary: &Path, data: &Path, port: u16) -> Self {
+        let mut server = ServerProcess {
+            child: None,
+            binary: binary.to_path_buf(),
+            data: data.to_path_buf(),
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        };
+        server.restart();
+        server
+    }
+
+    /// The process id (for reading its memory use).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// `https://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    /// Starts the process again (after [`ServerProcess::kill`]), on the same port. The port
+    /// can stay taken for a moment after a kill; retried for up to 10 s.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "server already running");
+        let started = Instant::now();
+        loop {
+            let mut child = Command::new(&self.binary)
+                .arg("--data")
+                .arg(&self.data)
+                .args(["serve", "--listen", &self.addr.to_string()])
+                .env("RUST_LOG", "error")
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("starting fieldcase-server");
+            let stdout = child.stdout.take().expect("server stdout");
+            let mut reader = BufReader::new(stdout);
+            let mut first = String::new();
+            let _ = reader.read_line(&mut first);
+            // Keep reading: a closed pipe would fail the server's next line to stdout.
+            std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+            if first.starts_with("fieldcase-server listening on") {
+                self.child = Some(child);
+                return;
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "fieldcase-server did not start on {}",
+                self.addr
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILL: the process dies at once, in whatever it was doing.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("SIGKILL the server");
+            child.wait().expect("reap the server");
+        }
+    }
+
+    /// Whether the process is running.
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Resident memory of a process in bytes (Linux `/proc/PID/status`, `VmRSS`).
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}

@@ -1,0 +1,904 @@
+//! Convergence under partitions: a seeded, sans-IO simulation of the office hub on the server's
+//! real storage (`SqliteHub` over a real SQLite file, sealed with the real `server.key`) and five
+//! phones with real encrypted stores, making random concurrent edits (notes, note bodies, task
+//! fields, checklists, new tasks; the office plans tasks and assigns and unassigns workers) while
+//! the network drops, duplicates, delays, reorders and cuts messages in half, phones stay offline
+//! for long stretches or restart, and the server crashes mid-request or restarts (its database
+//! closed and reopened from disk, a new automerge actor each time).
+//!
+//! The checker is a set checker. At the end, after everyone syncs with a clean network:
+//! every note, task and checklist item any phone or the office made is at the server exactly
+//! once and nothing else is (none lost, none duplicated, none invented), including edits a phone
+//! made to a case it lost access to before syncing; every phone holds exactly the cases assigned
+//! to its user, with the server's heads and the server's materialised case; nothing waits in an
+//! outbox; the server database passes `integrity_check`.
+//!
+//! The test command runs 20 seeds of 5 phones x 100 edits. `FIELDCASE_SIM_SEEDS=1000 cargo test
+//! --release -p fieldcase-tests --test simulation` is the soak; a failure names its seed, and
+//! `FIELDCASE_SIM_SEED=N` replays that schedule of edits, syncs and faults (ids and keys stay
+//! random, so a replay follows the same schedule, not the same bytes).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+
+use fieldcase_core::crypto::StaticKeyProvider;
+use fieldcase_core::ids::{CaseId, ChecklistItemId, DeviceId, NoteId, TaskId, UserId};
+use fieldcase_core::model::{Case, NewNote, NewTask, NoteKind, OfficeKind, TaskStatus, TaskUpdate};
+use fieldcase_core::protocol::Role;
+use fieldcase_core::store::{KeySetup, Store, StoreIdentity};
+use fieldcase_core::sync::hub::{HubStorage, handle_sync};
+use fieldcase_core::sync::{SyncRequest, SyncTransport, sync};
+use fieldcase_core::transport::TransportError;
+use fieldcase_core::{ActorId, ChangeHash, CoreError};
+use fieldcase_server::cases::{self, CaseVault, SqliteHub};
+use fieldcase_server::keys::ServerKeys;
+use fieldcase_server::{db, store};
+use fieldcase_tests::device_options;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rusqlite::Connection;
+
+const DEVICES: usize = 5;
+const EDITS: usize = 100;
+const CASES: usize = 4;
+const DEFAULT_SEEDS: u64 = 20;
+
+/// The office server's storage, as the real server opens it: closed and reopened on a restart.
+struct Office {
+    dir: tempfile::TempDir,
+    open: Option<(Connection, Arc<CaseVault>)>,
+    now: i64,
+}
+
+impl Office {
+    fn start() -> Self {
+        let mut office = Office {
+            dir: tempfile::tempdir().unwrap(),
+            open: None,
+            now: 1_795_000_000,
+        };
+        office.restart();
+        office
+    }
+
+    /// Drops the connection (a dead process keeps nothing in memory) and opens the data folder
+    /// again: keys from `server.key`, the database from disk, a fresh automerge actor.
+    fn restart(&mut self) {
+        self.open = None;
+        let keys = ServerKeys::load_or_create(self.dir.path()).unwrap();
+        let mut conn = db::open(&self.dir.path().join(db::DB_FILE)).unwrap();
+        let vault = CaseVault::load_or_create(&mut conn, &keys).unwrap();
+        self.open = Some((conn, vault));
+    }
+
+    fn parts(&mut self) -> (&mut Connection, &Arc<CaseVault>) {
+        let (conn, vault) = self.open.as_mut().unwrap();
+        (conn, vault)
+    }
+
+    /// One sync request as `server/src/sync.rs` runs it: decoded with its bounds, handled in one
+    /// immediate transaction. `crash` kills the server before the commit (nothing is stored, no
+    /// answer); otherwise the encoded answer.
+    fn serve(
+        &mut self,
+        device: DeviceId,
+        user: UserId,
+        body: &[u8],
+        crash: bool,
+    ) -> Result<Vec<u8>, String> {
+        self.now += 1;
+        let now = self.now;
+        let request = SyncRequest::decode(body).map_err(|e| format!("400: {e}"))?;
+        let (conn, vault) = self.parts();
+        let vault = vault.clone();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .unwrap();
+        let mut hub = SqliteHub {
+            conn: &tx,
+            vault: &vault,
+            now,
+            retention_secs: i64::MAX / 4,
+        };
+        let response = handle_sync(&mut hub, device, user, &request, &vault.actor)
+            .map_err(|e| format!("server error: {e}"))?;
+        if crash {
+            drop(tx);
+            self.restart();
+            return Err("server crashed before commit".into());
+        }
+        tx.commit().unwrap();
+        Ok(response.encode().unwrap())
+    }
+
+    fn case(&mut self, case: CaseId) -> Case {
+        let (conn, vault) = self.parts();
+        cases::read_case(conn, vault, case).unwrap().0
+    }
+
+    fn heads(&mut self, case: CaseId) -> Vec<ChangeHash> {
+        let (conn, vault) = self.parts();
+        let vault = vault.clone();
+        let mut hub = SqliteHub {
+            conn,
+            vault: &vault,
+            now: 0,
+            retention_secs: 0,
+        };
+        let bytes = hub.load_case(case).unwrap().unwrap();
+        let mut doc =
+            fieldcase_core::document::CaseDoc::load(case, &bytes, &ActorId::random()).unwrap();
+        let mut heads = doc.heads();
+        heads.sort();
+        heads
+    }
+
+    fn assigned(&mut self, case: CaseId) -> Vec<UserId> {
+        self.case(case).assigned_workers
+    }
+}
+
+/// What the network does to one round trip.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fault {
+    None,
+    /// The request never reaches the server.
+    DropRequest,
+    /// The server handles the request; the answer never arrives.
+    LoseResponse,
+    /// The request reaches the server twice (a retry after a timeout); the second answer arrives.
+    Duplicate,
+    /// The request is held in the network and reaches the server later, after newer ones
+    /// (reordered); the phone times out.
+    Delay,
+    /// The request arrives and is answered, and a stale copy of it arrives again later.
+    LateCopy,
+    /// Only the first half of the request arrives.
+    HalfRequest,
+    /// Only the first half of the answer arrives.
+    HalfResponse,
+    /// The server process dies while handling the request, before its commit.
+    ServerCrash,
+}
+
+const FAULTS: [Fault; 8] = [
+    Fault::DropRequest,
+    Fault::LoseResponse,
+    Fault::Duplicate,
+    Fault::Delay,
+    Fault::LateCopy,
+    Fault::HalfRequest,
+    Fault::HalfResponse,
+    Fault::ServerCrash,
+];
+
+/// Requests held in the network, delivered later and out of order; their answers are lost.
+type Delayed = VecDeque<(DeviceId, UserId, Vec<u8>)>;
+
+struct Link<'a> {
+    office: &'a mut Office,
+    delayed: &'a mut Delayed,
+    device: DeviceId,
+    user: UserId,
+    rng: &'a mut StdRng,
+    /// Chance in 100 that a round trip meets a fault.
+    fault_percent: u32,
+}
+
+fn cut() -> CoreError {
+    CoreError::Network(TransportError::Io(std::io::Error::new(
+        std::io::ErrorKind::ConnectionReset,
+        "cut by the simulated network",
+    )))
+}
+
+impl SyncTransport for Link<'_> {
+    fn round_trip(&mut self, request: &[u8]) -> fieldcase_core::Result<Vec<u8>> {
+        let fault = if self.rng.gen_range(0..100) < self.fault_percent {
+            FAULTS[self.rng.gen_range(0..FAULTS.len())]
+        } else {
+            Fault::None
+        };
+        let (device, user) = (self.device, self.user);
+        let answer = match fault {
+            Fault::None => self.office.serve(device, user, request, false),
+            Fault::DropRequest => return Err(cut()),
+            Fault::LoseResponse => {
+                let _ = self.office.serve(device, user, request, false);
+                return Err(cut());
+            }
+            Fault::Duplicate => {
+                let _ = self.office.serve(device, user, request, false);
+                self.office.serve(device, user, request, false)
+            }
+            Fault::Delay => {
+                self.delayed.push_back((device, user, request.to_vec()));
+                return Err(cut());
+            }
+            Fault::LateCopy => {
+                self.delayed.push_back((device, user, request.to_vec()));
+                self.office.serve(device, user, request, false)
+            }
+            Fault::HalfRequest => {
+                self.office
+                    .serve(device, user, &request[..request.len() / 2], false)
+            }
+            Fault::HalfResponse => {
+                self.office
+                    .serve(device, user, request, false)
+                    .map(|mut body| {
+                        body.truncate(body.len() / 2);
+                        body
+                    })
+            }
+            Fault::ServerCrash => self.office.serve(device, user, request, true),
+        };
+        match answer {
+            Ok(body) => Ok(body),
+            Err(why) if why.starts_with("server error") => {
+                panic!("the hub failed on a request: {why}")
+            }
+            Err(_) => Err(cut()),
+        }
+    }
+}
+
+struct Phone {
+    dir: tempfile::TempDir,
+    keys: StaticKeyProvider,
+    store: Store,
+    identity: StoreIdentity,
+    /// Rounds left offline (no sync attempts).
+    offline: usize,
+}
+
+impl Phone {
+    fn create(user: UserId, n: usize) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = StaticKeyProvider::new([n as u8 + 1; 32]);
+        let identity = StoreIdentity {
+            user,
+            device: DeviceId::new(),
+            lease_key: None,
+        };
+        let clock = Arc::new(fieldcase_core::clock::ManualClock::new(
+            time::macros::datetime!(2026-11-24 08:00 UTC),
+        ));
+        let store = Store::create(
+            dir.path(),
+            &identity,
+            KeySetup {
+                keystore: Some(&keys),
+                passphrase: None,
+            },
+            device_options(&clock),
+        )
+        .unwrap();
+        Phone {
+            dir,
+            keys,
+            store,
+            identity,
+            offline: 0,
+        }
+    }
+
+    /// The battery dies: the store is closed and opened again from disk.
+    fn restart(&mut self) {
+        let clock = Arc::new(fieldcase_core::clock::ManualClock::new(
+            time::macros::datetime!(2026-11-24 08:00 UTC),
+        ));
+        self.store = Store::open(self.dir.path(), device_options(&clock)).unwrap();
+        self.store.unlock_with_keystore(&self.keys).unwrap();
+    }
+
+    fn cases(&self) -> Vec<CaseId> {
+        self.store
+            .list_cases()
+            .unwrap()
+            .into_iter()
+            .map(|c| c.id)
+            .collect()
+    }
+}
+
+/// Everything made at the office or on a phone that must end up at the server exactly once.
+#[derive(Default)]
+struct Made {
+    notes: BTreeMap<CaseId, BTreeSet<NoteId>>,
+    tasks: BTreeMap<CaseId, BTreeSet<TaskId>>,
+    items: BTreeMap<CaseId, BTreeSet<ChecklistItemId>>,
+}
+
+impl Made {
+    fn record_office_case(&mut self, case: &Case) {
+        for task in &case.tasks {
+            self.tasks.entry(case.id).or_default().insert(task.id);
+            for item in &task.checklist {
+                self.items.entry(case.id).or_default().insert(item.id);
+            }
+        }
+    }
+}
+
+fn new_task(purpose: &str, assignee: UserId) -> NewTask {
+    NewTask {
+        purpose: purpose.into(),
+        office_kind: OfficeKind::SocialWelfareCentre,
+        office_name: "Centar za socijalni rad".into(),
+        office_address: "Novi Sad".into(),
+        scheduled_at: time::macros::datetime!(2026-11-25 10:00 +01:00),
+        time_zone: "Europe/Belgrade".into(),
+        assignees: vec![assignee],
+        checklist: vec!["ID application".into(), "birth certificate copy".into()],
+    }
+}
+
+/// One random edit by a phone on a case it holds. Returns whether it edited.
+fn edit(phone: &Phone, case: CaseId, rng: &mut StdRng, made: &mut Made, label: &str) -> bool {
+    let store = &phone.store;
+    let current = store.case(case).unwrap();
+    match rng.gen_range(0..20) {
+        0..=7 => {
+            let id = store
+                .write_note(
+                    case,
+                    &NewNote {
+                        kind: NoteKind::Visit,
+                        body: format!("visit note {label}"),
+                        tags: vec![],
+                        task: None,
+                    },
+                )
+                .unwrap();
+            made.notes.entry(case).or_default().insert(id);
+        }
+        8..=10 => {
+            let Some(note) = current
+                .notes
+                .get(rng.gen_range(0..current.notes.len().max(1)))
+            else {
+                return false;
+            };
+            let body = if rng.gen_bool(0.5) {
+                format!("{} / {label}", note.body)
+            } else {
+                format!("rewritten {label}")
+            };
+            store.edit_note(case, note.id, &body).unwrap();
+        }
+        11..=13 => {
+            let Some(task) = current
+                .tasks
+                .get(rng.gen_range(0..current.tasks.len().max(1)))
+            else {
+                return false;
+            };
+            let update = if rng.gen_bool(0.5) {
+                TaskUpdate {
+                    status: Some(TaskStatus::ALL[rng.gen_range(0..TaskStatus::ALL.len())]),
+                    ..Default::default()
+                }
+            } else {
+                TaskUpdate {
+                    outcome: Some(format!("outcome {label}")),
+                    ..Default::default()
+                }
+            };
+            store.update_task(case, task.id, &update).unwrap();
+        }
+        14..=16 => {
+            let Some(task) = current
+                .tasks
+                .get(rng.gen_range(0..current.tasks.len().max(1)))
+            else {
+                return false;
+            };
+            let Some(item) = task
+                .checklist
+                .get(rng.gen_range(0..task.checklist.len().max(1)))
+            else {
+                return false;
+            };
+            store
+                .set_checklist_item(case, task.id, item.id, !item.done)
+                .unwrap();
+        }
+        17 | 18 => {
+            let Some(task) = current
+                .tasks
+                .get(rng.gen_range(0..current.tasks.len().max(1)))
+            else {
+                return false;
+            };
+            let id = store
+                .add_checklist_item(case, task.id, &format!("bring {label}"))
+                .unwrap();
+            made.items.entry(case).or_default().insert(id);
+        }
+        _ => {
+            let id = store
+                .add_task(
+                    case,
+                    &new_task(&format!("task {label}"), phone.identity.user),
+                )
+                .unwrap();
+            let task = store.case(case).unwrap();
+            let task = task.tasks.iter().find(|t| t.id == id).unwrap();
+            made.tasks.entry(case).or_default().insert(id);
+            for item in &task.checklist {
+                made.items.entry(case).or_default().insert(item.id);
+            }
+        }
+    }
+    true
+}
+
+fn sync_phone(
+    office: &mut Office,
+    delayed: &mut Delayed,
+    phone: &Phone,
+    rng: &mut StdRng,
+    fault_percent: u32,
+) -> fieldcase_core::Result<()> {
+    let mut link = Link {
+        office,
+        delayed,
+        device: phone.identity.device,
+        user: phone.identity.user,
+        rng,
+        fault_percent,
+    };
+    sync(&phone.store, &mut link).map(|_| ())
+}
+
+fn run(seed: u64) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut office = Office::start();
+    let mut delayed: Delayed = VecDeque::new();
+    let mut made = Made::default();
+
+    let users: Vec<UserId> = (0..DEVICES)
+        .map(|i| {
+            let (conn, _) = office.parts();
+            UserId::from_uuid(
+                store::add_user(conn, &format!("worker{i}"), Role::FieldWorker, 1).unwrap(),
+            )
+        })
+        .collect();
+    let mut phones: Vec<Phone> = users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| Phone::create(*u, i))
+        .collect();
+    let mut case_ids = Vec::new();
+    for c in 0..CASES {
+        let (conn, vault) = office.parts();
+        let vault = vault.clone();
+        let (id, _) = cases::create_case(
+            conn,
+            &vault,
+            &fieldcase_core::model::NewCase {
+                client_code: format!("K-{c:04}"),
+                consent: fieldcase_core::model::ConsentStatus::Given,
+                assigned_workers: users.clone(),
+            },
+            Some(&new_task("accompaniment", users[c % DEVICES])),
+            2,
+        )
+        .unwrap();
+        let case = office.case(id);
+        made.record_office_case(&case);
+        case_ids.push(id);
+    }
+
+    let mut edits = [0usize; DEVICES];
+    let mut step = 0u64;
+    while edits.iter().any(|e| *e < EDITS) {
+        step += 1;
+        let i = rng.gen_range(0..DEVICES);
+        match rng.gen_range(0..100) {
+            // An edit on a case the phone holds.
+            0..=54 => {
+                if edits[i] >= EDITS {
+                    continue;
+                }
+                let held = phones[i].cases();
+                if held.is_empty() {
+                    continue;
+                }
+                let case = held[rng.gen_range(0..held.len())];
+                let label = format!("s{seed} n{step} d{i}");
+                if edit(&phones[i], case, &mut rng, &mut made, &label) {
+                    edits[i] += 1;
+                }
+            }
+            // A long stretch out of range.
+            55..=57 => phones[i].offline = rng.gen_range(10..60),
+            // The battery dies.
+            58 => phones[i].restart(),
+            // The server restarts between requests.
+            59 => office.restart(),
+            // The office assigns or unassigns a worker.
+            60..=62 => {
+                let case = case_ids[rng.gen_range(0..case_ids.len())];
+                let user = users[rng.gen_range(0..users.len())];
+                let assign = !office.assigned(case).contains(&user);
+                let now = office.now;
+                let (conn, vault) = office.parts();
+                let vault = vault.clone();
+                cases::set_assigned(conn, &vault, case, user, assign, now).unwrap();
+            }
+            // The office plans a task.
+            63 => {
+                let case = case_ids[rng.gen_range(0..case_ids.len())];
+                let now = office.now;
+                let (conn, vault) = office.parts();
+                let vault = vault.clone();
+                cases::add_task(conn, &vault, case, &new_task("office plan", users[i]), now)
+                    .unwrap();
+                let case = office.case(case);
+                made.record_office_case(&case);
+            }
+            // A delayed request finally reaches the server (out of order); its answer is lost.
+            64..=67 => {
+                if !delayed.is_empty() {
+                    let at = rng.gen_range(0..delayed.len());
+                    let (device, user, body) = delayed.remove(at).unwrap();
+                    if let Err(why) = office.serve(device, user, &body, false)
+                        && why.starts_with("server error")
+                    {
+                        panic!("seed {seed}: the hub failed on a late request: {why}");
+                    }
+                }
+            }
+            // A sync attempt.
+            _ => {
+                if phones[i].offline > 0 {
+                    phones[i].offline -= 1;
+                    continue;
+                }
+                let result = sync_phone(&mut office, &mut delayed, &phones[i], &mut rng, 35);
+                if let Err(e) = result {
+                    assert!(
+                        matches!(e, CoreError::Network(_) | CoreError::Sync(_)),
+                        "seed {seed}: sync failed with {e:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    // Everyone back in range on a clean network, the stragglers delivered, a last restart.
+    while let Some((device, user, body)) = delayed.pop_front() {
+        let _ = office.serve(device, user, &body, false);
+    }
+    office.restart();
+    for _ in 0..3 {
+        for phone in &phones {
+            sync_phone(&mut office, &mut delayed, phone, &mut rng, 0)
+                .unwrap_or_else(|e| panic!("seed {seed}: clean sync failed: {e:?}"));
+        }
+    }
+
+    // The set checker.
+    for case in &case_ids {
+        let at_office = office.case(*case);
+        let note_ids: Vec<NoteId> = at_office.notes.iter().map(|n| n.id).collect();
+        let notes: BTreeSet<NoteId> = note_ids.iter().copied().collect();
+        assert_eq!(
+            notes.len(),
+            note_ids.len(),
+            "seed {seed}: a note appears twice"
+        );
+        same_set(
+            seed,
+            "notes",
+            &notes,
+            &made.notes.get(case).cloned().unwrap_or_default(),
+        );
+        let task_ids: Vec<TaskId> = at_office.tasks.iter().map(|t| t.id).collect();
+        let tasks: BTreeSet<TaskId> = task_ids.iter().copied().collect();
+        assert_eq!(tasks.len(), task_ids.len(), "seed {seed}: a task twice");
+        same_set(
+            seed,
+            "tasks",
+            &tasks,
+            &made.tasks.get(case).cloned().unwrap_or_default(),
+        );
+        let item_ids: Vec<ChecklistItemId> = at_office
+            .tasks
+            .iter()
+            .flat_map(|t| t.checklist.iter().map(|c| c.id))
+            .collect();
+        let items: BTreeSet<ChecklistItemId> = item_ids.iter().copied().collect();
+        assert_eq!(items.len(), item_ids.len(), "seed {seed}: an item twice");
+        same_set(
+            seed,
+            "checklist items",
+            &items,
+            &made.items.get(case).cloned().unwrap_or_default(),
+        );
+        let heads = office.heads(*case);
+        for (i, phone) in phones.iter().enumerate() {
+            let holds = phone.cases().contains(case);
+            let assigned = at_office.assigned_workers.contains(&phone.identity.user);
+            assert_eq!(
+                holds, assigned,
+                "seed {seed}: phone {i} holds an unassigned case or lacks an assigned one"
+            );
+            if holds {
+                assert_eq!(
+                    phone.store.heads(*case).unwrap(),
+                    heads,
+                    "seed {seed}: phone {i} has other heads than the office"
+                );
+                assert_eq!(
+                    phone.store.case(*case).unwrap(),
+                    at_office,
+                    "seed {seed}: phone {i} materialises the case differently"
+                );
+            }
+        }
+    }
+    for (i, phone) in phones.iter().enumerate() {
+        assert!(
+            phone.store.pending_changes().unwrap().is_empty(),
+            "seed {seed}: phone {i} still has unsent edits"
+        );
+    }
+    let check: String = office
+        .parts()
+        .0
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok", "seed {seed}: server database corrupt");
+    assert!(office.dir.path().join(db::DB_FILE).exists());
+}
+
+/// Asserts the office holds exactly what was made, naming what was lost and what invented.
+fn same_set<T: Ord + std::fmt::Debug>(
+    seed: u64,
+    what: &str,
+    at_office: &BTreeSet<T>,
+    made: &BTreeSet<T>,
+) {
+    let lost: Vec<&T> = made.difference(at_office).collect();
+    let invented: Vec<&T> = at_office.difference(made).collect();
+    assert!(
+        lost.is_empty() && invented.is_empty(),
+        "seed {seed}: {what} lost at the office: {lost:?}; invented: {invented:?}"
+    );
+}
+
+fn seeds() -> Vec<u64> {
+    if let Ok(seed) = std::env::var("FIELDCASE_SIM_SEED") {
+        return vec![seed.parse().expect("FIELDCASE_SIM_SEED is a number")];
+    }
+    let count: u64 = std::env::var("FIELDCASE_SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(DEFAULT_SEEDS);
+    (0..count).collect()
+}
+
+#[test]
+fn replicas_converge_under_partitions_faults_and_server_restarts() {
+    let seeds = seeds();
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(seeds.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    loop {
+                        let at = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let Some(seed) = seeds.get(at) else {
+                            return;
+                        };
+                        let outcome = std::panic::catch_unwind(|| run(*seed));
+                        if let Err(e) = outcome {
+                            eprintln!(
+                                "simulation failed on seed {seed}: replay with FIELDCASE_SIM_SEED={seed}"
+                            );
+                            std::panic::resume_unwind(e);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+    });
+}
+
+/// A purge receipt that the network delays past a reassignment of its case must not make the
+/// hub forget that the phone holds the case again: when the case is unassigned once more, the
+/// phone's pending edits to it are still taken, and the phone is told to purge it.
+#[test]
+fn a_late_purge_receipt_does_not_make_the_hub_forget_a_case_the_phone_holds_again() {
+    /// Serves every round; keeps a copy of each request that carries purge receipts.
+    struct Keeping<'a> {
+        office: &'a mut Office,
+        device: DeviceId,
+        user: UserId,
+        kept: Vec<Vec<u8>>,
+    }
+    impl SyncTransport for Keeping<'_> {
+        fn round_trip(&mut self, request: &[u8]) -> fieldcase_core::Result<Vec<u8>> {
+            if !SyncRequest::decode(request).unwrap().purged.is_empty() {
+                self.kept.push(request.to_vec());
+            }
+            Ok(self
+                .office
+                .serve(self.device, self.user, request, false)
+                .unwrap())
+        }
+    }
+    let mut office = Office::start();
+    let (conn, vault) = office.parts();
+    let vault = vault.clone();
+    let user = UserId::from_uuid(store::add_user(conn, "ana", Role::FieldWorker, 1).unwrap());
+    let (case, _) = cases::create_case(
+        conn,
+        &vault,
+        &fieldcase_core::model::NewCase {
+            client_code: "K-0001".into(),
+            consent: fieldcase_core::model::ConsentStatus::Given,
+            assigned_workers: vec![user],
+        },
+        None,
+        2,
+    )
+    .unwrap();
+    let phone = Phone::create(user, 0);
+    let mut link = Keeping {
+        office: &mut office,
+        device: phone.identity.device,
+        user,
+        kept: Vec::new(),
+    };
+    sync(&phone.store, &mut link).unwrap();
+    assert_eq!(phone.cases(), vec![case]);
+
+    let reassign = |office: &mut Office, assigned: bool| {
+        let now = office.now;
+        let (conn, vault) = office.parts();
+        let vault = vault.clone();
+        cases::set_assigned(conn, &vault, case, user, assigned, now).unwrap();
+    };
+    // Unassigned: the phone purges the case and sends its receipt (a copy lingers in the network).
+    reassign(link.office, false);
+    sync(&phone.store, &mut link).unwrap();
+    assert!(phone.cases().is_empty());
+    let late = link
+        .kept
+        .pop()
+        .expect("a request carried the purge receipt");
+    // Assigned again: the phone gets the case back.
+    reassign(link.office, true);
+    sync(&phone.store, &mut link).unwrap();
+    assert_eq!(phone.cases(), vec![case]);
+    // The old receipt finally arrives.
+    link.office
+        .serve(phone.identity.device, user, &late, false)
+        .unwrap();
+    // Unassigned again while the phone writes a note in the field; then it syncs.
+    reassign(link.office, false);
+    let note = phone
+        .store
+        .write_note(
+            case,
+            &NewNote {
+                kind: NoteKind::Visit,
+                body: "written while the case was still on the phone".into(),
+                tags: vec![],
+                task: None,
+            },
+        )
+        .unwrap();
+    sync(&phone.store, &mut link).unwrap();
+    assert!(
+        office.case(case).notes.iter().any(|n| n.id == note),
+        "the note the phone wrote while it held the case is at the office"
+    );
+    assert!(
+        phone.cases().is_empty(),
+        "the phone purged the case it is no longer assigned"
+    );
+    assert!(phone.store.pending_changes().unwrap().is_empty());
+}
+
+/// Regression (found by the soak, seed 61): an old request the network delayed, carrying an
+/// upload of a case the phone has since purged, made the hub believe the phone held that case's
+/// history. Once the case was assigned to the worker again, the phone was sent changes without
+/// the case they belong to, and every sync of the phone failed from then on ("not a case
+/// document").
+#[test]
+fn a_late_upload_of_a_purged_case_does_not_cut_the_phone_off_from_it_when_reassigned() {
+    /// Serves every round; keeps a copy of each request that uploads something.
+    struct Keeping<'a> {
+        office: &'a mut Office,
+        device: DeviceId,
+        user: UserId,
+        kept: Vec<Vec<u8>>,
+    }
+    impl SyncTransport for Keeping<'_> {
+        fn round_trip(&mut self, request: &[u8]) -> fieldcase_core::Result<Vec<u8>> {
+            if !SyncRequest::decode(request).unwrap().uploads.is_empty() {
+                self.kept.push(request.to_vec());
+            }
+            Ok(self
+                .office
+                .serve(self.device, self.user, request, false)
+                .unwrap())
+        }
+    }
+    let mut office = Office::start();
+    let (conn, vault) = office.parts();
+    let vault = vault.clone();
+    let user = UserId::from_uuid(store::add_user(conn, "ana", Role::FieldWorker, 1).unwrap());
+    let (case, _) = cases::create_case(
+        conn,
+        &vault,
+        &fieldcase_core::model::NewCase {
+            client_code: "K-0002".into(),
+            consent: fieldcase_core::model::ConsentStatus::Given,
+            assigned_workers: vec![user],
+        },
+        None,
+        2,
+    )
+    .unwrap();
+    let phone = Phone::create(user, 0);
+    let mut link = Keeping {
+        office: &mut office,
+        device: phone.identity.device,
+        user,
+        kept: Vec::new(),
+    };
+    sync(&phone.store, &mut link).unwrap();
+    let note = NewNote {
+        kind: NoteKind::Visit,
+        body: "written at the registry office".into(),
+        tags: vec![],
+        task: None,
+    };
+    let first = phone.store.write_note(case, &note).unwrap();
+    // The upload arrives; a copy of the request lingers in the network.
+    sync(&phone.store, &mut link).unwrap();
+    let late = link.kept.pop().expect("a request carried the upload");
+    let reassign = |office: &mut Office, assigned: bool| {
+        let now = office.now;
+        let (conn, vault) = office.parts();
+        let vault = vault.clone();
+        cases::set_assigned(conn, &vault, case, user, assigned, now).unwrap();
+    };
+    // Unassigned: the phone purges the case. Then assigned again.
+    reassign(link.office, false);
+    sync(&phone.store, &mut link).unwrap();
+    assert!(phone.cases().is_empty());
+    reassign(link.office, true);
+    // The old copy arrives now; its answer is lost.
+    link.office
+        .serve(phone.identity.device, user, &late, false)
+        .unwrap();
+    // The phone syncs and gets the whole case back.
+    sync(&phone.store, &mut link).unwrap();
+    assert_eq!(phone.cases(), vec![case]);
+    assert!(
+        phone
+            .store
+            .case(case)
+            .unwrap()
+            .notes
+            .iter()
+            .any(|n| n.id == first)
+    );
+    assert_eq!(phone.store.heads(case).unwrap(), office.heads(case));
+}
