@@ -21,7 +21,6 @@ use fieldcase_tests::{TestDevice, TestServer};
 use serde::Deserialize;
 
 const SYNC: &str = "/v1/sync";
-const EMPTY_SYNC: &[u8] = br#"{"version":1,"cursor":0,"uploads":[]}"#;
 /// Timeouts of the test server, short so that the slow-client cases stay short.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 const HEADER_TIMEOUT: Duration = Duration::from_secs(2);
@@ -114,7 +113,7 @@ fn setup() -> World {
         revoked.credential().device_id,
     ));
     // The attacker syncs once, legitimately, and so holds its case.
-    let answer = attacker.post(SYNC, EMPTY_SYNC).unwrap();
+    let answer = attacker.post(SYNC, &sync_body(vec![], vec![])).unwrap();
     let response = SyncResponse::decode(&answer).unwrap();
     let case_doc = response
         .updates
@@ -205,6 +204,46 @@ fn sync_body(uploads: Vec<CaseChanges>, purged: Vec<CaseId>) -> Vec<u8> {
     .unwrap()
 }
 
+/// A version-2 sync request written byte by byte, without the encoder's checks, so that it can
+/// say what the encoder never would: ids of any length, more heads or cases than allowed, lengths
+/// past the end. `uploads` are (id bytes, heads, declared change length, change bytes).
+fn raw_sync(uploads: &[(&[u8], Vec<[u8; 32]>, usize, &[u8])], purged: &[&[u8]]) -> Vec<u8> {
+    fn varint(out: &mut Vec<u8>, mut v: u64) {
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+    let mut out = b"FCSY".to_vec();
+    out.extend_from_slice(&PROTOCOL_VERSION.to_le_bytes());
+    out.push(1); // a request
+    varint(&mut out, 0); // cursor
+    varint(&mut out, uploads.len() as u64);
+    for (id, heads, declared, changes) in uploads {
+        out.extend_from_slice(id);
+        varint(&mut out, heads.len() as u64);
+        for h in heads {
+            out.extend_from_slice(h);
+        }
+        varint(&mut out, *declared as u64);
+        out.extend_from_slice(changes);
+    }
+    varint(&mut out, purged.len() as u64);
+    for id in purged {
+        out.extend_from_slice(id);
+    }
+    out
+}
+
+/// 16 bytes of text, as a case id on the wire: a path or SQL where an id belongs.
+fn text_id(text: &str) -> [u8; 16] {
+    let mut id = [0u8; 16];
+    let n = text.len().min(16);
+    id[..n].copy_from_slice(&text.as_bytes()[..n]);
+    id
+}
+
 /// The attacker's case document, ready to be edited as another replica.
 fn replica(world: &World) -> AutoCommit {
     let mut doc = AutoCommit::load(&world.case_doc).unwrap();
@@ -264,19 +303,29 @@ fn generate(world: &World, name: &str) -> Vec<u8> {
             body.splice(at..=at, [0xc3, 0x28, 0xff]);
             body
         }
-        "sync_too_many_heads" => {
-            let heads = vec![automerge::ChangeHash([7; 32]); 65];
-            let text = format!(
-                r#"{{"version":1,"cursor":0,"uploads":[{{"case_id":"{}","changes":"","heads":{}}}]}}"#,
-                world.case,
-                serde_json::to_string(
-                    &heads.iter().map(|h| h.to_string()).collect::<Vec<_>>()
-                )
-                .unwrap()
-            );
-            text.into_bytes()
+        "sync_too_many_heads" => raw_sync(
+            &[(world.case.as_bytes(), vec![[7; 32]; 65], 0, &[])],
+            &[],
+        ),
+        "sync_too_many_cases" => {
+            let ids: Vec<CaseId> = (0..5001).map(|_| CaseId::new()).collect();
+            let ids: Vec<&[u8]> = ids.iter().map(|id| id.as_bytes().as_slice()).collect();
+            raw_sync(&[], &ids)
         }
-        "sync_too_many_cases" => sync_body(vec![], (0..5001).map(|_| CaseId::new()).collect()),
+        "sync_changes_past_end" => {
+            raw_sync(&[(world.case.as_bytes(), vec![], 1000, b"0123456789")], &[])
+        }
+        "sync_head_cut_short" => {
+            let mut body = raw_sync(&[(world.case.as_bytes(), vec![[7; 32]], 0, &[])], &[]);
+            // drop 12 bytes of the head, keeping the change length and the purge count after it
+            let end = body.len() - 2;
+            body.drain(end - 12..end);
+            body
+        }
+        "sync_id_path_bytes" => raw_sync(&[(&text_id("../../server.db"), vec![], 0, &[])], &[]),
+        "sync_id_sql_bytes" => raw_sync(&[(&text_id("x' OR '1'='1"), vec![], 0, &[])], &[]),
+        "sync_purged_sql_bytes" => raw_sync(&[], &[&text_id("'; DROP TABLE c")]),
+        "sync_id_short" => raw_sync(&[(b"42", vec![], 0, &[])], &[]),
         "sync_duplicate_upload" => {
             let c = note_change(world);
             sync_body(vec![c.clone(), c], vec![])
@@ -493,6 +542,16 @@ fn run_case(world: &World, case: &Case, wire: &[u8]) -> String {
         Some(kind) => slow_client(world, kind, wire),
     };
     let got = match &answer {
+        // A sync the server answered: what it accepted of the uploads.
+        RawAnswer::Response { status: 200, body } if case.path == SYNC => {
+            let response = SyncResponse::decode(body).unwrap();
+            let accepted = if response.accepted.is_empty() {
+                "nothing_accepted"
+            } else {
+                "accepted"
+            };
+            format!("200 {accepted}")
+        }
         RawAnswer::Response { status, body } => {
             let code = serde_json::from_slice::<ErrorBody>(body)
                 .map(|e| {
