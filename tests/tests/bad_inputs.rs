@@ -204,10 +204,14 @@ fn sync_body(uploads: Vec<CaseChanges>, purged: Vec<CaseId>) -> Vec<u8> {
     .unwrap()
 }
 
+/// One upload as [`raw_sync`] writes it: id bytes, heads, the change length it declares, and the
+/// change bytes that follow.
+struct RawUpload<'a>(&'a [u8], Vec<[u8; 32]>, usize, &'a [u8]);
+
 /// A version-2 sync request written byte by byte, without the encoder's checks, so that it can
 /// say what the encoder never would: ids of any length, more heads or cases than allowed, lengths
-/// past the end. `uploads` are (id bytes, heads, declared change length, change bytes).
-fn raw_sync(uploads: &[(&[u8], Vec<[u8; 32]>, usize, &[u8])], purged: &[&[u8]]) -> Vec<u8> {
+/// past the end.
+fn raw_sync(uploads: &[RawUpload], purged: &[&[u8]]) -> Vec<u8> {
     fn varint(out: &mut Vec<u8>, mut v: u64) {
         while v >= 0x80 {
             out.push((v as u8) | 0x80);
@@ -220,7 +224,7 @@ fn raw_sync(uploads: &[(&[u8], Vec<[u8; 32]>, usize, &[u8])], purged: &[&[u8]]) 
     out.push(1); // a request
     varint(&mut out, 0); // cursor
     varint(&mut out, uploads.len() as u64);
-    for (id, heads, declared, changes) in uploads {
+    for RawUpload(id, heads, declared, changes) in uploads {
         out.extend_from_slice(id);
         varint(&mut out, heads.len() as u64);
         for h in heads {
@@ -304,7 +308,7 @@ fn generate(world: &World, name: &str) -> Vec<u8> {
             body
         }
         "sync_too_many_heads" => raw_sync(
-            &[(world.case.as_bytes(), vec![[7; 32]; 65], 0, &[])],
+            &[RawUpload(world.case.as_bytes(), vec![[7; 32]; 65], 0, &[])],
             &[],
         ),
         "sync_too_many_cases" => {
@@ -313,19 +317,19 @@ fn generate(world: &World, name: &str) -> Vec<u8> {
             raw_sync(&[], &ids)
         }
         "sync_changes_past_end" => {
-            raw_sync(&[(world.case.as_bytes(), vec![], 1000, b"0123456789")], &[])
+            raw_sync(&[RawUpload(world.case.as_bytes(), vec![], 1000, b"0123456789")], &[])
         }
         "sync_head_cut_short" => {
-            let mut body = raw_sync(&[(world.case.as_bytes(), vec![[7; 32]], 0, &[])], &[]);
+            let mut body = raw_sync(&[RawUpload(world.case.as_bytes(), vec![[7; 32]], 0, &[])], &[]);
             // drop 12 bytes of the head, keeping the change length and the purge count after it
             let end = body.len() - 2;
             body.drain(end - 12..end);
             body
         }
-        "sync_id_path_bytes" => raw_sync(&[(&text_id("../../server.db"), vec![], 0, &[])], &[]),
-        "sync_id_sql_bytes" => raw_sync(&[(&text_id("x' OR '1'='1"), vec![], 0, &[])], &[]),
+        "sync_id_path_bytes" => raw_sync(&[RawUpload(&text_id("../../server.db"), vec![], 0, &[])], &[]),
+        "sync_id_sql_bytes" => raw_sync(&[RawUpload(&text_id("x' OR '1'='1"), vec![], 0, &[])], &[]),
         "sync_purged_sql_bytes" => raw_sync(&[], &[&text_id("'; DROP TABLE c")]),
-        "sync_id_short" => raw_sync(&[(b"42", vec![], 0, &[])], &[]),
+        "sync_id_short" => raw_sync(&[RawUpload(b"42", vec![], 0, &[])], &[]),
         "sync_duplicate_upload" => {
             let c = note_change(world);
             sync_body(vec![c.clone(), c], vec![])
