@@ -11,6 +11,7 @@
 //! Errors are typed ([`TransportError`]) and never carry a key.
 
 mod tls;
+pub use tls::client_config;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

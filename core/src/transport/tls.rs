@@ -78,7 +78,8 @@ impl ServerCertVerifier for PinnedVerifier {
 }
 
 /// Builds the client configuration: ring, TLS 1.3 only, pinned verifier, no client certificate.
-pub(crate) fn client_config(pin: Fingerprint) -> Result<Arc<ClientConfig>, rustls::Error> {
+/// Public so that test clients which must speak HTTP by hand connect exactly as phones do.
+pub fn client_config(pin: Fingerprint) -> Result<Arc<ClientConfig>, rustls::Error> {
     let provider: Arc<CryptoProvider> = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = PinnedVerifier {
         pin,
