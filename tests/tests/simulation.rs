@@ -717,29 +717,30 @@ fn replicas_converge_under_partitions_faults_and_server_restarts() {
     });
 }
 
-/// A purge receipt that the network delays past a reassignment of its case must not make the
-/// hub forget that the phone holds the case again: when the case is unassigned once more, the
-/// phone's pending edits to it are still taken, and the phone is told to purge it.
-#[test]
-fn a_late_purge_receipt_does_not_make_the_hub_forget_a_case_the_phone_holds_again() {
-    /// Serves every round; keeps a copy of each request that carries purge receipts.
-    struct Keeping<'a> {
-        office: &'a mut Office,
-        device: DeviceId,
-        user: UserId,
-        kept: Vec<Vec<u8>>,
-    }
-    impl SyncTransport for Keeping<'_> {
-        fn round_trip(&mut self, request: &[u8]) -> fieldcase_core::Result<Vec<u8>> {
-            if !SyncRequest::decode(request).unwrap().purged.is_empty() {
-                self.kept.push(request.to_vec());
-            }
-            Ok(self
-                .office
-                .serve(self.device, self.user, request, false)
-                .unwrap())
+/// Serves every round through the office; keeps a copy of each request that `keep` picks, to
+/// deliver again later as a copy the network delayed.
+struct Keeping<'a> {
+    office: &'a mut Office,
+    device: DeviceId,
+    user: UserId,
+    keep: fn(&SyncRequest) -> bool,
+    kept: Vec<Vec<u8>>,
+}
+
+impl SyncTransport for Keeping<'_> {
+    fn round_trip(&mut self, request: &[u8]) -> fieldcase_core::Result<Vec<u8>> {
+        if (self.keep)(&SyncRequest::decode(request).unwrap()) {
+            self.kept.push(request.to_vec());
         }
+        Ok(self
+            .office
+            .serve(self.device, self.user, request, false)
+            .unwrap())
     }
+}
+
+/// An office with one field worker and one case assigned to her.
+fn office_with_one_case(client_code: &str) -> (Office, UserId, CaseId) {
     let mut office = Office::start();
     let (conn, vault) = office.parts();
     let vault = vault.clone();
@@ -748,7 +749,7 @@ fn a_late_purge_receipt_does_not_make_the_hub_forget_a_case_the_phone_holds_agai
         conn,
         &vault,
         &fieldcase_core::model::NewCase {
-            client_code: "K-0001".into(),
+            client_code: client_code.into(),
             consent: fieldcase_core::model::ConsentStatus::Given,
             assigned_workers: vec![user],
         },
@@ -756,24 +757,36 @@ fn a_late_purge_receipt_does_not_make_the_hub_forget_a_case_the_phone_holds_agai
         2,
     )
     .unwrap();
+    (office, user, case)
+}
+
+/// Assigns the case to the worker, or takes it away, as the office does.
+fn reassign(office: &mut Office, case: CaseId, user: UserId, assigned: bool) {
+    let now = office.now;
+    let (conn, vault) = office.parts();
+    let vault = vault.clone();
+    cases::set_assigned(conn, &vault, case, user, assigned, now).unwrap();
+}
+
+/// A purge receipt that the network delays past a reassignment of its case must not make the
+/// hub forget that the phone holds the case again: when the case is unassigned once more, the
+/// phone's pending edits to it are still taken, and the phone is told to purge it.
+#[test]
+fn a_late_purge_receipt_does_not_make_the_hub_forget_a_case_the_phone_holds_again() {
+    let (mut office, user, case) = office_with_one_case("K-0001");
     let phone = Phone::create(user, 0);
     let mut link = Keeping {
         office: &mut office,
         device: phone.identity.device,
         user,
+        keep: |r| !r.purged.is_empty(),
         kept: Vec::new(),
     };
     sync(&phone.store, &mut link).unwrap();
     assert_eq!(phone.cases(), vec![case]);
 
-    let reassign = |office: &mut Office, assigned: bool| {
-        let now = office.now;
-        let (conn, vault) = office.parts();
-        let vault = vault.clone();
-        cases::set_assigned(conn, &vault, case, user, assigned, now).unwrap();
-    };
     // Unassigned: the phone purges the case and sends its receipt (a copy lingers in the network).
-    reassign(link.office, false);
+    reassign(link.office, case, user, false);
     sync(&phone.store, &mut link).unwrap();
     assert!(phone.cases().is_empty());
     let late = link
@@ -781,7 +794,7 @@ fn a_late_purge_receipt_does_not_make_the_hub_forget_a_case_the_phone_holds_agai
         .pop()
         .expect("a request carried the purge receipt");
     // Assigned again: the phone gets the case back.
-    reassign(link.office, true);
+    reassign(link.office, case, user, true);
     sync(&phone.store, &mut link).unwrap();
     assert_eq!(phone.cases(), vec![case]);
     // The old receipt finally arrives.
@@ -789,7 +802,7 @@ fn a_late_purge_receipt_does_not_make_the_hub_forget_a_case_the_phone_holds_agai
         .serve(phone.identity.device, user, &late, false)
         .unwrap();
     // Unassigned again while the phone writes a note in the field; then it syncs.
-    reassign(link.office, false);
+    reassign(link.office, case, user, false);
     let note = phone
         .store
         .write_note(
@@ -821,45 +834,13 @@ fn a_late_purge_receipt_does_not_make_the_hub_forget_a_case_the_phone_holds_agai
 /// document").
 #[test]
 fn a_late_upload_of_a_purged_case_does_not_cut_the_phone_off_from_it_when_reassigned() {
-    /// Serves every round; keeps a copy of each request that uploads something.
-    struct Keeping<'a> {
-        office: &'a mut Office,
-        device: DeviceId,
-        user: UserId,
-        kept: Vec<Vec<u8>>,
-    }
-    impl SyncTransport for Keeping<'_> {
-        fn round_trip(&mut self, request: &[u8]) -> fieldcase_core::Result<Vec<u8>> {
-            if !SyncRequest::decode(request).unwrap().uploads.is_empty() {
-                self.kept.push(request.to_vec());
-            }
-            Ok(self
-                .office
-                .serve(self.device, self.user, request, false)
-                .unwrap())
-        }
-    }
-    let mut office = Office::start();
-    let (conn, vault) = office.parts();
-    let vault = vault.clone();
-    let user = UserId::from_uuid(store::add_user(conn, "ana", Role::FieldWorker, 1).unwrap());
-    let (case, _) = cases::create_case(
-        conn,
-        &vault,
-        &fieldcase_core::model::NewCase {
-            client_code: "K-0002".into(),
-            consent: fieldcase_core::model::ConsentStatus::Given,
-            assigned_workers: vec![user],
-        },
-        None,
-        2,
-    )
-    .unwrap();
+    let (mut office, user, case) = office_with_one_case("K-0002");
     let phone = Phone::create(user, 0);
     let mut link = Keeping {
         office: &mut office,
         device: phone.identity.device,
         user,
+        keep: |r| !r.uploads.is_empty(),
         kept: Vec::new(),
     };
     sync(&phone.store, &mut link).unwrap();
@@ -873,17 +854,11 @@ fn a_late_upload_of_a_purged_case_does_not_cut_the_phone_off_from_it_when_reassi
     // The upload arrives; a copy of the request lingers in the network.
     sync(&phone.store, &mut link).unwrap();
     let late = link.kept.pop().expect("a request carried the upload");
-    let reassign = |office: &mut Office, assigned: bool| {
-        let now = office.now;
-        let (conn, vault) = office.parts();
-        let vault = vault.clone();
-        cases::set_assigned(conn, &vault, case, user, assigned, now).unwrap();
-    };
     // Unassigned: the phone purges the case. Then assigned again.
-    reassign(link.office, false);
+    reassign(link.office, case, user, false);
     sync(&phone.store, &mut link).unwrap();
     assert!(phone.cases().is_empty());
-    reassign(link.office, true);
+    reassign(link.office, case, user, true);
     // The old copy arrives now; its answer is lost.
     link.office
         .serve(phone.identity.device, user, &late, false)
