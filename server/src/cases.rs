@@ -372,6 +372,11 @@ impl HubStorage for SqliteHub<'_> {
         store(self.conn, self.vault, loaded, received, self.now)
     }
 
+    fn saved_case(&mut self, case: CaseId) -> fieldcase_core::Result<Vec<u8>> {
+        let loaded = self.held.get_mut(&case).ok_or(CoreError::CaseNotFound)?;
+        Ok(loaded.saved())
+    }
+
     fn is_assigned(&mut self, user: UserId, case: CaseId) -> fieldcase_core::Result<bool> {
         Ok(self
             .conn

@@ -178,6 +178,12 @@ impl CaseDoc {
             .all(|h| self.doc.get_change_by_hash(h).is_some())
     }
 
+    /// Number of operations in the document: what its size in memory follows (about 25 bytes
+    /// each for a freshly loaded document, several times that for one grown by many applies).
+    pub fn op_count(&self) -> u64 {
+        automerge::ReadDoc::stats(&self.doc).num_ops
+    }
+
     /// Number of changes in the document's history.
     pub fn change_count(&mut self) -> usize {
         self.doc.get_changes(&[]).len()

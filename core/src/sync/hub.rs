@@ -48,6 +48,10 @@ pub trait HubStorage {
     /// whole document now (a received document that covered ours and was adopted): storage may
     /// keep those bytes as they came rather than encode the document again.
     fn store_case(&mut self, case: CaseId, received: Option<&[u8]>) -> Result<u64>;
+    /// The whole document of `case` (held by [`HubStorage::case_doc`]), compacted: what a device
+    /// that has nothing of the case receives. Storage may answer with the snapshot it stores
+    /// when that is the whole document, rather than encode it again.
+    fn saved_case(&mut self, case: CaseId) -> Result<Vec<u8>>;
     /// Whether `user` may receive and change `case`.
     fn is_assigned(&mut self, user: UserId, case: CaseId) -> Result<bool>;
     /// The cases assigned to `user` whose sequence number is above `cursor`, ascending, with
@@ -161,9 +165,10 @@ pub fn handle_sync(
         } else {
             Vec::new()
         };
+        let heads = doc.heads();
         // A device that has nothing of the case gets the compact document, not every change.
         let changes = if known.is_empty() {
-            doc.save()
+            storage.saved_case(case)?
         } else {
             doc.changes_since(&known)
         };
@@ -173,7 +178,7 @@ pub fn handle_sync(
             updates.push(CaseChanges {
                 case_id: case,
                 changes,
-                heads: doc.heads(),
+                heads,
             });
         }
         states.push((case, state));
@@ -262,6 +267,14 @@ impl HubStorage for MemoryHub {
             None => None,
         };
         Ok(self.held.as_mut())
+    }
+
+    fn saved_case(&mut self, case: CaseId) -> Result<Vec<u8>> {
+        self.held
+            .as_mut()
+            .filter(|d| d.id() == case)
+            .map(|d| d.save())
+            .ok_or(CoreError::CaseNotFound)
     }
 
     fn store_case(&mut self, case: CaseId, _received: Option<&[u8]>) -> Result<u64> {
