@@ -82,9 +82,16 @@ pub fn migrate(conn: &mut Connection) -> Result<(), ServerError> {
 }
 
 /// A shared connection; blocking work runs on tokio's blocking pool.
+///
+/// Requests wait for their turn on an async, first-come-first-served gate before they take a
+/// blocking thread: waiting on the connection's lock inside the blocking pool instead made a
+/// thread for every waiting request (hundreds under load, each with its own allocator arena that
+/// kept memory it had freed: the resident size grew by about 25 MB a minute while heaptrack saw
+/// under 19 MB of heap in use), and the lock served them in no particular order.
 #[derive(Debug, Clone)]
 pub struct Db {
     conn: Arc<Mutex<Connection>>,
+    turn: Arc<tokio::sync::Semaphore>,
 }
 
 impl Db {
@@ -92,15 +99,23 @@ impl Db {
     pub fn new(conn: Connection) -> Db {
         Db {
             conn: Arc::new(Mutex::new(conn)),
+            turn: Arc::new(tokio::sync::Semaphore::new(1)),
         }
     }
 
-    /// Runs `f` with the connection on the blocking pool.
+    /// Runs `f` with the connection on the blocking pool, in arrival order.
     pub async fn call<T, F>(&self, f: F) -> Result<T, AppError>
     where
         F: FnOnce(&mut Connection) -> Result<T, AppError> + Send + 'static,
         T: Send + 'static,
     {
+        // Held until the blocking work is done (or this request is dropped, in which case the
+        // work may still finish while the next one waits on the connection's lock).
+        let _turn = self
+            .turn
+            .acquire()
+            .await
+            .map_err(|_| AppError::internal(&"database gate closed"))?;
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
             let mut guard = conn
