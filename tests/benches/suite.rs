@@ -49,7 +49,8 @@ fn main() {
         .filter(|a| a != "--bench")
         .collect();
     match args.first().map(String::as_str) {
-        Some("server") => server_main(),
+        Some("server") => server_main(args.get(1).map(PathBuf::from)),
+        Some("seed-office") => seed_office_main(&args[1..]),
         Some("device-upload") => device_upload(&args[1..]),
         Some("device-download") => device_download(&args[1..]),
         Some("device-incremental") => device_incremental(&args[1..]),
@@ -206,10 +207,19 @@ impl LineChild {
 // ---------------------------------------------------------------------------------------------
 // The office server as its own process, driven by lines on stdin.
 
-fn server_main() {
-    let server = TestServer::start();
+/// `server [DIR]`: the office server, on a fresh data folder or on `DIR` (made by `seed-office`).
+fn server_main(data: Option<PathBuf>) {
+    let server = match data {
+        None => TestServer::start(),
+        Some(dir) => TestServer {
+            running: Some(
+                fieldcase_server::Server::start(&dir, "127.0.0.1:0".parse().unwrap()).unwrap(),
+            ),
+            // Unused: the data folder is `dir`, owned by the orchestrator.
+            dir: tempfile::tempdir().unwrap(),
+        },
+    };
     let mut users = BTreeMap::new();
-    let mut seeded: BTreeMap<String, Vec<CaseId>> = BTreeMap::new();
     println!(
         "{}",
         json!({"addr": server.addr().to_string(), "fingerprint": server.fingerprint().to_string()})
@@ -236,23 +246,22 @@ fn server_main() {
                     "tasks": made.iter().map(|(_, t)| t.to_string()).collect::<Vec<_>>(),
                 })
             }
-            ["seed", n, name, notes] => {
-                let t = Instant::now();
-                let made = seed_at_office(
-                    &server,
-                    users[*name],
-                    n.parse().unwrap(),
-                    notes.parse().unwrap(),
-                );
-                let ms = t.elapsed().as_secs_f64() * 1e3;
-                seeded.insert((*name).to_owned(), made);
-                json!({"ok": true, "ms": ms})
-            }
-            ["office-change", k, name] => {
-                let cases = &seeded[*name][..k.parse::<usize>().unwrap()];
-                office_notes(&server, cases, 1, &|_, _| {
-                    "follow-up call: the decision arrived, interview on Monday".to_owned()
-                });
+            ["office-change", k] => {
+                let state = &server.running().state;
+                let mut cases = state
+                    .db()
+                    .with(|c| fieldcase_server::cases::list_case_ids(c))
+                    .unwrap();
+                cases.truncate(k.parse().unwrap());
+                let vault = state.vault().clone();
+                state
+                    .db()
+                    .with(|conn| {
+                        office_notes(conn, &vault, state.now(), &cases, 1, &|_, _| {
+                            "follow-up call: the decision arrived, interview on Monday".to_owned()
+                        })
+                    })
+                    .unwrap();
                 json!({"ok": true})
             }
             ["quit"] => break,
@@ -274,8 +283,16 @@ const SERVER_COMMAND_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 
 impl ServerProc {
     fn start() -> Self {
+        Self::start_on(None)
+    }
+
+    /// The server on a data folder made beforehand (`None`: a fresh one).
+    fn start_on(data: Option<&Path>) -> Self {
         let mut cmd = Command::new(std::env::current_exe().unwrap());
         cmd.arg("server");
+        if let Some(dir) = data {
+            cmd.arg(dir);
+        }
         let mut proc = LineChild::spawn(cmd, true);
         let v = proc
             .next(Duration::from_secs(60))
@@ -340,74 +357,104 @@ impl ServerProc {
     }
 }
 
-/// Opens `n` cases for `user` at the office (one task each, as [`TestServer::create_case`]) and
-/// writes `notes` notes into each there, without a phone: the bench's way to hold 10,000 cases
-/// in a few minutes. Durability is relaxed (`synchronous = NORMAL`) while seeding only.
-fn seed_at_office(
-    server: &TestServer,
-    user: fieldcase_core::ids::UserId,
-    n: usize,
-    notes: usize,
-) -> Vec<CaseId> {
-    let db = server.running().state.db();
-    let sync_mode: i64 = db
-        .with(|c| Ok(c.pragma_query_value(None, "synchronous", |r| r.get(0))?))
-        .unwrap();
-    db.with(|c| Ok(c.pragma_update(None, "synchronous", "NORMAL")?))
-        .unwrap();
+/// `seed-office DIR N NOTES NAME`: makes the office's data folder `DIR` before its server starts
+/// (as `tests/src/bin/load.rs` does): the field worker `NAME`, `N` cases assigned to them (one
+/// task each, with `cases::create_case`), and `NOTES` notes in each written at the office. The
+/// bench's way to hold 10,000 cases in a few minutes; its own process, so that the server's
+/// memory figures do not carry the seeding. This connection commits with `synchronous = NORMAL`
+/// (the server's own connection opens with `FULL` again).
+fn seed_office_main(args: &[String]) {
+    use fieldcase_server::{cases, db, keys::ServerKeys, store};
+    let dir = PathBuf::from(&args[0]);
+    let (n, notes, name): (usize, usize, &str) =
+        (args[1].parse().unwrap(), args[2].parse().unwrap(), &args[3]);
+    fieldcase_server::prepare_data_dir(&dir).unwrap();
+    let keys = ServerKeys::load_or_create(&dir).unwrap();
+    let mut conn = db::open(&dir.join(db::DB_FILE)).unwrap();
+    let vault = cases::CaseVault::load_or_create(&mut conn, &keys).unwrap();
+    conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let user = fieldcase_core::ids::UserId::from_uuid(
+        store::add_user(&mut conn, name, Role::FieldWorker, now).unwrap(),
+    );
+    let t = Instant::now();
+    let task = fieldcase_core::model::NewTask {
+        purpose: "ID card application".into(),
+        office_kind: fieldcase_core::model::OfficeKind::RegistryOffice,
+        office_name: "Matična služba".into(),
+        office_address: "Novi Sad".into(),
+        scheduled_at: time::OffsetDateTime::now_utc().replace_time(time::macros::time!(09:00)),
+        time_zone: "Europe/Belgrade".into(),
+        assignees: vec![user],
+        checklist: vec![
+            "birth certificate copy".into(),
+            "ID application form".into(),
+        ],
+    };
     let made: Vec<CaseId> = (0..n)
-        .map(|i| server.create_case(&format!("K-S-{i:05}"), &[user]).0)
+        .map(|i| {
+            cases::create_case(
+                &mut conn,
+                &vault,
+                &fieldcase_core::model::NewCase {
+                    client_code: format!("K-S-{i:05}"),
+                    consent: fieldcase_core::model::ConsentStatus::Given,
+                    assigned_workers: vec![user],
+                },
+                Some(&task),
+                now,
+            )
+            .unwrap()
+            .0
+        })
         .collect();
-    office_notes(server, &made, notes, &|c, i| note(c * NOTES_PER_CASE + i));
-    db.with(|c| Ok(c.pragma_update(None, "synchronous", sync_mode)?))
-        .unwrap();
-    made
+    office_notes(&mut conn, &vault, now, &made, notes, &|c, i| {
+        note(c * NOTES_PER_CASE + i)
+    })
+    .unwrap();
+    println!(
+        "{}",
+        json!({"cases": n, "ms": t.elapsed().as_secs_f64() * 1e3})
+    );
 }
 
 /// Adds `per_case` notes to each of `cases` at the office through the server's own storage of
 /// the sync hub (`SqliteHub`: its `case_doc` and `store_case`, as a sync request stores what it
 /// received), a hundred cases to a transaction; the notes are the office's own edits.
 fn office_notes(
-    server: &TestServer,
+    conn: &mut rusqlite::Connection,
+    vault: &Arc<fieldcase_server::cases::CaseVault>,
+    now: i64,
     cases: &[CaseId],
     per_case: usize,
     body: &dyn Fn(usize, usize) -> String,
-) {
+) -> Result<(), fieldcase_server::ServerError> {
     use fieldcase_core::sync::hub::HubStorage;
-    let state = &server.running().state;
-    let vault = state.vault().clone();
-    let now = state.now();
     let at = time::OffsetDateTime::from_unix_timestamp(now).unwrap();
     for (b, batch) in cases.chunks(100).enumerate() {
-        state
-            .db()
-            .with(|conn| {
-                let tx =
-                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                let mut hub = fieldcase_server::cases::SqliteHub::new(&tx, &vault, now, 0);
-                for (k, case) in batch.iter().enumerate() {
-                    let doc = hub.case_doc(*case)?.expect("a case just made");
-                    for i in 0..per_case {
-                        doc.add_note(
-                            vault.office,
-                            &NewNote {
-                                kind: NoteKind::Visit,
-                                body: body(b * 100 + k, i),
-                                tags: vec![],
-                                task: None,
-                            },
-                            at,
-                        )?;
-                    }
-                    hub.store_case(*case, None)?;
-                }
-                let loaded: Vec<_> = hub.into_loaded().collect();
-                tx.commit()?;
-                vault.keep(loaded);
-                Ok(())
-            })
-            .unwrap();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut hub = fieldcase_server::cases::SqliteHub::new(&tx, vault, now, 0);
+        for (k, case) in batch.iter().enumerate() {
+            let doc = hub.case_doc(*case)?.expect("a case of this office");
+            for i in 0..per_case {
+                doc.add_note(
+                    vault.office,
+                    &NewNote {
+                        kind: NoteKind::Visit,
+                        body: body(b * 100 + k, i),
+                        tags: vec![],
+                        task: None,
+                    },
+                    at,
+                )?;
+            }
+            hub.store_case(*case, None)?;
+        }
+        let loaded: Vec<_> = hub.into_loaded().collect();
+        tx.commit()?;
+        vault.keep(loaded);
     }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1181,13 +1228,23 @@ fn reference_mobile(reference: &Reference, n: usize) -> Value {
 /// phone's first sync of them (its own process), then 10 cases changed at the office and the
 /// phone's incremental sync, then a sync with nothing changed.
 fn incremental_at_scale(n: usize) -> Value {
-    let mut server = ServerProc::start();
-    server.cmd("user ana");
-    let seeded = server.cmd(&format!("seed {n} ana {NOTES_PER_CASE}"));
+    let data = tempfile::tempdir().unwrap();
+    let office = data.path().join("office");
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.arg("seed-office").arg(&office).args([
+        n.to_string(),
+        NOTES_PER_CASE.to_string(),
+        "ana".into(),
+    ]);
+    let seeded = match LineChild::spawn(cmd, false).last(SERVER_COMMAND_TIMEOUT) {
+        Ok(v) => v,
+        Err(e) => return json!({"cases": n, "first": {"error": format!("seeding: {e}")}}),
+    };
     println!(
         "  fieldcase seeded       {n} cases at the office in {:.0} ms",
         f(&seeded["ms"])
     );
+    let mut server = ServerProc::start_on(Some(&office));
     let code = server.code("ana");
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args([
@@ -1213,7 +1270,7 @@ fn incremental_at_scale(n: usize) -> Value {
         ok
     };
     if ready.is_ok() && sync(&server, &mut phone, "first") {
-        server.cmd("office-change 10 ana");
+        server.cmd("office-change 10");
         if sync(&server, &mut phone, "ten_changed") {
             sync(&server, &mut phone, "none_changed");
         }
