@@ -1371,13 +1371,16 @@ fn orchestrate(args: &[String]) {
         probe.starts_with(b"FCSY") && fieldcase_core::sync::PROTOCOL_VERSION == 2,
         "this bench was linked against another tree's fieldcase-core: touch core/src/lib.rs and rebuild"
     );
-    // `--render DIR`: write the table and plot again from DIR/results.json.
+    // `--render DIR`: write the table and plot again from DIR/results.json (a relative DIR is
+    // taken from the workspace root: cargo runs benches in the package's folder).
     if let Some(dir) = args
         .iter()
         .position(|a| a == "--render")
         .and_then(|i| args.get(i + 1))
     {
-        let dir = PathBuf::from(dir);
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(dir);
         let all: Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap())
                 .unwrap();
@@ -1729,6 +1732,13 @@ fn office_load_md(all: &Value) -> String {
         let r = &l["reference"];
         let refs = if r.is_null() {
             vec!["–".to_owned(); 10]
+        } else if r["p50_ms"].is_null() {
+            // No peer got its change to the server.
+            let mut cells = vec!["failed".to_owned(), "–".into(), "–".into(), "–".into()];
+            cells.push(r["errors"].to_string());
+            cells.push(kb_mb(f(&r["server_peak_kb"])));
+            cells.extend(["–".to_owned(), "–".into(), "–".into(), "–".into()]);
+            cells
         } else {
             vec![
                 ms(&r["wall_ms"]),
