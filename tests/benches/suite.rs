@@ -21,7 +21,8 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
@@ -48,9 +49,11 @@ fn main() {
         .filter(|a| a != "--bench")
         .collect();
     match args.first().map(String::as_str) {
-        Some("server") => server_main(),
+        Some("server") => server_main(args.get(1).map(PathBuf::from)),
+        Some("seed-office") => seed_office_main(&args[1..]),
         Some("device-upload") => device_upload(&args[1..]),
         Some("device-download") => device_download(&args[1..]),
+        Some("device-incremental") => device_incremental(&args[1..]),
         _ => orchestrate(&args),
     }
 }
@@ -90,10 +93,132 @@ fn reset_hwm(pid: u32) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Child processes that answer in JSON lines, read by a thread so that every wait is bounded.
+
+struct LineChild {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+}
+
+impl LineChild {
+    /// Starts `cmd` with stdout piped (and stdin piped when `talk`, else closed).
+    fn spawn(mut cmd: Command, talk: bool) -> Self {
+        let mut child = cmd
+            .stdin(if talk { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in stdout.lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child,
+            stdin,
+            lines,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn send(&mut self, line: &str) {
+        if let Some(stdin) = self.stdin.as_mut() {
+            let _ = writeln!(stdin, "{line}");
+            let _ = stdin.flush();
+        }
+    }
+
+    /// The next line that is JSON, within `timeout`; `Err` says why not (timeout or exit).
+    fn next(&mut self, timeout: Duration) -> Result<Value, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                        return Ok(v);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    return Err(format!("timeout after {} s", timeout.as_secs()));
+                }
+                Err(RecvTimeoutError::Disconnected) => return Err("process ended".into()),
+            }
+        }
+    }
+
+    /// The last JSON line before the process ends, within `timeout` (else it is killed).
+    fn last(mut self, timeout: Duration) -> Result<Value, String> {
+        let deadline = Instant::now() + timeout;
+        let mut last = None;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                        last = Some(v);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    self.kill();
+                    return Err(format!("timeout after {} s", timeout.as_secs()));
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        let status = self.child.wait();
+        match (last, status) {
+            (Some(v), Ok(st)) if st.success() => Ok(v),
+            (Some(v), _) if v["error"].is_string() => Err(v["error"].as_str().unwrap().to_owned()),
+            _ => Err("process failed".into()),
+        }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Closes stdin and waits up to `timeout` for the process to end, then kills it.
+    fn finish(mut self, timeout: Duration) {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.kill();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // The office server as its own process, driven by lines on stdin.
 
-fn server_main() {
-    let server = TestServer::start();
+/// `server [DIR]`: the office server, on a fresh data folder or on `DIR` (made by `seed-office`).
+fn server_main(data: Option<PathBuf>) {
+    let server = match data {
+        None => TestServer::start(),
+        Some(dir) => TestServer {
+            running: Some(
+                fieldcase_server::Server::start(&dir, "127.0.0.1:0".parse().unwrap()).unwrap(),
+            ),
+            // Unused: the data folder is `dir`, owned by the orchestrator.
+            dir: tempfile::tempdir().unwrap(),
+        },
+    };
     let mut users = BTreeMap::new();
     println!(
         "{}",
@@ -121,6 +246,24 @@ fn server_main() {
                     "tasks": made.iter().map(|(_, t)| t.to_string()).collect::<Vec<_>>(),
                 })
             }
+            ["office-change", k] => {
+                let state = &server.running().state;
+                let mut cases = state
+                    .db()
+                    .with(|c| fieldcase_server::cases::list_case_ids(c))
+                    .unwrap();
+                cases.truncate(k.parse().unwrap());
+                let vault = state.vault().clone();
+                state
+                    .db()
+                    .with(|conn| {
+                        office_notes(conn, &vault, state.now(), &cases, 1, &|_, _| {
+                            "follow-up call: the decision arrived, interview on Monday".to_owned()
+                        })
+                    })
+                    .unwrap();
+                json!({"ok": true})
+            }
             ["quit"] => break,
             _ => json!({"error": line}),
         };
@@ -130,45 +273,49 @@ fn server_main() {
 }
 
 struct ServerProc {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
+    proc: LineChild,
     url: String,
     fingerprint: String,
 }
 
+/// How long an office command may take (seeding 10,000 cases is the longest).
+const SERVER_COMMAND_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+
 impl ServerProc {
     fn start() -> Self {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .arg("server")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let v: Value = serde_json::from_str(&line).unwrap();
+        Self::start_on(None)
+    }
+
+    /// The server on a data folder made beforehand (`None`: a fresh one).
+    fn start_on(data: Option<&Path>) -> Self {
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.arg("server");
+        if let Some(dir) = data {
+            cmd.arg(dir);
+        }
+        let mut proc = LineChild::spawn(cmd, true);
+        let v = proc
+            .next(Duration::from_secs(60))
+            .expect("the server process did not start");
         Self {
-            child,
-            stdin,
-            stdout,
+            proc,
             url: format!("https://{}", v["addr"].as_str().unwrap()),
             fingerprint: v["fingerprint"].as_str().unwrap().to_owned(),
         }
     }
 
     fn cmd(&mut self, line: &str) -> Value {
-        writeln!(self.stdin, "{line}").unwrap();
-        self.stdin.flush().unwrap();
-        let mut answer = String::new();
-        self.stdout.read_line(&mut answer).unwrap();
-        serde_json::from_str(&answer).unwrap()
+        self.cmd_within(line, SERVER_COMMAND_TIMEOUT)
+            .unwrap_or_else(|e| panic!("office command {line:?}: {e}"))
+    }
+
+    fn cmd_within(&mut self, line: &str, timeout: Duration) -> Result<Value, String> {
+        self.proc.send(line);
+        self.proc.next(timeout)
     }
 
     fn pid(&self) -> u32 {
-        self.child.id()
+        self.proc.pid()
     }
 
     fn addr(&self) -> std::net::SocketAddr {
@@ -205,9 +352,109 @@ impl ServerProc {
     }
 
     fn stop(mut self) {
-        let _ = writeln!(self.stdin, "quit");
-        let _ = self.child.wait();
+        self.proc.send("quit");
+        self.proc.finish(Duration::from_secs(60));
     }
+}
+
+/// `seed-office DIR N NOTES NAME`: makes the office's data folder `DIR` before its server starts
+/// (as `tests/src/bin/load.rs` does): the field worker `NAME`, `N` cases assigned to them (one
+/// task each, with `cases::create_case`), and `NOTES` notes in each written at the office. The
+/// bench's way to hold 10,000 cases in a few minutes; its own process, so that the server's
+/// memory figures do not carry the seeding. This connection commits with `synchronous = NORMAL`
+/// (the server's own connection opens with `FULL` again).
+fn seed_office_main(args: &[String]) {
+    use fieldcase_server::{cases, db, keys::ServerKeys, store};
+    let dir = PathBuf::from(&args[0]);
+    let (n, notes, name): (usize, usize, &str) =
+        (args[1].parse().unwrap(), args[2].parse().unwrap(), &args[3]);
+    fieldcase_server::prepare_data_dir(&dir).unwrap();
+    let keys = ServerKeys::load_or_create(&dir).unwrap();
+    let mut conn = db::open(&dir.join(db::DB_FILE)).unwrap();
+    let vault = cases::CaseVault::load_or_create(&mut conn, &keys).unwrap();
+    conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let user = fieldcase_core::ids::UserId::from_uuid(
+        store::add_user(&mut conn, name, Role::FieldWorker, now).unwrap(),
+    );
+    let t = Instant::now();
+    let task = fieldcase_core::model::NewTask {
+        purpose: "ID card application".into(),
+        office_kind: fieldcase_core::model::OfficeKind::RegistryOffice,
+        office_name: "Matična služba".into(),
+        office_address: "Novi Sad".into(),
+        scheduled_at: time::OffsetDateTime::now_utc().replace_time(time::macros::time!(09:00)),
+        time_zone: "Europe/Belgrade".into(),
+        assignees: vec![user],
+        checklist: vec![
+            "birth certificate copy".into(),
+            "ID application form".into(),
+        ],
+    };
+    let made: Vec<CaseId> = (0..n)
+        .map(|i| {
+            cases::create_case(
+                &mut conn,
+                &vault,
+                &fieldcase_core::model::NewCase {
+                    client_code: format!("K-S-{i:05}"),
+                    consent: fieldcase_core::model::ConsentStatus::Given,
+                    assigned_workers: vec![user],
+                },
+                Some(&task),
+                now,
+            )
+            .unwrap()
+            .0
+        })
+        .collect();
+    office_notes(&mut conn, &vault, now, &made, notes, &|c, i| {
+        note(c * NOTES_PER_CASE + i)
+    })
+    .unwrap();
+    println!(
+        "{}",
+        json!({"cases": n, "ms": t.elapsed().as_secs_f64() * 1e3})
+    );
+}
+
+/// Adds `per_case` notes to each of `cases` at the office through the server's own storage of
+/// the sync hub (`SqliteHub`: its `case_doc` and `store_case`, as a sync request stores what it
+/// received), a hundred cases to a transaction; the notes are the office's own edits.
+fn office_notes(
+    conn: &mut rusqlite::Connection,
+    vault: &Arc<fieldcase_server::cases::CaseVault>,
+    now: i64,
+    cases: &[CaseId],
+    per_case: usize,
+    body: &dyn Fn(usize, usize) -> String,
+) -> Result<(), fieldcase_server::ServerError> {
+    use fieldcase_core::sync::hub::HubStorage;
+    let at = time::OffsetDateTime::from_unix_timestamp(now).unwrap();
+    for (b, batch) in cases.chunks(100).enumerate() {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut hub = fieldcase_server::cases::SqliteHub::new(&tx, vault, now, 0);
+        for (k, case) in batch.iter().enumerate() {
+            let doc = hub.case_doc(*case)?.expect("a case of this office");
+            for i in 0..per_case {
+                doc.add_note(
+                    vault.office,
+                    &NewNote {
+                        kind: NoteKind::Visit,
+                        body: body(b * 100 + k, i),
+                        tags: vec![],
+                        task: None,
+                    },
+                    at,
+                )?;
+            }
+            hub.store_case(*case, None)?;
+        }
+        let loaded: Vec<_> = hub.into_loaded().collect();
+        tx.commit()?;
+        vault.keep(loaded);
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -310,6 +557,33 @@ fn device_download(args: &[String]) {
     let mut out = report_json(ms, &r, vm_hwm_kb(std::process::id()));
     out["cpu_ms"] = json!(cpu_ms(std::process::id()) - cpu0);
     println!("{out}");
+}
+
+/// `device-incremental URL FINGERPRINT CODE`: a newly enrolled phone that syncs (timed) each
+/// time it reads `sync` on stdin, until `quit`.
+fn device_incremental(args: &[String]) {
+    let fp = Fingerprint(fieldcase_core::protocol::decode_hex_array(&args[1]).unwrap());
+    let phone = enroll(&args[0], fp, &args[2]);
+    println!("{}", json!({"ready": true}));
+    for line in std::io::stdin().lock().lines() {
+        if line.unwrap().trim() != "sync" {
+            break;
+        }
+        reset_hwm(std::process::id());
+        let cpu0 = cpu_ms(std::process::id());
+        let t = Instant::now();
+        let r = phone.device.sync_now();
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        let out = match r {
+            Ok(r) => {
+                let mut out = report_json(ms, &r, vm_hwm_kb(std::process::id()));
+                out["cpu_ms"] = json!(cpu_ms(std::process::id()) - cpu0);
+                out
+            }
+            Err(e) => json!({"error": e.to_string()}),
+        };
+        println!("{out}");
+    }
 }
 
 fn run_child(args: &[&str]) -> Value {
@@ -447,30 +721,39 @@ impl Reference {
             .then_some(Self { dir })
     }
 
-    fn client(&self, args: &[&str]) -> Value {
-        let out = Command::new("node")
-            .arg(self.dir.join("client.mjs"))
+    fn node(&self, args: &[&str], timeout: Duration) -> Command {
+        let mut cmd = Command::new("node");
+        cmd.arg(self.dir.join("client.mjs"))
             .args(args)
             .current_dir(&self.dir)
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap();
-        // The reference may give up (automerge-repo's own 60 s timeouts on a loaded machine):
-        // record that and go on, rather than lose the whole run.
-        let text = String::from_utf8(out.stdout).unwrap_or_default();
-        match text
-            .lines()
-            .last()
-            .and_then(|l| serde_json::from_str(l).ok())
-        {
-            Some(v) if out.status.success() => v,
-            _ => json!({"error": format!("reference client {} failed", args[0])}),
+            // The client's own watchdog, a little inside ours.
+            .env(
+                "BENCH_TIMEOUT_MS",
+                (timeout.saturating_sub(Duration::from_secs(5)).as_millis()).to_string(),
+            );
+        cmd
+    }
+
+    fn client(&self, args: &[&str]) -> Value {
+        self.client_within(args, REFERENCE_CLIENT_TIMEOUT)
+    }
+
+    /// Runs one client to its end, within `timeout`. The reference may give up (automerge-repo's
+    /// own 60 s timeouts on a loaded machine) or overrun: record that and go on, rather than
+    /// lose the whole run.
+    fn client_within(&self, args: &[&str], timeout: Duration) -> Value {
+        match LineChild::spawn(self.node(args, timeout), false).last(timeout) {
+            Ok(v) => v,
+            Err(e) => json!({"error": format!("reference client {}: {e}", args[0])}),
         }
     }
 }
 
+/// The longest one reference client run may take.
+const REFERENCE_CLIENT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+
 struct NodeServer {
-    child: Child,
+    proc: LineChild,
     port: u16,
     _dir: tempfile::TempDir,
 }
@@ -478,38 +761,39 @@ struct NodeServer {
 impl NodeServer {
     fn start(reference: &Reference) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new("node")
-            .arg(reference.dir.join("server.mjs"))
+        let mut cmd = Command::new("node");
+        cmd.arg(reference.dir.join("server.mjs"))
             .arg(dir.path())
-            .current_dir(&reference.dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let v: Value = serde_json::from_str(&line).unwrap();
+            .current_dir(&reference.dir);
+        let mut proc = LineChild::spawn(cmd, true);
+        let v = proc
+            .next(Duration::from_secs(60))
+            .expect("the reference server did not start");
         Self {
-            child,
+            proc,
             port: u16::try_from(v["port"].as_u64().unwrap()).unwrap(),
             _dir: dir,
         }
     }
 
-    fn stop(mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.wait();
+    fn pid(&self) -> u32 {
+        self.proc.pid()
+    }
+
+    fn addr(&self) -> std::net::SocketAddr {
+        format!("127.0.0.1:{}", self.port).parse().unwrap()
+    }
+
+    fn stop(self) {
+        self.proc.finish(Duration::from_secs(60));
     }
 }
 
 /// One reference run at `n` documents: upload, first download, 10 changed, none changed.
 fn reference_run(reference: &Reference, n: usize) -> Value {
     let server = NodeServer::start(reference);
-    let pid = server.child.id();
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", server.port).parse().unwrap();
-    let proxy = FaultProxy::start(addr);
+    let pid = server.pid();
+    let proxy = FaultProxy::start(server.addr());
     let url = format!("ws://{}", proxy.addr);
     let work = tempfile::tempdir().unwrap();
     let urls = work.path().join("urls.json");
@@ -677,6 +961,7 @@ fn office_load(d: usize) -> Value {
         })
         .collect();
     reset_hwm(server.pid());
+    let server_cpu = cpu_ms(server.pid());
     let barrier = Arc::new(Barrier::new(d + 1));
     let handles: Vec<_> = phones
         .into_iter()
@@ -715,6 +1000,7 @@ fn office_load(d: usize) -> Value {
         "errors": errors.len(),
         "first_error": errors.first().map(|e| e.as_str()),
         "server_peak_kb": vm_hwm_kb(server.pid()),
+        "server_cpu_ms": cpu_ms(server.pid()) - server_cpu,
     });
     println!("  fieldcase office load  {v}");
     drop(results);
@@ -775,6 +1061,226 @@ fn mobile(n: usize) -> Value {
     println!("  fieldcase 3G           {v}");
     server.stop();
     v
+}
+
+/// Phone-like reference peers hosted by one Node process in the office-load scenario.
+const REFERENCE_PEERS_PER_PROCESS: usize = 125;
+
+/// Scenario 4 against the reference: 50 documents (ten workers, five each) opened by an office
+/// peer and synced up; `d` peers, peer `i` holding the five documents of worker `i % 10` (its own
+/// Repo, WebSocket and file-system storage), all change one document at the same moment. Up to
+/// 125 peers share one Node process (`client.mjs load`). Latency: from a peer's change until its
+/// view of the server's sync state shows the new heads; a peer that does not get there within
+/// 120 s counts as an error, as does a process that fails or overruns.
+fn reference_office_load(reference: &Reference, d: usize) -> Value {
+    let server = NodeServer::start(reference);
+    let pid = server.pid();
+    let url = format!("ws://{}", server.addr());
+    let work = tempfile::tempdir().unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    let (urls, office, phones) = (
+        work.path().join("urls.json"),
+        work.path().join("office"),
+        work.path().join("phones"),
+    );
+    let workers = 10.min(d);
+    let docs = (workers * 5).to_string();
+    let fail = |what: &str, e: &str| json!({"phones": d, "errors": d, "first_error": format!("{what}: {e}")});
+    let seeded = reference.client(&["seed", &s(&office), &docs, "0", &s(&urls)]);
+    let up = reference.client(&["upload", &s(&office), &url, &s(&urls)]);
+    if let Some(e) = seeded["error"].as_str().or(up["error"].as_str()) {
+        server.stop();
+        return fail("office documents", e);
+    }
+    let setup = Duration::from_secs(600);
+    let run = Duration::from_secs(180);
+    let mut procs: Vec<(usize, LineChild)> = (0..d)
+        .step_by(REFERENCE_PEERS_PER_PROCESS)
+        .map(|first| {
+            let count = REFERENCE_PEERS_PER_PROCESS.min(d - first);
+            let args = [
+                "load".to_owned(),
+                s(&phones),
+                url.clone(),
+                s(&urls),
+                first.to_string(),
+                count.to_string(),
+                workers.to_string(),
+                "5".to_owned(),
+            ];
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            (
+                count,
+                LineChild::spawn(reference.node(&args, setup + run), true),
+            )
+        })
+        .collect();
+    let mut errors = 0usize;
+    let mut first_error: Option<String> = None;
+    let mut live = Vec::new();
+    for (count, mut p) in procs.drain(..) {
+        match p.next(setup) {
+            Ok(v) if v["ready"].is_number() => live.push((count, p)),
+            other => {
+                errors += count;
+                first_error.get_or_insert(format!("peers not ready: {other:?}"));
+                p.kill();
+            }
+        }
+    }
+    reset_hwm(pid);
+    let cpu0 = cpu_ms(pid);
+    for (_, p) in &mut live {
+        p.send("go");
+    }
+    let t = Instant::now();
+    let mut lat: Vec<f64> = Vec::new();
+    for (count, p) in live {
+        match p.last(run.saturating_sub(t.elapsed())) {
+            Ok(v) => {
+                lat.extend(v["latencies_ms"].as_array().unwrap().iter().map(f));
+                let e = usize::try_from(v["errors"].as_u64().unwrap_or(0)).unwrap();
+                errors += e;
+                if e > 0 {
+                    first_error.get_or_insert(v["first_error"].as_str().unwrap_or("").to_owned());
+                }
+            }
+            Err(e) => {
+                errors += count;
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    let wall = t.elapsed();
+    lat.sort_by(f64::total_cmp);
+    let pct =
+        |p: f64| (!lat.is_empty()).then(|| lat[((lat.len() as f64 - 1.0) * p).round() as usize]);
+    let v = json!({
+        "phones": d,
+        "processes": d.div_ceil(REFERENCE_PEERS_PER_PROCESS),
+        "wall_ms": wall.as_secs_f64() * 1e3,
+        "syncs_per_s": lat.len() as f64 / wall.as_secs_f64(),
+        "p50_ms": pct(0.5), "p99_ms": pct(0.99),
+        "errors": errors,
+        "first_error": first_error,
+        "server_peak_kb": vm_hwm_kb(pid),
+        "server_cpu_ms": cpu_ms(pid) - cpu0,
+    });
+    println!("  reference office load  {v}");
+    server.stop();
+    v
+}
+
+/// Scenario 6 against the reference, through the same shaped link: a fresh peer fetches `n`
+/// documents of 20 notes; another fresh peer's fetch is cut when half the first one's bytes have
+/// come back (it keeps what arrived, flushed to its storage), then it reconnects and syncs until
+/// it holds the server's heads of every document.
+fn reference_mobile(reference: &Reference, n: usize) -> Value {
+    let server = NodeServer::start(reference);
+    let work = tempfile::tempdir().unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    let urls = work.path().join("urls.json");
+    let [a, b, c] = ["a", "b", "c"].map(|d| work.path().join(d));
+    let direct = format!("ws://{}", server.addr());
+    reference.client(&[
+        "seed",
+        &s(&a),
+        &n.to_string(),
+        &NOTES_PER_CASE.to_string(),
+        &s(&urls),
+    ]);
+    let up = reference.client(&["upload", &s(&a), &direct, &s(&urls)]);
+    let proxy =
+        FaultProxy::start_with(server.addr(), Link::mobile(1.0, Duration::from_millis(300)));
+    let url = format!("ws://{}", proxy.addr);
+
+    let down0 = proxy.bytes_to_client();
+    let first = reference.client(&["download", &s(&b), &url, &s(&urls)]);
+    let whole = proxy.bytes_to_client() - down0;
+
+    proxy.cut_next_response_after(usize::try_from(whole / 2).unwrap());
+    let down1 = proxy.bytes_to_client();
+    let cut = reference.client(&["download-cut", &s(&c), &url, &s(&urls)]);
+    let delivered = proxy.bytes_to_client() - down1;
+    let down2 = proxy.bytes_to_client();
+    let resumed = reference.client(&["resync", &s(&c), &url, &s(&urls)]);
+    let resent = proxy.bytes_to_client() - down2;
+    let ok = |v: &Value| !v["error"].is_string();
+    let errors: Vec<&str> = [&up, &first, &cut, &resumed]
+        .iter()
+        .filter_map(|v| v["error"].as_str())
+        .collect();
+    let v = json!({
+        "cases": n,
+        "upload_ok": ok(&up),
+        "first_ok": ok(&first), "first_ms": first["ms"], "first_wire_bytes": whole,
+        "cut_ok": cut["cut"].as_bool() == Some(true), "cut_ms": cut["ms"],
+        "cut_docs_ready": cut["docs_ready"], "cut_delivered_bytes": delivered,
+        "resumed_ok": ok(&resumed), "resumed_ms": resumed["ms"], "resumed_wire_bytes": resent,
+        "errors": errors,
+    });
+    println!("  reference 3G           {v}");
+    server.stop();
+    v
+}
+
+/// Scenario 2 at large N: `n` cases of 20 notes made at the office (no phone), a newly enrolled
+/// phone's first sync of them (its own process), then 10 cases changed at the office and the
+/// phone's incremental sync, then a sync with nothing changed.
+fn incremental_at_scale(n: usize) -> Value {
+    let data = tempfile::tempdir().unwrap();
+    let office = data.path().join("office");
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.arg("seed-office").arg(&office).args([
+        n.to_string(),
+        NOTES_PER_CASE.to_string(),
+        "ana".into(),
+    ]);
+    let seeded = match LineChild::spawn(cmd, false).last(SERVER_COMMAND_TIMEOUT) {
+        Ok(v) => v,
+        Err(e) => return json!({"cases": n, "first": {"error": format!("seeding: {e}")}}),
+    };
+    println!(
+        "  fieldcase seeded       {n} cases at the office in {:.0} ms",
+        f(&seeded["ms"])
+    );
+    let mut server = ServerProc::start_on(Some(&office));
+    let code = server.code("ana");
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "device-incremental",
+        &server.url,
+        &server.fingerprint,
+        &code,
+    ]);
+    let mut phone = LineChild::spawn(cmd, true);
+    let mut out = json!({"cases": n, "seed_ms": seeded["ms"]});
+    let timeout = Duration::from_secs(15 * 60);
+    let ready = phone.next(Duration::from_secs(60));
+    let mut sync = |server: &ServerProc, phone: &mut LineChild, name: &str| -> bool {
+        reset_hwm(server.pid());
+        let cpu0 = cpu_ms(server.pid());
+        phone.send("sync");
+        let mut v = phone.next(timeout).unwrap_or_else(|e| json!({"error": e}));
+        v["server_peak_kb"] = json!(vm_hwm_kb(server.pid()));
+        v["server_cpu_ms"] = json!(cpu_ms(server.pid()) - cpu0);
+        println!("  fieldcase at scale {name:<12} {v}");
+        let ok = !v["error"].is_string();
+        out[name] = v;
+        ok
+    };
+    if ready.is_ok() && sync(&server, &mut phone, "first") {
+        server.cmd("office-change 10");
+        if sync(&server, &mut phone, "ten_changed") {
+            sync(&server, &mut phone, "none_changed");
+        }
+    } else if let Err(e) = ready {
+        out["first"] = json!({"error": e});
+    }
+    phone.send("quit");
+    phone.finish(Duration::from_secs(60));
+    server.stop();
+    out
 }
 
 /// The cost of encryption on the phone's write and read paths, measured without a plaintext
@@ -865,13 +1371,16 @@ fn orchestrate(args: &[String]) {
         probe.starts_with(b"FCSY") && fieldcase_core::sync::PROTOCOL_VERSION == 2,
         "this bench was linked against another tree's fieldcase-core: touch core/src/lib.rs and rebuild"
     );
-    // `--render DIR`: write the table and plot again from DIR/results.json.
+    // `--render DIR`: write the table and plot again from DIR/results.json (a relative DIR is
+    // taken from the workspace root: cargo runs benches in the package's folder).
     if let Some(dir) = args
         .iter()
         .position(|a| a == "--render")
         .and_then(|i| args.get(i + 1))
     {
-        let dir = PathBuf::from(dir);
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(dir);
         let all: Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap())
                 .unwrap();
@@ -887,10 +1396,25 @@ fn orchestrate(args: &[String]) {
     let full = args.iter().any(|a| a == "--full" || a == "full");
     let skip_reference = args.iter().any(|a| a == "--no-reference");
     let (mut ns, loads, mobile_n, offline_n) = if full {
-        (vec![100, 1000, 5000], vec![10, 100, 500], 200, 1000)
+        // Phone-made sizes: 5,000 cases through a phone take a quarter hour more; the first
+        // sync down at 5,000 and 10,000 is measured by the office-seeded runs below
+        // (`--phone-cases 100,1000,5000` puts it back).
+        (vec![100, 1000], vec![10, 100, 500], 200, 1000)
     } else {
         (vec![100, 300], vec![10, 50], 50, 100)
     };
+    // `--phone-cases 100,1000,5000`: the sizes of the phone-made first sync (scenarios 1, 2, 5).
+    if let Some(list) = args
+        .iter()
+        .position(|a| a == "--phone-cases")
+        .and_then(|i| args.get(i + 1))
+    {
+        ns = list
+            .split(',')
+            .filter_map(|v| v.trim().parse().ok())
+            .filter(|n| *n > 0)
+            .collect();
+    }
     // `--max-cases N`: leave out the larger sizes (the 5,000-case run takes a quarter hour).
     if let Some(max) = args
         .iter()
@@ -899,6 +1423,24 @@ fn orchestrate(args: &[String]) {
         .and_then(|v| v.parse::<usize>().ok())
     {
         ns.retain(|n| *n <= max);
+    }
+    // `--incremental-cases 1000,10000`: the sizes of the office-seeded incremental scenario
+    // (0 to leave it out).
+    let mut incremental_ns: Vec<usize> = if full {
+        vec![1000, 5000, 10000]
+    } else {
+        vec![100, 1000]
+    };
+    if let Some(list) = args
+        .iter()
+        .position(|a| a == "--incremental-cases")
+        .and_then(|i| args.get(i + 1))
+    {
+        incremental_ns = list
+            .split(',')
+            .filter_map(|v| v.trim().parse().ok())
+            .filter(|n| *n > 0)
+            .collect();
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let stamp = time::OffsetDateTime::now_utc()
@@ -916,6 +1458,19 @@ fn orchestrate(args: &[String]) {
     if reference.is_none() && !skip_reference {
         eprintln!("reference packages are not installed: run scripts/bench, not cargo bench alone");
     }
+    // `--only first,incremental,offline,load,3g,crypto`: run only these parts.
+    let only: Option<Vec<String>> = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .map(|l| l.split(',').map(str::to_owned).collect());
+    let part = |name: &str| only.as_ref().is_none_or(|o| o.iter().any(|p| p == name));
+    if !part("first") {
+        ns.clear();
+    }
+    if !part("incremental") {
+        incremental_ns.clear();
+    }
     let mut all = json!({"mode": if full { "full" } else { "quick" }, "runs": {}});
     for &n in &ns {
         println!("== {n} cases x {NOTES_PER_CASE} notes");
@@ -926,14 +1481,44 @@ fn orchestrate(args: &[String]) {
         let rf = reference.as_ref().map(|r| reference_run(r, n));
         all["runs"][n.to_string()] = json!({"raw": raw, "fieldcase": fc, "reference": rf});
     }
-    println!("== a day offline");
-    all["day_offline"] = day_offline(offline_n);
+    all["incremental"] = json!(
+        incremental_ns
+            .iter()
+            .map(|&n| {
+                println!("== incremental at scale: {n} cases made at the office");
+                incremental_at_scale(n)
+            })
+            .collect::<Vec<_>>()
+    );
+    if part("offline") {
+        println!("== a day offline");
+        all["day_offline"] = day_offline(offline_n);
+    }
     println!("== office load");
-    all["office_load"] = json!(loads.iter().map(|&d| office_load(d)).collect::<Vec<_>>());
-    println!("== 3G");
-    all["mobile"] = mobile(mobile_n);
-    println!("== encryption");
-    all["encryption"] = crypto_cost();
+    all["office_load"] = json!(
+        loads
+            .iter()
+            .filter(|_| part("load"))
+            .map(|&d| {
+                let mut v = office_load(d);
+                v["reference"] = reference
+                    .as_ref()
+                    .map_or(Value::Null, |r| reference_office_load(r, d));
+                v
+            })
+            .collect::<Vec<_>>()
+    );
+    if part("3g") {
+        println!("== 3G");
+        all["mobile"] = mobile(mobile_n);
+        all["mobile"]["reference"] = reference
+            .as_ref()
+            .map_or(Value::Null, |r| reference_mobile(r, mobile_n));
+    }
+    if part("crypto") {
+        println!("== encryption");
+        all["encryption"] = crypto_cost();
+    }
     std::fs::write(
         out_dir.join("results.json"),
         serde_json::to_string_pretty(&all).unwrap(),
@@ -1059,42 +1644,58 @@ fn markdown(all: &Value) -> String {
             s += &format!("| {n} | {label} | {} |\n", cells.join(" | "));
         }
     }
+    if let Some(inc) = all["incremental"].as_array().filter(|a| !a.is_empty()) {
+        s += "\n### Incremental sync at scale (scenario 2): cases made at the office, a new phone's first sync, then 10 changed at the office, then none\n\n";
+        s += "| cases | seeding at the office | first sync time | first sync down | round trips | phone peak | server peak | phone + server CPU | 10 changed: time | bytes | round trips | bytes / bytes at the smallest N | nothing changed: time | bytes |\n";
+        s += "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
+        let base = inc
+            .iter()
+            .map(|r| f(&r["ten_changed"]["sent"]) + f(&r["ten_changed"]["received"]))
+            .find(|b| b.is_finite());
+        for r in inc {
+            let (first, ten, none) = (&r["first"], &r["ten_changed"], &r["none_changed"]);
+            let time = |v: &Value| {
+                if let Some(e) = v["error"].as_str() {
+                    format!("failed ({e})")
+                } else if v.is_null() {
+                    "–".into()
+                } else {
+                    format!("{:.0} ms", f(&v["ms"]))
+                }
+            };
+            let bytes = |v: &Value| f(&v["sent"]) + f(&v["received"]);
+            s += &format!(
+                "| {} | {:.1} s | {} | {} | {} | {} | {} | {:.0} ms | {} | {:.0} B | {} | {} | {} | {:.0} B |\n",
+                r["cases"],
+                f(&r["seed_ms"]) / 1e3,
+                time(first),
+                mb(f(&first["received"])),
+                first["round_trips"],
+                kb_mb(f(&first["peak_kb"])),
+                kb_mb(f(&first["server_peak_kb"])),
+                f(&first["cpu_ms"]) + f(&first["server_cpu_ms"]),
+                time(ten),
+                bytes(ten),
+                ten["round_trips"],
+                base.map_or("–".into(), |b| ratio(bytes(ten), b)),
+                time(none),
+                bytes(none),
+            );
+        }
+    }
     let d = &all["day_offline"];
-    s += "\n### A day offline (scenario 3): 200 notes and 50 task updates over 50 cases, one sync\n\n";
-    s += &format!(
-        "{:.0} ms, {} up, {} down, {} round trips\n",
-        f(&d["ms"]),
-        mb(f(&d["sent"])),
-        mb(f(&d["received"])),
-        d["round_trips"]
-    );
-    s += "\n### Office load (scenario 4): phones syncing a small change at the same moment over TLS\n\n";
-    s += "| phones | wall | syncs/s | p50 | p99 | errors | server peak |\n| --- | --- | --- | --- | --- | --- | --- |\n";
-    for l in all["office_load"].as_array().cloned().unwrap_or_default() {
+    if !d.is_null() {
+        s += "\n### A day offline (scenario 3): 200 notes and 50 task updates over 50 cases, one sync\n\n";
         s += &format!(
-            "| {} | {:.0} ms | {:.0} | {:.0} ms | {:.0} ms | {} | {} |\n",
-            l["phones"],
-            f(&l["wall_ms"]),
-            f(&l["syncs_per_s"]),
-            f(&l["p50_ms"]),
-            f(&l["p99_ms"]),
-            l["errors"],
-            kb_mb(f(&l["server_peak_kb"]))
+            "{:.0} ms, {} up, {} down, {} round trips\n",
+            f(&d["ms"]),
+            mb(f(&d["sent"])),
+            mb(f(&d["received"])),
+            d["round_trips"]
         );
     }
-    let m = &all["mobile"];
-    s += "\n### A phone on 3G (scenario 6): 1 Mbit/s each way, 300 ms round trip, through the fault proxy\n\n";
-    s += &format!(
-        "First sync of {} cases: {:.1} s, {} on the wire down. Cut halfway: failed as expected = {}, {} delivered before the cut; resumed sync: ok = {}, {:.1} s, {} on the wire down.\n",
-        m["cases"],
-        f(&m["first_ms"]) / 1e3,
-        mb(f(&m["first_wire_bytes"])),
-        m["cut_ok"],
-        mb(f(&m["cut_delivered_bytes"])),
-        m["resumed_ok"],
-        f(&m["resumed_ms"]) / 1e3,
-        mb(f(&m["resumed_wire_bytes"])),
-    );
+    s += &office_load_md(all);
+    s += &mobile_md(all);
     let e = &all["encryption"];
     if !e.is_null() {
         s += "\n### Encryption on the phone (measured as described in docs/BENCHMARKS.md)\n\n";
@@ -1108,6 +1709,175 @@ fn markdown(all: &Value) -> String {
             f(&e["read_ratio"]),
         );
     }
+    s
+}
+
+fn office_load_md(all: &Value) -> String {
+    let loads = all["office_load"].as_array().cloned().unwrap_or_default();
+    let mut s = String::new();
+    if loads.is_empty() {
+        return s;
+    }
+    s += "\n### Office load (scenario 4): phones syncing a small change at the same moment (fieldcase over TLS; reference over WebSocket)\n\n";
+    s += "| phones | wall | syncs/s | p50 | p99 | errors | server peak | server CPU | ref wall | ref syncs/s | ref p50 | ref p99 | ref errors | ref server peak | ref server CPU | syncs/s fc/ref | p99 fc/ref | server peak fc/ref |\n";
+    s += "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
+    let ms = |v: &Value| {
+        if v.is_number() {
+            format!("{:.0} ms", f(v))
+        } else {
+            "–".into()
+        }
+    };
+    for l in loads {
+        let r = &l["reference"];
+        let refs = if r.is_null() {
+            vec!["–".to_owned(); 10]
+        } else if r["p50_ms"].is_null() {
+            // No peer got its change to the server.
+            let mut cells = vec!["failed".to_owned(), "–".into(), "–".into(), "–".into()];
+            cells.push(r["errors"].to_string());
+            cells.push(kb_mb(f(&r["server_peak_kb"])));
+            cells.extend(["–".to_owned(), "–".into(), "–".into(), "–".into()]);
+            cells
+        } else {
+            vec![
+                ms(&r["wall_ms"]),
+                format!("{:.0}", f(&r["syncs_per_s"])),
+                ms(&r["p50_ms"]),
+                ms(&r["p99_ms"]),
+                r["errors"].to_string(),
+                kb_mb(f(&r["server_peak_kb"])),
+                ms(&r["server_cpu_ms"]),
+                ratio(f(&l["syncs_per_s"]), f(&r["syncs_per_s"])),
+                ratio(f(&l["p99_ms"]), f(&r["p99_ms"])),
+                ratio(f(&l["server_peak_kb"]), f(&r["server_peak_kb"])),
+            ]
+        };
+        s += &format!(
+            "| {} | {} | {:.0} | {} | {} | {} | {} | {} | {} |\n",
+            l["phones"],
+            ms(&l["wall_ms"]),
+            f(&l["syncs_per_s"]),
+            ms(&l["p50_ms"]),
+            ms(&l["p99_ms"]),
+            l["errors"],
+            kb_mb(f(&l["server_peak_kb"])),
+            ms(&l["server_cpu_ms"]),
+            refs.join(" | ")
+        );
+    }
+    s
+}
+
+fn mobile_md(all: &Value) -> String {
+    let mut s = String::new();
+    let m = &all["mobile"];
+    if m.is_null() {
+        return s;
+    }
+    let r = &m["reference"];
+    s += &format!(
+        "\n### A phone on 3G (scenario 6): {} cases, 1 Mbit/s each way, 300 ms round trip, through the fault proxy\n\n",
+        m["cases"]
+    );
+    s += "| what | fieldcase time | fieldcase bytes down (wire) | reference time | reference bytes down (wire) | time fc/ref | bytes fc/ref |\n| --- | --- | --- | --- | --- | --- | --- |\n";
+    let secs = |v: &Value, ok: &Value| {
+        if ok.as_bool() == Some(false) {
+            "failed".to_owned()
+        } else if v.is_number() {
+            format!("{:.1} s", f(v) / 1e3)
+        } else {
+            "–".into()
+        }
+    };
+    let wire = |v: &Value| {
+        if v.is_number() {
+            mb(f(v))
+        } else {
+            "–".into()
+        }
+    };
+    // Sent again: what the cut and the resumed syncs moved beyond one whole first sync.
+    let again = |m: &Value| {
+        f(&m["cut_delivered_bytes"]) + f(&m["resumed_wire_bytes"]) - f(&m["first_wire_bytes"])
+    };
+    let rows: [(&str, &str, &str, Option<&str>); 3] = [
+        (
+            "first sync",
+            "first_ms",
+            "first_wire_bytes",
+            Some("first_ok"),
+        ),
+        (
+            "cut halfway (delivered before the cut)",
+            "cut_ms",
+            "cut_delivered_bytes",
+            None,
+        ),
+        (
+            "resumed sync",
+            "resumed_ms",
+            "resumed_wire_bytes",
+            Some("resumed_ok"),
+        ),
+    ];
+    for (label, t, b, ok) in rows {
+        let okv = |v: &Value| ok.map_or(Value::Null, |k| v[k].clone());
+        let both = okv(m).as_bool() != Some(false) && okv(r).as_bool() != Some(false);
+        s += &format!(
+            "| {label} | {} | {} | {} | {} | {} | {} |\n",
+            secs(&m[t], &okv(m)),
+            wire(&m[b]),
+            secs(&r[t], &okv(r)),
+            if r.is_null() {
+                "–".into()
+            } else {
+                wire(&r[b])
+            },
+            if both {
+                ratio(f(&m[t]), f(&r[t]))
+            } else {
+                "–".into()
+            },
+            if both {
+                ratio(f(&m[b]), f(&r[b]))
+            } else {
+                "–".into()
+            },
+        );
+    }
+    s += &format!(
+        "| sent again after the resume (cut + resumed − whole) | | {} | | {} | | {} |\n",
+        mb(again(m)),
+        if r.is_null() {
+            "–".into()
+        } else {
+            mb(again(r))
+        },
+        if r["resumed_ok"].as_bool() == Some(true) {
+            ratio(again(m), again(r))
+        } else {
+            "–".into()
+        },
+    );
+    s += &format!(
+        "\nfieldcase: the cut sync failed as expected = {}, the resumed one ok = {}.",
+        m["cut_ok"], m["resumed_ok"]
+    );
+    if !r.is_null() {
+        s += &format!(
+            " Reference: the cut was seen = {}, {} of {} documents ready before it; resumed ok = {}{}.",
+            r["cut_ok"],
+            r["cut_docs_ready"],
+            r["cases"],
+            r["resumed_ok"],
+            r["errors"]
+                .as_array()
+                .filter(|e| !e.is_empty())
+                .map_or(String::new(), |e| format!("; errors: {e:?}")),
+        );
+    }
+    s += "\n";
     s
 }
 
@@ -1133,9 +1903,25 @@ fn svg(all: &Value) -> String {
         ),
         ("reference first sync up", "#ef8a62", "reference", "upload"),
         ("raw automerge sync", "#2166ac", "raw", ""),
+        (
+            "fieldcase first sync down (office-seeded)",
+            "#00441b",
+            "incremental",
+            "first",
+        ),
     ]
     .into_iter()
     .map(|(label, colour, who, key)| {
+        if who == "incremental" {
+            let pts = all["incremental"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|r| Some((f(&r["cases"]), r[key]["ms"].as_f64()?)))
+                .collect();
+            return (label, colour, pts);
+        }
         let pts = keys
             .iter()
             .filter_map(|n| {
@@ -1152,7 +1938,7 @@ fn svg(all: &Value) -> String {
     })
     .collect();
     let all_pts: Vec<(f64, f64)> = series.iter().flat_map(|s| s.2.clone()).collect();
-    let (w, h, ml, mr, mt, mb_) = (720.0, 440.0, 70.0, 230.0, 30.0, 50.0);
+    let (w, h, ml, mr, mt, mb_) = (800.0, 440.0, 70.0, 290.0, 30.0, 50.0);
     let (xmin, xmax) = all_pts
         .iter()
         .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
