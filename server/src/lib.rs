@@ -23,6 +23,7 @@ pub mod keys;
 pub mod quarantine;
 pub mod ratelimit;
 pub mod routes;
+pub mod sql;
 pub mod state;
 pub mod store;
 pub mod sync;
