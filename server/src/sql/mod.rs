@@ -42,7 +42,7 @@ mod value;
 #[cfg(test)]
 mod tests;
 
-pub use database::{Database, DatabaseConfig, PgUrl};
+pub use database::{DEFAULT_PG_CONNECTIONS, Database, DatabaseConfig, PgUrl};
 pub use dialect::to_postgres_placeholders;
 pub use pg::{PgPool, PooledClient};
 pub use pg_migrate::{PG_MIGRATIONS, pg_migrate, pg_schema_version};

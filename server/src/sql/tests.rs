@@ -253,7 +253,8 @@ fn both_migration_sets_make_the_same_tables_columns_and_indexes() {
          AND indexname NOT LIKE '%_pkey' AND indexname NOT LIKE '%_key' ORDER BY indexname",
     );
     assert_eq!(named_sqlite, named_pg);
-    // Version recorded, and a second open migrates nothing and succeeds.
+    // Version recorded, and a second open (nothing to migrate) succeeds.
+    Database::open(&DatabaseConfig::Postgres(both._pg.url.clone())).unwrap();
     let version = both
         .postgres
         .read(|sql| {
