@@ -166,13 +166,7 @@ impl SyncTransport for Link<'_> {
                 self.hub.put_case(upload.case_id, doc.save(), &[self.user]);
             }
         }
-        let response = handle_sync(
-            self.hub,
-            self.device,
-            self.user,
-            &request,
-            &fieldcase_core::ActorId::random(),
-        )?;
+        let response = handle_sync(self.hub, self.device, self.user, &request)?;
         Ok(response.encode()?)
     }
 }

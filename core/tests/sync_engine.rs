@@ -11,7 +11,7 @@ use fieldcase_core::CoreError;
 use fieldcase_core::document::CaseDoc;
 use fieldcase_core::ids::{CaseId, DeviceId, UserId};
 use fieldcase_core::model::{Author, TaskStatus, TaskUpdate};
-use fieldcase_core::sync::hub::{MemoryHub, handle_sync};
+use fieldcase_core::sync::hub::{HubStorage, MemoryHub, handle_sync};
 use fieldcase_core::sync::{SyncRequest, SyncTransport, sync};
 use time::macros::datetime;
 
@@ -21,7 +21,6 @@ struct HubLink<'a> {
     hub: &'a mut MemoryHub,
     device: DeviceId,
     user: UserId,
-    actor: ActorId,
     drop_next_response: bool,
     requests: Vec<Vec<u8>>,
 }
@@ -30,7 +29,7 @@ impl SyncTransport for HubLink<'_> {
     fn round_trip(&mut self, request: &[u8]) -> fieldcase_core::Result<Vec<u8>> {
         self.requests.push(request.to_vec());
         let request = SyncRequest::decode(request)?;
-        let response = handle_sync(self.hub, self.device, self.user, &request, &self.actor)?;
+        let response = handle_sync(self.hub, self.device, self.user, &request)?;
         if std::mem::take(&mut self.drop_next_response) {
             let reset =
                 std::io::Error::new(std::io::ErrorKind::ConnectionReset, "cut mid-response");
@@ -47,7 +46,6 @@ fn link<'a>(hub: &'a mut MemoryHub, t: &TestStore) -> HubLink<'a> {
         hub,
         device: t.identity.device,
         user: t.identity.user,
-        actor: ActorId::random(),
         drop_next_response: false,
         requests: vec![],
     }
@@ -169,20 +167,20 @@ fn a_lost_response_loses_and_duplicates_nothing() {
         .unwrap();
 
     // The office adds a note; the phone uploads, the hub applies, the response is lost.
-    let mut office_doc =
-        CaseDoc::load(case, hub.case_bytes(case).unwrap(), &ActorId::random()).unwrap();
     let office = Author {
         user: UserId::new(),
         device: DeviceId::new(),
     };
-    office_doc
+    HubStorage::case_doc(&mut hub, case)
+        .unwrap()
+        .unwrap()
         .add_note(
             office,
             &note("office note"),
             datetime!(2026-11-24 07:00 UTC),
         )
         .unwrap();
-    fieldcase_core::sync::hub::HubStorage::store_case(&mut hub, &mut office_doc).unwrap();
+    HubStorage::store_case(&mut hub, case, None).unwrap();
     let mut cut = link(&mut hub, &a);
     cut.drop_next_response = true;
     assert!(matches!(
@@ -254,14 +252,7 @@ fn replayed_requests_change_nothing_and_cost_follows_what_changed() {
         .map(|c| hub.case_bytes(*c).unwrap().to_vec())
         .collect();
     let request = SyncRequest::decode(&replay).unwrap();
-    handle_sync(
-        &mut hub,
-        a.identity.device,
-        a.identity.user,
-        &request,
-        &ActorId::random(),
-    )
-    .unwrap();
+    handle_sync(&mut hub, a.identity.device, a.identity.user, &request).unwrap();
     for (case, bytes) in cases.iter().zip(before) {
         assert_eq!(
             hub_case(&hub, *case),
@@ -310,14 +301,7 @@ fn a_device_cannot_change_a_case_it_is_not_assigned() {
         }],
         purged: vec![],
     };
-    let response = handle_sync(
-        &mut hub,
-        b.identity.device,
-        b.identity.user,
-        &request,
-        &ActorId::random(),
-    )
-    .unwrap();
+    let response = handle_sync(&mut hub, b.identity.device, b.identity.user, &request).unwrap();
     assert!(response.accepted.is_empty());
     assert!(response.updates.iter().all(|u| u.case_id != mine));
     assert_eq!(hub_case(&hub, mine), before);

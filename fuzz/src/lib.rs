@@ -164,14 +164,20 @@ pub fn sync_hub(data: &[u8]) {
         DeviceId::from_uuid(FUZZ_DEVICE),
         UserId::from_uuid(FUZZ_USER),
         &request,
-        &ActorId::from(&[0xcd_u8; 16][..]),
     );
     if result.is_ok()
         && let Some(bytes) = hub.case_bytes(case)
     {
-        // What the hub stored must load again as a case document.
+        // What the hub stored must load again as a case document, and the hub's check of only
+        // what the changes touched must have refused whatever the whole check refuses.
         let loaded = CaseDoc::load(case, bytes, &actor());
         assert!(loaded.is_ok(), "the hub stored a case it cannot load");
+        if let Ok(doc) = loaded {
+            assert!(
+                doc.check_bounds().is_ok(),
+                "the hub stored a case out of bounds"
+            );
+        }
     }
 }
 

@@ -2,23 +2,27 @@
 //! core's sync hub runs on ([`SqliteHub`]).
 //!
 //! Case documents are sealed with a data key that is wrapped with age to the identity in
-//! `server.key`; a copy of `server.db` alone reads as ciphertext. Which users may receive a case
+//! `server.key`; a copy of `server.db` alone reads as ciphertext. How they are laid out on disk
+//! and kept in memory is [`crate::case_docs`]. Which users may receive a case
 //! is the `case_assignments` table (need to know), kept in step with the document's own
 //! `assigned` set by every operation here.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use fieldcase_core::ActorId;
-use fieldcase_core::crypto::{DataKey, KeySlot, open, seal};
+use fieldcase_core::CoreError;
+use fieldcase_core::crypto::{DataKey, KeySlot};
 use fieldcase_core::document::CaseDoc;
 use fieldcase_core::ids::{CaseId, DeviceId, TaskId, UserId};
 use fieldcase_core::model::{Author, Case, CaseStatus, NewCase, NewTask};
 use fieldcase_core::sync::hub::{DeviceCaseState, HubStorage};
-use fieldcase_core::{ChangeHash, CoreError};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::case_docs::{DocCache, LoadedCase, checkout, heads_text, parse_heads, store};
 use crate::error::ServerError;
 use crate::keys::ServerKeys;
 
@@ -32,6 +36,8 @@ pub struct CaseVault {
     /// The change sequence number of the latest case stored by this process (the web pages'
     /// live updates wait on it).
     changes: tokio::sync::watch::Sender<u64>,
+    /// Decrypted documents of recently used cases (see [`crate::case_docs`]).
+    pub(crate) docs: DocCache,
 }
 
 impl std::fmt::Debug for CaseVault {
@@ -112,6 +118,7 @@ impl CaseVault {
             },
             actor: ActorId::random(),
             changes: tokio::sync::watch::Sender::new(0),
+            docs: DocCache::default(),
         }))
     }
 
@@ -127,31 +134,10 @@ impl CaseVault {
         &self.key
     }
 
-    fn aad(case: CaseId) -> Vec<u8> {
-        let mut aad = b"fieldcase-server/cases/".to_vec();
-        aad.extend_from_slice(case.as_bytes());
-        aad
+    /// Tells the live pages that a case was stored under `seq`.
+    pub(crate) fn changed(&self, seq: u64) {
+        self.changes.send_replace(seq);
     }
-
-    fn seal_doc(&self, case: CaseId, saved: &[u8]) -> Result<Vec<u8>, CoreError> {
-        seal(&self.key, &Self::aad(case), saved)
-    }
-
-    fn open_doc(
-        &self,
-        case: CaseId,
-        sealed: &[u8],
-    ) -> Result<zeroize::Zeroizing<Vec<u8>>, CoreError> {
-        open(&self.key, &Self::aad(case), sealed, "case document")
-    }
-}
-
-fn next_seq(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.query_row(
-        "UPDATE case_seq SET value = value + 1 WHERE id = 1 RETURNING value",
-        [],
-        |r| r.get(0),
-    )
 }
 
 fn user_is_active(conn: &Connection, user: UserId) -> Result<bool, ServerError> {
@@ -165,55 +151,13 @@ fn user_is_active(conn: &Connection, user: UserId) -> Result<bool, ServerError> 
         == Some(1))
 }
 
-/// Loads and opens a case document.
+/// Takes a case's document out for this transaction (see [`crate::case_docs`]).
 pub(crate) fn load_doc(
     conn: &Connection,
     vault: &CaseVault,
     case: CaseId,
-) -> Result<CaseDoc, ServerError> {
-    let sealed: Vec<u8> = conn
-        .query_row(
-            "SELECT doc FROM cases WHERE id = ?1",
-            [case.to_string()],
-            |r| r.get(0),
-        )
-        .optional()?
-        .ok_or(ServerError::UnknownCase)?;
-    Ok(CaseDoc::load(
-        case,
-        &vault.open_doc(case, &sealed)?,
-        &vault.actor,
-    )?)
-}
-
-/// Seals and stores a case document under the next change sequence number.
-pub(crate) fn store_doc(
-    conn: &Connection,
-    vault: &CaseVault,
-    doc: &mut CaseDoc,
-    now: i64,
-) -> Result<u64, CoreError> {
-    let case = doc.id();
-    let sealed = vault.seal_doc(case, &doc.save())?;
-    let closed = doc.status()? == CaseStatus::Closed;
-    let seq = next_seq(conn)?;
-    // closed_at keeps the first time the case was seen closed; reopening clears it.
-    let updated = conn.execute(
-        "UPDATE cases SET doc = ?2, seq = ?3, updated_at = ?4,
-             closed_at = CASE WHEN ?5 THEN COALESCE(closed_at, ?4) ELSE NULL END
-         WHERE id = ?1",
-        params![case.to_string(), sealed, seq, now, closed],
-    )?;
-    if updated == 0 {
-        conn.execute(
-            "INSERT INTO cases (id, seq, doc, created_at, updated_at, closed_at)
-             VALUES (?1, ?3, ?2, ?4, ?4, CASE WHEN ?5 THEN ?4 END)",
-            params![case.to_string(), sealed, seq, now, closed],
-        )?;
-    }
-    let seq = u64::try_from(seq).unwrap_or(0);
-    vault.changes.send_replace(seq);
-    Ok(seq)
+) -> Result<LoadedCase, ServerError> {
+    checkout(conn, vault, case)?.ok_or(ServerError::UnknownCase)
 }
 
 /// Sets a case's status at the office (closing starts its retention period: once it has passed,
@@ -226,11 +170,12 @@ pub fn set_status(
     now: i64,
 ) -> Result<(), ServerError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let mut doc = load_doc(&tx, vault, case)?;
-    doc.set_status(vault.office, status, at(now))?;
-    store_doc(&tx, vault, &mut doc, now)?;
+    let mut loaded = load_doc(&tx, vault, case)?;
+    loaded.doc.set_status(vault.office, status, at(now))?;
+    store(&tx, vault, &mut loaded, None, now)?;
     crate::store::audit(&tx, now, &format!("case_status_{status}"), None, None)?;
     tx.commit()?;
+    vault.keep([loaded]);
     Ok(())
 }
 
@@ -254,11 +199,17 @@ pub fn create_case(
         }
     }
     let id = CaseId::new();
-    let mut doc = CaseDoc::create(id, new, vault.office, &vault.actor, at(now))?;
+    let mut loaded = LoadedCase::new(CaseDoc::create(
+        id,
+        new,
+        vault.office,
+        &vault.actor,
+        at(now),
+    )?);
     let task_id = task
-        .map(|t| doc.add_task(vault.office, t, at(now)))
+        .map(|t| loaded.doc.add_task(vault.office, t, at(now)))
         .transpose()?;
-    store_doc(&tx, vault, &mut doc, now)?;
+    store(&tx, vault, &mut loaded, None, now)?;
     for user in &new.assigned_workers {
         tx.execute(
             "INSERT OR IGNORE INTO case_assignments (case_id, user_id) VALUES (?1, ?2)",
@@ -266,6 +217,7 @@ pub fn create_case(
         )?;
     }
     tx.commit()?;
+    vault.keep([loaded]);
     Ok((id, task_id))
 }
 
@@ -283,9 +235,11 @@ pub fn set_assigned(
     if assigned && !user_is_active(&tx, user)? {
         return Err(ServerError::UnknownUser);
     }
-    let mut doc = load_doc(&tx, vault, case)?;
-    doc.set_assigned(vault.office, user, assigned, at(now))?;
-    store_doc(&tx, vault, &mut doc, now)?;
+    let mut loaded = load_doc(&tx, vault, case)?;
+    loaded
+        .doc
+        .set_assigned(vault.office, user, assigned, at(now))?;
+    store(&tx, vault, &mut loaded, None, now)?;
     if assigned {
         tx.execute(
             "INSERT OR IGNORE INTO case_assignments (case_id, user_id) VALUES (?1, ?2)",
@@ -309,6 +263,7 @@ pub fn set_assigned(
         None,
     )?;
     tx.commit()?;
+    vault.keep([loaded]);
     Ok(())
 }
 
@@ -321,10 +276,11 @@ pub fn add_task(
     now: i64,
 ) -> Result<TaskId, ServerError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let mut doc = load_doc(&tx, vault, case)?;
-    let id = doc.add_task(vault.office, task, at(now))?;
-    store_doc(&tx, vault, &mut doc, now)?;
+    let mut loaded = load_doc(&tx, vault, case)?;
+    let id = loaded.doc.add_task(vault.office, task, at(now))?;
+    store(&tx, vault, &mut loaded, None, now)?;
     tx.commit()?;
+    vault.keep([loaded]);
     Ok(id)
 }
 
@@ -334,8 +290,11 @@ pub fn read_case(
     vault: &CaseVault,
     case: CaseId,
 ) -> Result<(Case, Vec<fieldcase_core::document::Conflict>), ServerError> {
-    let mut doc = load_doc(conn, vault, case)?;
-    Ok((doc.case()?, doc.conflicts()?))
+    let mut loaded = load_doc(conn, vault, case)?;
+    let read = (loaded.doc.case()?, loaded.doc.conflicts()?);
+    // Only read: what it holds is what is stored.
+    vault.keep([loaded]);
+    Ok(read)
 }
 
 /// The change sequence number of a case (it grows with every stored change), if it exists.
@@ -359,54 +318,58 @@ pub fn list_case_ids(conn: &Connection) -> Result<Vec<CaseId>, ServerError> {
     Ok(ids)
 }
 
-/// The sync hub's storage over one open transaction of the server database.
+/// The sync hub's storage over one open transaction of the server database. It holds the case
+/// documents the request works on; once the transaction committed, give them back to the
+/// vault's memory with [`SqliteHub::into_loaded`] and [`CaseVault::keep`].
 pub struct SqliteHub<'a> {
-    /// The transaction every read and write of one sync request goes through.
-    pub conn: &'a Connection,
-    /// The sealing key.
-    pub vault: &'a CaseVault,
-    /// Unix seconds, for `updated_at`.
-    pub now: i64,
-    /// How long a closed case stays on devices before they purge it, in seconds.
-    pub retention_secs: i64,
+    conn: &'a Connection,
+    vault: &'a CaseVault,
+    now: i64,
+    retention_secs: i64,
+    held: HashMap<CaseId, LoadedCase>,
 }
 
-fn heads_text(heads: &[ChangeHash]) -> String {
-    heads
-        .iter()
-        .map(|h| h.to_string())
-        .collect::<Vec<_>>()
-        .join(",")
-}
+impl<'a> SqliteHub<'a> {
+    /// The hub's storage over `conn` (the transaction every read and write of one sync request
+    /// goes through), sealing with `vault`; `now` in Unix seconds; closed cases stay on devices
+    /// for `retention_secs`.
+    pub fn new(
+        conn: &'a Connection,
+        vault: &'a CaseVault,
+        now: i64,
+        retention_secs: i64,
+    ) -> SqliteHub<'a> {
+        SqliteHub {
+            conn,
+            vault,
+            now,
+            retention_secs,
+            held: HashMap::new(),
+        }
+    }
 
-fn parse_heads(text: &str) -> Result<Vec<ChangeHash>, CoreError> {
-    text.split(',')
-        .filter(|s| !s.is_empty())
-        .map(|h| {
-            h.parse().map_err(|_| CoreError::Corrupt {
-                what: "device_case_state",
-            })
-        })
-        .collect()
+    /// The documents this request loaded, to keep in memory once its transaction committed.
+    pub fn into_loaded(self) -> impl Iterator<Item = LoadedCase> {
+        self.held.into_values()
+    }
 }
 
 impl HubStorage for SqliteHub<'_> {
-    fn load_case(&mut self, case: CaseId) -> fieldcase_core::Result<Option<Vec<u8>>> {
-        let sealed: Option<Vec<u8>> = self
-            .conn
-            .query_row(
-                "SELECT doc FROM cases WHERE id = ?1",
-                [case.to_string()],
-                |r| r.get(0),
-            )
-            .optional()?;
-        sealed
-            .map(|s| self.vault.open_doc(case, &s).map(|z| z.to_vec()))
-            .transpose()
+    fn case_doc(&mut self, case: CaseId) -> fieldcase_core::Result<Option<&mut CaseDoc>> {
+        if let Entry::Vacant(slot) = self.held.entry(case) {
+            match checkout(self.conn, self.vault, case)? {
+                Some(loaded) => {
+                    slot.insert(loaded);
+                }
+                None => return Ok(None),
+            }
+        }
+        Ok(self.held.get_mut(&case).map(|l| &mut l.doc))
     }
 
-    fn store_case(&mut self, doc: &mut CaseDoc) -> fieldcase_core::Result<u64> {
-        store_doc(self.conn, self.vault, doc, self.now)
+    fn store_case(&mut self, case: CaseId, received: Option<&[u8]>) -> fieldcase_core::Result<u64> {
+        let loaded = self.held.get_mut(&case).ok_or(CoreError::CaseNotFound)?;
+        store(self.conn, self.vault, loaded, received, self.now)
     }
 
     fn is_assigned(&mut self, user: UserId, case: CaseId) -> fieldcase_core::Result<bool> {
@@ -467,11 +430,14 @@ impl HubStorage for SqliteHub<'_> {
             return Ok(DeviceCaseState::default());
         };
         let sent = match (sent, sent_cursor) {
-            (Some(heads), Some(at)) => Some((parse_heads(&heads)?, u64::try_from(at).unwrap_or(0))),
+            (Some(heads), Some(at)) => Some((
+                parse_heads(&heads, "device_case_state")?,
+                u64::try_from(at).unwrap_or(0),
+            )),
             _ => None,
         };
         Ok(DeviceCaseState {
-            confirmed: parse_heads(&confirmed)?,
+            confirmed: parse_heads(&confirmed, "device_case_state")?,
             sent,
         })
     }

@@ -87,8 +87,9 @@ pub fn resolve(
     } = decision;
     let (case, task) = (*case, *task);
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut doc = cases::load_doc(&tx, vault, case)?;
-    let open = doc
+    let mut loaded = cases::load_doc(&tx, vault, case)?;
+    let open = loaded
+        .doc
         .conflicts()?
         .into_iter()
         .any(|c| c.task == task && c.field == *field && c.is_sensitive());
@@ -97,13 +98,16 @@ pub fn resolve(
     }
     let at = time::OffsetDateTime::from_unix_timestamp(now)
         .map_err(|_| ServerError::Internal("clock out of range"))?;
-    doc.resolve_conflict(vault.office, task, field, value, at)?;
-    cases::store_doc(&tx, vault, &mut doc, now)?;
+    loaded
+        .doc
+        .resolve_conflict(vault.office, task, field, value, at)?;
+    crate::case_docs::store(&tx, vault, &mut loaded, None, now)?;
     let detail = match task {
         Some(t) => format!("{case}/{t}/{field}"),
         None => format!("{case}/{field}"),
     };
     crate::store::audit_with_detail(&tx, now, CONFLICT_RESOLVED, by, None, Some(&detail))?;
     tx.commit()?;
+    vault.keep([loaded]);
     Ok(())
 }

@@ -23,6 +23,10 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../migrations/004_case_retention.sql"),
     ),
     ("005_web", include_str!("../migrations/005_web.sql")),
+    (
+        "006_case_chunks",
+        include_str!("../migrations/006_case_chunks.sql"),
+    ),
 ];
 
 /// File name of the database inside the data folder.

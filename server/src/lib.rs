@@ -13,6 +13,7 @@ pub mod admin;
 pub mod admin_api;
 pub mod audit;
 pub mod auth;
+pub mod case_docs;
 pub mod cases;
 pub mod clock;
 pub mod config;

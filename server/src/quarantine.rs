@@ -3,7 +3,6 @@
 //! discards them; both decisions are audited.
 
 use fieldcase_core::crypto::{open, seal};
-use fieldcase_core::document::CaseDoc;
 use fieldcase_core::ids::{CaseId, DeviceId, UserId};
 use fieldcase_core::model::VisitNote;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -126,7 +125,8 @@ pub fn preview(
     id: uuid::Uuid,
 ) -> Result<QuarantinePreview, ServerError> {
     let (entry, changes) = load(conn, vault, id)?;
-    let mut doc = crate::cases::load_doc(conn, vault, entry.case)?;
+    // Changed here only to show what it would add: dropped after, never kept in memory.
+    let mut doc = crate::cases::load_doc(conn, vault, entry.case)?.doc;
     let before = doc.notes()?;
     doc.apply_encoded_changes(&changes)?;
     let notes = doc
@@ -147,11 +147,12 @@ pub fn release(
 ) -> Result<(), ServerError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let (entry, changes) = load(&tx, vault, id)?;
-    let mut doc: CaseDoc = crate::cases::load_doc(&tx, vault, entry.case)?;
-    doc.apply_encoded_changes(&changes)?;
-    crate::cases::store_doc(&tx, vault, &mut doc, now)?;
+    let mut loaded = crate::cases::load_doc(&tx, vault, entry.case)?;
+    loaded.doc.apply_encoded_changes(&changes)?;
+    crate::case_docs::store(&tx, vault, &mut loaded, None, now)?;
     decide(&tx, &entry, "released", now)?;
     tx.commit()?;
+    vault.keep([loaded]);
     Ok(())
 }
 

@@ -82,13 +82,8 @@ pub async fn sync(
                 tx.commit()?;
                 return Ok(Outcome::Revoked);
             }
-            let mut hub = SqliteHub {
-                conn: &tx,
-                vault: &vault,
-                now,
-                retention_secs,
-            };
-            let response = match handle_sync(&mut hub, device, user, &request, &vault.actor) {
+            let mut hub = SqliteHub::new(&tx, &vault, now, retention_secs);
+            let response = match handle_sync(&mut hub, device, user, &request) {
                 Ok(response) => response,
                 Err(CoreError::Document(why)) => {
                     return Err(AppError::new(
@@ -104,7 +99,10 @@ pub async fn sync(
                 "UPDATE devices SET last_sync_at = ?2, lease_expires_at = ?3 WHERE id = ?1",
                 rusqlite::params![device.to_string(), now, expires],
             )?;
+            let loaded: Vec<_> = hub.into_loaded().collect();
             tx.commit()?;
+            // Committed: the documents in memory are what is stored.
+            vault.keep(loaded);
             Ok(Outcome::Synced(response))
         })
         .await?;

@@ -778,14 +778,9 @@ fn roles_and_the_conflict_inbox_from_the_cli() {
     state
         .db()
         .with(|conn| {
-            let mut hub = SqliteHub {
-                conn,
-                vault: &vault,
-                now,
-                retention_secs: 0,
-            };
-            let saved = hub.load_case(case)?.unwrap();
-            let mut office = CaseDoc::load(case, &saved, &ActorId::random())?;
+            let mut hub = SqliteHub::new(conn, &vault, now, 0);
+            let office = hub.case_doc(case)?.unwrap();
+            let saved = office.save();
             let heads = office.heads();
             for consent in [ConsentStatus::Withdrawn, ConsentStatus::Pending] {
                 let mut phone = CaseDoc::load(case, &saved, &ActorId::random())?;
@@ -800,7 +795,7 @@ fn roles_and_the_conflict_inbox_from_the_cli() {
                 phone.update_case(author, &update, time::OffsetDateTime::now_utc())?;
                 office.apply_encoded_changes(&phone.changes_since(&heads))?;
             }
-            hub.store_case(&mut office)?;
+            hub.store_case(case, None)?;
             Ok(())
         })
         .unwrap();

@@ -470,7 +470,6 @@ fn an_unassigned_case_is_purged_after_its_pending_edits_reach_the_office() {
         phone.id(),
         ana,
         &request,
-        &fieldcase_core::ActorId::random(),
     )
     .unwrap();
     assert!(prepared_cursor0.updates.is_empty());

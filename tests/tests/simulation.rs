@@ -30,7 +30,7 @@ use fieldcase_core::store::{KeySetup, Store, StoreIdentity};
 use fieldcase_core::sync::hub::{HubStorage, handle_sync};
 use fieldcase_core::sync::{SyncRequest, SyncTransport, sync};
 use fieldcase_core::transport::TransportError;
-use fieldcase_core::{ActorId, ChangeHash, CoreError};
+use fieldcase_core::{ChangeHash, CoreError};
 use fieldcase_server::cases::{self, CaseVault, SqliteHub};
 use fieldcase_server::keys::ServerKeys;
 use fieldcase_server::{db, store};
@@ -95,20 +95,18 @@ impl Office {
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .unwrap();
-        let mut hub = SqliteHub {
-            conn: &tx,
-            vault: &vault,
-            now,
-            retention_secs: i64::MAX / 4,
-        };
-        let response = handle_sync(&mut hub, device, user, &request, &vault.actor)
+        let mut hub = SqliteHub::new(&tx, &vault, now, i64::MAX / 4);
+        let response = handle_sync(&mut hub, device, user, &request)
             .map_err(|e| format!("server error: {e}"))?;
+        let loaded: Vec<_> = hub.into_loaded().collect();
         if crash {
             drop(tx);
             self.restart();
             return Err("server crashed before commit".into());
         }
         tx.commit().unwrap();
+        // As the server does: what the request loaded stays in memory for the next ones.
+        vault.keep(loaded);
         Ok(response.encode().unwrap())
     }
 
@@ -120,16 +118,8 @@ impl Office {
     fn heads(&mut self, case: CaseId) -> Vec<ChangeHash> {
         let (conn, vault) = self.parts();
         let vault = vault.clone();
-        let mut hub = SqliteHub {
-            conn,
-            vault: &vault,
-            now: 0,
-            retention_secs: 0,
-        };
-        let bytes = hub.load_case(case).unwrap().unwrap();
-        let mut doc =
-            fieldcase_core::document::CaseDoc::load(case, &bytes, &ActorId::random()).unwrap();
-        let mut heads = doc.heads();
+        let mut hub = SqliteHub::new(conn, &vault, 0, 0);
+        let mut heads = hub.case_doc(case).unwrap().unwrap().heads();
         heads.sort();
         heads
     }

@@ -6,10 +6,14 @@
 //! the merged document (every concurrent value too, since conflicts are shown) and refuses what
 //! our layout never holds, before the hub stores it.
 
-use automerge::{ObjId, ObjType, ReadDoc, ScalarValue, Value};
+use std::collections::{BTreeMap, BTreeSet};
 
-use super::CaseDoc;
+use automerge::legacy::{Key, ObjectId, OpId, OpType};
+use automerge::{ChangeHash, ObjId, ObjType, Prop, ReadDoc, ScalarValue, Value};
+
+use super::{CaseDoc, guarded};
 use crate::error::{CoreError, Result};
+use crate::ids::{NoteId, TaskId};
 use crate::model::Limits;
 
 /// Deepest object nesting below the root. Our layout reaches 4
@@ -22,6 +26,11 @@ pub const MAX_TEXT_BYTES: usize = 4 * Limits::NOTE_BODY_MAX;
 const MAP_KEYS: [&str; 4] = ["notes", "tasks", "assigned", "authors"];
 /// Most values in one map or list (notes of a case, items of a checklist, ...).
 pub const MAX_ENTRIES: usize = 100_000;
+
+/// An object id as automerge's text form (`_root` or `counter@actor`), to look it up.
+fn object_text(obj: &ObjectId) -> String {
+    obj.to_string()
+}
 
 fn refuse(why: &'static str) -> CoreError {
     CoreError::Document(why)
@@ -36,6 +45,161 @@ impl CaseDoc {
         self.walk(&automerge::ROOT, 0)?;
         // The collections of the layout stay maps: a peer replacing the notes map with a string
         // would hide every note from every reader.
+        self.check_layout()?;
+        self.case()
+            .map(|_| ())
+            .map_err(|_| refuse("the changes break the case document's layout"))
+    }
+
+    /// [`CaseDoc::check_bounds`] for a document that held every change of `before` and had its
+    /// bounds checked then: only what the changes since touched is looked at, so the cost follows
+    /// the changes, not the size of the case. The same rules: every object a new operation
+    /// targets or makes keeps within the depth, size and length limits (all its concurrent
+    /// values too), and every note and task it touches still reads, as do the case's own fields
+    /// when it touches the root. With no `before` (a case new to this replica) the whole
+    /// document is checked.
+    pub fn check_bounds_since(&mut self, before: &[ChangeHash]) -> Result<()> {
+        if before.is_empty() {
+            return self.check_bounds();
+        }
+        // What the new operations touch: each object with the map keys they write (lists and
+        // texts are checked whole, since their elements have no key to look up).
+        let mut touched: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for change in self.doc.get_changes(before) {
+            let expanded = guarded("decoding a change panicked", || change.decode())?;
+            let actor = expanded.actor_id.clone();
+            let start = expanded.start_op.get();
+            for (index, op) in expanded.operations.iter().enumerate() {
+                let keys = touched.entry(object_text(&op.obj)).or_default();
+                if let Key::Map(key) = &op.key {
+                    keys.insert(key.to_string());
+                }
+                if let OpType::Make(_) = op.action {
+                    let made = OpId(start.saturating_add(index as u64), actor.clone());
+                    touched.entry(made.to_string()).or_default();
+                }
+            }
+        }
+        let mut notes = BTreeSet::new();
+        let mut tasks = BTreeSet::new();
+        let mut root = false;
+        for (obj, keys) in touched {
+            // An object that no longer exists or cannot be found is not part of the case (the
+            // whole walk would not reach it either).
+            let Ok(obj) = guarded("finding an object panicked", || self.doc.import_obj(&obj))?
+            else {
+                continue;
+            };
+            let Ok(parents) = self.doc.parents(&obj) else {
+                continue;
+            };
+            let path: Vec<_> = parents.collect();
+            let depth = path.len();
+            if depth > MAX_DEPTH {
+                return Err(refuse("objects in the changes nest too deep"));
+            }
+            self.check_object(&obj, depth, &keys)?;
+            // The path runs from the object up to the root: its last two steps name the
+            // collection and the note or task the object belongs to.
+            let top: Vec<String> = path
+                .iter()
+                .rev()
+                .take(2)
+                .map(|p| match &p.prop {
+                    Prop::Map(key) => key.clone(),
+                    Prop::Seq(i) => i.to_string(),
+                })
+                .collect();
+            match top.as_slice() {
+                [] => {
+                    root = true;
+                    for key in &keys {
+                        match key.as_str() {
+                            "notes" => notes.extend(self.keys_of_map("notes")),
+                            "tasks" => tasks.extend(self.keys_of_map("tasks")),
+                            _ => {}
+                        }
+                    }
+                }
+                [collection] => {
+                    let entries = if collection == "notes" {
+                        &mut notes
+                    } else {
+                        &mut tasks
+                    };
+                    if collection == "notes" || collection == "tasks" {
+                        entries.extend(keys.iter().cloned());
+                    }
+                }
+                [collection, entry, ..] => match collection.as_str() {
+                    "notes" => {
+                        notes.insert(entry.clone());
+                    }
+                    "tasks" => {
+                        tasks.insert(entry.clone());
+                    }
+                    _ => {}
+                },
+            }
+        }
+        if root {
+            self.check_layout()?;
+        }
+        let broken = || refuse("the changes break the case document's layout");
+        for note in notes.iter().filter_map(|n| n.parse::<NoteId>().ok()) {
+            match self.note(note) {
+                Ok(_) | Err(CoreError::NoteNotFound) => {}
+                Err(_) => return Err(broken()),
+            }
+        }
+        for task in tasks.iter().filter_map(|t| t.parse::<TaskId>().ok()) {
+            match self.task(task) {
+                Ok(_) | Err(CoreError::TaskNotFound) => {}
+                Err(_) => return Err(broken()),
+            }
+        }
+        Ok(())
+    }
+
+    /// The keys of a map at the root (every note or task, when the map itself was replaced).
+    fn keys_of_map(&self, key: &str) -> Vec<String> {
+        match super::read::child(&self.doc, &automerge::ROOT, key, ObjType::Map) {
+            Some(map) => self.doc.keys(&map).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// The checks of one object that operations touched, at `depth`: its size, and for a map
+    /// every value (concurrent ones too) of the keys they wrote; a text's length; a list whole.
+    fn check_object(&self, obj: &ObjId, depth: usize, keys: &BTreeSet<String>) -> Result<()> {
+        let doc = &self.doc;
+        let ty = doc
+            .object_type(obj)
+            .map_err(|_| refuse("malformed case document"))?;
+        match ty {
+            ObjType::Map | ObjType::Table => {
+                if doc.length(obj) > MAX_ENTRIES {
+                    return Err(refuse("a map or list in the changes is too large"));
+                }
+                for key in keys {
+                    if key.len() > MAX_TEXT_BYTES {
+                        return Err(refuse("a key in the changes is too long"));
+                    }
+                    let values = doc
+                        .get_all(obj, key.as_str())
+                        .map_err(|_| refuse("malformed case document"))?;
+                    for (value, id) in values {
+                        self.check_value(&value, &id, depth)?;
+                    }
+                }
+                Ok(())
+            }
+            ObjType::Text | ObjType::List => self.walk(obj, depth),
+        }
+    }
+
+    /// The root's collections are maps and the case's own fields read.
+    fn check_layout(&self) -> Result<()> {
         for key in MAP_KEYS {
             let values = self
                 .doc
@@ -48,7 +212,7 @@ impl CaseDoc {
                 return Err(refuse("the changes break the case document's layout"));
             }
         }
-        self.case()
+        self.case_fields()
             .map(|_| ())
             .map_err(|_| refuse("the changes break the case document's layout"))
     }

@@ -44,6 +44,14 @@ use crate::ids::CaseId;
 /// The schema version written into every case document.
 pub const DOC_SCHEMA: i64 = 1;
 
+/// How [`CaseDoc::apply_received`] took what a peer sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received {
+    /// The bytes were a whole saved document holding every change of ours, and it replaced ours:
+    /// those bytes alone now load as this document, so storage can keep them as they came.
+    pub adopted: bool,
+}
+
 /// One case's automerge document, with the actor of the replica that edits it.
 pub struct CaseDoc {
     id: CaseId,
@@ -114,7 +122,7 @@ impl CaseDoc {
     /// document of the same changes costs a fraction of that. Anything else (change chunks, or a
     /// document lacking some of our changes) is applied as [`CaseDoc::apply_encoded_changes`]
     /// does. Same contract: on error, drop this document and reload it from storage.
-    pub fn apply_received(&mut self, bytes: &[u8]) -> Result<usize> {
+    pub fn apply_received(&mut self, bytes: &[u8]) -> Result<Received> {
         if is_document_chunk(bytes) {
             let loaded = guarded("load panicked", || AutoCommit::load(bytes))?
                 .map_err(|_| CoreError::Document("cannot load received document"))?;
@@ -126,12 +134,12 @@ impl CaseDoc {
             let ours = self.heads();
             if candidate.has_all(&ours) {
                 candidate.check_schema()?;
-                let before = self.doc.get_changes(&[]).len();
                 *self = candidate;
-                return Ok(self.doc.get_changes(&[]).len().saturating_sub(before));
+                return Ok(Received { adopted: true });
             }
         }
-        self.apply_encoded_changes(bytes)
+        self.apply_encoded_changes(bytes)?;
+        Ok(Received { adopted: false })
     }
 
     /// The case's id.

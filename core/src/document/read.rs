@@ -252,6 +252,16 @@ impl CaseDoc {
 
     /// The whole case as it stands after every merge.
     pub fn case(&self) -> Result<Case> {
+        Ok(Case {
+            notes: self.notes()?,
+            tasks: self.tasks()?,
+            ..self.case_fields()?
+        })
+    }
+
+    /// The case's own fields, without its notes and tasks (left empty): what a change to the
+    /// root of the document can break.
+    pub(crate) fn case_fields(&self) -> Result<Case> {
         let doc = &self.doc;
         let root = automerge::ROOT;
         Ok(Case {
@@ -266,8 +276,8 @@ impl CaseDoc {
                 .unwrap_or(crate::model::LegalStatus::Unknown),
             assigned_workers: key_set(doc, child(doc, &root, "assigned", ObjType::Map)),
             created_at: time_field(doc, &root, "created_at")?,
-            notes: self.notes()?,
-            tasks: self.tasks()?,
+            notes: Vec::new(),
+            tasks: Vec::new(),
         })
     }
 

@@ -34,11 +34,20 @@ pub struct DeviceCaseState {
 
 /// The storage a hub needs. Implementations run [`handle_sync`] inside one transaction, so a
 /// failed request changes nothing.
+///
+/// The storage holds the documents it hands out for the rest of the request: a document is
+/// loaded (or taken from a cache) at most once per request, changed in place, and stored with
+/// [`HubStorage::store_case`], which may write only what changed since it was loaded. A request
+/// that fails must drop what it holds, since a failed apply may have left a document half
+/// changed.
 pub trait HubStorage {
-    /// The saved document of a case, if the hub has it.
-    fn load_case(&mut self, case: CaseId) -> Result<Option<Vec<u8>>>;
-    /// Stores a case's document and gives it the next change sequence number.
-    fn store_case(&mut self, doc: &mut CaseDoc) -> Result<u64>;
+    /// The document of a case, if the hub has it, held for the rest of the request.
+    fn case_doc(&mut self, case: CaseId) -> Result<Option<&mut CaseDoc>>;
+    /// Stores the document of `case` as [`HubStorage::case_doc`] now holds it and gives it the
+    /// next change sequence number. `received` is what a device sent when it alone makes up the
+    /// whole document now (a received document that covered ours and was adopted): storage may
+    /// keep those bytes as they came rather than encode the document again.
+    fn store_case(&mut self, case: CaseId, received: Option<&[u8]>) -> Result<u64>;
     /// Whether `user` may receive and change `case`.
     fn is_assigned(&mut self, user: UserId, case: CaseId) -> Result<bool>;
     /// The cases assigned to `user` whose sequence number is above `cursor`, ascending, with
@@ -65,13 +74,6 @@ pub trait HubStorage {
     fn record_purge(&mut self, device: DeviceId, case: CaseId) -> Result<()>;
 }
 
-fn load(storage: &mut dyn HubStorage, case: CaseId, actor: &ActorId) -> Result<Option<CaseDoc>> {
-    storage
-        .load_case(case)?
-        .map(|bytes| CaseDoc::load(case, &bytes, actor))
-        .transpose()
-}
-
 /// Handles one sync request from `device` (owned by `user`): applies its uploads to the cases it
 /// may change, and answers with what changed since its cursor among the cases assigned to `user`.
 /// Bad changes in an upload fail the whole request with a typed error; nothing is stored.
@@ -80,7 +82,6 @@ pub fn handle_sync(
     device: DeviceId,
     user: UserId,
     request: &SyncRequest,
-    actor: &ActorId,
 ) -> Result<SyncResponse> {
     for case in &request.purged {
         storage.record_purge(device, *case)?;
@@ -93,7 +94,7 @@ pub fn handle_sync(
         if !storage.is_assigned(user, upload.case_id)? && !had_it {
             continue;
         }
-        let Some(mut doc) = load(storage, upload.case_id, actor)? else {
+        let Some(doc) = storage.case_doc(upload.case_id)? else {
             continue;
         };
         // Changes always come with the heads they lead to: automerge skips bytes it cannot parse,
@@ -106,13 +107,14 @@ pub fn handle_sync(
         // A resent upload (its response was lost) is already here: nothing to redo.
         if upload.heads.is_empty() || !doc.has_all(&upload.heads) {
             let before = doc.heads();
-            doc.apply_received(&upload.changes)?;
-            doc.check_bounds()?;
+            let received = doc.apply_received(&upload.changes)?;
+            doc.check_bounds_since(&before)?;
             if !doc.has_all(&upload.heads) {
                 return Err(CoreError::Document("upload lacks changes its heads name"));
             }
             if doc.heads() != before {
-                storage.store_case(&mut doc)?;
+                let adopted = received.adopted.then_some(upload.changes.as_slice());
+                storage.store_case(upload.case_id, adopted)?;
             }
         }
         // The device's own heads are the best knowledge of what it has: they cover every response
@@ -151,7 +153,7 @@ pub fn handle_sync(
         {
             state.confirmed = sent;
         }
-        let Some(mut doc) = load(storage, case, actor)? else {
+        let Some(doc) = storage.case_doc(case)? else {
             continue;
         };
         let known = if doc.has_all(&state.confirmed) {
@@ -195,14 +197,32 @@ pub fn handle_sync(
     })
 }
 
-/// An in-memory hub: for tests of the sync engine and for measuring sync without I/O.
-#[derive(Default)]
+/// An in-memory hub: for tests of the sync engine. It keeps saved documents and loads the one a
+/// request works on afresh at every [`HubStorage::case_doc`], so that a failed request, as with
+/// the server's storage, leaves what is stored as it was.
 pub struct MemoryHub {
+    actor: ActorId,
     cases: HashMap<CaseId, (Vec<u8>, u64)>,
+    /// The document the current request works on, loaded from `cases`.
+    held: Option<CaseDoc>,
     assigned: HashMap<CaseId, Vec<UserId>>,
     devices: BTreeMap<(DeviceId, CaseId), DeviceCaseState>,
     seq: u64,
     purged: Vec<(DeviceId, CaseId)>,
+}
+
+impl Default for MemoryHub {
+    fn default() -> Self {
+        Self {
+            actor: ActorId::random(),
+            cases: HashMap::new(),
+            held: None,
+            assigned: HashMap::new(),
+            devices: BTreeMap::new(),
+            seq: 0,
+            purged: Vec::new(),
+        }
+    }
 }
 
 impl MemoryHub {
@@ -236,13 +256,22 @@ impl MemoryHub {
 }
 
 impl HubStorage for MemoryHub {
-    fn load_case(&mut self, case: CaseId) -> Result<Option<Vec<u8>>> {
-        Ok(self.cases.get(&case).map(|(b, _)| b.clone()))
+    fn case_doc(&mut self, case: CaseId) -> Result<Option<&mut CaseDoc>> {
+        self.held = match self.cases.get(&case) {
+            Some((saved, _)) => Some(CaseDoc::load(case, saved, &self.actor)?),
+            None => None,
+        };
+        Ok(self.held.as_mut())
     }
 
-    fn store_case(&mut self, doc: &mut CaseDoc) -> Result<u64> {
+    fn store_case(&mut self, case: CaseId, _received: Option<&[u8]>) -> Result<u64> {
+        let doc = self
+            .held
+            .as_mut()
+            .filter(|d| d.id() == case)
+            .ok_or(CoreError::CaseNotFound)?;
         self.seq += 1;
-        self.cases.insert(doc.id(), (doc.save(), self.seq));
+        self.cases.insert(case, (doc.save(), self.seq));
         Ok(self.seq)
     }
 

@@ -1,0 +1,259 @@
+//! The hub checks only what an upload's changes touched (`CaseDoc::check_bounds_since`), so that
+//! its cost follows the change, not the case. These tests hold it to the whole-document check:
+//! every hostile change the whole check refuses, the incremental one refuses too, on a case that
+//! already holds notes and tasks; ordinary edits pass both.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use automerge::{AutoCommit, ObjType, ReadDoc, transaction::Transactable};
+use fieldcase_core::ActorId;
+use fieldcase_core::document::{CaseDoc, MAX_DEPTH, MAX_TEXT_BYTES};
+use fieldcase_core::ids::{CaseId, DeviceId, UserId};
+use fieldcase_core::model::{
+    Author, ConsentStatus, NewCase, NewNote, NewTask, NoteKind, OfficeKind, TaskStatus, TaskUpdate,
+};
+use time::macros::datetime;
+
+fn author() -> Author {
+    Author {
+        user: UserId::new(),
+        device: DeviceId::new(),
+    }
+}
+
+/// A case with a task and 20 notes, as the office holds it.
+fn office_case() -> (CaseId, Vec<u8>, fieldcase_core::ids::TaskId, String) {
+    let id = CaseId::new();
+    let who = author();
+    let at = datetime!(2026-11-24 08:00 UTC);
+    let mut doc = CaseDoc::create(
+        id,
+        &NewCase {
+            client_code: "K-0142".into(),
+            consent: ConsentStatus::Given,
+            assigned_workers: vec![who.user],
+        },
+        who,
+        &ActorId::random(),
+        at,
+    )
+    .unwrap();
+    let task = doc
+        .add_task(
+            who,
+            &NewTask {
+                purpose: "ID application".into(),
+                office_kind: OfficeKind::SocialWelfareCentre,
+                office_name: "PU Novi Sad".into(),
+                office_address: "Kraljevića Marka 1".into(),
+                scheduled_at: datetime!(2026-11-25 10:00 UTC),
+                time_zone: "Europe/Belgrade".into(),
+                assignees: vec![who.user],
+                checklist: vec!["birth certificate copy".into()],
+            },
+            at,
+        )
+        .unwrap();
+    let mut first_note = String::new();
+    for i in 0..20 {
+        let note = doc
+            .add_note(
+                who,
+                &NewNote {
+                    kind: NoteKind::Visit,
+                    body: format!("visit note {i}"),
+                    tags: vec![],
+                    task: None,
+                },
+                at,
+            )
+            .unwrap();
+        if i == 0 {
+            first_note = note.to_string();
+        }
+    }
+    (id, doc.save(), task, first_note)
+}
+
+/// Applies what `edit` does to a raw copy of the case at the office, and returns both checks'
+/// verdicts: (incremental, whole).
+fn verdicts(edit: impl FnOnce(&mut AutoCommit, &str)) -> (bool, bool) {
+    let (id, saved, _, note) = office_case();
+    let mut phone = AutoCommit::load(&saved).unwrap();
+    let before = phone.get_heads();
+    edit(&mut phone, &note);
+    let changes = phone.save_after(&before);
+    let mut office = CaseDoc::load(id, &saved, &ActorId::random()).unwrap();
+    let heads = office.heads();
+    office.apply_encoded_changes(&changes).unwrap();
+    let incremental = office.check_bounds_since(&heads).is_ok();
+    let whole = office.check_bounds().is_ok();
+    (incremental, whole)
+}
+
+/// A raw edit of a case document, given the id of one of its notes.
+type Edit = dyn FnOnce(&mut AutoCommit, &str);
+
+fn notes_map(doc: &AutoCommit) -> automerge::ObjId {
+    doc.get(automerge::ROOT, "notes").unwrap().unwrap().1
+}
+
+fn note_obj(doc: &AutoCommit, note: &str) -> automerge::ObjId {
+    doc.get(notes_map(doc), note).unwrap().unwrap().1
+}
+
+#[test]
+fn hostile_changes_are_refused_by_both_checks() {
+    let cases: Vec<(&str, Box<Edit>)> = vec![
+        (
+            "maps nested too deep inside a note",
+            Box::new(|doc, note| {
+                let mut obj = note_obj(doc, note);
+                for _ in 0..MAX_DEPTH {
+                    obj = doc.put_object(&obj, "x", ObjType::Map).unwrap();
+                }
+            }),
+        ),
+        (
+            "maps nested too deep at the root",
+            Box::new(|doc, _| {
+                let mut obj = doc.put_object(automerge::ROOT, "x", ObjType::Map).unwrap();
+                for _ in 0..MAX_DEPTH + 2 {
+                    obj = doc.put_object(&obj, "x", ObjType::Map).unwrap();
+                }
+            }),
+        ),
+        (
+            "a string over the limit in an existing note",
+            Box::new(|doc, note| {
+                let obj = note_obj(doc, note);
+                doc.put(&obj, "kind", "x".repeat(MAX_TEXT_BYTES + 1))
+                    .unwrap();
+            }),
+        ),
+        (
+            "a note body grown past the limit",
+            Box::new(|doc, note| {
+                let obj = note_obj(doc, note);
+                let body = doc.get(&obj, "body").unwrap().unwrap().1;
+                doc.splice_text(&body, 0, 0, &"y".repeat(MAX_TEXT_BYTES + 1))
+                    .unwrap();
+            }),
+        ),
+        (
+            "the notes map replaced by a string",
+            Box::new(|doc, _| {
+                doc.put(automerge::ROOT, "notes", "gone").unwrap();
+            }),
+        ),
+        (
+            "a note whose author is no id",
+            Box::new(|doc, note| {
+                let obj = note_obj(doc, note);
+                doc.put(&obj, "author_user", "not an id").unwrap();
+            }),
+        ),
+        (
+            "a new note missing its fields",
+            Box::new(|doc, _| {
+                let notes = notes_map(doc);
+                let obj = doc
+                    .put_object(&notes, uuid::Uuid::now_v7().to_string(), ObjType::Map)
+                    .unwrap();
+                doc.put(&obj, "kind", "visit").unwrap();
+            }),
+        ),
+        (
+            "a task with a status no task has",
+            Box::new(|doc, _| {
+                let tasks = doc.get(automerge::ROOT, "tasks").unwrap().unwrap().1;
+                let task = doc.keys(&tasks).next().unwrap();
+                let obj = doc.get(&tasks, task.as_str()).unwrap().unwrap().1;
+                doc.put(&obj, "status", "exploded").unwrap();
+            }),
+        ),
+        (
+            "the case's status broken",
+            Box::new(|doc, _| {
+                doc.put(automerge::ROOT, "status", "nonsense").unwrap();
+            }),
+        ),
+        (
+            "a huge list where tags belong",
+            Box::new(|doc, note| {
+                let obj = note_obj(doc, note);
+                let list = doc.put_object(&obj, "extra", ObjType::List).unwrap();
+                doc.insert(&list, 0, "z".repeat(MAX_TEXT_BYTES + 1))
+                    .unwrap();
+            }),
+        ),
+    ];
+    for (name, edit) in cases {
+        let (incremental, whole) = verdicts(edit);
+        assert!(!whole, "{name}: the whole check should refuse it");
+        assert!(!incremental, "{name}: the incremental check let it through");
+    }
+}
+
+#[test]
+fn a_hostile_value_that_loses_a_conflict_is_still_refused() {
+    // Two replicas put the same key concurrently: whichever value wins, both are kept and shown
+    // as a conflict, so the long one must be refused even where it is not the visible one.
+    let (id, saved, _, note) = office_case();
+    let mut office = CaseDoc::load(id, &saved, &ActorId::random()).unwrap();
+    let heads = office.heads();
+    let mut changes = Vec::new();
+    for kind in ["visit".to_string(), "x".repeat(MAX_TEXT_BYTES + 1)] {
+        let mut phone = AutoCommit::load(&saved).unwrap();
+        let before = phone.get_heads();
+        let obj = note_obj(&phone, &note);
+        phone.put(&obj, "kind", kind).unwrap();
+        changes.extend(phone.save_after(&before));
+    }
+    office.apply_encoded_changes(&changes).unwrap();
+    assert!(office.check_bounds().is_err());
+    assert!(office.check_bounds_since(&heads).is_err());
+}
+
+#[test]
+fn ordinary_edits_pass_both_checks() {
+    let (id, saved, task, _) = office_case();
+    let mut phone = CaseDoc::load(id, &saved, &ActorId::random()).unwrap();
+    let before = phone.heads();
+    let who = author();
+    let at = datetime!(2026-11-24 12:00 UTC);
+    let note = phone
+        .add_note(
+            who,
+            &NewNote {
+                kind: NoteKind::Visit,
+                body: "at the centre; the application was accepted".into(),
+                tags: vec![],
+                task: Some(task),
+            },
+            at,
+        )
+        .unwrap();
+    phone
+        .edit_note_body(who, note, "at the centre: the application was accepted", at)
+        .unwrap();
+    phone
+        .update_task(
+            who,
+            task,
+            &TaskUpdate {
+                status: Some(TaskStatus::Done),
+                ..Default::default()
+            },
+            at,
+        )
+        .unwrap();
+    let changes = phone.changes_since(&before);
+    let mut office = CaseDoc::load(id, &saved, &ActorId::random()).unwrap();
+    let heads = office.heads();
+    office.apply_encoded_changes(&changes).unwrap();
+    office.check_bounds_since(&heads).unwrap();
+    office.check_bounds().unwrap();
+    // With nothing new since, there is nothing to refuse.
+    let now = office.heads();
+    office.check_bounds_since(&now).unwrap();
+}

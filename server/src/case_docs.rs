@@ -1,0 +1,486 @@
+//! How the office keeps case documents: a sealed snapshot per case (`cases.doc`) followed by the
+//! sealed change chunks stored since (`case_chunks`), and the decrypted documents of recently
+//! used cases kept in memory.
+//!
+//! Why: a sync that adds one note to a case used to load the whole document, re-encode it and
+//! seal it again, so the office's cost per sync grew with the size of the case. Now a store
+//! appends only the new changes (compacted into a new snapshot once they pile up), and a case
+//! that was used recently is not loaded at all. The in-memory copy is taken only when its heads
+//! equal the heads stored beside the case, and heads name a document's content exactly (they are
+//! hashes of its change graph): a copy that another process, another server instance or a
+//! rolled-back transaction made different can never be mistaken for the stored one.
+//!
+//! A document is *taken out* of the cache for one transaction ([`checkout`]) and given back only
+//! after that transaction committed ([`CaseVault::keep`]), so memory never runs ahead of the disk:
+//! a request that fails drops what it holds.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use fieldcase_core::crypto::{open, seal};
+use fieldcase_core::document::CaseDoc;
+use fieldcase_core::ids::CaseId;
+use fieldcase_core::model::CaseStatus;
+use fieldcase_core::{ChangeHash, CoreError};
+use rusqlite::{Connection, OptionalExtension, params};
+use zeroize::Zeroizing;
+
+use crate::cases::CaseVault;
+
+/// Most change chunks stored after a snapshot before the next store compacts them into it.
+pub const MAX_CHUNKS: usize = 32;
+/// Most documents kept in memory.
+pub const CACHE_DOCS: usize = 1024;
+/// Most saved bytes (snapshot and chunks, as stored) of the documents kept in memory; a loaded
+/// automerge document takes several times its saved size.
+pub const CACHE_SAVED_BYTES: usize = 16 * 1024 * 1024;
+
+/// A case document taken out for one transaction, with what storing only its new changes needs.
+pub struct LoadedCase {
+    /// The document; change it in place, then [`store`] it.
+    pub doc: CaseDoc,
+    /// Heads as stored: what the next store writes the changes since.
+    stored_heads: Vec<ChangeHash>,
+    /// Whether the case has a row yet (a case created in this transaction has not).
+    exists: bool,
+    /// Size of the stored snapshot.
+    snapshot_bytes: usize,
+    /// Number and total size of the chunks stored since the snapshot.
+    chunks: usize,
+    chunk_bytes: usize,
+}
+
+impl LoadedCase {
+    /// A case that is not stored yet (created at the office).
+    pub fn new(doc: CaseDoc) -> LoadedCase {
+        LoadedCase {
+            doc,
+            stored_heads: Vec::new(),
+            exists: false,
+            snapshot_bytes: 0,
+            chunks: 0,
+            chunk_bytes: 0,
+        }
+    }
+
+    fn saved_bytes(&self) -> usize {
+        self.snapshot_bytes.saturating_add(self.chunk_bytes)
+    }
+}
+
+/// Heads as stored in text columns: hex hashes joined by commas.
+pub(crate) fn heads_text(heads: &[ChangeHash]) -> String {
+    heads
+        .iter()
+        .map(|h| h.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Parses [`heads_text`]; `what` names the table for the error.
+pub(crate) fn parse_heads(text: &str, what: &'static str) -> Result<Vec<ChangeHash>, CoreError> {
+    text.split(',')
+        .filter(|s| !s.is_empty())
+        .map(|h| h.parse().map_err(|_| CoreError::Corrupt { what }))
+        .collect()
+}
+
+fn doc_aad(case: CaseId) -> Vec<u8> {
+    let mut aad = b"fieldcase-server/cases/".to_vec();
+    aad.extend_from_slice(case.as_bytes());
+    aad
+}
+
+/// A chunk is bound to its case and to the sequence number it was stored under, so chunks cannot
+/// be moved between cases or reordered without the open failing.
+fn chunk_aad(case: CaseId, seq: i64) -> Vec<u8> {
+    let mut aad = b"fieldcase-server/case-chunks/".to_vec();
+    aad.extend_from_slice(case.as_bytes());
+    aad.extend_from_slice(&seq.to_be_bytes());
+    aad
+}
+
+/// Takes a case's document out for this transaction: from memory when the copy there has the
+/// stored heads, else from the database (snapshot, then each chunk in order). `None` when the
+/// case does not exist.
+pub(crate) fn checkout(
+    conn: &Connection,
+    vault: &CaseVault,
+    case: CaseId,
+) -> Result<Option<LoadedCase>, CoreError> {
+    let id = case.to_string();
+    let Some(stored) = conn
+        .query_row("SELECT heads FROM cases WHERE id = ?1", [&id], |r| {
+            r.get::<_, String>(0)
+        })
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let stored_heads = parse_heads(&stored, "cases")?;
+    if let Some(loaded) = vault.docs.take(case, &stored_heads) {
+        return Ok(Some(loaded));
+    }
+    let sealed: Vec<u8> =
+        conn.query_row("SELECT doc FROM cases WHERE id = ?1", [&id], |r| r.get(0))?;
+    let snapshot = open(vault.key(), &doc_aad(case), &sealed, "case document")?;
+    let mut doc = CaseDoc::load(case, &snapshot, &vault.actor)?;
+    let mut loaded = LoadedCase {
+        stored_heads: Vec::new(),
+        exists: true,
+        snapshot_bytes: snapshot.len(),
+        chunks: 0,
+        chunk_bytes: 0,
+        doc: CaseDoc::empty(case, &vault.actor),
+    };
+    let mut stmt =
+        conn.prepare_cached("SELECT seq, chunk FROM case_chunks WHERE case_id = ?1 ORDER BY seq")?;
+    let mut rows = stmt.query([&id])?;
+    while let Some(row) = rows.next()? {
+        let seq: i64 = row.get(0)?;
+        let sealed: Vec<u8> = row.get(1)?;
+        let chunk = open(vault.key(), &chunk_aad(case, seq), &sealed, "case changes")?;
+        // Each chunk is applied on its own, exactly as it was checked when it was stored.
+        doc.apply_encoded_changes(&chunk)?;
+        loaded.chunks += 1;
+        loaded.chunk_bytes = loaded.chunk_bytes.saturating_add(chunk.len());
+    }
+    loaded.stored_heads = doc.heads();
+    loaded.doc = doc;
+    Ok(Some(loaded))
+}
+
+/// Stores a document taken out with [`checkout`] (or made with [`LoadedCase::new`]) under the
+/// next change sequence number: only the changes since it was stored, as one sealed chunk, unless
+/// the chunks have piled up (then a new compacted snapshot replaces them). `received` is a whole
+/// document a device sent that the document now is (see `HubStorage::store_case`): it becomes the
+/// snapshot as it came, with no encoding. Returns the sequence number.
+pub(crate) fn store(
+    conn: &Connection,
+    vault: &CaseVault,
+    loaded: &mut LoadedCase,
+    received: Option<&[u8]>,
+    now: i64,
+) -> Result<u64, CoreError> {
+    let case = loaded.doc.id();
+    let id = case.to_string();
+    let heads = loaded.doc.heads();
+    let closed = loaded.doc.status()? == CaseStatus::Closed;
+    let seq: i64 = conn.query_row(
+        "UPDATE case_seq SET value = value + 1 WHERE id = 1 RETURNING value",
+        [],
+        |r| r.get(0),
+    )?;
+    let chunk = match received {
+        Some(_) => None,
+        None if !loaded.exists => None,
+        None => Some(Zeroizing::new(
+            loaded.doc.changes_since(&loaded.stored_heads),
+        )),
+    };
+    let compact = chunk.as_ref().is_none_or(|c| {
+        loaded.chunks + 1 > MAX_CHUNKS
+            || loaded.chunk_bytes.saturating_add(c.len()) > loaded.snapshot_bytes
+    });
+    if compact {
+        let snapshot = match received {
+            Some(bytes) => Zeroizing::new(bytes.to_vec()),
+            None => Zeroizing::new(loaded.doc.save()),
+        };
+        let sealed = seal(vault.key(), &doc_aad(case), &snapshot)?;
+        if loaded.exists {
+            conn.execute(
+                "UPDATE cases SET doc = ?2, seq = ?3, heads = ?4, updated_at = ?5,
+                     closed_at = CASE WHEN ?6 THEN COALESCE(closed_at, ?5) ELSE NULL END
+                 WHERE id = ?1",
+                params![id, sealed, seq, heads_text(&heads), now, closed],
+            )?;
+            conn.execute("DELETE FROM case_chunks WHERE case_id = ?1", [&id])?;
+        } else {
+            conn.execute(
+                "INSERT INTO cases (id, seq, doc, heads, created_at, updated_at, closed_at)
+                 VALUES (?1, ?3, ?2, ?4, ?5, ?5, CASE WHEN ?6 THEN ?5 END)",
+                params![id, sealed, seq, heads_text(&heads), now, closed],
+            )?;
+        }
+        loaded.snapshot_bytes = snapshot.len();
+        loaded.chunks = 0;
+        loaded.chunk_bytes = 0;
+    } else if let Some(chunk) = chunk {
+        let sealed = seal(vault.key(), &chunk_aad(case, seq), &chunk)?;
+        conn.execute(
+            "INSERT INTO case_chunks (case_id, seq, chunk) VALUES (?1, ?2, ?3)",
+            params![id, seq, sealed],
+        )?;
+        // closed_at keeps the first time the case was seen closed; reopening clears it.
+        conn.execute(
+            "UPDATE cases SET seq = ?2, heads = ?3, updated_at = ?4,
+                 closed_at = CASE WHEN ?5 THEN COALESCE(closed_at, ?4) ELSE NULL END
+             WHERE id = ?1",
+            params![id, seq, heads_text(&heads), now, closed],
+        )?;
+        loaded.chunks += 1;
+        loaded.chunk_bytes = loaded.chunk_bytes.saturating_add(chunk.len());
+    }
+    loaded.exists = true;
+    loaded.stored_heads = heads;
+    let seq = u64::try_from(seq).unwrap_or(0);
+    vault.changed(seq);
+    Ok(seq)
+}
+
+/// The decrypted documents of recently used cases, least recently used evicted first, bounded by
+/// count and by saved size.
+#[derive(Default)]
+pub(crate) struct DocCache {
+    inner: Mutex<Entries>,
+}
+
+#[derive(Default)]
+struct Entries {
+    docs: HashMap<CaseId, (LoadedCase, u64)>,
+    tick: u64,
+    saved_bytes: usize,
+}
+
+impl DocCache {
+    /// Takes the document of `case` out of memory if the copy holds exactly the stored `heads`
+    /// (its own heads, not what it was last stored as: a copy changed and not stored is stale
+    /// too); a stale copy is dropped.
+    fn take(&self, case: CaseId, heads: &[ChangeHash]) -> Option<LoadedCase> {
+        let (mut loaded, _) = {
+            let mut entries = self.inner.lock().ok()?;
+            let taken = entries.docs.remove(&case)?;
+            entries.saved_bytes = entries.saved_bytes.saturating_sub(taken.0.saved_bytes());
+            taken
+        };
+        let mut ours = loaded.doc.heads();
+        let mut stored = heads.to_vec();
+        ours.sort_unstable();
+        stored.sort_unstable();
+        (ours == stored && loaded.stored_heads.len() == stored.len()).then_some(loaded)
+    }
+
+    /// Keeps a document that is stored as it is (after its transaction committed).
+    fn keep(&self, loaded: LoadedCase) {
+        let Ok(mut entries) = self.inner.lock() else {
+            return;
+        };
+        let size = loaded.saved_bytes();
+        if size > CACHE_SAVED_BYTES / 4 {
+            return;
+        }
+        entries.tick += 1;
+        let tick = entries.tick;
+        let case = loaded.doc.id();
+        if let Some((old, _)) = entries.docs.insert(case, (loaded, tick)) {
+            entries.saved_bytes = entries.saved_bytes.saturating_sub(old.saved_bytes());
+        }
+        entries.saved_bytes = entries.saved_bytes.saturating_add(size);
+        while entries.docs.len() > CACHE_DOCS || entries.saved_bytes > CACHE_SAVED_BYTES {
+            let Some(oldest) = entries
+                .docs
+                .iter()
+                .min_by_key(|(_, (_, t))| *t)
+                .map(|(id, _)| *id)
+            else {
+                break;
+            };
+            if let Some((old, _)) = entries.docs.remove(&oldest) {
+                entries.saved_bytes = entries.saved_bytes.saturating_sub(old.saved_bytes());
+            }
+        }
+    }
+
+    /// Number of documents in memory.
+    fn len(&self) -> usize {
+        self.inner.lock().map(|e| e.docs.len()).unwrap_or(0)
+    }
+}
+
+impl CaseVault {
+    /// Gives back documents taken out with [`checkout`] once what they hold is committed (or
+    /// when they were only read), so that the next request finds them in memory.
+    pub fn keep(&self, loaded: impl IntoIterator<Item = LoadedCase>) {
+        for case in loaded {
+            self.docs.keep(case);
+        }
+    }
+
+    /// Number of case documents held decrypted in memory.
+    pub fn docs_in_memory(&self) -> usize {
+        self.docs.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::sync::Arc;
+
+    use fieldcase_core::model::{ConsentStatus, NewCase, NewNote, NoteKind};
+
+    use super::*;
+    use crate::cases::{self, CaseVault};
+    use crate::keys::ServerKeys;
+    use crate::{db, store};
+
+    struct Office {
+        _dir: tempfile::TempDir,
+        path: std::path::PathBuf,
+        keys: ServerKeys,
+        conn: Connection,
+        vault: Arc<CaseVault>,
+    }
+
+    fn office() -> Office {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = ServerKeys::load_or_create(dir.path()).unwrap();
+        let path = dir.path().join(db::DB_FILE);
+        let mut conn = db::open(&path).unwrap();
+        let vault = CaseVault::load_or_create(&mut conn, &keys).unwrap();
+        Office {
+            _dir: dir,
+            path,
+            keys,
+            conn,
+            vault,
+        }
+    }
+
+    fn new_case(o: &mut Office) -> CaseId {
+        let user = store::add_user(
+            &mut o.conn,
+            "ana",
+            fieldcase_core::protocol::Role::FieldWorker,
+            0,
+        )
+        .unwrap();
+        cases::create_case(
+            &mut o.conn,
+            &o.vault,
+            &NewCase {
+                client_code: "K-0142".into(),
+                consent: ConsentStatus::Given,
+                assigned_workers: vec![fieldcase_core::ids::UserId::from_uuid(user)],
+            },
+            None,
+            0,
+        )
+        .unwrap()
+        .0
+    }
+
+    fn add_note(conn: &mut Connection, vault: &CaseVault, case: CaseId, body: &str) {
+        let tx = conn.transaction().unwrap();
+        let mut loaded = checkout(&tx, vault, case).unwrap().unwrap();
+        loaded
+            .doc
+            .add_note(
+                vault.office,
+                &NewNote {
+                    kind: NoteKind::Visit,
+                    body: body.into(),
+                    tags: vec![],
+                    task: None,
+                },
+                time::OffsetDateTime::UNIX_EPOCH,
+            )
+            .unwrap();
+        store(&tx, vault, &mut loaded, None, 1).unwrap();
+        tx.commit().unwrap();
+        vault.keep([loaded]);
+    }
+
+    fn chunk_rows(conn: &Connection) -> i64 {
+        conn.query_row("SELECT count(*) FROM case_chunks", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// The stored document read from disk alone, by a vault with an empty memory.
+    fn from_disk(o: &Office, case: CaseId) -> CaseDoc {
+        let mut conn = db::open(&o.path).unwrap();
+        let vault = CaseVault::load_or_create(&mut conn, &o.keys).unwrap();
+        checkout(&conn, &vault, case).unwrap().unwrap().doc
+    }
+
+    #[test]
+    fn stores_append_chunks_then_compact_and_the_disk_holds_every_note() {
+        let mut o = office();
+        let case = new_case(&mut o);
+        let mut seen_chunks = 0;
+        for i in 0..3 * MAX_CHUNKS {
+            add_note(&mut o.conn, &o.vault, case, &format!("note {i}"));
+            let rows = chunk_rows(&o.conn);
+            assert!(rows <= MAX_CHUNKS as i64, "{rows} chunks piled up");
+            seen_chunks = seen_chunks.max(rows);
+            // What is on disk (snapshot and chunks) is the document in memory.
+            let mut disk = from_disk(&o, case);
+            assert_eq!(disk.notes().unwrap().len(), i + 1);
+            let mut memory = checkout(&o.conn, &o.vault, case).unwrap().unwrap();
+            assert_eq!(disk.heads(), memory.doc.heads());
+            o.vault.keep([memory]);
+        }
+        assert!(seen_chunks > 1, "stores never appended a chunk");
+        assert_eq!(o.vault.docs_in_memory(), 1);
+    }
+
+    #[test]
+    fn a_copy_in_memory_is_not_used_once_another_process_changed_the_case() {
+        let mut o = office();
+        let case = new_case(&mut o);
+        add_note(&mut o.conn, &o.vault, case, "from this process");
+        // Another process (an admin command) opens the same files and adds a note.
+        let mut other = db::open(&o.path).unwrap();
+        let other_vault = CaseVault::load_or_create(&mut other, &o.keys).unwrap();
+        add_note(&mut other, &other_vault, case, "from the other process");
+        let loaded = checkout(&o.conn, &o.vault, case).unwrap().unwrap();
+        let bodies: Vec<String> = loaded
+            .doc
+            .notes()
+            .unwrap()
+            .into_iter()
+            .map(|n| n.body)
+            .collect();
+        assert!(bodies.contains(&"from the other process".to_string()));
+        assert!(bodies.contains(&"from this process".to_string()));
+    }
+
+    #[test]
+    fn a_transaction_that_rolled_back_leaves_memory_as_the_disk() {
+        let mut o = office();
+        let case = new_case(&mut o);
+        add_note(&mut o.conn, &o.vault, case, "kept");
+        {
+            let tx = o.conn.transaction().unwrap();
+            let mut loaded = checkout(&tx, &o.vault, case).unwrap().unwrap();
+            loaded
+                .doc
+                .add_note(
+                    o.vault.office,
+                    &NewNote {
+                        kind: NoteKind::Visit,
+                        body: "rolled back".into(),
+                        tags: vec![],
+                        task: None,
+                    },
+                    time::OffsetDateTime::UNIX_EPOCH,
+                )
+                .unwrap();
+            store(&tx, &o.vault, &mut loaded, None, 1).unwrap();
+            // Dropped without commit; even a copy given back by mistake must not be used.
+            drop(tx);
+            o.vault.keep([loaded]);
+        }
+        let loaded = checkout(&o.conn, &o.vault, case).unwrap().unwrap();
+        let bodies: Vec<String> = loaded
+            .doc
+            .notes()
+            .unwrap()
+            .into_iter()
+            .map(|n| n.body)
+            .collect();
+        assert_eq!(bodies, vec!["kept".to_string()]);
+    }
+}
