@@ -32,6 +32,10 @@ pub const PG_MIGRATIONS: &[(&str, &str)] = &[
         "005_web",
         include_str!("../../migrations/postgres/005_web.sql"),
     ),
+    (
+        "006_case_chunks",
+        include_str!("../../migrations/postgres/006_case_chunks.sql"),
+    ),
 ];
 
 /// The advisory lock key that serialises migrations (the bytes of "fcmigrat"); distinct from
