@@ -103,7 +103,7 @@ async fn devices(
     require_admin(&auth)?;
     let rows = state
         .db()
-        .call(|conn| admin::list_devices(conn).map_err(known))
+        .call_read(|sql| admin::list_devices(sql).map_err(known))
         .await?;
     let list: Vec<Value> = rows
         .iter()
@@ -130,7 +130,7 @@ async fn revoke(
     let now = state.now();
     let outcome = state
         .db()
-        .call(move |conn| admin::revoke_device(conn, &id, now).map_err(known))
+        .call_write(move |sql| admin::revoke_device(sql, &id, now).map_err(known))
         .await?;
     Ok(Json(
         json!({ "revoked": matches!(outcome, RevokeOutcome::Revoked { .. }) }),
@@ -146,7 +146,7 @@ async fn deactivate(
     let now = state.now();
     let done = state
         .db()
-        .call(move |conn| admin::deactivate_user(conn, &name, now).map_err(known))
+        .call_write(move |sql| admin::deactivate_user(sql, &name, now).map_err(known))
         .await?;
     Ok(Json(
         json!({ "user_id": done.user_id, "revoked_devices": done.revoked_devices }),
@@ -170,7 +170,7 @@ async fn change_role(
     let now = state.now();
     let done = state
         .db()
-        .call(move |conn| admin::change_role(conn, &name, role, now).map_err(known))
+        .call_write(move |sql| admin::change_role(sql, &name, role, now).map_err(known))
         .await?;
     Ok(Json(
         json!({ "user_id": done.user_id, "from": done.from.as_str(), "to": done.to.as_str() }),
@@ -345,7 +345,7 @@ async fn audit_verify(
     require_admin(&auth)?;
     let report = state
         .db()
-        .call(|conn| crate::audit::verify_chain(conn).map_err(known))
+        .call_read(|sql| crate::audit::verify_chain(sql).map_err(known))
         .await?;
     Ok(Json(match report {
         crate::audit::ChainReport::Intact { entries, .. } => {

@@ -173,7 +173,7 @@ pub fn set_status(
     let mut loaded = load_doc(&tx, vault, case)?;
     loaded.doc.set_status(vault.office, status, at(now))?;
     store(&tx, vault, &mut loaded, None, now)?;
-    crate::store::audit(&tx, now, &format!("case_status_{status}"), None, None)?;
+    crate::store::audit(&mut &*tx, now, &format!("case_status_{status}"), None, None)?;
     tx.commit()?;
     vault.keep([loaded]);
     Ok(())
@@ -252,7 +252,7 @@ pub fn set_assigned(
         )?;
     }
     crate::store::audit(
-        &tx,
+        &mut &*tx,
         now,
         if assigned {
             "case_assigned"
@@ -504,12 +504,16 @@ impl HubStorage for SqliteHub<'_> {
                 params![device.to_string(), case.to_string(), self.now],
             )?;
             crate::store::audit(
-                self.conn,
+                &mut &*self.conn,
                 self.now,
                 "case_purged",
                 None,
                 Some(device.as_uuid()),
-            )?;
+            )
+            .map_err(|e| match e {
+                crate::sql::SqlError::Sqlite(e) => CoreError::Storage(e),
+                _ => CoreError::Document("database failure"),
+            })?;
         }
         Ok(())
     }

@@ -106,7 +106,7 @@ pub fn resolve(
         Some(t) => format!("{case}/{t}/{field}"),
         None => format!("{case}/{field}"),
     };
-    crate::store::audit_with_detail(&tx, now, CONFLICT_RESOLVED, by, None, Some(&detail))?;
+    crate::store::audit_with_detail(&mut &*tx, now, CONFLICT_RESOLVED, by, None, Some(&detail))?;
     tx.commit()?;
     vault.keep([loaded]);
     Ok(())

@@ -14,6 +14,7 @@ use fieldcase_core::model::{NewCase, NewTask};
 use fieldcase_core::protocol::Role;
 use fieldcase_server::cases::{self, CaseVault};
 use fieldcase_server::config::{DEFAULT_DATA_DIR, DEFAULT_LISTEN, FileConfig};
+use fieldcase_server::sql::Database;
 use fieldcase_server::{
     AppState, Clock, Limits, SystemClock, TlsIdentity, admin, audit, db, prepare_data_dir, store,
 };
@@ -387,20 +388,22 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 's
 
 fn admin(resolved: Resolved, command: AdminCommand) -> Result<()> {
     prepare_data_dir(&resolved.data)?;
-    let mut conn = db::open(&resolved.data.join(db::DB_FILE)).context("opening the database")?;
+    let db = Database::from_sqlite(
+        db::open(&resolved.data.join(db::DB_FILE)).context("opening the database")?,
+    );
     let now = SystemClock.now();
     let mut out = std::io::stdout().lock();
     match command {
         AdminCommand::User {
             command: UserCommand::Add { name, role },
         } => {
-            let id = store::add_user(&mut conn, &name, role.into(), now)?;
+            let id = db.write(|sql| store::add_user(sql, &name, role.into(), now))?;
             writeln!(out, "added user {id} ({})", Role::from(role))?;
         }
         AdminCommand::User {
             command: UserCommand::Role { name, role },
         } => {
-            let done = admin::change_role(&mut conn, &name, role.into(), now)?;
+            let done = db.write(|sql| admin::change_role(sql, &name, role.into(), now))?;
             if done.from == done.to {
                 writeln!(out, "user {} already has role {}", done.user_id, done.to)?;
             } else {
@@ -419,13 +422,13 @@ fn admin(resolved: Resolved, command: AdminCommand) -> Result<()> {
                 .read_line(&mut password)
                 .context("reading the password from standard input")?;
             let password = password.trim_end_matches(['\r', '\n']);
-            fieldcase_server::web::auth::set_password(&mut conn, &name, password, now)?;
+            db.with(|conn| fieldcase_server::web::auth::set_password(conn, &name, password, now))?;
             writeln!(out, "password set")?;
         }
         AdminCommand::User {
             command: UserCommand::List,
         } => {
-            let users = store::list_users(&conn)?;
+            let users = db.read(store::list_users)?;
             writeln!(
                 out,
                 "{:<36}  {:<12}  {:<8}  {:>7}  name",
@@ -446,14 +449,16 @@ fn admin(resolved: Resolved, command: AdminCommand) -> Result<()> {
         AdminCommand::Case { command } => {
             let keys = fieldcase_server::keys::ServerKeys::load_or_create(&resolved.data)
                 .context("server key file")?;
-            let vault = fieldcase_server::cases::CaseVault::load_or_create(&mut conn, &keys)?;
-            case_command(&mut conn, &vault, command, now, &mut out)?;
+            db.with(|conn| {
+                let vault = fieldcase_server::cases::CaseVault::load_or_create(conn, &keys)?;
+                Ok(case_command(conn, &vault, command, now, &mut out))
+            })??;
         }
         AdminCommand::Enroll { user, ttl, url } => {
             let ttl_secs = i64::try_from(ttl.as_secs()).context("ttl")?;
             let identity =
                 TlsIdentity::load_or_create(&resolved.data).context("TLS certificate")?;
-            let issued = store::issue_enrollment_code(&mut conn, &user, ttl_secs, now)?;
+            let issued = db.write(|sql| store::issue_enrollment_code(sql, &user, ttl_secs, now))?;
             let url = url
                 .or(resolved.public_url)
                 .unwrap_or_else(|| format!("https://{}", resolved.listen));
@@ -477,7 +482,7 @@ fn admin(resolved: Resolved, command: AdminCommand) -> Result<()> {
             }
         }
         AdminCommand::Devices => {
-            let devices = admin::list_devices(&conn)?;
+            let devices = db.read(admin::list_devices)?;
             writeln!(
                 out,
                 "{:<36}  {:<20}  {:<20}  {:<20}  {:<8}  {:<28}  {:>6}  user",
@@ -511,7 +516,7 @@ fn admin(resolved: Resolved, command: AdminCommand) -> Result<()> {
         }
         AdminCommand::Revoke { device } => {
             let device_id = uuid::Uuid::try_parse(device.trim()).context("device id")?;
-            match admin::revoke_device(&mut conn, &device_id, now)? {
+            match db.write(|sql| admin::revoke_device(sql, &device_id, now))? {
                 admin::RevokeOutcome::Revoked { .. } => {
                     writeln!(out, "revoked device {device_id}")?;
                 }
@@ -522,7 +527,7 @@ fn admin(resolved: Resolved, command: AdminCommand) -> Result<()> {
             }
         }
         AdminCommand::Deactivate { user } => {
-            let done = admin::deactivate_user(&mut conn, &user, now)?;
+            let done = db.write(|sql| admin::deactivate_user(sql, &user, now))?;
             if done.was_inactive && done.revoked_devices.is_empty() {
                 writeln!(out, "user {} was already deactivated", done.user_id)?;
             } else {
@@ -539,7 +544,7 @@ fn admin(resolved: Resolved, command: AdminCommand) -> Result<()> {
         }
         AdminCommand::Audit {
             command: AuditCommand::Verify,
-        } => match audit::verify_chain(&conn)? {
+        } => match db.read(audit::verify_chain)? {
             audit::ChainReport::Intact {
                 entries,
                 legacy,
@@ -565,8 +570,10 @@ fn admin(resolved: Resolved, command: AdminCommand) -> Result<()> {
         AdminCommand::Quarantine { command } => {
             let keys = fieldcase_server::keys::ServerKeys::load_or_create(&resolved.data)
                 .context("server key file")?;
-            let vault = CaseVault::load_or_create(&mut conn, &keys)?;
-            quarantine_command(&mut conn, &vault, command, now, &mut out)?;
+            db.with(|conn| {
+                let vault = CaseVault::load_or_create(conn, &keys)?;
+                Ok(quarantine_command(conn, &vault, command, now, &mut out))
+            })??;
         }
         AdminCommand::Audit {
             command: AuditCommand::List { limit },
@@ -576,7 +583,7 @@ fn admin(resolved: Resolved, command: AdminCommand) -> Result<()> {
                 "{:>6}  {:<20}  {:<24}  {:<36}  {:<36}  detail",
                 "seq", "at", "action", "user", "device"
             )?;
-            for e in audit::list(&conn, limit)? {
+            for e in db.read(|sql| audit::list(sql, limit))? {
                 writeln!(
                     out,
                     "{:>6}  {:<20}  {:<24}  {:<36}  {:<36}  {}",
@@ -597,7 +604,7 @@ fn user_ids(conn: &rusqlite::Connection, names: &[String]) -> Result<Vec<UserId>
     names
         .iter()
         .map(|n| {
-            store::user_id_by_name(conn, n)
+            store::user_id_by_name(&mut &*conn, n)
                 .map(UserId::from_uuid)
                 .with_context(|| "unknown user name".to_string())
         })
@@ -628,7 +635,7 @@ fn case_command(
         }
         CaseCommand::Assign { case, user } | CaseCommand::Unassign { case, user } => {
             let user = UserId::from_uuid(
-                store::user_id_by_name(conn, &user).context("unknown user name")?,
+                store::user_id_by_name(&mut *conn, &user).context("unknown user name")?,
             );
             let case = case.parse().context("case id")?;
             cases::set_assigned(conn, vault, case, user, assigning, now)?;

@@ -60,7 +60,7 @@ pub fn hold(
         params![id.to_string(), device.to_string(), user.to_string(), case.to_string(), now, sealed],
     )?;
     audit(
-        conn,
+        &mut &*conn,
         now,
         "quarantine_held",
         Some(user.as_uuid()),
@@ -185,7 +185,7 @@ fn decide(
         params![entry.id.to_string(), decision, now],
     )?;
     audit(
-        conn,
+        &mut &*conn,
         now,
         &format!("quarantine_{decision}"),
         Some(entry.user.as_uuid()),

@@ -8,10 +8,11 @@ use tokio::sync::Semaphore;
 
 use crate::cases::CaseVault;
 use crate::clock::{Clock, SystemClock};
-use crate::db::{self, Db};
+use crate::db;
 use crate::error::ServerError;
 use crate::keys::ServerKeys;
 use crate::ratelimit::FailureLimiter;
+use crate::sql::Database;
 
 /// Tunable limits of the HTTP app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +57,7 @@ impl Default for Limits {
 }
 
 struct Inner {
-    db: Db,
+    db: Database,
     keys: ServerKeys,
     vault: Arc<CaseVault>,
     clock: Arc<dyn Clock>,
@@ -87,7 +88,7 @@ impl std::fmt::Debug for AppState {
 impl AppState {
     /// Builds the state from its parts; loads (or on first start creates) the case-sealing key.
     pub fn new(
-        db: Db,
+        db: Database,
         keys: ServerKeys,
         clock: Arc<dyn Clock>,
         limits: Limits,
@@ -120,7 +121,7 @@ impl AppState {
     ) -> Result<AppState, ServerError> {
         let conn = db::open(&data_dir.join(db::DB_FILE))?;
         let keys = ServerKeys::load_or_create(data_dir)?;
-        AppState::new(Db::new(conn), keys, clock, limits)
+        AppState::new(Database::from_sqlite(conn), keys, clock, limits)
     }
 
     /// Opens `data_dir` with the system clock and default limits.
@@ -129,7 +130,7 @@ impl AppState {
     }
 
     /// The database.
-    pub fn db(&self) -> &Db {
+    pub fn db(&self) -> &Database {
         &self.inner.db
     }
 

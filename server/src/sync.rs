@@ -67,7 +67,7 @@ pub async fn sync(
             // A revoked device's uploads are kept, never merged. Checked again inside the
             // transaction: a revocation that committed while this request was on its way stops
             // the merge here too.
-            if revoked_at_door || !crate::store::device_is_active(&tx, device.as_uuid())? {
+            if revoked_at_door || !crate::store::device_is_active(&mut &*tx, device.as_uuid())? {
                 for upload in &request.uploads {
                     crate::quarantine::hold(
                         &tx,
@@ -136,13 +136,14 @@ pub async fn wipe_receipt(
         .db()
         .call(move |conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let key =
-                crate::store::device_public_key(&tx, &receipt.device_id)?.ok_or_else(|| {
+            let key = crate::store::device_public_key(&mut &*tx, &receipt.device_id)?.ok_or_else(
+                || {
                     AppError::unauthorized(
                         error_code::UNKNOWN_DEVICE,
                         "this device is not enrolled",
                     )
-                })?;
+                },
+            )?;
             if !receipt.verify(&key) {
                 return Err(AppError::unauthorized(
                     error_code::BAD_SIGNATURE,
@@ -162,7 +163,7 @@ pub async fn wipe_receipt(
             )?;
             if updated > 0 {
                 crate::store::audit(
-                    &tx,
+                    &mut &*tx,
                     now,
                     &format!("wipe_receipt_{reason}"),
                     None,

@@ -20,6 +20,7 @@ use fieldcase_core::protocol::{Role, error_code};
 use fieldcase_core::transport::{Client, DeviceClient, DeviceCredential, TransportError};
 use fieldcase_server::admin::{self, DeviceStatus, RevokeOutcome};
 use fieldcase_server::audit::{self, ChainProblem, ChainReport};
+use fieldcase_server::sql::Database;
 use fieldcase_server::{ServerError, db, store};
 use rand::rngs::OsRng;
 use rusqlite::Connection;
@@ -131,7 +132,7 @@ fn audit_count(t: &TestServer) -> i64 {
 }
 
 fn verify(conn: &Connection) -> ChainReport {
-    audit::verify_chain(conn).unwrap()
+    audit::verify_chain(&mut &*conn).unwrap()
 }
 
 #[test]
@@ -192,16 +193,16 @@ fn revoke_device_library_outcomes() {
     let id = device_id(&device);
     let now = t.server.state.now();
     let db = t.server.state.db();
-    let first = db.with(|c| admin::revoke_device(c, &id, now)).unwrap();
+    let first = db.write(|c| admin::revoke_device(c, &id, now)).unwrap();
     assert!(matches!(first, RevokeOutcome::Revoked { .. }));
-    let second = db.with(|c| admin::revoke_device(c, &id, now + 5)).unwrap();
+    let second = db.write(|c| admin::revoke_device(c, &id, now + 5)).unwrap();
     assert_eq!(
         second,
         RevokeOutcome::AlreadyRevoked {
             revoked_at: Some(now)
         }
     );
-    let unknown = db.with(|c| admin::revoke_device(c, &Uuid::now_v7(), now));
+    let unknown = db.write(|c| admin::revoke_device(c, &Uuid::now_v7(), now));
     assert!(matches!(unknown, Err(ServerError::UnknownDevice)));
     let (status, code) = refusal(device.whoami().unwrap_err());
     assert_eq!((status, code.as_str()), (403, error_code::DEVICE_REVOKED));
@@ -217,13 +218,13 @@ fn deactivating_a_user_refuses_every_one_of_their_devices() {
     let now = t.server.state.now();
     let db = t.server.state.db();
     let first = device_id(&phones[0]);
-    db.with(|c| admin::revoke_device(c, &first, now)).unwrap();
+    db.write(|c| admin::revoke_device(c, &first, now)).unwrap();
     for p in &phones[1..] {
         p.whoami().unwrap();
     }
 
     let done = db
-        .with(|c| admin::deactivate_user(c, &NAMES[0].to_lowercase(), now))
+        .write(|c| admin::deactivate_user(c, &NAMES[0].to_lowercase(), now))
         .unwrap();
     assert_eq!(done.user_id, user_id);
     assert!(!done.was_inactive);
@@ -236,7 +237,7 @@ fn deactivating_a_user_refuses_every_one_of_their_devices() {
         assert_eq!((status, code.as_str()), (403, error_code::DEVICE_REVOKED));
     }
     bystander.whoami().unwrap();
-    let devices = db.with(|c| admin::list_devices(c)).unwrap();
+    let devices = db.read(admin::list_devices).unwrap();
     for d in devices.iter().filter(|d| d.user_id == user_id) {
         assert_eq!(d.status, DeviceStatus::Revoked);
         assert!(!d.user_active);
@@ -244,7 +245,7 @@ fn deactivating_a_user_refuses_every_one_of_their_devices() {
         assert!(d.revoked_at.is_some());
     }
     // No new device for a deactivated user.
-    let code = db.with(|c| store::issue_enrollment_code(c, NAMES[0], 900, now));
+    let code = db.write(|c| store::issue_enrollment_code(c, NAMES[0], 900, now));
     assert!(matches!(code, Err(ServerError::UserInactive)));
 
     // Audited: one device_revoked per device and one user_deactivated, all in the chain.
@@ -265,13 +266,13 @@ fn deactivating_a_user_refuses_every_one_of_their_devices() {
     // Again, by id: nothing left to do, nothing audited.
     let before = audit_count(&t);
     let again = db
-        .with(|c| admin::deactivate_user(c, &user_id.to_string(), now))
+        .write(|c| admin::deactivate_user(c, &user_id.to_string(), now))
         .unwrap();
     assert!(again.was_inactive && again.revoked_devices.is_empty());
     assert_eq!(audit_count(&t), before);
-    let unknown = db.with(|c| admin::deactivate_user(c, "nobody", now));
+    let unknown = db.write(|c| admin::deactivate_user(c, "nobody", now));
     assert!(matches!(unknown, Err(ServerError::UnknownUser)));
-    assert!(db.with(|c| audit::verify_chain(c)).unwrap().is_intact());
+    assert!(db.read(|c| audit::verify_chain(c)).unwrap().is_intact());
 }
 
 #[test]
@@ -378,7 +379,7 @@ fn audited_folder() -> (tempfile::TempDir, i64) {
     t.server
         .state
         .db()
-        .with(|conn| admin::revoke_device(conn, &device_id(&c), now))
+        .write(|conn| admin::revoke_device(conn, &device_id(&c), now))
         .unwrap();
     admin_ok(t.dir.path(), &["deactivate", NAMES[0]]);
     let n = audit_count(&t);
@@ -442,7 +443,7 @@ fn audit_chain_verifies_and_names_the_tampered_entry() {
     // No personal names in any audit row, in the database or in `audit list`.
     {
         let conn = db::open(&dir.path().join(db::DB_FILE)).unwrap();
-        let entries = audit::list(&conn, 1000).unwrap();
+        let entries = audit::list(&mut &conn, 1000).unwrap();
         assert_eq!(entries.len() as i64, n);
         let allowed = [
             "user_added",
@@ -621,7 +622,7 @@ fn entries_before_the_chain_are_counted_and_the_chain_starts_after_them() {
         }
     );
     store::add_user(&mut conn, NAMES[0], Role::FieldWorker, 20).unwrap();
-    let entries = audit::list(&conn, 10).unwrap();
+    let entries = audit::list(&mut &conn, 10).unwrap();
     assert_eq!(entries.len(), 3);
     assert_eq!(entries[2].seq, 3);
     assert_eq!(entries[2].prev_hash.as_deref(), Some(&audit::GENESIS[..]));
@@ -666,9 +667,12 @@ fn concurrent_writers_keep_one_chain() {
         .map(|w| {
             let path = path.clone();
             std::thread::spawn(move || {
-                let mut conn = db::open(&path).unwrap();
+                let db = Database::from_sqlite(db::open(&path).unwrap());
                 for i in 0..25 {
-                    store::add_user(&mut conn, &format!("w{w}-{i}"), Role::FieldWorker, i).unwrap();
+                    db.write(|sql| {
+                        store::add_user(sql, &format!("w{w}-{i}"), Role::FieldWorker, i)
+                    })
+                    .unwrap();
                 }
             })
         })
@@ -688,10 +692,12 @@ fn audit_detail_is_bounded() {
     let dir = tempfile::tempdir().unwrap();
     let conn = db::open(&dir.path().join(db::DB_FILE)).unwrap();
     let long = "x".repeat(audit::MAX_DETAIL_LEN + 1);
-    assert!(store::audit_with_detail(&conn, 1, "device_revoked", None, None, Some(&long)).is_err());
-    assert!(store::audit(&conn, 1, "", None, None).is_err());
-    assert_eq!(audit::list(&conn, 10).unwrap().len(), 0);
-    store::audit_with_detail(&conn, 1, "device_revoked", None, None, Some("admin")).unwrap();
+    assert!(
+        store::audit_with_detail(&mut &conn, 1, "device_revoked", None, None, Some(&long)).is_err()
+    );
+    assert!(store::audit(&mut &conn, 1, "", None, None).is_err());
+    assert_eq!(audit::list(&mut &conn, 10).unwrap().len(), 0);
+    store::audit_with_detail(&mut &conn, 1, "device_revoked", None, None, Some("admin")).unwrap();
     assert!(verify(&conn).is_intact());
 }
 

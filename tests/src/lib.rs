@@ -77,7 +77,7 @@ impl TestServer {
             .running()
             .state
             .db()
-            .with(|conn| store::add_user(conn, name, role, now()))
+            .write(|sql| store::add_user(sql, name, role, now()))
             .unwrap();
         UserId::from_uuid(id)
     }
@@ -87,7 +87,7 @@ impl TestServer {
         self.running()
             .state
             .db()
-            .with(|conn| store::issue_enrollment_code(conn, name, 900, now()))
+            .write(|sql| store::issue_enrollment_code(sql, name, 900, now()))
             .unwrap()
             .code
     }

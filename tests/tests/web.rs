@@ -541,7 +541,7 @@ fn a_demoted_admin_can_no_longer_open_admin_pages() {
         .running()
         .state
         .db()
-        .with(|c| fieldcase_server::admin::change_role(c, "vesna", Role::FieldWorker, now()));
+        .write(|c| fieldcase_server::admin::change_role(c, "vesna", Role::FieldWorker, now()));
     assert!(
         matches!(refused, Err(fieldcase_server::ServerError::LastAdmin)),
         "{refused:?}"

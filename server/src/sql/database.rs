@@ -261,6 +261,47 @@ impl Database {
     }
 }
 
+impl Database {
+    /// Transitional, while modules move to [`Database::write`]/[`Database::read`]: runs `f`
+    /// with the SQLite connection itself on the blocking pool (no transaction is opened; `f`
+    /// manages its own). On PostgreSQL it fails: code still written against rusqlite cannot
+    /// run there.
+    pub async fn call<T, F>(&self, f: F) -> Result<T, crate::error::AppError>
+    where
+        F: FnOnce(&mut Connection) -> Result<T, crate::error::AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.with_sqlite(f))
+            .await
+            .map_err(|e| crate::error::AppError::internal(&e))?
+    }
+
+    /// Transitional twin of [`Database::call`] on the current thread (start-up, admin commands).
+    pub fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, ServerError>,
+    ) -> Result<T, ServerError> {
+        self.with_sqlite(f)
+    }
+
+    fn with_sqlite<T, E>(&self, f: impl FnOnce(&mut Connection) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<SqlError>,
+    {
+        match &*self.inner {
+            Inner::Sqlite(conn) => {
+                let mut guard = lock_sqlite(conn)?;
+                f(&mut guard)
+            }
+            Inner::Postgres(_) => Err(SqlError::Config(
+                "this part of the server does not run on PostgreSQL yet",
+            )
+            .into()),
+        }
+    }
+}
+
 /// Locks the SQLite connection. A closure that panicked poisons the mutex, but its
 /// transaction was rolled back as it unwound (rusqlite's `Transaction` drops so), so the
 /// connection is repaired and used again, as a pooled PostgreSQL connection is, rather than

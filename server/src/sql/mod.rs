@@ -140,6 +140,9 @@ pub enum SqlError {
     /// No pooled PostgreSQL connection became free in time, or the pool's lock was poisoned.
     #[error("connection pool: {0}")]
     Pool(&'static str),
+    /// A value was refused before it reached the database (say an audit detail too long).
+    #[error("refused: {0}")]
+    Refused(&'static str),
     /// The database configuration is unusable (the reason never repeats the URL).
     #[error("database configuration: {0}")]
     Config(&'static str),

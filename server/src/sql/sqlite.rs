@@ -136,3 +136,27 @@ impl Sql for Transaction<'_> {
         Ok(Connection::execute_batch(self, sql)?)
     }
 }
+
+/// A shared rusqlite connection (or a transaction, through `Deref`): rusqlite itself needs no
+/// `&mut`, so code that holds `&Connection` passes `&mut &*conn`.
+impl Sql for &Connection {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64, SqlError> {
+        execute(self, sql, params)
+    }
+
+    fn query_all(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, SqlError> {
+        query(self, sql, params, None)
+    }
+
+    fn query_opt(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Option<Row>, SqlError> {
+        query_opt(self, sql, params)
+    }
+
+    fn execute_batch(&mut self, sql: &str) -> Result<(), SqlError> {
+        Ok(Connection::execute_batch(self, sql)?)
+    }
+}

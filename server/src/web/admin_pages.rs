@@ -41,7 +41,7 @@ pub(super) async fn users(State(state): State<AppState>, user: WebUser) -> Page 
     user.require_admin()?;
     let rows = state
         .db()
-        .call(|conn| Ok(crate::store::list_users(conn)?))
+        .call_read(|sql| Ok::<_, WebError>(crate::store::list_users(sql)?))
         .await?;
     let l = user.lang;
     let body = html! {
@@ -120,10 +120,10 @@ pub(super) async fn add_user(
     let now = state.now();
     state
         .db()
-        .call(
-            move |conn| Ok(crate::store::add_user(conn, &name, role, now).map_err(WebError::from)),
-        )
-        .await??;
+        .call_write(move |sql| {
+            crate::store::add_user(sql, &name, role, now).map_err(WebError::from)
+        })
+        .await?;
     Ok(Redirect::to("/users").into_response())
 }
 
@@ -139,13 +139,11 @@ pub(super) async fn issue_code(
     let now = state.now();
     let issued = state
         .db()
-        .call(move |conn| {
-            Ok(
-                crate::store::issue_enrollment_code(conn, &name, CODE_TTL_SECS, now)
-                    .map_err(WebError::from),
-            )
+        .call_write(move |sql| {
+            crate::store::issue_enrollment_code(sql, &name, CODE_TTL_SECS, now)
+                .map_err(WebError::from)
         })
-        .await??;
+        .await?;
     let l = user.lang;
     let qr = qr_svg(&issued.code)?;
     let body = html! {
@@ -191,10 +189,10 @@ pub(super) async fn change_role(
     let now = state.now();
     state
         .db()
-        .call(move |conn| {
-            Ok(crate::admin::change_role(conn, &name, role, now).map_err(WebError::from))
+        .call_write(move |sql| {
+            crate::admin::change_role(sql, &name, role, now).map_err(WebError::from)
         })
-        .await??;
+        .await?;
     Ok(Redirect::to("/users").into_response())
 }
 
@@ -233,10 +231,10 @@ pub(super) async fn deactivate(
     let now = state.now();
     state
         .db()
-        .call(move |conn| {
-            Ok(crate::admin::deactivate_user(conn, &name, now).map_err(WebError::from))
+        .call_write(move |sql| {
+            crate::admin::deactivate_user(sql, &name, now).map_err(WebError::from)
         })
-        .await??;
+        .await?;
     Ok(Redirect::to("/users").into_response())
 }
 
@@ -244,10 +242,10 @@ pub(super) async fn audit(State(state): State<AppState>, user: WebUser) -> Page 
     user.require_admin()?;
     let (report, entries) = state
         .db()
-        .call(|conn| {
-            Ok((
-                crate::audit::verify_chain(conn)?,
-                crate::audit::list(conn, 500)?,
+        .call_read(|sql| {
+            Ok::<_, WebError>((
+                crate::audit::verify_chain(sql)?,
+                crate::audit::list(sql, 500)?,
             ))
         })
         .await?;

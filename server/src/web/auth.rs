@@ -134,7 +134,7 @@ pub fn set_password(
         "DELETE FROM web_sessions WHERE user_id = ?1",
         [user.to_string()],
     )?;
-    crate::store::audit(&tx, now, "web_password_set", Some(&user), None)?;
+    crate::store::audit(&mut &*tx, now, "web_password_set", Some(&user), None)?;
     tx.commit()?;
     Ok(())
 }
@@ -253,7 +253,7 @@ pub fn end_session(conn: &Connection, token: &str, now: i64) -> Result<(), Serve
         )
         .optional()?;
     if let Some(user) = user.and_then(|u| Uuid::try_parse(&u).ok()) {
-        crate::store::audit(conn, now, "web_logout", Some(&user), None)?;
+        crate::store::audit(&mut &*conn, now, "web_logout", Some(&user), None)?;
     }
     Ok(())
 }
@@ -327,6 +327,12 @@ impl From<AppError> for WebError {
         } else {
             WebError::Internal(e)
         }
+    }
+}
+
+impl From<crate::sql::SqlError> for WebError {
+    fn from(e: crate::sql::SqlError) -> Self {
+        WebError::from(ServerError::Sql(e))
     }
 }
 

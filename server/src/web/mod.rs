@@ -389,7 +389,7 @@ async fn set_lang(
 pub(crate) fn user_names(
     conn: &rusqlite::Connection,
 ) -> Result<HashMap<Uuid, (String, Role)>, crate::error::ServerError> {
-    Ok(crate::store::list_users(conn)?
+    Ok(crate::store::list_users(&mut &*conn)?
         .into_iter()
         .map(|u| (u.id, (u.name, u.role)))
         .collect())
@@ -715,7 +715,7 @@ async fn devices(State(state): State<AppState>, user: WebUser) -> Page {
     user.require_admin()?;
     let rows = state
         .db()
-        .call(|conn| Ok(admin::list_devices(conn)?))
+        .call_read(|sql| Ok::<_, WebError>(admin::list_devices(sql)?))
         .await?;
     let l = user.lang;
     let body = html! {
@@ -775,7 +775,7 @@ async fn revoke(
     let now = state.now();
     state
         .db()
-        .call(move |conn| Ok(admin::revoke_device(conn, &id, now)?))
+        .call_write(move |sql| Ok::<_, WebError>(admin::revoke_device(sql, &id, now)?))
         .await?;
     Ok(Redirect::to("/devices").into_response())
 }

@@ -37,7 +37,7 @@ impl TestServer {
         self.server
             .state
             .db()
-            .with(|c| store::add_user(c, name, role, now))
+            .write(|sql| store::add_user(sql, name, role, now))
             .unwrap()
     }
 
@@ -46,7 +46,7 @@ impl TestServer {
         self.server
             .state
             .db()
-            .with(|c| store::issue_enrollment_code(c, name, ttl, now))
+            .write(|sql| store::issue_enrollment_code(sql, name, ttl, now))
             .unwrap()
             .code
     }
