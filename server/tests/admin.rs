@@ -20,8 +20,9 @@ use fieldcase_core::protocol::{Role, error_code};
 use fieldcase_core::transport::{Client, DeviceClient, DeviceCredential, TransportError};
 use fieldcase_server::admin::{self, DeviceStatus, RevokeOutcome};
 use fieldcase_server::audit::{self, ChainProblem, ChainReport};
-use fieldcase_server::sql::Database;
-use fieldcase_server::{ServerError, db, store};
+use fieldcase_server::sql::{Database, DatabaseConfig};
+use fieldcase_server::testing::TempPgDatabase;
+use fieldcase_server::{ServerError, db, sql_params, store};
 use rand::rngs::OsRng;
 use rusqlite::Connection;
 use uuid::Uuid;
@@ -32,7 +33,11 @@ const BIN: &str = env!("CARGO_BIN_EXE_fieldcase-server");
 const NAMES: &[&str] = &["Ana Marković", "Jelena Petrović", "Milan Jovanović"];
 
 fn run_admin(data: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
+    let mut command = Command::new(BIN);
+    if let Some(url) = common::database_url_for(data) {
+        command.env("FIELDCASE_DATABASE_URL", url);
+    }
+    command
         .arg("--data")
         .arg(data)
         .arg("admin")
@@ -303,26 +308,26 @@ fn deactivate_from_the_cli_and_devices_table_shows_states() {
     t.server
         .state
         .db()
-        .with(|c| {
+        .write(|c| {
             c.execute(
                 "UPDATE devices SET wiped_at = ?1, wipe_reason = 'revoked' WHERE id = ?2",
-                rusqlite::params![wiped_at, device_id(&revoked).to_string()],
+                sql_params![wiped_at, &device_id(&revoked).to_string()],
             )?;
             c.execute(
                 "UPDATE devices SET last_sync_at = ?1, lease_expires_at = ?2 WHERE id = ?3",
-                rusqlite::params![
+                sql_params![
                     synced_at,
                     synced_at + 72 * 3600,
-                    device_id(&kept).to_string()
+                    &device_id(&kept).to_string()
                 ],
             )?;
             for case in [Uuid::now_v7(), Uuid::now_v7()] {
                 c.execute(
                     "INSERT INTO purge_receipts (device_id, case_id, at) VALUES (?1, ?2, ?3)",
-                    rusqlite::params![device_id(&kept).to_string(), case.to_string(), synced_at],
+                    sql_params![&device_id(&kept).to_string(), &case.to_string(), synced_at],
                 )?;
             }
-            Ok(())
+            Ok::<_, ServerError>(())
         })
         .unwrap();
 
@@ -365,8 +370,9 @@ fn deactivate_from_the_cli_and_devices_table_shows_states() {
 }
 
 /// Builds a data folder with a series of audited actions; returns it with the number of entries.
+/// An audited SQLite data folder (on SQLite in every run: the tests tamper with its file).
 fn audited_folder() -> (tempfile::TempDir, i64) {
-    let t = TestServer::start();
+    let t = TestServer::start_sqlite();
     t.add_user(NAMES[0], Role::FieldWorker);
     t.add_user(NAMES[1], Role::CaseManager);
     t.add_user(NAMES[2], Role::Admin);
@@ -383,7 +389,7 @@ fn audited_folder() -> (tempfile::TempDir, i64) {
         .unwrap();
     admin_ok(t.dir.path(), &["deactivate", NAMES[0]]);
     let n = audit_count(&t);
-    let TestServer { server, dir } = t;
+    let TestServer { server, dir, .. } = t;
     server.shutdown().unwrap();
     (dir, n)
 }
@@ -660,14 +666,20 @@ fn entries_hash(conn: &Connection, seq: i64) -> Option<Vec<u8>> {
 
 #[test]
 fn concurrent_writers_keep_one_chain() {
+    // Four writers, each with a database handle of its own (on PostgreSQL: four instances'
+    // pools), append to one audit chain.
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join(db::DB_FILE);
-    drop(db::open(&path).unwrap());
+    let pg = common::fresh_database();
+    let config = pg.as_ref().map_or_else(
+        || DatabaseConfig::default_in(dir.path()),
+        TempPgDatabase::config,
+    );
+    drop(Database::open(&config).unwrap());
     let threads: Vec<_> = (0..4)
         .map(|w| {
-            let path = path.clone();
+            let config = config.clone();
             std::thread::spawn(move || {
-                let db = Database::from_sqlite(db::open(&path).unwrap());
+                let db = Database::open(&config).unwrap();
                 for i in 0..25 {
                     db.write(|sql| {
                         store::add_user(sql, &format!("w{w}-{i}"), Role::FieldWorker, i)
@@ -680,8 +692,11 @@ fn concurrent_writers_keep_one_chain() {
     for t in threads {
         t.join().unwrap();
     }
-    let conn = db::open(&path).unwrap();
-    match verify(&conn) {
+    match Database::open(&config)
+        .unwrap()
+        .read(audit::verify_chain)
+        .unwrap()
+    {
         ChainReport::Intact { entries, .. } => assert_eq!(entries, 100),
         other => panic!("{other:?}"),
     }
@@ -742,7 +757,7 @@ fn roles_and_the_conflict_inbox_from_the_cli() {
     use fieldcase_core::ids::{DeviceId, UserId};
     use fieldcase_core::model::{Author, CaseUpdate, ConsentStatus, NewCase};
     use fieldcase_core::sync::hub::HubStorage;
-    use fieldcase_server::cases::{self, SqliteHub};
+    use fieldcase_server::cases::{self, SqlHub};
 
     let t = TestServer::start();
     let worker = t.add_user(NAMES[0], Role::FieldWorker);
@@ -779,12 +794,13 @@ fn roles_and_the_conflict_inbox_from_the_cli() {
     let now = state.now();
     let (case, _) = state
         .db()
-        .with(|c| cases::create_case(c, &vault, &new, None, now))
-        .unwrap();
+        .write(|c| cases::create_case(c, &vault, &new, None, now))
+        .unwrap()
+        .keep(&vault);
     state
         .db()
-        .with(|conn| {
-            let mut hub = SqliteHub::new(conn, &vault, now, 0);
+        .write(|sql| {
+            let mut hub = SqlHub::new(sql, &vault, now, 0);
             let office = hub.case_doc(case)?.unwrap();
             let saved = office.save();
             let heads = office.heads();
@@ -802,7 +818,7 @@ fn roles_and_the_conflict_inbox_from_the_cli() {
                 office.apply_encoded_changes(&phone.changes_since(&heads))?;
             }
             hub.store_case(case, None)?;
-            Ok(())
+            Ok::<_, ServerError>(())
         })
         .unwrap();
 
@@ -840,7 +856,7 @@ fn roles_and_the_conflict_inbox_from_the_cli() {
     );
     let (read, conflicts) = state
         .db()
-        .with(|c| cases::read_case(c, &vault, case))
+        .read(|c| cases::read_case(c, &vault, case))
         .unwrap();
     assert_eq!(read.consent, ConsentStatus::Withdrawn);
     assert!(conflicts.is_empty(), "{conflicts:?}");

@@ -79,6 +79,7 @@ impl DatabaseConfig {
     /// Reads a database setting: a `postgres://` or `postgresql://` URL is PostgreSQL,
     /// `sqlite:PATH` or anything else is the path of a SQLite file.
     pub fn parse(setting: &str) -> Result<DatabaseConfig, SqlError> {
+        let setting = setting.trim();
         if setting.starts_with("postgres://") || setting.starts_with("postgresql://") {
             return Ok(DatabaseConfig::Postgres(PgUrl::parse(setting)?));
         }
@@ -87,6 +88,19 @@ impl DatabaseConfig {
             return Err(SqlError::Config("the database setting is empty"));
         }
         Ok(DatabaseConfig::Sqlite(PathBuf::from(path)))
+    }
+
+    /// The embedded default: `server.db` in the data folder.
+    pub fn default_in(data_dir: &std::path::Path) -> DatabaseConfig {
+        DatabaseConfig::Sqlite(data_dir.join(crate::db::DB_FILE))
+    }
+
+    /// `sqlite` or `postgres`, for logs (never the URL).
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            DatabaseConfig::Sqlite(_) => "sqlite",
+            DatabaseConfig::Postgres(_) => "postgres",
+        }
     }
 }
 
@@ -118,7 +132,7 @@ pub struct Database {
 #[derive(Debug)]
 enum Inner {
     Sqlite(Mutex<Connection>),
-    Postgres(Box<PgPool>),
+    Postgres(Box<PgPool>, PgUrl),
 }
 
 impl Database {
@@ -126,9 +140,18 @@ impl Database {
     /// [`crate::db::open`]; PostgreSQL: [`pg_migrate`], then a pool of
     /// [`DEFAULT_PG_CONNECTIONS`]).
     pub fn open(config: &DatabaseConfig) -> Result<Database, ServerError> {
+        Database::open_with(config, DEFAULT_PG_CONNECTIONS)
+    }
+
+    /// Like [`Database::open`], with at most `pg_connections` pooled connections on
+    /// PostgreSQL (ignored for SQLite, which has one connection).
+    pub fn open_with(
+        config: &DatabaseConfig,
+        pg_connections: usize,
+    ) -> Result<Database, ServerError> {
         match config {
             DatabaseConfig::Sqlite(path) => Ok(Database::from_sqlite(crate::db::open(path)?)),
-            DatabaseConfig::Postgres(url) => Database::open_postgres(url, DEFAULT_PG_CONNECTIONS),
+            DatabaseConfig::Postgres(url) => Database::open_postgres(url, pg_connections.max(1)),
         }
     }
 
@@ -147,7 +170,7 @@ impl Database {
         pg_migrate(&mut client)?;
         drop(client);
         Ok(Database {
-            inner: Arc::new(Inner::Postgres(Box::new(pool))),
+            inner: Arc::new(Inner::Postgres(Box::new(pool), url.clone())),
         })
     }
 
@@ -155,7 +178,15 @@ impl Database {
     pub fn backend(&self) -> Backend {
         match &*self.inner {
             Inner::Sqlite(_) => Backend::Sqlite,
-            Inner::Postgres(_) => Backend::Postgres,
+            Inner::Postgres(..) => Backend::Postgres,
+        }
+    }
+
+    /// The PostgreSQL database's URL (for the notification listener), `None` on SQLite.
+    pub fn pg_url(&self) -> Option<&PgUrl> {
+        match &*self.inner {
+            Inner::Sqlite(_) => None,
+            Inner::Postgres(_, url) => Some(url),
         }
     }
 
@@ -176,7 +207,7 @@ impl Database {
                 tx.commit().map_err(SqlError::from)?;
                 Ok(out)
             }
-            Inner::Postgres(pool) => {
+            Inner::Postgres(pool, _) => {
                 let mut pooled = pool.get()?;
                 let client = pooled.client()?;
                 let mut tx = client
@@ -218,7 +249,7 @@ impl Database {
                     .map_err(SqlError::from)?;
                 result
             }
-            Inner::Postgres(pool) => {
+            Inner::Postgres(pool, _) => {
                 let mut pooled = pool.get()?;
                 let client = pooled.client()?;
                 let mut tx = client
@@ -258,47 +289,6 @@ impl Database {
         tokio::task::spawn_blocking(move || db.read(f))
             .await
             .map_err(|_| SqlError::Pool("the database task failed"))?
-    }
-}
-
-impl Database {
-    /// Transitional, while modules move to [`Database::write`]/[`Database::read`]: runs `f`
-    /// with the SQLite connection itself on the blocking pool (no transaction is opened; `f`
-    /// manages its own). On PostgreSQL it fails: code still written against rusqlite cannot
-    /// run there.
-    pub async fn call<T, F>(&self, f: F) -> Result<T, crate::error::AppError>
-    where
-        F: FnOnce(&mut Connection) -> Result<T, crate::error::AppError> + Send + 'static,
-        T: Send + 'static,
-    {
-        let db = self.clone();
-        tokio::task::spawn_blocking(move || db.with_sqlite(f))
-            .await
-            .map_err(|e| crate::error::AppError::internal(&e))?
-    }
-
-    /// Transitional twin of [`Database::call`] on the current thread (start-up, admin commands).
-    pub fn with<T>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, ServerError>,
-    ) -> Result<T, ServerError> {
-        self.with_sqlite(f)
-    }
-
-    fn with_sqlite<T, E>(&self, f: impl FnOnce(&mut Connection) -> Result<T, E>) -> Result<T, E>
-    where
-        E: From<SqlError>,
-    {
-        match &*self.inner {
-            Inner::Sqlite(conn) => {
-                let mut guard = lock_sqlite(conn)?;
-                f(&mut guard)
-            }
-            Inner::Postgres(_) => Err(SqlError::Config(
-                "this part of the server does not run on PostgreSQL yet",
-            )
-            .into()),
-        }
     }
 }
 

@@ -8,44 +8,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::mpsc;
-use std::sync::{Arc, Barrier, OnceLock};
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use super::*;
 use crate::error::ServerError;
 use crate::sql_params;
 
-/// The URL of the PostgreSQL server for tests (see the module documentation).
+/// The URL of the PostgreSQL server for tests (see [`crate::testing::pg_server_url`]).
 fn pg_admin_url() -> PgUrl {
-    static URL: OnceLock<Result<String, String>> = OnceLock::new();
-    let url = URL.get_or_init(|| {
-        if let Ok(url) = std::env::var("FIELDCASE_PG_URL")
-            && !url.is_empty()
-        {
-            return Ok(url);
-        }
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/postgres");
-        let out = std::process::Command::new(script)
-            .arg("start")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .map_err(|e| format!("could not run {script}: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "FIELDCASE_PG_URL is unset and `scripts/postgres start` failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .find_map(|l| l.strip_prefix("FIELDCASE_PG_URL="))
-            .map(str::to_owned)
-            .ok_or_else(|| "scripts/postgres start printed no FIELDCASE_PG_URL line".to_owned())
-    });
-    match url {
-        Ok(url) => PgUrl::parse(url).expect("FIELDCASE_PG_URL does not parse"),
-        Err(why) => panic!("PostgreSQL tests need a server: {why}"),
-    }
+    crate::testing::pg_server_url().unwrap_or_else(|why| panic!("{why}"))
 }
 
 /// A fresh PostgreSQL database, dropped when this drops.

@@ -30,7 +30,10 @@ fn parse_role(text: &str) -> Result<Role, WebError> {
 /// The name of the user with id `id`.
 async fn user_name(state: &AppState, id: &str) -> Result<String, WebError> {
     let id = Uuid::try_parse(id).map_err(|_| WebError::NotFound)?;
-    let names = state.db().call(|conn| Ok(user_names(conn)?)).await?;
+    let names = state
+        .db()
+        .call_read(|sql| Ok::<_, WebError>(user_names(sql)?))
+        .await?;
     names
         .get(&id)
         .map(|(n, _)| n.clone())
@@ -209,10 +212,10 @@ pub(super) async fn set_password(
     let now = state.now();
     state
         .db()
-        .call(move |conn| {
-            Ok(super::auth::set_password(conn, &name, &password, now).map_err(WebError::from))
+        .call_write(move |sql| {
+            super::auth::set_password(sql, &name, &password, now).map_err(WebError::from)
         })
-        .await??;
+        .await?;
     Ok(Redirect::to("/users").into_response())
 }
 
@@ -275,12 +278,12 @@ pub(super) async fn tasks_by_day(State(state): State<AppState>, user: WebUser) -
     let vault = state.vault().clone();
     let (cases, names) = state
         .db()
-        .call(move |conn| {
+        .call_read(move |sql| {
             let mut cases = Vec::new();
-            for id in crate::cases::list_case_ids(conn)? {
-                cases.push(crate::cases::read_case(conn, &vault, id)?.0);
+            for id in crate::cases::list_case_ids(sql)? {
+                cases.push(crate::cases::read_case(sql, &vault, id)?.0);
             }
-            Ok((cases, user_names(conn)?))
+            Ok::<_, WebError>((cases, user_names(sql)?))
         })
         .await?;
     let mut days: BTreeMap<
