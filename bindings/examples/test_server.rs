@@ -34,7 +34,7 @@ fn main() -> Res<()> {
         server
             .state
             .db()
-            .with(|c| store::add_user(c, USER, Role::FieldWorker, SystemClock.now()))?,
+            .write(|c| store::add_user(c, USER, Role::FieldWorker, SystemClock.now()))?,
     );
     let proxy = Proxy::start(server.addr)?;
     let (case_id, task_id) = create_case(&server, "K-0142", user)?;
@@ -58,7 +58,7 @@ fn main() -> Res<()> {
                 let issued = server
                     .state
                     .db()
-                    .with(|c| store::issue_enrollment_code(c, USER, 900, SystemClock.now()))?;
+                    .write(|c| store::issue_enrollment_code(c, USER, 900, SystemClock.now()))?;
                 json!({ "code": issued.code })
             }
             (Some("case"), Some(client_code)) => {
@@ -70,7 +70,7 @@ fn main() -> Res<()> {
                 server
                     .state
                     .db()
-                    .with(|c| admin::revoke_device(c, &device, SystemClock.now()))?;
+                    .write(|c| admin::revoke_device(c, &device, SystemClock.now()))?;
                 json!({ "ok": true })
             }
             (Some("offline"), _) => {
@@ -120,7 +120,8 @@ fn create_case(server: &RunningServer, client_code: &str, user: UserId) -> Res<(
     let (case, task) = server
         .state
         .db()
-        .with(|c| cases::create_case(c, &vault, &new, Some(&task), SystemClock.now()))?;
+        .write(|c| cases::create_case(c, &vault, &new, Some(&task), SystemClock.now()))?
+        .keep(&vault);
     let task = task.ok_or("the office created no task")?;
     Ok((case.to_string(), task.to_string()))
 }

@@ -1,21 +1,23 @@
 //! Administration of devices and users: listing devices with their lifecycle, revoking one
 //! device, deactivating a user (which revokes all of their devices).
 //!
-//! Plain synchronous functions over a [`rusqlite::Connection`], used by the `admin` commands of
-//! the binary and (through [`crate::db::Db::call`]) by the admin web pages. Every change runs in
-//! one immediate transaction together with its audit entries, so a revocation is either fully
-//! recorded or not made. Revocation takes effect on the device's next request because
+//! Plain synchronous functions over a [`Sql`] connection of either backend, used by the `admin`
+//! commands of the binary and (through [`crate::sql::Database::call_write`]) by the admin web
+//! pages and the admin API. Every change runs inside the caller's write transaction
+//! ([`crate::sql::Database::write`]) together with its audit entries, so a revocation is either
+//! fully recorded or not made. Revocation takes effect on the device's next request because
 //! [`crate::auth::Authenticated`] reads the device's state on every request.
 
 use std::fmt;
 
 use fieldcase_core::protocol::Role;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use uuid::Uuid;
 
 use crate::audit::action;
 use crate::error::ServerError;
-use crate::store;
+use crate::sql::{Sql, SqlError};
+use crate::sql_params;
+use crate::store::{self, parse_role, parse_uuid};
 
 /// Audit detail of a revocation asked for directly by an admin.
 pub const REVOKED_BY_ADMIN: &str = "admin";
@@ -111,108 +113,95 @@ pub struct Deactivated {
     pub revoked_devices: Vec<Uuid>,
 }
 
-fn parse_uuid(s: &str, column: usize) -> Result<Uuid, rusqlite::Error> {
-    Uuid::try_parse(s).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(e))
-    })
-}
-
-fn parse_status(s: &str) -> Result<DeviceStatus, rusqlite::Error> {
+fn parse_status(s: &str) -> Result<DeviceStatus, SqlError> {
     match s {
         "active" => Ok(DeviceStatus::Active),
         "revoked" => Ok(DeviceStatus::Revoked),
-        _ => Err(rusqlite::Error::FromSqlConversionFailure(
-            8,
-            rusqlite::types::Type::Text,
-            "unknown device status".into(),
-        )),
+        _ => Err(SqlError::ColumnType {
+            index: 8,
+            expected: "a device status",
+            found: "other text",
+        }),
     }
 }
 
 /// Lists every device, newest enrollment first, with its user and lifecycle.
-pub fn list_devices(conn: &Connection) -> Result<Vec<DeviceInfo>, ServerError> {
-    let mut stmt = conn.prepare(
+pub fn list_devices(sql: &mut dyn Sql) -> Result<Vec<DeviceInfo>, ServerError> {
+    let rows = sql.query_all(
         "SELECT d.id, d.user_id, u.name, u.role, u.active, d.enrolled_at, d.last_sync_at,
                 d.lease_expires_at, d.status, d.revoked_at, d.wiped_at, d.wipe_reason,
                 (SELECT count(*) FROM purge_receipts p WHERE p.device_id = d.id)
          FROM devices d JOIN users u ON u.id = d.user_id
          ORDER BY d.enrolled_at DESC, d.id DESC",
+        &[],
     )?;
-    let rows = stmt.query_map([], |r| {
-        let role: String = r.get(3)?;
-        Ok(DeviceInfo {
-            device_id: parse_uuid(&r.get::<_, String>(0)?, 0)?,
-            user_id: parse_uuid(&r.get::<_, String>(1)?, 1)?,
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        out.push(DeviceInfo {
+            device_id: parse_uuid(&r.get::<String>(0)?)?,
+            user_id: parse_uuid(&r.get::<String>(1)?)?,
             user_name: r.get(2)?,
-            role: Role::parse(&role).ok_or_else(|| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    3,
-                    rusqlite::types::Type::Text,
-                    "unknown role".into(),
-                )
-            })?,
-            user_active: r.get::<_, i64>(4)? != 0,
+            role: parse_role(&r.get::<String>(3)?)?,
+            user_active: r.get::<i64>(4)? != 0,
             enrolled_at: r.get(5)?,
             last_sync_at: r.get(6)?,
             lease_expires_at: r.get(7)?,
-            status: parse_status(&r.get::<_, String>(8)?)?,
+            status: parse_status(&r.get::<String>(8)?)?,
             revoked_at: r.get(9)?,
             wiped_at: r.get(10)?,
             wipe_reason: r.get(11)?,
-            purge_receipts: r.get(12)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            purge_receipts: u32::try_from(r.get::<i64>(12)?).unwrap_or(u32::MAX),
+        });
+    }
+    Ok(out)
 }
 
 /// Revokes one device: its status becomes `revoked` with `revoked_at = now`, audited as
-/// `device_revoked` (detail `admin`), in one transaction. Its next request is refused.
+/// `device_revoked` (detail `admin`), inside the caller's write transaction. Its next request
+/// is refused.
 ///
 /// Revoking a device that is already revoked changes nothing and returns
 /// [`RevokeOutcome::AlreadyRevoked`]; an unknown id is [`ServerError::UnknownDevice`].
 pub fn revoke_device(
-    conn: &mut Connection,
+    sql: &mut dyn Sql,
     device_id: &Uuid,
     now: i64,
 ) -> Result<RevokeOutcome, ServerError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let row: Option<(String, String, Option<i64>)> = tx
-        .query_row(
-            "SELECT user_id, status, revoked_at FROM devices WHERE id = ?1",
-            [device_id.to_string()],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?;
-    let Some((user_id, status, revoked_at)) = row else {
+    let Some(row) = sql.query_opt(
+        "SELECT user_id, status, revoked_at FROM devices WHERE id = ?1",
+        sql_params![&device_id.to_string()],
+    )?
+    else {
         return Err(ServerError::UnknownDevice);
     };
-    let user_id = parse_uuid(&user_id, 0)?;
-    if parse_status(&status)? == DeviceStatus::Revoked {
-        return Ok(RevokeOutcome::AlreadyRevoked { revoked_at });
+    let user_id = parse_uuid(&row.get::<String>(0)?)?;
+    if parse_status(&row.get::<String>(1)?)? == DeviceStatus::Revoked {
+        return Ok(RevokeOutcome::AlreadyRevoked {
+            revoked_at: row.get(2)?,
+        });
     }
-    revoke_in(&tx, device_id, &user_id, now, REVOKED_BY_ADMIN)?;
-    tx.commit()?;
+    revoke_in(sql, device_id, &user_id, now, REVOKED_BY_ADMIN)?;
     Ok(RevokeOutcome::Revoked { user_id })
 }
 
 /// Marks one active device revoked and audits it, inside the caller's transaction.
 fn revoke_in(
-    tx: &Connection,
+    sql: &mut dyn Sql,
     device_id: &Uuid,
     user_id: &Uuid,
     now: i64,
     detail: &str,
 ) -> Result<(), ServerError> {
-    let changed = tx.execute(
+    let changed = sql.execute(
         "UPDATE devices SET status = 'revoked', revoked_at = ?1
          WHERE id = ?2 AND status = 'active'",
-        params![now, device_id.to_string()],
+        sql_params![now, &device_id.to_string()],
     )?;
     if changed != 1 {
         return Err(ServerError::Internal("device changed during revocation"));
     }
     store::audit_with_detail(
-        tx,
+        sql,
         now,
         action::DEVICE_REVOKED,
         Some(user_id),
@@ -223,54 +212,47 @@ fn revoke_in(
 }
 
 /// Resolves a user given by id (UUID text) or by name (case-insensitive).
-fn resolve_user(conn: &Connection, user: &str) -> Result<(Uuid, bool), ServerError> {
+fn resolve_user(sql: &mut dyn Sql, user: &str) -> Result<(Uuid, bool), ServerError> {
     let user = user.trim();
     let by_id = match Uuid::try_parse(user) {
-        Ok(id) => conn
-            .query_row(
-                "SELECT id, active FROM users WHERE id = ?1",
-                [id.to_string()],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
-            )
-            .optional()?,
+        Ok(id) => sql.query_opt(
+            "SELECT id, active FROM users WHERE id = ?1",
+            sql_params![&id.to_string()],
+        )?,
         Err(_) => None,
     };
     let found = match by_id {
         Some(found) => Some(found),
-        None => conn
-            .query_row(
-                "SELECT id, active FROM users WHERE name = ?1",
-                [user],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
-            )
-            .optional()?,
+        None => sql.query_opt(
+            "SELECT id, active FROM users WHERE name = ?1",
+            sql_params![user],
+        )?,
     };
-    let (id, active) = found.ok_or(ServerError::UnknownUser)?;
-    Ok((parse_uuid(&id, 0)?, active != 0))
+    let row = found.ok_or(ServerError::UnknownUser)?;
+    Ok((parse_uuid(&row.get::<String>(0)?)?, row.get::<i64>(1)? != 0))
 }
 
-/// Deactivates a user (given by name or id) and revokes every one of their active devices, in one
-/// transaction: `users.active = 0`, each device revoked and audited as `device_revoked` (detail
-/// `user_deactivated`), then `user_deactivated` (detail: how many devices were revoked).
+/// Deactivates a user (given by name or id) and revokes every one of their active devices,
+/// inside the caller's write transaction: `users.active = 0`, each device revoked and audited
+/// as `device_revoked` (detail `user_deactivated`), then `user_deactivated` (detail: how many
+/// devices were revoked).
 ///
 /// For a user who is already deactivated and has no active device nothing changes and nothing is
 /// audited; an unknown user is [`ServerError::UnknownUser`].
 pub fn deactivate_user(
-    conn: &mut Connection,
+    sql: &mut dyn Sql,
     user: &str,
     now: i64,
 ) -> Result<Deactivated, ServerError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let (user_id, active) = resolve_user(&tx, user)?;
-    let devices: Vec<Uuid> = {
-        let mut stmt = tx.prepare(
+    let (user_id, active) = resolve_user(sql, user)?;
+    let devices = sql
+        .query_all(
             "SELECT id FROM devices WHERE user_id = ?1 AND status = 'active' ORDER BY id",
-        )?;
-        let rows = stmt.query_map([user_id.to_string()], |r| {
-            parse_uuid(&r.get::<_, String>(0)?, 0)
-        })?;
-        rows.collect::<Result<Vec<_>, _>>()?
-    };
+            sql_params![&user_id.to_string()],
+        )?
+        .iter()
+        .map(|r| parse_uuid(&r.get::<String>(0)?))
+        .collect::<Result<Vec<_>, SqlError>>()?;
     if !active && devices.is_empty() {
         return Ok(Deactivated {
             user_id,
@@ -278,23 +260,22 @@ pub fn deactivate_user(
             revoked_devices: Vec::new(),
         });
     }
-    tx.execute(
+    sql.execute(
         "UPDATE users SET active = 0 WHERE id = ?1",
-        [user_id.to_string()],
+        sql_params![&user_id.to_string()],
     )?;
     for device_id in &devices {
-        revoke_in(&tx, device_id, &user_id, now, REVOKED_WITH_USER)?;
+        revoke_in(sql, device_id, &user_id, now, REVOKED_WITH_USER)?;
     }
     let detail = format!("devices_revoked={}", devices.len());
     store::audit_with_detail(
-        &tx,
+        sql,
         now,
         action::USER_DEACTIVATED,
         Some(&user_id),
         None,
         Some(&detail),
     )?;
-    tx.commit()?;
     Ok(Deactivated {
         user_id,
         was_inactive: !active,
@@ -314,23 +295,23 @@ pub struct RoleChanged {
 }
 
 /// Gives a user (by name or id) another role, audited as `user_role_changed` (detail: the new
-/// role), in one transaction. It takes effect on the user's next request: web sessions and
-/// signed device requests read the role every time. Taking the admin role from the last active
-/// admin is refused ([`ServerError::LastAdmin`]); giving the role a user already has changes
-/// nothing and audits nothing.
+/// role), inside the caller's write transaction. It takes effect on the user's next request:
+/// web sessions and signed device requests read the role every time. Taking the admin role from
+/// the last active admin is refused ([`ServerError::LastAdmin`]); giving the role a user
+/// already has changes nothing and audits nothing.
 pub fn change_role(
-    conn: &mut Connection,
+    sql: &mut dyn Sql,
     user: &str,
     role: Role,
     now: i64,
 ) -> Result<RoleChanged, ServerError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let (user_id, active) = resolve_user(&tx, user)?;
-    let current: String = tx.query_row(
-        "SELECT role FROM users WHERE id = ?1",
-        [user_id.to_string()],
-        |r| r.get(0),
-    )?;
+    let (user_id, active) = resolve_user(sql, user)?;
+    let current: String = sql
+        .query_row(
+            "SELECT role FROM users WHERE id = ?1",
+            sql_params![&user_id.to_string()],
+        )?
+        .get(0)?;
     let from = Role::parse(&current).ok_or(ServerError::Internal("unknown stored role"))?;
     let changed = RoleChanged {
         user_id,
@@ -341,28 +322,28 @@ pub fn change_role(
         return Ok(changed);
     }
     if from == Role::Admin && active {
-        let other_admins: i64 = tx.query_row(
-            "SELECT count(*) FROM users WHERE role = ?1 AND active = 1 AND id <> ?2",
-            params![Role::Admin.as_str(), user_id.to_string()],
-            |r| r.get(0),
-        )?;
+        let other_admins: i64 = sql
+            .query_row(
+                "SELECT count(*) FROM users WHERE role = ?1 AND active = 1 AND id <> ?2",
+                sql_params![Role::Admin.as_str(), &user_id.to_string()],
+            )?
+            .get(0)?;
         if other_admins == 0 {
             return Err(ServerError::LastAdmin);
         }
     }
-    tx.execute(
+    sql.execute(
         "UPDATE users SET role = ?2 WHERE id = ?1",
-        params![user_id.to_string(), role.as_str()],
+        sql_params![&user_id.to_string(), role.as_str()],
     )?;
     store::audit_with_detail(
-        &tx,
+        sql,
         now,
         action::USER_ROLE_CHANGED,
         Some(&user_id),
         None,
         Some(role.as_str()),
     )?;
-    tx.commit()?;
     Ok(changed)
 }
 

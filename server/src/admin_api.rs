@@ -103,7 +103,7 @@ async fn devices(
     require_admin(&auth)?;
     let rows = state
         .db()
-        .call(|conn| admin::list_devices(conn).map_err(known))
+        .call_read(|sql| admin::list_devices(sql).map_err(known))
         .await?;
     let list: Vec<Value> = rows
         .iter()
@@ -130,7 +130,7 @@ async fn revoke(
     let now = state.now();
     let outcome = state
         .db()
-        .call(move |conn| admin::revoke_device(conn, &id, now).map_err(known))
+        .call_write(move |sql| admin::revoke_device(sql, &id, now).map_err(known))
         .await?;
     Ok(Json(
         json!({ "revoked": matches!(outcome, RevokeOutcome::Revoked { .. }) }),
@@ -146,7 +146,7 @@ async fn deactivate(
     let now = state.now();
     let done = state
         .db()
-        .call(move |conn| admin::deactivate_user(conn, &name, now).map_err(known))
+        .call_write(move |sql| admin::deactivate_user(sql, &name, now).map_err(known))
         .await?;
     Ok(Json(
         json!({ "user_id": done.user_id, "revoked_devices": done.revoked_devices }),
@@ -170,7 +170,7 @@ async fn change_role(
     let now = state.now();
     let done = state
         .db()
-        .call(move |conn| admin::change_role(conn, &name, role, now).map_err(known))
+        .call_write(move |sql| admin::change_role(sql, &name, role, now).map_err(known))
         .await?;
     Ok(Json(
         json!({ "user_id": done.user_id, "from": done.from.as_str(), "to": done.to.as_str() }),
@@ -202,7 +202,7 @@ async fn conflict_inbox(
     let vault = state.vault().clone();
     let inbox = state
         .db()
-        .call(move |conn| crate::conflicts::inbox(conn, &vault).map_err(known))
+        .call_read(move |sql| crate::conflicts::inbox(sql, &vault).map_err(known))
         .await?;
     let list: Vec<Value> = inbox
         .iter()
@@ -250,10 +250,11 @@ async fn resolve_conflict(
     let (vault, now, by) = (state.vault().clone(), state.now(), auth.user_id);
     state
         .db()
-        .call(move |conn| {
-            crate::conflicts::resolve(conn, &vault, &decision, Some(&by), now).map_err(known)
+        .call_write(move |sql| {
+            crate::conflicts::resolve(sql, &vault, &decision, Some(&by), now).map_err(known)
         })
-        .await?;
+        .await?
+        .keep(state.vault());
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -264,7 +265,7 @@ async fn quarantine_list(
     require_admin(&auth)?;
     let rows = state
         .db()
-        .call(|conn| crate::quarantine::list(conn).map_err(known))
+        .call_read(|sql| crate::quarantine::list(sql).map_err(known))
         .await?;
     let list: Vec<Value> = rows
         .iter()
@@ -286,7 +287,7 @@ async fn quarantine_show(
     let vault = state.vault().clone();
     let preview = state
         .db()
-        .call(move |conn| crate::quarantine::preview(conn, &vault, id).map_err(known))
+        .call_read(move |sql| crate::quarantine::preview(sql, &vault, id).map_err(known))
         .await?;
     let notes: Vec<Value> = preview
         .notes
@@ -305,20 +306,16 @@ async fn decide(
     state: AppState,
     id: &str,
     auth: Authenticated,
-    decision: fn(
-        &mut rusqlite::Connection,
-        &crate::cases::CaseVault,
-        Uuid,
-        i64,
-    ) -> Result<(), ServerError>,
+    decision: crate::quarantine::Decision,
 ) -> Result<StatusCode, AppError> {
     require_admin(&auth)?;
     let id = parse_id(id)?;
     let (vault, now) = (state.vault().clone(), state.now());
     state
         .db()
-        .call(move |conn| decision(conn, &vault, id, now).map_err(known))
-        .await?;
+        .call_write(move |sql| decision(sql, &vault, id, now).map_err(known))
+        .await?
+        .keep(state.vault());
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -345,7 +342,7 @@ async fn audit_verify(
     require_admin(&auth)?;
     let report = state
         .db()
-        .call(|conn| crate::audit::verify_chain(conn).map_err(known))
+        .call_read(|sql| crate::audit::verify_chain(sql).map_err(known))
         .await?;
     Ok(Json(match report {
         crate::audit::ChainReport::Intact { entries, .. } => {

@@ -14,13 +14,13 @@
 //! same bytes. `prev_hash` is the previous entry's hash, or 32 zero bytes for the first chained
 //! entry (rows written before schema 3 carry no hash and come before the chain).
 //!
-//! Entries are appended inside the caller's transaction ([`append`] takes any `&Connection`, so a
-//! `Transaction` works); `seq` is written explicitly as the last `seq` plus one, so two writers
+//! Entries are appended inside the caller's write transaction ([`append`] takes any [`Sql`]);
+//! `seq` is written explicitly as the last `seq` plus one, so two writers
 //! that raced would collide on the primary key instead of forking the chain.
 //!
 //! [`verify_chain`] recomputes the chain and names the first entry where it breaks: a changed
 //! field, a removed entry (a gap in `seq`, or entries missing at the end according to SQLite's
-//! AUTOINCREMENT counter), an inserted or re-linked entry. The hash is not keyed: someone who can
+//! AUTOINCREMENT counter, or PostgreSQL's `audit_log_sequence` that stands in for it), an inserted or re-linked entry. The hash is not keyed: someone who can
 //! write the database file can rebuild the whole chain after the point they changed. Comparing the
 //! head hash ([`ChainReport::Intact::head`]) with a copy kept elsewhere closes that gap.
 //!
@@ -29,11 +29,12 @@
 
 use std::fmt;
 
-use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::error::ServerError;
+use crate::sql::{Backend, Row, Sql, SqlError};
+use crate::sql_params;
 
 /// Domain separation tag of entry hashes.
 const DOMAIN: &[u8] = b"fieldcase-audit-v1\0";
@@ -135,27 +136,27 @@ pub fn entry_hash(
     h.finalize().into()
 }
 
-fn invalid(message: &'static str) -> rusqlite::Error {
-    rusqlite::Error::ToSqlConversionFailure(message.into())
+fn invalid(message: &'static str) -> SqlError {
+    SqlError::Refused(message)
 }
 
 /// Appends one chained entry inside the caller's transaction and returns its `seq`.
 ///
 /// Refuses (without writing) an empty action or a detail longer than [`MAX_DETAIL_LEN`].
-pub fn append(conn: &Connection, entry: &NewEntry<'_>) -> Result<i64, rusqlite::Error> {
+pub fn append(sql: &mut dyn Sql, entry: &NewEntry<'_>) -> Result<i64, SqlError> {
     if entry.action.is_empty() {
         return Err(invalid("audit action is empty"));
     }
     if entry.detail.is_some_and(|d| d.len() > MAX_DETAIL_LEN) {
         return Err(invalid("audit detail is too long"));
     }
-    let last: Option<(i64, Option<Vec<u8>>)> = conn
-        .query_row(
+    let last: Option<(i64, Option<Vec<u8>>)> = sql
+        .query_opt(
             "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
+            &[],
+        )?
+        .map(|r| Ok::<_, SqlError>((r.get(0)?, r.get(1)?)))
+        .transpose()?;
     let (seq, prev) = match last {
         None => (1, GENESIS),
         Some((last_seq, hash)) => {
@@ -187,15 +188,15 @@ pub fn append(conn: &Connection, entry: &NewEntry<'_>) -> Result<i64, rusqlite::
         device_id.as_deref(),
         entry.detail,
     );
-    conn.execute(
+    sql.execute(
         "INSERT INTO audit_log (seq, at, action, user_id, device_id, detail, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![
+        sql_params![
             seq,
             entry.at,
             entry.action,
-            user_id,
-            device_id,
+            user_id.as_ref(),
+            device_id.as_ref(),
             entry.detail,
             prev.as_slice(),
             hash.as_slice()
@@ -273,7 +274,7 @@ impl ChainReport {
     }
 }
 
-fn read_entry(r: &rusqlite::Row<'_>) -> Result<Entry, rusqlite::Error> {
+fn read_entry(r: &Row) -> Result<Entry, SqlError> {
     Ok(Entry {
         seq: r.get(0)?,
         at: r.get(1)?,
@@ -289,17 +290,20 @@ fn read_entry(r: &rusqlite::Row<'_>) -> Result<Entry, rusqlite::Error> {
 const ENTRY_COLUMNS: &str = "seq, at, action, user_id, device_id, detail, prev_hash, hash";
 
 /// Recomputes the whole chain, oldest entry first, and reports the first entry where it breaks.
-pub fn verify_chain(conn: &Connection) -> Result<ChainReport, ServerError> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {ENTRY_COLUMNS} FROM audit_log ORDER BY seq"
-    ))?;
-    let mut rows = stmt.query([])?;
+///
+/// The whole log is read in one query (inside the caller's read snapshot); entries are small
+/// (ids and short details), so even a long log fits in memory.
+pub fn verify_chain(sql: &mut dyn Sql) -> Result<ChainReport, ServerError> {
+    let rows = sql.query_all(
+        &format!("SELECT {ENTRY_COLUMNS} FROM audit_log ORDER BY seq"),
+        &[],
+    )?;
     let mut expected_seq: i64 = 1;
     let mut entries: u64 = 0;
     let mut legacy: u64 = 0;
     // The previous entry's hash once the chain has started.
     let mut prev: Option<[u8; 32]> = None;
-    while let Some(row) = rows.next()? {
+    for row in &rows {
         let e = read_entry(row)?;
         if e.seq != expected_seq {
             return Ok(ChainReport::Broken {
@@ -349,13 +353,16 @@ pub fn verify_chain(conn: &Connection) -> Result<ChainReport, ServerError> {
             .ok_or(ServerError::Internal("audit sequence overflow"))?;
     }
     // AUTOINCREMENT remembers the highest seq ever written; rows cut from the end show here.
-    let last_written: Option<i64> = conn
-        .query_row(
-            "SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?;
+    // PostgreSQL has no sqlite_sequence: its migrations keep the same high-water mark in
+    // audit_log_sequence (a trigger that only lets it grow).
+    let high_water = match sql.backend() {
+        Backend::Sqlite => "SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'",
+        Backend::Postgres => "SELECT seq FROM audit_log_sequence WHERE id = 1",
+    };
+    let last_written: Option<i64> = sql
+        .query_opt(high_water, &[])?
+        .map(|r| r.get(0))
+        .transpose()?;
     if let Some(last_written) = last_written
         && last_written >= expected_seq
     {
@@ -372,12 +379,14 @@ pub fn verify_chain(conn: &Connection) -> Result<ChainReport, ServerError> {
 }
 
 /// The last `limit` entries, oldest first.
-pub fn list(conn: &Connection, limit: u32) -> Result<Vec<Entry>, ServerError> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {ENTRY_COLUMNS} FROM
-           (SELECT {ENTRY_COLUMNS} FROM audit_log ORDER BY seq DESC LIMIT ?1)
-         ORDER BY seq"
-    ))?;
-    let rows = stmt.query_map([limit], read_entry)?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+pub fn list(sql: &mut dyn Sql, limit: u32) -> Result<Vec<Entry>, ServerError> {
+    let rows = sql.query_all(
+        &format!(
+            "SELECT {ENTRY_COLUMNS} FROM
+               (SELECT {ENTRY_COLUMNS} FROM audit_log ORDER BY seq DESC LIMIT ?1) AS recent
+             ORDER BY seq"
+        ),
+        sql_params![limit],
+    )?;
+    Ok(rows.iter().map(read_entry).collect::<Result<Vec<_>, _>>()?)
 }

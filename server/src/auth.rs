@@ -132,7 +132,7 @@ impl<const MAX_BODY: usize, const ALLOW_REVOKED: bool> FromRequest<AppState>
         let device_id = auth.device_id;
         let device = state
             .db()
-            .call(move |conn| Ok(store::lookup_device(conn, &device_id)?))
+            .call_read(move |sql| store::lookup_device(sql, &device_id))
             .await?
             .ok_or_else(|| {
                 AppError::unauthorized(error_code::UNKNOWN_DEVICE, "this device is not enrolled")
@@ -170,11 +170,7 @@ impl<const MAX_BODY: usize, const ALLOW_REVOKED: bool> FromRequest<AppState>
         let expires_at = auth.timestamp.saturating_add(TIMESTAMP_WINDOW_SECS);
         let fresh = state
             .db()
-            .call(move |conn| {
-                Ok(store::record_nonce(
-                    conn, &device_id, &nonce, expires_at, now,
-                )?)
-            })
+            .call_write(move |sql| store::record_nonce(sql, &device_id, &nonce, expires_at, now))
             .await?;
         if !fresh {
             return Err(AppError::unauthorized(

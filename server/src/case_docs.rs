@@ -12,7 +12,14 @@
 //!
 //! A document is *taken out* of the cache for one transaction ([`checkout`]) and given back only
 //! after that transaction committed ([`CaseVault::keep`]), so memory never runs ahead of the disk:
-//! a request that fails drops what it holds.
+//! a request that fails drops what it holds. Functions that store cases inside a caller's
+//! transaction hand the documents back in a [`WithDocs`], which the caller gives to the vault
+//! once the transaction committed.
+//!
+//! With several server instances on one PostgreSQL database each instance has its own memory;
+//! the heads check is what keeps that safe. Each store also sends `NOTIFY fieldcase_cases`
+//! (delivered at commit) so that the other instances' live pages hear of it
+//! ([`crate::live_notify`]).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -22,10 +29,12 @@ use fieldcase_core::document::CaseDoc;
 use fieldcase_core::ids::CaseId;
 use fieldcase_core::model::CaseStatus;
 use fieldcase_core::{ChangeHash, CoreError};
-use rusqlite::{Connection, OptionalExtension, params};
 use zeroize::Zeroizing;
 
 use crate::cases::CaseVault;
+use crate::error::ServerError;
+use crate::sql::{Backend, Sql};
+use crate::sql_params;
 
 /// Most change chunks stored after a snapshot before the next store compacts them into it.
 pub const MAX_CHUNKS: usize = 32;
@@ -81,6 +90,40 @@ impl LoadedCase {
     }
 }
 
+/// A result together with the case documents a transaction stored (or read): give them to the
+/// vault with [`WithDocs::keep`] once the transaction committed, so that memory never runs
+/// ahead of the database. Dropping it only costs a reload.
+#[must_use = "give the documents to the vault once the transaction committed"]
+pub struct WithDocs<T> {
+    value: T,
+    docs: Vec<LoadedCase>,
+}
+
+impl<T> WithDocs<T> {
+    /// `value` with the documents `docs`.
+    pub fn new(value: T, docs: impl IntoIterator<Item = LoadedCase>) -> WithDocs<T> {
+        WithDocs {
+            value,
+            docs: docs.into_iter().collect(),
+        }
+    }
+
+    /// The value, before the documents are given back.
+    pub fn value(&self) -> &T {
+        &self.value
+    }
+
+    /// Gives the documents to `vault`'s memory (call after the commit) and returns the value.
+    pub fn keep(self, vault: &CaseVault) -> T {
+        vault.keep(self.docs);
+        self.value
+    }
+}
+
+/// The PostgreSQL channel on which every store of a case is announced (see
+/// [`crate::live_notify`]).
+pub const CASES_CHANNEL: &str = "fieldcase_cases";
+
 /// Heads as stored in text columns: hex hashes joined by commas.
 pub(crate) fn heads_text(heads: &[ChangeHash]) -> String {
     heads
@@ -117,25 +160,23 @@ fn chunk_aad(case: CaseId, seq: i64) -> Vec<u8> {
 /// stored heads, else from the database (snapshot, then each chunk in order). `None` when the
 /// case does not exist.
 pub(crate) fn checkout(
-    conn: &Connection,
+    sql: &mut dyn Sql,
     vault: &CaseVault,
     case: CaseId,
-) -> Result<Option<LoadedCase>, CoreError> {
+) -> Result<Option<LoadedCase>, ServerError> {
     let id = case.to_string();
-    let Some(stored) = conn
-        .query_row("SELECT heads FROM cases WHERE id = ?1", [&id], |r| {
-            r.get::<_, String>(0)
-        })
-        .optional()?
+    let Some(stored) = sql.query_opt("SELECT heads FROM cases WHERE id = ?1", sql_params![&id])?
     else {
         return Ok(None);
     };
+    let stored: String = stored.get(0)?;
     let stored_heads = parse_heads(&stored, "cases")?;
     if let Some(loaded) = vault.docs.take(case, &stored_heads) {
         return Ok(Some(loaded));
     }
-    let sealed: Vec<u8> =
-        conn.query_row("SELECT doc FROM cases WHERE id = ?1", [&id], |r| r.get(0))?;
+    let sealed: Vec<u8> = sql
+        .query_row("SELECT doc FROM cases WHERE id = ?1", sql_params![&id])?
+        .get(0)?;
     let snapshot = open(vault.key(), &doc_aad(case), &sealed, "case document")?;
     let mut doc = CaseDoc::load(case, &snapshot, &vault.actor)?;
     let mut loaded = LoadedCase {
@@ -147,10 +188,11 @@ pub(crate) fn checkout(
         snapshot: None,
         doc: CaseDoc::empty(case, &vault.actor),
     };
-    let mut stmt =
-        conn.prepare_cached("SELECT seq, chunk FROM case_chunks WHERE case_id = ?1 ORDER BY seq")?;
-    let mut rows = stmt.query([&id])?;
-    while let Some(row) = rows.next()? {
+    let rows = sql.query_all(
+        "SELECT seq, chunk FROM case_chunks WHERE case_id = ?1 ORDER BY seq",
+        sql_params![&id],
+    )?;
+    for row in rows {
         let seq: i64 = row.get(0)?;
         let sealed: Vec<u8> = row.get(1)?;
         let chunk = open(vault.key(), &chunk_aad(case, seq), &sealed, "case changes")?;
@@ -173,21 +215,22 @@ pub(crate) fn checkout(
 /// document a device sent that the document now is (see `HubStorage::store_case`): it becomes the
 /// snapshot as it came, with no encoding. Returns the sequence number.
 pub(crate) fn store(
-    conn: &Connection,
+    sql: &mut dyn Sql,
     vault: &CaseVault,
     loaded: &mut LoadedCase,
     received: Option<&[u8]>,
     now: i64,
-) -> Result<u64, CoreError> {
+) -> Result<u64, ServerError> {
     let case = loaded.doc.id();
     let id = case.to_string();
     let heads = loaded.doc.heads();
     let closed = loaded.doc.status()? == CaseStatus::Closed;
-    let seq: i64 = conn.query_row(
-        "UPDATE case_seq SET value = value + 1 WHERE id = 1 RETURNING value",
-        [],
-        |r| r.get(0),
-    )?;
+    let seq: i64 = sql
+        .query_row(
+            "UPDATE case_seq SET value = value + 1 WHERE id = 1 RETURNING value",
+            &[],
+        )?
+        .get(0)?;
     let chunk = match received {
         Some(_) => None,
         None if !loaded.exists => None,
@@ -206,18 +249,21 @@ pub(crate) fn store(
         };
         let sealed = seal(vault.key(), &doc_aad(case), &snapshot)?;
         if loaded.exists {
-            conn.execute(
+            sql.execute(
                 "UPDATE cases SET doc = ?2, seq = ?3, heads = ?4, updated_at = ?5,
-                     closed_at = CASE WHEN ?6 THEN COALESCE(closed_at, ?5) ELSE NULL END
+                     closed_at = CASE WHEN ?6 = 1 THEN COALESCE(closed_at, ?5) ELSE NULL END
                  WHERE id = ?1",
-                params![id, sealed, seq, heads_text(&heads), now, closed],
+                sql_params![&id, &sealed, seq, &heads_text(&heads), now, closed],
             )?;
-            conn.execute("DELETE FROM case_chunks WHERE case_id = ?1", [&id])?;
+            sql.execute(
+                "DELETE FROM case_chunks WHERE case_id = ?1",
+                sql_params![&id],
+            )?;
         } else {
-            conn.execute(
+            sql.execute(
                 "INSERT INTO cases (id, seq, doc, heads, created_at, updated_at, closed_at)
-                 VALUES (?1, ?3, ?2, ?4, ?5, ?5, CASE WHEN ?6 THEN ?5 END)",
-                params![id, sealed, seq, heads_text(&heads), now, closed],
+                 VALUES (?1, ?3, ?2, ?4, ?5, ?5, CASE WHEN ?6 = 1 THEN CAST(?5 AS BIGINT) END)",
+                sql_params![&id, &sealed, seq, &heads_text(&heads), now, closed],
             )?;
         }
         loaded.snapshot_bytes = snapshot.len();
@@ -232,20 +278,27 @@ pub(crate) fn store(
         loaded.snapshot = Some(snapshot);
     } else if let Some(chunk) = chunk {
         let sealed = seal(vault.key(), &chunk_aad(case, seq), &chunk)?;
-        conn.execute(
+        sql.execute(
             "INSERT INTO case_chunks (case_id, seq, chunk) VALUES (?1, ?2, ?3)",
-            params![id, seq, sealed],
+            sql_params![&id, seq, &sealed],
         )?;
         // closed_at keeps the first time the case was seen closed; reopening clears it.
-        conn.execute(
+        sql.execute(
             "UPDATE cases SET seq = ?2, heads = ?3, updated_at = ?4,
-                 closed_at = CASE WHEN ?5 THEN COALESCE(closed_at, ?4) ELSE NULL END
+                 closed_at = CASE WHEN ?5 = 1 THEN COALESCE(closed_at, ?4) ELSE NULL END
              WHERE id = ?1",
-            params![id, seq, heads_text(&heads), now, closed],
+            sql_params![&id, seq, &heads_text(&heads), now, closed],
         )?;
         loaded.chunks += 1;
         loaded.chunk_bytes = loaded.chunk_bytes.saturating_add(chunk.len());
         loaded.snapshot = None;
+    }
+    if sql.backend() == Backend::Postgres {
+        // Delivered to every listening instance when (and only if) this transaction commits.
+        sql.execute(
+            "SELECT pg_notify(?1, ?2)",
+            sql_params![CASES_CHANNEL, &seq.to_string()],
+        )?;
     }
     loaded.exists = true;
     loaded.stored_heads = heads;
@@ -340,6 +393,8 @@ impl CaseVault {
 
 #[cfg(test)]
 mod tests {
+    //! On both backends: a real SQLite file, and a fresh database on the PostgreSQL test server
+    //! (see [`crate::testing`]); "another process" is another `Database` on the same storage.
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use std::sync::Arc;
@@ -349,163 +404,214 @@ mod tests {
     use super::*;
     use crate::cases::{self, CaseVault};
     use crate::keys::ServerKeys;
+    use crate::sql::{Database, DatabaseConfig};
+    use crate::testing::TempPgDatabase;
     use crate::{db, store};
 
     struct Office {
+        name: &'static str,
         _dir: tempfile::TempDir,
-        path: std::path::PathBuf,
+        _pg: Option<TempPgDatabase>,
+        config: DatabaseConfig,
         keys: ServerKeys,
-        conn: Connection,
+        db: Database,
         vault: Arc<CaseVault>,
     }
 
-    fn office() -> Office {
+    fn office(postgres: bool) -> Office {
         let dir = tempfile::tempdir().unwrap();
         let keys = ServerKeys::load_or_create(dir.path()).unwrap();
-        let path = dir.path().join(db::DB_FILE);
-        let mut conn = db::open(&path).unwrap();
-        let vault = CaseVault::load_or_create(&mut conn, &keys).unwrap();
+        let (pg, config) = if postgres {
+            let pg = TempPgDatabase::create().unwrap();
+            let config = pg.config();
+            (Some(pg), config)
+        } else {
+            (None, DatabaseConfig::Sqlite(dir.path().join(db::DB_FILE)))
+        };
+        let db = Database::open(&config).unwrap();
+        let vault = db
+            .write(|sql| CaseVault::load_or_create(sql, &keys))
+            .unwrap();
         Office {
+            name: if postgres { "postgres" } else { "sqlite" },
             _dir: dir,
-            path,
+            _pg: pg,
+            config,
             keys,
-            conn,
+            db,
             vault,
         }
     }
 
-    fn new_case(o: &mut Office) -> CaseId {
-        let user = store::add_user(
-            &mut o.conn,
-            "ana",
-            fieldcase_core::protocol::Role::FieldWorker,
-            0,
-        )
-        .unwrap();
-        cases::create_case(
-            &mut o.conn,
-            &o.vault,
-            &NewCase {
-                client_code: "K-0142".into(),
-                consent: ConsentStatus::Given,
-                assigned_workers: vec![fieldcase_core::ids::UserId::from_uuid(user)],
-            },
-            None,
-            0,
-        )
+    fn offices() -> [Office; 2] {
+        [office(false), office(true)]
+    }
+
+    fn new_case(o: &Office) -> CaseId {
+        let user =
+            o.db.write(|sql| {
+                store::add_user(sql, "ana", fieldcase_core::protocol::Role::FieldWorker, 0)
+            })
+            .unwrap();
+        o.db.write(|sql| {
+            cases::create_case(
+                sql,
+                &o.vault,
+                &NewCase {
+                    client_code: "K-0142".into(),
+                    consent: ConsentStatus::Given,
+                    assigned_workers: vec![fieldcase_core::ids::UserId::from_uuid(user)],
+                },
+                None,
+                0,
+            )
+        })
         .unwrap()
+        .keep(&o.vault)
         .0
     }
 
-    fn add_note(conn: &mut Connection, vault: &CaseVault, case: CaseId, body: &str) {
-        let tx = conn.transaction().unwrap();
-        let mut loaded = checkout(&tx, vault, case).unwrap().unwrap();
-        loaded
-            .doc
-            .add_note(
-                vault.office,
-                &NewNote {
-                    kind: NoteKind::Visit,
-                    body: body.into(),
-                    tags: vec![],
-                    task: None,
-                },
-                time::OffsetDateTime::UNIX_EPOCH,
-            )
-            .unwrap();
-        store(&tx, vault, &mut loaded, None, 1).unwrap();
-        tx.commit().unwrap();
-        vault.keep([loaded]);
+    fn note(body: &str) -> NewNote {
+        NewNote {
+            kind: NoteKind::Visit,
+            body: body.into(),
+            tags: vec![],
+            task: None,
+        }
     }
 
-    fn chunk_rows(conn: &Connection) -> i64 {
-        conn.query_row("SELECT count(*) FROM case_chunks", [], |r| r.get(0))
-            .unwrap()
+    fn add_note(db: &Database, vault: &CaseVault, case: CaseId, body: &str) {
+        db.write(|sql| {
+            let mut loaded = checkout(sql, vault, case)?.unwrap();
+            loaded
+                .doc
+                .add_note(vault.office, &note(body), time::OffsetDateTime::UNIX_EPOCH)?;
+            store(sql, vault, &mut loaded, None, 1)?;
+            Ok::<_, ServerError>(WithDocs::new((), [loaded]))
+        })
+        .unwrap()
+        .keep(vault);
+    }
+
+    fn chunk_rows(db: &Database) -> i64 {
+        db.read(|sql| {
+            sql.query_row("SELECT count(*) FROM case_chunks", &[])?
+                .get::<i64>(0)
+        })
+        .unwrap()
+    }
+
+    /// Another process (or server instance) on the same storage, with an empty memory.
+    fn other(o: &Office) -> (Database, Arc<CaseVault>) {
+        let db = Database::open(&o.config).unwrap();
+        let vault = db
+            .write(|sql| CaseVault::load_or_create(sql, &o.keys))
+            .unwrap();
+        (db, vault)
     }
 
     /// The stored document read from disk alone, by a vault with an empty memory.
     fn from_disk(o: &Office, case: CaseId) -> CaseDoc {
-        let mut conn = db::open(&o.path).unwrap();
-        let vault = CaseVault::load_or_create(&mut conn, &o.keys).unwrap();
-        checkout(&conn, &vault, case).unwrap().unwrap().doc
+        let (db, vault) = other(o);
+        db.read(|sql| checkout(sql, &vault, case))
+            .unwrap()
+            .unwrap()
+            .doc
     }
 
     #[test]
     fn stores_append_chunks_then_compact_and_the_disk_holds_every_note() {
-        let mut o = office();
-        let case = new_case(&mut o);
-        let mut seen_chunks = 0;
-        for i in 0..3 * MAX_CHUNKS {
-            add_note(&mut o.conn, &o.vault, case, &format!("note {i}"));
-            let rows = chunk_rows(&o.conn);
-            assert!(rows <= MAX_CHUNKS as i64, "{rows} chunks piled up");
-            seen_chunks = seen_chunks.max(rows);
-            // What is on disk (snapshot and chunks) is the document in memory.
-            let mut disk = from_disk(&o, case);
-            assert_eq!(disk.notes().unwrap().len(), i + 1);
-            let mut memory = checkout(&o.conn, &o.vault, case).unwrap().unwrap();
-            assert_eq!(disk.heads(), memory.doc.heads());
-            o.vault.keep([memory]);
+        for o in offices() {
+            let case = new_case(&o);
+            let mut seen_chunks = 0;
+            for i in 0..3 * MAX_CHUNKS {
+                add_note(&o.db, &o.vault, case, &format!("note {i}"));
+                let rows = chunk_rows(&o.db);
+                assert!(
+                    rows <= MAX_CHUNKS as i64,
+                    "{}: {rows} chunks piled up",
+                    o.name
+                );
+                seen_chunks = seen_chunks.max(rows);
+                // What is on disk (snapshot and chunks) is the document in memory.
+                let mut disk = from_disk(&o, case);
+                assert_eq!(disk.notes().unwrap().len(), i + 1, "{}", o.name);
+                let mut memory =
+                    o.db.read(|sql| checkout(sql, &o.vault, case))
+                        .unwrap()
+                        .unwrap();
+                assert_eq!(disk.heads(), memory.doc.heads(), "{}", o.name);
+                o.vault.keep([memory]);
+            }
+            assert!(seen_chunks > 1, "{}: stores never appended a chunk", o.name);
+            assert_eq!(o.vault.docs_in_memory(), 1, "{}", o.name);
         }
-        assert!(seen_chunks > 1, "stores never appended a chunk");
-        assert_eq!(o.vault.docs_in_memory(), 1);
     }
 
     #[test]
     fn a_copy_in_memory_is_not_used_once_another_process_changed_the_case() {
-        let mut o = office();
-        let case = new_case(&mut o);
-        add_note(&mut o.conn, &o.vault, case, "from this process");
-        // Another process (an admin command) opens the same files and adds a note.
-        let mut other = db::open(&o.path).unwrap();
-        let other_vault = CaseVault::load_or_create(&mut other, &o.keys).unwrap();
-        add_note(&mut other, &other_vault, case, "from the other process");
-        let loaded = checkout(&o.conn, &o.vault, case).unwrap().unwrap();
-        let bodies: Vec<String> = loaded
-            .doc
-            .notes()
-            .unwrap()
-            .into_iter()
-            .map(|n| n.body)
-            .collect();
-        assert!(bodies.contains(&"from the other process".to_string()));
-        assert!(bodies.contains(&"from this process".to_string()));
+        for o in offices() {
+            let case = new_case(&o);
+            add_note(&o.db, &o.vault, case, "from this process");
+            // Another process (an admin command, another instance) adds a note.
+            let (other_db, other_vault) = other(&o);
+            add_note(&other_db, &other_vault, case, "from the other process");
+            let loaded =
+                o.db.read(|sql| checkout(sql, &o.vault, case))
+                    .unwrap()
+                    .unwrap();
+            let bodies: Vec<String> = loaded
+                .doc
+                .notes()
+                .unwrap()
+                .into_iter()
+                .map(|n| n.body)
+                .collect();
+            assert!(
+                bodies.contains(&"from the other process".to_string()),
+                "{}",
+                o.name
+            );
+            assert!(
+                bodies.contains(&"from this process".to_string()),
+                "{}",
+                o.name
+            );
+        }
     }
 
     #[test]
     fn a_transaction_that_rolled_back_leaves_memory_as_the_disk() {
-        let mut o = office();
-        let case = new_case(&mut o);
-        add_note(&mut o.conn, &o.vault, case, "kept");
-        {
-            let tx = o.conn.transaction().unwrap();
-            let mut loaded = checkout(&tx, &o.vault, case).unwrap().unwrap();
-            loaded
-                .doc
-                .add_note(
+        for o in offices() {
+            let case = new_case(&o);
+            add_note(&o.db, &o.vault, case, "kept");
+            let mut escaped = None;
+            let rolled_back = o.db.write(|sql| {
+                let mut loaded = checkout(sql, &o.vault, case)?.unwrap();
+                loaded.doc.add_note(
                     o.vault.office,
-                    &NewNote {
-                        kind: NoteKind::Visit,
-                        body: "rolled back".into(),
-                        tags: vec![],
-                        task: None,
-                    },
+                    &note("rolled back"),
                     time::OffsetDateTime::UNIX_EPOCH,
-                )
-                .unwrap();
-            store(&tx, &o.vault, &mut loaded, None, 1).unwrap();
-            // Dropped without commit; even a copy given back by mistake must not be used.
-            drop(tx);
-            o.vault.keep([loaded]);
+                )?;
+                store(sql, &o.vault, &mut loaded, None, 1)?;
+                escaped = Some(loaded);
+                Err::<(), _>(ServerError::Internal("roll back"))
+            });
+            assert!(rolled_back.is_err());
+            // Even a copy given back by mistake must not be used.
+            o.vault.keep(escaped);
+            let loaded =
+                o.db.read(|sql| checkout(sql, &o.vault, case))
+                    .unwrap()
+                    .unwrap();
+            let bodies: Vec<String> = loaded
+                .doc
+                .notes()
+                .unwrap()
+                .into_iter()
+                .map(|n| n.body)
+                .collect();
+            assert_eq!(bodies, vec!["kept".to_string()], "{}", o.name);
         }
-        let loaded = checkout(&o.conn, &o.vault, case).unwrap().unwrap();
-        let bodies: Vec<String> = loaded
-            .doc
-            .notes()
-            .unwrap()
-            .into_iter()
-            .map(|n| n.body)
-            .collect();
-        assert_eq!(bodies, vec!["kept".to_string()]);
     }
 }

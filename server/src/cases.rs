@@ -1,14 +1,17 @@
 //! Cases at the office: their encrypted storage, creation and assignment, and the storage the
-//! core's sync hub runs on ([`SqliteHub`]).
+//! core's sync hub runs on ([`SqlHub`]), over either database backend.
 //!
 //! Case documents are sealed with a data key that is wrapped with age to the identity in
-//! `server.key`; a copy of `server.db` alone reads as ciphertext. How they are laid out on disk
+//! `server.key`; a copy of the database (`server.db`, or a PostgreSQL dump) alone reads as
+//! ciphertext. How they are laid out on disk
 //! and kept in memory is [`crate::case_docs`]. Which users may receive a case
 //! is the `case_assignments` table (need to know), kept in step with the document's own
 //! `assigned` set by every operation here.
+//!
+//! The operations run inside the caller's write transaction ([`crate::sql::Database::write`]);
+//! those that store a case return it in a [`WithDocs`], to give to the vault once committed.
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use fieldcase_core::ActorId;
@@ -18,13 +21,14 @@ use fieldcase_core::document::CaseDoc;
 use fieldcase_core::ids::{CaseId, DeviceId, TaskId, UserId};
 use fieldcase_core::model::{Author, Case, CaseStatus, NewCase, NewTask};
 use fieldcase_core::sync::hub::{DeviceCaseState, HubStorage};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::case_docs::{DocCache, LoadedCase, checkout, heads_text, parse_heads, store};
+use crate::case_docs::{DocCache, LoadedCase, WithDocs, checkout, heads_text, parse_heads, store};
 use crate::error::ServerError;
 use crate::keys::ServerKeys;
+use crate::sql::{Sql, SqlError};
+use crate::sql_params;
 
 /// The server's case-sealing key and the identity its own edits are made as.
 pub struct CaseVault {
@@ -54,32 +58,33 @@ struct OfficeIdentity {
     device: DeviceId,
 }
 
-fn meta(conn: &Connection, name: &str) -> Result<Option<Vec<u8>>, ServerError> {
-    Ok(conn
-        .query_row(
+fn meta(sql: &mut dyn Sql, name: &str) -> Result<Option<Vec<u8>>, ServerError> {
+    Ok(sql
+        .query_opt(
             "SELECT value FROM server_meta WHERE name = ?1",
-            [name],
-            |r| r.get(0),
-        )
-        .optional()?)
+            sql_params![name],
+        )?
+        .map(|r| r.get(0))
+        .transpose()?)
 }
 
-fn put_meta(conn: &Connection, name: &str, value: &[u8]) -> Result<(), ServerError> {
-    conn.execute(
+fn put_meta(sql: &mut dyn Sql, name: &str, value: &[u8]) -> Result<(), ServerError> {
+    sql.execute(
         "INSERT INTO server_meta (name, value) VALUES (?1, ?2)",
-        params![name, value],
+        sql_params![name, value],
     )?;
     Ok(())
 }
 
 impl CaseVault {
-    /// Loads the wrapped data key (creating it on first start) and the office identity.
+    /// Loads the wrapped data key (creating it on first start) and the office identity, inside
+    /// the caller's write transaction (instances starting at once on one PostgreSQL database
+    /// are serialised by its write lock, so exactly one creates the key).
     pub fn load_or_create(
-        conn: &mut Connection,
+        sql: &mut dyn Sql,
         keys: &ServerKeys,
     ) -> Result<Arc<CaseVault>, ServerError> {
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let key = match meta(&tx, "data_key")? {
+        let key = match meta(sql, "data_key")? {
             Some(bytes) => {
                 let slot: KeySlot = serde_json::from_slice(&bytes)
                     .map_err(|_| ServerError::KeyFile("wrapped data key is malformed"))?;
@@ -91,11 +96,11 @@ impl CaseVault {
                 let slot = KeySlot::for_recipient(&key, &keys.age_identity.to_public())?;
                 let bytes = serde_json::to_vec(&slot)
                     .map_err(|_| ServerError::Internal("encoding key slot"))?;
-                put_meta(&tx, "data_key", &bytes)?;
+                put_meta(sql, "data_key", &bytes)?;
                 key
             }
         };
-        let office = match meta(&tx, "office_identity")? {
+        let office = match meta(sql, "office_identity")? {
             Some(bytes) => serde_json::from_slice::<OfficeIdentity>(&bytes)
                 .map_err(|_| ServerError::Internal("office identity is malformed"))?,
             None => {
@@ -105,11 +110,10 @@ impl CaseVault {
                 };
                 let bytes = serde_json::to_vec(&id)
                     .map_err(|_| ServerError::Internal("encoding office identity"))?;
-                put_meta(&tx, "office_identity", &bytes)?;
+                put_meta(sql, "office_identity", &bytes)?;
                 id
             }
         };
-        tx.commit()?;
         Ok(Arc::new(CaseVault {
             key,
             office: Author {
@@ -122,9 +126,10 @@ impl CaseVault {
         }))
     }
 
-    /// Wakes whenever this process stores a case (a sync, an office edit). The store may not
-    /// be committed yet when it wakes: read through [`crate::db::Db`], whose one connection
-    /// serialises the read after the write's transaction.
+    /// Wakes whenever this process stores a case (a sync, an office edit), and on PostgreSQL
+    /// whenever any instance committed one ([`crate::live_notify`]). A store of this process
+    /// may not be committed yet when it wakes: readers re-check, and the live pages also
+    /// re-check every few seconds.
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
         self.changes.subscribe()
     }
@@ -134,49 +139,47 @@ impl CaseVault {
         &self.key
     }
 
-    /// Tells the live pages that a case was stored under `seq`.
-    pub(crate) fn changed(&self, seq: u64) {
+    /// Tells the live pages that a case was stored under `seq` (by this process, or by another
+    /// instance, heard through PostgreSQL's notifications).
+    pub fn changed(&self, seq: u64) {
         self.changes.send_replace(seq);
     }
 }
 
-fn user_is_active(conn: &Connection, user: UserId) -> Result<bool, ServerError> {
-    Ok(conn
-        .query_row(
+fn user_is_active(sql: &mut dyn Sql, user: UserId) -> Result<bool, ServerError> {
+    Ok(sql
+        .query_opt(
             "SELECT active FROM users WHERE id = ?1",
-            [user.to_string()],
-            |r| r.get::<_, i64>(0),
-        )
-        .optional()?
+            sql_params![&user.to_string()],
+        )?
+        .map(|r| r.get::<i64>(0))
+        .transpose()?
         == Some(1))
 }
 
 /// Takes a case's document out for this transaction (see [`crate::case_docs`]).
 pub(crate) fn load_doc(
-    conn: &Connection,
+    sql: &mut dyn Sql,
     vault: &CaseVault,
     case: CaseId,
 ) -> Result<LoadedCase, ServerError> {
-    checkout(conn, vault, case)?.ok_or(ServerError::UnknownCase)
+    checkout(sql, vault, case)?.ok_or(ServerError::UnknownCase)
 }
 
 /// Sets a case's status at the office (closing starts its retention period: once it has passed,
 /// devices purge the case).
 pub fn set_status(
-    conn: &mut Connection,
+    sql: &mut dyn Sql,
     vault: &CaseVault,
     case: CaseId,
     status: CaseStatus,
     now: i64,
-) -> Result<(), ServerError> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let mut loaded = load_doc(&tx, vault, case)?;
+) -> Result<WithDocs<()>, ServerError> {
+    let mut loaded = load_doc(sql, vault, case)?;
     loaded.doc.set_status(vault.office, status, at(now))?;
-    store(&tx, vault, &mut loaded, None, now)?;
-    crate::store::audit(&tx, now, &format!("case_status_{status}"), None, None)?;
-    tx.commit()?;
-    vault.keep([loaded]);
-    Ok(())
+    store(sql, vault, &mut loaded, None, now)?;
+    crate::store::audit(sql, now, &format!("case_status_{status}"), None, None)?;
+    Ok(WithDocs::new((), [loaded]))
 }
 
 fn at(now: i64) -> OffsetDateTime {
@@ -186,15 +189,14 @@ fn at(now: i64) -> OffsetDateTime {
 /// Opens a case at the office, assigned to `new.assigned_workers` (who must be active users),
 /// optionally with a first accompaniment task. It reaches their phones at their next sync.
 pub fn create_case(
-    conn: &mut Connection,
+    sql: &mut dyn Sql,
     vault: &CaseVault,
     new: &NewCase,
     task: Option<&NewTask>,
     now: i64,
-) -> Result<(CaseId, Option<TaskId>), ServerError> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+) -> Result<WithDocs<(CaseId, Option<TaskId>)>, ServerError> {
     for user in &new.assigned_workers {
-        if !user_is_active(&tx, *user)? {
+        if !user_is_active(sql, *user)? {
             return Err(ServerError::UnknownUser);
         }
     }
@@ -209,50 +211,49 @@ pub fn create_case(
     let task_id = task
         .map(|t| loaded.doc.add_task(vault.office, t, at(now)))
         .transpose()?;
-    store(&tx, vault, &mut loaded, None, now)?;
+    store(sql, vault, &mut loaded, None, now)?;
     for user in &new.assigned_workers {
-        tx.execute(
-            "INSERT OR IGNORE INTO case_assignments (case_id, user_id) VALUES (?1, ?2)",
-            params![id.to_string(), user.to_string()],
+        sql.execute(
+            "INSERT INTO case_assignments (case_id, user_id) VALUES (?1, ?2)
+             ON CONFLICT DO NOTHING",
+            sql_params![&id.to_string(), &user.to_string()],
         )?;
     }
-    tx.commit()?;
-    vault.keep([loaded]);
-    Ok((id, task_id))
+    Ok(WithDocs::new((id, task_id), [loaded]))
 }
 
 /// Assigns a worker to a case (or removes them). Assigning makes the whole case reach their phone
 /// at its next sync.
 pub fn set_assigned(
-    conn: &mut Connection,
+    sql: &mut dyn Sql,
     vault: &CaseVault,
     case: CaseId,
     user: UserId,
     assigned: bool,
     now: i64,
-) -> Result<(), ServerError> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    if assigned && !user_is_active(&tx, user)? {
+) -> Result<WithDocs<()>, ServerError> {
+    if assigned && !user_is_active(sql, user)? {
         return Err(ServerError::UnknownUser);
     }
-    let mut loaded = load_doc(&tx, vault, case)?;
+    let mut loaded = load_doc(sql, vault, case)?;
     loaded
         .doc
         .set_assigned(vault.office, user, assigned, at(now))?;
-    store(&tx, vault, &mut loaded, None, now)?;
+    store(sql, vault, &mut loaded, None, now)?;
     if assigned {
-        tx.execute(
-            "INSERT OR IGNORE INTO case_assignments (case_id, user_id) VALUES (?1, ?2)",
-            params![case.to_string(), user.to_string()],
+        sql.execute(
+            "INSERT INTO case_assignments (case_id, user_id) VALUES (?1, ?2)
+             ON CONFLICT DO NOTHING",
+            sql_params![&case.to_string(), &user.to_string()],
         )?;
     } else {
-        tx.execute(
+        sql.execute(
             "DELETE FROM case_assignments WHERE case_id = ?1 AND user_id = ?2",
-            params![case.to_string(), user.to_string()],
+            sql_params![&case.to_string(), &user.to_string()],
         )?;
     }
     crate::store::audit(
-        &tx,
+        sql,
         now,
         if assigned {
             "case_assigned"
@@ -262,35 +263,32 @@ pub fn set_assigned(
         Some(user.as_uuid()),
         None,
     )?;
-    tx.commit()?;
-    vault.keep([loaded]);
-    Ok(())
+    Ok(WithDocs::new((), [loaded]))
 }
 
 /// Plans an accompaniment task in a case at the office.
 pub fn add_task(
-    conn: &mut Connection,
+    sql: &mut dyn Sql,
     vault: &CaseVault,
     case: CaseId,
     task: &NewTask,
     now: i64,
-) -> Result<TaskId, ServerError> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let mut loaded = load_doc(&tx, vault, case)?;
+) -> Result<WithDocs<TaskId>, ServerError> {
+    let mut loaded = load_doc(sql, vault, case)?;
     let id = loaded.doc.add_task(vault.office, task, at(now))?;
-    store(&tx, vault, &mut loaded, None, now)?;
-    tx.commit()?;
-    vault.keep([loaded]);
-    Ok(id)
+    store(sql, vault, &mut loaded, None, now)?;
+    Ok(WithDocs::new(id, [loaded]))
 }
 
-/// A case as the office sees it, with the conflicts its fields hold.
+/// A case as the office sees it, with the conflicts its fields hold. Only reads, so the
+/// document goes back to memory at once (it is what the caller's snapshot holds, and the heads
+/// check keeps a copy that a rolled-back write made different from being used).
 pub fn read_case(
-    conn: &Connection,
+    sql: &mut dyn Sql,
     vault: &CaseVault,
     case: CaseId,
 ) -> Result<(Case, Vec<fieldcase_core::document::Conflict>), ServerError> {
-    let mut loaded = load_doc(conn, vault, case)?;
+    let mut loaded = load_doc(sql, vault, case)?;
     let read = (loaded.doc.case()?, loaded.doc.conflicts()?);
     // Only read: what it holds is what is stored.
     vault.keep([loaded]);
@@ -298,70 +296,147 @@ pub fn read_case(
 }
 
 /// The change sequence number of a case (it grows with every stored change), if it exists.
-pub fn case_seq(conn: &Connection, case: CaseId) -> Result<Option<i64>, ServerError> {
-    Ok(conn
-        .query_row(
+pub fn case_seq(sql: &mut dyn Sql, case: CaseId) -> Result<Option<i64>, ServerError> {
+    Ok(sql
+        .query_opt(
             "SELECT seq FROM cases WHERE id = ?1",
-            [case.to_string()],
-            |r| r.get(0),
-        )
-        .optional()?)
+            sql_params![&case.to_string()],
+        )?
+        .map(|r| r.get(0))
+        .transpose()?)
 }
 
 /// Ids of every case, oldest first.
-pub fn list_case_ids(conn: &Connection) -> Result<Vec<CaseId>, ServerError> {
-    let mut stmt = conn.prepare("SELECT id FROM cases ORDER BY created_at, id")?;
-    let ids = stmt
-        .query_map([], |r| r.get::<_, String>(0))?
-        .filter_map(|r| r.ok().and_then(|s| s.parse().ok()))
-        .collect();
-    Ok(ids)
+pub fn list_case_ids(sql: &mut dyn Sql) -> Result<Vec<CaseId>, ServerError> {
+    let rows = sql.query_all("SELECT id FROM cases ORDER BY created_at, id", &[])?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| r.get::<String>(0).ok().and_then(|s| s.parse().ok()))
+        .collect())
 }
 
-/// The sync hub's storage over one open transaction of the server database. It holds the case
-/// documents the request works on; once the transaction committed, give them back to the
-/// vault's memory with [`SqliteHub::into_loaded`] and [`CaseVault::keep`].
-pub struct SqliteHub<'a> {
-    conn: &'a Connection,
+/// The sync hub's storage over one open transaction of the server database, of either backend
+/// (it was `SqliteHub` before PostgreSQL). It holds the case documents the request works on;
+/// once the transaction committed, give them back to the vault's memory with
+/// [`SqlHub::into_loaded`] and [`CaseVault::keep`].
+///
+/// The hub's interface returns core's errors. A SQLite failure travels inside them as
+/// `CoreError::Storage` (as before); any other database failure is kept here
+/// ([`SqlHub::take_failure`]) and stands behind a generic `CoreError`, so that the caller can
+/// still answer a PostgreSQL disk-full or lost connection with 507/503.
+pub struct SqlHub<'a> {
+    sql: &'a mut dyn Sql,
     vault: &'a CaseVault,
     now: i64,
     retention_secs: i64,
     held: HashMap<CaseId, LoadedCase>,
+    failure: Option<SqlError>,
 }
 
-impl<'a> SqliteHub<'a> {
-    /// The hub's storage over `conn` (the transaction every read and write of one sync request
+impl<'a> SqlHub<'a> {
+    /// The hub's storage over `sql` (the transaction every read and write of one sync request
     /// goes through), sealing with `vault`; `now` in Unix seconds; closed cases stay on devices
     /// for `retention_secs`.
     pub fn new(
-        conn: &'a Connection,
+        sql: &'a mut dyn Sql,
         vault: &'a CaseVault,
         now: i64,
         retention_secs: i64,
-    ) -> SqliteHub<'a> {
-        SqliteHub {
-            conn,
+    ) -> SqlHub<'a> {
+        SqlHub {
+            sql,
             vault,
             now,
             retention_secs,
             held: HashMap::new(),
+            failure: None,
         }
+    }
+
+    /// The database failure behind the last error the hub returned, if it was one that core's
+    /// error cannot carry (any PostgreSQL failure).
+    pub fn take_failure(&mut self) -> Option<SqlError> {
+        self.failure.take()
+    }
+
+    /// The underlying transaction, for the request's own statements after the hub ran.
+    pub fn sql(&mut self) -> &mut dyn Sql {
+        self.sql
     }
 
     /// The documents this request loaded, to keep in memory once its transaction committed.
     pub fn into_loaded(self) -> impl Iterator<Item = LoadedCase> {
         self.held.into_values()
     }
+
+    fn fail(&mut self, e: SqlError) -> CoreError {
+        match e {
+            SqlError::Sqlite(e) => CoreError::Storage(e),
+            other => {
+                self.failure = Some(other);
+                CoreError::Io(std::io::Error::other("database failure"))
+            }
+        }
+    }
+
+    fn fail_server(&mut self, e: ServerError) -> CoreError {
+        match e {
+            ServerError::Core(e) => e,
+            ServerError::Sql(e) => self.fail(e),
+            ServerError::Db(e) => CoreError::Storage(e),
+            _ => CoreError::Document("case storage failed"),
+        }
+    }
+
+    fn query_all(
+        &mut self,
+        text: &str,
+        params: &[crate::sql::Param<'_>],
+    ) -> fieldcase_core::Result<Vec<crate::sql::Row>> {
+        let result = self.sql.query_all(text, params);
+        result.map_err(|e| self.fail(e))
+    }
+
+    fn query_opt(
+        &mut self,
+        text: &str,
+        params: &[crate::sql::Param<'_>],
+    ) -> fieldcase_core::Result<Option<crate::sql::Row>> {
+        let result = self.sql.query_opt(text, params);
+        result.map_err(|e| self.fail(e))
+    }
+
+    fn execute(
+        &mut self,
+        text: &str,
+        params: &[crate::sql::Param<'_>],
+    ) -> fieldcase_core::Result<u64> {
+        let result = self.sql.execute(text, params);
+        result.map_err(|e| self.fail(e))
+    }
+
+    fn get<T: crate::sql::FromValue>(
+        &mut self,
+        row: &crate::sql::Row,
+        index: usize,
+    ) -> fieldcase_core::Result<T> {
+        row.get(index).map_err(|e| self.fail(e))
+    }
 }
 
-impl HubStorage for SqliteHub<'_> {
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl HubStorage for SqlHub<'_> {
     fn case_doc(&mut self, case: CaseId) -> fieldcase_core::Result<Option<&mut CaseDoc>> {
-        if let Entry::Vacant(slot) = self.held.entry(case) {
-            match checkout(self.conn, self.vault, case)? {
-                Some(loaded) => {
-                    slot.insert(loaded);
+        if !self.held.contains_key(&case) {
+            match checkout(self.sql, self.vault, case) {
+                Ok(Some(loaded)) => {
+                    self.held.insert(case, loaded);
                 }
-                None => return Ok(None),
+                Ok(None) => return Ok(None),
+                Err(e) => return Err(self.fail_server(e)),
             }
         }
         Ok(self.held.get_mut(&case).map(|l| &mut l.doc))
@@ -369,7 +444,8 @@ impl HubStorage for SqliteHub<'_> {
 
     fn store_case(&mut self, case: CaseId, received: Option<&[u8]>) -> fieldcase_core::Result<u64> {
         let loaded = self.held.get_mut(&case).ok_or(CoreError::CaseNotFound)?;
-        store(self.conn, self.vault, loaded, received, self.now)
+        let result = store(self.sql, self.vault, loaded, received, self.now);
+        result.map_err(|e| self.fail_server(e))
     }
 
     fn saved_case(&mut self, case: CaseId) -> fieldcase_core::Result<Vec<u8>> {
@@ -379,13 +455,10 @@ impl HubStorage for SqliteHub<'_> {
 
     fn is_assigned(&mut self, user: UserId, case: CaseId) -> fieldcase_core::Result<bool> {
         Ok(self
-            .conn
-            .query_row(
+            .query_opt(
                 "SELECT 1 FROM case_assignments WHERE case_id = ?1 AND user_id = ?2",
-                params![case.to_string(), user.to_string()],
-                |_| Ok(()),
-            )
-            .optional()?
+                sql_params![&case.to_string(), &user.to_string()],
+            )?
             .is_some())
     }
 
@@ -395,21 +468,19 @@ impl HubStorage for SqliteHub<'_> {
         cursor: u64,
         limit: usize,
     ) -> fieldcase_core::Result<Vec<(CaseId, u64)>> {
-        let mut stmt = self.conn.prepare_cached(
+        let rows = self.query_all(
             "SELECT c.id, c.seq FROM cases c JOIN case_assignments a ON a.case_id = c.id
              WHERE a.user_id = ?1 AND c.seq > ?2 ORDER BY c.seq LIMIT ?3",
-        )?;
-        let rows = stmt.query_map(
-            params![
-                user.to_string(),
-                i64::try_from(cursor).unwrap_or(i64::MAX),
-                i64::try_from(limit).unwrap_or(i64::MAX)
+            sql_params![
+                &user.to_string(),
+                to_i64(cursor),
+                to_i64(u64::try_from(limit).unwrap_or(u64::MAX))
             ],
-            |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
         )?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, seq) = row?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: String = self.get(row, 0)?;
+            let seq: i64 = self.get(row, 1)?;
             let id = id
                 .parse()
                 .map_err(|_| CoreError::Corrupt { what: "cases" })?;
@@ -423,17 +494,16 @@ impl HubStorage for SqliteHub<'_> {
         device: DeviceId,
         case: CaseId,
     ) -> fieldcase_core::Result<DeviceCaseState> {
-        let row: Option<(String, Option<String>, Option<i64>)> = self
-            .conn
-            .query_row(
-                "SELECT confirmed, sent, sent_cursor FROM device_case_state WHERE device_id = ?1 AND case_id = ?2",
-                params![device.to_string(), case.to_string()],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
-        let Some((confirmed, sent, sent_cursor)) = row else {
+        let Some(row) = self.query_opt(
+            "SELECT confirmed, sent, sent_cursor FROM device_case_state WHERE device_id = ?1 AND case_id = ?2",
+            sql_params![&device.to_string(), &case.to_string()],
+        )?
+        else {
             return Ok(DeviceCaseState::default());
         };
+        let confirmed: String = self.get(&row, 0)?;
+        let sent: Option<String> = self.get(&row, 1)?;
+        let sent_cursor: Option<i64> = self.get(&row, 2)?;
         let sent = match (sent, sent_cursor) {
             (Some(heads), Some(at)) => Some((
                 parse_heads(&heads, "device_case_state")?,
@@ -454,16 +524,19 @@ impl HubStorage for SqliteHub<'_> {
         state: &DeviceCaseState,
     ) -> fieldcase_core::Result<()> {
         let (sent, sent_cursor) = match &state.sent {
-            Some((heads, at)) => (
-                Some(heads_text(heads)),
-                Some(i64::try_from(*at).unwrap_or(i64::MAX)),
-            ),
+            Some((heads, at)) => (Some(heads_text(heads)), Some(to_i64(*at))),
             None => (None, None),
         };
-        self.conn.execute(
+        self.execute(
             "INSERT INTO device_case_state (device_id, case_id, confirmed, sent, sent_cursor) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT(device_id, case_id) DO UPDATE SET confirmed = excluded.confirmed, sent = excluded.sent, sent_cursor = excluded.sent_cursor",
-            params![device.to_string(), case.to_string(), heads_text(&state.confirmed), sent, sent_cursor],
+            sql_params![
+                &device.to_string(),
+                &case.to_string(),
+                &heads_text(&state.confirmed),
+                sent.as_ref(),
+                sent_cursor
+            ],
         )?;
         Ok(())
     }
@@ -473,25 +546,23 @@ impl HubStorage for SqliteHub<'_> {
         device: DeviceId,
         user: UserId,
     ) -> fieldcase_core::Result<Vec<CaseId>> {
-        let mut stmt = self.conn.prepare_cached(
+        let rows = self.query_all(
             "SELECT s.case_id FROM device_case_state s LEFT JOIN cases c ON c.id = s.case_id
              WHERE s.device_id = ?1 AND (
                  NOT EXISTS (SELECT 1 FROM case_assignments a
                              WHERE a.case_id = s.case_id AND a.user_id = ?2)
                  OR (c.closed_at IS NOT NULL AND c.closed_at + ?3 <= ?4))",
-        )?;
-        let rows = stmt.query_map(
-            params![
-                device.to_string(),
-                user.to_string(),
+            sql_params![
+                &device.to_string(),
+                &user.to_string(),
                 self.retention_secs,
                 self.now
             ],
-            |r| r.get::<_, String>(0),
         )?;
-        let mut out = Vec::new();
-        for row in rows {
-            out.push(row?.parse().map_err(|_| CoreError::Corrupt {
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: String = self.get(row, 0)?;
+            out.push(id.parse().map_err(|_| CoreError::Corrupt {
                 what: "device_case_state",
             })?);
         }
@@ -499,22 +570,24 @@ impl HubStorage for SqliteHub<'_> {
     }
 
     fn record_purge(&mut self, device: DeviceId, case: CaseId) -> fieldcase_core::Result<()> {
-        let deleted = self.conn.execute(
+        let deleted = self.execute(
             "DELETE FROM device_case_state WHERE device_id = ?1 AND case_id = ?2",
-            params![device.to_string(), case.to_string()],
+            sql_params![&device.to_string(), &case.to_string()],
         )?;
         if deleted > 0 {
-            self.conn.execute(
-                "INSERT OR REPLACE INTO purge_receipts (device_id, case_id, at) VALUES (?1, ?2, ?3)",
-                params![device.to_string(), case.to_string(), self.now],
+            self.execute(
+                "INSERT INTO purge_receipts (device_id, case_id, at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (device_id, case_id) DO UPDATE SET at = excluded.at",
+                sql_params![&device.to_string(), &case.to_string(), self.now],
             )?;
-            crate::store::audit(
-                self.conn,
+            let result = crate::store::audit(
+                self.sql,
                 self.now,
                 "case_purged",
                 None,
                 Some(device.as_uuid()),
-            )?;
+            );
+            result.map_err(|e| self.fail(e))?;
         }
         Ok(())
     }

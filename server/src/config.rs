@@ -5,6 +5,11 @@
 //! listen = "0.0.0.0:8443"             # HTTPS address (default 127.0.0.1:8443)
 //! public_url = "https://office.lan:8443"  # address printed for devices at enrollment
 //! request_timeout_secs = 60
+//! # The database: a SQLite file (default: server.db in the data folder) or, for several
+//! # instances, one PostgreSQL database. The --database flag and FIELDCASE_DATABASE_URL
+//! # override it; keep the password out of this file's permissions' reach (mode 0600).
+//! database = "postgres://fieldcase:secret@10.0.0.5:5432/fieldcase"
+//! database_connections = 8            # PostgreSQL connections of this instance
 //! ```
 
 use std::net::SocketAddr;
@@ -20,7 +25,7 @@ pub const DEFAULT_DATA_DIR: &str = "./fieldcase-data";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
 
 /// Contents of the configuration file; every field is optional.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     /// Data folder.
@@ -31,6 +36,25 @@ pub struct FileConfig {
     pub public_url: Option<String>,
     /// Longest time one request may take, seconds.
     pub request_timeout_secs: Option<u64>,
+    /// The database: a `postgres://` URL or the path of a SQLite file
+    /// ([`crate::sql::DatabaseConfig::parse`]). May hold a password: never logged.
+    pub database: Option<String>,
+    /// Most pooled PostgreSQL connections of this instance.
+    pub database_connections: Option<usize>,
+}
+
+impl std::fmt::Debug for FileConfig {
+    /// Everything but the database setting, which may hold a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileConfig")
+            .field("data", &self.data)
+            .field("listen", &self.listen)
+            .field("public_url", &self.public_url)
+            .field("request_timeout_secs", &self.request_timeout_secs)
+            .field("database", &self.database.as_ref().map(|_| "(set)"))
+            .field("database_connections", &self.database_connections)
+            .finish()
+    }
 }
 
 impl FileConfig {

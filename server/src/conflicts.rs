@@ -13,11 +13,12 @@
 
 use fieldcase_core::document::Conflict;
 use fieldcase_core::ids::{CaseId, TaskId};
-use rusqlite::{Connection, TransactionBehavior};
 use uuid::Uuid;
 
+use crate::case_docs::WithDocs;
 use crate::cases::{self, CaseVault};
 use crate::error::ServerError;
+use crate::sql::Sql;
 
 /// Audit action of a resolved conflict.
 pub const CONFLICT_RESOLVED: &str = "conflict_resolved";
@@ -36,10 +37,10 @@ pub struct CaseConflicts {
 }
 
 /// Every case that holds a sensitive conflict, oldest case first.
-pub fn inbox(conn: &Connection, vault: &CaseVault) -> Result<Vec<CaseConflicts>, ServerError> {
+pub fn inbox(sql: &mut dyn Sql, vault: &CaseVault) -> Result<Vec<CaseConflicts>, ServerError> {
     let mut out = Vec::new();
-    for id in cases::list_case_ids(conn)? {
-        let (case, conflicts) = cases::read_case(conn, vault, id)?;
+    for id in cases::list_case_ids(sql)? {
+        let (case, conflicts) = cases::read_case(sql, vault, id)?;
         let conflicts: Vec<Conflict> = conflicts.into_iter().filter(|c| c.is_sensitive()).collect();
         if conflicts.is_empty() {
             continue;
@@ -73,12 +74,12 @@ pub struct Resolution {
 /// when the field holds a single value (already resolved), and with a validation error for a
 /// field that is not sensitive or a value it does not take; nothing changes then.
 pub fn resolve(
-    conn: &mut Connection,
+    sql: &mut dyn Sql,
     vault: &CaseVault,
     decision: &Resolution,
     by: Option<&Uuid>,
     now: i64,
-) -> Result<(), ServerError> {
+) -> Result<WithDocs<()>, ServerError> {
     let Resolution {
         case,
         task,
@@ -86,8 +87,7 @@ pub fn resolve(
         value,
     } = decision;
     let (case, task) = (*case, *task);
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut loaded = cases::load_doc(&tx, vault, case)?;
+    let mut loaded = cases::load_doc(sql, vault, case)?;
     let open = loaded
         .doc
         .conflicts()?
@@ -101,13 +101,11 @@ pub fn resolve(
     loaded
         .doc
         .resolve_conflict(vault.office, task, field, value, at)?;
-    crate::case_docs::store(&tx, vault, &mut loaded, None, now)?;
+    crate::case_docs::store(sql, vault, &mut loaded, None, now)?;
     let detail = match task {
         Some(t) => format!("{case}/{t}/{field}"),
         None => format!("{case}/{field}"),
     };
-    crate::store::audit_with_detail(&tx, now, CONFLICT_RESOLVED, by, None, Some(&detail))?;
-    tx.commit()?;
-    vault.keep([loaded]);
-    Ok(())
+    crate::store::audit_with_detail(sql, now, CONFLICT_RESOLVED, by, None, Some(&detail))?;
+    Ok(WithDocs::new((), [loaded]))
 }

@@ -10,7 +10,8 @@ use rusqlite::Connection;
 use crate::error::{AppError, ServerError};
 
 /// Migrations in order; step `i` (0-based) moves the schema to `user_version = i + 1`.
-const MIGRATIONS: &[(&str, &str)] = &[
+/// [`crate::sql::PG_MIGRATIONS`] holds the PostgreSQL equivalents, under the same names.
+pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
     ("001_initial", include_str!("../migrations/001_initial.sql")),
     ("002_cases", include_str!("../migrations/002_cases.sql")),
     (

@@ -21,6 +21,9 @@ pub enum ServerError {
     /// SQLite failure.
     #[error("database error: {0}")]
     Db(#[from] rusqlite::Error),
+    /// Failure of the SQL facade over either backend ([`crate::sql`]; no row data, no URL).
+    #[error("database error: {0}")]
+    Sql(#[from] crate::sql::SqlError),
     /// The database was written by a newer server.
     #[error("database schema version {found} is newer than this server knows ({known})")]
     SchemaTooNew {
@@ -165,15 +168,58 @@ fn storage_fault(e: &rusqlite::Error) -> Option<AppError> {
     Some(AppError::new(status, code, reason))
 }
 
+/// [`storage_fault`] for the SQL facade: SQLite's faults as above; on PostgreSQL, class 53
+/// (insufficient resources: disk full, out of memory, too many connections), class 08 (the
+/// connection failed), 57P0x (the database is shutting down or starting), 55P03 (a lock not
+/// had within the lock timeout), 25006 (read-only transaction on a standby) and a full pool
+/// are answered as "try again later".
+fn sql_fault(e: &crate::sql::SqlError) -> Option<AppError> {
+    use crate::sql::SqlError;
+    let full = (
+        StatusCode::INSUFFICIENT_STORAGE,
+        error_code::STORAGE_FULL,
+        "the server's disk is full; nothing was stored, try again later",
+    );
+    let unavailable = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        error_code::STORAGE_UNAVAILABLE,
+        "the server cannot write its storage; nothing was stored, try again later",
+    );
+    let (status, code, reason) = match e {
+        SqlError::Sqlite(db) => return storage_fault(db),
+        SqlError::Pool(_) => unavailable,
+        SqlError::Postgres { code, .. } if code == "53100" => full,
+        SqlError::Postgres { code, .. }
+            if code.starts_with("53")
+                || code.starts_with("08")
+                || code.starts_with("57P0")
+                || code == "55P03"
+                || code == "25006" =>
+        {
+            unavailable
+        }
+        _ => return None,
+    };
+    tracing::error!(error = %e, "storage fault");
+    Some(AppError::new(status, code, reason))
+}
+
 impl From<ServerError> for AppError {
     fn from(e: ServerError) -> Self {
         let fault = match &e {
             ServerError::Db(db) | ServerError::Core(fieldcase_core::CoreError::Storage(db)) => {
                 storage_fault(db)
             }
+            ServerError::Sql(sql) => sql_fault(sql),
             _ => None,
         };
         fault.unwrap_or_else(|| AppError::internal(&e))
+    }
+}
+
+impl From<crate::sql::SqlError> for AppError {
+    fn from(e: crate::sql::SqlError) -> Self {
+        sql_fault(&e).unwrap_or_else(|| AppError::internal(&e))
     }
 }
 

@@ -1,6 +1,7 @@
 //! fieldcase office server: enrollment, device authentication, and (later) the sync hub.
 //!
-//! Everything lives in one data folder: the SQLite database ([`db::DB_FILE`]), the secret key file
+//! Everything lives in one data folder: the SQLite database ([`db::DB_FILE`]; or, for several
+//! instances, one PostgreSQL database shared by all: [`sql::DatabaseConfig`]), the secret key file
 //! ([`keys::KEY_FILE`], mode 0600) and a self-signed TLS certificate ([`tls::CERT_FILE`],
 //! [`tls::CERT_KEY_FILE`]) whose SHA-256 fingerprint devices pin. The server speaks HTTPS only,
 //! TLS 1.3 only (rustls with ring).
@@ -21,12 +22,15 @@ pub mod conflicts;
 pub mod db;
 pub mod error;
 pub mod keys;
+pub mod live_notify;
 pub mod quarantine;
 pub mod ratelimit;
 pub mod routes;
+pub mod sql;
 pub mod state;
 pub mod store;
 pub mod sync;
+pub mod testing;
 pub mod tls;
 pub mod web;
 
@@ -132,6 +136,8 @@ pub struct ServerOptions {
     pub limits: Limits,
     /// Routes merged into the app (for tests of extractors, or later endpoints).
     pub extra_routes: Option<Router<AppState>>,
+    /// The database; `None` is the SQLite file in the data folder.
+    pub database: Option<sql::DatabaseConfig>,
 }
 
 impl ServerOptions {
@@ -143,6 +149,7 @@ impl ServerOptions {
             clock: Arc::new(SystemClock),
             limits: Limits::default(),
             extra_routes: None,
+            database: None,
         }
     }
 }
@@ -164,7 +171,11 @@ impl Server {
     pub fn start_with(options: ServerOptions) -> Result<RunningServer, ServerError> {
         prepare_data_dir(&options.data_dir)?;
         let limits = options.limits;
-        let state = AppState::open(&options.data_dir, options.clock, limits)?;
+        let database = options
+            .database
+            .clone()
+            .unwrap_or_else(|| sql::DatabaseConfig::default_in(&options.data_dir));
+        let state = AppState::open_with(&options.data_dir, &database, options.clock, limits)?;
         let identity = TlsIdentity::load_or_create(&options.data_dir)?;
         let tls = identity.server_config()?;
         let listener = TcpListener::bind(options.listen)

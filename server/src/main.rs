@@ -14,8 +14,9 @@ use fieldcase_core::model::{NewCase, NewTask};
 use fieldcase_core::protocol::Role;
 use fieldcase_server::cases::{self, CaseVault};
 use fieldcase_server::config::{DEFAULT_DATA_DIR, DEFAULT_LISTEN, FileConfig};
+use fieldcase_server::sql::{Database, DatabaseConfig};
 use fieldcase_server::{
-    AppState, Clock, Limits, SystemClock, TlsIdentity, admin, audit, db, prepare_data_dir, store,
+    AppState, Clock, Limits, SystemClock, TlsIdentity, admin, audit, prepare_data_dir, store,
 };
 
 #[derive(Parser, Debug)]
@@ -27,6 +28,17 @@ struct Cli {
     /// TOML configuration file; flags override it.
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Database: a postgres:// URL (several instances share one PostgreSQL database) or the
+    /// path of a SQLite file. Default: server.db in the data folder. Prefer the environment
+    /// variable for a URL with a password (a flag is visible to other users in `ps`).
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL|PATH",
+        env = "FIELDCASE_DATABASE_URL",
+        hide_env_values = true
+    )]
+    database: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -285,12 +297,15 @@ struct Resolved {
     listen: SocketAddr,
     public_url: Option<String>,
     limits: Limits,
+    /// The database (its `Debug` hides a password; it is never printed).
+    database: DatabaseConfig,
 }
 
 fn resolve(
     cli_data: Option<PathBuf>,
     config: Option<PathBuf>,
     listen: Option<SocketAddr>,
+    database: Option<String>,
 ) -> Result<Resolved> {
     let file = match config {
         Some(path) => FileConfig::load(&path).context("loading the configuration file")?,
@@ -304,13 +319,26 @@ fn resolve(
         }
         limits.request_timeout = Duration::from_secs(secs);
     }
+    if let Some(n) = file.database_connections {
+        if n == 0 {
+            bail!("database_connections must be positive");
+        }
+        limits.pg_connections = n;
+    }
+    let data = cli_data
+        .or(file.data)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    // The error never repeats the setting: it may hold a password.
+    let database = match database.or(file.database) {
+        Some(setting) => DatabaseConfig::parse(&setting).context("the database setting")?,
+        None => DatabaseConfig::default_in(&data),
+    };
     Ok(Resolved {
-        data: cli_data
-            .or(file.data)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+        data,
         listen: listen.or(file.listen).unwrap_or(default_listen),
         public_url: file.public_url,
         limits,
+        database,
     })
 }
 
@@ -325,11 +353,11 @@ fn main() -> Result<()> {
         .init();
     match cli.command {
         Command::Serve(args) => {
-            let resolved = resolve(cli.data, cli.config, args.listen)?;
+            let resolved = resolve(cli.data, cli.config, args.listen, cli.database)?;
             serve(resolved)
         }
         Command::Admin { command } => {
-            let resolved = resolve(cli.data, cli.config, None)?;
+            let resolved = resolve(cli.data, cli.config, None, cli.database)?;
             admin(resolved, command)
         }
     }
@@ -337,8 +365,13 @@ fn main() -> Result<()> {
 
 fn serve(resolved: Resolved) -> Result<()> {
     prepare_data_dir(&resolved.data)?;
-    let state = AppState::open(&resolved.data, Arc::new(SystemClock), resolved.limits)
-        .context("opening the data folder")?;
+    let state = AppState::open_with(
+        &resolved.data,
+        &resolved.database,
+        Arc::new(SystemClock),
+        resolved.limits,
+    )
+    .context("opening the data folder and the database")?;
     let identity = TlsIdentity::load_or_create(&resolved.data).context("TLS certificate")?;
     let tls = identity.server_config()?;
     let listener = std::net::TcpListener::bind(resolved.listen)
@@ -387,20 +420,20 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 's
 
 fn admin(resolved: Resolved, command: AdminCommand) -> Result<()> {
     prepare_data_dir(&resolved.data)?;
-    let mut conn = db::open(&resolved.data.join(db::DB_FILE)).context("opening the database")?;
+    let db = Database::open_with(&resolved.database, 2).context("opening the database")?;
     let now = SystemClock.now();
     let mut out = std::io::stdout().lock();
     match command {
         AdminCommand::User {
             command: UserCommand::Add { name, role },
         } => {
-            let id = store::add_user(&mut conn, &name, role.into(), now)?;
+            let id = db.write(|sql| store::add_user(sql, &name, role.into(), now))?;
             writeln!(out, "added user {id} ({})", Role::from(role))?;
         }
         AdminCommand::User {
             command: UserCommand::Role { name, role },
         } => {
-            let done = admin::change_role(&mut conn, &name, role.into(), now)?;
+            let done = db.write(|sql| admin::change_role(sql, &name, role.into(), now))?;
             if done.from == done.to {
                 writeln!(out, "user {} already has role {}", done.user_id, done.to)?;
             } else {
@@ -419,13 +452,13 @@ fn admin(resolved: Resolved, command: AdminCommand) -> Result<()> {
                 .read_line(&mut password)
                 .context("reading the password from standard input")?;
             let password = password.trim_end_matches(['\r', '\n']);
-            fieldcase_server::web::auth::set_password(&mut conn, &name, password, now)?;
+            db.write(|sql| fieldcase_server::web::auth::set_password(sql, &name, password, now))?;
             writeln!(out, "password set")?;
         }
         AdminCommand::User {
             command: UserCommand::List,
         } => {
-            let users = store::list_users(&conn)?;
+            let users = db.read(store::list_users)?;
             writeln!(
                 out,
                 "{:<36}  {:<12}  {:<8}  {:>7}  name",
@@ -446,14 +479,14 @@ fn admin(resolved: Resolved, command: AdminCommand) -> Result<()> {
         AdminCommand::Case { command } => {
             let keys = fieldcase_server::keys::ServerKeys::load_or_create(&resolved.data)
                 .context("server key file")?;
-            let vault = fieldcase_server::cases::CaseVault::load_or_create(&mut conn, &keys)?;
-            case_command(&mut conn, &vault, command, now, &mut out)?;
+            let vault = db.write(|sql| CaseVault::load_or_create(sql, &keys))?;
+            case_command(&db, &vault, command, now, &mut out)?;
         }
         AdminCommand::Enroll { user, ttl, url } => {
             let ttl_secs = i64::try_from(ttl.as_secs()).context("ttl")?;
             let identity =
                 TlsIdentity::load_or_create(&resolved.data).context("TLS certificate")?;
-            let issued = store::issue_enrollment_code(&mut conn, &user, ttl_secs, now)?;
+            let issued = db.write(|sql| store::issue_enrollment_code(sql, &user, ttl_secs, now))?;
             let url = url
                 .or(resolved.public_url)
                 .unwrap_or_else(|| format!("https://{}", resolved.listen));
@@ -477,7 +510,7 @@ fn admin(resolved: Resolved, command: AdminCommand) -> Result<()> {
             }
         }
         AdminCommand::Devices => {
-            let devices = admin::list_devices(&conn)?;
+            let devices = db.read(admin::list_devices)?;
             writeln!(
                 out,
                 "{:<36}  {:<20}  {:<20}  {:<20}  {:<8}  {:<28}  {:>6}  user",
@@ -511,7 +544,7 @@ fn admin(resolved: Resolved, command: AdminCommand) -> Result<()> {
         }
         AdminCommand::Revoke { device } => {
             let device_id = uuid::Uuid::try_parse(device.trim()).context("device id")?;
-            match admin::revoke_device(&mut conn, &device_id, now)? {
+            match db.write(|sql| admin::revoke_device(sql, &device_id, now))? {
                 admin::RevokeOutcome::Revoked { .. } => {
                     writeln!(out, "revoked device {device_id}")?;
                 }
@@ -522,7 +555,7 @@ fn admin(resolved: Resolved, command: AdminCommand) -> Result<()> {
             }
         }
         AdminCommand::Deactivate { user } => {
-            let done = admin::deactivate_user(&mut conn, &user, now)?;
+            let done = db.write(|sql| admin::deactivate_user(sql, &user, now))?;
             if done.was_inactive && done.revoked_devices.is_empty() {
                 writeln!(out, "user {} was already deactivated", done.user_id)?;
             } else {
@@ -539,7 +572,7 @@ fn admin(resolved: Resolved, command: AdminCommand) -> Result<()> {
         }
         AdminCommand::Audit {
             command: AuditCommand::Verify,
-        } => match audit::verify_chain(&conn)? {
+        } => match db.read(audit::verify_chain)? {
             audit::ChainReport::Intact {
                 entries,
                 legacy,
@@ -565,8 +598,8 @@ fn admin(resolved: Resolved, command: AdminCommand) -> Result<()> {
         AdminCommand::Quarantine { command } => {
             let keys = fieldcase_server::keys::ServerKeys::load_or_create(&resolved.data)
                 .context("server key file")?;
-            let vault = CaseVault::load_or_create(&mut conn, &keys)?;
-            quarantine_command(&mut conn, &vault, command, now, &mut out)?;
+            let vault = db.write(|sql| CaseVault::load_or_create(sql, &keys))?;
+            quarantine_command(&db, &vault, command, now, &mut out)?;
         }
         AdminCommand::Audit {
             command: AuditCommand::List { limit },
@@ -576,7 +609,7 @@ fn admin(resolved: Resolved, command: AdminCommand) -> Result<()> {
                 "{:>6}  {:<20}  {:<24}  {:<36}  {:<36}  detail",
                 "seq", "at", "action", "user", "device"
             )?;
-            for e in audit::list(&conn, limit)? {
+            for e in db.read(|sql| audit::list(sql, limit))? {
                 writeln!(
                     out,
                     "{:>6}  {:<20}  {:<24}  {:<36}  {:<36}  {}",
@@ -593,11 +626,11 @@ fn admin(resolved: Resolved, command: AdminCommand) -> Result<()> {
     Ok(())
 }
 
-fn user_ids(conn: &rusqlite::Connection, names: &[String]) -> Result<Vec<UserId>> {
+fn user_ids(db: &Database, names: &[String]) -> Result<Vec<UserId>> {
     names
         .iter()
         .map(|n| {
-            store::user_id_by_name(conn, n)
+            db.read(|sql| store::user_id_by_name(sql, n))
                 .map(UserId::from_uuid)
                 .with_context(|| "unknown user name".to_string())
         })
@@ -605,7 +638,7 @@ fn user_ids(conn: &rusqlite::Connection, names: &[String]) -> Result<Vec<UserId>
 }
 
 fn case_command(
-    conn: &mut rusqlite::Connection,
+    db: &Database,
     vault: &CaseVault,
     command: CaseCommand,
     now: i64,
@@ -621,17 +654,21 @@ fn case_command(
             let new = NewCase {
                 client_code,
                 consent: consent.parse().context("consent")?,
-                assigned_workers: user_ids(conn, &assign)?,
+                assigned_workers: user_ids(db, &assign)?,
             };
-            let (id, _) = cases::create_case(conn, vault, &new, None, now)?;
+            let (id, _) = db
+                .write(|sql| cases::create_case(sql, vault, &new, None, now))?
+                .keep(vault);
             writeln!(out, "created case {id}")?;
         }
         CaseCommand::Assign { case, user } | CaseCommand::Unassign { case, user } => {
             let user = UserId::from_uuid(
-                store::user_id_by_name(conn, &user).context("unknown user name")?,
+                db.read(|sql| store::user_id_by_name(sql, &user))
+                    .context("unknown user name")?,
             );
             let case = case.parse().context("case id")?;
-            cases::set_assigned(conn, vault, case, user, assigning, now)?;
+            db.write(|sql| cases::set_assigned(sql, vault, case, user, assigning, now))?
+                .keep(vault);
             writeln!(out, "{}", if assigning { "assigned" } else { "unassigned" })?;
         }
         CaseCommand::AddTask {
@@ -656,29 +693,36 @@ fn case_command(
                 )
                 .context("--at must be RFC 3339 with an offset")?,
                 time_zone,
-                assignees: user_ids(conn, &assignees)?,
+                assignees: user_ids(db, &assignees)?,
                 checklist,
             };
-            let id = cases::add_task(conn, vault, case.parse().context("case id")?, &task, now)?;
+            let case = case.parse().context("case id")?;
+            let id = db
+                .write(|sql| cases::add_task(sql, vault, case, &task, now))?
+                .keep(vault);
             writeln!(out, "added task {id}")?;
         }
         CaseCommand::Close { case } => {
-            cases::set_status(
-                conn,
-                vault,
-                case.parse().context("case id")?,
-                fieldcase_core::model::CaseStatus::Closed,
-                now,
-            )?;
+            let case = case.parse().context("case id")?;
+            db.write(|sql| {
+                cases::set_status(
+                    sql,
+                    vault,
+                    case,
+                    fieldcase_core::model::CaseStatus::Closed,
+                    now,
+                )
+            })?
+            .keep(vault);
             writeln!(out, "closed")?;
         }
         CaseCommand::List => {
-            for id in cases::list_case_ids(conn)? {
+            for id in db.read(cases::list_case_ids)? {
                 writeln!(out, "{id}")?;
             }
         }
         CaseCommand::Conflicts => {
-            let inbox = fieldcase_server::conflicts::inbox(conn, vault)?;
+            let inbox = db.read(|sql| fieldcase_server::conflicts::inbox(sql, vault))?;
             if inbox.is_empty() {
                 writeln!(out, "no conflicts wait")?;
             }
@@ -714,7 +758,8 @@ fn case_command(
                 field,
                 value,
             };
-            fieldcase_server::conflicts::resolve(conn, vault, &decision, None, now)?;
+            db.write(|sql| fieldcase_server::conflicts::resolve(sql, vault, &decision, None, now))?
+                .keep(vault);
             writeln!(out, "resolved")?;
         }
     }
@@ -722,7 +767,7 @@ fn case_command(
 }
 
 fn quarantine_command(
-    conn: &mut rusqlite::Connection,
+    db: &Database,
     vault: &CaseVault,
     command: QuarantineCommand,
     now: i64,
@@ -736,7 +781,7 @@ fn quarantine_command(
                 "{:<36}  {:<20}  {:<36}  {:<36}  decision",
                 "id", "received", "device", "case"
             )?;
-            for q in quarantine::list(conn)? {
+            for q in db.read(quarantine::list)? {
                 writeln!(
                     out,
                     "{:<36}  {:<20}  {:<36}  {:<36}  {}",
@@ -749,7 +794,7 @@ fn quarantine_command(
             }
         }
         QuarantineCommand::Show { id } => {
-            let preview = quarantine::preview(conn, vault, id)?;
+            let preview = db.read(|sql| quarantine::preview(sql, vault, id))?;
             writeln!(
                 out,
                 "case {} from device {} at {}",
@@ -767,11 +812,13 @@ fn quarantine_command(
             }
         }
         QuarantineCommand::Release { id } => {
-            quarantine::release(conn, vault, id, now)?;
+            db.write(|sql| quarantine::release(sql, vault, id, now))?
+                .keep(vault);
             writeln!(out, "released into the case")?;
         }
         QuarantineCommand::Discard { id } => {
-            quarantine::discard(conn, vault, id, now)?;
+            db.write(|sql| quarantine::discard(sql, vault, id, now))?
+                .keep(vault);
             writeln!(out, "discarded")?;
         }
     }

@@ -5,11 +5,13 @@
 use fieldcase_core::crypto::{open, seal};
 use fieldcase_core::ids::{CaseId, DeviceId, UserId};
 use fieldcase_core::model::VisitNote;
-use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::case_docs::WithDocs;
 use crate::cases::CaseVault;
 use crate::error::ServerError;
-use crate::store::audit;
+use crate::sql::{Row, Sql, SqlError};
+use crate::sql_params;
+use crate::store::{audit, parse_uuid};
 
 /// One quarantined upload, as an admin sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +39,10 @@ pub struct QuarantinePreview {
     pub notes: Vec<VisitNote>,
 }
 
+/// The shape of the two decisions, [`release`] and [`discard`], for callers that pick one.
+pub type Decision =
+    fn(&mut dyn Sql, &CaseVault, uuid::Uuid, i64) -> Result<WithDocs<()>, ServerError>;
+
 fn aad(id: &uuid::Uuid) -> Vec<u8> {
     let mut aad = b"fieldcase-server/quarantine/".to_vec();
     aad.extend_from_slice(id.as_bytes());
@@ -45,7 +51,7 @@ fn aad(id: &uuid::Uuid) -> Vec<u8> {
 
 /// Keeps an upload from a revoked device, sealed, for an admin to decide on.
 pub fn hold(
-    conn: &Connection,
+    sql: &mut dyn Sql,
     vault: &CaseVault,
     device: DeviceId,
     user: UserId,
@@ -55,12 +61,19 @@ pub fn hold(
 ) -> Result<uuid::Uuid, ServerError> {
     let id = uuid::Uuid::now_v7();
     let sealed = seal(vault.key(), &aad(&id), changes)?;
-    conn.execute(
+    sql.execute(
         "INSERT INTO quarantine (id, device_id, user_id, case_id, received_at, changes) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![id.to_string(), device.to_string(), user.to_string(), case.to_string(), now, sealed],
+        sql_params![
+            &id.to_string(),
+            &device.to_string(),
+            &user.to_string(),
+            &case.to_string(),
+            now,
+            &sealed
+        ],
     )?;
     audit(
-        conn,
+        sql,
         now,
         "quarantine_held",
         Some(user.as_uuid()),
@@ -69,48 +82,38 @@ pub fn hold(
     Ok(id)
 }
 
-fn entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<QuarantineEntry> {
-    let parse = |i: usize, s: String| {
-        s.parse::<uuid::Uuid>().map_err(|_| {
-            rusqlite::Error::FromSqlConversionFailure(
-                i,
-                rusqlite::types::Type::Text,
-                "bad id".into(),
-            )
-        })
-    };
+fn entry(r: &Row) -> Result<QuarantineEntry, SqlError> {
     Ok(QuarantineEntry {
-        id: parse(0, r.get(0)?)?,
-        device: DeviceId::from_uuid(parse(1, r.get(1)?)?),
-        user: UserId::from_uuid(parse(2, r.get(2)?)?),
-        case: CaseId::from_uuid(parse(3, r.get(3)?)?),
+        id: parse_uuid(&r.get::<String>(0)?)?,
+        device: DeviceId::from_uuid(parse_uuid(&r.get::<String>(1)?)?),
+        user: UserId::from_uuid(parse_uuid(&r.get::<String>(2)?)?),
+        case: CaseId::from_uuid(parse_uuid(&r.get::<String>(3)?)?),
         received_at: r.get(4)?,
         decision: r.get(5)?,
     })
 }
 
-/// Every quarantined upload, oldest first.
-pub fn list(conn: &Connection) -> Result<Vec<QuarantineEntry>, ServerError> {
-    let mut stmt = conn.prepare(
+/// Every quarantined upload, oldest first, decided ones included.
+pub fn list(sql: &mut dyn Sql) -> Result<Vec<QuarantineEntry>, ServerError> {
+    let rows = sql.query_all(
         "SELECT id, device_id, user_id, case_id, received_at, decision FROM quarantine ORDER BY received_at, id",
+        &[],
     )?;
-    let rows = stmt.query_map([], entry)?.collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
+    Ok(rows.iter().map(entry).collect::<Result<Vec<_>, _>>()?)
 }
 
 fn load(
-    conn: &Connection,
+    sql: &mut dyn Sql,
     vault: &CaseVault,
     id: uuid::Uuid,
 ) -> Result<(QuarantineEntry, Vec<u8>), ServerError> {
-    let row = conn
-        .query_row(
+    let row = sql
+        .query_opt(
             "SELECT id, device_id, user_id, case_id, received_at, decision, changes FROM quarantine WHERE id = ?1",
-            [id.to_string()],
-            |r| Ok((entry(r)?, r.get::<_, Vec<u8>>(6)?)),
-        )
-        .optional()?
+            sql_params![&id.to_string()],
+        )?
         .ok_or(ServerError::UnknownQuarantine)?;
+    let row = (entry(&row)?, row.get::<Vec<u8>>(6)?);
     if row.0.decision.is_some() {
         return Err(ServerError::QuarantineDecided);
     }
@@ -120,13 +123,13 @@ fn load(
 
 /// Reads a quarantined upload that waits for a decision: the notes it would add or change.
 pub fn preview(
-    conn: &Connection,
+    sql: &mut dyn Sql,
     vault: &CaseVault,
     id: uuid::Uuid,
 ) -> Result<QuarantinePreview, ServerError> {
-    let (entry, changes) = load(conn, vault, id)?;
+    let (entry, changes) = load(sql, vault, id)?;
     // Changed here only to show what it would add: dropped after, never kept in memory.
-    let mut doc = crate::cases::load_doc(conn, vault, entry.case)?.doc;
+    let mut doc = crate::cases::load_doc(sql, vault, entry.case)?.doc;
     let before = doc.notes()?;
     doc.apply_encoded_changes(&changes)?;
     let notes = doc
@@ -140,52 +143,48 @@ pub fn preview(
 /// Releases a quarantined upload into its case: merged like any sync, so other devices get it at
 /// their next sync; audited.
 pub fn release(
-    conn: &mut Connection,
+    sql: &mut dyn Sql,
     vault: &CaseVault,
     id: uuid::Uuid,
     now: i64,
-) -> Result<(), ServerError> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let (entry, changes) = load(&tx, vault, id)?;
-    let mut loaded = crate::cases::load_doc(&tx, vault, entry.case)?;
+) -> Result<WithDocs<()>, ServerError> {
+    let (entry, changes) = load(sql, vault, id)?;
+    let mut loaded = crate::cases::load_doc(sql, vault, entry.case)?;
     loaded.doc.apply_encoded_changes(&changes)?;
-    crate::case_docs::store(&tx, vault, &mut loaded, None, now)?;
-    decide(&tx, &entry, "released", now)?;
-    tx.commit()?;
-    vault.keep([loaded]);
-    Ok(())
+    crate::case_docs::store(sql, vault, &mut loaded, None, now)?;
+    decide(sql, &entry, "released", now)?;
+    Ok(WithDocs::new((), [loaded]))
 }
 
 /// Discards a quarantined upload: the case stays as it is; the sealed changes are erased; audited.
 pub fn discard(
-    conn: &mut Connection,
+    sql: &mut dyn Sql,
     vault: &CaseVault,
     id: uuid::Uuid,
     now: i64,
-) -> Result<(), ServerError> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let (entry, _) = load(&tx, vault, id)?;
-    tx.execute(
-        "UPDATE quarantine SET changes = X'' WHERE id = ?1",
-        [id.to_string()],
+) -> Result<WithDocs<()>, ServerError> {
+    let (entry, _) = load(sql, vault, id)?;
+    sql.execute(
+        "UPDATE quarantine SET changes = ?2 WHERE id = ?1",
+        sql_params![&id.to_string(), &[] as &[u8]],
     )?;
-    decide(&tx, &entry, "discarded", now)?;
-    tx.commit()?;
-    Ok(())
+    decide(sql, &entry, "discarded", now)?;
+    // Nothing stored, nothing to keep; the same shape as `release`.
+    Ok(WithDocs::new((), []))
 }
 
 fn decide(
-    conn: &Connection,
+    sql: &mut dyn Sql,
     entry: &QuarantineEntry,
     decision: &str,
     now: i64,
 ) -> Result<(), ServerError> {
-    conn.execute(
+    sql.execute(
         "UPDATE quarantine SET decision = ?2, decided_at = ?3 WHERE id = ?1",
-        params![entry.id.to_string(), decision, now],
+        sql_params![&entry.id.to_string(), decision, now],
     )?;
     audit(
-        conn,
+        sql,
         now,
         &format!("quarantine_{decision}"),
         Some(entry.user.as_uuid()),

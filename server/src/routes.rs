@@ -177,8 +177,8 @@ async fn enroll_inner(
     let public_key = key.to_bytes();
     let enrolled = state
         .db()
-        .call(
-            move |conn| match store::enroll_device(conn, &hash, &public_key, now) {
+        .call_write(
+            move |sql| match store::enroll_device(sql, &hash, &public_key, now) {
                 Ok(e) => Ok(Ok(e)),
                 Err(EnrollRefusal::Db(e)) => Err(AppError::from(e)),
                 Err(refusal) => Ok(Err(refusal)),

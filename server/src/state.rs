@@ -8,10 +8,10 @@ use tokio::sync::Semaphore;
 
 use crate::cases::CaseVault;
 use crate::clock::{Clock, SystemClock};
-use crate::db::{self, Db};
 use crate::error::ServerError;
 use crate::keys::ServerKeys;
 use crate::ratelimit::FailureLimiter;
+use crate::sql::{DEFAULT_PG_CONNECTIONS, Database, DatabaseConfig};
 
 /// Tunable limits of the HTTP app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +37,8 @@ pub struct Limits {
     pub lease: Duration,
     /// How long a closed case stays on devices before they purge it.
     pub retention: Duration,
+    /// Most pooled connections to PostgreSQL of this instance (unused with SQLite).
+    pub pg_connections: usize,
 }
 
 impl Default for Limits {
@@ -51,12 +53,13 @@ impl Default for Limits {
             max_concurrent_requests: 128,
             lease: Duration::from_secs(72 * 3600),
             retention: Duration::from_secs(30 * 24 * 3600),
+            pg_connections: DEFAULT_PG_CONNECTIONS,
         }
     }
 }
 
 struct Inner {
-    db: Db,
+    db: Database,
     keys: ServerKeys,
     vault: Arc<CaseVault>,
     clock: Arc<dyn Clock>,
@@ -87,12 +90,16 @@ impl std::fmt::Debug for AppState {
 impl AppState {
     /// Builds the state from its parts; loads (or on first start creates) the case-sealing key.
     pub fn new(
-        db: Db,
+        db: Database,
         keys: ServerKeys,
         clock: Arc<dyn Clock>,
         limits: Limits,
     ) -> Result<AppState, ServerError> {
-        let vault = db.with(|conn| CaseVault::load_or_create(conn, &keys))?;
+        let vault = db.write(|sql| CaseVault::load_or_create(sql, &keys))?;
+        // Several instances on one PostgreSQL database: hear the stores of the others.
+        if let Some(url) = db.pg_url() {
+            crate::live_notify::spawn(url, &vault)?;
+        }
         let limiter = FailureLimiter::new(
             limits.enroll_failures_per_window,
             limits.enroll_failures_global,
@@ -112,15 +119,34 @@ impl AppState {
         })
     }
 
-    /// Opens the database and key file of `data_dir` (creating them if needed).
+    /// Opens the database and key file of `data_dir` (creating them if needed): the SQLite
+    /// file in `data_dir`.
     pub fn open(
         data_dir: &Path,
         clock: Arc<dyn Clock>,
         limits: Limits,
     ) -> Result<AppState, ServerError> {
-        let conn = db::open(&data_dir.join(db::DB_FILE))?;
+        AppState::open_with(
+            data_dir,
+            &DatabaseConfig::default_in(data_dir),
+            clock,
+            limits,
+        )
+    }
+
+    /// Like [`AppState::open`] with the database chosen by `database` (the key file stays in
+    /// `data_dir`: every instance on one PostgreSQL database needs a copy of the same
+    /// `server.key`, which opens the case-sealing key stored in the database).
+    pub fn open_with(
+        data_dir: &Path,
+        database: &DatabaseConfig,
+        clock: Arc<dyn Clock>,
+        limits: Limits,
+    ) -> Result<AppState, ServerError> {
         let keys = ServerKeys::load_or_create(data_dir)?;
-        AppState::new(Db::new(conn), keys, clock, limits)
+        let db = Database::open_with(database, limits.pg_connections)?;
+        tracing::info!(backend = database.backend_name(), "database opened");
+        AppState::new(db, keys, clock, limits)
     }
 
     /// Opens `data_dir` with the system clock and default limits.
@@ -129,7 +155,7 @@ impl AppState {
     }
 
     /// The database.
-    pub fn db(&self) -> &Db {
+    pub fn db(&self) -> &Database {
         &self.inner.db
     }
 

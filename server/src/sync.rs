@@ -1,8 +1,8 @@
 //! `POST /v1/sync`: one round of the sync protocol for an authenticated device.
 //!
 //! The request is decoded with every bound checked before any work; the automerge work runs on
-//! the blocking pool inside one immediate SQLite transaction, so a request that fails changes
-//! nothing and a bad upload from one device never touches another device's data.
+//! the blocking pool inside one write transaction ([`crate::sql::Database::call_write`], under
+//! the global write lock on either backend), so a request that fails changes nothing and a bad upload from one device never touches another device's data.
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -14,8 +14,9 @@ use fieldcase_core::sync::hub::handle_sync;
 use fieldcase_core::sync::{SyncError, SyncRequest};
 
 use crate::auth::Authenticated;
-use crate::cases::SqliteHub;
-use crate::error::AppError;
+use crate::cases::SqlHub;
+use crate::error::{AppError, ServerError};
+use crate::sql_params;
 use crate::state::AppState;
 
 /// Path of the sync endpoint.
@@ -62,15 +63,14 @@ pub async fn sync(
     let retention_secs = i64::try_from(state.limits().retention.as_secs()).unwrap_or(i64::MAX);
     let outcome = state
         .db()
-        .call(move |conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        .call_write(move |sql| {
             // A revoked device's uploads are kept, never merged. Checked again inside the
-            // transaction: a revocation that committed while this request was on its way stops
-            // the merge here too.
-            if revoked_at_door || !crate::store::device_is_active(&tx, device.as_uuid())? {
+            // transaction: a revocation that committed while this request was on its way (on
+            // this instance or another one) stops the merge here too.
+            if revoked_at_door || !crate::store::device_is_active(sql, device.as_uuid())? {
                 for upload in &request.uploads {
                     crate::quarantine::hold(
-                        &tx,
+                        sql,
                         &vault,
                         device,
                         user,
@@ -79,12 +79,15 @@ pub async fn sync(
                         now,
                     )?;
                 }
-                tx.commit()?;
-                return Ok(Outcome::Revoked);
+                return Ok((Outcome::Revoked, Vec::new()));
             }
-            let mut hub = SqliteHub::new(&tx, &vault, now, retention_secs);
+            let mut hub = SqlHub::new(sql, &vault, now, retention_secs);
             let response = match handle_sync(&mut hub, device, user, &request) {
                 Ok(response) => response,
+                // A database failure core's error cannot carry: answered as such (507/503).
+                Err(_) if let Some(failure) = hub.take_failure() => {
+                    return Err(AppError::from(failure));
+                }
                 Err(CoreError::Document(why)) => {
                     return Err(AppError::new(
                         StatusCode::UNPROCESSABLE_ENTITY,
@@ -92,20 +95,22 @@ pub async fn sync(
                         format!("the uploaded changes do not apply: {why}; nothing was stored"),
                     ));
                 }
-                Err(e) => return Err(AppError::from(crate::error::ServerError::Core(e))),
+                Err(e) => return Err(AppError::from(ServerError::Core(e))),
             };
             let expires = now.saturating_add(lease_secs);
-            tx.execute(
+            hub.sql().execute(
                 "UPDATE devices SET last_sync_at = ?2, lease_expires_at = ?3 WHERE id = ?1",
-                rusqlite::params![device.to_string(), now, expires],
+                sql_params![&device.to_string(), now, expires],
             )?;
-            let loaded: Vec<_> = hub.into_loaded().collect();
-            tx.commit()?;
-            // Committed: the documents in memory are what is stored.
-            vault.keep(loaded);
-            Ok(Outcome::Synced(response))
+            Ok((
+                Outcome::Synced(response),
+                hub.into_loaded().collect::<Vec<_>>(),
+            ))
         })
         .await?;
+    // Committed: the documents in memory are what is stored.
+    let (outcome, loaded) = outcome;
+    state.vault().keep(loaded);
     let mut response = match outcome {
         Outcome::Synced(response) => response,
         Outcome::Revoked => return Err(crate::auth::revoked(&state, auth.device_id)),
@@ -134,10 +139,9 @@ pub async fn wipe_receipt(
     let now = state.now();
     state
         .db()
-        .call(move |conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        .call_write(move |sql| {
             let key =
-                crate::store::device_public_key(&tx, &receipt.device_id)?.ok_or_else(|| {
+                crate::store::device_public_key(sql, &receipt.device_id)?.ok_or_else(|| {
                     AppError::unauthorized(
                         error_code::UNKNOWN_DEVICE,
                         "this device is not enrolled",
@@ -154,23 +158,27 @@ pub async fn wipe_receipt(
             } else {
                 "revoked"
             };
-            let updated = tx.execute(
+            let updated = sql.execute(
                 "UPDATE devices SET wiped_at = ?2, wipe_reason = ?3,
                      status = 'revoked', revoked_at = COALESCE(revoked_at, ?4)
                  WHERE id = ?1 AND wiped_at IS NULL",
-                rusqlite::params![receipt.device_id.to_string(), receipt.wiped_at, reason, now],
+                sql_params![
+                    &receipt.device_id.to_string(),
+                    receipt.wiped_at,
+                    reason,
+                    now
+                ],
             )?;
             if updated > 0 {
                 crate::store::audit(
-                    &tx,
+                    sql,
                     now,
                     &format!("wipe_receipt_{reason}"),
                     None,
                     Some(&receipt.device_id),
                 )?;
             }
-            tx.commit()?;
-            Ok(())
+            Ok::<_, AppError>(())
         })
         .await?;
     Ok(StatusCode::NO_CONTENT)

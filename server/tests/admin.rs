@@ -20,7 +20,9 @@ use fieldcase_core::protocol::{Role, error_code};
 use fieldcase_core::transport::{Client, DeviceClient, DeviceCredential, TransportError};
 use fieldcase_server::admin::{self, DeviceStatus, RevokeOutcome};
 use fieldcase_server::audit::{self, ChainProblem, ChainReport};
-use fieldcase_server::{ServerError, db, store};
+use fieldcase_server::sql::{Database, DatabaseConfig};
+use fieldcase_server::testing::TempPgDatabase;
+use fieldcase_server::{ServerError, db, sql_params, store};
 use rand::rngs::OsRng;
 use rusqlite::Connection;
 use uuid::Uuid;
@@ -31,7 +33,11 @@ const BIN: &str = env!("CARGO_BIN_EXE_fieldcase-server");
 const NAMES: &[&str] = &["Ana Marković", "Jelena Petrović", "Milan Jovanović"];
 
 fn run_admin(data: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
+    let mut command = Command::new(BIN);
+    if let Some(url) = common::database_url_for(data) {
+        command.env("FIELDCASE_DATABASE_URL", url);
+    }
+    command
         .arg("--data")
         .arg(data)
         .arg("admin")
@@ -131,7 +137,7 @@ fn audit_count(t: &TestServer) -> i64 {
 }
 
 fn verify(conn: &Connection) -> ChainReport {
-    audit::verify_chain(conn).unwrap()
+    audit::verify_chain(&mut &*conn).unwrap()
 }
 
 #[test]
@@ -192,16 +198,16 @@ fn revoke_device_library_outcomes() {
     let id = device_id(&device);
     let now = t.server.state.now();
     let db = t.server.state.db();
-    let first = db.with(|c| admin::revoke_device(c, &id, now)).unwrap();
+    let first = db.write(|c| admin::revoke_device(c, &id, now)).unwrap();
     assert!(matches!(first, RevokeOutcome::Revoked { .. }));
-    let second = db.with(|c| admin::revoke_device(c, &id, now + 5)).unwrap();
+    let second = db.write(|c| admin::revoke_device(c, &id, now + 5)).unwrap();
     assert_eq!(
         second,
         RevokeOutcome::AlreadyRevoked {
             revoked_at: Some(now)
         }
     );
-    let unknown = db.with(|c| admin::revoke_device(c, &Uuid::now_v7(), now));
+    let unknown = db.write(|c| admin::revoke_device(c, &Uuid::now_v7(), now));
     assert!(matches!(unknown, Err(ServerError::UnknownDevice)));
     let (status, code) = refusal(device.whoami().unwrap_err());
     assert_eq!((status, code.as_str()), (403, error_code::DEVICE_REVOKED));
@@ -217,13 +223,13 @@ fn deactivating_a_user_refuses_every_one_of_their_devices() {
     let now = t.server.state.now();
     let db = t.server.state.db();
     let first = device_id(&phones[0]);
-    db.with(|c| admin::revoke_device(c, &first, now)).unwrap();
+    db.write(|c| admin::revoke_device(c, &first, now)).unwrap();
     for p in &phones[1..] {
         p.whoami().unwrap();
     }
 
     let done = db
-        .with(|c| admin::deactivate_user(c, &NAMES[0].to_lowercase(), now))
+        .write(|c| admin::deactivate_user(c, &NAMES[0].to_lowercase(), now))
         .unwrap();
     assert_eq!(done.user_id, user_id);
     assert!(!done.was_inactive);
@@ -236,7 +242,7 @@ fn deactivating_a_user_refuses_every_one_of_their_devices() {
         assert_eq!((status, code.as_str()), (403, error_code::DEVICE_REVOKED));
     }
     bystander.whoami().unwrap();
-    let devices = db.with(|c| admin::list_devices(c)).unwrap();
+    let devices = db.read(admin::list_devices).unwrap();
     for d in devices.iter().filter(|d| d.user_id == user_id) {
         assert_eq!(d.status, DeviceStatus::Revoked);
         assert!(!d.user_active);
@@ -244,7 +250,7 @@ fn deactivating_a_user_refuses_every_one_of_their_devices() {
         assert!(d.revoked_at.is_some());
     }
     // No new device for a deactivated user.
-    let code = db.with(|c| store::issue_enrollment_code(c, NAMES[0], 900, now));
+    let code = db.write(|c| store::issue_enrollment_code(c, NAMES[0], 900, now));
     assert!(matches!(code, Err(ServerError::UserInactive)));
 
     // Audited: one device_revoked per device and one user_deactivated, all in the chain.
@@ -265,13 +271,13 @@ fn deactivating_a_user_refuses_every_one_of_their_devices() {
     // Again, by id: nothing left to do, nothing audited.
     let before = audit_count(&t);
     let again = db
-        .with(|c| admin::deactivate_user(c, &user_id.to_string(), now))
+        .write(|c| admin::deactivate_user(c, &user_id.to_string(), now))
         .unwrap();
     assert!(again.was_inactive && again.revoked_devices.is_empty());
     assert_eq!(audit_count(&t), before);
-    let unknown = db.with(|c| admin::deactivate_user(c, "nobody", now));
+    let unknown = db.write(|c| admin::deactivate_user(c, "nobody", now));
     assert!(matches!(unknown, Err(ServerError::UnknownUser)));
-    assert!(db.with(|c| audit::verify_chain(c)).unwrap().is_intact());
+    assert!(db.read(|c| audit::verify_chain(c)).unwrap().is_intact());
 }
 
 #[test]
@@ -302,26 +308,26 @@ fn deactivate_from_the_cli_and_devices_table_shows_states() {
     t.server
         .state
         .db()
-        .with(|c| {
+        .write(|c| {
             c.execute(
                 "UPDATE devices SET wiped_at = ?1, wipe_reason = 'revoked' WHERE id = ?2",
-                rusqlite::params![wiped_at, device_id(&revoked).to_string()],
+                sql_params![wiped_at, &device_id(&revoked).to_string()],
             )?;
             c.execute(
                 "UPDATE devices SET last_sync_at = ?1, lease_expires_at = ?2 WHERE id = ?3",
-                rusqlite::params![
+                sql_params![
                     synced_at,
                     synced_at + 72 * 3600,
-                    device_id(&kept).to_string()
+                    &device_id(&kept).to_string()
                 ],
             )?;
             for case in [Uuid::now_v7(), Uuid::now_v7()] {
                 c.execute(
                     "INSERT INTO purge_receipts (device_id, case_id, at) VALUES (?1, ?2, ?3)",
-                    rusqlite::params![device_id(&kept).to_string(), case.to_string(), synced_at],
+                    sql_params![&device_id(&kept).to_string(), &case.to_string(), synced_at],
                 )?;
             }
-            Ok(())
+            Ok::<_, ServerError>(())
         })
         .unwrap();
 
@@ -364,8 +370,9 @@ fn deactivate_from_the_cli_and_devices_table_shows_states() {
 }
 
 /// Builds a data folder with a series of audited actions; returns it with the number of entries.
+/// An audited SQLite data folder (on SQLite in every run: the tests tamper with its file).
 fn audited_folder() -> (tempfile::TempDir, i64) {
-    let t = TestServer::start();
+    let t = TestServer::start_sqlite();
     t.add_user(NAMES[0], Role::FieldWorker);
     t.add_user(NAMES[1], Role::CaseManager);
     t.add_user(NAMES[2], Role::Admin);
@@ -378,11 +385,11 @@ fn audited_folder() -> (tempfile::TempDir, i64) {
     t.server
         .state
         .db()
-        .with(|conn| admin::revoke_device(conn, &device_id(&c), now))
+        .write(|conn| admin::revoke_device(conn, &device_id(&c), now))
         .unwrap();
     admin_ok(t.dir.path(), &["deactivate", NAMES[0]]);
     let n = audit_count(&t);
-    let TestServer { server, dir } = t;
+    let TestServer { server, dir, .. } = t;
     server.shutdown().unwrap();
     (dir, n)
 }
@@ -442,7 +449,7 @@ fn audit_chain_verifies_and_names_the_tampered_entry() {
     // No personal names in any audit row, in the database or in `audit list`.
     {
         let conn = db::open(&dir.path().join(db::DB_FILE)).unwrap();
-        let entries = audit::list(&conn, 1000).unwrap();
+        let entries = audit::list(&mut &conn, 1000).unwrap();
         assert_eq!(entries.len() as i64, n);
         let allowed = [
             "user_added",
@@ -621,7 +628,7 @@ fn entries_before_the_chain_are_counted_and_the_chain_starts_after_them() {
         }
     );
     store::add_user(&mut conn, NAMES[0], Role::FieldWorker, 20).unwrap();
-    let entries = audit::list(&conn, 10).unwrap();
+    let entries = audit::list(&mut &conn, 10).unwrap();
     assert_eq!(entries.len(), 3);
     assert_eq!(entries[2].seq, 3);
     assert_eq!(entries[2].prev_hash.as_deref(), Some(&audit::GENESIS[..]));
@@ -659,16 +666,25 @@ fn entries_hash(conn: &Connection, seq: i64) -> Option<Vec<u8>> {
 
 #[test]
 fn concurrent_writers_keep_one_chain() {
+    // Four writers, each with a database handle of its own (on PostgreSQL: four instances'
+    // pools), append to one audit chain.
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join(db::DB_FILE);
-    drop(db::open(&path).unwrap());
+    let pg = common::fresh_database();
+    let config = pg.as_ref().map_or_else(
+        || DatabaseConfig::default_in(dir.path()),
+        TempPgDatabase::config,
+    );
+    drop(Database::open(&config).unwrap());
     let threads: Vec<_> = (0..4)
         .map(|w| {
-            let path = path.clone();
+            let config = config.clone();
             std::thread::spawn(move || {
-                let mut conn = db::open(&path).unwrap();
+                let db = Database::open(&config).unwrap();
                 for i in 0..25 {
-                    store::add_user(&mut conn, &format!("w{w}-{i}"), Role::FieldWorker, i).unwrap();
+                    db.write(|sql| {
+                        store::add_user(sql, &format!("w{w}-{i}"), Role::FieldWorker, i)
+                    })
+                    .unwrap();
                 }
             })
         })
@@ -676,8 +692,11 @@ fn concurrent_writers_keep_one_chain() {
     for t in threads {
         t.join().unwrap();
     }
-    let conn = db::open(&path).unwrap();
-    match verify(&conn) {
+    match Database::open(&config)
+        .unwrap()
+        .read(audit::verify_chain)
+        .unwrap()
+    {
         ChainReport::Intact { entries, .. } => assert_eq!(entries, 100),
         other => panic!("{other:?}"),
     }
@@ -688,10 +707,12 @@ fn audit_detail_is_bounded() {
     let dir = tempfile::tempdir().unwrap();
     let conn = db::open(&dir.path().join(db::DB_FILE)).unwrap();
     let long = "x".repeat(audit::MAX_DETAIL_LEN + 1);
-    assert!(store::audit_with_detail(&conn, 1, "device_revoked", None, None, Some(&long)).is_err());
-    assert!(store::audit(&conn, 1, "", None, None).is_err());
-    assert_eq!(audit::list(&conn, 10).unwrap().len(), 0);
-    store::audit_with_detail(&conn, 1, "device_revoked", None, None, Some("admin")).unwrap();
+    assert!(
+        store::audit_with_detail(&mut &conn, 1, "device_revoked", None, None, Some(&long)).is_err()
+    );
+    assert!(store::audit(&mut &conn, 1, "", None, None).is_err());
+    assert_eq!(audit::list(&mut &conn, 10).unwrap().len(), 0);
+    store::audit_with_detail(&mut &conn, 1, "device_revoked", None, None, Some("admin")).unwrap();
     assert!(verify(&conn).is_intact());
 }
 
@@ -736,7 +757,7 @@ fn roles_and_the_conflict_inbox_from_the_cli() {
     use fieldcase_core::ids::{DeviceId, UserId};
     use fieldcase_core::model::{Author, CaseUpdate, ConsentStatus, NewCase};
     use fieldcase_core::sync::hub::HubStorage;
-    use fieldcase_server::cases::{self, SqliteHub};
+    use fieldcase_server::cases::{self, SqlHub};
 
     let t = TestServer::start();
     let worker = t.add_user(NAMES[0], Role::FieldWorker);
@@ -773,12 +794,13 @@ fn roles_and_the_conflict_inbox_from_the_cli() {
     let now = state.now();
     let (case, _) = state
         .db()
-        .with(|c| cases::create_case(c, &vault, &new, None, now))
-        .unwrap();
+        .write(|c| cases::create_case(c, &vault, &new, None, now))
+        .unwrap()
+        .keep(&vault);
     state
         .db()
-        .with(|conn| {
-            let mut hub = SqliteHub::new(conn, &vault, now, 0);
+        .write(|sql| {
+            let mut hub = SqlHub::new(sql, &vault, now, 0);
             let office = hub.case_doc(case)?.unwrap();
             let saved = office.save();
             let heads = office.heads();
@@ -796,7 +818,7 @@ fn roles_and_the_conflict_inbox_from_the_cli() {
                 office.apply_encoded_changes(&phone.changes_since(&heads))?;
             }
             hub.store_case(case, None)?;
-            Ok(())
+            Ok::<_, ServerError>(())
         })
         .unwrap();
 
@@ -834,7 +856,7 @@ fn roles_and_the_conflict_inbox_from_the_cli() {
     );
     let (read, conflicts) = state
         .db()
-        .with(|c| cases::read_case(c, &vault, case))
+        .read(|c| cases::read_case(c, &vault, case))
         .unwrap();
     assert_eq!(read.consent, ConsentStatus::Withdrawn);
     assert!(conflicts.is_empty(), "{conflicts:?}");

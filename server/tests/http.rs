@@ -15,7 +15,7 @@ use fieldcase_core::protocol::{self, Fingerprint, Role, error_code};
 use fieldcase_core::transport::{
     Client, DeviceClient, DeviceCredential, RawRequest, TransportError,
 };
-use fieldcase_server::{Authenticated, Limits, ManualClock};
+use fieldcase_server::{Authenticated, Limits, ManualClock, sql_params};
 use rand::rngs::OsRng;
 
 fn http_error(e: TransportError) -> (u16, String, String) {
@@ -99,24 +99,31 @@ fn enroll_then_whoami_and_code_is_single_use() {
         .server
         .state
         .db()
-        .with(|c| {
-            Ok(c.query_row(
+        .read(|c| {
+            c.query_row(
                 "SELECT public_key FROM devices WHERE id = ?1",
-                [answer.device_id.to_string()],
-                |r| r.get(0),
-            )?)
+                sql_params![&answer.device_id.to_string()],
+            )?
+            .get(0)
         })
         .unwrap();
     assert_eq!(stored, key.verifying_key().to_bytes());
     // The code is stored only as a hash.
     let normalized = protocol::normalize_enrollment_code(&code).unwrap();
-    assert_eq!(
-        t.count(&format!(
-            "SELECT count(*) FROM enrollment_codes WHERE code_hash = x'{}'",
-            hex::encode(protocol::enrollment_code_hash(&normalized))
-        )),
-        1
-    );
+    let hash = protocol::enrollment_code_hash(&normalized);
+    let stored_codes: i64 = t
+        .server
+        .state
+        .db()
+        .read(|c| {
+            c.query_row(
+                "SELECT count(*) FROM enrollment_codes WHERE code_hash = ?1",
+                sql_params![hash.as_slice()],
+            )?
+            .get(0)
+        })
+        .unwrap();
+    assert_eq!(stored_codes, 1);
 
     let device = DeviceClient::new(t.client(), DeviceCredential::new(answer.device_id, key));
     let who = device.whoami().unwrap();
@@ -348,9 +355,11 @@ fn revoked_device_and_inactive_user_are_refused_on_the_next_request() {
     t.server
         .state
         .db()
-        .with(|c| {
-            c.execute("UPDATE devices SET status = 'revoked' WHERE id = ?1", [&id])?;
-            Ok(())
+        .write(|c| {
+            c.execute(
+                "UPDATE devices SET status = 'revoked' WHERE id = ?1",
+                sql_params![&id],
+            )
         })
         .unwrap();
     let (status, code, _) = http_error(device.whoami().unwrap_err());
@@ -361,10 +370,7 @@ fn revoked_device_and_inactive_user_are_refused_on_the_next_request() {
     t.server
         .state
         .db()
-        .with(|c| {
-            c.execute("UPDATE users SET active = 0 WHERE name = 'worker2'", [])?;
-            Ok(())
-        })
+        .write(|c| c.execute("UPDATE users SET active = 0 WHERE name = 'worker2'", &[]))
         .unwrap();
     let (status, code, _) = http_error(other.whoami().unwrap_err());
     assert_eq!((status, code.as_str()), (403, error_code::USER_INACTIVE));
@@ -397,13 +403,13 @@ fn data_folder_is_reused_and_secret_files_are_private() {
     let version: i64 = second
         .state
         .db()
-        .with(|c| Ok(c.pragma_query_value(None, "user_version", |r| r.get(0))?))
+        .read(|c| c.query_row("PRAGMA user_version", &[])?.get(0))
         .unwrap();
     assert_eq!(version, fieldcase_server::db::schema_version());
     let mode: String = second
         .state
         .db()
-        .with(|c| Ok(c.pragma_query_value(None, "journal_mode", |r| r.get(0))?))
+        .read(|c| c.query_row("PRAGMA journal_mode", &[])?.get(0))
         .unwrap();
     assert_eq!(mode, "wal");
     #[cfg(unix)]
@@ -430,7 +436,7 @@ fn audit_log_is_append_only() {
         .server
         .state
         .db()
-        .with(|c| Ok(c.execute("DELETE FROM audit_log", [])?));
+        .write(|c| c.execute("DELETE FROM audit_log", &[]));
     assert!(res.is_err());
     assert_eq!(t.count("SELECT count(*) FROM audit_log"), n);
 }

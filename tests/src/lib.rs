@@ -77,7 +77,7 @@ impl TestServer {
             .running()
             .state
             .db()
-            .with(|conn| store::add_user(conn, name, role, now()))
+            .write(|sql| store::add_user(sql, name, role, now()))
             .unwrap();
         UserId::from_uuid(id)
     }
@@ -87,7 +87,7 @@ impl TestServer {
         self.running()
             .state
             .db()
-            .with(|conn| store::issue_enrollment_code(conn, name, 900, now()))
+            .write(|sql| store::issue_enrollment_code(sql, name, 900, now()))
             .unwrap()
             .code
     }
@@ -116,8 +116,9 @@ impl TestServer {
         };
         let (case, task) = state
             .db()
-            .with(|conn| cases::create_case(conn, &vault, &new, Some(&task), now()))
-            .unwrap();
+            .write(|sql| cases::create_case(sql, &vault, &new, Some(&task), now()))
+            .unwrap()
+            .keep(&vault);
         (case, task.unwrap())
     }
 
@@ -127,7 +128,7 @@ impl TestServer {
         let vault = state.vault().clone();
         state
             .db()
-            .with(|conn| cases::read_case(conn, &vault, case))
+            .read(|sql| cases::read_case(sql, &vault, case))
             .unwrap()
             .0
     }
@@ -138,7 +139,7 @@ impl TestServer {
         let vault = state.vault().clone();
         state
             .db()
-            .with(|conn| cases::read_case(conn, &vault, case))
+            .read(|sql| cases::read_case(sql, &vault, case))
             .unwrap()
             .1
     }
@@ -268,10 +269,10 @@ impl TestServer {
 
     /// Revokes a device (as `admin revoke` does).
     pub fn revoke(&self, device: fieldcase_core::ids::DeviceId) {
-        self.with_db(|conn| {
-            conn.execute(
+        self.with_sql(|sql| {
+            sql.execute(
                 "UPDATE devices SET status = 'revoked', revoked_at = ?2 WHERE id = ?1",
-                rusqlite::params![device.to_string(), now()],
+                fieldcase_server::sql_params![&device.to_string(), now()],
             )
         });
     }
@@ -283,16 +284,17 @@ impl TestServer {
         let at = state.now();
         state
             .db()
-            .with(|conn| {
+            .write(|sql| {
                 cases::set_status(
-                    conn,
+                    sql,
                     &vault,
                     case,
                     fieldcase_core::model::CaseStatus::Closed,
                     at,
                 )
             })
-            .unwrap();
+            .unwrap()
+            .keep(&vault);
     }
 
     /// Removes a worker from a case at the office.
@@ -301,16 +303,34 @@ impl TestServer {
         let vault = state.vault().clone();
         state
             .db()
-            .with(|conn| cases::set_assigned(conn, &vault, case, user, false, now()))
-            .unwrap();
+            .write(|sql| cases::set_assigned(sql, &vault, case, user, false, now()))
+            .unwrap()
+            .keep(&vault);
     }
 
-    /// Runs `f` on the server database.
+    /// Runs `f` on the server's SQLite file through a connection of its own (the file is
+    /// in WAL mode, so this works while the server runs). SQLite only: tests that run on
+    /// both backends use [`TestServer::with_sql`].
     pub fn with_db<T>(
         &self,
         f: impl FnOnce(&mut rusqlite::Connection) -> rusqlite::Result<T>,
     ) -> T {
-        self.running().state.db().with(|conn| Ok(f(conn)?)).unwrap()
+        let mut conn =
+            rusqlite::Connection::open(self.dir.path().join(fieldcase_server::db::DB_FILE))
+                .unwrap();
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .unwrap();
+        f(&mut conn).unwrap()
+    }
+
+    /// Runs `f` in a write transaction of the server's database, whichever backend it is.
+    pub fn with_sql<T>(
+        &self,
+        f: impl FnOnce(
+            &mut dyn fieldcase_server::sql::Sql,
+        ) -> Result<T, fieldcase_server::sql::SqlError>,
+    ) -> T {
+        self.running().state.db().write(f).unwrap()
     }
 }
 
@@ -321,7 +341,7 @@ impl TestServer {
         self.running()
             .state
             .db()
-            .with(|conn| fieldcase_server::web::auth::set_password(conn, name, password, now()))
+            .write(|sql| fieldcase_server::web::auth::set_password(sql, name, password, now()))
             .unwrap();
         id
     }

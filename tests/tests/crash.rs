@@ -28,6 +28,7 @@ use fieldcase_core::protocol::Role;
 use fieldcase_core::store::KeySetup;
 use fieldcase_server::cases::{self, CaseVault};
 use fieldcase_server::keys::ServerKeys;
+use fieldcase_server::sql::Database;
 use fieldcase_server::{TlsIdentity, db, store};
 use fieldcase_tests::device_options;
 use fieldcase_tests::process::{ServerProcess, free_port, server_binary};
@@ -43,11 +44,13 @@ fn now() -> i64 {
 }
 
 /// The office database opened as the server opens it (another process may be serving it).
-fn office(data: &Path) -> (rusqlite::Connection, Arc<CaseVault>) {
+fn office(data: &Path) -> (Database, Arc<CaseVault>) {
     let keys = ServerKeys::load_or_create(data).unwrap();
-    let mut conn = db::open(&data.join(db::DB_FILE)).unwrap();
-    let vault = CaseVault::load_or_create(&mut conn, &keys).unwrap();
-    (conn, vault)
+    let db = Database::from_sqlite(db::open(&data.join(db::DB_FILE)).unwrap());
+    let vault = db
+        .write(|sql| CaseVault::load_or_create(sql, &keys))
+        .unwrap();
+    (db, vault)
 }
 
 fn integrity(path: &Path) -> String {
@@ -57,10 +60,13 @@ fn integrity(path: &Path) -> String {
 }
 
 fn office_notes(data: &Path, cases: &[CaseId]) -> BTreeSet<String> {
-    let (conn, vault) = office(data);
+    let (office_db, vault) = office(data);
     let mut notes = BTreeSet::new();
     for case in cases {
-        let case = cases::read_case(&conn, &vault, *case).unwrap().0;
+        let case = office_db
+            .read(|sql| cases::read_case(sql, &vault, *case))
+            .unwrap()
+            .0;
         notes.extend(case.notes.iter().map(|n| n.id.to_string()));
     }
     notes
@@ -191,30 +197,31 @@ fn killed_server_and_phone_processes_lose_no_acknowledged_change() {
     let mut server = ServerProcess::start(&server_binary(), data.path(), free_port());
 
     // The office: a worker, three cases, an enrollment code; the phone enrolls and syncs.
-    let (mut conn, vault) = office(data.path());
-    let worker =
-        UserId::from_uuid(store::add_user(&mut conn, "ana", Role::FieldWorker, now()).unwrap());
+    let (office_db, vault) = office(data.path());
+    let worker = UserId::from_uuid(
+        office_db
+            .write(|sql| store::add_user(sql, "ana", Role::FieldWorker, now()))
+            .unwrap(),
+    );
     let case_ids: Vec<CaseId> = (0..CASES)
         .map(|c| {
-            cases::create_case(
-                &mut conn,
-                &vault,
-                &NewCase {
-                    client_code: format!("K-{c:04}"),
-                    consent: ConsentStatus::Given,
-                    assigned_workers: vec![worker],
-                },
-                None,
-                now(),
-            )
-            .unwrap()
-            .0
+            let new = NewCase {
+                client_code: format!("K-{c:04}"),
+                consent: ConsentStatus::Given,
+                assigned_workers: vec![worker],
+            };
+            office_db
+                .write(|sql| cases::create_case(sql, &vault, &new, None, now()))
+                .unwrap()
+                .keep(&vault)
+                .0
         })
         .collect();
-    let code = store::issue_enrollment_code(&mut conn, "ana", 900, now())
+    let code = office_db
+        .write(|sql| store::issue_enrollment_code(sql, "ana", 900, now()))
         .unwrap()
         .code;
-    drop(conn);
+    drop(office_db);
     let pin = TlsIdentity::load_or_create(data.path())
         .unwrap()
         .fingerprint();
@@ -288,9 +295,13 @@ fn killed_server_and_phone_processes_lose_no_acknowledged_change() {
     for id in &heard.written {
         assert!(at_office.contains(id), "note {id} never reached the office");
     }
-    let (conn, vault) = office(data.path());
+    let (office_db, vault) = office(data.path());
     for case in phone_cases(&device, &case_ids) {
-        assert_eq!(case, cases::read_case(&conn, &vault, case.id).unwrap().0);
+        let stored = office_db
+            .read(|sql| cases::read_case(sql, &vault, case.id))
+            .unwrap()
+            .0;
+        assert_eq!(case, stored);
     }
     assert!(device.store().pending_changes().unwrap().is_empty());
     assert!(server.is_running());

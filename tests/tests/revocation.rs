@@ -172,13 +172,13 @@ fn a_revocation_committed_during_a_sync_sends_its_upload_to_quarantine() {
     let vault = state.vault().clone();
     let held = state
         .db()
-        .with(|c| fieldcase_server::quarantine::list(c))
+        .read(|c| fieldcase_server::quarantine::list(c))
         .unwrap();
     assert_eq!(held.len(), 1);
     assert_eq!(held[0].device, phone_id);
     let preview = state
         .db()
-        .with(|c| fieldcase_server::quarantine::preview(c, &vault, held[0].id))
+        .read(|c| fieldcase_server::quarantine::preview(c, &vault, held[0].id))
         .unwrap();
     assert_eq!(preview.notes.len(), 1);
     assert_eq!(preview.notes[0].body, note);
@@ -188,8 +188,9 @@ fn a_revocation_committed_during_a_sync_sends_its_upload_to_quarantine() {
     colleague.device.sync_now().unwrap();
     state
         .db()
-        .with(|c| fieldcase_server::quarantine::release(c, &vault, held[0].id, 1))
-        .unwrap();
+        .write(|c| fieldcase_server::quarantine::release(c, &vault, held[0].id, 1))
+        .unwrap()
+        .keep(&vault);
     colleague.device.sync_now().unwrap();
     let bodies: Vec<String> = colleague
         .case(case)
@@ -228,20 +229,22 @@ fn a_discarded_quarantine_leaves_the_case_unchanged() {
     let vault = state.vault().clone();
     let id = state
         .db()
-        .with(|c| {
+        .write(|c| {
             fieldcase_server::quarantine::hold(c, &vault, phone.id(), ana, case, &upload.changes, 1)
         })
         .unwrap();
     let before = server.case(case);
     state
         .db()
-        .with(|c| fieldcase_server::quarantine::discard(c, &vault, id, 2))
-        .unwrap();
+        .write(|c| fieldcase_server::quarantine::discard(c, &vault, id, 2))
+        .unwrap()
+        .keep(&vault);
     assert_eq!(server.case(case), before);
     assert!(matches!(
         state
             .db()
-            .with(|c| fieldcase_server::quarantine::release(c, &vault, id, 3)),
+            .write(|c| fieldcase_server::quarantine::release(c, &vault, id, 3))
+            .map(|kept| kept.keep(&vault)),
         Err(fieldcase_server::ServerError::QuarantineDecided)
     ));
     assert!(audit_actions(&server).contains(&"quarantine_discarded".to_string()));

@@ -31,7 +31,7 @@ use fieldcase_core::sync::hub::{HubStorage, handle_sync};
 use fieldcase_core::sync::{SyncRequest, SyncTransport, sync};
 use fieldcase_core::transport::TransportError;
 use fieldcase_core::{ChangeHash, CoreError};
-use fieldcase_server::cases::{self, CaseVault, SqliteHub};
+use fieldcase_server::cases::{self, CaseVault, SqlHub};
 use fieldcase_server::keys::ServerKeys;
 use fieldcase_server::{db, store};
 use fieldcase_tests::device_options;
@@ -92,10 +92,10 @@ impl Office {
         let request = SyncRequest::decode(body).map_err(|e| format!("400: {e}"))?;
         let (conn, vault) = self.parts();
         let vault = vault.clone();
-        let tx = conn
+        let mut tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .unwrap();
-        let mut hub = SqliteHub::new(&tx, &vault, now, i64::MAX / 4);
+        let mut hub = SqlHub::new(&mut tx, &vault, now, i64::MAX / 4);
         let response = handle_sync(&mut hub, device, user, &request)
             .map_err(|e| format!("server error: {e}"))?;
         let loaded: Vec<_> = hub.into_loaded().collect();
@@ -118,7 +118,7 @@ impl Office {
     fn heads(&mut self, case: CaseId) -> Vec<ChangeHash> {
         let (conn, vault) = self.parts();
         let vault = vault.clone();
-        let mut hub = SqliteHub::new(conn, &vault, 0, 0);
+        let mut hub = SqlHub::new(conn, &vault, 0, 0);
         let mut heads = hub.case_doc(case).unwrap().unwrap().heads();
         heads.sort();
         heads
@@ -477,7 +477,8 @@ fn run(seed: u64) {
             Some(&new_task("accompaniment", users[c % DEVICES])),
             2,
         )
-        .unwrap();
+        .unwrap()
+        .keep(&vault);
         let case = office.case(id);
         made.record_office_case(&case);
         case_ids.push(id);
@@ -518,7 +519,9 @@ fn run(seed: u64) {
                 let now = office.now;
                 let (conn, vault) = office.parts();
                 let vault = vault.clone();
-                cases::set_assigned(conn, &vault, case, user, assign, now).unwrap();
+                cases::set_assigned(conn, &vault, case, user, assign, now)
+                    .unwrap()
+                    .keep(&vault);
             }
             // The office plans a task.
             63 => {
@@ -527,7 +530,8 @@ fn run(seed: u64) {
                 let (conn, vault) = office.parts();
                 let vault = vault.clone();
                 cases::add_task(conn, &vault, case, &new_task("office plan", users[i]), now)
-                    .unwrap();
+                    .unwrap()
+                    .keep(&vault);
                 let case = office.case(case);
                 made.record_office_case(&case);
             }
@@ -746,7 +750,8 @@ fn office_with_one_case(client_code: &str) -> (Office, UserId, CaseId) {
         None,
         2,
     )
-    .unwrap();
+    .unwrap()
+    .keep(&vault);
     (office, user, case)
 }
 
@@ -755,7 +760,9 @@ fn reassign(office: &mut Office, case: CaseId, user: UserId, assigned: bool) {
     let now = office.now;
     let (conn, vault) = office.parts();
     let vault = vault.clone();
-    cases::set_assigned(conn, &vault, case, user, assigned, now).unwrap();
+    cases::set_assigned(conn, &vault, case, user, assigned, now)
+        .unwrap()
+        .keep(&vault);
 }
 
 /// A purge receipt that the network delays past a reassignment of its case must not make the

@@ -34,24 +34,20 @@ type DataState = (Vec<(String, i64, Vec<u8>)>, Vec<(String, String, String)>);
 
 /// Case documents with their change counters, and every device's sync state.
 fn data_state(server: &TestServer) -> DataState {
-    server
-        .running()
-        .state
-        .db()
-        .with(|conn| {
-            let cases = conn
-                .prepare("SELECT id, seq, doc FROM cases ORDER BY id")?
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect::<Result<Vec<_>, _>>()?;
-            let states = conn
-                .prepare(
-                    "SELECT device_id, case_id, confirmed FROM device_case_state ORDER BY 1, 2",
-                )?
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok((cases, states))
-        })
-        .unwrap()
+    server.with_sql(|sql| {
+        let mut cases = Vec::new();
+        for r in sql.query_all("SELECT id, seq, doc FROM cases ORDER BY id", &[])? {
+            cases.push((r.get(0)?, r.get(1)?, r.get(2)?));
+        }
+        let mut states = Vec::new();
+        for r in sql.query_all(
+            "SELECT device_id, case_id, confirmed FROM device_case_state ORDER BY 1, 2",
+            &[],
+        )? {
+            states.push((r.get(0)?, r.get(1)?, r.get(2)?));
+        }
+        Ok((cases, states))
+    })
 }
 
 fn refused(result: Result<Vec<u8>, TransportError>) -> (u16, String, String) {

@@ -20,9 +20,9 @@ fn session(server: &TestServer, name: &str) -> auth::NewSession {
         .running()
         .state
         .db()
-        .with(|conn| {
-            let id = fieldcase_server::store::user_id_by_name(conn, name)?;
-            auth::create_session(conn, id, now())
+        .write(|sql| {
+            let id = fieldcase_server::store::user_id_by_name(sql, name)?;
+            auth::create_session(sql, id, now())
         })
         .unwrap()
 }
@@ -201,7 +201,7 @@ fn login_attempts_are_rate_limited_and_passwords_hashed_with_argon2id() {
     server.add_web_user("marija", Role::CaseManager, PASSWORD);
     let db = server.running().state.db();
     let attempt = |password: &str, ip: &str| {
-        db.with(|c| auth::login(c, ip, "marija", password, now()))
+        db.write(|c| auth::login(c, ip, "marija", password, now()))
             .unwrap()
     };
     assert!(attempt(PASSWORD, "10.0.0.1").is_ok());
@@ -541,7 +541,7 @@ fn a_demoted_admin_can_no_longer_open_admin_pages() {
         .running()
         .state
         .db()
-        .with(|c| fieldcase_server::admin::change_role(c, "vesna", Role::FieldWorker, now()));
+        .write(|c| fieldcase_server::admin::change_role(c, "vesna", Role::FieldWorker, now()));
     assert!(
         matches!(refused, Err(fieldcase_server::ServerError::LastAdmin)),
         "{refused:?}"

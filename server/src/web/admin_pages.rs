@@ -30,7 +30,10 @@ fn parse_role(text: &str) -> Result<Role, WebError> {
 /// The name of the user with id `id`.
 async fn user_name(state: &AppState, id: &str) -> Result<String, WebError> {
     let id = Uuid::try_parse(id).map_err(|_| WebError::NotFound)?;
-    let names = state.db().call(|conn| Ok(user_names(conn)?)).await?;
+    let names = state
+        .db()
+        .call_read(|sql| Ok::<_, WebError>(user_names(sql)?))
+        .await?;
     names
         .get(&id)
         .map(|(n, _)| n.clone())
@@ -41,7 +44,7 @@ pub(super) async fn users(State(state): State<AppState>, user: WebUser) -> Page 
     user.require_admin()?;
     let rows = state
         .db()
-        .call(|conn| Ok(crate::store::list_users(conn)?))
+        .call_read(|sql| Ok::<_, WebError>(crate::store::list_users(sql)?))
         .await?;
     let l = user.lang;
     let body = html! {
@@ -120,10 +123,10 @@ pub(super) async fn add_user(
     let now = state.now();
     state
         .db()
-        .call(
-            move |conn| Ok(crate::store::add_user(conn, &name, role, now).map_err(WebError::from)),
-        )
-        .await??;
+        .call_write(move |sql| {
+            crate::store::add_user(sql, &name, role, now).map_err(WebError::from)
+        })
+        .await?;
     Ok(Redirect::to("/users").into_response())
 }
 
@@ -139,13 +142,11 @@ pub(super) async fn issue_code(
     let now = state.now();
     let issued = state
         .db()
-        .call(move |conn| {
-            Ok(
-                crate::store::issue_enrollment_code(conn, &name, CODE_TTL_SECS, now)
-                    .map_err(WebError::from),
-            )
+        .call_write(move |sql| {
+            crate::store::issue_enrollment_code(sql, &name, CODE_TTL_SECS, now)
+                .map_err(WebError::from)
         })
-        .await??;
+        .await?;
     let l = user.lang;
     let qr = qr_svg(&issued.code)?;
     let body = html! {
@@ -191,10 +192,10 @@ pub(super) async fn change_role(
     let now = state.now();
     state
         .db()
-        .call(move |conn| {
-            Ok(crate::admin::change_role(conn, &name, role, now).map_err(WebError::from))
+        .call_write(move |sql| {
+            crate::admin::change_role(sql, &name, role, now).map_err(WebError::from)
         })
-        .await??;
+        .await?;
     Ok(Redirect::to("/users").into_response())
 }
 
@@ -211,10 +212,10 @@ pub(super) async fn set_password(
     let now = state.now();
     state
         .db()
-        .call(move |conn| {
-            Ok(super::auth::set_password(conn, &name, &password, now).map_err(WebError::from))
+        .call_write(move |sql| {
+            super::auth::set_password(sql, &name, &password, now).map_err(WebError::from)
         })
-        .await??;
+        .await?;
     Ok(Redirect::to("/users").into_response())
 }
 
@@ -233,10 +234,10 @@ pub(super) async fn deactivate(
     let now = state.now();
     state
         .db()
-        .call(move |conn| {
-            Ok(crate::admin::deactivate_user(conn, &name, now).map_err(WebError::from))
+        .call_write(move |sql| {
+            crate::admin::deactivate_user(sql, &name, now).map_err(WebError::from)
         })
-        .await??;
+        .await?;
     Ok(Redirect::to("/users").into_response())
 }
 
@@ -244,10 +245,10 @@ pub(super) async fn audit(State(state): State<AppState>, user: WebUser) -> Page 
     user.require_admin()?;
     let (report, entries) = state
         .db()
-        .call(|conn| {
-            Ok((
-                crate::audit::verify_chain(conn)?,
-                crate::audit::list(conn, 500)?,
+        .call_read(|sql| {
+            Ok::<_, WebError>((
+                crate::audit::verify_chain(sql)?,
+                crate::audit::list(sql, 500)?,
             ))
         })
         .await?;
@@ -277,12 +278,12 @@ pub(super) async fn tasks_by_day(State(state): State<AppState>, user: WebUser) -
     let vault = state.vault().clone();
     let (cases, names) = state
         .db()
-        .call(move |conn| {
+        .call_read(move |sql| {
             let mut cases = Vec::new();
-            for id in crate::cases::list_case_ids(conn)? {
-                cases.push(crate::cases::read_case(conn, &vault, id)?.0);
+            for id in crate::cases::list_case_ids(sql)? {
+                cases.push(crate::cases::read_case(sql, &vault, id)?.0);
             }
-            Ok((cases, user_names(conn)?))
+            Ok::<_, WebError>((cases, user_names(sql)?))
         })
         .await?;
     let mut days: BTreeMap<

@@ -13,12 +13,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use fieldcase_core::protocol::Role;
 use rand::RngCore;
 use rand::rngs::OsRng;
-use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::i18n::{Lang, Msg};
 use crate::error::{AppError, ServerError};
+use crate::sql::Sql;
+use crate::sql_params;
 use crate::state::AppState;
 
 /// Name of the session cookie (`__Host-`: Secure, path `/`, no domain).
@@ -105,9 +106,10 @@ pub fn same(a: &str, b: &str) -> bool {
             == 0
 }
 
-/// Sets (or replaces) the web password of the user called `name`; audited.
+/// Sets (or replaces) the web password of the user called `name`, inside the caller's write
+/// transaction; audited.
 pub fn set_password(
-    conn: &mut Connection,
+    sql: &mut dyn Sql,
     name: &str,
     password: &str,
     now: i64,
@@ -117,25 +119,24 @@ pub fn set_password(
             "a password is 10 to 1024 characters".to_owned(),
         ));
     }
-    let user = crate::store::user_id_by_name(conn, name)?;
+    let user = crate::store::user_id_by_name(sql, name)?;
     let salt = SaltString::generate(&mut HashRng);
     let hash = Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map_err(|_| ServerError::Internal("hashing the password"))?
         .to_string();
-    let tx = conn.transaction()?;
-    tx.execute(
+    sql.execute(
         "INSERT INTO web_logins (user_id, password_hash, set_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT(user_id) DO UPDATE SET password_hash = ?2, set_at = ?3",
-        params![user.to_string(), hash, now],
+         ON CONFLICT(user_id) DO UPDATE SET password_hash = excluded.password_hash,
+             set_at = excluded.set_at",
+        sql_params![&user.to_string(), &hash, now],
     )?;
     // A new password ends every session of the user.
-    tx.execute(
+    sql.execute(
         "DELETE FROM web_sessions WHERE user_id = ?1",
-        [user.to_string()],
+        sql_params![&user.to_string()],
     )?;
-    crate::store::audit(&tx, now, "web_password_set", Some(&user), None)?;
-    tx.commit()?;
+    crate::store::audit(sql, now, "web_password_set", Some(&user), None)?;
     Ok(())
 }
 
@@ -159,9 +160,10 @@ pub struct NewSession {
     pub user_id: Uuid,
 }
 
-/// Checks a name and password (rate-limited per name and client address) and opens a session.
+/// Checks a name and password (rate-limited per name and client address) and opens a session,
+/// inside the caller's write transaction (a refusal is recorded too: commit it).
 pub fn login(
-    conn: &mut Connection,
+    sql: &mut dyn Sql,
     ip: &str,
     name: &str,
     password: &str,
@@ -169,23 +171,28 @@ pub fn login(
 ) -> Result<Result<NewSession, LoginRefusal>, ServerError> {
     let key = name.trim().to_lowercase();
     let since = now - FAILURE_WINDOW_SECS;
-    conn.execute("DELETE FROM web_login_failures WHERE at < ?1", [since])?;
-    let (by_name, by_ip): (i64, i64) = conn.query_row(
-        "SELECT coalesce(sum(name = ?1), 0), coalesce(sum(ip = ?2), 0) FROM web_login_failures WHERE at >= ?3",
-        params![key, ip, since],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+    sql.execute(
+        "DELETE FROM web_login_failures WHERE at < ?1",
+        sql_params![since],
     )?;
+    let counts = sql.query_row(
+        "SELECT CAST(coalesce(sum(CASE WHEN name = ?1 THEN 1 ELSE 0 END), 0) AS BIGINT),
+                CAST(coalesce(sum(CASE WHEN ip = ?2 THEN 1 ELSE 0 END), 0) AS BIGINT)
+         FROM web_login_failures WHERE at >= ?3",
+        sql_params![&key, ip, since],
+    )?;
+    let (by_name, by_ip): (i64, i64) = (counts.get(0)?, counts.get(1)?);
     if by_name >= FAILURES_PER_NAME || by_ip >= FAILURES_PER_IP {
         return Ok(Err(LoginRefusal::TooManyAttempts));
     }
-    let row: Option<(String, String)> = conn
-        .query_row(
-            "SELECT u.id, w.password_hash FROM users u JOIN web_logins w ON w.user_id = u.id
-             WHERE u.name = ?1 AND u.active = 1",
-            [name.trim()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
+    let row: Option<(String, String)> = match sql.query_opt(
+        "SELECT u.id, w.password_hash FROM users u JOIN web_logins w ON w.user_id = u.id
+         WHERE u.name = ?1 AND u.active = 1",
+        sql_params![name.trim()],
+    )? {
+        Some(r) => Some((r.get(0)?, r.get(1)?)),
+        None => None,
+    };
     let ok = match &row {
         Some((_, hash)) => PasswordHash::new(hash)
             .map(|h| {
@@ -206,35 +213,35 @@ pub fn login(
             Uuid::try_parse(id).map_err(|_| ServerError::Internal("bad user id"))?
         }
         _ => {
-            conn.execute(
+            sql.execute(
                 "INSERT INTO web_login_failures (ip, name, at) VALUES (?1, ?2, ?3)",
-                params![ip, key, now],
+                sql_params![ip, &key, now],
             )?;
             let user = row.as_ref().and_then(|(id, _)| Uuid::try_parse(id).ok());
-            crate::store::audit(conn, now, "web_login_failed", user.as_ref(), None)?;
+            crate::store::audit(sql, now, "web_login_failed", user.as_ref(), None)?;
             return Ok(Err(LoginRefusal::BadCredentials));
         }
     };
-    let session = create_session(conn, user_id, now)?;
-    crate::store::audit(conn, now, "web_login", Some(&user_id), None)?;
+    let session = create_session(sql, user_id, now)?;
+    crate::store::audit(sql, now, "web_login", Some(&user_id), None)?;
     Ok(Ok(session))
 }
 
 /// Opens a session for a user (after a successful login; tests use it directly).
 pub fn create_session(
-    conn: &Connection,
+    sql: &mut dyn Sql,
     user_id: Uuid,
     now: i64,
 ) -> Result<NewSession, ServerError> {
     let token = random_token();
     let csrf = random_token();
-    conn.execute(
+    sql.execute(
         "DELETE FROM web_sessions WHERE last_seen < ?1 OR created_at < ?2",
-        params![now - IDLE_TIMEOUT_SECS, now - ABSOLUTE_TIMEOUT_SECS],
+        sql_params![now - IDLE_TIMEOUT_SECS, now - ABSOLUTE_TIMEOUT_SECS],
     )?;
-    conn.execute(
+    sql.execute(
         "INSERT INTO web_sessions (token_hash, user_id, csrf, created_at, last_seen) VALUES (?1, ?2, ?3, ?4, ?4)",
-        params![token_hash(&token), user_id.to_string(), csrf, now],
+        sql_params![&token_hash(&token), &user_id.to_string(), &csrf, now],
     )?;
     Ok(NewSession {
         token,
@@ -244,16 +251,16 @@ pub fn create_session(
 }
 
 /// Ends a session.
-pub fn end_session(conn: &Connection, token: &str, now: i64) -> Result<(), ServerError> {
-    let user: Option<String> = conn
-        .query_row(
+pub fn end_session(sql: &mut dyn Sql, token: &str, now: i64) -> Result<(), ServerError> {
+    let user: Option<String> = sql
+        .query_opt(
             "DELETE FROM web_sessions WHERE token_hash = ?1 RETURNING user_id",
-            [token_hash(token)],
-            |r| r.get(0),
-        )
-        .optional()?;
+            sql_params![&token_hash(token)],
+        )?
+        .map(|r| r.get(0))
+        .transpose()?;
     if let Some(user) = user.and_then(|u| Uuid::try_parse(&u).ok()) {
-        crate::store::audit(conn, now, "web_logout", Some(&user), None)?;
+        crate::store::audit(sql, now, "web_logout", Some(&user), None)?;
     }
     Ok(())
 }
@@ -330,6 +337,12 @@ impl From<AppError> for WebError {
     }
 }
 
+impl From<crate::sql::SqlError> for WebError {
+    fn from(e: crate::sql::SqlError) -> Self {
+        WebError::from(ServerError::Sql(e))
+    }
+}
+
 impl From<ServerError> for WebError {
     fn from(e: ServerError) -> Self {
         match e {
@@ -398,30 +411,33 @@ impl FromRequestParts<AppState> for WebUser {
         let now = state.now();
         let found = state
             .db()
-            .call(move |conn| {
+            .call_write(move |sql| {
                 let hash = token_hash(&token);
-                let row: Option<(String, String, String, String, String, i64, i64)> = conn
-                    .query_row(
-                        "SELECT u.id, u.name, u.role, s.csrf, coalesce(w.lang, 'en'), s.last_seen, s.created_at
-                         FROM web_sessions s JOIN users u ON u.id = s.user_id
-                         LEFT JOIN web_logins w ON w.user_id = u.id
-                         WHERE s.token_hash = ?1 AND u.active = 1",
-                        [&hash],
-                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
-                    )
-                    .optional()?;
-                let Some((id, name, role, csrf, lang, last_seen, created)) = row else {
+                let Some(r) = sql.query_opt(
+                    "SELECT u.id, u.name, u.role, s.csrf, coalesce(w.lang, 'en'), s.last_seen, s.created_at
+                     FROM web_sessions s JOIN users u ON u.id = s.user_id
+                     LEFT JOIN web_logins w ON w.user_id = u.id
+                     WHERE s.token_hash = ?1 AND u.active = 1",
+                    sql_params![&hash],
+                )?
+                else {
                     return Ok(None);
                 };
+                let (id, name, role, csrf, lang): (String, String, String, String, String) =
+                    (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
+                let (last_seen, created): (i64, i64) = (r.get(5)?, r.get(6)?);
                 if now - last_seen > IDLE_TIMEOUT_SECS || now - created > ABSOLUTE_TIMEOUT_SECS {
-                    conn.execute("DELETE FROM web_sessions WHERE token_hash = ?1", [&hash])?;
+                    sql.execute(
+                        "DELETE FROM web_sessions WHERE token_hash = ?1",
+                        sql_params![&hash],
+                    )?;
                     return Ok(None);
                 }
-                conn.execute(
+                sql.execute(
                     "UPDATE web_sessions SET last_seen = ?2 WHERE token_hash = ?1",
-                    params![hash, now],
+                    sql_params![&hash, now],
                 )?;
-                Ok(Some((id, name, role, csrf, lang, token)))
+                Ok::<_, AppError>(Some((id, name, role, csrf, lang, token)))
             })
             .await
             .map_err(WebError::Internal)?;

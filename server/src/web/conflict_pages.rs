@@ -95,7 +95,7 @@ pub(super) async fn inbox(State(state): State<AppState>, user: WebUser) -> Page 
     let vault = state.vault().clone();
     let (inbox, names) = state
         .db()
-        .call(move |conn| Ok((conflicts::inbox(conn, &vault)?, user_names(conn)?)))
+        .call_read(move |sql| Ok::<_, WebError>((conflicts::inbox(sql, &vault)?, user_names(sql)?)))
         .await?;
     let l = user.lang;
     let body = html! {
@@ -144,9 +144,10 @@ pub(super) async fn resolve(
     let (vault, now, by) = (state.vault().clone(), state.now(), user.id);
     state
         .db()
-        .call(move |conn| {
-            Ok(conflicts::resolve(conn, &vault, &decision, Some(&by), now).map_err(WebError::from))
+        .call_write(move |sql| {
+            conflicts::resolve(sql, &vault, &decision, Some(&by), now).map_err(WebError::from)
         })
-        .await??;
+        .await?
+        .keep(state.vault());
     Ok(Redirect::to("/conflicts").into_response())
 }

@@ -37,7 +37,7 @@ struct Live {
 async fn seq(state: &AppState, case: CaseId) -> Option<i64> {
     state
         .db()
-        .call(move |conn| Ok(cases::case_seq(conn, case)?))
+        .call_read(move |sql| cases::case_seq(sql, case))
         .await
         .ok()
         .flatten()

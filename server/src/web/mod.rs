@@ -286,21 +286,20 @@ async fn login_submit(
     let now = state.now();
     let result = state
         .db()
-        .call(move |c| {
-            let outcome = auth::login(c, &ip, &name, &password, now)?;
+        .call_write(move |sql| {
+            let outcome = auth::login(sql, &ip, &name, &password, now)?;
             // The user's own language choice follows them to this browser.
             let lang = match &outcome {
-                Ok(session) => c
-                    .query_row(
+                Ok(session) => sql
+                    .query_opt(
                         "SELECT lang FROM web_logins WHERE user_id = ?1",
-                        [session.user_id.to_string()],
-                        |r| r.get::<_, String>(0),
-                    )
-                    .ok()
+                        crate::sql_params![&session.user_id.to_string()],
+                    )?
+                    .and_then(|r| r.get::<Option<String>>(0).ok().flatten())
                     .and_then(|l| Lang::parse(&l)),
                 Err(_) => None,
             };
-            Ok(outcome.map(|s| (s, lang)))
+            Ok::<_, WebError>(outcome.map(|s| (s, lang)))
         })
         .await?;
     match result {
@@ -341,7 +340,7 @@ async fn logout(
     let token = user.token.clone();
     state
         .db()
-        .call(move |c| auth::end_session(c, &token, now).map_err(Into::into))
+        .call_write(move |sql| auth::end_session(sql, &token, now).map_err(WebError::from))
         .await?;
     let mut response = Redirect::to("/login").into_response();
     if let Ok(v) = HeaderValue::from_str(&auth::session_cookie(None)) {
@@ -361,12 +360,12 @@ async fn set_lang(
     let id = user.id.to_string();
     state
         .db()
-        .call(move |c| {
-            c.execute(
+        .call_write(move |sql| {
+            sql.execute(
                 "UPDATE web_logins SET lang = ?2 WHERE user_id = ?1",
-                rusqlite::params![id, lang.code()],
+                crate::sql_params![&id, lang.code()],
             )?;
-            Ok(())
+            Ok::<_, WebError>(())
         })
         .await?;
     // Back to the page the form was on (same origin only: the referrer policy sends none, so
@@ -387,9 +386,9 @@ async fn set_lang(
 
 /// User names by id, for showing authors.
 pub(crate) fn user_names(
-    conn: &rusqlite::Connection,
+    sql: &mut dyn crate::sql::Sql,
 ) -> Result<HashMap<Uuid, (String, Role)>, crate::error::ServerError> {
-    Ok(crate::store::list_users(conn)?
+    Ok(crate::store::list_users(sql)?
         .into_iter()
         .map(|u| (u.id, (u.name, u.role)))
         .collect())
@@ -425,13 +424,13 @@ async fn case_list(State(state): State<AppState>, user: WebUser) -> Page {
     let vault = state.vault().clone();
     let mut rows = state
         .db()
-        .call(move |conn| {
+        .call_read(move |sql| {
             let mut rows = Vec::new();
-            for id in cases::list_case_ids(conn)? {
-                let (case, _) = cases::read_case(conn, &vault, id)?;
+            for id in cases::list_case_ids(sql)? {
+                let (case, _) = cases::read_case(sql, &vault, id)?;
                 rows.push(case);
             }
-            Ok(rows)
+            Ok::<_, WebError>(rows)
         })
         .await?;
     rows.sort_by_key(|c| std::cmp::Reverse(last_activity(c)));
@@ -474,8 +473,8 @@ async fn load_case_with_conflicts(
     let vault = state.vault().clone();
     Ok(state
         .db()
-        .call(move |conn| {
-            let (case, conflicts) = cases::read_case(conn, &vault, id).map_err(|e| match e {
+        .call_read(move |sql| {
+            let (case, conflicts) = cases::read_case(sql, &vault, id).map_err(|e| match e {
                 crate::error::ServerError::UnknownCase => crate::error::AppError::new(
                     axum::http::StatusCode::NOT_FOUND,
                     "not_found",
@@ -483,7 +482,7 @@ async fn load_case_with_conflicts(
                 ),
                 other => other.into(),
             })?;
-            Ok((case, user_names(conn)?, conflicts))
+            Ok::<_, crate::error::AppError>((case, user_names(sql)?, conflicts))
         })
         .await?)
 }
@@ -550,16 +549,16 @@ async fn case_page(State(state): State<AppState>, user: WebUser, Path(id): Path<
     let (by, now) = (user.id, state.now());
     state
         .db()
-        .call(move |conn| {
+        .call_write(move |sql| {
             crate::store::audit_with_detail(
-                conn,
+                sql,
                 now,
                 "case_read",
                 Some(&by),
                 None,
                 Some(&id.to_string()),
             )?;
-            Ok(())
+            Ok::<_, WebError>(())
         })
         .await?;
     let l = user.lang;
@@ -694,20 +693,20 @@ async fn add_task(
     let (vault, now, by) = (state.vault().clone(), state.now(), user.id);
     state
         .db()
-        .call(move |conn| {
-            let task_id = cases::add_task(conn, &vault, case, &task, now)?;
+        .call_write(move |sql| {
+            let added = cases::add_task(sql, &vault, case, &task, now)?;
             crate::store::audit_with_detail(
-                conn,
+                sql,
                 now,
                 "task_added_web",
                 Some(&by),
                 None,
-                Some(&task_id.to_string()),
+                Some(&added.value().to_string()),
             )?;
-            Ok(())
+            Ok::<_, WebError>(added)
         })
-        .await
-        .map_err(WebError::from)?;
+        .await?
+        .keep(state.vault());
     Ok(Redirect::to(&format!("/cases/{case}")).into_response())
 }
 
@@ -715,7 +714,7 @@ async fn devices(State(state): State<AppState>, user: WebUser) -> Page {
     user.require_admin()?;
     let rows = state
         .db()
-        .call(|conn| Ok(admin::list_devices(conn)?))
+        .call_read(|sql| Ok::<_, WebError>(admin::list_devices(sql)?))
         .await?;
     let l = user.lang;
     let body = html! {
@@ -775,7 +774,7 @@ async fn revoke(
     let now = state.now();
     state
         .db()
-        .call(move |conn| Ok(admin::revoke_device(conn, &id, now)?))
+        .call_write(move |sql| Ok::<_, WebError>(admin::revoke_device(sql, &id, now)?))
         .await?;
     Ok(Redirect::to("/devices").into_response())
 }
@@ -784,7 +783,7 @@ async fn quarantine_list(State(state): State<AppState>, user: WebUser) -> Page {
     user.require_admin()?;
     let rows = state
         .db()
-        .call(|conn| Ok(crate::quarantine::list(conn)?))
+        .call_read(|sql| Ok::<_, WebError>(crate::quarantine::list(sql)?))
         .await?;
     let l = user.lang;
     let body = html! {
@@ -813,12 +812,12 @@ async fn quarantine_show(
     let vault = state.vault().clone();
     let preview = state
         .db()
-        .call(move |conn| {
-            let p = crate::quarantine::preview(conn, &vault, id);
-            Ok(p.map_err(WebError::from))
-        })
-        .await??;
-    let names = state.db().call(|conn| Ok(user_names(conn)?)).await?;
+        .call_read(move |sql| crate::quarantine::preview(sql, &vault, id).map_err(WebError::from))
+        .await?;
+    let names = state
+        .db()
+        .call_read(|sql| Ok::<_, WebError>(user_names(sql)?))
+        .await?;
     let l = user.lang;
     let body = html! {
         p { (l.t(Msg::Received)) ": " (belgrade_unix(Some(preview.entry.received_at)))
@@ -859,7 +858,8 @@ async fn quarantine_decide(
     let (vault, now) = (state.vault().clone(), state.now());
     state
         .db()
-        .call(move |conn| Ok(decide(conn, &vault, id, now).map_err(WebError::from)))
-        .await??;
+        .call_write(move |sql| decide(sql, &vault, id, now).map_err(WebError::from))
+        .await?
+        .keep(state.vault());
     Ok(Redirect::to(&format!("/quarantine/{id}")).into_response())
 }

@@ -4,28 +4,84 @@
 use ed25519_dalek::SigningKey;
 use fieldcase_core::protocol::Role;
 use fieldcase_core::transport::{Client, DeviceClient, DeviceCredential};
+use fieldcase_server::testing::{TempPgDatabase, TestBackend};
 use fieldcase_server::{RunningServer, Server, ServerOptions, store};
 use rand::rngs::OsRng;
 
-/// A running in-process server with its data folder.
+/// A running in-process server with its data folder, on the backend named by
+/// `FIELDCASE_TEST_DATABASE` (`sqlite`, the default, or `postgres`: a fresh database each).
 pub struct TestServer {
     pub server: RunningServer,
     pub dir: tempfile::TempDir,
+    /// The PostgreSQL database, dropped after the server (fields drop in order).
+    pub pg: Option<TempPgDatabase>,
+}
+
+/// The PostgreSQL database of each data folder a [`TestServer`] of this process uses, so that
+/// the admin commands run on a data folder find the same database.
+static DATABASES: std::sync::Mutex<Vec<(std::path::PathBuf, String)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// `FIELDCASE_DATABASE_URL` for an admin command on `data`, if its server is on PostgreSQL.
+pub fn database_url_for(data: &std::path::Path) -> Option<String> {
+    DATABASES
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(d, _)| d == data)
+        .map(|(_, url)| url.clone())
+}
+
+/// The backend of this test run.
+pub fn backend() -> TestBackend {
+    TestBackend::from_env().unwrap()
+}
+
+/// A fresh database for a server on the backend of this run (`None` for SQLite: the file in
+/// the data folder).
+pub fn fresh_database() -> Option<TempPgDatabase> {
+    match backend() {
+        TestBackend::Sqlite => None,
+        TestBackend::Postgres => Some(TempPgDatabase::create().unwrap()),
+    }
 }
 
 impl TestServer {
     pub fn start() -> TestServer {
-        let dir = tempfile::tempdir().unwrap();
-        let server = Server::start(dir.path(), "127.0.0.1:0".parse().unwrap()).unwrap();
-        TestServer { server, dir }
+        TestServer::start_with(|_| {})
+    }
+
+    /// A server on SQLite whatever the backend of the run (for tests that work on the
+    /// database file itself: copying it, tampering with it).
+    pub fn start_sqlite() -> TestServer {
+        TestServer::start_on(None, |_| {})
     }
 
     pub fn start_with(f: impl FnOnce(&mut ServerOptions)) -> TestServer {
+        TestServer::start_on(fresh_database(), f)
+    }
+
+    fn start_on(pg: Option<TempPgDatabase>, f: impl FnOnce(&mut ServerOptions)) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let mut options = ServerOptions::new(dir.path(), "127.0.0.1:0".parse().unwrap());
+        options.database = pg.as_ref().map(TempPgDatabase::config);
         f(&mut options);
         let server = Server::start_with(options).unwrap();
-        TestServer { server, dir }
+        if let Some(pg) = &pg {
+            DATABASES
+                .lock()
+                .unwrap()
+                .push((dir.path().to_path_buf(), pg.url_text().to_owned()));
+        }
+        TestServer { server, dir, pg }
+    }
+
+    /// The environment a `fieldcase-server` process needs to use this server's database.
+    pub fn database_env(&self) -> Vec<(&'static str, String)> {
+        match &self.pg {
+            Some(pg) => vec![("FIELDCASE_DATABASE_URL", pg.url_text().to_owned())],
+            None => Vec::new(),
+        }
     }
 
     pub fn client(&self) -> Client {
@@ -37,7 +93,7 @@ impl TestServer {
         self.server
             .state
             .db()
-            .with(|c| store::add_user(c, name, role, now))
+            .write(|sql| store::add_user(sql, name, role, now))
             .unwrap()
     }
 
@@ -46,7 +102,7 @@ impl TestServer {
         self.server
             .state
             .db()
-            .with(|c| store::issue_enrollment_code(c, name, ttl, now))
+            .write(|sql| store::issue_enrollment_code(sql, name, ttl, now))
             .unwrap()
             .code
     }
@@ -65,7 +121,7 @@ impl TestServer {
         self.server
             .state
             .db()
-            .with(|c| Ok(c.query_row(sql, [], |r| r.get(0))?))
+            .read(|c| c.query_row(sql, &[])?.get::<i64>(0))
             .unwrap()
     }
 

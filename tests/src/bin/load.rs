@@ -29,6 +29,7 @@ use fieldcase_core::store::{KeySetup, StoreOptions};
 use fieldcase_core::transport::TransportError;
 use fieldcase_server::cases::{self, CaseVault};
 use fieldcase_server::keys::ServerKeys;
+use fieldcase_server::sql::Database;
 use fieldcase_server::{TlsIdentity, db, store};
 use fieldcase_tests::FaultProxy;
 use fieldcase_tests::process::{ServerProcess, free_port, rss_bytes, server_binary};
@@ -45,11 +46,11 @@ fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-fn office(data: &Path) -> Result<(rusqlite::Connection, Arc<CaseVault>)> {
+fn office(data: &Path) -> Result<(Database, Arc<CaseVault>)> {
     let keys = ServerKeys::load_or_create(data)?;
-    let mut conn = db::open(&data.join(db::DB_FILE))?;
-    let vault = CaseVault::load_or_create(&mut conn, &keys)?;
-    Ok((conn, vault))
+    let db = Database::from_sqlite(db::open(&data.join(db::DB_FILE))?);
+    let vault = db.write(|sql| CaseVault::load_or_create(sql, &keys))?;
+    Ok((db, vault))
 }
 
 struct Phone {
@@ -147,35 +148,33 @@ fn main() -> Result<()> {
     let proxy = FaultProxy::start(server.addr);
 
     // The office: one worker per phone, one case per four workers.
-    let (mut conn, vault) = office(data.path())?;
+    let (office_db, vault) = office(data.path())?;
     let mut users = Vec::new();
     let mut codes = Vec::new();
     for i in 0..phones_n {
         let name = format!("worker{i:03}");
-        users.push(UserId::from_uuid(store::add_user(
-            &mut conn,
-            &name,
-            Role::FieldWorker,
-            now(),
-        )?));
-        codes.push(store::issue_enrollment_code(&mut conn, &name, 3600, now())?.code);
+        users.push(UserId::from_uuid(office_db.write(|sql| {
+            store::add_user(sql, &name, Role::FieldWorker, now())
+        })?));
+        codes.push(
+            office_db
+                .write(|sql| store::issue_enrollment_code(sql, &name, 3600, now()))?
+                .code,
+        );
     }
     let mut case_of = Vec::new();
     for group in users.chunks(4) {
-        let (case, _) = cases::create_case(
-            &mut conn,
-            &vault,
-            &NewCase {
-                client_code: format!("K-{:04}", case_of.len()),
-                consent: ConsentStatus::Given,
-                assigned_workers: group.to_vec(),
-            },
-            None,
-            now(),
-        )?;
+        let new = NewCase {
+            client_code: format!("K-{:04}", case_of.len()),
+            consent: ConsentStatus::Given,
+            assigned_workers: group.to_vec(),
+        };
+        let (case, _) = office_db
+            .write(|sql| cases::create_case(sql, &vault, &new, None, now()))?
+            .keep(&vault);
         case_of.extend(std::iter::repeat_n(case, group.len()));
     }
-    drop(conn);
+    drop(office_db);
     let pin = TlsIdentity::load_or_create(data.path())?.fingerprint();
 
     let setup = Instant::now();
@@ -291,12 +290,14 @@ fn main() -> Result<()> {
         acknowledged += phone.written.len();
         written.extend(phone.written.iter().cloned());
     }
-    let (conn, vault) = office(data.path())?;
+    let (office_db, vault) = office(data.path())?;
     let mut at_office = Vec::new();
     let mut cases_seen = BTreeSet::new();
     for case in &case_of {
         if cases_seen.insert(*case) {
-            let case = cases::read_case(&conn, &vault, *case)?.0;
+            let case = office_db
+                .read(|sql| cases::read_case(sql, &vault, *case))?
+                .0;
             at_office.extend(case.notes.iter().map(|n| n.id.to_string()));
         }
     }
@@ -304,7 +305,11 @@ fn main() -> Result<()> {
     let lost = written.difference(&office_set).count();
     let invented = office_set.difference(&written).count();
     let duplicated = at_office.len() - office_set.len();
-    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+    let check: String = office_db.read(|sql| {
+        sql.query_row("PRAGMA integrity_check", &[])?
+            .get::<String>(0)
+            .map_err(fieldcase_server::ServerError::from)
+    })?;
     server.kill();
     drop(proxy);
 
