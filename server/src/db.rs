@@ -1,13 +1,12 @@
-//! The server's SQLite database: opening (WAL), versioned migrations, and a handle that runs
-//! blocking work off the async executor.
+//! The server's SQLite database: opening (WAL) and versioned migrations (the handle requests
+//! use is [`crate::sql::Database`]).
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::Connection;
 
-use crate::error::{AppError, ServerError};
+use crate::error::ServerError;
 
 /// Migrations in order; step `i` (0-based) moves the schema to `user_version = i + 1`.
 /// [`crate::sql::PG_MIGRATIONS`] holds the PostgreSQL equivalents, under the same names.
@@ -80,63 +79,4 @@ pub fn migrate(conn: &mut Connection) -> Result<(), ServerError> {
         tracing::info!(migration = name, version, "applied database migration");
     }
     Ok(())
-}
-
-/// A shared connection; blocking work runs on tokio's blocking pool.
-///
-/// Requests wait for their turn on an async, first-come-first-served gate before they take a
-/// blocking thread: waiting on the connection's lock inside the blocking pool instead made a
-/// thread for every waiting request (hundreds under load, each with its own allocator arena that
-/// kept memory it had freed: the resident size grew by about 25 MB a minute while heaptrack saw
-/// under 19 MB of heap in use), and the lock served them in no particular order.
-#[derive(Debug, Clone)]
-pub struct Db {
-    conn: Arc<Mutex<Connection>>,
-    turn: Arc<tokio::sync::Semaphore>,
-}
-
-impl Db {
-    /// Wraps an open connection.
-    pub fn new(conn: Connection) -> Db {
-        Db {
-            conn: Arc::new(Mutex::new(conn)),
-            turn: Arc::new(tokio::sync::Semaphore::new(1)),
-        }
-    }
-
-    /// Runs `f` with the connection on the blocking pool, in arrival order.
-    pub async fn call<T, F>(&self, f: F) -> Result<T, AppError>
-    where
-        F: FnOnce(&mut Connection) -> Result<T, AppError> + Send + 'static,
-        T: Send + 'static,
-    {
-        // Held until the blocking work is done (or this request is dropped, in which case the
-        // work may still finish while the next one waits on the connection's lock).
-        let _turn = self
-            .turn
-            .acquire()
-            .await
-            .map_err(|_| AppError::internal(&"database gate closed"))?;
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn
-                .lock()
-                .map_err(|_| AppError::internal(&"database lock poisoned"))?;
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| AppError::internal(&e))?
-    }
-
-    /// Runs `f` with the connection on the current thread (for start-up and admin commands).
-    pub fn with<T>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, ServerError>,
-    ) -> Result<T, ServerError> {
-        let mut guard = self
-            .conn
-            .lock()
-            .map_err(|_| ServerError::Internal("database lock poisoned"))?;
-        f(&mut guard)
-    }
 }

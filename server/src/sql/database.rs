@@ -124,9 +124,17 @@ impl DatabaseConfig {
 ///
 /// [`Database::read`] runs in a consistent read-only snapshot (SQLite's deferred transaction
 /// with `query_only`; PostgreSQL's REPEATABLE READ READ ONLY) and takes no lock.
+///
+/// Requests wait for their turn on an async, first-come-first-served gate (one turn on SQLite,
+/// one per pooled connection on PostgreSQL) before they take a blocking thread: waiting on the
+/// connection inside the blocking pool instead made a thread for every waiting request
+/// (hundreds under load, each with its own allocator arena that kept memory it had freed: the
+/// office's resident size grew by about 25 MB a minute while heaptrack saw under 19 MB of heap
+/// in use), and served them in no particular order.
 #[derive(Debug, Clone)]
 pub struct Database {
     inner: Arc<Inner>,
+    turns: Arc<tokio::sync::Semaphore>,
 }
 
 #[derive(Debug)]
@@ -159,6 +167,7 @@ impl Database {
     pub fn from_sqlite(conn: Connection) -> Database {
         Database {
             inner: Arc::new(Inner::Sqlite(Mutex::new(conn))),
+            turns: Arc::new(tokio::sync::Semaphore::new(1)),
         }
     }
 
@@ -171,6 +180,7 @@ impl Database {
         drop(client);
         Ok(Database {
             inner: Arc::new(Inner::Postgres(Box::new(pool), url.clone())),
+            turns: Arc::new(tokio::sync::Semaphore::new(max_connections)),
         })
     }
 
@@ -272,6 +282,13 @@ impl Database {
         T: Send + 'static,
         E: From<SqlError> + Send + 'static,
     {
+        // Held until the blocking work is done (or this request is dropped: then the work may
+        // still finish while the next one waits on the connection).
+        let _turn = self
+            .turns
+            .acquire()
+            .await
+            .map_err(|_| SqlError::Pool("the database gate is closed"))?;
         let db = self.clone();
         tokio::task::spawn_blocking(move || db.write(f))
             .await
@@ -285,6 +302,11 @@ impl Database {
         T: Send + 'static,
         E: From<SqlError> + Send + 'static,
     {
+        let _turn = self
+            .turns
+            .acquire()
+            .await
+            .map_err(|_| SqlError::Pool("the database gate is closed"))?;
         let db = self.clone();
         tokio::task::spawn_blocking(move || db.read(f))
             .await
