@@ -19,16 +19,29 @@ use fieldcase_core::ids::{CaseId, TaskId, UserId};
 use fieldcase_core::model::{Case, ConsentStatus, NewCase, NewNote, NewTask, NoteKind, OfficeKind};
 use fieldcase_core::protocol::{Fingerprint, Role};
 use fieldcase_core::store::{KeySetup, StoreOptions};
+use fieldcase_server::testing::{TempPgDatabase, TestBackend};
 use fieldcase_server::{RunningServer, Server, SystemClock, cases, store};
 
 pub use proxy::FaultProxy;
 
-/// A real server on 127.0.0.1:0 with its data folder.
+/// A real server on 127.0.0.1:0 with its data folder, on the database backend named by
+/// `FIELDCASE_TEST_DATABASE` (`sqlite`, the default: the file in the data folder; `postgres`:
+/// a fresh database of its own on the PostgreSQL test server, see `fieldcase_server::testing`).
 pub struct TestServer {
     /// The running server.
     pub running: Option<RunningServer>,
     /// Its data folder.
     pub dir: tempfile::TempDir,
+    /// Its PostgreSQL database, if the run is on PostgreSQL (dropped after the server).
+    pub pg: Option<TempPgDatabase>,
+}
+
+/// A fresh database on the backend of this run (`None`: the SQLite file in the data folder).
+pub fn fresh_database() -> Option<TempPgDatabase> {
+    match TestBackend::from_env().unwrap() {
+        TestBackend::Sqlite => None,
+        TestBackend::Postgres => Some(TempPgDatabase::create().unwrap()),
+    }
 }
 
 fn now() -> i64 {
@@ -40,11 +53,26 @@ impl TestServer {
     /// Starts a server on a fresh data folder.
     pub fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let running = Server::start(dir.path(), "127.0.0.1:0".parse().unwrap()).unwrap();
+        let pg = fresh_database();
+        let running = Server::start_with(Self::options(dir.path(), pg.as_ref())).unwrap();
         Self {
             running: Some(running),
             dir,
+            pg,
         }
+    }
+
+    /// Default options for a server on `dir` and (if given) a PostgreSQL database.
+    pub fn options(dir: &Path, pg: Option<&TempPgDatabase>) -> fieldcase_server::ServerOptions {
+        let mut options = fieldcase_server::ServerOptions::new(dir, "127.0.0.1:0".parse().unwrap());
+        options.database = pg.map(TempPgDatabase::config);
+        options
+    }
+
+    /// `FIELDCASE_DATABASE_URL` for a `fieldcase-server` process on this server's database
+    /// (`None` on SQLite).
+    pub fn database_url(&self) -> Option<&str> {
+        self.pg.as_ref().map(TempPgDatabase::url_text)
     }
 
     /// The running server.
@@ -68,7 +96,7 @@ impl TestServer {
             running.shutdown().unwrap();
         }
         self.running =
-            Some(Server::start(self.dir.path(), "127.0.0.1:0".parse().unwrap()).unwrap());
+            Some(Server::start_with(Self::options(self.dir.path(), self.pg.as_ref())).unwrap());
     }
 
     /// Adds a user.
@@ -256,14 +284,15 @@ impl TestServer {
         adjust: impl FnOnce(&mut fieldcase_server::Limits),
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut options =
-            fieldcase_server::ServerOptions::new(dir.path(), "127.0.0.1:0".parse().unwrap());
+        let pg = fresh_database();
+        let mut options = Self::options(dir.path(), pg.as_ref());
         options.clock = Arc::new(clock);
         adjust(&mut options.limits);
         let running = Server::start_with(options).unwrap();
         Self {
             running: Some(running),
             dir,
+            pg,
         }
     }
 

@@ -101,6 +101,8 @@ pub struct ServerProcess {
     child: Option<Child>,
     binary: PathBuf,
     data: PathBuf,
+    /// `FIELDCASE_DATABASE_URL` of the process (`None`: the SQLite file in the data folder).
+    database: Option<String>,
     /// Where it listens.
     pub addr: SocketAddr,
 }
@@ -109,10 +111,17 @@ impl ServerProcess {
     /// Starts `fieldcase-server --data DATA serve --listen 127.0.0.1:PORT` and waits until it
     /// announces that it listens.
     pub fn start(binary: &Path, data: &Path, port: u16) -> Self {
+        ServerProcess::start_on(binary, data, port, None)
+    }
+
+    /// Like [`ServerProcess::start`] on the database `database` (a `postgres://` URL handed
+    /// over in `FIELDCASE_DATABASE_URL`; `None` is the SQLite file in the data folder).
+    pub fn start_on(binary: &Path, data: &Path, port: u16, database: Option<&str>) -> Self {
         let mut server = ServerProcess {
             child: None,
             binary: binary.to_path_buf(),
             data: data.to_path_buf(),
+            database: database.map(str::to_owned),
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
         };
         server.restart();
@@ -135,7 +144,11 @@ impl ServerProcess {
         assert!(self.child.is_none(), "server already running");
         let started = Instant::now();
         loop {
-            let mut child = Command::new(&self.binary)
+            let mut command = Command::new(&self.binary);
+            if let Some(url) = &self.database {
+                command.env("FIELDCASE_DATABASE_URL", url);
+            }
+            let mut child = command
                 .arg("--data")
                 .arg(&self.data)
                 .args(["serve", "--listen", &self.addr.to_string()])

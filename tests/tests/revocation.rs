@@ -8,6 +8,7 @@ use fieldcase_core::CoreError;
 use fieldcase_core::device::PENDING_RECEIPT_FILE;
 use fieldcase_core::protocol::{Role, WipeOrder};
 use fieldcase_core::store::{DB_FILE, KEY_FILE};
+use fieldcase_server::sql_params;
 use fieldcase_tests::{TestDevice, TestServer};
 
 fn store_files(phone: &TestDevice) -> Vec<String> {
@@ -20,20 +21,64 @@ fn store_files(phone: &TestDevice) -> Vec<String> {
     names
 }
 
+/// The server database's global write lock held from outside the server: SQLite's
+/// `BEGIN IMMEDIATE` on the file, or on PostgreSQL the same advisory lock the server takes.
+enum WriteLockHolder {
+    Sqlite(rusqlite::Connection),
+    Postgres(postgres::Client),
+}
+
+impl WriteLockHolder {
+    fn take(server: &TestServer) -> WriteLockHolder {
+        match &server.pg {
+            None => {
+                let conn = rusqlite::Connection::open(server.dir.path().join("server.db")).unwrap();
+                conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+                WriteLockHolder::Sqlite(conn)
+            }
+            Some(pg) => {
+                let mut client = pg.connect().unwrap();
+                client
+                    .batch_execute(&format!(
+                        "BEGIN; SELECT pg_advisory_xact_lock({})",
+                        i64::from_be_bytes(*b"fcwrite!")
+                    ))
+                    .unwrap();
+                WriteLockHolder::Postgres(client)
+            }
+        }
+    }
+
+    fn revoke_and_commit(self, device: &str) {
+        let revoke = format!("UPDATE devices SET status = 'revoked' WHERE id = '{device}'");
+        match self {
+            WriteLockHolder::Sqlite(conn) => {
+                conn.execute_batch(&revoke).unwrap();
+                conn.execute_batch("COMMIT").unwrap();
+            }
+            WriteLockHolder::Postgres(mut client) => {
+                client.batch_execute(&revoke).unwrap();
+                client.batch_execute("COMMIT").unwrap();
+            }
+        }
+    }
+}
+
 fn device_row(server: &TestServer, phone_id: &str) -> (String, Option<i64>, Option<String>) {
-    server.with_db(|c| {
-        c.query_row(
+    server.with_sql(|c| {
+        let r = c.query_row(
             "SELECT status, wiped_at, wipe_reason FROM devices WHERE id = ?1",
-            [phone_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
+            sql_params![phone_id],
+        )?;
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
     })
 }
 
 fn audit_actions(server: &TestServer) -> Vec<String> {
-    server.with_db(|c| {
-        c.prepare("SELECT action FROM audit_log ORDER BY seq")?
-            .query_map([], |r| r.get(0))?
+    server.with_sql(|c| {
+        c.query_all("SELECT action FROM audit_log ORDER BY seq", &[])?
+            .iter()
+            .map(|r| r.get(0))
             .collect()
     })
 }
@@ -115,12 +160,12 @@ fn a_revoked_phones_offline_edits_land_in_quarantine_not_in_the_case() {
         server.case(case).notes.is_empty(),
         "nothing of the revoked phone was merged"
     );
-    let held = server.with_db(|c| {
+    let held: i64 = server.with_sql(|c| {
         c.query_row(
             "SELECT COUNT(*) FROM quarantine WHERE case_id = ?1 AND decision IS NULL",
-            [case.to_string()],
-            |r| r.get::<_, i64>(0),
-        )
+            sql_params![&case.to_string()],
+        )?
+        .get(0)
     });
     assert_eq!(held, 1, "the upload is kept for an admin");
     // The colleague's phone never sees it.
@@ -143,22 +188,14 @@ fn a_revocation_committed_during_a_sync_sends_its_upload_to_quarantine() {
 
     // Hold the database's write lock from another connection, start the phone's sync (it is
     // authenticated, then waits for the lock), commit the revocation, release.
-    let db_path = server.dir.path().join("server.db");
-    let blocker = rusqlite::Connection::open(&db_path).unwrap();
-    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
     let phone_id = phone.id();
+    let blocker = WriteLockHolder::take(&server);
     let syncing = std::thread::spawn(move || {
         let result = phone.device.sync_now();
         (phone, result)
     });
     std::thread::sleep(Duration::from_millis(500));
-    blocker
-        .execute(
-            "UPDATE devices SET status = 'revoked' WHERE id = ?1",
-            [phone_id.to_string()],
-        )
-        .unwrap();
-    blocker.execute_batch("COMMIT").unwrap();
+    blocker.revoke_and_commit(&phone_id.to_string());
     let (phone, result) = syncing.join().unwrap();
     assert!(
         matches!(result, Err(CoreError::RevokedAndWiped)),
@@ -438,12 +475,12 @@ fn an_unassigned_case_is_purged_after_its_pending_edits_reach_the_office() {
         .collect();
     assert_eq!(listed, vec![kept]);
     // The purge receipt is recorded and audited.
-    let receipts: i64 = server.with_db(|c| {
+    let receipts: i64 = server.with_sql(|c| {
         c.query_row(
             "SELECT COUNT(*) FROM purge_receipts WHERE case_id = ?1",
-            [case.to_string()],
-            |r| r.get(0),
-        )
+            sql_params![&case.to_string()],
+        )?
+        .get(0)
     });
     assert_eq!(receipts, 1);
     assert!(audit_actions(&server).contains(&"case_purged".to_string()));
@@ -594,12 +631,12 @@ fn a_closed_case_is_purged_from_phones_once_its_retention_has_passed() {
         "kept during retention"
     );
     clock.advance(121);
-    let closed_at: Option<i64> = server.with_db(|c| {
+    let closed_at: Option<i64> = server.with_sql(|c| {
         c.query_row(
             "SELECT closed_at FROM cases WHERE id = ?1",
-            [case.to_string()],
-            |r| r.get(0),
-        )
+            sql_params![&case.to_string()],
+        )?
+        .get(0)
     });
     assert!(
         closed_at.is_some(),

@@ -22,9 +22,11 @@ use mounts::Tmpfs;
 fn server_on(disk: &Tmpfs) -> TestServer {
     let dir = tempfile::tempdir_in(disk.path()).unwrap();
     let running = Server::start(dir.path(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    // The disk faults are the SQLite file's: on SQLite in every run.
     TestServer {
         running: Some(running),
         dir,
+        pg: None,
     }
 }
 

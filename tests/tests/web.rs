@@ -5,6 +5,7 @@
 
 use fieldcase_core::protocol::Role;
 use fieldcase_core::transport::{Client, RawRequest};
+use fieldcase_server::sql_params;
 use fieldcase_server::web::auth::{self, LoginRefusal};
 use fieldcase_tests::{TestDevice, TestServer};
 
@@ -99,10 +100,9 @@ fn page(server: &TestServer, path: &str, token: &str) -> String {
 }
 
 fn device_status(server: &TestServer, id: &str) -> String {
-    server.with_db(|c| {
-        c.query_row("SELECT status FROM devices WHERE id = ?1", [id], |r| {
-            r.get(0)
-        })
+    server.with_sql(|c| {
+        c.query_row("SELECT status FROM devices WHERE id = ?1", sql_params![id])?
+            .get(0)
     })
 }
 
@@ -162,10 +162,10 @@ fn sessions_expire_when_idle_and_end_at_logout() {
     server.add_web_user("marija", Role::CaseManager, PASSWORD);
     let s = session(&server, "marija");
     assert_eq!(get(&server, "/cases", &s.token), 200);
-    server.with_db(|c| {
+    server.with_sql(|c| {
         c.execute(
             "UPDATE web_sessions SET last_seen = last_seen - ?1",
-            [auth::IDLE_TIMEOUT_SECS + 1],
+            sql_params![auth::IDLE_TIMEOUT_SECS + 1],
         )
     });
     assert_eq!(
@@ -185,12 +185,12 @@ fn sessions_expire_when_idle_and_end_at_logout() {
         "logout ends the session"
     );
     // Tokens are stored only hashed.
-    let stored: i64 = server.with_db(|c| {
+    let stored: i64 = server.with_sql(|c| {
         c.query_row(
             "SELECT count(*) FROM web_sessions WHERE token_hash = ?1",
-            [s.token.as_bytes()],
-            |r| r.get(0),
-        )
+            sql_params![s.token.as_bytes()],
+        )?
+        .get(0)
     });
     assert_eq!(stored, 0);
 }
@@ -216,8 +216,10 @@ fn login_attempts_are_rate_limited_and_passwords_hashed_with_argon2id() {
         attempt(PASSWORD, "10.0.0.2").err(),
         Some(LoginRefusal::TooManyAttempts)
     );
-    let hash: String =
-        server.with_db(|c| c.query_row("SELECT password_hash FROM web_logins", [], |r| r.get(0)));
+    let hash: String = server.with_sql(|c| {
+        c.query_row("SELECT password_hash FROM web_logins", &[])?
+            .get(0)
+    });
     assert!(hash.starts_with("$argon2id$"), "{hash}");
     assert!(!hash.contains(PASSWORD));
 }
@@ -242,9 +244,10 @@ fn an_admin_reads_and_releases_a_quarantined_upload_through_the_pages() {
     phone.write_note(case, "Written after the phone was lost.");
     server.revoke(phone.id());
     assert!(phone.device.sync_now().is_err());
-    let held: Vec<String> = server.with_db(|c| {
-        c.prepare("SELECT id FROM quarantine")?
-            .query_map([], |r| r.get(0))?
+    let held: Vec<String> = server.with_sql(|c| {
+        c.query_all("SELECT id FROM quarantine", &[])?
+            .iter()
+            .map(|r| r.get(0))
             .collect()
     });
     assert_eq!(held.len(), 1);
@@ -272,12 +275,12 @@ fn opening_a_case_in_the_office_is_audited_but_the_live_timeline_poll_is_not() {
     let (case, _) = server.create_case("K-AUDIT", &[ana]);
     let marija = session(&server, "marija");
     let reads = |server: &TestServer| -> i64 {
-        server.with_db(|c| {
+        server.with_sql(|c| {
             c.query_row(
                 "SELECT COUNT(*) FROM audit_log WHERE action = 'case_read' AND detail = ?1",
-                [case.to_string()],
-                |r| r.get(0),
-            )
+                sql_params![&case.to_string()],
+            )?
+            .get(0)
         })
     };
     assert_eq!(get(&server, &format!("/cases/{case}"), &marija.token), 200);
@@ -300,12 +303,12 @@ fn opening_a_case_in_the_office_is_audited_but_the_live_timeline_poll_is_not() {
 }
 
 fn audit_count(server: &TestServer, action: &str, user: Option<&str>) -> i64 {
-    server.with_db(|c| {
+    server.with_sql(|c| {
         c.query_row(
-            "SELECT count(*) FROM audit_log WHERE action = ?1 AND (?2 IS NULL OR user_id = ?2)",
-            rusqlite::params![action, user],
-            |r| r.get(0),
-        )
+            "SELECT count(*) FROM audit_log WHERE action = ?1 AND (CAST(?2 AS TEXT) IS NULL OR user_id = ?2)",
+            sql_params![action, user],
+        )?
+        .get(0)
     })
 }
 
