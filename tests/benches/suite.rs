@@ -217,6 +217,8 @@ fn server_main(data: Option<PathBuf>) {
             ),
             // Unused: the data folder is `dir`, owned by the orchestrator.
             dir: tempfile::tempdir().unwrap(),
+            // The benchmark measures the embedded default, SQLite.
+            pg: None,
         },
     };
     let mut users = BTreeMap::new();
@@ -250,18 +252,14 @@ fn server_main(data: Option<PathBuf>) {
                 let state = &server.running().state;
                 let mut cases = state
                     .db()
-                    .with(|c| fieldcase_server::cases::list_case_ids(c))
+                    .read(|sql| fieldcase_server::cases::list_case_ids(sql))
                     .unwrap();
                 cases.truncate(k.parse().unwrap());
                 let vault = state.vault().clone();
-                state
-                    .db()
-                    .with(|conn| {
-                        office_notes(conn, &vault, state.now(), &cases, 1, &|_, _| {
-                            "follow-up call: the decision arrived, interview on Monday".to_owned()
-                        })
-                    })
-                    .unwrap();
+                office_notes(state.db(), &vault, state.now(), &cases, 1, &|_, _| {
+                    "follow-up call: the decision arrived, interview on Monday".to_owned()
+                })
+                .unwrap();
                 json!({"ok": true})
             }
             ["quit"] => break,
@@ -370,12 +368,17 @@ fn seed_office_main(args: &[String]) {
         (args[1].parse().unwrap(), args[2].parse().unwrap(), &args[3]);
     fieldcase_server::prepare_data_dir(&dir).unwrap();
     let keys = ServerKeys::load_or_create(&dir).unwrap();
-    let mut conn = db::open(&dir.join(db::DB_FILE)).unwrap();
-    let vault = cases::CaseVault::load_or_create(&mut conn, &keys).unwrap();
+    let conn = db::open(&dir.join(db::DB_FILE)).unwrap();
     conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
+    let database = fieldcase_server::sql::Database::from_sqlite(conn);
+    let vault = database
+        .write(|sql| cases::CaseVault::load_or_create(sql, &keys))
+        .unwrap();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let user = fieldcase_core::ids::UserId::from_uuid(
-        store::add_user(&mut conn, name, Role::FieldWorker, now).unwrap(),
+        database
+            .write(|sql| store::add_user(sql, name, Role::FieldWorker, now))
+            .unwrap(),
     );
     let t = Instant::now();
     let task = fieldcase_core::model::NewTask {
@@ -393,22 +396,19 @@ fn seed_office_main(args: &[String]) {
     };
     let made: Vec<CaseId> = (0..n)
         .map(|i| {
-            cases::create_case(
-                &mut conn,
-                &vault,
-                &fieldcase_core::model::NewCase {
-                    client_code: format!("K-S-{i:05}"),
-                    consent: fieldcase_core::model::ConsentStatus::Given,
-                    assigned_workers: vec![user],
-                },
-                Some(&task),
-                now,
-            )
-            .unwrap()
-            .0
+            let new = fieldcase_core::model::NewCase {
+                client_code: format!("K-S-{i:05}"),
+                consent: fieldcase_core::model::ConsentStatus::Given,
+                assigned_workers: vec![user],
+            };
+            database
+                .write(|sql| cases::create_case(sql, &vault, &new, Some(&task), now))
+                .unwrap()
+                .keep(&vault)
+                .0
         })
         .collect();
-    office_notes(&mut conn, &vault, now, &made, notes, &|c, i| {
+    office_notes(&database, &vault, now, &made, notes, &|c, i| {
         note(c * NOTES_PER_CASE + i)
     })
     .unwrap();
@@ -419,10 +419,10 @@ fn seed_office_main(args: &[String]) {
 }
 
 /// Adds `per_case` notes to each of `cases` at the office through the server's own storage of
-/// the sync hub (`SqliteHub`: its `case_doc` and `store_case`, as a sync request stores what it
+/// the sync hub (`SqlHub`: its `case_doc` and `store_case`, as a sync request stores what it
 /// received), a hundred cases to a transaction; the notes are the office's own edits.
 fn office_notes(
-    conn: &mut rusqlite::Connection,
+    database: &fieldcase_server::sql::Database,
     vault: &Arc<fieldcase_server::cases::CaseVault>,
     now: i64,
     cases: &[CaseId],
@@ -432,26 +432,27 @@ fn office_notes(
     use fieldcase_core::sync::hub::HubStorage;
     let at = time::OffsetDateTime::from_unix_timestamp(now).unwrap();
     for (b, batch) in cases.chunks(100).enumerate() {
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let mut hub = fieldcase_server::cases::SqliteHub::new(&tx, vault, now, 0);
-        for (k, case) in batch.iter().enumerate() {
-            let doc = hub.case_doc(*case)?.expect("a case of this office");
-            for i in 0..per_case {
-                doc.add_note(
-                    vault.office,
-                    &NewNote {
-                        kind: NoteKind::Visit,
-                        body: body(b * 100 + k, i),
-                        tags: vec![],
-                        task: None,
-                    },
-                    at,
-                )?;
+        let loaded = database.write(|sql| {
+            let mut hub = fieldcase_server::cases::SqlHub::new(sql, vault, now, 0);
+            for (k, case) in batch.iter().enumerate() {
+                let doc = hub.case_doc(*case)?.expect("a case of this office");
+                for i in 0..per_case {
+                    doc.add_note(
+                        vault.office,
+                        &NewNote {
+                            kind: NoteKind::Visit,
+                            body: body(b * 100 + k, i),
+                            tags: vec![],
+                            task: None,
+                        },
+                        at,
+                    )?;
+                }
+                hub.store_case(*case, None)?;
             }
-            hub.store_case(*case, None)?;
-        }
-        let loaded: Vec<_> = hub.into_loaded().collect();
-        tx.commit()?;
+            Ok::<_, fieldcase_server::ServerError>(hub.into_loaded().collect::<Vec<_>>())
+        })?;
+        // Committed: the documents in memory are what is stored.
         vault.keep(loaded);
     }
     Ok(())
