@@ -275,6 +275,16 @@ impl Database {
         }
     }
 
+    /// Waits for this request's turn at the database (see [`Database`]). Hold the permit until
+    /// the blocking work is done; if the request is dropped first, its work may still finish
+    /// while the next one waits on the connection.
+    async fn turn(&self) -> Result<tokio::sync::SemaphorePermit<'_>, SqlError> {
+        self.turns
+            .acquire()
+            .await
+            .map_err(|_| SqlError::Pool("the database gate is closed"))
+    }
+
     /// [`Database::write`] on tokio's blocking pool, for request handlers.
     pub async fn call_write<T, E, F>(&self, f: F) -> Result<T, E>
     where
@@ -282,13 +292,7 @@ impl Database {
         T: Send + 'static,
         E: From<SqlError> + Send + 'static,
     {
-        // Held until the blocking work is done (or this request is dropped: then the work may
-        // still finish while the next one waits on the connection).
-        let _turn = self
-            .turns
-            .acquire()
-            .await
-            .map_err(|_| SqlError::Pool("the database gate is closed"))?;
+        let _turn = self.turn().await?;
         let db = self.clone();
         tokio::task::spawn_blocking(move || db.write(f))
             .await
@@ -302,11 +306,7 @@ impl Database {
         T: Send + 'static,
         E: From<SqlError> + Send + 'static,
     {
-        let _turn = self
-            .turns
-            .acquire()
-            .await
-            .map_err(|_| SqlError::Pool("the database gate is closed"))?;
+        let _turn = self.turn().await?;
         let db = self.clone();
         tokio::task::spawn_blocking(move || db.read(f))
             .await
