@@ -182,15 +182,7 @@ impl CaseDoc {
                     return Err(refuse("a map or list in the changes is too large"));
                 }
                 for key in keys {
-                    if key.len() > MAX_TEXT_BYTES {
-                        return Err(refuse("a key in the changes is too long"));
-                    }
-                    let values = doc
-                        .get_all(obj, key.as_str())
-                        .map_err(|_| refuse("malformed case document"))?;
-                    for (value, id) in values {
-                        self.check_value(&value, &id, depth)?;
-                    }
+                    self.check_key(obj, key, depth)?;
                 }
                 Ok(())
             }
@@ -235,15 +227,7 @@ impl CaseDoc {
             }
             ObjType::Map | ObjType::Table => {
                 for key in doc.keys(obj) {
-                    if key.len() > MAX_TEXT_BYTES {
-                        return Err(refuse("a key in the changes is too long"));
-                    }
-                    let values = doc
-                        .get_all(obj, key.as_str())
-                        .map_err(|_| refuse("malformed case document"))?;
-                    for (value, id) in values {
-                        self.check_value(&value, &id, depth)?;
-                    }
+                    self.check_key(obj, &key, depth)?;
                 }
                 Ok(())
             }
@@ -259,6 +243,21 @@ impl CaseDoc {
                 Ok(())
             }
         }
+    }
+
+    /// One key of a map at `depth`: its length, and every value it holds (concurrent ones too).
+    fn check_key(&self, obj: &ObjId, key: &str, depth: usize) -> Result<()> {
+        if key.len() > MAX_TEXT_BYTES {
+            return Err(refuse("a key in the changes is too long"));
+        }
+        let values = self
+            .doc
+            .get_all(obj, key)
+            .map_err(|_| refuse("malformed case document"))?;
+        for (value, id) in values {
+            self.check_value(&value, &id, depth)?;
+        }
+        Ok(())
     }
 
     fn check_value(&self, value: &Value<'_>, id: &ObjId, depth: usize) -> Result<()> {
