@@ -308,17 +308,29 @@ pub(crate) fn store(
 }
 
 /// The decrypted documents of recently used cases, least recently used evicted first, bounded by
-/// count and by saved size.
+/// count ([`CACHE_DOCS`]) and by automerge operations (the budget, [`CACHE_OPS`] unless
+/// [`crate::Limits::cached_operations`] says otherwise).
 #[derive(Default)]
 pub(crate) struct DocCache {
     inner: Mutex<Entries>,
 }
 
-#[derive(Default)]
 struct Entries {
     docs: HashMap<CaseId, (LoadedCase, u64)>,
     tick: u64,
     ops: u64,
+    budget: u64,
+}
+
+impl Default for Entries {
+    fn default() -> Self {
+        Entries {
+            docs: HashMap::new(),
+            tick: 0,
+            ops: 0,
+            budget: CACHE_OPS,
+        }
+    }
 }
 
 impl DocCache {
@@ -339,13 +351,23 @@ impl DocCache {
         (ours == stored && loaded.stored_heads.len() == stored.len()).then_some(loaded)
     }
 
+    /// Sets the most operations kept (documents past it are dropped, oldest first).
+    pub(crate) fn set_budget(&self, ops: u64) {
+        if let Ok(mut entries) = self.inner.lock() {
+            entries.budget = ops;
+            entries.evict();
+        }
+    }
+
     /// Keeps a document that is stored as it is (after its transaction committed).
     fn keep(&self, loaded: LoadedCase) {
         let Ok(mut entries) = self.inner.lock() else {
             return;
         };
         let size = loaded.doc.op_count();
-        if size > CACHE_OPS / 4 {
+        // One document may take a quarter of the budget at most, so that a huge case does not
+        // push every other one out.
+        if size > entries.budget / 4 {
             return;
         }
         entries.tick += 1;
@@ -355,8 +377,20 @@ impl DocCache {
             entries.ops = entries.ops.saturating_sub(old.doc.op_count());
         }
         entries.ops = entries.ops.saturating_add(size);
-        while entries.docs.len() > CACHE_DOCS || entries.ops > CACHE_OPS {
-            let Some(oldest) = entries
+        entries.evict();
+    }
+
+    /// Number of documents in memory.
+    fn len(&self) -> usize {
+        self.inner.lock().map(|e| e.docs.len()).unwrap_or(0)
+    }
+}
+
+impl Entries {
+    /// Drops the least recently used documents until the count and the budget hold.
+    fn evict(&mut self) {
+        while self.docs.len() > CACHE_DOCS || self.ops > self.budget {
+            let Some(oldest) = self
                 .docs
                 .iter()
                 .min_by_key(|(_, (_, t))| *t)
@@ -364,15 +398,10 @@ impl DocCache {
             else {
                 break;
             };
-            if let Some((old, _)) = entries.docs.remove(&oldest) {
-                entries.ops = entries.ops.saturating_sub(old.doc.op_count());
+            if let Some((old, _)) = self.docs.remove(&oldest) {
+                self.ops = self.ops.saturating_sub(old.doc.op_count());
             }
         }
-    }
-
-    /// Number of documents in memory.
-    fn len(&self) -> usize {
-        self.inner.lock().map(|e| e.docs.len()).unwrap_or(0)
     }
 }
 
@@ -448,27 +477,36 @@ mod tests {
     }
 
     fn new_case(o: &Office) -> CaseId {
+        new_cases(o, 1)[0]
+    }
+
+    /// `n` cases of one field worker.
+    fn new_cases(o: &Office, n: usize) -> Vec<CaseId> {
         let user =
             o.db.write(|sql| {
                 store::add_user(sql, "ana", fieldcase_core::protocol::Role::FieldWorker, 0)
             })
             .unwrap();
-        o.db.write(|sql| {
-            cases::create_case(
-                sql,
-                &o.vault,
-                &NewCase {
-                    client_code: "K-0142".into(),
-                    consent: ConsentStatus::Given,
-                    assigned_workers: vec![fieldcase_core::ids::UserId::from_uuid(user)],
-                },
-                None,
-                0,
-            )
-        })
-        .unwrap()
-        .keep(&o.vault)
-        .0
+        (0..n)
+            .map(|i| {
+                o.db.write(|sql| {
+                    cases::create_case(
+                        sql,
+                        &o.vault,
+                        &NewCase {
+                            client_code: format!("K-{i:04}"),
+                            consent: ConsentStatus::Given,
+                            assigned_workers: vec![fieldcase_core::ids::UserId::from_uuid(user)],
+                        },
+                        None,
+                        0,
+                    )
+                })
+                .unwrap()
+                .keep(&o.vault)
+                .0
+            })
+            .collect()
     }
 
     fn note(body: &str) -> NewNote {
@@ -545,6 +583,56 @@ mod tests {
             }
             assert!(seen_chunks > 1, "{}: stores never appended a chunk", o.name);
             assert_eq!(o.vault.docs_in_memory(), 1, "{}", o.name);
+        }
+    }
+
+    #[test]
+    fn memory_holds_to_its_budget_dropping_the_least_recently_used_first() {
+        for o in offices() {
+            let cases = new_cases(&o, 5);
+            for case in &cases {
+                for i in 0..4 {
+                    add_note(&o.db, &o.vault, *case, &format!("visit {i}"));
+                }
+            }
+            // Used in this order: each taken out of memory (or loaded) and given back.
+            let touch = |c: CaseId| {
+                let loaded =
+                    o.db.read(|sql| checkout(sql, &o.vault, c))
+                        .unwrap()
+                        .unwrap();
+                let ops = loaded.doc.op_count();
+                o.vault.keep([loaded]);
+                ops
+            };
+            let size = cases.iter().map(|c| touch(*c)).max().unwrap();
+            // Room for four documents of this size (one may take a quarter of the budget).
+            o.vault.docs.set_budget(size * 4 + size / 2);
+            for case in &cases {
+                touch(*case);
+            }
+            assert_eq!(o.vault.docs_in_memory(), 4, "{}", o.name);
+            let heads = |c: CaseId| from_disk(&o, c).heads();
+            assert!(
+                o.vault.docs.take(cases[0], &heads(cases[0])).is_none(),
+                "{}: the least recently used document is still in memory",
+                o.name
+            );
+            assert!(
+                o.vault.docs.take(cases[4], &heads(cases[4])).is_some(),
+                "{}: the most recently used document was dropped",
+                o.name
+            );
+            // No budget: nothing is kept, and every note is still read from the disk.
+            o.vault.docs.set_budget(0);
+            assert_eq!(o.vault.docs_in_memory(), 0, "{}", o.name);
+            add_note(&o.db, &o.vault, cases[1], "with nothing in memory");
+            assert_eq!(o.vault.docs_in_memory(), 0, "{}", o.name);
+            let read =
+                o.db.read(|sql| checkout(sql, &o.vault, cases[1]))
+                    .unwrap()
+                    .unwrap();
+            assert_eq!(read.doc.notes().unwrap().len(), 5, "{}", o.name);
         }
     }
 

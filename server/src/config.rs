@@ -10,6 +10,7 @@
 //! # override it; keep the password out of this file's permissions' reach (mode 0600).
 //! database = "postgres://fieldcase:secret@10.0.0.5:5432/fieldcase"
 //! database_connections = 8            # PostgreSQL connections of this instance
+//! cached_operations = 2000000         # automerge operations of case documents kept in memory
 //! ```
 
 use std::net::SocketAddr;
@@ -41,6 +42,9 @@ pub struct FileConfig {
     pub database: Option<String>,
     /// Most pooled PostgreSQL connections of this instance.
     pub database_connections: Option<usize>,
+    /// Most automerge operations of case documents this instance keeps decrypted in memory
+    /// ([`crate::Limits::cached_operations`]).
+    pub cached_operations: Option<u64>,
 }
 
 impl std::fmt::Debug for FileConfig {
@@ -53,6 +57,7 @@ impl std::fmt::Debug for FileConfig {
             .field("request_timeout_secs", &self.request_timeout_secs)
             .field("database", &self.database.as_ref().map(|_| "(set)"))
             .field("database_connections", &self.database_connections)
+            .field("cached_operations", &self.cached_operations)
             .finish()
     }
 }

@@ -325,6 +325,9 @@ fn resolve(
         }
         limits.pg_connections = n;
     }
+    if let Some(ops) = file.cached_operations {
+        limits.cached_operations = ops;
+    }
     let data = cli_data
         .or(file.data)
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));

@@ -39,6 +39,12 @@ pub struct Limits {
     pub retention: Duration,
     /// Most pooled connections to PostgreSQL of this instance (unused with SQLite).
     pub pg_connections: usize,
+    /// Most automerge operations of case documents kept decrypted in memory between requests
+    /// (a loaded document takes about 25 bytes an operation; the default, 2,000,000, about
+    /// 50 MB). Past it the least recently used documents are dropped and loaded again when
+    /// next needed; 0 keeps none. The memory of an office that holds more than this stays at
+    /// this bound whatever its caseload.
+    pub cached_operations: u64,
 }
 
 impl Default for Limits {
@@ -54,6 +60,7 @@ impl Default for Limits {
             lease: Duration::from_secs(72 * 3600),
             retention: Duration::from_secs(30 * 24 * 3600),
             pg_connections: DEFAULT_PG_CONNECTIONS,
+            cached_operations: crate::case_docs::CACHE_OPS,
         }
     }
 }
@@ -96,6 +103,7 @@ impl AppState {
         limits: Limits,
     ) -> Result<AppState, ServerError> {
         let vault = db.write(|sql| CaseVault::load_or_create(sql, &keys))?;
+        vault.docs.set_budget(limits.cached_operations);
         // Several instances on one PostgreSQL database: hear the stores of the others.
         if let Some(url) = db.pg_url() {
             crate::live_notify::spawn(url, &vault)?;

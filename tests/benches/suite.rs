@@ -32,7 +32,7 @@ use fieldcase_core::model::{NewNote, NoteKind, TaskStatus, TaskUpdate};
 use fieldcase_core::protocol::{Fingerprint, Role};
 use fieldcase_core::store::KeySetup;
 use fieldcase_tests::proxy::Link;
-use fieldcase_tests::{FaultProxy, TestServer};
+use fieldcase_tests::{FaultProxy, TestServer, office_notes};
 use serde_json::{Value, json};
 
 const NOTES_PER_CASE: usize = 20;
@@ -49,7 +49,7 @@ fn main() {
         .filter(|a| a != "--bench")
         .collect();
     match args.first().map(String::as_str) {
-        Some("server") => server_main(args.get(1).map(PathBuf::from)),
+        Some("server") => server_main(args.get(1).map(PathBuf::from), args.get(2).cloned()),
         Some("seed-office") => seed_office_main(&args[1..]),
         Some("device-upload") => device_upload(&args[1..]),
         Some("device-download") => device_download(&args[1..]),
@@ -207,19 +207,25 @@ impl LineChild {
 // ---------------------------------------------------------------------------------------------
 // The office server as its own process, driven by lines on stdin.
 
-/// `server [DIR]`: the office server, on a fresh data folder or on `DIR` (made by `seed-office`).
-fn server_main(data: Option<PathBuf>) {
+/// `server [DIR [DATABASE]]`: the office server, on a fresh data folder or on `DIR` (made by
+/// `seed-office`, or by the orchestrator for the PostgreSQL rows), and on the SQLite file of the
+/// data folder or the `DATABASE` URL (`postgres://...`, one database shared by several instances).
+fn server_main(data: Option<PathBuf>, database: Option<String>) {
     let server = match data {
         None => TestServer::start(),
-        Some(dir) => TestServer {
-            running: Some(
-                fieldcase_server::Server::start(&dir, "127.0.0.1:0".parse().unwrap()).unwrap(),
-            ),
-            // Unused: the data folder is `dir`, owned by the orchestrator.
-            dir: tempfile::tempdir().unwrap(),
-            // The benchmark measures the embedded default, SQLite.
-            pg: None,
-        },
+        Some(dir) => {
+            let mut options =
+                fieldcase_server::ServerOptions::new(&dir, "127.0.0.1:0".parse().unwrap());
+            options.database =
+                database.map(|url| fieldcase_server::sql::DatabaseConfig::parse(&url).unwrap());
+            TestServer {
+                running: Some(fieldcase_server::Server::start_with(options).unwrap()),
+                // Unused: the data folder is `dir`, owned by the orchestrator.
+                dir: tempfile::tempdir().unwrap(),
+                // The database, if not the folder's SQLite file, is the orchestrator's too.
+                pg: None,
+            }
+        }
     };
     let mut users = BTreeMap::new();
     println!(
@@ -286,10 +292,18 @@ impl ServerProc {
 
     /// The server on a data folder made beforehand (`None`: a fresh one).
     fn start_on(data: Option<&Path>) -> Self {
+        Self::start_with(data, None)
+    }
+
+    /// The server on a data folder and, when given, the PostgreSQL database at `database_url`.
+    fn start_with(data: Option<&Path>, database_url: Option<&str>) -> Self {
         let mut cmd = Command::new(std::env::current_exe().unwrap());
         cmd.arg("server");
         if let Some(dir) = data {
             cmd.arg(dir);
+            if let Some(url) = database_url {
+                cmd.arg(url);
+            }
         }
         let mut proc = LineChild::spawn(cmd, true);
         let v = proc
@@ -416,46 +430,6 @@ fn seed_office_main(args: &[String]) {
         "{}",
         json!({"cases": n, "ms": t.elapsed().as_secs_f64() * 1e3})
     );
-}
-
-/// Adds `per_case` notes to each of `cases` at the office through the server's own storage of
-/// the sync hub (`SqlHub`: its `case_doc` and `store_case`, as a sync request stores what it
-/// received), a hundred cases to a transaction; the notes are the office's own edits.
-fn office_notes(
-    database: &fieldcase_server::sql::Database,
-    vault: &Arc<fieldcase_server::cases::CaseVault>,
-    now: i64,
-    cases: &[CaseId],
-    per_case: usize,
-    body: &dyn Fn(usize, usize) -> String,
-) -> Result<(), fieldcase_server::ServerError> {
-    use fieldcase_core::sync::hub::HubStorage;
-    let at = time::OffsetDateTime::from_unix_timestamp(now).unwrap();
-    for (b, batch) in cases.chunks(100).enumerate() {
-        let loaded = database.write(|sql| {
-            let mut hub = fieldcase_server::cases::SqlHub::new(sql, vault, now, 0);
-            for (k, case) in batch.iter().enumerate() {
-                let doc = hub.case_doc(*case)?.expect("a case of this office");
-                for i in 0..per_case {
-                    doc.add_note(
-                        vault.office,
-                        &NewNote {
-                            kind: NoteKind::Visit,
-                            body: body(b * 100 + k, i),
-                            tags: vec![],
-                            task: None,
-                        },
-                        at,
-                    )?;
-                }
-                hub.store_case(*case, None)?;
-            }
-            Ok::<_, fieldcase_server::ServerError>(hub.into_loaded().collect::<Vec<_>>())
-        })?;
-        // Committed: the documents in memory are what is stored.
-        vault.keep(loaded);
-    }
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -940,17 +914,28 @@ fn day_offline(n: usize) -> Value {
 /// the same moment over TLS.
 fn office_load(d: usize) -> Value {
     let mut server = ServerProc::start();
+    let v = office_load_on(std::slice::from_mut(&mut server), d);
+    println!("  fieldcase office load  {v}");
+    server.stop();
+    v
+}
+
+/// Scenario 4 on `servers` (one, or several instances on one database): ten workers with five
+/// cases each, made through the first instance; `d` phones, phone `i` enrolled on and syncing
+/// with instance `i % servers.len()`, each with one new note, all sync at the same moment.
+/// Server peak and CPU are the sums over the instances.
+fn office_load_on(servers: &mut [ServerProc], d: usize) -> Value {
     let workers = 10.min(d);
     let mut cases = Vec::new();
     for w in 0..workers {
-        cases.push(server.user_with_cases(&format!("w{w}"), 5).0);
+        cases.push(servers[0].user_with_cases(&format!("w{w}"), 5).0);
     }
-    let url = server.url.clone();
-    let fp = server.fingerprint();
+    let instances = servers.len();
     let phones: Vec<(Phone, CaseId)> = (0..d)
         .map(|i| {
-            let code = server.code(&format!("w{}", i % workers));
-            let phone = enroll(&url, fp, &code);
+            let code = servers[0].code(&format!("w{}", i % workers));
+            let server = &servers[i % instances];
+            let phone = enroll(&server.url, server.fingerprint(), &code);
             phone.device.sync_now().unwrap();
             let case = cases[i % workers][i % 5];
             write_note(
@@ -961,8 +946,11 @@ fn office_load(d: usize) -> Value {
             (phone, case)
         })
         .collect();
-    reset_hwm(server.pid());
-    let server_cpu = cpu_ms(server.pid());
+    for server in servers.iter() {
+        reset_hwm(server.pid());
+    }
+    let cpu = |servers: &[ServerProc]| servers.iter().map(|s| cpu_ms(s.pid())).sum::<f64>();
+    let server_cpu = cpu(servers);
     let barrier = Arc::new(Barrier::new(d + 1));
     let handles: Vec<_> = phones
         .into_iter()
@@ -993,20 +981,76 @@ fn office_load(d: usize) -> Value {
         .filter_map(|(_, r, _)| r.as_ref().err())
         .collect();
     let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p).round() as usize];
-    let v = json!({
+    json!({
         "phones": d,
+        "instances": instances,
         "wall_ms": wall.as_secs_f64() * 1e3,
         "syncs_per_s": d as f64 / wall.as_secs_f64(),
         "p50_ms": pct(0.5), "p99_ms": pct(0.99),
         "errors": errors.len(),
         "first_error": errors.first().map(|e| e.as_str()),
-        "server_peak_kb": vm_hwm_kb(server.pid()),
-        "server_cpu_ms": cpu_ms(server.pid()) - server_cpu,
-    });
-    println!("  fieldcase office load  {v}");
-    drop(results);
-    server.stop();
-    v
+        "server_peak_kb": servers.iter().map(|s| vm_hwm_kb(s.pid())).sum::<u64>(),
+        "server_cpu_ms": cpu(servers) - server_cpu,
+    })
+}
+
+/// Issue 9's figures: scenario 4 with `d` phones against one instance on the embedded SQLite
+/// default, one instance on PostgreSQL, and two instances on one PostgreSQL database (each
+/// with its own data folder holding copies of the same key file and TLS certificate, as a
+/// deployment of several instances does), one after the other in this run. The PostgreSQL
+/// server is `FIELDCASE_PG_URL` or the throwaway cluster of `scripts/postgres`; without one the
+/// PostgreSQL rows say why they are missing.
+fn office_load_backends(d: usize) -> Value {
+    let mut rows = Vec::new();
+    let mut sqlite = ServerProc::start();
+    let mut v = office_load_on(std::slice::from_mut(&mut sqlite), d);
+    sqlite.stop();
+    v["backend"] = json!("SQLite (embedded)");
+    println!("  backends  {v}");
+    rows.push(v);
+    for instances in [1, 2] {
+        let backend = format!(
+            "PostgreSQL, {instances} instance{}",
+            if instances > 1 { "s" } else { "" }
+        );
+        let pg = match fieldcase_server::testing::TempPgDatabase::create() {
+            Ok(pg) => pg,
+            Err(why) => {
+                println!("  backends  {backend}: no PostgreSQL server ({why})");
+                rows.push(json!({"backend": backend, "phones": d, "missing": why}));
+                continue;
+            }
+        };
+        let dirs: Vec<tempfile::TempDir> = (0..instances)
+            .map(|_| tempfile::tempdir().unwrap())
+            .collect();
+        let mut servers = vec![ServerProc::start_with(
+            Some(dirs[0].path()),
+            Some(pg.url_text()),
+        )];
+        for dir in &dirs[1..] {
+            for f in [
+                fieldcase_server::keys::KEY_FILE,
+                fieldcase_server::tls::CERT_FILE,
+                fieldcase_server::tls::CERT_KEY_FILE,
+            ] {
+                std::fs::copy(dirs[0].path().join(f), dir.path().join(f)).unwrap();
+            }
+            servers.push(ServerProc::start_with(
+                Some(dir.path()),
+                Some(pg.url_text()),
+            ));
+        }
+        let mut v = office_load_on(&mut servers, d);
+        for server in servers {
+            server.stop();
+        }
+        drop(pg);
+        v["backend"] = json!(backend);
+        println!("  backends  {v}");
+        rows.push(v);
+    }
+    json!(rows)
 }
 
 /// Scenario 6: a phone on 3G (1 Mbit/s, 300 ms round trip): first sync of `n` cases, then a
@@ -1459,7 +1503,7 @@ fn orchestrate(args: &[String]) {
     if reference.is_none() && !skip_reference {
         eprintln!("reference packages are not installed: run scripts/bench, not cargo bench alone");
     }
-    // `--only first,incremental,offline,load,3g,crypto`: run only these parts.
+    // `--only first,incremental,offline,load,backends,3g,crypto`: run only these parts.
     let only: Option<Vec<String>> = args
         .iter()
         .position(|a| a == "--only")
@@ -1509,6 +1553,11 @@ fn orchestrate(args: &[String]) {
             })
             .collect::<Vec<_>>()
     );
+    if part("backends") {
+        let d = if full { 500 } else { 50 };
+        println!("== office load on each database backend ({d} phones)");
+        all["backends"] = office_load_backends(d);
+    }
     if part("3g") {
         println!("== 3G");
         all["mobile"] = mobile(mobile_n);
@@ -1696,6 +1745,7 @@ fn markdown(all: &Value) -> String {
         );
     }
     s += &office_load_md(all);
+    s += &backends_md(all);
     s += &mobile_md(all);
     let e = &all["encryption"];
     if !e.is_null() {
@@ -1765,6 +1815,44 @@ fn office_load_md(all: &Value) -> String {
             kb_mb(f(&l["server_peak_kb"])),
             ms(&l["server_cpu_ms"]),
             refs.join(" | ")
+        );
+    }
+    s
+}
+
+fn backends_md(all: &Value) -> String {
+    let rows = all["backends"].as_array().cloned().unwrap_or_default();
+    let mut s = String::new();
+    if rows.is_empty() {
+        return s;
+    }
+    s += &format!(
+        "\n### Office load on each database backend (issue 9): {} phones syncing a small change at the same moment over TLS\n\n",
+        rows[0]["phones"]
+    );
+    s += "| backend | wall | syncs/s | p50 | p99 | errors | server peak (all instances) | server CPU (all instances) | syncs/s vs SQLite | p99 vs SQLite |\n";
+    s += "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
+    let base = &rows[0];
+    for r in &rows {
+        if let Some(why) = r["missing"].as_str() {
+            s += &format!(
+                "| {} | not run: {why} | – | – | – | – | – | – | – | – |\n",
+                r["backend"].as_str().unwrap_or("?")
+            );
+            continue;
+        }
+        s += &format!(
+            "| {} | {:.0} ms | {:.0} | {:.0} ms | {:.0} ms | {} | {} | {:.0} ms | {} | {} |\n",
+            r["backend"].as_str().unwrap_or("?"),
+            f(&r["wall_ms"]),
+            f(&r["syncs_per_s"]),
+            f(&r["p50_ms"]),
+            f(&r["p99_ms"]),
+            r["errors"],
+            kb_mb(f(&r["server_peak_kb"])),
+            f(&r["server_cpu_ms"]),
+            ratio(f(&r["syncs_per_s"]), f(&base["syncs_per_s"])),
+            ratio(f(&r["p99_ms"]), f(&base["p99_ms"])),
         );
     }
     s

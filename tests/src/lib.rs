@@ -375,3 +375,45 @@ impl TestServer {
         id
     }
 }
+
+/// Adds `per_case` notes to each of `cases` at the office through the server's own storage of
+/// the sync hub (`SqlHub`: its `case_doc` and `store_case`, as a sync request stores what it
+/// received), a hundred cases to a transaction; the notes are the office's own edits. `body(c, i)`
+/// is the text of note `i` of the `c`-th case. How the benchmarks and the load run give an office
+/// a large caseload in little time.
+pub fn office_notes(
+    database: &fieldcase_server::sql::Database,
+    vault: &Arc<fieldcase_server::cases::CaseVault>,
+    now: i64,
+    cases: &[CaseId],
+    per_case: usize,
+    body: &dyn Fn(usize, usize) -> String,
+) -> Result<(), fieldcase_server::ServerError> {
+    use fieldcase_core::sync::hub::HubStorage;
+    let at = time::OffsetDateTime::from_unix_timestamp(now).unwrap();
+    for (b, batch) in cases.chunks(100).enumerate() {
+        let loaded = database.write(|sql| {
+            let mut hub = fieldcase_server::cases::SqlHub::new(sql, vault, now, 0);
+            for (k, case) in batch.iter().enumerate() {
+                let doc = hub.case_doc(*case)?.expect("a case of this office");
+                for i in 0..per_case {
+                    doc.add_note(
+                        vault.office,
+                        &NewNote {
+                            kind: NoteKind::Visit,
+                            body: body(b * 100 + k, i),
+                            tags: vec![],
+                            task: None,
+                        },
+                        at,
+                    )?;
+                }
+                hub.store_case(*case, None)?;
+            }
+            Ok::<_, fieldcase_server::ServerError>(hub.into_loaded().collect::<Vec<_>>())
+        })?;
+        // Committed: the documents in memory are what is stored.
+        vault.keep(loaded);
+    }
+    Ok(())
+}

@@ -103,6 +103,8 @@ pub struct ServerProcess {
     data: PathBuf,
     /// `FIELDCASE_DATABASE_URL` of the process (`None`: the SQLite file in the data folder).
     database: Option<String>,
+    /// The configuration file it is given (`--config`), if any.
+    config: Option<PathBuf>,
     /// Where it listens.
     pub addr: SocketAddr,
 }
@@ -117,11 +119,23 @@ impl ServerProcess {
     /// Like [`ServerProcess::start`] on the database `database` (a `postgres://` URL handed
     /// over in `FIELDCASE_DATABASE_URL`; `None` is the SQLite file in the data folder).
     pub fn start_on(binary: &Path, data: &Path, port: u16, database: Option<&str>) -> Self {
+        ServerProcess::start_configured(binary, data, port, database, None)
+    }
+
+    /// Like [`ServerProcess::start_on`], reading the configuration file `config` too.
+    pub fn start_configured(
+        binary: &Path,
+        data: &Path,
+        port: u16,
+        database: Option<&str>,
+        config: Option<&Path>,
+    ) -> Self {
         let mut server = ServerProcess {
             child: None,
             binary: binary.to_path_buf(),
             data: data.to_path_buf(),
             database: database.map(str::to_owned),
+            config: config.map(Path::to_path_buf),
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
         };
         server.restart();
@@ -147,6 +161,9 @@ impl ServerProcess {
             let mut command = Command::new(&self.binary);
             if let Some(url) = &self.database {
                 command.env("FIELDCASE_DATABASE_URL", url);
+            }
+            if let Some(config) = &self.config {
+                command.arg("--config").arg(config);
             }
             let mut child = command
                 .arg("--data")

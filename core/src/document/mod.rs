@@ -112,6 +112,10 @@ impl CaseDoc {
         }
         let applied = guarded("apply panicked", || self.doc.load_incremental(bytes))?
             .map_err(|_| CoreError::Document("cannot apply changes"))?;
+        // automerge 0.12 records a patch for every applied operation in the document's patch
+        // log even while that log is inactive, and keeps them: 300 received notes held 10.9 MB
+        // against 0.34 MB with this (the log is never read here; a fresh one is inactive).
+        self.doc.reset_diff_cursor();
         self.check_schema()?;
         Ok(applied)
     }

@@ -93,70 +93,37 @@ fn query_opt(conn: &Connection, sql: &str, params: &[Param<'_>]) -> Result<Optio
     Ok(query(conn, sql, params, Some(1))?.into_iter().next())
 }
 
-impl Sql for Connection {
-    fn backend(&self) -> Backend {
-        Backend::Sqlite
-    }
+/// The same [`Sql`] for a connection, a transaction and a shared connection (code that holds
+/// `&Connection` passes `&mut &*conn`): rusqlite itself needs no `&mut`, and a transaction
+/// derefs to its connection.
+macro_rules! sql_over_connection {
+    ($($ty:ty),+) => {$(
+        impl Sql for $ty {
+            fn backend(&self) -> Backend {
+                Backend::Sqlite
+            }
 
-    fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64, SqlError> {
-        execute(self, sql, params)
-    }
+            fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64, SqlError> {
+                execute(self, sql, params)
+            }
 
-    fn query_all(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, SqlError> {
-        query(self, sql, params, None)
-    }
+            fn query_all(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, SqlError> {
+                query(self, sql, params, None)
+            }
 
-    fn query_opt(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Option<Row>, SqlError> {
-        query_opt(self, sql, params)
-    }
+            fn query_opt(
+                &mut self,
+                sql: &str,
+                params: &[Param<'_>],
+            ) -> Result<Option<Row>, SqlError> {
+                query_opt(self, sql, params)
+            }
 
-    fn execute_batch(&mut self, sql: &str) -> Result<(), SqlError> {
-        Ok(Connection::execute_batch(self, sql)?)
-    }
+            fn execute_batch(&mut self, sql: &str) -> Result<(), SqlError> {
+                Ok(Connection::execute_batch(self, sql)?)
+            }
+        }
+    )+};
 }
 
-impl Sql for Transaction<'_> {
-    fn backend(&self) -> Backend {
-        Backend::Sqlite
-    }
-
-    fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64, SqlError> {
-        execute(self, sql, params)
-    }
-
-    fn query_all(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, SqlError> {
-        query(self, sql, params, None)
-    }
-
-    fn query_opt(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Option<Row>, SqlError> {
-        query_opt(self, sql, params)
-    }
-
-    fn execute_batch(&mut self, sql: &str) -> Result<(), SqlError> {
-        Ok(Connection::execute_batch(self, sql)?)
-    }
-}
-
-/// A shared rusqlite connection (or a transaction, through `Deref`): rusqlite itself needs no
-/// `&mut`, so code that holds `&Connection` passes `&mut &*conn`.
-impl Sql for &Connection {
-    fn backend(&self) -> Backend {
-        Backend::Sqlite
-    }
-
-    fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64, SqlError> {
-        execute(self, sql, params)
-    }
-
-    fn query_all(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, SqlError> {
-        query(self, sql, params, None)
-    }
-
-    fn query_opt(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Option<Row>, SqlError> {
-        query_opt(self, sql, params)
-    }
-
-    fn execute_batch(&mut self, sql: &str) -> Result<(), SqlError> {
-        Ok(Connection::execute_batch(self, sql)?)
-    }
-}
+sql_over_connection!(Connection, Transaction<'_>, &Connection);

@@ -9,7 +9,10 @@
 //!
 //! `cargo run --release -p fieldcase-tests --bin load` (figures in docs/BENCHMARKS.md).
 //! Environment: `FIELDCASE_LOAD_PHONES` (200), `FIELDCASE_LOAD_RATE` (per second, 100),
-//! `FIELDCASE_LOAD_SECS` (120), `FIELDCASE_LOAD_FAULTY` (phones behind the proxy, 20).
+//! `FIELDCASE_LOAD_SECS` (120), `FIELDCASE_LOAD_FAULTY` (phones behind the proxy, 20),
+//! `FIELDCASE_LOAD_SEED_NOTES` (notes of about 170 characters written at the office in each of
+//! the 50 cases before the run; 0), `FIELDCASE_LOAD_CACHE_OPS` (the server's
+//! `cached_operations`, the automerge operations of documents it keeps in memory; its default).
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -142,9 +145,27 @@ fn main() -> Result<()> {
     let rate = env("FIELDCASE_LOAD_RATE", 100).max(1);
     let secs = env("FIELDCASE_LOAD_SECS", 120);
     let faulty_n = (env("FIELDCASE_LOAD_FAULTY", 20) as usize).min(phones_n);
+    let seed_notes = env("FIELDCASE_LOAD_SEED_NOTES", 0) as usize;
     let data = tempfile::tempdir()?;
     let stores = tempfile::tempdir()?;
-    let mut server = ServerProcess::start(&server_binary(), data.path(), free_port());
+    // The server's memory budget for case documents, through its configuration file.
+    let config = match std::env::var("FIELDCASE_LOAD_CACHE_OPS") {
+        Ok(ops) => {
+            let ops: u64 = ops.parse().context("FIELDCASE_LOAD_CACHE_OPS")?;
+            let path = stores.path().join("fieldcase.toml");
+            std::fs::write(&path, format!("cached_operations = {ops}\n"))?;
+            println!("load: the server keeps at most {ops} operations of documents in memory");
+            Some(path)
+        }
+        Err(_) => None,
+    };
+    let mut server = ServerProcess::start_configured(
+        &server_binary(),
+        data.path(),
+        free_port(),
+        None,
+        config.as_deref(),
+    );
     let proxy = FaultProxy::start(server.addr);
 
     // The office: one worker per phone, one case per four workers.
@@ -173,6 +194,31 @@ fn main() -> Result<()> {
             .write(|sql| cases::create_case(sql, &vault, &new, None, now()))?
             .keep(&vault);
         case_of.extend(std::iter::repeat_n(case, group.len()));
+    }
+    // The caseload the office holds before the run, if asked for.
+    let mut distinct = case_of.clone();
+    distinct.dedup();
+    if seed_notes > 0 {
+        let t = Instant::now();
+        fieldcase_tests::office_notes(
+            &office_db,
+            &vault,
+            now(),
+            &distinct,
+            seed_notes,
+            &|c, i| {
+                format!(
+                    "Visit {i} with client {c}: went with the client to the centre; the officer took \
+                 the application, asked for the birth certificate copy, and set the interview \
+                 for next week."
+                )
+            },
+        )?;
+        println!(
+            "load: the office holds {} cases with {seed_notes} notes each (written in {:.1} s)",
+            distinct.len(),
+            t.elapsed().as_secs_f64()
+        );
     }
     drop(office_db);
     let pin = TlsIdentity::load_or_create(data.path())?.fingerprint();
@@ -298,7 +344,13 @@ fn main() -> Result<()> {
             let case = office_db
                 .read(|sql| cases::read_case(sql, &vault, *case))?
                 .0;
-            at_office.extend(case.notes.iter().map(|n| n.id.to_string()));
+            // The phones' notes; not the caseload written at the office beforehand.
+            at_office.extend(
+                case.notes
+                    .iter()
+                    .filter(|n| n.body.starts_with("load note"))
+                    .map(|n| n.id.to_string()),
+            );
         }
     }
     let office_set: BTreeSet<String> = at_office.iter().cloned().collect();
