@@ -257,3 +257,54 @@ fn ordinary_edits_pass_both_checks() {
     let now = office.heads();
     office.check_bounds_since(&now).unwrap();
 }
+
+/// A device may send a case as its whole saved document (when that is smaller than its changes);
+/// the hub then adopts it and checks it whole. A hostile edit sent that way is refused like one
+/// sent as changes, and the hub keeps the case as it was.
+#[test]
+fn a_hostile_whole_document_upload_is_refused_and_nothing_is_stored() {
+    use fieldcase_core::sync::hub::{MemoryHub, handle_sync};
+    use fieldcase_core::sync::{CaseChanges, PROTOCOL_VERSION, SyncRequest};
+    let (id, saved, _, note) = office_case();
+    let user = UserId::new();
+    let mut hub = MemoryHub::new();
+    hub.put_case(id, saved.clone(), &[user]);
+    let upload = |edit: &dyn Fn(&mut AutoCommit)| {
+        let mut phone = AutoCommit::load(&saved).unwrap();
+        edit(&mut phone);
+        SyncRequest {
+            version: PROTOCOL_VERSION,
+            cursor: 0,
+            uploads: vec![CaseChanges {
+                case_id: id,
+                heads: phone.get_heads(),
+                changes: phone.save(),
+            }],
+            purged: vec![],
+        }
+    };
+    let hostile = upload(&|doc| {
+        let obj = note_obj(doc, &note);
+        doc.put(&obj, "kind", "x".repeat(MAX_TEXT_BYTES + 1))
+            .unwrap();
+    });
+    assert!(handle_sync(&mut hub, DeviceId::new(), user, &hostile).is_err());
+    assert_eq!(
+        hub.case_bytes(id),
+        Some(saved.as_slice()),
+        "the hub stored a refused case"
+    );
+    // The same path takes an ordinary edit.
+    let ordinary = upload(&|doc| {
+        let obj = note_obj(doc, &note);
+        let body = doc.get(&obj, "body").unwrap().unwrap().1;
+        doc.splice_text(&body, 0, 0, "Corrected: ").unwrap();
+    });
+    let response = handle_sync(&mut hub, DeviceId::new(), user, &ordinary).unwrap();
+    assert_eq!(response.accepted, vec![id]);
+    assert_ne!(
+        hub.case_bytes(id),
+        Some(saved.as_slice()),
+        "the ordinary edit was not stored"
+    );
+}

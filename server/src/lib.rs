@@ -84,7 +84,7 @@ pub async fn serve(
     serve_router(listener, tls, app(state), &limits, shutdown).await
 }
 
-/// Like [`serve`] for an already built router (for example [`routes`] plus extra routes, passed
+/// Like [`serve`] for an already built router (for example [`routes::routes`] plus extra routes, passed
 /// through [`finish`]). `limits` bound how long a connection may take to send a request's
 /// headers (a client trickling one byte a second is cut off).
 pub async fn serve_router(
