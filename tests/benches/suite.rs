@@ -49,7 +49,10 @@ fn main() {
         .filter(|a| a != "--bench")
         .collect();
     match args.first().map(String::as_str) {
-        Some("server") => server_main(args.get(1).map(PathBuf::from), args.get(2).cloned()),
+        Some("server") => server_main(
+            args.get(1).map(PathBuf::from),
+            std::env::var(BENCH_DATABASE_URL).ok(),
+        ),
         Some("seed-office") => seed_office_main(&args[1..]),
         Some("device-upload") => device_upload(&args[1..]),
         Some("device-download") => device_download(&args[1..]),
@@ -207,9 +210,14 @@ impl LineChild {
 // ---------------------------------------------------------------------------------------------
 // The office server as its own process, driven by lines on stdin.
 
-/// `server [DIR [DATABASE]]`: the office server, on a fresh data folder or on `DIR` (made by
-/// `seed-office`, or by the orchestrator for the PostgreSQL rows), and on the SQLite file of the
-/// data folder or the `DATABASE` URL (`postgres://...`, one database shared by several instances).
+/// The variable that hands a server process its PostgreSQL URL (it holds a password: not an
+/// argument, which other users of the machine could read in `ps`).
+const BENCH_DATABASE_URL: &str = "FIELDCASE_BENCH_DATABASE_URL";
+
+/// `server [DIR]`: the office server, on a fresh data folder or on `DIR` (made by `seed-office`,
+/// or by the orchestrator for the PostgreSQL rows), and on the SQLite file of the data folder or,
+/// when [`BENCH_DATABASE_URL`] is set, that PostgreSQL database (one database shared by several
+/// instances).
 fn server_main(data: Option<PathBuf>, database: Option<String>) {
     let server = match data {
         None => TestServer::start(),
@@ -302,7 +310,7 @@ impl ServerProc {
         if let Some(dir) = data {
             cmd.arg(dir);
             if let Some(url) = database_url {
-                cmd.arg(url);
+                cmd.env(BENCH_DATABASE_URL, url);
             }
         }
         let mut proc = LineChild::spawn(cmd, true);
