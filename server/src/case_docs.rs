@@ -539,6 +539,21 @@ mod tests {
         .unwrap()
     }
 
+    /// The note bodies of `case` as this office reads it (from memory when it holds the case).
+    fn bodies(o: &Office, case: CaseId) -> Vec<String> {
+        let loaded =
+            o.db.read(|sql| checkout(sql, &o.vault, case))
+                .unwrap()
+                .unwrap();
+        loaded
+            .doc
+            .notes()
+            .unwrap()
+            .into_iter()
+            .map(|n| n.body)
+            .collect()
+    }
+
     /// Another process (or server instance) on the same storage, with an empty memory.
     fn other(o: &Office) -> (Database, Arc<CaseVault>) {
         let db = Database::open(&o.config).unwrap();
@@ -628,11 +643,7 @@ mod tests {
             assert_eq!(o.vault.docs_in_memory(), 0, "{}", o.name);
             add_note(&o.db, &o.vault, cases[1], "with nothing in memory");
             assert_eq!(o.vault.docs_in_memory(), 0, "{}", o.name);
-            let read =
-                o.db.read(|sql| checkout(sql, &o.vault, cases[1]))
-                    .unwrap()
-                    .unwrap();
-            assert_eq!(read.doc.notes().unwrap().len(), 5, "{}", o.name);
+            assert_eq!(bodies(&o, cases[1]).len(), 5, "{}", o.name);
         }
     }
 
@@ -644,17 +655,7 @@ mod tests {
             // Another process (an admin command, another instance) adds a note.
             let (other_db, other_vault) = other(&o);
             add_note(&other_db, &other_vault, case, "from the other process");
-            let loaded =
-                o.db.read(|sql| checkout(sql, &o.vault, case))
-                    .unwrap()
-                    .unwrap();
-            let bodies: Vec<String> = loaded
-                .doc
-                .notes()
-                .unwrap()
-                .into_iter()
-                .map(|n| n.body)
-                .collect();
+            let bodies = bodies(&o, case);
             assert!(
                 bodies.contains(&"from the other process".to_string()),
                 "{}",
@@ -688,17 +689,7 @@ mod tests {
             assert!(rolled_back.is_err());
             // Even a copy given back by mistake must not be used.
             o.vault.keep(escaped);
-            let loaded =
-                o.db.read(|sql| checkout(sql, &o.vault, case))
-                    .unwrap()
-                    .unwrap();
-            let bodies: Vec<String> = loaded
-                .doc
-                .notes()
-                .unwrap()
-                .into_iter()
-                .map(|n| n.body)
-                .collect();
+            let bodies = bodies(&o, case);
             assert_eq!(bodies, vec!["kept".to_string()], "{}", o.name);
         }
     }

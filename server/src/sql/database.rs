@@ -292,11 +292,7 @@ impl Database {
         T: Send + 'static,
         E: From<SqlError> + Send + 'static,
     {
-        let _turn = self.turn().await?;
-        let db = self.clone();
-        tokio::task::spawn_blocking(move || db.write(f))
-            .await
-            .map_err(|_| SqlError::Pool("the database task failed"))?
+        self.on_blocking_pool(f, Database::write).await
     }
 
     /// [`Database::read`] on tokio's blocking pool, for request handlers.
@@ -306,9 +302,23 @@ impl Database {
         T: Send + 'static,
         E: From<SqlError> + Send + 'static,
     {
+        self.on_blocking_pool(f, Database::read).await
+    }
+
+    /// Runs `run(self, f)` on a blocking thread once this request's turn at the gate came.
+    async fn on_blocking_pool<T, E, F>(
+        &self,
+        f: F,
+        run: fn(&Database, F) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        F: Send + 'static,
+        T: Send + 'static,
+        E: From<SqlError> + Send + 'static,
+    {
         let _turn = self.turn().await?;
         let db = self.clone();
-        tokio::task::spawn_blocking(move || db.read(f))
+        tokio::task::spawn_blocking(move || run(&db, f))
             .await
             .map_err(|_| SqlError::Pool("the database task failed"))?
     }
