@@ -409,3 +409,46 @@ fn sensitive_conflicts_carry_who_and_when_and_one_resolving_write_ends_them_ever
         assert!(r.doc.conflicts().unwrap().is_empty());
     }
 }
+
+/// What a peer is sent: the changes it lacks when that is a little of the case, the compact
+/// document when it lacks nearly all of it; either way it ends with exactly the sender's case.
+#[test]
+fn a_peer_gets_the_changes_it_lacks_or_the_whole_document_when_it_lacks_nearly_all() {
+    let (mut office, _) = base();
+    let mut phone = replica_of(&mut office);
+    let at = datetime!(2026-11-24 09:00 UTC);
+    let known = office.heads();
+    for i in 0..20 {
+        phone
+            .doc
+            .add_note(
+                phone.author,
+                &note(&format!("visit {i}: waited at the centre")),
+                at,
+            )
+            .unwrap();
+    }
+    // The office lacks nearly all of the phone's case: the phone sends the compact document,
+    // which is smaller than the twenty changes.
+    let upload = phone.doc.changes_for(&known);
+    assert!(fieldcase_core::document::is_document_chunk(&upload));
+    assert!(upload.len() < phone.doc.changes_since(&known).len());
+    office.apply_received(&upload).unwrap();
+    assert_eq!(office.heads(), phone.doc.heads());
+    assert_eq!(office.case().unwrap(), phone.doc.case().unwrap());
+
+    // One more note is a little of the case: only its change travels.
+    let known = office.heads();
+    phone
+        .doc
+        .add_note(phone.author, &note("court: hearing moved to the 12th"), at)
+        .unwrap();
+    let upload = phone.doc.changes_for(&known);
+    assert!(!fieldcase_core::document::is_document_chunk(&upload));
+    assert_eq!(upload, phone.doc.changes_since(&known));
+    office.apply_received(&upload).unwrap();
+    assert_eq!(office.case().unwrap(), phone.doc.case().unwrap());
+
+    // Nothing new: nothing to send.
+    assert!(phone.doc.changes_for(&office.heads()).is_empty());
+}

@@ -14,10 +14,6 @@ use crate::error::{CoreError, Result};
 use crate::ids::CaseId;
 use crate::sync::{CaseChanges, PROTOCOL_VERSION, SyncRequest, SyncResponse};
 
-/// Above this many bytes of changes, an upload sends the case's compact document instead when
-/// that is smaller.
-const UPLOAD_SAVE_ABOVE: usize = 2048;
-
 /// Change bytes put in one request before the rest waits for the next round. Small enough that
 /// on a slow link a cut costs at most one such page: each accepted page is acknowledged and not
 /// sent again.
@@ -171,15 +167,9 @@ impl Store {
                 } else {
                     Vec::new()
                 };
-                let mut changes = doc.changes_since(&since);
-                // Many changes travel smaller as one compact document (20 notes: about 11 KB
-                // of change chunks against 2 KB saved), and the server loads that in one pass.
-                if changes.len() > UPLOAD_SAVE_ABOVE {
-                    let whole = doc.save();
-                    if whole.len() < changes.len() {
-                        changes = whole;
-                    }
-                }
+                // Many changes travel smaller as one compact document, which the server also
+                // loads in one pass.
+                let changes = doc.changes_for(&since);
                 if !changes.is_empty() {
                     budget = budget.saturating_sub(changes.len());
                     uploads.push(CaseChanges {

@@ -176,7 +176,7 @@ pub fn handle_sync(
         let changes = if known.is_empty() {
             storage.saved_case(case)?
         } else {
-            doc.changes_since(&known)
+            doc.changes_for(&known)
         };
         cursor = cursor.max(seq);
         if !changes.is_empty() {
