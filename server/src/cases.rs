@@ -20,11 +20,13 @@ use fieldcase_core::crypto::{DataKey, KeySlot};
 use fieldcase_core::document::CaseDoc;
 use fieldcase_core::ids::{CaseId, DeviceId, TaskId, UserId};
 use fieldcase_core::model::{Author, Case, CaseStatus, NewCase, NewTask};
-use fieldcase_core::sync::hub::{DeviceCaseState, HubStorage};
+use fieldcase_core::sync::hub::{DeviceCaseState, HubStorage, WholeCase};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::case_docs::{DocCache, LoadedCase, WithDocs, checkout, heads_text, parse_heads, store};
+use crate::case_docs::{
+    DocCache, LoadedCase, WithDocs, checkout, heads_text, parse_heads, store, whole_snapshot,
+};
 use crate::error::ServerError;
 use crate::keys::ServerKeys;
 use crate::sql::{Sql, SqlError};
@@ -448,9 +450,20 @@ impl HubStorage for SqlHub<'_> {
         result.map_err(|e| self.fail_server(e))
     }
 
-    fn saved_case(&mut self, case: CaseId) -> fieldcase_core::Result<Vec<u8>> {
+    fn whole_case(&mut self, case: CaseId) -> fieldcase_core::Result<Option<WholeCase>> {
+        // A document this request holds may have changed since it was stored.
+        if !self.held.contains_key(&case) {
+            match whole_snapshot(self.sql, self.vault, case) {
+                Ok(Some(whole)) => return Ok(Some(whole)),
+                Ok(None) => {}
+                Err(e) => return Err(self.fail_server(e)),
+            }
+        }
+        if self.case_doc(case)?.is_none() {
+            return Ok(None);
+        }
         let loaded = self.held.get_mut(&case).ok_or(CoreError::CaseNotFound)?;
-        Ok(loaded.saved())
+        Ok(Some((loaded.saved(), loaded.doc.heads())))
     }
 
     fn is_assigned(&mut self, user: UserId, case: CaseId) -> fieldcase_core::Result<bool> {

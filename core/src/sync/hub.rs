@@ -23,6 +23,9 @@ use crate::ids::{CaseId, DeviceId, UserId};
 /// large enough that a round trip carries some 50 compact cases.
 pub const RESPONSE_BUDGET: usize = 128 * 1024;
 
+/// A case's whole document, compacted, with the heads it leads to.
+pub type WholeCase = (Vec<u8>, Vec<ChangeHash>);
+
 /// What the hub knows of one device's copy of one case.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeviceCaseState {
@@ -48,10 +51,12 @@ pub trait HubStorage {
     /// whole document now (a received document that covered ours and was adopted): storage may
     /// keep those bytes as they came rather than encode the document again.
     fn store_case(&mut self, case: CaseId, received: Option<&[u8]>) -> Result<u64>;
-    /// The whole document of `case` (held by [`HubStorage::case_doc`]), compacted: what a device
-    /// that has nothing of the case receives. Storage may answer with the snapshot it stores
-    /// when that is the whole document, rather than encode it again.
-    fn saved_case(&mut self, case: CaseId) -> Result<Vec<u8>>;
+    /// The whole document of `case`, compacted, with its heads: what a device that has nothing
+    /// of the case (or nothing the hub can place) receives; `None` when the hub has no such
+    /// case. Storage may answer with the snapshot it stores when that is the whole document,
+    /// without loading it into automerge or encoding it again: a phone's first sync of 1,000
+    /// cases is then served at the cost of reading them.
+    fn whole_case(&mut self, case: CaseId) -> Result<Option<WholeCase>>;
     /// Whether `user` may receive and change `case`.
     fn is_assigned(&mut self, user: UserId, case: CaseId) -> Result<bool>;
     /// The cases assigned to `user` whose sequence number is above `cursor`, ascending, with
@@ -163,20 +168,25 @@ pub fn handle_sync(
         {
             state.confirmed = sent;
         }
-        let Some(doc) = storage.case_doc(case)? else {
-            continue;
-        };
-        let known = if doc.has_all(&state.confirmed) {
-            state.confirmed.clone()
+        // A device that has nothing of the case, or heads the hub does not hold (it cannot tell
+        // what they lack), gets the compact document, not every change.
+        let since_known = if state.confirmed.is_empty() {
+            None
         } else {
-            Vec::new()
+            let Some(doc) = storage.case_doc(case)? else {
+                continue;
+            };
+            match doc.has_all(&state.confirmed) {
+                true => Some((doc.changes_for(&state.confirmed), doc.heads())),
+                false => None,
+            }
         };
-        let heads = doc.heads();
-        // A device that has nothing of the case gets the compact document, not every change.
-        let changes = if known.is_empty() {
-            storage.saved_case(case)?
-        } else {
-            doc.changes_for(&known)
+        let (changes, heads) = match since_known {
+            Some(update) => update,
+            None => match storage.whole_case(case)? {
+                Some(whole) => whole,
+                None => continue,
+            },
         };
         cursor = cursor.max(seq);
         if !changes.is_empty() {
@@ -275,12 +285,8 @@ impl HubStorage for MemoryHub {
         Ok(self.held.as_mut())
     }
 
-    fn saved_case(&mut self, case: CaseId) -> Result<Vec<u8>> {
-        self.held
-            .as_mut()
-            .filter(|d| d.id() == case)
-            .map(|d| d.save())
-            .ok_or(CoreError::CaseNotFound)
+    fn whole_case(&mut self, case: CaseId) -> Result<Option<WholeCase>> {
+        Ok(self.case_doc(case)?.map(|doc| (doc.save(), doc.heads())))
     }
 
     fn store_case(&mut self, case: CaseId, _received: Option<&[u8]>) -> Result<u64> {
