@@ -308,3 +308,71 @@ fn a_hostile_whole_document_upload_is_refused_and_nothing_is_stored() {
         "the ordinary edit was not stored"
     );
 }
+
+/// A first upload of many cases, whose documents the hub loads and checks side by side: one
+/// hostile document among them, wherever it is, fails the request and is not stored (that the
+/// cases before it are rolled back too is the storage's transaction, tested at the server); the
+/// same request without it stores every case.
+#[test]
+fn one_hostile_document_among_many_fails_the_request_wherever_it_is() {
+    use fieldcase_core::sync::hub::{MemoryHub, handle_sync};
+    use fieldcase_core::sync::{CaseChanges, PROTOCOL_VERSION, SyncRequest};
+    let user = UserId::new();
+    let cases: Vec<_> = (0..6).map(|_| office_case()).collect();
+    let new_hub = || {
+        let mut hub = MemoryHub::new();
+        for (id, saved, _, _) in &cases {
+            hub.put_case(*id, saved.clone(), &[user]);
+        }
+        hub
+    };
+    let uploads = |hostile: Option<usize>| -> Vec<CaseChanges> {
+        cases
+            .iter()
+            .enumerate()
+            .map(|(i, (id, saved, _, note))| {
+                let mut phone = AutoCommit::load(saved).unwrap();
+                let obj = note_obj(&phone, note);
+                if hostile == Some(i) {
+                    phone
+                        .put(&obj, "kind", "x".repeat(MAX_TEXT_BYTES + 1))
+                        .unwrap();
+                } else {
+                    let body = phone.get(&obj, "body").unwrap().unwrap().1;
+                    phone.splice_text(&body, 0, 0, "Corrected: ").unwrap();
+                }
+                CaseChanges {
+                    case_id: *id,
+                    heads: phone.get_heads(),
+                    changes: phone.save(),
+                }
+            })
+            .collect()
+    };
+    let request = |uploads| SyncRequest {
+        version: PROTOCOL_VERSION,
+        cursor: 0,
+        uploads,
+        purged: vec![],
+    };
+    let stored =
+        |hub: &MemoryHub, i: usize| hub.case_bytes(cases[i].0) != Some(cases[i].1.as_slice());
+    for hostile in [5, 4, 0] {
+        let mut hub = new_hub();
+        let refused = handle_sync(
+            &mut hub,
+            DeviceId::new(),
+            user,
+            &request(uploads(Some(hostile))),
+        );
+        assert!(
+            refused.is_err(),
+            "case {hostile}'s hostile document was taken"
+        );
+        assert!(!stored(&hub, hostile), "the hostile document was stored");
+    }
+    let mut hub = new_hub();
+    let response = handle_sync(&mut hub, DeviceId::new(), user, &request(uploads(None))).unwrap();
+    assert_eq!(response.accepted.len(), cases.len());
+    assert!((0..cases.len()).all(|i| stored(&hub, i)));
+}

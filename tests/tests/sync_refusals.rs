@@ -207,3 +207,77 @@ fn a_replayed_sync_request_is_refused_and_changes_nothing() {
     assert_eq!(replay.error_body().unwrap().error, "replayed_request");
     assert_eq!(data_state(&server), after_first);
 }
+
+/// A first upload of several whole documents (which the server loads and checks side by side)
+/// with one hostile document last: the whole request is refused and no case is changed, not
+/// even those before it; without that document the same cases are all stored.
+#[test]
+fn a_hostile_document_among_many_refuses_the_request_and_changes_no_case() {
+    use fieldcase_core::sync::SyncResponse;
+    let server = TestServer::start();
+    let ana = server.add_user("ana", Role::FieldWorker);
+    let cases: Vec<CaseId> = (0..5)
+        .map(|i| server.create_case(&format!("K-{i}"), &[ana]).0)
+        .collect();
+    let phone = raw_device(&server, "ana");
+    let empty = SyncRequest {
+        version: PROTOCOL_VERSION,
+        cursor: 0,
+        uploads: vec![],
+        purged: vec![],
+    };
+    let received = SyncResponse::decode(&phone.post(SYNC, &empty.encode().unwrap()).unwrap())
+        .unwrap()
+        .updates;
+    assert_eq!(received.len(), cases.len());
+    let uploads = |hostile: bool| -> Vec<CaseChanges> {
+        received
+            .iter()
+            .enumerate()
+            .map(|(i, update)| {
+                let mut doc = automerge::AutoCommit::load(&update.changes).unwrap();
+                let code = match hostile && i == received.len() - 1 {
+                    true => "x".repeat(fieldcase_core::document::MAX_TEXT_BYTES + 1),
+                    false => format!("K-{i}-checked"),
+                };
+                automerge::transaction::Transactable::put(
+                    &mut doc,
+                    automerge::ROOT,
+                    "client_code",
+                    code,
+                )
+                .unwrap();
+                CaseChanges {
+                    case_id: update.case_id,
+                    heads: doc.get_heads(),
+                    changes: doc.save(),
+                }
+            })
+            .collect()
+    };
+    let request = |uploads| SyncRequest {
+        version: PROTOCOL_VERSION,
+        cursor: 0,
+        uploads,
+        purged: vec![],
+    };
+    let before = data_state(&server);
+    let (status, code, reason) =
+        refused(phone.post(SYNC, &request(uploads(true)).encode().unwrap()));
+    assert_eq!((status, code.as_str()), (422, "bad_changes"), "{reason}");
+    assert_eq!(
+        data_state(&server),
+        before,
+        "a refused request changed cases"
+    );
+
+    phone
+        .post(SYNC, &request(uploads(false)).encode().unwrap())
+        .unwrap();
+    for (i, case) in received.iter().enumerate() {
+        assert_eq!(
+            server.case(case.case_id).client_code,
+            format!("K-{i}-checked")
+        );
+    }
+}

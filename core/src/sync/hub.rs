@@ -9,11 +9,12 @@
 //! doubt falls back to sending more.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use automerge::{ActorId, ChangeHash};
 
 use super::messages::{CaseChanges, PROTOCOL_VERSION, SyncRequest, SyncResponse};
-use crate::document::CaseDoc;
+use crate::document::{CaseDoc, ReceivedDoc, is_document_chunk};
 use crate::error::{CoreError, Result};
 use crate::ids::{CaseId, DeviceId, UserId};
 
@@ -25,6 +26,9 @@ pub const RESPONSE_BUDGET: usize = 128 * 1024;
 
 /// A case's whole document, compacted, with the heads it leads to.
 pub type WholeCase = (Vec<u8>, Vec<ChangeHash>);
+
+/// Most threads that load a request's received documents side by side.
+const MAX_LOAD_THREADS: usize = 4;
 
 /// What the hub knows of one device's copy of one case.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -96,7 +100,8 @@ pub fn handle_sync(
         storage.record_purge(device, *case)?;
     }
     let mut accepted = Vec::new();
-    for upload in &request.uploads {
+    let wholes = load_documents(&request.uploads);
+    for (upload, whole) in request.uploads.iter().zip(wholes) {
         // A case unassigned since the device received it still takes the device's pending
         // changes (nothing written in the field is lost); then the device purges it.
         let had_it = storage.device_state(device, upload.case_id)? != DeviceCaseState::default();
@@ -116,14 +121,7 @@ pub fn handle_sync(
         // A resent upload (its response was lost) is already here: nothing to redo.
         if upload.heads.is_empty() || !doc.has_all(&upload.heads) {
             let before = doc.heads();
-            let received = doc.apply_received(&upload.changes)?;
-            if received.adopted {
-                // The document is what the device sent: walking it costs what was received,
-                // where finding its new changes would make automerge rebuild them all.
-                doc.check_bounds()?;
-            } else {
-                doc.check_bounds_since(&before)?;
-            }
+            let received = doc.apply_checked(&upload.changes, whole)?;
             if !doc.has_all(&upload.heads) {
                 return Err(CoreError::Document("upload lacks changes its heads name"));
             }
@@ -218,9 +216,61 @@ pub fn handle_sync(
     })
 }
 
+/// [`ReceivedDoc::load`] of every upload, index for index, side by side on up to as many
+/// threads as the machine has: the loads and bounds checks of a first upload's documents are
+/// most of the hub's work for it, need nothing from storage, and are independent of each other.
+fn load_documents(uploads: &[CaseChanges]) -> Vec<Option<Result<ReceivedDoc>>> {
+    let load = |u: &CaseChanges| ReceivedDoc::load(u.case_id, &u.changes);
+    let documents = uploads
+        .iter()
+        .filter(|u| is_document_chunk(&u.changes))
+        .count();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_LOAD_THREADS)
+        .min(documents);
+    if threads < 2 {
+        return uploads.iter().map(load).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let done: Vec<(usize, Option<Result<ReceivedDoc>>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(upload) = uploads.get(i) else {
+                            return out;
+                        };
+                        out.push((i, load(upload)));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            // A panic is caught inside each load; should one escape, the uploads of that
+            // worker are loaded again below, where it surfaces as it would without threads.
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    });
+    let mut slots: Vec<Option<Option<Result<ReceivedDoc>>>> = Vec::new();
+    slots.resize_with(uploads.len(), || None);
+    for (i, whole) in done {
+        slots[i] = Some(whole);
+    }
+    uploads
+        .iter()
+        .zip(slots)
+        .map(|(upload, slot)| slot.unwrap_or_else(|| load(upload)))
+        .collect()
+}
+
 /// An in-memory hub: for tests of the sync engine. It keeps saved documents and loads the one a
-/// request works on afresh at every [`HubStorage::case_doc`], so that a failed request, as with
-/// the server's storage, leaves what is stored as it was.
+/// request works on afresh at every [`HubStorage::case_doc`], so that a request that fails on a
+/// case leaves that case as stored. It has no transactions: cases a failed request stored before
+/// the one it failed on stay stored (the server's storage rolls them back).
 pub struct MemoryHub {
     actor: ActorId,
     cases: HashMap<CaseId, (Vec<u8>, u64)>,
