@@ -1,8 +1,11 @@
 //! Reading the merged state of a case document into model values.
 
+use std::borrow::Cow;
 use std::str::FromStr;
 
-use automerge::{AutoCommit, ObjId, ObjType, ReadDoc, ScalarValue, Value};
+use automerge::{
+    AutoCommit, ObjId, ObjType, ReadDoc, ScalarValue, ScalarValueRef, Value, ValueRef,
+};
 use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
 
@@ -42,10 +45,6 @@ pub(crate) fn scalar_i64(doc: &AutoCommit, obj: &ObjId, key: &str) -> Option<i64
     }
 }
 
-fn scalar_bool(doc: &AutoCommit, obj: &ObjId, key: &str) -> bool {
-    matches!(doc.get(obj, key), Ok(Some((Value::Scalar(s), _))) if matches!(s.as_ref(), ScalarValue::Boolean(true)))
-}
-
 /// A child object of the given type, if present.
 pub(crate) fn child(doc: &AutoCommit, obj: &ObjId, key: &str, ty: ObjType) -> Option<ObjId> {
     match doc.get(obj, key).ok()?? {
@@ -60,12 +59,6 @@ fn required_str(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<String> {
 
 fn parse<T: FromStr>(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<T> {
     required_str(doc, obj, key)?.parse().map_err(corrupt)
-}
-
-fn optional_enum<T: FromStr>(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<Option<T>> {
-    scalar_str(doc, obj, key)
-        .map(|v| v.parse().map_err(corrupt))
-        .transpose()
 }
 
 pub(crate) fn parse_time(text: &str) -> Result<OffsetDateTime> {
@@ -101,10 +94,6 @@ pub(crate) fn latest_time(doc: &AutoCommit, obj: &ObjId, key: &str) -> Option<Of
         .max()
 }
 
-fn time_field(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<OffsetDateTime> {
-    parse_time(&required_str(doc, obj, key)?)
-}
-
 fn optional_time(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<Option<OffsetDateTime>> {
     scalar_str(doc, obj, key)
         .map(|t| parse_time(&t))
@@ -117,6 +106,90 @@ fn key_set<T: FromStr + Ord>(doc: &AutoCommit, obj: Option<ObjId>) -> Vec<T> {
     let mut out: Vec<T> = doc.keys(&obj).filter_map(|k| k.parse().ok()).collect();
     out.sort();
     out
+}
+
+/// One map object's fields, read in one scan of automerge's operations, where each `get` seeks
+/// into them anew (a case of 20 notes took about 1.2 ms to read field by field). Each key holds
+/// its winning value, as `get` gives it.
+struct Fields<'a> {
+    doc: &'a AutoCommit,
+    items: Vec<(Cow<'a, str>, ValueRef<'a>, ObjId)>,
+}
+
+impl<'a> Fields<'a> {
+    fn of(doc: &'a AutoCommit, obj: &ObjId) -> Self {
+        let items = doc
+            .map_range(obj, ..)
+            .map(|m| {
+                let id = m.id();
+                (m.key, m.value, id)
+            })
+            .collect();
+        Fields { doc, items }
+    }
+
+    fn value(&self, key: &str) -> Option<(&ValueRef<'a>, &ObjId)> {
+        self.items
+            .iter()
+            .find(|(k, _, _)| k == key)
+            .map(|(_, v, id)| (v, id))
+    }
+
+    /// A string field (a scalar, or a text object read whole), if present.
+    fn str(&self, key: &str) -> Option<String> {
+        match self.value(key)? {
+            (ValueRef::Scalar(ScalarValueRef::Str(s)), _) => Some(s.to_string()),
+            (ValueRef::Object(ObjType::Text), id) => self.doc.text(id).ok(),
+            _ => None,
+        }
+    }
+
+    fn required_str(&self, key: &str) -> Result<String> {
+        self.str(key)
+            .ok_or(CoreError::Document("case document lacks a field"))
+    }
+
+    fn parse<T: FromStr>(&self, key: &str) -> Result<T> {
+        self.required_str(key)?.parse().map_err(corrupt)
+    }
+
+    fn optional_enum<T: FromStr>(&self, key: &str) -> Result<Option<T>> {
+        self.str(key)
+            .map(|v| v.parse().map_err(corrupt))
+            .transpose()
+    }
+
+    fn time(&self, key: &str) -> Result<OffsetDateTime> {
+        parse_time(&self.required_str(key)?)
+    }
+
+    fn optional_time(&self, key: &str) -> Result<Option<OffsetDateTime>> {
+        self.str(key).map(|t| parse_time(&t)).transpose()
+    }
+
+    fn bool(&self, key: &str) -> bool {
+        matches!(
+            self.value(key),
+            Some((ValueRef::Scalar(ScalarValueRef::Boolean(true)), _))
+        )
+    }
+
+    /// A child object of the given type, if present.
+    fn child(&self, key: &str, ty: ObjType) -> Option<ObjId> {
+        match self.value(key)? {
+            (ValueRef::Object(t), id) if *t == ty => Some(id.clone()),
+            _ => None,
+        }
+    }
+
+    /// Every field holding an object of type `ty`, with its key: a map of notes, tasks or
+    /// checklist items read in one scan.
+    fn children(&self, ty: ObjType) -> impl Iterator<Item = (&str, &ObjId)> {
+        self.items.iter().filter_map(move |(k, v, id)| match v {
+            ValueRef::Object(t) if *t == ty => Some((k.as_ref(), id)),
+            _ => None,
+        })
+    }
 }
 
 impl CaseDoc {
@@ -150,55 +223,57 @@ impl CaseDoc {
 
     fn read_note(&self, id: NoteId, obj: &ObjId) -> Result<VisitNote> {
         let doc = &self.doc;
-        let mut tags = key_set(doc, child(doc, obj, "tags", ObjType::Map));
+        let f = Fields::of(doc, obj);
+        let mut tags = key_set(doc, f.child("tags", ObjType::Map));
         tags.dedup();
         Ok(VisitNote {
             id,
             author: Author {
-                user: parse::<UserId>(doc, obj, "author_user")?,
-                device: parse::<DeviceId>(doc, obj, "author_device")?,
+                user: f.parse::<UserId>("author_user")?,
+                device: f.parse::<DeviceId>("author_device")?,
             },
-            written_at: time_field(doc, obj, "written_at")?,
-            edited_at: optional_time(doc, obj, "edited_at")?,
-            kind: parse(doc, obj, "kind")?,
-            body: required_str(doc, obj, "body")?,
+            written_at: f.time("written_at")?,
+            edited_at: f.optional_time("edited_at")?,
+            kind: f.parse("kind")?,
+            body: f.required_str("body")?,
             tags,
-            task: scalar_str(doc, obj, "task").and_then(|t| t.parse().ok()),
+            task: f.str("task").and_then(|t| t.parse().ok()),
         })
     }
 
     fn read_task(&self, id: TaskId, obj: &ObjId) -> Result<Task> {
         let doc = &self.doc;
+        let f = Fields::of(doc, obj);
         let mut checklist = Vec::new();
-        if let Some(list) = child(doc, obj, "checklist", ObjType::Map) {
-            let mut ids: Vec<ChecklistItemId> =
-                doc.keys(&list).filter_map(|k| k.parse().ok()).collect();
-            ids.sort();
-            for item_id in ids {
-                if let Some(item) = child(doc, &list, &item_id.to_string(), ObjType::Map) {
-                    checklist.push(ChecklistItem {
-                        id: item_id,
-                        label: required_str(doc, &item, "label")?,
-                        done: scalar_bool(doc, &item, "done"),
-                    });
-                }
+        if let Some(list) = f.child("checklist", ObjType::Map) {
+            let items = Fields::of(doc, &list);
+            let mut ids: Vec<(ChecklistItemId, &ObjId)> = items
+                .children(ObjType::Map)
+                .filter_map(|(k, item)| Some((k.parse().ok()?, item)))
+                .collect();
+            ids.sort_by_key(|(id, _)| *id);
+            for (item_id, item) in ids {
+                let item = Fields::of(doc, item);
+                checklist.push(ChecklistItem {
+                    id: item_id,
+                    label: item.required_str("label")?,
+                    done: item.bool("done"),
+                });
             }
         }
         Ok(Task {
             id,
-            purpose: required_str(doc, obj, "purpose")?,
-            office_kind: parse(doc, obj, "office_kind")?,
-            office_name: required_str(doc, obj, "office_name")?,
-            office_address: scalar_str(doc, obj, "office_address").unwrap_or_default(),
-            scheduled_at: time_field(doc, obj, "scheduled_at")?,
-            time_zone: required_str(doc, obj, "time_zone")?,
-            assignees: key_set(doc, child(doc, obj, "assignees", ObjType::Map)),
-            status: parse(doc, obj, "status")?,
+            purpose: f.required_str("purpose")?,
+            office_kind: f.parse("office_kind")?,
+            office_name: f.required_str("office_name")?,
+            office_address: f.str("office_address").unwrap_or_default(),
+            scheduled_at: f.time("scheduled_at")?,
+            time_zone: f.required_str("time_zone")?,
+            assignees: key_set(doc, f.child("assignees", ObjType::Map)),
+            status: f.parse("status")?,
             checklist,
-            outcome: scalar_str(doc, obj, "outcome"),
-            follow_up: scalar_str(doc, obj, "follow_up")
-                .map(|d| parse_date(&d))
-                .transpose()?,
+            outcome: f.str("outcome"),
+            follow_up: f.str("follow_up").map(|d| parse_date(&d)).transpose()?,
         })
     }
 
@@ -219,13 +294,11 @@ impl CaseDoc {
         let Some(notes) = self.notes_obj() else {
             return Ok(Vec::new());
         };
+        let notes = Fields::of(&self.doc, &notes);
         let mut out = Vec::new();
-        for key in self.doc.keys(&notes) {
-            let Ok(id) = key.parse::<NoteId>() else {
-                continue;
-            };
-            if let Some(obj) = child(&self.doc, &notes, &key, ObjType::Map) {
-                out.push(self.read_note(id, &obj)?);
+        for (key, obj) in notes.children(ObjType::Map) {
+            if let Ok(id) = key.parse::<NoteId>() {
+                out.push(self.read_note(id, obj)?);
             }
         }
         out.sort_by_key(|n| (n.written_at, n.id));
@@ -237,13 +310,11 @@ impl CaseDoc {
         let Some(tasks) = self.tasks_obj() else {
             return Ok(Vec::new());
         };
+        let tasks = Fields::of(&self.doc, &tasks);
         let mut out = Vec::new();
-        for key in self.doc.keys(&tasks) {
-            let Ok(id) = key.parse::<TaskId>() else {
-                continue;
-            };
-            if let Some(obj) = child(&self.doc, &tasks, &key, ObjType::Map) {
-                out.push(self.read_task(id, &obj)?);
+        for (key, obj) in tasks.children(ObjType::Map) {
+            if let Ok(id) = key.parse::<TaskId>() {
+                out.push(self.read_task(id, obj)?);
             }
         }
         out.sort_by_key(|t| (t.scheduled_at, t.id));
@@ -263,19 +334,21 @@ impl CaseDoc {
     /// root of the document can break.
     pub(crate) fn case_fields(&self) -> Result<Case> {
         let doc = &self.doc;
-        let root = automerge::ROOT;
+        let root = Fields::of(doc, &automerge::ROOT);
         Ok(Case {
             id: self.id,
-            client_code: required_str(doc, &root, "client_code")?,
-            status: parse(doc, &root, "status")?,
-            consent: parse(doc, &root, "consent")?,
+            client_code: root.required_str("client_code")?,
+            status: root.parse("status")?,
+            consent: root.parse("consent")?,
             // Absent from documents written before these fields existed.
-            risk_level: optional_enum(doc, &root, "risk_level")?
+            risk_level: root
+                .optional_enum("risk_level")?
                 .unwrap_or(crate::model::RiskLevel::NotAssessed),
-            legal_status: optional_enum(doc, &root, "legal_status")?
+            legal_status: root
+                .optional_enum("legal_status")?
                 .unwrap_or(crate::model::LegalStatus::Unknown),
-            assigned_workers: key_set(doc, child(doc, &root, "assigned", ObjType::Map)),
-            created_at: time_field(doc, &root, "created_at")?,
+            assigned_workers: key_set(doc, root.child("assigned", ObjType::Map)),
+            created_at: root.time("created_at")?,
             notes: Vec::new(),
             tasks: Vec::new(),
         })
