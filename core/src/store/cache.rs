@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use automerge::ActorId;
 use rusqlite::Connection;
 
-use super::records::Sealer;
+use super::records::{Sealer, read_sealed_doc};
 use crate::document::CaseDoc;
 use crate::error::{CoreError, Result};
 use crate::ids::CaseId;
@@ -44,6 +44,29 @@ impl DocCache {
         let entry = self.docs.get_mut(&case).ok_or(CoreError::CaseNotFound)?;
         entry.1 = tick;
         Ok(&mut entry.0)
+    }
+
+    /// Loads, side by side, those of `cases` not in memory yet, and keeps them (the caller then
+    /// takes each with [`DocCache::get_or_load`]): the rows are read in turn, the documents
+    /// opened and loaded on several threads, since loading is most of a first upload's work on
+    /// the phone. At most the cache's capacity is loaded.
+    pub(crate) fn preload(
+        &mut self,
+        conn: &Connection,
+        sealer: &Sealer<'_>,
+        actor: &ActorId,
+        cases: &[CaseId],
+    ) -> Result<()> {
+        let mut sealed = Vec::new();
+        for case in cases.iter().take(self.capacity) {
+            if !self.docs.contains_key(case) {
+                sealed.push(read_sealed_doc(conn, *case)?);
+            }
+        }
+        for doc in crate::util::map_side_by_side(&sealed, |s| sealer.open_doc(s, actor)) {
+            self.insert(doc?);
+        }
+        Ok(())
     }
 
     /// Keeps `doc` in memory, evicting the least recently used document when full.

@@ -24,6 +24,37 @@ pub(crate) fn aad(store_id: &uuid::Uuid, table: &str, row: &[u8], seq: i64) -> V
     out
 }
 
+/// A case document's sealed rows as read from the database: its snapshot and the changes stored
+/// since, in order.
+pub(crate) struct SealedDoc {
+    case: CaseId,
+    snapshot: Vec<u8>,
+    changes: Vec<(i64, Vec<u8>)>,
+}
+
+/// Reads case `case`'s sealed document rows ([`Sealer::open_doc`] opens them).
+pub(crate) fn read_sealed_doc(conn: &Connection, case: CaseId) -> Result<SealedDoc> {
+    let row = case.as_bytes();
+    let snapshot: Vec<u8> = conn
+        .query_row(
+            "SELECT snapshot FROM case_docs WHERE case_id = ?1",
+            [row.as_slice()],
+            |r| r.get(0),
+        )
+        .optional()?
+        .ok_or(CoreError::CaseNotFound)?;
+    let mut stmt = conn
+        .prepare_cached("SELECT seq, change FROM case_changes WHERE case_id = ?1 ORDER BY seq")?;
+    let changes = stmt
+        .query_map([row.as_slice()], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(SealedDoc {
+        case,
+        snapshot,
+        changes,
+    })
+}
+
 /// The store-wide things every sealed row needs.
 pub(crate) struct Sealer<'a> {
     pub key: &'a DataKey,
@@ -76,26 +107,18 @@ impl Sealer<'_> {
 
     /// Loads a case document: its snapshot, then every change since, in order.
     pub fn load_doc(&self, conn: &Connection, case: CaseId, actor: &ActorId) -> Result<CaseDoc> {
-        let row = case.as_bytes();
-        let snapshot: Vec<u8> = conn
-            .query_row(
-                "SELECT snapshot FROM case_docs WHERE case_id = ?1",
-                [row.as_slice()],
-                |r| r.get(0),
-            )
-            .optional()?
-            .ok_or(CoreError::CaseNotFound)?;
-        let snapshot = self.open("case_docs", row, 0, &snapshot)?;
-        let mut doc = CaseDoc::load(case, &snapshot, actor)?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT seq, change FROM case_changes WHERE case_id = ?1 ORDER BY seq",
-        )?;
-        let mut rows = stmt.query([row.as_slice()])?;
+        self.open_doc(&read_sealed_doc(conn, case)?, actor)
+    }
+
+    /// Opens and loads a case document read with [`read_sealed_doc`]: work on those bytes
+    /// alone (some milliseconds for a case of 20 notes), which may run on another thread.
+    pub fn open_doc(&self, sealed: &SealedDoc, actor: &ActorId) -> Result<CaseDoc> {
+        let row = sealed.case.as_bytes();
+        let snapshot = self.open("case_docs", row, 0, &sealed.snapshot)?;
+        let mut doc = CaseDoc::load(sealed.case, &snapshot, actor)?;
         let mut changes = zeroize::Zeroizing::new(Vec::new());
-        while let Some(r) = rows.next()? {
-            let seq: i64 = r.get(0)?;
-            let sealed: Vec<u8> = r.get(1)?;
-            changes.extend_from_slice(&self.open("case_changes", row, seq, &sealed)?);
+        for (seq, change) in &sealed.changes {
+            changes.extend_from_slice(&self.open("case_changes", row, *seq, change)?);
         }
         doc.apply_encoded_changes(&changes)?;
         Ok(doc)

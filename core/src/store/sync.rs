@@ -19,6 +19,11 @@ use crate::sync::{CaseChanges, PROTOCOL_VERSION, SyncRequest, SyncResponse};
 /// sent again.
 pub const UPLOAD_BUDGET: usize = 128 * 1024;
 
+/// Cases whose documents a request loads side by side before taking their changes: enough to
+/// keep the threads busy, few enough that past the upload budget little is loaded for nothing
+/// (what is loaded stays in memory for the next round).
+const PRELOAD_BATCH: usize = 16;
+
 /// A request built from the store, remembering which outbox entries it covers.
 #[derive(Debug, Clone)]
 pub struct PreparedSync {
@@ -145,20 +150,27 @@ impl Store {
             let cursor = cursor(conn, &sealer)?;
             let outbox_upto: i64 =
                 conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM outbox", [], |r| r.get(0))?;
-            let cases: Vec<Vec<u8>> = {
+            let cases: Vec<CaseId> = {
                 let mut stmt =
                     conn.prepare_cached("SELECT DISTINCT case_id FROM outbox WHERE seq <= ?1")?;
-                stmt.query_map([outbox_upto], |r| r.get(0))?
-                    .collect::<rusqlite::Result<_>>()?
+                let rows: Vec<Vec<u8>> = stmt
+                    .query_map([outbox_upto], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                rows.iter()
+                    .map(|raw| CaseId::from_slice(raw).ok_or(CoreError::Corrupt { what: "outbox" }))
+                    .collect::<Result<_>>()?
             };
             let mut uploads = Vec::new();
             let mut deferred = HashSet::new();
             let mut budget = UPLOAD_BUDGET;
-            for raw in cases {
-                let case = CaseId::from_slice(&raw).ok_or(CoreError::Corrupt { what: "outbox" })?;
+            for (i, &case) in cases.iter().enumerate() {
                 if budget == 0 || uploads.len() >= crate::sync::messages::MAX_CASES / 2 {
                     deferred.insert(case);
                     continue;
+                }
+                if i % PRELOAD_BATCH == 0 {
+                    let batch = &cases[i..cases.len().min(i + PRELOAD_BATCH)];
+                    docs.preload(conn, &sealer, actor, batch)?;
                 }
                 let known = server_heads(conn, &sealer, case)?;
                 let doc = docs.get_or_load(conn, &sealer, actor, case)?;
@@ -266,7 +278,8 @@ impl Store {
                     if accepted.contains(&case)
                         || !(uploaded.contains(&case) || prepared.deferred.contains(&case))
                     {
-                        tx.execute("DELETE FROM outbox WHERE seq = ?1", [seq])?;
+                        tx.prepare_cached("DELETE FROM outbox WHERE seq = ?1")?
+                            .execute([seq])?;
                     }
                 }
                 // Cases no longer assigned: purged once nothing of them waits to be sent; the

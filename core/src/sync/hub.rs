@@ -9,7 +9,6 @@
 //! doubt falls back to sending more.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use automerge::{ActorId, ChangeHash};
 
@@ -26,9 +25,6 @@ pub const RESPONSE_BUDGET: usize = 128 * 1024;
 
 /// A case's whole document, compacted, with the heads it leads to.
 pub type WholeCase = (Vec<u8>, Vec<ChangeHash>);
-
-/// Most threads that load a request's received documents side by side.
-const MAX_LOAD_THREADS: usize = 4;
 
 /// What the hub knows of one device's copy of one case.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -216,55 +212,20 @@ pub fn handle_sync(
     })
 }
 
-/// [`ReceivedDoc::load`] of every upload, index for index, side by side on up to as many
-/// threads as the machine has: the loads and bounds checks of a first upload's documents are
-/// most of the hub's work for it, need nothing from storage, and are independent of each other.
+/// [`ReceivedDoc::load`] of every upload, index for index, side by side: the loads and bounds
+/// checks of a first upload's documents are most of the hub's work for it, need nothing from
+/// storage, and are independent of each other.
 fn load_documents(uploads: &[CaseChanges]) -> Vec<Option<Result<ReceivedDoc>>> {
     let load = |u: &CaseChanges| ReceivedDoc::load(u.case_id, &u.changes);
-    let documents = uploads
+    if uploads
         .iter()
         .filter(|u| is_document_chunk(&u.changes))
-        .count();
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(MAX_LOAD_THREADS)
-        .min(documents);
-    if threads < 2 {
+        .count()
+        < 2
+    {
         return uploads.iter().map(load).collect();
     }
-    let next = AtomicUsize::new(0);
-    let done: Vec<(usize, Option<Result<ReceivedDoc>>)> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut out = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(upload) = uploads.get(i) else {
-                            return out;
-                        };
-                        out.push((i, load(upload)));
-                    }
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            // A panic is caught inside each load; should one escape, the uploads of that
-            // worker are loaded again below, where it surfaces as it would without threads.
-            .flat_map(|w| w.join().unwrap_or_default())
-            .collect()
-    });
-    let mut slots: Vec<Option<Option<Result<ReceivedDoc>>>> = Vec::new();
-    slots.resize_with(uploads.len(), || None);
-    for (i, whole) in done {
-        slots[i] = Some(whole);
-    }
-    uploads
-        .iter()
-        .zip(slots)
-        .map(|(upload, slot)| slot.unwrap_or_else(|| load(upload)))
-        .collect()
+    crate::util::map_side_by_side(uploads, load)
 }
 
 /// An in-memory hub: for tests of the sync engine. It keeps saved documents and loads the one a
