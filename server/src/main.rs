@@ -1,6 +1,12 @@
 //! `fieldcase-server` binary: `serve` runs the HTTPS server; `admin ...` manages users and
 //! enrollment codes directly on the data folder's database.
 
+/// jemalloc, not the system allocator: under a steady load glibc kept freed memory in its many
+/// per-thread arenas, so the resident size rose minute after minute while the heap in use stayed
+/// flat (heaptrack); jemalloc gives freed pages back to the system after a few seconds.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;

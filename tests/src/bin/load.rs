@@ -10,8 +10,9 @@
 //! `cargo run --release -p fieldcase-tests --bin load` (figures in docs/BENCHMARKS.md).
 //! Environment: `FIELDCASE_LOAD_PHONES` (200), `FIELDCASE_LOAD_RATE` (per second, 100),
 //! `FIELDCASE_LOAD_SECS` (120), `FIELDCASE_LOAD_FAULTY` (phones behind the proxy, 20),
-//! `FIELDCASE_LOAD_SEED_NOTES` (notes of about 170 characters written at the office in each of
-//! the 50 cases before the run; 0), `FIELDCASE_LOAD_CACHE_OPS` (the server's
+//! `FIELDCASE_LOAD_CASES` (cases at the office, 50: shared by four workers each; more cases than
+//! phones gives each worker several of its own), `FIELDCASE_LOAD_SEED_NOTES` (notes of about
+//! 170 characters written at the office in each case before the run; 0), `FIELDCASE_LOAD_CACHE_OPS` (the server's
 //! `cached_operations`, the automerge operations of documents it keeps in memory; its default).
 
 use std::collections::BTreeSet;
@@ -58,7 +59,8 @@ fn office(data: &Path) -> Result<(Database, Arc<CaseVault>)> {
 
 struct Phone {
     device: Device,
-    case: CaseId,
+    /// The cases assigned to this phone's worker; each sync writes in the next one.
+    cases: Vec<CaseId>,
     faulty: bool,
     /// Notes this phone acknowledged (its `write_note` returned).
     written: Vec<String>,
@@ -113,7 +115,7 @@ fn worker(
             tags: vec![],
             task: None,
         };
-        let case = phone.case;
+        let case = phone.cases[phone.written.len() % phone.cases.len()];
         match phone.device.store().write_note(case, &note) {
             Ok(id) => phone.written.push(id.to_string()),
             Err(e) => {
@@ -168,7 +170,8 @@ fn main() -> Result<()> {
     );
     let proxy = FaultProxy::start(server.addr);
 
-    // The office: one worker per phone, one case per four workers.
+    // The office: one worker per phone; by default one case per four workers.
+    let cases_n = (env("FIELDCASE_LOAD_CASES", (phones_n as u64 / 4).max(1)) as usize).max(1);
     let (office_db, vault) = office(data.path())?;
     let mut users = Vec::new();
     let mut codes = Vec::new();
@@ -183,21 +186,39 @@ fn main() -> Result<()> {
                 .code,
         );
     }
-    let mut case_of = Vec::new();
-    for group in users.chunks(4) {
+    // Fewer cases than workers: each case is shared by a group of workers. More: each worker
+    // has several cases of its own (case c is worker c mod phones').
+    let mut case_of: Vec<Vec<CaseId>> = vec![Vec::new(); phones_n];
+    let mut distinct = Vec::new();
+    let share = phones_n.div_ceil(cases_n).max(1);
+    for c in 0..cases_n.max(phones_n.div_ceil(share)) {
+        let workers: Vec<usize> = match cases_n < phones_n {
+            true => (c * share..((c + 1) * share).min(phones_n)).collect(),
+            false => vec![c % phones_n],
+        };
+        if workers.is_empty() {
+            break;
+        }
         let new = NewCase {
-            client_code: format!("K-{:04}", case_of.len()),
+            client_code: format!("K-{c:04}"),
             consent: ConsentStatus::Given,
-            assigned_workers: group.to_vec(),
+            assigned_workers: workers.iter().map(|w| users[*w]).collect(),
         };
         let (case, _) = office_db
             .write(|sql| cases::create_case(sql, &vault, &new, None, now()))?
             .keep(&vault);
-        case_of.extend(std::iter::repeat_n(case, group.len()));
+        for w in workers {
+            case_of[w].push(case);
+        }
+        distinct.push(case);
     }
+    println!(
+        "load: {} cases, {} to {} per phone",
+        distinct.len(),
+        case_of.iter().map(Vec::len).min().unwrap_or(0),
+        case_of.iter().map(Vec::len).max().unwrap_or(0)
+    );
     // The caseload the office holds before the run, if asked for.
-    let mut distinct = case_of.clone();
-    distinct.dedup();
     if seed_notes > 0 {
         let t = Instant::now();
         fieldcase_tests::office_notes(
@@ -247,7 +268,7 @@ fn main() -> Result<()> {
             .with_context(|| format!("first sync of phone {i}"))?;
         phones.push(Mutex::new(Phone {
             device,
-            case: case_of[i],
+            cases: case_of[i].clone(),
             faulty,
             written: Vec::new(),
         }));
@@ -338,20 +359,17 @@ fn main() -> Result<()> {
     }
     let (office_db, vault) = office(data.path())?;
     let mut at_office = Vec::new();
-    let mut cases_seen = BTreeSet::new();
-    for case in &case_of {
-        if cases_seen.insert(*case) {
-            let case = office_db
-                .read(|sql| cases::read_case(sql, &vault, *case))?
-                .0;
-            // The phones' notes; not the caseload written at the office beforehand.
-            at_office.extend(
-                case.notes
-                    .iter()
-                    .filter(|n| n.body.starts_with("load note"))
-                    .map(|n| n.id.to_string()),
-            );
-        }
+    for case in &distinct {
+        let case = office_db
+            .read(|sql| cases::read_case(sql, &vault, *case))?
+            .0;
+        // The phones' notes; not the caseload written at the office beforehand.
+        at_office.extend(
+            case.notes
+                .iter()
+                .filter(|n| n.body.starts_with("load note"))
+                .map(|n| n.id.to_string()),
+        );
     }
     let office_set: BTreeSet<String> = at_office.iter().cloned().collect();
     let lost = written.difference(&office_set).count();
