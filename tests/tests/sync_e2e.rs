@@ -94,16 +94,17 @@ fn a_sync_cut_mid_response_completes_next_time_without_loss_or_duplicates() {
     phone.device.sync_now().unwrap();
 
     // The phone writes offline; a second phone of the same worker has written a lot, which
-    // waits at the office, so the response carrying it back to this phone is long.
+    // waits at the office, so the response carrying it back to this phone is long (random text:
+    // it travels as a compressed document, so repeated words would make it short).
     let mine = phone.write_note(case, "written on this phone before the cut");
     let other = TestDevice::enroll_direct(&server, "ana");
     other.device.sync_now().unwrap();
     let mut written = vec![mine];
     for i in 0..40 {
-        written.push(other.write_note(
-            case,
-            &format!("note {i}: {}", "details of the hearing ".repeat(20)),
-        ));
+        let details: String = (0..20)
+            .map(|_| uuid::Uuid::new_v4().simple().to_string())
+            .collect();
+        written.push(other.write_note(case, &format!("note {i}: {details}")));
     }
     other.device.sync_now().unwrap();
 
@@ -121,6 +122,10 @@ fn a_sync_cut_mid_response_completes_next_time_without_loss_or_duplicates() {
 
     let report = phone.device.sync_now().unwrap();
     assert!(report.round_trips >= 1);
+    assert!(
+        report.bytes_received > 6_000,
+        "the response was not long enough to be cut"
+    );
     let office = server.case(case);
     assert_eq!(phone.case(case), office);
     assert_eq!(office.notes.len(), 41, "nothing lost, nothing duplicated");
