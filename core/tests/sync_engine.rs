@@ -11,6 +11,7 @@ use fieldcase_core::CoreError;
 use fieldcase_core::document::CaseDoc;
 use fieldcase_core::ids::{CaseId, DeviceId, UserId};
 use fieldcase_core::model::{Author, TaskStatus, TaskUpdate};
+use fieldcase_core::store::DB_FILE;
 use fieldcase_core::sync::hub::{HubStorage, MemoryHub, handle_sync};
 use fieldcase_core::sync::{SyncRequest, SyncTransport, sync};
 use time::macros::datetime;
@@ -339,4 +340,45 @@ fn an_unassigned_case_takes_pending_edits_then_is_purged_with_a_receipt() {
     sync(&a.store, &mut link(&mut hub, &a)).unwrap();
     assert_eq!(hub.purge_receipts().len(), 1);
     assert_eq!(a.store.list_cases().unwrap().len(), 1);
+}
+
+/// A phone that lacks most of a case (another phone of the worker wrote twenty notes) is sent
+/// the compact document, and keeps it as the case's snapshot rather than as one more change to
+/// apply at every load; after reopening the store it reads the case as the hub has it.
+#[test]
+fn a_case_received_whole_is_kept_as_its_snapshot() {
+    let mut hub = MemoryHub::new();
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = create(da.path(), [1; 32]);
+    let b = create(db.path(), [2; 32]);
+    let case = office_case(&mut hub, &[a.identity.user, b.identity.user], true);
+    sync(&a.store, &mut link(&mut hub, &a)).unwrap();
+    sync(&b.store, &mut link(&mut hub, &b)).unwrap();
+    for i in 0..20 {
+        b.store
+            .write_note(
+                case,
+                &note(&format!("visit {i}: the officer took the papers")),
+            )
+            .unwrap();
+    }
+    sync(&b.store, &mut link(&mut hub, &b)).unwrap();
+    let report = sync(&a.store, &mut link(&mut hub, &a)).unwrap();
+    assert_eq!(report.cases_updated, 1);
+
+    let separate_changes: i64 = rusqlite::Connection::open(da.path().join(DB_FILE))
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM case_changes", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        separate_changes, 0,
+        "the received document was stored as a change"
+    );
+    let TestStore { store, keys, .. } = a;
+    drop(store);
+    let reopened = fieldcase_core::store::Store::open(da.path(), options(&new_clock())).unwrap();
+    reopened.unlock_with_keystore(&keys).unwrap();
+    let read = reopened.case(case).unwrap();
+    assert_eq!(read.notes.len(), 20);
+    assert_eq!(read, hub_case(&hub, case));
 }

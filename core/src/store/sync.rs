@@ -237,8 +237,14 @@ impl Store {
                         .is_some();
                     if known {
                         let doc = docs.get_or_load(&tx, &sealer, actor, update.case_id)?;
-                        doc.apply_received(&update.changes)?;
-                        sealer.append_changes(&tx, doc, &update.changes, compact_after)?;
+                        if doc.apply_received(&update.changes)?.adopted {
+                            // The received document is the whole case now: it becomes the
+                            // snapshot as it came, rather than a change that every later load
+                            // would apply operation by operation.
+                            sealer.write_saved_snapshot(&tx, update.case_id, &update.changes)?;
+                        } else {
+                            sealer.append_changes(&tx, doc, &update.changes, compact_after)?;
+                        }
                         sealer.write_index(&tx, doc)?;
                     } else {
                         let mut doc = CaseDoc::empty(update.case_id, actor);
