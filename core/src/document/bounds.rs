@@ -254,6 +254,11 @@ impl CaseDoc {
                     if ty == ObjType::Text && doc.length(&id) > MAX_TEXT_BYTES {
                         return Err(refuse("a text in the changes is too long"));
                     }
+                    // The iterator goes through a table as if it were a list; our layout has
+                    // none, and a peer's table is walked by key, as before this single pass.
+                    if ty == ObjType::Table {
+                        self.walk(&id, depth + 1)?;
+                    }
                     depths.insert(id, depth + 1);
                 }
                 ValueRef::Scalar(s) => check_scalar(&s)?,
