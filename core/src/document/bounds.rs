@@ -226,17 +226,19 @@ impl CaseDoc {
         for item in doc.iter() {
             let obj: &ObjId = &item.obj;
             let depth = *depths.get(obj).ok_or(refuse("malformed case document"))?;
-            let (value, id, conflict, prop) = match item.item {
+            // The key or index is kept only where a conflict needs every value looked up.
+            let (value, id, conflicted) = match item.item {
                 DocItem::Map(m) => {
                     if m.key.len() > MAX_TEXT_BYTES {
                         return Err(refuse("a key in the changes is too long"));
                     }
                     let id = m.id();
-                    (m.value, id, m.conflict, Prop::Map(m.key.into_owned()))
+                    let prop = m.conflict.then(|| Prop::Map(m.key.into_owned()));
+                    (m.value, id, prop)
                 }
                 DocItem::List(l) => {
                     let id = l.id();
-                    (l.value, id, l.conflict, Prop::Seq(l.index))
+                    (l.value, id, l.conflict.then_some(Prop::Seq(l.index)))
                 }
                 // A text's length is checked where the text is met as a value.
                 DocItem::Text(_) => continue,
@@ -263,13 +265,8 @@ impl CaseDoc {
                 }
                 ValueRef::Scalar(s) => check_scalar(&s)?,
             }
-            if conflict {
-                let values = doc
-                    .get_all(obj, prop)
-                    .map_err(|_| refuse("malformed case document"))?;
-                for (value, id) in values {
-                    self.check_value(&value, &id, depth)?;
-                }
+            if let Some(prop) = conflicted {
+                self.check_values(obj, prop, depth)?;
             }
         }
         Ok(())
@@ -299,12 +296,7 @@ impl CaseDoc {
             }
             ObjType::List => {
                 for index in 0..len {
-                    let values = doc
-                        .get_all(obj, index)
-                        .map_err(|_| refuse("malformed case document"))?;
-                    for (value, id) in values {
-                        self.check_value(&value, &id, depth)?;
-                    }
+                    self.check_values(obj, index, depth)?;
                 }
                 Ok(())
             }
@@ -316,9 +308,14 @@ impl CaseDoc {
         if key.len() > MAX_TEXT_BYTES {
             return Err(refuse("a key in the changes is too long"));
         }
+        self.check_values(obj, key, depth)
+    }
+
+    /// Every value one key or element of `obj` at `depth` holds, concurrent ones too.
+    fn check_values(&self, obj: &ObjId, prop: impl Into<Prop>, depth: usize) -> Result<()> {
         let values = self
             .doc
-            .get_all(obj, key)
+            .get_all(obj, prop)
             .map_err(|_| refuse("malformed case document"))?;
         for (value, id) in values {
             self.check_value(&value, &id, depth)?;
