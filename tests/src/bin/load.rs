@@ -190,15 +190,20 @@ fn main() -> Result<()> {
     // has several cases of its own (case c is worker c mod phones').
     let mut case_of: Vec<Vec<CaseId>> = vec![Vec::new(); phones_n];
     let mut distinct = Vec::new();
-    let share = phones_n.div_ceil(cases_n).max(1);
-    for c in 0..cases_n.max(phones_n.div_ceil(share)) {
-        let workers: Vec<usize> = match cases_n < phones_n {
+    // Workers a shared case has, and so how many cases there are: groups of `share` cover the
+    // phones exactly once (the last group may be smaller).
+    let shared = cases_n < phones_n;
+    let share = phones_n.div_ceil(cases_n);
+    let count = if shared {
+        phones_n.div_ceil(share)
+    } else {
+        cases_n
+    };
+    for c in 0..count {
+        let workers: Vec<usize> = match shared {
             true => (c * share..((c + 1) * share).min(phones_n)).collect(),
             false => vec![c % phones_n],
         };
-        if workers.is_empty() {
-            break;
-        }
         let new = NewCase {
             client_code: format!("K-{c:04}"),
             consent: ConsentStatus::Given,
