@@ -218,8 +218,70 @@ impl Drop for ServerProcess {
 
 /// Resident memory of a process in bytes (Linux `/proc/PID/status`, `VmRSS`).
 pub fn rss_bytes(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    MemorySample::of(pid).map(|m| m.rss)
+}
+
+/// What a process holds in memory at one moment, from Linux `/proc/PID/status`: the resident
+/// size split into anonymous memory (the heap, stacks), mapped files and shared memory (SQLite's
+/// WAL index), and the number of threads, so that a load run can tell which of them grows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemorySample {
+    /// Resident set size in bytes (`VmRSS`).
+    pub rss: u64,
+    /// Resident anonymous memory in bytes (`RssAnon`).
+    pub anon: u64,
+    /// Resident pages of mapped files in bytes (`RssFile`).
+    pub file: u64,
+    /// Resident shared memory in bytes (`RssShmem`).
+    pub shmem: u64,
+    /// Number of threads (`Threads`).
+    pub threads: u64,
+}
+
+impl MemorySample {
+    /// Reads the process's status; `None` when it has gone or the kernel has no such file.
+    pub fn of(pid: u32) -> Option<MemorySample> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        MemorySample::parse(&status)
+    }
+
+    /// Parses the text of a `/proc/PID/status` file (sizes there are in kB).
+    fn parse(status: &str) -> Option<MemorySample> {
+        let field = |name: &str| -> Option<u64> {
+            let line = status.lines().find(|l| l.starts_with(name))?;
+            line[name.len()..].split_whitespace().next()?.parse().ok()
+        };
+        Some(MemorySample {
+            rss: field("VmRSS:")? * 1024,
+            anon: field("RssAnon:").unwrap_or(0) * 1024,
+            file: field("RssFile:").unwrap_or(0) * 1024,
+            shmem: field("RssShmem:").unwrap_or(0) * 1024,
+            threads: field("Threads:").unwrap_or(0),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MemorySample;
+
+    #[test]
+    fn a_status_file_gives_the_resident_size_and_its_parts() {
+        let status = "Name:\tfieldcase-serve\nVmRSS:\t   30000 kB\nRssAnon:\t   25000 kB\n\
+                      RssFile:\t    4000 kB\nRssShmem:\t    1000 kB\nThreads:\t14\n";
+        let m = MemorySample::parse(status).expect("parsed");
+        assert_eq!(m.rss, 30000 * 1024);
+        assert_eq!(m.anon, 25000 * 1024);
+        assert_eq!(m.file, 4000 * 1024);
+        assert_eq!(m.shmem, 1000 * 1024);
+        assert_eq!(m.threads, 14);
+        assert_eq!(MemorySample::parse("Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn this_process_can_be_sampled() {
+        let m = MemorySample::of(std::process::id()).expect("own status");
+        assert!(m.rss > 0 && m.anon > 0 && m.threads >= 1, "{m:?}");
+        assert!(m.anon + m.file + m.shmem <= m.rss + 4096 * 16, "{m:?}");
+    }
 }

@@ -5,7 +5,7 @@
 //! At the end every phone syncs on a clean path and the office is checked: every note a phone
 //! acknowledged is there once, none invented. Prints p50/p99/max latency of the syncs, the errors
 //! (expected ones on the faulted path, anything else is a failure), and the server's resident
-//! memory at 1 and 2 minutes.
+//! memory at 1 and 2 minutes (and every 10 s, split into heap, files and shared memory).
 //!
 //! `cargo run --release -p fieldcase-tests --bin load` (figures in docs/BENCHMARKS.md).
 //! Environment: `FIELDCASE_LOAD_PHONES` (200), `FIELDCASE_LOAD_RATE` (per second, 100),
@@ -36,8 +36,11 @@ use fieldcase_server::keys::ServerKeys;
 use fieldcase_server::sql::Database;
 use fieldcase_server::{TlsIdentity, db, store};
 use fieldcase_tests::FaultProxy;
-use fieldcase_tests::process::{ServerProcess, free_port, rss_bytes, server_binary};
+use fieldcase_tests::process::{MemorySample, ServerProcess, free_port, server_binary};
 use rand::{Rng, SeedableRng};
+
+/// How often the server's memory is sampled during the run (printed at the end, with its parts).
+const SAMPLE_SECS: u64 = 10;
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -317,16 +320,17 @@ fn main() -> Result<()> {
     let pid = server.pid();
     let start = Instant::now();
     let total = rate * secs;
-    let mut rss = Vec::new();
-    let mut next_sample = 60u64;
+    // The server's memory every SAMPLE_SECS, and so at the end of each minute.
+    let mut memory = Vec::new();
+    let mut next_sample = SAMPLE_SECS;
     for n in 0..total {
         let due = start + Duration::from_micros(n * 1_000_000 / rate);
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
         if start.elapsed() >= Duration::from_secs(next_sample) {
-            rss.push((next_sample, rss_bytes(pid).unwrap_or(0)));
-            next_sample += 60;
+            memory.push((next_sample, MemorySample::of(pid).unwrap_or_default()));
+            next_sample += SAMPLE_SECS;
         }
         send.send(((n as usize) % phones.len(), due))?;
     }
@@ -335,8 +339,8 @@ fn main() -> Result<()> {
         let _ = w.join();
     }
     let elapsed = start.elapsed();
-    if rss.len() < (secs / 60) as usize {
-        rss.push((secs, rss_bytes(pid).unwrap_or(0)));
+    if memory.len() < (secs / SAMPLE_SECS) as usize {
+        memory.push((secs, MemorySample::of(pid).unwrap_or_default()));
     }
     stop.store(true, Ordering::Relaxed);
     let (proxy, fault_thread) = faults;
@@ -419,10 +423,20 @@ fn main() -> Result<()> {
     for e in t.unexpected.iter().take(10) {
         println!("load:   unexpected: {e}");
     }
-    for (at, bytes) in &rss {
+    let mib = |bytes: u64| bytes as f64 / 1048576.0;
+    for (at, m) in &memory {
+        if at % 60 == 0 || *at == secs {
+            println!("load: server RSS at {at} s: {:.1} MiB", mib(m.rss));
+        }
+    }
+    for (at, m) in &memory {
         println!(
-            "load: server RSS at {at} s: {:.1} MiB",
-            *bytes as f64 / 1048576.0
+            "load:   {at:>4} s: RSS {:.1} MiB = anonymous {:.1} + files {:.1} + shared {:.1}; {} threads",
+            mib(m.rss),
+            mib(m.anon),
+            mib(m.file),
+            mib(m.shmem),
+            m.threads
         );
     }
     println!(
