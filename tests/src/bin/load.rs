@@ -429,6 +429,32 @@ fn main() -> Result<()> {
             println!("load: server RSS at {at} s: {:.1} MiB", mib(m.rss));
         }
     }
+    // Single samples swing by a few MiB as the allocator hands pages back; each minute's mean
+    // says whether the resident size grows.
+    let minutes = memory.last().map_or(0, |(at, _)| at.div_ceil(60));
+    let means: Vec<f64> = (1..=minutes)
+        .filter_map(|minute| {
+            let inside: Vec<u64> = memory
+                .iter()
+                .filter(|(at, _)| at.div_ceil(60) == minute)
+                .map(|(_, m)| m.rss)
+                .collect();
+            (!inside.is_empty()).then(|| mib(inside.iter().sum::<u64>() / inside.len() as u64))
+        })
+        .collect();
+    for (minute, mean) in means.iter().enumerate() {
+        let change = match minute.checked_sub(1).and_then(|m| means.get(m)) {
+            Some(before) => format!(
+                " ({:+.1}% on the minute before)",
+                (mean / before - 1.0) * 100.0
+            ),
+            None => String::new(),
+        };
+        println!(
+            "load: server RSS mean in minute {}: {mean:.1} MiB{change}",
+            minute + 1
+        );
+    }
     for (at, m) in &memory {
         println!(
             "load:   {at:>4} s: RSS {:.1} MiB = anonymous {:.1} + files {:.1} + shared {:.1}; {} threads",
