@@ -44,9 +44,11 @@ pub const MAX_CHUNKS: usize = 32;
 pub const CACHE_DOCS: usize = 256;
 /// Most automerge operations in the documents kept in memory. A document loaded from its saved
 /// form takes about 25 bytes an operation (measured: 179 KB for a case of 240 notes, 7,344
-/// operations, 6 KB saved), one grown by many single applies several times that; each store that
-/// compacts reloads the document from the new snapshot, which keeps it near the first figure.
-/// So this holds the cache to roughly 50-150 MB.
+/// operations, 6 KB saved), plus about 11 KB a document whatever its size; one grown by single
+/// applies takes within 10% of that since the patch log is reset after each apply (a probe of
+/// 5–240 notes), and each store that compacts reloads the document from the new snapshot.
+/// So this holds the cache to roughly 50-150 MB. Until a busy office reaches it, its resident
+/// size grows with the documents it takes in; then it stays flat (docs/BENCHMARKS.md).
 pub const CACHE_OPS: u64 = 2_000_000;
 
 /// A case document taken out for one transaction, with what storing only its new changes needs.

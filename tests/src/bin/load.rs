@@ -7,7 +7,10 @@
 //! (expected ones on the faulted path, anything else is a failure), and the server's resident
 //! memory at 1 and 2 minutes (and every 10 s, split into heap, files and shared memory).
 //!
-//! `cargo run --release -p fieldcase-tests --bin load` (figures in docs/BENCHMARKS.md).
+//! `cargo run --release -p fieldcase-tests --bin load` (figures in docs/BENCHMARKS.md). The
+//! default shape's 50 cases all stay in the server's memory and grow by 240 notes each, so its
+//! memory grows with them; `FIELDCASE_LOAD_CASES=1000 FIELDCASE_LOAD_CACHE_OPS=30000` shows the
+//! steady state, the cache at its budget from the first minute on.
 //! Environment: `FIELDCASE_LOAD_PHONES` (200), `FIELDCASE_LOAD_RATE` (per second, 100),
 //! `FIELDCASE_LOAD_SECS` (120), `FIELDCASE_LOAD_FAULTY` (phones behind the proxy, 20),
 //! `FIELDCASE_LOAD_CASES` (cases at the office, 50: shared by four workers each; more cases than
