@@ -216,14 +216,9 @@ impl Drop for ServerProcess {
     }
 }
 
-/// Resident memory of a process in bytes (Linux `/proc/PID/status`, `VmRSS`).
-pub fn rss_bytes(pid: u32) -> Option<u64> {
-    MemorySample::of(pid).map(|m| m.rss)
-}
-
 /// What a process holds in memory at one moment, from Linux `/proc/PID/status`: the resident
-/// size split into anonymous memory (the heap, stacks), mapped files and shared memory (SQLite's
-/// WAL index), and the number of threads, so that a load run can tell which of them grows.
+/// size split into anonymous memory (the heap, stacks), mapped files (the binary, SQLite's WAL
+/// index) and shared memory, and the number of threads, so that a load run can tell which grows.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MemorySample {
     /// Resident set size in bytes (`VmRSS`).
