@@ -39,8 +39,10 @@ use crate::sql_params;
 
 /// Most change chunks stored after a snapshot before the next store compacts them into it.
 pub const MAX_CHUNKS: usize = 32;
-/// Most documents kept in memory. Even a small case costs about 100 KB loaded (a first sync of
-/// 1,000 cases of 20 notes peaked at 137 MB with room for 1,024), and a sync touches a few cases.
+/// Most documents kept in memory. A case of 20 notes holds about 22 KB once loaded, half of it
+/// the fixed cost of any document (docs/BENCHMARKS.md), but loading takes transient buffers on
+/// top (with room for 1,024, a first sync of 1,000 such cases peaked at 137 MB); a sync touches
+/// a few cases, so a few hundred recent ones cover the phones syncing at one time.
 pub const CACHE_DOCS: usize = 256;
 /// Most automerge operations in the documents kept in memory. A document loaded from its saved
 /// form takes about 25 bytes an operation (measured: 179 KB for a case of 240 notes, 7,344
