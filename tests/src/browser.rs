@@ -8,8 +8,10 @@
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 
 /// A running chromedriver and one browser session.
@@ -45,8 +47,13 @@ pub fn screenshot_dir() -> PathBuf {
     dir
 }
 
-/// The paths of `chromium` and `chromedriver`, installing them first if needed.
+/// The paths of `chromium` and `chromedriver`, installing them first if needed. The tests of a
+/// binary run side by side: one of them installs while the others wait here.
 pub fn ensure_installed() -> (PathBuf, PathBuf) {
+    static INSTALLING: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = INSTALLING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if let (Some(c), Some(d)) = (on_path("chromium"), on_path("chromedriver")) {
         return (c, d);
     }
@@ -132,30 +139,67 @@ impl Browser {
         }
     }
 
-    /// Signs in on `base`'s login page.
-    pub async fn login(&self, base: &str, name: &str, password: &str) {
-        let c = &self.client;
-        c.goto(&format!("{base}/login")).await.unwrap();
-        c.find(Locator::Id("name"))
+    /// The element `locator` finds on the page now; fails the test naming the locator.
+    pub async fn element(&self, locator: Locator<'_>) -> Element {
+        self.client
+            .find(locator)
             .await
-            .unwrap()
-            .send_keys(name)
+            .unwrap_or_else(|e| panic!("the page has no {locator:?}: {e}"))
+    }
+
+    /// Waits (fantoccini's default wait) until `locator` finds an element, across page loads.
+    pub async fn wait_for(&self, locator: Locator<'_>) -> Element {
+        self.client
+            .wait()
+            .for_element(locator)
             .await
-            .unwrap();
-        c.find(Locator::Id("password"))
+            .unwrap_or_else(|e| panic!("the page did not show {locator:?}: {e}"))
+    }
+
+    /// Clicks the element `locator` finds.
+    pub async fn click(&self, locator: Locator<'_>) {
+        self.element(locator)
             .await
-            .unwrap()
-            .send_keys(password)
-            .await
-            .unwrap();
-        c.find(Locator::Id("signin"))
-            .await
-            .unwrap()
             .click()
             .await
-            .unwrap();
+            .unwrap_or_else(|e| panic!("clicking {locator:?}: {e}"));
+    }
+
+    /// Types `text` into the field `locator` finds.
+    pub async fn type_into(&self, locator: Locator<'_>, text: &str) {
+        self.element(locator)
+            .await
+            .send_keys(text)
+            .await
+            .unwrap_or_else(|e| panic!("typing into {locator:?}: {e}"));
+    }
+
+    /// Chooses the option with `value` in the `select` element `locator` finds.
+    pub async fn select(&self, locator: Locator<'_>, value: &str) {
+        self.element(locator)
+            .await
+            .select_by_value(value)
+            .await
+            .unwrap_or_else(|e| panic!("choosing {value:?} in {locator:?}: {e}"));
+    }
+
+    /// The text of the element `locator` finds.
+    pub async fn text_of(&self, locator: Locator<'_>) -> String {
+        self.element(locator)
+            .await
+            .text()
+            .await
+            .unwrap_or_else(|e| panic!("reading the text of {locator:?}: {e}"))
+    }
+
+    /// Signs in on `base`'s login page.
+    pub async fn login(&self, base: &str, name: &str, password: &str) {
+        self.client.goto(&format!("{base}/login")).await.unwrap();
+        self.type_into(Locator::Id("name"), name).await;
+        self.type_into(Locator::Id("password"), password).await;
+        self.click(Locator::Id("signin")).await;
         // Only signed-in pages have the sign-out button.
-        c.wait().for_element(Locator::Id("logout")).await.unwrap();
+        self.wait_for(Locator::Id("logout")).await;
     }
 
     /// Waits (up to 15 s, across page loads) until the page body contains `needle`; returns the
@@ -182,13 +226,7 @@ impl Browser {
 
     /// The text of the page body.
     pub async fn text(&self) -> String {
-        self.client
-            .find(Locator::Css("body"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        self.text_of(Locator::Css("body")).await
     }
 
     /// Saves a PNG screenshot as `target/test-screenshots/NAME.png` and returns its path.

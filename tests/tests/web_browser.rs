@@ -38,13 +38,8 @@ fn a_case_manager_sees_synced_notes_live_and_plans_a_task_the_phone_receives() {
         let c = &browser.client;
         assert!(c.current_url().await.unwrap().path().starts_with("/cases"));
         assert!(browser.text().await.contains("K-17"));
-        c.find(Locator::LinkText("K-17"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        c.wait().for_element(Locator::Id("timeline")).await.unwrap();
+        browser.click(Locator::LinkText("K-17")).await;
+        browser.wait_for(Locator::Id("timeline")).await;
         let text = browser.text().await;
         assert!(text.contains("First visit: client safe"), "{text}");
         assert!(text.contains("ana"), "the author is shown: {text}");
@@ -78,10 +73,9 @@ fn a_case_manager_sees_synced_notes_live_and_plans_a_task_the_phone_receives() {
             .unwrap();
         assert_eq!(marker, serde_json::json!(42), "the page was reloaded");
         // It came by a server-sent event, not by the polling fallback.
-        let mode = c
-            .find(Locator::Id("live"))
+        let mode = browser
+            .element(Locator::Id("live"))
             .await
-            .unwrap()
             .attr("data-live")
             .await
             .unwrap();
@@ -90,36 +84,17 @@ fn a_case_manager_sees_synced_notes_live_and_plans_a_task_the_phone_receives() {
         assert!(std::fs::metadata(shot).unwrap().len() > 1000);
 
         // Plan an accompaniment task; the phone gets it at its next sync.
-        c.find(Locator::Id("new-task"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        c.find(Locator::Id("purpose"))
-            .await
-            .unwrap()
-            .send_keys("Social welfare appointment")
-            .await
-            .unwrap();
-        c.find(Locator::Id("office_name"))
-            .await
-            .unwrap()
-            .send_keys("Centar za socijalni rad")
-            .await
-            .unwrap();
-        c.find(Locator::Id("checklist"))
-            .await
-            .unwrap()
-            .send_keys("ID card\nproof of address")
-            .await
-            .unwrap();
-        c.find(Locator::Id("create-task"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        browser.click(Locator::Id("new-task")).await;
+        browser
+            .type_into(Locator::Id("purpose"), "Social welfare appointment")
+            .await;
+        browser
+            .type_into(Locator::Id("office_name"), "Centar za socijalni rad")
+            .await;
+        browser
+            .type_into(Locator::Id("checklist"), "ID card\nproof of address")
+            .await;
+        browser.click(Locator::Id("create-task")).await;
         browser.wait_for_text("Social welfare appointment").await;
 
         phone.device.sync_now().unwrap();
@@ -156,30 +131,15 @@ fn an_admin_revokes_a_device_with_the_button_and_its_next_sync_is_refused() {
         let text = browser.text().await;
         assert!(text.contains("ana") && text.contains("active"), "{text}");
         browser.screenshot("devices").await;
-        c.find(Locator::Css(&format!("tr[data-device='{id}'] button")))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        c.wait()
-            .for_element(Locator::Id("confirm-revoke"))
-            .await
-            .unwrap();
-        c.find(Locator::Id("confirm-revoke"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        c.wait().for_element(Locator::Id("devices")).await.unwrap();
-        let row = c
-            .find(Locator::Css(&format!("tr[data-device='{id}'] td.state")))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        browser
+            .click(Locator::Css(&format!("tr[data-device='{id}'] button")))
+            .await;
+        browser.wait_for(Locator::Id("confirm-revoke")).await;
+        browser.click(Locator::Id("confirm-revoke")).await;
+        browser.wait_for(Locator::Id("devices")).await;
+        let row = browser
+            .text_of(Locator::Css(&format!("tr[data-device='{id}'] td.state")))
+            .await;
         assert!(row.contains("revoked"), "{row}");
         browser.screenshot("devices-after-revoke").await;
 
@@ -208,13 +168,8 @@ fn a_field_worker_cannot_open_office_or_admin_pages() {
         }
         // Logging out ends the session: the pages send back to the login form.
         c.goto(&format!("{base}/")).await.unwrap();
-        c.find(Locator::Id("logout"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        c.wait().for_element(Locator::Id("signin")).await.unwrap();
+        browser.click(Locator::Id("logout")).await;
+        browser.wait_for(Locator::Id("signin")).await;
         c.goto(&format!("{base}/devices")).await.unwrap();
         let url = c.current_url().await.unwrap();
         assert_eq!(
@@ -242,48 +197,29 @@ fn an_admin_adds_a_user_whose_phone_enrolls_with_the_code_shown_and_reads_the_au
         let c = &browser.client;
 
         c.goto(&format!("{base}/users")).await.unwrap();
-        c.find(Locator::Id("new-name"))
+        browser.type_into(Locator::Id("new-name"), "jelena").await;
+        browser
+            .select(Locator::Id("new-role"), "field-worker")
+            .await;
+        browser
+            .click(Locator::Css("form[action='/users'] button"))
+            .await;
+        browser
+            .wait_for(Locator::Css("tr[data-user='jelena']"))
+            .await;
+        browser
+            .click(Locator::Css(
+                "tr[data-user='jelena'] form[action$='/code'] button",
+            ))
+            .await;
+        let code = browser
+            .wait_for(Locator::Id("enrollment-code"))
             .await
-            .unwrap()
-            .send_keys("jelena")
-            .await
-            .unwrap();
-        c.find(Locator::Id("new-role"))
-            .await
-            .unwrap()
-            .select_by_value("field-worker")
-            .await
-            .unwrap();
-        c.find(Locator::Css("form[action='/users'] button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        c.wait()
-            .for_element(Locator::Css("tr[data-user='jelena']"))
-            .await
-            .unwrap();
-        c.find(Locator::Css(
-            "tr[data-user='jelena'] form[action$='/code'] button",
-        ))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-        let code = c
-            .wait()
-            .for_element(Locator::Id("enrollment-code"))
-            .await
-            .unwrap()
             .text()
             .await
             .unwrap();
         // The same code as a QR code, drawn inline.
-        c.find(Locator::Css("#enrollment-qr svg"))
-            .await
-            .expect("the code is also shown as a QR code");
+        browser.element(Locator::Css("#enrollment-qr svg")).await;
         browser.screenshot("enrollment-code").await;
 
         let dir = tempfile::tempdir().unwrap();
@@ -308,18 +244,10 @@ fn an_admin_adds_a_user_whose_phone_enrolls_with_the_code_shown_and_reads_the_au
         device.sync_now().unwrap();
 
         // The pages in Serbian Cyrillic, then the audit log with its chain check.
-        c.find(Locator::Id("lang"))
-            .await
-            .unwrap()
-            .select_by_value("sr-Cyrl")
-            .await
-            .unwrap();
-        c.find(Locator::Css("form[action='/lang'] button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        browser.select(Locator::Id("lang"), "sr-Cyrl").await;
+        browser
+            .click(Locator::Css("form[action='/lang'] button"))
+            .await;
         browser.wait_for_text("Одјава").await;
         c.goto(&format!("{base}/audit")).await.unwrap();
         let text = browser.text().await;
@@ -327,13 +255,7 @@ fn an_admin_adds_a_user_whose_phone_enrolls_with_the_code_shown_and_reads_the_au
             text.contains("Уређаји") && text.contains("Дневник ревизије"),
             "{text}"
         );
-        let chain = c
-            .find(Locator::Id("chain"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let chain = browser.text_of(Locator::Id("chain")).await;
         assert!(chain.contains("нетакнут"), "{chain}");
         for action in ["user_added", "web_login", "device_enrolled"] {
             assert!(
@@ -391,12 +313,7 @@ fn a_case_manager_settles_two_phones_concurrent_consent_in_the_conflict_inbox() 
         let c = &browser.client;
         // The login page in Serbian Cyrillic, from its own language links.
         c.goto(&format!("{base}/login")).await.unwrap();
-        c.find(Locator::Css("a[hreflang='sr-Cyrl']"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        browser.click(Locator::Css("a[hreflang='sr-Cyrl']")).await;
         let text = browser.wait_for_text("Корисничко име").await;
         assert!(
             text.contains("Пријава") && text.contains("Лозинка"),
@@ -417,24 +334,15 @@ fn a_case_manager_settles_two_phones_concurrent_consent_in_the_conflict_inbox() 
         let shot = browser.screenshot("conflict-inbox").await;
         assert!(std::fs::metadata(shot).unwrap().len() > 1000);
 
-        c.find(Locator::Css(
-            "form[data-field='consent'] input[value='withdrawn']",
-        ))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-        c.find(Locator::Css("form[data-field='consent'] button.decide"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        c.wait()
-            .for_element(Locator::Id("no-conflicts"))
-            .await
-            .unwrap();
+        browser
+            .click(Locator::Css(
+                "form[data-field='consent'] input[value='withdrawn']",
+            ))
+            .await;
+        browser
+            .click(Locator::Css("form[data-field='consent'] button.decide"))
+            .await;
+        browser.wait_for(Locator::Id("no-conflicts")).await;
         browser.close().await;
 
         for phone in [&a, &b] {
