@@ -41,7 +41,7 @@ fn replay(root: &Path) -> usize {
     let inputs = inputs(root);
     for (path, bytes) in &inputs {
         for (target, check) in fuzz::TARGETS {
-            let outcome = std::panic::catch_unwind(|| check(bytes));
+            let outcome = std::panic::catch_unwind(|| fuzz::fuzz_one(*check, bytes));
             assert!(
                 outcome.is_ok(),
                 "fuzz target {target} panics on {}",

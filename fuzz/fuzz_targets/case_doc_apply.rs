@@ -1,4 +1,4 @@
 //! Fuzz target `case_doc_apply`: see `fieldcase_fuzz::case_doc_apply` for what it feeds and what it checks.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| fieldcase_fuzz::case_doc_apply(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fieldcase_fuzz::fuzz_one(fieldcase_fuzz::case_doc_apply, data));

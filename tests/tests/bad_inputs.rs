@@ -335,10 +335,35 @@ fn generate(world: &World, name: &str) -> Vec<u8> {
             sync_body(vec![c.clone(), c], vec![])
         }
         "upload_note" => upload(note_change(world)),
+        // With a head to reach, so that the hub hands the bytes to automerge.
         "upload_crasher" => raw(
             hex::decode("856f4a836f4a833a0326000000012301230200000030830000d726856f4bffffffffffff01ffffff0700000000000000").unwrap(),
-            vec![],
+            vec![automerge::ChangeHash([9; 32])],
         ),
+        // 186 bytes that automerge 0.12 parses into more than 20 GB (a bundle chunk; found by
+        // fuzzing `case_doc_load`).
+        "upload_bundle_bomb" => raw(
+            hex::decode(include_str!("../../core/tests/crashers/case_doc_load/automerge-0.12-bundle-oom-fuzzed.hex").trim()).unwrap(),
+            vec![automerge::ChangeHash([9; 32])],
+        ),
+        // A compressed change chunk whose 256 KB inflate to 256 MiB.
+        "upload_deflate_bomb" => {
+            let mut deflate = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+            let zeros = vec![0u8; 1 << 20];
+            for _ in 0..256 {
+                std::io::Write::write_all(&mut deflate, &zeros).unwrap();
+            }
+            let body = deflate.finish().unwrap();
+            let mut chunk = vec![0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 2];
+            let mut len = body.len();
+            while len >= 0x80 {
+                chunk.push((len & 0x7f) as u8 | 0x80);
+                len >>= 7;
+            }
+            chunk.push(len as u8);
+            chunk.extend(body);
+            raw(chunk, vec![automerge::ChangeHash([9; 32])])
+        }
         "upload_random" => {
             let mut bytes = vec![0u8; 4096];
             rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);

@@ -27,15 +27,18 @@
 //! automerge 0.12 panics on some malformed input (DESIGN.md section 11).
 
 mod bounds;
+mod chunks;
 mod conflict;
 mod read;
 mod write;
 
+use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use automerge::{ActorId, AutoCommit, ChangeHash};
 
 pub use bounds::{MAX_DEPTH, MAX_ENTRIES, MAX_TEXT_BYTES};
+pub use chunks::{MAX_CHUNKS_AT_ONCE, MAX_INFLATED_CHANGE};
 pub use conflict::{Conflict, ConflictValue};
 
 use crate::error::{CoreError, Result};
@@ -79,7 +82,8 @@ fn load_whole(id: CaseId, bytes: &[u8]) -> Option<Result<CaseDoc>> {
     if !is_document_chunk(bytes) {
         return None;
     }
-    let loaded = guarded("load panicked", || AutoCommit::load(bytes))
+    let loaded = chunks::prescan(bytes)
+        .and_then(|()| guarded("load panicked", || AutoCommit::load(bytes)))
         .and_then(|r| r.map_err(|_| CoreError::Document("cannot load received document")));
     Some(loaded.map(|doc| CaseDoc { id, doc }))
 }
@@ -96,13 +100,35 @@ impl std::fmt::Debug for CaseDoc {
     }
 }
 
-/// Runs an automerge call that may panic on hostile bytes, turning a panic into a typed error.
 /// Whether `bytes` start with an automerge document chunk (magic, checksum, type 0).
 pub fn is_document_chunk(bytes: &[u8]) -> bool {
     bytes.len() > 8 && bytes[..4] == [0x85, 0x6f, 0x4a, 0x83] && bytes[8] == 0
 }
 
+thread_local! {
+    /// How many [`guarded`] calls this thread is inside.
+    static GUARD_DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Whether this thread is inside an automerge call whose panic core turns into a typed error
+/// (automerge 0.12 panics on some malformed input, DESIGN.md section 11). For panic hooks: a
+/// fuzzer, or a crash reporter, can tell such a panic, which refuses the input and harms
+/// nothing, from a fault.
+pub fn panic_is_guarded() -> bool {
+    GUARD_DEPTH.with(Cell::get) > 0
+}
+
+/// Runs an automerge call that may panic on hostile bytes, turning a panic into a typed error.
 pub(crate) fn guarded<T>(what: &'static str, f: impl FnOnce() -> T) -> Result<T> {
+    /// Leaves the guarded region however the call ends.
+    struct Inside;
+    impl Drop for Inside {
+        fn drop(&mut self) {
+            GUARD_DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+        }
+    }
+    GUARD_DEPTH.with(|d| d.set(d.get().saturating_add(1)));
+    let _inside = Inside;
     catch_unwind(AssertUnwindSafe(f)).map_err(|_| CoreError::Document(what))
 }
 
@@ -110,6 +136,7 @@ impl CaseDoc {
     /// Loads a document from saved bytes (a full save, optionally followed by change chunks) and
     /// sets the actor that local edits will be made as.
     pub fn load(id: CaseId, bytes: &[u8], actor: &ActorId) -> Result<Self> {
+        chunks::prescan(bytes)?;
         let doc = guarded("load panicked", || AutoCommit::load(bytes))?
             .map_err(|_| CoreError::Document("cannot load case document"))?;
         let mut doc = Self { id, doc };
@@ -142,6 +169,7 @@ impl CaseDoc {
         if bytes.is_empty() {
             return Ok(0);
         }
+        chunks::prescan(bytes)?;
         let applied = guarded("apply panicked", || self.doc.load_incremental(bytes))?
             .map_err(|_| CoreError::Document("cannot apply changes"))?;
         // automerge 0.12 records a patch for every applied operation in the document's patch
@@ -299,5 +327,23 @@ impl CaseDoc {
     /// Number of changes in the document's history.
     pub fn change_count(&mut self) -> usize {
         self.doc.get_changes(&[]).len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_guarded_call_is_known_as_such_while_it_runs_and_not_after_it_panics() {
+        assert!(!panic_is_guarded());
+        let inside = guarded("test", panic_is_guarded);
+        assert!(matches!(inside, Ok(true)));
+        let nested = guarded("outer", || guarded("inner", panic_is_guarded));
+        assert!(matches!(nested, Ok(Ok(true))));
+        // Unwinds as a panic does, without the panic hook's message.
+        let panicked = guarded("test", || -> u8 { std::panic::resume_unwind(Box::new(())) });
+        assert!(matches!(panicked, Err(CoreError::Document("test"))));
+        assert!(!panic_is_guarded(), "the depth is restored after a panic");
     }
 }
