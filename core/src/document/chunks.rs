@@ -1,14 +1,14 @@
 //! A scan of automerge's chunk framing before automerge parses received or stored bytes.
 //!
-//! automerge 0.12 trusts sizes written inside its chunks. Two of them let a few bytes take
+//! automerge 0.12 trusts sizes written inside its chunks. Three of them let a few bytes take
 //! gigabytes: a *bundle* chunk (an experimental type that nothing here makes) collects its
 //! run-length-encoded columns into vectors, so a 186-byte bundle found by fuzzing took more than
-//! 20 GB before it failed; and a *compressed change* chunk is inflated in full, so a deflate bomb
-//! within the 16 MiB sync body would inflate about a thousand times. This scan reads only the
-//! chunk headers (and inflates compressed changes into a counter, never into memory): it
-//! refuses any chunk type but documents, changes and compressed changes, framing that does not
-//! add up, and compressed changes that inflate past [`MAX_INFLATED_CHANGE`], before automerge
-//! sees the bytes.
+//! 20 GB before it failed; a *compressed change* chunk is inflated in full, and so is every
+//! deflated column of a *document* chunk, so a deflate bomb within the 16 MiB sync body would
+//! inflate about a thousand times. This scan reads only the chunk framing and a document's
+//! column directory, inflating what is deflated into a counter, never into memory. It refuses
+//! any chunk type but documents, changes and compressed changes, framing that does not add up,
+//! and chunks that inflate past [`MAX_INFLATED`] together, before automerge sees the bytes.
 
 use std::io::Read;
 
@@ -23,10 +23,10 @@ const CHANGE: u8 = 1;
 /// One change, deflated (automerge compresses changes that shrink by it).
 const COMPRESSED: u8 = 2;
 
-/// Most bytes one compressed change may inflate to. The largest change fieldcase makes, a note
-/// body of [`crate::model::Limits::NOTE_BODY_MAX`] bytes written at once, encodes to little more
-/// than its text; this leaves room many times over.
-pub const MAX_INFLATED_CHANGE: u64 = 4 * 1024 * 1024;
+/// Most bytes the deflated parts of one call's chunks may inflate to, all together. A case at
+/// its bounds ([`super::MAX_ENTRIES`] entries, texts of [`super::MAX_TEXT_BYTES`]) takes a few
+/// MiB of columns at most (a saved case of 240 notes is about 6 KB).
+pub const MAX_INFLATED: u64 = 64 * 1024 * 1024;
 /// Most chunks one call may hand to automerge (a saved document and its appended changes, or a
 /// sync round's changes of one case).
 pub const MAX_CHUNKS_AT_ONCE: usize = 100_000;
@@ -37,6 +37,7 @@ pub const MAX_CHUNKS_AT_ONCE: usize = 100_000;
 pub(crate) fn prescan(bytes: &[u8]) -> Result<()> {
     let mut rest = bytes;
     let mut count = 0usize;
+    let mut inflated = 0u64;
     while !rest.is_empty() {
         count += 1;
         if count > MAX_CHUNKS_AT_ONCE {
@@ -44,8 +45,9 @@ pub(crate) fn prescan(bytes: &[u8]) -> Result<()> {
         }
         let (kind, body, after) = chunk(rest)?;
         match kind {
-            DOCUMENT | CHANGE => {}
-            COMPRESSED => check_inflated(body)?,
+            CHANGE => {}
+            DOCUMENT => inflated += deflated_columns(body, MAX_INFLATED - inflated)?,
+            COMPRESSED => inflated += inflate_counted(body, MAX_INFLATED - inflated)?,
             _ => {
                 return Err(CoreError::Document(
                     "an automerge chunk type fieldcase does not use",
@@ -96,17 +98,67 @@ fn uleb(bytes: &[u8]) -> Option<(u64, &[u8])> {
     None
 }
 
-/// Refuses a deflated change that inflates past [`MAX_INFLATED_CHANGE`] (or is no deflate
-/// stream), counting the inflated bytes without keeping them.
-fn check_inflated(deflated: &[u8]) -> Result<()> {
-    let inflater = flate2::bufread::DeflateDecoder::new(deflated);
-    let mut limited = inflater.take(MAX_INFLATED_CHANGE + 1);
-    let inflated = std::io::copy(&mut limited, &mut std::io::sink())
-        .map_err(|_| CoreError::Document("a compressed change that does not inflate"))?;
-    if inflated > MAX_INFLATED_CHANGE {
-        return Err(CoreError::Document("a compressed change inflates too far"));
+/// The bytes a document chunk's deflated columns inflate to, refused past `budget`.
+///
+/// A document's body starts with its actors, its heads and the directories of its change and
+/// operation columns (a spec and a length each); the columns' data follows in that order. A
+/// spec with bit 3 set marks a deflated column.
+fn deflated_columns(body: &[u8], budget: u64) -> Result<u64> {
+    let layout = || CoreError::Document("automerge document layout does not add up");
+    let mut rest = body;
+    // Actors: a count, then each as a length and its bytes.
+    let (actors, after) = uleb(rest).ok_or_else(layout)?;
+    rest = after;
+    for _ in 0..actors {
+        let (len, after) = uleb(rest).ok_or_else(layout)?;
+        rest = usize::try_from(len)
+            .ok()
+            .and_then(|len| after.get(len..))
+            .ok_or_else(layout)?;
     }
-    Ok(())
+    // Heads: a count of 32-byte hashes.
+    let (heads, after) = uleb(rest).ok_or_else(layout)?;
+    rest = usize::try_from(heads)
+        .ok()
+        .and_then(|n| n.checked_mul(32))
+        .and_then(|len| after.get(len..))
+        .ok_or_else(layout)?;
+    // The two column directories.
+    let mut columns = Vec::new();
+    for _ in 0..2 {
+        let (count, after) = uleb(rest).ok_or_else(layout)?;
+        rest = after;
+        for _ in 0..count {
+            let (spec, after) = uleb(rest).ok_or_else(layout)?;
+            let (len, after) = uleb(after).ok_or_else(layout)?;
+            rest = after;
+            let spec = u32::try_from(spec).map_err(|_| layout())?;
+            let len = usize::try_from(len).map_err(|_| layout())?;
+            columns.push((spec & 0b1000 != 0, len));
+        }
+    }
+    let mut inflated = 0u64;
+    for (deflated, len) in columns {
+        let data = rest.get(..len).ok_or_else(layout)?;
+        rest = &rest[len..];
+        if deflated {
+            inflated += inflate_counted(data, budget - inflated)?;
+        }
+    }
+    Ok(inflated)
+}
+
+/// The bytes a deflate stream inflates to, counted without keeping them; refused past `budget`
+/// (or when it is no deflate stream).
+fn inflate_counted(deflated: &[u8], budget: u64) -> Result<u64> {
+    let inflater = flate2::bufread::DeflateDecoder::new(deflated);
+    let mut limited = inflater.take(budget.saturating_add(1));
+    let inflated = std::io::copy(&mut limited, &mut std::io::sink())
+        .map_err(|_| CoreError::Document("a deflated automerge chunk that does not inflate"))?;
+    if inflated > budget {
+        return Err(CoreError::Document("automerge chunks that inflate too far"));
+    }
+    Ok(inflated)
 }
 
 #[cfg(test)]
@@ -143,7 +195,7 @@ mod tests {
 
     #[test]
     fn documents_and_changes_pass_and_other_chunk_types_do_not() {
-        let doc = framed(DOCUMENT, b"doc");
+        let doc = document_with_column(false, b"doc");
         let change = framed(CHANGE, b"change");
         let small = framed(COMPRESSED, &deflated(&[7; 1000]));
         assert!(prescan(&[doc.clone(), change.clone(), small.clone()].concat()).is_ok());
@@ -182,14 +234,72 @@ mod tests {
 
     #[test]
     fn a_compressed_change_that_inflates_too_far_or_not_at_all_is_refused() {
-        let limit = MAX_INFLATED_CHANGE as usize;
+        let limit = MAX_INFLATED as usize;
         let at_limit = framed(COMPRESSED, &deflated(&vec![0; limit]));
         assert!(prescan(&at_limit).is_ok());
-        // 8 MiB of zeros deflate to about 8 KB: a bomb of a thousand to one.
+        // 128 MiB of zeros deflate to about 128 KB: a bomb of a thousand to one.
         let bomb = deflated(&vec![0; 2 * limit]);
-        assert!(bomb.len() < 16 * 1024, "{}", bomb.len());
+        assert!(bomb.len() < 256 * 1024, "{}", bomb.len());
         assert!(prescan(&framed(COMPRESSED, &bomb)).is_err());
+        // Two chunks under the limit each, over it together.
+        let half = framed(COMPRESSED, &deflated(&vec![0; limit / 2 + 1]));
+        assert!(prescan(&[half.clone(), half].concat()).is_err());
         assert!(prescan(&framed(COMPRESSED, b"\xff\xff not deflate")).is_err());
+    }
+
+    /// A document chunk body with no actors, heads or change columns and one operation column.
+    fn document_with_column(deflated: bool, data: &[u8]) -> Vec<u8> {
+        let spec: u8 = if deflated { 0x08 | 0x07 } else { 0x07 };
+        let mut body = vec![0, 0, 0, 1, spec];
+        let mut len = data.len() as u64;
+        loop {
+            let byte = (len & 0x7f) as u8;
+            len >>= 7;
+            if len == 0 {
+                body.push(byte);
+                break;
+            }
+            body.push(byte | 0x80);
+        }
+        body.extend(data);
+        framed(DOCUMENT, &body)
+    }
+
+    #[test]
+    fn a_document_whose_deflated_columns_inflate_too_far_is_refused() {
+        let bomb = deflated(&vec![0; 2 * MAX_INFLATED as usize]);
+        assert!(prescan(&document_with_column(true, &bomb)).is_err());
+        assert!(
+            prescan(&document_with_column(false, &bomb)).is_ok(),
+            "not deflated: as it is"
+        );
+        assert!(prescan(&document_with_column(true, &deflated(b"small"))).is_ok());
+        let mut cut = document_with_column(true, &deflated(b"small"));
+        cut.truncate(cut.len() - 1);
+        assert!(prescan(&cut).is_err());
+    }
+
+    #[test]
+    fn real_documents_pass_and_their_deflated_columns_are_found() {
+        use automerge::transaction::Transactable;
+        let mut doc = automerge::AutoCommit::new();
+        let text = doc
+            .put_object(automerge::ROOT, "body", automerge::ObjType::Text)
+            .unwrap_or(automerge::ROOT);
+        let words: String = (0..20_000).map(|i| format!("w{} ", i % 97)).collect();
+        assert!(doc.splice_text(&text, 0, 0, &words).is_ok());
+        let saved = doc.save();
+        assert!(prescan(&saved).is_ok());
+        let (kind, body, rest) = chunk(&saved).unwrap_or((0xff, &[], &[]));
+        assert_eq!((kind, rest.len()), (DOCUMENT, 0));
+        let inflated = deflated_columns(body, MAX_INFLATED).unwrap_or(0);
+        assert!(
+            inflated > saved.len() as u64,
+            "{inflated} inflated from {}",
+            saved.len()
+        );
+        let changes = doc.save_after(&[]);
+        assert!(prescan(&changes).is_ok());
     }
 
     #[test]

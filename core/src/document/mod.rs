@@ -38,7 +38,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use automerge::{ActorId, AutoCommit, ChangeHash};
 
 pub use bounds::{MAX_DEPTH, MAX_ENTRIES, MAX_TEXT_BYTES};
-pub use chunks::{MAX_CHUNKS_AT_ONCE, MAX_INFLATED_CHANGE};
+pub use chunks::{MAX_CHUNKS_AT_ONCE, MAX_INFLATED};
 pub use conflict::{Conflict, ConflictValue};
 
 use crate::error::{CoreError, Result};
