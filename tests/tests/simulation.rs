@@ -874,3 +874,75 @@ fn a_late_upload_of_a_purged_case_does_not_cut_the_phone_off_from_it_when_reassi
     );
     assert_eq!(phone.store.heads(case).unwrap(), office.heads(case));
 }
+
+/// Serves every round through the office and loses every answer, as a network that drops the
+/// response after the office committed the request.
+struct LosingAnswers<'a> {
+    office: &'a mut Office,
+    device: DeviceId,
+    user: UserId,
+}
+
+impl SyncTransport for LosingAnswers<'_> {
+    fn round_trip(&mut self, request: &[u8]) -> fieldcase_core::Result<Vec<u8>> {
+        self.office
+            .serve(self.device, self.user, request, false)
+            .unwrap();
+        Err(cut())
+    }
+}
+
+/// Found by seeds 615 and 695 of the 1,000-seed soak: once the case was assigned again, the office
+/// offered the phone the whole case and that answer was lost; then a copy of an upload from
+/// before the purge arrived. The hub took its own offer for the phone's possession, recorded the
+/// old upload's heads as the phone's, and from then on sent changes without the case they belong
+/// to ("not a case document").
+#[test]
+fn a_late_upload_after_a_lost_offer_of_the_reassigned_case_does_not_cut_the_phone_off() {
+    let (mut office, user, case) = office_with_one_case("K-0003");
+    let phone = Phone::create(user, 0);
+    let device = phone.identity.device;
+    let mut link = Keeping {
+        office: &mut office,
+        device,
+        user,
+        keep: |r| !r.uploads.is_empty(),
+        kept: Vec::new(),
+    };
+    sync(&phone.store, &mut link).unwrap();
+    let note = NewNote {
+        kind: NoteKind::Visit,
+        body: "written at the police station".into(),
+        tags: vec![],
+        task: None,
+    };
+    let first = phone.store.write_note(case, &note).unwrap();
+    sync(&phone.store, &mut link).unwrap();
+    let late = link.kept.pop().expect("a request carried the upload");
+    reassign(link.office, case, user, false);
+    sync(&phone.store, &mut link).unwrap();
+    assert!(phone.cases().is_empty());
+    reassign(link.office, case, user, true);
+    // The office offers the whole case again; the answer never arrives.
+    let mut losing = LosingAnswers {
+        office: link.office,
+        device,
+        user,
+    };
+    assert!(sync(&phone.store, &mut losing).is_err());
+    assert!(phone.cases().is_empty());
+    // Now the old copy of the upload arrives; its answer is lost too.
+    office.serve(device, user, &late, false).unwrap();
+    let mut link = Keeping {
+        office: &mut office,
+        device,
+        user,
+        keep: |_| false,
+        kept: Vec::new(),
+    };
+    sync(&phone.store, &mut link).unwrap();
+    assert_eq!(phone.cases(), vec![case]);
+    let notes = phone.store.case(case).unwrap().notes;
+    assert!(notes.iter().any(|n| n.id == first));
+    assert_eq!(phone.store.heads(case).unwrap(), office.heads(case));
+}

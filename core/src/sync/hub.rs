@@ -35,6 +35,16 @@ pub struct DeviceCaseState {
     pub sent: Option<(Vec<ChangeHash>, u64)>,
 }
 
+impl DeviceCaseState {
+    /// Whether the device holds the case, for a request that comes with `cursor`: heads it
+    /// confirmed, or heads sent in a response whose cursor the request has reached (the device
+    /// applied it). Heads merely sent do not count: that answer may have been lost, and a device
+    /// without the case must then be sent the whole document again, not changes.
+    pub fn holds_case(&self, cursor: u64) -> bool {
+        !self.confirmed.is_empty() || self.sent.as_ref().is_some_and(|(_, at)| cursor >= *at)
+    }
+}
+
 /// The storage a hub needs. Implementations run [`handle_sync`] inside one transaction, so a
 /// failed request changes nothing.
 ///
@@ -100,7 +110,9 @@ pub fn handle_sync(
     for (upload, whole) in request.uploads.iter().zip(wholes) {
         // A case unassigned since the device received it still takes the device's pending
         // changes (nothing written in the field is lost); then the device purges it.
-        let had_it = storage.device_state(device, upload.case_id)? != DeviceCaseState::default();
+        let had_it = storage
+            .device_state(device, upload.case_id)?
+            .holds_case(request.cursor);
         if !storage.is_assigned(user, upload.case_id)? && !had_it {
             continue;
         }
