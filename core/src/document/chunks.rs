@@ -23,9 +23,10 @@ const CHANGE: u8 = 1;
 /// One change, deflated (automerge compresses changes that shrink by it).
 const COMPRESSED: u8 = 2;
 
-/// Most bytes the deflated parts of one call's chunks may inflate to, all together. A case at
-/// its bounds ([`super::MAX_ENTRIES`] entries, texts of [`super::MAX_TEXT_BYTES`]) takes a few
-/// MiB of columns at most (a saved case of 240 notes is about 6 KB).
+/// Most bytes the deflated parts of one call's chunks may inflate to, all together. Four times
+/// the largest sync message ([`crate::sync::messages::MAX_MESSAGE_BYTES`]): a document that inflates
+/// further would be too large to sync anyway, since automerge's columns deflate only a few times
+/// (a saved case of 240 notes is about 6 KB).
 pub const MAX_INFLATED: u64 = 64 * 1024 * 1024;
 /// Most chunks one call may hand to automerge (a saved document and its appended changes, or a
 /// sync round's changes of one case).

@@ -2,7 +2,7 @@
 //!
 //! - Every row that describes a person or a case is sealed with the data key
 //!   ([`crate::crypto::seal`]), bound to its table and row; ids are random and stay in the clear.
-//! - The data key is wrapped with age in the key file (see [`keyfile`]), to the platform keystore's
+//! - The data key is wrapped with age in the key file (`keyfile`), to the platform keystore's
 //!   key and/or a passphrase. `unlock` unwraps it into memory; `lock` forgets it; `wipe` shreds the
 //!   key file, asks the keystore to destroy its key, and deletes every file.
 //! - Each edit is one SQLite transaction holding the change, the refreshed sealed index row and the
