@@ -831,7 +831,36 @@ fn a_late_purge_receipt_does_not_make_the_hub_forget_a_case_the_phone_holds_agai
 /// document").
 #[test]
 fn a_late_upload_of_a_purged_case_does_not_cut_the_phone_off_from_it_when_reassigned() {
-    let (mut office, user, case) = office_with_one_case("K-0002");
+    let Reassigned {
+        mut office,
+        phone,
+        user,
+        case,
+        note,
+        late,
+    } = purged_then_reassigned("K-0002");
+    // The old copy arrives now; its answer is lost.
+    office
+        .serve(phone.identity.device, user, &late, false)
+        .unwrap();
+    // The phone syncs and gets the whole case back.
+    phone_gets_the_whole_case_back(&mut office, &phone, user, case, note);
+}
+
+/// A phone that wrote a note into its one case and uploaded it (a copy of that request lingers
+/// in the network, to arrive late), then purged the case when it was unassigned; the case is now
+/// assigned to the worker again.
+struct Reassigned {
+    office: Office,
+    phone: Phone,
+    user: UserId,
+    case: CaseId,
+    note: NoteId,
+    late: Vec<u8>,
+}
+
+fn purged_then_reassigned(client_code: &str) -> Reassigned {
+    let (mut office, user, case) = office_with_one_case(client_code);
     let phone = Phone::create(user, 0);
     let mut link = Keeping {
         office: &mut office,
@@ -847,31 +876,43 @@ fn a_late_upload_of_a_purged_case_does_not_cut_the_phone_off_from_it_when_reassi
         tags: vec![],
         task: None,
     };
-    let first = phone.store.write_note(case, &note).unwrap();
-    // The upload arrives; a copy of the request lingers in the network.
+    let note = phone.store.write_note(case, &note).unwrap();
     sync(&phone.store, &mut link).unwrap();
     let late = link.kept.pop().expect("a request carried the upload");
-    // Unassigned: the phone purges the case. Then assigned again.
     reassign(link.office, case, user, false);
     sync(&phone.store, &mut link).unwrap();
     assert!(phone.cases().is_empty());
     reassign(link.office, case, user, true);
-    // The old copy arrives now; its answer is lost.
-    link.office
-        .serve(phone.identity.device, user, &late, false)
-        .unwrap();
-    // The phone syncs and gets the whole case back.
+    Reassigned {
+        office,
+        phone,
+        user,
+        case,
+        note,
+        late,
+    }
+}
+
+/// The phone syncs on a calm network and holds the case again, with its note and the office's
+/// heads.
+fn phone_gets_the_whole_case_back(
+    office: &mut Office,
+    phone: &Phone,
+    user: UserId,
+    case: CaseId,
+    note: NoteId,
+) {
+    let mut link = Keeping {
+        office,
+        device: phone.identity.device,
+        user,
+        keep: |_| false,
+        kept: Vec::new(),
+    };
     sync(&phone.store, &mut link).unwrap();
     assert_eq!(phone.cases(), vec![case]);
-    assert!(
-        phone
-            .store
-            .case(case)
-            .unwrap()
-            .notes
-            .iter()
-            .any(|n| n.id == first)
-    );
+    let notes = phone.store.case(case).unwrap().notes;
+    assert!(notes.iter().any(|n| n.id == note));
     assert_eq!(phone.store.heads(case).unwrap(), office.heads(case));
 }
 
@@ -899,33 +940,18 @@ impl SyncTransport for LosingAnswers<'_> {
 /// to ("not a case document").
 #[test]
 fn a_late_upload_after_a_lost_offer_of_the_reassigned_case_does_not_cut_the_phone_off() {
-    let (mut office, user, case) = office_with_one_case("K-0003");
-    let phone = Phone::create(user, 0);
-    let device = phone.identity.device;
-    let mut link = Keeping {
-        office: &mut office,
-        device,
+    let Reassigned {
+        mut office,
+        phone,
         user,
-        keep: |r| !r.uploads.is_empty(),
-        kept: Vec::new(),
-    };
-    sync(&phone.store, &mut link).unwrap();
-    let note = NewNote {
-        kind: NoteKind::Visit,
-        body: "written at the police station".into(),
-        tags: vec![],
-        task: None,
-    };
-    let first = phone.store.write_note(case, &note).unwrap();
-    sync(&phone.store, &mut link).unwrap();
-    let late = link.kept.pop().expect("a request carried the upload");
-    reassign(link.office, case, user, false);
-    sync(&phone.store, &mut link).unwrap();
-    assert!(phone.cases().is_empty());
-    reassign(link.office, case, user, true);
+        case,
+        note,
+        late,
+    } = purged_then_reassigned("K-0003");
+    let device = phone.identity.device;
     // The office offers the whole case again; the answer never arrives.
     let mut losing = LosingAnswers {
-        office: link.office,
+        office: &mut office,
         device,
         user,
     };
@@ -933,16 +959,5 @@ fn a_late_upload_after_a_lost_offer_of_the_reassigned_case_does_not_cut_the_phon
     assert!(phone.cases().is_empty());
     // Now the old copy of the upload arrives; its answer is lost too.
     office.serve(device, user, &late, false).unwrap();
-    let mut link = Keeping {
-        office: &mut office,
-        device,
-        user,
-        keep: |_| false,
-        kept: Vec::new(),
-    };
-    sync(&phone.store, &mut link).unwrap();
-    assert_eq!(phone.cases(), vec![case]);
-    let notes = phone.store.case(case).unwrap().notes;
-    assert!(notes.iter().any(|n| n.id == first));
-    assert_eq!(phone.store.heads(case).unwrap(), office.heads(case));
+    phone_gets_the_whole_case_back(&mut office, &phone, user, case, note);
 }

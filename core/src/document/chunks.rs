@@ -168,21 +168,25 @@ mod tests {
 
     use super::*;
 
+    /// Appends `n` as unsigned LEB128.
+    fn push_uleb(out: &mut Vec<u8>, mut n: u64) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+
     /// A chunk with a zero checksum (the scan does not check it; automerge does).
     fn framed(kind: u8, body: &[u8]) -> Vec<u8> {
         let mut out = MAGIC.to_vec();
         out.extend([0; 4]);
         out.push(kind);
-        let mut len = body.len() as u64;
-        loop {
-            let byte = (len & 0x7f) as u8;
-            len >>= 7;
-            if len == 0 {
-                out.push(byte);
-                break;
-            }
-            out.push(byte | 0x80);
-        }
+        push_uleb(&mut out, body.len() as u64);
         out.extend(body);
         out
     }
@@ -252,16 +256,7 @@ mod tests {
     fn document_with_column(deflated: bool, data: &[u8]) -> Vec<u8> {
         let spec: u8 = if deflated { 0x08 | 0x07 } else { 0x07 };
         let mut body = vec![0, 0, 0, 1, spec];
-        let mut len = data.len() as u64;
-        loop {
-            let byte = (len & 0x7f) as u8;
-            len >>= 7;
-            if len == 0 {
-                body.push(byte);
-                break;
-            }
-            body.push(byte | 0x80);
-        }
+        push_uleb(&mut body, data.len() as u64);
         body.extend(data);
         framed(DOCUMENT, &body)
     }
