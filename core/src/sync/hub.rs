@@ -108,12 +108,10 @@ pub fn handle_sync(
     let mut accepted = Vec::new();
     let wholes = load_documents(&request.uploads);
     for (upload, whole) in request.uploads.iter().zip(wholes) {
-        // A case unassigned since the device received it still takes the device's pending
+        // A case unassigned since the device was sent it still takes the device's pending
         // changes (nothing written in the field is lost); then the device purges it.
-        let had_it = storage
-            .device_state(device, upload.case_id)?
-            .holds_case(request.cursor);
-        if !storage.is_assigned(user, upload.case_id)? && !had_it {
+        let known = storage.device_state(device, upload.case_id)?;
+        if !storage.is_assigned(user, upload.case_id)? && known == DeviceCaseState::default() {
             continue;
         }
         let Some(doc) = storage.case_doc(upload.case_id)? else {
@@ -139,19 +137,19 @@ pub fn handle_sync(
             }
         }
         // The device's own heads are the best knowledge of what it has: they cover every response
-        // it applied, and a response it did not apply will be sent again from them. Unless the
-        // hub holds no state for it: then this may be an old request the network delayed, from
-        // before the device purged the case, and the device may hold nothing of it now; it is owed
-        // the whole document (changes alone would not make a case on a device without it).
-        let state = DeviceCaseState {
-            confirmed: if had_it {
-                upload.heads.clone()
-            } else {
-                Vec::new()
-            },
-            sent: None,
-        };
-        storage.set_device_state(device, upload.case_id, &state)?;
+        // it applied, and a response it did not apply will be sent again from them. That holds
+        // only where the hub knows the device holds the case. Otherwise this may be an old
+        // request the network delayed, from before the device purged the case, or the answer
+        // that offered the case again may have been lost: the device may hold nothing of it,
+        // what the hub knows stays as it is, and the device is owed the whole document (changes
+        // alone would not make a case on a device without it).
+        if known.holds_case(request.cursor) {
+            let state = DeviceCaseState {
+                confirmed: upload.heads.clone(),
+                sent: None,
+            };
+            storage.set_device_state(device, upload.case_id, &state)?;
+        }
         accepted.push(upload.case_id);
     }
 
