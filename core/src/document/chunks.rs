@@ -32,6 +32,11 @@ pub const MAX_INFLATED: u64 = 64 * 1024 * 1024;
 /// sync round's changes of one case).
 pub const MAX_CHUNKS_AT_ONCE: usize = 100_000;
 
+/// Whether `bytes` start with an automerge document chunk (magic, checksum, type 0).
+pub fn is_document_chunk(bytes: &[u8]) -> bool {
+    bytes.len() > 8 && bytes[..4] == MAGIC && bytes[8] == DOCUMENT
+}
+
 /// Checks the chunk framing of `bytes` as described in the module documentation: chunks of the
 /// three types fieldcase makes, in any order (a saved document with appended changes, or
 /// changes), each whole, nothing after the last.

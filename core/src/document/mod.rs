@@ -38,7 +38,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use automerge::{ActorId, AutoCommit, ChangeHash};
 
 pub use bounds::{MAX_DEPTH, MAX_ENTRIES, MAX_TEXT_BYTES};
-pub use chunks::{MAX_CHUNKS_AT_ONCE, MAX_INFLATED};
+pub use chunks::{MAX_CHUNKS_AT_ONCE, MAX_INFLATED, is_document_chunk};
 pub use conflict::{Conflict, ConflictValue};
 
 use crate::error::{CoreError, Result};
@@ -98,11 +98,6 @@ impl std::fmt::Debug for CaseDoc {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "CaseDoc({})", self.id)
     }
-}
-
-/// Whether `bytes` start with an automerge document chunk (magic, checksum, type 0).
-pub fn is_document_chunk(bytes: &[u8]) -> bool {
-    bytes.len() > 8 && bytes[..4] == [0x85, 0x6f, 0x4a, 0x83] && bytes[8] == 0
 }
 
 thread_local! {
