@@ -20,7 +20,8 @@ use std::sync::{Arc, Mutex};
 use fieldcase_core::ids::UserId;
 use fieldcase_core::model::{ConsentStatus, NewCase, NewTask, OfficeKind};
 use fieldcase_core::protocol::Role;
-use fieldcase_server::{Clock, RunningServer, Server, SystemClock, admin, cases, store};
+use fieldcase_server::office::{cases, devices, enrollment, users};
+use fieldcase_server::{Clock, RunningServer, Server, SystemClock};
 use serde_json::json;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -34,7 +35,7 @@ fn main() -> Res<()> {
         server
             .state
             .db()
-            .write(|c| store::add_user(c, USER, Role::FieldWorker, SystemClock.now()))?,
+            .write(|c| users::add_user(c, USER, Role::FieldWorker, SystemClock.now()))?,
     );
     let proxy = Proxy::start(server.addr)?;
     let (case_id, task_id) = create_case(&server, "K-0142", user)?;
@@ -55,10 +56,9 @@ fn main() -> Res<()> {
         let mut words = line.split_whitespace();
         let reply = match (words.next(), words.next()) {
             (Some("code"), _) => {
-                let issued = server
-                    .state
-                    .db()
-                    .write(|c| store::issue_enrollment_code(c, USER, 900, SystemClock.now()))?;
+                let issued = server.state.db().write(|c| {
+                    enrollment::issue_enrollment_code(c, USER, 900, SystemClock.now())
+                })?;
                 json!({ "code": issued.code })
             }
             (Some("case"), Some(client_code)) => {
@@ -70,7 +70,7 @@ fn main() -> Res<()> {
                 server
                     .state
                     .db()
-                    .write(|c| admin::revoke_device(c, &device, SystemClock.now()))?;
+                    .write(|c| devices::revoke_device(c, &device, SystemClock.now()))?;
                 json!({ "ok": true })
             }
             (Some("offline"), _) => {

@@ -38,7 +38,7 @@ pub struct FileConfig {
     /// Longest time one request may take, seconds.
     pub request_timeout_secs: Option<u64>,
     /// The database: a `postgres://` URL or the path of a SQLite file
-    /// ([`crate::sql::DatabaseConfig::parse`]). May hold a password: never logged.
+    /// ([`crate::storage::sql::DatabaseConfig::parse`]). May hold a password: never logged.
     pub database: Option<String>,
     /// Most pooled PostgreSQL connections of this instance.
     pub database_connections: Option<usize>,

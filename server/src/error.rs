@@ -1,10 +1,7 @@
-//! Error types: [`ServerError`] for starting and administering the server, [`AppError`] for
-//! answers to HTTP requests (typed JSON, no internals).
-
-use axum::Json;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use fieldcase_core::protocol::{ErrorBody, error_code};
+//! The crate's errors: [`ServerError`] for everything the office does outside the shape of an
+//! HTTP answer (start-up, storage, keys, TLS, administration), and [`SqlError`] for the SQL
+//! facade over both backends. The HTTP layer turns them into answers
+//! ([`crate::http::error::AppError`]).
 
 /// Failures of the server outside a request: start-up, storage, keys, TLS, administration.
 #[derive(Debug, thiserror::Error)]
@@ -21,9 +18,9 @@ pub enum ServerError {
     /// SQLite failure.
     #[error("database error: {0}")]
     Db(#[from] rusqlite::Error),
-    /// Failure of the SQL facade over either backend ([`crate::sql`]; no row data, no URL).
+    /// Failure of the SQL facade over either backend ([`crate::storage::sql`]; no row data, no URL).
     #[error("database error: {0}")]
-    Sql(#[from] crate::sql::SqlError),
+    Sql(#[from] crate::error::SqlError),
     /// The database was written by a newer server.
     #[error("database schema version {found} is newer than this server knows ({known})")]
     SchemaTooNew {
@@ -71,6 +68,12 @@ pub enum ServerError {
     /// The field holds no conflict to resolve (someone may have resolved it already).
     #[error("that field holds no conflict (it may have been resolved already)")]
     NoConflict,
+    /// The data folder holds no office (no key file, or no database on the embedded default).
+    #[error(
+        "no office in {}: start one there with `fieldcase-server --data DIR serve`, or point --data at the office's data folder",
+        .0.display()
+    )]
+    NoOffice(std::path::PathBuf),
     /// The change would leave no active admin.
     #[error("the last active admin cannot lose the admin role")]
     LastAdmin,
@@ -84,158 +87,65 @@ impl ServerError {
     }
 }
 
-/// An error answer: status, machine code and human reason, rendered as
-/// `{ "error": code, "reason": reason }`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AppError {
-    /// HTTP status.
-    pub status: StatusCode,
-    /// One of [`error_code`].
-    pub code: &'static str,
-    /// Human-readable, safe to show.
-    pub reason: String,
-    /// With `device_revoked`: the signed order for the device to wipe itself.
-    pub wipe_order: Option<fieldcase_core::protocol::WipeOrder>,
-}
-
-impl AppError {
-    /// Builds an error answer.
-    pub fn new(status: StatusCode, code: &'static str, reason: impl Into<String>) -> AppError {
-        AppError {
-            status,
-            code,
-            reason: reason.into(),
-            wipe_order: None,
-        }
-    }
-
-    /// `500 internal`; logs `detail` (which must hold no secret) and answers nothing more.
-    pub fn internal(detail: &dyn std::fmt::Display) -> AppError {
-        tracing::error!(error = %detail, "request failed");
-        AppError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            error_code::INTERNAL,
-            "internal server error",
-        )
-    }
-
-    /// `400 malformed_request`.
-    pub fn malformed(reason: impl Into<String>) -> AppError {
-        AppError::new(
-            StatusCode::BAD_REQUEST,
-            error_code::MALFORMED_REQUEST,
-            reason,
-        )
-    }
-
-    /// `401` with a code.
-    pub fn unauthorized(code: &'static str, reason: impl Into<String>) -> AppError {
-        AppError::new(StatusCode::UNAUTHORIZED, code, reason)
-    }
-
-    /// `413 body_too_large`.
-    pub fn too_large(limit: usize) -> AppError {
-        AppError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            error_code::BODY_TOO_LARGE,
-            format!("request body is larger than {limit} bytes"),
-        )
-    }
-}
-
-/// The answer for a storage fault of the machine (disk full, read-only or failing disk), which
-/// the client should retry later, rather than a bare `500`. `None` for any other database error.
-fn storage_fault(e: &rusqlite::Error) -> Option<AppError> {
-    let rusqlite::Error::SqliteFailure(failure, _) = e else {
-        return None;
-    };
-    let (status, code, reason) = match failure.code {
-        rusqlite::ErrorCode::DiskFull => (
-            StatusCode::INSUFFICIENT_STORAGE,
-            error_code::STORAGE_FULL,
-            "the server's disk is full; nothing was stored, try again later",
-        ),
-        rusqlite::ErrorCode::ReadOnly
-        | rusqlite::ErrorCode::SystemIoFailure
-        | rusqlite::ErrorCode::CannotOpen => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            error_code::STORAGE_UNAVAILABLE,
-            "the server cannot write its storage; nothing was stored, try again later",
-        ),
-        _ => return None,
-    };
-    tracing::error!(error = %e, "storage fault");
-    Some(AppError::new(status, code, reason))
-}
-
-/// [`storage_fault`] for the SQL facade: SQLite's faults as above; on PostgreSQL, class 53
-/// (insufficient resources: disk full, out of memory, too many connections), class 08 (the
-/// connection failed), 57P0x (the database is shutting down or starting), 55P03 (a lock not
-/// had within the lock timeout), 25006 (read-only transaction on a standby) and a full pool
-/// are answered as "try again later".
-fn sql_fault(e: &crate::sql::SqlError) -> Option<AppError> {
-    use crate::sql::SqlError;
-    let full = (
-        StatusCode::INSUFFICIENT_STORAGE,
-        error_code::STORAGE_FULL,
-        "the server's disk is full; nothing was stored, try again later",
-    );
-    let unavailable = (
-        StatusCode::SERVICE_UNAVAILABLE,
-        error_code::STORAGE_UNAVAILABLE,
-        "the server cannot write its storage; nothing was stored, try again later",
-    );
-    let (status, code, reason) = match e {
-        SqlError::Sqlite(db) => return storage_fault(db),
-        SqlError::Pool(_) => unavailable,
-        SqlError::Postgres { code, .. } if code == "53100" => full,
-        SqlError::Postgres { code, .. }
-            if code.starts_with("53")
-                || code.starts_with("08")
-                || code.starts_with("57P0")
-                || code == "55P03"
-                || code == "25006" =>
-        {
-            unavailable
-        }
-        _ => return None,
-    };
-    tracing::error!(error = %e, "storage fault");
-    Some(AppError::new(status, code, reason))
-}
-
-impl From<ServerError> for AppError {
-    fn from(e: ServerError) -> Self {
-        let fault = match &e {
-            ServerError::Db(db) | ServerError::Core(fieldcase_core::CoreError::Storage(db)) => {
-                storage_fault(db)
-            }
-            ServerError::Sql(sql) => sql_fault(sql),
-            _ => None,
-        };
-        fault.unwrap_or_else(|| AppError::internal(&e))
-    }
-}
-
-impl From<crate::sql::SqlError> for AppError {
-    fn from(e: crate::sql::SqlError) -> Self {
-        sql_fault(&e).unwrap_or_else(|| AppError::internal(&e))
-    }
-}
-
-impl From<rusqlite::Error> for AppError {
-    fn from(e: rusqlite::Error) -> Self {
-        storage_fault(&e).unwrap_or_else(|| AppError::internal(&e))
-    }
-}
-
-impl IntoResponse for AppError {
-    fn into_response(self) -> Response {
-        let body = ErrorBody {
-            error: self.code.to_owned(),
-            reason: self.reason,
-            wipe_order: self.wipe_order,
-        };
-        (self.status, Json(body)).into_response()
-    }
+/// Failures of the SQL facade, of either backend. None of them carries row data or secrets.
+#[derive(Debug, thiserror::Error)]
+pub enum SqlError {
+    /// SQLite failure (rusqlite's text names tables and constraints, never values).
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL failure: the SQLSTATE code and a description built only from names
+    /// (constraint, table, column) or from our own SQL text, never from PostgreSQL's `DETAIL`.
+    #[error("postgres {code}: {info}")]
+    Postgres {
+        /// SQLSTATE (five characters), or `"-----"` for a failure outside the database (I/O,
+        /// connection closed, a parameter that does not fit its column).
+        code: String,
+        /// What went wrong, safe to log.
+        info: String,
+    },
+    /// `query_row` found no row.
+    #[error("the query returned no row")]
+    NoRow,
+    /// `query_opt` or `query_row` found more than one row.
+    #[error("the query returned more than one row")]
+    TooManyRows,
+    /// A getter asked for a column the row does not have.
+    #[error("no column {index} (the row has {len})")]
+    NoColumn {
+        /// Column asked for (0-based).
+        index: usize,
+        /// Columns in the row.
+        len: usize,
+    },
+    /// A getter found a value of another type than it reads.
+    #[error("column {index} holds {found}, not {expected}")]
+    ColumnType {
+        /// Column (0-based).
+        index: usize,
+        /// What the getter reads.
+        expected: &'static str,
+        /// What the column holds.
+        found: &'static str,
+    },
+    /// PostgreSQL returned a column of a type the facade does not read (say `NUMERIC` from
+    /// `sum`: cast it to `BIGINT`).
+    #[error("column {index} has PostgreSQL type {type_name}, which the facade does not read")]
+    UnsupportedType {
+        /// Column (0-based).
+        index: usize,
+        /// PostgreSQL's name of the type.
+        type_name: String,
+    },
+    /// The SQL text is not in the portable dialect (a bare `?`, `?0`, an unterminated literal).
+    #[error("sql text: {0}")]
+    Dialect(&'static str),
+    /// No pooled PostgreSQL connection became free in time, or the pool's lock was poisoned.
+    #[error("connection pool: {0}")]
+    Pool(&'static str),
+    /// A value was refused before it reached the database (say an audit detail too long).
+    #[error("refused: {0}")]
+    Refused(&'static str),
+    /// The database configuration is unusable (the reason never repeats the URL).
+    #[error("database configuration: {0}")]
+    Config(&'static str),
 }

@@ -18,11 +18,14 @@ use common::TestServer;
 use ed25519_dalek::SigningKey;
 use fieldcase_core::protocol::{Role, error_code};
 use fieldcase_core::transport::{Client, DeviceClient, DeviceCredential, TransportError};
-use fieldcase_server::admin::{self, DeviceStatus, RevokeOutcome};
-use fieldcase_server::audit::{self, ChainProblem, ChainReport};
-use fieldcase_server::sql::{Database, DatabaseConfig};
-use fieldcase_server::testing::TempPgDatabase;
-use fieldcase_server::{ServerError, db, sql_params, store};
+use fieldcase_server::clock::rfc3339;
+use fieldcase_server::office::audit::{self, ChainProblem, ChainReport};
+use fieldcase_server::office::devices::{self, DeviceStatus, RevokeOutcome};
+use fieldcase_server::office::{enrollment, users};
+use fieldcase_server::storage::keys::KEY_FILE;
+use fieldcase_server::storage::sql::{self, Database, DatabaseConfig};
+use fieldcase_server::storage::testing::TempPgDatabase;
+use fieldcase_server::{ServerError, sql_params};
 use rand::rngs::OsRng;
 use rusqlite::Connection;
 use uuid::Uuid;
@@ -198,16 +201,18 @@ fn revoke_device_library_outcomes() {
     let id = device_id(&device);
     let now = t.server.state.now();
     let db = t.server.state.db();
-    let first = db.write(|c| admin::revoke_device(c, &id, now)).unwrap();
+    let first = db.write(|c| devices::revoke_device(c, &id, now)).unwrap();
     assert!(matches!(first, RevokeOutcome::Revoked { .. }));
-    let second = db.write(|c| admin::revoke_device(c, &id, now + 5)).unwrap();
+    let second = db
+        .write(|c| devices::revoke_device(c, &id, now + 5))
+        .unwrap();
     assert_eq!(
         second,
         RevokeOutcome::AlreadyRevoked {
             revoked_at: Some(now)
         }
     );
-    let unknown = db.write(|c| admin::revoke_device(c, &Uuid::now_v7(), now));
+    let unknown = db.write(|c| devices::revoke_device(c, &Uuid::now_v7(), now));
     assert!(matches!(unknown, Err(ServerError::UnknownDevice)));
     let (status, code) = refusal(device.whoami().unwrap_err());
     assert_eq!((status, code.as_str()), (403, error_code::DEVICE_REVOKED));
@@ -223,13 +228,14 @@ fn deactivating_a_user_refuses_every_one_of_their_devices() {
     let now = t.server.state.now();
     let db = t.server.state.db();
     let first = device_id(&phones[0]);
-    db.write(|c| admin::revoke_device(c, &first, now)).unwrap();
+    db.write(|c| devices::revoke_device(c, &first, now))
+        .unwrap();
     for p in &phones[1..] {
         p.whoami().unwrap();
     }
 
     let done = db
-        .write(|c| admin::deactivate_user(c, &NAMES[0].to_lowercase(), now))
+        .write(|c| users::deactivate_user(c, &NAMES[0].to_lowercase(), now))
         .unwrap();
     assert_eq!(done.user_id, user_id);
     assert!(!done.was_inactive);
@@ -242,7 +248,7 @@ fn deactivating_a_user_refuses_every_one_of_their_devices() {
         assert_eq!((status, code.as_str()), (403, error_code::DEVICE_REVOKED));
     }
     bystander.whoami().unwrap();
-    let devices = db.read(admin::list_devices).unwrap();
+    let devices = db.read(devices::list_devices).unwrap();
     for d in devices.iter().filter(|d| d.user_id == user_id) {
         assert_eq!(d.status, DeviceStatus::Revoked);
         assert!(!d.user_active);
@@ -250,7 +256,7 @@ fn deactivating_a_user_refuses_every_one_of_their_devices() {
         assert!(d.revoked_at.is_some());
     }
     // No new device for a deactivated user.
-    let code = db.write(|c| store::issue_enrollment_code(c, NAMES[0], 900, now));
+    let code = db.write(|c| enrollment::issue_enrollment_code(c, NAMES[0], 900, now));
     assert!(matches!(code, Err(ServerError::UserInactive)));
 
     // Audited: one device_revoked per device and one user_deactivated, all in the chain.
@@ -271,11 +277,11 @@ fn deactivating_a_user_refuses_every_one_of_their_devices() {
     // Again, by id: nothing left to do, nothing audited.
     let before = audit_count(&t);
     let again = db
-        .write(|c| admin::deactivate_user(c, &user_id.to_string(), now))
+        .write(|c| users::deactivate_user(c, &user_id.to_string(), now))
         .unwrap();
     assert!(again.was_inactive && again.revoked_devices.is_empty());
     assert_eq!(audit_count(&t), before);
-    let unknown = db.write(|c| admin::deactivate_user(c, "nobody", now));
+    let unknown = db.write(|c| users::deactivate_user(c, "nobody", now));
     assert!(matches!(unknown, Err(ServerError::UnknownUser)));
     assert!(db.read(|c| audit::verify_chain(c)).unwrap().is_intact());
 }
@@ -343,12 +349,9 @@ fn deactivate_from_the_cli_and_devices_table_shows_states() {
     assert!(table.lines().next().unwrap().contains("last sync"));
     let kept_line = line(&kept);
     assert!(kept_line.contains(" active "), "{kept_line}");
+    assert!(kept_line.contains(&rfc3339(synced_at)), "{kept_line}");
     assert!(
-        kept_line.contains(&admin::rfc3339(synced_at)),
-        "{kept_line}"
-    );
-    assert!(
-        kept_line.contains(&admin::rfc3339(synced_at + 72 * 3600)),
+        kept_line.contains(&rfc3339(synced_at + 72 * 3600)),
         "{kept_line}"
     );
     assert!(kept_line.contains(" 2  "), "purge receipts: {kept_line}");
@@ -356,7 +359,7 @@ fn deactivate_from_the_cli_and_devices_table_shows_states() {
     let revoked_line = line(&revoked);
     assert!(revoked_line.contains(" revoked "), "{revoked_line}");
     assert!(
-        revoked_line.contains(&format!("{} (revoked)", admin::rfc3339(wiped_at))),
+        revoked_line.contains(&format!("{} (revoked)", rfc3339(wiped_at))),
         "{revoked_line}"
     );
     for d in [&gone_a, &gone_b] {
@@ -365,7 +368,7 @@ fn deactivate_from_the_cli_and_devices_table_shows_states() {
         assert!(l.ends_with(NAMES[1]), "{l}");
     }
     // Times are RFC 3339 UTC.
-    assert!(admin::rfc3339(0) == "1970-01-01T00:00:00Z");
+    assert!(rfc3339(0) == "1970-01-01T00:00:00Z");
     assert_eq!(table.lines().count(), 5);
 }
 
@@ -385,7 +388,7 @@ fn audited_folder() -> (tempfile::TempDir, i64) {
     t.server
         .state
         .db()
-        .write(|conn| admin::revoke_device(conn, &device_id(&c), now))
+        .write(|conn| devices::revoke_device(conn, &device_id(&c), now))
         .unwrap();
     admin_ok(t.dir.path(), &["deactivate", NAMES[0]]);
     let n = audit_count(&t);
@@ -394,14 +397,15 @@ fn audited_folder() -> (tempfile::TempDir, i64) {
     (dir, n)
 }
 
-/// Copies the database of `from` into a fresh folder (the server was shut down, so the WAL is
-/// checkpointed into the main file).
+/// Copies the office of `from` (its database and key file) into a fresh folder (the server was
+/// shut down, so the WAL is checkpointed into the main file).
 fn copy_db(from: &Path) -> tempfile::TempDir {
     let to = tempfile::tempdir().unwrap();
+    std::fs::copy(from.join(KEY_FILE), to.path().join(KEY_FILE)).unwrap();
     for suffix in ["", "-wal"] {
-        let src = from.join(format!("{}{suffix}", db::DB_FILE));
+        let src = from.join(format!("{}{suffix}", sql::DB_FILE));
         if src.exists() {
-            std::fs::copy(&src, to.path().join(format!("{}{suffix}", db::DB_FILE))).unwrap();
+            std::fs::copy(&src, to.path().join(format!("{}{suffix}", sql::DB_FILE))).unwrap();
         }
     }
     to
@@ -409,14 +413,14 @@ fn copy_db(from: &Path) -> tempfile::TempDir {
 
 /// Opens the file as an attacker would: raw SQLite, append-only triggers dropped.
 fn tamper(dir: &Path, sql: &str) {
-    let conn = Connection::open(dir.join(db::DB_FILE)).unwrap();
+    let conn = Connection::open(dir.join(sql::DB_FILE)).unwrap();
     conn.execute_batch("DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;")
         .unwrap();
     conn.execute_batch(sql).unwrap();
 }
 
 fn expect_broken(dir: &Path, seq: i64, problem: ChainProblem) {
-    let conn = db::open(&dir.join(db::DB_FILE)).unwrap();
+    let conn = sql::open_sqlite(&dir.join(sql::DB_FILE)).unwrap();
     assert_eq!(
         verify(&conn),
         ChainReport::Broken {
@@ -430,7 +434,8 @@ fn expect_broken(dir: &Path, seq: i64, problem: ChainProblem) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains(&format!("audit chain broken at entry {seq}: {problem}")),
-        "{stdout}"
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 
@@ -448,7 +453,7 @@ fn audit_chain_verifies_and_names_the_tampered_entry() {
 
     // No personal names in any audit row, in the database or in `audit list`.
     {
-        let conn = db::open(&dir.path().join(db::DB_FILE)).unwrap();
+        let conn = sql::open_sqlite(&dir.path().join(sql::DB_FILE)).unwrap();
         let entries = audit::list(&mut &conn, 1000).unwrap();
         assert_eq!(entries.len() as i64, n);
         let allowed = [
@@ -517,7 +522,7 @@ fn audit_chain_verifies_and_names_the_tampered_entry() {
             Uuid::now_v7()
         ),
     );
-    let conn = db::open(&d.path().join(db::DB_FILE)).unwrap();
+    let conn = sql::open_sqlite(&d.path().join(sql::DB_FILE)).unwrap();
     assert!(matches!(
         verify(&conn),
         ChainReport::Broken {
@@ -553,7 +558,7 @@ fn audit_chain_verifies_and_names_the_tampered_entry() {
     // the entry after it no longer links.
     let d = copy_db(dir.path());
     {
-        let conn = Connection::open(d.path().join(db::DB_FILE)).unwrap();
+        let conn = Connection::open(d.path().join(sql::DB_FILE)).unwrap();
         let prev: Vec<u8> = conn
             .query_row("SELECT hash FROM audit_log WHERE seq = 4", [], |r| r.get(0))
             .unwrap();
@@ -590,8 +595,8 @@ fn audit_chain_verifies_and_names_the_tampered_entry() {
 #[test]
 fn triggers_still_forbid_changes_through_the_server_connection() {
     let dir = tempfile::tempdir().unwrap();
-    let mut conn = db::open(&dir.path().join(db::DB_FILE)).unwrap();
-    store::add_user(&mut conn, NAMES[0], Role::FieldWorker, 1_000).unwrap();
+    let mut conn = sql::open_sqlite(&dir.path().join(sql::DB_FILE)).unwrap();
+    users::add_user(&mut conn, NAMES[0], Role::FieldWorker, 1_000).unwrap();
     assert!(
         conn.execute("UPDATE audit_log SET action = 'x'", [])
             .is_err()
@@ -603,7 +608,7 @@ fn triggers_still_forbid_changes_through_the_server_connection() {
 #[test]
 fn entries_before_the_chain_are_counted_and_the_chain_starts_after_them() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join(db::DB_FILE);
+    let path = dir.path().join(sql::DB_FILE);
     {
         // A version-2 database with two audit rows written before the chain existed.
         let conn = Connection::open(&path).unwrap();
@@ -618,7 +623,7 @@ fn entries_before_the_chain_are_counted_and_the_chain_starts_after_them() {
         )
         .unwrap();
     }
-    let mut conn = db::open(&path).unwrap();
+    let mut conn = sql::open_sqlite(&path).unwrap();
     assert_eq!(
         verify(&conn),
         ChainReport::Intact {
@@ -627,7 +632,7 @@ fn entries_before_the_chain_are_counted_and_the_chain_starts_after_them() {
             head: None
         }
     );
-    store::add_user(&mut conn, NAMES[0], Role::FieldWorker, 20).unwrap();
+    users::add_user(&mut conn, NAMES[0], Role::FieldWorker, 20).unwrap();
     let entries = audit::list(&mut &conn, 10).unwrap();
     assert_eq!(entries.len(), 3);
     assert_eq!(entries[2].seq, 3);
@@ -646,12 +651,12 @@ fn entries_before_the_chain_are_counted_and_the_chain_starts_after_them() {
     // A hash removed inside the chain is a break.
     drop(conn);
     let d = tempfile::tempdir().unwrap();
-    std::fs::copy(&path, d.path().join(db::DB_FILE)).unwrap();
+    std::fs::copy(&path, d.path().join(sql::DB_FILE)).unwrap();
     tamper(
         d.path(),
         "UPDATE audit_log SET hash = NULL, prev_hash = NULL WHERE seq = 3",
     );
-    let conn = db::open(&d.path().join(db::DB_FILE)).unwrap();
+    let conn = sql::open_sqlite(&d.path().join(sql::DB_FILE)).unwrap();
     // With the only chained entry stripped, it reads as one more legacy entry: the limit of an
     // unkeyed chain without an outside anchor (see the head hash printed by `audit verify`).
     assert!(verify(&conn).is_intact());
@@ -682,7 +687,7 @@ fn concurrent_writers_keep_one_chain() {
                 let db = Database::open(&config).unwrap();
                 for i in 0..25 {
                     db.write(|sql| {
-                        store::add_user(sql, &format!("w{w}-{i}"), Role::FieldWorker, i)
+                        users::add_user(sql, &format!("w{w}-{i}"), Role::FieldWorker, i)
                     })
                     .unwrap();
                 }
@@ -705,23 +710,23 @@ fn concurrent_writers_keep_one_chain() {
 #[test]
 fn audit_detail_is_bounded() {
     let dir = tempfile::tempdir().unwrap();
-    let conn = db::open(&dir.path().join(db::DB_FILE)).unwrap();
+    let conn = sql::open_sqlite(&dir.path().join(sql::DB_FILE)).unwrap();
     let long = "x".repeat(audit::MAX_DETAIL_LEN + 1);
     assert!(
-        store::audit_with_detail(&mut &conn, 1, "device_revoked", None, None, Some(&long)).is_err()
+        audit::record_detail(&mut &conn, 1, "device_revoked", None, None, Some(&long)).is_err()
     );
-    assert!(store::audit(&mut &conn, 1, "", None, None).is_err());
+    assert!(audit::record(&mut &conn, 1, "", None, None).is_err());
     assert_eq!(audit::list(&mut &conn, 10).unwrap().len(), 0);
-    store::audit_with_detail(&mut &conn, 1, "device_revoked", None, None, Some("admin")).unwrap();
+    audit::record_detail(&mut &conn, 1, "device_revoked", None, None, Some("admin")).unwrap();
     assert!(verify(&conn).is_intact());
 }
 
 #[test]
 fn a_tampered_log_does_not_stop_revocation() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join(db::DB_FILE);
-    let mut conn = db::open(&path).unwrap();
-    let user = store::add_user(&mut conn, NAMES[0], Role::FieldWorker, 1_000).unwrap();
+    let path = dir.path().join(sql::DB_FILE);
+    let mut conn = sql::open_sqlite(&path).unwrap();
+    let user = users::add_user(&mut conn, NAMES[0], Role::FieldWorker, 1_000).unwrap();
     let key = SigningKey::generate(&mut OsRng);
     conn.execute(
         "INSERT INTO devices (id, user_id, public_key, status, enrolled_at)
@@ -738,8 +743,8 @@ fn a_tampered_log_does_not_stop_revocation() {
         dir.path(),
         "UPDATE audit_log SET hash = x'0102' WHERE seq = 1",
     );
-    let mut conn = db::open(&path).unwrap();
-    let done = admin::deactivate_user(&mut conn, NAMES[0], 2_000).unwrap();
+    let mut conn = sql::open_sqlite(&path).unwrap();
+    let done = users::deactivate_user(&mut conn, NAMES[0], 2_000).unwrap();
     assert_eq!(done.revoked_devices.len(), 1);
     assert_eq!(
         verify(&conn),
@@ -757,7 +762,8 @@ fn roles_and_the_conflict_inbox_from_the_cli() {
     use fieldcase_core::ids::{DeviceId, UserId};
     use fieldcase_core::model::{Author, CaseUpdate, ConsentStatus, NewCase};
     use fieldcase_core::sync::hub::HubStorage;
-    use fieldcase_server::cases::{self, SqlHub};
+    use fieldcase_server::office::cases;
+    use fieldcase_server::office::hub::SqlHub;
 
     let t = TestServer::start();
     let worker = t.add_user(NAMES[0], Role::FieldWorker);

@@ -132,6 +132,15 @@ fn binary_serves_healthz_and_stops_on_sigterm() {
 fn admin_cli_manages_users() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
+    let created = admin(&data, &["init"]);
+    assert!(created.starts_with("created an office in "), "{created}");
+    let fingerprint = field(&created, "certificate sha256 fingerprint:").to_owned();
+    let again = admin(&data, &["init"]);
+    assert!(again.starts_with("office already in "), "{again}");
+    assert_eq!(
+        field(&again, "certificate sha256 fingerprint:"),
+        fingerprint
+    );
     let added = admin(&data, &["user", "add", "Amina", "--role", "field-worker"]);
     assert!(added.starts_with("added user "), "{added}");
     let listed = admin(&data, &["user", "list"]);
@@ -159,6 +168,7 @@ fn admin_cli_manages_users() {
 fn enrollment_code_from_cli_works_once() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
+    admin(&data, &["init"]);
     admin(&data, &["user", "add", "Bo", "--role", "case-manager"]);
     let s = serve(&data);
     let out = admin(&data, &["enroll", "bo", "--ttl", "5m", "--url", &s.url]);
@@ -226,4 +236,81 @@ fn config_file_is_read_and_flags_override_it() {
         .output()
         .unwrap();
     assert!(!out.status.success(), "unknown config keys must be refused");
+}
+
+/// Runs the binary with `RUST_BACKTRACE=1` and returns (success, stdout, stderr).
+fn run_raw(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn admin_commands_refuse_a_folder_that_holds_no_office() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("no-such-office");
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    for data in [&missing, &empty] {
+        for args in [
+            &["user", "list"][..],
+            &["user", "add", "Amina", "--role", "admin"],
+            &["case", "list"],
+            &["enroll", "Amina"],
+            &["audit", "verify"],
+        ] {
+            let mut all = vec!["--data", data.to_str().unwrap(), "admin"];
+            all.extend_from_slice(args);
+            let (ok, stdout, stderr) = run_raw(&all);
+            assert!(!ok, "{args:?} succeeded on {}", data.display());
+            assert!(stdout.is_empty(), "{stdout}");
+            assert!(stderr.contains("no office in"), "{args:?}: {stderr}");
+            assert!(
+                stderr.contains("serve"),
+                "the message says how to make one: {stderr}"
+            );
+        }
+        // Nothing was created: no second, empty office beside the real one.
+        assert!(!missing.exists(), "the folder was created");
+        assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0);
+    }
+}
+
+#[test]
+fn input_errors_print_one_line_and_no_backtrace() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    admin(&data, &["init"]);
+    let data_arg = data.to_str().unwrap();
+    let bad_config = tmp.path().join("bad.toml");
+    std::fs::write(&bad_config, "listen = 12\n").unwrap();
+    for args in [
+        vec!["--data", data_arg, "admin", "revoke", "not-a-uuid"],
+        vec!["--data", data_arg, "admin", "case", "assign", "nope", "ana"],
+        vec![
+            "--data", data_arg, "admin", "user", "role", "Nobody", "--role", "admin",
+        ],
+        vec![
+            "--data",
+            data_arg,
+            "--config",
+            bad_config.to_str().unwrap(),
+            "admin",
+            "user",
+            "list",
+        ],
+    ] {
+        let (ok, _, stderr) = run_raw(&args);
+        assert!(!ok, "{args:?} succeeded");
+        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(!stderr.to_lowercase().contains("backtrace"), "{stderr}");
+    }
 }

@@ -15,7 +15,8 @@ use fieldcase_core::protocol::{self, Fingerprint, Role, error_code};
 use fieldcase_core::transport::{
     Client, DeviceClient, DeviceCredential, RawRequest, TransportError,
 };
-use fieldcase_server::{Authenticated, Limits, ManualClock, sql_params};
+use fieldcase_server::http::device_auth::Authenticated;
+use fieldcase_server::{Limits, ManualClock, sql_params};
 use rand::rngs::OsRng;
 
 fn http_error(e: TransportError) -> (u16, String, String) {
@@ -405,7 +406,7 @@ fn data_folder_is_reused_and_secret_files_are_private() {
         .db()
         .read(|c| c.query_row("PRAGMA user_version", &[])?.get(0))
         .unwrap();
-    assert_eq!(version, fieldcase_server::db::schema_version());
+    assert_eq!(version, fieldcase_server::storage::sql::schema_version());
     let mode: String = second
         .state
         .db()

@@ -224,8 +224,8 @@ fn server_main(data: Option<PathBuf>, database: Option<String>) {
         Some(dir) => {
             let mut options =
                 fieldcase_server::ServerOptions::new(&dir, "127.0.0.1:0".parse().unwrap());
-            options.database =
-                database.map(|url| fieldcase_server::sql::DatabaseConfig::parse(&url).unwrap());
+            options.database = database
+                .map(|url| fieldcase_server::storage::sql::DatabaseConfig::parse(&url).unwrap());
             TestServer {
                 running: Some(fieldcase_server::Server::start_with(options).unwrap()),
                 // Unused: the data folder is `dir`, owned by the orchestrator.
@@ -266,7 +266,7 @@ fn server_main(data: Option<PathBuf>, database: Option<String>) {
                 let state = &server.running().state;
                 let mut cases = state
                     .db()
-                    .read(|sql| fieldcase_server::cases::list_case_ids(sql))
+                    .read(|sql| fieldcase_server::office::cases::list_case_ids(sql))
                     .unwrap();
                 cases.truncate(k.parse().unwrap());
                 let vault = state.vault().clone();
@@ -384,22 +384,24 @@ impl ServerProc {
 /// memory figures do not carry the seeding. This connection commits with `synchronous = NORMAL`
 /// (the server's own connection opens with `FULL` again).
 fn seed_office_main(args: &[String]) {
-    use fieldcase_server::{cases, db, keys::ServerKeys, store};
+    use fieldcase_server::office::{cases, users};
+    use fieldcase_server::storage::keys::ServerKeys;
+    use fieldcase_server::storage::sql;
     let dir = PathBuf::from(&args[0]);
     let (n, notes, name): (usize, usize, &str) =
         (args[1].parse().unwrap(), args[2].parse().unwrap(), &args[3]);
-    fieldcase_server::prepare_data_dir(&dir).unwrap();
+    fieldcase_server::storage::data_dir::prepare(&dir).unwrap();
     let keys = ServerKeys::load_or_create(&dir).unwrap();
-    let conn = db::open(&dir.join(db::DB_FILE)).unwrap();
+    let conn = sql::open_sqlite(&dir.join(sql::DB_FILE)).unwrap();
     conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
-    let database = fieldcase_server::sql::Database::from_sqlite(conn);
+    let database = fieldcase_server::storage::sql::Database::from_sqlite(conn);
     let vault = database
-        .write(|sql| cases::CaseVault::load_or_create(sql, &keys))
+        .write(|sql| fieldcase_server::storage::case_docs::CaseVault::load_or_create(sql, &keys))
         .unwrap();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let user = fieldcase_core::ids::UserId::from_uuid(
         database
-            .write(|sql| store::add_user(sql, name, Role::FieldWorker, now))
+            .write(|sql| users::add_user(sql, name, Role::FieldWorker, now))
             .unwrap(),
     );
     let t = Instant::now();
@@ -1021,7 +1023,7 @@ fn office_load_backends(d: usize) -> Value {
             "PostgreSQL, {instances} instance{}",
             if instances > 1 { "s" } else { "" }
         );
-        let pg = match fieldcase_server::testing::TempPgDatabase::create() {
+        let pg = match fieldcase_server::storage::testing::TempPgDatabase::create() {
             Ok(pg) => pg,
             Err(why) => {
                 println!("  backends  {backend}: no PostgreSQL server ({why})");
@@ -1038,9 +1040,9 @@ fn office_load_backends(d: usize) -> Value {
         )];
         for dir in &dirs[1..] {
             for f in [
-                fieldcase_server::keys::KEY_FILE,
-                fieldcase_server::tls::CERT_FILE,
-                fieldcase_server::tls::CERT_KEY_FILE,
+                fieldcase_server::storage::keys::KEY_FILE,
+                fieldcase_server::http::tls::CERT_FILE,
+                fieldcase_server::http::tls::CERT_KEY_FILE,
             ] {
                 std::fs::copy(dirs[0].path().join(f), dir.path().join(f)).unwrap();
             }

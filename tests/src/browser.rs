@@ -73,7 +73,7 @@ impl Browser {
     /// Starts chromedriver and a headless Chromium session (phone-sized window) that trusts
     /// exactly `server`'s self-signed certificate (by its public key).
     pub async fn start(server: &crate::TestServer) -> Browser {
-        let spki = fieldcase_server::web::spki_pin(server.dir.path())
+        let spki = fieldcase_server::http::tls::spki_pin(server.dir.path())
             .expect("reading the server's public key");
         let (chromium, chromedriver) = ensure_installed();
         let port = TcpListener::bind("127.0.0.1:0")

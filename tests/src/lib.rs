@@ -19,14 +19,15 @@ use fieldcase_core::ids::{CaseId, TaskId, UserId};
 use fieldcase_core::model::{Case, ConsentStatus, NewCase, NewNote, NewTask, NoteKind, OfficeKind};
 use fieldcase_core::protocol::{Fingerprint, Role};
 use fieldcase_core::store::{KeySetup, StoreOptions};
-use fieldcase_server::testing::{TempPgDatabase, TestBackend};
-use fieldcase_server::{RunningServer, Server, SystemClock, cases, store};
+use fieldcase_server::office::{cases, enrollment, users};
+use fieldcase_server::storage::testing::{TempPgDatabase, TestBackend};
+use fieldcase_server::{RunningServer, Server, SystemClock};
 
 pub use proxy::FaultProxy;
 
 /// A real server on 127.0.0.1:0 with its data folder, on the database backend named by
 /// `FIELDCASE_TEST_DATABASE` (`sqlite`, the default: the file in the data folder; `postgres`:
-/// a fresh database of its own on the PostgreSQL test server, see `fieldcase_server::testing`).
+/// a fresh database of its own on the PostgreSQL test server, see `fieldcase_server::storage::testing`).
 pub struct TestServer {
     /// The running server.
     pub running: Option<RunningServer>,
@@ -105,7 +106,7 @@ impl TestServer {
             .running()
             .state
             .db()
-            .write(|sql| store::add_user(sql, name, role, now()))
+            .write(|sql| users::add_user(sql, name, role, now()))
             .unwrap();
         UserId::from_uuid(id)
     }
@@ -115,7 +116,7 @@ impl TestServer {
         self.running()
             .state
             .db()
-            .write(|sql| store::issue_enrollment_code(sql, name, 900, now()))
+            .write(|sql| enrollment::issue_enrollment_code(sql, name, 900, now()))
             .unwrap()
             .code
     }
@@ -344,9 +345,12 @@ impl TestServer {
         &self,
         f: impl FnOnce(&mut rusqlite::Connection) -> rusqlite::Result<T>,
     ) -> T {
-        let mut conn =
-            rusqlite::Connection::open(self.dir.path().join(fieldcase_server::db::DB_FILE))
-                .unwrap();
+        let mut conn = rusqlite::Connection::open(
+            self.dir
+                .path()
+                .join(fieldcase_server::storage::sql::DB_FILE),
+        )
+        .unwrap();
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .unwrap();
         f(&mut conn).unwrap()
@@ -356,8 +360,8 @@ impl TestServer {
     pub fn with_sql<T>(
         &self,
         f: impl FnOnce(
-            &mut dyn fieldcase_server::sql::Sql,
-        ) -> Result<T, fieldcase_server::sql::SqlError>,
+            &mut dyn fieldcase_server::storage::sql::Sql,
+        ) -> Result<T, fieldcase_server::error::SqlError>,
     ) -> T {
         self.running().state.db().write(f).unwrap()
     }
@@ -370,7 +374,9 @@ impl TestServer {
         self.running()
             .state
             .db()
-            .write(|sql| fieldcase_server::web::auth::set_password(sql, name, password, now()))
+            .write(|sql| {
+                fieldcase_server::office::sign_in::set_password(sql, name, password, now())
+            })
             .unwrap();
         id
     }
@@ -382,8 +388,8 @@ impl TestServer {
 /// is the text of note `i` of the `c`-th case. How the benchmarks and the load run give an office
 /// a large caseload in little time.
 pub fn office_notes(
-    database: &fieldcase_server::sql::Database,
-    vault: &Arc<fieldcase_server::cases::CaseVault>,
+    database: &fieldcase_server::storage::sql::Database,
+    vault: &Arc<fieldcase_server::storage::case_docs::CaseVault>,
     now: i64,
     cases: &[CaseId],
     per_case: usize,
@@ -393,7 +399,7 @@ pub fn office_notes(
     let at = time::OffsetDateTime::from_unix_timestamp(now).unwrap();
     for (b, batch) in cases.chunks(100).enumerate() {
         let loaded = database.write(|sql| {
-            let mut hub = fieldcase_server::cases::SqlHub::new(sql, vault, now, 0);
+            let mut hub = fieldcase_server::office::hub::SqlHub::new(sql, vault, now, 0);
             for (k, case) in batch.iter().enumerate() {
                 let doc = hub.case_doc(*case)?.expect("a case of this office");
                 for i in 0..per_case {

@@ -416,7 +416,7 @@ fn generate(world: &World, name: &str) -> Vec<u8> {
                 .running()
                 .state
                 .db()
-                .write(|sql| fieldcase_server::store::issue_enrollment_code(sql, "ana", 60, now - 3600))
+                .write(|sql| fieldcase_server::office::enrollment::issue_enrollment_code(sql, "ana", 60, now - 3600))
                 .unwrap()
                 .code;
             enroll_body(&code, &random_key())

@@ -26,10 +26,12 @@ use fieldcase_core::ids::{CaseId, UserId};
 use fieldcase_core::model::{Case, ConsentStatus, NewCase};
 use fieldcase_core::protocol::Role;
 use fieldcase_core::store::KeySetup;
-use fieldcase_server::cases::{self, CaseVault};
-use fieldcase_server::keys::ServerKeys;
-use fieldcase_server::sql::Database;
-use fieldcase_server::{TlsIdentity, db, store};
+use fieldcase_server::http::tls::TlsIdentity;
+use fieldcase_server::office::cases;
+use fieldcase_server::office::{enrollment, users};
+use fieldcase_server::storage::case_docs::CaseVault;
+use fieldcase_server::storage::keys::ServerKeys;
+use fieldcase_server::storage::sql::{self, Database};
 use fieldcase_tests::device_options;
 use fieldcase_tests::process::{ServerProcess, free_port, server_binary};
 use rand::rngs::StdRng;
@@ -46,7 +48,7 @@ fn now() -> i64 {
 /// The office database opened as the server opens it (another process may be serving it).
 fn office(data: &Path) -> (Database, Arc<CaseVault>) {
     let keys = ServerKeys::load_or_create(data).unwrap();
-    let db = Database::from_sqlite(db::open(&data.join(db::DB_FILE)).unwrap());
+    let db = Database::from_sqlite(sql::open_sqlite(&data.join(sql::DB_FILE)).unwrap());
     let vault = db
         .write(|sql| CaseVault::load_or_create(sql, &keys))
         .unwrap();
@@ -200,7 +202,7 @@ fn killed_server_and_phone_processes_lose_no_acknowledged_change() {
     let (office_db, vault) = office(data.path());
     let worker = UserId::from_uuid(
         office_db
-            .write(|sql| store::add_user(sql, "ana", Role::FieldWorker, now()))
+            .write(|sql| users::add_user(sql, "ana", Role::FieldWorker, now()))
             .unwrap(),
     );
     let case_ids: Vec<CaseId> = (0..CASES)
@@ -218,7 +220,7 @@ fn killed_server_and_phone_processes_lose_no_acknowledged_change() {
         })
         .collect();
     let code = office_db
-        .write(|sql| store::issue_enrollment_code(sql, "ana", 900, now()))
+        .write(|sql| enrollment::issue_enrollment_code(sql, "ana", 900, now()))
         .unwrap()
         .code;
     drop(office_db);
@@ -256,7 +258,7 @@ fn killed_server_and_phone_processes_lose_no_acknowledged_change() {
         if rng.gen_bool(0.5) {
             server.kill();
             server_kills += 1;
-            let check = integrity(&data.path().join(db::DB_FILE));
+            let check = integrity(&data.path().join(sql::DB_FILE));
             assert_eq!(check, "ok", "server.db after kill {kill}");
             server.restart();
         } else {

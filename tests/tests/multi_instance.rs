@@ -8,7 +8,7 @@
 //! Shown: phones alternating between the instances while editing the same case converge, with
 //! every note at the office; a revocation made on A is refused by B at the phone's next request
 //! (and the phone wipes itself); B killed with SIGKILL during syncs, A carries on, and nothing a
-//! sync acknowledged is lost. Needs a PostgreSQL server (`fieldcase_server::testing`).
+//! sync acknowledged is lost. Needs a PostgreSQL server (`fieldcase_server::storage::testing`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeSet;
@@ -19,8 +19,10 @@ use std::time::{Duration, Instant};
 
 use fieldcase_core::CoreError;
 use fieldcase_core::protocol::Role;
-use fieldcase_server::testing::TempPgDatabase;
-use fieldcase_server::{Server, keys, tls};
+use fieldcase_server::Server;
+use fieldcase_server::http::tls;
+use fieldcase_server::storage::keys;
+use fieldcase_server::storage::testing::TempPgDatabase;
 use fieldcase_tests::process::{ServerProcess, free_port, server_binary};
 use fieldcase_tests::{TestDevice, TestServer};
 
@@ -184,7 +186,7 @@ fn a_revocation_on_one_instance_is_refused_by_the_other() {
     p.a.running()
         .state
         .db()
-        .write(|sql| fieldcase_server::admin::revoke_device(sql, &id, now))
+        .write(|sql| fieldcase_server::office::devices::revoke_device(sql, &id, now))
         .unwrap();
     // ... refused by instance B at the phone's next request, which wipes the phone.
     let result = phone.device.sync_now();

@@ -209,13 +209,13 @@ fn a_revocation_committed_during_a_sync_sends_its_upload_to_quarantine() {
     let vault = state.vault().clone();
     let held = state
         .db()
-        .read(|c| fieldcase_server::quarantine::list(c))
+        .read(|c| fieldcase_server::office::quarantine::list(c))
         .unwrap();
     assert_eq!(held.len(), 1);
     assert_eq!(held[0].device, phone_id);
     let preview = state
         .db()
-        .read(|c| fieldcase_server::quarantine::preview(c, &vault, held[0].id))
+        .read(|c| fieldcase_server::office::quarantine::preview(c, &vault, held[0].id))
         .unwrap();
     assert_eq!(preview.notes.len(), 1);
     assert_eq!(preview.notes[0].body, note);
@@ -225,7 +225,7 @@ fn a_revocation_committed_during_a_sync_sends_its_upload_to_quarantine() {
     colleague.device.sync_now().unwrap();
     state
         .db()
-        .write(|c| fieldcase_server::quarantine::release(c, &vault, held[0].id, 1))
+        .write(|c| fieldcase_server::office::quarantine::release(c, &vault, held[0].id, 1))
         .unwrap()
         .keep(&vault);
     colleague.device.sync_now().unwrap();
@@ -267,20 +267,28 @@ fn a_discarded_quarantine_leaves_the_case_unchanged() {
     let id = state
         .db()
         .write(|c| {
-            fieldcase_server::quarantine::hold(c, &vault, phone.id(), ana, case, &upload.changes, 1)
+            fieldcase_server::office::quarantine::hold(
+                c,
+                &vault,
+                phone.id(),
+                ana,
+                case,
+                &upload.changes,
+                1,
+            )
         })
         .unwrap();
     let before = server.case(case);
     state
         .db()
-        .write(|c| fieldcase_server::quarantine::discard(c, &vault, id, 2))
+        .write(|c| fieldcase_server::office::quarantine::discard(c, &vault, id, 2))
         .unwrap()
         .keep(&vault);
     assert_eq!(server.case(case), before);
     assert!(matches!(
         state
             .db()
-            .write(|c| fieldcase_server::quarantine::release(c, &vault, id, 3))
+            .write(|c| fieldcase_server::office::quarantine::release(c, &vault, id, 3))
             .map(|kept| kept.keep(&vault)),
         Err(fieldcase_server::ServerError::QuarantineDecided)
     ));

@@ -31,9 +31,11 @@ use fieldcase_core::sync::hub::{HubStorage, handle_sync};
 use fieldcase_core::sync::{SyncRequest, SyncTransport, sync};
 use fieldcase_core::transport::TransportError;
 use fieldcase_core::{ChangeHash, CoreError};
-use fieldcase_server::cases::{self, CaseVault, SqlHub};
-use fieldcase_server::keys::ServerKeys;
-use fieldcase_server::{db, store};
+use fieldcase_server::office::hub::SqlHub;
+use fieldcase_server::office::{cases, users};
+use fieldcase_server::storage::case_docs::CaseVault;
+use fieldcase_server::storage::keys::ServerKeys;
+use fieldcase_server::storage::sql;
 use fieldcase_tests::device_options;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -67,7 +69,7 @@ impl Office {
     fn restart(&mut self) {
         self.open = None;
         let keys = ServerKeys::load_or_create(self.dir.path()).unwrap();
-        let mut conn = db::open(&self.dir.path().join(db::DB_FILE)).unwrap();
+        let mut conn = sql::open_sqlite(&self.dir.path().join(sql::DB_FILE)).unwrap();
         let vault = CaseVault::load_or_create(&mut conn, &keys).unwrap();
         self.open = Some((conn, vault));
     }
@@ -453,7 +455,7 @@ fn run(seed: u64) {
         .map(|i| {
             let (conn, _) = office.parts();
             UserId::from_uuid(
-                store::add_user(conn, &format!("worker{i}"), Role::FieldWorker, 1).unwrap(),
+                users::add_user(conn, &format!("worker{i}"), Role::FieldWorker, 1).unwrap(),
             )
         })
         .collect();
@@ -648,7 +650,7 @@ fn run(seed: u64) {
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     assert_eq!(check, "ok", "seed {seed}: server database corrupt");
-    assert!(office.dir.path().join(db::DB_FILE).exists());
+    assert!(office.dir.path().join(sql::DB_FILE).exists());
 }
 
 /// Asserts the office holds exactly what was made, naming what was lost and what invented.
@@ -738,7 +740,7 @@ fn office_with_one_case(client_code: &str) -> (Office, UserId, CaseId) {
     let mut office = Office::start();
     let (conn, vault) = office.parts();
     let vault = vault.clone();
-    let user = UserId::from_uuid(store::add_user(conn, "ana", Role::FieldWorker, 1).unwrap());
+    let user = UserId::from_uuid(users::add_user(conn, "ana", Role::FieldWorker, 1).unwrap());
     let (case, _) = cases::create_case(
         conn,
         &vault,

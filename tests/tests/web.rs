@@ -5,8 +5,9 @@
 
 use fieldcase_core::protocol::Role;
 use fieldcase_core::transport::{Client, RawRequest};
+use fieldcase_server::http::web::auth;
+use fieldcase_server::office::sign_in::{self, LoginRefusal};
 use fieldcase_server::sql_params;
-use fieldcase_server::web::auth::{self, LoginRefusal};
 use fieldcase_tests::{TestDevice, TestServer};
 
 const PASSWORD: &str = "correct horse battery";
@@ -16,14 +17,14 @@ fn now() -> i64 {
 }
 
 /// A session for `name` made directly in the database, as a successful login would.
-fn session(server: &TestServer, name: &str) -> auth::NewSession {
+fn session(server: &TestServer, name: &str) -> sign_in::NewSession {
     server
         .running()
         .state
         .db()
         .write(|sql| {
-            let id = fieldcase_server::store::user_id_by_name(sql, name)?;
-            auth::create_session(sql, id, now())
+            let id = fieldcase_server::office::users::user_id_by_name(sql, name)?;
+            sign_in::create_session(sql, id, now())
         })
         .unwrap()
 }
@@ -165,7 +166,7 @@ fn sessions_expire_when_idle_and_end_at_logout() {
     server.with_sql(|c| {
         c.execute(
             "UPDATE web_sessions SET last_seen = last_seen - ?1",
-            sql_params![auth::IDLE_TIMEOUT_SECS + 1],
+            sql_params![sign_in::IDLE_TIMEOUT_SECS + 1],
         )
     });
     assert_eq!(
@@ -201,11 +202,11 @@ fn login_attempts_are_rate_limited_and_passwords_hashed_with_argon2id() {
     server.add_web_user("marija", Role::CaseManager, PASSWORD);
     let db = server.running().state.db();
     let attempt = |password: &str, ip: &str| {
-        db.write(|c| auth::login(c, ip, "marija", password, now()))
+        db.write(|c| sign_in::login(c, ip, "marija", password, now()))
             .unwrap()
     };
     assert!(attempt(PASSWORD, "10.0.0.1").is_ok());
-    for _ in 0..auth::FAILURES_PER_NAME {
+    for _ in 0..sign_in::FAILURES_PER_NAME {
         assert_eq!(
             attempt("wrong password", "10.0.0.1").err(),
             Some(LoginRefusal::BadCredentials)
@@ -540,11 +541,9 @@ fn a_demoted_admin_can_no_longer_open_admin_pages() {
     );
 
     // The last active admin keeps the role.
-    let refused = server
-        .running()
-        .state
-        .db()
-        .write(|c| fieldcase_server::admin::change_role(c, "vesna", Role::FieldWorker, now()));
+    let refused = server.running().state.db().write(|c| {
+        fieldcase_server::office::users::change_role(c, "vesna", Role::FieldWorker, now())
+    });
     assert!(
         matches!(refused, Err(fieldcase_server::ServerError::LastAdmin)),
         "{refused:?}"

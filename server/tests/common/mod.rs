@@ -4,8 +4,9 @@
 use ed25519_dalek::SigningKey;
 use fieldcase_core::protocol::Role;
 use fieldcase_core::transport::{Client, DeviceClient, DeviceCredential};
-use fieldcase_server::testing::{TempPgDatabase, TestBackend};
-use fieldcase_server::{RunningServer, Server, ServerOptions, store};
+use fieldcase_server::office::{enrollment, users};
+use fieldcase_server::storage::testing::{TempPgDatabase, TestBackend};
+use fieldcase_server::{RunningServer, Server, ServerOptions};
 use rand::rngs::OsRng;
 
 /// A running in-process server with its data folder, on the backend named by
@@ -93,7 +94,7 @@ impl TestServer {
         self.server
             .state
             .db()
-            .write(|sql| store::add_user(sql, name, role, now))
+            .write(|sql| users::add_user(sql, name, role, now))
             .unwrap()
     }
 
@@ -102,7 +103,7 @@ impl TestServer {
         self.server
             .state
             .db()
-            .write(|sql| store::issue_enrollment_code(sql, name, ttl, now))
+            .write(|sql| enrollment::issue_enrollment_code(sql, name, ttl, now))
             .unwrap()
             .code
     }

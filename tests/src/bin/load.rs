@@ -34,10 +34,12 @@ use fieldcase_core::model::{ConsentStatus, NewCase, NewNote, NoteKind};
 use fieldcase_core::protocol::Role;
 use fieldcase_core::store::{KeySetup, StoreOptions};
 use fieldcase_core::transport::TransportError;
-use fieldcase_server::cases::{self, CaseVault};
-use fieldcase_server::keys::ServerKeys;
-use fieldcase_server::sql::Database;
-use fieldcase_server::{TlsIdentity, db, store};
+use fieldcase_server::http::tls::TlsIdentity;
+use fieldcase_server::office::cases;
+use fieldcase_server::office::{enrollment, users};
+use fieldcase_server::storage::case_docs::CaseVault;
+use fieldcase_server::storage::keys::ServerKeys;
+use fieldcase_server::storage::sql::{self, Database};
 use fieldcase_tests::FaultProxy;
 use fieldcase_tests::process::{MemorySample, ServerProcess, free_port, server_binary};
 use rand::{Rng, SeedableRng};
@@ -58,7 +60,7 @@ fn now() -> i64 {
 
 fn office(data: &Path) -> Result<(Database, Arc<CaseVault>)> {
     let keys = ServerKeys::load_or_create(data)?;
-    let db = Database::from_sqlite(db::open(&data.join(db::DB_FILE))?);
+    let db = Database::from_sqlite(sql::open_sqlite(&data.join(sql::DB_FILE))?);
     let vault = db.write(|sql| CaseVault::load_or_create(sql, &keys))?;
     Ok((db, vault))
 }
@@ -184,11 +186,11 @@ fn main() -> Result<()> {
     for i in 0..phones_n {
         let name = format!("worker{i:03}");
         users.push(UserId::from_uuid(office_db.write(|sql| {
-            store::add_user(sql, &name, Role::FieldWorker, now())
+            users::add_user(sql, &name, Role::FieldWorker, now())
         })?));
         codes.push(
             office_db
-                .write(|sql| store::issue_enrollment_code(sql, &name, 3600, now()))?
+                .write(|sql| enrollment::issue_enrollment_code(sql, &name, 3600, now()))?
                 .code,
         );
     }

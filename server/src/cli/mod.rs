@@ -1,0 +1,135 @@
+//! The admin command line of the `fieldcase-server` binary, one file per command group. Each
+//! command resolves its settings, opens the office it is pointed at (never creating one by
+//! mistake), calls the office's operations inside a transaction and prints the result.
+//!
+//! Part of the binary, not of the library: it sits on top of every layer and uses `anyhow` for
+//! messages an operator reads.
+
+pub mod audit;
+pub mod cases;
+pub mod devices;
+pub mod quarantine;
+pub mod serve;
+pub mod users;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use fieldcase_core::ids::UserId;
+use fieldcase_server::config::{DEFAULT_DATA_DIR, DEFAULT_LISTEN, FileConfig};
+use fieldcase_server::storage::case_docs::CaseVault;
+use fieldcase_server::storage::data_dir;
+use fieldcase_server::storage::keys::ServerKeys;
+use fieldcase_server::storage::sql::{Database, DatabaseConfig};
+use fieldcase_server::{Clock, Limits, SystemClock};
+
+/// What the command line and the configuration file say, flags first.
+pub struct Settings {
+    /// The data folder.
+    pub data: PathBuf,
+    /// The HTTPS address.
+    pub listen: SocketAddr,
+    /// The address printed for devices at enrollment.
+    pub public_url: Option<String>,
+    /// Limits of the HTTP app.
+    pub limits: Limits,
+    /// The database (its `Debug` hides a password; it is never printed).
+    pub database: DatabaseConfig,
+}
+
+impl Settings {
+    /// Merges the flags over the configuration file over the defaults.
+    pub fn resolve(
+        cli_data: Option<PathBuf>,
+        config: Option<PathBuf>,
+        listen: Option<SocketAddr>,
+        database: Option<String>,
+    ) -> Result<Settings> {
+        let file = match config {
+            Some(path) => FileConfig::load(&path).context("loading the configuration file")?,
+            None => FileConfig::default(),
+        };
+        let default_listen: SocketAddr =
+            DEFAULT_LISTEN.parse().context("default listen address")?;
+        let mut limits = Limits::default();
+        if let Some(secs) = file.request_timeout_secs {
+            if secs == 0 {
+                bail!("request_timeout_secs must be positive");
+            }
+            limits.request_timeout = Duration::from_secs(secs);
+        }
+        if let Some(n) = file.database_connections {
+            if n == 0 {
+                bail!("database_connections must be positive");
+            }
+            limits.pg_connections = n;
+        }
+        if let Some(ops) = file.cached_operations {
+            limits.cached_operations = ops;
+        }
+        let data = cli_data
+            .or(file.data)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        // The error never repeats the setting: it may hold a password.
+        let database = match database.or(file.database) {
+            Some(setting) => DatabaseConfig::parse(&setting).context("the database setting")?,
+            None => DatabaseConfig::default_in(&data),
+        };
+        Ok(Settings {
+            data,
+            listen: listen.or(file.listen).unwrap_or(default_listen),
+            public_url: file.public_url,
+            limits,
+            database,
+        })
+    }
+}
+
+/// An existing office opened for an admin command: its database, and the time of the command.
+pub struct Office {
+    /// The data folder.
+    pub data: PathBuf,
+    /// The database.
+    pub db: Database,
+    /// Now, Unix seconds.
+    pub now: i64,
+}
+
+impl Office {
+    /// Opens the office in the settings' data folder; refuses a folder that holds none.
+    pub fn open(settings: &Settings) -> Result<Office> {
+        let sqlite_file = match &settings.database {
+            DatabaseConfig::Sqlite(path) => Some(path.as_path()),
+            DatabaseConfig::Postgres(_) => None,
+        };
+        data_dir::require_office(&settings.data, sqlite_file)?;
+        let db = Database::open_with(&settings.database, 2).context("opening the database")?;
+        Ok(Office {
+            data: settings.data.clone(),
+            db,
+            now: SystemClock.now(),
+        })
+    }
+
+    /// The case-sealing key, opened with the office's key file.
+    pub fn vault(&self) -> Result<Arc<CaseVault>> {
+        let keys = ServerKeys::load(&self.data).context("server key file")?;
+        Ok(self.db.write(|sql| CaseVault::load_or_create(sql, &keys))?)
+    }
+
+    /// The ids of the users called `names`.
+    pub fn user_ids(&self, names: &[String]) -> Result<Vec<UserId>> {
+        names
+            .iter()
+            .map(|n| {
+                self.db
+                    .read(|sql| fieldcase_server::office::users::user_id_by_name(sql, n))
+                    .map(UserId::from_uuid)
+                    .context("unknown user name")
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,87 @@
+//! `admin quarantine`: uploads of revoked devices, read, released into their case or discarded.
+
+use std::io::Write;
+
+use anyhow::Result;
+use clap::Subcommand;
+use fieldcase_server::clock::rfc3339;
+use fieldcase_server::office::quarantine;
+
+use super::Office;
+
+/// `admin quarantine ...`
+#[derive(Subcommand, Debug)]
+pub enum QuarantineCommand {
+    /// List quarantined uploads.
+    List,
+    /// Show what an upload would add to its case.
+    Show {
+        /// The quarantine id.
+        id: uuid::Uuid,
+    },
+    /// Merge an upload into its case (other devices get it at their next sync).
+    Release {
+        /// The quarantine id.
+        id: uuid::Uuid,
+    },
+    /// Discard an upload; the case stays as it is.
+    Discard {
+        /// The quarantine id.
+        id: uuid::Uuid,
+    },
+}
+
+/// Runs one `admin quarantine` command.
+pub fn run(office: &Office, command: QuarantineCommand, out: &mut impl Write) -> Result<()> {
+    let (db, now) = (&office.db, office.now);
+    let vault = &*office.vault()?;
+    match command {
+        QuarantineCommand::List => {
+            writeln!(
+                out,
+                "{:<36}  {:<20}  {:<36}  {:<36}  decision",
+                "id", "received", "device", "case"
+            )?;
+            for q in db.read(quarantine::list)? {
+                writeln!(
+                    out,
+                    "{:<36}  {:<20}  {:<36}  {:<36}  {}",
+                    q.id,
+                    rfc3339(q.received_at),
+                    q.device,
+                    q.case,
+                    q.decision.as_deref().unwrap_or("waiting")
+                )?;
+            }
+        }
+        QuarantineCommand::Show { id } => {
+            let preview = db.read(|sql| quarantine::preview(sql, vault, id))?;
+            writeln!(
+                out,
+                "case {} from device {} at {}",
+                preview.entry.case,
+                preview.entry.device,
+                rfc3339(preview.entry.received_at)
+            )?;
+            for note in preview.notes {
+                writeln!(
+                    out,
+                    "--- note {} ({}) by user {}",
+                    note.id, note.kind, note.author.user
+                )?;
+                writeln!(out, "{}", note.body)?;
+            }
+        }
+        QuarantineCommand::Release { id } => {
+            db.write(|sql| quarantine::release(sql, vault, id, now))?
+                .keep(vault);
+            writeln!(out, "released into the case")?;
+        }
+        QuarantineCommand::Discard { id } => {
+            db.write(|sql| quarantine::discard(sql, vault, id, now))?
+                .keep(vault);
+            writeln!(out, "discarded")?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,358 @@
+//! The authenticated admin API: the same operations as `fieldcase-server admin`, over signed
+//! requests from a device whose user is an admin (the conflict inbox, `GET /v1/admin/conflicts`
+//! and `POST /v1/admin/cases/{id}/resolve` with `{"field", "value", "task_id"}`, also for case
+//! managers), for tools to use. Every operation goes through the functions in [`crate::admin`],
+//! [`crate::office::conflicts`] and [`crate::office::quarantine`], which audit what they change.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use fieldcase_core::protocol::{Role, error_code};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::clock::rfc3339;
+use crate::error::ServerError;
+use crate::http::device_auth::Authenticated;
+use crate::http::error::AppError;
+use crate::http::state::AppState;
+use crate::office::devices::{self, RevokeOutcome};
+use crate::office::users;
+
+/// The admin routes, to merge into the app.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/admin/devices", get(devices))
+        .route("/v1/admin/devices/{id}/revoke", post(revoke))
+        .route("/v1/admin/users/{name}/deactivate", post(deactivate))
+        .route("/v1/admin/users/{name}/role", post(change_role))
+        .route("/v1/admin/conflicts", get(conflict_inbox))
+        .route("/v1/admin/cases/{id}/resolve", post(resolve_conflict))
+        .route("/v1/admin/quarantine", get(quarantine_list))
+        .route("/v1/admin/quarantine/{id}", get(quarantine_show))
+        .route(
+            "/v1/admin/quarantine/{id}/release",
+            post(quarantine_release),
+        )
+        .route(
+            "/v1/admin/quarantine/{id}/discard",
+            post(quarantine_discard),
+        )
+        .route("/v1/admin/audit/verify", get(audit_verify))
+}
+
+fn require_admin(auth: &Authenticated) -> Result<(), AppError> {
+    if auth.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(AppError::new(
+            StatusCode::FORBIDDEN,
+            error_code::FORBIDDEN,
+            "this needs an admin",
+        ))
+    }
+}
+
+/// Case managers and admins (the conflict inbox is theirs).
+fn require_office(auth: &Authenticated) -> Result<(), AppError> {
+    match auth.role {
+        Role::CaseManager | Role::Admin => Ok(()),
+        _ => Err(AppError::new(
+            StatusCode::FORBIDDEN,
+            error_code::FORBIDDEN,
+            "this needs a case manager or an admin",
+        )),
+    }
+}
+
+fn known(e: ServerError) -> AppError {
+    match e {
+        ServerError::UnknownDevice
+        | ServerError::UnknownUser
+        | ServerError::UnknownQuarantine
+        | ServerError::UnknownCase => {
+            AppError::new(StatusCode::NOT_FOUND, error_code::NOT_FOUND, e.to_string())
+        }
+        ServerError::QuarantineDecided | ServerError::NoConflict => AppError::new(
+            StatusCode::CONFLICT,
+            error_code::ALREADY_DECIDED,
+            e.to_string(),
+        ),
+        ServerError::LastAdmin => {
+            AppError::new(StatusCode::CONFLICT, error_code::FORBIDDEN, e.to_string())
+        }
+        ServerError::Core(fieldcase_core::CoreError::Invalid(v)) => {
+            AppError::malformed(v.to_string())
+        }
+        ServerError::Core(fieldcase_core::CoreError::TaskNotFound) => AppError::new(
+            StatusCode::NOT_FOUND,
+            error_code::NOT_FOUND,
+            "no task with that id",
+        ),
+        other => AppError::internal(&other),
+    }
+}
+
+fn parse_id(text: &str) -> Result<Uuid, AppError> {
+    Uuid::try_parse(text).map_err(|_| AppError::malformed("not an id"))
+}
+
+async fn devices(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<Json<Value>, AppError> {
+    require_admin(&auth)?;
+    let rows = state
+        .db()
+        .call_read(|sql| devices::list_devices(sql).map_err(known))
+        .await?;
+    let list: Vec<Value> = rows
+        .iter()
+        .map(|d| {
+            json!({
+                "device_id": d.device_id, "user_id": d.user_id, "user_name": d.user_name,
+                "role": d.role.as_str(), "status": d.status.as_str(), "enrolled_at": d.enrolled_at,
+                "last_sync_at": d.last_sync_at, "lease_expires_at": d.lease_expires_at,
+                "revoked_at": d.revoked_at, "wiped_at": d.wiped_at, "wipe_reason": d.wipe_reason,
+                "purge_receipts": d.purge_receipts,
+            })
+        })
+        .collect();
+    Ok(Json(Value::Array(list)))
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    auth: Authenticated,
+) -> Result<Json<Value>, AppError> {
+    require_admin(&auth)?;
+    let id = parse_id(&id)?;
+    let now = state.now();
+    let outcome = state
+        .db()
+        .call_write(move |sql| devices::revoke_device(sql, &id, now).map_err(known))
+        .await?;
+    Ok(Json(
+        json!({ "revoked": matches!(outcome, RevokeOutcome::Revoked { .. }) }),
+    ))
+}
+
+async fn deactivate(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    auth: Authenticated,
+) -> Result<Json<Value>, AppError> {
+    require_admin(&auth)?;
+    let now = state.now();
+    let done = state
+        .db()
+        .call_write(move |sql| users::deactivate_user(sql, &name, now).map_err(known))
+        .await?;
+    Ok(Json(
+        json!({ "user_id": done.user_id, "revoked_devices": done.revoked_devices }),
+    ))
+}
+
+#[derive(serde::Deserialize)]
+struct RoleBody {
+    role: String,
+}
+
+async fn change_role(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    auth: Authenticated,
+) -> Result<Json<Value>, AppError> {
+    require_admin(&auth)?;
+    let body: RoleBody = serde_json::from_slice(&auth.body)
+        .map_err(|_| AppError::malformed("expected {\"role\": \"...\"}"))?;
+    let role = Role::parse(&body.role).ok_or_else(|| AppError::malformed("unknown role"))?;
+    let now = state.now();
+    let done = state
+        .db()
+        .call_write(move |sql| users::change_role(sql, &name, role, now).map_err(known))
+        .await?;
+    Ok(Json(
+        json!({ "user_id": done.user_id, "from": done.from.as_str(), "to": done.to.as_str() }),
+    ))
+}
+
+fn conflict_json(c: &fieldcase_core::document::Conflict) -> Value {
+    let value = |v: &fieldcase_core::document::ConflictValue| {
+        json!({
+            "value": v.value,
+            "author_user": v.author.map(|a| a.user.to_string()),
+            "author_device": v.author.map(|a| a.device.to_string()),
+            "at": v.at.map(|t| rfc3339(t.unix_timestamp())),
+        })
+    };
+    json!({
+        "task_id": c.task.map(|t| t.to_string()),
+        "field": c.field,
+        "shown": c.winner.value,
+        "values": c.values.iter().map(value).collect::<Vec<_>>(),
+    })
+}
+
+async fn conflict_inbox(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<Json<Value>, AppError> {
+    require_office(&auth)?;
+    let vault = state.vault().clone();
+    let inbox = state
+        .db()
+        .call_read(move |sql| crate::office::conflicts::inbox(sql, &vault).map_err(known))
+        .await?;
+    let list: Vec<Value> = inbox
+        .iter()
+        .map(|c| {
+            json!({
+                "case_id": c.case.to_string(),
+                "client_code": c.client_code,
+                "conflicts": c.conflicts.iter().map(conflict_json).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(Json(Value::Array(list)))
+}
+
+#[derive(serde::Deserialize)]
+struct ResolveBody {
+    #[serde(default)]
+    task_id: Option<String>,
+    field: String,
+    value: String,
+}
+
+async fn resolve_conflict(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    auth: Authenticated,
+) -> Result<StatusCode, AppError> {
+    require_office(&auth)?;
+    let body: ResolveBody = serde_json::from_slice(&auth.body).map_err(|_| {
+        AppError::malformed("expected {\"field\": ..., \"value\": ..., \"task_id\": null}")
+    })?;
+    let decision = crate::office::conflicts::Resolution {
+        case: id
+            .parse()
+            .map_err(|_| AppError::malformed("not a case id"))?,
+        task: body
+            .task_id
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|_| AppError::malformed("not a task id"))?,
+        field: body.field,
+        value: body.value,
+    };
+    let (vault, now, by) = (state.vault().clone(), state.now(), auth.user_id);
+    state
+        .db()
+        .call_write(move |sql| {
+            crate::office::conflicts::resolve(sql, &vault, &decision, Some(&by), now).map_err(known)
+        })
+        .await?
+        .keep(state.vault());
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn quarantine_list(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<Json<Value>, AppError> {
+    require_admin(&auth)?;
+    let rows = state
+        .db()
+        .call_read(|sql| crate::office::quarantine::list(sql).map_err(known))
+        .await?;
+    let list: Vec<Value> = rows
+        .iter()
+        .map(|q| {
+            json!({ "id": q.id, "device_id": q.device.to_string(), "user_id": q.user.to_string(),
+                    "case_id": q.case.to_string(), "received_at": q.received_at, "decision": q.decision })
+        })
+        .collect();
+    Ok(Json(Value::Array(list)))
+}
+
+async fn quarantine_show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    auth: Authenticated,
+) -> Result<Json<Value>, AppError> {
+    require_admin(&auth)?;
+    let id = parse_id(&id)?;
+    let vault = state.vault().clone();
+    let preview = state
+        .db()
+        .call_read(move |sql| crate::office::quarantine::preview(sql, &vault, id).map_err(known))
+        .await?;
+    let notes: Vec<Value> = preview
+        .notes
+        .iter()
+        .map(|n| json!({ "note_id": n.id.to_string(), "author_user": n.author.user.to_string(),
+                         "author_device": n.author.device.to_string(), "kind": n.kind.as_str(), "body": n.body }))
+        .collect();
+    Ok(Json(
+        json!({ "id": id, "case_id": preview.entry.case.to_string(), "device_id": preview.entry.device.to_string(),
+                    "received_at": preview.entry.received_at, "notes": notes }),
+    ))
+}
+
+/// Runs a quarantine decision (`release` or `discard`) for an admin.
+async fn decide(
+    state: AppState,
+    id: &str,
+    auth: Authenticated,
+    decision: crate::office::quarantine::Decision,
+) -> Result<StatusCode, AppError> {
+    require_admin(&auth)?;
+    let id = parse_id(id)?;
+    let (vault, now) = (state.vault().clone(), state.now());
+    state
+        .db()
+        .call_write(move |sql| decision(sql, &vault, id, now).map_err(known))
+        .await?
+        .keep(state.vault());
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn quarantine_release(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    auth: Authenticated,
+) -> Result<StatusCode, AppError> {
+    decide(state, &id, auth, crate::office::quarantine::release).await
+}
+
+async fn quarantine_discard(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    auth: Authenticated,
+) -> Result<StatusCode, AppError> {
+    decide(state, &id, auth, crate::office::quarantine::discard).await
+}
+
+async fn audit_verify(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<Json<Value>, AppError> {
+    require_admin(&auth)?;
+    let report = state
+        .db()
+        .call_read(|sql| crate::office::audit::verify_chain(sql).map_err(known))
+        .await?;
+    Ok(Json(match report {
+        crate::office::audit::ChainReport::Intact { entries, .. } => {
+            json!({ "intact": true, "entries": entries })
+        }
+        crate::office::audit::ChainReport::Broken { seq, problem } => {
+            json!({ "intact": false, "broken_at": seq, "problem": problem.to_string() })
+        }
+    }))
+}

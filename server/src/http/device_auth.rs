@@ -1,0 +1,190 @@
+//! Device authentication by signed requests, as an axum extractor usable by any handler.
+//!
+//! [`Authenticated`] checks, in order: the four headers are present and well-formed, the
+//! timestamp is within the window, the device exists and it and its user are active (on every
+//! request: revocation depends on it); then it reads the body (bounded by its `MAX_BODY`
+//! parameter), verifies the signature over the canonical request, and checks that the nonce was
+//! never seen for this device. Only then is the nonce recorded, so a refused request changes
+//! nothing.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, OriginalUri, Request};
+use axum::http::{HeaderMap, StatusCode, header};
+use ed25519_dalek::VerifyingKey;
+use fieldcase_core::protocol::{
+    HEADER_DEVICE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, MAX_SIGNED_BODY, ParsedAuth,
+    Role, TIMESTAMP_WINDOW_SECS, WipeOrder, error_code,
+};
+use http_body_util::BodyExt;
+use uuid::Uuid;
+
+use crate::http::error::AppError;
+use crate::http::state::AppState;
+use crate::office::devices;
+
+/// A request whose device signature checked out, with its body.
+///
+/// `MAX_BODY` bounds the body (default [`MAX_SIGNED_BODY`]); a sync handler uses
+/// `Authenticated<{ fieldcase_core::protocol::MAX_SYNC_BODY }>`.
+#[derive(Debug, Clone)]
+///
+/// With `ALLOW_REVOKED`, a revoked device whose signature verifies is let through with
+/// `revoked: true` (only the sync endpoint does this, to quarantine what the device uploads
+/// before answering with a wipe order); every other endpoint refuses it at once.
+pub struct Authenticated<const MAX_BODY: usize = MAX_SIGNED_BODY, const ALLOW_REVOKED: bool = false>
+{
+    /// The device.
+    pub device_id: Uuid,
+    /// The device is revoked (only ever true with `ALLOW_REVOKED`).
+    pub revoked: bool,
+    /// Its user.
+    pub user_id: Uuid,
+    /// The user's role.
+    pub role: Role,
+    /// The request body (already covered by the signature).
+    pub body: Bytes,
+}
+
+/// Reads at most `limit` bytes of body; `413` beyond that.
+pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, AppError> {
+    if let Some(len) = headers.get(header::CONTENT_LENGTH) {
+        let len: u64 = len
+            .to_str()
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| AppError::malformed("invalid content-length"))?;
+        if len > limit as u64 {
+            return Err(AppError::too_large(limit));
+        }
+    }
+    let mut body = body;
+    let mut buf: Vec<u8> = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| AppError::malformed("could not read the request body"))?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len().saturating_add(data.len()) > limit {
+                return Err(AppError::too_large(limit));
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(Bytes::from(buf))
+}
+
+/// `403 device_revoked`, carrying the server's signed order for the device to wipe itself.
+pub fn revoked(state: &AppState, device: Uuid) -> AppError {
+    let mut error = AppError::new(
+        StatusCode::FORBIDDEN,
+        error_code::DEVICE_REVOKED,
+        "this device has been revoked; it must wipe its data",
+    );
+    error.wipe_order = Some(WipeOrder::sign(
+        &state.keys().signing_key,
+        device,
+        state.now(),
+        "revoked",
+    ));
+    error
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str, AppError> {
+    let value = headers.get(name).ok_or_else(|| {
+        AppError::unauthorized(
+            error_code::MISSING_AUTH,
+            format!("this endpoint needs a signed request; the {name} header is missing"),
+        )
+    })?;
+    value.to_str().map_err(|_| {
+        AppError::unauthorized(
+            error_code::BAD_AUTH_HEADER,
+            format!("malformed {name} header"),
+        )
+    })
+}
+
+impl<const MAX_BODY: usize, const ALLOW_REVOKED: bool> FromRequest<AppState>
+    for Authenticated<MAX_BODY, ALLOW_REVOKED>
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        let headers = &parts.headers;
+        let auth = ParsedAuth::parse(
+            header_str(headers, HEADER_DEVICE)?,
+            header_str(headers, HEADER_TIMESTAMP)?,
+            header_str(headers, HEADER_NONCE)?,
+            header_str(headers, HEADER_SIGNATURE)?,
+        )
+        .map_err(|e| AppError::unauthorized(error_code::BAD_AUTH_HEADER, e.to_string()))?;
+
+        let now = state.now();
+        if !auth.timestamp_fresh(now) {
+            return Err(AppError::unauthorized(
+                error_code::STALE_TIMESTAMP,
+                format!(
+                    "request timestamp is more than {TIMESTAMP_WINDOW_SECS} seconds from the \
+                     server's clock; check the device clock"
+                ),
+            ));
+        }
+
+        let device_id = auth.device_id;
+        let device = state
+            .db()
+            .call_read(move |sql| devices::lookup_device(sql, &device_id))
+            .await?
+            .ok_or_else(|| {
+                AppError::unauthorized(error_code::UNKNOWN_DEVICE, "this device is not enrolled")
+            })?;
+        if !device.device_active && !ALLOW_REVOKED {
+            return Err(revoked(state, device.id));
+        }
+        if !device.user_active && device.device_active {
+            return Err(AppError::new(
+                StatusCode::FORBIDDEN,
+                error_code::USER_INACTIVE,
+                "the user of this device is deactivated",
+            ));
+        }
+
+        // Only now, for an enrolled and active device, is the body read.
+        let body = read_body(headers, body, MAX_BODY).await?;
+
+        let key = VerifyingKey::from_bytes(&device.public_key)
+            .map_err(|_| AppError::internal(&"stored device key is invalid"))?;
+        let uri = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map(|u| &u.0)
+            .unwrap_or(&parts.uri);
+        let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        if !auth.verify(&key, parts.method.as_str(), path, &body) {
+            return Err(AppError::unauthorized(
+                error_code::BAD_SIGNATURE,
+                "the request signature does not verify",
+            ));
+        }
+
+        let nonce = auth.nonce;
+        let expires_at = auth.timestamp.saturating_add(TIMESTAMP_WINDOW_SECS);
+        let fresh = state
+            .db()
+            .call_write(move |sql| devices::record_nonce(sql, &device_id, &nonce, expires_at, now))
+            .await?;
+        if !fresh {
+            return Err(AppError::unauthorized(
+                error_code::REPLAYED_REQUEST,
+                "this request was already received (nonce reused)",
+            ));
+        }
+
+        Ok(Authenticated {
+            device_id: device.id,
+            revoked: !device.device_active,
+            user_id: device.user_id,
+            role: device.role,
+            body,
+        })
+    }
+}

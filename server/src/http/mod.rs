@@ -1,0 +1,18 @@
+//! HTTP: the router and its middleware, the signed-request extractor of devices, enrollment,
+//! the sync endpoint, the admin API, the web pages with their session extractor, TLS, and
+//! running the server. Handlers decode and bound what arrives, check who asks, run an office
+//! operation on the blocking pool inside one transaction, and turn its result into an answer.
+//!
+//! Must not: write SQL or hold business rules (those are the office's), or be imported by
+//! `office` or `storage`.
+
+pub mod admin_api;
+pub mod device_auth;
+pub mod error;
+pub mod ratelimit;
+pub mod routes;
+pub mod serve;
+pub mod state;
+pub mod sync;
+pub mod tls;
+pub mod web;

@@ -1,0 +1,202 @@
+//! Shared state of the HTTP app and its limits.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::ServerError;
+use crate::http::ratelimit::FailureLimiter;
+use crate::storage::case_docs::CaseVault;
+use crate::storage::keys::ServerKeys;
+use crate::storage::sql::{DEFAULT_PG_CONNECTIONS, Database, DatabaseConfig};
+
+/// Tunable limits of the HTTP app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest time a request may take end to end, body included.
+    pub request_timeout: Duration,
+    /// Longest time a new connection may take to send its first request's headers (after the
+    /// TLS handshake); a client trickling bytes is cut off.
+    pub first_request_timeout: Duration,
+    /// Longest time the headers of any later request on a kept-alive connection may take to
+    /// arrive, counted from when the server starts waiting for them; it also closes a kept-alive
+    /// connection that stays idle that long.
+    pub header_read_timeout: Duration,
+    /// Failed enrollment attempts allowed per client address per window.
+    pub enroll_failures_per_window: u32,
+    /// Failed enrollment attempts allowed from all clients together per window.
+    pub enroll_failures_global: u32,
+    /// The failure-counting window, seconds.
+    pub enroll_failure_window_secs: i64,
+    /// Requests handled at once; more wait (within their timeout) for a slot.
+    pub max_concurrent_requests: usize,
+    /// How long a device may open case data offline after a successful sync (the lease).
+    pub lease: Duration,
+    /// How long a closed case stays on devices before they purge it.
+    pub retention: Duration,
+    /// Most pooled connections to PostgreSQL of this instance (unused with SQLite).
+    pub pg_connections: usize,
+    /// Most automerge operations of case documents kept decrypted in memory between requests
+    /// (a loaded document takes about 25 bytes an operation; the default, 2,000,000, about
+    /// 50 MB). Past it the least recently used documents are dropped and loaded again when
+    /// next needed; 0 keeps none. The memory of an office that holds more than this stays at
+    /// this bound whatever its caseload.
+    pub cached_operations: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            request_timeout: Duration::from_secs(60),
+            first_request_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(30),
+            enroll_failures_per_window: 10,
+            enroll_failures_global: 200,
+            enroll_failure_window_secs: 15 * 60,
+            max_concurrent_requests: 128,
+            lease: Duration::from_secs(72 * 3600),
+            retention: Duration::from_secs(30 * 24 * 3600),
+            pg_connections: DEFAULT_PG_CONNECTIONS,
+            cached_operations: crate::storage::case_docs::CACHE_OPS,
+        }
+    }
+}
+
+struct Inner {
+    db: Database,
+    keys: ServerKeys,
+    vault: Arc<CaseVault>,
+    clock: Arc<dyn Clock>,
+    limits: Limits,
+    enroll_failures: Mutex<FailureLimiter>,
+    in_flight: Arc<Semaphore>,
+    live_streams: Arc<Semaphore>,
+}
+
+/// Most live-update streams (server-sent events of open case pages) open at once; past it a
+/// page is answered 503 and its script falls back to polling.
+pub const MAX_LIVE_STREAMS: usize = 64;
+
+/// Everything a request handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("limits", &self.inner.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Builds the state from its parts; loads (or on first start creates) the case-sealing key.
+    pub fn new(
+        db: Database,
+        keys: ServerKeys,
+        clock: Arc<dyn Clock>,
+        limits: Limits,
+    ) -> Result<AppState, ServerError> {
+        let vault = db.write(|sql| CaseVault::load_or_create(sql, &keys))?;
+        vault.docs.set_budget(limits.cached_operations);
+        // Several instances on one PostgreSQL database: hear the stores of the others.
+        if let Some(url) = db.pg_url() {
+            crate::storage::live_notify::spawn(url, &vault)?;
+        }
+        let limiter = FailureLimiter::new(
+            limits.enroll_failures_per_window,
+            limits.enroll_failures_global,
+            limits.enroll_failure_window_secs,
+        );
+        Ok(AppState {
+            inner: Arc::new(Inner {
+                db,
+                keys,
+                vault,
+                clock,
+                limits,
+                enroll_failures: Mutex::new(limiter),
+                in_flight: Arc::new(Semaphore::new(limits.max_concurrent_requests.max(1))),
+                live_streams: Arc::new(Semaphore::new(MAX_LIVE_STREAMS)),
+            }),
+        })
+    }
+
+    /// Opens the database and key file of `data_dir` (creating them if needed): the SQLite
+    /// file in `data_dir`.
+    pub fn open(
+        data_dir: &Path,
+        clock: Arc<dyn Clock>,
+        limits: Limits,
+    ) -> Result<AppState, ServerError> {
+        AppState::open_with(
+            data_dir,
+            &DatabaseConfig::default_in(data_dir),
+            clock,
+            limits,
+        )
+    }
+
+    /// Like [`AppState::open`] with the database chosen by `database` (the key file stays in
+    /// `data_dir`: every instance on one PostgreSQL database needs a copy of the same
+    /// `server.key`, which opens the case-sealing key stored in the database).
+    pub fn open_with(
+        data_dir: &Path,
+        database: &DatabaseConfig,
+        clock: Arc<dyn Clock>,
+        limits: Limits,
+    ) -> Result<AppState, ServerError> {
+        let keys = ServerKeys::load_or_create(data_dir)?;
+        let db = Database::open_with(database, limits.pg_connections)?;
+        tracing::info!(backend = database.backend_name(), "database opened");
+        AppState::new(db, keys, clock, limits)
+    }
+
+    /// Opens `data_dir` with the system clock and default limits.
+    pub fn open_default(data_dir: &Path) -> Result<AppState, ServerError> {
+        AppState::open(data_dir, Arc::new(SystemClock), Limits::default())
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Database {
+        &self.inner.db
+    }
+
+    /// The case-sealing key and the office's editing identity.
+    pub fn vault(&self) -> &Arc<CaseVault> {
+        &self.inner.vault
+    }
+
+    /// The server's keys.
+    pub fn keys(&self) -> &ServerKeys {
+        &self.inner.keys
+    }
+
+    /// Current time, Unix seconds.
+    pub fn now(&self) -> i64 {
+        self.inner.clock.now()
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// Slots for open live-update streams of the web pages (each holds one while open).
+    pub(crate) fn live_streams(&self) -> &Arc<Semaphore> {
+        &self.inner.live_streams
+    }
+
+    pub(crate) fn in_flight(&self) -> &Arc<Semaphore> {
+        &self.inner.in_flight
+    }
+
+    pub(crate) fn enroll_failures(&self) -> &Mutex<FailureLimiter> {
+        &self.inner.enroll_failures
+    }
+}

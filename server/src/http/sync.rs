@@ -1,0 +1,156 @@
+//! `POST /v1/sync`: one round of the sync protocol for an authenticated device.
+//!
+//! The request is decoded with every bound checked before any work; the automerge work runs on
+//! the blocking pool inside one write transaction ([`crate::storage::sql::Database::call_write`], under
+//! the global write lock on either backend), so a request that fails changes nothing and a bad upload from one device never touches another device's data.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use fieldcase_core::CoreError;
+use fieldcase_core::ids::{DeviceId, UserId};
+use fieldcase_core::protocol::{Lease, MAX_SYNC_BODY, WipeReceipt, error_code};
+use fieldcase_core::sync::hub::handle_sync;
+use fieldcase_core::sync::{SyncError, SyncRequest};
+
+use crate::error::ServerError;
+use crate::http::device_auth::Authenticated;
+use crate::http::error::AppError;
+use crate::http::state::AppState;
+use crate::office::devices;
+use crate::office::hub::SqlHub;
+use crate::office::quarantine;
+
+/// Path of the sync endpoint.
+pub const PATH_SYNC: &str = fieldcase_core::device::PATH_SYNC;
+
+fn refused(e: SyncError) -> AppError {
+    match e {
+        SyncError::TooLarge(_) => {
+            AppError::too_large(fieldcase_core::sync::messages::MAX_MESSAGE_BYTES)
+        }
+        SyncError::UnsupportedVersion(v) => AppError::new(
+            StatusCode::BAD_REQUEST,
+            error_code::UNSUPPORTED_PROTOCOL_VERSION,
+            format!(
+                "sync protocol version {v} is not supported; this server speaks {}",
+                fieldcase_core::sync::PROTOCOL_VERSION
+            ),
+        ),
+        SyncError::Malformed(why) => AppError::malformed(format!("malformed sync request: {why}")),
+        other => AppError::malformed(other.to_string()),
+    }
+}
+
+/// What one sync transaction decided.
+enum Outcome {
+    Synced(fieldcase_core::sync::SyncResponse),
+    /// The device was revoked after its request was authenticated: its uploads were
+    /// quarantined, nothing merged.
+    Revoked,
+}
+
+/// Handles one sync round.
+pub async fn sync(
+    State(state): State<AppState>,
+    auth: Authenticated<{ MAX_SYNC_BODY }, true>,
+) -> Result<Response, AppError> {
+    let request = SyncRequest::decode(&auth.body).map_err(refused)?;
+    let device = DeviceId::from_uuid(auth.device_id);
+    let user = UserId::from_uuid(auth.user_id);
+    let vault = state.vault().clone();
+    let now = state.now();
+    let lease_secs = i64::try_from(state.limits().lease.as_secs()).unwrap_or(i64::MAX);
+    let revoked_at_door = auth.revoked;
+    let retention_secs = i64::try_from(state.limits().retention.as_secs()).unwrap_or(i64::MAX);
+    let outcome = state
+        .db()
+        .call_write(move |sql| {
+            // A revoked device's uploads are kept, never merged. Checked again inside the
+            // transaction: a revocation that committed while this request was on its way (on
+            // this instance or another one) stops the merge here too.
+            if revoked_at_door || !devices::device_is_active(sql, device.as_uuid())? {
+                for upload in &request.uploads {
+                    quarantine::hold(
+                        sql,
+                        &vault,
+                        device,
+                        user,
+                        upload.case_id,
+                        &upload.changes,
+                        now,
+                    )?;
+                }
+                return Ok((Outcome::Revoked, Vec::new()));
+            }
+            let mut hub = SqlHub::new(sql, &vault, now, retention_secs);
+            let response = match handle_sync(&mut hub, device, user, &request) {
+                Ok(response) => response,
+                // A database failure core's error cannot carry: answered as such (507/503).
+                Err(_) if let Some(failure) = hub.take_failure() => {
+                    return Err(AppError::from(failure));
+                }
+                Err(CoreError::Document(why)) => {
+                    return Err(AppError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        error_code::BAD_CHANGES,
+                        format!("the uploaded changes do not apply: {why}; nothing was stored"),
+                    ));
+                }
+                Err(e) => return Err(AppError::from(ServerError::Core(e))),
+            };
+            let expires = now.saturating_add(lease_secs);
+            devices::record_sync(hub.sql(), device.as_uuid(), now, expires)?;
+            Ok((
+                Outcome::Synced(response),
+                hub.into_loaded().collect::<Vec<_>>(),
+            ))
+        })
+        .await?;
+    // Committed: the documents in memory are what is stored.
+    let (outcome, loaded) = outcome;
+    state.vault().keep(loaded);
+    let mut response = match outcome {
+        Outcome::Synced(response) => response,
+        Outcome::Revoked => return Err(crate::http::device_auth::revoked(&state, auth.device_id)),
+    };
+    response.lease = Some(Lease::sign(
+        &state.keys().signing_key,
+        auth.device_id,
+        now.saturating_add(lease_secs),
+    ));
+    let body = response.encode().map_err(|e| AppError::internal(&e))?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response())
+}
+
+/// `POST /v1/wipe-receipt`: a device's signed statement that it wiped itself. Needs no request
+/// signature (a revoked or wiped device may have nothing else), because the receipt itself is
+/// signed with the device's enrolled key. A panic wipe also revokes the device. Idempotent.
+pub async fn wipe_receipt(
+    State(state): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<StatusCode, AppError> {
+    if body.len() > 4096 {
+        return Err(AppError::too_large(4096));
+    }
+    let receipt: WipeReceipt =
+        serde_json::from_slice(&body).map_err(|_| AppError::malformed("not a wipe receipt"))?;
+    let now = state.now();
+    state
+        .db()
+        .call_write(move |sql| {
+            let key = devices::device_public_key(sql, &receipt.device_id)?.ok_or_else(|| {
+                AppError::unauthorized(error_code::UNKNOWN_DEVICE, "this device is not enrolled")
+            })?;
+            if !receipt.verify(&key) {
+                return Err(AppError::unauthorized(
+                    error_code::BAD_SIGNATURE,
+                    "the receipt signature does not verify",
+                ));
+            }
+            devices::record_wipe_receipt(sql, &receipt, now)?;
+            Ok::<_, AppError>(())
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

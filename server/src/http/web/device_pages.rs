@@ -1,0 +1,171 @@
+//! Devices (with revocation) and the quarantine of revoked devices' uploads: admins only.
+
+use std::collections::HashMap;
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect};
+use maud::html;
+use uuid::Uuid;
+
+use super::auth::{WebError, WebUser};
+use super::i18n::{Msg, belgrade, belgrade_unix};
+use super::layout::{Page, csrf_field, name_of, page, short, user_names};
+use crate::http::state::AppState;
+use crate::office::devices::{self, DeviceStatus};
+
+pub(super) async fn devices(State(state): State<AppState>, user: WebUser) -> Page {
+    user.require_admin()?;
+    let rows = state
+        .db()
+        .call_read(|sql| Ok::<_, WebError>(devices::list_devices(sql)?))
+        .await?;
+    let l = user.lang;
+    let body = html! {
+        @if rows.is_empty() { p { (l.t(Msg::Nothing)) } }
+        div.scroll { table #devices {
+            thead { tr {
+                th { (l.t(Msg::User)) } th { (l.t(Msg::Device)) } th { (l.t(Msg::State)) }
+                th { (l.t(Msg::LastSync)) } th { (l.t(Msg::LeaseExpiry)) } th { (l.t(Msg::Receipts)) } th {}
+            } }
+            tbody { @for d in &rows { tr data-device=(d.device_id) {
+                td { (d.user_name) " (" (d.role.as_str()) ")" }
+                td { code title=(d.device_id) { (short(&d.device_id.to_string())) } }
+                td.state { (d.status.as_str())
+                    @if let Some(at) = d.revoked_at { br; small { (belgrade_unix(Some(at))) } } }
+                td { (belgrade_unix(d.last_sync_at)) }
+                td { (belgrade_unix(d.lease_expires_at)) }
+                td {
+                    @if let Some(w) = d.wiped_at { "wiped " (belgrade_unix(Some(w))) @if let Some(r) = &d.wipe_reason { " (" (r) ")" } br; }
+                    "purged cases: " (d.purge_receipts)
+                }
+                td { @if d.status == DeviceStatus::Active {
+                    form method="get" action={ "/devices/" (d.device_id) "/revoke" } {
+                        button.danger type="submit" { (l.t(Msg::Revoke)) }
+                    }
+                } }
+            } } }
+        } }
+    };
+    Ok(page(Some(&user), l, l.t(Msg::Devices), body))
+}
+
+pub(super) async fn revoke_confirm(user: WebUser, Path(id): Path<String>) -> Page {
+    user.require_admin()?;
+    let id = Uuid::try_parse(&id).map_err(|_| WebError::NotFound)?;
+    let l = user.lang;
+    let body = html! {
+        p role="alert" { (l.t(Msg::ConfirmRevoke)) }
+        p { code { (id) } }
+        form method="post" action={ "/devices/" (id) "/revoke" } {
+            (csrf_field(&user))
+            button.danger #confirm-revoke type="submit" { (l.t(Msg::YesRevoke)) }
+            " " a href="/devices" { (l.t(Msg::Cancel)) }
+        }
+    };
+    Ok(page(Some(&user), l, l.t(Msg::Revoke), body))
+}
+
+pub(super) async fn revoke(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Page {
+    user.require_admin()?;
+    user.check_csrf(form.get("csrf").map(String::as_str))?;
+    let id = Uuid::try_parse(&id).map_err(|_| WebError::NotFound)?;
+    let now = state.now();
+    state
+        .db()
+        .call_write(move |sql| Ok::<_, WebError>(devices::revoke_device(sql, &id, now)?))
+        .await?;
+    Ok(Redirect::to("/devices").into_response())
+}
+
+pub(super) async fn quarantine_list(State(state): State<AppState>, user: WebUser) -> Page {
+    user.require_admin()?;
+    let rows = state
+        .db()
+        .call_read(|sql| Ok::<_, WebError>(crate::office::quarantine::list(sql)?))
+        .await?;
+    let l = user.lang;
+    let body = html! {
+        @if rows.is_empty() { p { (l.t(Msg::Nothing)) } }
+        @else { div.scroll { table {
+            thead { tr { th { (l.t(Msg::Received)) } th { (l.t(Msg::Device)) } th { (l.t(Msg::Cases)) } th { (l.t(Msg::Decision)) } th {} } }
+            tbody { @for q in &rows { tr {
+                td { (belgrade_unix(Some(q.received_at))) }
+                td { code { (short(&q.device.to_string())) } }
+                td { a href={ "/cases/" (q.case) } { code { (short(&q.case.to_string())) } } }
+                td { (q.decision.as_deref().unwrap_or(l.t(Msg::Waiting))) }
+                td { a href={ "/quarantine/" (q.id) } { (l.t(Msg::Show)) } }
+            } } }
+        } } }
+    };
+    Ok(page(Some(&user), l, l.t(Msg::Quarantine), body))
+}
+
+pub(super) async fn quarantine_show(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+) -> Page {
+    user.require_admin()?;
+    let id = Uuid::try_parse(&id).map_err(|_| WebError::NotFound)?;
+    let vault = state.vault().clone();
+    let preview = state
+        .db()
+        .call_read(move |sql| {
+            crate::office::quarantine::preview(sql, &vault, id).map_err(WebError::from)
+        })
+        .await?;
+    let names = state
+        .db()
+        .call_read(|sql| Ok::<_, WebError>(user_names(sql)?))
+        .await?;
+    let l = user.lang;
+    let body = html! {
+        p { (l.t(Msg::Received)) ": " (belgrade_unix(Some(preview.entry.received_at)))
+            " · " (l.t(Msg::Decision)) ": " (preview.entry.decision.as_deref().unwrap_or(l.t(Msg::Waiting))) }
+        ol.timeline { @for n in &preview.notes { li.note {
+            div.meta { time { (belgrade(n.written_at)) } " · " (l.t(Msg::By)) " " (name_of(&names, &n.author.user))
+                " · " (l.t(Msg::Device)) " " code { (short(&n.author.device.to_string())) } }
+            p.body { (n.body) }
+        } } }
+        @if preview.entry.decision.is_none() {
+            div.actions {
+                form method="post" action={ "/quarantine/" (id) "/release" } {
+                    (csrf_field(&user)) button #release type="submit" { (l.t(Msg::Release)) }
+                }
+                form method="post" action={ "/quarantine/" (id) "/discard" } {
+                    (csrf_field(&user)) button.danger #discard type="submit" { (l.t(Msg::Discard)) }
+                }
+            }
+        }
+    };
+    Ok(page(Some(&user), l, l.t(Msg::Quarantine), body))
+}
+
+pub(super) async fn quarantine_decide(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path((id, decision)): Path<(String, String)>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Page {
+    user.require_admin()?;
+    user.check_csrf(form.get("csrf").map(String::as_str))?;
+    let id = Uuid::try_parse(&id).map_err(|_| WebError::NotFound)?;
+    let decide = match decision.as_str() {
+        "release" => crate::office::quarantine::release,
+        "discard" => crate::office::quarantine::discard,
+        _ => return Err(WebError::NotFound),
+    };
+    let (vault, now) = (state.vault().clone(), state.now());
+    state
+        .db()
+        .call_write(move |sql| decide(sql, &vault, id, now).map_err(WebError::from))
+        .await?
+        .keep(state.vault());
+    Ok(Redirect::to(&format!("/quarantine/{id}")).into_response())
+}

@@ -1,0 +1,427 @@
+//! The append-only audit log and its hash chain.
+//!
+//! Every entry is chained to the one before it: its `hash` is
+//!
+//! ```text
+//! SHA-256( "fieldcase-audit-v1" 0x00
+//!        || prev_hash (32 bytes)
+//!        || seq (i64, big-endian) || at (i64, big-endian)
+//!        || field(action) || opt(user_id) || opt(device_id) || opt(detail) )
+//! ```
+//!
+//! where `field(s)` is the byte length as a big-endian `u32` followed by the UTF-8 bytes, and
+//! `opt(x)` is `0x00` for none or `0x01 || field(x)`, so no two different entries encode to the
+//! same bytes. `prev_hash` is the previous entry's hash, or 32 zero bytes for the first chained
+//! entry (rows written before schema 3 carry no hash and come before the chain).
+//!
+//! Entries are appended inside the caller's write transaction ([`append`] takes any [`Sql`]);
+//! `seq` is written explicitly as the last `seq` plus one, so two writers
+//! that raced would collide on the primary key instead of forking the chain.
+//!
+//! [`verify_chain`] recomputes the chain and names the first entry where it breaks: a changed
+//! field, a removed entry (a gap in `seq`, or entries missing at the end according to SQLite's
+//! AUTOINCREMENT counter, or PostgreSQL's `audit_log_sequence` that stands in for it), an inserted or re-linked entry. The hash is not keyed: someone who can
+//! write the database file can rebuild the whole chain after the point they changed. Comparing the
+//! head hash ([`ChainReport::Intact::head`]) with a copy kept elsewhere closes that gap.
+//!
+//! Entries hold ids, action names and short machine details only; never names, note text or
+//! secrets.
+
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::error::ServerError;
+use crate::sql_params;
+use crate::storage::sql::{Backend, Row, Sql, SqlError};
+
+/// Domain separation tag of entry hashes.
+const DOMAIN: &[u8] = b"fieldcase-audit-v1\0";
+
+/// The `prev_hash` of the first chained entry.
+pub const GENESIS: [u8; 32] = [0u8; 32];
+
+/// Longest `detail` accepted, in bytes.
+pub const MAX_DETAIL_LEN: usize = 200;
+
+/// Action names written by the server (the audit vocabulary).
+pub mod action {
+    /// A user was added.
+    pub const USER_ADDED: &str = "user_added";
+    /// A user's role was changed (detail: the new role).
+    pub const USER_ROLE_CHANGED: &str = "user_role_changed";
+    /// A user was deactivated (detail: number of devices revoked with it).
+    pub const USER_DEACTIVATED: &str = "user_deactivated";
+    /// An enrollment code was issued.
+    pub const ENROLLMENT_CODE_ISSUED: &str = "enrollment_code_issued";
+    /// A device was enrolled.
+    pub const DEVICE_ENROLLED: &str = "device_enrolled";
+    /// A device was revoked (detail: `admin` or `user_deactivated`).
+    pub const DEVICE_REVOKED: &str = "device_revoked";
+}
+
+/// One audit entry to append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewEntry<'a> {
+    /// Unix seconds.
+    pub at: i64,
+    /// Action name (see [`action`]).
+    pub action: &'a str,
+    /// The user concerned, if any.
+    pub user_id: Option<&'a Uuid>,
+    /// The device concerned, if any.
+    pub device_id: Option<&'a Uuid>,
+    /// A short machine detail (ids, a reason from a fixed vocabulary); never personal data.
+    pub detail: Option<&'a str>,
+}
+
+/// One stored audit entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Position in the log (1, 2, 3, ...).
+    pub seq: i64,
+    /// Unix seconds.
+    pub at: i64,
+    /// Action name.
+    pub action: String,
+    /// The user concerned (as stored).
+    pub user_id: Option<String>,
+    /// The device concerned (as stored).
+    pub device_id: Option<String>,
+    /// Short machine detail.
+    pub detail: Option<String>,
+    /// The previous entry's hash (`None` for entries written before the chain existed).
+    pub prev_hash: Option<Vec<u8>>,
+    /// This entry's hash (`None` for entries written before the chain existed).
+    pub hash: Option<Vec<u8>>,
+}
+
+fn put_field(h: &mut Sha256, bytes: &[u8]) {
+    // Fields are bounded far below 4 GiB; saturate rather than wrap for an absurd one.
+    let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+    h.update(len.to_be_bytes());
+    h.update(bytes);
+}
+
+fn put_opt(h: &mut Sha256, value: Option<&[u8]>) {
+    match value {
+        None => h.update([0u8]),
+        Some(bytes) => {
+            h.update([1u8]);
+            put_field(h, bytes);
+        }
+    }
+}
+
+/// The hash of one entry given its fields as stored (ids as their text form).
+pub fn entry_hash(
+    prev_hash: &[u8; 32],
+    seq: i64,
+    at: i64,
+    action: &str,
+    user_id: Option<&str>,
+    device_id: Option<&str>,
+    detail: Option<&str>,
+) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(DOMAIN);
+    h.update(prev_hash);
+    h.update(seq.to_be_bytes());
+    h.update(at.to_be_bytes());
+    put_field(&mut h, action.as_bytes());
+    put_opt(&mut h, user_id.map(str::as_bytes));
+    put_opt(&mut h, device_id.map(str::as_bytes));
+    put_opt(&mut h, detail.map(str::as_bytes));
+    h.finalize().into()
+}
+
+fn invalid(message: &'static str) -> SqlError {
+    SqlError::Refused(message)
+}
+
+/// Appends one chained entry inside the caller's transaction and returns its `seq`.
+///
+/// Refuses (without writing) an empty action or a detail longer than [`MAX_DETAIL_LEN`].
+pub fn append(sql: &mut dyn Sql, entry: &NewEntry<'_>) -> Result<i64, SqlError> {
+    if entry.action.is_empty() {
+        return Err(invalid("audit action is empty"));
+    }
+    if entry.detail.is_some_and(|d| d.len() > MAX_DETAIL_LEN) {
+        return Err(invalid("audit detail is too long"));
+    }
+    let last: Option<(i64, Option<Vec<u8>>)> = sql
+        .query_opt(
+            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+            &[],
+        )?
+        .map(|r| Ok::<_, SqlError>((r.get(0)?, r.get(1)?)))
+        .transpose()?;
+    let (seq, prev) = match last {
+        None => (1, GENESIS),
+        Some((last_seq, hash)) => {
+            let prev = match hash.map(|h| <[u8; 32]>::try_from(h.as_slice())) {
+                Some(Ok(h)) => h,
+                // The last entry predates the chain: this one starts it.
+                None => GENESIS,
+                // A tampered hash must not stop revocations from being recorded: chain on from
+                // zero; `verify_chain` names the tampered entry.
+                Some(Err(_)) => {
+                    tracing::warn!(seq = last_seq, "last audit entry has a malformed hash");
+                    GENESIS
+                }
+            };
+            let seq = last_seq
+                .checked_add(1)
+                .ok_or_else(|| invalid("audit sequence overflow"))?;
+            (seq, prev)
+        }
+    };
+    let user_id = entry.user_id.map(Uuid::to_string);
+    let device_id = entry.device_id.map(Uuid::to_string);
+    let hash = entry_hash(
+        &prev,
+        seq,
+        entry.at,
+        entry.action,
+        user_id.as_deref(),
+        device_id.as_deref(),
+        entry.detail,
+    );
+    sql.execute(
+        "INSERT INTO audit_log (seq, at, action, user_id, device_id, detail, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        sql_params![
+            seq,
+            entry.at,
+            entry.action,
+            user_id.as_ref(),
+            device_id.as_ref(),
+            entry.detail,
+            prev.as_slice(),
+            hash.as_slice()
+        ],
+    )?;
+    Ok(seq)
+}
+
+/// What is wrong at the entry where the chain breaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainProblem {
+    /// The entry's stored hash does not match its fields: a field was changed.
+    Altered,
+    /// The entry does not link to the entry before it (its `prev_hash` differs from that entry's
+    /// hash): an entry was inserted, replaced or re-linked.
+    Unlinked,
+    /// The entry with this `seq` is missing (a gap in the sequence).
+    Missing,
+    /// Entries from this `seq` on were removed from the end (the log is shorter than SQLite's
+    /// AUTOINCREMENT counter says it was).
+    TruncatedEnd {
+        /// The highest `seq` ever written.
+        last_written: i64,
+    },
+    /// The entry has no hash although entries before it are chained.
+    Unchained,
+    /// A hash column is not 32 bytes.
+    Malformed,
+}
+
+impl fmt::Display for ChainProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChainProblem::Altered => f.write_str("its contents were changed (hash mismatch)"),
+            ChainProblem::Unlinked => f.write_str(
+                "it does not follow the entry before it (an entry was inserted, replaced or \
+                 re-linked)",
+            ),
+            ChainProblem::Missing => f.write_str("the entry is missing (deleted)"),
+            ChainProblem::TruncatedEnd { last_written } => write!(
+                f,
+                "entries from here up to {last_written} are missing (deleted from the end)"
+            ),
+            ChainProblem::Unchained => f.write_str("it carries no hash inside the chain"),
+            ChainProblem::Malformed => f.write_str("its hash columns are malformed"),
+        }
+    }
+}
+
+/// The outcome of [`verify_chain`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainReport {
+    /// Every entry checks out.
+    Intact {
+        /// Number of entries in the log, those before the chain included.
+        entries: u64,
+        /// Entries written before the chain existed (schema < 3), which carry no hash.
+        legacy: u64,
+        /// The hash of the last entry (the value to keep elsewhere), if any is chained.
+        head: Option<[u8; 32]>,
+    },
+    /// The chain breaks at entry `seq`.
+    Broken {
+        /// The first entry that does not check out.
+        seq: i64,
+        /// What is wrong with it.
+        problem: ChainProblem,
+    },
+}
+
+impl ChainReport {
+    /// Whether the chain is intact.
+    pub fn is_intact(&self) -> bool {
+        matches!(self, ChainReport::Intact { .. })
+    }
+}
+
+fn read_entry(r: &Row) -> Result<Entry, SqlError> {
+    Ok(Entry {
+        seq: r.get(0)?,
+        at: r.get(1)?,
+        action: r.get(2)?,
+        user_id: r.get(3)?,
+        device_id: r.get(4)?,
+        detail: r.get(5)?,
+        prev_hash: r.get(6)?,
+        hash: r.get(7)?,
+    })
+}
+
+const ENTRY_COLUMNS: &str = "seq, at, action, user_id, device_id, detail, prev_hash, hash";
+
+/// Recomputes the whole chain, oldest entry first, and reports the first entry where it breaks.
+///
+/// The whole log is read in one query (inside the caller's read snapshot); entries are small
+/// (ids and short details), so even a long log fits in memory.
+pub fn verify_chain(sql: &mut dyn Sql) -> Result<ChainReport, ServerError> {
+    let rows = sql.query_all(
+        &format!("SELECT {ENTRY_COLUMNS} FROM audit_log ORDER BY seq"),
+        &[],
+    )?;
+    let mut expected_seq: i64 = 1;
+    let mut entries: u64 = 0;
+    let mut legacy: u64 = 0;
+    // The previous entry's hash once the chain has started.
+    let mut prev: Option<[u8; 32]> = None;
+    for row in &rows {
+        let e = read_entry(row)?;
+        if e.seq != expected_seq {
+            return Ok(ChainReport::Broken {
+                seq: expected_seq,
+                problem: ChainProblem::Missing,
+            });
+        }
+        let broken = |problem| {
+            Ok(ChainReport::Broken {
+                seq: e.seq,
+                problem,
+            })
+        };
+        match (&e.prev_hash, &e.hash) {
+            (None, None) if prev.is_none() => legacy += 1,
+            (None, None) | (None, Some(_)) | (Some(_), None) => {
+                return broken(ChainProblem::Unchained);
+            }
+            (Some(stored_prev), Some(stored_hash)) => {
+                let (Ok(stored_prev), Ok(stored_hash)) = (
+                    <[u8; 32]>::try_from(stored_prev.as_slice()),
+                    <[u8; 32]>::try_from(stored_hash.as_slice()),
+                ) else {
+                    return broken(ChainProblem::Malformed);
+                };
+                if stored_prev != prev.unwrap_or(GENESIS) {
+                    return broken(ChainProblem::Unlinked);
+                }
+                let computed = entry_hash(
+                    &stored_prev,
+                    e.seq,
+                    e.at,
+                    &e.action,
+                    e.user_id.as_deref(),
+                    e.device_id.as_deref(),
+                    e.detail.as_deref(),
+                );
+                if computed != stored_hash {
+                    return broken(ChainProblem::Altered);
+                }
+                prev = Some(stored_hash);
+            }
+        }
+        entries += 1;
+        expected_seq = expected_seq
+            .checked_add(1)
+            .ok_or(ServerError::Internal("audit sequence overflow"))?;
+    }
+    // AUTOINCREMENT remembers the highest seq ever written; rows cut from the end show here.
+    // PostgreSQL has no sqlite_sequence: its migrations keep the same high-water mark in
+    // audit_log_sequence (a trigger that only lets it grow).
+    let high_water = match sql.backend() {
+        Backend::Sqlite => "SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'",
+        Backend::Postgres => "SELECT seq FROM audit_log_sequence WHERE id = 1",
+    };
+    let last_written: Option<i64> = sql
+        .query_opt(high_water, &[])?
+        .map(|r| r.get(0))
+        .transpose()?;
+    if let Some(last_written) = last_written
+        && last_written >= expected_seq
+    {
+        return Ok(ChainReport::Broken {
+            seq: expected_seq,
+            problem: ChainProblem::TruncatedEnd { last_written },
+        });
+    }
+    Ok(ChainReport::Intact {
+        entries,
+        legacy,
+        head: prev,
+    })
+}
+
+/// The last `limit` entries, oldest first.
+pub fn list(sql: &mut dyn Sql, limit: u32) -> Result<Vec<Entry>, ServerError> {
+    let rows = sql.query_all(
+        &format!(
+            "SELECT {ENTRY_COLUMNS} FROM
+               (SELECT {ENTRY_COLUMNS} FROM audit_log ORDER BY seq DESC LIMIT ?1) AS recent
+             ORDER BY seq"
+        ),
+        sql_params![limit],
+    )?;
+    Ok(rows.iter().map(read_entry).collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Appends one hash-chained audit record (ids only, never names or secrets) inside the caller's
+/// transaction; see this module.
+pub fn record(
+    sql: &mut dyn Sql,
+    now: i64,
+    action: &str,
+    user_id: Option<&Uuid>,
+    device_id: Option<&Uuid>,
+) -> Result<(), SqlError> {
+    record_detail(sql, now, action, user_id, device_id, None)
+}
+
+/// Like [`record`] with a short machine `detail` (an id, a reason from a fixed vocabulary, a
+/// count; never personal data), at most [`MAX_DETAIL_LEN`] bytes.
+pub fn record_detail(
+    sql: &mut dyn Sql,
+    now: i64,
+    action: &str,
+    user_id: Option<&Uuid>,
+    device_id: Option<&Uuid>,
+    detail: Option<&str>,
+) -> Result<(), SqlError> {
+    append(
+        sql,
+        &NewEntry {
+            at: now,
+            action,
+            user_id,
+            device_id,
+            detail,
+        },
+    )?;
+    Ok(())
+}

@@ -1,0 +1,192 @@
+//! Cases at the office: their encrypted storage, creation and assignment, and the storage the
+//! core's sync hub runs on ([`SqlHub`]), over either database backend.
+//!
+//! Case documents are sealed with a data key that is wrapped with age to the identity in
+//! `server.key`; a copy of the database (`server.db`, or a PostgreSQL dump) alone reads as
+//! ciphertext. How they are laid out on disk
+//! and kept in memory is [`crate::storage::case_docs`]. Which users may receive a case
+//! is the `case_assignments` table (need to know), kept in step with the document's own
+//! `assigned` set by every operation here.
+//!
+//! The operations run inside the caller's write transaction ([`crate::storage::sql::Database::write`]);
+//! those that store a case return it in a [`WithDocs`], to give to the vault once committed.
+
+use fieldcase_core::document::CaseDoc;
+use fieldcase_core::ids::{CaseId, TaskId, UserId};
+use fieldcase_core::model::{Case, CaseStatus, NewCase, NewTask};
+use time::OffsetDateTime;
+
+use crate::error::ServerError;
+use crate::sql_params;
+use crate::storage::case_docs::CaseVault;
+use crate::storage::case_docs::{LoadedCase, WithDocs, checkout, store};
+use crate::storage::sql::Sql;
+
+fn user_is_active(sql: &mut dyn Sql, user: UserId) -> Result<bool, ServerError> {
+    Ok(sql
+        .query_opt(
+            "SELECT active FROM users WHERE id = ?1",
+            sql_params![&user.to_string()],
+        )?
+        .map(|r| r.get::<i64>(0))
+        .transpose()?
+        == Some(1))
+}
+
+/// Takes a case's document out for this transaction (see [`crate::storage::case_docs`]).
+pub(crate) fn load_doc(
+    sql: &mut dyn Sql,
+    vault: &CaseVault,
+    case: CaseId,
+) -> Result<LoadedCase, ServerError> {
+    checkout(sql, vault, case)?.ok_or(ServerError::UnknownCase)
+}
+
+/// Sets a case's status at the office (closing starts its retention period: once it has passed,
+/// devices purge the case).
+pub fn set_status(
+    sql: &mut dyn Sql,
+    vault: &CaseVault,
+    case: CaseId,
+    status: CaseStatus,
+    now: i64,
+) -> Result<WithDocs<()>, ServerError> {
+    let mut loaded = load_doc(sql, vault, case)?;
+    loaded.doc.set_status(vault.office, status, at(now))?;
+    store(sql, vault, &mut loaded, None, now)?;
+    crate::office::audit::record(sql, now, &format!("case_status_{status}"), None, None)?;
+    Ok(WithDocs::new((), [loaded]))
+}
+
+fn at(now: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(now).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// Opens a case at the office, assigned to `new.assigned_workers` (who must be active users),
+/// optionally with a first accompaniment task. It reaches their phones at their next sync.
+pub fn create_case(
+    sql: &mut dyn Sql,
+    vault: &CaseVault,
+    new: &NewCase,
+    task: Option<&NewTask>,
+    now: i64,
+) -> Result<WithDocs<(CaseId, Option<TaskId>)>, ServerError> {
+    for user in &new.assigned_workers {
+        if !user_is_active(sql, *user)? {
+            return Err(ServerError::UnknownUser);
+        }
+    }
+    let id = CaseId::new();
+    let mut loaded = LoadedCase::new(CaseDoc::create(
+        id,
+        new,
+        vault.office,
+        &vault.actor,
+        at(now),
+    )?);
+    let task_id = task
+        .map(|t| loaded.doc.add_task(vault.office, t, at(now)))
+        .transpose()?;
+    store(sql, vault, &mut loaded, None, now)?;
+    for user in &new.assigned_workers {
+        sql.execute(
+            "INSERT INTO case_assignments (case_id, user_id) VALUES (?1, ?2)
+             ON CONFLICT DO NOTHING",
+            sql_params![&id.to_string(), &user.to_string()],
+        )?;
+    }
+    Ok(WithDocs::new((id, task_id), [loaded]))
+}
+
+/// Assigns a worker to a case (or removes them). Assigning makes the whole case reach their phone
+/// at its next sync.
+pub fn set_assigned(
+    sql: &mut dyn Sql,
+    vault: &CaseVault,
+    case: CaseId,
+    user: UserId,
+    assigned: bool,
+    now: i64,
+) -> Result<WithDocs<()>, ServerError> {
+    if assigned && !user_is_active(sql, user)? {
+        return Err(ServerError::UnknownUser);
+    }
+    let mut loaded = load_doc(sql, vault, case)?;
+    loaded
+        .doc
+        .set_assigned(vault.office, user, assigned, at(now))?;
+    store(sql, vault, &mut loaded, None, now)?;
+    if assigned {
+        sql.execute(
+            "INSERT INTO case_assignments (case_id, user_id) VALUES (?1, ?2)
+             ON CONFLICT DO NOTHING",
+            sql_params![&case.to_string(), &user.to_string()],
+        )?;
+    } else {
+        sql.execute(
+            "DELETE FROM case_assignments WHERE case_id = ?1 AND user_id = ?2",
+            sql_params![&case.to_string(), &user.to_string()],
+        )?;
+    }
+    crate::office::audit::record(
+        sql,
+        now,
+        if assigned {
+            "case_assigned"
+        } else {
+            "case_unassigned"
+        },
+        Some(user.as_uuid()),
+        None,
+    )?;
+    Ok(WithDocs::new((), [loaded]))
+}
+
+/// Plans an accompaniment task in a case at the office.
+pub fn add_task(
+    sql: &mut dyn Sql,
+    vault: &CaseVault,
+    case: CaseId,
+    task: &NewTask,
+    now: i64,
+) -> Result<WithDocs<TaskId>, ServerError> {
+    let mut loaded = load_doc(sql, vault, case)?;
+    let id = loaded.doc.add_task(vault.office, task, at(now))?;
+    store(sql, vault, &mut loaded, None, now)?;
+    Ok(WithDocs::new(id, [loaded]))
+}
+
+/// A case as the office sees it, with the conflicts its fields hold. Only reads, so the
+/// document goes back to memory at once (it is what the caller's snapshot holds, and the heads
+/// check keeps a copy that a rolled-back write made different from being used).
+pub fn read_case(
+    sql: &mut dyn Sql,
+    vault: &CaseVault,
+    case: CaseId,
+) -> Result<(Case, Vec<fieldcase_core::document::Conflict>), ServerError> {
+    let mut loaded = load_doc(sql, vault, case)?;
+    let read = (loaded.doc.case()?, loaded.doc.conflicts()?);
+    // Only read: what it holds is what is stored.
+    vault.keep([loaded]);
+    Ok(read)
+}
+
+/// The change sequence number of a case (it grows with every stored change), if it exists.
+pub fn case_seq(sql: &mut dyn Sql, case: CaseId) -> Result<Option<i64>, ServerError> {
+    Ok(sql
+        .query_opt(
+            "SELECT seq FROM cases WHERE id = ?1",
+            sql_params![&case.to_string()],
+        )?
+        .map(|r| r.get(0))
+        .transpose()?)
+}
+
+/// Ids of every case, oldest first.
+pub fn list_case_ids(sql: &mut dyn Sql) -> Result<Vec<CaseId>, ServerError> {
+    let rows = sql.query_all("SELECT id FROM cases ORDER BY created_at, id", &[])?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| r.get::<String>(0).ok().and_then(|s| s.parse().ok()))
+        .collect())
+}

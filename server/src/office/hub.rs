@@ -1,0 +1,305 @@
+//! The storage the core's sync hub runs on at the office ([`SqlHub`]): cases, their documents
+//! and per-device sync state in the caller's write transaction, over either database backend.
+
+use std::collections::HashMap;
+
+use fieldcase_core::CoreError;
+use fieldcase_core::document::CaseDoc;
+use fieldcase_core::ids::{CaseId, DeviceId, UserId};
+use fieldcase_core::sync::hub::{DeviceCaseState, HubStorage, WholeCase};
+
+use crate::error::{ServerError, SqlError};
+use crate::sql_params;
+use crate::storage::case_docs::{
+    CaseVault, LoadedCase, checkout, heads_text, parse_heads, store, whole_snapshot,
+};
+use crate::storage::sql::Sql;
+
+/// The sync hub's storage over one open transaction of the server database, of either backend
+/// (it was `SqliteHub` before PostgreSQL). It holds the case documents the request works on;
+/// once the transaction committed, give them back to the vault's memory with
+/// [`SqlHub::into_loaded`] and [`CaseVault::keep`].
+///
+/// The hub's interface returns core's errors. A SQLite failure travels inside them as
+/// `CoreError::Storage` (as before); any other database failure is kept here
+/// ([`SqlHub::take_failure`]) and stands behind a generic `CoreError`, so that the caller can
+/// still answer a PostgreSQL disk-full or lost connection with 507/503.
+pub struct SqlHub<'a> {
+    sql: &'a mut dyn Sql,
+    vault: &'a CaseVault,
+    now: i64,
+    retention_secs: i64,
+    held: HashMap<CaseId, LoadedCase>,
+    failure: Option<SqlError>,
+}
+
+impl<'a> SqlHub<'a> {
+    /// The hub's storage over `sql` (the transaction every read and write of one sync request
+    /// goes through), sealing with `vault`; `now` in Unix seconds; closed cases stay on devices
+    /// for `retention_secs`.
+    pub fn new(
+        sql: &'a mut dyn Sql,
+        vault: &'a CaseVault,
+        now: i64,
+        retention_secs: i64,
+    ) -> SqlHub<'a> {
+        SqlHub {
+            sql,
+            vault,
+            now,
+            retention_secs,
+            held: HashMap::new(),
+            failure: None,
+        }
+    }
+
+    /// The database failure behind the last error the hub returned, if it was one that core's
+    /// error cannot carry (any PostgreSQL failure).
+    pub fn take_failure(&mut self) -> Option<SqlError> {
+        self.failure.take()
+    }
+
+    /// The underlying transaction, for the request's own statements after the hub ran.
+    pub fn sql(&mut self) -> &mut dyn Sql {
+        self.sql
+    }
+
+    /// The documents this request loaded, to keep in memory once its transaction committed.
+    pub fn into_loaded(self) -> impl Iterator<Item = LoadedCase> {
+        self.held.into_values()
+    }
+
+    fn fail(&mut self, e: SqlError) -> CoreError {
+        match e {
+            SqlError::Sqlite(e) => CoreError::Storage(e),
+            other => {
+                self.failure = Some(other);
+                CoreError::Io(std::io::Error::other("database failure"))
+            }
+        }
+    }
+
+    fn fail_server(&mut self, e: ServerError) -> CoreError {
+        match e {
+            ServerError::Core(e) => e,
+            ServerError::Sql(e) => self.fail(e),
+            ServerError::Db(e) => CoreError::Storage(e),
+            _ => CoreError::Document("case storage failed"),
+        }
+    }
+
+    fn query_all(
+        &mut self,
+        text: &str,
+        params: &[crate::storage::sql::Param<'_>],
+    ) -> fieldcase_core::Result<Vec<crate::storage::sql::Row>> {
+        let result = self.sql.query_all(text, params);
+        result.map_err(|e| self.fail(e))
+    }
+
+    fn query_opt(
+        &mut self,
+        text: &str,
+        params: &[crate::storage::sql::Param<'_>],
+    ) -> fieldcase_core::Result<Option<crate::storage::sql::Row>> {
+        let result = self.sql.query_opt(text, params);
+        result.map_err(|e| self.fail(e))
+    }
+
+    fn execute(
+        &mut self,
+        text: &str,
+        params: &[crate::storage::sql::Param<'_>],
+    ) -> fieldcase_core::Result<u64> {
+        let result = self.sql.execute(text, params);
+        result.map_err(|e| self.fail(e))
+    }
+
+    fn get<T: crate::storage::sql::FromValue>(
+        &mut self,
+        row: &crate::storage::sql::Row,
+        index: usize,
+    ) -> fieldcase_core::Result<T> {
+        row.get(index).map_err(|e| self.fail(e))
+    }
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl HubStorage for SqlHub<'_> {
+    fn case_doc(&mut self, case: CaseId) -> fieldcase_core::Result<Option<&mut CaseDoc>> {
+        if !self.held.contains_key(&case) {
+            match checkout(self.sql, self.vault, case) {
+                Ok(Some(loaded)) => {
+                    self.held.insert(case, loaded);
+                }
+                Ok(None) => return Ok(None),
+                Err(e) => return Err(self.fail_server(e)),
+            }
+        }
+        Ok(self.held.get_mut(&case).map(|l| &mut l.doc))
+    }
+
+    fn store_case(&mut self, case: CaseId, received: Option<&[u8]>) -> fieldcase_core::Result<u64> {
+        let loaded = self.held.get_mut(&case).ok_or(CoreError::CaseNotFound)?;
+        let result = store(self.sql, self.vault, loaded, received, self.now);
+        result.map_err(|e| self.fail_server(e))
+    }
+
+    fn whole_case(&mut self, case: CaseId) -> fieldcase_core::Result<Option<WholeCase>> {
+        // A document this request holds may have changed since it was stored.
+        if !self.held.contains_key(&case) {
+            match whole_snapshot(self.sql, self.vault, case) {
+                Ok(Some(whole)) => return Ok(Some(whole)),
+                Ok(None) => {}
+                Err(e) => return Err(self.fail_server(e)),
+            }
+        }
+        if self.case_doc(case)?.is_none() {
+            return Ok(None);
+        }
+        let loaded = self.held.get_mut(&case).ok_or(CoreError::CaseNotFound)?;
+        Ok(Some((loaded.saved(), loaded.doc.heads())))
+    }
+
+    fn is_assigned(&mut self, user: UserId, case: CaseId) -> fieldcase_core::Result<bool> {
+        Ok(self
+            .query_opt(
+                "SELECT 1 FROM case_assignments WHERE case_id = ?1 AND user_id = ?2",
+                sql_params![&case.to_string(), &user.to_string()],
+            )?
+            .is_some())
+    }
+
+    fn assigned_changed_since(
+        &mut self,
+        user: UserId,
+        cursor: u64,
+        limit: usize,
+    ) -> fieldcase_core::Result<Vec<(CaseId, u64)>> {
+        let rows = self.query_all(
+            "SELECT c.id, c.seq FROM cases c JOIN case_assignments a ON a.case_id = c.id
+             WHERE a.user_id = ?1 AND c.seq > ?2 ORDER BY c.seq LIMIT ?3",
+            sql_params![
+                &user.to_string(),
+                to_i64(cursor),
+                to_i64(u64::try_from(limit).unwrap_or(u64::MAX))
+            ],
+        )?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: String = self.get(row, 0)?;
+            let seq: i64 = self.get(row, 1)?;
+            let id = id
+                .parse()
+                .map_err(|_| CoreError::Corrupt { what: "cases" })?;
+            out.push((id, u64::try_from(seq).unwrap_or(0)));
+        }
+        Ok(out)
+    }
+
+    fn device_state(
+        &mut self,
+        device: DeviceId,
+        case: CaseId,
+    ) -> fieldcase_core::Result<DeviceCaseState> {
+        let Some(row) = self.query_opt(
+            "SELECT confirmed, sent, sent_cursor FROM device_case_state WHERE device_id = ?1 AND case_id = ?2",
+            sql_params![&device.to_string(), &case.to_string()],
+        )?
+        else {
+            return Ok(DeviceCaseState::default());
+        };
+        let confirmed: String = self.get(&row, 0)?;
+        let sent: Option<String> = self.get(&row, 1)?;
+        let sent_cursor: Option<i64> = self.get(&row, 2)?;
+        let sent = match (sent, sent_cursor) {
+            (Some(heads), Some(at)) => Some((
+                parse_heads(&heads, "device_case_state")?,
+                u64::try_from(at).unwrap_or(0),
+            )),
+            _ => None,
+        };
+        Ok(DeviceCaseState {
+            confirmed: parse_heads(&confirmed, "device_case_state")?,
+            sent,
+        })
+    }
+
+    fn set_device_state(
+        &mut self,
+        device: DeviceId,
+        case: CaseId,
+        state: &DeviceCaseState,
+    ) -> fieldcase_core::Result<()> {
+        let (sent, sent_cursor) = match &state.sent {
+            Some((heads, at)) => (Some(heads_text(heads)), Some(to_i64(*at))),
+            None => (None, None),
+        };
+        self.execute(
+            "INSERT INTO device_case_state (device_id, case_id, confirmed, sent, sent_cursor) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(device_id, case_id) DO UPDATE SET confirmed = excluded.confirmed, sent = excluded.sent, sent_cursor = excluded.sent_cursor",
+            sql_params![
+                &device.to_string(),
+                &case.to_string(),
+                &heads_text(&state.confirmed),
+                sent.as_ref(),
+                sent_cursor
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn cases_to_purge(
+        &mut self,
+        device: DeviceId,
+        user: UserId,
+    ) -> fieldcase_core::Result<Vec<CaseId>> {
+        let rows = self.query_all(
+            "SELECT s.case_id FROM device_case_state s LEFT JOIN cases c ON c.id = s.case_id
+             WHERE s.device_id = ?1 AND (
+                 NOT EXISTS (SELECT 1 FROM case_assignments a
+                             WHERE a.case_id = s.case_id AND a.user_id = ?2)
+                 OR (c.closed_at IS NOT NULL AND c.closed_at + ?3 <= ?4))",
+            sql_params![
+                &device.to_string(),
+                &user.to_string(),
+                self.retention_secs,
+                self.now
+            ],
+        )?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: String = self.get(row, 0)?;
+            out.push(id.parse().map_err(|_| CoreError::Corrupt {
+                what: "device_case_state",
+            })?);
+        }
+        Ok(out)
+    }
+
+    fn record_purge(&mut self, device: DeviceId, case: CaseId) -> fieldcase_core::Result<()> {
+        let deleted = self.execute(
+            "DELETE FROM device_case_state WHERE device_id = ?1 AND case_id = ?2",
+            sql_params![&device.to_string(), &case.to_string()],
+        )?;
+        if deleted > 0 {
+            self.execute(
+                "INSERT INTO purge_receipts (device_id, case_id, at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (device_id, case_id) DO UPDATE SET at = excluded.at",
+                sql_params![&device.to_string(), &case.to_string(), self.now],
+            )?;
+            let result = crate::office::audit::record(
+                self.sql,
+                self.now,
+                "case_purged",
+                None,
+                Some(device.as_uuid()),
+            );
+            result.map_err(|e| self.fail(e))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,14 @@
+//! Storage: where the office's data lives and in what form. The SQL facade over both backends
+//! (SQLite, the embedded default, and PostgreSQL) with their migrations; case documents at rest
+//! (sealed snapshots and change chunks) and the decrypted copies kept in memory; the key file;
+//! the data folder; PostgreSQL's change notifications.
+//!
+//! Must not: know who may do what (the office layer decides), speak HTTP, or import anything
+//! from `office` or `http`.
+
+pub mod case_docs;
+pub mod data_dir;
+pub mod keys;
+pub mod live_notify;
+pub mod sql;
+pub mod testing;

@@ -1,0 +1,89 @@
+//! A small SQL facade, so that one piece of SQL-using code serves both of the server's storage
+//! backends (issue 9): embedded SQLite (the default) and PostgreSQL (several stateless server
+//! instances on one database, DESIGN.md section 9).
+//!
+//! - [`Sql`] is a connection or transaction of either backend: [`Sql::execute`],
+//!   [`Sql::query_row`], [`Sql::query_opt`], [`Sql::query_all`] and [`Sql::execute_batch`].
+//!   Parameters are [`Param`]s (borrowed, so that a case document is not copied to be bound);
+//!   rows come back as [`Row`]s of [`Value`]s with typed getters that return a [`SqlError`], never
+//!   panic, on a wrong type or a missing column.
+//! - [`Database`] is "the database" chosen by configuration ([`DatabaseConfig`]): it runs a
+//!   closure in a write transaction that holds the one global write lock both backends need
+//!   ([`Database::write`]), or in a read-only snapshot ([`Database::read`]).
+//! - [`pg_migrate`] is the PostgreSQL migration runner, with the discipline of [`crate::storage::sql::migrate`].
+//!
+//! # The portable dialect
+//! SQL is written once, in what both SQLite (3.35 or later) and PostgreSQL accept:
+//! - numbered placeholders `?1, ?2, ...` (rewritten to `$1, $2, ...` for PostgreSQL, outside
+//!   string literals, quoted identifiers and comments; a bare `?` is refused);
+//! - `INSERT ... ON CONFLICT (...) DO NOTHING` / `DO UPDATE SET x = excluded.x` instead of
+//!   `INSERT OR IGNORE` / `OR REPLACE`, and `RETURNING`;
+//! - integers are 64-bit (`BIGINT` in PostgreSQL), blobs are `BYTEA`, booleans are stored as the
+//!   integers 0 and 1 (PostgreSQL's own booleans, say from `EXISTS`, read back as 0 and 1);
+//! - an aggregate that PostgreSQL widens to `NUMERIC` (`sum` of a `BIGINT`) must be cast back:
+//!   `CAST(sum(x) AS BIGINT)`; a parameter whose type PostgreSQL cannot infer from its place
+//!   (`SELECT ?1`) must be cast too (`CAST(?1 AS BIGINT)`);
+//! - text holds no NUL character (PostgreSQL refuses it) and compares byte by byte (the
+//!   PostgreSQL migrations give text keys `COLLATE "C"`, SQLite's `BINARY`).
+//!
+//! Statements that differ by backend (migrations, `PRAGMA`s, `sqlite_sequence`) branch on
+//! [`Sql::backend`]; they are few and each says why.
+//!
+//! No error of this module carries row data or a password: PostgreSQL's `DETAIL` lines (which
+//! quote the offending row) are dropped, and connection URLs never appear in errors or logs.
+
+mod database;
+mod dialect;
+mod pg;
+mod pg_schema;
+mod sqlite;
+mod sqlite_schema;
+mod value;
+
+#[cfg(test)]
+mod tests;
+
+pub use crate::error::SqlError;
+pub use database::{DEFAULT_PG_CONNECTIONS, Database, DatabaseConfig, PgUrl};
+pub use dialect::to_postgres_placeholders;
+pub use pg::{PgPool, PooledClient};
+pub use pg_schema::{PG_MIGRATIONS, pg_migrate, pg_schema_version};
+pub use sqlite_schema::{DB_FILE, migrate, open_sqlite, schema_version};
+pub use value::{FromValue, Param, Row, Value};
+
+/// Which backend a [`Sql`] talks to, for the few statements that must differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite through rusqlite.
+    Sqlite,
+    /// PostgreSQL through the blocking `postgres` client.
+    Postgres,
+}
+
+/// A connection or transaction of either backend, in the portable dialect (see the module
+/// documentation). Methods take `&mut self` because PostgreSQL's client needs it.
+pub trait Sql {
+    /// The backend behind this connection.
+    fn backend(&self) -> Backend;
+
+    /// Runs one statement and returns the number of rows it changed. A statement with
+    /// `RETURNING` may run here too; its rows are read and dropped.
+    fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64, SqlError>;
+
+    /// Runs one query and returns all its rows.
+    fn query_all(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, SqlError>;
+
+    /// Runs one query that returns at most one row: `None` for no row,
+    /// [`SqlError::TooManyRows`] for more than one (on both backends, so a missing `LIMIT` or
+    /// key is found in tests rather than silently taking the first row).
+    fn query_opt(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Option<Row>, SqlError>;
+
+    /// Runs one query that returns exactly one row ([`SqlError::NoRow`] if none).
+    fn query_row(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Row, SqlError> {
+        self.query_opt(sql, params)?.ok_or(SqlError::NoRow)
+    }
+
+    /// Runs several statements without parameters, as they are: not rewritten, so the text is
+    /// in the backend's own dialect (migrations).
+    fn execute_batch(&mut self, sql: &str) -> Result<(), SqlError>;
+}
