@@ -79,7 +79,7 @@ impl Office {
         (conn, vault)
     }
 
-    /// One sync request as `server/src/sync.rs` runs it: decoded with its bounds, handled in one
+    /// One sync request as `server/src/http/sync.rs` runs it: decoded with its bounds, handled in one
     /// immediate transaction. `crash` kills the server before the commit (nothing is stored, no
     /// answer); otherwise the encoded answer.
     fn serve(
