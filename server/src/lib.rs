@@ -22,6 +22,8 @@
 //!
 //! The `fieldcase-server` binary adds the command line (`src/main.rs` and `src/cli/`) on top.
 
+#![warn(unreachable_pub)]
+
 pub mod clock;
 pub mod config;
 pub mod error;

@@ -1,4 +1,4 @@
-//! The benchmark suite of issue 7: fieldcase sync over real TLS on 127.0.0.1 beside the reference
+//! The benchmark suite: fieldcase sync over real TLS on 127.0.0.1 beside the reference
 //! automerge-repo sync server (Node, from npm) and beside raw in-memory automerge sync.
 //!
 //! Run it with `scripts/bench [--quick|--full]`, which installs the reference server's packages
@@ -1004,7 +1004,7 @@ fn office_load_on(servers: &mut [ServerProc], d: usize) -> Value {
     })
 }
 
-/// Issue 9's figures: scenario 4 with `d` phones against one instance on the embedded SQLite
+/// The backends figures: scenario 4 with `d` phones against one instance on the embedded SQLite
 /// default, one instance on PostgreSQL, and two instances on one PostgreSQL database (each
 /// with its own data folder holding copies of the same key file and TLS certificate, as a
 /// deployment of several instances does), one after the other in this run. The PostgreSQL
@@ -1837,7 +1837,7 @@ fn backends_md(all: &Value) -> String {
         return s;
     }
     s += &format!(
-        "\n### Office load on each database backend (issue 9): {} phones syncing a small change at the same moment over TLS\n\n",
+        "\n### Office load on each database backend: {} phones syncing a small change at the same moment over TLS\n\n",
         rows[0]["phones"]
     );
     s += "| backend | wall | syncs/s | p50 | p99 | errors | server peak (all instances) | server CPU (all instances) | syncs/s vs SQLite | p99 vs SQLite |\n";

@@ -1,4 +1,4 @@
-//! Two `fieldcase-server` instances on one PostgreSQL database (issue 9), whatever
+//! Two `fieldcase-server` instances on one PostgreSQL database, whatever
 //! `FIELDCASE_TEST_DATABASE` says: instance A in this process, instance B the real binary as a
 //! child process, each with its own data folder holding copies of the same `server.key` and TLS
 //! certificate, both over real TLS on 127.0.0.1. The phones reach them through a TLS-passing

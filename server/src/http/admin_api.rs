@@ -1,8 +1,9 @@
 //! The authenticated admin API: the same operations as `fieldcase-server admin`, over signed
 //! requests from a device whose user is an admin (the conflict inbox, `GET /v1/admin/conflicts`
 //! and `POST /v1/admin/cases/{id}/resolve` with `{"field", "value", "task_id"}`, also for case
-//! managers), for tools to use. Every operation goes through the functions in [`crate::admin`],
-//! [`crate::office::conflicts`] and [`crate::office::quarantine`], which audit what they change.
+//! managers), for tools to use. Every operation goes through the office's operations
+//! ([`crate::office::devices`], [`crate::office::users`], [`crate::office::conflicts`],
+//! [`crate::office::quarantine`]), which audit what they change.
 
 use axum::Json;
 use axum::Router;
@@ -22,7 +23,7 @@ use crate::office::devices::{self, RevokeOutcome};
 use crate::office::users;
 
 /// The admin routes, to merge into the app.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/admin/devices", get(devices))
         .route("/v1/admin/devices/{id}/revoke", post(revoke))

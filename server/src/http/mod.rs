@@ -6,13 +6,13 @@
 //! Must not: write SQL or hold business rules (those are the office's), or be imported by
 //! `office` or `storage`.
 
-pub mod admin_api;
+pub(crate) mod admin_api;
 pub mod device_auth;
-pub mod error;
-pub mod ratelimit;
-pub mod routes;
-pub mod serve;
-pub mod state;
-pub mod sync;
+pub(crate) mod error;
+pub(crate) mod ratelimit;
+pub(crate) mod routes;
+pub(crate) mod serve;
+pub(crate) mod state;
+pub(crate) mod sync;
 pub mod tls;
 pub mod web;

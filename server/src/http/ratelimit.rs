@@ -26,7 +26,7 @@ impl Window {
 
 /// Bounds failures (e.g. wrong enrollment codes) per address and overall.
 #[derive(Debug)]
-pub struct FailureLimiter {
+pub(crate) struct FailureLimiter {
     per_client: u32,
     global_max: u32,
     window: i64,
@@ -36,7 +36,7 @@ pub struct FailureLimiter {
 
 impl FailureLimiter {
     /// `per_client` failures per address and `global_max` in total per `window` seconds.
-    pub fn new(per_client: u32, global_max: u32, window: i64) -> FailureLimiter {
+    pub(crate) fn new(per_client: u32, global_max: u32, window: i64) -> FailureLimiter {
         FailureLimiter {
             per_client,
             global_max,
@@ -47,7 +47,7 @@ impl FailureLimiter {
     }
 
     /// Whether `ip` may try now; if not, seconds until it may.
-    pub fn check(&mut self, ip: IpAddr, now: i64) -> Result<(), i64> {
+    pub(crate) fn check(&mut self, ip: IpAddr, now: i64) -> Result<(), i64> {
         let window = self.window;
         let global = self.global.current(now, window);
         if global.count >= self.global_max {
@@ -63,7 +63,7 @@ impl FailureLimiter {
     }
 
     /// Counts one failure for `ip`.
-    pub fn record_failure(&mut self, ip: IpAddr, now: i64) {
+    pub(crate) fn record_failure(&mut self, ip: IpAddr, now: i64) {
         let window = self.window;
         self.global.current(now, window).count += 1;
         if self.clients.len() >= MAX_TRACKED && !self.clients.contains_key(&ip) {

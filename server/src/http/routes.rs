@@ -21,7 +21,7 @@ use crate::office::enrollment::{self, EnrollRefusal};
 
 /// The routes without state, to which more routes (such as sync) can be merged before
 /// [`finish`] turns them into an app.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route(PATH_HEALTHZ, get(healthz))
         .route(PATH_ENROLL, post(enroll))
@@ -36,7 +36,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Adds fallbacks, the request timeout and the state to a set of routes.
-pub fn finish(routes: Router<AppState>, state: AppState) -> Router {
+pub(crate) fn finish(routes: Router<AppState>, state: AppState) -> Router {
     routes
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
@@ -48,7 +48,7 @@ pub fn finish(routes: Router<AppState>, state: AppState) -> Router {
 }
 
 /// The complete HTTP app.
-pub fn app(state: AppState) -> Router {
+pub(crate) fn app(state: AppState) -> Router {
     finish(routes(), state)
 }
 

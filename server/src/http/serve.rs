@@ -36,8 +36,8 @@ pub async fn serve(
     serve_router(listener, tls, app(state), &limits, shutdown).await
 }
 
-/// Like [`serve`] for an already built router (for example [`routes`] plus extra routes, passed
-/// through [`finish`]). `limits` bound how long a connection may take to send a request's
+/// Like [`serve`] for an already built router (for example the app's routes plus extra routes,
+/// passed through the same layers; see [`ServerOptions::extra_routes`]). `limits` bound how long a connection may take to send a request's
 /// headers (a client trickling one byte a second is cut off).
 pub async fn serve_router(
     listener: TcpListener,

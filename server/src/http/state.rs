@@ -78,7 +78,7 @@ struct Inner {
 
 /// Most live-update streams (server-sent events of open case pages) open at once; past it a
 /// page is answered 503 and its script falls back to polling.
-pub const MAX_LIVE_STREAMS: usize = 64;
+pub(crate) const MAX_LIVE_STREAMS: usize = 64;
 
 /// Everything a request handler needs; cheap to clone.
 #[derive(Clone)]

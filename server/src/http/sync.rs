@@ -22,7 +22,7 @@ use crate::office::hub::SqlHub;
 use crate::office::quarantine;
 
 /// Path of the sync endpoint.
-pub const PATH_SYNC: &str = fieldcase_core::device::PATH_SYNC;
+pub(crate) const PATH_SYNC: &str = fieldcase_core::device::PATH_SYNC;
 
 fn refused(e: SyncError) -> AppError {
     match e {
@@ -51,7 +51,7 @@ enum Outcome {
 }
 
 /// Handles one sync round.
-pub async fn sync(
+pub(crate) async fn sync(
     State(state): State<AppState>,
     auth: Authenticated<{ MAX_SYNC_BODY }, true>,
 ) -> Result<Response, AppError> {
@@ -126,7 +126,7 @@ pub async fn sync(
 /// `POST /v1/wipe-receipt`: a device's signed statement that it wiped itself. Needs no request
 /// signature (a revoked or wiped device may have nothing else), because the receipt itself is
 /// signed with the device's enrolled key. A panic wipe also revokes the device. Idempotent.
-pub async fn wipe_receipt(
+pub(crate) async fn wipe_receipt(
     State(state): State<AppState>,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, AppError> {

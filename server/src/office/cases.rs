@@ -1,5 +1,6 @@
-//! Cases at the office: their encrypted storage, creation and assignment, and the storage the
-//! core's sync hub runs on ([`SqlHub`]), over either database backend.
+//! Cases at the office: opening them, assigning workers, planning tasks, their status, and
+//! reading them, over either database backend (the sync hub's storage is
+//! [`crate::office::hub`]).
 //!
 //! Case documents are sealed with a data key that is wrapped with age to the identity in
 //! `server.key`; a copy of the database (`server.db`, or a PostgreSQL dump) alone reads as

@@ -8,7 +8,7 @@
 //!
 //! The signal only wakes the live pages: they then read the case's sequence number from the
 //! database, so a lost or duplicated notification costs nothing but a read, and the pages still
-//! re-check every few seconds ([`crate::http::web::live`]). When the connection breaks, the thread
+//! re-check every few seconds (the web layer's live module). When the connection breaks, the thread
 //! reconnects (once a second) and bumps the signal once, for anything it may have missed. It
 //! ends when the vault is gone (the server stopped).
 
@@ -29,7 +29,7 @@ const POLL: Duration = Duration::from_millis(500);
 const RECONNECT: Duration = Duration::from_secs(1);
 
 /// Starts the listener thread for `vault` on the database at `url`.
-pub fn spawn(url: &PgUrl, vault: &Arc<CaseVault>) -> Result<(), ServerError> {
+pub(crate) fn spawn(url: &PgUrl, vault: &Arc<CaseVault>) -> Result<(), ServerError> {
     let config = url.config().clone();
     let vault = Arc::downgrade(vault);
     std::thread::Builder::new()

@@ -9,6 +9,6 @@
 pub mod case_docs;
 pub mod data_dir;
 pub mod keys;
-pub mod live_notify;
+pub(crate) mod live_notify;
 pub mod sql;
 pub mod testing;

@@ -1,6 +1,7 @@
 //! Admin pages (users, enrollment codes, deactivation, the audit log with its chain check) and
-//! the team's tasks by day. Every action goes through [`crate::store`], [`crate::admin`] and
-//! [`crate::http::web::auth`], which audit what they change.
+//! the team's tasks by day. Every action goes through the office's operations
+//! ([`crate::office::users`], [`crate::office::enrollment`], [`crate::office::sign_in`],
+//! [`crate::office::audit`]), which audit what they change.
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -199,7 +199,7 @@ messages! {
 }
 
 /// Belgrade's UTC offset at the instant `t`.
-pub fn belgrade_offset(t: OffsetDateTime) -> UtcOffset {
+pub(crate) fn belgrade_offset(t: OffsetDateTime) -> UtcOffset {
     let year = t.to_offset(UtcOffset::UTC).year();
     let start = last_sunday_1utc(year, Month::March);
     let end = last_sunday_1utc(year, Month::October);
@@ -219,7 +219,7 @@ fn last_sunday_1utc(year: i32, month: Month) -> Option<OffsetDateTime> {
 }
 
 /// `t` in Belgrade time as `YYYY-MM-DD HH:MM`.
-pub fn belgrade(t: OffsetDateTime) -> String {
+pub(crate) fn belgrade(t: OffsetDateTime) -> String {
     let l = t.to_offset(belgrade_offset(t));
     format!(
         "{:04}-{:02}-{:02} {:02}:{:02}",
@@ -232,14 +232,14 @@ pub fn belgrade(t: OffsetDateTime) -> String {
 }
 
 /// Unix seconds in Belgrade time, or a dash.
-pub fn belgrade_unix(secs: Option<i64>) -> String {
+pub(crate) fn belgrade_unix(secs: Option<i64>) -> String {
     secs.and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
         .map(belgrade)
         .unwrap_or_else(|| "—".to_owned())
 }
 
 /// A wall-clock date and time in Belgrade as an instant.
-pub fn from_belgrade(date: Date, time: Time) -> OffsetDateTime {
+pub(crate) fn from_belgrade(date: Date, time: Time) -> OffsetDateTime {
     let local = PrimitiveDateTime::new(date, time);
     // Guess with winter time, then correct with the offset in force at that instant.
     let guess = local.assume_offset(UtcOffset::from_hms(1, 0, 0).unwrap_or(UtcOffset::UTC));

@@ -21,7 +21,7 @@ use crate::http::state::AppState;
 use crate::office::cases;
 
 /// A stream ends after this many seconds; the browser opens a new one at once.
-pub const MAX_STREAM_SECS: u64 = 300;
+pub(crate) const MAX_STREAM_SECS: u64 = 300;
 /// How often a stream re-checks without a signal (changes made by another process).
 const RECHECK: Duration = Duration::from_secs(5);
 

@@ -16,7 +16,7 @@ mod case_pages;
 mod conflict_pages;
 mod device_pages;
 mod headers;
-pub mod i18n;
+pub(crate) mod i18n;
 mod layout;
 mod live;
 mod login_pages;

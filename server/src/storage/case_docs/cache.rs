@@ -26,7 +26,7 @@ pub const CACHE_OPS: u64 = 2_000_000;
 
 /// A case document taken out for one transaction, with what storing only its new changes needs.
 pub struct LoadedCase {
-    /// The document; change it in place, then [`store`] it.
+    /// The document; change it in place, then store it (`case_docs::store`).
     pub doc: CaseDoc,
     /// Heads as stored: what the next store writes the changes since.
     pub(super) stored_heads: Vec<ChangeHash>,

@@ -10,7 +10,7 @@
 //! hashes of its change graph): a copy that another process, another server instance or a
 //! rolled-back transaction made different can never be mistaken for the stored one.
 //!
-//! A document is *taken out* of the cache for one transaction ([`checkout`]) and given back only
+//! A document is *taken out* of the cache for one transaction (`checkout`) and given back only
 //! after that transaction committed ([`CaseVault::keep`]), so memory never runs ahead of the disk:
 //! a request that fails drops what it holds. Functions that store cases inside a caller's
 //! transaction hand the documents back in a [`WithDocs`], which the caller gives to the vault
@@ -19,7 +19,7 @@
 //! With several server instances on one PostgreSQL database each instance has its own memory;
 //! the heads check is what keeps that safe. Each store also sends `NOTIFY fieldcase_cases`
 //! (delivered at commit) so that the other instances' live pages hear of it
-//! ([`crate::storage::live_notify`]).
+//! (`storage::live_notify`).
 
 mod cache;
 mod sealed;

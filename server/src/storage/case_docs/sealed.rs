@@ -20,7 +20,7 @@ use crate::storage::sql::{Backend, Sql};
 pub const MAX_CHUNKS: usize = 32;
 
 /// The PostgreSQL channel on which every store of a case is announced (see
-/// [`crate::storage::live_notify`]).
+/// `storage::live_notify`).
 pub const CASES_CHANNEL: &str = "fieldcase_cases";
 
 /// Heads as stored in text columns: hex hashes joined by commas.

@@ -113,7 +113,7 @@ impl CaseVault {
     }
 
     /// Wakes whenever this process stores a case (a sync, an office edit), and on PostgreSQL
-    /// whenever any instance committed one ([`crate::storage::live_notify`]). A store of this process
+    /// whenever any instance committed one (`storage::live_notify`). A store of this process
     /// may not be committed yet when it wakes: readers re-check, and the live pages also
     /// re-check every few seconds.
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
@@ -163,7 +163,7 @@ impl<T> WithDocs<T> {
 }
 
 impl CaseVault {
-    /// Gives back documents taken out with [`checkout`] once what they hold is committed (or
+    /// Gives back documents taken out with `checkout` once what they hold is committed (or
     /// when they were only read), so that the next request finds them in memory.
     pub fn keep(&self, loaded: impl IntoIterator<Item = LoadedCase>) {
         for case in loaded {

@@ -1,5 +1,5 @@
 //! A small SQL facade, so that one piece of SQL-using code serves both of the server's storage
-//! backends (issue 9): embedded SQLite (the default) and PostgreSQL (several stateless server
+//! backends: embedded SQLite (the default) and PostgreSQL (several stateless server
 //! instances on one database, DESIGN.md section 9).
 //!
 //! - [`Sql`] is a connection or transaction of either backend: [`Sql::execute`],
