@@ -70,7 +70,7 @@ pub enum ServerError {
     NoConflict,
     /// The data folder holds no office (no key file, or no database on the embedded default).
     #[error(
-        "no office in {}: start one there with `fieldcase-server --data DIR serve`, or point --data at the office's data folder",
+        "no office in {}: create one there with `fieldcase-server --data DIR serve` (or `admin init`), or point --data at the office's data folder",
         .0.display()
     )]
     NoOffice(std::path::PathBuf),
