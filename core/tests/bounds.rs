@@ -5,13 +5,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use automerge::{AutoCommit, ObjType, ReadDoc, transaction::Transactable};
-use fieldcase_core::ActorId;
 use fieldcase_core::document::{CaseDoc, MAX_DEPTH, MAX_TEXT_BYTES};
 use fieldcase_core::ids::{CaseId, DeviceId, UserId};
 use fieldcase_core::model::{
     Author, ConsentStatus, NewCase, NewNote, NewTask, NoteKind, OfficeKind, TaskStatus, TaskUpdate,
+    ValidationError,
 };
-use time::macros::datetime;
+use fieldcase_core::{ActorId, CoreError};
+use time::macros::{date, datetime};
 
 fn author() -> Author {
     Author {
@@ -175,6 +176,37 @@ fn hostile_changes_are_refused_by_both_checks() {
             "the case's status broken",
             Box::new(|doc, _| {
                 doc.put(automerge::ROOT, "status", "nonsense").unwrap();
+            }),
+        ),
+        (
+            "a note dated at the end of the year 9999",
+            Box::new(|doc, note| {
+                let obj = note_obj(doc, note);
+                doc.put(&obj, "written_at", "9999-12-31T23:30:00Z").unwrap();
+            }),
+        ),
+        (
+            "a note edited in the year 2200",
+            Box::new(|doc, note| {
+                let obj = note_obj(doc, note);
+                doc.put(&obj, "edited_at", "2200-01-01T00:00:00Z").unwrap();
+            }),
+        ),
+        (
+            "a task rescheduled to the year 9999",
+            Box::new(|doc, _| {
+                let tasks = doc.get(automerge::ROOT, "tasks").unwrap().unwrap().1;
+                let task = doc.keys(&tasks).next().unwrap();
+                let obj = doc.get(&tasks, task.as_str()).unwrap().unwrap().1;
+                doc.put(&obj, "scheduled_at", "9999-12-31T23:30:00+00:00")
+                    .unwrap();
+            }),
+        ),
+        (
+            "the case opened in 1899",
+            Box::new(|doc, _| {
+                doc.put(automerge::ROOT, "created_at", "1899-12-31T23:00:00Z")
+                    .unwrap();
             }),
         ),
         (
@@ -375,4 +407,71 @@ fn one_hostile_document_among_many_fails_the_request_wherever_it_is() {
     let response = handle_sync(&mut hub, DeviceId::new(), user, &request(uploads(None))).unwrap();
     assert_eq!(response.accepted.len(), cases.len());
     assert!((0..cases.len()).all(|i| stored(&hub, i)));
+}
+
+#[test]
+fn times_outside_1900_to_2199_are_refused_at_input_and_nothing_is_written() {
+    let (id, saved, task, _) = office_case();
+    let mut doc = CaseDoc::load(id, &saved, &ActorId::random()).unwrap();
+    let heads = doc.heads();
+    let note = NewNote {
+        kind: NoteKind::Visit,
+        body: "written on a phone whose clock is wrong".into(),
+        tags: vec![],
+        task: None,
+    };
+    // A clock far off: the edit's time is the note's time.
+    for at in [
+        datetime!(2200-01-01 0:00 UTC),
+        datetime!(9999-12-31 23:30 UTC),
+        datetime!(1899-12-31 23:59 UTC),
+    ] {
+        let err = doc.add_note(author(), &note, at).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CoreError::Invalid(ValidationError::TimeOutOfRange { .. })
+            ),
+            "{at}: {err:?}"
+        );
+    }
+    // A task planned or moved out of range, and a follow-up date out of range.
+    let mut far = NewTask {
+        purpose: "court hearing".into(),
+        office_kind: OfficeKind::Court,
+        office_name: "Osnovni sud".into(),
+        office_address: String::new(),
+        scheduled_at: datetime!(9999-12-31 23:30 UTC),
+        time_zone: "Europe/Belgrade".into(),
+        assignees: vec![],
+        checklist: vec![],
+    };
+    let at = datetime!(2026-11-24 09:00 UTC);
+    assert!(matches!(
+        doc.add_task(author(), &far, at).unwrap_err(),
+        CoreError::Invalid(ValidationError::TimeOutOfRange { .. })
+    ));
+    far.scheduled_at = datetime!(2199-12-31 23:00 UTC);
+    let kept = doc.add_task(author(), &far, at).unwrap();
+    let after_good = doc.heads();
+    for update in [
+        TaskUpdate {
+            scheduled_at: Some(datetime!(2200-01-01 0:00 UTC)),
+            ..TaskUpdate::default()
+        },
+        TaskUpdate {
+            follow_up: Some(date!(2300 - 01 - 01)),
+            ..TaskUpdate::default()
+        },
+    ] {
+        assert!(matches!(
+            doc.update_task(author(), task, &update, at).unwrap_err(),
+            CoreError::Invalid(ValidationError::TimeOutOfRange { .. })
+        ));
+    }
+    // Nothing of the refused edits is in the document; the one in range is.
+    assert_eq!(doc.heads(), after_good);
+    assert_ne!(heads, after_good);
+    assert!(doc.task(kept).is_ok());
+    assert!(doc.check_bounds().is_ok());
 }

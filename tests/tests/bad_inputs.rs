@@ -394,6 +394,25 @@ fn generate(world: &World, name: &str) -> Vec<u8> {
         "upload_broken_layout" => upload(upload_of(world, |doc| {
             doc.put(automerge::ROOT, "notes", "gone").unwrap();
         })),
+        // A complete note dated at the end of the year 9999: converted to any time zone east of
+        // UTC it overflows (the office's pages once panicked on it).
+        "upload_far_future_note" => upload(upload_of(world, |doc| {
+            let notes = doc.get(automerge::ROOT, "notes").unwrap().unwrap().1;
+            let note = doc
+                .put_object(&notes, uuid::Uuid::now_v7().to_string(), ObjType::Map)
+                .unwrap();
+            doc.put(&note, "author_user", uuid::Uuid::now_v7().to_string()).unwrap();
+            doc.put(&note, "author_device", uuid::Uuid::now_v7().to_string()).unwrap();
+            doc.put(&note, "written_at", "9999-12-31T23:30:00Z").unwrap();
+            doc.put(&note, "kind", "visit").unwrap();
+            let body = doc.put_object(&note, "body", ObjType::Text).unwrap();
+            doc.splice_text(&body, 0, 0, "dated at the end of time").unwrap();
+            doc.put_object(&note, "tags", ObjType::Map).unwrap();
+        })),
+        // The case's own opening time moved before 1900.
+        "upload_ancient_case" => upload(upload_of(world, |doc| {
+            doc.put(automerge::ROOT, "created_at", "1899-12-31T23:00:00Z").unwrap();
+        })),
         "upload_wrong_schema" => upload(upload_of(world, |doc| {
             doc.put(automerge::ROOT, "schema", 99_i64).unwrap();
         })),

@@ -31,6 +31,10 @@ const MAP_KEYS: [&str; 4] = ["notes", "tasks", "assigned", "authors"];
 pub const MAX_ENTRIES: usize = 100_000;
 
 /// An object id as automerge's text form (`_root` or `counter@actor`), to look it up.
+/// Why a document holding a time outside the years 1900 to 2199 is refused: the office shows and
+/// computes with every time it holds, and times far outside that range overflow.
+const OUT_OF_RANGE: &str = "a time in the changes lies outside the years 1900 to 2199";
+
 fn object_text(obj: &ObjectId) -> String {
     obj.to_string()
 }
@@ -49,9 +53,10 @@ impl CaseDoc {
         // The collections of the layout stay maps: a peer replacing the notes map with a string
         // would hide every note from every reader.
         self.check_layout()?;
-        self.case()
-            .map(|_| ())
-            .map_err(|_| refuse("the changes break the case document's layout"))
+        let case = self
+            .case()
+            .map_err(|_| refuse("the changes break the case document's layout"))?;
+        case.check_times().map_err(|_| refuse(OUT_OF_RANGE))
     }
 
     /// [`CaseDoc::check_bounds`] for a document that held every change of `before` and had its
@@ -145,19 +150,24 @@ impl CaseDoc {
                 },
             }
         }
+        let broken = || refuse("the changes break the case document's layout");
         if root {
             self.check_layout()?;
+            let case = self.case_fields().map_err(|_| broken())?;
+            crate::model::time_in_range("the time a case was opened", case.created_at)
+                .map_err(|_| refuse(OUT_OF_RANGE))?;
         }
-        let broken = || refuse("the changes break the case document's layout");
         for note in notes.iter().filter_map(|n| n.parse::<NoteId>().ok()) {
             match self.note(note) {
-                Ok(_) | Err(CoreError::NoteNotFound) => {}
+                Ok(note) => note.check_times().map_err(|_| refuse(OUT_OF_RANGE))?,
+                Err(CoreError::NoteNotFound) => {}
                 Err(_) => return Err(broken()),
             }
         }
         for task in tasks.iter().filter_map(|t| t.parse::<TaskId>().ok()) {
             match self.task(task) {
-                Ok(_) | Err(CoreError::TaskNotFound) => {}
+                Ok(task) => task.check_times().map_err(|_| refuse(OUT_OF_RANGE))?,
+                Err(CoreError::TaskNotFound) => {}
                 Err(_) => return Err(broken()),
             }
         }

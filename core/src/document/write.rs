@@ -42,6 +42,9 @@ impl CaseDoc {
         what: &str,
         edit: impl FnOnce(&mut AutoCommit) -> Result<T>,
     ) -> Result<T> {
+        // Every time an edit records (a note's written or edited time, a case's opening) is
+        // this one: a clock outside the range a record may hold writes nothing.
+        crate::model::time_in_range("the time of the edit", now)?;
         let result = register_author(&mut self.doc, author).and_then(|()| edit(&mut self.doc));
         match result {
             Ok(value) => {

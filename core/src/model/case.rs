@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::validation::{at_most, required_text};
+use super::validation::{at_most, required_text, time_in_range};
 use super::{
     CaseStatus, ConsentStatus, LegalStatus, Limits, OfficeKind, RiskLevel, Task, TaskStatus,
     ValidationError, VisitNote,
@@ -44,6 +44,21 @@ fn default_risk() -> RiskLevel {
 
 fn default_legal() -> LegalStatus {
     LegalStatus::Unknown
+}
+
+impl Case {
+    /// Checks that every time of the case, its notes and its tasks lies in the range a record
+    /// may hold (a case read from a document another replica wrote).
+    pub(crate) fn check_times(&self) -> Result<(), ValidationError> {
+        time_in_range("the time a case was opened", self.created_at)?;
+        for note in &self.notes {
+            note.check_times()?;
+        }
+        for task in &self.tasks {
+            task.check_times()?;
+        }
+        Ok(())
+    }
 }
 
 /// A change to the sensitive fields of a case; `None` leaves a field as it is. Writing a field

@@ -1,4 +1,8 @@
-//! Size limits on what a person can type, so one record can never grow without bound.
+//! Size limits on what a person can type, so one record can never grow without bound, and the
+//! range of times a record may hold.
+
+use time::OffsetDateTime;
+use time::macros::datetime;
 
 /// The bounds every field is checked against before anything is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,4 +21,10 @@ impl Limits {
     pub const ASSIGNEES_MAX: usize = 20;
     /// Longest IANA time-zone name.
     pub const TIME_ZONE_MAX: usize = 64;
+    /// Earliest time a case, note or task may hold: nothing the team records lies before it,
+    /// and every time in range can be shown and computed with in any time zone (a time near
+    /// the year 9999 overflows when converted).
+    pub const EARLIEST_TIME: OffsetDateTime = datetime!(1900-01-01 0:00 UTC);
+    /// First time past the range: times from here on are refused.
+    pub const LATEST_TIME: OffsetDateTime = datetime!(2200-01-01 0:00 UTC);
 }

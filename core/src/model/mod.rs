@@ -21,3 +21,4 @@ pub use note::{Author, NewNote, VisitNote};
 pub use task::{ChecklistItem, NewTask, Task, TaskUpdate};
 pub use validation::ValidationError;
 pub(crate) use validation::required_text;
+pub(crate) use validation::time_in_range;

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::validation::{at_most, optional_text};
+use super::validation::{at_most, optional_text, time_in_range};
 use super::{AssistanceTag, Limits, NoteKind, ValidationError};
 use crate::ids::{DeviceId, NoteId, TaskId, UserId};
 
@@ -37,6 +37,18 @@ pub struct VisitNote {
     pub tags: Vec<AssistanceTag>,
     /// The accompaniment task it reports on, if any.
     pub task: Option<TaskId>,
+}
+
+impl VisitNote {
+    /// Checks that the note's times lie in the range a record may hold (a note read from a
+    /// document another replica wrote).
+    pub(crate) fn check_times(&self) -> Result<(), ValidationError> {
+        time_in_range("the time a note was written", self.written_at)?;
+        if let Some(at) = self.edited_at {
+            time_in_range("the time a note was edited", at)?;
+        }
+        Ok(())
+    }
 }
 
 /// What a worker supplies to write a new note.

@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 
-use super::validation::{at_most, optional_text, required_text, time_zone};
+use super::validation::{
+    at_most, date_in_range, optional_text, required_text, time_in_range, time_zone,
+};
 use super::{Limits, OfficeKind, TaskStatus, ValidationError};
 use crate::ids::{ChecklistItemId, TaskId, UserId};
 
@@ -69,6 +71,18 @@ pub struct NewTask {
     pub checklist: Vec<String>,
 }
 
+impl Task {
+    /// Checks that every time of the task lies in the range a record may hold (a task read
+    /// from a document another replica wrote).
+    pub(crate) fn check_times(&self) -> Result<(), ValidationError> {
+        time_in_range("scheduled time", self.scheduled_at)?;
+        if let Some(date) = self.follow_up {
+            date_in_range("follow-up date", date)?;
+        }
+        Ok(())
+    }
+}
+
 impl NewTask {
     /// Checks the task against the model's rules.
     pub fn validate(&self) -> Result<(), ValidationError> {
@@ -80,6 +94,7 @@ impl NewTask {
             Limits::SHORT_TEXT_MAX,
         )?;
         time_zone(&self.time_zone)?;
+        time_in_range("scheduled time", self.scheduled_at)?;
         at_most("assignees", self.assignees.len(), Limits::ASSIGNEES_MAX)?;
         at_most("checklist", self.checklist.len(), Limits::CHECKLIST_MAX)?;
         for label in &self.checklist {
@@ -108,6 +123,12 @@ impl TaskUpdate {
     pub fn validate(&self, task: &Task) -> Result<(), ValidationError> {
         if let Some(outcome) = &self.outcome {
             optional_text("outcome", outcome, Limits::OUTCOME_MAX)?;
+        }
+        if let Some(at) = self.scheduled_at {
+            time_in_range("scheduled time", at)?;
+        }
+        if let Some(date) = self.follow_up {
+            date_in_range("follow-up date", date)?;
         }
         let visit = self.scheduled_at.unwrap_or(task.scheduled_at);
         let follow_up = self.follow_up.or(task.follow_up);

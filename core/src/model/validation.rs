@@ -1,5 +1,7 @@
 //! Typed validation errors: each names the rule broken, never the text that broke it.
 
+use time::{Date, OffsetDateTime};
+
 /// A rule of the domain model that the input broke. Nothing is changed when one is returned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -51,6 +53,33 @@ pub enum ValidationError {
     /// A date or time could not be parsed.
     #[error("invalid date or time")]
     InvalidDateTime,
+    /// A date or time outside the years 1900 to 2199 ([`super::Limits::EARLIEST_TIME`],
+    /// [`super::Limits::LATEST_TIME`]).
+    #[error("{field} is outside the years 1900 to 2199")]
+    TimeOutOfRange {
+        /// Which field.
+        field: &'static str,
+    },
+}
+
+/// Checks that a time lies in the range a record may hold.
+pub(crate) fn time_in_range(
+    field: &'static str,
+    at: OffsetDateTime,
+) -> Result<(), ValidationError> {
+    if at < super::Limits::EARLIEST_TIME || at >= super::Limits::LATEST_TIME {
+        return Err(ValidationError::TimeOutOfRange { field });
+    }
+    Ok(())
+}
+
+/// Checks that a date lies in the range a record may hold.
+pub(crate) fn date_in_range(field: &'static str, date: Date) -> Result<(), ValidationError> {
+    let years = super::Limits::EARLIEST_TIME.year()..super::Limits::LATEST_TIME.year();
+    if !years.contains(&date.year()) {
+        return Err(ValidationError::TimeOutOfRange { field });
+    }
+    Ok(())
 }
 
 /// Checks a required short text field: not blank, at most `max` bytes.

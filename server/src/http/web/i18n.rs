@@ -198,9 +198,13 @@ messages! {
     LiveUpdates => ("New notes appear here by themselves.", "Nove beleške se ovde pojavljuju same.", "Нове белешке се овде појављују саме."),
 }
 
-/// Belgrade's UTC offset at the instant `t`.
+/// Belgrade's UTC offset at the instant `t`. Total over every time `time` can hold: core keeps
+/// the times of cases between 1900 and 2199, but the office shows what it is given and must not
+/// fail on a time near the ends of the range, where converting overflows.
 pub(crate) fn belgrade_offset(t: OffsetDateTime) -> UtcOffset {
-    let year = t.to_offset(UtcOffset::UTC).year();
+    let year = t
+        .checked_to_offset(UtcOffset::UTC)
+        .map_or(t.year(), |u| u.year());
     let start = last_sunday_1utc(year, Month::March);
     let end = last_sunday_1utc(year, Month::October);
     let hours = match (start, end) {
@@ -218,9 +222,10 @@ fn last_sunday_1utc(year: i32, month: Month) -> Option<OffsetDateTime> {
     Some(PrimitiveDateTime::new(day, Time::from_hms(1, 0, 0).ok()?).assume_utc())
 }
 
-/// `t` in Belgrade time as `YYYY-MM-DD HH:MM`.
+/// `t` in Belgrade time as `YYYY-MM-DD HH:MM` (as it was written where Belgrade time cannot
+/// hold it, past the end of the year 9999).
 pub(crate) fn belgrade(t: OffsetDateTime) -> String {
-    let l = t.to_offset(belgrade_offset(t));
+    let l = t.checked_to_offset(belgrade_offset(t)).unwrap_or(t);
     format!(
         "{:04}-{:02}-{:02} {:02}:{:02}",
         l.year(),
@@ -249,6 +254,23 @@ pub(crate) fn from_belgrade(date: Date, time: Time) -> OffsetDateTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_at_the_ends_of_the_range_are_shown_not_a_panic() {
+        for t in [
+            datetime!(9999-12-31 23:30 UTC),
+            datetime!(9999-12-31 23:59:59 -01:00),
+            datetime!(-9999-01-01 00:00 UTC),
+            datetime!(-9999-01-01 00:00 +05:00),
+        ] {
+            let shown = belgrade(t);
+            assert!(shown.contains(':'), "{shown}");
+        }
+        assert_eq!(
+            belgrade(datetime!(9999-12-31 23:30 UTC)),
+            "9999-12-31 23:30"
+        );
+    }
     use time::macros::datetime;
 
     #[test]
