@@ -18,7 +18,7 @@
 //!   plain function inside the caller's database transaction.
 //! - [`storage`]: the SQL facade over SQLite and PostgreSQL with their migrations, case
 //!   documents at rest and in memory, the key file, the data folder.
-//! - at the bottom, shared by all: [`error`], [`clock`], [`config`].
+//! - at the bottom, shared by all: [`error`], [`clock`], [`config`], [`display`].
 //!
 //! The `fieldcase-server` binary adds the command line (`src/main.rs` and `src/cli/`) on top.
 
@@ -26,6 +26,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod display;
 pub mod error;
 pub mod http;
 pub mod office;

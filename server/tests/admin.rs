@@ -872,3 +872,79 @@ fn roles_and_the_conflict_inbox_from_the_cli() {
     );
     assert!(admin_ok(t.dir.path(), &["case", "conflicts"]).contains("no conflicts wait"));
 }
+
+/// What a hostile phone can write around core's input checks: a note whose body would retitle
+/// and clear the terminal of whoever prints it.
+const TERMINAL_ATTACK: &str = "court at 10 \u{1b}]0;PWNED\u{7}\u{1b}[2J\u{202e}dlrow";
+
+#[test]
+fn text_a_phone_wrote_reaches_the_admin_terminal_as_text_not_as_control() {
+    use automerge::{ObjType, ReadDoc, transaction::Transactable};
+    use fieldcase_core::ids::{DeviceId, UserId};
+    use fieldcase_core::model::{ConsentStatus, NewCase};
+    use fieldcase_core::sync::hub::HubStorage;
+    use fieldcase_server::office::{cases, hub::SqlHub, quarantine};
+
+    let t = TestServer::start();
+    let ana = UserId::from_uuid(t.add_user("ana", Role::FieldWorker));
+    let state = &t.server.state;
+    let vault = state.vault().clone();
+    let now = state.now();
+    let new = NewCase {
+        client_code: "K-0142".into(),
+        consent: ConsentStatus::Given,
+        assigned_workers: vec![ana],
+    };
+    let (case, _) = state
+        .db()
+        .write(|sql| cases::create_case(sql, &vault, &new, None, now))
+        .unwrap()
+        .keep(&vault);
+    let saved = state
+        .db()
+        .write(|sql| {
+            let mut hub = SqlHub::new(sql, &vault, now, 0);
+            let doc = hub.case_doc(case).map_err(ServerError::Core)?;
+            Ok::<_, ServerError>(doc.map(|d| d.save()))
+        })
+        .unwrap()
+        .unwrap();
+    // The phone's raw change: a complete note, written with automerge directly.
+    let mut doc = automerge::AutoCommit::load(&saved).unwrap();
+    doc.set_actor(automerge::ActorId::random());
+    let before = doc.get_heads();
+    let notes = doc.get(automerge::ROOT, "notes").unwrap().unwrap().1;
+    let note = doc
+        .put_object(&notes, Uuid::now_v7().to_string(), ObjType::Map)
+        .unwrap();
+    doc.put(&note, "author_user", ana.to_string()).unwrap();
+    doc.put(&note, "author_device", DeviceId::new().to_string())
+        .unwrap();
+    doc.put(&note, "written_at", "2026-11-24T10:00:00Z")
+        .unwrap();
+    doc.put(&note, "kind", "visit").unwrap();
+    let body = doc.put_object(&note, "body", ObjType::Text).unwrap();
+    doc.splice_text(&body, 0, 0, TERMINAL_ATTACK).unwrap();
+    doc.put_object(&note, "tags", ObjType::Map).unwrap();
+    let changes = doc.save_after(&before);
+    let held = state
+        .db()
+        .write(|sql| quarantine::hold(sql, &vault, DeviceId::new(), ana, case, &changes, now))
+        .unwrap();
+
+    let out = run_admin(t.dir.path(), &["quarantine", "show", &held.to_string()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        !printed.chars().any(|c| c.is_control() && c != '\n'),
+        "a control character reached the terminal: {printed:?}"
+    );
+    assert!(
+        printed.contains("court at 10 \\u{1b}]0;PWNED\\u{7}\\u{1b}[2J\\u{202e}dlrow"),
+        "{printed}"
+    );
+}

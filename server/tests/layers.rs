@@ -93,7 +93,7 @@ fn strip_comments(text: &str) -> String {
 fn layer(path: &[String]) -> Option<usize> {
     match path.first().map(String::as_str) {
         None => None,
-        Some("error" | "clock" | "config") => Some(0),
+        Some("error" | "clock" | "config" | "display") => Some(0),
         Some("storage") => Some(1),
         Some("office") => Some(2),
         Some("http") => Some(3),
@@ -101,7 +101,7 @@ fn layer(path: &[String]) -> Option<usize> {
     }
 }
 
-const LAYER_NAMES: [&str; 4] = ["error/clock/config", "storage", "office", "http"];
+const LAYER_NAMES: [&str; 4] = ["error/clock/config/display", "storage", "office", "http"];
 
 /// Every path the code names through `crate::` or `super::`, resolved to segments from the
 /// crate root (a braced group is expanded one level: `crate::a::{b, c::d}`).

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::validation::{at_most, optional_text, time_in_range};
+use super::validation::{at_most, is_blank, optional_text, time_in_range};
 use super::{AssistanceTag, Limits, NoteKind, ValidationError};
 use crate::ids::{DeviceId, NoteId, TaskId, UserId};
 
@@ -72,9 +72,11 @@ impl NewNote {
     }
 }
 
-/// A note body must not be blank and must fit [`Limits::NOTE_BODY_MAX`].
+/// A note body must show something (white space, zero-width and control characters alone are
+/// blank), must fit [`Limits::NOTE_BODY_MAX`] and hold no control character but line breaks
+/// and tabs.
 pub(crate) fn validate_body(body: &str) -> Result<(), ValidationError> {
-    if body.trim().is_empty() {
+    if is_blank(body) {
         return Err(ValidationError::EmptyNote);
     }
     optional_text("note body", body, Limits::NOTE_BODY_MAX)

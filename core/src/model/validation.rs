@@ -53,6 +53,13 @@ pub enum ValidationError {
     /// A date or time could not be parsed.
     #[error("invalid date or time")]
     InvalidDateTime,
+    /// A text held a control character other than a line break or a tab: text is data, and an
+    /// escape sequence in it could retitle or clear the terminal of whoever prints it.
+    #[error("{field} holds a control character")]
+    ControlCharacter {
+        /// Which field.
+        field: &'static str,
+    },
     /// A date or time outside the years 1900 to 2199 ([`super::Limits::EARLIEST_TIME`],
     /// [`super::Limits::LATEST_TIME`]).
     #[error("{field} is outside the years 1900 to 2199")]
@@ -82,19 +89,36 @@ pub(crate) fn date_in_range(field: &'static str, date: Date) -> Result<(), Valid
     Ok(())
 }
 
+/// Characters that show nothing: zero-width spaces and joiners, the word joiner, the byte-order
+/// mark, the soft hyphen. A text made only of these and white space is blank.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
+    )
+}
+
+/// Whether a text shows nothing: empty, white space, invisible or control characters only.
+pub(crate) fn is_blank(value: &str) -> bool {
+    value
+        .chars()
+        .all(|c| c.is_whitespace() || c.is_control() || is_invisible(c))
+}
+
 /// Checks a required short text field: not blank, at most `max` bytes.
 pub(crate) fn required_text(
     field: &'static str,
     value: &str,
     max: usize,
 ) -> Result<(), ValidationError> {
-    if value.trim().is_empty() {
+    if is_blank(value) {
         return Err(ValidationError::EmptyField { field });
     }
     optional_text(field, value, max)
 }
 
-/// Checks an optional text field's length.
+/// Checks an optional text field: at most `max` bytes, and no control character but a line
+/// break or a tab.
 pub(crate) fn optional_text(
     field: &'static str,
     value: &str,
@@ -106,6 +130,12 @@ pub(crate) fn optional_text(
             len: value.len(),
             max,
         });
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(ValidationError::ControlCharacter { field });
     }
     Ok(())
 }
@@ -135,5 +165,60 @@ pub(crate) fn time_zone(value: &str) -> Result<(), ValidationError> {
         Ok(())
     } else {
         Err(ValidationError::InvalidTimeZone)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_refused_but_line_breaks_and_tabs_kept() {
+        let hostile = "\u{1b}]0;TITLE\u{7}\u{1b}[2J";
+        assert_eq!(
+            optional_text("note body", hostile, 1000),
+            Err(ValidationError::ControlCharacter { field: "note body" })
+        );
+        for bad in ["a\u{0}b", "a\rb", "a\u{7f}b", "a\u{85}b", "x\u{1b}[31m"] {
+            assert!(optional_text("f", bad, 1000).is_err(), "{bad:?}");
+            assert!(required_text("f", bad, 1000).is_err(), "{bad:?}");
+        }
+        assert_eq!(optional_text("f", "first line\n\tsecond", 1000), Ok(()));
+        assert_eq!(required_text("f", "Čačak — ćevapi, 日本", 1000), Ok(()));
+    }
+
+    #[test]
+    fn text_of_invisible_characters_only_is_blank() {
+        for blank in [
+            "",
+            " \n\t ",
+            "\u{0}\u{0}",
+            "\u{200B}\u{200B}",
+            "\u{FEFF} \u{2060}",
+        ] {
+            assert!(is_blank(blank), "{blank:?}");
+            assert_eq!(
+                required_text("client code", blank, 100),
+                Err(ValidationError::EmptyField {
+                    field: "client code"
+                })
+            );
+        }
+        assert!(!is_blank("\u{200B}a"));
+        let note = |body: &str| super::super::NewNote {
+            kind: super::super::NoteKind::Visit,
+            body: body.into(),
+            tags: vec![],
+            task: None,
+        };
+        assert_eq!(
+            note("\u{0}\u{200B}\u{200B}").validate(),
+            Err(ValidationError::EmptyNote)
+        );
+        assert_eq!(
+            note("court at 10 \u{1b}]0;TITLE\u{7}").validate(),
+            Err(ValidationError::ControlCharacter { field: "note body" })
+        );
+        assert_eq!(note("court at 10\n\tbring the summons").validate(), Ok(()));
     }
 }

@@ -8,6 +8,7 @@ use clap::Subcommand;
 use fieldcase_core::ids::UserId;
 use fieldcase_core::model::{CaseStatus, NewCase, NewTask};
 use fieldcase_server::clock::rfc3339;
+use fieldcase_server::display::for_terminal_line;
 use fieldcase_server::office::{cases, conflicts, users};
 
 use super::Office;
@@ -177,7 +178,12 @@ pub fn run(office: &Office, command: CaseCommand, out: &mut impl Write) -> Resul
                 writeln!(out, "no conflicts wait")?;
             }
             for case in inbox {
-                writeln!(out, "case {} ({})", case.case, case.client_code)?;
+                writeln!(
+                    out,
+                    "case {} ({})",
+                    case.case,
+                    for_terminal_line(&case.client_code)
+                )?;
                 for c in case.conflicts {
                     match c.task {
                         Some(task) => writeln!(out, "  task {task} {}:", c.field)?,
@@ -190,7 +196,11 @@ pub fn run(office: &Office, command: CaseCommand, out: &mut impl Write) -> Resul
                         );
                         let when =
                             v.at.map_or_else(|| "-".to_owned(), |t| rfc3339(t.unix_timestamp()));
-                        writeln!(out, "    {:<24}  {when}  {who}", v.value)?;
+                        writeln!(
+                            out,
+                            "    {:<24}  {when}  {who}",
+                            for_terminal_line(&v.value)
+                        )?;
                     }
                 }
             }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use fieldcase_server::clock::rfc3339;
+use fieldcase_server::display::for_terminal_line;
 use fieldcase_server::http::tls::TlsIdentity;
 use fieldcase_server::office::devices::{self, DeviceStatus, RevokeOutcome};
 use fieldcase_server::office::{enrollment, users};
@@ -100,7 +101,7 @@ pub fn list(office: &Office, out: &mut impl Write) -> Result<()> {
             state,
             wiped,
             d.purge_receipts,
-            d.user_name
+            for_terminal_line(&d.user_name)
         )?;
     }
     Ok(())

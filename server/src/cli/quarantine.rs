@@ -5,6 +5,7 @@ use std::io::Write;
 use anyhow::Result;
 use clap::Subcommand;
 use fieldcase_server::clock::rfc3339;
+use fieldcase_server::display::for_terminal;
 use fieldcase_server::office::quarantine;
 
 use super::Office;
@@ -69,7 +70,7 @@ pub fn run(office: &Office, command: QuarantineCommand, out: &mut impl Write) ->
                     "--- note {} ({}) by user {}",
                     note.id, note.kind, note.author.user
                 )?;
-                writeln!(out, "{}", note.body)?;
+                writeln!(out, "{}", for_terminal(&note.body))?;
             }
         }
         QuarantineCommand::Release { id } => {

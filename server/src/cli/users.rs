@@ -5,6 +5,7 @@ use std::io::Write;
 use anyhow::{Context, Result};
 use clap::{Subcommand, ValueEnum};
 use fieldcase_core::protocol::Role;
+use fieldcase_server::display::for_terminal_line;
 use fieldcase_server::office::{sign_in, users};
 
 use super::Office;
@@ -102,7 +103,7 @@ pub fn run(office: &Office, command: UserCommand, out: &mut impl Write) -> Resul
                     u.role,
                     if u.active { "yes" } else { "no" },
                     u.active_devices,
-                    u.name
+                    for_terminal_line(&u.name)
                 )?;
             }
         }

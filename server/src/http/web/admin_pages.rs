@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::auth::{WebError, WebUser};
 use super::i18n::{Msg, belgrade, belgrade_unix};
 use super::layout::{Page, csrf_field, name_of, page, short, user_names};
+use crate::display::for_page;
 use crate::http::state::AppState;
 
 /// Minutes an enrollment code issued from the pages stays valid.
@@ -314,8 +315,8 @@ pub(super) async fn tasks_by_day(State(state): State<AppState>, user: WebUser) -
             section {
                 h2 { (day) }
                 ul { @for (hour, case, task) in tasks { li {
-                    strong { (hour) } " · " a href={ "/cases/" (case.id) } { (case.client_code) } " · " (task.purpose)
-                    " — " (task.office_name) " · " (task.status.as_str()) " · "
+                    strong { (hour) } " · " a href={ "/cases/" (case.id) } { (for_page(&case.client_code)) } " · " (for_page(&task.purpose))
+                    " — " (for_page(&task.office_name)) " · " (task.status.as_str()) " · "
                     @for (i, a) in task.assignees.iter().enumerate() { @if i > 0 { ", " } (name_of(&names, a)) }
                 } } }
             }

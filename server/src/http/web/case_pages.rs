@@ -15,6 +15,7 @@ use super::auth::{WebError, WebUser};
 use super::headers::secure_headers;
 use super::i18n::{self, Lang, Msg, belgrade};
 use super::layout::{Names, Page, csrf_field, name_of, page, parse_case, short, user_names};
+use crate::display::for_page;
 use crate::http::state::AppState;
 use crate::office::cases;
 
@@ -48,7 +49,7 @@ pub(super) async fn case_list(State(state): State<AppState>, user: WebUser) -> P
             div.scroll { table {
                 thead { tr { th { (l.t(Msg::Client)) } th { (l.t(Msg::Status)) } th { (l.t(Msg::Notes)) } th { (l.t(Msg::LastActivity)) } } }
                 tbody { @for c in &rows { tr {
-                    td { a href={ "/cases/" (c.id) } { (c.client_code) } }
+                    td { a href={ "/cases/" (c.id) } { (for_page(&c.client_code)) } }
                     td { (c.status.as_str()) }
                     td { (c.notes.len()) }
                     td { (last_activity(c).map(belgrade).unwrap_or_default()) }
@@ -111,7 +112,7 @@ fn timeline(l: Lang, case: &Case, names: &HashMap<Uuid, (String, Role)>) -> Mark
                             " · " (l.t(Msg::By)) " " span.author { (name_of(names, &n.author.user)) }
                             " · " (l.t(Msg::Device)) " " code { (short(&n.author.device.to_string())) }
                         }
-                        p.body { (n.body) }
+                        p.body { (for_page(&n.body)) }
                         @if !n.tags.is_empty() {
                             p.tags { @for t in &n.tags { span.tag { (t.as_str()) } " " } }
                         }
@@ -121,10 +122,10 @@ fn timeline(l: Lang, case: &Case, names: &HashMap<Uuid, (String, Role)>) -> Mark
                             strong { (l.t(Msg::Task)) } " · " time { (belgrade(*at)) }
                             " · " (t.status.as_str())
                         }
-                        p.body { (t.purpose) " — " (t.office_name) " (" (t.office_kind.as_str()) "), " (t.office_address) }
+                        p.body { (for_page(&t.purpose)) " — " (for_page(&t.office_name)) " (" (t.office_kind.as_str()) "), " (for_page(&t.office_address)) }
                         @if !t.checklist.is_empty() {
                             ul.checklist { @for c in &t.checklist {
-                                li { @if c.done { "☑ " } @else { "☐ " } (c.label) }
+                                li { @if c.done { "☑ " } @else { "☐ " } (for_page(&c.label)) }
                             } }
                         }
                         p.assignees { (l.t(Msg::Assignees)) ": "
@@ -174,7 +175,7 @@ pub(super) async fn case_page(
         .collect();
     let today = time::OffsetDateTime::now_utc();
     let body = html! {
-        p.case-meta { (l.t(Msg::Client)) ": " strong { (case.client_code) } " · " (l.t(Msg::Status)) ": " (case.status.as_str())
+        p.case-meta { (l.t(Msg::Client)) ": " strong { (for_page(&case.client_code)) } " · " (l.t(Msg::Status)) ": " (case.status.as_str())
             " · " (l.t(Msg::Assignees)) ": "
             @for (i, w) in case.assigned_workers.iter().enumerate() { @if i > 0 { ", " } (name_of(&names, w)) }
         }
@@ -188,7 +189,7 @@ pub(super) async fn case_page(
         }
         @if !other_conflicts.is_empty() {
             ul.conflicts { @for c in &other_conflicts { li {
-                (c.field) ": " @for (i, v) in c.values.iter().enumerate() { @if i > 0 { " / " } (v.value) }
+                (c.field) ": " @for (i, v) in c.values.iter().enumerate() { @if i > 0 { " / " } (for_page(&v.value)) }
                 " (" (l.t(Msg::Shown)) ": " (c.winner.value) ")"
             } } }
         }
@@ -231,7 +232,7 @@ pub(super) async fn case_page(
             }
         }
     };
-    Ok(page(Some(&user), l, &case.client_code, body))
+    Ok(page(Some(&user), l, &for_page(&case.client_code), body))
 }
 
 pub(super) async fn case_timeline(

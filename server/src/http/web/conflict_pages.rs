@@ -15,6 +15,7 @@ use maud::{Markup, html};
 use super::auth::{WebError, WebUser};
 use super::i18n::{Lang, Msg, belgrade};
 use super::layout::{Names, Page, csrf_field, name_of, page, parse_case, short, user_names};
+use crate::display::for_page;
 use crate::http::state::AppState;
 use crate::office::conflicts::{self, CaseConflicts, Resolution};
 
@@ -66,7 +67,7 @@ fn conflict_form(
                         input type="radio" id=(id) name="value" value=(v.value) checked[i == 0];
                         " "
                         label for=(id) {
-                            strong.value { (v.value) }
+                            strong.value { (for_page(&v.value)) }
                             @if let Some(a) = v.author {
                                 " · " (l.t(Msg::By)) " " span.author { (name_of(names, &a.user)) }
                                 " · " (l.t(Msg::Device)) " " code.device title=(a.device) { (short(&a.device.to_string())) }
@@ -103,7 +104,7 @@ pub(super) async fn inbox(State(state): State<AppState>, user: WebUser) -> Page 
         @if inbox.is_empty() { p #no-conflicts { (l.t(Msg::NoConflicts)) } }
         @for case in &inbox {
             section.conflict-case data-case=(case.case) {
-                h2 { a href={ "/cases/" (case.case) } { (case.client_code) } }
+                h2 { a href={ "/cases/" (case.case) } { (for_page(&case.client_code)) } }
                 @for (i, c) in case.conflicts.iter().enumerate() {
                     (conflict_form(l, &user, case, c, i, &names))
                 }

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::auth::{WebError, WebUser};
 use super::i18n::{Msg, belgrade, belgrade_unix};
 use super::layout::{Page, csrf_field, name_of, page, short, user_names};
+use crate::display::for_page;
 use crate::http::state::AppState;
 use crate::office::devices::{self, DeviceStatus};
 
@@ -131,7 +132,7 @@ pub(super) async fn quarantine_show(
         ol.timeline { @for n in &preview.notes { li.note {
             div.meta { time { (belgrade(n.written_at)) } " · " (l.t(Msg::By)) " " (name_of(&names, &n.author.user))
                 " · " (l.t(Msg::Device)) " " code { (short(&n.author.device.to_string())) } }
-            p.body { (n.body) }
+            p.body { (for_page(&n.body)) }
         } } }
         @if preview.entry.decision.is_none() {
             div.actions {
