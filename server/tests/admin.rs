@@ -948,3 +948,87 @@ fn text_a_phone_wrote_reaches_the_admin_terminal_as_text_not_as_control() {
         "{printed}"
     );
 }
+
+#[test]
+fn the_audit_log_says_who_was_given_which_case_and_when() {
+    use fieldcase_core::ids::UserId;
+    use fieldcase_core::model::{CaseStatus, ConsentStatus, NewCase, NewTask, OfficeKind};
+    use fieldcase_server::office::cases;
+
+    let t = TestServer::start();
+    let ana = UserId::from_uuid(t.add_user("ana", Role::FieldWorker));
+    let bo = UserId::from_uuid(t.add_user("bo", Role::FieldWorker));
+    let cy = UserId::from_uuid(t.add_user("cy", Role::FieldWorker));
+    let state = &t.server.state;
+    let (db, vault, now) = (state.db(), state.vault().clone(), state.now());
+    let task = NewTask {
+        purpose: "statement to the police".into(),
+        office_kind: OfficeKind::Police,
+        office_name: "PU Stari grad".into(),
+        office_address: String::new(),
+        scheduled_at: time::macros::datetime!(2026-12-05 10:00 UTC),
+        time_zone: "Europe/Belgrade".into(),
+        assignees: vec![ana],
+        checklist: vec![],
+    };
+    let new = NewCase {
+        client_code: "K-0142".into(),
+        consent: ConsentStatus::Given,
+        assigned_workers: vec![ana, bo],
+    };
+    let before = db.read(|sql| audit::list(sql, 1000)).unwrap().len();
+    let (case, first_task) = db
+        .write(|sql| cases::create_case(sql, &vault, &new, Some(&task), now))
+        .unwrap()
+        .keep(&vault);
+    let first_task = first_task.unwrap();
+    db.write(|sql| cases::set_assigned(sql, &vault, case, bo, false, now))
+        .unwrap()
+        .keep(&vault);
+    db.write(|sql| cases::set_assigned(sql, &vault, case, cy, true, now))
+        .unwrap()
+        .keep(&vault);
+    let second_task = db
+        .write(|sql| cases::add_task(sql, &vault, case, &task, now))
+        .unwrap()
+        .keep(&vault);
+    for status in [CaseStatus::Closed, CaseStatus::Open] {
+        db.write(|sql| cases::set_status(sql, &vault, case, status, now))
+            .unwrap()
+            .keep(&vault);
+    }
+    let entries = db.read(|sql| audit::list(sql, 1000)).unwrap();
+    let got: Vec<(String, Option<String>, Option<String>)> = entries[before..]
+        .iter()
+        .map(|e| (e.action.clone(), e.user_id.clone(), e.detail.clone()))
+        .collect();
+    let c = Some(case.to_string());
+    let user = |u: UserId| Some(u.to_string());
+    assert_eq!(
+        got,
+        vec![
+            ("case_created".into(), None, c.clone()),
+            ("case_assigned".into(), user(ana), c.clone()),
+            ("case_assigned".into(), user(bo), c.clone()),
+            (
+                "task_added".into(),
+                None,
+                Some(format!("{case}/{first_task}"))
+            ),
+            ("case_unassigned".into(), user(bo), c.clone()),
+            ("case_assigned".into(), user(cy), c.clone()),
+            (
+                "task_added".into(),
+                None,
+                Some(format!("{case}/{second_task}"))
+            ),
+            ("case_status_closed".into(), None, c.clone()),
+            ("case_status_open".into(), None, c.clone()),
+        ]
+    );
+    // And the chain still verifies with them.
+    assert!(matches!(
+        db.read(audit::verify_chain).unwrap(),
+        ChainReport::Intact { .. }
+    ));
+}

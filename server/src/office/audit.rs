@@ -59,6 +59,17 @@ pub mod action {
     pub const DEVICE_ENROLLED: &str = "device_enrolled";
     /// A device was revoked (detail: `admin` or `user_deactivated`).
     pub const DEVICE_REVOKED: &str = "device_revoked";
+    /// A case was opened (detail: the case id).
+    pub const CASE_CREATED: &str = "case_created";
+    /// A worker was given a case (user: the worker; detail: the case id).
+    pub const CASE_ASSIGNED: &str = "case_assigned";
+    /// A worker's case was taken from her (user: the worker; detail: the case id).
+    pub const CASE_UNASSIGNED: &str = "case_unassigned";
+    /// An accompaniment task was planned at the office (detail: `case/task`).
+    pub const TASK_ADDED: &str = "task_added";
+    /// A case's status was set at the office, `case_status_closed` or `case_status_open` and so
+    /// on (detail: the case id).
+    pub const CASE_STATUS_PREFIX: &str = "case_status_";
 }
 
 /// One audit entry to append.

@@ -17,6 +17,7 @@ use fieldcase_core::ids::{CaseId, TaskId, UserId};
 use fieldcase_core::model::{Case, CaseStatus, NewCase, NewTask};
 use time::OffsetDateTime;
 
+use super::audit::{self, action};
 use crate::error::ServerError;
 use crate::sql_params;
 use crate::storage::case_docs::CaseVault;
@@ -55,7 +56,8 @@ pub fn set_status(
     let mut loaded = load_doc(sql, vault, case)?;
     loaded.doc.set_status(vault.office, status, at(now))?;
     store(sql, vault, &mut loaded, None, now)?;
-    crate::office::audit::record(sql, now, &format!("case_status_{status}"), None, None)?;
+    let action = format!("{}{status}", action::CASE_STATUS_PREFIX);
+    audit::record_detail(sql, now, &action, None, None, Some(&case.to_string()))?;
     Ok(WithDocs::new((), [loaded]))
 }
 
@@ -89,12 +91,20 @@ pub fn create_case(
         .map(|t| loaded.doc.add_task(vault.office, t, at(now)))
         .transpose()?;
     store(sql, vault, &mut loaded, None, now)?;
+    let case = id.to_string();
+    audit::record_detail(sql, now, action::CASE_CREATED, None, None, Some(&case))?;
     for user in &new.assigned_workers {
         sql.execute(
             "INSERT INTO case_assignments (case_id, user_id) VALUES (?1, ?2)
              ON CONFLICT DO NOTHING",
-            sql_params![&id.to_string(), &user.to_string()],
+            sql_params![&case, &user.to_string()],
         )?;
+        let worker = Some(user.as_uuid());
+        audit::record_detail(sql, now, action::CASE_ASSIGNED, worker, None, Some(&case))?;
+    }
+    if let Some(task) = task_id {
+        let detail = format!("{id}/{task}");
+        audit::record_detail(sql, now, action::TASK_ADDED, None, None, Some(&detail))?;
     }
     Ok(WithDocs::new((id, task_id), [loaded]))
 }
@@ -129,16 +139,17 @@ pub fn set_assigned(
             sql_params![&case.to_string(), &user.to_string()],
         )?;
     }
-    crate::office::audit::record(
+    audit::record_detail(
         sql,
         now,
         if assigned {
-            "case_assigned"
+            action::CASE_ASSIGNED
         } else {
-            "case_unassigned"
+            action::CASE_UNASSIGNED
         },
         Some(user.as_uuid()),
         None,
+        Some(&case.to_string()),
     )?;
     Ok(WithDocs::new((), [loaded]))
 }
@@ -154,6 +165,8 @@ pub fn add_task(
     let mut loaded = load_doc(sql, vault, case)?;
     let id = loaded.doc.add_task(vault.office, task, at(now))?;
     store(sql, vault, &mut loaded, None, now)?;
+    let detail = format!("{case}/{id}");
+    audit::record_detail(sql, now, action::TASK_ADDED, None, None, Some(&detail))?;
     Ok(WithDocs::new(id, [loaded]))
 }
 
