@@ -53,6 +53,9 @@ pub fn open_sqlite(path: &Path) -> Result<Connection, ServerError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Deleted rows are overwritten, not left in free pages: a discarded quarantine upload or
+    // an ended session must not stay readable in the file (the key file sits beside it).
+    conn.pragma_update(None, "secure_delete", "ON")?;
     migrate(&mut conn)?;
     Ok(conn)
 }

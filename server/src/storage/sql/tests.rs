@@ -800,3 +800,37 @@ fn database_settings_parse() {
     ));
     assert!(DatabaseConfig::parse("").is_err());
 }
+
+#[test]
+fn a_deleted_row_leaves_nothing_readable_in_the_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(super::DB_FILE);
+    let db = Database::from_sqlite(super::open_sqlite(&path).unwrap());
+    let marker = "erased-row-marker-5f1c";
+    db.write(|sql| {
+        sql.execute_batch("CREATE TABLE scratch (x TEXT NOT NULL)")?;
+        for i in 0..50 {
+            sql.execute(
+                "INSERT INTO scratch (x) VALUES (?1)",
+                sql_params![&format!("{marker} {i} {}", "y".repeat(200))],
+            )?;
+        }
+        Ok::<_, SqlError>(())
+    })
+    .unwrap();
+    db.write(|sql| {
+        sql.execute("DELETE FROM scratch", &[])?;
+        Ok::<_, SqlError>(())
+    })
+    .unwrap();
+    drop(db);
+    // Closing the last connection checkpoints the WAL into the file.
+    let file = std::fs::read(&path).unwrap();
+    let wal = std::fs::read(dir.path().join(format!("{}-wal", super::DB_FILE))).unwrap_or_default();
+    for bytes in [&file, &wal] {
+        assert!(
+            !bytes.windows(marker.len()).any(|w| w == marker.as_bytes()),
+            "a deleted row is still in the file"
+        );
+    }
+}
