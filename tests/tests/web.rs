@@ -197,26 +197,77 @@ fn sessions_expire_when_idle_and_end_at_logout() {
 }
 
 #[test]
-fn login_attempts_are_rate_limited_and_passwords_hashed_with_argon2id() {
+fn login_attempts_are_rate_limited_by_name_and_address_and_passwords_hashed_with_argon2id() {
     let server = TestServer::start();
     server.add_web_user("marija", Role::CaseManager, PASSWORD);
     let db = server.running().state.db();
-    let attempt = |password: &str, ip: &str| {
-        db.write(|c| sign_in::login(c, ip, "marija", password, now()))
+    let key = [7u8; 32];
+    let t0 = now();
+    // One attempt as the page makes it: limits and a provisional failure in one transaction,
+    // the password checked outside it, the outcome in a second one.
+    let attempt = |name: &str, password: &str, ip: &str, at: i64| {
+        let begun = db
+            .write(|c| sign_in::begin_login(c, &key, ip, name, at))
+            .unwrap();
+        let attempt = begun?;
+        let ok = sign_in::check_password(&attempt, password);
+        db.write(|c| sign_in::finish_login(c, attempt, ok, at))
             .unwrap()
+            .map(|_| ())
     };
-    assert!(attempt(PASSWORD, "10.0.0.1").is_ok());
-    for _ in 0..sign_in::FAILURES_PER_NAME {
+    assert!(attempt("marija", PASSWORD, "10.0.0.1", t0).is_ok());
+    // Each failure makes the name wait longer from that address: 1, 2, 4, 8 s.
+    let mut at = t0;
+    for n in 0..sign_in::FAILURES_PER_NAME_AND_ADDRESS {
         assert_eq!(
-            attempt("wrong password", "10.0.0.1").err(),
-            Some(LoginRefusal::BadCredentials)
+            attempt("marija", "wrong password", "10.0.0.1", at).err(),
+            Some(LoginRefusal::BadCredentials),
+            "failure {n}"
         );
+        if n < sign_in::FAILURES_PER_NAME_AND_ADDRESS - 1 {
+            // Too soon after it: refused without a password check.
+            assert_eq!(
+                attempt("marija", PASSWORD, "10.0.0.1", at).err(),
+                Some(LoginRefusal::TooManyAttempts)
+            );
+        }
+        at += 1 << n;
     }
-    // Even the right password waits out the window now.
+    // Locked for this name from this address, even with the right password...
     assert_eq!(
-        attempt(PASSWORD, "10.0.0.2").err(),
+        attempt("Marija ", PASSWORD, "10.0.0.1", at + 60).err(),
         Some(LoginRefusal::TooManyAttempts)
     );
+    // ...but someone failing on purpose elsewhere does not lock her out.
+    assert!(attempt("marija", PASSWORD, "10.0.0.2", at + 60).is_ok());
+    // A success clears the failures of that name from that address.
+    assert!(attempt("marija", "wrong password", "10.0.0.3", at).is_err());
+    assert!(attempt("marija", PASSWORD, "10.0.0.3", at + 1).is_ok());
+    let left: i64 = server.with_sql(|c| {
+        c.query_row(
+            "SELECT count(*) FROM web_login_failures WHERE ip = '10.0.0.3'",
+            &[],
+        )?
+        .get(0)
+    });
+    assert_eq!(left, 0);
+
+    // What was typed into the name field is never stored as typed.
+    let typed = "my-secret-password-typed-as-name";
+    assert!(attempt(typed, "x", "10.0.0.4", at).is_err());
+    let names: Vec<String> = server.with_sql(|c| {
+        c.query_all("SELECT name FROM web_login_failures", &[])?
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    });
+    assert!(!names.is_empty());
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.contains("secret") && !n.contains("marija"))
+    );
+
     let hash: String = server.with_sql(|c| {
         c.query_row("SELECT password_hash FROM web_logins", &[])?
             .get(0)

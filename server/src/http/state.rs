@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
+use zeroize::Zeroizing;
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::ServerError;
@@ -68,6 +69,8 @@ impl Default for Limits {
 struct Inner {
     db: Database,
     keys: ServerKeys,
+    /// Tags the user names of failed logins (derived from `server.key`).
+    login_key: Zeroizing<[u8; 32]>,
     vault: Arc<CaseVault>,
     clock: Arc<dyn Clock>,
     limits: Limits,
@@ -75,6 +78,9 @@ struct Inner {
     in_flight: Arc<Semaphore>,
     live_streams: Arc<Semaphore>,
 }
+
+/// What the key tagging failed logins' user names is derived for.
+pub(crate) const LOGIN_FAILURES_KEY: &str = "web login failures: user names";
 
 /// Most live-update streams (server-sent events of open case pages) open at once; past it a
 /// page is answered 503 and its script falls back to polling.
@@ -113,10 +119,12 @@ impl AppState {
             limits.enroll_failures_global,
             limits.enroll_failure_window_secs,
         );
+        let login_key = keys.derive(LOGIN_FAILURES_KEY)?;
         Ok(AppState {
             inner: Arc::new(Inner {
                 db,
                 keys,
+                login_key,
                 vault,
                 clock,
                 limits,
@@ -175,6 +183,11 @@ impl AppState {
     /// The server's keys.
     pub fn keys(&self) -> &ServerKeys {
         &self.inner.keys
+    }
+
+    /// The key that tags the typed user names of failed logins.
+    pub(crate) fn login_key(&self) -> &[u8; 32] {
+        &self.inner.login_key
     }
 
     /// Current time, Unix seconds.

@@ -10,6 +10,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use fieldcase_core::protocol::Role;
+use hmac::{Hmac, Mac};
 use rand::RngCore;
 use rand::rngs::OsRng;
 use sha2::{Digest, Sha256};
@@ -26,8 +27,8 @@ use crate::storage::sql::Sql;
 pub const IDLE_TIMEOUT_SECS: i64 = 30 * 60;
 /// A session ends this many seconds after login whatever happens.
 pub const ABSOLUTE_TIMEOUT_SECS: i64 = 12 * 3600;
-/// Failed logins allowed per user name per window.
-pub const FAILURES_PER_NAME: i64 = 5;
+/// Failed logins allowed per user name from one client address per window.
+pub const FAILURES_PER_NAME_AND_ADDRESS: i64 = 5;
 /// Failed logins allowed per client address per window.
 pub const FAILURES_PER_IP: i64 = 20;
 /// The failure-counting window, seconds.
@@ -107,40 +108,91 @@ pub struct NewSession {
     pub user_id: Uuid,
 }
 
-/// Checks a name and password (rate-limited per name and client address) and opens a session,
-/// inside the caller's write transaction (a refusal is recorded too: commit it).
-pub fn login(
+/// A login that passed the limits: its password is checked next, outside any transaction
+/// ([`check_password`]: argon2 takes tens of milliseconds and must not hold the database), then
+/// [`finish_login`] records the outcome. It is counted as a failure from the start, so that
+/// attempts sent at once cannot run more password checks than the limits allow.
+#[derive(Debug)]
+pub struct LoginAttempt {
+    ip: String,
+    name_tag: String,
+    /// The active user of that name and their password hash, if there is one.
+    user: Option<(Uuid, String)>,
+}
+
+/// The form in which a typed user name is kept among the failures: an HMAC under a key of
+/// this office, never the text (a password typed into the name field must not be stored).
+fn name_tag(key: &[u8; 32], name: &str) -> Result<String, ServerError> {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
+        .map_err(|_| ServerError::Internal("the login failure key"))?;
+    mac.update(name.trim().to_lowercase().as_bytes());
+    Ok(hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Seconds a name must wait after its `failures`-th failure from one address before the next
+/// attempt from there: 1, 2, 4, 8 s, at most a minute.
+fn delay_after(failures: i64) -> i64 {
+    let exponent = u32::try_from(failures.saturating_sub(1).clamp(0, 6)).unwrap_or(6);
+    (1_i64 << exponent).min(60)
+}
+
+/// Starts a login inside the caller's write transaction (commit it whatever the answer):
+/// refuses it while the name has failed [`FAILURES_PER_NAME_AND_ADDRESS`] times from this
+/// address, or this address [`FAILURES_PER_IP`] times, within [`FAILURE_WINDOW_SECS`], or
+/// before the delay after the last failure of the name from this address has passed.
+/// Counting by name and address together, not by name alone, keeps anyone from locking a
+/// user out by failing on purpose from elsewhere. `key` tags the typed name
+/// ([`crate::storage::keys::ServerKeys::derive`]).
+pub fn begin_login(
     sql: &mut dyn Sql,
+    key: &[u8; 32],
     ip: &str,
     name: &str,
-    password: &str,
     now: i64,
-) -> Result<Result<NewSession, LoginRefusal>, ServerError> {
-    let key = name.trim().to_lowercase();
+) -> Result<Result<LoginAttempt, LoginRefusal>, ServerError> {
+    let tag = name_tag(key, name)?;
     let since = now - FAILURE_WINDOW_SECS;
     sql.execute(
         "DELETE FROM web_login_failures WHERE at < ?1",
         sql_params![since],
     )?;
     let counts = sql.query_row(
-        "SELECT CAST(coalesce(sum(CASE WHEN name = ?1 THEN 1 ELSE 0 END), 0) AS BIGINT),
-                CAST(coalesce(sum(CASE WHEN ip = ?2 THEN 1 ELSE 0 END), 0) AS BIGINT)
+        "SELECT CAST(coalesce(sum(CASE WHEN name = ?1 AND ip = ?2 THEN 1 ELSE 0 END), 0) AS BIGINT),
+                CAST(coalesce(sum(CASE WHEN ip = ?2 THEN 1 ELSE 0 END), 0) AS BIGINT),
+                CAST(coalesce(max(CASE WHEN name = ?1 AND ip = ?2 THEN at END), 0) AS BIGINT)
          FROM web_login_failures WHERE at >= ?3",
-        sql_params![&key, ip, since],
+        sql_params![&tag, ip, since],
     )?;
-    let (by_name, by_ip): (i64, i64) = (counts.get(0)?, counts.get(1)?);
-    if by_name >= FAILURES_PER_NAME || by_ip >= FAILURES_PER_IP {
+    let (by_pair, by_ip, last): (i64, i64, i64) = (counts.get(0)?, counts.get(1)?, counts.get(2)?);
+    if by_pair >= FAILURES_PER_NAME_AND_ADDRESS
+        || by_ip >= FAILURES_PER_IP
+        || (by_pair > 0 && now < last.saturating_add(delay_after(by_pair)))
+    {
         return Ok(Err(LoginRefusal::TooManyAttempts));
     }
-    let row: Option<(String, String)> = match sql.query_opt(
+    sql.execute(
+        "INSERT INTO web_login_failures (ip, name, at) VALUES (?1, ?2, ?3)",
+        sql_params![ip, &tag, now],
+    )?;
+    let user = match sql.query_opt(
         "SELECT u.id, w.password_hash FROM users u JOIN web_logins w ON w.user_id = u.id
          WHERE u.name = ?1 AND u.active = 1",
         sql_params![name.trim()],
     )? {
-        Some(r) => Some((r.get(0)?, r.get(1)?)),
+        Some(r) => Some((parse_uuid(&r.get::<String>(0)?)?, r.get(1)?)),
         None => None,
     };
-    let ok = match &row {
+    Ok(Ok(LoginAttempt {
+        ip: ip.to_owned(),
+        name_tag: tag,
+        user,
+    }))
+}
+
+/// Checks the password of an attempt (argon2id; the same work whether or not the user
+/// exists). Runs outside any transaction.
+pub fn check_password(attempt: &LoginAttempt, password: &str) -> bool {
+    match &attempt.user {
         Some((_, hash)) => PasswordHash::new(hash)
             .map(|h| {
                 Argon2::default()
@@ -149,29 +201,38 @@ pub fn login(
             })
             .unwrap_or(false),
         None => {
-            // Same work whether or not the user exists.
             let salt = SaltString::generate(&mut HashRng);
             let _ = Argon2::default().hash_password(password.as_bytes(), &salt);
             false
         }
-    };
-    let user_id = match (&row, ok) {
-        (Some((id, _)), true) => {
-            Uuid::try_parse(id).map_err(|_| ServerError::Internal("bad user id"))?
-        }
-        _ => {
+    }
+}
+
+/// Records the outcome of an attempt inside the caller's write transaction: with the right
+/// password the failures of the name from this address are cleared and a session opens;
+/// otherwise the attempt stays counted. Both are audited.
+pub fn finish_login(
+    sql: &mut dyn Sql,
+    attempt: LoginAttempt,
+    password_ok: bool,
+    now: i64,
+) -> Result<Result<NewSession, LoginRefusal>, ServerError> {
+    match attempt.user {
+        Some((user_id, _)) if password_ok => {
             sql.execute(
-                "INSERT INTO web_login_failures (ip, name, at) VALUES (?1, ?2, ?3)",
-                sql_params![ip, &key, now],
+                "DELETE FROM web_login_failures WHERE ip = ?1 AND name = ?2",
+                sql_params![&attempt.ip, &attempt.name_tag],
             )?;
-            let user = row.as_ref().and_then(|(id, _)| Uuid::try_parse(id).ok());
-            audit::record(sql, now, "web_login_failed", user.as_ref(), None)?;
-            return Ok(Err(LoginRefusal::BadCredentials));
+            let session = create_session(sql, user_id, now)?;
+            audit::record(sql, now, "web_login", Some(&user_id), None)?;
+            Ok(Ok(session))
         }
-    };
-    let session = create_session(sql, user_id, now)?;
-    audit::record(sql, now, "web_login", Some(&user_id), None)?;
-    Ok(Ok(session))
+        user => {
+            let user = user.map(|(id, _)| id);
+            audit::record(sql, now, "web_login_failed", user.as_ref(), None)?;
+            Ok(Err(LoginRefusal::BadCredentials))
+        }
+    }
 }
 
 /// Opens a session for a user (after a successful login; tests use it directly).

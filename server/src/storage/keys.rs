@@ -55,6 +55,18 @@ impl ServerKeys {
         self.signing_key.verifying_key()
     }
 
+    /// A key for one purpose, derived from the signing key (HKDF-SHA256, `purpose` as the
+    /// info): keyed tags and MACs of the office use these, so that whoever holds a copy of the
+    /// database but not `server.key` can neither compute nor forge them.
+    pub fn derive(&self, purpose: &str) -> Result<Zeroizing<[u8; 32]>, ServerError> {
+        let secret = Zeroizing::new(self.signing_key.to_bytes());
+        let hkdf = hkdf::Hkdf::<sha2::Sha256>::new(Some(b"fieldcase-server-keys-v1"), &*secret);
+        let mut key = Zeroizing::new([0u8; 32]);
+        hkdf.expand(purpose.as_bytes(), key.as_mut())
+            .map_err(|_| ServerError::Internal("deriving a key"))?;
+        Ok(key)
+    }
+
     /// Loads the key file of an existing office; [`ServerError::NoOffice`] when `data_dir` holds
     /// none (an admin command must not make a second, empty office by mistake).
     pub fn load(data_dir: &Path) -> Result<ServerKeys, ServerError> {

@@ -13,6 +13,7 @@ use maud::html;
 use super::auth::{self, WebError, WebUser};
 use super::i18n::{Lang, Msg};
 use super::layout::{Page, page};
+use crate::http::error::AppError;
 use crate::http::state::AppState;
 use crate::office::sign_in::{self, LoginRefusal};
 
@@ -113,22 +114,28 @@ pub(super) async fn login_submit(
     }
     let lang = auth::browser_lang(&parts);
     let name = form.get("name").cloned().unwrap_or_default();
-    let password = form.get("password").cloned().unwrap_or_default();
+    let password = zeroize::Zeroizing::new(form.get("password").cloned().unwrap_or_default());
     let now = state.now();
-    let result = state
+    let key = *state.login_key();
+    let begun = state
         .db()
         .call_write(move |sql| {
-            let outcome = sign_in::login(sql, &ip, &name, &password, now)?;
-            // The user's own language choice follows them to this browser.
-            let lang = match &outcome {
-                Ok(session) => {
-                    sign_in::user_lang(sql, &session.user_id)?.and_then(|l| Lang::parse(&l))
-                }
-                Err(_) => None,
-            };
-            Ok::<_, WebError>(outcome.map(|s| (s, lang)))
+            sign_in::begin_login(sql, &key, &ip, &name, now).map_err(WebError::from)
         })
         .await?;
+    let result = match begun {
+        Err(refusal) => Err(refusal),
+        Ok(attempt) => {
+            // argon2 runs on the blocking pool, outside any database turn.
+            let (attempt, ok) = tokio::task::spawn_blocking(move || {
+                let ok = sign_in::check_password(&attempt, &password);
+                (attempt, ok)
+            })
+            .await
+            .map_err(|_| WebError::Internal(AppError::internal(&"the password check failed")))?;
+            finish(&state, attempt, ok, now).await?
+        }
+    };
     match result {
         Ok((session, user_lang)) => {
             let mut response = Redirect::to("/").into_response();
@@ -155,6 +162,29 @@ pub(super) async fn login_submit(
             Ok(response)
         }
     }
+}
+
+/// Records a checked login attempt; with a session, the user's own language choice, which
+/// follows them to this browser.
+async fn finish(
+    state: &AppState,
+    attempt: sign_in::LoginAttempt,
+    ok: bool,
+    now: i64,
+) -> Result<Result<(sign_in::NewSession, Option<Lang>), LoginRefusal>, WebError> {
+    state
+        .db()
+        .call_write(move |sql| {
+            let outcome = sign_in::finish_login(sql, attempt, ok, now)?;
+            let lang = match &outcome {
+                Ok(session) => {
+                    sign_in::user_lang(sql, &session.user_id)?.and_then(|l| Lang::parse(&l))
+                }
+                Err(_) => None,
+            };
+            Ok::<_, WebError>(outcome.map(|s| (s, lang)))
+        })
+        .await
 }
 
 pub(super) async fn logout(

@@ -36,6 +36,10 @@ pub const PG_MIGRATIONS: &[(&str, &str)] = &[
         "006_case_chunks",
         include_str!("../../../migrations/postgres/006_case_chunks.sql"),
     ),
+    (
+        "007_login_failures",
+        include_str!("../../../migrations/postgres/007_login_failures.sql"),
+    ),
 ];
 
 /// The advisory lock key that serialises migrations (the bytes of "fcmigrat"); distinct from

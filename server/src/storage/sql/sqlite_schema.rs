@@ -32,6 +32,10 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         "006_case_chunks",
         include_str!("../../../migrations/006_case_chunks.sql"),
     ),
+    (
+        "007_login_failures",
+        include_str!("../../../migrations/007_login_failures.sql"),
+    ),
 ];
 
 /// File name of the database inside the data folder.
