@@ -10,7 +10,8 @@
   var last = live.innerHTML;
   var poller = null;
   function refresh() {
-    fetch(src, { credentials: "same-origin", cache: "no-store" })
+    // Marked as the page's own request: it does not keep an unattended page signed in.
+    fetch(src, { credentials: "same-origin", cache: "no-store", headers: { "X-Fieldcase-Background": "1" } })
       // A redirect means the session ended (to the login page): keep what is shown.
       .then(function (r) { return r.ok && !r.redirected ? r.text() : null; })
       .then(function (html) {

@@ -711,3 +711,92 @@ fn the_login_and_error_pages_speak_the_visitors_language() {
     assert_eq!(status, 404);
     assert!(body.contains("404 Nije pronađeno"), "{body}");
 }
+
+#[test]
+fn the_live_stream_ends_with_its_session_and_background_requests_do_not_keep_a_page_signed_in() {
+    use fieldcase_tests::rawhttp::{RawAnswer, RawConnection, request};
+    use std::time::Duration;
+
+    let server = TestServer::start();
+    let ana = server.add_user("ana", Role::FieldWorker);
+    server.add_web_user("marija", Role::CaseManager, PASSWORD);
+    let (case, _) = server.create_case("K-LIVE", &[ana]);
+    let marija = session(&server, "marija");
+    let cookie = format!("{}={}", auth::SESSION_COOKIE, marija.token).into_bytes();
+
+    // The stream opens for a live session, then the case manager signs out.
+    let mut stream = RawConnection::connect(server.addr(), server.fingerprint());
+    stream.send(&request(
+        "GET",
+        &format!("/cases/{case}/events"),
+        &[
+            ("cookie", cookie.clone()),
+            ("accept", b"text/event-stream".to_vec()),
+        ],
+        b"",
+    ));
+    std::thread::sleep(Duration::from_millis(300));
+    server.with_sql(|c| {
+        sign_in::end_session(c, &marija.token, now())
+            .map_err(|_| fieldcase_server::error::SqlError::Refused("ending the session failed"))
+    });
+    // A change to the case after the logout reaches nobody: the stream ends instead.
+    let state = &server.running().state;
+    let vault = state.vault().clone();
+    state
+        .db()
+        .write(|c| {
+            fieldcase_server::office::cases::set_status(
+                c,
+                &vault,
+                case,
+                fieldcase_core::model::CaseStatus::OnHold,
+                now(),
+            )
+        })
+        .unwrap()
+        .keep(&vault);
+    match stream.read_answer(Duration::from_secs(30)) {
+        RawAnswer::Response { status, body } => {
+            assert_eq!(status, 200);
+            let body = String::from_utf8_lossy(&body);
+            assert!(!body.contains("event: changed"), "{body}");
+        }
+        RawAnswer::Closed => panic!("the stream was still open 30 s after the logout"),
+    }
+
+    // A page left open: its own requests do not count as activity.
+    let s = session(&server, "marija");
+    let long_ago = now() - 25 * 60;
+    let last_seen = |server: &TestServer| -> i64 {
+        server.with_sql(|c| {
+            c.query_row("SELECT max(last_seen) FROM web_sessions", &[])?
+                .get(0)
+        })
+    };
+    server.with_sql(|c| {
+        c.execute(
+            "UPDATE web_sessions SET last_seen = ?1",
+            sql_params![long_ago],
+        )?;
+        Ok(())
+    });
+    let timeline = format!("/cases/{case}/timeline");
+    let (status, _) = send(
+        &server,
+        "GET",
+        &timeline,
+        &s.token,
+        "",
+        &[(auth::BACKGROUND_HEADER, "1")],
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        last_seen(&server),
+        long_ago,
+        "a background poll refreshed the session"
+    );
+    // What the person does still does.
+    assert_eq!(get(&server, &timeline, &s.token), 200);
+    assert!(last_seen(&server) > long_ago);
+}

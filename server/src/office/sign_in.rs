@@ -289,11 +289,14 @@ pub struct SessionUser {
 }
 
 /// The user of the session whose cookie token is `token`, if it is live and the user active;
-/// marks the session used now. An expired session is deleted and reads as none.
+/// with `activity`, marks the session used now (a request the person made; not the page's own
+/// background polls, which must not keep an unattended page signed in). An expired session is
+/// deleted and reads as none.
 pub fn session(
     sql: &mut dyn Sql,
     token: &str,
     now: i64,
+    activity: bool,
 ) -> Result<Option<SessionUser>, ServerError> {
     let hash = token_hash(token);
     let Some(r) = sql.query_opt(
@@ -314,10 +317,12 @@ pub fn session(
         )?;
         return Ok(None);
     }
-    sql.execute(
-        "UPDATE web_sessions SET last_seen = ?2 WHERE token_hash = ?1",
-        sql_params![&hash, now],
-    )?;
+    if activity {
+        sql.execute(
+            "UPDATE web_sessions SET last_seen = ?2 WHERE token_hash = ?1",
+            sql_params![&hash, now],
+        )?;
+    }
     Ok(Some(SessionUser {
         user_id: parse_uuid(&r.get::<String>(0)?)?,
         name: r.get(1)?,
@@ -325,6 +330,30 @@ pub fn session(
         csrf: r.get(3)?,
         lang: r.get(4)?,
     }))
+}
+
+/// Whether the session of `token` is still live for an active case manager or admin, read
+/// without writing (a live-update stream asks this before each event, so that it ends at
+/// logout, expiry, deactivation or a change of role).
+pub fn session_may_read_cases(
+    sql: &mut dyn Sql,
+    token: &str,
+    now: i64,
+) -> Result<bool, ServerError> {
+    let Some(r) = sql.query_opt(
+        "SELECT u.role, s.last_seen, s.created_at
+         FROM web_sessions s JOIN users u ON u.id = s.user_id
+         WHERE s.token_hash = ?1 AND u.active = 1",
+        sql_params![&token_hash(token)],
+    )?
+    else {
+        return Ok(false);
+    };
+    let role = parse_role(&r.get::<String>(0)?)?;
+    let (last_seen, created): (i64, i64) = (r.get(1)?, r.get(2)?);
+    Ok(matches!(role, Role::CaseManager | Role::Admin)
+        && now - last_seen <= IDLE_TIMEOUT_SECS
+        && now - created <= ABSOLUTE_TIMEOUT_SECS)
 }
 
 /// The page language a user chose, if any.

@@ -204,6 +204,21 @@ pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
+/// Header the page's script sets on the requests it makes by itself.
+pub const BACKGROUND_HEADER: &str = "x-fieldcase-background";
+
+/// Whether a request is one the page makes by itself: the script's fetches (which carry
+/// [`BACKGROUND_HEADER`]) and the live-update stream (which a browser opens asking for
+/// `text/event-stream` and cannot give other headers).
+fn is_background(parts: &Parts) -> bool {
+    parts.headers.contains_key(BACKGROUND_HEADER)
+        || parts
+            .headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/event-stream"))
+}
+
 impl FromRequestParts<AppState> for WebUser {
     type Rejection = WebError;
 
@@ -211,11 +226,14 @@ impl FromRequestParts<AppState> for WebUser {
         let token = cookie(parts, SESSION_COOKIE)
             .ok_or(WebError::Login)?
             .to_owned();
+        // The page's own background requests (the live stream, the timeline it fetches) do not
+        // count as the person's activity.
+        let activity = !is_background(parts);
         let now = state.now();
         let found = state
             .db()
             .call_write(move |sql| {
-                sign_in::session(sql, &token, now).map(|s| s.map(|s| (s, token)))
+                sign_in::session(sql, &token, now, activity).map(|s| s.map(|s| (s, token)))
             })
             .await
             .map_err(|e| WebError::Internal(AppError::from(e)))?;

@@ -2,8 +2,10 @@
 //! and sends a `changed` event whenever the case's change sequence number moves (a phone's sync,
 //! an office edit), and the page's script then fetches the timeline fragment. The stream wakes
 //! on the vault's change signal, re-checks every few seconds for changes written by another
-//! process (the admin CLI), and ends after [`MAX_STREAM_SECS`] so that the browser reconnects
-//! through the session check again. Open streams are bounded
+//! process (the admin CLI), checks the session before every event (so it ends at logout,
+//! expiry, deactivation or a change of role), and ends after [`MAX_STREAM_SECS`] so that the
+//! browser reconnects through the session check again. Neither the stream nor the fetches it
+//! triggers count as the person's activity: an unattended page signs out after the idle time. Open streams are bounded
 //! ([`crate::http::state::MAX_LIVE_STREAMS`]); past the bound the answer is 503 and the script polls.
 
 use std::convert::Infallible;
@@ -18,7 +20,7 @@ use fieldcase_core::ids::CaseId;
 use super::auth::{WebError, WebUser};
 use super::layout::parse_case;
 use crate::http::state::AppState;
-use crate::office::cases;
+use crate::office::{cases, sign_in};
 
 /// A stream ends after this many seconds; the browser opens a new one at once.
 pub(crate) const MAX_STREAM_SECS: u64 = 300;
@@ -27,6 +29,8 @@ const RECHECK: Duration = Duration::from_secs(5);
 
 struct Live {
     state: AppState,
+    /// The session cookie token the stream was opened with, checked before every event.
+    token: String,
     case: CaseId,
     changes: tokio::sync::watch::Receiver<u64>,
     last: Option<i64>,
@@ -43,6 +47,15 @@ async fn seq(state: &AppState, case: CaseId) -> Option<i64> {
         .flatten()
 }
 
+async fn session_holds(live: &Live) -> bool {
+    let (token, now) = (live.token.clone(), live.state.now());
+    live.state
+        .db()
+        .call_read(move |sql| sign_in::session_may_read_cases(sql, &token, now))
+        .await
+        .unwrap_or(false)
+}
+
 async fn next_change(mut live: Live) -> Option<(Result<Event, Infallible>, Live)> {
     loop {
         tokio::select! {
@@ -53,6 +66,10 @@ async fn next_change(mut live: Live) -> Option<(Result<Event, Infallible>, Live)
             }
             () = tokio::time::sleep(RECHECK) => {}
             () = tokio::time::sleep_until(live.until) => return None,
+        }
+        // A stream ends with its session: at logout, expiry, deactivation or a change of role.
+        if !session_holds(&live).await {
+            return None;
         }
         let now = seq(&live.state, live.case).await?;
         if Some(now) != live.last {
@@ -78,6 +95,7 @@ pub(super) async fn events(
         return Err(WebError::NotFound);
     }
     let live = Live {
+        token: user.token.clone(),
         changes: state.vault().subscribe(),
         state,
         case,
