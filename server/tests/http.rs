@@ -479,3 +479,44 @@ fn only_tls_1_3_is_offered() {
         "{e12:?}"
     );
 }
+
+/// A pinned TLS 1.3 connection to the test server offering `alpn` (nothing: no ALPN at all).
+fn pinned_tls(
+    t: &TestServer,
+    alpn: &[&[u8]],
+) -> Result<rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>, std::io::Error> {
+    let mut config =
+        (*fieldcase_core::transport::client_config(t.server.fingerprint).unwrap()).clone();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut sock = std::net::TcpStream::connect(t.server.addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    conn.complete_io(&mut sock)?;
+    Ok(rustls::StreamOwned::new(conn, sock))
+}
+
+#[test]
+fn only_http_1_1_is_spoken_so_every_connection_has_its_idle_timeout() {
+    // HTTP/2 connections were never closed when idle, and one could hold every request slot
+    // with its streams: the server speaks HTTP/1.1 only.
+    let t = TestServer::start();
+    let both = pinned_tls(&t, &[b"h2", b"http/1.1"]).unwrap();
+    assert_eq!(both.conn.alpn_protocol(), Some(&b"http/1.1"[..]));
+    assert!(
+        pinned_tls(&t, &[b"h2"]).is_err(),
+        "a client offering only h2 got a connection"
+    );
+    // The HTTP/2 preface sent without asking through ALPN is not answered in HTTP/2.
+    let mut raw = pinned_tls(&t, &[]).unwrap();
+    raw.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = raw.read_to_end(&mut answer);
+    assert!(
+        answer.is_empty() || answer.starts_with(b"HTTP/1.1 "),
+        "{:?}",
+        String::from_utf8_lossy(&answer)
+    );
+}

@@ -62,7 +62,9 @@ pub async fn serve_router(
     let mut server = axum_server::from_tcp(listener)
         .map_err(ServerError::io("using the listening socket"))?
         .acceptor(acceptor)
-        .first_request_timeout(limits.first_request_timeout);
+        .first_request_timeout(limits.first_request_timeout)
+        // Not HTTP/2, even to a client that sends its preface without asking through ALPN.
+        .http1_only();
     // axum-server turns hyper's header read timeout off; without it a kept-alive connection
     // could trickle the headers of its next request forever.
     server

@@ -104,7 +104,9 @@ impl TlsIdentity {
             .with_no_client_auth()
             .with_single_cert(vec![self.cert.clone()], self.key.clone_key())
             .map_err(|e| ServerError::Tls(e.to_string()))?;
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        // HTTP/1.1 only: an HTTP/2 connection has no idle timeout here, and one connection's
+        // streams could hold every request slot. Phones and browsers speak HTTP/1.1.
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Arc::new(config))
     }
 }
