@@ -74,6 +74,10 @@ pub enum ServerError {
         .0.display()
     )]
     NoOffice(std::path::PathBuf),
+    /// The audit log was asked to be verified through a database opened without the office's
+    /// key, which its keyed chain needs.
+    #[error("the audit log can be verified only with the office's key")]
+    AuditKeyMissing,
     /// The change would leave no active admin.
     #[error("the last active admin cannot lose the admin role")]
     LastAdmin,

@@ -22,7 +22,7 @@ use fieldcase_server::clock::rfc3339;
 use fieldcase_server::office::audit::{self, ChainProblem, ChainReport};
 use fieldcase_server::office::devices::{self, DeviceStatus, RevokeOutcome};
 use fieldcase_server::office::{enrollment, users};
-use fieldcase_server::storage::keys::KEY_FILE;
+use fieldcase_server::storage::keys::{KEY_FILE, ServerKeys};
 use fieldcase_server::storage::sql::{self, Database, DatabaseConfig};
 use fieldcase_server::storage::testing::TempPgDatabase;
 use fieldcase_server::{ServerError, sql_params};
@@ -139,8 +139,50 @@ fn audit_count(t: &TestServer) -> i64 {
     t.count("SELECT count(*) FROM audit_log")
 }
 
-fn verify(conn: &Connection) -> ChainReport {
-    audit::verify_chain(&mut &*conn).unwrap()
+/// A raw SQLite connection that carries an audit key, as the server's transactions do.
+struct Keyed<'a>(&'a Connection, zeroize::Zeroizing<[u8; 32]>);
+
+impl sql::Sql for Keyed<'_> {
+    fn backend(&self) -> sql::Backend {
+        sql::Backend::Sqlite
+    }
+    fn execute(&mut self, text: &str, params: &[sql::Param<'_>]) -> Result<u64, sql::SqlError> {
+        sql::Sql::execute(&mut self.0, text, params)
+    }
+    fn query_all(
+        &mut self,
+        text: &str,
+        params: &[sql::Param<'_>],
+    ) -> Result<Vec<sql::Row>, sql::SqlError> {
+        sql::Sql::query_all(&mut self.0, text, params)
+    }
+    fn query_opt(
+        &mut self,
+        text: &str,
+        params: &[sql::Param<'_>],
+    ) -> Result<Option<sql::Row>, sql::SqlError> {
+        sql::Sql::query_opt(&mut self.0, text, params)
+    }
+    fn execute_batch(&mut self, text: &str) -> Result<(), sql::SqlError> {
+        sql::Sql::execute_batch(&mut self.0, text)
+    }
+    fn record_key(&self) -> Option<&[u8; 32]> {
+        Some(&self.1)
+    }
+}
+
+/// `conn` with the audit key of the office in `dir` (its `server.key`), or a key of the test's
+/// own for a bare database.
+fn keyed<'a>(conn: &'a Connection, dir: &Path) -> Keyed<'a> {
+    let key = match ServerKeys::load(dir) {
+        Ok(keys) => keys.derive(audit::KEY_PURPOSE).unwrap(),
+        Err(_) => zeroize::Zeroizing::new([9; 32]),
+    };
+    Keyed(conn, key)
+}
+
+fn verify_in(conn: &Connection, dir: &Path) -> ChainReport {
+    audit::verify_chain(&mut keyed(conn, dir)).unwrap()
 }
 
 #[test]
@@ -422,7 +464,7 @@ fn tamper(dir: &Path, sql: &str) {
 fn expect_broken(dir: &Path, seq: i64, problem: ChainProblem) {
     let conn = sql::open_sqlite(&dir.join(sql::DB_FILE)).unwrap();
     assert_eq!(
-        verify(&conn),
+        verify_in(&conn, dir),
         ChainReport::Broken {
             seq,
             problem: problem.clone()
@@ -524,7 +566,7 @@ fn audit_chain_verifies_and_names_the_tampered_entry() {
     );
     let conn = sql::open_sqlite(&d.path().join(sql::DB_FILE)).unwrap();
     assert!(matches!(
-        verify(&conn),
+        verify_in(&conn, d.path()),
         ChainReport::Broken {
             problem: ChainProblem::Altered,
             ..
@@ -577,7 +619,8 @@ fn audit_chain_verifies_and_names_the_tampered_entry() {
             ),
         );
     }
-    expect_broken(d.path(), 6, ChainProblem::Unlinked);
+    // Without the office's key the forged entry cannot carry a valid MAC.
+    expect_broken(d.path(), 5, ChainProblem::Altered);
 
     // An entry appended at the end without the chain.
     let d = copy_db(dir.path());
@@ -595,18 +638,24 @@ fn audit_chain_verifies_and_names_the_tampered_entry() {
 #[test]
 fn triggers_still_forbid_changes_through_the_server_connection() {
     let dir = tempfile::tempdir().unwrap();
-    let mut conn = sql::open_sqlite(&dir.path().join(sql::DB_FILE)).unwrap();
-    users::add_user(&mut conn, NAMES[0], Role::FieldWorker, 1_000).unwrap();
+    let conn = sql::open_sqlite(&dir.path().join(sql::DB_FILE)).unwrap();
+    users::add_user(
+        &mut keyed(&conn, dir.path()),
+        NAMES[0],
+        Role::FieldWorker,
+        1_000,
+    )
+    .unwrap();
     assert!(
         conn.execute("UPDATE audit_log SET action = 'x'", [])
             .is_err()
     );
     assert!(conn.execute("DELETE FROM audit_log", []).is_err());
-    assert!(verify(&conn).is_intact());
+    assert!(verify_in(&conn, dir.path()).is_intact());
 }
 
 #[test]
-fn entries_before_the_chain_are_counted_and_the_chain_starts_after_them() {
+fn an_upgraded_log_keeps_its_older_entries_and_is_keyed_from_the_first_start_on() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(sql::DB_FILE);
     {
@@ -624,42 +673,121 @@ fn entries_before_the_chain_are_counted_and_the_chain_starts_after_them() {
         .unwrap();
     }
     let mut conn = sql::open_sqlite(&path).unwrap();
+    // An entry chained without the key, as a server from before it wrote.
+    users::add_user(&mut conn, NAMES[0], Role::FieldWorker, 20).unwrap();
+    // Verifying needs the key; a log the server never started with it has no keyed start.
+    assert!(matches!(
+        audit::verify_chain(&mut &conn),
+        Err(ServerError::AuditKeyMissing)
+    ));
     assert_eq!(
-        verify(&conn),
-        ChainReport::Intact {
-            entries: 2,
-            legacy: 2,
-            head: None
+        verify_in(&conn, dir.path()),
+        ChainReport::Broken {
+            seq: 1,
+            problem: ChainProblem::NotKeyed
         }
     );
-    users::add_user(&mut conn, NAMES[0], Role::FieldWorker, 20).unwrap();
-    let entries = audit::list(&mut &conn, 10).unwrap();
-    assert_eq!(entries.len(), 3);
-    assert_eq!(entries[2].seq, 3);
-    assert_eq!(entries[2].prev_hash.as_deref(), Some(&audit::GENESIS[..]));
-    match verify(&conn) {
+    // The first start with the key starts the keyed chain after what is there.
+    audit::start_keyed_chain(&mut keyed(&conn, dir.path())).unwrap();
+    assert_eq!(
+        verify_in(&conn, dir.path()),
+        ChainReport::Intact {
+            entries: 3,
+            legacy: 2,
+            unkeyed: 1,
+            head: entries_hash(&conn, 3).map(|h| h.try_into().unwrap()),
+        }
+    );
+    users::add_user(
+        &mut keyed(&conn, dir.path()),
+        NAMES[1],
+        Role::FieldWorker,
+        30,
+    )
+    .unwrap();
+    users::add_user(
+        &mut keyed(&conn, dir.path()),
+        NAMES[2],
+        Role::FieldWorker,
+        40,
+    )
+    .unwrap();
+    match verify_in(&conn, dir.path()) {
         ChainReport::Intact {
             entries,
             legacy,
+            unkeyed,
             head,
         } => {
-            assert_eq!((entries, legacy), (3, 2));
-            assert_eq!(head.map(|h| h.to_vec()), entries_hash(&conn, 3));
+            assert_eq!((entries, legacy, unkeyed), (5, 2, 1));
+            assert_eq!(head.map(|h| h.to_vec()), entries_hash(&conn, 5));
         }
         other => panic!("{other:?}"),
     }
-    // A hash removed inside the chain is a break.
+    // Once keyed, an entry without the key is refused and nothing is written.
+    assert!(users::add_user(&mut conn, "dana", Role::FieldWorker, 50).is_err());
+    assert_eq!(audit::list(&mut &conn, 10).unwrap().len(), 5);
     drop(conn);
-    let d = tempfile::tempdir().unwrap();
-    std::fs::copy(&path, d.path().join(sql::DB_FILE)).unwrap();
-    tamper(
-        d.path(),
-        "UPDATE audit_log SET hash = NULL, prev_hash = NULL WHERE seq = 3",
+
+    let tampered = |sql: &str| {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::copy(&path, d.path().join(sql::DB_FILE)).unwrap();
+        tamper(d.path(), sql);
+        let conn = sql::open_sqlite(&d.path().join(sql::DB_FILE)).unwrap();
+        verify_in(&conn, dir.path())
+    };
+    // The review's probe: every hash blanked (and the keyed entries rewritten) no longer passes
+    // as entries from before the chain...
+    assert_eq!(
+        tampered(
+            "UPDATE audit_log SET hash = NULL, prev_hash = NULL;
+             UPDATE audit_log SET action = 'case_created' WHERE seq = 4"
+        ),
+        // (entries 1 to 3 come before the keyed start at 4 and read as legacy)
+        ChainReport::Broken {
+            seq: 4,
+            problem: ChainProblem::Unchained
+        }
     );
-    let conn = sql::open_sqlite(&d.path().join(sql::DB_FILE)).unwrap();
-    // With the only chained entry stripped, it reads as one more legacy entry: the limit of an
-    // unkeyed chain without an outside anchor (see the head hash printed by `audit verify`).
-    assert!(verify(&conn).is_intact());
+    // ...nor once the record of where the keyed chain starts is removed too...
+    assert_eq!(
+        tampered(
+            "UPDATE audit_log SET hash = NULL, prev_hash = NULL;
+             DELETE FROM server_meta WHERE name = 'audit_keyed_from'"
+        ),
+        ChainReport::Broken {
+            seq: 1,
+            problem: ChainProblem::NotKeyed
+        }
+    );
+    // ...or moved past the rewritten entries.
+    assert_eq!(
+        tampered(
+            "UPDATE server_meta SET value = CAST(x'00000000000000ff' || substr(value, 9) AS BLOB)
+             WHERE name = 'audit_keyed_from'"
+        ),
+        ChainReport::Broken {
+            seq: 1,
+            problem: ChainProblem::ForgedKeyedStart
+        }
+    );
+    // An entry rehashed the old way, without the key, inside the keyed part.
+    let prev: [u8; 32] = {
+        let conn = Connection::open(&path).unwrap();
+        entries_hash(&conn, 4).unwrap().try_into().unwrap()
+    };
+    let rehashed = audit::entry_hash(&prev, 5, 40, "user_deactivated", None, None, None);
+    assert_eq!(
+        tampered(&format!(
+            "UPDATE audit_log SET action = 'user_deactivated', user_id = NULL, hash = x'{}'
+             WHERE seq = 5",
+            hex::encode(rehashed)
+        )),
+        ChainReport::Broken {
+            seq: 5,
+            problem: ChainProblem::Altered
+        }
+    );
 }
 
 fn entries_hash(conn: &Connection, seq: i64) -> Option<Vec<u8>> {
@@ -684,7 +812,9 @@ fn concurrent_writers_keep_one_chain() {
         .map(|w| {
             let config = config.clone();
             std::thread::spawn(move || {
-                let db = Database::open(&config).unwrap();
+                let db = Database::open(&config)
+                    .unwrap()
+                    .with_record_key(zeroize::Zeroizing::new([9; 32]));
                 for i in 0..25 {
                     db.write(|sql| {
                         users::add_user(sql, &format!("w{w}-{i}"), Role::FieldWorker, i)
@@ -699,6 +829,7 @@ fn concurrent_writers_keep_one_chain() {
     }
     match Database::open(&config)
         .unwrap()
+        .with_record_key(zeroize::Zeroizing::new([9; 32]))
         .read(audit::verify_chain)
         .unwrap()
     {
@@ -712,21 +843,26 @@ fn audit_detail_is_bounded() {
     let dir = tempfile::tempdir().unwrap();
     let conn = sql::open_sqlite(&dir.path().join(sql::DB_FILE)).unwrap();
     let long = "x".repeat(audit::MAX_DETAIL_LEN + 1);
-    assert!(
-        audit::record_detail(&mut &conn, 1, "device_revoked", None, None, Some(&long)).is_err()
-    );
-    assert!(audit::record(&mut &conn, 1, "", None, None).is_err());
-    assert_eq!(audit::list(&mut &conn, 10).unwrap().len(), 0);
-    audit::record_detail(&mut &conn, 1, "device_revoked", None, None, Some("admin")).unwrap();
-    assert!(verify(&conn).is_intact());
+    let k = &mut keyed(&conn, dir.path());
+    assert!(audit::record_detail(k, 1, "device_revoked", None, None, Some(&long)).is_err());
+    assert!(audit::record(k, 1, "", None, None).is_err());
+    assert_eq!(audit::list(k, 10).unwrap().len(), 0);
+    audit::record_detail(k, 1, "device_revoked", None, None, Some("admin")).unwrap();
+    assert!(verify_in(&conn, dir.path()).is_intact());
 }
 
 #[test]
 fn a_tampered_log_does_not_stop_revocation() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(sql::DB_FILE);
-    let mut conn = sql::open_sqlite(&path).unwrap();
-    let user = users::add_user(&mut conn, NAMES[0], Role::FieldWorker, 1_000).unwrap();
+    let conn = sql::open_sqlite(&path).unwrap();
+    let user = users::add_user(
+        &mut keyed(&conn, dir.path()),
+        NAMES[0],
+        Role::FieldWorker,
+        1_000,
+    )
+    .unwrap();
     let key = SigningKey::generate(&mut OsRng);
     conn.execute(
         "INSERT INTO devices (id, user_id, public_key, status, enrolled_at)
@@ -743,11 +879,11 @@ fn a_tampered_log_does_not_stop_revocation() {
         dir.path(),
         "UPDATE audit_log SET hash = x'0102' WHERE seq = 1",
     );
-    let mut conn = sql::open_sqlite(&path).unwrap();
-    let done = users::deactivate_user(&mut conn, NAMES[0], 2_000).unwrap();
+    let conn = sql::open_sqlite(&path).unwrap();
+    let done = users::deactivate_user(&mut keyed(&conn, dir.path()), NAMES[0], 2_000).unwrap();
     assert_eq!(done.revoked_devices.len(), 1);
     assert_eq!(
-        verify(&conn),
+        verify_in(&conn, dir.path()),
         ChainReport::Broken {
             seq: 1,
             problem: ChainProblem::Malformed
@@ -1031,4 +1167,41 @@ fn the_audit_log_says_who_was_given_which_case_and_when() {
         db.read(audit::verify_chain).unwrap(),
         ChainReport::Intact { .. }
     ));
+}
+
+#[test]
+fn a_head_written_down_catches_a_log_cut_short_with_its_high_water_mark() {
+    let (dir, n) = audited_folder();
+    let head_line = admin_ok(dir.path(), &["audit", "head"]);
+    let (head, count) = head_line.trim().split_once(' ').unwrap();
+    assert_eq!(head.len(), 64, "{head_line}");
+    assert_eq!(count, n.to_string());
+    let ok = admin_ok(dir.path(), &["audit", "verify", "--head", head]);
+    assert!(
+        ok.contains(&format!("still holds head {head} (entry {n})")),
+        "{ok}"
+    );
+    // The last entries removed, and SQLite's record of the highest entry lowered to match:
+    // the chain itself still checks out, but the head written down is gone.
+    let d = copy_db(dir.path());
+    tamper(
+        d.path(),
+        &format!(
+            "DELETE FROM audit_log WHERE seq >= {n};
+             UPDATE sqlite_sequence SET seq = {} WHERE name = 'audit_log'",
+            n - 1
+        ),
+    );
+    let plain = admin_ok(d.path(), &["audit", "verify"]);
+    assert!(
+        plain.contains(&format!("audit chain ok: {} entries", n - 1)),
+        "{plain}"
+    );
+    let out = run_admin(d.path(), &["audit", "verify", "--head", head]);
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("no longer holds head"), "{stdout}");
+    // A head that is not one.
+    let bad = run_admin(dir.path(), &["audit", "verify", "--head", "xyz"]);
+    assert!(!bad.status.success());
 }

@@ -394,7 +394,10 @@ fn seed_office_main(args: &[String]) {
     let keys = ServerKeys::load_or_create(&dir).unwrap();
     let conn = sql::open_sqlite(&dir.join(sql::DB_FILE)).unwrap();
     conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
-    let database = fieldcase_server::storage::sql::Database::from_sqlite(conn);
+    let database = fieldcase_server::storage::sql::Database::from_sqlite(conn).with_record_key(
+        keys.derive(fieldcase_server::office::audit::KEY_PURPOSE)
+            .unwrap(),
+    );
     let vault = database
         .write(|sql| fieldcase_server::storage::case_docs::CaseVault::load_or_create(sql, &keys))
         .unwrap();

@@ -48,7 +48,11 @@ fn now() -> i64 {
 /// The office database opened as the server opens it (another process may be serving it).
 fn office(data: &Path) -> (Database, Arc<CaseVault>) {
     let keys = ServerKeys::load_or_create(data).unwrap();
-    let db = Database::from_sqlite(sql::open_sqlite(&data.join(sql::DB_FILE)).unwrap());
+    let db = Database::from_sqlite(sql::open_sqlite(&data.join(sql::DB_FILE)).unwrap())
+        .with_record_key(
+            keys.derive(fieldcase_server::office::audit::KEY_PURPOSE)
+                .unwrap(),
+        );
     let vault = db
         .write(|sql| CaseVault::load_or_create(sql, &keys))
         .unwrap();

@@ -620,6 +620,7 @@ fn the_admin_api_revokes_reads_and_releases_quarantine_and_checks_the_audit_chai
     let chain: serde_json::Value =
         serde_json::from_slice(&admin.get("/v1/admin/audit/verify").unwrap()).unwrap();
     assert_eq!(chain["intact"], true);
+    assert_eq!(chain["head"].as_str().map(str::len), Some(64), "{chain}");
 }
 
 #[test]

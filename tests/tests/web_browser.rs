@@ -257,6 +257,13 @@ fn an_admin_adds_a_user_whose_phone_enrolls_with_the_code_shown_and_reads_the_au
         );
         let chain = browser.text_of(Locator::Id("chain")).await;
         assert!(chain.contains("нетакнут"), "{chain}");
+        // The head to write down is the one the chain ends with.
+        let head = browser.text_of(Locator::Id("head")).await;
+        let entries = server.with_sql(|c| {
+            c.query_row("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1", &[])?
+                .get::<Vec<u8>>(0)
+        });
+        assert_eq!(head.trim(), hex::encode(entries));
         for action in ["user_added", "web_login", "device_enrolled"] {
             assert!(
                 text.contains(action),

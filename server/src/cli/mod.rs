@@ -92,8 +92,10 @@ impl Settings {
 pub struct Office {
     /// The data folder.
     pub data: PathBuf,
-    /// The database.
+    /// The database, carrying the audit key.
     pub db: Database,
+    /// The office's key file.
+    keys: ServerKeys,
     /// Now, Unix seconds.
     pub now: i64,
 }
@@ -106,18 +108,24 @@ impl Office {
             DatabaseConfig::Postgres(_) => None,
         };
         data_dir::require_office(&settings.data, sqlite_file)?;
-        let db = Database::open_with(&settings.database, 2).context("opening the database")?;
+        let keys = ServerKeys::load(&settings.data).context("server key file")?;
+        // The audit log is keyed: every entry a command writes carries the office's key.
+        let db = Database::open_with(&settings.database, 2)
+            .context("opening the database")?
+            .with_record_key(keys.derive(fieldcase_server::office::audit::KEY_PURPOSE)?);
         Ok(Office {
             data: settings.data.clone(),
             db,
+            keys,
             now: SystemClock.now(),
         })
     }
 
     /// The case-sealing key, opened with the office's key file.
     pub fn vault(&self) -> Result<Arc<CaseVault>> {
-        let keys = ServerKeys::load(&self.data).context("server key file")?;
-        Ok(self.db.write(|sql| CaseVault::load_or_create(sql, &keys))?)
+        Ok(self
+            .db
+            .write(|sql| CaseVault::load_or_create(sql, &self.keys))?)
     }
 
     /// The ids of the users called `names`.

@@ -349,8 +349,18 @@ async fn audit_verify(
         .call_read(|sql| crate::office::audit::verify_chain(sql).map_err(known))
         .await?;
     Ok(Json(match report {
-        crate::office::audit::ChainReport::Intact { entries, .. } => {
-            json!({ "intact": true, "entries": entries })
+        crate::office::audit::ChainReport::Intact {
+            entries,
+            legacy,
+            unkeyed,
+            head,
+        } => {
+            json!({
+                "intact": true,
+                "entries": entries,
+                "head": head.map(hex::encode),
+                "unprotected_entries": legacy + unkeyed,
+            })
         }
         crate::office::audit::ChainReport::Broken { seq, problem } => {
             json!({ "intact": false, "broken_at": seq, "problem": problem.to_string() })

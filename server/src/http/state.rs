@@ -108,6 +108,9 @@ impl AppState {
         clock: Arc<dyn Clock>,
         limits: Limits,
     ) -> Result<AppState, ServerError> {
+        // Every transaction carries the audit key; the keyed chain starts here if it has not.
+        let db = db.with_record_key(keys.derive(crate::office::audit::KEY_PURPOSE)?);
+        db.write(crate::office::audit::start_keyed_chain)?;
         let vault = db.write(|sql| CaseVault::load_or_create(sql, &keys))?;
         vault.docs.set_budget(limits.cached_operations);
         // Several instances on one PostgreSQL database: hear the stores of the others.

@@ -60,7 +60,8 @@ fn now() -> i64 {
 
 fn office(data: &Path) -> Result<(Database, Arc<CaseVault>)> {
     let keys = ServerKeys::load_or_create(data)?;
-    let db = Database::from_sqlite(sql::open_sqlite(&data.join(sql::DB_FILE))?);
+    let db = Database::from_sqlite(sql::open_sqlite(&data.join(sql::DB_FILE))?)
+        .with_record_key(keys.derive(fieldcase_server::office::audit::KEY_PURPOSE)?);
     let vault = db.write(|sql| CaseVault::load_or_create(sql, &keys))?;
     Ok((db, vault))
 }

@@ -257,7 +257,15 @@ pub(super) async fn audit(State(state): State<AppState>, user: WebUser) -> Page 
     let l = user.lang;
     let body = html! {
         @match &report {
-            crate::office::audit::ChainReport::Intact { entries, .. } => p #chain.ok { (l.t(Msg::ChainIntact)) " (" (entries) ")" },
+            crate::office::audit::ChainReport::Intact { entries, legacy, unkeyed, head } => {
+                p #chain.ok { (l.t(Msg::ChainIntact)) " (" (entries) ")" }
+                @if let Some(head) = head {
+                    p { (l.t(Msg::ChainHead)) ": " code #head { (hex::encode(head)) } }
+                }
+                @if *legacy > 0 || *unkeyed > 0 {
+                    p { (l.t(Msg::ChainOlder)) ": " (legacy + unkeyed) }
+                }
+            },
             crate::office::audit::ChainReport::Broken { seq, problem } => p #chain.error role="alert" { (l.t(Msg::ChainBroken)) " " (seq) ": " (problem.to_string()) },
         }
         div.scroll { table {

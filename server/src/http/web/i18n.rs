@@ -165,6 +165,8 @@ messages! {
     SetPassword => ("Set password", "Postavi lozinku", "Постави лозинку"),
     ChainIntact => ("Chain check: intact", "Provera lanca: netaknut", "Провера ланца: нетакнут"),
     ChainBroken => ("Chain check: BROKEN at entry", "Provera lanca: PREKINUT kod unosa", "Провера ланца: ПРЕКИНУТ код уноса"),
+    ChainHead => ("Head of the chain (write it down or send it elsewhere, to check the log against later)", "Vrh lanca (zapišite ga ili pošaljite drugde, da kasnije proverite dnevnik)", "Врх ланца (запишите га или пошаљите другде, да касније проверите дневник)"),
+    ChainOlder => ("Entries from before the audit key (not protected by it)", "Unosi od pre ključa dnevnika (nisu zaštićeni njime)", "Уноси од пре кључа дневника (нису заштићени њиме)"),
     When => ("When", "Kada", "Када"),
     Action => ("Action", "Radnja", "Радња"),
     Detail => ("Detail", "Detalj", "Детаљ"),

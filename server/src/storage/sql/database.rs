@@ -8,7 +8,10 @@ use std::time::Duration;
 use postgres::IsolationLevel;
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::{Backend, PgPool, Sql, SqlError, pg_migrate};
+use zeroize::Zeroizing;
+
+use super::{Backend, Keyed, PgPool, Sql, SqlError, pg_migrate};
+
 use crate::error::ServerError;
 
 /// The advisory lock key of the global write lock (the bytes of "fcwrite!"), taken per
@@ -135,6 +138,8 @@ impl DatabaseConfig {
 pub struct Database {
     inner: Arc<Inner>,
     turns: Arc<tokio::sync::Semaphore>,
+    /// The key of the office's keyed records, handed to every transaction.
+    record_key: Option<Arc<Zeroizing<[u8; 32]>>>,
 }
 
 #[derive(Debug)]
@@ -168,6 +173,7 @@ impl Database {
         Database {
             inner: Arc::new(Inner::Sqlite(Mutex::new(conn))),
             turns: Arc::new(tokio::sync::Semaphore::new(1)),
+            record_key: None,
         }
     }
 
@@ -181,7 +187,24 @@ impl Database {
         Ok(Database {
             inner: Arc::new(Inner::Postgres(Box::new(pool), url.clone())),
             turns: Arc::new(tokio::sync::Semaphore::new(max_connections)),
+            record_key: None,
         })
+    }
+
+    /// This database with the key that the office's keyed records (the audit chain) are
+    /// authenticated with: every transaction carries it ([`Sql::record_key`]). It is derived
+    /// from `server.key`, which the database never holds.
+    pub fn with_record_key(mut self, key: Zeroizing<[u8; 32]>) -> Database {
+        self.record_key = Some(Arc::new(key));
+        self
+    }
+
+    /// Runs `f` on `tx`, handing it the record key if this database has one.
+    fn keyed<T>(&self, tx: &mut dyn Sql, f: impl FnOnce(&mut dyn Sql) -> T) -> T {
+        match &self.record_key {
+            Some(key) => f(&mut Keyed { inner: tx, key }),
+            None => f(tx),
+        }
     }
 
     /// Which backend this is.
@@ -213,7 +236,7 @@ impl Database {
                 let mut tx = conn
                     .transaction_with_behavior(TransactionBehavior::Immediate)
                     .map_err(SqlError::from)?;
-                let out = f(&mut tx)?;
+                let out = self.keyed(&mut tx, f)?;
                 tx.commit().map_err(SqlError::from)?;
                 Ok(out)
             }
@@ -229,7 +252,7 @@ impl Database {
                     .map_err(SqlError::from)?;
                 tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK_KEY])
                     .map_err(SqlError::from)?;
-                let out = f(&mut tx)?;
+                let out = self.keyed(&mut tx, f)?;
                 // A commit that fails on a broken connection has an unknown outcome: the error
                 // reaches the caller, which must not acknowledge the write.
                 tx.commit().map_err(SqlError::from)?;
@@ -251,7 +274,7 @@ impl Database {
                     .map_err(SqlError::from)?;
                 let result = (|| {
                     let mut tx = conn.transaction().map_err(SqlError::from)?;
-                    let out = f(&mut tx)?;
+                    let out = self.keyed(&mut tx, f)?;
                     tx.commit().map_err(SqlError::from)?;
                     Ok(out)
                 })();
@@ -268,7 +291,7 @@ impl Database {
                     .read_only(true)
                     .start()
                     .map_err(SqlError::from)?;
-                let out = f(&mut tx)?;
+                let out = self.keyed(&mut tx, f)?;
                 tx.commit().map_err(SqlError::from)?;
                 Ok(out)
             }

@@ -86,4 +86,42 @@ pub trait Sql {
     /// Runs several statements without parameters, as they are: not rewritten, so the text is
     /// in the backend's own dialect (migrations).
     fn execute_batch(&mut self, sql: &str) -> Result<(), SqlError>;
+
+    /// The key the office's keyed records (the audit chain) are authenticated with, when the
+    /// database was opened with it ([`Database::with_record_key`]); `None` otherwise.
+    fn record_key(&self) -> Option<&[u8; 32]> {
+        None
+    }
+}
+
+/// A transaction that carries the record key of its database.
+pub(super) struct Keyed<'a> {
+    pub(super) inner: &'a mut dyn Sql,
+    pub(super) key: &'a [u8; 32],
+}
+
+impl Sql for Keyed<'_> {
+    fn backend(&self) -> Backend {
+        self.inner.backend()
+    }
+
+    fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64, SqlError> {
+        self.inner.execute(sql, params)
+    }
+
+    fn query_all(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, SqlError> {
+        self.inner.query_all(sql, params)
+    }
+
+    fn query_opt(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Option<Row>, SqlError> {
+        self.inner.query_opt(sql, params)
+    }
+
+    fn execute_batch(&mut self, sql: &str) -> Result<(), SqlError> {
+        self.inner.execute_batch(sql)
+    }
+
+    fn record_key(&self) -> Option<&[u8; 32]> {
+        Some(self.key)
+    }
 }
