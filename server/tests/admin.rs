@@ -1063,9 +1063,22 @@ fn text_a_phone_wrote_reaches_the_admin_terminal_as_text_not_as_control() {
     doc.splice_text(&body, 0, 0, TERMINAL_ATTACK).unwrap();
     doc.put_object(&note, "tags", ObjType::Map).unwrap();
     let changes = doc.save_after(&before);
+    // The phone held the case (quarantine keeps only such uploads).
+    let phone = DeviceId::new();
+    t.server
+        .state
+        .db()
+        .write(|sql| {
+            sql.execute(
+                "INSERT INTO device_case_state (device_id, case_id, confirmed) VALUES (?1, ?2, '')",
+                sql_params![&phone.to_string(), &case.to_string()],
+            )
+        })
+        .unwrap();
     let held = state
         .db()
-        .write(|sql| quarantine::hold(sql, &vault, DeviceId::new(), ana, case, &changes, now))
+        .write(|sql| quarantine::hold(sql, &vault, phone, ana, case, &changes, now))
+        .unwrap()
         .unwrap();
 
     let out = run_admin(t.dir.path(), &["quarantine", "show", &held.to_string()]);

@@ -277,6 +277,7 @@ fn a_discarded_quarantine_leaves_the_case_unchanged() {
                 1,
             )
         })
+        .unwrap()
         .unwrap();
     let before = server.case(case);
     state
@@ -661,4 +662,146 @@ fn a_closed_case_is_purged_from_phones_once_its_retention_has_passed() {
         fieldcase_core::model::CaseStatus::Closed,
         "the office keeps it"
     );
+}
+
+/// The office's saved document of `case`, as a hostile phone would start from it.
+fn office_doc(server: &TestServer, case: fieldcase_core::ids::CaseId) -> automerge::AutoCommit {
+    use fieldcase_core::sync::hub::HubStorage;
+    let state = &server.running().state;
+    let vault = state.vault().clone();
+    let saved = state
+        .db()
+        .write(|sql| {
+            let mut hub = fieldcase_server::office::hub::SqlHub::new(sql, &vault, 1, 0);
+            let doc = hub
+                .case_doc(case)
+                .map_err(fieldcase_server::ServerError::Core)?;
+            Ok::<_, fieldcase_server::ServerError>(doc.map(|d| d.save()))
+        })
+        .unwrap()
+        .unwrap();
+    let mut doc = automerge::AutoCommit::load(&saved).unwrap();
+    doc.set_actor(automerge::ActorId::random());
+    doc
+}
+
+#[test]
+fn quarantine_keeps_only_what_a_revoked_phone_held_within_bounds_and_shows_every_change() {
+    use automerge::{ReadDoc, transaction::Transactable};
+    use fieldcase_server::office::quarantine::{self, MAX_HELD_BYTES_PER_DEVICE, NotHeld};
+
+    let server = TestServer::start();
+    let ana = server.add_user("ana", Role::FieldWorker);
+    let bojan = server.add_user("bojan", Role::FieldWorker);
+    let (case, _) = server.create_case("K-Q1", &[ana, bojan]);
+    let (not_hers, _) = server.create_case("K-Q2", &[bojan]);
+    let colleague = TestDevice::enroll_direct(&server, "bojan");
+    colleague.device.sync_now().unwrap();
+    colleague.write_note(case, "a colleague's note, already at the office");
+    colleague.device.sync_now().unwrap();
+    let phone = TestDevice::enroll_direct(&server, "ana");
+    phone.device.sync_now().unwrap();
+    server.revoke(phone.id());
+    let state = &server.running().state;
+    let vault = state.vault().clone();
+    let hold = |case, bytes: &[u8]| {
+        state
+            .db()
+            .write(|c| quarantine::hold(c, &vault, phone.id(), ana, case, bytes, 10))
+            .unwrap()
+    };
+
+    // What the stolen phone sends: the colleague's note deleted and consent withdrawn...
+    let mut doc = office_doc(&server, case);
+    let before = doc.get_heads();
+    let notes = doc.get(automerge::ROOT, "notes").unwrap().unwrap().1;
+    let victim = doc.keys(&notes).next().unwrap();
+    doc.delete(&notes, victim.as_str()).unwrap();
+    doc.put(automerge::ROOT, "consent", "withdrawn").unwrap();
+    let rewrite = doc.save_after(&before);
+    // ...and a note dated in the year 9999, which no sync would take.
+    let mut doc = office_doc(&server, case);
+    let before = doc.get_heads();
+    let notes = doc.get(automerge::ROOT, "notes").unwrap().unwrap().1;
+    let note = doc.keys(&notes).next().unwrap();
+    let note = doc.get(&notes, note.as_str()).unwrap().unwrap().1;
+    doc.put(&note, "written_at", "9999-12-31T23:30:00Z")
+        .unwrap();
+    let far = doc.save_after(&before);
+
+    // Only cases the phone held are kept.
+    assert_eq!(hold(not_hers, &rewrite), Err(NotHeld::NotItsCase));
+    let rewrite_id = hold(case, &rewrite).unwrap();
+    let far_id = hold(case, &far).unwrap();
+
+    // The preview shows the whole difference, not only new notes.
+    let preview = state
+        .db()
+        .read(|c| quarantine::preview(c, &vault, rewrite_id))
+        .unwrap();
+    assert!(preview.notes.is_empty());
+    assert_eq!(preview.deleted_notes.len(), 1);
+    assert_eq!(
+        preview.deleted_notes[0].body,
+        "a colleague's note, already at the office"
+    );
+    let consent: Vec<_> = preview
+        .fields
+        .iter()
+        .map(|f| (f.field, f.before.as_str(), f.after.as_str()))
+        .collect();
+    assert_eq!(consent, vec![("consent", "given", "withdrawn")]);
+
+    // Release goes through a sync's checks: the far-future note is refused, nothing changes.
+    let case_before = server.case(case);
+    assert!(
+        state
+            .db()
+            .write(|c| quarantine::release(c, &vault, far_id, 11))
+            .map(|kept| kept.keep(&vault))
+            .is_err()
+    );
+    assert!(
+        state
+            .db()
+            .read(|c| quarantine::preview(c, &vault, far_id))
+            .is_err()
+    );
+    assert_eq!(server.case(case), case_before);
+
+    // Bytes waiting per device are capped.
+    let big = vec![7u8; 4 * 1024 * 1024];
+    let mut kept = 0;
+    loop {
+        match hold(case, &big) {
+            Ok(_) => kept += 1,
+            Err(NotHeld::Full) => break,
+            Err(other) => panic!("{other:?}"),
+        }
+        assert!(kept <= MAX_HELD_BYTES_PER_DEVICE / (4 * 1024 * 1024));
+    }
+    assert_eq!(kept, 3);
+    let waiting: i64 = server.with_sql(|c| {
+        c.query_row(
+            "SELECT CAST(sum(length(changes)) AS BIGINT) FROM quarantine WHERE decision IS NULL",
+            &[],
+        )?
+        .get(0)
+    });
+    assert!(waiting <= MAX_HELD_BYTES_PER_DEVICE, "{waiting}");
+
+    // Once its wipe receipt has come, nothing more is kept.
+    server.with_sql(|c| {
+        c.execute(
+            "UPDATE devices SET wiped_at = 20 WHERE id = ?1",
+            sql_params![&phone.id().to_string()],
+        )?;
+        Ok(())
+    });
+    state
+        .db()
+        .write(|c| quarantine::discard(c, &vault, rewrite_id, 21))
+        .unwrap()
+        .keep(&vault);
+    assert_eq!(hold(case, &rewrite), Err(NotHeld::Wiped));
 }

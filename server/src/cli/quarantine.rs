@@ -5,7 +5,7 @@ use std::io::Write;
 use anyhow::Result;
 use clap::Subcommand;
 use fieldcase_server::clock::rfc3339;
-use fieldcase_server::display::for_terminal;
+use fieldcase_server::display::{for_terminal, for_terminal_line};
 use fieldcase_server::office::quarantine;
 
 use super::Office;
@@ -64,13 +64,43 @@ pub fn run(office: &Office, command: QuarantineCommand, out: &mut impl Write) ->
                 preview.entry.device,
                 rfc3339(preview.entry.received_at)
             )?;
-            for note in preview.notes {
+            for f in &preview.fields {
                 writeln!(
                     out,
-                    "--- note {} ({}) by user {}",
-                    note.id, note.kind, note.author.user
+                    "--- {}: {} -> {}",
+                    f.field,
+                    for_terminal_line(&f.before),
+                    for_terminal_line(&f.after)
                 )?;
-                writeln!(out, "{}", for_terminal(&note.body))?;
+            }
+            for (what, notes) in [
+                ("note", &preview.notes),
+                ("deleted note", &preview.deleted_notes),
+            ] {
+                for note in notes {
+                    writeln!(
+                        out,
+                        "--- {what} {} ({}) by user {}",
+                        note.id, note.kind, note.author.user
+                    )?;
+                    writeln!(out, "{}", for_terminal(&note.body))?;
+                }
+            }
+            for (what, tasks) in [
+                ("task", &preview.tasks),
+                ("deleted task", &preview.deleted_tasks),
+            ] {
+                for task in tasks {
+                    writeln!(
+                        out,
+                        "--- {what} {} at {}: {} ({}, {})",
+                        task.id,
+                        rfc3339(task.scheduled_at.unix_timestamp()),
+                        for_terminal_line(&task.purpose),
+                        for_terminal_line(&task.office_name),
+                        task.status
+                    )?;
+                }
             }
         }
         QuarantineCommand::Release { id } => {

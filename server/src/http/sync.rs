@@ -66,12 +66,12 @@ pub(crate) async fn sync(
     let outcome = state
         .db()
         .call_write(move |sql| {
-            // A revoked device's uploads are kept, never merged. Checked again inside the
-            // transaction: a revocation that committed while this request was on its way (on
-            // this instance or another one) stops the merge here too.
+            // A revoked device's uploads are kept, never merged (within quarantine's bounds).
+            // Checked again inside the transaction: a revocation that committed while this
+            // request was on its way (on this instance or another one) stops the merge here too.
             if revoked_at_door || !devices::device_is_active(sql, device.as_uuid())? {
                 for upload in &request.uploads {
-                    quarantine::hold(
+                    let held = quarantine::hold(
                         sql,
                         &vault,
                         device,
@@ -80,6 +80,9 @@ pub(crate) async fn sync(
                         &upload.changes,
                         now,
                     )?;
+                    if let Err(why) = held {
+                        tracing::warn!(%device, ?why, "upload of a revoked device not kept");
+                    }
                 }
                 return Ok((Outcome::Revoked, Vec::new()));
             }

@@ -1,10 +1,17 @@
-//! Quarantine: changes a revoked device uploads are never merged and never dropped. They wait,
-//! sealed like case documents, until an admin reads them and releases them into the case or
-//! discards them; both decisions are audited.
+//! Quarantine: changes a revoked device uploads are never merged without an admin's decision.
+//! They wait, sealed like case documents, until an admin reads what they would change (every
+//! difference: notes added, changed or deleted, tasks, the case's own fields) and releases them
+//! into the case, through the same bounds checks as a sync, or discards them; both decisions
+//! are audited.
+//!
+//! A revoked device cannot use quarantine to fill the office's disk or audit log: only uploads
+//! for cases the device held are kept, at most [`MAX_HELD_BYTES_PER_DEVICE`] of them waiting at
+//! once, and none once its wipe receipt has arrived.
 
 use fieldcase_core::crypto::{open, seal};
+use fieldcase_core::document::ReceivedDoc;
 use fieldcase_core::ids::{CaseId, DeviceId, UserId};
-use fieldcase_core::model::VisitNote;
+use fieldcase_core::model::{Case, Task, VisitNote};
 
 use super::audit;
 use super::rows::parse_uuid;
@@ -31,13 +38,126 @@ pub struct QuarantineEntry {
     pub decision: Option<String>,
 }
 
-/// What a quarantined upload would add to its case, for an admin to read before deciding.
+/// Most bytes of uploads that may wait in quarantine for one device at once (a phone's offline
+/// edits of several days take far less); past it, further uploads of the device are not kept.
+pub const MAX_HELD_BYTES_PER_DEVICE: i64 = 16 * 1024 * 1024;
+
+/// Why an upload of a revoked device was not kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotHeld {
+    /// The device never held that case (or purged it): nothing of it is the device's to give.
+    NotItsCase,
+    /// The device already sent its wipe receipt: it holds nothing any more.
+    Wiped,
+    /// The device's uploads waiting in quarantine reached [`MAX_HELD_BYTES_PER_DEVICE`].
+    Full,
+}
+
+/// A field of the case that an upload changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldChange {
+    /// The field (`consent`, `risk_level`, `legal_status`, `status`, `client_code`,
+    /// `assigned_workers`).
+    pub field: &'static str,
+    /// Its value now.
+    pub before: String,
+    /// Its value once released.
+    pub after: String,
+}
+
+/// Everything a quarantined upload would change in its case, for an admin to read before
+/// deciding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuarantinePreview {
     /// The entry.
     pub entry: QuarantineEntry,
     /// Notes it adds or changes, as they would read once released.
     pub notes: Vec<VisitNote>,
+    /// Notes it deletes, as they read now.
+    pub deleted_notes: Vec<VisitNote>,
+    /// Tasks it adds or changes, as they would read once released.
+    pub tasks: Vec<Task>,
+    /// Tasks it deletes, as they read now.
+    pub deleted_tasks: Vec<Task>,
+    /// The case's own fields it changes.
+    pub fields: Vec<FieldChange>,
+}
+
+/// What differs between a case before and after an upload.
+fn difference(entry: QuarantineEntry, before: &Case, after: &Case) -> QuarantinePreview {
+    let notes = after
+        .notes
+        .iter()
+        .filter(|n| !before.notes.contains(n))
+        .cloned()
+        .collect();
+    let deleted_notes = before
+        .notes
+        .iter()
+        .filter(|n| !after.notes.iter().any(|a| a.id == n.id))
+        .cloned()
+        .collect();
+    let tasks = after
+        .tasks
+        .iter()
+        .filter(|t| !before.tasks.contains(t))
+        .cloned()
+        .collect();
+    let deleted_tasks = before
+        .tasks
+        .iter()
+        .filter(|t| !after.tasks.iter().any(|a| a.id == t.id))
+        .cloned()
+        .collect();
+    let workers = |c: &Case| {
+        let mut ids: Vec<String> = c.assigned_workers.iter().map(ToString::to_string).collect();
+        ids.sort();
+        ids.join(", ")
+    };
+    let fields = [
+        (
+            "client_code",
+            before.client_code.clone(),
+            after.client_code.clone(),
+        ),
+        (
+            "status",
+            before.status.to_string(),
+            after.status.to_string(),
+        ),
+        (
+            "consent",
+            before.consent.to_string(),
+            after.consent.to_string(),
+        ),
+        (
+            "risk_level",
+            before.risk_level.to_string(),
+            after.risk_level.to_string(),
+        ),
+        (
+            "legal_status",
+            before.legal_status.to_string(),
+            after.legal_status.to_string(),
+        ),
+        ("assigned_workers", workers(before), workers(after)),
+    ]
+    .into_iter()
+    .filter(|(_, b, a)| b != a)
+    .map(|(field, before, after)| FieldChange {
+        field,
+        before,
+        after,
+    })
+    .collect();
+    QuarantinePreview {
+        entry,
+        notes,
+        deleted_notes,
+        tasks,
+        deleted_tasks,
+        fields,
+    }
 }
 
 /// The shape of the two decisions, [`release`] and [`discard`], for callers that pick one.
@@ -50,7 +170,9 @@ fn aad(id: &uuid::Uuid) -> Vec<u8> {
     aad
 }
 
-/// Keeps an upload from a revoked device, sealed, for an admin to decide on.
+/// Keeps an upload from a revoked device, sealed, for an admin to decide on, unless the device
+/// never held the case, has sent its wipe receipt, or has [`MAX_HELD_BYTES_PER_DEVICE`] waiting
+/// already ([`NotHeld`]; nothing is written then).
 pub fn hold(
     sql: &mut dyn Sql,
     vault: &CaseVault,
@@ -59,9 +181,42 @@ pub fn hold(
     case: CaseId,
     changes: &[u8],
     now: i64,
-) -> Result<uuid::Uuid, ServerError> {
+) -> Result<Result<uuid::Uuid, NotHeld>, ServerError> {
+    let device_id = device.to_string();
+    let wiped = sql
+        .query_opt(
+            "SELECT wiped_at FROM devices WHERE id = ?1",
+            sql_params![&device_id],
+        )?
+        .map(|r| r.get::<Option<i64>>(0))
+        .transpose()?
+        .flatten()
+        .is_some();
+    if wiped {
+        return Ok(Err(NotHeld::Wiped));
+    }
+    let held = sql
+        .query_opt(
+            "SELECT 1 FROM device_case_state WHERE device_id = ?1 AND case_id = ?2",
+            sql_params![&device_id, &case.to_string()],
+        )?
+        .is_some();
+    if !held {
+        return Ok(Err(NotHeld::NotItsCase));
+    }
+    let waiting: i64 = sql
+        .query_row(
+            "SELECT CAST(coalesce(sum(length(changes)), 0) AS BIGINT) FROM quarantine
+             WHERE device_id = ?1 AND decision IS NULL",
+            sql_params![&device_id],
+        )?
+        .get(0)?;
     let id = uuid::Uuid::now_v7();
     let sealed = seal(vault.key(), &aad(&id), changes)?;
+    let size = i64::try_from(sealed.len()).unwrap_or(i64::MAX);
+    if waiting.saturating_add(size) > MAX_HELD_BYTES_PER_DEVICE {
+        return Ok(Err(NotHeld::Full));
+    }
     sql.execute(
         "INSERT INTO quarantine (id, device_id, user_id, case_id, received_at, changes) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         sql_params![
@@ -80,7 +235,7 @@ pub fn hold(
         Some(user.as_uuid()),
         Some(device.as_uuid()),
     )?;
-    Ok(id)
+    Ok(Ok(id))
 }
 
 fn entry(r: &Row) -> Result<QuarantineEntry, SqlError> {
@@ -122,23 +277,20 @@ fn load(
     Ok((row.0, changes.to_vec()))
 }
 
-/// Reads a quarantined upload that waits for a decision: the notes it would add or change.
+/// Reads a quarantined upload that waits for a decision: everything it would change. An upload
+/// that would not pass a sync's checks is refused here as on release.
 pub fn preview(
     sql: &mut dyn Sql,
     vault: &CaseVault,
     id: uuid::Uuid,
 ) -> Result<QuarantinePreview, ServerError> {
     let (entry, changes) = load(sql, vault, id)?;
-    // Changed here only to show what it would add: dropped after, never kept in memory.
+    // Changed here only to show what it would change: dropped after, never kept in memory.
     let mut doc = crate::office::cases::load_doc(sql, vault, entry.case)?.doc;
-    let before = doc.notes()?;
-    doc.apply_encoded_changes(&changes)?;
-    let notes = doc
-        .notes()?
-        .into_iter()
-        .filter(|n| !before.contains(n))
-        .collect();
-    Ok(QuarantinePreview { entry, notes })
+    let before = doc.case()?;
+    doc.apply_checked(&changes, ReceivedDoc::load(entry.case, &changes))?;
+    let after = doc.case()?;
+    Ok(difference(entry, &before, &after))
 }
 
 /// Releases a quarantined upload into its case: merged like any sync, so other devices get it at
@@ -151,7 +303,10 @@ pub fn release(
 ) -> Result<WithDocs<()>, ServerError> {
     let (entry, changes) = load(sql, vault, id)?;
     let mut loaded = crate::office::cases::load_doc(sql, vault, entry.case)?;
-    loaded.doc.apply_encoded_changes(&changes)?;
+    // The same checks as a sync: a revoked device's bytes are no more trusted than a live one's.
+    loaded
+        .doc
+        .apply_checked(&changes, ReceivedDoc::load(entry.case, &changes))?;
     crate::storage::case_docs::store(sql, vault, &mut loaded, None, now)?;
     decide(sql, &entry, "released", now)?;
     Ok(WithDocs::new((), [loaded]))

@@ -129,11 +129,30 @@ pub(super) async fn quarantine_show(
     let body = html! {
         p { (l.t(Msg::Received)) ": " (belgrade_unix(Some(preview.entry.received_at)))
             " · " (l.t(Msg::Decision)) ": " (preview.entry.decision.as_deref().unwrap_or(l.t(Msg::Waiting))) }
-        ol.timeline { @for n in &preview.notes { li.note {
-            div.meta { time { (belgrade(n.written_at)) } " · " (l.t(Msg::By)) " " (name_of(&names, &n.author.user))
-                " · " (l.t(Msg::Device)) " " code { (short(&n.author.device.to_string())) } }
-            p.body { (for_page(&n.body)) }
-        } } }
+        @if !preview.fields.is_empty() {
+            h2 { (l.t(Msg::FieldsChanged)) }
+            ul #fields { @for f in &preview.fields {
+                li { strong { (f.field) } ": " (for_page(&f.before)) " → " (for_page(&f.after)) }
+            } }
+        }
+        @for (title, id, notes) in [(Msg::NotesAdded, "notes", &preview.notes), (Msg::NotesDeleted, "deleted-notes", &preview.deleted_notes)] {
+            @if !notes.is_empty() {
+                h2 { (l.t(title)) }
+                ol.timeline id=(id) { @for n in notes { li.note {
+                    div.meta { time { (belgrade(n.written_at)) } " · " (l.t(Msg::By)) " " (name_of(&names, &n.author.user))
+                        " · " (l.t(Msg::Device)) " " code { (short(&n.author.device.to_string())) } }
+                    p.body { (for_page(&n.body)) }
+                } } }
+            }
+        }
+        @for (title, id, tasks) in [(Msg::TasksChanged, "tasks", &preview.tasks), (Msg::TasksDeleted, "deleted-tasks", &preview.deleted_tasks)] {
+            @if !tasks.is_empty() {
+                h2 { (l.t(title)) }
+                ul id=(id) { @for t in tasks {
+                    li { time { (belgrade(t.scheduled_at)) } " · " (for_page(&t.purpose)) " — " (for_page(&t.office_name)) " · " (t.status.as_str()) }
+                } }
+            }
+        }
         @if preview.entry.decision.is_none() {
             div.actions {
                 form method="post" action={ "/quarantine/" (id) "/release" } {
