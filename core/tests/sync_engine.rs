@@ -382,3 +382,71 @@ fn a_case_received_whole_is_kept_as_its_snapshot() {
     assert_eq!(read.notes.len(), 20);
     assert_eq!(read, hub_case(&hub, case));
 }
+
+/// A compressed change chunk whose body inflates to `mib` MiB of zeros: a deflate bomb of a few
+/// kilobytes.
+fn deflate_bomb(mib: usize) -> Vec<u8> {
+    use std::io::Write;
+    let mut deflate = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..mib {
+        deflate.write_all(&zeros).unwrap();
+    }
+    let body = deflate.finish().unwrap();
+    let mut chunk = vec![0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 2];
+    let mut len = body.len();
+    while len >= 0x80 {
+        chunk.push((len & 0x7f) as u8 | 0x80);
+        len >>= 7;
+    }
+    chunk.push(len as u8);
+    chunk.extend(body);
+    chunk
+}
+
+#[test]
+fn uploads_are_inflated_only_for_cases_the_device_may_change_and_within_one_budget_a_request() {
+    use fieldcase_core::document::MAX_INFLATED;
+    use fieldcase_core::sync::CaseChanges;
+
+    let mut hub = MemoryHub::new();
+    let d = tempfile::tempdir().unwrap();
+    let a = create(d.path(), [1; 32]);
+    let mine = office_case(&mut hub, &[a.identity.user], false);
+    let also_mine = office_case(&mut hub, &[a.identity.user], false);
+    let (device, user) = (a.identity.device, a.identity.user);
+    let mib = usize::try_from(MAX_INFLATED / (1 << 20)).unwrap();
+    let half_and_more = deflate_bomb(mib / 2 + 1);
+    let upload = |case_id, changes: &Vec<u8>| CaseChanges {
+        case_id,
+        changes: changes.clone(),
+        heads: vec![automerge::ChangeHash([9; 32])],
+    };
+    let request = |uploads| SyncRequest {
+        version: fieldcase_core::sync::PROTOCOL_VERSION,
+        cursor: 0,
+        uploads,
+        purged: vec![],
+    };
+    // Each alone within the budget, together past it: the request is refused before automerge
+    // sees any of it.
+    let both = request(vec![
+        upload(mine, &half_and_more),
+        upload(also_mine, &half_and_more),
+    ]);
+    let before = (hub_case(&hub, mine), hub_case(&hub, also_mine));
+    assert!(matches!(
+        handle_sync(&mut hub, device, user, &both),
+        Err(CoreError::Document(why)) if why.contains("inflate past")
+    ));
+    assert_eq!((hub_case(&hub, mine), hub_case(&hub, also_mine)), before);
+    // The same bombs for cases the device may not change are never scanned, let alone loaded:
+    // they count toward nothing and the request goes through.
+    let foreign = request(vec![
+        upload(CaseId::new(), &half_and_more),
+        upload(CaseId::new(), &half_and_more),
+        upload(CaseId::new(), &half_and_more),
+    ]);
+    let response = handle_sync(&mut hub, device, user, &foreign).unwrap();
+    assert!(response.accepted.is_empty());
+}

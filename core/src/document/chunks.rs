@@ -41,6 +41,12 @@ pub fn is_document_chunk(bytes: &[u8]) -> bool {
 /// three types fieldcase makes, in any order (a saved document with appended changes, or
 /// changes), each whole, nothing after the last.
 pub(crate) fn prescan(bytes: &[u8]) -> Result<()> {
+    inflated_size(bytes).map(|_| ())
+}
+
+/// [`prescan`], returning how many bytes the deflated parts of `bytes` inflate to: a hub bounds
+/// what all the uploads of one request make automerge inflate together, not only each one.
+pub fn inflated_size(bytes: &[u8]) -> Result<u64> {
     let mut rest = bytes;
     let mut count = 0usize;
     let mut inflated = 0u64;
@@ -62,7 +68,7 @@ pub(crate) fn prescan(bytes: &[u8]) -> Result<()> {
         }
         rest = after;
     }
-    Ok(())
+    Ok(inflated)
 }
 
 /// Splits the first chunk off `bytes`: its type, its body and what follows it.

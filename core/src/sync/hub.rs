@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use automerge::{ActorId, ChangeHash};
 
 use super::messages::{CaseChanges, PROTOCOL_VERSION, SyncRequest, SyncResponse};
-use crate::document::{CaseDoc, ReceivedDoc, is_document_chunk};
+use crate::document::{CaseDoc, MAX_INFLATED, ReceivedDoc, inflated_size, is_document_chunk};
 use crate::error::{CoreError, Result};
 use crate::ids::{CaseId, DeviceId, UserId};
 
@@ -106,14 +106,32 @@ pub fn handle_sync(
         storage.record_purge(device, *case)?;
     }
     let mut accepted = Vec::new();
-    let wholes = load_documents(&request.uploads);
-    for (upload, whole) in request.uploads.iter().zip(wholes) {
-        // A case unassigned since the device was sent it still takes the device's pending
-        // changes (nothing written in the field is lost); then the device purges it.
-        let known = storage.device_state(device, upload.case_id)?;
-        if !storage.is_assigned(user, upload.case_id)? && known == DeviceCaseState::default() {
-            continue;
+    // Which uploads the device may make at all, before any received byte is inflated or loaded:
+    // a case assigned to its user, or one unassigned since the device was sent it (that still
+    // takes the device's pending changes, so nothing written in the field is lost; then the
+    // device purges it). Bombs for cases the device may not change cost nothing.
+    let mut known = Vec::with_capacity(request.uploads.len());
+    let mut inflated = 0u64;
+    for upload in &request.uploads {
+        let state = storage.device_state(device, upload.case_id)?;
+        let allowed =
+            state != DeviceCaseState::default() || storage.is_assigned(user, upload.case_id)?;
+        if allowed {
+            // What automerge would inflate, bounded for the whole request, not only each upload.
+            inflated = inflated.saturating_add(inflated_size(&upload.changes)?);
+            if inflated > MAX_INFLATED {
+                return Err(CoreError::Document(
+                    "the uploads of one request inflate past the limit",
+                ));
+            }
         }
+        known.push(allowed.then_some(state));
+    }
+    let wholes = load_documents(&request.uploads, &known);
+    for ((upload, whole), known) in request.uploads.iter().zip(wholes).zip(known) {
+        let Some(known) = known else {
+            continue;
+        };
         let Some(doc) = storage.case_doc(upload.case_id)? else {
             continue;
         };
@@ -225,17 +243,29 @@ pub fn handle_sync(
 /// [`ReceivedDoc::load`] of every upload, index for index, side by side: the loads and bounds
 /// checks of a first upload's documents are most of the hub's work for it, need nothing from
 /// storage, and are independent of each other.
-fn load_documents(uploads: &[CaseChanges]) -> Vec<Option<Result<ReceivedDoc>>> {
-    let load = |u: &CaseChanges| ReceivedDoc::load(u.case_id, &u.changes);
-    if uploads
+fn load_documents<T>(
+    uploads: &[CaseChanges],
+    allowed: &[Option<T>],
+) -> Vec<Option<Result<ReceivedDoc>>> {
+    let wanted: Vec<(&CaseChanges, bool)> = uploads
         .iter()
-        .filter(|u| is_document_chunk(&u.changes))
+        .zip(allowed)
+        .map(|(u, a)| (u, a.is_some()))
+        .collect();
+    let load = |&(u, wanted): &(&CaseChanges, bool)| {
+        wanted
+            .then(|| ReceivedDoc::load(u.case_id, &u.changes))
+            .flatten()
+    };
+    if wanted
+        .iter()
+        .filter(|(u, wanted)| *wanted && is_document_chunk(&u.changes))
         .count()
         < 2
     {
-        return uploads.iter().map(load).collect();
+        return wanted.iter().map(load).collect();
     }
-    crate::util::map_side_by_side(uploads, load)
+    crate::util::map_side_by_side(&wanted, load)
 }
 
 /// An in-memory hub: for tests of the sync engine. It keeps saved documents and loads the one a
