@@ -36,10 +36,31 @@ pub enum RawAnswer {
 impl RawConnection {
     /// Connects and completes the TLS handshake, trusting only `pin`.
     pub fn connect(addr: SocketAddr, pin: Fingerprint) -> RawConnection {
+        RawConnection::over(TcpStream::connect(addr).unwrap(), pin)
+    }
+
+    /// [`RawConnection::connect`] from the local address `source` (another loopback address,
+    /// such as 127.0.0.2, is another client address to the server).
+    pub fn connect_from(
+        source: std::net::IpAddr,
+        addr: SocketAddr,
+        pin: Fingerprint,
+    ) -> RawConnection {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )
+        .unwrap();
+        socket.bind(&SocketAddr::new(source, 0).into()).unwrap();
+        socket.connect(&addr.into()).unwrap();
+        RawConnection::over(socket.into(), pin)
+    }
+
+    fn over(tcp: TcpStream, pin: Fingerprint) -> RawConnection {
         let config = fieldcase_core::transport::client_config(pin).unwrap();
         let conn =
             ClientConnection::new(config, ServerName::try_from("localhost").unwrap()).unwrap();
-        let tcp = TcpStream::connect(addr).unwrap();
         tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         let mut stream = StreamOwned::new(conn, tcp);
         while stream.conn.is_handshaking() {

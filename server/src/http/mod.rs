@@ -6,7 +6,9 @@
 //! Must not: write SQL or hold business rules (those are the office's), or be imported by
 //! `office` or `storage`.
 
+mod address_slots;
 pub(crate) mod admin_api;
+mod body_rate;
 pub mod device_auth;
 pub(crate) mod error;
 pub(crate) mod ratelimit;

@@ -52,14 +52,31 @@ pub(crate) fn app(state: AppState) -> Router {
     finish(routes(), state)
 }
 
-/// Bounds each request: a slot among `max_concurrent_requests` and `request_timeout` overall.
+/// Bounds each request: a slot of its client address (`max_requests_per_address`), then one
+/// among `max_concurrent_requests`, a body that keeps arriving at `min_body_bytes_per_sec`, and
+/// `request_timeout` overall.
 async fn request_timeout(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let limit = state.limits().request_timeout;
+    let limits = *state.limits();
     let slots = state.in_flight().clone();
+    let per_address = state.per_address().clone();
+    let address = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let req = req.map(|body| {
+        crate::http::body_rate::at_least(body, limits.min_body_bytes_per_sec, limits.body_grace)
+    });
     let work = async move {
+        // The address's own slot first: requests from one address wait behind each other, not
+        // in front of everyone else's.
+        let _address_slot = match address {
+            Some(address) => per_address.acquire(address).await,
+            None => None,
+        };
         let _permit = slots.acquire_owned().await;
         next.run(req).await
     };
+    let limit = limits.request_timeout;
     match tokio::time::timeout(limit, work).await {
         Ok(response) => response,
         Err(_) => AppError::new(

@@ -5,6 +5,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
+
+use crate::http::address_slots::AddressSlots;
 use zeroize::Zeroizing;
 
 use crate::clock::{Clock, SystemClock};
@@ -34,6 +36,14 @@ pub struct Limits {
     pub enroll_failure_window_secs: i64,
     /// Requests handled at once; more wait (within their timeout) for a slot.
     pub max_concurrent_requests: usize,
+    /// Requests handled at once from one client address; more from it wait (within their
+    /// timeout), so one address holds at most this share of the slots.
+    pub max_requests_per_address: usize,
+    /// The floor rate of a request body, bytes a second counted from the start after
+    /// [`Limits::body_grace`]; a body that arrives slower ends the request.
+    pub min_body_bytes_per_sec: u64,
+    /// How long a request body may take before the floor rate applies.
+    pub body_grace: Duration,
     /// How long a device may open case data offline after a successful sync (the lease).
     pub lease: Duration,
     /// How long a closed case stays on devices before they purge it.
@@ -58,6 +68,9 @@ impl Default for Limits {
             enroll_failures_global: 200,
             enroll_failure_window_secs: 15 * 60,
             max_concurrent_requests: 128,
+            max_requests_per_address: 64,
+            min_body_bytes_per_sec: 1024,
+            body_grace: Duration::from_secs(10),
             lease: Duration::from_secs(72 * 3600),
             retention: Duration::from_secs(30 * 24 * 3600),
             pg_connections: DEFAULT_PG_CONNECTIONS,
@@ -76,6 +89,7 @@ struct Inner {
     limits: Limits,
     enroll_failures: Mutex<FailureLimiter>,
     in_flight: Arc<Semaphore>,
+    per_address: Arc<AddressSlots>,
     live_streams: Arc<Semaphore>,
 }
 
@@ -133,6 +147,7 @@ impl AppState {
                 limits,
                 enroll_failures: Mutex::new(limiter),
                 in_flight: Arc::new(Semaphore::new(limits.max_concurrent_requests.max(1))),
+                per_address: AddressSlots::new(limits.max_requests_per_address),
                 live_streams: Arc::new(Semaphore::new(MAX_LIVE_STREAMS)),
             }),
         })
@@ -210,6 +225,11 @@ impl AppState {
 
     pub(crate) fn in_flight(&self) -> &Arc<Semaphore> {
         &self.inner.in_flight
+    }
+
+    /// The request slots of each client address.
+    pub(crate) fn per_address(&self) -> &Arc<AddressSlots> {
+        &self.inner.per_address
     }
 
     pub(crate) fn enroll_failures(&self) -> &Mutex<FailureLimiter> {
