@@ -99,7 +99,6 @@ fn setup() -> World {
         l.header_read_timeout = HEADER_TIMEOUT;
         // The catalogue holds many failed enrollments from one address on purpose.
         l.enroll_failures_per_window = 10_000;
-        l.enroll_failures_global = 10_000;
     });
     let ana = server.add_user("ana", Role::FieldWorker);
     let bea = server.add_user("bea", Role::FieldWorker);

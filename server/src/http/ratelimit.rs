@@ -1,9 +1,15 @@
-//! Counting failed attempts per client address and globally, in fixed windows, in memory.
+//! Counting failed attempts per client address, in fixed windows, in memory.
+//!
+//! There is no count across all addresses: such a trip-wire let anyone block every enrollment
+//! by failing on purpose, and it protects nothing here, since an enrollment code has 80 random
+//! bits, is valid for minutes and works once (guessing one from any number of addresses is
+//! hopeless), while one address guessing fast is slowed by its own count.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-/// Most addresses tracked at once; beyond this only the global count applies to new ones.
+/// Most addresses tracked at once; beyond this, windows that ended are forgotten first, and a
+/// new address is not tracked while every tracked window is still running.
 const MAX_TRACKED: usize = 10_000;
 
 #[derive(Debug, Clone, Copy)]
@@ -24,35 +30,27 @@ impl Window {
     }
 }
 
-/// Bounds failures (e.g. wrong enrollment codes) per address and overall.
+/// Bounds failures (e.g. wrong enrollment codes) per address.
 #[derive(Debug)]
 pub(crate) struct FailureLimiter {
     per_client: u32,
-    global_max: u32,
     window: i64,
     clients: HashMap<IpAddr, Window>,
-    global: Window,
 }
 
 impl FailureLimiter {
-    /// `per_client` failures per address and `global_max` in total per `window` seconds.
-    pub(crate) fn new(per_client: u32, global_max: u32, window: i64) -> FailureLimiter {
+    /// `per_client` failures per address per `window` seconds.
+    pub(crate) fn new(per_client: u32, window: i64) -> FailureLimiter {
         FailureLimiter {
             per_client,
-            global_max,
             window: window.max(1),
             clients: HashMap::new(),
-            global: Window { start: 0, count: 0 },
         }
     }
 
     /// Whether `ip` may try now; if not, seconds until it may.
     pub(crate) fn check(&mut self, ip: IpAddr, now: i64) -> Result<(), i64> {
         let window = self.window;
-        let global = self.global.current(now, window);
-        if global.count >= self.global_max {
-            return Err(global.start + window - now);
-        }
         if let Some(w) = self.clients.get_mut(&ip) {
             let w = w.current(now, window);
             if w.count >= self.per_client {
@@ -65,7 +63,6 @@ impl FailureLimiter {
     /// Counts one failure for `ip`.
     pub(crate) fn record_failure(&mut self, ip: IpAddr, now: i64) {
         let window = self.window;
-        self.global.current(now, window).count += 1;
         if self.clients.len() >= MAX_TRACKED && !self.clients.contains_key(&ip) {
             self.clients
                 .retain(|_, w| now < w.start.saturating_add(window) && now >= w.start);
@@ -89,7 +86,7 @@ mod tests {
     fn limits_per_client_and_resets() {
         let ip: IpAddr = [10, 0, 0, 1].into();
         let other: IpAddr = [10, 0, 0, 2].into();
-        let mut l = FailureLimiter::new(2, 100, 60);
+        let mut l = FailureLimiter::new(2, 60);
         assert!(l.check(ip, 0).is_ok());
         l.record_failure(ip, 0);
         l.record_failure(ip, 1);
@@ -99,11 +96,15 @@ mod tests {
     }
 
     #[test]
-    fn global_cap() {
-        let mut l = FailureLimiter::new(100, 3, 60);
-        for i in 0..3u8 {
-            l.record_failure([10, 0, 0, i].into(), 0);
+    fn failures_elsewhere_never_lock_an_address_out() {
+        let mut l = FailureLimiter::new(3, 60);
+        for i in 0..=255u8 {
+            for _ in 0..3 {
+                l.record_failure([10, 0, 1, i].into(), 0);
+            }
         }
-        assert!(l.check([10, 0, 0, 9].into(), 1).is_err());
+        // Hundreds of addresses at their limit: a new one still enrolls.
+        assert!(l.check([10, 0, 0, 9].into(), 1).is_ok());
+        assert!(l.check([10, 0, 1, 7].into(), 1).is_err());
     }
 }

@@ -30,8 +30,6 @@ pub struct Limits {
     pub header_read_timeout: Duration,
     /// Failed enrollment attempts allowed per client address per window.
     pub enroll_failures_per_window: u32,
-    /// Failed enrollment attempts allowed from all clients together per window.
-    pub enroll_failures_global: u32,
     /// The failure-counting window, seconds.
     pub enroll_failure_window_secs: i64,
     /// Requests handled at once; more wait (within their timeout) for a slot.
@@ -65,7 +63,6 @@ impl Default for Limits {
             first_request_timeout: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(30),
             enroll_failures_per_window: 10,
-            enroll_failures_global: 200,
             enroll_failure_window_secs: 15 * 60,
             max_concurrent_requests: 128,
             max_requests_per_address: 64,
@@ -133,7 +130,6 @@ impl AppState {
         }
         let limiter = FailureLimiter::new(
             limits.enroll_failures_per_window,
-            limits.enroll_failures_global,
             limits.enroll_failure_window_secs,
         );
         let login_key = keys.derive(LOGIN_FAILURES_KEY)?;
