@@ -100,6 +100,17 @@ impl TestServer {
             Some(Server::start_with(Self::options(self.dir.path(), self.pg.as_ref())).unwrap());
     }
 
+    /// Opens a web session for `user` now, as signing in to the office's pages does (admin
+    /// changes through the admin API need one that is recent).
+    pub fn sign_in_on_the_web(&self, user: UserId) {
+        let now = now();
+        self.with_sql(|sql| {
+            fieldcase_server::office::sign_in::create_session(sql, *user.as_uuid(), now)
+                .map(|_| ())
+                .map_err(|_| fieldcase_server::error::SqlError::Refused("opening a session"))
+        });
+    }
+
     /// Adds a user.
     pub fn add_user(&self, name: &str, role: Role) -> UserId {
         let id = self

@@ -102,7 +102,10 @@ fn setup() -> World {
     });
     let ana = server.add_user("ana", Role::FieldWorker);
     let bea = server.add_user("bea", Role::FieldWorker);
-    server.add_user("adm", Role::Admin);
+    let adm = server.add_user("adm", Role::Admin);
+    // The admin signed in on the web just now, so that the admin API's changes reach the
+    // inputs under test.
+    server.sign_in_on_the_web(adm);
     let (case, _) = server.create_case("K-1", &[ana]);
     let (other_case, _) = server.create_case("K-2", &[bea]);
     let attacker = raw_device(&server, "ana");

@@ -546,7 +546,7 @@ fn admin_client(server: &TestServer, name: &str) -> fieldcase_core::transport::D
 fn the_admin_api_revokes_reads_and_releases_quarantine_and_checks_the_audit_chain() {
     let server = TestServer::start();
     let ana = server.add_user("ana", Role::FieldWorker);
-    server.add_user("boss", Role::Admin);
+    let boss = server.add_user("boss", Role::Admin);
     let (case, _) = server.create_case("K-10", &[ana]);
     let admin = admin_client(&server, "boss");
     let phone = TestDevice::enroll_direct(&server, "ana");
@@ -574,6 +574,28 @@ fn the_admin_api_revokes_reads_and_releases_quarantine_and_checks_the_audit_chai
 
     phone.write_note(case, "written offline, then the phone was lost");
     let phone_id = phone.id().to_string();
+    // A stolen admin phone alone cannot act as an admin: changes need a recent web sign-in.
+    match admin.post(&format!("/v1/admin/devices/{}/revoke", phone.id()), b"") {
+        Err(fieldcase_core::transport::TransportError::Http { status, code, .. }) => {
+            assert_eq!((status, code.as_str()), (403, "recent_sign_in_required"));
+        }
+        other => panic!("expected 403, got {other:?}"),
+    }
+    // A sign-in that is no longer recent does not do either.
+    server.sign_in_on_the_web(boss);
+    server.with_sql(|c| {
+        c.execute(
+            "UPDATE web_sessions SET created_at = created_at - ?1",
+            sql_params![fieldcase_server::office::sign_in::RECENT_SIGN_IN_SECS + 60],
+        )?;
+        Ok(())
+    });
+    assert!(
+        admin
+            .post(&format!("/v1/admin/devices/{}/revoke", phone.id()), b"")
+            .is_err()
+    );
+    server.sign_in_on_the_web(boss);
     let revoked: serde_json::Value = serde_json::from_slice(
         &admin
             .post(&format!("/v1/admin/devices/{}/revoke", phone.id()), b"")

@@ -507,8 +507,9 @@ fn concurrent_consent_changes_wait_in_the_inbox_until_a_case_manager_picks_one_f
         .unwrap();
     a.device.sync_now().unwrap();
     b.device.sync_now().unwrap();
-    server.add_user("office-admin", Role::Admin);
+    let office_admin = server.add_user("office-admin", Role::Admin);
     let api = admin_client(&server, "office-admin");
+    server.sign_in_on_the_web(office_admin);
     let listed: serde_json::Value =
         serde_json::from_slice(&api.get("/v1/admin/conflicts").unwrap()).unwrap();
     let fields: Vec<&str> = listed[0]["conflicts"]

@@ -112,6 +112,9 @@ pub mod error_code {
     pub const INTERNAL: &str = "internal";
     /// The authenticated user's role may not do this.
     pub const FORBIDDEN: &str = "forbidden";
+    /// An admin action asked for from a device, without a sign-in to the office's web pages by
+    /// the same user in the last minutes: a phone alone (a stolen one) cannot act as an admin.
+    pub const RECENT_SIGN_IN_REQUIRED: &str = "recent_sign_in_required";
     /// The quarantined upload was already released or discarded.
     pub const ALREADY_DECIDED: &str = "already_decided";
     /// A sync upload held changes that do not apply (malformed automerge data); nothing stored.

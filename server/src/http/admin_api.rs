@@ -20,7 +20,7 @@ use crate::http::device_auth::Authenticated;
 use crate::http::error::AppError;
 use crate::http::state::AppState;
 use crate::office::devices::{self, RevokeOutcome};
-use crate::office::users;
+use crate::office::{sign_in, users};
 
 /// The admin routes, to merge into the app.
 pub(crate) fn routes() -> Router<AppState> {
@@ -52,6 +52,25 @@ fn require_admin(auth: &Authenticated) -> Result<(), AppError> {
             StatusCode::FORBIDDEN,
             error_code::FORBIDDEN,
             "this needs an admin",
+        ))
+    }
+}
+
+/// An admin change asked for from a device needs its user to have signed in to the web pages
+/// recently ([`sign_in::RECENT_SIGN_IN_SECS`]): the device alone is not enough.
+async fn require_recent_sign_in(state: &AppState, auth: &Authenticated) -> Result<(), AppError> {
+    let (user, now) = (auth.user_id, state.now());
+    let recent = state
+        .db()
+        .call_read(move |sql| sign_in::signed_in_recently(sql, &user, now).map_err(known))
+        .await?;
+    if recent {
+        Ok(())
+    } else {
+        Err(AppError::new(
+            StatusCode::FORBIDDEN,
+            error_code::RECENT_SIGN_IN_REQUIRED,
+            "admin changes from a device need a sign-in to the office's web pages in the last 15 minutes",
         ))
     }
 }
@@ -130,6 +149,7 @@ async fn revoke(
     auth: Authenticated,
 ) -> Result<Json<Value>, AppError> {
     require_admin(&auth)?;
+    require_recent_sign_in(&state, &auth).await?;
     let id = parse_id(&id)?;
     let now = state.now();
     let outcome = state
@@ -147,6 +167,7 @@ async fn deactivate(
     auth: Authenticated,
 ) -> Result<Json<Value>, AppError> {
     require_admin(&auth)?;
+    require_recent_sign_in(&state, &auth).await?;
     let now = state.now();
     let done = state
         .db()
@@ -168,6 +189,7 @@ async fn change_role(
     auth: Authenticated,
 ) -> Result<Json<Value>, AppError> {
     require_admin(&auth)?;
+    require_recent_sign_in(&state, &auth).await?;
     let body: RoleBody = serde_json::from_slice(&auth.body)
         .map_err(|_| AppError::malformed("expected {\"role\": \"...\"}"))?;
     let role = Role::parse(&body.role).ok_or_else(|| AppError::malformed("unknown role"))?;
@@ -235,6 +257,7 @@ async fn resolve_conflict(
     auth: Authenticated,
 ) -> Result<StatusCode, AppError> {
     require_office(&auth)?;
+    require_recent_sign_in(&state, &auth).await?;
     let body: ResolveBody = serde_json::from_slice(&auth.body).map_err(|_| {
         AppError::malformed("expected {\"field\": ..., \"value\": ..., \"task_id\": null}")
     })?;
@@ -313,6 +336,7 @@ async fn decide(
     decision: crate::office::quarantine::Decision,
 ) -> Result<StatusCode, AppError> {
     require_admin(&auth)?;
+    require_recent_sign_in(&state, &auth).await?;
     let id = parse_id(id)?;
     let (vault, now) = (state.vault().clone(), state.now());
     state

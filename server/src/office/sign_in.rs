@@ -356,6 +356,28 @@ pub fn session_may_read_cases(
         && now - created <= ABSOLUTE_TIMEOUT_SECS)
 }
 
+/// How recent a web sign-in must be for the same user's device to make admin changes through
+/// the admin API, seconds.
+pub const RECENT_SIGN_IN_SECS: i64 = 15 * 60;
+
+/// Whether `user` signed in to the web pages within [`RECENT_SIGN_IN_SECS`] and that session is
+/// still live: what lets a device of the same user make admin changes, so that a phone alone
+/// (a stolen admin phone) cannot revoke devices, change roles or release quarantine.
+pub fn signed_in_recently(sql: &mut dyn Sql, user: &Uuid, now: i64) -> Result<bool, ServerError> {
+    Ok(sql
+        .query_opt(
+            "SELECT 1 FROM web_sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.user_id = ?1 AND u.active = 1 AND s.created_at >= ?2 AND s.last_seen >= ?3
+             LIMIT 1",
+            sql_params![
+                &user.to_string(),
+                now - RECENT_SIGN_IN_SECS,
+                now - IDLE_TIMEOUT_SECS
+            ],
+        )?
+        .is_some())
+}
+
 /// The page language a user chose, if any.
 pub fn user_lang(sql: &mut dyn Sql, user: &Uuid) -> Result<Option<String>, ServerError> {
     Ok(sql
