@@ -801,3 +801,28 @@ fn the_live_stream_ends_with_its_session_and_background_requests_do_not_keep_a_p
     assert_eq!(get(&server, &timeline, &s.token), 200);
     assert!(last_seen(&server) > long_ago);
 }
+
+#[test]
+fn signing_in_again_ends_the_session_the_browser_held_before() {
+    let server = TestServer::start();
+    server.add_web_user("ana", Role::FieldWorker, PASSWORD);
+    let older = session(&server, "ana");
+    assert_eq!(get(&server, "/", &older.token), 200);
+    let login_token = "a-login-form-token-of-this-browser";
+    let (status, _) = send(
+        &server,
+        "POST",
+        "/login",
+        &older.token,
+        &format!("csrf={login_token}&name=ana&password={PASSWORD}"),
+        &[("cookie", &format!("{}={login_token}", auth::LOGIN_COOKIE))],
+    );
+    assert_eq!(status, 303);
+    // The session the browser held before is gone; only the new one is left.
+    assert_eq!(get(&server, "/", &older.token), 303);
+    let sessions: i64 = server.with_sql(|c| {
+        c.query_row("SELECT count(*) FROM web_sessions", &[])?
+            .get(0)
+    });
+    assert_eq!(sessions, 1);
+}

@@ -113,6 +113,7 @@ pub(super) async fn login_submit(
         return Err(WebError::Csrf);
     }
     let lang = auth::browser_lang(&parts);
+    let older = auth::cookie(&parts, auth::SESSION_COOKIE).map(str::to_owned);
     let name = form.get("name").cloned().unwrap_or_default();
     let password = zeroize::Zeroizing::new(form.get("password").cloned().unwrap_or_default());
     let now = state.now();
@@ -133,7 +134,7 @@ pub(super) async fn login_submit(
             })
             .await
             .map_err(|_| WebError::Internal(AppError::internal(&"the password check failed")))?;
-            finish(&state, attempt, ok, now).await?
+            finish(&state, attempt, ok, older, now).await?
         }
     };
     match result {
@@ -170,12 +171,19 @@ async fn finish(
     state: &AppState,
     attempt: sign_in::LoginAttempt,
     ok: bool,
+    older: Option<String>,
     now: i64,
 ) -> Result<Result<(sign_in::NewSession, Option<Lang>), LoginRefusal>, WebError> {
     state
         .db()
         .call_write(move |sql| {
             let outcome = sign_in::finish_login(sql, attempt, ok, now)?;
+            // A session this browser held before ends with the new one.
+            if outcome.is_ok()
+                && let Some(older) = older
+            {
+                sign_in::end_session(sql, &older, now)?;
+            }
             let lang = match &outcome {
                 Ok(session) => {
                     sign_in::user_lang(sql, &session.user_id)?.and_then(|l| Lang::parse(&l))
@@ -206,6 +214,15 @@ pub(super) async fn logout(
     Ok(response)
 }
 
+/// Whether `path` names a page of this server, and only that: it starts with one `/`, and not
+/// with `//` or `/\` (which browsers read as another host), and holds no control character.
+fn is_local_path(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.starts_with("/\\")
+        && !path.chars().any(|c| c.is_control() || c == '\\')
+}
+
 pub(super) async fn set_lang(
     State(state): State<AppState>,
     user: WebUser,
@@ -228,11 +245,33 @@ pub(super) async fn set_lang(
         .and_then(|v| v.to_str().ok())
         .and_then(|r| r.find("://").map(|i| &r[i + 3..]))
         .and_then(|r| r.find('/').map(|i| r[i..].to_owned()))
-        .filter(|p| p.starts_with('/') && !p.starts_with("//"))
+        .filter(|p| is_local_path(p))
         .unwrap_or_else(|| "/".to_owned());
     let mut response = Redirect::to(&back).into_response();
     if let Ok(v) = HeaderValue::from_str(&auth::lang_cookie(lang)) {
         response.headers_mut().append(header::SET_COOKIE, v);
     }
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_local_path;
+
+    #[test]
+    fn only_paths_of_this_server_are_followed_back() {
+        for local in ["/", "/cases", "/cases/01a2?x=1"] {
+            assert!(is_local_path(local), "{local}");
+        }
+        for elsewhere in [
+            "//evil.example/",
+            "/\\evil.example",
+            "/\\/x",
+            "https://x/",
+            "",
+            "/a\nb",
+        ] {
+            assert!(!is_local_path(elsewhere), "{elsewhere:?}");
+        }
+    }
 }
