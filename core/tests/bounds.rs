@@ -75,6 +75,16 @@ fn office_case() -> (CaseId, Vec<u8>, fieldcase_core::ids::TaskId, String) {
     (id, doc.save(), task, first_note)
 }
 
+/// Registers a raw replica's actor as `device` of `user`, as a phone's store does with its own
+/// edits (the hub takes changes only from actors registered to the uploading device).
+fn registered(doc: &mut AutoCommit, user: UserId, device: DeviceId) {
+    let actor = doc.get_actor().to_hex_string();
+    let authors = doc.get(automerge::ROOT, "authors").unwrap().unwrap().1;
+    let entry = doc.put_object(&authors, actor, ObjType::Map).unwrap();
+    doc.put(&entry, "user", user.to_string()).unwrap();
+    doc.put(&entry, "device", device.to_string()).unwrap();
+}
+
 /// Applies what `edit` does to a raw copy of the case at the office, and returns both checks'
 /// verdicts: (incremental, whole).
 fn verdicts(edit: impl FnOnce(&mut AutoCommit, &str)) -> (bool, bool) {
@@ -298,11 +308,12 @@ fn a_hostile_whole_document_upload_is_refused_and_nothing_is_stored() {
     use fieldcase_core::sync::hub::{MemoryHub, handle_sync};
     use fieldcase_core::sync::{CaseChanges, PROTOCOL_VERSION, SyncRequest};
     let (id, saved, _, note) = office_case();
-    let user = UserId::new();
+    let (user, device) = (UserId::new(), DeviceId::new());
     let mut hub = MemoryHub::new();
     hub.put_case(id, saved.clone(), &[user]);
     let upload = |edit: &dyn Fn(&mut AutoCommit)| {
         let mut phone = AutoCommit::load(&saved).unwrap();
+        registered(&mut phone, user, device);
         edit(&mut phone);
         SyncRequest {
             version: PROTOCOL_VERSION,
@@ -320,7 +331,7 @@ fn a_hostile_whole_document_upload_is_refused_and_nothing_is_stored() {
         doc.put(&obj, "kind", "x".repeat(MAX_TEXT_BYTES + 1))
             .unwrap();
     });
-    assert!(handle_sync(&mut hub, DeviceId::new(), user, &hostile).is_err());
+    assert!(handle_sync(&mut hub, device, user, &hostile).is_err());
     assert_eq!(
         hub.case_bytes(id),
         Some(saved.as_slice()),
@@ -332,7 +343,7 @@ fn a_hostile_whole_document_upload_is_refused_and_nothing_is_stored() {
         let body = doc.get(&obj, "body").unwrap().unwrap().1;
         doc.splice_text(&body, 0, 0, "Corrected: ").unwrap();
     });
-    let response = handle_sync(&mut hub, DeviceId::new(), user, &ordinary).unwrap();
+    let response = handle_sync(&mut hub, device, user, &ordinary).unwrap();
     assert_eq!(response.accepted, vec![id]);
     assert_ne!(
         hub.case_bytes(id),
@@ -349,7 +360,7 @@ fn a_hostile_whole_document_upload_is_refused_and_nothing_is_stored() {
 fn one_hostile_document_among_many_fails_the_request_wherever_it_is() {
     use fieldcase_core::sync::hub::{MemoryHub, handle_sync};
     use fieldcase_core::sync::{CaseChanges, PROTOCOL_VERSION, SyncRequest};
-    let user = UserId::new();
+    let (user, device) = (UserId::new(), DeviceId::new());
     let cases: Vec<_> = (0..6).map(|_| office_case()).collect();
     let new_hub = || {
         let mut hub = MemoryHub::new();
@@ -364,6 +375,7 @@ fn one_hostile_document_among_many_fails_the_request_wherever_it_is() {
             .enumerate()
             .map(|(i, (id, saved, _, note))| {
                 let mut phone = AutoCommit::load(saved).unwrap();
+                registered(&mut phone, user, device);
                 let obj = note_obj(&phone, note);
                 if hostile == Some(i) {
                     phone
@@ -391,12 +403,7 @@ fn one_hostile_document_among_many_fails_the_request_wherever_it_is() {
         |hub: &MemoryHub, i: usize| hub.case_bytes(cases[i].0) != Some(cases[i].1.as_slice());
     for hostile in [5, 4, 0] {
         let mut hub = new_hub();
-        let refused = handle_sync(
-            &mut hub,
-            DeviceId::new(),
-            user,
-            &request(uploads(Some(hostile))),
-        );
+        let refused = handle_sync(&mut hub, device, user, &request(uploads(Some(hostile))));
         assert!(
             refused.is_err(),
             "case {hostile}'s hostile document was taken"
@@ -404,7 +411,7 @@ fn one_hostile_document_among_many_fails_the_request_wherever_it_is() {
         assert!(!stored(&hub, hostile), "the hostile document was stored");
     }
     let mut hub = new_hub();
-    let response = handle_sync(&mut hub, DeviceId::new(), user, &request(uploads(None))).unwrap();
+    let response = handle_sync(&mut hub, device, user, &request(uploads(None))).unwrap();
     assert_eq!(response.accepted.len(), cases.len());
     assert!((0..cases.len()).all(|i| stored(&hub, i)));
 }
@@ -474,4 +481,76 @@ fn times_outside_1900_to_2199_are_refused_at_input_and_nothing_is_written() {
     assert_ne!(heads, after_good);
     assert!(doc.task(kept).is_ok());
     assert!(doc.check_bounds().is_ok());
+}
+
+#[test]
+fn the_hub_takes_changes_only_from_the_uploading_devices_own_actor_and_notes_in_its_name() {
+    use fieldcase_core::sync::hub::{MemoryHub, handle_sync};
+    use fieldcase_core::sync::{CaseChanges, PROTOCOL_VERSION, SyncRequest};
+    let (id, saved, _, _) = office_case();
+    let (ana, ana_phone) = (UserId::new(), DeviceId::new());
+    let (bo, bo_phone) = (UserId::new(), DeviceId::new());
+    let fresh = || {
+        let mut hub = MemoryHub::new();
+        hub.put_case(id, saved.clone(), &[ana, bo]);
+        hub
+    };
+    // A note made by a replica whose actor is registered to `registered_as`, naming
+    // `named` as its author.
+    let upload = |registered_as: (UserId, DeviceId), named: (UserId, DeviceId)| {
+        let mut phone = AutoCommit::load(&saved).unwrap();
+        registered(&mut phone, registered_as.0, registered_as.1);
+        let notes = notes_map(&phone);
+        let note = phone
+            .put_object(
+                &notes,
+                fieldcase_core::ids::NoteId::new().to_string(),
+                ObjType::Map,
+            )
+            .unwrap();
+        phone
+            .put(&note, "author_user", named.0.to_string())
+            .unwrap();
+        phone
+            .put(&note, "author_device", named.1.to_string())
+            .unwrap();
+        phone
+            .put(&note, "written_at", "2026-11-24T10:00:00Z")
+            .unwrap();
+        phone.put(&note, "kind", "visit").unwrap();
+        let body = phone.put_object(&note, "body", ObjType::Text).unwrap();
+        phone.splice_text(&body, 0, 0, "who wrote this?").unwrap();
+        phone.put_object(&note, "tags", ObjType::Map).unwrap();
+        SyncRequest {
+            version: PROTOCOL_VERSION,
+            cursor: 0,
+            uploads: vec![CaseChanges {
+                case_id: id,
+                heads: phone.get_heads(),
+                changes: phone.save(),
+            }],
+            purged: vec![],
+        }
+    };
+    let refused = |request: &SyncRequest| {
+        matches!(
+            handle_sync(&mut fresh(), bo_phone, bo, request),
+            Err(CoreError::Document(_))
+        )
+    };
+    // Bo's phone passing its changes off as Ana's phone.
+    assert!(refused(&upload((ana, ana_phone), (ana, ana_phone))));
+    // Bo's phone, registered as itself, writing a note in Ana's name.
+    assert!(refused(&upload((bo, bo_phone), (ana, ana_phone))));
+    // Registered to Bo's user but another device.
+    assert!(refused(&upload((bo, DeviceId::new()), (bo, bo_phone))));
+    // Its own note, as itself: taken.
+    let response = handle_sync(
+        &mut fresh(),
+        bo_phone,
+        bo,
+        &upload((bo, bo_phone), (bo, bo_phone)),
+    )
+    .unwrap();
+    assert_eq!(response.accepted, vec![id]);
 }

@@ -29,6 +29,24 @@ fn raw_device(server: &TestServer, user: &str) -> DeviceClient {
     )
 }
 
+/// Registers a raw replica's actor as `device` of `user`, as a phone's store does with its own
+/// edits: the hub takes changes only from actors registered to the device that uploads them.
+fn register(
+    doc: &mut automerge::AutoCommit,
+    user: fieldcase_core::ids::UserId,
+    device: uuid::Uuid,
+) {
+    use automerge::ReadDoc;
+    use automerge::transaction::Transactable;
+    let actor = doc.get_actor().to_hex_string();
+    let authors = doc.get(automerge::ROOT, "authors").unwrap().unwrap().1;
+    let entry = doc
+        .put_object(&authors, actor, automerge::ObjType::Map)
+        .unwrap();
+    doc.put(&entry, "user", user.to_string()).unwrap();
+    doc.put(&entry, "device", device.to_string()).unwrap();
+}
+
 /// Case rows (id, change counter, sealed document) and device sync state rows.
 type DataState = (Vec<(String, i64, Vec<u8>)>, Vec<(String, String, String)>);
 
@@ -191,13 +209,59 @@ fn a_replayed_sync_request_is_refused_and_changes_nothing() {
     let server = TestServer::start();
     let ana = server.add_user("ana", Role::FieldWorker);
     let (case, _) = server.create_case("K-2", &[ana]);
-    let phone = TestDevice::enroll_direct(&server, "ana");
-    phone.device.sync_now().unwrap();
-    phone.write_note(case, "a note to upload");
-    // Capture the signed request the phone would send, send it once, then replay it.
+    // A phone of ana's, speaking raw: it takes the case, writes a note into it as itself,
+    // sends the signed upload once, then the same request again.
     let raw = raw_device(&server, "ana");
-    let prepared = phone.device.store().prepare_sync().unwrap();
-    let body = prepared.request().encode().unwrap();
+    let empty = SyncRequest {
+        version: PROTOCOL_VERSION,
+        cursor: 0,
+        uploads: vec![],
+        purged: vec![],
+    };
+    let received = fieldcase_core::sync::SyncResponse::decode(
+        &raw.post(SYNC, &empty.encode().unwrap()).unwrap(),
+    )
+    .unwrap()
+    .updates;
+    let mut doc = automerge::AutoCommit::load(&received[0].changes).unwrap();
+    let before = doc.get_heads();
+    let device = raw.credential().device_id;
+    register(&mut doc, ana, device);
+    {
+        use automerge::ReadDoc;
+        use automerge::transaction::Transactable;
+        let notes = doc.get(automerge::ROOT, "notes").unwrap().unwrap().1;
+        let note = doc
+            .put_object(
+                &notes,
+                uuid::Uuid::now_v7().to_string(),
+                automerge::ObjType::Map,
+            )
+            .unwrap();
+        doc.put(&note, "author_user", ana.to_string()).unwrap();
+        doc.put(&note, "author_device", device.to_string()).unwrap();
+        doc.put(&note, "written_at", "2026-11-24T10:00:00Z")
+            .unwrap();
+        doc.put(&note, "kind", "visit").unwrap();
+        let body = doc
+            .put_object(&note, "body", automerge::ObjType::Text)
+            .unwrap();
+        doc.splice_text(&body, 0, 0, "a note to upload").unwrap();
+        doc.put_object(&note, "tags", automerge::ObjType::Map)
+            .unwrap();
+    }
+    let body = SyncRequest {
+        version: PROTOCOL_VERSION,
+        cursor: 0,
+        uploads: vec![CaseChanges {
+            case_id: case,
+            changes: doc.save_after(&before),
+            heads: doc.get_heads(),
+        }],
+        purged: vec![],
+    }
+    .encode()
+    .unwrap();
     let request = raw.signed_request_now("POST", SYNC, &body);
     assert_eq!(raw.client().send(&request).unwrap().status, 200);
     let after_first = data_state(&server);
@@ -236,6 +300,7 @@ fn a_hostile_document_among_many_refuses_the_request_and_changes_no_case() {
             .enumerate()
             .map(|(i, update)| {
                 let mut doc = automerge::AutoCommit::load(&update.changes).unwrap();
+                register(&mut doc, ana, phone.credential().device_id);
                 let code = match hostile && i == received.len() - 1 {
                     true => "x".repeat(fieldcase_core::document::MAX_TEXT_BYTES + 1),
                     false => format!("K-{i}-checked"),

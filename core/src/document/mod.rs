@@ -26,6 +26,7 @@
 //! Every automerge call that sees stored or received bytes runs behind `catch_unwind`, because
 //! automerge 0.12 panics on some malformed input (DESIGN.md section 11).
 
+mod authorship;
 mod bounds;
 mod chunks;
 mod conflict;

@@ -16,6 +16,7 @@ use super::messages::{CaseChanges, PROTOCOL_VERSION, SyncRequest, SyncResponse};
 use crate::document::{CaseDoc, MAX_INFLATED, ReceivedDoc, inflated_size, is_document_chunk};
 use crate::error::{CoreError, Result};
 use crate::ids::{CaseId, DeviceId, UserId};
+use crate::model::Author;
 
 /// Largest total of change bytes put in one response before paginating with `more`.
 /// Small enough that a phone on a slow link whose sync is cut keeps every page it received
@@ -145,7 +146,9 @@ pub fn handle_sync(
         // A resent upload (its response was lost) is already here: nothing to redo.
         if upload.heads.is_empty() || !doc.has_all(&upload.heads) {
             let before = doc.heads();
+            let notes_before = doc.note_keys();
             let received = doc.apply_checked(&upload.changes, whole)?;
+            doc.check_authorship(&before, &notes_before, Author { user, device })?;
             if !doc.has_all(&upload.heads) {
                 return Err(CoreError::Document("upload lacks changes its heads name"));
             }
