@@ -736,7 +736,7 @@ fn an_upgraded_log_keeps_its_older_entries_and_is_keyed_from_the_first_start_on(
         let conn = sql::open_sqlite(&d.path().join(sql::DB_FILE)).unwrap();
         verify_in(&conn, dir.path())
     };
-    // The review's probe: every hash blanked (and the keyed entries rewritten) no longer passes
+    // Every hash blanked (and the keyed entries rewritten) no longer passes
     // as entries from before the chain...
     assert_eq!(
         tampered(
