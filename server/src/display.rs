@@ -31,25 +31,22 @@ pub fn for_terminal_line(text: &str) -> String {
 }
 
 fn visible(text: &str, lines: bool) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if escaped(c, lines) {
-            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    replace_escaped(text, lines, |c| format!("\\u{{{:x}}}", u32::from(c)))
 }
 
 /// `text` for a web page: HTML escaping is the page's, so only the characters that would act
 /// rather than show (control and bidirectional formatting characters) are made visible, as
 /// `[U+202E]`; line breaks and tabs are kept.
 pub fn for_page(text: &str) -> String {
+    replace_escaped(text, true, |c| format!("[U+{:04X}]", u32::from(c)))
+}
+
+/// `text` with every character that [`escaped`] names written as `shown` writes it.
+fn replace_escaped(text: &str, lines: bool, shown: impl Fn(char) -> String) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if escaped(c, true) {
-            out.push_str(&format!("[U+{:04X}]", u32::from(c)));
+        if escaped(c, lines) {
+            out.push_str(&shown(c));
         } else {
             out.push(c);
         }

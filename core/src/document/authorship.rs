@@ -30,11 +30,13 @@ impl CaseDoc {
         notes_before: &BTreeSet<String>,
         author: Author,
     ) -> Result<()> {
+        // The changes' metadata only: building the changes themselves would make automerge
+        // rebuild them from its operations (see `CaseDoc::changes_for`).
         let actors: BTreeSet<String> = guarded("reading the changes panicked", || {
             self.doc
-                .get_changes(before)
+                .get_changes_meta(before)
                 .iter()
-                .map(|c| c.actor_id().to_hex_string())
+                .map(|c| c.actor.to_hex_string())
                 .collect()
         })?;
         for actor in &actors {

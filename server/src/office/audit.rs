@@ -180,11 +180,16 @@ pub fn entry_hash(
     device_id: Option<&str>,
     detail: Option<&str>,
 ) -> [u8; 32] {
+    unkeyed_hash(&entry_bytes(
+        prev_hash, seq, at, action, user_id, device_id, detail,
+    ))
+}
+
+/// The unkeyed hash of one entry's [`entry_bytes`].
+fn unkeyed_hash(bytes: &[u8]) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(DOMAIN);
-    h.update(entry_bytes(
-        prev_hash, seq, at, action, user_id, device_id, detail,
-    ));
+    h.update(bytes);
     h.finalize().into()
 }
 
@@ -198,20 +203,9 @@ fn mac(key: &[u8; 32], parts: &[&[u8]]) -> Result<[u8; 32], SqlError> {
     Ok(mac.finalize().into_bytes().into())
 }
 
-/// The keyed hash of one entry, given its fields as stored.
-#[allow(clippy::too_many_arguments)]
-fn entry_mac(
-    key: &[u8; 32],
-    prev_hash: &[u8; 32],
-    seq: i64,
-    at: i64,
-    action: &str,
-    user_id: Option<&str>,
-    device_id: Option<&str>,
-    detail: Option<&str>,
-) -> Result<[u8; 32], SqlError> {
-    let bytes = entry_bytes(prev_hash, seq, at, action, user_id, device_id, detail);
-    mac(key, &[DOMAIN_KEYED, &bytes])
+/// The keyed hash of one entry's [`entry_bytes`].
+fn entry_mac(key: &[u8; 32], bytes: &[u8]) -> Result<[u8; 32], SqlError> {
+    mac(key, &[DOMAIN_KEYED, bytes])
 }
 
 /// Where the keyed chain starts: the first keyed entry's `seq` and the hash it follows.
@@ -336,22 +330,21 @@ pub fn append(sql: &mut dyn Sql, entry: &NewEntry<'_>) -> Result<i64, SqlError> 
         .ok_or_else(|| invalid("audit sequence overflow"))?;
     let user_id = entry.user_id.map(Uuid::to_string);
     let device_id = entry.device_id.map(Uuid::to_string);
-    let (user, device) = (user_id.as_deref(), device_id.as_deref());
+    let bytes = entry_bytes(
+        &prev,
+        seq,
+        entry.at,
+        entry.action,
+        user_id.as_deref(),
+        device_id.as_deref(),
+        entry.detail,
+    );
     let hash = match sql.record_key().copied().map(zeroize::Zeroizing::new) {
         Some(key) => {
             if keyed_from(sql, &key)? == Ok(None) {
                 record_keyed_from(sql, &key, KeyedFrom { seq, prev })?;
             }
-            entry_mac(
-                &key,
-                &prev,
-                seq,
-                entry.at,
-                entry.action,
-                user,
-                device,
-                entry.detail,
-            )?
+            entry_mac(&key, &bytes)?
         }
         None => {
             let keyed = sql
@@ -365,15 +358,7 @@ pub fn append(sql: &mut dyn Sql, entry: &NewEntry<'_>) -> Result<i64, SqlError> 
                     "the audit log is keyed: append with the office's key",
                 ));
             }
-            entry_hash(
-                &prev,
-                seq,
-                entry.at,
-                entry.action,
-                user,
-                device,
-                entry.detail,
-            )
+            unkeyed_hash(&bytes)
         }
     };
     sql.execute(
@@ -552,25 +537,20 @@ pub fn verify_chain(sql: &mut dyn Sql) -> Result<ChainReport, ServerError> {
                 if !follows {
                     return broken(ChainProblem::Unlinked);
                 }
-                let (user, device, detail) = (
+                let bytes = entry_bytes(
+                    &stored_prev,
+                    e.seq,
+                    e.at,
+                    &e.action,
                     e.user_id.as_deref(),
                     e.device_id.as_deref(),
                     e.detail.as_deref(),
                 );
                 let computed = if keyed {
-                    entry_mac(
-                        &key,
-                        &stored_prev,
-                        e.seq,
-                        e.at,
-                        &e.action,
-                        user,
-                        device,
-                        detail,
-                    )?
+                    entry_mac(&key, &bytes)?
                 } else {
                     unkeyed += 1;
-                    entry_hash(&stored_prev, e.seq, e.at, &e.action, user, device, detail)
+                    unkeyed_hash(&bytes)
                 };
                 if computed != stored_hash {
                     return broken(ChainProblem::Altered);

@@ -83,32 +83,30 @@ pub struct QuarantinePreview {
     pub fields: Vec<FieldChange>,
 }
 
+/// The items of `after` that are new or differ from `before`.
+fn added_or_changed<T: PartialEq + Clone>(before: &[T], after: &[T]) -> Vec<T> {
+    after
+        .iter()
+        .filter(|a| !before.contains(a))
+        .cloned()
+        .collect()
+}
+
+/// The items of `before` whose id is gone from `after`.
+fn deleted<T: Clone, I: PartialEq>(before: &[T], after: &[T], id: impl Fn(&T) -> I) -> Vec<T> {
+    before
+        .iter()
+        .filter(|b| !after.iter().any(|a| id(a) == id(b)))
+        .cloned()
+        .collect()
+}
+
 /// What differs between a case before and after an upload.
 fn difference(entry: QuarantineEntry, before: &Case, after: &Case) -> QuarantinePreview {
-    let notes = after
-        .notes
-        .iter()
-        .filter(|n| !before.notes.contains(n))
-        .cloned()
-        .collect();
-    let deleted_notes = before
-        .notes
-        .iter()
-        .filter(|n| !after.notes.iter().any(|a| a.id == n.id))
-        .cloned()
-        .collect();
-    let tasks = after
-        .tasks
-        .iter()
-        .filter(|t| !before.tasks.contains(t))
-        .cloned()
-        .collect();
-    let deleted_tasks = before
-        .tasks
-        .iter()
-        .filter(|t| !after.tasks.iter().any(|a| a.id == t.id))
-        .cloned()
-        .collect();
+    let notes = added_or_changed(&before.notes, &after.notes);
+    let deleted_notes = deleted(&before.notes, &after.notes, |n| n.id);
+    let tasks = added_or_changed(&before.tasks, &after.tasks);
+    let deleted_tasks = deleted(&before.tasks, &after.tasks, |t| t.id);
     let workers = |c: &Case| {
         let mut ids: Vec<String> = c.assigned_workers.iter().map(ToString::to_string).collect();
         ids.sort();

@@ -273,6 +273,12 @@ pub fn end_session(sql: &mut dyn Sql, token: &str, now: i64) -> Result<(), Serve
     Ok(())
 }
 
+/// Whether a session last used at `last_seen` and opened at `created` has ended by `now`:
+/// idle too long, or open too long whatever happened.
+fn expired(last_seen: i64, created: i64, now: i64) -> bool {
+    now - last_seen > IDLE_TIMEOUT_SECS || now - created > ABSOLUTE_TIMEOUT_SECS
+}
+
 /// The user behind a live session.
 #[derive(Debug, Clone)]
 pub struct SessionUser {
@@ -310,7 +316,7 @@ pub fn session(
         return Ok(None);
     };
     let (last_seen, created): (i64, i64) = (r.get(5)?, r.get(6)?);
-    if now - last_seen > IDLE_TIMEOUT_SECS || now - created > ABSOLUTE_TIMEOUT_SECS {
+    if expired(last_seen, created, now) {
         sql.execute(
             "DELETE FROM web_sessions WHERE token_hash = ?1",
             sql_params![&hash],
@@ -351,9 +357,7 @@ pub fn session_may_read_cases(
     };
     let role = parse_role(&r.get::<String>(0)?)?;
     let (last_seen, created): (i64, i64) = (r.get(1)?, r.get(2)?);
-    Ok(matches!(role, Role::CaseManager | Role::Admin)
-        && now - last_seen <= IDLE_TIMEOUT_SECS
-        && now - created <= ABSOLUTE_TIMEOUT_SECS)
+    Ok(matches!(role, Role::CaseManager | Role::Admin) && !expired(last_seen, created, now))
 }
 
 /// How recent a web sign-in must be for the same user's device to make admin changes through
