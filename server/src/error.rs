@@ -56,6 +56,27 @@ pub enum ServerError {
     /// No case with that id.
     #[error("no case with that id")]
     UnknownCase,
+    /// The case exists but is not on any team of the person asking, and she holds no open
+    /// break-glass read of it: need to know refuses it.
+    #[error("that case belongs to a team you are not on")]
+    OutsideTeam,
+    /// The person's role does not allow what was asked (see [`crate::office::access`]).
+    #[error("your role does not allow this")]
+    NotAllowed,
+    /// No team with that name or id.
+    #[error("no team with that name")]
+    UnknownTeam,
+    /// A team with this name exists already.
+    #[error("a team with this name exists already")]
+    DuplicateTeam,
+    /// A break-glass read needs a reason someone else can judge.
+    #[error("a break-glass read needs a reason of {min} to {max} characters")]
+    BreakGlassReason {
+        /// Fewest characters.
+        min: usize,
+        /// Most characters.
+        max: usize,
+    },
     /// A core operation failed (validation, document, encryption).
     #[error("{0}")]
     Core(#[from] fieldcase_core::CoreError),

@@ -20,6 +20,7 @@ use clap::{Args, Parser, Subcommand};
 use cli::audit::AuditCommand;
 use cli::cases::CaseCommand;
 use cli::quarantine::QuarantineCommand;
+use cli::teams::TeamCommand;
 use cli::users::UserCommand;
 
 #[derive(Parser, Debug)]
@@ -74,6 +75,11 @@ enum AdminCommand {
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// Manage teams: who reads which cases.
+    Team {
+        #[command(subcommand)]
+        command: TeamCommand,
     },
     /// Manage cases (open, assign, plan tasks).
     Case {
@@ -152,6 +158,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match admin {
         AdminCommand::Init => cli::serve::init(&settings, out),
         AdminCommand::User { command } => cli::users::run(&office()?, command, out),
+        AdminCommand::Team { command } => cli::teams::run(&office()?, command, out),
         AdminCommand::Case { command } => cli::cases::run(&office()?, command, out),
         AdminCommand::Enroll { user, ttl, url } => {
             cli::devices::enroll(&office()?, &settings, &user, ttl, url, out)

@@ -9,11 +9,19 @@
   var events = live.getAttribute("data-events");
   var last = live.innerHTML;
   var poller = null;
+  // The change number the shown timeline was read at: the server answers 204 (and reads
+  // nothing, so audits nothing) while the case has not changed since.
+  function seq() {
+    var t = document.getElementById("timeline");
+    return t ? t.getAttribute("data-seq") : null;
+  }
   function refresh() {
+    var since = seq();
+    var url = since ? src + "?since=" + encodeURIComponent(since) : src;
     // Marked as the page's own request: it does not keep an unattended page signed in.
-    fetch(src, { credentials: "same-origin", cache: "no-store", headers: { "X-Fieldcase-Background": "1" } })
+    fetch(url, { credentials: "same-origin", cache: "no-store", headers: { "X-Fieldcase-Background": "1" } })
       // A redirect means the session ended (to the login page): keep what is shown.
-      .then(function (r) { return r.ok && !r.redirected ? r.text() : null; })
+      .then(function (r) { return r.ok && r.status !== 204 && !r.redirected ? r.text() : null; })
       .then(function (html) {
         if (html !== null && html !== last) { live.innerHTML = html; last = html; }
       })

@@ -484,8 +484,9 @@ fn expect_broken(dir: &Path, seq: i64, problem: ChainProblem) {
 #[test]
 fn audit_chain_verifies_and_names_the_tampered_entry() {
     let (dir, n) = audited_folder();
-    // 3 users, 3 codes, 3 enrollments, 1 revocation, 2 revocations with a deactivation.
-    assert_eq!(n, 13);
+    // 3 users (the case manager joining the default team), 3 codes, 3 enrollments, 1
+    // revocation, 2 revocations with a deactivation.
+    assert_eq!(n, 14);
     let out = admin_ok(dir.path(), &["audit", "verify"]);
     assert!(
         out.contains(&format!("audit chain ok: {n} entries")),
@@ -500,6 +501,7 @@ fn audit_chain_verifies_and_names_the_tampered_entry() {
         assert_eq!(entries.len() as i64, n);
         let allowed = [
             "user_added",
+            "team_joined",
             "enrollment_code_issued",
             "device_enrolled",
             "device_revoked",

@@ -122,6 +122,24 @@ impl TestServer {
         UserId::from_uuid(id)
     }
 
+    /// Puts `user` on the default team, where [`TestServer::create_case`] opens cases: from then
+    /// on she reads them at the office (an admin reads no case otherwise).
+    pub fn join_default_team(&self, user: UserId) {
+        self.running()
+            .state
+            .db()
+            .write(|sql| {
+                fieldcase_server::office::teams::set_member(
+                    sql,
+                    fieldcase_server::office::teams::DEFAULT_TEAM,
+                    *user.as_uuid(),
+                    true,
+                    now(),
+                )
+            })
+            .unwrap();
+    }
+
     /// Issues an enrollment code for the user called `name`.
     pub fn enrollment_code(&self, name: &str) -> String {
         self.running()

@@ -624,6 +624,15 @@ fn the_admin_api_revokes_reads_and_releases_quarantine_and_checks_the_audit_chai
     let held: serde_json::Value =
         serde_json::from_slice(&admin.get("/v1/admin/quarantine").unwrap()).unwrap();
     let id = held[0]["id"].as_str().unwrap().to_owned();
+    // The admin manages devices, so she sees that an upload waits; what it says is case
+    // content, for the case's team only.
+    match admin.get(&format!("/v1/admin/quarantine/{id}")) {
+        Err(fieldcase_core::transport::TransportError::Http { status, code, .. }) => {
+            assert_eq!((status, code.as_str()), (403, "forbidden"));
+        }
+        other => panic!("an admin off the case's team read its quarantine: {other:?}"),
+    }
+    server.join_default_team(boss);
     let shown: serde_json::Value =
         serde_json::from_slice(&admin.get(&format!("/v1/admin/quarantine/{id}")).unwrap()).unwrap();
     assert_eq!(

@@ -146,15 +146,31 @@ fn pages_are_authorised_by_role_and_need_a_session() {
     let ana = session(&server, "ana");
     let marija = session(&server, "marija");
     let admin = session(&server, "admin");
-    for page in ["/cases", "/devices", "/quarantine"] {
+    for page in [
+        "/cases",
+        "/devices",
+        "/quarantine",
+        "/teams",
+        "/users",
+        "/audit",
+    ] {
         assert_eq!(get(&server, page, &ana.token), 403, "{page}");
         assert_eq!(get(&server, page, &admin.token), 200, "{page}");
         // No session: to the login page.
         assert_eq!(get(&server, page, "nope"), 303, "{page}");
     }
-    assert_eq!(get(&server, "/cases", &marija.token), 200);
-    assert_eq!(get(&server, "/devices", &marija.token), 403);
-    assert_eq!(get(&server, "/quarantine", &marija.token), 403);
+    for (page, status) in [
+        ("/cases", 200),
+        ("/tasks", 200),
+        ("/conflicts", 200),
+        ("/quarantine", 200),
+        ("/devices", 403),
+        ("/teams", 403),
+        ("/users", 403),
+        ("/audit", 403),
+    ] {
+        assert_eq!(get(&server, page, &marija.token), status, "{page}");
+    }
 }
 
 #[test]
@@ -286,10 +302,12 @@ fn the_session_cookie_is_secure_http_only_and_same_site_strict() {
 }
 
 #[test]
-fn an_admin_reads_and_releases_a_quarantined_upload_through_the_pages() {
+fn the_cases_team_reads_and_releases_a_quarantined_upload_and_an_admin_off_the_team_only_sees_it_wait()
+ {
     let server = TestServer::start();
     let ana = server.add_user("ana", Role::FieldWorker);
     server.add_web_user("admin", Role::Admin, PASSWORD);
+    server.add_web_user("marija", Role::CaseManager, PASSWORD);
     let (case, _) = server.create_case("K-9", &[ana]);
     let phone = TestDevice::enroll_direct(&server, "ana");
     phone.device.sync_now().unwrap();
@@ -304,10 +322,34 @@ fn an_admin_reads_and_releases_a_quarantined_upload_through_the_pages() {
     });
     assert_eq!(held.len(), 1);
     let id = &held[0];
-    let s = session(&server, "admin");
-    assert_eq!(get(&server, "/quarantine", &s.token), 200);
-    assert_eq!(get(&server, &format!("/quarantine/{id}"), &s.token), 200);
+    let admin = session(&server, "admin");
+    let listed = page(&server, "/quarantine", &admin.token);
+    assert!(listed.contains(&format!("/quarantine/{id}")), "{listed}");
+    let (status, shown) = send(
+        &server,
+        "GET",
+        &format!("/quarantine/{id}"),
+        &admin.token,
+        "",
+        &[],
+    );
+    assert_eq!(status, 403);
+    assert!(!shown.contains("Written after the phone was lost."));
     let release = format!("/quarantine/{id}/release");
+    assert_eq!(
+        post(
+            &server,
+            &release,
+            &admin.token,
+            &format!("csrf={}", admin.csrf)
+        ),
+        403,
+        "an admin off the case's team decides nothing about its content"
+    );
+    let s = session(&server, "marija");
+    let shown = page(&server, &format!("/quarantine/{id}"), &s.token);
+    assert!(shown.contains("Written after the phone was lost."));
+    assert_eq!(reads(&server, case, "case_read_quarantine"), 1);
     assert_eq!(post(&server, &release, &s.token, ""), 403, "no CSRF token");
     assert!(server.case(case).notes.is_empty());
     assert_eq!(
@@ -319,29 +361,62 @@ fn an_admin_reads_and_releases_a_quarantined_upload_through_the_pages() {
     assert_eq!(notes[0].body, "Written after the phone was lost.");
 }
 
+/// How many audit entries of `action` name `case`.
+fn reads(server: &TestServer, case: fieldcase_core::ids::CaseId, action: &str) -> i64 {
+    server.with_sql(|c| {
+        c.query_row(
+            "SELECT COUNT(*) FROM audit_log WHERE action = ?1 AND detail = ?2",
+            sql_params![action, &case.to_string()],
+        )?
+        .get(0)
+    })
+}
+
 #[test]
-fn opening_a_case_in_the_office_is_audited_but_the_live_timeline_poll_is_not() {
+fn every_read_of_a_case_at_the_office_is_audited_and_an_unchanged_timeline_reads_nothing() {
     let server = TestServer::start();
     let ana = server.add_user("ana", Role::FieldWorker);
     server.add_web_user("marija", Role::CaseManager, PASSWORD);
     let (case, _) = server.create_case("K-AUDIT", &[ana]);
     let marija = session(&server, "marija");
-    let reads = |server: &TestServer| -> i64 {
+    assert_eq!(get(&server, &format!("/cases/{case}"), &marija.token), 200);
+    assert_eq!(reads(&server, case, "case_read"), 1);
+    // The fragment the open page fetches is a read too.
+    let fragment = page(&server, &format!("/cases/{case}/timeline"), &marija.token);
+    assert_eq!(reads(&server, case, "case_read_timeline"), 1);
+    let seq = fragment
+        .split("data-seq=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the fragment names the change it shows")
+        .to_owned();
+    // Asked again with nothing changed since: no content, nothing read, nothing audited.
+    let since = format!("/cases/{case}/timeline?since={seq}");
+    let (status, body) = send(&server, "GET", &since, &marija.token, "", &[]);
+    assert_eq!((status, body.as_str()), (204, ""));
+    assert_eq!(reads(&server, case, "case_read_timeline"), 1);
+    // Once the case changed, the same request reads (and is audited).
+    let phone = TestDevice::enroll_direct(&server, "ana");
+    phone.device.sync_now().unwrap();
+    phone.write_note(case, "A new note");
+    phone.device.sync_now().unwrap();
+    let (status, body) = send(&server, "GET", &since, &marija.token, "", &[]);
+    assert_eq!(status, 200);
+    assert!(body.contains("A new note"));
+    assert_eq!(reads(&server, case, "case_read_timeline"), 2);
+    // The lists write one entry per view.
+    let lists = |server: &TestServer| -> i64 {
         server.with_sql(|c| {
             c.query_row(
-                "SELECT COUNT(*) FROM audit_log WHERE action = 'case_read' AND detail = ?1",
-                sql_params![&case.to_string()],
+                "SELECT COUNT(*) FROM audit_log WHERE action = 'case_list_read'",
+                &[],
             )?
             .get(0)
         })
     };
-    assert_eq!(get(&server, &format!("/cases/{case}"), &marija.token), 200);
-    assert_eq!(reads(&server), 1);
-    assert_eq!(
-        get(&server, &format!("/cases/{case}/timeline"), &marija.token),
-        200
-    );
-    assert_eq!(reads(&server), 1);
+    assert_eq!(get(&server, "/cases", &marija.token), 200);
+    assert_eq!(get(&server, "/tasks", &marija.token), 200);
+    assert_eq!(lists(&server), 2);
     // A field worker's attempt is refused and reads nothing.
     server.add_web_user("ana2", Role::FieldWorker, PASSWORD);
     let worker = session(&server, "ana2");
@@ -351,7 +426,208 @@ fn opening_a_case_in_the_office_is_audited_but_the_live_timeline_poll_is_not() {
         403,
         "nor does the live-update stream open for them"
     );
-    assert_eq!(reads(&server), 1);
+    assert_eq!(reads(&server, case, "case_read"), 1);
+}
+
+/// Two teams, each with a case manager and a case; an admin on no team.
+struct TwoTeams {
+    server: TestServer,
+    north_case: fieldcase_core::ids::CaseId,
+    south_case: fieldcase_core::ids::CaseId,
+}
+
+fn two_teams() -> TwoTeams {
+    use fieldcase_server::office::teams;
+    let server = TestServer::start();
+    let ana = server.add_user("ana", Role::FieldWorker);
+    let mira = server.add_web_user("mira", Role::CaseManager, PASSWORD);
+    server.add_web_user("sanja", Role::CaseManager, PASSWORD);
+    server.add_web_user("boss", Role::Admin, PASSWORD);
+    let (north_case, _) = server.create_case("K-NORTH", &[ana]);
+    let (south_case, _) = server.create_case("K-SOUTH", &[ana]);
+    let mira = *mira.as_uuid();
+    server
+        .running()
+        .state
+        .db()
+        .write(|sql| {
+            let south = teams::create_team(sql, "South", now())?;
+            teams::move_case(sql, south_case, south, None, now())?;
+            teams::set_member(sql, teams::DEFAULT_TEAM, mira, false, now())?;
+            teams::set_member(sql, south, mira, true, now())
+        })
+        .unwrap();
+    TwoTeams {
+        server,
+        north_case,
+        south_case,
+    }
+}
+
+#[test]
+fn a_case_manager_sees_her_teams_cases_and_nothing_else_by_any_path() {
+    let TwoTeams {
+        server,
+        north_case,
+        south_case,
+    } = two_teams();
+    let mira = session(&server, "mira");
+    let sanja = session(&server, "sanja");
+    let cases = page(&server, "/cases", &mira.token);
+    assert!(
+        cases.contains("K-SOUTH") && !cases.contains("K-NORTH"),
+        "{cases}"
+    );
+    let cases = page(&server, "/cases", &sanja.token);
+    assert!(
+        cases.contains("K-NORTH") && !cases.contains("K-SOUTH"),
+        "{cases}"
+    );
+    let tasks = page(&server, "/tasks", &mira.token);
+    assert!(
+        tasks.contains("K-SOUTH") && !tasks.contains("K-NORTH"),
+        "{tasks}"
+    );
+    // The other team's case: the page, its fragment, its stream and its changes are refused.
+    let (status, body) = send(
+        &server,
+        "GET",
+        &format!("/cases/{north_case}"),
+        &mira.token,
+        "",
+        &[],
+    );
+    assert_eq!(status, 403);
+    assert!(!body.contains("K-NORTH") && !body.contains("ID card application"));
+    assert!(
+        body.contains("break-glass"),
+        "the refusal offers a break-glass read: {body}"
+    );
+    for path in [
+        format!("/cases/{north_case}/timeline"),
+        format!("/cases/{north_case}/events"),
+    ] {
+        assert_eq!(get(&server, &path, &mira.token), 403, "{path}");
+    }
+    let task = format!(
+        "csrf={}&purpose=x&office_kind=police&office_name=y&date=2026-12-24&time=10:00",
+        mira.csrf
+    );
+    assert_eq!(
+        post(
+            &server,
+            &format!("/cases/{north_case}/tasks"),
+            &mira.token,
+            &task
+        ),
+        403
+    );
+    assert_eq!(server.case(north_case).tasks.len(), 1, "no task was added");
+    assert_eq!(
+        post(
+            &server,
+            &format!("/cases/{south_case}/tasks"),
+            &mira.token,
+            &task
+        ),
+        303
+    );
+    assert_eq!(reads(&server, north_case, "case_read"), 0);
+    // The admin manages people and devices and reads no case.
+    let boss = session(&server, "boss");
+    let cases = page(&server, "/cases", &boss.token);
+    assert!(
+        !cases.contains("K-NORTH") && !cases.contains("K-SOUTH"),
+        "{cases}"
+    );
+    assert_eq!(
+        get(&server, &format!("/cases/{south_case}"), &boss.token),
+        403
+    );
+    let teams = page(&server, "/teams", &boss.token);
+    assert!(teams.contains("South") && teams.contains("mira"), "{teams}");
+}
+
+#[test]
+fn a_break_glass_read_needs_a_reason_is_audited_shown_to_the_team_read_only_and_ends() {
+    let TwoTeams {
+        server, north_case, ..
+    } = two_teams();
+    let mira = session(&server, "mira");
+    let open = format!("/cases/{north_case}/break-glass");
+    assert_eq!(
+        post(
+            &server,
+            &open,
+            &mira.token,
+            &format!("csrf={}&reason=because", mira.csrf)
+        ),
+        400,
+        "a reason of a few letters says nothing"
+    );
+    assert_eq!(
+        post(
+            &server,
+            &open,
+            &mira.token,
+            "reason=the+client+is+here+at+night"
+        ),
+        403
+    );
+    let reason = "the client came to the night shelter; her team is not reachable";
+    let form = format!(
+        "csrf={}&reason={}",
+        mira.csrf,
+        reason.replace(' ', "+").replace(';', "%3B")
+    );
+    assert_eq!(post(&server, &open, &mira.token, &form), 303);
+    let shown = page(&server, &format!("/cases/{north_case}"), &mira.token);
+    assert!(
+        shown.contains("K-NORTH") && shown.contains("break-glass-open"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("create-task"),
+        "a break-glass read offers no changes"
+    );
+    assert_eq!(reads(&server, north_case, "case_break_glass"), 1);
+    assert_eq!(reads(&server, north_case, "case_read"), 1);
+    // Read only.
+    let task = format!(
+        "csrf={}&purpose=x&office_kind=police&office_name=y&date=2026-12-24&time=10:00",
+        mira.csrf
+    );
+    assert_eq!(
+        post(
+            &server,
+            &format!("/cases/{north_case}/tasks"),
+            &mira.token,
+            &task
+        ),
+        403
+    );
+    // The team sees who read it and why.
+    let sanja = session(&server, "sanja");
+    let team_view = page(&server, &format!("/cases/{north_case}"), &sanja.token);
+    assert!(
+        team_view.contains("break-glass-reads") && team_view.contains(reason),
+        "{team_view}"
+    );
+    assert!(team_view.contains("mira"));
+    // Once its time is over, the case is closed to her again.
+    server.with_sql(|c| c.execute("UPDATE break_glass SET until = until - 3600", &[]));
+    assert_eq!(
+        get(&server, &format!("/cases/{north_case}"), &mira.token),
+        403
+    );
+    assert_eq!(
+        get(
+            &server,
+            &format!("/cases/{north_case}/timeline"),
+            &mira.token
+        ),
+        403
+    );
 }
 
 fn audit_count(server: &TestServer, action: &str, user: Option<&str>) -> i64 {
@@ -510,6 +786,11 @@ fn concurrent_consent_changes_wait_in_the_inbox_until_a_case_manager_picks_one_f
     let office_admin = server.add_user("office-admin", Role::Admin);
     let api = admin_client(&server, "office-admin");
     server.sign_in_on_the_web(office_admin);
+    // Off the case's team, the inbox holds nothing for her.
+    let listed: serde_json::Value =
+        serde_json::from_slice(&api.get("/v1/admin/conflicts").unwrap()).unwrap();
+    assert_eq!(listed, serde_json::json!([]));
+    server.join_default_team(office_admin);
     let listed: serde_json::Value =
         serde_json::from_slice(&api.get("/v1/admin/conflicts").unwrap()).unwrap();
     let fields: Vec<&str> = listed[0]["conflicts"]

@@ -9,7 +9,8 @@ use fieldcase_core::ids::UserId;
 use fieldcase_core::model::{CaseStatus, NewCase, NewTask};
 use fieldcase_server::clock::rfc3339;
 use fieldcase_server::display::for_terminal_line;
-use fieldcase_server::office::{cases, conflicts, users};
+use fieldcase_server::error::ServerError;
+use fieldcase_server::office::{access, cases, conflicts, teams, users};
 
 use super::Office;
 
@@ -27,6 +28,17 @@ pub enum CaseCommand {
         /// Consent as recorded at intake: pending, given or withdrawn.
         #[arg(long, default_value = "pending")]
         consent: String,
+        /// The team whose people follow it (name or id); the default team when not given.
+        #[arg(long)]
+        team: Option<String>,
+    },
+    /// Move a case to another team: its people read it from then on, the old team's do not.
+    Move {
+        /// The case id.
+        case: String,
+        /// The team (name or id).
+        #[arg(long)]
+        team: String,
     },
     /// Assign a worker to a case.
     Assign {
@@ -109,6 +121,7 @@ pub fn run(office: &Office, command: CaseCommand, out: &mut impl Write) -> Resul
             client_code,
             assign,
             consent,
+            team,
         } => {
             let new = NewCase {
                 client_code,
@@ -116,9 +129,23 @@ pub fn run(office: &Office, command: CaseCommand, out: &mut impl Write) -> Resul
                 assigned_workers: office.user_ids(&assign)?,
             };
             let (id, _) = db
-                .write(|sql| cases::create_case(sql, vault, &new, None, now))?
+                .write(|sql| {
+                    let team = match &team {
+                        Some(team) => teams::resolve_team(sql, team)?,
+                        None => teams::DEFAULT_TEAM,
+                    };
+                    cases::create_case_in_team(sql, vault, team, &new, None, now)
+                })?
                 .keep(vault);
             writeln!(out, "created case {id}")?;
+        }
+        CaseCommand::Move { case, team } => {
+            let case = case.parse().context("case id")?;
+            db.write(|sql| {
+                let team = teams::resolve_team(sql, &team)?;
+                teams::move_case(sql, case, team, None, now)
+            })?;
+            writeln!(out, "moved")?;
         }
         CaseCommand::Assign { case, user } | CaseCommand::Unassign { case, user } => {
             let user = UserId::from_uuid(
@@ -173,7 +200,14 @@ pub fn run(office: &Office, command: CaseCommand, out: &mut impl Write) -> Resul
             }
         }
         CaseCommand::Conflicts => {
-            let inbox = db.read(|sql| conflicts::inbox(sql, vault))?;
+            let inbox = db.write(|sql| {
+                let ids = cases::list_case_ids(sql)?;
+                let inbox = conflicts::inbox(sql, vault, &ids)?;
+                for case in &inbox {
+                    access::record_command_line_read(sql, case.case, now)?;
+                }
+                Ok::<_, ServerError>(inbox)
+            })?;
             if inbox.is_empty() {
                 writeln!(out, "no conflicts wait")?;
             }

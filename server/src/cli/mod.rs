@@ -10,6 +10,7 @@ pub mod cases;
 pub mod devices;
 pub mod quarantine;
 pub mod serve;
+pub mod teams;
 pub mod users;
 
 use std::net::SocketAddr;

@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::Subcommand;
 use fieldcase_server::clock::rfc3339;
 use fieldcase_server::display::{for_terminal, for_terminal_line};
-use fieldcase_server::office::quarantine;
+use fieldcase_server::office::{access, quarantine};
 
 use super::Office;
 
@@ -56,7 +56,11 @@ pub fn run(office: &Office, command: QuarantineCommand, out: &mut impl Write) ->
             }
         }
         QuarantineCommand::Show { id } => {
-            let preview = db.read(|sql| quarantine::preview(sql, vault, id))?;
+            let preview = db.write(|sql| {
+                let preview = quarantine::preview(sql, vault, id)?;
+                access::record_command_line_read(sql, preview.entry.case, now)?;
+                Ok::<_, fieldcase_server::error::ServerError>(preview)
+            })?;
             writeln!(
                 out,
                 "case {} from device {} at {}",

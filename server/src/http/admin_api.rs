@@ -1,7 +1,9 @@
 //! The authenticated admin API: the same operations as `fieldcase-server admin`, over signed
-//! requests from a device whose user is an admin (the conflict inbox, `GET /v1/admin/conflicts`
-//! and `POST /v1/admin/cases/{id}/resolve` with `{"field", "value", "task_id"}`, also for case
-//! managers), for tools to use. Every operation goes through the office's operations
+//! requests from a device, for tools to use. What a device's user may do is decided by
+//! [`crate::office::access`] as for the web pages: admins manage devices and users; the case
+//! managers and admins of a case's team see and decide its conflicts (`GET
+//! /v1/admin/conflicts`, `POST /v1/admin/cases/{id}/resolve` with `{"field", "value",
+//! "task_id"}`) and its quarantined uploads, every read audited. Every operation goes through the office's operations
 //! ([`crate::office::devices`], [`crate::office::users`], [`crate::office::conflicts`],
 //! [`crate::office::quarantine`]), which audit what they change.
 
@@ -19,6 +21,7 @@ use crate::error::ServerError;
 use crate::http::device_auth::Authenticated;
 use crate::http::error::AppError;
 use crate::http::state::AppState;
+use crate::office::access::{self, Ability, ReadVia, Staff};
 use crate::office::devices::{self, RevokeOutcome};
 use crate::office::{sign_in, users};
 
@@ -44,14 +47,23 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/v1/admin/audit/verify", get(audit_verify))
 }
 
-fn require_admin(auth: &Authenticated) -> Result<(), AppError> {
-    if auth.role == Role::Admin {
+/// Who a signed request comes from, for the office's need-to-know checks.
+fn staff(auth: &Authenticated) -> Staff {
+    Staff {
+        id: auth.user_id,
+        role: auth.role,
+    }
+}
+
+/// Refuses unless the device's user's role allows `ability` ([`access::may`]).
+fn require(auth: &Authenticated, ability: Ability) -> Result<(), AppError> {
+    if access::may(auth.role, ability) {
         Ok(())
     } else {
         Err(AppError::new(
             StatusCode::FORBIDDEN,
             error_code::FORBIDDEN,
-            "this needs an admin",
+            "your role does not allow this",
         ))
     }
 }
@@ -75,18 +87,6 @@ async fn require_recent_sign_in(state: &AppState, auth: &Authenticated) -> Resul
     }
 }
 
-/// Case managers and admins (the conflict inbox is theirs).
-fn require_office(auth: &Authenticated) -> Result<(), AppError> {
-    match auth.role {
-        Role::CaseManager | Role::Admin => Ok(()),
-        _ => Err(AppError::new(
-            StatusCode::FORBIDDEN,
-            error_code::FORBIDDEN,
-            "this needs a case manager or an admin",
-        )),
-    }
-}
-
 fn known(e: ServerError) -> AppError {
     match e {
         ServerError::UnknownDevice
@@ -102,6 +102,9 @@ fn known(e: ServerError) -> AppError {
         ),
         ServerError::LastAdmin => {
             AppError::new(StatusCode::CONFLICT, error_code::FORBIDDEN, e.to_string())
+        }
+        ServerError::NotAllowed | ServerError::OutsideTeam => {
+            AppError::new(StatusCode::FORBIDDEN, error_code::FORBIDDEN, e.to_string())
         }
         ServerError::Core(fieldcase_core::CoreError::Invalid(v)) => {
             AppError::malformed(v.to_string())
@@ -123,7 +126,7 @@ async fn devices(
     State(state): State<AppState>,
     auth: Authenticated,
 ) -> Result<Json<Value>, AppError> {
-    require_admin(&auth)?;
+    require(&auth, Ability::ManageDevices)?;
     let rows = state
         .db()
         .call_read(|sql| devices::list_devices(sql).map_err(known))
@@ -148,7 +151,7 @@ async fn revoke(
     Path(id): Path<String>,
     auth: Authenticated,
 ) -> Result<Json<Value>, AppError> {
-    require_admin(&auth)?;
+    require(&auth, Ability::ManageDevices)?;
     require_recent_sign_in(&state, &auth).await?;
     let id = parse_id(&id)?;
     let now = state.now();
@@ -166,7 +169,7 @@ async fn deactivate(
     Path(name): Path<String>,
     auth: Authenticated,
 ) -> Result<Json<Value>, AppError> {
-    require_admin(&auth)?;
+    require(&auth, Ability::ManageUsers)?;
     require_recent_sign_in(&state, &auth).await?;
     let now = state.now();
     let done = state
@@ -188,7 +191,7 @@ async fn change_role(
     Path(name): Path<String>,
     auth: Authenticated,
 ) -> Result<Json<Value>, AppError> {
-    require_admin(&auth)?;
+    require(&auth, Ability::ManageUsers)?;
     require_recent_sign_in(&state, &auth).await?;
     let body: RoleBody = serde_json::from_slice(&auth.body)
         .map_err(|_| AppError::malformed("expected {\"role\": \"...\"}"))?;
@@ -224,11 +227,11 @@ async fn conflict_inbox(
     State(state): State<AppState>,
     auth: Authenticated,
 ) -> Result<Json<Value>, AppError> {
-    require_office(&auth)?;
-    let vault = state.vault().clone();
+    require(&auth, Ability::ReadTeamCases)?;
+    let (vault, who, now) = (state.vault().clone(), staff(&auth), state.now());
     let inbox = state
         .db()
-        .call_read(move |sql| crate::office::conflicts::inbox(sql, &vault).map_err(known))
+        .call_write(move |sql| access::conflict_inbox(sql, &vault, who, now).map_err(known))
         .await?;
     let list: Vec<Value> = inbox
         .iter()
@@ -256,7 +259,7 @@ async fn resolve_conflict(
     Path(id): Path<String>,
     auth: Authenticated,
 ) -> Result<StatusCode, AppError> {
-    require_office(&auth)?;
+    require(&auth, Ability::ChangeTeamCases)?;
     require_recent_sign_in(&state, &auth).await?;
     let body: ResolveBody = serde_json::from_slice(&auth.body).map_err(|_| {
         AppError::malformed("expected {\"field\": ..., \"value\": ..., \"task_id\": null}")
@@ -274,11 +277,13 @@ async fn resolve_conflict(
         field: body.field,
         value: body.value,
     };
-    let (vault, now, by) = (state.vault().clone(), state.now(), auth.user_id);
+    let (vault, now, who) = (state.vault().clone(), state.now(), staff(&auth));
     state
         .db()
         .call_write(move |sql| {
-            crate::office::conflicts::resolve(sql, &vault, &decision, Some(&by), now).map_err(known)
+            access::require_change(sql, who, decision.case).map_err(known)?;
+            crate::office::conflicts::resolve(sql, &vault, &decision, Some(&who.id), now)
+                .map_err(known)
         })
         .await?
         .keep(state.vault());
@@ -289,10 +294,11 @@ async fn quarantine_list(
     State(state): State<AppState>,
     auth: Authenticated,
 ) -> Result<Json<Value>, AppError> {
-    require_admin(&auth)?;
+    require(&auth, Ability::ReadTeamCases)?;
+    let who = staff(&auth);
     let rows = state
         .db()
-        .call_read(|sql| crate::office::quarantine::list(sql).map_err(known))
+        .call_read(move |sql| access::quarantine_list(sql, who).map_err(known))
         .await?;
     let list: Vec<Value> = rows
         .iter()
@@ -309,13 +315,18 @@ async fn quarantine_show(
     Path(id): Path<String>,
     auth: Authenticated,
 ) -> Result<Json<Value>, AppError> {
-    require_admin(&auth)?;
+    require(&auth, Ability::ReadTeamCases)?;
     let id = parse_id(&id)?;
-    let vault = state.vault().clone();
+    let (vault, who, now) = (state.vault().clone(), staff(&auth), state.now());
     let preview = state
         .db()
-        .call_read(move |sql| crate::office::quarantine::preview(sql, &vault, id).map_err(known))
-        .await?;
+        .call_write(move |sql| {
+            let case = crate::office::quarantine::case_of(sql, id)?;
+            access::check_read(sql, who, case, ReadVia::Quarantine, now)?;
+            crate::office::quarantine::preview(sql, &vault, id)
+        })
+        .await
+        .map_err(known)?;
     let notes: Vec<Value> = preview
         .notes
         .iter()
@@ -328,21 +339,26 @@ async fn quarantine_show(
     ))
 }
 
-/// Runs a quarantine decision (`release` or `discard`) for an admin.
+/// Runs a quarantine decision (`release` or `discard`) for someone on the case's team.
 async fn decide(
     state: AppState,
     id: &str,
     auth: Authenticated,
     decision: crate::office::quarantine::Decision,
 ) -> Result<StatusCode, AppError> {
-    require_admin(&auth)?;
+    require(&auth, Ability::ChangeTeamCases)?;
     require_recent_sign_in(&state, &auth).await?;
     let id = parse_id(id)?;
-    let (vault, now) = (state.vault().clone(), state.now());
+    let (vault, now, who) = (state.vault().clone(), state.now(), staff(&auth));
     state
         .db()
-        .call_write(move |sql| decision(sql, &vault, id, now).map_err(known))
-        .await?
+        .call_write(move |sql| {
+            let case = crate::office::quarantine::case_of(sql, id)?;
+            access::require_change(sql, who, case)?;
+            decision(sql, &vault, id, now)
+        })
+        .await
+        .map_err(known)?
         .keep(state.vault());
     Ok(StatusCode::NO_CONTENT)
 }
@@ -367,7 +383,7 @@ async fn audit_verify(
     State(state): State<AppState>,
     auth: Authenticated,
 ) -> Result<Json<Value>, AppError> {
-    require_admin(&auth)?;
+    require(&auth, Ability::ReadAuditLog)?;
     let report = state
         .db()
         .call_read(|sql| crate::office::audit::verify_chain(sql).map_err(known))

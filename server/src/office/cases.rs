@@ -16,8 +16,10 @@ use fieldcase_core::document::CaseDoc;
 use fieldcase_core::ids::{CaseId, TaskId, UserId};
 use fieldcase_core::model::{Case, CaseStatus, NewCase, NewTask};
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 use super::audit::{self, action};
+use super::teams::DEFAULT_TEAM;
 use crate::error::ServerError;
 use crate::sql_params;
 use crate::storage::case_docs::CaseVault;
@@ -65,8 +67,7 @@ fn at(now: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(now).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
-/// Opens a case at the office, assigned to `new.assigned_workers` (who must be active users),
-/// optionally with a first accompaniment task. It reaches their phones at their next sync.
+/// Opens a case at the office on the default team ([`create_case_in_team`]).
 pub fn create_case(
     sql: &mut dyn Sql,
     vault: &CaseVault,
@@ -74,6 +75,25 @@ pub fn create_case(
     task: Option<&NewTask>,
     now: i64,
 ) -> Result<WithDocs<(CaseId, Option<TaskId>)>, ServerError> {
+    create_case_in_team(sql, vault, DEFAULT_TEAM, new, task, now)
+}
+
+/// Opens a case at the office on `team`, assigned to `new.assigned_workers` (who must be active
+/// users), optionally with a first accompaniment task. It reaches their phones at their next
+/// sync, and the team's people see it at the office.
+pub fn create_case_in_team(
+    sql: &mut dyn Sql,
+    vault: &CaseVault,
+    team: Uuid,
+    new: &NewCase,
+    task: Option<&NewTask>,
+    now: i64,
+) -> Result<WithDocs<(CaseId, Option<TaskId>)>, ServerError> {
+    sql.query_opt(
+        "SELECT id FROM teams WHERE id = ?1",
+        sql_params![&team.to_string()],
+    )?
+    .ok_or(ServerError::UnknownTeam)?;
     for user in &new.assigned_workers {
         if !user_is_active(sql, *user)? {
             return Err(ServerError::UnknownUser);
@@ -92,6 +112,10 @@ pub fn create_case(
         .transpose()?;
     store(sql, vault, &mut loaded, None, now)?;
     let case = id.to_string();
+    sql.execute(
+        "UPDATE cases SET team_id = ?1 WHERE id = ?2",
+        sql_params![&team.to_string(), &case],
+    )?;
     audit::record_detail(sql, now, action::CASE_CREATED, None, None, Some(&case))?;
     for user in &new.assigned_workers {
         sql.execute(
@@ -196,7 +220,9 @@ pub fn case_seq(sql: &mut dyn Sql, case: CaseId) -> Result<Option<i64>, ServerEr
         .transpose()?)
 }
 
-/// Ids of every case, oldest first.
+/// Ids of every case, oldest first. Only the office's own work (retention, the hub) and the
+/// command line list every case; people at the office see their teams' cases
+/// ([`crate::office::access::team_case_ids`]).
 pub fn list_case_ids(sql: &mut dyn Sql) -> Result<Vec<CaseId>, ServerError> {
     let rows = sql.query_all("SELECT id FROM cases ORDER BY created_at, id", &[])?;
     Ok(rows

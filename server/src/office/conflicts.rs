@@ -37,10 +37,15 @@ pub struct CaseConflicts {
     pub conflicts: Vec<Conflict>,
 }
 
-/// Every case that holds a sensitive conflict, oldest case first.
-pub fn inbox(sql: &mut dyn Sql, vault: &CaseVault) -> Result<Vec<CaseConflicts>, ServerError> {
+/// Those of `cases` that hold a sensitive conflict, in the order given (who may see which
+/// cases is [`crate::office::access::conflict_inbox`]).
+pub fn inbox(
+    sql: &mut dyn Sql,
+    vault: &CaseVault,
+    cases: &[CaseId],
+) -> Result<Vec<CaseConflicts>, ServerError> {
     let mut out = Vec::new();
-    for id in cases::list_case_ids(sql)? {
+    for &id in cases {
         let (case, conflicts) = cases::read_case(sql, vault, id)?;
         let conflicts: Vec<Conflict> = conflicts.into_iter().filter(|c| c.is_sensitive()).collect();
         if conflicts.is_empty() {

@@ -133,7 +133,7 @@ pub fn enroll_device(
     }
     let user_id = parse_uuid(&row.get::<String>(0)?)?;
     let role = parse_role(&row.get::<String>(3)?)?;
-    let device_id = Uuid::now_v7();
+    let device_id = Uuid::new_v4();
     let changed = sql.execute(
         "UPDATE enrollment_codes SET used_at = ?1, device_id = ?2
          WHERE code_hash = ?3 AND used_at IS NULL AND expires_at > ?1",

@@ -8,6 +8,7 @@
 //! Must not: speak HTTP or render pages, open its own transaction, or import anything from
 //! `http`.
 
+pub mod access;
 pub mod audit;
 pub mod cases;
 pub mod conflicts;
@@ -17,6 +18,7 @@ pub mod hub;
 pub mod quarantine;
 mod rows;
 pub mod sign_in;
+pub mod teams;
 pub mod users;
 
 #[cfg(test)]

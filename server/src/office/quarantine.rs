@@ -209,7 +209,7 @@ pub fn hold(
             sql_params![&device_id],
         )?
         .get(0)?;
-    let id = uuid::Uuid::now_v7();
+    let id = uuid::Uuid::new_v4();
     let sealed = seal(vault.key(), &aad(&id), changes)?;
     let size = i64::try_from(sealed.len()).unwrap_or(i64::MAX);
     if waiting.saturating_add(size) > MAX_HELD_BYTES_PER_DEVICE {
@@ -254,6 +254,19 @@ pub fn list(sql: &mut dyn Sql) -> Result<Vec<QuarantineEntry>, ServerError> {
         &[],
     )?;
     Ok(rows.iter().map(entry).collect::<Result<Vec<_>, _>>()?)
+}
+
+/// The case a quarantined upload is for (to check who may see it before reading it).
+pub fn case_of(sql: &mut dyn Sql, id: uuid::Uuid) -> Result<CaseId, ServerError> {
+    let row = sql
+        .query_opt(
+            "SELECT case_id FROM quarantine WHERE id = ?1",
+            sql_params![&id.to_string()],
+        )?
+        .ok_or(ServerError::UnknownQuarantine)?;
+    row.get::<String>(0)?
+        .parse()
+        .map_err(|_| ServerError::Internal("stored case id is not an id"))
 }
 
 fn load(

@@ -338,26 +338,29 @@ pub fn session(
     }))
 }
 
-/// Whether the session of `token` is still live for an active case manager or admin, read
-/// without writing (a live-update stream asks this before each event, so that it ends at
-/// logout, expiry, deactivation or a change of role).
-pub fn session_may_read_cases(
+/// Who holds the session of `token`, if it is still live and her account active, read without
+/// writing (a live-update stream asks this before each event, so that it ends at logout,
+/// expiry, deactivation or a change of role).
+pub fn live_session(
     sql: &mut dyn Sql,
     token: &str,
     now: i64,
-) -> Result<bool, ServerError> {
+) -> Result<Option<super::access::Staff>, ServerError> {
     let Some(r) = sql.query_opt(
-        "SELECT u.role, s.last_seen, s.created_at
+        "SELECT u.id, u.role, s.last_seen, s.created_at
          FROM web_sessions s JOIN users u ON u.id = s.user_id
          WHERE s.token_hash = ?1 AND u.active = 1",
         sql_params![&token_hash(token)],
     )?
     else {
-        return Ok(false);
+        return Ok(None);
     };
-    let role = parse_role(&r.get::<String>(0)?)?;
-    let (last_seen, created): (i64, i64) = (r.get(1)?, r.get(2)?);
-    Ok(matches!(role, Role::CaseManager | Role::Admin) && !expired(last_seen, created, now))
+    let staff = super::access::Staff {
+        id: parse_uuid(&r.get::<String>(0)?)?,
+        role: parse_role(&r.get::<String>(1)?)?,
+    };
+    let (last_seen, created): (i64, i64) = (r.get(2)?, r.get(3)?);
+    Ok((!expired(last_seen, created, now)).then_some(staff))
 }
 
 /// How recent a web sign-in must be for the same user's device to make admin changes through

@@ -19,7 +19,7 @@ use crate::storage::sql::Sql;
 /// A user as listed by `admin user list`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRow {
-    /// Random UUIDv7 id.
+    /// Random id (UUIDv4: it tells nothing of when the user was added).
     pub id: Uuid,
     /// Display name (personal data: stays in the database).
     pub name: String,
@@ -31,7 +31,9 @@ pub struct UserRow {
     pub active_devices: u32,
 }
 
-/// Adds a user with a random UUIDv7 id, inside the caller's write transaction.
+/// Adds a user with a random id (UUIDv4, no creation time in it), inside the caller's write transaction. A case manager
+/// joins the default team ([`super::teams::DEFAULT_TEAM`]), so that an office with one team
+/// need not manage teams; an admin joins none (see [`super::access`]).
 pub fn add_user(sql: &mut dyn Sql, name: &str, role: Role, now: i64) -> Result<Uuid, ServerError> {
     let name = name.trim();
     if name.is_empty() || name.len() > 200 {
@@ -45,12 +47,15 @@ pub fn add_user(sql: &mut dyn Sql, name: &str, role: Role, now: i64) -> Result<U
     {
         return Err(ServerError::DuplicateUser);
     }
-    let id = Uuid::now_v7();
+    let id = Uuid::new_v4();
     sql.execute(
         "INSERT INTO users (id, name, role, active, created_at) VALUES (?1, ?2, ?3, 1, ?4)",
         sql_params![&id.to_string(), name, role.as_str(), now],
     )?;
     audit::record(sql, now, "user_added", Some(&id), None)?;
+    if role == Role::CaseManager {
+        super::teams::set_member(sql, super::teams::DEFAULT_TEAM, id, true, now)?;
+    }
     Ok(id)
 }
 
@@ -83,8 +88,9 @@ pub fn list_users(sql: &mut dyn Sql) -> Result<Vec<UserRow>, ServerError> {
     Ok(out)
 }
 
-/// Resolves a user given by id (UUID text) or by name (case-insensitive).
-fn resolve_user(sql: &mut dyn Sql, user: &str) -> Result<(Uuid, bool), ServerError> {
+/// Resolves a user given by id (UUID text) or by name (case-insensitive): her id and whether
+/// she is active.
+pub fn resolve_user(sql: &mut dyn Sql, user: &str) -> Result<(Uuid, bool), ServerError> {
     let user = user.trim();
     let by_id = match Uuid::try_parse(user) {
         Ok(id) => sql.query_opt(

@@ -17,6 +17,7 @@ use super::i18n::{Msg, belgrade, belgrade_unix};
 use super::layout::{Page, csrf_field, name_of, page, short, user_names};
 use crate::display::for_page;
 use crate::http::state::AppState;
+use crate::office::access::{self, Ability};
 
 /// Minutes an enrollment code issued from the pages stays valid.
 const CODE_TTL_SECS: i64 = 15 * 60;
@@ -43,7 +44,7 @@ async fn user_name(state: &AppState, id: &str) -> Result<String, WebError> {
 }
 
 pub(super) async fn users(State(state): State<AppState>, user: WebUser) -> Page {
-    user.require_admin()?;
+    user.require(Ability::ManageUsers)?;
     let rows = state
         .db()
         .call_read(|sql| Ok::<_, WebError>(crate::office::users::list_users(sql)?))
@@ -118,7 +119,7 @@ pub(super) async fn add_user(
     user: WebUser,
     Form(form): Form<HashMap<String, String>>,
 ) -> Page {
-    user.require_admin()?;
+    user.require(Ability::ManageUsers)?;
     user.check_csrf(csrf(&form))?;
     let name = form.get("name").cloned().unwrap_or_default();
     let role = parse_role(form.get("role").map(String::as_str).unwrap_or(""))?;
@@ -138,7 +139,7 @@ pub(super) async fn issue_code(
     Path(id): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Page {
-    user.require_admin()?;
+    user.require(Ability::ManageUsers)?;
     user.check_csrf(csrf(&form))?;
     let name = user_name(&state, &id).await?;
     let now = state.now();
@@ -187,7 +188,7 @@ pub(super) async fn change_role(
     Path(id): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Page {
-    user.require_admin()?;
+    user.require(Ability::ManageUsers)?;
     user.check_csrf(csrf(&form))?;
     let role = parse_role(form.get("role").map(String::as_str).unwrap_or(""))?;
     let name = user_name(&state, &id).await?;
@@ -207,7 +208,7 @@ pub(super) async fn set_password(
     Path(id): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Page {
-    user.require_admin()?;
+    user.require(Ability::ManageUsers)?;
     user.check_csrf(csrf(&form))?;
     let name = user_name(&state, &id).await?;
     let password = zeroize::Zeroizing::new(form.get("password").cloned().unwrap_or_default());
@@ -227,7 +228,7 @@ pub(super) async fn deactivate(
     Path(id): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Page {
-    user.require_admin()?;
+    user.require(Ability::ManageUsers)?;
     user.check_csrf(csrf(&form))?;
     if form.get("confirm").map(String::as_str) != Some("yes") {
         return Err(WebError::BadInput("not confirmed".to_owned()));
@@ -244,7 +245,7 @@ pub(super) async fn deactivate(
 }
 
 pub(super) async fn audit(State(state): State<AppState>, user: WebUser) -> Page {
-    user.require_admin()?;
+    user.require(Ability::ReadAuditLog)?;
     let (report, entries) = state
         .db()
         .call_read(|sql| {
@@ -284,15 +285,15 @@ pub(super) async fn audit(State(state): State<AppState>, user: WebUser) -> Page 
 }
 
 pub(super) async fn tasks_by_day(State(state): State<AppState>, user: WebUser) -> Page {
-    user.require_office()?;
-    let vault = state.vault().clone();
+    user.require(Ability::ReadTeamCases)?;
+    let (vault, who, now) = (state.vault().clone(), user.staff(), state.now());
     let (cases, names) = state
         .db()
-        .call_read(move |sql| {
-            let mut cases = Vec::new();
-            for id in crate::office::cases::list_case_ids(sql)? {
-                cases.push(crate::office::cases::read_case(sql, &vault, id)?.0);
-            }
+        .call_write(move |sql| {
+            let cases: Vec<_> = access::read_team_cases(sql, &vault, who, "tasks", now)?
+                .into_iter()
+                .map(|(case, _)| case)
+                .collect();
             Ok::<_, WebError>((cases, user_names(sql)?))
         })
         .await?;

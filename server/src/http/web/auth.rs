@@ -13,6 +13,7 @@ use super::i18n::{Lang, Msg};
 use crate::error::ServerError;
 use crate::http::error::AppError;
 use crate::http::state::AppState;
+use crate::office::access::{self, Ability, Staff};
 use crate::office::sign_in;
 
 /// Name of the session cookie (`__Host-`: Secure, path `/`, no domain).
@@ -86,19 +87,20 @@ pub struct WebUser {
 }
 
 impl WebUser {
-    /// Case managers and admins.
-    pub fn require_office(&self) -> Result<(), WebError> {
-        match self.role {
-            Role::CaseManager | Role::Admin => Ok(()),
-            _ => Err(WebError::Forbidden),
+    /// Who is asking, for the office's need-to-know checks ([`access`]).
+    pub fn staff(&self) -> Staff {
+        Staff {
+            id: self.id,
+            role: self.role,
         }
     }
 
-    /// Admins only.
-    pub fn require_admin(&self) -> Result<(), WebError> {
-        match self.role {
-            Role::Admin => Ok(()),
-            _ => Err(WebError::Forbidden),
+    /// Refuses unless the user's role allows `ability` ([`access::may`]).
+    pub fn require(&self, ability: Ability) -> Result<(), WebError> {
+        if access::may(self.role, ability) {
+            Ok(())
+        } else {
+            Err(WebError::Forbidden)
         }
     }
 
@@ -118,6 +120,8 @@ pub enum WebError {
     Login,
     /// Signed in without the needed role.
     Forbidden,
+    /// The case is on none of the user's teams (the case page offers a break-glass read).
+    OutsideTeam,
     /// A form without this session's CSRF token.
     Csrf,
     /// No such thing.
@@ -152,7 +156,13 @@ impl From<ServerError> for WebError {
             ServerError::UnknownCase
             | ServerError::UnknownDevice
             | ServerError::UnknownUser
+            | ServerError::UnknownTeam
             | ServerError::UnknownQuarantine => WebError::NotFound,
+            ServerError::NotAllowed => WebError::Forbidden,
+            ServerError::OutsideTeam => WebError::OutsideTeam,
+            ServerError::BreakGlassReason { .. } | ServerError::DuplicateTeam => {
+                WebError::BadInput(e.to_string())
+            }
             ServerError::QuarantineDecided => {
                 WebError::BadInput("that upload was already decided".to_owned())
             }
@@ -173,6 +183,7 @@ impl IntoResponse for WebError {
         let (status, text) = match self {
             WebError::Login => return Redirect::to("/login").into_response(),
             WebError::Forbidden => (StatusCode::FORBIDDEN, l.t(Msg::Forbidden).to_owned()),
+            WebError::OutsideTeam => (StatusCode::FORBIDDEN, l.t(Msg::OutsideTeam).to_owned()),
             WebError::Csrf => (StatusCode::FORBIDDEN, l.t(Msg::CsrfRefused).to_owned()),
             WebError::NotFound => (StatusCode::NOT_FOUND, l.t(Msg::NotFound).to_owned()),
             WebError::BadInput(why) => (

@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use fieldcase_core::ids::{CaseId, UserId};
 use fieldcase_core::model::{Case, NewTask, OfficeKind};
@@ -13,11 +14,12 @@ use uuid::Uuid;
 
 use super::auth::{WebError, WebUser};
 use super::headers::secure_headers;
-use super::i18n::{self, Lang, Msg, belgrade};
+use super::i18n::{self, Lang, Msg, belgrade, belgrade_unix};
 use super::layout::{Names, Page, csrf_field, name_of, page, parse_case, short, user_names};
 use crate::display::for_page;
 use crate::http::state::AppState;
-use crate::office::cases;
+use crate::office::access::{self, Ability, Reach, ReadVia};
+use crate::office::{cases, teams};
 
 fn last_activity(case: &Case) -> Option<time::OffsetDateTime> {
     case.notes
@@ -28,19 +30,15 @@ fn last_activity(case: &Case) -> Option<time::OffsetDateTime> {
 }
 
 pub(super) async fn case_list(State(state): State<AppState>, user: WebUser) -> Page {
-    user.require_office()?;
-    let vault = state.vault().clone();
-    let mut rows = state
+    user.require(Ability::ReadTeamCases)?;
+    let (vault, who, now) = (state.vault().clone(), user.staff(), state.now());
+    let mut rows: Vec<Case> = state
         .db()
-        .call_read(move |sql| {
-            let mut rows = Vec::new();
-            for id in cases::list_case_ids(sql)? {
-                let (case, _) = cases::read_case(sql, &vault, id)?;
-                rows.push(case);
-            }
-            Ok::<_, WebError>(rows)
-        })
-        .await?;
+        .call_write(move |sql| access::read_team_cases(sql, &vault, who, "cases", now))
+        .await?
+        .into_iter()
+        .map(|(case, _)| case)
+        .collect();
     rows.sort_by_key(|c| std::cmp::Reverse(last_activity(c)));
     let l = user.lang;
     let body = html! {
@@ -60,37 +58,16 @@ pub(super) async fn case_list(State(state): State<AppState>, user: WebUser) -> P
     Ok(page(Some(&user), l, l.t(Msg::Cases), body))
 }
 
-async fn load_case(
-    state: &AppState,
-    id: CaseId,
-) -> Result<(Case, HashMap<Uuid, (String, Role)>), WebError> {
-    let (case, names, _) = load_case_with_conflicts(state, id).await?;
-    Ok((case, names))
-}
-
-async fn load_case_with_conflicts(
-    state: &AppState,
-    id: CaseId,
-) -> Result<(Case, Names, Vec<fieldcase_core::document::Conflict>), WebError> {
-    let vault = state.vault().clone();
-    Ok(state
-        .db()
-        .call_read(move |sql| {
-            let (case, conflicts) = cases::read_case(sql, &vault, id).map_err(|e| match e {
-                crate::error::ServerError::UnknownCase => crate::http::error::AppError::new(
-                    axum::http::StatusCode::NOT_FOUND,
-                    "not_found",
-                    "no such case",
-                ),
-                other => other.into(),
-            })?;
-            Ok::<_, crate::http::error::AppError>((case, user_names(sql)?, conflicts))
-        })
-        .await?)
+/// What the case page shows besides the case: names, break-glass reads (for the team), teams.
+struct CaseExtras {
+    names: Names,
+    break_glass: Vec<access::BreakGlassRead>,
+    teams: Vec<(Uuid, String)>,
+    team: Uuid,
 }
 
 /// The timeline (notes and tasks, newest first), also served alone for the live update script.
-fn timeline(l: Lang, case: &Case, names: &HashMap<Uuid, (String, Role)>) -> Markup {
+fn timeline(l: Lang, case: &Case, names: &Names, seq: i64) -> Markup {
     enum Item<'a> {
         Note(&'a fieldcase_core::model::VisitNote),
         Task(&'a fieldcase_core::model::Task),
@@ -103,7 +80,7 @@ fn timeline(l: Lang, case: &Case, names: &HashMap<Uuid, (String, Role)>) -> Mark
         .collect();
     items.sort_by_key(|(t, _)| std::cmp::Reverse(*t));
     html! {
-        ol.timeline #timeline data-count=(case.notes.len()) {
+        ol.timeline #timeline data-count=(case.notes.len()) data-seq=(seq) {
             @for (at, item) in &items {
                 @match item {
                     Item::Note(n) => li.note data-note=(n.id) {
@@ -145,28 +122,38 @@ pub(super) async fn case_page(
     user: WebUser,
     Path(id): Path<String>,
 ) -> Page {
-    user.require_office()?;
+    user.require(Ability::ReadTeamCases)?;
     let id = parse_case(&id)?;
-    let (case, names, conflicts) = load_case_with_conflicts(&state, id).await?;
-    let sensitive_conflicts = conflicts.iter().filter(|c| c.is_sensitive()).count();
-    let other_conflicts: Vec<_> = conflicts.iter().filter(|c| !c.is_sensitive()).collect();
-    // Opening a case is a read of case data through the office: audited (the timeline fragment
-    // the open page polls is not, or every few seconds would be a new entry).
-    let (by, now) = (user.id, state.now());
-    state
+    let (vault, who, now) = (state.vault().clone(), user.staff(), state.now());
+    // Opening a case is a read of case data: checked against the user's teams and audited in
+    // the same transaction.
+    let read = state
         .db()
         .call_write(move |sql| {
-            crate::office::audit::record_detail(
-                sql,
-                now,
-                "case_read",
-                Some(&by),
-                None,
-                Some(&id.to_string()),
-            )?;
-            Ok::<_, WebError>(())
+            let read = access::read_case(sql, &vault, who, id, ReadVia::Page, now)?;
+            let extras = CaseExtras {
+                names: user_names(sql)?,
+                break_glass: match read.reach {
+                    Reach::Team => access::break_glass_reads(sql, id)?,
+                    Reach::BreakGlass { .. } => Vec::new(),
+                },
+                teams: teams::list_teams(sql)?
+                    .into_iter()
+                    .map(|t| (t.id, t.name))
+                    .collect(),
+                team: teams::team_of_case(sql, id)?,
+            };
+            Ok::<_, crate::error::ServerError>((read, extras))
         })
-        .await?;
+        .await;
+    let (read, extras) = match read {
+        Ok(found) => found,
+        Err(crate::error::ServerError::OutsideTeam) => return break_glass_offer(&user, id),
+        Err(e) => return Err(e.into()),
+    };
+    let (case, conflicts, names) = (read.case, read.conflicts, extras.names);
+    let sensitive_conflicts = conflicts.iter().filter(|c| c.is_sensitive()).count();
+    let other_conflicts: Vec<_> = conflicts.iter().filter(|c| !c.is_sensitive()).collect();
     let l = user.lang;
     let workers: Vec<(Uuid, String)> = names
         .iter()
@@ -175,6 +162,9 @@ pub(super) async fn case_page(
         .collect();
     let today = time::OffsetDateTime::now_utc();
     let body = html! {
+        @if let Reach::BreakGlass { until } = read.reach {
+            p.error role="alert" #break-glass-open { (l.t(Msg::BreakGlassOpenUntil)) " " (belgrade_unix(Some(until))) }
+        }
         p.case-meta { (l.t(Msg::Client)) ": " strong { (for_page(&case.client_code)) } " · " (l.t(Msg::Status)) ": " (case.status.as_str())
             " · " (l.t(Msg::Assignees)) ": "
             @for (i, w) in case.assigned_workers.iter().enumerate() { @if i > 0 { ", " } (name_of(&names, w)) }
@@ -193,7 +183,26 @@ pub(super) async fn case_page(
                 " (" (l.t(Msg::Shown)) ": " (c.winner.value) ")"
             } } }
         }
-        section aria-labelledby="new-task" {
+        @if !extras.break_glass.is_empty() {
+            section #break-glass-reads aria-labelledby="break-glass-h" {
+                h2 #break-glass-h { (l.t(Msg::BreakGlassReads)) }
+                ul { @for b in &extras.break_glass { li {
+                    strong { (for_page(&b.name)) } " · " (belgrade_unix(Some(b.opened_at))) " – " (belgrade_unix(Some(b.until)))
+                    " · " (l.t(Msg::Reason)) ": " (for_page(&b.reason))
+                } } }
+            }
+        }
+        @if read.reach == Reach::Team {
+            form.inline method="post" action={ "/cases/" (case.id) "/team" } {
+                (csrf_field(&user))
+                label for="team" { (l.t(Msg::Team)) }
+                select #team name="team" {
+                    @for (tid, tname) in &extras.teams { option value=(tid) selected[*tid == extras.team] { (for_page(tname)) } }
+                }
+                button type="submit" { (l.t(Msg::MoveCase)) }
+            }
+        }
+        @if read.reach == Reach::Team { section aria-labelledby="new-task" {
             details {
                 summary #new-task { (l.t(Msg::NewTask)) }
                 form.task method="post" action={ "/cases/" (case.id) "/tasks" } {
@@ -223,27 +232,119 @@ pub(super) async fn case_page(
                     button #create-task type="submit" { (l.t(Msg::CreateTask)) }
                 }
             }
-        }
+        } }
         section aria-labelledby="timeline-h" {
             h2 #timeline-h { (l.t(Msg::Timeline)) }
             p.hint { (l.t(Msg::LiveUpdates)) }
             div #live data-src={ "/cases/" (case.id) "/timeline" } data-events={ "/cases/" (case.id) "/events" } aria-live="polite" {
-                (timeline(l, &case, &names))
+                (timeline(l, &case, &names, read.seq))
             }
         }
     };
     Ok(page(Some(&user), l, &for_page(&case.client_code), body))
 }
 
+/// The query of a timeline fetch: the change sequence number the page shows.
+#[derive(serde::Deserialize)]
+pub(super) struct Since {
+    since: Option<i64>,
+}
+
+/// The timeline alone, for the open page's script. When the case has not changed since the
+/// `since` the page shows, the answer is 204 with no content: nothing is read, so nothing is
+/// audited; otherwise the read is checked and audited like the page.
 pub(super) async fn case_timeline(
     State(state): State<AppState>,
     user: WebUser,
     Path(id): Path<String>,
+    Query(since): Query<Since>,
 ) -> Page {
-    user.require_office()?;
+    user.require(Ability::ReadTeamCases)?;
     let id = parse_case(&id)?;
-    let (case, names) = load_case(&state, id).await?;
-    Ok((secure_headers(), timeline(user.lang, &case, &names)).into_response())
+    let (vault, who, now) = (state.vault().clone(), user.staff(), state.now());
+    let read = state
+        .db()
+        .call_write(move |sql| {
+            if since.since.is_some() && cases::case_seq(sql, id)? == since.since {
+                access::reach(sql, who, id, now)?.ok_or(crate::error::ServerError::OutsideTeam)?;
+                return Ok(None);
+            }
+            let read = access::read_case(sql, &vault, who, id, ReadVia::Timeline, now)?;
+            Ok::<_, crate::error::ServerError>(Some((read, user_names(sql)?)))
+        })
+        .await?;
+    Ok(match read {
+        None => (secure_headers(), StatusCode::NO_CONTENT).into_response(),
+        Some((read, names)) => (
+            secure_headers(),
+            timeline(user.lang, &read.case, &names, read.seq),
+        )
+            .into_response(),
+    })
+}
+
+/// The page a case manager sees for a case outside her teams: why, and the break-glass form.
+fn break_glass_offer(user: &WebUser, case: CaseId) -> Page {
+    user.require(Ability::BreakGlass)?;
+    let l = user.lang;
+    let body = html! {
+        p role="alert" { (l.t(Msg::OutsideTeam)) }
+        p { (l.t(Msg::BreakGlassIntro)) }
+        form.task method="post" action={ "/cases/" (case) "/break-glass" } {
+            (csrf_field(user))
+            label for="reason" { (l.t(Msg::Reason)) }
+            textarea #reason name="reason" rows="3" required
+                minlength=(access::MIN_REASON_CHARS) maxlength=(access::MAX_REASON_CHARS) {}
+            button.danger #open-break-glass type="submit" { (l.t(Msg::OpenBreakGlass)) }
+        }
+    };
+    let mut response = page(Some(user), l, l.t(Msg::OutsideTeam), body);
+    *response.status_mut() = StatusCode::FORBIDDEN;
+    Ok(response)
+}
+
+/// Opens a break-glass read with the reason given, then shows the case.
+pub(super) async fn open_break_glass(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Page {
+    user.require(Ability::BreakGlass)?;
+    user.check_csrf(form.get("csrf").map(String::as_str))?;
+    let case = parse_case(&id)?;
+    let reason = form.get("reason").cloned().unwrap_or_default();
+    let (who, now) = (user.staff(), state.now());
+    state
+        .db()
+        .call_write(move |sql| access::break_glass(sql, who, case, &reason, now))
+        .await?;
+    Ok(Redirect::to(&format!("/cases/{case}")).into_response())
+}
+
+/// Moves a case to another team (a change of the case: only its team's people).
+pub(super) async fn move_case(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Page {
+    user.require(Ability::ChangeTeamCases)?;
+    user.check_csrf(form.get("csrf").map(String::as_str))?;
+    let case = parse_case(&id)?;
+    let team = form
+        .get("team")
+        .and_then(|t| Uuid::try_parse(t).ok())
+        .ok_or_else(|| WebError::BadInput("team".to_owned()))?;
+    let (who, now) = (user.staff(), state.now());
+    state
+        .db()
+        .call_write(move |sql| {
+            access::require_change(sql, who, case)?;
+            teams::move_case(sql, case, team, Some(&who.id), now)
+        })
+        .await?;
+    Ok(Redirect::to(&format!("/cases/{case}")).into_response())
 }
 
 pub(super) async fn add_task(
@@ -252,7 +353,7 @@ pub(super) async fn add_task(
     Path(id): Path<String>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Page {
-    user.require_office()?;
+    user.require(Ability::ChangeTeamCases)?;
     let get = |k: &str| {
         form.iter()
             .find(|(n, _)| n == k)
@@ -296,10 +397,12 @@ pub(super) async fn add_task(
             .map(str::to_owned)
             .collect(),
     };
-    let (vault, now, by) = (state.vault().clone(), state.now(), user.id);
+    let (vault, now, who) = (state.vault().clone(), state.now(), user.staff());
+    let by = who.id;
     state
         .db()
         .call_write(move |sql| {
+            access::require_change(sql, who, case)?;
             let added = cases::add_task(sql, &vault, case, &task, now)?;
             crate::office::audit::record_detail(
                 sql,

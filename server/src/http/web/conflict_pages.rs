@@ -17,6 +17,7 @@ use super::i18n::{Lang, Msg, belgrade};
 use super::layout::{Names, Page, csrf_field, name_of, page, parse_case, short, user_names};
 use crate::display::for_page;
 use crate::http::state::AppState;
+use crate::office::access::{self, Ability};
 use crate::office::conflicts::{self, CaseConflicts, Resolution};
 
 fn field_label(l: Lang, field: &str) -> String {
@@ -92,11 +93,16 @@ fn conflict_form(
 }
 
 pub(super) async fn inbox(State(state): State<AppState>, user: WebUser) -> Page {
-    user.require_office()?;
-    let vault = state.vault().clone();
+    user.require(Ability::ReadTeamCases)?;
+    let (vault, who, now) = (state.vault().clone(), user.staff(), state.now());
     let (inbox, names) = state
         .db()
-        .call_read(move |sql| Ok::<_, WebError>((conflicts::inbox(sql, &vault)?, user_names(sql)?)))
+        .call_write(move |sql| {
+            Ok::<_, WebError>((
+                access::conflict_inbox(sql, &vault, who, now)?,
+                user_names(sql)?,
+            ))
+        })
         .await?;
     let l = user.lang;
     let body = html! {
@@ -120,7 +126,7 @@ pub(super) async fn resolve(
     Path(id): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Page {
-    user.require_office()?;
+    user.require(Ability::ChangeTeamCases)?;
     user.check_csrf(form.get("csrf").map(String::as_str))?;
     let case = parse_case(&id)?;
     let field = |k: &str| form.get(k).map(|v| v.trim()).unwrap_or("");
@@ -142,11 +148,12 @@ pub(super) async fn resolve(
         field: field("field").to_owned(),
         value: value.to_owned(),
     };
-    let (vault, now, by) = (state.vault().clone(), state.now(), user.id);
+    let (vault, now, who) = (state.vault().clone(), state.now(), user.staff());
     state
         .db()
         .call_write(move |sql| {
-            conflicts::resolve(sql, &vault, &decision, Some(&by), now).map_err(WebError::from)
+            access::require_change(sql, who, case)?;
+            conflicts::resolve(sql, &vault, &decision, Some(&who.id), now)
         })
         .await?
         .keep(state.vault());

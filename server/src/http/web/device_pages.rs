@@ -1,4 +1,5 @@
-//! Devices (with revocation) and the quarantine of revoked devices' uploads: admins only.
+//! Devices (with revocation, for admins) and the quarantine of revoked devices' uploads (listed
+//! for admins; read and decided by the case's team).
 
 use std::collections::HashMap;
 
@@ -13,10 +14,12 @@ use super::i18n::{Msg, belgrade, belgrade_unix};
 use super::layout::{Page, csrf_field, name_of, page, short, user_names};
 use crate::display::for_page;
 use crate::http::state::AppState;
+use crate::office::access::{self, Ability, ReadVia};
 use crate::office::devices::{self, DeviceStatus};
+use crate::office::quarantine;
 
 pub(super) async fn devices(State(state): State<AppState>, user: WebUser) -> Page {
-    user.require_admin()?;
+    user.require(Ability::ManageDevices)?;
     let rows = state
         .db()
         .call_read(|sql| Ok::<_, WebError>(devices::list_devices(sql)?))
@@ -52,7 +55,7 @@ pub(super) async fn devices(State(state): State<AppState>, user: WebUser) -> Pag
 }
 
 pub(super) async fn revoke_confirm(user: WebUser, Path(id): Path<String>) -> Page {
-    user.require_admin()?;
+    user.require(Ability::ManageDevices)?;
     let id = Uuid::try_parse(&id).map_err(|_| WebError::NotFound)?;
     let l = user.lang;
     let body = html! {
@@ -73,7 +76,7 @@ pub(super) async fn revoke(
     Path(id): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Page {
-    user.require_admin()?;
+    user.require(Ability::ManageDevices)?;
     user.check_csrf(form.get("csrf").map(String::as_str))?;
     let id = Uuid::try_parse(&id).map_err(|_| WebError::NotFound)?;
     let now = state.now();
@@ -85,10 +88,10 @@ pub(super) async fn revoke(
 }
 
 pub(super) async fn quarantine_list(State(state): State<AppState>, user: WebUser) -> Page {
-    user.require_admin()?;
+    let who = user.staff();
     let rows = state
         .db()
-        .call_read(|sql| Ok::<_, WebError>(crate::office::quarantine::list(sql)?))
+        .call_read(move |sql| access::quarantine_list(sql, who))
         .await?;
     let l = user.lang;
     let body = html! {
@@ -112,18 +115,19 @@ pub(super) async fn quarantine_show(
     user: WebUser,
     Path(id): Path<String>,
 ) -> Page {
-    user.require_admin()?;
     let id = Uuid::try_parse(&id).map_err(|_| WebError::NotFound)?;
-    let vault = state.vault().clone();
-    let preview = state
+    let (vault, who, now) = (state.vault().clone(), user.staff(), state.now());
+    // What a revoked phone wrote is case content: read through the case's team, audited.
+    let (preview, names) = state
         .db()
-        .call_read(move |sql| {
-            crate::office::quarantine::preview(sql, &vault, id).map_err(WebError::from)
+        .call_write(move |sql| {
+            let case = quarantine::case_of(sql, id)?;
+            access::check_read(sql, who, case, ReadVia::Quarantine, now)?;
+            Ok::<_, crate::error::ServerError>((
+                quarantine::preview(sql, &vault, id)?,
+                user_names(sql)?,
+            ))
         })
-        .await?;
-    let names = state
-        .db()
-        .call_read(|sql| Ok::<_, WebError>(user_names(sql)?))
         .await?;
     let l = user.lang;
     let body = html! {
@@ -173,18 +177,22 @@ pub(super) async fn quarantine_decide(
     Path((id, decision)): Path<(String, String)>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Page {
-    user.require_admin()?;
+    user.require(Ability::ChangeTeamCases)?;
     user.check_csrf(form.get("csrf").map(String::as_str))?;
     let id = Uuid::try_parse(&id).map_err(|_| WebError::NotFound)?;
     let decide = match decision.as_str() {
-        "release" => crate::office::quarantine::release,
-        "discard" => crate::office::quarantine::discard,
+        "release" => quarantine::release,
+        "discard" => quarantine::discard,
         _ => return Err(WebError::NotFound),
     };
-    let (vault, now) = (state.vault().clone(), state.now());
+    let (vault, now, who) = (state.vault().clone(), state.now(), user.staff());
     state
         .db()
-        .call_write(move |sql| decide(sql, &vault, id, now).map_err(WebError::from))
+        .call_write(move |sql| {
+            let case = quarantine::case_of(sql, id)?;
+            access::require_change(sql, who, case)?;
+            decide(sql, &vault, id, now)
+        })
         .await?
         .keep(state.vault());
     Ok(Redirect::to(&format!("/quarantine/{id}")).into_response())

@@ -203,6 +203,20 @@ messages! {
     LastAdmin => ("The last active admin cannot lose the admin role.", "Poslednji aktivni administrator ne može izgubiti tu ulogu.", "Последњи активни администратор не може изгубити ту улогу."),
     BackHome => ("Back to fieldcase", "Nazad na fieldcase", "Назад на fieldcase"),
     LiveUpdates => ("New notes appear here by themselves.", "Nove beleške se ovde pojavljuju same.", "Нове белешке се овде појављују саме."),
+    Team => ("Team", "Tim", "Тим"),
+    Teams => ("Teams", "Timovi", "Тимови"),
+    Members => ("Members", "Članovi", "Чланови"),
+    NewTeam => ("New team", "Novi tim", "Нови тим"),
+    CreateTeam => ("Create team", "Napravi tim", "Направи тим"),
+    AddMember => ("Add to team", "Dodaj u tim", "Додај у тим"),
+    RemoveMember => ("Take off the team", "Ukloni iz tima", "Уклони из тима"),
+    MoveCase => ("Move to team", "Premesti u tim", "Премести у тим"),
+    OutsideTeam => ("403: this case belongs to a team you are not on.", "403: ovaj slučaj pripada timu u kome niste.", "403: овај случај припада тиму у коме нисте."),
+    BreakGlassIntro => ("If you must read it now (an emergency, the team cannot be reached), open a break-glass read: say why. It stays open for 30 minutes, lets you read but not change, is written to the audit log and is shown to the case's team.", "Ako morate da ga pročitate sada (hitan slučaj, tim nije dostupan), otvorite čitanje u nuždi: navedite razlog. Ostaje otvoreno 30 minuta, dozvoljava čitanje ali ne i izmene, upisuje se u dnevnik revizije i prikazuje se timu slučaja.", "Ако морате да га прочитате сада (хитан случај, тим није доступан), отворите читање у нужди: наведите разлог. Остаје отворено 30 минута, дозвољава читање али не и измене, уписује се у дневник ревизије и приказује се тиму случаја."),
+    Reason => ("Reason", "Razlog", "Разлог"),
+    OpenBreakGlass => ("Open a break-glass read", "Otvori čitanje u nuždi", "Отвори читање у нужди"),
+    BreakGlassOpenUntil => ("You are reading this case outside your teams (break-glass read) until", "Čitate ovaj slučaj van svojih timova (čitanje u nuždi) do", "Читате овај случај ван својих тимова (читање у нужди) до"),
+    BreakGlassReads => ("Read outside the team", "Čitanja van tima", "Читања ван тима"),
 }
 
 /// Belgrade's UTC offset at the instant `t`. Total over every time `time` can hold: core keeps

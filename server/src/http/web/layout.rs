@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::auth::{WebError, WebUser};
 use super::headers::secure_headers;
 use super::i18n::{Lang, Msg};
+use crate::office::access::{Ability, may};
 
 pub(super) type Page = Result<Response, WebError>;
 
@@ -32,15 +33,22 @@ pub(super) fn page(user: Option<&WebUser>, lang: Lang, title: &str, body: Markup
                     header {
                         nav aria-label="main" {
                             strong { "fieldcase" }
-                            @if matches!(u.role, Role::CaseManager | Role::Admin) {
+                            @if may(u.role, Ability::ReadTeamCases) {
                                 a href="/cases" { (lang.t(Msg::Cases)) }
                                 a href="/tasks" { (lang.t(Msg::TasksByDay)) }
                                 a href="/conflicts" { (lang.t(Msg::ConflictInbox)) }
-                            }
-                            @if u.role == Role::Admin {
-                                a href="/devices" { (lang.t(Msg::Devices)) }
                                 a href="/quarantine" { (lang.t(Msg::Quarantine)) }
+                            }
+                            @if may(u.role, Ability::ManageDevices) {
+                                a href="/devices" { (lang.t(Msg::Devices)) }
+                            }
+                            @if may(u.role, Ability::ManageUsers) {
                                 a href="/users" { (lang.t(Msg::Users)) }
+                            }
+                            @if may(u.role, Ability::ManageTeams) {
+                                a href="/teams" { (lang.t(Msg::Teams)) }
+                            }
+                            @if may(u.role, Ability::ReadAuditLog) {
                                 a href="/audit" { (lang.t(Msg::Audit)) }
                             }
                         }

@@ -2,8 +2,9 @@
 //! and sends a `changed` event whenever the case's change sequence number moves (a phone's sync,
 //! an office edit), and the page's script then fetches the timeline fragment. The stream wakes
 //! on the vault's change signal, re-checks every few seconds for changes written by another
-//! process (the admin CLI), checks the session before every event (so it ends at logout,
-//! expiry, deactivation or a change of role), and ends after [`MAX_STREAM_SECS`] so that the
+//! process (the admin CLI), checks the session and the user's reach of the case before every
+//! event (so it ends at logout, expiry, deactivation, a change of role, being taken off the
+//! case's team or the end of a break-glass read), and ends after [`MAX_STREAM_SECS`] so that the
 //! browser reconnects through the session check again. Neither the stream nor the fetches it
 //! triggers count as the person's activity: an unattended page signs out after the idle time. Open streams are bounded
 //! ([`crate::http::state::MAX_LIVE_STREAMS`]); past the bound the answer is 503 and the script polls.
@@ -20,6 +21,7 @@ use fieldcase_core::ids::CaseId;
 use super::auth::{WebError, WebUser};
 use super::layout::parse_case;
 use crate::http::state::AppState;
+use crate::office::access::{self, Ability, ReadVia};
 use crate::office::{cases, sign_in};
 
 /// A stream ends after this many seconds; the browser opens a new one at once.
@@ -47,11 +49,16 @@ async fn seq(state: &AppState, case: CaseId) -> Option<i64> {
         .flatten()
 }
 
+/// Whether the stream's session is live and its user still reaches the case (on its team, or
+/// within her break-glass read).
 async fn session_holds(live: &Live) -> bool {
-    let (token, now) = (live.token.clone(), live.state.now());
+    let (token, now, case) = (live.token.clone(), live.state.now(), live.case);
     live.state
         .db()
-        .call_read(move |sql| sign_in::session_may_read_cases(sql, &token, now))
+        .call_read(move |sql| match sign_in::live_session(sql, &token, now)? {
+            Some(who) => Ok(access::reach(sql, who, case, now)?.is_some()),
+            None => Ok::<_, crate::error::ServerError>(false),
+        })
         .await
         .unwrap_or(false)
 }
@@ -67,7 +74,8 @@ async fn next_change(mut live: Live) -> Option<(Result<Event, Infallible>, Live)
             () = tokio::time::sleep(RECHECK) => {}
             () = tokio::time::sleep_until(live.until) => return None,
         }
-        // A stream ends with its session: at logout, expiry, deactivation or a change of role.
+        // A stream ends with its session (at logout, expiry, deactivation or a change of role)
+        // and with its user's reach of the case (taken off the team, break-glass read over).
         if !session_holds(&live).await {
             return None;
         }
@@ -85,11 +93,17 @@ pub(super) async fn events(
     user: WebUser,
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
-    user.require_office()?;
+    user.require(Ability::ReadTeamCases)?;
     let case = parse_case(&id)?;
     let Ok(slot) = state.live_streams().clone().try_acquire_owned() else {
         return Ok(StatusCode::SERVICE_UNAVAILABLE.into_response());
     };
+    // Opening the stream is checked and audited like a read of the case.
+    let (who, now) = (user.staff(), state.now());
+    state
+        .db()
+        .call_write(move |sql| access::check_read(sql, who, case, ReadVia::LiveStream, now))
+        .await?;
     let last = seq(&state, case).await;
     if last.is_none() {
         return Err(WebError::NotFound);

@@ -2,10 +2,10 @@
 //! for case managers and admins. Every action calls the same office operations as the admin CLI
 //! and the signed admin API ([`crate::office`]), which audit what they change.
 //!
-//! Sign-in is by user name and password ([`auth`], over [`crate::office::sign_in`]); pages are
-//! authorised by role: case managers and admins see cases, only admins see devices and
-//! quarantine, field workers see nothing but a pointer to their phone. Every form carries the
-//! session's CSRF token.
+//! Sign-in is by user name and password ([`auth`], over [`crate::office::sign_in`]); what a
+//! page shows is decided by [`crate::office::access`]: case managers and admins see the cases of
+//! their teams (every read audited), admins manage users, teams and devices, field workers see
+//! nothing but a pointer to their phone. Every form carries the session's CSRF token.
 //!
 //! Inside: `headers` and `i18n` at the bottom, then `auth` (cookies, the session extractor,
 //! refusals), `layout` (the page frame), and the pages themselves, one module per area.
@@ -20,6 +20,7 @@ pub(crate) mod i18n;
 mod layout;
 mod live;
 mod login_pages;
+mod team_pages;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -44,6 +45,16 @@ pub fn routes() -> Router<AppState> {
         .route("/cases/{id}/events", get(live::events))
         .route("/cases/{id}/tasks", post(case_pages::add_task))
         .route("/cases/{id}/resolve", post(conflict_pages::resolve))
+        .route(
+            "/cases/{id}/break-glass",
+            post(case_pages::open_break_glass),
+        )
+        .route("/cases/{id}/team", post(case_pages::move_case))
+        .route(
+            "/teams",
+            get(team_pages::teams_page).post(team_pages::create_team),
+        )
+        .route("/teams/{id}/members", post(team_pages::set_member))
         .route("/conflicts", get(conflict_pages::inbox))
         .route("/devices", get(device_pages::devices))
         .route(

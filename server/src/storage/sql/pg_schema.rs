@@ -40,6 +40,10 @@ pub const PG_MIGRATIONS: &[(&str, &str)] = &[
         "007_login_failures",
         include_str!("../../../migrations/postgres/007_login_failures.sql"),
     ),
+    (
+        "008_teams",
+        include_str!("../../../migrations/postgres/008_teams.sql"),
+    ),
 ];
 
 /// The advisory lock key that serialises migrations (the bytes of "fcmigrat"); distinct from

@@ -36,6 +36,10 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         "007_login_failures",
         include_str!("../../../migrations/007_login_failures.sql"),
     ),
+    (
+        "008_teams",
+        include_str!("../../../migrations/008_teams.sql"),
+    ),
 ];
 
 /// File name of the database inside the data folder.
