@@ -191,6 +191,8 @@ pub struct VisitNote {
     pub written_at: String,
     /// When it was last edited (RFC 3339), if ever.
     pub edited_at: Option<String>,
+    /// Who edited its body after it was written (colleagues completing it), each device once.
+    pub edited_by: Vec<Author>,
     /// What kind of contact it records.
     pub kind: NoteKind,
     /// The text.
@@ -495,6 +497,7 @@ impl From<model::VisitNote> for VisitNote {
             author: n.author.into(),
             written_at: instant(n.written_at),
             edited_at: n.edited_at.map(instant),
+            edited_by: n.edited_by.into_iter().map(Into::into).collect(),
             kind: n.kind.into(),
             body: n.body,
             tags: n.tags.into_iter().map(Into::into).collect(),

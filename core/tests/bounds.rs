@@ -85,6 +85,17 @@ fn registered(doc: &mut AutoCommit, user: UserId, device: DeviceId) {
     doc.put(&entry, "device", device.to_string()).unwrap();
 }
 
+/// Edits a note's body on a raw replica as a phone's store does: the text spliced, and the
+/// device recorded among the note's editors (the hub refuses an edit of a colleague's note that
+/// does not name its editor).
+fn correct_note(doc: &mut AutoCommit, obj: &automerge::ObjId, user: UserId, device: DeviceId) {
+    let body = doc.get(obj, "body").unwrap().unwrap().1;
+    doc.splice_text(&body, 0, 0, "Corrected: ").unwrap();
+    let editors = doc.put_object(obj, "editors", ObjType::Map).unwrap();
+    doc.put(&editors, device.to_string(), user.to_string())
+        .unwrap();
+}
+
 /// Applies what `edit` does to a raw copy of the case at the office, and returns both checks'
 /// verdicts: (incremental, whole).
 fn verdicts(edit: impl FnOnce(&mut AutoCommit, &str)) -> (bool, bool) {
@@ -340,8 +351,7 @@ fn a_hostile_whole_document_upload_is_refused_and_nothing_is_stored() {
     // The same path takes an ordinary edit.
     let ordinary = upload(&|doc| {
         let obj = note_obj(doc, &note);
-        let body = doc.get(&obj, "body").unwrap().unwrap().1;
-        doc.splice_text(&body, 0, 0, "Corrected: ").unwrap();
+        correct_note(doc, &obj, user, device);
     });
     let response = handle_sync(&mut hub, device, user, &ordinary).unwrap();
     assert_eq!(response.accepted, vec![id]);
@@ -382,8 +392,7 @@ fn one_hostile_document_among_many_fails_the_request_wherever_it_is() {
                         .put(&obj, "kind", "x".repeat(MAX_TEXT_BYTES + 1))
                         .unwrap();
                 } else {
-                    let body = phone.get(&obj, "body").unwrap().unwrap().1;
-                    phone.splice_text(&body, 0, 0, "Corrected: ").unwrap();
+                    correct_note(&mut phone, &obj, user, device);
                 }
                 CaseChanges {
                     case_id: *id,
@@ -553,4 +562,166 @@ fn the_hub_takes_changes_only_from_the_uploading_devices_own_actor_and_notes_in_
     )
     .unwrap();
     assert_eq!(response.accepted, vec![id]);
+}
+
+/// An upload of what `edit` does to a raw replica of `saved`, registered to `(user, device)`.
+fn raw_upload(
+    id: CaseId,
+    saved: &[u8],
+    (user, device): (UserId, DeviceId),
+    cursor: u64,
+    edit: impl FnOnce(&mut AutoCommit),
+) -> fieldcase_core::sync::SyncRequest {
+    use fieldcase_core::sync::{CaseChanges, PROTOCOL_VERSION, SyncRequest};
+    let mut phone = AutoCommit::load(saved).unwrap();
+    registered(&mut phone, user, device);
+    edit(&mut phone);
+    SyncRequest {
+        version: PROTOCOL_VERSION,
+        cursor,
+        uploads: vec![CaseChanges {
+            case_id: id,
+            heads: phone.get_heads(),
+            changes: phone.save(),
+        }],
+        purged: vec![],
+    }
+}
+
+#[test]
+fn the_hub_keeps_a_colleagues_edit_with_its_editor_and_refuses_erasing_or_rewriting_notes() {
+    use fieldcase_core::sync::hub::{MemoryHub, handle_sync};
+    let (id, saved, _, note) = office_case();
+    let (bo, bo_phone) = (UserId::new(), DeviceId::new());
+    let now = datetime!(2026-12-03 12:00 UTC);
+    let fresh = || {
+        let mut hub = MemoryHub::new();
+        hub.put_case(id, saved.clone(), &[bo]);
+        hub.set_now(now);
+        hub
+    };
+    let refused = |edit: &dyn Fn(&mut AutoCommit)| {
+        let mut hub = fresh();
+        let request = raw_upload(id, &saved, (bo, bo_phone), 0, edit);
+        let refused = matches!(
+            handle_sync(&mut hub, bo_phone, bo, &request),
+            Err(CoreError::Document(_))
+        );
+        refused && hub.case_bytes(id) == Some(saved.as_slice())
+    };
+    // Erasing a note.
+    assert!(refused(&|doc| {
+        let notes = notes_map(doc);
+        doc.delete(&notes, note.as_str()).unwrap();
+    }));
+    // Rewriting who wrote it, or when.
+    assert!(refused(&|doc| {
+        let obj = note_obj(doc, &note);
+        doc.put(&obj, "author_user", bo.to_string()).unwrap();
+    }));
+    assert!(refused(&|doc| {
+        let obj = note_obj(doc, &note);
+        doc.put(&obj, "written_at", "2020-01-01T00:00:00Z").unwrap();
+    }));
+    // Editing the office's note without naming the editor, or naming another device.
+    assert!(refused(&|doc| {
+        let obj = note_obj(doc, &note);
+        let body = doc.get(&obj, "body").unwrap().unwrap().1;
+        doc.splice_text(&body, 0, 0, "Silently: ").unwrap();
+    }));
+    assert!(refused(&|doc| {
+        correct_note(doc, &note_obj(doc, &note), bo, DeviceId::new());
+    }));
+    // A new note of its own dated tomorrow.
+    assert!(refused(&|doc| {
+        let notes = notes_map(doc);
+        let obj = doc
+            .put_object(
+                &notes,
+                fieldcase_core::ids::NoteId::new().to_string(),
+                ObjType::Map,
+            )
+            .unwrap();
+        doc.put(&obj, "author_user", bo.to_string()).unwrap();
+        doc.put(&obj, "author_device", bo_phone.to_string())
+            .unwrap();
+        doc.put(&obj, "written_at", "2026-12-04T12:00:00Z").unwrap();
+        doc.put(&obj, "kind", "visit").unwrap();
+        let body = doc.put_object(&obj, "body", ObjType::Text).unwrap();
+        doc.splice_text(&body, 0, 0, "from tomorrow").unwrap();
+        doc.put_object(&obj, "tags", ObjType::Map).unwrap();
+    }));
+    // A correction that names its editor is kept, and the office sees who made it.
+    let mut hub = fresh();
+    let request = raw_upload(id, &saved, (bo, bo_phone), 0, |doc| {
+        correct_note(doc, &note_obj(doc, &note), bo, bo_phone);
+    });
+    assert_eq!(
+        handle_sync(&mut hub, bo_phone, bo, &request)
+            .unwrap()
+            .accepted,
+        vec![id]
+    );
+    let doc = CaseDoc::load(id, hub.case_bytes(id).unwrap(), &ActorId::random()).unwrap();
+    let edited = doc.note(note.parse().unwrap()).unwrap();
+    assert!(edited.body.starts_with("Corrected: "));
+    assert_eq!(
+        edited.edited_by,
+        vec![fieldcase_core::model::Author {
+            user: bo,
+            device: bo_phone
+        }]
+    );
+}
+
+#[test]
+fn a_device_told_to_purge_a_case_may_write_to_it_for_the_grace_only_receipt_or_not() {
+    use fieldcase_core::sync::hub::{MemoryHub, PURGE_GRACE_SECS, handle_sync};
+    use fieldcase_core::sync::{PROTOCOL_VERSION, SyncRequest};
+    let (id, saved, _, note) = office_case();
+    let (bo, bo_phone) = (UserId::new(), DeviceId::new());
+    let start = datetime!(2026-12-03 12:00 UTC);
+    let mut hub = MemoryHub::new();
+    hub.put_case(id, saved.clone(), &[bo]);
+    hub.set_now(start);
+    // The phone receives the case.
+    let first = SyncRequest {
+        version: PROTOCOL_VERSION,
+        cursor: 0,
+        uploads: vec![],
+        purged: vec![],
+    };
+    let cursor = handle_sync(&mut hub, bo_phone, bo, &first).unwrap().cursor;
+    // The office takes it from her; her next sync still delivers what she wrote, and orders the
+    // purge.
+    hub.set_assigned(id, &[]);
+    let edit = |text: &'static str| {
+        let note = note.clone();
+        move |doc: &mut AutoCommit| {
+            let obj = note_obj(doc, &note);
+            let body = doc.get(&obj, "body").unwrap().unwrap().1;
+            doc.splice_text(&body, 0, 0, text).unwrap();
+            let editors = doc.put_object(&obj, "editors", ObjType::Map).unwrap();
+            doc.put(&editors, bo_phone.to_string(), bo.to_string())
+                .unwrap();
+        }
+    };
+    let written_before = raw_upload(id, &saved, (bo, bo_phone), cursor, edit("Before: "));
+    let response = handle_sync(&mut hub, bo_phone, bo, &written_before).unwrap();
+    assert_eq!(response.accepted, vec![id]);
+    assert_eq!(response.purge, vec![id]);
+    let stored = hub.case_bytes(id).unwrap().to_vec();
+    // A phone that never purges and keeps writing: taken within the grace, refused after.
+    hub.set_now(start + time::Duration::seconds(PURGE_GRACE_SECS + 1));
+    let later = raw_upload(
+        id,
+        &stored,
+        (bo, bo_phone),
+        response.cursor,
+        edit("After: "),
+    );
+    let response = handle_sync(&mut hub, bo_phone, bo, &later).unwrap();
+    assert!(response.accepted.is_empty());
+    assert_eq!(response.purge, vec![id]);
+    assert_eq!(hub.case_bytes(id), Some(stored.as_slice()));
 }

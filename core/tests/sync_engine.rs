@@ -450,3 +450,29 @@ fn uploads_are_inflated_only_for_cases_the_device_may_change_and_within_one_budg
     let response = handle_sync(&mut hub, device, user, &foreign).unwrap();
     assert!(response.accepted.is_empty());
 }
+
+#[test]
+fn a_note_written_while_the_clock_ran_ahead_is_redated_before_it_travels_and_syncs() {
+    let mut hub = MemoryHub::new();
+    let dir = tempfile::tempdir().unwrap();
+    let a = create(dir.path(), [7; 32]);
+    let case = office_case(&mut hub, &[a.identity.user], false);
+    let now = datetime!(2026-11-24 08:00 UTC);
+    hub.set_now(now);
+    a.clock.set(now);
+    sync(&a.store, &mut link(&mut hub, &a)).unwrap();
+    // Written with the phone's clock two days ahead; the clock is then put right.
+    a.clock.set(now + time::Duration::days(2));
+    a.store
+        .write_note(case, &note("the clock was wrong"))
+        .unwrap();
+    a.clock.set(now);
+    let report = sync(&a.store, &mut link(&mut hub, &a)).unwrap();
+    assert_eq!(report.cases_uploaded, 1, "the note is not held back");
+    let at_office = hub_case(&hub, case);
+    assert_eq!(at_office.notes.len(), 1);
+    assert_eq!(at_office.notes[0].written_at, now);
+    // A note the office already has keeps its time.
+    a.clock.set(now + time::Duration::minutes(30));
+    assert_eq!(a.store.redate_future_notes().unwrap(), 0);
+}

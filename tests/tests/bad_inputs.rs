@@ -269,6 +269,51 @@ fn upload_of(world: &World, edit: impl FnOnce(&mut AutoCommit)) -> CaseChanges {
     }
 }
 
+/// The attacker's own user and device ids, as the office registered them.
+fn attacker_ids(world: &World) -> (String, String) {
+    let device = world.attacker.credential().device_id.to_string();
+    let user: String = world.server.with_sql(|c| {
+        c.query_row(
+            "SELECT user_id FROM devices WHERE id = ?1",
+            fieldcase_server::sql_params![&device],
+        )?
+        .get(0)
+    });
+    (user, device)
+}
+
+/// Like [`upload_of`], from a replica registered to the attacker's own device (as its phone's
+/// store registers itself), so that what is refused is the edit, not an unknown author.
+fn registered_upload_of(
+    world: &World,
+    edit: impl FnOnce(&mut AutoCommit, &str, &str),
+) -> CaseChanges {
+    let (user, device) = attacker_ids(world);
+    upload_of(world, |doc| {
+        let actor = doc.get_actor().to_hex_string();
+        let authors = doc.get(automerge::ROOT, "authors").unwrap().unwrap().1;
+        let entry = doc.put_object(&authors, actor, ObjType::Map).unwrap();
+        doc.put(&entry, "user", user.as_str()).unwrap();
+        doc.put(&entry, "device", device.as_str()).unwrap();
+        edit(doc, &user, &device);
+    })
+}
+
+/// A complete note by `(user, device)` written at `at`.
+fn put_note(doc: &mut AutoCommit, user: &str, device: &str, at: &str) {
+    let notes = doc.get(automerge::ROOT, "notes").unwrap().unwrap().1;
+    let note = doc
+        .put_object(&notes, uuid::Uuid::now_v7().to_string(), ObjType::Map)
+        .unwrap();
+    doc.put(&note, "author_user", user).unwrap();
+    doc.put(&note, "author_device", device).unwrap();
+    doc.put(&note, "written_at", at).unwrap();
+    doc.put(&note, "kind", "visit").unwrap();
+    let body = doc.put_object(&note, "body", ObjType::Text).unwrap();
+    doc.splice_text(&body, 0, 0, "a note").unwrap();
+    doc.put_object(&note, "tags", ObjType::Map).unwrap();
+}
+
 fn note_change(world: &World) -> CaseChanges {
     upload_of(world, |doc| {
         let notes = doc.get(automerge::ROOT, "notes").unwrap().unwrap().1;
@@ -410,6 +455,28 @@ fn generate(world: &World, name: &str) -> Vec<u8> {
             let body = doc.put_object(&note, "body", ObjType::Text).unwrap();
             doc.splice_text(&body, 0, 0, "dated at the end of time").unwrap();
             doc.put_object(&note, "tags", ObjType::Map).unwrap();
+        })),
+        // From the attacker's own registered device: a note in a colleague's name, and one
+        // dated tomorrow.
+        "upload_note_in_colleagues_name" => upload(registered_upload_of(world, |doc, _, device| {
+            let colleague = uuid::Uuid::new_v4().to_string();
+            put_note(doc, &colleague, device, "2026-11-24T10:00:00Z");
+        })),
+        "upload_note_from_tomorrow" => upload(registered_upload_of(world, |doc, user, device| {
+            let tomorrow = time::OffsetDateTime::now_utc() + time::Duration::days(1);
+            let at = tomorrow
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap();
+            put_note(doc, user, device, &at);
+        })),
+        "upload_note_registered_elsewhere" => upload(upload_of(world, |doc| {
+            let (user, device) = attacker_ids(world);
+            let actor = doc.get_actor().to_hex_string();
+            let authors = doc.get(automerge::ROOT, "authors").unwrap().unwrap().1;
+            let entry = doc.put_object(&authors, actor, ObjType::Map).unwrap();
+            doc.put(&entry, "user", user.as_str()).unwrap();
+            doc.put(&entry, "device", uuid::Uuid::new_v4().to_string()).unwrap();
+            put_note(doc, &user, &device, "2026-11-24T10:00:00Z");
         })),
         // The case's own opening time moved before 1900.
         "upload_ancient_case" => upload(upload_of(world, |doc| {

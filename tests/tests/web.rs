@@ -1107,3 +1107,45 @@ fn signing_in_again_ends_the_session_the_browser_held_before() {
     });
     assert_eq!(sessions, 1);
 }
+
+#[test]
+fn a_colleagues_edit_of_a_note_reaches_the_office_shown_with_its_editor() {
+    let server = TestServer::start();
+    let ana = server.add_user("ana", Role::FieldWorker);
+    let bojan = server.add_user("bojan", Role::FieldWorker);
+    server.add_web_user("marija", Role::CaseManager, PASSWORD);
+    let (case, _) = server.create_case("K-EDIT", &[ana, bojan]);
+    let ana_phone = TestDevice::enroll_direct(&server, "ana");
+    let bojan_phone = TestDevice::enroll_direct(&server, "bojan");
+    ana_phone.device.sync_now().unwrap();
+    let note = ana_phone.write_note(case, "Statement given at the police station.");
+    ana_phone.device.sync_now().unwrap();
+    bojan_phone.device.sync_now().unwrap();
+    bojan_phone
+        .device
+        .store()
+        .edit_note(
+            case,
+            note,
+            "Statement given at the police station; the interpreter came late.",
+        )
+        .unwrap();
+    bojan_phone.device.sync_now().unwrap();
+    let at_office = server.case(case);
+    assert_eq!(
+        at_office.notes[0].body,
+        "Statement given at the police station; the interpreter came late."
+    );
+    assert_eq!(at_office.notes[0].author.user, ana);
+    assert_eq!(at_office.notes[0].edited_by[0].user, bojan);
+    let marija = session(&server, "marija");
+    let shown = page(&server, &format!("/cases/{case}"), &marija.token);
+    let edited = shown
+        .split("class=\"edited-by\"")
+        .nth(1)
+        .expect("the page says the note was edited");
+    assert!(
+        edited.split("</span>").next().unwrap().contains("bojan"),
+        "{shown}"
+    );
+}

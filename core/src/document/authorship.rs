@@ -1,34 +1,124 @@
 //! Who wrote what, checked at the hub: every change an upload brings must be made by an
 //! automerge actor registered (in the document's `authors` map) to the uploading device and its
-//! user, and every note it creates must name that device and user as its author. Without this
-//! a tampered phone could write notes in a colleague's name, or pass its changes off as the
-//! office's.
+//! user; every note it creates must name that device and user as its author; it may edit the
+//! body of a colleague's note only by recording itself among the note's editors (workers on a
+//! case complete each other's notes, so such edits are kept and shown with their editor rather
+//! than refused); it may never delete a note or change who wrote one, when, or what it records;
+//! and no note it writes may be dated past the clock-skew window. Without this a tampered phone
+//! could write notes in a colleague's name, rewrite them silently, erase them, or pass its
+//! changes off as the office's.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::{ChangeHash, ReadDoc};
 
 use super::{CaseDoc, guarded};
 use crate::error::{CoreError, Result};
 use crate::ids::NoteId;
-use crate::model::Author;
+use crate::model::{Author, VisitNote};
+use crate::protocol::TIMESTAMP_WINDOW_SECS;
+use time::OffsetDateTime;
+
+/// The notes of a document by key, as the hub compares them before and after an upload (`None`
+/// for a key that does not hold a readable note).
+pub type NoteSnapshot = BTreeMap<String, Option<VisitNote>>;
+
+fn refuse(why: &'static str) -> CoreError {
+    CoreError::Document(why)
+}
+
+/// Whether `at` lies past the clock-skew window from `now`.
+fn in_the_future(at: OffsetDateTime, now: OffsetDateTime) -> bool {
+    at > now + time::Duration::seconds(TIMESTAMP_WINDOW_SECS)
+}
+
+/// Checks one note an upload created.
+fn check_new(note: &VisitNote, author: Author, now: OffsetDateTime) -> Result<()> {
+    if note.author != author {
+        return Err(refuse(
+            "a new note names another author than the device that uploaded it",
+        ));
+    }
+    if note.edited_by.iter().any(|e| *e != author) {
+        return Err(refuse("a new note names editors other than its author"));
+    }
+    if in_the_future(note.written_at, now) || note.edited_at.is_some_and(|t| in_the_future(t, now))
+    {
+        return Err(refuse("a note is dated in the future"));
+    }
+    Ok(())
+}
+
+/// Checks one note an upload changed.
+fn check_changed(
+    old: &VisitNote,
+    new: &VisitNote,
+    author: Author,
+    now: OffsetDateTime,
+) -> Result<()> {
+    if (old.author, old.written_at, old.kind, old.task)
+        != (new.author, new.written_at, new.kind, new.task)
+    {
+        return Err(refuse(
+            "an upload changes who wrote a note, when, or what it records",
+        ));
+    }
+    if new
+        .edited_by
+        .iter()
+        .any(|e| !old.edited_by.contains(e) && *e != author)
+    {
+        return Err(refuse("an upload names another device as a note's editor"));
+    }
+    let edited = (&old.body, &old.tags, old.edited_at) != (&new.body, &new.tags, new.edited_at);
+    if edited && new.author != author && !new.edited_by.contains(&author) {
+        return Err(refuse(
+            "an upload edits a colleague's note without naming its editor",
+        ));
+    }
+    if edited && new.edited_at.is_some_and(|t| in_the_future(t, now)) {
+        return Err(refuse("a note is dated in the future"));
+    }
+    Ok(())
+}
 
 impl CaseDoc {
-    /// The ids of the notes the document holds (keys only, nothing read).
-    pub fn note_keys(&self) -> BTreeSet<String> {
-        self.notes_obj()
-            .map(|notes| self.doc.keys(&notes).collect())
-            .unwrap_or_default()
+    /// The keys of the notes the document held at `heads` (none if it lacks those heads).
+    pub fn note_keys_at(&mut self, heads: &[ChangeHash]) -> BTreeSet<String> {
+        if !self.has_all(heads) {
+            return BTreeSet::new();
+        }
+        match self.doc.get_at(&automerge::ROOT, "notes", heads) {
+            Ok(Some((automerge::Value::Object(automerge::ObjType::Map), notes))) => {
+                self.doc.keys_at(&notes, heads).collect()
+            }
+            _ => BTreeSet::new(),
+        }
     }
 
-    /// Checks the changes made since `before` against `author`, the device that uploaded them:
-    /// each change's actor is registered to `author`, and each note that is not among
-    /// `notes_before` names `author`. Refused with [`CoreError::Document`] otherwise.
+    /// Every note by key, read for [`CaseDoc::check_authorship`].
+    pub fn note_snapshot(&self) -> NoteSnapshot {
+        let Some(notes) = self.notes_obj() else {
+            return NoteSnapshot::new();
+        };
+        self.doc
+            .keys(&notes)
+            .map(|key| {
+                let note = key.parse::<NoteId>().ok().and_then(|id| self.note(id).ok());
+                (key, note)
+            })
+            .collect()
+    }
+
+    /// Checks the changes made since `before` against `author`, the device that uploaded them,
+    /// and the notes against `notes_before` (see the module's rules); `now` is the hub's clock.
+    /// Refused with [`CoreError::Document`] otherwise.
     pub fn check_authorship(
         &mut self,
         before: &[ChangeHash],
-        notes_before: &BTreeSet<String>,
+        notes_before: &NoteSnapshot,
         author: Author,
+        now: OffsetDateTime,
     ) -> Result<()> {
         // The changes' metadata only: building the changes themselves would make automerge
         // rebuild them from its operations (see `CaseDoc::changes_for`).
@@ -46,14 +136,23 @@ impl CaseDoc {
                 ));
             }
         }
-        for key in self.note_keys().difference(notes_before) {
-            let Ok(id) = key.parse::<NoteId>() else {
+        let after = self.note_snapshot();
+        for (key, old) in notes_before {
+            match (old, after.get(key)) {
+                (_, None) => return Err(refuse("an upload deletes a note")),
+                (Some(old), Some(Some(new))) if old != new => check_changed(old, new, author, now)?,
+                (Some(_), Some(None)) => return Err(refuse("an upload breaks a note")),
+                (None, Some(Some(new))) => check_new(new, author, now)?,
+                _ => {}
+            }
+        }
+        for (key, new) in &after {
+            if notes_before.contains_key(key) {
                 continue;
-            };
-            if self.note(id).map(|n| n.author).ok() != Some(author) {
-                return Err(CoreError::Document(
-                    "a new note names another author than the device that uploaded it",
-                ));
+            }
+            match new {
+                Some(new) => check_new(new, author, now)?,
+                None => return Err(refuse("a new note is not a readable note")),
             }
         }
         Ok(())

@@ -38,6 +38,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use automerge::{ActorId, AutoCommit, ChangeHash};
 
+pub use authorship::NoteSnapshot;
 pub use bounds::{MAX_DEPTH, MAX_ENTRIES, MAX_TEXT_BYTES};
 pub use chunks::{MAX_CHUNKS_AT_ONCE, MAX_INFLATED, inflated_size, is_document_chunk};
 pub use conflict::{Conflict, ConflictValue};

@@ -226,6 +226,18 @@ impl CaseDoc {
         let f = Fields::of(doc, obj);
         let mut tags = key_set(doc, f.child("tags", ObjType::Map));
         tags.dedup();
+        let mut edited_by = Vec::new();
+        if let Some(editors) = f.child("editors", ObjType::Map) {
+            for (device, user, _) in &Fields::of(doc, &editors).items {
+                let ValueRef::Scalar(ScalarValueRef::Str(user)) = user else {
+                    continue;
+                };
+                if let (Ok(device), Ok(user)) = (device.parse(), user.parse()) {
+                    edited_by.push(Author { user, device });
+                }
+            }
+        }
+        edited_by.sort_by_key(|a| (a.user, a.device));
         Ok(VisitNote {
             id,
             author: Author {
@@ -234,6 +246,7 @@ impl CaseDoc {
             },
             written_at: f.time("written_at")?,
             edited_at: f.optional_time("edited_at")?,
+            edited_by,
             kind: f.parse("kind")?,
             body: f.required_str("body")?,
             tags,

@@ -145,6 +145,21 @@ impl CaseDoc {
         self.transact(author, now, "note.edit", |d| {
             d.update_text(&text, body).map_err(am)?;
             d.put(&obj, "edited_at", format_time(now)?).map_err(am)?;
+            // Each editor under her device's key: concurrent edits by two devices both stay.
+            let editors = map(d, &obj, "editors")?;
+            d.put(&editors, author.device.to_string(), author.user.to_string())
+                .map_err(am)?;
+            touch(d, now)
+        })
+    }
+
+    /// Dates a note the office has not received yet at `now`: a phone whose clock ran ahead when
+    /// the note was written would otherwise send a note from the future, which the office
+    /// refuses.
+    pub fn redate_note(&mut self, author: Author, note: NoteId, now: OffsetDateTime) -> Result<()> {
+        let obj = self.note_obj(note)?;
+        self.transact(author, now, "note.redate", |d| {
+            d.put(&obj, "written_at", format_time(now)?).map_err(am)?;
             touch(d, now)
         })
     }

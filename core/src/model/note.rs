@@ -29,6 +29,10 @@ pub struct VisitNote {
     /// When its body or tags were last edited, if ever.
     #[serde(with = "time::serde::rfc3339::option")]
     pub edited_at: Option<OffsetDateTime>,
+    /// Who edited its body after it was written, each device once, sorted: colleagues on a
+    /// case complete each other's notes, and the office shows who changed what someone wrote.
+    #[serde(default)]
+    pub edited_by: Vec<Author>,
     /// What kind of contact it records.
     pub kind: NoteKind,
     /// The text.

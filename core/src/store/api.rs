@@ -99,34 +99,59 @@ impl Store {
         let now = self.options.clock.now();
         let compact_after = self.options.compact_after;
         self.with_unlocked(|conn, u, store_id| {
-            let sealer = Sealer {
-                key: &u.key,
-                store_id,
+            edit_loaded(conn, u, store_id, compact_after, (case, action, now), edit)
+        })
+    }
+
+    /// Dates at now the notes this phone wrote that the office has not received and that lie
+    /// past the clock-skew window ahead of this phone's clock (it ran ahead when they were
+    /// written, and is right now: a sync needs it within the window of the office's). The
+    /// office refuses a note from the future, so without this such a note would hold back every
+    /// later sync. Runs before each sync; returns how many notes it re-dated.
+    pub fn redate_future_notes(&self) -> Result<usize> {
+        let now = self.options.clock.now();
+        let compact_after = self.options.compact_after;
+        let limit = now + Duration::seconds(crate::protocol::TIMESTAMP_WINDOW_SECS / 2);
+        self.with_unlocked_for_sync(|conn, u, store_id| {
+            let cases: Vec<CaseId> = {
+                let mut stmt = conn.prepare_cached("SELECT DISTINCT case_id FROM outbox")?;
+                let rows: Vec<Vec<u8>> = stmt
+                    .query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                rows.iter()
+                    .map(|raw| CaseId::from_slice(raw).ok_or(CoreError::Corrupt { what: "outbox" }))
+                    .collect::<Result<_>>()?
             };
-            let doc = u.docs.get_or_load(conn, &sealer, &u.actor, case)?;
-            let before = doc.heads();
-            let value = edit(doc, u.author, now)?;
-            // An edit is one transaction, so it made at most one change.
-            if doc.heads() == before {
-                return Ok(value);
+            let mut redated = 0;
+            for case in cases {
+                let ahead: Vec<NoteId> = {
+                    let sealer = Sealer {
+                        key: &u.key,
+                        store_id,
+                    };
+                    let known = super::sync::server_heads(conn, &sealer, case)?;
+                    let doc = u.docs.get_or_load(conn, &sealer, &u.actor, case)?;
+                    let at_office = doc.note_keys_at(&known);
+                    doc.notes()?
+                        .into_iter()
+                        .filter(|n| n.author == u.author && n.written_at > limit)
+                        .filter(|n| !at_office.contains(&n.id.to_string()))
+                        .map(|n| n.id)
+                        .collect()
+                };
+                for note in ahead {
+                    edit_loaded(
+                        conn,
+                        u,
+                        store_id,
+                        compact_after,
+                        (case, "note.redate", now),
+                        |doc, author, now| doc.redate_note(author, note, now),
+                    )?;
+                    redated += 1;
+                }
             }
-            let changes = doc
-                .last_local_change()
-                .ok_or(CoreError::Document("edit left no change"))?;
-            let persisted = (|| {
-                let tx = conn.transaction()?;
-                sealer.append_changes(&tx, doc, &changes, compact_after)?;
-                sealer.write_index(&tx, doc)?;
-                push_outbox(&tx, &sealer, case, action, now)?;
-                tx.commit()?;
-                Ok(())
-            })();
-            if let Err(e) = persisted {
-                // The document in memory holds an edit the disk does not: forget it.
-                u.docs.remove(&case);
-                return Err(e);
-            }
-            Ok(value)
+            Ok(redated)
         })
     }
 
@@ -441,4 +466,44 @@ fn push_outbox(
         params![seq, case.as_bytes().as_slice(), sealed],
     )?;
     Ok(())
+}
+
+/// Makes one edit to a loaded case and persists it in one transaction: the change, the
+/// refreshed index row and an outbox entry (`what`: the case, the action, the time).
+fn edit_loaded<T>(
+    conn: &mut rusqlite::Connection,
+    u: &mut Unlocked,
+    store_id: &uuid::Uuid,
+    compact_after: usize,
+    (case, action, now): (CaseId, &'static str, OffsetDateTime),
+    edit: impl FnOnce(&mut CaseDoc, Author, OffsetDateTime) -> Result<T>,
+) -> Result<T> {
+    let sealer = Sealer {
+        key: &u.key,
+        store_id,
+    };
+    let doc = u.docs.get_or_load(conn, &sealer, &u.actor, case)?;
+    let before = doc.heads();
+    let value = edit(doc, u.author, now)?;
+    // An edit is one transaction, so it made at most one change.
+    if doc.heads() == before {
+        return Ok(value);
+    }
+    let changes = doc
+        .last_local_change()
+        .ok_or(CoreError::Document("edit left no change"))?;
+    let persisted = (|| {
+        let tx = conn.transaction()?;
+        sealer.append_changes(&tx, doc, &changes, compact_after)?;
+        sealer.write_index(&tx, doc)?;
+        push_outbox(&tx, &sealer, case, action, now)?;
+        tx.commit()?;
+        Ok(())
+    })();
+    if let Err(e) = persisted {
+        // The document in memory holds an edit the disk does not: forget it.
+        u.docs.remove(&case);
+        return Err(e);
+    }
+    Ok(value)
 }

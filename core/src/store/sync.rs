@@ -80,7 +80,7 @@ fn purge_receipts(conn: &rusqlite::Connection, sealer: &Sealer<'_>) -> Result<Ve
     }
 }
 
-fn server_heads(
+pub(super) fn server_heads(
     conn: &rusqlite::Connection,
     sealer: &Sealer<'_>,
     case: CaseId,

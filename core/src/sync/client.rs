@@ -33,6 +33,8 @@ pub struct SyncReport {
 /// one transaction; an error leaves the store as it was after the last whole round.
 pub fn sync(store: &Store, transport: &mut dyn SyncTransport) -> Result<SyncReport> {
     let mut report = SyncReport::default();
+    // A note written while the clock ran ahead would be refused as one from the future.
+    store.redate_future_notes()?;
     for _ in 0..MAX_ROUNDS {
         let prepared = store.prepare_sync()?;
         let prepared_purged_empty = prepared.request().purged.is_empty();

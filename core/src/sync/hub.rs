@@ -17,6 +17,7 @@ use crate::document::{CaseDoc, MAX_INFLATED, ReceivedDoc, inflated_size, is_docu
 use crate::error::{CoreError, Result};
 use crate::ids::{CaseId, DeviceId, UserId};
 use crate::model::Author;
+use time::OffsetDateTime;
 
 /// Largest total of change bytes put in one response before paginating with `more`.
 /// Small enough that a phone on a slow link whose sync is cut keeps every page it received
@@ -34,7 +35,15 @@ pub struct DeviceCaseState {
     pub confirmed: Vec<ChangeHash>,
     /// Heads sent in a response not yet known to be applied, with that response's cursor.
     pub sent: Option<(Vec<ChangeHash>, u64)>,
+    /// When the hub first told the device to purge the case (Unix seconds): its uploads to the
+    /// case are taken for [`PURGE_GRACE_SECS`] after, then refused, receipt or not.
+    pub purge_ordered_at: Option<i64>,
 }
+
+/// How long after first telling a device to purge a case the hub still takes its uploads to it:
+/// long enough for the sync session that carried the order, and one retry, to deliver what was
+/// written before; short enough that a device that never purges cannot keep writing.
+pub const PURGE_GRACE_SECS: i64 = 3600;
 
 impl DeviceCaseState {
     /// Whether the device holds the case, for a request that comes with `cursor`: heads it
@@ -55,6 +64,9 @@ impl DeviceCaseState {
 /// that fails must drop what it holds, since a failed apply may have left a document half
 /// changed.
 pub trait HubStorage {
+    /// The hub's clock: notes dated past the clock-skew window from it are refused, and the
+    /// grace of a device told to purge a case runs on it.
+    fn now(&self) -> OffsetDateTime;
     /// The document of a case, if the hub has it, held for the rest of the request.
     fn case_doc(&mut self, case: CaseId) -> Result<Option<&mut CaseDoc>>;
     /// Stores the document of `case` as [`HubStorage::case_doc`] now holds it and gives it the
@@ -106,6 +118,7 @@ pub fn handle_sync(
     for case in &request.purged {
         storage.record_purge(device, *case)?;
     }
+    let now = storage.now();
     let mut accepted = Vec::new();
     // Which uploads the device may make at all, before any received byte is inflated or loaded:
     // a case assigned to its user, or one unassigned since the device was sent it (that still
@@ -113,10 +126,22 @@ pub fn handle_sync(
     // device purges it). Bombs for cases the device may not change cost nothing.
     let mut known = Vec::with_capacity(request.uploads.len());
     let mut inflated = 0u64;
+    let due = if request.uploads.is_empty() {
+        Vec::new()
+    } else {
+        storage.cases_to_purge(device, user)?
+    };
     for upload in &request.uploads {
         let state = storage.device_state(device, upload.case_id)?;
-        let allowed =
-            state != DeviceCaseState::default() || storage.is_assigned(user, upload.case_id)?;
+        // Once a purge is due and its grace is over, the device writes to the case no more,
+        // whether or not it sent its receipt.
+        let purge_over = due.contains(&upload.case_id)
+            && state
+                .purge_ordered_at
+                .is_some_and(|at| now.unix_timestamp() >= at.saturating_add(PURGE_GRACE_SECS));
+        let allowed = !purge_over
+            && (state != DeviceCaseState::default()
+                || storage.is_assigned(user, upload.case_id)?);
         if allowed {
             // What automerge would inflate, bounded for the whole request, not only each upload.
             inflated = inflated.saturating_add(inflated_size(&upload.changes)?);
@@ -146,9 +171,9 @@ pub fn handle_sync(
         // A resent upload (its response was lost) is already here: nothing to redo.
         if upload.heads.is_empty() || !doc.has_all(&upload.heads) {
             let before = doc.heads();
-            let notes_before = doc.note_keys();
+            let notes_before = doc.note_snapshot();
             let received = doc.apply_checked(&upload.changes, whole)?;
-            doc.check_authorship(&before, &notes_before, Author { user, device })?;
+            doc.check_authorship(&before, &notes_before, Author { user, device }, now)?;
             if !doc.has_all(&upload.heads) {
                 return Err(CoreError::Document("upload lacks changes its heads name"));
             }
@@ -168,6 +193,7 @@ pub fn handle_sync(
             let state = DeviceCaseState {
                 confirmed: upload.heads.clone(),
                 sent: None,
+                purge_ordered_at: known.purge_ordered_at,
             };
             storage.set_device_state(device, upload.case_id, &state)?;
         }
@@ -232,6 +258,13 @@ pub fn handle_sync(
         storage.set_device_state(device, case, &state)?;
     }
     let purge = storage.cases_to_purge(device, user)?;
+    for case in &purge {
+        let mut state = storage.device_state(device, *case)?;
+        if state.purge_ordered_at.is_none() {
+            state.purge_ordered_at = Some(now.unix_timestamp());
+            storage.set_device_state(device, *case, &state)?;
+        }
+    }
     Ok(SyncResponse {
         version: PROTOCOL_VERSION,
         cursor,
@@ -284,6 +317,8 @@ pub struct MemoryHub {
     devices: BTreeMap<(DeviceId, CaseId), DeviceCaseState>,
     seq: u64,
     purged: Vec<(DeviceId, CaseId)>,
+    /// The hub's clock, if set; else the system's.
+    clock: Option<OffsetDateTime>,
 }
 
 impl Default for MemoryHub {
@@ -296,6 +331,7 @@ impl Default for MemoryHub {
             devices: BTreeMap::new(),
             seq: 0,
             purged: Vec::new(),
+            clock: None,
         }
     }
 }
@@ -304,6 +340,11 @@ impl MemoryHub {
     /// An empty hub.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Sets the hub's clock (the system's until then).
+    pub fn set_now(&mut self, now: OffsetDateTime) {
+        self.clock = Some(now);
     }
 
     /// Puts a case (a saved document) on the hub and assigns it to `users`.
@@ -317,6 +358,12 @@ impl MemoryHub {
     /// content did not change).
     pub fn set_assigned(&mut self, case: CaseId, users: &[UserId]) {
         self.assigned.insert(case, users.to_vec());
+        // A purge ordered before no longer stands (it is ordered again where it still does).
+        for ((_, c), state) in self.devices.iter_mut() {
+            if *c == case {
+                state.purge_ordered_at = None;
+            }
+        }
     }
 
     /// Purge receipts received, in order.
@@ -331,6 +378,10 @@ impl MemoryHub {
 }
 
 impl HubStorage for MemoryHub {
+    fn now(&self) -> OffsetDateTime {
+        self.clock.unwrap_or_else(OffsetDateTime::now_utc)
+    }
+
     fn case_doc(&mut self, case: CaseId) -> Result<Option<&mut CaseDoc>> {
         self.held = match self.cases.get(&case) {
             Some((saved, _)) => Some(CaseDoc::load(case, saved, &self.actor)?),

@@ -58,6 +58,14 @@ pub fn set_status(
     let mut loaded = load_doc(sql, vault, case)?;
     loaded.doc.set_status(vault.office, status, at(now))?;
     store(sql, vault, &mut loaded, None, now)?;
+    if status != CaseStatus::Closed {
+        // Reopened: a purge ordered at the end of its retention no longer stands (the hub
+        // orders it again wherever it still does).
+        sql.execute(
+            "UPDATE device_case_state SET purge_ordered_at = NULL WHERE case_id = ?1",
+            sql_params![&case.to_string()],
+        )?;
+    }
     let action = format!("{}{status}", action::CASE_STATUS_PREFIX);
     audit::record_detail(sql, now, &action, None, None, Some(&case.to_string()))?;
     Ok(WithDocs::new((), [loaded]))
@@ -155,6 +163,12 @@ pub fn set_assigned(
         sql.execute(
             "INSERT INTO case_assignments (case_id, user_id) VALUES (?1, ?2)
              ON CONFLICT DO NOTHING",
+            sql_params![&case.to_string(), &user.to_string()],
+        )?;
+        // A purge ordered to her devices no longer stands.
+        sql.execute(
+            "UPDATE device_case_state SET purge_ordered_at = NULL
+             WHERE case_id = ?1 AND device_id IN (SELECT id FROM devices WHERE user_id = ?2)",
             sql_params![&case.to_string(), &user.to_string()],
         )?;
     } else {

@@ -7,6 +7,7 @@ use fieldcase_core::CoreError;
 use fieldcase_core::document::CaseDoc;
 use fieldcase_core::ids::{CaseId, DeviceId, UserId};
 use fieldcase_core::sync::hub::{DeviceCaseState, HubStorage, WholeCase};
+use time::OffsetDateTime;
 
 use crate::error::{ServerError, SqlError};
 use crate::sql_params;
@@ -129,6 +130,10 @@ fn to_i64(v: u64) -> i64 {
 }
 
 impl HubStorage for SqlHub<'_> {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(self.now).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+
     fn case_doc(&mut self, case: CaseId) -> fieldcase_core::Result<Option<&mut CaseDoc>> {
         if !self.held.contains_key(&case) {
             match checkout(self.sql, self.vault, case) {
@@ -206,7 +211,8 @@ impl HubStorage for SqlHub<'_> {
         case: CaseId,
     ) -> fieldcase_core::Result<DeviceCaseState> {
         let Some(row) = self.query_opt(
-            "SELECT confirmed, sent, sent_cursor FROM device_case_state WHERE device_id = ?1 AND case_id = ?2",
+            "SELECT confirmed, sent, sent_cursor, purge_ordered_at FROM device_case_state
+             WHERE device_id = ?1 AND case_id = ?2",
             sql_params![&device.to_string(), &case.to_string()],
         )?
         else {
@@ -225,6 +231,7 @@ impl HubStorage for SqlHub<'_> {
         Ok(DeviceCaseState {
             confirmed: parse_heads(&confirmed, "device_case_state")?,
             sent,
+            purge_ordered_at: self.get(&row, 3)?,
         })
     }
 
@@ -239,14 +246,18 @@ impl HubStorage for SqlHub<'_> {
             None => (None, None),
         };
         self.execute(
-            "INSERT INTO device_case_state (device_id, case_id, confirmed, sent, sent_cursor) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT(device_id, case_id) DO UPDATE SET confirmed = excluded.confirmed, sent = excluded.sent, sent_cursor = excluded.sent_cursor",
+            "INSERT INTO device_case_state (device_id, case_id, confirmed, sent, sent_cursor, purge_ordered_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(device_id, case_id) DO UPDATE SET confirmed = excluded.confirmed,
+                 sent = excluded.sent, sent_cursor = excluded.sent_cursor,
+                 purge_ordered_at = excluded.purge_ordered_at",
             sql_params![
                 &device.to_string(),
                 &case.to_string(),
                 &heads_text(&state.confirmed),
                 sent.as_ref(),
-                sent_cursor
+                sent_cursor,
+                state.purge_ordered_at
             ],
         )?;
         Ok(())

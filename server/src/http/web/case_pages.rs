@@ -88,6 +88,14 @@ fn timeline(l: Lang, case: &Case, names: &Names, seq: i64) -> Markup {
                             strong { (l.t(Msg::VisitNote)) } " · " time { (belgrade(*at)) }
                             " · " (l.t(Msg::By)) " " span.author { (name_of(names, &n.author.user)) }
                             " · " (l.t(Msg::Device)) " " code { (short(&n.author.device.to_string())) }
+                            @let others: Vec<_> = n.edited_by.iter().filter(|e| **e != n.author).collect();
+                            @if !others.is_empty() {
+                                " · " span.edited-by { (l.t(Msg::EditedBy)) " "
+                                    @for (i, e) in others.iter().enumerate() {
+                                        @if i > 0 { ", " } (name_of(names, &e.user)) " (" code { (short(&e.device.to_string())) } ")"
+                                    }
+                                }
+                            }
                         }
                         p.body { (for_page(&n.body)) }
                         @if !n.tags.is_empty() {

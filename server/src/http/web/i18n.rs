@@ -204,6 +204,7 @@ messages! {
     BackHome => ("Back to fieldcase", "Nazad na fieldcase", "Назад на fieldcase"),
     LiveUpdates => ("New notes appear here by themselves.", "Nove beleške se ovde pojavljuju same.", "Нове белешке се овде појављују саме."),
     Team => ("Team", "Tim", "Тим"),
+    EditedBy => ("edited by", "izmenio/la", "изменио/ла"),
     Teams => ("Teams", "Timovi", "Тимови"),
     Members => ("Members", "Članovi", "Чланови"),
     NewTeam => ("New team", "Novi tim", "Нови тим"),

@@ -44,6 +44,10 @@ pub const PG_MIGRATIONS: &[(&str, &str)] = &[
         "008_teams",
         include_str!("../../../migrations/postgres/008_teams.sql"),
     ),
+    (
+        "009_purge_grace",
+        include_str!("../../../migrations/postgres/009_purge_grace.sql"),
+    ),
 ];
 
 /// The advisory lock key that serialises migrations (the bytes of "fcmigrat"); distinct from

@@ -40,6 +40,10 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         "008_teams",
         include_str!("../../../migrations/008_teams.sql"),
     ),
+    (
+        "009_purge_grace",
+        include_str!("../../../migrations/009_purge_grace.sql"),
+    ),
 ];
 
 /// File name of the database inside the data folder.
