@@ -346,3 +346,67 @@ fn a_hostile_document_among_many_refuses_the_request_and_changes_no_case() {
         );
     }
 }
+
+#[test]
+fn a_phone_that_never_purges_an_unassigned_case_writes_to_it_for_the_grace_only() {
+    use automerge::transaction::Transactable;
+    use automerge::{AutoCommit, ObjType, ReadDoc};
+    use fieldcase_core::sync::SyncResponse;
+    let server = TestServer::start();
+    let ana = server.add_user("ana", Role::FieldWorker);
+    let (case, _) = server.create_case("K-GRACE", &[ana]);
+    let phone = raw_device(&server, "ana");
+    let device = phone.credential().device_id;
+    let sync = |request: &SyncRequest| {
+        SyncResponse::decode(&phone.post(SYNC, &request.encode().unwrap()).unwrap()).unwrap()
+    };
+    let first = sync(&SyncRequest {
+        version: PROTOCOL_VERSION,
+        cursor: 0,
+        uploads: vec![],
+        purged: vec![],
+    });
+    let mut doc = AutoCommit::load(&first.updates[0].changes).unwrap();
+    register(&mut doc, ana, device);
+    // A note on a replica that never purges, uploaded with the phone's cursor.
+    let mut write = |doc: &mut AutoCommit, body: &str, cursor: u64| {
+        let notes = doc.get(automerge::ROOT, "notes").unwrap().unwrap().1;
+        let note = doc
+            .put_object(&notes, uuid::Uuid::now_v7().to_string(), ObjType::Map)
+            .unwrap();
+        doc.put(&note, "author_user", ana.to_string()).unwrap();
+        doc.put(&note, "author_device", device.to_string()).unwrap();
+        let now = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        doc.put(&note, "written_at", now).unwrap();
+        doc.put(&note, "kind", "visit").unwrap();
+        let text = doc.put_object(&note, "body", ObjType::Text).unwrap();
+        doc.splice_text(&text, 0, 0, body).unwrap();
+        doc.put_object(&note, "tags", ObjType::Map).unwrap();
+        let mut request = upload(case, doc.save());
+        request.uploads[0].heads = doc.get_heads();
+        request.cursor = cursor;
+        sync(&request)
+    };
+    // The office takes the case from her: what she wrote before still arrives, with the order.
+    server.unassign(case, ana);
+    let answer = write(&mut doc, "written before the order", first.cursor);
+    assert_eq!(answer.accepted, vec![case]);
+    assert_eq!(answer.purge, vec![case]);
+    assert_eq!(server.case(case).notes.len(), 1);
+    // Her phone never purges. Once the grace is over (an hour, moved back here), it writes no
+    // more, though it never sent a receipt.
+    server.with_sql(|sql| {
+        sql.execute(
+            "UPDATE device_case_state SET purge_ordered_at = purge_ordered_at - ?1",
+            fieldcase_server::sql_params![fieldcase_core::sync::hub::PURGE_GRACE_SECS + 1],
+        )
+    });
+    let answer = write(&mut doc, "written after the order", answer.cursor);
+    assert!(answer.accepted.is_empty());
+    assert_eq!(answer.purge, vec![case]);
+    let notes = server.case(case).notes;
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0].body, "written before the order");
+}
