@@ -219,13 +219,17 @@ const BENCH_DATABASE_URL: &str = "FIELDCASE_BENCH_DATABASE_URL";
 /// when [`BENCH_DATABASE_URL`] is set, that PostgreSQL database (one database shared by several
 /// instances).
 fn server_main(data: Option<PathBuf>, database: Option<String>) {
+    // Every simulated phone connects from 127.0.0.1: lift the per-address connection cap that
+    // would otherwise treat hundreds of phones as one client.
+    let lift = |l: &mut fieldcase_server::Limits| l.max_connections_per_address = 100_000;
     let server = match data {
-        None => TestServer::start(),
+        None => TestServer::start_adjusted(None, lift),
         Some(dir) => {
             let mut options =
                 fieldcase_server::ServerOptions::new(&dir, "127.0.0.1:0".parse().unwrap());
             options.database = database
                 .map(|url| fieldcase_server::storage::sql::DatabaseConfig::parse(&url).unwrap());
+            lift(&mut options.limits);
             TestServer {
                 running: Some(fieldcase_server::Server::start_with(options).unwrap()),
                 // Unused: the data folder is `dir`, owned by the orchestrator.

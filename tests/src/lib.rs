@@ -313,10 +313,21 @@ impl TestServer {
         clock: fieldcase_server::ManualClock,
         adjust: impl FnOnce(&mut fieldcase_server::Limits),
     ) -> Self {
+        Self::start_adjusted(Some(clock), adjust)
+    }
+
+    /// Starts a server with limits changed by `adjust`, on the system clock unless `clock` is
+    /// given.
+    pub fn start_adjusted(
+        clock: Option<fieldcase_server::ManualClock>,
+        adjust: impl FnOnce(&mut fieldcase_server::Limits),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let pg = fresh_database();
         let mut options = Self::options(dir.path(), pg.as_ref());
-        options.clock = Arc::new(clock);
+        if let Some(clock) = clock {
+            options.clock = Arc::new(clock);
+        }
         adjust(&mut options.limits);
         let running = Server::start_with(options).unwrap();
         Self {

@@ -76,3 +76,57 @@ fn slow_clients_at_one_address_hold_neither_the_office_nor_their_slots_for_long(
         }
     }
 }
+
+/// A bare TCP connection from `source`, holding its socket and nothing else.
+fn idle_from(source: IpAddr, addr: std::net::SocketAddr) -> std::net::TcpStream {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )
+    .unwrap();
+    socket
+        .bind(&std::net::SocketAddr::new(source, 0).into())
+        .unwrap();
+    socket.connect(&addr.into()).unwrap();
+    socket.into()
+}
+
+#[test]
+fn one_address_holds_at_most_its_share_of_open_connections_and_others_still_connect() {
+    use std::io::Read;
+    let server = TestServer::start_with_limits(fieldcase_server::ManualClock::new(), |l| {
+        l.max_connections_per_address = 8;
+    });
+    let (addr, pin) = (server.addr(), server.fingerprint());
+    let hostile: IpAddr = "127.0.0.2".parse().unwrap();
+    let held: Vec<_> = (0..8).map(|_| idle_from(hostile, addr)).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // One more from the same address is closed at once, before any handshake.
+    let mut extra = idle_from(hostile, addr);
+    extra
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    match extra.read(&mut buf) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("the ninth connection from one address was kept: {other:?}"),
+    }
+    // Everyone else connects and is answered.
+    let mut good = RawConnection::connect(addr, pin);
+    good.write(&request("GET", "/healthz", &[], b"")).unwrap();
+    match good.read_answer(Duration::from_secs(20)) {
+        RawAnswer::Response { status, .. } => assert_eq!(status, 200),
+        RawAnswer::Closed => panic!("a client at another address was refused"),
+    }
+    // Once one of its connections closes, the address connects again.
+    drop(held);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut again = RawConnection::connect_from(hostile, addr, pin);
+    again.write(&request("GET", "/healthz", &[], b"")).unwrap();
+    match again.read_answer(Duration::from_secs(20)) {
+        RawAnswer::Response { status, .. } => assert_eq!(status, 200),
+        RawAnswer::Closed => panic!("the address stayed shut out after its connections closed"),
+    }
+}

@@ -369,7 +369,7 @@ fn a_phone_that_never_purges_an_unassigned_case_writes_to_it_for_the_grace_only(
     let mut doc = AutoCommit::load(&first.updates[0].changes).unwrap();
     register(&mut doc, ana, device);
     // A note on a replica that never purges, uploaded with the phone's cursor.
-    let mut write = |doc: &mut AutoCommit, body: &str, cursor: u64| {
+    let write = |doc: &mut AutoCommit, body: &str, cursor: u64| {
         let notes = doc.get(automerge::ROOT, "notes").unwrap().unwrap().1;
         let note = doc
             .put_object(&notes, uuid::Uuid::now_v7().to_string(), ObjType::Map)

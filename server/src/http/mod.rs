@@ -9,6 +9,7 @@
 mod address_slots;
 pub(crate) mod admin_api;
 mod body_rate;
+mod connection_cap;
 pub mod device_auth;
 pub(crate) mod error;
 pub(crate) mod ratelimit;

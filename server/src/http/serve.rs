@@ -13,6 +13,7 @@ use fieldcase_core::protocol::Fingerprint;
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::ServerError;
+use crate::http::connection_cap::{ConnectionCap, ConnectionCounts};
 use crate::http::routes::{app, finish, routes};
 use crate::http::state::{AppState, Limits};
 use crate::http::tls::TlsIdentity;
@@ -37,8 +38,9 @@ pub async fn serve(
 }
 
 /// Like [`serve`] for an already built router (for example the app's routes plus extra routes,
-/// passed through the same layers; see [`ServerOptions::extra_routes`]). `limits` bound how long a connection may take to send a request's
-/// headers (a client trickling one byte a second is cut off).
+/// passed through the same layers; see [`ServerOptions::extra_routes`]). `limits` bound how
+/// many connections one address holds open and how long a connection may take to send a
+/// request's headers (a client trickling one byte a second is cut off).
 pub async fn serve_router(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
@@ -58,7 +60,10 @@ pub async fn serve_router(
         axum_server::tls_rustls::RustlsConfig::from_config(tls),
     )
     .handshake_timeout(TLS_HANDSHAKE_TIMEOUT)
-    .acceptor(axum_server::accept::NoDelayAcceptor::new());
+    .acceptor(ConnectionCap::new(
+        axum_server::accept::NoDelayAcceptor::new(),
+        ConnectionCounts::new(limits.max_connections_per_address),
+    ));
     let mut server = axum_server::from_tcp(listener)
         .map_err(ServerError::io("using the listening socket"))?
         .acceptor(acceptor)

@@ -37,6 +37,9 @@ pub struct Limits {
     /// Requests handled at once from one client address; more from it wait (within their
     /// timeout), so one address holds at most this share of the slots.
     pub max_requests_per_address: usize,
+    /// Most TCP connections one client address may hold open at once (idle ones included);
+    /// more are closed on arrival. An office behind one NAT shares it.
+    pub max_connections_per_address: usize,
     /// The floor rate of a request body, bytes a second counted from the start after
     /// [`Limits::body_grace`]; a body that arrives slower ends the request.
     pub min_body_bytes_per_sec: u64,
@@ -66,6 +69,7 @@ impl Default for Limits {
             enroll_failure_window_secs: 15 * 60,
             max_concurrent_requests: 128,
             max_requests_per_address: 64,
+            max_connections_per_address: 256,
             min_body_bytes_per_sec: 1024,
             body_grace: Duration::from_secs(10),
             lease: Duration::from_secs(72 * 3600),
