@@ -13,9 +13,11 @@
 //!
 //! # Signed requests
 //!
-//! Every authenticated request carries four headers: [`HEADER_DEVICE`] (device id),
+//! Every authenticated request carries five headers: [`HEADER_DEVICE`] (device id),
 //! [`HEADER_TIMESTAMP`] (Unix seconds), [`HEADER_NONCE`] ([`NONCE_LEN`] random bytes, lowercase
-//! hex) and [`HEADER_SIGNATURE`] (Ed25519 signature, lowercase hex) over [`canonical_request`].
+//! hex), [`HEADER_BODY_SHA256`] (the body's SHA-256, lowercase hex) and [`HEADER_SIGNATURE`]
+//! (Ed25519 signature, lowercase hex) over [`canonical_request`], which holds that digest; so
+//! the server checks the signature before it reads the body.
 //! The server accepts a timestamp within [`TIMESTAMP_WINDOW_SECS`] of its own clock and each
 //! nonce once per device.
 
@@ -49,6 +51,10 @@ pub const HEADER_TIMESTAMP: &str = "x-fieldcase-timestamp";
 pub const HEADER_NONCE: &str = "x-fieldcase-nonce";
 /// Header carrying the Ed25519 signature over [`canonical_request`], lowercase hex.
 pub const HEADER_SIGNATURE: &str = "x-fieldcase-signature";
+/// Header holding the SHA-256 of the request body (lowercase hex), which the signature covers:
+/// the server verifies the signature before it reads a byte of the body, then checks the body
+/// against this digest.
+pub const HEADER_BODY_SHA256: &str = "x-fieldcase-body-sha256";
 
 /// Number of random bytes in a request nonce.
 pub const NONCE_LEN: usize = 16;
@@ -392,6 +398,19 @@ pub fn canonical_request(
     nonce: &[u8; NONCE_LEN],
     body: &[u8],
 ) -> Vec<u8> {
+    let digest: [u8; 32] = Sha256::digest(body).into();
+    canonical_request_digest(method, path_and_query, device_id, timestamp, nonce, &digest)
+}
+
+/// [`canonical_request`] from the body's SHA-256 instead of the body.
+fn canonical_request_digest(
+    method: &str,
+    path_and_query: &str,
+    device_id: &Uuid,
+    timestamp: i64,
+    nonce: &[u8; NONCE_LEN],
+    body_sha256: &[u8; 32],
+) -> Vec<u8> {
     format!(
         "fieldcase-request-v{PROTOCOL_VERSION}\n{}\n{}\n{}\n{}\n{}\n{}",
         method.to_ascii_uppercase(),
@@ -399,12 +418,12 @@ pub fn canonical_request(
         device_id.as_hyphenated(),
         timestamp,
         hex::encode(nonce),
-        hex::encode(Sha256::digest(body)),
+        hex::encode(body_sha256),
     )
     .into_bytes()
 }
 
-/// The four authentication headers of a signed request, already encoded.
+/// The authentication headers of a signed request, already encoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedHeaders {
     /// Value of [`HEADER_DEVICE`].
@@ -415,16 +434,19 @@ pub struct SignedHeaders {
     pub nonce: String,
     /// Value of [`HEADER_SIGNATURE`].
     pub signature: String,
+    /// Value of [`HEADER_BODY_SHA256`].
+    pub body_sha256: String,
 }
 
 impl SignedHeaders {
     /// `(name, value)` pairs, ready to put on a request.
-    pub fn pairs(&self) -> [(&'static str, &str); 4] {
+    pub fn pairs(&self) -> [(&'static str, &str); 5] {
         [
             (HEADER_DEVICE, &self.device),
             (HEADER_TIMESTAMP, &self.timestamp),
             (HEADER_NONCE, &self.nonce),
             (HEADER_SIGNATURE, &self.signature),
+            (HEADER_BODY_SHA256, &self.body_sha256),
         ]
     }
 }
@@ -439,13 +461,16 @@ pub fn sign_request(
     nonce: &[u8; NONCE_LEN],
     body: &[u8],
 ) -> SignedHeaders {
-    let msg = canonical_request(method, path_and_query, device_id, timestamp, nonce, body);
+    let digest: [u8; 32] = Sha256::digest(body).into();
+    let msg =
+        canonical_request_digest(method, path_and_query, device_id, timestamp, nonce, &digest);
     let sig = key.sign(&msg);
     SignedHeaders {
         device: device_id.as_hyphenated().to_string(),
         timestamp: timestamp.to_string(),
         nonce: hex::encode(nonce),
         signature: hex::encode(sig.to_bytes()),
+        body_sha256: hex::encode(digest),
     }
 }
 
@@ -499,6 +524,32 @@ impl ParsedAuth {
         now.abs_diff(self.timestamp) <= TIMESTAMP_WINDOW_SECS.unsigned_abs()
     }
 
+    /// Decodes the value of [`HEADER_BODY_SHA256`].
+    pub fn parse_body_digest(text: &str) -> Result<[u8; 32], BadHeader> {
+        decode_hex_array::<32>(text).map_err(|_| BadHeader(HEADER_BODY_SHA256))
+    }
+
+    /// Verifies the signature (strict Ed25519) over the canonical form of this request, whose
+    /// body has the SHA-256 `body_sha256`: the check that can run before the body is read.
+    pub fn verify_digest(
+        &self,
+        key: &VerifyingKey,
+        method: &str,
+        path_and_query: &str,
+        body_sha256: &[u8; 32],
+    ) -> bool {
+        let msg = canonical_request_digest(
+            method,
+            path_and_query,
+            &self.device_id,
+            self.timestamp,
+            &self.nonce,
+            body_sha256,
+        );
+        key.verify_strict(&msg, &Signature::from_bytes(&self.signature))
+            .is_ok()
+    }
+
     /// Verifies the signature (strict Ed25519) over the canonical form of this request.
     pub fn verify(
         &self,
@@ -507,16 +558,8 @@ impl ParsedAuth {
         path_and_query: &str,
         body: &[u8],
     ) -> bool {
-        let msg = canonical_request(
-            method,
-            path_and_query,
-            &self.device_id,
-            self.timestamp,
-            &self.nonce,
-            body,
-        );
-        key.verify_strict(&msg, &Signature::from_bytes(&self.signature))
-            .is_ok()
+        let digest: [u8; 32] = Sha256::digest(body).into();
+        self.verify_digest(key, method, path_and_query, &digest)
     }
 }
 

@@ -1,10 +1,11 @@
 //! Device authentication by signed requests, as an axum extractor usable by any handler.
 //!
-//! [`Authenticated`] checks, in order: the four headers are present and well-formed, the
+//! [`Authenticated`] checks, in order: the five headers are present and well-formed, the
 //! timestamp is within the window, the device exists and it and its user are active (on every
-//! request: revocation depends on it); then it reads the body (bounded by its `MAX_BODY`
-//! parameter), verifies the signature over the canonical request, and checks that the nonce was
-//! never seen for this device. Only then is the nonce recorded, so a refused request changes
+//! request: revocation depends on it), the signature verifies over the canonical request with
+//! the body digest the headers claim; only then does it read the body (bounded by its
+//! `MAX_BODY` parameter) and check it against that digest, and check that the nonce was never
+//! seen for this device. Only then is the nonce recorded, so a refused request changes
 //! nothing.
 
 use axum::body::{Body, Bytes};
@@ -12,10 +13,11 @@ use axum::extract::{FromRequest, OriginalUri, Request};
 use axum::http::{HeaderMap, StatusCode, header};
 use ed25519_dalek::VerifyingKey;
 use fieldcase_core::protocol::{
-    HEADER_DEVICE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, MAX_SIGNED_BODY, ParsedAuth,
-    Role, TIMESTAMP_WINDOW_SECS, WipeOrder, error_code,
+    HEADER_BODY_SHA256, HEADER_DEVICE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
+    MAX_SIGNED_BODY, ParsedAuth, Role, TIMESTAMP_WINDOW_SECS, WipeOrder, error_code,
 };
 use http_body_util::BodyExt;
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::http::error::AppError;
@@ -117,6 +119,9 @@ impl<const MAX_BODY: usize, const ALLOW_REVOKED: bool> FromRequest<AppState>
             header_str(headers, HEADER_SIGNATURE)?,
         )
         .map_err(|e| AppError::unauthorized(error_code::BAD_AUTH_HEADER, e.to_string()))?;
+        let body_sha256 =
+            ParsedAuth::parse_body_digest(header_str(headers, HEADER_BODY_SHA256)?)
+                .map_err(|e| AppError::unauthorized(error_code::BAD_AUTH_HEADER, e.to_string()))?;
 
         let now = state.now();
         if !auth.timestamp_fresh(now) {
@@ -148,9 +153,8 @@ impl<const MAX_BODY: usize, const ALLOW_REVOKED: bool> FromRequest<AppState>
             ));
         }
 
-        // Only now, for an enrolled and active device, is the body read.
-        let body = read_body(headers, body, MAX_BODY).await?;
-
+        // The signature covers the body's digest: it is checked before a byte of the body is
+        // read, so only the device's own key can make the server read a body.
         let key = VerifyingKey::from_bytes(&device.public_key)
             .map_err(|_| AppError::internal(&"stored device key is invalid"))?;
         let uri = parts
@@ -159,10 +163,17 @@ impl<const MAX_BODY: usize, const ALLOW_REVOKED: bool> FromRequest<AppState>
             .map(|u| &u.0)
             .unwrap_or(&parts.uri);
         let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        if !auth.verify(&key, parts.method.as_str(), path, &body) {
+        if !auth.verify_digest(&key, parts.method.as_str(), path, &body_sha256) {
             return Err(AppError::unauthorized(
                 error_code::BAD_SIGNATURE,
                 "the request signature does not verify",
+            ));
+        }
+        let body = read_body(headers, body, MAX_BODY).await?;
+        if Sha256::digest(&body).as_slice() != body_sha256 {
+            return Err(AppError::unauthorized(
+                error_code::BAD_SIGNATURE,
+                "the request body is not the one that was signed",
             ));
         }
 
