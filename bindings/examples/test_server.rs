@@ -7,7 +7,9 @@
 //! `{"url", "direct_url", "fingerprint", "user_id", "case_id", "task_id"}` (`url` goes through the
 //! proxy) — then answers one JSON line per command read on stdin:
 //! `code` (a new enrollment code for ana), `case CLIENT-CODE` (another case for ana),
-//! `revoke DEVICE-ID` (as `admin revoke` does), `offline`, `online`, `quit`. It stops at `quit`
+//! `confirm DEVICE-ID FINGERPRINT` (as `admin confirm` does: a new phone syncs only once an
+//! admin confirmed the key fingerprint it shows), `revoke DEVICE-ID` (as `admin revoke` does),
+//! `offline`, `online`, `quit`. It stops at `quit`
 //! or at the end of stdin.
 //!
 //! Run: `cargo run -p fieldcase-ffi --example test_server`.
@@ -71,6 +73,16 @@ fn main() -> Res<()> {
                     .state
                     .db()
                     .write(|c| devices::revoke_device(c, &device, SystemClock.now()))?;
+                json!({ "ok": true })
+            }
+            (Some("confirm"), Some(device)) => {
+                // As an admin does, with the key fingerprint read off the phone.
+                let device = uuid::Uuid::parse_str(device)?;
+                let typed = words.next().unwrap_or_default().to_owned();
+                server
+                    .state
+                    .db()
+                    .write(|c| devices::confirm_device(c, &device, &typed, SystemClock.now()))?;
                 json!({ "ok": true })
             }
             (Some("offline"), _) => {

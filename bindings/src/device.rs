@@ -277,6 +277,12 @@ impl FieldcaseDevice {
         call(|| self.inner.sync_now()).map(Into::into)
     }
 
+    /// The fingerprint of this phone's device key (`3F2A-91C0-77DE-0B14`): show it after
+    /// enrollment; an admin confirms the phone by it before it may sync.
+    pub fn key_fingerprint(&self) -> Result<String, FieldcaseError> {
+        call(|| self.inner.key_fingerprint())
+    }
+
     /// Who this phone is: the enrolled worker's and the device's ids (for an about screen and
     /// for the office to recognise the phone). The store must be unlocked.
     pub fn identity(&self) -> Result<Author, FieldcaseError> {

@@ -146,7 +146,11 @@ fn from_transport(e: TransportError) -> FieldcaseError {
             reason,
             ..
         } => FieldcaseError::Refused {
-            retry_later: status >= 500 || status == 429 || status == 408,
+            // A phone waiting for an admin to confirm its key fingerprint syncs once she has.
+            retry_later: status >= 500
+                || status == 429
+                || status == 408
+                || code == fieldcase_core::protocol::error_code::DEVICE_UNCONFIRMED,
             code,
             detail: reason,
         },

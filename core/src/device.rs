@@ -106,6 +106,18 @@ impl Device {
         &self.store
     }
 
+    /// The fingerprint of this phone's device key ([`crate::protocol::key_fingerprint`]): the
+    /// app shows it after enrollment, and an admin confirms the phone by it before it syncs.
+    pub fn key_fingerprint(&self) -> Result<String> {
+        let credential = self.credential()?;
+        let key_bytes = Zeroizing::new(
+            crate::protocol::decode_hex_array::<32>(&credential.signing_key)
+                .map_err(|_| CoreError::Corrupt { what: "credential" })?,
+        );
+        let public = SigningKey::from_bytes(&key_bytes).verifying_key();
+        Ok(crate::protocol::key_fingerprint(public.as_bytes()))
+    }
+
     fn credential(&self) -> Result<SealedCredential> {
         self.store
             .get_sealed_meta(CREDENTIAL_ROW)?

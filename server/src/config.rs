@@ -45,6 +45,9 @@ pub struct FileConfig {
     /// Most automerge operations of case documents this instance keeps decrypted in memory
     /// ([`crate::Limits::cached_operations`]).
     pub cached_operations: Option<u64>,
+    /// Whether a newly enrolled phone waits for an admin to confirm its key fingerprint before
+    /// it may sync (`true` unless set; [`crate::Limits::confirm_enrollment`]).
+    pub confirm_enrollment: Option<bool>,
 }
 
 impl std::fmt::Debug for FileConfig {
@@ -58,6 +61,7 @@ impl std::fmt::Debug for FileConfig {
             .field("database", &self.database.as_ref().map(|_| "(set)"))
             .field("database_connections", &self.database_connections)
             .field("cached_operations", &self.cached_operations)
+            .field("confirm_enrollment", &self.confirm_enrollment)
             .finish()
     }
 }

@@ -63,6 +63,9 @@ pub enum ServerError {
     /// The person's role does not allow what was asked (see [`crate::office::access`]).
     #[error("your role does not allow this")]
     NotAllowed,
+    /// The key fingerprint typed does not match the device's key.
+    #[error("that is not this device's key fingerprint")]
+    FingerprintMismatch,
     /// No team with that name or id.
     #[error("no team with that name")]
     UnknownTeam,

@@ -100,6 +100,16 @@ enum AdminCommand {
     },
     /// List devices with their user, enrollment, last sync, lease, state and receipts.
     Devices,
+    /// Confirm a newly enrolled device by the key fingerprint its phone shows: until then it
+    /// may not sync (`admin devices` lists it as waiting). A fingerprint that does not match
+    /// means someone else used the code: revoke that device and issue a new code.
+    Confirm {
+        /// The device id.
+        device: String,
+        /// The key fingerprint shown on the phone (`3F2A-91C0-77DE-0B14`).
+        #[arg(long)]
+        fingerprint: String,
+    },
     /// Revoke one device: its next request is refused and carries a wipe order.
     Revoke {
         /// The device id.
@@ -164,6 +174,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             cli::devices::enroll(&office()?, &settings, &user, ttl, url, out)
         }
         AdminCommand::Devices => cli::devices::list(&office()?, out),
+        AdminCommand::Confirm {
+            device,
+            fingerprint,
+        } => cli::devices::confirm(&office()?, &device, &fingerprint, out),
         AdminCommand::Revoke { device } => cli::devices::revoke(&office()?, &device, out),
         AdminCommand::Deactivate { user } => cli::devices::deactivate(&office()?, &user, out),
         AdminCommand::Audit { command } => cli::audit::run(&office()?, command, out),

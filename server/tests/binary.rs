@@ -181,10 +181,45 @@ fn enrollment_code_from_cli_works_once() {
     let key = SigningKey::generate(&mut OsRng);
     let answer = fieldcase_core::transport::enroll(&s.url, pin, code, &key).unwrap();
     assert_eq!(answer.role, Role::CaseManager);
+    let shown = fieldcase_core::protocol::key_fingerprint(key.verifying_key().as_bytes());
     let device = DeviceClient::new(
         Client::new(&s.url, pin).unwrap(),
         DeviceCredential::new(answer.device_id, key),
     );
+    // Until an admin confirms the key fingerprint the phone shows, it is refused.
+    let refused = device.whoami().unwrap_err();
+    assert_eq!(refused.code(), Some("device_unconfirmed"));
+    let listed = admin(&data, &["devices"]);
+    assert!(
+        listed.contains("waiting") && listed.contains(&shown),
+        "{listed}"
+    );
+    let id = answer.device_id.to_string();
+    let wrong = Command::new(BIN)
+        .arg("--data")
+        .arg(&data)
+        .args([
+            "admin",
+            "confirm",
+            &id,
+            "--fingerprint",
+            "0000-0000-0000-0000",
+        ])
+        .output()
+        .unwrap();
+    assert!(!wrong.status.success(), "a wrong fingerprint was taken");
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("not this device's key fingerprint"),
+        "{}",
+        String::from_utf8_lossy(&wrong.stderr)
+    );
+    assert_eq!(
+        device.whoami().unwrap_err().code(),
+        Some("device_unconfirmed")
+    );
+    // As read off the phone's screen: any case, spaces for dashes.
+    let typed = shown.to_lowercase().replace('-', " ");
+    admin(&data, &["confirm", &id, "--fingerprint", &typed]);
     let who = device.whoami().unwrap();
     assert_eq!(who.user_id, answer.user_id);
     let again =

@@ -220,8 +220,12 @@ const BENCH_DATABASE_URL: &str = "FIELDCASE_BENCH_DATABASE_URL";
 /// instances).
 fn server_main(data: Option<PathBuf>, database: Option<String>) {
     // Every simulated phone connects from 127.0.0.1: lift the per-address connection cap that
-    // would otherwise treat hundreds of phones as one client.
-    let lift = |l: &mut fieldcase_server::Limits| l.max_connections_per_address = 100_000;
+    // would otherwise treat hundreds of phones as one client, and let its phones sync without an
+    // admin confirming each.
+    let lift = |l: &mut fieldcase_server::Limits| {
+        l.max_connections_per_address = 100_000;
+        l.confirm_enrollment = false;
+    };
     let server = match data {
         None => TestServer::start_adjusted(None, lift),
         Some(dir) => {

@@ -63,10 +63,13 @@ impl TestServer {
         }
     }
 
-    /// Default options for a server on `dir` and (if given) a PostgreSQL database.
+    /// Default options for a server on `dir` and (if given) a PostgreSQL database. Its phones
+    /// sync as soon as they enroll, as at an office that does not ask an admin to confirm each
+    /// key fingerprint: the tests of that confirmation turn it on.
     pub fn options(dir: &Path, pg: Option<&TempPgDatabase>) -> fieldcase_server::ServerOptions {
         let mut options = fieldcase_server::ServerOptions::new(dir, "127.0.0.1:0".parse().unwrap());
         options.database = pg.map(TempPgDatabase::config);
+        options.limits.confirm_enrollment = false;
         options
     }
 

@@ -130,6 +130,17 @@ impl ServerProcess {
         database: Option<&str>,
         config: Option<&Path>,
     ) -> Self {
+        // Without a configuration of the caller's, one in the data folder lets the phones sync
+        // as soon as they enroll (the tests of an admin's confirmation run elsewhere).
+        let own;
+        let config = match config {
+            Some(config) => Some(config),
+            None => {
+                own = data.join("test-server.toml");
+                std::fs::write(&own, "confirm_enrollment = false\n").expect("test configuration");
+                Some(own.as_path())
+            }
+        };
         let mut server = ServerProcess {
             child: None,
             binary: binary.to_path_buf(),

@@ -1149,3 +1149,36 @@ fn a_colleagues_edit_of_a_note_reaches_the_office_shown_with_its_editor() {
         "{shown}"
     );
 }
+
+#[test]
+fn a_phone_syncs_only_once_an_admin_confirms_the_key_fingerprint_it_shows() {
+    use fieldcase_core::CoreError;
+    use fieldcase_core::transport::TransportError;
+    let server = TestServer::start_adjusted(None, |l| l.confirm_enrollment = true);
+    let ana = server.add_user("ana", Role::FieldWorker);
+    server.add_web_user("admin", Role::Admin, PASSWORD);
+    let (case, _) = server.create_case("K-CONFIRM", &[ana]);
+    let phone = TestDevice::enroll_direct(&server, "ana");
+    let unconfirmed = |phone: &TestDevice| {
+        matches!(
+            phone.device.sync_now(),
+            Err(CoreError::Network(TransportError::Http { status: 403, ref code, .. }))
+                if code == "device_unconfirmed"
+        )
+    };
+    assert!(unconfirmed(&phone), "an unconfirmed phone synced");
+    let admin = session(&server, "admin");
+    let devices = page(&server, "/devices", &admin.token);
+    let shown = phone.device.key_fingerprint().unwrap();
+    assert!(devices.contains(&shown), "{devices}");
+    let confirm = format!("/devices/{}/confirm", phone.id());
+    // A fingerprint that is not the phone's is refused and confirms nothing.
+    let wrong = format!("csrf={}&fingerprint=0000-0000-0000-0000", admin.csrf);
+    assert_eq!(post(&server, &confirm, &admin.token, &wrong), 409);
+    assert!(unconfirmed(&phone));
+    let right = format!("csrf={}&fingerprint={shown}", admin.csrf);
+    assert_eq!(post(&server, &confirm, &admin.token, &right), 303);
+    phone.device.sync_now().unwrap();
+    assert_eq!(phone.case(case).client_code, "K-CONFIRM");
+    assert_eq!(audit_count(&server, "device_confirmed", None), 1);
+}

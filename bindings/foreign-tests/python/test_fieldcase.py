@@ -43,6 +43,12 @@ class TestServer:
     def code(self):
         return self.command("code")["code"]
 
+    def confirm(self, device):
+        """Confirms a newly enrolled phone by the key fingerprint it shows, as an admin does."""
+        me = device.identity()
+        reply = self.command(f"confirm {me.device_id} {device.key_fingerprint()}")
+        assert reply.get("ok"), reply
+
     def stop(self):
         try:
             self.proc.stdin.write("quit\n")
@@ -94,6 +100,7 @@ class Phone:
             passphrase,
             FAST,
         )
+        server.confirm(self.device)
 
 
 class BindingsTest(unittest.TestCase):
@@ -241,6 +248,22 @@ class BindingsTest(unittest.TestCase):
         self.assertFalse(any(c.field == "legal_status" for c in conflicts))
         self.assertEqual(a.device.case(case_id).legal_status, fc.LegalStatus.IDENTIFIED_VICTIM)
 
+    def test_a_new_phone_syncs_once_an_admin_confirms_its_key_fingerprint(self):
+        d = fc.FieldcaseDevice.enroll(
+            tempfile.mkdtemp(prefix="fieldcase-py-"), self.server.info["url"],
+            self.server.info["fingerprint"], self.server.code(), MemoryKeyStore(), None, FAST,
+        )
+        shown = d.key_fingerprint()
+        self.assertRegex(shown, r"^[0-9A-F]{4}(-[0-9A-F]{4}){3}$")
+        with self.assertRaises(fc.FieldcaseError.Refused) as e:
+            d.sync_now()
+        self.assertEqual(e.exception.code, "device_unconfirmed")
+        self.assertTrue(e.exception.retry_later)
+        self.assertEqual(d.list_cases(), [])
+        self.server.confirm(d)
+        d.sync_now()
+        self.assertIn(self.case_id, [c.id for c in d.list_cases()])
+
     def test_a_revoked_phone_wipes_itself_on_its_next_sync(self):
         p = self.phone()
         other = self.phone()
@@ -386,6 +409,7 @@ class BindingsTest(unittest.TestCase):
             tempfile.mkdtemp(prefix="fieldcase-py-"), self.server.info["direct_url"],
             self.server.info["fingerprint"], self.server.code(), MemoryKeyStore(), None, FAST,
         )
+        self.server.confirm(d)
         d.sync_now()
         p = type("P", (), {"device": d})
         times = []

@@ -106,6 +106,8 @@ pub mod error_code {
     pub const UNKNOWN_DEVICE: &str = "unknown_device";
     /// The device was revoked (or its user deactivated).
     pub const DEVICE_REVOKED: &str = "device_revoked";
+    /// The device enrolled, but an admin has not yet confirmed its key fingerprint.
+    pub const DEVICE_UNCONFIRMED: &str = "device_unconfirmed";
     /// The user is deactivated.
     pub const USER_INACTIVE: &str = "user_inactive";
     /// The signature does not verify.
@@ -449,6 +451,30 @@ impl SignedHeaders {
             (HEADER_BODY_SHA256, &self.body_sha256),
         ]
     }
+}
+
+/// The fingerprint of a device's public key, as the phone shows it and an admin compares it
+/// before confirming the device: the first 8 bytes of its SHA-256 in four groups of four
+/// uppercase hex digits (`3F2A-91C0-77DE-0B14`). Whoever raced the worker to an enrollment
+/// code would need a key with the same 64-bit prefix, which cannot be searched for.
+pub fn key_fingerprint(public_key: &[u8; 32]) -> String {
+    let digest = Sha256::digest(public_key);
+    let hex = hex::encode_upper(&digest[..8]);
+    let groups: Vec<&str> = (0..4).filter_map(|i| hex.get(i * 4..i * 4 + 4)).collect();
+    groups.join("-")
+}
+
+/// Whether `typed` (as an admin typed it: any case, with or without dashes and spaces) is the
+/// fingerprint `expected`.
+pub fn same_fingerprint(typed: &str, expected: &str) -> bool {
+    let norm = |s: &str| -> String {
+        s.chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .map(|c| c.to_ascii_uppercase())
+            .collect()
+    };
+    let typed = norm(typed);
+    !typed.is_empty() && typed == norm(expected)
 }
 
 /// Signs one request. The caller supplies the clock and the nonce (this module has neither).

@@ -76,15 +76,23 @@ pub fn list(office: &Office, out: &mut impl Write) -> Result<()> {
     let devices = office.db.read(devices::list_devices)?;
     writeln!(
         out,
-        "{:<36}  {:<20}  {:<20}  {:<20}  {:<8}  {:<28}  {:>6}  user",
-        "device", "enrolled", "last sync", "lease expires", "state", "wiped", "purged"
+        "{:<36}  {:<20}  {:<20}  {:<20}  {:<8}  {:<19}  {:<28}  {:>6}  user",
+        "device",
+        "enrolled",
+        "last sync",
+        "lease expires",
+        "state",
+        "key fingerprint",
+        "wiped",
+        "purged"
     )?;
     let time = |t: Option<i64>| t.map_or_else(|| "-".to_owned(), rfc3339);
     for d in devices {
-        let state = match (d.status, d.user_active) {
-            (DeviceStatus::Active, true) => "active",
-            (DeviceStatus::Active, false) => "inactive",
-            (DeviceStatus::Revoked, _) => "revoked",
+        let state = match (d.status, d.user_active, d.confirmed_at) {
+            (DeviceStatus::Active, true, None) => "waiting",
+            (DeviceStatus::Active, true, Some(_)) => "active",
+            (DeviceStatus::Active, false, _) => "inactive",
+            (DeviceStatus::Revoked, _, _) => "revoked",
         };
         let wiped = match (d.wiped_at, &d.wipe_reason) {
             (Some(at), Some(reason)) => format!("{} ({reason})", rfc3339(at)),
@@ -93,17 +101,34 @@ pub fn list(office: &Office, out: &mut impl Write) -> Result<()> {
         };
         writeln!(
             out,
-            "{:<36}  {:<20}  {:<20}  {:<20}  {:<8}  {:<28}  {:>6}  {}",
+            "{:<36}  {:<20}  {:<20}  {:<20}  {:<8}  {:<19}  {:<28}  {:>6}  {}",
             d.device_id,
             rfc3339(d.enrolled_at),
             time(d.last_sync_at),
             time(d.lease_expires_at),
             state,
+            d.fingerprint,
             wiped,
             d.purge_receipts,
             for_terminal_line(&d.user_name)
         )?;
     }
+    Ok(())
+}
+
+/// `admin confirm DEVICE --fingerprint F`: lets a newly enrolled phone sync once the key
+/// fingerprint it shows is the one the office registered.
+pub fn confirm(
+    office: &Office,
+    device: &str,
+    fingerprint: &str,
+    out: &mut impl Write,
+) -> Result<()> {
+    let device_id = uuid::Uuid::try_parse(device.trim()).context("device id")?;
+    office
+        .db
+        .write(|sql| devices::confirm_device(sql, &device_id, fingerprint, office.now))?;
+    writeln!(out, "confirmed device {device_id}")?;
     Ok(())
 }
 

@@ -71,6 +71,9 @@ impl Settings {
         if let Some(ops) = file.cached_operations {
             limits.cached_operations = ops;
         }
+        if let Some(confirm) = file.confirm_enrollment {
+            limits.confirm_enrollment = confirm;
+        }
         let data = cli_data
             .or(file.data)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));

@@ -153,6 +153,16 @@ impl<const MAX_BODY: usize, const ALLOW_REVOKED: bool> FromRequest<AppState>
             ));
         }
 
+        if !device.confirmed && device.device_active {
+            return Err(AppError::new(
+                StatusCode::FORBIDDEN,
+                error_code::DEVICE_UNCONFIRMED,
+                format!(
+                    "an admin must first confirm this device by its key fingerprint {}",
+                    fieldcase_core::protocol::key_fingerprint(&device.public_key)
+                ),
+            ));
+        }
         // The signature covers the body's digest: it is checked before a byte of the body is
         // read, so only the device's own key can make the server read a body.
         let key = VerifyingKey::from_bytes(&device.public_key)

@@ -195,15 +195,16 @@ async fn enroll_inner(
     })?;
     let hash = enrollment_code_hash(&code);
     let public_key = key.to_bytes();
+    let confirm = state.limits().confirm_enrollment;
     let enrolled = state
         .db()
-        .call_write(
-            move |sql| match enrollment::enroll_device(sql, &hash, &public_key, now) {
+        .call_write(move |sql| {
+            match enrollment::enroll_device(sql, &hash, &public_key, confirm, now) {
                 Ok(e) => Ok(Ok(e)),
                 Err(EnrollRefusal::Db(e)) => Err(AppError::from(e)),
                 Err(refusal) => Ok(Err(refusal)),
-            },
-        )
+            }
+        })
         .await?
         .map_err(|refusal| match refusal {
             EnrollRefusal::Unknown => AppError::unauthorized(

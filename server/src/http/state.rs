@@ -40,6 +40,9 @@ pub struct Limits {
     /// Most TCP connections one client address may hold open at once (idle ones included);
     /// more are closed on arrival. An office behind one NAT shares it.
     pub max_connections_per_address: usize,
+    /// Whether a newly enrolled device waits for an admin to confirm its key fingerprint
+    /// before it may sync (whoever used a worker's code first would otherwise get her cases).
+    pub confirm_enrollment: bool,
     /// The floor rate of a request body, bytes a second counted from the start after
     /// [`Limits::body_grace`]; a body that arrives slower ends the request.
     pub min_body_bytes_per_sec: u64,
@@ -70,6 +73,7 @@ impl Default for Limits {
             max_concurrent_requests: 128,
             max_requests_per_address: 64,
             max_connections_per_address: 256,
+            confirm_enrollment: true,
             min_body_bytes_per_sec: 1024,
             body_grace: Duration::from_secs(10),
             lease: Duration::from_secs(72 * 3600),

@@ -78,12 +78,17 @@ pub struct DeviceInfo {
     pub wipe_reason: Option<String>,
     /// Number of case purge receipts the device sent.
     pub purge_receipts: u32,
+    /// When an admin confirmed its key fingerprint (`None`: it waits, and may not sync).
+    pub confirmed_at: Option<i64>,
+    /// Its key fingerprint, as the phone shows it ([`fieldcase_core::protocol::key_fingerprint`]).
+    pub fingerprint: String,
 }
 
 impl DeviceInfo {
-    /// Whether the server accepts requests from this device (device active and user active).
+    /// Whether the server accepts requests from this device (device active and confirmed, user
+    /// active).
     pub fn accepted(&self) -> bool {
-        self.status == DeviceStatus::Active && self.user_active
+        self.status == DeviceStatus::Active && self.user_active && self.confirmed_at.is_some()
     }
 }
 
@@ -117,6 +122,8 @@ pub struct DeviceRow {
     pub device_active: bool,
     /// User not deactivated.
     pub user_active: bool,
+    /// An admin confirmed its key fingerprint.
+    pub confirmed: bool,
 }
 
 fn parse_status(s: &str) -> Result<DeviceStatus, SqlError> {
@@ -134,7 +141,7 @@ fn parse_status(s: &str) -> Result<DeviceStatus, SqlError> {
 /// Looks a device up with its user's state (for every authenticated request).
 pub fn lookup_device(sql: &mut dyn Sql, device_id: &Uuid) -> Result<Option<DeviceRow>, SqlError> {
     let Some(r) = sql.query_opt(
-        "SELECT d.id, d.user_id, u.role, d.public_key, d.status, u.active
+        "SELECT d.id, d.user_id, u.role, d.public_key, d.status, u.active, d.confirmed_at
          FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = ?1",
         sql_params![&device_id.to_string()],
     )?
@@ -157,6 +164,7 @@ pub fn lookup_device(sql: &mut dyn Sql, device_id: &Uuid) -> Result<Option<Devic
         public_key,
         device_active: r.get::<String>(4)? == "active",
         user_active: r.get::<i64>(5)? != 0,
+        confirmed: r.get::<Option<i64>>(6)?.is_some(),
     }))
 }
 
@@ -215,7 +223,8 @@ pub fn list_devices(sql: &mut dyn Sql) -> Result<Vec<DeviceInfo>, ServerError> {
     let rows = sql.query_all(
         "SELECT d.id, d.user_id, u.name, u.role, u.active, d.enrolled_at, d.last_sync_at,
                 d.lease_expires_at, d.status, d.revoked_at, d.wiped_at, d.wipe_reason,
-                (SELECT count(*) FROM purge_receipts p WHERE p.device_id = d.id)
+                (SELECT count(*) FROM purge_receipts p WHERE p.device_id = d.id),
+                d.confirmed_at, d.public_key
          FROM devices d JOIN users u ON u.id = d.user_id
          ORDER BY d.enrolled_at DESC, d.id DESC",
         &[],
@@ -236,9 +245,56 @@ pub fn list_devices(sql: &mut dyn Sql) -> Result<Vec<DeviceInfo>, ServerError> {
             wiped_at: r.get(10)?,
             wipe_reason: r.get(11)?,
             purge_receipts: u32::try_from(r.get::<i64>(12)?).unwrap_or(u32::MAX),
+            confirmed_at: r.get(13)?,
+            fingerprint: fingerprint_of(&r.get::<Vec<u8>>(14)?)?,
         });
     }
     Ok(out)
+}
+
+fn fingerprint_of(key: &[u8]) -> Result<String, SqlError> {
+    let key: [u8; 32] = key.try_into().map_err(|_| SqlError::ColumnType {
+        index: 0,
+        expected: "a 32-byte public key",
+        found: "a blob of another length",
+    })?;
+    Ok(fieldcase_core::protocol::key_fingerprint(&key))
+}
+
+/// Audit action of a device an admin confirmed by its key fingerprint.
+pub const DEVICE_CONFIRMED: &str = "device_confirmed";
+
+/// Confirms a newly enrolled device: `typed` is the key fingerprint the phone shows, as the
+/// admin read it from the phone's screen; it must be the fingerprint of the key the office
+/// registered ([`ServerError::FingerprintMismatch`] otherwise: someone else may have used the
+/// worker's code first — revoke that device and issue a new code). Audited as
+/// `device_confirmed`; confirming a confirmed device changes nothing.
+pub fn confirm_device(
+    sql: &mut dyn Sql,
+    device_id: &Uuid,
+    typed: &str,
+    now: i64,
+) -> Result<(), ServerError> {
+    let row = sql
+        .query_opt(
+            "SELECT public_key, confirmed_at, user_id, status FROM devices WHERE id = ?1",
+            sql_params![&device_id.to_string()],
+        )?
+        .ok_or(ServerError::UnknownDevice)?;
+    let fingerprint = fingerprint_of(&row.get::<Vec<u8>>(0)?)?;
+    if !fieldcase_core::protocol::same_fingerprint(typed, &fingerprint) {
+        return Err(ServerError::FingerprintMismatch);
+    }
+    if row.get::<Option<i64>>(1)?.is_some() || row.get::<String>(3)? != "active" {
+        return Ok(());
+    }
+    sql.execute(
+        "UPDATE devices SET confirmed_at = ?2 WHERE id = ?1 AND confirmed_at IS NULL",
+        sql_params![&device_id.to_string(), now],
+    )?;
+    let user = parse_uuid(&row.get::<String>(2)?)?;
+    audit::record(sql, now, DEVICE_CONFIRMED, Some(&user), Some(device_id))?;
+    Ok(())
 }
 
 /// Revokes one device: its status becomes `revoked` with `revoked_at = now`, audited as

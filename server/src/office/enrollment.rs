@@ -97,11 +97,14 @@ pub fn issue_enrollment_code(
 }
 
 /// Consumes an enrollment code (by hash) and registers a device with `public_key`, inside the
-/// caller's write transaction (a refusal writes nothing).
+/// caller's write transaction (a refusal writes nothing). With `needs_confirmation` the device
+/// may not sync until an admin confirms its key fingerprint
+/// ([`crate::office::devices::confirm_device`]).
 pub fn enroll_device(
     sql: &mut dyn Sql,
     code_hash: &[u8; 32],
     public_key: &[u8; 32],
+    needs_confirmation: bool,
     now: i64,
 ) -> Result<Enrolled, EnrollRefusal> {
     let Some(row) = sql.query_opt(
@@ -143,13 +146,14 @@ pub fn enroll_device(
         return Err(EnrollRefusal::Used);
     }
     sql.execute(
-        "INSERT INTO devices (id, user_id, public_key, status, enrolled_at)
-         VALUES (?1, ?2, ?3, 'active', ?4)",
+        "INSERT INTO devices (id, user_id, public_key, status, enrolled_at, confirmed_at)
+         VALUES (?1, ?2, ?3, 'active', ?4, ?5)",
         sql_params![
             &device_id.to_string(),
             &user_id.to_string(),
             public_key.as_slice(),
-            now
+            now,
+            (!needs_confirmation).then_some(now)
         ],
     )?;
     audit::record(

@@ -66,6 +66,8 @@ impl TestServer {
         let dir = tempfile::tempdir().unwrap();
         let mut options = ServerOptions::new(dir.path(), "127.0.0.1:0".parse().unwrap());
         options.database = pg.as_ref().map(TempPgDatabase::config);
+        // Phones sync once enrolled; the tests of an admin's confirmation turn it on.
+        options.limits.confirm_enrollment = false;
         f(&mut options);
         let server = Server::start_with(options).unwrap();
         if let Some(pg) = &pg {

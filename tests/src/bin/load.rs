@@ -164,7 +164,10 @@ fn main() -> Result<()> {
         Ok(ops) => {
             let ops: u64 = ops.parse().context("FIELDCASE_LOAD_CACHE_OPS")?;
             let path = stores.path().join("fieldcase.toml");
-            std::fs::write(&path, format!("cached_operations = {ops}\n"))?;
+            std::fs::write(
+                &path,
+                format!("cached_operations = {ops}\nconfirm_enrollment = false\n"),
+            )?;
             println!("load: the server keeps at most {ops} operations of documents in memory");
             Some(path)
         }

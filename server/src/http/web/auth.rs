@@ -159,6 +159,7 @@ impl From<ServerError> for WebError {
             | ServerError::UnknownTeam
             | ServerError::UnknownQuarantine => WebError::NotFound,
             ServerError::NotAllowed => WebError::Forbidden,
+            ServerError::FingerprintMismatch => WebError::Refused(Msg::FingerprintMismatch),
             ServerError::OutsideTeam => WebError::OutsideTeam,
             ServerError::BreakGlassReason { .. } | ServerError::DuplicateTeam => {
                 WebError::BadInput(e.to_string())

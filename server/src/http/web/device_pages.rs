@@ -29,14 +29,24 @@ pub(super) async fn devices(State(state): State<AppState>, user: WebUser) -> Pag
         @if rows.is_empty() { p { (l.t(Msg::Nothing)) } }
         div.scroll { table #devices {
             thead { tr {
-                th { (l.t(Msg::User)) } th { (l.t(Msg::Device)) } th { (l.t(Msg::State)) }
+                th { (l.t(Msg::User)) } th { (l.t(Msg::Device)) } th { (l.t(Msg::State)) } th { (l.t(Msg::KeyFingerprint)) }
                 th { (l.t(Msg::LastSync)) } th { (l.t(Msg::LeaseExpiry)) } th { (l.t(Msg::Receipts)) } th {}
             } }
             tbody { @for d in &rows { tr data-device=(d.device_id) {
                 td { (d.user_name) " (" (d.role.as_str()) ")" }
                 td { code title=(d.device_id) { (short(&d.device_id.to_string())) } }
-                td.state { (d.status.as_str())
+                td.state {
+                    @if d.status == DeviceStatus::Active && d.confirmed_at.is_none() {
+                        (l.t(Msg::AwaitingConfirmation))
+                        form.confirm method="post" action={ "/devices/" (d.device_id) "/confirm" } {
+                            (csrf_field(&user))
+                            label { (l.t(Msg::FingerprintOnPhone)) " "
+                                input name="fingerprint" required maxlength="40" autocomplete="off"; }
+                            button type="submit" { (l.t(Msg::Confirm)) }
+                        }
+                    } @else { (d.status.as_str()) }
                     @if let Some(at) = d.revoked_at { br; small { (belgrade_unix(Some(at))) } } }
+                td { code.fingerprint { (d.fingerprint) } }
                 td { (belgrade_unix(d.last_sync_at)) }
                 td { (belgrade_unix(d.lease_expires_at)) }
                 td {
@@ -83,6 +93,24 @@ pub(super) async fn revoke(
     state
         .db()
         .call_write(move |sql| Ok::<_, WebError>(devices::revoke_device(sql, &id, now)?))
+        .await?;
+    Ok(Redirect::to("/devices").into_response())
+}
+
+pub(super) async fn confirm(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Page {
+    user.require(Ability::ManageDevices)?;
+    user.check_csrf(form.get("csrf").map(String::as_str))?;
+    let id = Uuid::try_parse(&id).map_err(|_| WebError::NotFound)?;
+    let typed = form.get("fingerprint").cloned().unwrap_or_default();
+    let now = state.now();
+    state
+        .db()
+        .call_write(move |sql| devices::confirm_device(sql, &id, &typed, now))
         .await?;
     Ok(Redirect::to("/devices").into_response())
 }

@@ -61,6 +61,7 @@ pub fn routes() -> Router<AppState> {
             "/devices/{id}/revoke",
             get(device_pages::revoke_confirm).post(device_pages::revoke),
         )
+        .route("/devices/{id}/confirm", post(device_pages::confirm))
         .route("/quarantine", get(device_pages::quarantine_list))
         .route("/quarantine/{id}", get(device_pages::quarantine_show))
         .route(

@@ -48,6 +48,10 @@ pub const PG_MIGRATIONS: &[(&str, &str)] = &[
         "009_purge_grace",
         include_str!("../../../migrations/postgres/009_purge_grace.sql"),
     ),
+    (
+        "010_device_confirmation",
+        include_str!("../../../migrations/postgres/010_device_confirmation.sql"),
+    ),
 ];
 
 /// The advisory lock key that serialises migrations (the bytes of "fcmigrat"); distinct from

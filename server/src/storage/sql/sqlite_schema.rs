@@ -44,6 +44,10 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         "009_purge_grace",
         include_str!("../../../migrations/009_purge_grace.sql"),
     ),
+    (
+        "010_device_confirmation",
+        include_str!("../../../migrations/010_device_confirmation.sql"),
+    ),
 ];
 
 /// File name of the database inside the data folder.

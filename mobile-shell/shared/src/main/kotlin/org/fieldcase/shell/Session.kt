@@ -56,6 +56,12 @@ sealed interface SyncOutcome {
     /** The office refused for good (code unknown, pin mismatch...): retrying will not help. */
     data class Failed(val message: String) : SyncOutcome
 
+    /**
+     * The office has not yet confirmed this new phone: show [fingerprint] so that the admin can
+     * compare it with the one the office lists, and retry (with backoff) until she has.
+     */
+    data class AwaitingConfirmation(val fingerprint: String) : SyncOutcome
+
     /** The store is locked: nothing was sent. */
     data object Locked : SyncOutcome
 
@@ -242,6 +248,9 @@ class FieldcaseSession(
         synchronized(this) { syncStatus = syncStatus.copy(pendingChanges = pending) }
     }
 
+    /** This phone's key fingerprint, to show after enrollment: the office confirms the phone by it. */
+    fun keyFingerprint(): String = guarded { device.keyFingerprint() }
+
     /** Syncs now and records the outcome in [syncStatus]. Never throws for network trouble. */
     fun syncNow(): SyncOutcome {
         val outcome: SyncOutcome = try {
@@ -255,7 +264,12 @@ class FieldcaseSession(
         } catch (e: FieldcaseException.Network) {
             SyncOutcome.Offline(e.detail)
         } catch (e: FieldcaseException.Refused) {
-            if (e.retryLater) SyncOutcome.Offline(e.detail) else SyncOutcome.Failed("${e.code}: ${e.detail}")
+            when {
+                e.code == "device_unconfirmed" ->
+                    SyncOutcome.AwaitingConfirmation(runCatching { device.keyFingerprint() }.getOrDefault(""))
+                e.retryLater -> SyncOutcome.Offline(e.detail)
+                else -> SyncOutcome.Failed("${e.code}: ${e.detail}")
+            }
         } catch (e: FieldcaseException) {
             SyncOutcome.Failed(e.message ?: e.javaClass.simpleName)
         }

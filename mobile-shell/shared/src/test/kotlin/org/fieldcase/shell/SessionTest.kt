@@ -39,6 +39,11 @@ class TestServer {
 
     fun code(): String = command("code").getValue("code")
 
+    /** Confirms a newly enrolled phone by the key fingerprint it shows, as an admin does. */
+    fun confirm(session: FieldcaseSession) {
+        command("confirm ${session.identity().deviceId} ${session.keyFingerprint()}")
+    }
+
     fun stop() {
         runCatching { command("quit") }
         proc.outputStream.close()
@@ -93,7 +98,7 @@ class Tests(private val server: TestServer) {
         return FieldcaseSession.enroll(
             dir, server.info.getValue("url"), server.info.getValue("fingerprint"), server.code(),
             keys, passphrase, FAST, clock,
-        )
+        ).also { server.confirm(it) }
     }
 
     private fun synced(): FieldcaseSession = enroll().also { assertTrue(it.syncNow() is SyncOutcome.Synced) }
@@ -106,6 +111,10 @@ class Tests(private val server: TestServer) {
             keys, "correct horse", FAST,
         )
         assertEquals(SessionState.Unlocked, first.state)
+        // A new phone waits until the office confirms the key fingerprint it shows.
+        val waiting = first.syncNow()
+        assertEquals(SyncOutcome.AwaitingConfirmation(first.keyFingerprint()), waiting)
+        server.confirm(first)
         assertTrue(first.syncNow() is SyncOutcome.Synced)
 
         val session = FieldcaseSession.open(dir, keys, FAST)

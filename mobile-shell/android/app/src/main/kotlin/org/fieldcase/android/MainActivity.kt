@@ -176,6 +176,7 @@ fun SyncStatusScreen(vm: AppViewModel) {
             is SyncOutcome.Synced -> "Synced"
             is SyncOutcome.Offline -> "Offline — will retry (${s.consecutiveFailures} attempts)"
             is SyncOutcome.Failed -> "Sync failed: ${o.message}"
+            is SyncOutcome.AwaitingConfirmation -> "Waiting for the office to confirm this phone: key ${o.fingerprint}"
             SyncOutcome.Locked -> "Locked"
             SyncOutcome.Revoked -> "Revoked"
         },
