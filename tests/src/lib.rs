@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod browser;
+pub mod hostile;
 pub mod process;
 pub mod proxy;
 pub mod rawhttp;
@@ -23,6 +24,7 @@ use fieldcase_server::office::{cases, enrollment, users};
 use fieldcase_server::storage::testing::{TempPgDatabase, TestBackend};
 use fieldcase_server::{RunningServer, Server, SystemClock};
 
+pub use hostile::{deflate_bomb, raw_device};
 pub use proxy::FaultProxy;
 
 /// A real server on 127.0.0.1:0 with its data folder, on the database backend named by

@@ -17,7 +17,7 @@ use fieldcase_core::protocol::{ErrorBody, Role, WipeReceipt, enroll_request};
 use fieldcase_core::sync::{CaseChanges, PROTOCOL_VERSION, SyncRequest, SyncResponse};
 use fieldcase_core::transport::{Client, DeviceClient, DeviceCredential, RawRequest};
 use fieldcase_tests::rawhttp::{RawAnswer, RawConnection, request};
-use fieldcase_tests::{TestDevice, TestServer};
+use fieldcase_tests::{TestDevice, TestServer, deflate_bomb, raw_device};
 use serde::Deserialize;
 
 const SYNC: &str = "/v1/sync";
@@ -74,22 +74,6 @@ struct World {
     case_doc: Vec<u8>,
     good: TestDevice,
     good_notes: Vec<String>,
-}
-
-fn raw_device(server: &TestServer, user: &str) -> DeviceClient {
-    let url = format!("https://{}", server.addr());
-    let key = SigningKey::generate(&mut rand::rngs::OsRng);
-    let enrolled = fieldcase_core::transport::enroll(
-        &url,
-        server.fingerprint(),
-        &server.enrollment_code(user),
-        &key,
-    )
-    .unwrap();
-    DeviceClient::new(
-        Client::new(&url, server.fingerprint()).unwrap(),
-        DeviceCredential::new(enrolled.device_id, key),
-    )
 }
 
 fn setup() -> World {
@@ -394,23 +378,7 @@ fn generate(world: &World, name: &str) -> Vec<u8> {
             vec![automerge::ChangeHash([9; 32])],
         ),
         // A compressed change chunk whose 256 KB inflate to 256 MiB.
-        "upload_deflate_bomb" => {
-            let mut deflate = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
-            let zeros = vec![0u8; 1 << 20];
-            for _ in 0..256 {
-                std::io::Write::write_all(&mut deflate, &zeros).unwrap();
-            }
-            let body = deflate.finish().unwrap();
-            let mut chunk = vec![0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 2];
-            let mut len = body.len();
-            while len >= 0x80 {
-                chunk.push((len & 0x7f) as u8 | 0x80);
-                len >>= 7;
-            }
-            chunk.push(len as u8);
-            chunk.extend(body);
-            raw(chunk, vec![automerge::ChangeHash([9; 32])])
-        }
+        "upload_deflate_bomb" => raw(deflate_bomb(256), vec![automerge::ChangeHash([9; 32])]),
         "upload_random" => {
             let mut bytes = vec![0u8; 4096];
             rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);

@@ -9,25 +9,9 @@ use fieldcase_core::sync::{CaseChanges, PROTOCOL_VERSION, SyncRequest};
 use fieldcase_core::transport::{
     Client, DeviceClient, DeviceCredential, RawRequest, TransportError,
 };
-use fieldcase_tests::{TestDevice, TestServer};
+use fieldcase_tests::{TestDevice, TestServer, raw_device};
 
 const SYNC: &str = "/v1/sync";
-
-fn raw_device(server: &TestServer, user: &str) -> DeviceClient {
-    let url = format!("https://{}", server.addr());
-    let key = SigningKey::generate(&mut rand::rngs::OsRng);
-    let enrolled = fieldcase_core::transport::enroll(
-        &url,
-        server.fingerprint(),
-        &server.enrollment_code(user),
-        &key,
-    )
-    .unwrap();
-    DeviceClient::new(
-        Client::new(&url, server.fingerprint()).unwrap(),
-        DeviceCredential::new(enrolled.device_id, key),
-    )
-}
 
 /// Registers a raw replica's actor as `device` of `user`, as a phone's store does with its own
 /// edits: the hub takes changes only from actors registered to the device that uploads them.

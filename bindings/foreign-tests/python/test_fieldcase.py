@@ -259,7 +259,9 @@ class BindingsTest(unittest.TestCase):
             d.sync_now()
         self.assertEqual(e.exception.code, "device_unconfirmed")
         self.assertTrue(e.exception.retry_later)
-        self.assertEqual(d.list_cases(), [])
+        # No lease yet, so nothing opens before the office has confirmed it.
+        with self.assertRaises(fc.FieldcaseError.LeaseExpired):
+            d.list_cases()
         self.server.confirm(d)
         d.sync_now()
         self.assertIn(self.case_id, [c.id for c in d.list_cases()])
