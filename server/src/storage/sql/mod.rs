@@ -47,6 +47,8 @@ mod value;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tls_tests;
 
 pub use crate::error::SqlError;
 pub use database::{DEFAULT_PG_CONNECTIONS, Database, DatabaseConfig};
