@@ -7,8 +7,9 @@
 //! request_timeout_secs = 60
 //! # The database: a SQLite file (default: server.db in the data folder) or, for several
 //! # instances, one PostgreSQL database. The --database flag and FIELDCASE_DATABASE_URL
-//! # override it; keep the password out of this file's permissions' reach (mode 0600).
-//! database = "postgres://fieldcase:secret@10.0.0.5:5432/fieldcase"
+//! # override it; keep the password out of this file's permissions' reach (mode 0600). A host
+//! # other than this machine needs TLS: sslmode=verify-full and the CA file (docs/postgres.md).
+//! database = "postgres://fieldcase:secret@db.office.lan:5432/fieldcase?sslmode=verify-full&sslrootcert=/etc/fieldcase/db-ca.pem"
 //! database_connections = 8            # PostgreSQL connections of this instance
 //! cached_operations = 2000000         # automerge operations of case documents kept in memory
 //! ```

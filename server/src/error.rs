@@ -176,4 +176,21 @@ pub enum SqlError {
     /// The database configuration is unusable (the reason never repeats the URL).
     #[error("database configuration: {0}")]
     Config(&'static str),
+    /// The CA file of `sslmode=verify-full` (`sslrootcert`) cannot be read or holds no usable
+    /// certificate.
+    #[error("database configuration: the CA file {} {problem}", .path.display())]
+    CaFile {
+        /// The file, as the URL names it.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The TLS handshake with PostgreSQL failed: its certificate was not accepted (not signed
+    /// by the configured CA, not naming the host, expired) or the handshake itself failed.
+    /// Nothing was sent to the server beyond the handshake.
+    #[error("TLS to the database failed: {0}")]
+    Tls(#[source] rustls::Error),
+    /// The URL asks for TLS, but the PostgreSQL server answered that it does not offer it.
+    #[error("the database server does not offer TLS, which the URL's sslmode asks for")]
+    TlsNotOffered,
 }

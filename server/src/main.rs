@@ -34,7 +34,9 @@ struct Cli {
     config: Option<PathBuf>,
     /// Database: a postgres:// URL (several instances share one PostgreSQL database) or the
     /// path of a SQLite file. Default: server.db in the data folder. Prefer the environment
-    /// variable for a URL with a password (a flag is visible to other users in `ps`).
+    /// variable for a URL with a password (a flag is visible to other users in `ps`). A host
+    /// other than this machine needs `?sslmode=verify-full&sslrootcert=CA-FILE` (or
+    /// `sslmode=require`, or `sslmode=disable&allow_remote_plaintext=true`).
     #[arg(
         long,
         global = true,

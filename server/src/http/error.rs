@@ -96,8 +96,9 @@ fn storage_fault(e: &rusqlite::Error) -> Option<AppError> {
 /// [`storage_fault`] for the SQL facade: SQLite's faults as above; on PostgreSQL, class 53
 /// (insufficient resources: disk full, out of memory, too many connections), class 08 (the
 /// connection failed), 57P0x (the database is shutting down or starting), 55P03 (a lock not
-/// had within the lock timeout), 25006 (read-only transaction on a standby) and a full pool
-/// are answered as "try again later".
+/// had within the lock timeout), 25006 (read-only transaction on a standby), a full pool and a
+/// failed TLS handshake with the database (a new pooled connection) are answered as "try again
+/// later".
 fn sql_fault(e: &SqlError) -> Option<AppError> {
     let full = (
         StatusCode::INSUFFICIENT_STORAGE,
@@ -111,7 +112,7 @@ fn sql_fault(e: &SqlError) -> Option<AppError> {
     );
     let (status, code, reason) = match e {
         SqlError::Sqlite(db) => return storage_fault(db),
-        SqlError::Pool(_) => unavailable,
+        SqlError::Pool(_) | SqlError::Tls(_) | SqlError::TlsNotOffered => unavailable,
         SqlError::Postgres { code, .. } if code == "53100" => full,
         SqlError::Postgres { code, .. }
             if code.starts_with("53")

@@ -14,7 +14,7 @@ use crate::error::ServerError;
 use crate::http::ratelimit::FailureLimiter;
 use crate::storage::case_docs::CaseVault;
 use crate::storage::keys::ServerKeys;
-use crate::storage::sql::{DEFAULT_PG_CONNECTIONS, Database, DatabaseConfig};
+use crate::storage::sql::{DEFAULT_PG_CONNECTIONS, Database, DatabaseConfig, SslMode};
 
 /// Tunable limits of the HTTP app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,7 +183,11 @@ impl AppState {
     ) -> Result<AppState, ServerError> {
         let keys = ServerKeys::load_or_create(data_dir)?;
         let db = Database::open_with(database, limits.pg_connections)?;
-        tracing::info!(backend = database.backend_name(), "database opened");
+        tracing::info!(
+            backend = database.backend_name(),
+            sslmode = database.pg_ssl_mode().map(SslMode::as_str),
+            "database opened"
+        );
         AppState::new(db, keys, clock, limits)
     }
 

@@ -30,19 +30,20 @@ const RECONNECT: Duration = Duration::from_secs(1);
 
 /// Starts the listener thread for `vault` on the database at `url`.
 pub(crate) fn spawn(url: &PgUrl, vault: &Arc<CaseVault>) -> Result<(), ServerError> {
-    let config = url.config().clone();
+    let url = url.clone();
     let vault = Arc::downgrade(vault);
     std::thread::Builder::new()
         .name("fieldcase-listen".to_owned())
-        .spawn(move || listen(&config, &vault))
+        .spawn(move || listen(&url, &vault))
         .map_err(ServerError::io("starting the notification listener"))?;
     Ok(())
 }
 
-fn listen(config: &postgres::Config, vault: &Weak<CaseVault>) {
+fn listen(url: &PgUrl, vault: &Weak<CaseVault>) {
     let mut first = true;
     while vault.strong_count() > 0 {
-        let mut client = match config.connect(postgres::NoTls) {
+        // With TLS as the URL says, like every other connection of the server.
+        let mut client = match url.connect() {
             Ok(client) => client,
             Err(_) => {
                 tracing::warn!("live updates: cannot reach the database; retrying");

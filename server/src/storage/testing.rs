@@ -10,6 +10,11 @@
 //! throwaway cluster, started through `scripts/postgres start` (once per process; it stays up
 //! for the next run, `scripts/postgres stop` ends it). When neither works the error says why:
 //! a test never passes "on PostgreSQL" without a PostgreSQL server.
+//!
+//! A server that speaks only TLS, for the tests of TLS to the database, comes the same way from
+//! `FIELDCASE_PG_TLS_URL` or `scripts/postgres start --tls` ([`pg_tls_server_url_text`]). Every
+//! connection here is made by [`PgUrl::connect`], so a `FIELDCASE_PG_URL` with
+//! `sslmode=verify-full` runs the PostgreSQL tests over TLS.
 
 use std::sync::OnceLock;
 
@@ -45,32 +50,55 @@ pub fn pg_server_url() -> Result<PgUrl, String> {
 /// hands it to a server process. It holds the test server's password: never print it.
 pub fn pg_server_url_text() -> Result<String, String> {
     static URL: OnceLock<Result<String, String>> = OnceLock::new();
-    let url = URL.get_or_init(|| {
-        if let Ok(url) = std::env::var("FIELDCASE_PG_URL")
-            && !url.is_empty()
-        {
-            return Ok(url);
-        }
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/postgres");
-        let out = std::process::Command::new(script)
-            .arg("start")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .map_err(|e| format!("could not run {script}: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "FIELDCASE_PG_URL is unset and `scripts/postgres start` failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .find_map(|l| l.strip_prefix("FIELDCASE_PG_URL="))
-            .map(str::to_owned)
-            .ok_or_else(|| "scripts/postgres start printed no FIELDCASE_PG_URL line".to_owned())
-    });
-    url.clone()
+    URL.get_or_init(|| cluster_url("FIELDCASE_PG_URL", &["start"]))
+        .clone()
         .map_err(|why| format!("PostgreSQL tests need a server: {why}"))
+}
+
+/// The URL of a PostgreSQL server that takes TCP connections only over TLS, with
+/// `sslmode=verify-full&sslrootcert=...` (its CA): `FIELDCASE_PG_TLS_URL`, or this work tree's
+/// throwaway TLS cluster (`scripts/postgres start --tls`). It holds a password: never print it.
+pub fn pg_tls_server_url_text() -> Result<String, String> {
+    static URL: OnceLock<Result<String, String>> = OnceLock::new();
+    URL.get_or_init(|| cluster_url("FIELDCASE_PG_TLS_URL", &["start", "--tls"]))
+        .clone()
+        .map_err(|why| format!("PostgreSQL TLS tests need a server with TLS: {why}"))
+}
+
+/// `var` if it is set, otherwise the `var=` line `scripts/postgres args` prints.
+fn cluster_url(var: &str, args: &[&str]) -> Result<String, String> {
+    if let Ok(url) = std::env::var(var)
+        && !url.is_empty()
+    {
+        return Ok(url);
+    }
+    script_cluster_url(var, args)
+}
+
+/// The `var=` line `scripts/postgres args` prints: this work tree's throwaway cluster, started
+/// if it is not running, whatever `var` holds (a test that needs a server without TLS when
+/// `FIELDCASE_PG_URL` names one with).
+pub fn script_cluster_url(var: &str, args: &[&str]) -> Result<String, String> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/postgres");
+    let out = std::process::Command::new(script)
+        .args(args)
+        .env_remove(var)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("could not run {script}: {e}"))?;
+    let command = format!("scripts/postgres {}", args.join(" "));
+    if !out.status.success() {
+        return Err(format!(
+            "{var} is unset or not usable here and `{command}` failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let prefix = format!("{var}=");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .map(str::to_owned)
+        .ok_or_else(|| format!("`{command}` printed no {var} line"))
 }
 
 /// `url` (a `postgres://` URL) naming the database `name` instead.
@@ -111,17 +139,23 @@ impl std::fmt::Debug for TempPgDatabase {
 impl TempPgDatabase {
     /// Creates the database on [`pg_server_url`].
     pub fn create() -> Result<TempPgDatabase, String> {
-        let server = pg_server_url()?;
+        TempPgDatabase::create_on(&pg_server_url_text()?)
+    }
+
+    /// Creates the database on the server of `server_url` (a `postgres://` URL, with its TLS
+    /// settings; it is never part of the error).
+    pub fn create_on(server_url: &str) -> Result<TempPgDatabase, String> {
+        let server = PgUrl::parse(server_url)
+            .map_err(|e| format!("the PostgreSQL test server's URL is refused: {e}"))?;
         let name = format!("fc_test_{}", uuid::Uuid::new_v4().simple());
         let mut client = server
-            .config()
-            .connect(postgres::NoTls)
-            .map_err(|_| "could not connect to the PostgreSQL test server".to_owned())?;
+            .connect()
+            .map_err(|e| format!("could not connect to the PostgreSQL test server: {e}"))?;
         client
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .map_err(|e| format!("CREATE DATABASE failed: {e}"))?;
         let url = server.with_dbname(&name);
-        let url_text = with_db_name(&pg_server_url_text()?, &name)?;
+        let url_text = with_db_name(server_url, &name)?;
         Ok(TempPgDatabase {
             server,
             name,
@@ -154,15 +188,14 @@ impl TempPgDatabase {
     /// A plain connection to the database (for a test to look or tamper, as the owner).
     pub fn connect(&self) -> Result<postgres::Client, String> {
         self.url
-            .config()
-            .connect(postgres::NoTls)
-            .map_err(|_| "could not connect to the test database".to_owned())
+            .connect()
+            .map_err(|e| format!("could not connect to the test database: {e}"))
     }
 }
 
 impl Drop for TempPgDatabase {
     fn drop(&mut self) {
-        if let Ok(mut client) = self.server.config().connect(postgres::NoTls) {
+        if let Ok(mut client) = self.server.connect() {
             let _ = client.batch_execute(&format!(
                 "DROP DATABASE IF EXISTS {} WITH (FORCE)",
                 self.name

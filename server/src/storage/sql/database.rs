@@ -10,7 +10,7 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use zeroize::Zeroizing;
 
-use super::{Backend, Keyed, PgPool, Sql, SqlError, pg_migrate};
+use super::{Backend, Keyed, PgPool, PgUrl, Sql, SqlError, pg_migrate};
 
 use crate::error::ServerError;
 
@@ -28,47 +28,6 @@ pub const DEFAULT_PG_CONNECTIONS: usize = 8;
 /// How long a caller waits for a pooled connection.
 const POOL_WAIT: Duration = Duration::from_secs(30);
 
-/// A PostgreSQL connection URL (`postgres://user:password@host:port/db`), parsed. Its `Debug`
-/// hides the password, and it has no `Display`: the text of the URL is never logged.
-#[derive(Clone)]
-pub struct PgUrl(Box<postgres::Config>);
-
-impl std::fmt::Debug for PgUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // postgres::Config's Debug prints the password as "_".
-        f.debug_tuple("PgUrl").field(&self.0).finish()
-    }
-}
-
-impl PgUrl {
-    /// Parses a URL or a `key=value` connection string. The error does not repeat any part
-    /// of it (it may hold a password).
-    pub fn parse(url: &str) -> Result<PgUrl, SqlError> {
-        let mut config: postgres::Config = url
-            .parse()
-            .map_err(|_| SqlError::Config("the PostgreSQL URL is not a valid connection string"))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(10));
-        }
-        if config.get_application_name().is_none() {
-            config.application_name("fieldcase-server");
-        }
-        Ok(PgUrl(Box::new(config)))
-    }
-
-    /// The parsed configuration.
-    pub fn config(&self) -> &postgres::Config {
-        &self.0
-    }
-
-    /// The same server and credentials, another database (tests make one database each).
-    pub fn with_dbname(&self, dbname: &str) -> PgUrl {
-        let mut config = self.0.clone();
-        config.dbname(dbname);
-        PgUrl(config)
-    }
-}
-
 /// Which database the server uses.
 #[derive(Debug, Clone)]
 pub enum DatabaseConfig {
@@ -79,8 +38,9 @@ pub enum DatabaseConfig {
 }
 
 impl DatabaseConfig {
-    /// Reads a database setting: a `postgres://` or `postgresql://` URL is PostgreSQL,
-    /// `sqlite:PATH` or anything else is the path of a SQLite file.
+    /// Reads a database setting: a `postgres://` or `postgresql://` URL is PostgreSQL (with
+    /// its TLS settings checked and its CA file read: [`PgUrl::parse`]), `sqlite:PATH` or
+    /// anything else is the path of a SQLite file.
     pub fn parse(setting: &str) -> Result<DatabaseConfig, SqlError> {
         let setting = setting.trim();
         if setting.starts_with("postgres://") || setting.starts_with("postgresql://") {
@@ -96,6 +56,15 @@ impl DatabaseConfig {
     /// The embedded default: `server.db` in the data folder.
     pub fn default_in(data_dir: &std::path::Path) -> DatabaseConfig {
         DatabaseConfig::Sqlite(data_dir.join(crate::storage::sql::DB_FILE))
+    }
+
+    /// How connections to PostgreSQL are secured (the URL's `sslmode`), for logs; `None` on
+    /// SQLite.
+    pub fn pg_ssl_mode(&self) -> Option<super::SslMode> {
+        match self {
+            DatabaseConfig::Sqlite(_) => None,
+            DatabaseConfig::Postgres(url) => Some(url.ssl_mode()),
+        }
     }
 
     /// `sqlite` or `postgres`, for logs (never the URL).
@@ -180,7 +149,7 @@ impl Database {
     /// Connects to PostgreSQL, migrates it (serialised with other instances starting at the
     /// same time) and keeps a pool of at most `max_connections`.
     pub fn open_postgres(url: &PgUrl, max_connections: usize) -> Result<Database, ServerError> {
-        let pool = PgPool::new(url.config().clone(), max_connections, POOL_WAIT);
+        let pool = PgPool::new(url.clone(), max_connections, POOL_WAIT);
         let mut client = pool.connect()?;
         pg_migrate(&mut client)?;
         drop(client);

@@ -31,23 +31,31 @@
 //!
 //! No error of this module carries row data or a password: PostgreSQL's `DETAIL` lines (which
 //! quote the offending row) are dropped, and connection URLs never appear in errors or logs.
+//!
+//! Connections to PostgreSQL are secured as the URL's `sslmode` says ([`PgUrl`]: `verify-full`
+//! with a CA file, `require`, or `disable`, which is the default and allowed only on this
+//! machine unless explicitly allowed for another host).
 
 mod database;
 mod dialect;
 mod pg;
 mod pg_schema;
+mod pg_url;
 mod sqlite;
 mod sqlite_schema;
 mod value;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tls_tests;
 
 pub use crate::error::SqlError;
-pub use database::{DEFAULT_PG_CONNECTIONS, Database, DatabaseConfig, PgUrl};
+pub use database::{DEFAULT_PG_CONNECTIONS, Database, DatabaseConfig};
 pub use dialect::to_postgres_placeholders;
 pub use pg::{PgPool, PooledClient};
 pub use pg_schema::{PG_MIGRATIONS, pg_migrate, pg_schema_version};
+pub use pg_url::{ALLOW_REMOTE_PLAINTEXT, PgUrl, SslMode};
 pub use sqlite_schema::{DB_FILE, migrate, open_sqlite, schema_version};
 pub use value::{FromValue, Param, Row, Value};
 

@@ -6,17 +6,19 @@
 //! used on a thread that is not running async code: tokio's blocking pool
 //! ([`super::Database::call_write`]), a plain thread, or start-up code.
 //!
-//! Connections use `NoTls`: the database is on 127.0.0.1 or on a private network
-//! (docs/postgres.md); no second TLS provider is built into the server.
+//! Connections are opened by [`PgUrl::connect`], with or without TLS as the URL's `sslmode`
+//! says. A failed TLS handshake becomes [`SqlError::Tls`] (rustls's reason, say a certificate
+//! not signed by the configured CA or not naming the host), a server that refuses TLS
+//! [`SqlError::TlsNotOffered`].
 
 use std::error::Error as StdError;
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
-use postgres::{Client, GenericClient, NoTls, Transaction};
+use postgres::{Client, GenericClient, Transaction};
 
-use super::{Backend, Param, Row, Sql, SqlError, Value, to_postgres_placeholders};
+use super::{Backend, Param, PgUrl, Row, Sql, SqlError, Value, to_postgres_placeholders};
 
 type BoxError = Box<dyn StdError + Sync + Send>;
 
@@ -136,6 +138,9 @@ impl From<postgres::Error> for SqlError {
             }
             return SqlError::Postgres { code, info };
         }
+        if let Some(tls) = tls_failure(&e) {
+            return tls;
+        }
         // Outside the database: connection and I/O errors (reported as SQLSTATE 08006,
         // connection failure), and our own fixed conversion messages ("-----"). Their text
         // holds no row data and no part of the connection URL.
@@ -156,6 +161,31 @@ impl From<postgres::Error> for SqlError {
             info: e.to_string(),
         }
     }
+}
+
+/// The TLS failure behind a connection error, if it is one. rustls's error reaches us inside
+/// the `io::Error` of the TLS stream (whose own `source` skips it, so it is unwrapped with
+/// `get_ref`); a server that answers the TLS request with "no" is reported by the client with
+/// a fixed text.
+fn tls_failure(e: &postgres::Error) -> Option<SqlError> {
+    let mut source = StdError::source(e);
+    while let Some(s) = source {
+        if let Some(tls) = s.downcast_ref::<rustls::Error>() {
+            return Some(SqlError::Tls(tls.clone()));
+        }
+        if let Some(tls) = s
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return Some(SqlError::Tls(tls.clone()));
+        }
+        if s.to_string() == "server does not support TLS" {
+            return Some(SqlError::TlsNotOffered);
+        }
+        source = s.source();
+    }
+    None
 }
 
 fn pg_params<'p>(params: &'p [Param<'_>]) -> Vec<&'p (dyn ToSql + Sync)> {
@@ -237,7 +267,7 @@ impl_sql_for_pg!(Transaction<'_>);
 /// broken ones dropped. Waiting for a free connection is bounded by a timeout, after which the
 /// caller gets [`SqlError::Pool`] (and the request a 503) rather than hanging.
 pub struct PgPool {
-    config: postgres::Config,
+    url: PgUrl,
     max: usize,
     wait: Duration,
     state: Mutex<PoolState>,
@@ -251,20 +281,20 @@ struct PoolState {
 
 impl std::fmt::Debug for PgPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // postgres::Config's Debug redacts the password.
+        // PgUrl's Debug redacts the password.
         f.debug_struct("PgPool")
-            .field("config", &self.config)
+            .field("url", &self.url)
             .field("max", &self.max)
             .finish_non_exhaustive()
     }
 }
 
 impl PgPool {
-    /// A pool for `config` holding at most `max` (at least 1) connections; a caller waits at
+    /// A pool for `url` holding at most `max` (at least 1) connections; a caller waits at
     /// most `wait` for one. Connects lazily.
-    pub fn new(config: postgres::Config, max: usize, wait: Duration) -> PgPool {
+    pub fn new(url: PgUrl, max: usize, wait: Duration) -> PgPool {
         PgPool {
-            config,
+            url,
             max: max.max(1),
             wait,
             state: Mutex::new(PoolState {
@@ -279,7 +309,7 @@ impl PgPool {
     /// advisory lock must end with its connection). A session left idle inside a transaction
     /// for a minute (a hung instance holding the write lock) is ended by the database.
     pub fn connect(&self) -> Result<Client, SqlError> {
-        let mut client = self.config.connect(NoTls)?;
+        let mut client = self.url.connect()?;
         client.batch_execute("SET idle_in_transaction_session_timeout = '60s'")?;
         Ok(client)
     }

@@ -31,7 +31,7 @@ impl TempPg {
     fn new() -> TempPg {
         let admin = pg_admin_url();
         let name = format!("fc_test_{}", uuid::Uuid::new_v4().simple());
-        let mut client = admin.config().connect(postgres::NoTls).expect("connect");
+        let mut client = admin.connect().expect("connect");
         client
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .expect("create database");
@@ -40,13 +40,13 @@ impl TempPg {
     }
 
     fn client(&self) -> postgres::Client {
-        self.url.config().connect(postgres::NoTls).expect("connect")
+        self.url.connect().expect("connect")
     }
 }
 
 impl Drop for TempPg {
     fn drop(&mut self) {
-        if let Ok(mut client) = self.admin.config().connect(postgres::NoTls) {
+        if let Ok(mut client) = self.admin.connect() {
             let _ = client.batch_execute(&format!(
                 "DROP DATABASE IF EXISTS {} WITH (FORCE)",
                 self.name
@@ -744,12 +744,10 @@ fn the_async_entry_runs_on_the_blocking_pool() {
 #[test]
 fn errors_hold_no_password_and_no_row_data() {
     let admin = pg_admin_url();
-    let mut wrong = admin.config().clone();
-    wrong.password("not-the-password-3f9a");
-    let Err(err) = wrong.connect(postgres::NoTls) else {
+    let wrong = admin.with_password("not-the-password-3f9a");
+    let Err(err) = wrong.connect() else {
         panic!("a wrong password was accepted");
     };
-    let err = SqlError::from(err);
     let text = format!("{err} {err:?}");
     assert!(!text.contains("not-the-password-3f9a"), "{text}");
     assert!(
