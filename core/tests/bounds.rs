@@ -91,8 +91,7 @@ fn registered(doc: &mut AutoCommit, user: UserId, device: DeviceId) {
 fn correct_note(doc: &mut AutoCommit, obj: &automerge::ObjId, user: UserId, device: DeviceId) {
     let body = doc.get(obj, "body").unwrap().unwrap().1;
     doc.splice_text(&body, 0, 0, "Corrected: ").unwrap();
-    let editors = doc.put_object(obj, "editors", ObjType::Map).unwrap();
-    doc.put(&editors, device.to_string(), user.to_string())
+    doc.put(obj, format!("editor:{device}"), user.to_string())
         .unwrap();
 }
 
@@ -701,8 +700,7 @@ fn a_device_told_to_purge_a_case_may_write_to_it_for_the_grace_only_receipt_or_n
             let obj = note_obj(doc, &note);
             let body = doc.get(&obj, "body").unwrap().unwrap().1;
             doc.splice_text(&body, 0, 0, text).unwrap();
-            let editors = doc.put_object(&obj, "editors", ObjType::Map).unwrap();
-            doc.put(&editors, bo_phone.to_string(), bo.to_string())
+            doc.put(&obj, format!("editor:{bo_phone}"), bo.to_string())
                 .unwrap();
         }
     };

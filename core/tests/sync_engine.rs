@@ -476,3 +476,44 @@ fn a_note_written_while_the_clock_ran_ahead_is_redated_before_it_travels_and_syn
     a.clock.set(now + time::Duration::minutes(30));
     assert_eq!(a.store.redate_future_notes().unwrap(), 0);
 }
+
+#[test]
+fn two_colleagues_editing_one_note_at_once_are_both_kept_and_both_named() {
+    let mut hub = MemoryHub::new();
+    let (da, db, dc) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let a = create(da.path(), [1; 32]);
+    let b = create(db.path(), [2; 32]);
+    let c = create(dc.path(), [3; 32]);
+    let users = [a.identity.user, b.identity.user, c.identity.user];
+    let case = office_case(&mut hub, &users, false);
+    sync(&c.store, &mut link(&mut hub, &c)).unwrap();
+    let written = c
+        .store
+        .write_note(case, &note("Court hearing moved."))
+        .unwrap();
+    sync(&c.store, &mut link(&mut hub, &c)).unwrap();
+    sync(&a.store, &mut link(&mut hub, &a)).unwrap();
+    sync(&b.store, &mut link(&mut hub, &b)).unwrap();
+    // Offline, each completes the colleague's note in her own words.
+    a.store
+        .edit_note(case, written, "Court hearing moved to 12 December.")
+        .unwrap();
+    b.store
+        .edit_note(case, written, "Court hearing moved. Interpreter booked.")
+        .unwrap();
+    sync(&a.store, &mut link(&mut hub, &a)).unwrap();
+    sync(&b.store, &mut link(&mut hub, &b)).unwrap();
+    let at_office = hub_case(&hub, case);
+    let editors: Vec<UserId> = at_office.notes[0]
+        .edited_by
+        .iter()
+        .map(|e| e.user)
+        .collect();
+    assert_eq!(editors.len(), 2, "{editors:?}");
+    assert!(editors.contains(&a.identity.user) && editors.contains(&b.identity.user));
+    assert_eq!(at_office.notes[0].author.user, c.identity.user);
+}

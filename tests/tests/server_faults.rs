@@ -21,7 +21,7 @@ use mounts::Tmpfs;
 
 fn server_on(disk: &Tmpfs) -> TestServer {
     let dir = tempfile::tempdir_in(disk.path()).unwrap();
-    let running = Server::start(dir.path(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    let running = Server::start_with(TestServer::options(dir.path(), None)).unwrap();
     // The disk faults are the SQLite file's: on SQLite in every run.
     TestServer {
         running: Some(running),

@@ -227,14 +227,14 @@ impl CaseDoc {
         let mut tags = key_set(doc, f.child("tags", ObjType::Map));
         tags.dedup();
         let mut edited_by = Vec::new();
-        if let Some(editors) = f.child("editors", ObjType::Map) {
-            for (device, user, _) in &Fields::of(doc, &editors).items {
-                let ValueRef::Scalar(ScalarValueRef::Str(user)) = user else {
-                    continue;
-                };
-                if let (Ok(device), Ok(user)) = (device.parse(), user.parse()) {
-                    edited_by.push(Author { user, device });
-                }
+        for (key, user, _) in &f.items {
+            let (Some(device), ValueRef::Scalar(ScalarValueRef::Str(user))) =
+                (key.strip_prefix(super::write::EDITOR_PREFIX), user)
+            else {
+                continue;
+            };
+            if let (Ok(device), Ok(user)) = (device.parse(), user.parse()) {
+                edited_by.push(Author { user, device });
             }
         }
         edited_by.sort_by_key(|a| (a.user, a.device));

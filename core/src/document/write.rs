@@ -33,6 +33,14 @@ fn put_set(doc: &mut AutoCommit, obj: &ObjId, key: &str, members: &[UserId]) -> 
     Ok(())
 }
 
+/// Prefix of the keys of a note that name its editors: `editor:DEVICE` holds the editor's user.
+pub(crate) const EDITOR_PREFIX: &str = "editor:";
+
+/// The key of a note naming `device` as one of its editors.
+pub(crate) fn editor_key(device: crate::ids::DeviceId) -> String {
+    format!("{EDITOR_PREFIX}{device}")
+}
+
 impl CaseDoc {
     /// Runs `edit` as one change by `author` at `now`; on error nothing of it remains.
     fn transact<T>(
@@ -145,9 +153,9 @@ impl CaseDoc {
         self.transact(author, now, "note.edit", |d| {
             d.update_text(&text, body).map_err(am)?;
             d.put(&obj, "edited_at", format_time(now)?).map_err(am)?;
-            // Each editor under her device's key: concurrent edits by two devices both stay.
-            let editors = map(d, &obj, "editors")?;
-            d.put(&editors, author.device.to_string(), author.user.to_string())
+            // Each editor under a key of her own on the note itself (not in a nested map, which
+            // two devices editing at once would each create, one hiding the other).
+            d.put(&obj, editor_key(author.device), author.user.to_string())
                 .map_err(am)?;
             touch(d, now)
         })
