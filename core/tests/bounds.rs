@@ -723,3 +723,40 @@ fn a_device_told_to_purge_a_case_may_write_to_it_for_the_grace_only_receipt_or_n
     assert_eq!(response.purge, vec![id]);
     assert_eq!(hub.case_bytes(id), Some(stored.as_slice()));
 }
+
+#[test]
+fn documents_loaded_before_the_transaction_are_used_only_if_the_upload_is_still_allowed() {
+    use fieldcase_core::sync::hub::{MemoryHub, allowed_uploads, handle_sync_loaded, load_uploads};
+    let (id, saved, _, note) = office_case();
+    let (bo, bo_phone) = (UserId::new(), DeviceId::new());
+    let mut hub = MemoryHub::new();
+    hub.put_case(id, saved.clone(), &[bo]);
+    // A whole document, as a phone sends a case the office has not confirmed to it.
+    let request = raw_upload(id, &saved, (bo, bo_phone), 0, |doc| {
+        correct_note(doc, &note_obj(doc, &note), bo, bo_phone);
+    });
+    let allowed: Vec<bool> = allowed_uploads(&mut hub, bo_phone, bo, &request)
+        .unwrap()
+        .iter()
+        .map(Option::is_some)
+        .collect();
+    assert_eq!(allowed, [true]);
+    let early = load_uploads(&request, &allowed);
+    // Taken from her between the load and the transaction: what was loaded is dropped.
+    hub.set_assigned(id, &[]);
+    let response = handle_sync_loaded(&mut hub, bo_phone, bo, &request, Some(early)).unwrap();
+    assert!(response.accepted.is_empty());
+    assert_eq!(hub.case_bytes(id), Some(saved.as_slice()));
+    // Given to her between the load (which then skipped it) and the transaction: loaded now.
+    let skipped = load_uploads(&request, &[false]);
+    hub.set_assigned(id, &[bo]);
+    let response = handle_sync_loaded(&mut hub, bo_phone, bo, &request, Some(skipped)).unwrap();
+    assert_eq!(response.accepted, vec![id]);
+    let doc = CaseDoc::load(id, hub.case_bytes(id).unwrap(), &ActorId::random()).unwrap();
+    assert!(
+        doc.note(note.parse().unwrap())
+            .unwrap()
+            .body
+            .starts_with("Corrected: ")
+    );
+}

@@ -106,24 +106,20 @@ pub trait HubStorage {
     fn record_purge(&mut self, device: DeviceId, case: CaseId) -> Result<()>;
 }
 
-/// Handles one sync request from `device` (owned by `user`): applies its uploads to the cases it
-/// may change, and answers with what changed since its cursor among the cases assigned to `user`.
-/// Bad changes in an upload fail the whole request with a typed error; nothing is stored.
-pub fn handle_sync(
+/// Which uploads of `request` `device` (owned by `user`) may make, index for index, with what
+/// the hub knows of its copy of each such case (`None`: the upload is skipped), checked before
+/// any received byte is inflated or loaded: a case assigned to its user, or one unassigned since
+/// the device was sent it (that still takes the device's pending changes, so nothing written in
+/// the field is lost, for [`PURGE_GRACE_SECS`] after the purge was first ordered; then the
+/// device purges it). What the allowed uploads would inflate to is bounded for the whole
+/// request ([`MAX_INFLATED`]). Only reads `storage`.
+pub fn allowed_uploads(
     storage: &mut dyn HubStorage,
     device: DeviceId,
     user: UserId,
     request: &SyncRequest,
-) -> Result<SyncResponse> {
-    for case in &request.purged {
-        storage.record_purge(device, *case)?;
-    }
+) -> Result<Vec<Option<DeviceCaseState>>> {
     let now = storage.now();
-    let mut accepted = Vec::new();
-    // Which uploads the device may make at all, before any received byte is inflated or loaded:
-    // a case assigned to its user, or one unassigned since the device was sent it (that still
-    // takes the device's pending changes, so nothing written in the field is lost; then the
-    // device purges it). Bombs for cases the device may not change cost nothing.
     let mut known = Vec::with_capacity(request.uploads.len());
     let mut inflated = 0u64;
     let due = if request.uploads.is_empty() {
@@ -153,7 +149,71 @@ pub fn handle_sync(
         }
         known.push(allowed.then_some(state));
     }
-    let wholes = load_documents(&request.uploads, &known);
+    Ok(known)
+}
+
+/// The documents of a request's uploads, loaded and bounds-checked ahead of
+/// [`handle_sync_loaded`]: for a phone's first upload of its cases this is most of the hub's
+/// work, and it needs no storage, so a server does it outside its database turn.
+pub struct LoadedUploads(Vec<Option<Option<Result<ReceivedDoc>>>>);
+
+/// Loads the documents of the uploads `allowed` marks (index for index; see
+/// [`allowed_uploads`]), side by side.
+pub fn load_uploads(request: &SyncRequest, allowed: &[bool]) -> LoadedUploads {
+    let loaded = load_documents(&request.uploads, allowed);
+    LoadedUploads(
+        loaded
+            .into_iter()
+            .zip(allowed)
+            .map(|(doc, &allowed)| allowed.then_some(doc))
+            .collect(),
+    )
+}
+
+/// Handles one sync request from `device` (owned by `user`): applies its uploads to the cases it
+/// may change, and answers with what changed since its cursor among the cases assigned to `user`.
+/// Bad changes in an upload fail the whole request with a typed error; nothing is stored.
+pub fn handle_sync(
+    storage: &mut dyn HubStorage,
+    device: DeviceId,
+    user: UserId,
+    request: &SyncRequest,
+) -> Result<SyncResponse> {
+    handle_sync_loaded(storage, device, user, request, None)
+}
+
+/// [`handle_sync`] with the uploads' documents loaded beforehand ([`load_uploads`]). Which
+/// uploads are allowed is decided again here, in the request's transaction: a document loaded
+/// for an upload no longer allowed is dropped, one allowed since is loaded now.
+pub fn handle_sync_loaded(
+    storage: &mut dyn HubStorage,
+    device: DeviceId,
+    user: UserId,
+    request: &SyncRequest,
+    loaded: Option<LoadedUploads>,
+) -> Result<SyncResponse> {
+    for case in &request.purged {
+        storage.record_purge(device, *case)?;
+    }
+    let now = storage.now();
+    let mut accepted = Vec::new();
+    let known = allowed_uploads(storage, device, user, request)?;
+    let mut loaded = loaded.map(|l| l.0).unwrap_or_default();
+    loaded.resize_with(request.uploads.len(), || None);
+    let missing: Vec<bool> = known
+        .iter()
+        .zip(&loaded)
+        .map(|(k, l)| k.is_some() && l.is_none())
+        .collect();
+    let mut late = load_documents(&request.uploads, &missing).into_iter();
+    let wholes: Vec<Option<Result<ReceivedDoc>>> = loaded
+        .into_iter()
+        .zip(&missing)
+        .map(|(early, &missing)| {
+            let late = late.next().flatten();
+            if missing { late } else { early.flatten() }
+        })
+        .collect();
     for ((upload, whole), known) in request.uploads.iter().zip(wholes).zip(known) {
         let Some(known) = known else {
             continue;
@@ -279,15 +339,9 @@ pub fn handle_sync(
 /// [`ReceivedDoc::load`] of every upload, index for index, side by side: the loads and bounds
 /// checks of a first upload's documents are most of the hub's work for it, need nothing from
 /// storage, and are independent of each other.
-fn load_documents<T>(
-    uploads: &[CaseChanges],
-    allowed: &[Option<T>],
-) -> Vec<Option<Result<ReceivedDoc>>> {
-    let wanted: Vec<(&CaseChanges, bool)> = uploads
-        .iter()
-        .zip(allowed)
-        .map(|(u, a)| (u, a.is_some()))
-        .collect();
+fn load_documents(uploads: &[CaseChanges], wanted: &[bool]) -> Vec<Option<Result<ReceivedDoc>>> {
+    let wanted: Vec<(&CaseChanges, bool)> =
+        uploads.iter().zip(wanted).map(|(u, &w)| (u, w)).collect();
     let load = |&(u, wanted): &(&CaseChanges, bool)| {
         wanted
             .then(|| ReceivedDoc::load(u.case_id, &u.changes))

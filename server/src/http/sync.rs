@@ -1,8 +1,15 @@
 //! `POST /v1/sync`: one round of the sync protocol for an authenticated device.
 //!
-//! The request is decoded with every bound checked before any work; the automerge work runs on
-//! the blocking pool inside one write transaction ([`crate::storage::sql::Database::call_write`], under
-//! the global write lock on either backend), so a request that fails changes nothing and a bad upload from one device never touches another device's data.
+//! The request is decoded with every bound checked before any work. Whole documents among the
+//! uploads (a phone's first upload of its cases, the heaviest automerge work) are loaded and
+//! bounds-checked on the blocking pool before the write transaction, for the uploads a read
+//! snapshot allows, so that pages and other syncs do not wait behind that work; the rest (the
+//! allowed uploads decided again, the merge, the answer) runs in one write transaction
+//! ([`crate::storage::sql::Database::call_write`], under the global write lock on either
+//! backend), so a request that fails changes nothing and a bad upload from one device never
+//! touches another device's data.
+
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -10,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use fieldcase_core::CoreError;
 use fieldcase_core::ids::{DeviceId, UserId};
 use fieldcase_core::protocol::{Lease, MAX_SYNC_BODY, WipeReceipt, error_code};
-use fieldcase_core::sync::hub::handle_sync;
+use fieldcase_core::sync::hub::{allowed_uploads, handle_sync_loaded, load_uploads};
 use fieldcase_core::sync::{SyncError, SyncRequest};
 
 use crate::error::ServerError;
@@ -42,6 +49,20 @@ fn refused(e: SyncError) -> AppError {
     }
 }
 
+/// The answer to a request the hub refused: a database failure core's error cannot carry as
+/// such (507/503), bad changes as 422, anything else as the core error it is.
+fn hub_refusal(e: CoreError, failure: Option<crate::error::SqlError>) -> AppError {
+    match (e, failure) {
+        (_, Some(failure)) => AppError::from(failure),
+        (CoreError::Document(why), None) => AppError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            error_code::BAD_CHANGES,
+            format!("the uploaded changes do not apply: {why}; nothing was stored"),
+        ),
+        (e, None) => AppError::from(ServerError::Core(e)),
+    }
+}
+
 /// What one sync transaction decided.
 enum Outcome {
     Synced(fieldcase_core::sync::SyncResponse),
@@ -63,6 +84,36 @@ pub(crate) async fn sync(
     let lease_secs = i64::try_from(state.limits().lease.as_secs()).unwrap_or(i64::MAX);
     let revoked_at_door = auth.revoked;
     let retention_secs = i64::try_from(state.limits().retention.as_secs()).unwrap_or(i64::MAX);
+    let request = Arc::new(request);
+    // Whole documents (a phone's first upload of its cases) are loaded and bounds-checked
+    // before the write transaction, outside any database turn: which uploads may be made is
+    // read in a snapshot, then the documents are loaded on the blocking pool. The transaction
+    // decides again and loads whatever it was not given.
+    let preloaded = if !revoked_at_door
+        && request
+            .uploads
+            .iter()
+            .any(|u| fieldcase_core::document::is_document_chunk(&u.changes))
+    {
+        let (vault, shared) = (vault.clone(), request.clone());
+        let allowed = state
+            .db()
+            .call_read(move |sql| {
+                let mut hub = SqlHub::new(sql, &vault, now, retention_secs);
+                match allowed_uploads(&mut hub, device, user, &shared) {
+                    Ok(known) => Ok(known.iter().map(Option::is_some).collect::<Vec<_>>()),
+                    Err(e) => Err(hub_refusal(e, hub.take_failure())),
+                }
+            })
+            .await?;
+        let shared = request.clone();
+        let loaded = tokio::task::spawn_blocking(move || load_uploads(&shared, &allowed))
+            .await
+            .map_err(|_| AppError::internal(&"loading the uploads stopped"))?;
+        Some(loaded)
+    } else {
+        None
+    };
     let outcome = state
         .db()
         .call_write(move |sql| {
@@ -87,20 +138,9 @@ pub(crate) async fn sync(
                 return Ok((Outcome::Revoked, Vec::new()));
             }
             let mut hub = SqlHub::new(sql, &vault, now, retention_secs);
-            let response = match handle_sync(&mut hub, device, user, &request) {
+            let response = match handle_sync_loaded(&mut hub, device, user, &request, preloaded) {
                 Ok(response) => response,
-                // A database failure core's error cannot carry: answered as such (507/503).
-                Err(_) if let Some(failure) = hub.take_failure() => {
-                    return Err(AppError::from(failure));
-                }
-                Err(CoreError::Document(why)) => {
-                    return Err(AppError::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        error_code::BAD_CHANGES,
-                        format!("the uploaded changes do not apply: {why}; nothing was stored"),
-                    ));
-                }
-                Err(e) => return Err(AppError::from(ServerError::Core(e))),
+                Err(e) => return Err(hub_refusal(e, hub.take_failure())),
             };
             let expires = now.saturating_add(lease_secs);
             devices::record_sync(hub.sql(), device.as_uuid(), now, expires)?;
