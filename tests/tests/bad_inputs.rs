@@ -81,8 +81,10 @@ fn setup() -> World {
         l.request_timeout = REQUEST_TIMEOUT;
         l.first_request_timeout = HEADER_TIMEOUT;
         l.header_read_timeout = HEADER_TIMEOUT;
-        // The catalogue holds many failed enrollments from one address on purpose.
+        // The catalogue holds many failed enrollments from one address on purpose, and many
+        // requests of one device.
         l.enroll_failures_per_window = 10_000;
+        l.device_burst = 10_000;
     });
     let ana = server.add_user("ana", Role::FieldWorker);
     let bea = server.add_user("bea", Role::FieldWorker);

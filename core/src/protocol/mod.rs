@@ -98,6 +98,8 @@ pub mod error_code {
     pub const DEVICE_KEY_IN_USE: &str = "device_key_in_use";
     /// Too many failed attempts from this client; retry later.
     pub const TOO_MANY_ATTEMPTS: &str = "too_many_attempts";
+    /// The device sent requests faster than the office takes them: retry later.
+    pub const TOO_MANY_REQUESTS: &str = "too_many_requests";
     /// A signed-request header is missing.
     pub const MISSING_AUTH: &str = "missing_auth";
     /// A signed-request header is present but malformed.

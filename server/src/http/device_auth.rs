@@ -179,6 +179,17 @@ impl<const MAX_BODY: usize, const ALLOW_REVOKED: bool> FromRequest<AppState>
                 "the request signature does not verify",
             ));
         }
+        // The device's own pace, once it proved it is the device, before its body is read.
+        if let Err(wait) = state.device_rates().take(device.id) {
+            return Err(AppError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                error_code::TOO_MANY_REQUESTS,
+                format!(
+                    "this device sends requests too fast; retry in {} s",
+                    wait.as_secs().max(1)
+                ),
+            ));
+        }
         let body = read_body(headers, body, MAX_BODY).await?;
         if Sha256::digest(&body).as_slice() != body_sha256 {
             return Err(AppError::unauthorized(

@@ -11,6 +11,7 @@ pub(crate) mod admin_api;
 mod body_rate;
 mod connection_cap;
 pub mod device_auth;
+mod device_rate;
 pub(crate) mod error;
 pub(crate) mod ratelimit;
 pub(crate) mod routes;

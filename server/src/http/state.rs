@@ -11,6 +11,7 @@ use zeroize::Zeroizing;
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::ServerError;
+use crate::http::device_rate::DeviceRates;
 use crate::http::ratelimit::FailureLimiter;
 use crate::storage::case_docs::CaseVault;
 use crate::storage::keys::ServerKeys;
@@ -43,6 +44,12 @@ pub struct Limits {
     /// Whether a newly enrolled device waits for an admin to confirm its key fingerprint
     /// before it may sync (whoever used a worker's code first would otherwise get her cases).
     pub confirm_enrollment: bool,
+    /// Signed requests one device may make at once before it is held to
+    /// [`Limits::device_requests_per_sec`] (a first sync of thousands of cases takes some
+    /// dozens of rounds).
+    pub device_burst: u32,
+    /// Signed requests a second one device may make once its burst is spent.
+    pub device_requests_per_sec: u32,
     /// The floor rate of a request body, bytes a second counted from the start after
     /// [`Limits::body_grace`]; a body that arrives slower ends the request.
     pub min_body_bytes_per_sec: u64,
@@ -74,6 +81,8 @@ impl Default for Limits {
             max_requests_per_address: 64,
             max_connections_per_address: 256,
             confirm_enrollment: true,
+            device_burst: 120,
+            device_requests_per_sec: 2,
             min_body_bytes_per_sec: 1024,
             body_grace: Duration::from_secs(10),
             lease: Duration::from_secs(72 * 3600),
@@ -93,6 +102,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     limits: Limits,
     enroll_failures: Mutex<FailureLimiter>,
+    device_rates: DeviceRates,
     in_flight: Arc<Semaphore>,
     per_address: Arc<AddressSlots>,
     live_streams: Arc<Semaphore>,
@@ -150,6 +160,7 @@ impl AppState {
                 clock,
                 limits,
                 enroll_failures: Mutex::new(limiter),
+                device_rates: DeviceRates::new(limits.device_burst, limits.device_requests_per_sec),
                 in_flight: Arc::new(Semaphore::new(limits.max_concurrent_requests.max(1))),
                 per_address: AddressSlots::new(limits.max_requests_per_address),
                 live_streams: Arc::new(Semaphore::new(MAX_LIVE_STREAMS)),
@@ -238,6 +249,11 @@ impl AppState {
     /// The request slots of each client address.
     pub(crate) fn per_address(&self) -> &Arc<AddressSlots> {
         &self.inner.per_address
+    }
+
+    /// Requests per device ([`crate::http::device_rate`]).
+    pub(crate) fn device_rates(&self) -> &DeviceRates {
+        &self.inner.device_rates
     }
 
     pub(crate) fn enroll_failures(&self) -> &Mutex<FailureLimiter> {
