@@ -49,6 +49,15 @@ pub struct FileConfig {
     /// Whether a newly enrolled phone waits for an admin to confirm its key fingerprint before
     /// it may sync (`true` unless set; [`crate::Limits::confirm_enrollment`]).
     pub confirm_enrollment: Option<bool>,
+    /// Who `admin backup create` encrypts to when no `--recipient` is given: age recipients
+    /// (age1...) whose identities the office machine does not hold.
+    pub backup_recipients: Option<Vec<String>>,
+    /// How long a phone keeps working offline after its last sync before it locks its case data,
+    /// hours (72 unless set; 1 to 720).
+    pub lease_hours: Option<u64>,
+    /// How long a closed case stays on the phones before they purge it, days (30 unless set; 0
+    /// to 3650).
+    pub closed_case_retention_days: Option<u64>,
 }
 
 impl std::fmt::Debug for FileConfig {
@@ -63,6 +72,12 @@ impl std::fmt::Debug for FileConfig {
             .field("database_connections", &self.database_connections)
             .field("cached_operations", &self.cached_operations)
             .field("confirm_enrollment", &self.confirm_enrollment)
+            .field("backup_recipients", &self.backup_recipients)
+            .field("lease_hours", &self.lease_hours)
+            .field(
+                "closed_case_retention_days",
+                &self.closed_case_retention_days,
+            )
             .finish()
     }
 }

@@ -63,6 +63,15 @@ pub enum ServerError {
     /// The person's role does not allow what was asked (see [`crate::office::access`]).
     #[error("your role does not allow this")]
     NotAllowed,
+    /// None of the identities given can open the backup (it was made for other recipients).
+    #[error("none of the given identities opens this backup")]
+    BackupKey,
+    /// The backup is not one, or was cut short or changed since it was made.
+    #[error("the backup is damaged: {0}")]
+    BackupDamaged(&'static str),
+    /// A restore would write into a folder that already holds something.
+    #[error("the folder to restore into is not empty: {0}")]
+    RestoreTarget(std::path::PathBuf),
     /// The key fingerprint typed does not match the device's key.
     #[error("that is not this device's key fingerprint")]
     FingerprintMismatch,

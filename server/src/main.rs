@@ -18,6 +18,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use cli::audit::AuditCommand;
+use cli::backup::BackupCommand;
 use cli::cases::CaseCommand;
 use cli::quarantine::QuarantineCommand;
 use cli::teams::TeamCommand;
@@ -127,10 +128,35 @@ enum AdminCommand {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Backups: create (while the office runs), verify, restore into an empty `--data` folder.
+    Backup {
+        #[command(subcommand)]
+        command: BackupCommand,
+    },
+    /// The office's key: `export --to AGE_RECIPIENT --out FILE` writes an encrypted copy of
+    /// `server.key` (without it no backup of the database, and no database, can be read).
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
     /// Changes uploaded by revoked devices: read, release into the case, or discard.
     Quarantine {
         #[command(subcommand)]
         command: QuarantineCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeyCommand {
+    /// Write `server.key` encrypted to one age recipient, for safekeeping away from the office
+    /// machine.
+    Export {
+        /// The age recipient (age1...) who will hold it.
+        #[arg(long)]
+        to: String,
+        /// Where to write it.
+        #[arg(long)]
+        out: std::path::PathBuf,
     },
 }
 
@@ -184,5 +210,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         AdminCommand::Deactivate { user } => cli::devices::deactivate(&office()?, &user, out),
         AdminCommand::Audit { command } => cli::audit::run(&office()?, command, out),
         AdminCommand::Quarantine { command } => cli::quarantine::run(&office()?, command, out),
+        AdminCommand::Backup { command } => {
+            cli::backup::run(&settings, &settings.backup_recipients, command, out)
+        }
+        AdminCommand::Key {
+            command: KeyCommand::Export { to, out: file },
+        } => {
+            office()?;
+            cli::backup::export_key(&settings, &to, &file, out)
+        }
     }
 }

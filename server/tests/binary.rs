@@ -349,3 +349,271 @@ fn input_errors_print_one_line_and_no_backtrace() {
         assert!(!stderr.to_lowercase().contains("backtrace"), "{stderr}");
     }
 }
+
+/// `fieldcase-server --data DATA admin ARGS`, expected to fail: its standard error.
+fn admin_fails(data: &Path, args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .arg("--data")
+        .arg(data)
+        .arg("admin")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "admin {args:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// An age identity in a file of its own, with its recipient.
+fn age_identity(dir: &Path, name: &str) -> (std::path::PathBuf, String) {
+    use age::secrecy::ExposeSecret;
+    let identity = age::x25519::Identity::generate();
+    let path = dir.join(name);
+    std::fs::write(&path, identity.to_string().expose_secret()).unwrap();
+    (path, identity.to_public().to_string())
+}
+
+#[test]
+fn a_backup_taken_while_serving_verifies_and_restores_into_an_office_that_serves() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    admin(&data, &["init"]);
+    admin(&data, &["user", "add", "ana", "--role", "field-worker"]);
+    admin(
+        &data,
+        &[
+            "case",
+            "create",
+            "--client-code",
+            "K-0142",
+            "--assign",
+            "ana",
+        ],
+    );
+    let serving = serve(&data);
+    let (identity, recipient) = age_identity(tmp.path(), "holder.key");
+    let file = tmp.path().join("office.fcbak");
+    let out = admin(
+        &data,
+        &[
+            "backup",
+            "create",
+            "--to",
+            file.to_str().unwrap(),
+            "--recipient",
+            &recipient,
+        ],
+    );
+    assert!(out.contains("1 cases, 1 users"), "{out}");
+    terminate(serving);
+    // Nothing readable in the file: the client code, the key file's words.
+    let bytes = std::fs::read(&file).unwrap();
+    for needle in [&b"K-0142"[..], b"age_identity", b"SQLite format"] {
+        assert!(!bytes.windows(needle.len()).any(|w| w == needle));
+    }
+    let out = admin(
+        &data,
+        &[
+            "backup",
+            "verify",
+            file.to_str().unwrap(),
+            "--identity",
+            identity.to_str().unwrap(),
+        ],
+    );
+    assert!(out.contains("backup ok"), "{out}");
+
+    let restored = tmp.path().join("restored");
+    admin(
+        &restored,
+        &[
+            "backup",
+            "restore",
+            file.to_str().unwrap(),
+            "--identity",
+            identity.to_str().unwrap(),
+        ],
+    );
+    let listed = admin(&restored, &["case", "list"]);
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    let audit = admin(&restored, &["audit", "list", "--limit", "1"]);
+    assert!(audit.contains("office_restored"), "{audit}");
+    assert!(admin(&restored, &["audit", "verify"]).contains("audit chain ok"));
+    let serving = serve(&restored);
+    terminate(serving);
+}
+
+#[test]
+fn a_backup_opened_with_the_wrong_key_cut_short_changed_or_from_a_newer_schema_restores_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    admin(&data, &["init"]);
+    admin(&data, &["user", "add", "ana", "--role", "field-worker"]);
+    let (identity, recipient) = age_identity(tmp.path(), "holder.key");
+    let (stranger, _) = age_identity(tmp.path(), "stranger.key");
+    let file = tmp.path().join("office.fcbak");
+    admin(
+        &data,
+        &[
+            "backup",
+            "create",
+            "--to",
+            file.to_str().unwrap(),
+            "--recipient",
+            &recipient,
+        ],
+    );
+    let bytes = std::fs::read(&file).unwrap();
+    let target = tmp.path().join("target");
+    let restore = |file: &Path, identity: &Path| {
+        admin_fails(
+            &target,
+            &[
+                "backup",
+                "restore",
+                file.to_str().unwrap(),
+                "--identity",
+                identity.to_str().unwrap(),
+            ],
+        )
+    };
+    assert!(restore(&file, &stranger).contains("none of the given identities"));
+    let cut = tmp.path().join("cut.fcbak");
+    std::fs::write(&cut, &bytes[..bytes.len() - 100]).unwrap();
+    assert!(restore(&cut, &identity).contains("damaged"));
+    let changed = tmp.path().join("changed.fcbak");
+    let mut flipped = bytes.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x40;
+    std::fs::write(&changed, &flipped).unwrap();
+    assert!(restore(&changed, &identity).contains("damaged"));
+    // The same backup, as a newer server would have made it.
+    let keys: Vec<age::x25519::Identity> = vec![
+        std::fs::read_to_string(&identity)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap(),
+    ];
+    let mut contents = fieldcase_server::office::backup::open(&file, &keys).unwrap();
+    contents.manifest.schema_version = Some(99);
+    let newer = tmp.path().join("newer.fcbak");
+    fieldcase_server::office::backup::write(&contents, &[recipient.parse().unwrap()], &newer)
+        .unwrap();
+    assert!(restore(&newer, &identity).contains("newer than this server knows"));
+    // Nothing was written for any of them, and a folder that holds an office is not overwritten.
+    assert!(!target.exists());
+    let refused = admin_fails(
+        &data,
+        &[
+            "backup",
+            "restore",
+            file.to_str().unwrap(),
+            "--identity",
+            identity.to_str().unwrap(),
+        ],
+    );
+    assert!(refused.contains("not empty"), "{refused}");
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".restore-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn the_office_key_exports_encrypted_to_its_keeper() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    admin(&data, &["init"]);
+    let (identity, recipient) = age_identity(tmp.path(), "keeper.key");
+    let out = tmp.path().join("server.key.age");
+    admin(
+        &data,
+        &[
+            "key",
+            "export",
+            "--to",
+            &recipient,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    let sealed = std::fs::read(&out).unwrap();
+    assert!(!sealed.windows(12).any(|w| w == b"age_identity"));
+    let keeper: age::x25519::Identity = std::fs::read_to_string(&identity)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let decryptor = age::Decryptor::new(&sealed[..]).unwrap();
+    let mut plain = Vec::new();
+    std::io::Read::read_to_end(
+        &mut decryptor
+            .decrypt(std::iter::once(&keeper as &dyn age::Identity))
+            .unwrap(),
+        &mut plain,
+    )
+    .unwrap();
+    assert_eq!(plain, std::fs::read(data.join("server.key")).unwrap());
+}
+
+#[test]
+fn the_lease_and_the_retention_come_from_the_configuration_and_are_checked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let config = tmp.path().join("server.toml");
+    admin(&data, &["init"]);
+    admin(&data, &["user", "add", "ana", "--role", "field-worker"]);
+    for bad in [
+        "lease_hours = 0",
+        "lease_hours = 721",
+        "closed_case_retention_days = 4000",
+    ] {
+        std::fs::write(&config, format!("{bad}\n")).unwrap();
+        let out = Command::new(BIN)
+            .arg("--config")
+            .arg(&config)
+            .arg("--data")
+            .arg(&data)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{bad} was taken");
+    }
+    std::fs::write(
+        &config,
+        "lease_hours = 2\nclosed_case_retention_days = 7\nconfirm_enrollment = false\n",
+    )
+    .unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--config")
+        .arg(&config)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&data);
+    let s = spawn(cmd);
+    let out = admin(&data, &["enroll", "ana", "--url", &s.url]);
+    let code = field(&out, "enrollment code:");
+    let key = SigningKey::generate(&mut OsRng);
+    let answer = fieldcase_core::transport::enroll(&s.url, s.fingerprint, code, &key).unwrap();
+    let device = DeviceClient::new(
+        Client::new(&s.url, s.fingerprint).unwrap(),
+        DeviceCredential::new(answer.device_id, key),
+    );
+    let request = fieldcase_core::sync::SyncRequest {
+        version: fieldcase_core::sync::PROTOCOL_VERSION,
+        cursor: 0,
+        uploads: vec![],
+        purged: vec![],
+    };
+    let before = time::OffsetDateTime::now_utc().unix_timestamp();
+    let reply = device.post("/v1/sync", &request.encode().unwrap()).unwrap();
+    let lease = fieldcase_core::sync::SyncResponse::decode(&reply)
+        .unwrap()
+        .lease
+        .unwrap();
+    let granted = lease.expires_at - before;
+    assert!((7200 - 5..=7200 + 5).contains(&granted), "{granted}");
+    terminate(s);
+}

@@ -6,6 +6,7 @@
 //! messages an operator reads.
 
 pub mod audit;
+pub mod backup;
 pub mod cases;
 pub mod devices;
 pub mod quarantine;
@@ -39,6 +40,8 @@ pub struct Settings {
     pub limits: Limits,
     /// The database (its `Debug` hides a password; it is never printed).
     pub database: DatabaseConfig,
+    /// Who backups are encrypted to when no `--recipient` is given (age1...).
+    pub backup_recipients: Vec<String>,
 }
 
 impl Settings {
@@ -71,6 +74,18 @@ impl Settings {
         if let Some(ops) = file.cached_operations {
             limits.cached_operations = ops;
         }
+        if let Some(hours) = file.lease_hours {
+            if !(1..=720).contains(&hours) {
+                bail!("lease_hours must be 1 to 720 (30 days)");
+            }
+            limits.lease = Duration::from_secs(hours * 3600);
+        }
+        if let Some(days) = file.closed_case_retention_days {
+            if days > 3650 {
+                bail!("closed_case_retention_days must be 0 to 3650");
+            }
+            limits.retention = Duration::from_secs(days * 24 * 3600);
+        }
         if let Some(confirm) = file.confirm_enrollment {
             limits.confirm_enrollment = confirm;
         }
@@ -88,6 +103,7 @@ impl Settings {
             public_url: file.public_url,
             limits,
             database,
+            backup_recipients: file.backup_recipients.unwrap_or_default(),
         })
     }
 }

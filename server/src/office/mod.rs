@@ -10,6 +10,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod backup;
 pub mod cases;
 pub mod conflicts;
 pub mod devices;

@@ -100,7 +100,8 @@ impl ServerKeys {
         }
     }
 
-    fn parse(bytes: &[u8]) -> Result<ServerKeys, ServerError> {
+    /// Reads the contents of a key file (as a backup holds it).
+    pub fn parse(bytes: &[u8]) -> Result<ServerKeys, ServerError> {
         let text = std::str::from_utf8(bytes).map_err(|_| ServerError::KeyFile("not UTF-8"))?;
         let contents: KeyFileContents =
             toml::from_str(text).map_err(|_| ServerError::KeyFile("not the expected TOML"))?;
