@@ -58,6 +58,13 @@ pub struct FileConfig {
     /// How long a closed case stays on the phones before they purge it, days (30 unless set; 0
     /// to 3650).
     pub closed_case_retention_days: Option<u64>,
+    /// `serve` takes a backup at start and then every this many hours (1 to 168), into
+    /// `backup_dir`, encrypted to `backup_recipients`; none unless set.
+    pub backup_every_hours: Option<u64>,
+    /// Where `serve` writes its scheduled backups.
+    pub backup_dir: Option<PathBuf>,
+    /// How many scheduled backups `serve` keeps (14 unless set).
+    pub backup_keep: Option<usize>,
 }
 
 impl std::fmt::Debug for FileConfig {
@@ -78,6 +85,9 @@ impl std::fmt::Debug for FileConfig {
                 "closed_case_retention_days",
                 &self.closed_case_retention_days,
             )
+            .field("backup_every_hours", &self.backup_every_hours)
+            .field("backup_dir", &self.backup_dir)
+            .field("backup_keep", &self.backup_keep)
             .finish()
     }
 }

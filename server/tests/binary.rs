@@ -617,3 +617,78 @@ fn the_lease_and_the_retention_come_from_the_configuration_and_are_checked() {
     assert!((7200 - 5..=7200 + 5).contains(&granted), "{granted}");
     terminate(s);
 }
+
+#[test]
+fn serve_takes_a_backup_at_start_that_verifies_and_records_its_outcome() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let backups = tmp.path().join("backups");
+    let (identity, recipient) = age_identity(tmp.path(), "holder.key");
+    admin(&data, &["init"]);
+    admin(&data, &["user", "add", "ana", "--role", "field-worker"]);
+    let config = tmp.path().join("server.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "backup_every_hours = 24\nbackup_dir = {:?}\nbackup_recipients = [{recipient:?}]\n",
+            backups.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--config")
+        .arg(&config)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&data);
+    let s = spawn(cmd);
+    let taken = (0..300).find_map(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        let found: Vec<_> = std::fs::read_dir(&backups)
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "fcbak"))
+            .collect();
+        (!found.is_empty()).then_some(found)
+    });
+    let taken = taken.expect("serve took no backup at start");
+    assert_eq!(taken.len(), 1);
+    // Its outcome is recorded once the file is in place.
+    let recorded = (0..300).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        admin(&data, &["audit", "list", "--limit", "5"]).contains("backup_taken")
+    });
+    assert!(recorded, "the backup's outcome was not recorded");
+    terminate(s);
+    let out = admin(
+        &data,
+        &[
+            "backup",
+            "verify",
+            taken[0].to_str().unwrap(),
+            "--identity",
+            identity.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.contains("backup ok") && out.contains("1 users"),
+        "{out}"
+    );
+    // A schedule without recipients is refused at start.
+    std::fs::write(
+        &config,
+        format!(
+            "backup_every_hours = 24\nbackup_dir = {:?}\n",
+            backups.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("backup_recipients"));
+}

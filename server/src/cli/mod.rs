@@ -42,6 +42,8 @@ pub struct Settings {
     pub database: DatabaseConfig,
     /// Who backups are encrypted to when no `--recipient` is given (age1...).
     pub backup_recipients: Vec<String>,
+    /// Scheduled backups of `serve`: how often, where, how many kept.
+    pub backup_schedule: Option<(Duration, PathBuf, usize)>,
 }
 
 impl Settings {
@@ -97,13 +99,32 @@ impl Settings {
             Some(setting) => DatabaseConfig::parse(&setting).context("the database setting")?,
             None => DatabaseConfig::default_in(&data),
         };
+        let backup_recipients = file.backup_recipients.unwrap_or_default();
+        let backup_schedule = match (file.backup_every_hours, file.backup_dir) {
+            (None, None) => None,
+            (Some(hours), Some(dir)) => {
+                if !(1..=168).contains(&hours) {
+                    bail!("backup_every_hours must be 1 to 168");
+                }
+                if backup_recipients.is_empty() {
+                    bail!("scheduled backups need backup_recipients (age1...)");
+                }
+                let keep = file.backup_keep.unwrap_or(14);
+                if keep == 0 {
+                    bail!("backup_keep must be at least 1");
+                }
+                Some((Duration::from_secs(hours * 3600), dir, keep))
+            }
+            _ => bail!("backup_every_hours and backup_dir go together"),
+        };
         Ok(Settings {
             data,
             listen: listen.or(file.listen).unwrap_or(default_listen),
             public_url: file.public_url,
             limits,
             database,
-            backup_recipients: file.backup_recipients.unwrap_or_default(),
+            backup_recipients,
+            backup_schedule,
         })
     }
 }

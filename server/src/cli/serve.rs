@@ -2,12 +2,15 @@
 //! without serving it); both create the office on first use.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use fieldcase_server::http::tls::TlsIdentity;
+use fieldcase_server::office::backup;
 use fieldcase_server::storage::data_dir;
 use fieldcase_server::storage::keys::KEY_FILE;
+use fieldcase_server::storage::sql::DatabaseConfig;
 use fieldcase_server::{AppState, SystemClock};
 
 use super::Settings;
@@ -70,10 +73,88 @@ pub fn run(settings: Settings) -> Result<()> {
         out.flush()?;
         drop(out);
         tracing::info!(%addr, "serving");
+        if let Some(schedule) = backup_schedule(&settings)? {
+            tokio::spawn(scheduled_backups(state.clone(), schedule));
+        }
         fieldcase_server::serve(listener, tls, state, shutdown).await?;
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// What scheduled backups need, from the settings (`None`: none are scheduled).
+struct Schedule {
+    every: std::time::Duration,
+    dir: PathBuf,
+    keep: usize,
+    data: PathBuf,
+    db_file: Option<PathBuf>,
+    recipients: Vec<age::x25519::Recipient>,
+}
+
+fn backup_schedule(settings: &Settings) -> Result<Option<Schedule>> {
+    let Some((every, dir, keep)) = settings.backup_schedule.clone() else {
+        return Ok(None);
+    };
+    let recipients = settings
+        .backup_recipients
+        .iter()
+        .map(|r| {
+            r.trim()
+                .parse()
+                .map_err(|_| anyhow::anyhow!("not an age recipient (age1...): {}", r.trim()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let db_file = match &settings.database {
+        DatabaseConfig::Sqlite(path) => Some(path.clone()),
+        // PostgreSQL's own tools back up its database; the keys still are backed up here.
+        DatabaseConfig::Postgres(_) => None,
+    };
+    std::fs::create_dir_all(&dir).context("creating the backup folder")?;
+    Ok(Some(Schedule {
+        every,
+        dir,
+        keep,
+        data: settings.data.clone(),
+        db_file,
+        recipients,
+    }))
+}
+
+/// Takes a backup at start and then every `schedule.every`, without stopping syncs (the copy
+/// is a read snapshot), keeps the newest `schedule.keep`, and records each outcome where the
+/// admin pages show it.
+async fn scheduled_backups(state: AppState, schedule: Schedule) {
+    let schedule = Arc::new(schedule);
+    let mut tick = tokio::time::interval(schedule.every);
+    loop {
+        tick.tick().await;
+        let now = state.now();
+        let job = schedule.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            let to = job.dir.join(backup::scheduled_name(now));
+            backup::create(&job.data, job.db_file.as_deref(), &job.recipients, &to, now)?;
+            backup::prune(&job.dir, job.keep)?;
+            Ok::<_, fieldcase_server::error::ServerError>(to)
+        })
+        .await;
+        let outcome = match outcome {
+            Ok(Ok(to)) => Ok(to.display().to_string()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("the backup stopped".to_owned()),
+        };
+        if let Err(why) = &outcome {
+            tracing::error!(%why, "scheduled backup failed");
+        }
+        let last = backup::LastBackup { at: now, outcome };
+        let recorded = state
+            .db()
+            .call_write(move |sql| backup::record_last(sql, &last))
+            .await;
+        if let Err(e) = recorded {
+            tracing::error!(%e, "recording the backup's outcome failed");
+        }
+    }
 }
 
 /// A future that completes on Ctrl-C or (on Unix) SIGTERM.

@@ -411,3 +411,77 @@ pub fn restore(
     }
     result.map(|()| contents.manifest)
 }
+
+/// The `server_meta` row holding the outcome of the last scheduled backup.
+const LAST_BACKUP: &str = "last_backup";
+/// Audit action of a scheduled backup (detail: `ok` or `failed`).
+pub const BACKUP_TAKEN: &str = "backup_taken";
+
+/// The outcome of the last scheduled backup, as the admin pages show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastBackup {
+    /// When it ran, Unix seconds.
+    pub at: i64,
+    /// The file it wrote, or why it failed.
+    pub outcome: Result<String, String>,
+}
+
+/// Records the outcome of a scheduled backup (and audits it) in the caller's transaction.
+pub fn record_last(sql: &mut dyn sql::Sql, last: &LastBackup) -> Result<(), ServerError> {
+    let value = serde_json::to_vec(last).map_err(|_| ServerError::Internal("encoding"))?;
+    sql.execute(
+        "INSERT INTO server_meta (name, value) VALUES (?1, ?2)
+         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        crate::sql_params![LAST_BACKUP, value.as_slice()],
+    )?;
+    let detail = if last.outcome.is_ok() { "ok" } else { "failed" };
+    audit::record_detail(sql, last.at, BACKUP_TAKEN, None, None, Some(detail))?;
+    Ok(())
+}
+
+/// The outcome of the last scheduled backup, if one ran.
+pub fn last(sql: &mut dyn sql::Sql) -> Result<Option<LastBackup>, ServerError> {
+    let row = sql.query_opt(
+        "SELECT value FROM server_meta WHERE name = ?1",
+        crate::sql_params![LAST_BACKUP],
+    )?;
+    Ok(row
+        .map(|r| r.get::<Vec<u8>>(0))
+        .transpose()?
+        .and_then(|v| serde_json::from_slice(&v).ok()))
+}
+
+/// Keeps the newest `keep` scheduled backups in `dir` (files named `fieldcase-*.fcbak`, which
+/// sort by time) and removes the older ones.
+pub fn prune(dir: &Path, keep: usize) -> Result<(), ServerError> {
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(ServerError::io("reading the backup folder"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("fieldcase-") && n.ends_with(".fcbak"))
+        })
+        .collect();
+    names.sort();
+    let extra = names.len().saturating_sub(keep.max(1));
+    for old in names.into_iter().take(extra) {
+        std::fs::remove_file(&old).map_err(ServerError::io("removing an old backup"))?;
+    }
+    Ok(())
+}
+
+/// The file name of a scheduled backup made at `now` (Unix seconds), sortable by time.
+pub fn scheduled_name(now: i64) -> String {
+    let at =
+        time::OffsetDateTime::from_unix_timestamp(now).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "fieldcase-{:04}{:02}{:02}T{:02}{:02}{:02}Z.fcbak",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    )
+}

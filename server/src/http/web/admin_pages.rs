@@ -246,17 +246,31 @@ pub(super) async fn deactivate(
 
 pub(super) async fn audit(State(state): State<AppState>, user: WebUser) -> Page {
     user.require(Ability::ReadAuditLog)?;
-    let (report, entries) = state
+    let (report, entries, last_backup) = state
         .db()
         .call_read(|sql| {
             Ok::<_, WebError>((
                 crate::office::audit::verify_chain(sql)?,
                 crate::office::audit::list(sql, 500)?,
+                crate::office::backup::last(sql)?,
             ))
         })
         .await?;
     let l = user.lang;
     let body = html! {
+        p #last-backup {
+            (l.t(Msg::LastBackup)) ": "
+            @match &last_backup {
+                None => { (l.t(Msg::NoBackupYet)) }
+                Some(b) => {
+                    (belgrade_unix(Some(b.at))) " · "
+                    @match &b.outcome {
+                        Ok(file) => { (l.t(Msg::BackupOk)) " (" code { (for_page(file)) } ")" }
+                        Err(why) => { strong.error { (l.t(Msg::BackupFailed)) } ": " (for_page(why)) }
+                    }
+                }
+            }
+        }
         @match &report {
             crate::office::audit::ChainReport::Intact { entries, legacy, unkeyed, head } => {
                 p #chain.ok { (l.t(Msg::ChainIntact)) " (" (entries) ")" }
