@@ -167,6 +167,7 @@ pub fn reach(
 /// teams (a break-glass read does not let anyone change a case).
 pub fn require_change(sql: &mut dyn Sql, who: Staff, case: CaseId) -> Result<(), ServerError> {
     require(who.role, Ability::ChangeTeamCases)?;
+    // At time 0 no break-glass read is open: only the team counts.
     match reach(sql, who, case, 0)? {
         Some(Reach::Team) => Ok(()),
         _ => Err(ServerError::OutsideTeam),
