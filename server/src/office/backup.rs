@@ -306,10 +306,15 @@ pub fn open(file: &Path, identities: &[age::x25519::Identity]) -> Result<Content
     Ok(Contents { manifest, files })
 }
 
-/// Writes the files of `contents` into the new folder `dir` (0700) and checks them as a whole:
-/// the schema is one this build knows, the audit chain checks out with the backup's own key to
-/// the head the manifest names, and the counts are the manifest's.
-fn unpack_and_check(contents: &Contents, dir: &Path) -> Result<(), ServerError> {
+/// Writes the files of `contents` into the new folder `dir` (0700; with `only_database`, the
+/// database alone: the keys are read from memory and never written) and checks them as a
+/// whole: the schema is one this build knows, the audit chain checks out with the backup's own
+/// key to the head the manifest names, and the counts are the manifest's.
+fn unpack_and_check(
+    contents: &Contents,
+    dir: &Path,
+    only_database: bool,
+) -> Result<(), ServerError> {
     if let Some(found) = contents.manifest.schema_version
         && found > sql::schema_version()
     {
@@ -323,12 +328,20 @@ fn unpack_and_check(contents: &Contents, dir: &Path) -> Result<(), ServerError> 
         if name.contains('/') || name.contains('\\') || name.starts_with('.') {
             return Err(ServerError::BackupDamaged("a file name outside the folder"));
         }
+        if only_database && name != DB_ENTRY {
+            continue;
+        }
         let mut file = create_private(&dir.join(name))?;
         file.write_all(bytes)
             .and_then(|()| file.sync_all())
             .map_err(ServerError::io("writing the restored folder"))?;
     }
-    let keys = ServerKeys::load(dir)?;
+    let key_file = contents
+        .files
+        .iter()
+        .find(|(name, _)| name == KEY_FILE)
+        .ok_or(ServerError::BackupDamaged("it holds no server.key"))?;
+    let keys = ServerKeys::parse(&key_file.1)?;
     if contents.manifest.schema_version.is_some() {
         let (_, counts, report) = inspect(&dir.join(DB_ENTRY), &keys)?;
         if counts != contents.manifest.counts {
@@ -353,8 +366,9 @@ fn unpack_and_check(contents: &Contents, dir: &Path) -> Result<(), ServerError> 
     Ok(())
 }
 
-/// Checks a backup through and through (see the module's doc) without writing anything but a
-/// scratch folder, removed after; returns its manifest.
+/// Checks a backup through and through (see the module's doc) without writing anything but the
+/// database into a scratch folder (0700, removed after; the keys stay in memory); returns its
+/// manifest.
 pub fn verify(
     file: &Path,
     identities: &[age::x25519::Identity],
@@ -362,7 +376,7 @@ pub fn verify(
 ) -> Result<Manifest, ServerError> {
     let contents = open(file, identities)?;
     let scratch = scratch_in.join(format!(".verify-{}", uuid::Uuid::new_v4()));
-    let result = unpack_and_check(&contents, &scratch);
+    let result = unpack_and_check(&contents, &scratch, true);
     let _ = std::fs::remove_dir_all(&scratch);
     result.map(|()| contents.manifest)
 }
@@ -391,7 +405,7 @@ pub fn restore(
         .unwrap_or(Path::new("."));
     let staging = parent.join(format!(".restore-{}", uuid::Uuid::new_v4()));
     let result = (|| {
-        unpack_and_check(&contents, &staging)?;
+        unpack_and_check(&contents, &staging, false)?;
         if contents.manifest.schema_version.is_some() {
             let keys = ServerKeys::load(&staging)?;
             let db = Database::open(&DatabaseConfig::Sqlite(staging.join(DB_ENTRY)))?
