@@ -692,3 +692,59 @@ fn serve_takes_a_backup_at_start_that_verifies_and_records_its_outcome() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("backup_recipients"));
 }
+
+#[test]
+fn serve_backs_up_a_database_of_an_older_schema_before_migrating_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    admin(&data, &["init"]);
+    // The database as the first version left it, beside the office's key.
+    let db = data.join("server.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(include_str!("../migrations/001_initial.sql"))
+            .unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO users (id, name, role, active, created_at)
+             VALUES ('11111111-1111-4111-8111-111111111111', 'ana', 'field-worker', 1, 0);",
+        )
+        .unwrap();
+    }
+    let (identity, recipient) = age_identity(tmp.path(), "holder.key");
+    let config = tmp.path().join("server.toml");
+    std::fs::write(&config, format!("backup_recipients = [{recipient:?}]\n")).unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--config")
+        .arg(&config)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&data);
+    let s = spawn(cmd);
+    terminate(s);
+    let taken: Vec<_> = std::fs::read_dir(data.join("pre-migration-backups"))
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    assert_eq!(taken.len(), 1, "{taken:?}");
+    let name = taken[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("pre-migration-v1-"), "{name}");
+    let out = admin(
+        &data,
+        &[
+            "backup",
+            "verify",
+            taken[0].to_str().unwrap(),
+            "--identity",
+            identity.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.contains("schema version: 1") && out.contains("1 users"),
+        "{out}"
+    );
+    // The office itself was migrated and serves on.
+    assert!(admin(&data, &["user", "list"]).contains("ana"));
+}

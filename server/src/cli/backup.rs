@@ -50,7 +50,8 @@ pub enum BackupCommand {
     },
 }
 
-fn recipients(given: &[String]) -> Result<Vec<age::x25519::Recipient>> {
+/// The age recipients given as text (age1...), each checked.
+pub fn recipients(given: &[String]) -> Result<Vec<age::x25519::Recipient>> {
     given
         .iter()
         .map(|r| {

@@ -15,9 +15,53 @@ use fieldcase_server::{AppState, SystemClock};
 
 use super::Settings;
 
+/// Before a database is migrated to this build's schema, a backup of it as it was, encrypted to
+/// the configured backup recipients, so that an upgrade that goes wrong loses nothing. Written
+/// to the scheduled backups' folder, or else `pre-migration-backups` in the data folder, under
+/// a name the schedule's pruning leaves alone. Without recipients there is nothing to encrypt
+/// to: the upgrade goes on, with a warning.
+fn backup_before_migrating(settings: &Settings) -> Result<()> {
+    let DatabaseConfig::Sqlite(path) = &settings.database else {
+        return Ok(());
+    };
+    if !path.is_file() || !settings.data.join(KEY_FILE).is_file() {
+        return Ok(());
+    }
+    let found: i64 = rusqlite::Connection::open(path)
+        .and_then(|c| c.pragma_query_value(None, "user_version", |r| r.get(0)))
+        .context("reading the database's schema version")?;
+    let known = fieldcase_server::storage::sql::schema_version();
+    if found >= known {
+        return Ok(());
+    }
+    if settings.backup_recipients.is_empty() {
+        tracing::warn!(
+            found,
+            known,
+            "migrating the database without a backup first: no backup_recipients configured"
+        );
+        return Ok(());
+    }
+    let recipients = super::backup::recipients(&settings.backup_recipients)?;
+    let dir = match &settings.backup_schedule {
+        Some((_, dir, _)) => dir.clone(),
+        None => settings.data.join("pre-migration-backups"),
+    };
+    std::fs::create_dir_all(&dir).context("creating the backup folder")?;
+    let now = fieldcase_server::Clock::now(&SystemClock);
+    let name =
+        backup::scheduled_name(now).replacen("fieldcase-", &format!("pre-migration-v{found}-"), 1);
+    let to = dir.join(name);
+    backup::create(&settings.data, Some(path), &recipients, &to, now)
+        .context("backing up the database before migrating it")?;
+    tracing::info!(found, known, file = %to.display(), "backed up the database before migrating it");
+    Ok(())
+}
+
 /// Opens (or on first start creates) the office in the data folder and its certificate.
 fn open_office(settings: &Settings) -> Result<(AppState, TlsIdentity)> {
     data_dir::prepare(&settings.data)?;
+    backup_before_migrating(settings)?;
     let state = AppState::open_with(
         &settings.data,
         &settings.database,
@@ -96,15 +140,7 @@ fn backup_schedule(settings: &Settings) -> Result<Option<Schedule>> {
     let Some((every, dir, keep)) = settings.backup_schedule.clone() else {
         return Ok(None);
     };
-    let recipients = settings
-        .backup_recipients
-        .iter()
-        .map(|r| {
-            r.trim()
-                .parse()
-                .map_err(|_| anyhow::anyhow!("not an age recipient (age1...): {}", r.trim()))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let recipients = super::backup::recipients(&settings.backup_recipients)?;
     let db_file = match &settings.database {
         DatabaseConfig::Sqlite(path) => Some(path.clone()),
         // PostgreSQL's own tools back up its database; the keys still are backed up here.

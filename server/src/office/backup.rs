@@ -95,14 +95,14 @@ fn counts(sql: &mut dyn sql::Sql) -> Result<Counts, ServerError> {
     })
 }
 
-/// Opens the database at `path` with the record key of `keys` (its audit chain checks), reads
-/// its counts and audit report.
-fn inspect(path: &Path, keys: &ServerKeys) -> Result<(i64, Counts, ChainReport), ServerError> {
+/// Opens the database at `path` (migrating it to this build's schema) with the record key of
+/// `keys` (its audit chain checks), and reads its counts and audit report.
+fn inspect(path: &Path, keys: &ServerKeys) -> Result<(Counts, ChainReport), ServerError> {
     let key = keys.derive(audit::KEY_PURPOSE)?;
     let db = Database::open(&DatabaseConfig::Sqlite(path.to_path_buf()))?.with_record_key(key);
     let (counts, report) =
         db.read(|sql| Ok::<_, ServerError>((counts(sql)?, audit::verify_chain(sql)?)))?;
-    Ok((sql::schema_version(), counts, report))
+    Ok((counts, report))
 }
 
 /// A file in `dir` that is removed (with SQLite's companions) when this is dropped.
@@ -152,7 +152,16 @@ pub fn create(
         ))?;
         conn.execute("VACUUM INTO ?1", [target])?;
         drop(conn);
-        let (schema, counts, report) = inspect(&copy.0, &keys)?;
+        // The copy as it was taken, in its own schema (older than this build's when `serve`
+        // backs up before migrating); what the manifest says of it is read from it migrated, as
+        // a restore will open it.
+        let bytes = Zeroizing::new(
+            std::fs::read(&copy.0).map_err(ServerError::io("reading the database copy"))?,
+        );
+        let schema: i64 =
+            rusqlite::Connection::open(&copy.0)?
+                .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let (counts, report) = inspect(&copy.0, &keys)?;
         manifest.schema_version = Some(schema);
         manifest.counts = counts;
         if let ChainReport::Intact { head, .. } = report {
@@ -160,9 +169,6 @@ pub fn create(
         } else {
             manifest.audit_intact = false;
         }
-        let bytes = Zeroizing::new(
-            std::fs::read(&copy.0).map_err(ServerError::io("reading the database copy"))?,
-        );
         files.push((DB_ENTRY.to_owned(), bytes));
     }
     for name in FOLDER_FILES {
@@ -343,7 +349,7 @@ fn unpack_and_check(
         .ok_or(ServerError::BackupDamaged("it holds no server.key"))?;
     let keys = ServerKeys::parse(&key_file.1)?;
     if contents.manifest.schema_version.is_some() {
-        let (_, counts, report) = inspect(&dir.join(DB_ENTRY), &keys)?;
+        let (counts, report) = inspect(&dir.join(DB_ENTRY), &keys)?;
         if counts != contents.manifest.counts {
             return Err(ServerError::BackupDamaged(
                 "its database does not hold what its manifest counts",
