@@ -722,6 +722,11 @@ fn a_device_told_to_purge_a_case_may_write_to_it_for_the_grace_only_receipt_or_n
     assert!(response.accepted.is_empty());
     assert_eq!(response.purge, vec![id]);
     assert_eq!(hub.case_bytes(id), Some(stored.as_slice()));
+    // What it sent before the order, sent again (its answer was lost), is acknowledged, so that
+    // the phone's outbox empties and it purges the case; nothing changes.
+    let resent = handle_sync(&mut hub, bo_phone, bo, &written_before).unwrap();
+    assert_eq!(resent.accepted, vec![id]);
+    assert_eq!(hub.case_bytes(id), Some(stored.as_slice()));
 }
 
 #[test]
