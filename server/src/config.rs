@@ -65,6 +65,14 @@ pub struct FileConfig {
     pub backup_dir: Option<PathBuf>,
     /// How many scheduled backups `serve` keeps (14 unless set).
     pub backup_keep: Option<usize>,
+    /// Most connections one client address holds open (256 unless set; an office whose phones
+    /// all reach the server through one NAT address may need more).
+    pub connections_per_address: Option<usize>,
+    /// Signed requests one device may make at once before it is held to
+    /// `device_requests_per_sec` (120 unless set).
+    pub device_burst: Option<u32>,
+    /// Signed requests a second one device may make once its burst is spent (2 unless set).
+    pub device_requests_per_sec: Option<u32>,
 }
 
 impl std::fmt::Debug for FileConfig {
@@ -88,6 +96,9 @@ impl std::fmt::Debug for FileConfig {
             .field("backup_every_hours", &self.backup_every_hours)
             .field("backup_dir", &self.backup_dir)
             .field("backup_keep", &self.backup_keep)
+            .field("connections_per_address", &self.connections_per_address)
+            .field("device_burst", &self.device_burst)
+            .field("device_requests_per_sec", &self.device_requests_per_sec)
             .finish()
     }
 }

@@ -570,6 +570,8 @@ fn the_lease_and_the_retention_come_from_the_configuration_and_are_checked() {
         "lease_hours = 0",
         "lease_hours = 721",
         "closed_case_retention_days = 4000",
+        "connections_per_address = 0",
+        "device_burst = 0",
     ] {
         std::fs::write(&config, format!("{bad}\n")).unwrap();
         let out = Command::new(BIN)

@@ -88,6 +88,24 @@ impl Settings {
             }
             limits.retention = Duration::from_secs(days * 24 * 3600);
         }
+        if let Some(n) = file.connections_per_address {
+            if n == 0 {
+                bail!("connections_per_address must be positive");
+            }
+            limits.max_connections_per_address = n;
+        }
+        if let Some(n) = file.device_burst {
+            if n == 0 {
+                bail!("device_burst must be positive");
+            }
+            limits.device_burst = n;
+        }
+        if let Some(n) = file.device_requests_per_sec {
+            if n == 0 {
+                bail!("device_requests_per_sec must be positive");
+            }
+            limits.device_requests_per_sec = n;
+        }
         if let Some(confirm) = file.confirm_enrollment {
             limits.confirm_enrollment = confirm;
         }
