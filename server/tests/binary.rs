@@ -363,6 +363,27 @@ fn admin_fails(data: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// `serve` on `data` reading the configuration file `config`, to spawn or to run to its end.
+fn serve_configured(data: &Path, config: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--config")
+        .arg(config)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data);
+    cmd
+}
+
+/// The arguments of `admin backup VERB FILE --identity IDENTITY` (verify or restore).
+fn backup_with<'a>(verb: &'a str, file: &'a Path, identity: &'a Path) -> [&'a str; 5] {
+    [
+        "backup",
+        verb,
+        file.to_str().unwrap(),
+        "--identity",
+        identity.to_str().unwrap(),
+    ]
+}
+
 /// An age identity in a file of its own, with its recipient.
 fn age_identity(dir: &Path, name: &str) -> (std::path::PathBuf, String) {
     use age::secrecy::ExposeSecret;
@@ -410,29 +431,11 @@ fn a_backup_taken_while_serving_verifies_and_restores_into_an_office_that_serves
     for needle in [&b"K-0142"[..], b"age_identity", b"SQLite format"] {
         assert!(!bytes.windows(needle.len()).any(|w| w == needle));
     }
-    let out = admin(
-        &data,
-        &[
-            "backup",
-            "verify",
-            file.to_str().unwrap(),
-            "--identity",
-            identity.to_str().unwrap(),
-        ],
-    );
+    let out = admin(&data, &backup_with("verify", &file, &identity));
     assert!(out.contains("backup ok"), "{out}");
 
     let restored = tmp.path().join("restored");
-    admin(
-        &restored,
-        &[
-            "backup",
-            "restore",
-            file.to_str().unwrap(),
-            "--identity",
-            identity.to_str().unwrap(),
-        ],
-    );
+    admin(&restored, &backup_with("restore", &file, &identity));
     let listed = admin(&restored, &["case", "list"]);
     assert_eq!(listed.lines().count(), 1, "{listed}");
     let audit = admin(&restored, &["audit", "list", "--limit", "1"]);
@@ -465,16 +468,7 @@ fn a_backup_opened_with_the_wrong_key_cut_short_changed_or_from_a_newer_schema_r
     let bytes = std::fs::read(&file).unwrap();
     let target = tmp.path().join("target");
     let restore = |file: &Path, identity: &Path| {
-        admin_fails(
-            &target,
-            &[
-                "backup",
-                "restore",
-                file.to_str().unwrap(),
-                "--identity",
-                identity.to_str().unwrap(),
-            ],
-        )
+        admin_fails(&target, &backup_with("restore", &file, &identity))
     };
     assert!(restore(&file, &stranger).contains("none of the given identities"));
     let cut = tmp.path().join("cut.fcbak");
@@ -502,16 +496,7 @@ fn a_backup_opened_with_the_wrong_key_cut_short_changed_or_from_a_newer_schema_r
     assert!(restore(&newer, &identity).contains("newer than this server knows"));
     // Nothing was written for any of them, and a folder that holds an office is not overwritten.
     assert!(!target.exists());
-    let refused = admin_fails(
-        &data,
-        &[
-            "backup",
-            "restore",
-            file.to_str().unwrap(),
-            "--identity",
-            identity.to_str().unwrap(),
-        ],
-    );
+    let refused = admin_fails(&data, &backup_with("restore", &file, &identity));
     assert!(refused.contains("not empty"), "{refused}");
     let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
         .unwrap()
@@ -574,14 +559,7 @@ fn the_lease_and_the_retention_come_from_the_configuration_and_are_checked() {
         "device_burst = 0",
     ] {
         std::fs::write(&config, format!("{bad}\n")).unwrap();
-        let out = Command::new(BIN)
-            .arg("--config")
-            .arg(&config)
-            .arg("--data")
-            .arg(&data)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .output()
-            .unwrap();
+        let out = serve_configured(&data, &config).output().unwrap();
         assert!(!out.status.success(), "{bad} was taken");
     }
     std::fs::write(
@@ -589,12 +567,7 @@ fn the_lease_and_the_retention_come_from_the_configuration_and_are_checked() {
         "lease_hours = 2\nclosed_case_retention_days = 7\nconfirm_enrollment = false\n",
     )
     .unwrap();
-    let mut cmd = Command::new(BIN);
-    cmd.arg("--config")
-        .arg(&config)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(&data);
-    let s = spawn(cmd);
+    let s = spawn(serve_configured(&data, &config));
     let out = admin(&data, &["enroll", "ana", "--url", &s.url]);
     let code = field(&out, "enrollment code:");
     let key = SigningKey::generate(&mut OsRng);
@@ -637,12 +610,7 @@ fn serve_takes_a_backup_at_start_that_verifies_and_records_its_outcome() {
         ),
     )
     .unwrap();
-    let mut cmd = Command::new(BIN);
-    cmd.arg("--config")
-        .arg(&config)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(&data);
-    let s = spawn(cmd);
+    let s = spawn(serve_configured(&data, &config));
     let taken = (0..300).find_map(|_| {
         std::thread::sleep(Duration::from_millis(100));
         let found: Vec<_> = std::fs::read_dir(&backups)
@@ -661,16 +629,7 @@ fn serve_takes_a_backup_at_start_that_verifies_and_records_its_outcome() {
     });
     assert!(recorded, "the backup's outcome was not recorded");
     terminate(s);
-    let out = admin(
-        &data,
-        &[
-            "backup",
-            "verify",
-            taken[0].to_str().unwrap(),
-            "--identity",
-            identity.to_str().unwrap(),
-        ],
-    );
+    let out = admin(&data, &backup_with("verify", &taken[0], &identity));
     assert!(
         out.contains("backup ok") && out.contains("1 users"),
         "{out}"
@@ -684,13 +643,7 @@ fn serve_takes_a_backup_at_start_that_verifies_and_records_its_outcome() {
         ),
     )
     .unwrap();
-    let out = Command::new(BIN)
-        .arg("--config")
-        .arg(&config)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(&data)
-        .output()
-        .unwrap();
+    let out = serve_configured(&data, &config).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("backup_recipients"));
 }
@@ -719,12 +672,7 @@ fn serve_backs_up_a_database_of_an_older_schema_before_migrating_it() {
     let (identity, recipient) = age_identity(tmp.path(), "holder.key");
     let config = tmp.path().join("server.toml");
     std::fs::write(&config, format!("backup_recipients = [{recipient:?}]\n")).unwrap();
-    let mut cmd = Command::new(BIN);
-    cmd.arg("--config")
-        .arg(&config)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(&data);
-    let s = spawn(cmd);
+    let s = spawn(serve_configured(&data, &config));
     terminate(s);
     let taken: Vec<_> = std::fs::read_dir(data.join("pre-migration-backups"))
         .unwrap()
@@ -733,16 +681,7 @@ fn serve_backs_up_a_database_of_an_older_schema_before_migrating_it() {
     assert_eq!(taken.len(), 1, "{taken:?}");
     let name = taken[0].file_name().unwrap().to_string_lossy().into_owned();
     assert!(name.starts_with("pre-migration-v1-"), "{name}");
-    let out = admin(
-        &data,
-        &[
-            "backup",
-            "verify",
-            taken[0].to_str().unwrap(),
-            "--identity",
-            identity.to_str().unwrap(),
-        ],
-    );
+    let out = admin(&data, &backup_with("verify", &taken[0], &identity));
     assert!(
         out.contains("schema version: 1") && out.contains("1 users"),
         "{out}"
