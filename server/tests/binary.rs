@@ -2,6 +2,8 @@
 //! 127.0.0.1:0, enrollment and a signed request through the core transport, and SIGTERM.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -468,7 +470,7 @@ fn a_backup_opened_with_the_wrong_key_cut_short_changed_or_from_a_newer_schema_r
     let bytes = std::fs::read(&file).unwrap();
     let target = tmp.path().join("target");
     let restore = |file: &Path, identity: &Path| {
-        admin_fails(&target, &backup_with("restore", &file, &identity))
+        admin_fails(&target, &backup_with("restore", file, identity))
     };
     assert!(restore(&file, &stranger).contains("none of the given identities"));
     let cut = tmp.path().join("cut.fcbak");
@@ -658,17 +660,12 @@ fn serve_backs_up_a_database_of_an_older_schema_before_migrating_it() {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
-    {
-        let conn = rusqlite::Connection::open(&db).unwrap();
-        conn.execute_batch(include_str!("../migrations/001_initial.sql"))
-            .unwrap();
-        conn.pragma_update(None, "user_version", 1).unwrap();
-        conn.execute_batch(
-            "INSERT INTO users (id, name, role, active, created_at)
-             VALUES ('11111111-1111-4111-8111-111111111111', 'ana', 'field-worker', 1, 0);",
-        )
-        .unwrap();
-    }
+    common::sqlite_at_schema(
+        &db,
+        1,
+        "INSERT INTO users (id, name, role, active, created_at)
+         VALUES ('11111111-1111-4111-8111-111111111111', 'ana', 'field-worker', 1, 0);",
+    );
     let (identity, recipient) = age_identity(tmp.path(), "holder.key");
     let config = tmp.path().join("server.toml");
     std::fs::write(&config, format!("backup_recipients = [{recipient:?}]\n")).unwrap();

@@ -3,24 +3,14 @@
 //! case is on the default team with every case manager and admin who could see it before.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use fieldcase_core::protocol::Role;
 use fieldcase_server::office::access::{self, Reach, Staff};
 use fieldcase_server::office::teams::DEFAULT_TEAM;
 use fieldcase_server::sql_params;
-use fieldcase_server::storage::sql::{self, Database, DatabaseConfig, PG_MIGRATIONS};
-use fieldcase_server::storage::testing::TempPgDatabase;
+use fieldcase_server::storage::sql::{self, Database, DatabaseConfig};
 use uuid::Uuid;
-
-/// The schema before teams: the first seven steps, as shipped.
-const SQLITE_BEFORE_TEAMS: [&str; 7] = [
-    include_str!("../migrations/001_initial.sql"),
-    include_str!("../migrations/002_cases.sql"),
-    include_str!("../migrations/003_revocation.sql"),
-    include_str!("../migrations/004_case_retention.sql"),
-    include_str!("../migrations/005_web.sql"),
-    include_str!("../migrations/006_case_chunks.sql"),
-    include_str!("../migrations/007_login_failures.sql"),
-];
 
 /// People of each role and two cases, as rows of the schema before teams (`DOC` stands for a
 /// document's bytes, written as each backend takes them).
@@ -82,37 +72,14 @@ fn check_upgraded(db: &Database) {
 fn upgrading_sqlite_puts_every_case_and_every_office_person_on_the_default_team() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(sql::DB_FILE);
-    {
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        for step in SQLITE_BEFORE_TEAMS {
-            conn.execute_batch(step).unwrap();
-        }
-        conn.pragma_update(None, "user_version", 7).unwrap();
-        conn.execute_batch(&ROWS.replace("DOC", "X'78'")).unwrap();
-    }
+    common::sqlite_at_schema(&path, 7, &ROWS.replace("DOC", "X'78'"));
     let db = Database::open(&DatabaseConfig::Sqlite(path)).unwrap();
     check_upgraded(&db);
 }
 
 #[test]
 fn upgrading_postgres_puts_every_case_and_every_office_person_on_the_default_team() {
-    let pg = TempPgDatabase::create().unwrap();
-    {
-        let mut client = pg.connect().unwrap();
-        client
-            .batch_execute(
-                "CREATE TABLE schema_version (id BIGINT PRIMARY KEY CHECK (id = 1),
-                                              version BIGINT NOT NULL);
-                 INSERT INTO schema_version (id, version) VALUES (1, 7);",
-            )
-            .unwrap();
-        for (_, step) in &PG_MIGRATIONS[..7] {
-            client.batch_execute(step).unwrap();
-        }
-        client
-            .batch_execute(&ROWS.replace("DOC", "'\\x78'::bytea"))
-            .unwrap();
-    }
+    let pg = common::postgres_at_schema(7, &ROWS.replace("DOC", "'\\x78'::bytea"));
     let db = Database::open(&pg.config()).unwrap();
     check_upgraded(&db);
 }

@@ -5,6 +5,8 @@
 //! the upgraded office opens and reads a new case.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use fieldcase_core::model::{ConsentStatus, NewCase};
 use fieldcase_core::protocol::Role;
 use fieldcase_server::office::access::{self, ReadVia, Staff};
@@ -12,8 +14,7 @@ use fieldcase_server::office::audit::{self, ChainReport};
 use fieldcase_server::office::{cases, devices};
 use fieldcase_server::storage::case_docs::CaseVault;
 use fieldcase_server::storage::keys::ServerKeys;
-use fieldcase_server::storage::sql::{Database, DatabaseConfig, PG_MIGRATIONS};
-use fieldcase_server::storage::testing::TempPgDatabase;
+use fieldcase_server::storage::sql::{Database, DatabaseConfig};
 use uuid::Uuid;
 
 const FIELD_WORKER: &str = "11111111-1111-4111-8111-111111111111";
@@ -86,16 +87,10 @@ fn an_office_of_the_first_schema_on_sqlite_upgrades_with_its_data() {
     let dir = tempfile::tempdir().unwrap();
     let keys = ServerKeys::load_or_create(dir.path()).unwrap();
     let path = dir.path().join("server.db");
-    {
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch(include_str!("../migrations/001_initial.sql"))
-            .unwrap();
-        conn.pragma_update(None, "user_version", 1).unwrap();
-        let rows = FIRST_VERSION_ROWS
-            .replace("KEY", &format!("X'{}'", "ab".repeat(32)))
-            .replace("CODE", &format!("X'{}'", "cd".repeat(32)));
-        conn.execute_batch(&rows).unwrap();
-    }
+    let rows = FIRST_VERSION_ROWS
+        .replace("KEY", &format!("X'{}'", "ab".repeat(32)))
+        .replace("CODE", &format!("X'{}'", "cd".repeat(32)));
+    common::sqlite_at_schema(&path, 1, &rows);
     let db = Database::open(&DatabaseConfig::Sqlite(path))
         .unwrap()
         .with_record_key(keys.derive(audit::KEY_PURPOSE).unwrap());
@@ -106,22 +101,10 @@ fn an_office_of_the_first_schema_on_sqlite_upgrades_with_its_data() {
 fn an_office_of_the_first_schema_on_postgres_upgrades_with_its_data() {
     let dir = tempfile::tempdir().unwrap();
     let keys = ServerKeys::load_or_create(dir.path()).unwrap();
-    let pg = TempPgDatabase::create().unwrap();
-    {
-        let mut client = pg.connect().unwrap();
-        client
-            .batch_execute(
-                "CREATE TABLE schema_version (id BIGINT PRIMARY KEY CHECK (id = 1),
-                                              version BIGINT NOT NULL);
-                 INSERT INTO schema_version (id, version) VALUES (1, 1);",
-            )
-            .unwrap();
-        client.batch_execute(PG_MIGRATIONS[0].1).unwrap();
-        let rows = FIRST_VERSION_ROWS
-            .replace("KEY", &format!("'\\x{}'::bytea", "ab".repeat(32)))
-            .replace("CODE", &format!("'\\x{}'::bytea", "cd".repeat(32)));
-        client.batch_execute(&rows).unwrap();
-    }
+    let rows = FIRST_VERSION_ROWS
+        .replace("KEY", &format!("'\\x{}'::bytea", "ab".repeat(32)))
+        .replace("CODE", &format!("'\\x{}'::bytea", "cd".repeat(32)));
+    let pg = common::postgres_at_schema(1, &rows);
     let db = Database::open(&pg.config())
         .unwrap()
         .with_record_key(keys.derive(audit::KEY_PURPOSE).unwrap());

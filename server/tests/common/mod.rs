@@ -139,3 +139,34 @@ impl TestServer {
         ]
     }
 }
+
+/// A SQLite file at `path` as an office of an older version left it: the schema of the first
+/// `steps` migrations, then `rows`.
+pub fn sqlite_at_schema(path: &std::path::Path, steps: usize, rows: &str) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    for (_, step) in &fieldcase_server::storage::sql::SQLITE_MIGRATIONS[..steps] {
+        conn.execute_batch(step).unwrap();
+    }
+    conn.pragma_update(None, "user_version", steps as i64)
+        .unwrap();
+    conn.execute_batch(rows).unwrap();
+}
+
+/// A fresh PostgreSQL database as an office of an older version left it: the schema of the
+/// first `steps` migrations, then `rows`.
+pub fn postgres_at_schema(steps: usize, rows: &str) -> TempPgDatabase {
+    let pg = TempPgDatabase::create().unwrap();
+    let mut client = pg.connect().unwrap();
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE schema_version (id BIGINT PRIMARY KEY CHECK (id = 1),
+                                          version BIGINT NOT NULL);
+             INSERT INTO schema_version (id, version) VALUES (1, {steps});"
+        ))
+        .unwrap();
+    for (_, step) in &fieldcase_server::storage::sql::PG_MIGRATIONS[..steps] {
+        client.batch_execute(step).unwrap();
+    }
+    client.batch_execute(rows).unwrap();
+    pg
+}

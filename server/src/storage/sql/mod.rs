@@ -56,7 +56,9 @@ pub use dialect::to_postgres_placeholders;
 pub use pg::{PgPool, PooledClient};
 pub use pg_schema::{PG_MIGRATIONS, pg_migrate, pg_schema_version};
 pub use pg_url::{ALLOW_REMOTE_PLAINTEXT, PgUrl, SslMode};
-pub use sqlite_schema::{DB_FILE, migrate, open_sqlite, schema_version};
+pub use sqlite_schema::{
+    DB_FILE, MIGRATIONS as SQLITE_MIGRATIONS, migrate, open_sqlite, schema_version,
+};
 pub use value::{FromValue, Param, Row, Value};
 
 /// Which backend a [`Sql`] talks to, for the few statements that must differ.

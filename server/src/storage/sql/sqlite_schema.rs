@@ -10,7 +10,7 @@ use crate::error::ServerError;
 
 /// Migrations in order; step `i` (0-based) moves the schema to `user_version = i + 1`.
 /// [`crate::storage::sql::PG_MIGRATIONS`] holds the PostgreSQL equivalents, under the same names.
-pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
+pub const MIGRATIONS: &[(&str, &str)] = &[
     (
         "001_initial",
         include_str!("../../../migrations/001_initial.sql"),
