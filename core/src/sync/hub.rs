@@ -119,6 +119,17 @@ pub fn allowed_uploads(
     user: UserId,
     request: &SyncRequest,
 ) -> Result<Vec<Option<DeviceCaseState>>> {
+    Ok(allowed_and_due(storage, device, user, request)?.0)
+}
+
+/// [`allowed_uploads`], with the cases the device must purge it read on the way (none read when
+/// the request uploads nothing).
+fn allowed_and_due(
+    storage: &mut dyn HubStorage,
+    device: DeviceId,
+    user: UserId,
+    request: &SyncRequest,
+) -> Result<(Vec<Option<DeviceCaseState>>, Vec<CaseId>)> {
     let now = storage.now();
     let mut known = Vec::with_capacity(request.uploads.len());
     let mut inflated = 0u64;
@@ -149,7 +160,7 @@ pub fn allowed_uploads(
         }
         known.push(allowed.then_some(state));
     }
-    Ok(known)
+    Ok((known, due))
 }
 
 /// The documents of a request's uploads, loaded and bounds-checked ahead of
@@ -197,7 +208,7 @@ pub fn handle_sync_loaded(
     }
     let now = storage.now();
     let mut accepted = Vec::new();
-    let known = allowed_uploads(storage, device, user, request)?;
+    let (known, due) = allowed_and_due(storage, device, user, request)?;
     let mut loaded = loaded.map(|l| l.0).unwrap_or_default();
     loaded.resize_with(request.uploads.len(), || None);
     let missing: Vec<bool> = known
@@ -214,16 +225,11 @@ pub fn handle_sync_loaded(
             if missing { late } else { early.flatten() }
         })
         .collect();
-    // Cases the device must purge: an upload to one of them that is not taken any more is still
-    // acknowledged when the hub has it already (a resend whose answer was lost), so that the
-    // device's outbox empties and it purges the case.
-    let due = if known.iter().any(Option::is_none) {
-        storage.cases_to_purge(device, user)?
-    } else {
-        Vec::new()
-    };
     for ((upload, whole), known) in request.uploads.iter().zip(wholes).zip(known) {
         let Some(known) = known else {
+            // An upload to a case the device must purge that is not taken any more is still
+            // acknowledged when the hub has it already (a resend whose answer was lost), so that
+            // the device's outbox empties and it purges the case.
             if due.contains(&upload.case_id)
                 && !upload.heads.is_empty()
                 && let Some(doc) = storage.case_doc(upload.case_id)?
