@@ -129,6 +129,20 @@ pub enum Reach {
     },
 }
 
+/// Whether `who` is on the team of `case`. [`ServerError::UnknownCase`] when there is no such
+/// case.
+fn on_team(sql: &mut dyn Sql, who: Staff, case: CaseId) -> Result<bool, ServerError> {
+    let row = sql
+        .query_opt(
+            "SELECT (SELECT count(*) FROM team_members m
+                     WHERE m.team_id = cases.team_id AND m.user_id = ?2)
+             FROM cases WHERE id = ?1",
+            sql_params![&case.to_string(), &who.id.to_string()],
+        )?
+        .ok_or(ServerError::UnknownCase)?;
+    Ok(row.get::<i64>(0)? > 0)
+}
+
 /// How `who` may reach `case` now: through her team, an open break-glass read, or not at all
 /// (`None`). [`ServerError::UnknownCase`] when there is no such case.
 pub fn reach(
@@ -137,25 +151,17 @@ pub fn reach(
     case: CaseId,
     now: i64,
 ) -> Result<Option<Reach>, ServerError> {
-    let (c, u) = (case.to_string(), who.id.to_string());
-    let row = sql
-        .query_opt(
-            "SELECT (SELECT count(*) FROM team_members m
-                     WHERE m.team_id = cases.team_id AND m.user_id = ?2)
-             FROM cases WHERE id = ?1",
-            sql_params![&c, &u],
-        )?
-        .ok_or(ServerError::UnknownCase)?;
+    let on_team = on_team(sql, who, case)?;
     if !may(who.role, Ability::ReadTeamCases) {
         return Ok(None);
     }
-    if row.get::<i64>(0)? > 0 {
+    if on_team {
         return Ok(Some(Reach::Team));
     }
     let open = sql
         .query_opt(
             "SELECT max(until) FROM break_glass WHERE case_id = ?1 AND user_id = ?2 AND until > ?3",
-            sql_params![&c, &u, now],
+            sql_params![&case.to_string(), &who.id.to_string(), now],
         )?
         .map(|r| r.get::<Option<i64>>(0))
         .transpose()?
@@ -167,10 +173,10 @@ pub fn reach(
 /// teams (a break-glass read does not let anyone change a case).
 pub fn require_change(sql: &mut dyn Sql, who: Staff, case: CaseId) -> Result<(), ServerError> {
     require(who.role, Ability::ChangeTeamCases)?;
-    // At time 0 no break-glass read is open: only the team counts.
-    match reach(sql, who, case, 0)? {
-        Some(Reach::Team) => Ok(()),
-        _ => Err(ServerError::OutsideTeam),
+    if on_team(sql, who, case)? {
+        Ok(())
+    } else {
+        Err(ServerError::OutsideTeam)
     }
 }
 
