@@ -429,6 +429,14 @@ fn every_read_of_a_case_at_the_office_is_audited_and_an_unchanged_timeline_reads
     assert_eq!(reads(&server, case, "case_read"), 1);
 }
 
+/// The form planning a task, under `s`'s CSRF token.
+fn task_form(s: &sign_in::NewSession) -> String {
+    format!(
+        "csrf={}&purpose=x&office_kind=police&office_name=y&date=2026-12-24&time=10:00",
+        s.csrf
+    )
+}
+
 /// Two teams, each with a case manager and a case; an admin on no team.
 struct TwoTeams {
     server: TestServer,
@@ -509,10 +517,7 @@ fn a_case_manager_sees_her_teams_cases_and_nothing_else_by_any_path() {
     ] {
         assert_eq!(get(&server, &path, &mira.token), 403, "{path}");
     }
-    let task = format!(
-        "csrf={}&purpose=x&office_kind=police&office_name=y&date=2026-12-24&time=10:00",
-        mira.csrf
-    );
+    let task = task_form(&mira);
     assert_eq!(
         post(
             &server,
@@ -593,10 +598,7 @@ fn a_break_glass_read_needs_a_reason_is_audited_shown_to_the_team_read_only_and_
     assert_eq!(reads(&server, north_case, "case_break_glass"), 1);
     assert_eq!(reads(&server, north_case, "case_read"), 1);
     // Read only.
-    let task = format!(
-        "csrf={}&purpose=x&office_kind=police&office_name=y&date=2026-12-24&time=10:00",
-        mira.csrf
-    );
+    let task = task_form(&mira);
     assert_eq!(
         post(
             &server,
