@@ -316,26 +316,12 @@ fn ordinary_edits_pass_both_checks() {
 #[test]
 fn a_hostile_whole_document_upload_is_refused_and_nothing_is_stored() {
     use fieldcase_core::sync::hub::{MemoryHub, handle_sync};
-    use fieldcase_core::sync::{CaseChanges, PROTOCOL_VERSION, SyncRequest};
+
     let (id, saved, _, note) = office_case();
     let (user, device) = (UserId::new(), DeviceId::new());
     let mut hub = MemoryHub::new();
     hub.put_case(id, saved.clone(), &[user]);
-    let upload = |edit: &dyn Fn(&mut AutoCommit)| {
-        let mut phone = AutoCommit::load(&saved).unwrap();
-        registered(&mut phone, user, device);
-        edit(&mut phone);
-        SyncRequest {
-            version: PROTOCOL_VERSION,
-            cursor: 0,
-            uploads: vec![CaseChanges {
-                case_id: id,
-                heads: phone.get_heads(),
-                changes: phone.save(),
-            }],
-            purged: vec![],
-        }
-    };
+    let upload = |edit: &dyn Fn(&mut AutoCommit)| raw_upload(id, &saved, (user, device), 0, edit);
     let hostile = upload(&|doc| {
         let obj = note_obj(doc, &note);
         doc.put(&obj, "kind", "x".repeat(MAX_TEXT_BYTES + 1))
@@ -493,8 +479,8 @@ fn times_outside_1900_to_2199_are_refused_at_input_and_nothing_is_written() {
 
 #[test]
 fn the_hub_takes_changes_only_from_the_uploading_devices_own_actor_and_notes_in_its_name() {
+    use fieldcase_core::sync::SyncRequest;
     use fieldcase_core::sync::hub::{MemoryHub, handle_sync};
-    use fieldcase_core::sync::{CaseChanges, PROTOCOL_VERSION, SyncRequest};
     let (id, saved, _, _) = office_case();
     let (ana, ana_phone) = (UserId::new(), DeviceId::new());
     let (bo, bo_phone) = (UserId::new(), DeviceId::new());
@@ -506,39 +492,9 @@ fn the_hub_takes_changes_only_from_the_uploading_devices_own_actor_and_notes_in_
     // A note made by a replica whose actor is registered to `registered_as`, naming
     // `named` as its author.
     let upload = |registered_as: (UserId, DeviceId), named: (UserId, DeviceId)| {
-        let mut phone = AutoCommit::load(&saved).unwrap();
-        registered(&mut phone, registered_as.0, registered_as.1);
-        let notes = notes_map(&phone);
-        let note = phone
-            .put_object(
-                &notes,
-                fieldcase_core::ids::NoteId::new().to_string(),
-                ObjType::Map,
-            )
-            .unwrap();
-        phone
-            .put(&note, "author_user", named.0.to_string())
-            .unwrap();
-        phone
-            .put(&note, "author_device", named.1.to_string())
-            .unwrap();
-        phone
-            .put(&note, "written_at", "2026-11-24T10:00:00Z")
-            .unwrap();
-        phone.put(&note, "kind", "visit").unwrap();
-        let body = phone.put_object(&note, "body", ObjType::Text).unwrap();
-        phone.splice_text(&body, 0, 0, "who wrote this?").unwrap();
-        phone.put_object(&note, "tags", ObjType::Map).unwrap();
-        SyncRequest {
-            version: PROTOCOL_VERSION,
-            cursor: 0,
-            uploads: vec![CaseChanges {
-                case_id: id,
-                heads: phone.get_heads(),
-                changes: phone.save(),
-            }],
-            purged: vec![],
-        }
+        raw_upload(id, &saved, registered_as, 0, |phone| {
+            put_note(phone, named, "2026-11-24T10:00:00Z", "who wrote this?");
+        })
     };
     let refused = |request: &SyncRequest| {
         matches!(
@@ -587,6 +543,25 @@ fn raw_upload(
     }
 }
 
+/// A complete note on a raw replica, naming `(user, device)` as its author, written at `at`.
+fn put_note(doc: &mut AutoCommit, (user, device): (UserId, DeviceId), at: &str, body: &str) {
+    let notes = notes_map(doc);
+    let note = doc
+        .put_object(
+            &notes,
+            fieldcase_core::ids::NoteId::new().to_string(),
+            ObjType::Map,
+        )
+        .unwrap();
+    doc.put(&note, "author_user", user.to_string()).unwrap();
+    doc.put(&note, "author_device", device.to_string()).unwrap();
+    doc.put(&note, "written_at", at).unwrap();
+    doc.put(&note, "kind", "visit").unwrap();
+    let text = doc.put_object(&note, "body", ObjType::Text).unwrap();
+    doc.splice_text(&text, 0, 0, body).unwrap();
+    doc.put_object(&note, "tags", ObjType::Map).unwrap();
+}
+
 #[test]
 fn the_hub_keeps_a_colleagues_edit_with_its_editor_and_refuses_erasing_or_rewriting_notes() {
     use fieldcase_core::sync::hub::{MemoryHub, handle_sync};
@@ -633,22 +608,7 @@ fn the_hub_keeps_a_colleagues_edit_with_its_editor_and_refuses_erasing_or_rewrit
     }));
     // A new note of its own dated tomorrow.
     assert!(refused(&|doc| {
-        let notes = notes_map(doc);
-        let obj = doc
-            .put_object(
-                &notes,
-                fieldcase_core::ids::NoteId::new().to_string(),
-                ObjType::Map,
-            )
-            .unwrap();
-        doc.put(&obj, "author_user", bo.to_string()).unwrap();
-        doc.put(&obj, "author_device", bo_phone.to_string())
-            .unwrap();
-        doc.put(&obj, "written_at", "2026-12-04T12:00:00Z").unwrap();
-        doc.put(&obj, "kind", "visit").unwrap();
-        let body = doc.put_object(&obj, "body", ObjType::Text).unwrap();
-        doc.splice_text(&body, 0, 0, "from tomorrow").unwrap();
-        doc.put_object(&obj, "tags", ObjType::Map).unwrap();
+        put_note(doc, (bo, bo_phone), "2026-12-04T12:00:00Z", "from tomorrow");
     }));
     // A correction that names its editor is kept, and the office sees who made it.
     let mut hub = fresh();
