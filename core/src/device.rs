@@ -2,8 +2,23 @@
 //! the bindings) enrolls once, then unlocks, edits and syncs.
 //!
 //! The credential (device id, Ed25519 signing key, server address, pinned certificate
-//! fingerprint, server public key) is kept sealed in the store like case data, so a locked or
+//! fingerprints, server public key) is kept sealed in the store like case data, so a locked or
 //! wiped phone cannot sign requests either.
+//!
+//! # Certificate rotation
+//!
+//! The phone pins the office's certificate by fingerprint, and may hold up to
+//! [`crate::protocol::MAX_PINS`] of them. While the office has a next certificate ready, every
+//! sync answer announces it, signed with the office's key (the one that signs leases, learned at
+//! enrollment); after a successful sync the phone's pins become the certificate the office
+//! showed plus the announced one if its signature verifies ([`next_pins`]). A phone holding two
+//! pins acknowledges both in a signed request header, which tells the office it may switch. So
+//! pins follow the office: a rotated-away (perhaps leaked) certificate is dropped at the first
+//! sync on the new one, and an abandoned next certificate at the first sync without its
+//! announcement. A phone that was offline through the whole rotation meets a certificate it
+//! does not hold, gets [`TransportError::PinMismatch`] with the fingerprint the server shows,
+//! and comes back with [`Device::repin`] once the worker has the new fingerprint from the
+//! office by a channel she trusts (in person, by phone).
 
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
@@ -11,12 +26,14 @@ use zeroize::Zeroizing;
 
 use crate::error::{CoreError, Result};
 use crate::ids::{DeviceId, UserId};
-use crate::protocol::Fingerprint;
+use crate::protocol::{Fingerprint, MAX_PINS, PinAnnouncement};
 use crate::protocol::{WipeOrder, WipeReceipt};
 use crate::store::WipeReport;
 use crate::store::{KeySetup, Store, StoreIdentity, StoreOptions};
 use crate::sync::{SyncReport, SyncTransport};
-use crate::transport::{self, Client, DeviceClient, DeviceCredential, TransportError};
+use crate::transport::{
+    self, Client, DeviceClient, DeviceCredential, NextPinHeaders, TransportError, TransportOptions,
+};
 
 /// Path of the sync endpoint.
 pub const PATH_SYNC: &str = "/v1/sync";
@@ -36,8 +53,66 @@ struct SealedCredential {
     device_id: uuid::Uuid,
     signing_key: String,
     server_url: String,
+    /// The first of `pins`: still written so that an older app reading this credential (which
+    /// knows only `pin`) keeps working.
     pin: String,
+    /// Every certificate fingerprint the phone accepts, the one the office last showed first.
+    /// Absent from credentials written before certificate rotation: then `pin` is the only one.
+    #[serde(default)]
+    pins: Vec<String>,
     server_public_key: String,
+}
+
+impl SealedCredential {
+    /// The pinned fingerprints, at least one.
+    fn pins(&self) -> Result<Vec<Fingerprint>> {
+        let bad = || CoreError::Corrupt { what: "credential" };
+        if self.pins.is_empty() {
+            return Ok(vec![Fingerprint::parse(&self.pin).map_err(|_| bad())?]);
+        }
+        self.pins
+            .iter()
+            .map(|p| Fingerprint::parse(p).map_err(|_| bad()))
+            .collect()
+    }
+
+    fn set_pins(&mut self, pins: &[Fingerprint]) {
+        if let Some(first) = pins.first() {
+            self.pin = first.to_hex();
+            self.pins = pins.iter().map(Fingerprint::to_hex).collect();
+        }
+    }
+
+    fn office_key(&self) -> Result<ed25519_dalek::VerifyingKey> {
+        crate::protocol::decode_public_key(&self.server_public_key)
+            .map_err(|_| CoreError::Corrupt { what: "credential" })
+    }
+}
+
+/// The pins a phone holds after a successful sync: the certificate the office showed
+/// (`presented`, which the phone already pinned, or the handshake would have failed) and the
+/// next certificate the office announced, if the announcement verifies with `office`, the
+/// office's key. Everything else is dropped: a certificate the office rotated away from (which
+/// may have leaked), a next certificate it abandoned. An announcement signed by another key, or
+/// whose signature does not verify, adds nothing. Without a presented pin (no handshake was
+/// seen) the pins stay as they were.
+pub fn next_pins(
+    old: &[Fingerprint],
+    presented: Option<Fingerprint>,
+    announced: Option<&NextPinHeaders>,
+    office: &ed25519_dalek::VerifyingKey,
+) -> Vec<Fingerprint> {
+    let Some(presented) = presented.filter(|p| old.contains(p)) else {
+        return old.to_vec();
+    };
+    let mut pins = vec![presented];
+    let verified = announced
+        .and_then(|h| PinAnnouncement::verified(office, &h.fingerprint, &h.signature))
+        .map(|a| a.fingerprint);
+    if let Some(next) = verified.filter(|n| *n != presented) {
+        pins.push(next);
+    }
+    pins
 }
 
 impl Drop for SealedCredential {
@@ -88,6 +163,7 @@ impl Device {
             signing_key: hex::encode(signing_key.to_bytes()),
             server_url: server.url.clone(),
             pin: server.pin.to_hex(),
+            pins: vec![server.pin.to_hex()],
             server_public_key: enrolled.server_public_key.clone(),
         };
         store.put_sealed_meta(CREDENTIAL_ROW, &credential)?;
@@ -130,12 +206,55 @@ impl Device {
         let key_bytes = Zeroizing::new(
             crate::protocol::decode_hex_array::<32>(&credential.signing_key).map_err(|_| bad())?,
         );
-        let pin = Fingerprint::parse(&credential.pin).map_err(|_| bad())?;
-        let client = Client::new(&credential.server_url, pin)?;
+        let pins = credential.pins()?;
+        let client = Client::with_pins(&credential.server_url, &pins, TransportOptions::default())?;
         Ok(DeviceClient::new(
             client,
             DeviceCredential::new(credential.device_id, SigningKey::from_bytes(&key_bytes)),
-        ))
+        )
+        .acknowledging(&pins))
+    }
+
+    /// The certificate fingerprints this phone accepts from the office, the one it last saw
+    /// the office use first (two while the office rotates its certificate). The store must be
+    /// unlocked.
+    pub fn pins(&self) -> Result<Vec<Fingerprint>> {
+        self.credential()?.pins()
+    }
+
+    /// Pins `fingerprint` as well, for a phone that was offline while the office rotated its
+    /// certificate: its sync fails with [`TransportError::PinMismatch`] showing the
+    /// fingerprint the server presents; the worker gets the new fingerprint from the office by
+    /// a channel she trusts (read out by the admin, `admin tls status`) and the app calls this
+    /// with it. The pins held before are kept (a mistyped fingerprint loses nothing) until the
+    /// next successful sync, which keeps only what the office shows and announces. Whoever
+    /// gets a worker to repin to a certificate of theirs gets the phone's requests, so the
+    /// fingerprint must never come from the network the phone is on. The store must be
+    /// unlocked.
+    pub fn repin(&self, fingerprint: Fingerprint) -> Result<()> {
+        let mut credential = self.credential()?;
+        let mut pins = vec![fingerprint];
+        pins.extend(credential.pins()?.into_iter().filter(|p| *p != fingerprint));
+        pins.truncate(MAX_PINS);
+        credential.set_pins(&pins);
+        self.store.put_sealed_meta(CREDENTIAL_ROW, &credential)
+    }
+
+    /// After a successful sync: keeps the pins the office showed and announced ([`next_pins`]).
+    fn follow_office_pins(&self, transport: &HttpsSync) -> Result<()> {
+        let mut credential = self.credential()?;
+        let old = credential.pins()?;
+        let pins = next_pins(
+            &old,
+            transport.client.client().presented_pin(),
+            transport.announced.as_ref(),
+            &credential.office_key()?,
+        );
+        if pins != old {
+            credential.set_pins(&pins);
+            self.store.put_sealed_meta(CREDENTIAL_ROW, &credential)?;
+        }
+        Ok(())
     }
 
     /// Syncs with the office now (the store must be unlocked; an expired lease does not stop a
@@ -144,8 +263,12 @@ impl Device {
     /// can, and returns [`CoreError::RevokedAndWiped`].
     pub fn sync_now(&self) -> Result<SyncReport> {
         let client = self.client()?;
-        let mut transport = HttpsSync { client };
-        match crate::sync::sync(&self.store, &mut transport) {
+        let mut transport = HttpsSync::new(client);
+        let result = crate::sync::sync(&self.store, &mut transport);
+        if result.is_ok() {
+            self.follow_office_pins(&transport)?;
+        }
+        match result {
             Err(CoreError::Network(TransportError::Http {
                 code,
                 wipe_order: Some(order),
@@ -168,8 +291,7 @@ impl Device {
         client: Option<&DeviceClient>,
     ) -> Result<WipeReport> {
         let credential = self.credential()?;
-        let server = crate::protocol::decode_public_key(&credential.server_public_key)
-            .map_err(|_| CoreError::Corrupt { what: "credential" })?;
+        let server = credential.office_key()?;
         if !order.verify(&server, &credential.device_id) {
             return Err(CoreError::ForgedWipeOrder);
         }
@@ -237,6 +359,9 @@ struct PendingReceipt {
     receipt: WipeReceipt,
     server_url: String,
     pin: String,
+    /// Every pin the phone held (absent from receipts written before certificate rotation).
+    #[serde(default)]
+    pins: Vec<String>,
 }
 
 /// File name of a wipe receipt waiting to be sent.
@@ -251,6 +376,7 @@ fn write_pending_receipt(
         receipt: receipt.clone(),
         server_url: credential.server_url.clone(),
         pin: credential.pin.clone(),
+        pins: credential.pins.clone(),
     };
     let bytes = serde_json::to_vec(&pending).map_err(|_| CoreError::Crypto)?;
     std::fs::write(dir.join(PENDING_RECEIPT_FILE), bytes)?;
@@ -270,10 +396,14 @@ pub fn send_pending_receipt(dir: &std::path::Path) -> Result<bool> {
         serde_json::from_slice(&bytes).map_err(|_| CoreError::Corrupt {
             what: "pending receipt",
         })?;
-    let pin = Fingerprint::parse(&pending.pin).map_err(|_| CoreError::Corrupt {
-        what: "pending receipt",
-    })?;
-    let client = Client::new(&pending.server_url, pin)?;
+    let pins = std::iter::once(&pending.pin)
+        .chain(&pending.pins)
+        .map(|p| Fingerprint::parse(p))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|_| CoreError::Corrupt {
+            what: "pending receipt",
+        })?;
+    let client = Client::with_pins(&pending.server_url, &pins, TransportOptions::default())?;
     let body = serde_json::to_vec(&pending.receipt).map_err(|_| CoreError::Crypto)?;
     let request = crate::transport::RawRequest {
         method: "POST".into(),
@@ -286,20 +416,118 @@ pub fn send_pending_receipt(dir: &std::path::Path) -> Result<bool> {
     Ok(true)
 }
 
-/// The sync transport over the pinned, signed HTTPS client.
+/// The sync transport over the pinned, signed HTTPS client. It keeps the next-certificate
+/// announcement of the last answer (unverified) for the device to act on after the sync.
 pub struct HttpsSync {
     client: DeviceClient,
+    announced: Option<NextPinHeaders>,
 }
 
 impl HttpsSync {
     /// Wraps a signed client.
     pub fn new(client: DeviceClient) -> Self {
-        Self { client }
+        Self {
+            client,
+            announced: None,
+        }
+    }
+
+    /// The next-certificate announcement headers of the last answer, if it carried them.
+    pub fn announced(&self) -> Option<&NextPinHeaders> {
+        self.announced.as_ref()
     }
 }
 
 impl SyncTransport for HttpsSync {
     fn round_trip(&mut self, request: &[u8]) -> Result<Vec<u8>> {
-        Ok(self.client.post(PATH_SYNC, request)?)
+        let (body, announced) = self.client.post_announced(PATH_SYNC, request)?;
+        self.announced = announced;
+        Ok(body)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn fp(b: u8) -> Fingerprint {
+        Fingerprint([b; 32])
+    }
+
+    fn headers(a: &PinAnnouncement) -> NextPinHeaders {
+        NextPinHeaders {
+            fingerprint: a.fingerprint.to_hex(),
+            signature: a.signature.clone(),
+        }
+    }
+
+    #[test]
+    fn a_verified_announcement_is_added_and_nothing_else() {
+        let office = SigningKey::from_bytes(&[1; 32]);
+        let stranger = SigningKey::from_bytes(&[2; 32]);
+        let key = office.verifying_key();
+        let (current, next) = (fp(10), fp(11));
+        let good = headers(&PinAnnouncement::sign(&office, next));
+        assert_eq!(
+            next_pins(&[current], Some(current), Some(&good), &key),
+            vec![current, next]
+        );
+        // Signed by another key (another office, or whoever sits in between): nothing added.
+        let foreign = headers(&PinAnnouncement::sign(&stranger, next));
+        assert_eq!(
+            next_pins(&[current], Some(current), Some(&foreign), &key),
+            vec![current]
+        );
+        // The office's signature over another fingerprint: nothing added.
+        let mut swapped = good.clone();
+        swapped.fingerprint = fp(12).to_hex();
+        assert_eq!(
+            next_pins(&[current], Some(current), Some(&swapped), &key),
+            vec![current]
+        );
+        let mut garbled = good.clone();
+        garbled.signature = "00".repeat(64);
+        assert_eq!(
+            next_pins(&[current], Some(current), Some(&garbled), &key),
+            vec![current]
+        );
+    }
+
+    #[test]
+    fn pins_follow_what_the_office_shows_and_announces() {
+        let office = SigningKey::from_bytes(&[1; 32]);
+        let key = office.verifying_key();
+        let (old, new) = (fp(10), fp(11));
+        // After the rotation the office shows the new certificate and announces nothing: the
+        // old one is dropped.
+        assert_eq!(next_pins(&[old, new], Some(new), None, &key), vec![new]);
+        // The office abandoned its next certificate: dropped too.
+        assert_eq!(next_pins(&[old, new], Some(old), None, &key), vec![old]);
+        // Announcing the certificate it already shows adds no second copy.
+        let same = headers(&PinAnnouncement::sign(&office, old));
+        assert_eq!(next_pins(&[old], Some(old), Some(&same), &key), vec![old]);
+        // No handshake seen, or one with a certificate never pinned: nothing changes.
+        assert_eq!(next_pins(&[old, new], None, None, &key), vec![old, new]);
+        assert_eq!(next_pins(&[old], Some(fp(99)), None, &key), vec![old]);
+    }
+
+    #[test]
+    fn a_credential_with_a_single_pin_still_reads_and_keeps_it_for_older_apps() {
+        let old = serde_json::json!({
+            "device_id": uuid::Uuid::from_u128(5),
+            "signing_key": "00".repeat(32),
+            "server_url": "https://office:8443",
+            "pin": fp(10).to_hex(),
+            "server_public_key": "11".repeat(32),
+        });
+        let mut credential: SealedCredential = serde_json::from_value(old).unwrap();
+        assert_eq!(credential.pins().unwrap(), vec![fp(10)]);
+        credential.set_pins(&[fp(11), fp(10)]);
+        let written = serde_json::to_value(&credential).unwrap();
+        assert_eq!(written["pin"], fp(11).to_hex());
+        assert_eq!(written["pins"][1], fp(10).to_hex());
+        let again: SealedCredential = serde_json::from_value(written).unwrap();
+        assert_eq!(again.pins().unwrap(), vec![fp(11), fp(10)]);
     }
 }

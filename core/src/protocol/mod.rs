@@ -20,10 +20,16 @@
 //! the server checks the signature before it reads the body.
 //! The server accepts a timestamp within [`TIMESTAMP_WINDOW_SECS`] of its own clock and each
 //! nonce once per device.
+//!
+//! A phone that holds more than one certificate pin (during a certificate rotation) also sends
+//! [`HEADER_PINS`], and its value is one more line of the signed string, so that the office's
+//! record of which phones hold the next certificate cannot be forged by whoever sits between
+//! them (someone holding a leaked key of the current certificate, say). Without that header
+//! the signed string is exactly what it always was, so phones and offices of either age agree.
 
 mod statements;
 
-pub use statements::{Lease, WipeOrder, WipeReceipt};
+pub use statements::{Lease, PinAnnouncement, WipeOrder, WipeReceipt, next_pin_message};
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
@@ -55,6 +61,19 @@ pub const HEADER_SIGNATURE: &str = "x-fieldcase-signature";
 /// the server verifies the signature before it reads a byte of the body, then checks the body
 /// against this digest.
 pub const HEADER_BODY_SHA256: &str = "x-fieldcase-body-sha256";
+
+/// Response header of a sync answer while the office has a next certificate ready: its SHA-256
+/// fingerprint, lowercase hex (see [`PinAnnouncement`]).
+pub const HEADER_NEXT_PIN: &str = "x-fieldcase-next-pin";
+/// Response header beside [`HEADER_NEXT_PIN`]: the office key's signature over
+/// [`next_pin_message`], lowercase hex.
+pub const HEADER_NEXT_PIN_SIGNATURE: &str = "x-fieldcase-next-pin-signature";
+/// Request header of a phone that holds more than one certificate pin: every fingerprint it
+/// accepts, lowercase hex, comma-separated, at most [`MAX_PINS`]. Covered by the request
+/// signature (see [`canonical_request`]), so the office can trust what it records.
+pub const HEADER_PINS: &str = "x-fieldcase-pins";
+/// Most certificate fingerprints a phone holds (and acknowledges) at once.
+pub const MAX_PINS: usize = 4;
 
 /// Number of random bytes in a request nonce.
 pub const NONCE_LEN: usize = 16;
@@ -394,6 +413,9 @@ pub fn verify_enroll_request(req: &EnrollRequest) -> Result<(String, VerifyingKe
 /// NONCE\n             (lowercase hex)
 /// SHA256(BODY)        (lowercase hex)
 /// ```
+///
+/// A request that carries [`HEADER_PINS`] signs one more line, `\npins:VALUE`, with the header's
+/// value exactly as sent ([`canonical_request_with_pins`]).
 pub fn canonical_request(
     method: &str,
     path_and_query: &str,
@@ -402,11 +424,41 @@ pub fn canonical_request(
     nonce: &[u8; NONCE_LEN],
     body: &[u8],
 ) -> Vec<u8> {
-    let digest: [u8; 32] = Sha256::digest(body).into();
-    canonical_request_digest(method, path_and_query, device_id, timestamp, nonce, &digest)
+    canonical_request_with_pins(
+        method,
+        path_and_query,
+        device_id,
+        timestamp,
+        nonce,
+        body,
+        None,
+    )
 }
 
-/// [`canonical_request`] from the body's SHA-256 instead of the body.
+/// [`canonical_request`] of a request that carries [`HEADER_PINS`] with the value `pins`
+/// (`None`: a request without it, the same string as [`canonical_request`]).
+pub fn canonical_request_with_pins(
+    method: &str,
+    path_and_query: &str,
+    device_id: &Uuid,
+    timestamp: i64,
+    nonce: &[u8; NONCE_LEN],
+    body: &[u8],
+    pins: Option<&str>,
+) -> Vec<u8> {
+    let digest: [u8; 32] = Sha256::digest(body).into();
+    canonical_request_digest(
+        method,
+        path_and_query,
+        device_id,
+        timestamp,
+        nonce,
+        &digest,
+        pins,
+    )
+}
+
+/// [`canonical_request_with_pins`] from the body's SHA-256 instead of the body.
 fn canonical_request_digest(
     method: &str,
     path_and_query: &str,
@@ -414,8 +466,9 @@ fn canonical_request_digest(
     timestamp: i64,
     nonce: &[u8; NONCE_LEN],
     body_sha256: &[u8; 32],
+    pins: Option<&str>,
 ) -> Vec<u8> {
-    format!(
+    let mut text = format!(
         "fieldcase-request-v{PROTOCOL_VERSION}\n{}\n{}\n{}\n{}\n{}\n{}",
         method.to_ascii_uppercase(),
         path_and_query,
@@ -423,8 +476,44 @@ fn canonical_request_digest(
         timestamp,
         hex::encode(nonce),
         hex::encode(body_sha256),
-    )
-    .into_bytes()
+    );
+    if let Some(pins) = pins {
+        text.push_str("\npins:");
+        text.push_str(pins);
+    }
+    text.into_bytes()
+}
+
+/// The value of [`HEADER_PINS`] for `pins`: lowercase hex fingerprints joined by commas.
+pub fn format_pins(pins: &[Fingerprint]) -> String {
+    pins.iter()
+        .map(Fingerprint::to_hex)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Reads a value of [`HEADER_PINS`]: one to [`MAX_PINS`] fingerprints of 64 lowercase hex
+/// digits, comma-separated, nothing else (the value is signed as sent, so there is one way to
+/// write it).
+pub fn parse_pins(value: &str) -> Result<Vec<Fingerprint>, BadHeader> {
+    let bad = BadHeader(HEADER_PINS);
+    if value.len() > MAX_PINS * 65 {
+        return Err(bad);
+    }
+    let pins = value
+        .split(',')
+        .map(|p| {
+            if p.len() == 64 && p.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+                decode_hex_array::<32>(p).map(Fingerprint).map_err(|_| bad)
+            } else {
+                Err(bad)
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if pins.is_empty() || pins.len() > MAX_PINS {
+        return Err(bad);
+    }
+    Ok(pins)
 }
 
 /// The authentication headers of a signed request, already encoded.
@@ -489,9 +578,41 @@ pub fn sign_request(
     nonce: &[u8; NONCE_LEN],
     body: &[u8],
 ) -> SignedHeaders {
+    sign_request_with_pins(
+        key,
+        device_id,
+        method,
+        path_and_query,
+        timestamp,
+        nonce,
+        body,
+        None,
+    )
+}
+
+/// Signs one request that will carry [`HEADER_PINS`] with the value `pins` (`None`: no such
+/// header, the same as [`sign_request`]). The caller sends that header itself.
+#[allow(clippy::too_many_arguments)]
+pub fn sign_request_with_pins(
+    key: &SigningKey,
+    device_id: &Uuid,
+    method: &str,
+    path_and_query: &str,
+    timestamp: i64,
+    nonce: &[u8; NONCE_LEN],
+    body: &[u8],
+    pins: Option<&str>,
+) -> SignedHeaders {
     let digest: [u8; 32] = Sha256::digest(body).into();
-    let msg =
-        canonical_request_digest(method, path_and_query, device_id, timestamp, nonce, &digest);
+    let msg = canonical_request_digest(
+        method,
+        path_and_query,
+        device_id,
+        timestamp,
+        nonce,
+        &digest,
+        pins,
+    );
     let sig = key.sign(&msg);
     SignedHeaders {
         device: device_id.as_hyphenated().to_string(),
@@ -566,6 +687,19 @@ impl ParsedAuth {
         path_and_query: &str,
         body_sha256: &[u8; 32],
     ) -> bool {
+        self.verify_digest_with_pins(key, method, path_and_query, body_sha256, None)
+    }
+
+    /// [`ParsedAuth::verify_digest`] of a request that carried [`HEADER_PINS`] with the value
+    /// `pins` as received (`None`: it carried none).
+    pub fn verify_digest_with_pins(
+        &self,
+        key: &VerifyingKey,
+        method: &str,
+        path_and_query: &str,
+        body_sha256: &[u8; 32],
+        pins: Option<&str>,
+    ) -> bool {
         let msg = canonical_request_digest(
             method,
             path_and_query,
@@ -573,6 +707,7 @@ impl ParsedAuth {
             self.timestamp,
             &self.nonce,
             body_sha256,
+            pins,
         );
         key.verify_strict(&msg, &Signature::from_bytes(&self.signature))
             .is_ok()
@@ -625,6 +760,56 @@ mod tests {
         assert!(!p.verify(&vk, "POST", "/v1/x?a=1", b"bodY"));
         assert!(p.timestamp_fresh(1300) && p.timestamp_fresh(700) && !p.timestamp_fresh(1301));
         assert!(ParsedAuth::parse(&h.device, "-5", &h.nonce, &h.signature).is_err());
+    }
+
+    #[test]
+    fn the_pins_header_is_signed_and_cannot_be_added_or_changed() {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let vk = key.verifying_key();
+        let dev = Uuid::from_u128(42);
+        let pins = format_pins(&[Fingerprint([1; 32]), Fingerprint([2; 32])]);
+        let digest: [u8; 32] = Sha256::digest(b"body").into();
+        let with = sign_request_with_pins(
+            &key,
+            &dev,
+            "POST",
+            "/v1/sync",
+            1000,
+            &[3; 16],
+            b"body",
+            Some(&pins),
+        );
+        let p =
+            ParsedAuth::parse(&with.device, &with.timestamp, &with.nonce, &with.signature).unwrap();
+        assert!(p.verify_digest_with_pins(&vk, "POST", "/v1/sync", &digest, Some(&pins)));
+        assert!(
+            !p.verify_digest(&vk, "POST", "/v1/sync", &digest),
+            "header dropped"
+        );
+        let other = format_pins(&[Fingerprint([1; 32]), Fingerprint([9; 32])]);
+        assert!(!p.verify_digest_with_pins(&vk, "POST", "/v1/sync", &digest, Some(&other)));
+        // A request signed without the header does not verify once one is added to it.
+        let without = sign_request(&key, &dev, "POST", "/v1/sync", 1000, &[3; 16], b"body");
+        let q = ParsedAuth::parse(
+            &without.device,
+            &without.timestamp,
+            &without.nonce,
+            &without.signature,
+        )
+        .unwrap();
+        assert!(q.verify_digest(&vk, "POST", "/v1/sync", &digest));
+        assert!(!q.verify_digest_with_pins(&vk, "POST", "/v1/sync", &digest, Some(&pins)));
+    }
+
+    #[test]
+    fn the_pins_header_has_one_spelling() {
+        let two = [Fingerprint([0xab; 32]), Fingerprint([2; 32])];
+        assert_eq!(parse_pins(&format_pins(&two)).unwrap(), two.to_vec());
+        assert!(parse_pins("").is_err());
+        assert!(parse_pins(&format_pins(&two).to_uppercase()).is_err());
+        assert!(parse_pins(&format!("{},", format_pins(&two))).is_err());
+        assert!(parse_pins(&format_pins(&[Fingerprint([1; 32]); MAX_PINS + 1])).is_err());
+        assert!(parse_pins(&"a".repeat(63)).is_err());
     }
 
     #[test]

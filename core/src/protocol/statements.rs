@@ -7,6 +7,8 @@
 //! - A [`Lease`] is signed by the server; a device holding no valid lease opens no case data.
 //! - A [`WipeReceipt`] is signed by the device's key before the key is destroyed, so the office
 //!   can trust that the device really wiped itself.
+//! - A [`PinAnnouncement`] is signed by the server: the certificate the office will present
+//!   next, which a device adds to its pins before the office switches to it.
 
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
@@ -133,6 +135,47 @@ impl Lease {
     }
 }
 
+/// What a [`PinAnnouncement`] signs: a fixed domain-separation prefix, then the 32 bytes of
+/// the announced certificate fingerprint. No other statement starts with this prefix.
+pub fn next_pin_message(fingerprint: &super::Fingerprint) -> Vec<u8> {
+    let mut msg = b"fieldcase-next-pin-v1\n".to_vec();
+    msg.extend_from_slice(&fingerprint.0);
+    msg
+}
+
+/// The office's signed word that it will present the certificate `fingerprint` next (during a
+/// certificate rotation): carried in the headers of sync answers, so that a phone pins the new
+/// certificate before the office switches to it. Signed with the office's key, the one that
+/// signs leases, which the phone learned at enrollment; a header that does not verify with that
+/// key is ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinAnnouncement {
+    /// The next certificate's SHA-256 fingerprint.
+    pub fingerprint: super::Fingerprint,
+    /// Ed25519 signature by the office's key over [`next_pin_message`], lowercase hex.
+    pub signature: String,
+}
+
+impl PinAnnouncement {
+    /// Signs an announcement with the office's key.
+    pub fn sign(key: &SigningKey, fingerprint: super::Fingerprint) -> Self {
+        Self {
+            fingerprint,
+            signature: sign(key, &next_pin_message(&fingerprint)),
+        }
+    }
+
+    /// Reads the two header values as they came (the fingerprint in hex, the signature in hex)
+    /// and returns the fingerprint only if `server` signed it; anything else is `None`.
+    pub fn verified(server: &VerifyingKey, fingerprint: &str, signature: &str) -> Option<Self> {
+        let fingerprint = super::Fingerprint::parse(fingerprint).ok()?;
+        verifies(server, &next_pin_message(&fingerprint), signature).then(|| Self {
+            fingerprint,
+            signature: signature.to_owned(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -169,5 +212,34 @@ mod tests {
         let receipt = WipeReceipt::sign(&other, device, 5, "panic");
         assert!(receipt.verify(&other.verifying_key()));
         assert!(!receipt.verify(&server.verifying_key()));
+    }
+
+    #[test]
+    fn a_pin_announcement_verifies_only_with_the_office_key_and_its_own_fingerprint() {
+        let server = SigningKey::generate(&mut rand::rngs::OsRng);
+        let other = SigningKey::generate(&mut rand::rngs::OsRng);
+        let next = super::super::Fingerprint([7; 32]);
+        let a = PinAnnouncement::sign(&server, next);
+        let fp = next.to_hex();
+        let ok = PinAnnouncement::verified(&server.verifying_key(), &fp, &a.signature);
+        assert_eq!(ok.map(|a| a.fingerprint), Some(next));
+        assert!(
+            PinAnnouncement::verified(&other.verifying_key(), &fp, &a.signature).is_none(),
+            "signed by another key"
+        );
+        let swapped = super::super::Fingerprint([8; 32]).to_hex();
+        assert!(
+            PinAnnouncement::verified(&server.verifying_key(), &swapped, &a.signature).is_none(),
+            "another fingerprint under the same signature"
+        );
+        // A lease's signature over the same bytes' worth of message is no announcement.
+        let lease = Lease::sign(&server, Uuid::from_bytes([7; 16]), 0);
+        assert!(
+            PinAnnouncement::verified(&server.verifying_key(), &fp, &lease.signature).is_none()
+        );
+        assert!(PinAnnouncement::verified(&server.verifying_key(), &fp, "zz").is_none());
+        assert!(
+            PinAnnouncement::verified(&server.verifying_key(), "not hex", &a.signature).is_none()
+        );
     }
 }

@@ -7,12 +7,18 @@
 //!   response size.
 //! - [`enroll`] registers a new device key; [`DeviceClient`] signs every request with the device's
 //!   Ed25519 key (see [`crate::protocol`] for the canonical form).
+//! - Certificate rotation: a client may pin several certificates ([`Client::with_pins`]) and
+//!   notes which one the server showed ([`Client::presented_pin`]); a response hands over the
+//!   office's next-certificate announcement headers as they came ([`RawResponse::next_pin`]),
+//!   for [`crate::device`] to verify; a [`DeviceClient`] that holds more than one pin says so in
+//!   a signed request header ([`crate::protocol::HEADER_PINS`]).
 //!
 //! Errors are typed ([`TransportError`]) and never carry a key.
 
 mod tls;
 pub use tls::client_config;
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::SigningKey;
@@ -22,8 +28,9 @@ use ureq::unversioned::transport::{Connector, TcpConnector};
 use uuid::Uuid;
 
 use crate::protocol::{
-    self, DecodeError, EnrollResponse, ErrorBody, Fingerprint, NONCE_LEN, PATH_ENROLL,
-    PATH_HEALTHZ, PATH_WHOAMI, WhoAmI,
+    self, DecodeError, EnrollResponse, ErrorBody, Fingerprint, HEADER_NEXT_PIN,
+    HEADER_NEXT_PIN_SIGNATURE, HEADER_PINS, NONCE_LEN, PATH_ENROLL, PATH_HEALTHZ, PATH_WHOAMI,
+    WhoAmI,
 };
 
 /// Why a request to the server failed.
@@ -159,6 +166,37 @@ pub struct RawRequest {
     pub body: Vec<u8>,
 }
 
+/// The office's next-certificate announcement as two response headers carried it
+/// ([`crate::protocol::HEADER_NEXT_PIN`] and [`crate::protocol::HEADER_NEXT_PIN_SIGNATURE`]),
+/// not yet verified: [`crate::protocol::PinAnnouncement::verified`] decides whether it counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NextPinHeaders {
+    /// The announced fingerprint, as sent.
+    pub fingerprint: String,
+    /// The signature, as sent.
+    pub signature: String,
+}
+
+/// Longest header value of an announcement kept (a fingerprint is 64 hex digits, a signature
+/// 128); anything longer is not an announcement and is dropped unread.
+const MAX_ANNOUNCEMENT_HEADER: usize = 256;
+
+impl NextPinHeaders {
+    fn from_headers(headers: &ureq::http::HeaderMap) -> Option<NextPinHeaders> {
+        let read = |name: &str| {
+            headers
+                .get(name)
+                .filter(|v| v.len() <= MAX_ANNOUNCEMENT_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        Some(NextPinHeaders {
+            fingerprint: read(HEADER_NEXT_PIN)?,
+            signature: read(HEADER_NEXT_PIN_SIGNATURE)?,
+        })
+    }
+}
+
 /// An HTTP response of any status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawResponse {
@@ -166,6 +204,8 @@ pub struct RawResponse {
     pub status: u16,
     /// Body, at most [`TransportOptions::max_response_bytes`].
     pub body: Vec<u8>,
+    /// The next-certificate announcement headers, if the response carried both.
+    pub next_pin: Option<NextPinHeaders>,
 }
 
 impl RawResponse {
@@ -196,12 +236,13 @@ impl RawResponse {
     }
 }
 
-/// A connection profile for one office server: its base URL and pinned certificate.
+/// A connection profile for one office server: its base URL and pinned certificates.
 #[derive(Debug, Clone)]
 pub struct Client {
     base_url: String,
     agent: ureq::Agent,
     options: TransportOptions,
+    presented: Arc<tls::PresentedPin>,
 }
 
 impl Client {
@@ -216,6 +257,16 @@ impl Client {
         pin: Fingerprint,
         options: TransportOptions,
     ) -> Result<Client, TransportError> {
+        Client::with_pins(base_url, &[pin], options)
+    }
+
+    /// A client for `base_url` that trusts any of the certificates `pins` (a phone holds two
+    /// while the office rotates its certificate) and nothing else.
+    pub fn with_pins(
+        base_url: &str,
+        pins: &[Fingerprint],
+        options: TransportOptions,
+    ) -> Result<Client, TransportError> {
         let base_url = base_url.trim_end_matches('/');
         let rest = base_url
             .strip_prefix("https://")
@@ -227,7 +278,8 @@ impl Client {
                 "the address must be https://host[:port] with no path",
             ));
         }
-        let tls = tls::client_config(pin).map_err(|e| TransportError::Tls(e.to_string()))?;
+        let (tls, presented) =
+            tls::pinned_config(pins.to_vec()).map_err(|e| TransportError::Tls(e.to_string()))?;
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
@@ -243,7 +295,14 @@ impl Client {
             base_url: base_url.to_owned(),
             agent,
             options,
+            presented,
         })
+    }
+
+    /// Which of the pinned certificates the server showed on the last accepted handshake
+    /// (`None` before one).
+    pub fn presented_pin(&self) -> Option<Fingerprint> {
+        self.presented.get()
     }
 
     /// The base URL this client talks to.
@@ -284,12 +343,17 @@ impl Client {
             self.agent.run(request)?
         };
         let status = response.status().as_u16();
+        let next_pin = NextPinHeaders::from_headers(response.headers());
         let body = response
             .into_body()
             .with_config()
             .limit(self.options.max_response_bytes)
             .read_to_vec()?;
-        Ok(RawResponse { status, body })
+        Ok(RawResponse {
+            status,
+            body,
+            next_pin,
+        })
     }
 
     /// `GET /healthz`: succeeds if the server answers `200`.
@@ -376,12 +440,28 @@ impl std::fmt::Debug for DeviceCredential {
 pub struct DeviceClient {
     client: Client,
     credential: DeviceCredential,
+    /// The value of [`HEADER_PINS`] its requests carry (signed), if any.
+    pins_header: Option<String>,
 }
 
 impl DeviceClient {
     /// Combines a pinned client and a device credential.
     pub fn new(client: Client, credential: DeviceCredential) -> DeviceClient {
-        DeviceClient { client, credential }
+        DeviceClient {
+            client,
+            credential,
+            pins_header: None,
+        }
+    }
+
+    /// Makes every request acknowledge `pins` (the certificates this phone accepts) in the
+    /// signed [`HEADER_PINS`] header, so the office knows the phone holds its next certificate.
+    /// Only with more than one pin: a phone that holds one has heard of no rotation, and
+    /// sending nothing keeps its requests what they were (an office that predates rotation
+    /// would not know to sign the extra line).
+    pub fn acknowledging(mut self, pins: &[Fingerprint]) -> DeviceClient {
+        self.pins_header = (pins.len() > 1).then(|| protocol::format_pins(pins));
+        self
     }
 
     /// The underlying unsigned client.
@@ -404,7 +484,7 @@ impl DeviceClient {
         timestamp: i64,
         nonce: &[u8; NONCE_LEN],
     ) -> RawRequest {
-        let headers = protocol::sign_request(
+        let headers = protocol::sign_request_with_pins(
             &self.credential.signing_key,
             &self.credential.device_id,
             method,
@@ -412,15 +492,20 @@ impl DeviceClient {
             timestamp,
             nonce,
             body,
+            self.pins_header.as_deref(),
         );
+        let mut pairs: Vec<(String, String)> = headers
+            .pairs()
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
+        if let Some(pins) = &self.pins_header {
+            pairs.push((HEADER_PINS.to_owned(), pins.clone()));
+        }
         RawRequest {
             method: method.to_ascii_uppercase(),
             path: path.to_owned(),
-            headers: headers
-                .pairs()
-                .iter()
-                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-                .collect(),
+            headers: pairs,
             body: body.to_vec(),
         }
     }
@@ -440,8 +525,20 @@ impl DeviceClient {
 
     /// A signed `POST` of `body`; the body of a 2xx answer.
     pub fn post(&self, path: &str, body: &[u8]) -> Result<Vec<u8>, TransportError> {
+        self.post_announced(path, body).map(|(body, _)| body)
+    }
+
+    /// [`DeviceClient::post`], also returning the next-certificate announcement headers the
+    /// 2xx answer carried (unverified).
+    pub fn post_announced(
+        &self,
+        path: &str,
+        body: &[u8],
+    ) -> Result<(Vec<u8>, Option<NextPinHeaders>), TransportError> {
         let req = self.signed_request_now("POST", path, body);
-        self.client.send(&req)?.into_result()
+        let mut response = self.client.send(&req)?;
+        let next_pin = response.next_pin.take();
+        Ok((response.into_result()?, next_pin))
     }
 
     /// `GET /v1/whoami`.

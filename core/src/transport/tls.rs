@@ -1,12 +1,14 @@
 //! TLS for the device client: rustls with the ring provider, TLS 1.3 only, and a certificate
-//! verifier that accepts exactly one pinned end-entity certificate (by SHA-256 of its DER).
+//! verifier that accepts exactly the pinned end-entity certificates (by SHA-256 of their DER):
+//! usually one, two while the office rotates its certificate (the current one and the next one
+//! it announced).
 //!
 //! No trust store is consulted. Handshake signatures are still verified with the provider's
 //! algorithms against the pinned certificate's key, so a peer that merely replays the certificate
 //! without its private key fails the handshake.
 
 use std::io::{Read, Write};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
@@ -26,10 +28,29 @@ pub(crate) struct PinMismatchError {
     pub(crate) actual: Fingerprint,
 }
 
-/// Accepts exactly the pinned certificate.
+/// The fingerprint of the certificate the server showed on the last handshake this client's
+/// verifier accepted: which of its pins the office uses now.
+#[derive(Debug, Default)]
+pub(crate) struct PresentedPin(Mutex<Option<Fingerprint>>);
+
+impl PresentedPin {
+    /// The last accepted fingerprint, if a handshake has been accepted.
+    pub(crate) fn get(&self) -> Option<Fingerprint> {
+        self.0.lock().ok().and_then(|g| *g)
+    }
+
+    fn set(&self, fingerprint: Fingerprint) {
+        if let Ok(mut g) = self.0.lock() {
+            *g = Some(fingerprint);
+        }
+    }
+}
+
+/// Accepts exactly the pinned certificates.
 #[derive(Debug)]
 pub(crate) struct PinnedVerifier {
-    pin: Fingerprint,
+    pins: Vec<Fingerprint>,
+    presented: Arc<PresentedPin>,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
@@ -43,7 +64,8 @@ impl ServerCertVerifier for PinnedVerifier {
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let actual = Fingerprint::of_der(end_entity.as_ref());
-        if actual == self.pin {
+        if self.pins.contains(&actual) {
+            self.presented.set(actual);
             Ok(ServerCertVerified::assertion())
         } else {
             Err(rustls::Error::InvalidCertificate(
@@ -80,9 +102,19 @@ impl ServerCertVerifier for PinnedVerifier {
 /// Builds the client configuration: ring, TLS 1.3 only, pinned verifier, no client certificate.
 /// Public so that test clients which must speak HTTP by hand connect exactly as phones do.
 pub fn client_config(pin: Fingerprint) -> Result<Arc<ClientConfig>, rustls::Error> {
+    pinned_config(vec![pin]).map(|(config, _)| config)
+}
+
+/// [`client_config`] accepting any of `pins`, and where the verifier notes which one the server
+/// showed.
+pub(crate) fn pinned_config(
+    pins: Vec<Fingerprint>,
+) -> Result<(Arc<ClientConfig>, Arc<PresentedPin>), rustls::Error> {
     let provider: Arc<CryptoProvider> = Arc::new(rustls::crypto::ring::default_provider());
+    let presented = Arc::new(PresentedPin::default());
     let verifier = PinnedVerifier {
-        pin,
+        pins,
+        presented: presented.clone(),
         algorithms: provider.signature_verification_algorithms,
     };
     let mut config = ClientConfig::builder_with_provider(provider)
@@ -91,7 +123,7 @@ pub fn client_config(pin: Fingerprint) -> Result<Arc<ClientConfig>, rustls::Erro
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    Ok((Arc::new(config), presented))
 }
 
 /// ureq connector that wraps the TCP transport in pinned TLS, and refuses plain HTTP.
@@ -206,5 +238,54 @@ pub(crate) fn unwrap_io(e: std::io::Error) -> ureq::Error {
     match inner.downcast::<ureq::Error>() {
         Ok(u) => *u,
         Err(other) => ureq::Error::Io(std::io::Error::new(kind, other)),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn certificate() -> CertificateDer<'static> {
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        certified.cert.der().clone()
+    }
+
+    fn verifier(pins: Vec<Fingerprint>) -> PinnedVerifier {
+        PinnedVerifier {
+            pins,
+            presented: Arc::new(PresentedPin::default()),
+            algorithms: rustls::crypto::ring::default_provider().signature_verification_algorithms,
+        }
+    }
+
+    fn check(v: &PinnedVerifier, cert: &CertificateDer<'_>) -> Result<(), Fingerprint> {
+        let name = ServerName::try_from("localhost").unwrap();
+        match v.verify_server_cert(cert, &[], &name, &[], UnixTime::now()) {
+            Ok(_) => Ok(()),
+            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other))) => {
+                Err(other.0.downcast_ref::<PinMismatchError>().unwrap().actual)
+            }
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+
+    #[test]
+    fn every_pinned_certificate_is_accepted_and_noted_and_no_other() {
+        let (current, next, stranger) = (certificate(), certificate(), certificate());
+        let fp = |c: &CertificateDer<'_>| Fingerprint::of_der(c.as_ref());
+        let v = verifier(vec![fp(&current), fp(&next)]);
+        assert_eq!(v.presented.get(), None);
+        assert_eq!(check(&v, &current), Ok(()));
+        assert_eq!(v.presented.get(), Some(fp(&current)));
+        assert_eq!(check(&v, &next), Ok(()));
+        assert_eq!(v.presented.get(), Some(fp(&next)));
+        // A certificate that is not pinned is refused with what the server showed, and does
+        // not change which pin the office was last seen with.
+        assert_eq!(check(&v, &stranger), Err(fp(&stranger)));
+        assert_eq!(v.presented.get(), Some(fp(&next)));
+        let only_current = verifier(vec![fp(&current)]);
+        assert_eq!(check(&only_current, &next), Err(fp(&next)));
+        assert_eq!(check(&verifier(Vec::new()), &current), Err(fp(&current)));
     }
 }
