@@ -16,6 +16,7 @@ pub mod conflicts;
 pub mod devices;
 pub mod enrollment;
 pub mod hub;
+pub mod pins;
 pub mod quarantine;
 mod rows;
 pub mod sign_in;

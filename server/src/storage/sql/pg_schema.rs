@@ -52,6 +52,10 @@ pub const PG_MIGRATIONS: &[(&str, &str)] = &[
         "010_device_confirmation",
         include_str!("../../../migrations/postgres/010_device_confirmation.sql"),
     ),
+    (
+        "011_tls_pins",
+        include_str!("../../../migrations/postgres/011_tls_pins.sql"),
+    ),
 ];
 
 /// The advisory lock key that serialises migrations (the bytes of "fcmigrat"); distinct from

@@ -48,6 +48,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "010_device_confirmation",
         include_str!("../../../migrations/010_device_confirmation.sql"),
     ),
+    (
+        "011_tls_pins",
+        include_str!("../../../migrations/011_tls_pins.sql"),
+    ),
 ];
 
 /// File name of the database inside the data folder.
