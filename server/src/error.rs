@@ -75,6 +75,15 @@ pub enum ServerError {
     /// The key fingerprint typed does not match the device's key.
     #[error("that is not this device's key fingerprint")]
     FingerprintMismatch,
+    /// `admin tls prepare` when a next certificate is already prepared.
+    #[error(
+        "a next certificate is already prepared (tls-cert.next.pem); rotate to it, or remove \
+         both next files to abandon it"
+    )]
+    NextCertificateExists,
+    /// `admin tls rotate` with no next certificate prepared.
+    #[error("no next certificate is prepared: run admin tls prepare first")]
+    NoNextCertificate,
     /// No team with that name or id.
     #[error("no team with that name")]
     UnknownTeam,

@@ -22,6 +22,7 @@ use cli::backup::BackupCommand;
 use cli::cases::CaseCommand;
 use cli::quarantine::QuarantineCommand;
 use cli::teams::TeamCommand;
+use cli::tls::TlsCommand;
 use cli::users::UserCommand;
 
 #[derive(Parser, Debug)]
@@ -144,6 +145,12 @@ enum AdminCommand {
         #[command(subcommand)]
         command: QuarantineCommand,
     },
+    /// Replace the office's TLS certificate without enrolling phones again: prepare, status,
+    /// rotate (see docs/tls-rotation.md).
+    Tls {
+        #[command(subcommand)]
+        command: TlsCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -210,6 +217,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         AdminCommand::Deactivate { user } => cli::devices::deactivate(&office()?, &user, out),
         AdminCommand::Audit { command } => cli::audit::run(&office()?, command, out),
         AdminCommand::Quarantine { command } => cli::quarantine::run(&office()?, command, out),
+        AdminCommand::Tls { command } => cli::tls::run(&office()?, command, out),
         AdminCommand::Backup { command } => {
             cli::backup::run(&settings, &settings.backup_recipients, command, out)
         }

@@ -12,6 +12,7 @@ pub mod devices;
 pub mod quarantine;
 pub mod serve;
 pub mod teams;
+pub mod tls;
 pub mod users;
 
 use std::net::SocketAddr;

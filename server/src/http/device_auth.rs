@@ -7,14 +7,23 @@
 //! `MAX_BODY` parameter) and check it against that digest, and check that the nonce was never
 //! seen for this device. Only then is the nonce recorded, so a refused request changes
 //! nothing.
+//!
+//! A phone that holds more than one certificate pin (while the office rotates its certificate)
+//! sends them in [`HEADER_PINS`]; the header is covered by the signature (one more line of the
+//! canonical string), and recorded in the nonce's transaction
+//! ([`crate::office::pins::record_pins`]). Signed because an acknowledgement is what lets an
+//! admin switch certificates: if anyone on the path could add it (say, whoever holds a leaked
+//! key of the current certificate, the very reason to rotate), she could make a phone look
+//! ready that never got the new pin, and strand it.
 
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, OriginalUri, Request};
 use axum::http::{HeaderMap, StatusCode, header};
 use ed25519_dalek::VerifyingKey;
 use fieldcase_core::protocol::{
-    HEADER_BODY_SHA256, HEADER_DEVICE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
-    MAX_SIGNED_BODY, ParsedAuth, Role, TIMESTAMP_WINDOW_SECS, WipeOrder, error_code,
+    HEADER_BODY_SHA256, HEADER_DEVICE, HEADER_NONCE, HEADER_PINS, HEADER_SIGNATURE,
+    HEADER_TIMESTAMP, MAX_SIGNED_BODY, ParsedAuth, Role, TIMESTAMP_WINDOW_SECS, WipeOrder,
+    error_code, parse_pins,
 };
 use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
@@ -22,7 +31,7 @@ use uuid::Uuid;
 
 use crate::http::error::AppError;
 use crate::http::state::AppState;
-use crate::office::devices;
+use crate::office::{devices, pins};
 
 /// A request whose device signature checked out, with its body.
 ///
@@ -122,6 +131,14 @@ impl<const MAX_BODY: usize, const ALLOW_REVOKED: bool> FromRequest<AppState>
         let body_sha256 =
             ParsedAuth::parse_body_digest(header_str(headers, HEADER_BODY_SHA256)?)
                 .map_err(|e| AppError::unauthorized(error_code::BAD_AUTH_HEADER, e.to_string()))?;
+        let pins_header = match headers.get(HEADER_PINS) {
+            Some(_) => Some(header_str(headers, HEADER_PINS)?),
+            None => None,
+        };
+        let acknowledged = pins_header
+            .map(parse_pins)
+            .transpose()
+            .map_err(|e| AppError::unauthorized(error_code::BAD_AUTH_HEADER, e.to_string()))?;
 
         let now = state.now();
         if !auth.timestamp_fresh(now) {
@@ -173,7 +190,13 @@ impl<const MAX_BODY: usize, const ALLOW_REVOKED: bool> FromRequest<AppState>
             .map(|u| &u.0)
             .unwrap_or(&parts.uri);
         let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        if !auth.verify_digest(&key, parts.method.as_str(), path, &body_sha256) {
+        if !auth.verify_digest_with_pins(
+            &key,
+            parts.method.as_str(),
+            path,
+            &body_sha256,
+            pins_header,
+        ) {
             return Err(AppError::unauthorized(
                 error_code::BAD_SIGNATURE,
                 "the request signature does not verify",
@@ -202,7 +225,13 @@ impl<const MAX_BODY: usize, const ALLOW_REVOKED: bool> FromRequest<AppState>
         let expires_at = auth.timestamp.saturating_add(TIMESTAMP_WINDOW_SECS);
         let fresh = state
             .db()
-            .call_write(move |sql| devices::record_nonce(sql, &device_id, &nonce, expires_at, now))
+            .call_write(move |sql| {
+                let fresh = devices::record_nonce(sql, &device_id, &nonce, expires_at, now)?;
+                if let (true, Some(acknowledged)) = (fresh, &acknowledged) {
+                    pins::record_pins(sql, &device_id, acknowledged, now)?;
+                }
+                Ok::<_, crate::error::SqlError>(fresh)
+            })
             .await?;
         if !fresh {
             return Err(AppError::unauthorized(

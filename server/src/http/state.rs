@@ -106,6 +106,7 @@ struct Inner {
     in_flight: Arc<Semaphore>,
     per_address: Arc<AddressSlots>,
     live_streams: Arc<Semaphore>,
+    next_pin: crate::http::tls::NextPinWatch,
 }
 
 /// What the key tagging failed logins' user names is derived for.
@@ -137,6 +138,22 @@ impl AppState {
         clock: Arc<dyn Clock>,
         limits: Limits,
     ) -> Result<AppState, ServerError> {
+        AppState::build(
+            db,
+            keys,
+            clock,
+            limits,
+            crate::http::tls::NextPinWatch::none(),
+        )
+    }
+
+    fn build(
+        db: Database,
+        keys: ServerKeys,
+        clock: Arc<dyn Clock>,
+        limits: Limits,
+        next_pin: crate::http::tls::NextPinWatch,
+    ) -> Result<AppState, ServerError> {
         // Every transaction carries the audit key; the keyed chain starts here if it has not.
         let db = db.with_record_key(keys.derive(crate::office::audit::KEY_PURPOSE)?);
         db.write(crate::office::audit::start_keyed_chain)?;
@@ -164,6 +181,7 @@ impl AppState {
                 in_flight: Arc::new(Semaphore::new(limits.max_concurrent_requests.max(1))),
                 per_address: AddressSlots::new(limits.max_requests_per_address),
                 live_streams: Arc::new(Semaphore::new(MAX_LIVE_STREAMS)),
+                next_pin,
             }),
         })
     }
@@ -185,7 +203,8 @@ impl AppState {
 
     /// Like [`AppState::open`] with the database chosen by `database` (the key file stays in
     /// `data_dir`: every instance on one PostgreSQL database needs a copy of the same
-    /// `server.key`, which opens the case-sealing key stored in the database).
+    /// `server.key`, which opens the case-sealing key stored in the database). Sync answers
+    /// announce the next certificate of `data_dir` whenever one is prepared.
     pub fn open_with(
         data_dir: &Path,
         database: &DatabaseConfig,
@@ -199,7 +218,13 @@ impl AppState {
             sslmode = database.pg_ssl_mode().map(SslMode::as_str),
             "database opened"
         );
-        AppState::new(db, keys, clock, limits)
+        AppState::build(
+            db,
+            keys,
+            clock,
+            limits,
+            crate::http::tls::NextPinWatch::new(data_dir),
+        )
     }
 
     /// Opens `data_dir` with the system clock and default limits.
@@ -220,6 +245,14 @@ impl AppState {
     /// The server's keys.
     pub fn keys(&self) -> &ServerKeys {
         &self.inner.keys
+    }
+
+    /// The signed announcement of the office's next certificate, while one is prepared in the
+    /// data folder (see [`crate::http::tls::NextPinWatch`]).
+    pub fn next_pin(&self) -> Option<fieldcase_core::protocol::PinAnnouncement> {
+        self.inner
+            .next_pin
+            .announcement(&self.inner.keys.signing_key)
     }
 
     /// The key that tags the typed user names of failed logins.

@@ -163,7 +163,9 @@ pub(crate) async fn sync(
         now.saturating_add(lease_secs),
     ));
     let body = response.encode().map_err(|e| AppError::internal(&e))?;
-    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response())
+    let mut answer = ([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response();
+    crate::http::tls::announce_next_pin(&state, answer.headers_mut());
+    Ok(answer)
 }
 
 /// `POST /v1/wipe-receipt`: a device's signed statement that it wiped itself. Needs no request

@@ -1,11 +1,20 @@
 //! The server's self-signed TLS certificate (created on first start, reused after) and the
 //! rustls configuration: ring provider, TLS 1.3 only.
+//!
+//! # Rotation
+//!
+//! Phones pin the certificate, so a new one goes through three pairs of files in the data
+//! folder: the current pair ([`CERT_FILE`], [`CERT_KEY_FILE`]), which `serve` loads at start;
+//! the next pair ([`NEXT_CERT_FILE`], [`NEXT_KEY_FILE`]) made by [`prepare_next`], announced to
+//! phones (signed, [`NextPinWatch`]) while it exists; and the previous pair
+//! ([`PREVIOUS_CERT_FILE`], [`PREVIOUS_KEY_FILE`]) that [`rotate`] keeps when the next pair
+//! becomes the current one, as the way back.
 
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-use fieldcase_core::protocol::Fingerprint;
+use fieldcase_core::protocol::{Fingerprint, PinAnnouncement};
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -18,6 +27,14 @@ use crate::storage::data_dir::create_private;
 pub const CERT_FILE: &str = "tls-cert.pem";
 /// Private key file (PEM, mode 0600) inside the data folder.
 pub const CERT_KEY_FILE: &str = "tls-key.pem";
+/// The next certificate (PEM), while a rotation is prepared.
+pub const NEXT_CERT_FILE: &str = "tls-cert.next.pem";
+/// The next certificate's key (PEM, mode 0600).
+pub const NEXT_KEY_FILE: &str = "tls-key.next.pem";
+/// The certificate used before the last rotation (PEM).
+pub const PREVIOUS_CERT_FILE: &str = "tls-cert.previous.pem";
+/// The key of the certificate used before the last rotation (PEM, mode 0600).
+pub const PREVIOUS_KEY_FILE: &str = "tls-key.previous.pem";
 
 /// The server's certificate and key, ready for rustls.
 pub struct TlsIdentity {
@@ -77,11 +94,33 @@ impl TlsIdentity {
         Self::read_pair(cert_path, key_path)
     }
 
+    /// The next certificate and key in `data_dir`, if a rotation is prepared.
+    pub fn load_next(data_dir: &Path) -> Result<Option<TlsIdentity>, ServerError> {
+        let cert_path = data_dir.join(NEXT_CERT_FILE);
+        let key_path = data_dir.join(NEXT_KEY_FILE);
+        match (cert_path.exists(), key_path.exists()) {
+            (true, true) => Self::read_pair(&cert_path, &key_path).map(Some),
+            (false, false) => Ok(None),
+            _ => Err(ServerError::Tls(format!(
+                "only one of {NEXT_CERT_FILE} and {NEXT_KEY_FILE} exists in the data folder"
+            ))),
+        }
+    }
+
     fn read_pair(cert_path: &Path, key_path: &Path) -> Result<TlsIdentity, ServerError> {
-        let cert = CertificateDer::from_pem_file(cert_path)
-            .map_err(|e| ServerError::Tls(format!("reading {CERT_FILE}: {e}")))?;
-        let key = PrivateKeyDer::from_pem_file(key_path)
-            .map_err(|_| ServerError::Tls(format!("reading {CERT_KEY_FILE} failed")))?;
+        let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
+        let cert = CertificateDer::from_pem_file(cert_path).map_err(|e| {
+            ServerError::Tls(format!(
+                "reading {}: {e}",
+                name(cert_path).unwrap_or_default()
+            ))
+        })?;
+        let key = PrivateKeyDer::from_pem_file(key_path).map_err(|_| {
+            ServerError::Tls(format!(
+                "reading {} failed",
+                name(key_path).unwrap_or_default()
+            ))
+        })?;
         Ok(TlsIdentity { cert, key })
     }
 
@@ -108,6 +147,155 @@ impl TlsIdentity {
         // streams could hold every request slot. Phones and browsers speak HTTP/1.1.
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Arc::new(config))
+    }
+}
+
+/// Makes the next certificate and key (self-signed, like the first) beside the current pair,
+/// for phones to learn before [`rotate`] switches to it. Refuses if a next pair exists already
+/// (announced to phones, perhaps acknowledged by some: replacing it would waste that) or if the
+/// folder holds no current certificate.
+pub fn prepare_next(data_dir: &Path) -> Result<TlsIdentity, ServerError> {
+    TlsIdentity::load(data_dir)?;
+    let cert_path = data_dir.join(NEXT_CERT_FILE);
+    let key_path = data_dir.join(NEXT_KEY_FILE);
+    if cert_path.exists() || key_path.exists() {
+        return Err(ServerError::NextCertificateExists);
+    }
+    TlsIdentity::generate_files(&cert_path, &key_path)
+}
+
+/// What [`rotate`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotated {
+    /// The certificate used until now, kept in the previous files.
+    pub previous: Fingerprint,
+    /// The certificate `serve` uses from its next start.
+    pub current: Fingerprint,
+}
+
+/// Switches certificates in the files: the current pair becomes the previous pair (replacing an
+/// older one), the next pair becomes the current one. A running `serve` goes on with the
+/// certificate it loaded until it is restarted. Checks nothing about phones: the caller decides
+/// whether they are ready. Refuses without a next pair ([`ServerError::NoNextCertificate`]).
+///
+/// The previous pair is written (copied, synced) before the current files are replaced, and each
+/// replacement is a rename, so an interruption leaves either the old current pair or the new one
+/// in place, with the old pair also in the previous files (and, for the certificate, possibly the
+/// new pair still in the next files).
+pub fn rotate(data_dir: &Path) -> Result<Rotated, ServerError> {
+    let next = TlsIdentity::load_next(data_dir)?.ok_or(ServerError::NoNextCertificate)?;
+    let current = TlsIdentity::load(data_dir)?;
+    // The pair must belong together, or `serve` would not start on it.
+    next.server_config()?;
+    copy_private(
+        &data_dir.join(CERT_KEY_FILE),
+        &data_dir.join(PREVIOUS_KEY_FILE),
+    )?;
+    copy_private(
+        &data_dir.join(CERT_FILE),
+        &data_dir.join(PREVIOUS_CERT_FILE),
+    )?;
+    std::fs::rename(data_dir.join(NEXT_KEY_FILE), data_dir.join(CERT_KEY_FILE))
+        .map_err(ServerError::io("replacing the TLS key"))?;
+    std::fs::rename(data_dir.join(NEXT_CERT_FILE), data_dir.join(CERT_FILE))
+        .map_err(ServerError::io("replacing the TLS certificate"))?;
+    sync_dir(data_dir)?;
+    Ok(Rotated {
+        previous: current.fingerprint(),
+        current: next.fingerprint(),
+    })
+}
+
+/// Copies `from` to `to` (mode 0600, synced) through a temporary file renamed into place.
+fn copy_private(from: &Path, to: &Path) -> Result<(), ServerError> {
+    let bytes = Zeroizing::new(std::fs::read(from).map_err(ServerError::io("reading a TLS file"))?);
+    let tmp = to.with_extension("tmp");
+    match std::fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(ServerError::io("removing a stale temporary file")(e)),
+    }
+    let mut file = create_private(&tmp)?;
+    file.write_all(&bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(ServerError::io("writing a TLS file"))?;
+    std::fs::rename(&tmp, to).map_err(ServerError::io("writing a TLS file"))
+}
+
+fn sync_dir(dir: &Path) -> Result<(), ServerError> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(ServerError::io("syncing the data folder"))
+}
+
+/// The next certificate's announcement for sync answers: its fingerprint and the office key's
+/// signature over it, read from [`NEXT_CERT_FILE`] as it is now, so that `admin tls prepare`
+/// takes effect on a running server without a restart. The file's metadata is checked on each
+/// call (one `stat`); it is read and signed again only when it changed.
+#[derive(Debug)]
+pub struct NextPinWatch {
+    path: Option<std::path::PathBuf>,
+    cached: std::sync::Mutex<Option<(FileStamp, Option<PinAnnouncement>)>>,
+}
+
+/// What tells a changed file: modification time and length.
+type FileStamp = (Option<std::time::SystemTime>, u64);
+
+impl NextPinWatch {
+    /// Watches the next certificate of `data_dir`.
+    pub fn new(data_dir: &Path) -> NextPinWatch {
+        NextPinWatch {
+            path: Some(data_dir.join(NEXT_CERT_FILE)),
+            cached: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Announces nothing, ever (a state built without a data folder).
+    pub fn none() -> NextPinWatch {
+        NextPinWatch {
+            path: None,
+            cached: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The announcement to send now, signed with `key`; `None` while no next certificate
+    /// exists (or it cannot be read: a broken next file is the admin's to fix with `admin tls
+    /// status`, not a reason to fail syncs).
+    pub fn announcement(&self, key: &ed25519_dalek::SigningKey) -> Option<PinAnnouncement> {
+        let path = self.path.as_ref()?;
+        let meta = std::fs::metadata(path).ok()?;
+        let stamp: FileStamp = (meta.modified().ok(), meta.len());
+        let mut cached = self.cached.lock().ok()?;
+        if let Some((_, announcement)) = cached.as_ref().filter(|(seen, _)| *seen == stamp) {
+            return announcement.clone();
+        }
+        let announcement = CertificateDer::from_pem_file(path)
+            .ok()
+            .map(|cert| PinAnnouncement::sign(key, Fingerprint::of_der(cert.as_ref())));
+        *cached = Some((stamp, announcement.clone()));
+        announcement
+    }
+}
+
+/// Puts the next certificate's signed announcement, if one is prepared, into the headers of a
+/// successful sync answer ([`fieldcase_core::protocol::HEADER_NEXT_PIN`] and
+/// [`fieldcase_core::protocol::HEADER_NEXT_PIN_SIGNATURE`]); the sync message itself is not
+/// touched.
+pub(crate) fn announce_next_pin(
+    state: &crate::http::state::AppState,
+    headers: &mut axum::http::HeaderMap,
+) {
+    use axum::http::HeaderValue;
+    use fieldcase_core::protocol::{HEADER_NEXT_PIN, HEADER_NEXT_PIN_SIGNATURE};
+    let Some(announcement) = state.next_pin() else {
+        return;
+    };
+    if let (Ok(fingerprint), Ok(signature)) = (
+        HeaderValue::from_str(&announcement.fingerprint.to_hex()),
+        HeaderValue::from_str(&announcement.signature),
+    ) {
+        headers.insert(HEADER_NEXT_PIN, fingerprint);
+        headers.insert(HEADER_NEXT_PIN_SIGNATURE, signature);
     }
 }
 
