@@ -261,3 +261,100 @@ fn the_office_rotates_its_certificate_and_phones_follow_or_are_repinned() {
     notes.sort();
     assert_eq!(notes, vec!["After the rotation.", "Before the rotation."]);
 }
+
+/// The pins a device last acknowledged, as the office recorded them.
+fn recorded_pins(server: &fieldcase_tests::TestServer, device: uuid::Uuid) -> Option<String> {
+    server.with_sql(|sql| {
+        sql.query_row(
+            "SELECT tls_pins FROM devices WHERE id = ?1",
+            fieldcase_server::sql_params![&device.to_string()],
+        )?
+        .get(0)
+    })
+}
+
+#[test]
+fn an_acknowledgement_counts_only_under_the_device_signature() {
+    use fieldcase_core::protocol::{HEADER_PINS, PATH_WHOAMI, error_code, format_pins};
+    let server = fieldcase_tests::TestServer::start();
+    server.add_user("ana", fieldcase_core::protocol::Role::FieldWorker);
+    let device = fieldcase_tests::raw_device(&server, "ana");
+    let id = device.credential().device_id;
+    let pins = [server.fingerprint(), Fingerprint([7; 32])];
+
+    // Added by whoever sits between phone and office to a request the phone signed without it:
+    // the signature no longer verifies, and nothing is recorded.
+    let mut forged = device.signed_request_now("GET", PATH_WHOAMI, &[]);
+    forged
+        .headers
+        .push((HEADER_PINS.to_owned(), format_pins(&pins)));
+    let answer = device.client().send(&forged).unwrap();
+    assert_eq!(answer.status, 401);
+    assert_eq!(
+        answer.error_body().unwrap().error,
+        error_code::BAD_SIGNATURE
+    );
+    assert_eq!(recorded_pins(&server, id), None);
+
+    // A value that is not a list of fingerprints is refused before anything else.
+    let mut garbled = device.signed_request_now("GET", PATH_WHOAMI, &[]);
+    garbled
+        .headers
+        .push((HEADER_PINS.to_owned(), "next,please".to_owned()));
+    let answer = device.client().send(&garbled).unwrap();
+    assert_eq!(answer.status, 401);
+    assert_eq!(
+        answer.error_body().unwrap().error,
+        error_code::BAD_AUTH_HEADER
+    );
+    assert_eq!(recorded_pins(&server, id), None);
+
+    // Signed by the device: recorded as sent.
+    let device = device.acknowledging(&pins);
+    device.whoami().unwrap();
+    assert_eq!(recorded_pins(&server, id), Some(format_pins(&pins)));
+    // A phone with one pin says nothing, and the record stays.
+    let single = fieldcase_tests::raw_device(&server, "ana").acknowledging(&pins[..1]);
+    assert!(
+        !single
+            .signed_request_now("GET", PATH_WHOAMI, &[])
+            .headers
+            .iter()
+            .any(|(n, _)| n == HEADER_PINS)
+    );
+}
+
+#[test]
+fn sync_answers_carry_the_signed_next_pin_only_while_one_is_prepared() {
+    use fieldcase_core::protocol::PinAnnouncement;
+    let server = fieldcase_tests::TestServer::start();
+    server.add_user("ana", fieldcase_core::protocol::Role::FieldWorker);
+    let device = fieldcase_tests::raw_device(&server, "ana");
+    let office = server.running().state.keys().signing_key.verifying_key();
+    let empty = fieldcase_core::sync::SyncRequest {
+        version: fieldcase_core::sync::PROTOCOL_VERSION,
+        cursor: 0,
+        uploads: vec![],
+        purged: vec![],
+    }
+    .encode()
+    .unwrap();
+    let sync = |device: &fieldcase_core::transport::DeviceClient| {
+        device
+            .post_announced(fieldcase_core::device::PATH_SYNC, &empty)
+            .unwrap()
+            .1
+    };
+    assert_eq!(sync(&device), None);
+    let next = fieldcase_server::http::tls::prepare_next(server.dir.path())
+        .unwrap()
+        .fingerprint();
+    let announced = sync(&device).expect("an announcement");
+    let verified =
+        PinAnnouncement::verified(&office, &announced.fingerprint, &announced.signature).unwrap();
+    assert_eq!(verified.fingerprint, next);
+    // The next files removed (the rotation abandoned): announced no more.
+    std::fs::remove_file(server.dir.path().join("tls-cert.next.pem")).unwrap();
+    std::fs::remove_file(server.dir.path().join("tls-key.next.pem")).unwrap();
+    assert_eq!(sync(&device), None);
+}
