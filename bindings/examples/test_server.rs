@@ -9,6 +9,8 @@
 //! `code` (a new enrollment code for ana), `case CLIENT-CODE` (another case for ana),
 //! `confirm DEVICE-ID FINGERPRINT` (as `admin confirm` does: a new phone syncs only once an
 //! admin confirmed the key fingerprint it shows), `revoke DEVICE-ID` (as `admin revoke` does),
+//! `rotate` (as `admin tls prepare`, `admin tls rotate --force` and a restart on the same
+//! address do: the server presents a new certificate, whose fingerprint it answers),
 //! `offline`, `online`, `quit`. It stops at `quit`
 //! or at the end of stdin.
 //!
@@ -32,7 +34,7 @@ const USER: &str = "ana";
 
 fn main() -> Res<()> {
     let dir = tempfile::tempdir()?;
-    let server = Server::start(dir.path(), "127.0.0.1:0".parse()?)?;
+    let mut server = Server::start(dir.path(), "127.0.0.1:0".parse()?)?;
     let user = UserId::from_uuid(
         server
             .state
@@ -84,6 +86,14 @@ fn main() -> Res<()> {
                     .db()
                     .write(|c| devices::confirm_device(c, &device, &typed, SystemClock.now()))?;
                 json!({ "ok": true })
+            }
+            (Some("rotate"), _) => {
+                let tls = fieldcase_server::http::tls::prepare_next(dir.path())?;
+                fieldcase_server::http::tls::rotate(dir.path())?;
+                let addr = server.addr;
+                server.shutdown()?;
+                server = Server::start(dir.path(), addr)?;
+                json!({ "fingerprint": tls.fingerprint().to_hex() })
             }
             (Some("offline"), _) => {
                 proxy.set_online(false);

@@ -277,6 +277,31 @@ impl FieldcaseDevice {
         call(|| self.inner.sync_now()).map(Into::into)
     }
 
+    /// The office certificate fingerprints this phone accepts (64 lowercase hex digits each),
+    /// the one it last saw the office use first; two while the office rotates its certificate.
+    /// The store must be unlocked.
+    pub fn pins(&self) -> Result<Vec<String>, FieldcaseError> {
+        call(|| self.inner.pins()).map(|pins| pins.iter().map(Fingerprint::to_hex).collect())
+    }
+
+    /// Accepts the office certificate `fingerprint` as well (64 hex digits; colons, spaces and
+    /// case are ignored), for a phone that was away while the office replaced its certificate:
+    /// its sync fails with [`FieldcaseError::PinMismatch`], whose `server_shows` is what the
+    /// server presents. Call this only with the fingerprint the worker got from the office by a
+    /// channel she trusts (the admin reads it out in person or on the phone), never with
+    /// `server_shows` itself: whoever a phone trusts gets its requests. The next successful
+    /// sync keeps only the certificates the office shows and announces. The store must be
+    /// unlocked.
+    pub fn repin(&self, fingerprint: String) -> Result<(), FieldcaseError> {
+        call_ffi(|| {
+            let pin =
+                Fingerprint::parse(&fingerprint).map_err(|_| FieldcaseError::InvalidInput {
+                    detail: "invalid certificate fingerprint".into(),
+                })?;
+            call(|| self.inner.repin(pin))
+        })
+    }
+
     /// The fingerprint of this phone's device key (`3F2A-91C0-77DE-0B14`): show it after
     /// enrollment; an admin confirms the phone by it before it may sync.
     pub fn key_fingerprint(&self) -> Result<String, FieldcaseError> {

@@ -44,9 +44,16 @@ pub enum FieldcaseError {
         detail: String,
     },
     /// The server is not the enrolled office (its certificate does not match the pin): nothing
-    /// was sent; warn the worker, do not retry on this network.
-    #[error("the server is not the enrolled office")]
-    PinMismatch,
+    /// was sent; warn the worker, do not retry on this network. If the office replaced its
+    /// certificate while this phone was away, the worker asks the office for the new
+    /// fingerprint and the app passes it to `repin`; `server_shows` (the fingerprint of the
+    /// certificate the server presented, 64 hex digits) lets the app show whether the two
+    /// agree, but is not to be trusted by itself.
+    #[error("the server is not the enrolled office (it shows certificate {server_shows})")]
+    PinMismatch {
+        /// SHA-256 fingerprint of the certificate the server presented.
+        server_shows: String,
+    },
     /// The office could not be reached or did not answer in time: nothing was lost; retry later.
     #[error("network: {detail}")]
     Network {
@@ -139,7 +146,9 @@ impl From<CoreError> for FieldcaseError {
 
 fn from_transport(e: TransportError) -> FieldcaseError {
     match e {
-        TransportError::PinMismatch { .. } => FieldcaseError::PinMismatch,
+        TransportError::PinMismatch { actual } => FieldcaseError::PinMismatch {
+            server_shows: actual.to_hex(),
+        },
         TransportError::Http {
             status,
             code,

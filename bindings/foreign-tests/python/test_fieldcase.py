@@ -332,11 +332,12 @@ class BindingsTest(unittest.TestCase):
 
         info = self.server.info
         wrong_pin = "00" * 32
-        with self.assertRaises(fc.FieldcaseError.PinMismatch):
+        with self.assertRaises(fc.FieldcaseError.PinMismatch) as e:
             fc.FieldcaseDevice.enroll(
                 tempfile.mkdtemp(), info["url"], wrong_pin, self.server.code(),
                 MemoryKeyStore(), None, FAST,
             )
+        self.assertEqual(e.exception.server_shows, info["fingerprint"])
         with self.assertRaises(fc.FieldcaseError.Refused) as e:
             fc.FieldcaseDevice.enroll(
                 tempfile.mkdtemp(), info["url"], info["fingerprint"], "AAAA-BBBB-CCCC-DDDD",
@@ -426,6 +427,44 @@ class BindingsTest(unittest.TestCase):
             f" min {times[0] * 1000:.1f} ms over 20 (new TLS connection each)",
             file=sys.stderr,
         )
+
+
+
+class RepinTest(unittest.TestCase):
+    """A phone away while the office replaced its certificate: the typed mismatch, then `repin`.
+
+    Its own server, since rotating would strand the other tests' phones."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = TestServer()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def test_a_phone_that_missed_the_rotation_is_repinned_and_syncs(self):
+        p = Phone(self.server)
+        d = p.device
+        d.sync_now()
+        old = self.server.info["fingerprint"]
+        self.assertEqual(d.pins(), [old])
+        new = self.server.command("rotate")["fingerprint"]
+        self.assertNotEqual(new, old)
+        with self.assertRaises(fc.FieldcaseError.PinMismatch) as e:
+            d.sync_now()
+        self.assertEqual(e.exception.server_shows, new)
+        with self.assertRaises(fc.FieldcaseError.InvalidInput):
+            d.repin("not a fingerprint")
+        self.assertEqual(d.pins(), [old])
+        # As the admin reads it out: upper case, in pairs.
+        d.repin(":".join(new[i:i + 2] for i in range(0, len(new), 2)).upper())
+        self.assertEqual(d.pins(), [new, old])
+        d.sync_now()
+        self.assertEqual(d.pins(), [new])
+        d.lock()
+        with self.assertRaises(fc.FieldcaseError.Locked):
+            d.repin(new)
 
 
 if __name__ == "__main__":
