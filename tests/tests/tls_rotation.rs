@@ -232,6 +232,10 @@ fn the_office_rotates_its_certificate_and_phones_follow_or_are_repinned() {
         Admin::field(&rotated, "previous certificate:"),
         old.to_hex()
     );
+    // Until the restart the server still presents the old certificate and goes on announcing
+    // the new one, so a phone that syncs in between keeps both.
+    ana.device.sync_now().unwrap();
+    assert_eq!(ana.device.pins().unwrap(), vec![old, next]);
     server.kill();
     server.restart();
     let status = admin.run(&["tls", "status"]);
@@ -345,16 +349,29 @@ fn sync_answers_carry_the_signed_next_pin_only_while_one_is_prepared() {
             .unwrap()
             .1
     };
-    assert_eq!(sync(&device), None);
-    let next = fieldcase_server::http::tls::prepare_next(server.dir.path())
+    let dir = server.dir.path();
+    let announced = |device: &fieldcase_core::transport::DeviceClient| {
+        sync(device).map(|a| {
+            PinAnnouncement::verified(&office, &a.fingerprint, &a.signature)
+                .expect("signed by the office")
+                .fingerprint
+        })
+    };
+    assert_eq!(announced(&device), None);
+    let first = fieldcase_server::http::tls::prepare_next(dir)
         .unwrap()
         .fingerprint();
-    let announced = sync(&device).expect("an announcement");
-    let verified =
-        PinAnnouncement::verified(&office, &announced.fingerprint, &announced.signature).unwrap();
-    assert_eq!(verified.fingerprint, next);
-    // The next files removed (the rotation abandoned): announced no more.
-    std::fs::remove_file(server.dir.path().join("tls-cert.next.pem")).unwrap();
-    std::fs::remove_file(server.dir.path().join("tls-key.next.pem")).unwrap();
-    assert_eq!(sync(&device), None);
+    assert_eq!(announced(&device), Some(first));
+    // The next files removed (that rotation abandoned): announced no more.
+    std::fs::remove_file(dir.join("tls-cert.next.pem")).unwrap();
+    std::fs::remove_file(dir.join("tls-key.next.pem")).unwrap();
+    assert_eq!(announced(&device), None);
+    let second = fieldcase_server::http::tls::prepare_next(dir)
+        .unwrap()
+        .fingerprint();
+    assert_eq!(announced(&device), Some(second));
+    // Rotated in the files while this server still presents the old certificate: the new
+    // current one is still announced until the restart.
+    fieldcase_server::http::tls::rotate(dir).unwrap();
+    assert_eq!(announced(&device), Some(second));
 }

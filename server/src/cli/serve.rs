@@ -70,6 +70,7 @@ fn open_office(settings: &Settings) -> Result<(AppState, TlsIdentity)> {
     )
     .context("opening the data folder and the database")?;
     let identity = TlsIdentity::load_or_create(&settings.data).context("TLS certificate")?;
+    state.presenting(identity.fingerprint());
     Ok((state, identity))
 }
 

@@ -137,6 +137,7 @@ impl Server {
         let state = AppState::open_with(&options.data_dir, &database, options.clock, limits)?;
         let identity = TlsIdentity::load_or_create(&options.data_dir)?;
         let tls = identity.server_config()?;
+        state.presenting(identity.fingerprint());
         let listener = TcpListener::bind(options.listen)
             .map_err(ServerError::io("binding the listen address"))?;
         let addr = listener

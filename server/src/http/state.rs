@@ -255,6 +255,13 @@ impl AppState {
             .announcement(&self.inner.keys.signing_key)
     }
 
+    /// Records which certificate this server presents (loaded at its start), so that after
+    /// `admin tls rotate` and before the restart the new one is still announced (see
+    /// [`crate::http::tls::NextPinWatch`]).
+    pub fn presenting(&self, fingerprint: fieldcase_core::protocol::Fingerprint) {
+        self.inner.next_pin.presenting(fingerprint);
+    }
+
     /// The key that tags the typed user names of failed logins.
     pub(crate) fn login_key(&self) -> &[u8; 32] {
         &self.inner.login_key

@@ -229,51 +229,82 @@ fn sync_dir(dir: &Path) -> Result<(), ServerError> {
 }
 
 /// The next certificate's announcement for sync answers: its fingerprint and the office key's
-/// signature over it, read from [`NEXT_CERT_FILE`] as it is now, so that `admin tls prepare`
-/// takes effect on a running server without a restart. The file's metadata is checked on each
-/// call (one `stat`); it is read and signed again only when it changed.
+/// signature over it, read from the data folder as it is now, so that `admin tls prepare` takes
+/// effect on a running server without a restart. What is announced:
+///
+/// - the next certificate ([`NEXT_CERT_FILE`]) while one is prepared;
+/// - else the current certificate ([`CERT_FILE`]) if it is not the one this server presents
+///   ([`NextPinWatch::presenting`]): after `admin tls rotate` and before the restart, the
+///   running server still presents the old certificate, and phones that sync in between must
+///   keep the new pin (a phone drops every pin the office neither shows nor announces);
+/// - else nothing.
+///
+/// The files are read on each call (a certificate is some 600 bytes; an absent next file is one
+/// failed `open`), so what is announced is always what the folder holds, whatever the
+/// file system's timestamps; the signature is made again only when the fingerprint changes.
 #[derive(Debug)]
 pub struct NextPinWatch {
-    path: Option<std::path::PathBuf>,
-    cached: std::sync::Mutex<Option<(FileStamp, Option<PinAnnouncement>)>>,
+    dir: Option<std::path::PathBuf>,
+    presented: std::sync::OnceLock<Fingerprint>,
+    signed: std::sync::Mutex<Option<PinAnnouncement>>,
 }
 
-/// What tells a changed file: modification time and length.
-type FileStamp = (Option<std::time::SystemTime>, u64);
+fn fingerprint_of_file(path: &Path) -> Option<Fingerprint> {
+    CertificateDer::from_pem_file(path)
+        .ok()
+        .map(|cert| Fingerprint::of_der(cert.as_ref()))
+}
 
 impl NextPinWatch {
-    /// Watches the next certificate of `data_dir`.
+    /// Watches the certificates of `data_dir`.
     pub fn new(data_dir: &Path) -> NextPinWatch {
         NextPinWatch {
-            path: Some(data_dir.join(NEXT_CERT_FILE)),
-            cached: std::sync::Mutex::new(None),
+            dir: Some(data_dir.to_path_buf()),
+            presented: std::sync::OnceLock::new(),
+            signed: std::sync::Mutex::new(None),
         }
     }
 
     /// Announces nothing, ever (a state built without a data folder).
     pub fn none() -> NextPinWatch {
         NextPinWatch {
-            path: None,
-            cached: std::sync::Mutex::new(None),
+            dir: None,
+            presented: std::sync::OnceLock::new(),
+            signed: std::sync::Mutex::new(None),
         }
     }
 
-    /// The announcement to send now, signed with `key`; `None` while no next certificate
-    /// exists (or it cannot be read: a broken next file is the admin's to fix with `admin tls
-    /// status`, not a reason to fail syncs).
-    pub fn announcement(&self, key: &ed25519_dalek::SigningKey) -> Option<PinAnnouncement> {
-        let path = self.path.as_ref()?;
-        let meta = std::fs::metadata(path).ok()?;
-        let stamp: FileStamp = (meta.modified().ok(), meta.len());
-        let mut cached = self.cached.lock().ok()?;
-        if let Some((_, announcement)) = cached.as_ref().filter(|(seen, _)| *seen == stamp) {
-            return announcement.clone();
+    /// Tells the watch which certificate this server presents (the one it loaded at start);
+    /// the first call counts. Until then only a prepared next certificate is announced.
+    pub fn presenting(&self, fingerprint: Fingerprint) {
+        let _ = self.presented.set(fingerprint);
+    }
+
+    /// The fingerprint to announce now, if any (see the type's documentation).
+    fn to_announce(&self) -> Option<Fingerprint> {
+        let dir = self.dir.as_ref()?;
+        let next_path = dir.join(NEXT_CERT_FILE);
+        if next_path.exists() {
+            return fingerprint_of_file(&next_path);
         }
-        let announcement = CertificateDer::from_pem_file(path)
-            .ok()
-            .map(|cert| PinAnnouncement::sign(key, Fingerprint::of_der(cert.as_ref())));
-        *cached = Some((stamp, announcement.clone()));
-        announcement
+        let presented = self.presented.get()?;
+        fingerprint_of_file(&dir.join(CERT_FILE)).filter(|current| current != presented)
+    }
+
+    /// The announcement to send now, signed with `key`; `None` when there is nothing to
+    /// announce (or a file cannot be read: a broken certificate file is the admin's to fix with
+    /// `admin tls status`, not a reason to fail syncs).
+    pub fn announcement(&self, key: &ed25519_dalek::SigningKey) -> Option<PinAnnouncement> {
+        let fingerprint = self.to_announce()?;
+        let mut signed = self.signed.lock().ok()?;
+        match signed.as_ref() {
+            Some(a) if a.fingerprint == fingerprint => Some(a.clone()),
+            _ => {
+                let announcement = PinAnnouncement::sign(key, fingerprint);
+                *signed = Some(announcement.clone());
+                Some(announcement)
+            }
+        }
     }
 }
 
