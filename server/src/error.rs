@@ -84,6 +84,9 @@ pub enum ServerError {
     /// `admin tls rotate` with no next certificate prepared.
     #[error("no next certificate is prepared: run admin tls prepare first")]
     NoNextCertificate,
+    /// `admin tls prepare --from-previous` with no previous certificate kept.
+    #[error("no previous certificate is kept (tls-cert.previous.pem): nothing to go back to")]
+    NoPreviousCertificate,
     /// No team with that name or id.
     #[error("no team with that name")]
     UnknownTeam,

@@ -23,7 +23,12 @@ use super::Office;
 pub enum TlsCommand {
     /// Make the next certificate beside the current one and print its fingerprint. From now on
     /// every sync tells phones to accept it too (signed with the office's key).
-    Prepare,
+    Prepare {
+        /// Instead of a new certificate, make the previous one (kept by the last rotation) the
+        /// next one again: the way back that strands no phone.
+        #[arg(long)]
+        from_previous: bool,
+    },
     /// Show the current, next and previous certificates, and which active devices hold the
     /// next one.
     Status,
@@ -41,14 +46,19 @@ pub enum TlsCommand {
 /// Runs one `admin tls` subcommand.
 pub fn run(office: &Office, command: TlsCommand, out: &mut impl Write) -> Result<()> {
     match command {
-        TlsCommand::Prepare => prepare(office, out),
+        TlsCommand::Prepare { from_previous } => prepare(office, from_previous, out),
         TlsCommand::Status => status(office, out),
         TlsCommand::Rotate { force } => rotate(office, force, out),
     }
 }
 
-fn prepare(office: &Office, out: &mut impl Write) -> Result<()> {
-    let next = tls::prepare_next(&office.data)?.fingerprint();
+fn prepare(office: &Office, from_previous: bool, out: &mut impl Write) -> Result<()> {
+    let next = if from_previous {
+        tls::prepare_from_previous(&office.data)?
+    } else {
+        tls::prepare_next(&office.data)?
+    }
+    .fingerprint();
     office
         .db
         .write(|sql| pins::record_prepared(sql, &next, office.now))?;

@@ -164,6 +164,31 @@ pub fn prepare_next(data_dir: &Path) -> Result<TlsIdentity, ServerError> {
     TlsIdentity::generate_files(&cert_path, &key_path)
 }
 
+/// Makes the previous pair (kept by the last [`rotate`]) the next one again: the way back from
+/// a rotation that phones then follow like any other (announced, acknowledged, rotated), so
+/// no phone is stranded. Refuses if a next pair exists already or there is no previous pair.
+pub fn prepare_from_previous(data_dir: &Path) -> Result<TlsIdentity, ServerError> {
+    TlsIdentity::load(data_dir)?;
+    let cert_path = data_dir.join(NEXT_CERT_FILE);
+    let key_path = data_dir.join(NEXT_KEY_FILE);
+    if cert_path.exists() || key_path.exists() {
+        return Err(ServerError::NextCertificateExists);
+    }
+    let (previous_cert, previous_key) = (
+        data_dir.join(PREVIOUS_CERT_FILE),
+        data_dir.join(PREVIOUS_KEY_FILE),
+    );
+    if !previous_cert.exists() || !previous_key.exists() {
+        return Err(ServerError::NoPreviousCertificate);
+    }
+    let previous = TlsIdentity::read_pair(&previous_cert, &previous_key)?;
+    previous.server_config()?;
+    copy_private(&previous_key, &key_path)?;
+    copy_private(&previous_cert, &cert_path)?;
+    sync_dir(data_dir)?;
+    Ok(previous)
+}
+
 /// What [`rotate`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rotated {
@@ -346,4 +371,102 @@ pub fn spki_pin(data_dir: &std::path::Path) -> Result<String, ServerError> {
             rcgen::PublicKeyData::subject_public_key_info(&key),
         )),
     )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn current(dir: &Path) -> Fingerprint {
+        TlsIdentity::load(dir).unwrap().fingerprint()
+    }
+
+    #[test]
+    fn a_rotation_and_the_way_back_move_the_pairs_and_keep_them_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path();
+        assert!(
+            matches!(prepare_next(dir), Err(ServerError::Tls(_)),),
+            "no office certificate yet"
+        );
+        let first = TlsIdentity::load_or_create(dir).unwrap().fingerprint();
+        assert!(matches!(rotate(dir), Err(ServerError::NoNextCertificate)));
+        assert!(matches!(
+            prepare_from_previous(dir),
+            Err(ServerError::NoPreviousCertificate)
+        ));
+        let second = prepare_next(dir).unwrap().fingerprint();
+        assert_ne!(second, first);
+        assert!(matches!(
+            prepare_next(dir),
+            Err(ServerError::NextCertificateExists)
+        ));
+        assert_eq!(current(dir), first, "preparing changes nothing served");
+
+        let rotated = rotate(dir).unwrap();
+        assert_eq!(
+            rotated,
+            Rotated {
+                previous: first,
+                current: second
+            }
+        );
+        assert_eq!(current(dir), second);
+        assert!(TlsIdentity::load_next(dir).unwrap().is_none());
+        // The new current pair is whole: a server starts on it.
+        TlsIdentity::load(dir).unwrap().server_config().unwrap();
+
+        // The way back: the previous pair becomes the next one, then the current one again.
+        assert_eq!(prepare_from_previous(dir).unwrap().fingerprint(), first);
+        assert_eq!(
+            TlsIdentity::load_next(dir)
+                .unwrap()
+                .map(|n| n.fingerprint()),
+            Some(first)
+        );
+        assert_eq!(
+            rotate(dir).unwrap(),
+            Rotated {
+                previous: second,
+                current: first
+            }
+        );
+        TlsIdentity::load(dir).unwrap().server_config().unwrap();
+        #[cfg(unix)]
+        for key in [CERT_KEY_FILE, PREVIOUS_KEY_FILE] {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.join(key))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "{key} is readable by others");
+        }
+    }
+
+    #[test]
+    fn the_watch_announces_the_next_certificate_then_the_rotated_one_until_the_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path();
+        let key = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+        let first = TlsIdentity::load_or_create(dir).unwrap().fingerprint();
+        let watch = NextPinWatch::new(dir);
+        watch.presenting(first);
+        let announced = |w: &NextPinWatch| w.announcement(&key).map(|a| a.fingerprint);
+        assert_eq!(announced(&watch), None);
+        let second = prepare_next(dir).unwrap().fingerprint();
+        let a = watch.announcement(&key).unwrap();
+        assert_eq!(a.fingerprint, second);
+        assert!(
+            PinAnnouncement::verified(&key.verifying_key(), &second.to_hex(), &a.signature)
+                .is_some()
+        );
+        rotate(dir).unwrap();
+        assert_eq!(announced(&watch), Some(second), "before the restart");
+        // After the restart the server presents the new certificate: nothing to announce.
+        let restarted = NextPinWatch::new(dir);
+        restarted.presenting(second);
+        assert_eq!(announced(&restarted), None);
+        assert_eq!(announced(&NextPinWatch::none()), None);
+    }
 }
