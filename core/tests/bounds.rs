@@ -388,6 +388,8 @@ fn one_hostile_document_among_many_fails_the_request_wherever_it_is() {
             .collect()
     };
     let request = |uploads| SyncRequest {
+        epoch: None,
+        attested: Vec::new(),
         version: PROTOCOL_VERSION,
         cursor: 0,
         uploads,
@@ -532,6 +534,8 @@ fn raw_upload(
     registered(&mut phone, user, device);
     edit(&mut phone);
     SyncRequest {
+        epoch: None,
+        attested: Vec::new(),
         version: PROTOCOL_VERSION,
         cursor,
         uploads: vec![CaseChanges {
@@ -645,6 +649,8 @@ fn a_device_told_to_purge_a_case_may_write_to_it_for_the_grace_only_receipt_or_n
     hub.set_now(start);
     // The phone receives the case.
     let first = SyncRequest {
+        epoch: None,
+        attested: Vec::new(),
         version: PROTOCOL_VERSION,
         cursor: 0,
         uploads: vec![],

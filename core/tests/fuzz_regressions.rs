@@ -137,6 +137,8 @@ mod seeds {
             heads: doc.heads(),
         };
         let request = SyncRequest {
+            epoch: None,
+            attested: Vec::new(),
             version: PROTOCOL_VERSION,
             cursor: 3,
             uploads: vec![upload.clone()],
@@ -150,6 +152,9 @@ mod seeds {
         let device = fuzz::FUZZ_DEVICE;
         let lease = Lease::sign(&server, device, 1_800_000_000);
         let response = SyncResponse {
+            epoch: None,
+            reset: false,
+            attested: Vec::new(),
             version: PROTOCOL_VERSION,
             cursor: 9,
             more: false,

@@ -293,6 +293,8 @@ fn a_device_cannot_change_a_case_it_is_not_assigned() {
         )
         .unwrap();
     let request = SyncRequest {
+        epoch: None,
+        attested: Vec::new(),
         version: fieldcase_core::sync::PROTOCOL_VERSION,
         cursor: 0,
         uploads: vec![fieldcase_core::sync::CaseChanges {
@@ -423,6 +425,8 @@ fn uploads_are_inflated_only_for_cases_the_device_may_change_and_within_one_budg
         heads: vec![automerge::ChangeHash([9; 32])],
     };
     let request = |uploads| SyncRequest {
+        epoch: None,
+        attested: Vec::new(),
         version: fieldcase_core::sync::PROTOCOL_VERSION,
         cursor: 0,
         uploads,
@@ -516,4 +520,138 @@ fn two_colleagues_editing_one_note_at_once_are_both_kept_and_both_named() {
     assert_eq!(editors.len(), 2, "{editors:?}");
     assert!(editors.contains(&a.identity.user) && editors.contains(&b.identity.user));
     assert_eq!(at_office.notes[0].author.user, c.identity.user);
+}
+
+fn note_ids(case: &fieldcase_core::model::Case) -> Vec<fieldcase_core::ids::NoteId> {
+    let mut ids: Vec<_> = case.notes.iter().map(|n| n.id).collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn a_restored_hub_takes_back_what_phones_hold_once_and_a_late_stale_request_changes_nothing() {
+    let mut hub = MemoryHub::new();
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = create(da.path(), [1; 32]);
+    let b = create(db.path(), [2; 32]);
+    let case = office_case(&mut hub, &[a.identity.user, b.identity.user], true);
+    sync(&a.store, &mut link(&mut hub, &a)).unwrap();
+    sync(&b.store, &mut link(&mut hub, &b)).unwrap();
+    a.store
+        .write_note(case, &note("before the backup"))
+        .unwrap();
+    sync(&a.store, &mut link(&mut hub, &a)).unwrap();
+    let backup = hub.backup();
+
+    // After the backup: the office opens a case for A (the restored office will have no
+    // record of it) that B's phone also receives; A writes and syncs again, keeping one request
+    // the network will deliver late; B writes a note it never sends before the loss.
+    let opened_after = office_case(&mut hub, &[a.identity.user, b.identity.user], false);
+    sync(&b.store, &mut link(&mut hub, &b)).unwrap();
+    a.store.write_note(case, &note("after the backup")).unwrap();
+    let mut stale = link(&mut hub, &a);
+    sync(&a.store, &mut stale).unwrap();
+    let stale_request = stale.requests[0].clone();
+    b.store
+        .write_note(case, &note("never sent before the loss"))
+        .unwrap();
+
+    let mut hub = MemoryHub::restore(&backup);
+    assert_eq!(note_ids(&hub_case(&hub, case)).len(), 1);
+    let report = sync(&b.store, &mut link(&mut hub, &b)).unwrap();
+    assert!(report.round_trips >= 2, "B must start over: {report:?}");
+    sync(&a.store, &mut link(&mut hub, &a)).unwrap();
+    sync(&b.store, &mut link(&mut hub, &b)).unwrap();
+
+    let at_hub = hub_case(&hub, case);
+    assert_eq!(note_ids(&at_hub).len(), 3, "every note a phone holds, once");
+    assert_eq!(note_ids(&a.store.case(case).unwrap()), note_ids(&at_hub));
+    assert_eq!(b.store.case(case).unwrap(), at_hub);
+    assert!(a.store.pending_changes().unwrap().is_empty());
+    // The case the restored hub had no record of came back from B, assigned as its document
+    // says (to A), and B was told to give it up.
+    assert_eq!(hub.recovered(), &[(opened_after, b.identity.device)]);
+    assert_eq!(
+        hub_case(&hub, opened_after).assigned_workers,
+        vec![a.identity.user]
+    );
+    assert!(hub.is_assigned(a.identity.user, opened_after).unwrap());
+    assert!(a.store.case(opened_after).is_ok());
+    assert!(b.store.case(opened_after).is_err());
+
+    // The request delayed from before the restore arrives now: it is told to start over (the
+    // answer goes nowhere), and the hub does not forget what it learnt of A since.
+    let late = handle_sync(
+        &mut hub,
+        a.identity.device,
+        a.identity.user,
+        &SyncRequest::decode(&stale_request).unwrap(),
+    )
+    .unwrap();
+    assert!(late.reset);
+    let report = sync(&a.store, &mut link(&mut hub, &a)).unwrap();
+    assert_eq!(
+        report.cases_updated, 0,
+        "the hub forgot what A holds: {report:?}"
+    );
+}
+
+#[test]
+fn an_attestation_the_office_did_not_make_or_made_in_this_epoch_buys_no_access() {
+    use fieldcase_core::sync::{Attested, CaseChanges};
+    let mut hub = MemoryHub::new();
+    let (da, dc) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = create(da.path(), [1; 32]);
+    let outsider = create(dc.path(), [3; 32]);
+    let case = office_case(&mut hub, &[a.identity.user], false);
+    sync(&a.store, &mut link(&mut hub, &a)).unwrap();
+    let before = hub.case_bytes(case).unwrap().to_vec();
+
+    // The outsider makes a document of the case with a note of its own, and shows a forged
+    // statement from an earlier epoch, then a genuine one (as the office sends its phones) from
+    // this epoch, which a hub that still holds what it attested never takes as a recovery.
+    let mut doc = CaseDoc::load(case, &before, &ActorId::random()).unwrap();
+    let heads_at_office = doc.heads();
+    doc.add_note(
+        Author {
+            user: outsider.identity.user,
+            device: outsider.identity.device,
+        },
+        &note("planted"),
+        datetime!(2026-11-23 12:00 UTC),
+    )
+    .unwrap();
+    let upload = CaseChanges {
+        case_id: case,
+        changes: doc.save(),
+        heads: doc.heads(),
+    };
+    for attested in [
+        Attested::new(&[9; 32], [1; 16], case, &heads_at_office),
+        Attested::new(
+            hub.attestation_key(),
+            hub.office_epoch(),
+            case,
+            &heads_at_office,
+        ),
+    ] {
+        let request = SyncRequest {
+            version: fieldcase_core::sync::PROTOCOL_VERSION,
+            cursor: 0,
+            uploads: vec![upload.clone()],
+            purged: vec![],
+            epoch: Some(hub.office_epoch()),
+            attested: vec![attested],
+        };
+        let response = handle_sync(
+            &mut hub,
+            outsider.identity.device,
+            outsider.identity.user,
+            &request,
+        )
+        .unwrap();
+        assert!(response.accepted.is_empty());
+        assert!(response.updates.is_empty());
+        assert_eq!(hub.case_bytes(case).unwrap(), before.as_slice());
+    }
 }

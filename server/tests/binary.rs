@@ -579,6 +579,8 @@ fn the_lease_and_the_retention_come_from_the_configuration_and_are_checked() {
         DeviceCredential::new(answer.device_id, key),
     );
     let request = fieldcase_core::sync::SyncRequest {
+        epoch: None,
+        attested: Vec::new(),
         version: fieldcase_core::sync::PROTOCOL_VERSION,
         cursor: 0,
         uploads: vec![],

@@ -70,6 +70,8 @@ fn main() {
     let hostile = raw_device(&server, "mallory");
     let bomb = deflate_bomb(64);
     let body = SyncRequest {
+        epoch: None,
+        attested: Vec::new(),
         version: PROTOCOL_VERSION,
         cursor: 0,
         uploads: (0..40)

@@ -1426,6 +1426,8 @@ fn orchestrate(args: &[String]) {
     // The target folder is shared by several worktrees of this project: make sure the library
     // linked here is this tree's (wire format version 2), not another branch's build.
     let probe = fieldcase_core::sync::SyncRequest {
+        epoch: None,
+        attested: Vec::new(),
         version: fieldcase_core::sync::PROTOCOL_VERSION,
         cursor: 0,
         uploads: vec![],

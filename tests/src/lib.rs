@@ -372,6 +372,17 @@ impl TestServer {
             .keep(&vault);
     }
 
+    /// Gives a case to a worker at the office.
+    pub fn assign(&self, case: CaseId, user: UserId) {
+        let state = &self.running().state;
+        let vault = state.vault().clone();
+        state
+            .db()
+            .write(|sql| cases::set_assigned(sql, &vault, case, user, true, now()))
+            .unwrap()
+            .keep(&vault);
+    }
+
     /// Removes a worker from a case at the office.
     pub fn unassign(&self, case: CaseId, user: UserId) {
         let state = &self.running().state;

@@ -3,13 +3,17 @@
 //! phones with real encrypted stores, making random concurrent edits (notes, note bodies, task
 //! fields, checklists, new tasks; the office plans tasks and assigns and unassigns workers) while
 //! the network drops, duplicates, delays, reorders and cuts messages in half, phones stay offline
-//! for long stretches or restart, and the server crashes mid-request or restarts (its database
-//! closed and reopened from disk, a new automerge actor each time).
+//! for long stretches or restart, the server crashes mid-request or restarts (its database
+//! closed and reopened from disk, a new automerge actor each time), and the office is restored
+//! from a backup taken earlier (a new office epoch: it has gone back in time, while the phones
+//! keep what they wrote and received since).
 //!
 //! The checker is a set checker. At the end, after everyone syncs with a clean network:
 //! every note, task and checklist item any phone or the office made is at the server exactly
 //! once and nothing else is (none lost, none duplicated, none invented), including edits a phone
-//! made to a case it lost access to before syncing; every phone holds exactly the cases assigned
+//! made to a case it lost access to before syncing. A restore loses for good only what the
+//! office alone held after its backup: at a restore the expected set becomes what the restored
+//! office holds and what any phone holds, and every one of those must come back; every phone holds exactly the cases assigned
 //! to its user, with the server's heads and the server's materialised case; nothing waits in an
 //! outbox; the server database passes `integrity_check`.
 //!
@@ -25,14 +29,14 @@ use std::sync::Arc;
 use fieldcase_core::crypto::StaticKeyProvider;
 use fieldcase_core::ids::{CaseId, ChecklistItemId, DeviceId, NoteId, TaskId, UserId};
 use fieldcase_core::model::{Case, NewNote, NewTask, NoteKind, OfficeKind, TaskStatus, TaskUpdate};
-use fieldcase_core::protocol::Role;
+use fieldcase_core::protocol::{Role, enrollment_code_hash, normalize_enrollment_code};
 use fieldcase_core::store::{KeySetup, Store, StoreIdentity};
 use fieldcase_core::sync::hub::{HubStorage, handle_sync};
 use fieldcase_core::sync::{SyncRequest, SyncTransport, sync};
 use fieldcase_core::transport::TransportError;
 use fieldcase_core::{ChangeHash, CoreError};
 use fieldcase_server::office::hub::SqlHub;
-use fieldcase_server::office::{cases, users};
+use fieldcase_server::office::{backup, cases, enrollment, users};
 use fieldcase_server::storage::case_docs::CaseVault;
 use fieldcase_server::storage::keys::ServerKeys;
 use fieldcase_server::storage::sql;
@@ -51,6 +55,8 @@ struct Office {
     dir: tempfile::TempDir,
     open: Option<(Connection, Arc<CaseVault>)>,
     now: i64,
+    /// Whether a backup was taken (`backup.db` in the data folder).
+    backed_up: bool,
 }
 
 impl Office {
@@ -61,6 +67,7 @@ impl Office {
             // The phones' clocks show 2026-11-24 08:00 UTC: the office's is not behind them
             // (a note dated past the hub's clock is refused).
             now: 1_795_507_200,
+            backed_up: false,
         };
         office.restart();
         office
@@ -74,6 +81,42 @@ impl Office {
         let mut conn = sql::open_sqlite(&self.dir.path().join(sql::DB_FILE)).unwrap();
         let vault = CaseVault::load_or_create(&mut conn, &keys).unwrap();
         self.open = Some((conn, vault));
+    }
+
+    /// Takes a backup of the database as `admin backup create` does: SQLite's own consistent
+    /// copy of the live database (`server.key` stays in the folder).
+    fn take_backup(&mut self) {
+        let to = self.dir.path().join("backup.db");
+        let _ = std::fs::remove_file(&to);
+        let (conn, _) = self.parts();
+        conn.execute("VACUUM INTO ?1", [to.to_str().unwrap()])
+            .unwrap();
+        self.backed_up = true;
+    }
+
+    /// Restores the last backup as `admin backup restore` does: the database back as it was,
+    /// a new office epoch drawn, the restore in the audit log; then the server starts on it.
+    /// False when no backup was taken.
+    fn restore(&mut self) -> bool {
+        if !self.backed_up {
+            return false;
+        }
+        self.open = None;
+        let db = self.dir.path().join(sql::DB_FILE);
+        for suffix in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+        }
+        std::fs::copy(self.dir.path().join("backup.db"), &db).unwrap();
+        let mut conn = sql::open_sqlite(&db).unwrap();
+        backup::mark_restored(&mut conn, self.now, None).unwrap();
+        drop(conn);
+        self.restart();
+        true
+    }
+
+    fn has_case(&mut self, case: CaseId) -> bool {
+        let (conn, vault) = self.parts();
+        cases::read_case(conn, vault, case).is_ok()
     }
 
     fn parts(&mut self) -> (&mut Connection, &Arc<CaseVault>) {
@@ -248,12 +291,12 @@ struct Phone {
 }
 
 impl Phone {
-    fn create(user: UserId, n: usize) -> Self {
+    fn create(user: UserId, device: DeviceId, n: usize) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let keys = StaticKeyProvider::new([n as u8 + 1; 32]);
         let identity = StoreIdentity {
             user,
-            device: DeviceId::new(),
+            device,
             lease_key: None,
         };
         let clock = Arc::new(fieldcase_core::clock::ManualClock::new(
@@ -306,6 +349,35 @@ struct Made {
 }
 
 impl Made {
+    /// What must be at the office after a restore: what the restored office holds and what any
+    /// phone holds, of the cases either holds (a case no one holds any more is gone for good).
+    fn after_restore(office: &mut Office, phones: &[Phone], case_ids: &mut Vec<CaseId>) -> Made {
+        let mut made = Made::default();
+        let mut kept = Vec::new();
+        for case in case_ids.iter() {
+            let mut copies = Vec::new();
+            if office.has_case(*case) {
+                copies.push(office.case(*case));
+            }
+            for phone in phones {
+                if phone.cases().contains(case) {
+                    copies.push(phone.store.case(*case).unwrap());
+                }
+            }
+            if !copies.is_empty() {
+                kept.push(*case);
+            }
+            for copy in &copies {
+                made.record_office_case(copy);
+                for note in &copy.notes {
+                    made.notes.entry(copy.id).or_default().insert(note.id);
+                }
+            }
+        }
+        *case_ids = kept;
+        made
+    }
+
     fn record_office_case(&mut self, case: &Case) {
         for task in &case.tasks {
             self.tasks.entry(case.id).or_default().insert(task.id);
@@ -314,6 +386,29 @@ impl Made {
             }
         }
     }
+}
+
+/// The office opens a case for every worker, with a first task for one of them.
+fn open_case(office: &mut Office, made: &mut Made, users: &[UserId], c: usize) -> CaseId {
+    let now = office.now;
+    let (conn, vault) = office.parts();
+    let vault = vault.clone();
+    let (id, _) = cases::create_case(
+        conn,
+        &vault,
+        &fieldcase_core::model::NewCase {
+            client_code: format!("K-{c:04}"),
+            consent: fieldcase_core::model::ConsentStatus::Given,
+            assigned_workers: users.to_vec(),
+        },
+        Some(&new_task("accompaniment", users[c % DEVICES])),
+        now,
+    )
+    .unwrap()
+    .keep(&vault);
+    let case = office.case(id);
+    made.record_office_case(&case);
+    id
 }
 
 fn new_task(purpose: &str, assignee: UserId) -> NewTask {
@@ -461,31 +556,30 @@ fn run(seed: u64) {
             )
         })
         .collect();
+    // Each phone enrolled as the server enrolls one (the office keeps a row per device).
     let mut phones: Vec<Phone> = users
         .iter()
         .enumerate()
-        .map(|(i, u)| Phone::create(*u, i))
+        .map(|(i, u)| {
+            let now = office.now;
+            let (conn, _) = office.parts();
+            let code = enrollment::issue_enrollment_code(conn, &format!("worker{i}"), 600, now)
+                .unwrap()
+                .code;
+            let hash = enrollment_code_hash(&normalize_enrollment_code(&code).unwrap());
+            let public_key: [u8; 32] = rand::random();
+            let enrolled = enrollment::enroll_device(conn, &hash, &public_key, false, now).unwrap();
+            Phone::create(*u, DeviceId::from_uuid(enrolled.device_id), i)
+        })
         .collect();
+    // Half the seeds take their first backup before any case exists: restoring it brings back an
+    // office with no record of the cases the phones hold.
+    if rng.gen_bool(0.5) {
+        office.take_backup();
+    }
     let mut case_ids = Vec::new();
     for c in 0..CASES {
-        let (conn, vault) = office.parts();
-        let vault = vault.clone();
-        let (id, _) = cases::create_case(
-            conn,
-            &vault,
-            &fieldcase_core::model::NewCase {
-                client_code: format!("K-{c:04}"),
-                consent: fieldcase_core::model::ConsentStatus::Given,
-                assigned_workers: users.clone(),
-            },
-            Some(&new_task("accompaniment", users[c % DEVICES])),
-            2,
-        )
-        .unwrap()
-        .keep(&vault);
-        let case = office.case(id);
-        made.record_office_case(&case);
-        case_ids.push(id);
+        case_ids.push(open_case(&mut office, &mut made, &users, c));
     }
 
     let mut edits = [0usize; DEVICES];
@@ -517,7 +611,13 @@ fn run(seed: u64) {
             59 => office.restart(),
             // The office assigns or unassigns a worker.
             60..=62 => {
+                if case_ids.is_empty() {
+                    continue;
+                }
                 let case = case_ids[rng.gen_range(0..case_ids.len())];
+                if !office.has_case(case) {
+                    continue;
+                }
                 let user = users[rng.gen_range(0..users.len())];
                 let assign = !office.assigned(case).contains(&user);
                 let now = office.now;
@@ -527,9 +627,17 @@ fn run(seed: u64) {
                     .unwrap()
                     .keep(&vault);
             }
+            // The office opens a case, when a restore lost one that no phone held.
+            63 if case_ids.len() < CASES => {
+                let c = case_ids.len() + step as usize;
+                case_ids.push(open_case(&mut office, &mut made, &users, c));
+            }
             // The office plans a task.
             63 => {
                 let case = case_ids[rng.gen_range(0..case_ids.len())];
+                if !office.has_case(case) {
+                    continue;
+                }
                 let now = office.now;
                 let (conn, vault) = office.parts();
                 let vault = vault.clone();
@@ -538,6 +646,14 @@ fn run(seed: u64) {
                     .keep(&vault);
                 let case = office.case(case);
                 made.record_office_case(&case);
+            }
+            // The office takes a backup while it runs.
+            68 => office.take_backup(),
+            // The office machine is lost, and the office restored from its last backup.
+            69 => {
+                if rng.gen_range(0..3) == 0 && office.restore() {
+                    made = Made::after_restore(&mut office, &phones, &mut case_ids);
+                }
             }
             // A delayed request finally reaches the server (out of order); its answer is lost.
             64..=67 => {
@@ -775,7 +891,7 @@ fn reassign(office: &mut Office, case: CaseId, user: UserId, assigned: bool) {
 #[test]
 fn a_late_purge_receipt_does_not_make_the_hub_forget_a_case_the_phone_holds_again() {
     let (mut office, user, case) = office_with_one_case("K-0001");
-    let phone = Phone::create(user, 0);
+    let phone = Phone::create(user, DeviceId::new(), 0);
     let mut link = Keeping {
         office: &mut office,
         device: phone.identity.device,
@@ -865,7 +981,7 @@ struct Reassigned {
 
 fn purged_then_reassigned(client_code: &str) -> Reassigned {
     let (mut office, user, case) = office_with_one_case(client_code);
-    let phone = Phone::create(user, 0);
+    let phone = Phone::create(user, DeviceId::new(), 0);
     let mut link = Keeping {
         office: &mut office,
         device: phone.identity.device,

@@ -66,6 +66,8 @@ fn refused(result: Result<Vec<u8>, TransportError>) -> (u16, String, String) {
 
 fn upload(case: CaseId, changes: Vec<u8>) -> SyncRequest {
     SyncRequest {
+        epoch: None,
+        attested: Vec::new(),
         version: PROTOCOL_VERSION,
         cursor: 0,
         uploads: vec![CaseChanges {
@@ -87,6 +89,8 @@ fn bad_sync_requests_get_a_clear_4xx_and_change_nothing() {
         .post(
             SYNC,
             &SyncRequest {
+                epoch: None,
+                attested: Vec::new(),
                 version: PROTOCOL_VERSION,
                 cursor: 0,
                 uploads: vec![],
@@ -119,6 +123,8 @@ fn bad_sync_requests_get_a_clear_4xx_and_change_nothing() {
         "{reason}"
     );
     let newer = SyncRequest {
+        epoch: None,
+        attested: Vec::new(),
         version: PROTOCOL_VERSION + 1,
         cursor: 0,
         uploads: vec![],
@@ -170,6 +176,8 @@ fn bad_sync_requests_get_a_clear_4xx_and_change_nothing() {
         stranger.post(
             SYNC,
             &SyncRequest {
+                epoch: None,
+                attested: Vec::new(),
                 version: PROTOCOL_VERSION,
                 cursor: 0,
                 uploads: vec![],
@@ -197,6 +205,8 @@ fn a_replayed_sync_request_is_refused_and_changes_nothing() {
     // sends the signed upload once, then the same request again.
     let raw = raw_device(&server, "ana");
     let empty = SyncRequest {
+        epoch: None,
+        attested: Vec::new(),
         version: PROTOCOL_VERSION,
         cursor: 0,
         uploads: vec![],
@@ -235,6 +245,8 @@ fn a_replayed_sync_request_is_refused_and_changes_nothing() {
             .unwrap();
     }
     let body = SyncRequest {
+        epoch: None,
+        attested: Vec::new(),
         version: PROTOCOL_VERSION,
         cursor: 0,
         uploads: vec![CaseChanges {
@@ -269,6 +281,8 @@ fn a_hostile_document_among_many_refuses_the_request_and_changes_no_case() {
         .collect();
     let phone = raw_device(&server, "ana");
     let empty = SyncRequest {
+        epoch: None,
+        attested: Vec::new(),
         version: PROTOCOL_VERSION,
         cursor: 0,
         uploads: vec![],
@@ -305,6 +319,8 @@ fn a_hostile_document_among_many_refuses_the_request_and_changes_no_case() {
             .collect()
     };
     let request = |uploads| SyncRequest {
+        epoch: None,
+        attested: Vec::new(),
         version: PROTOCOL_VERSION,
         cursor: 0,
         uploads,
@@ -345,6 +361,8 @@ fn a_phone_that_never_purges_an_unassigned_case_writes_to_it_for_the_grace_only(
         SyncResponse::decode(&phone.post(SYNC, &request.encode().unwrap()).unwrap()).unwrap()
     };
     let first = sync(&SyncRequest {
+        epoch: None,
+        attested: Vec::new(),
         version: PROTOCOL_VERSION,
         cursor: 0,
         uploads: vec![],

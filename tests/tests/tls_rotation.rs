@@ -336,6 +336,8 @@ fn sync_answers_carry_the_signed_next_pin_only_while_one_is_prepared() {
     let device = fieldcase_tests::raw_device(&server, "ana");
     let office = server.running().state.keys().signing_key.verifying_key();
     let empty = fieldcase_core::sync::SyncRequest {
+        epoch: None,
+        attested: Vec::new(),
         version: fieldcase_core::sync::PROTOCOL_VERSION,
         cursor: 0,
         uploads: vec![],

@@ -90,6 +90,29 @@ fn load_whole(id: CaseId, bytes: &[u8]) -> Option<Result<CaseDoc>> {
     Some(loaded.map(|doc| CaseDoc { id, doc }))
 }
 
+/// The history of what a peer sent (a whole document or change chunks) up to `heads` alone, as
+/// change chunks: the part a restored office takes back as its own because it attested
+/// those heads before ([`crate::sync::epoch`]). Refused when the bytes do not load or do not hold
+/// every one of `heads`.
+pub fn attested_part(bytes: &[u8], heads: &[ChangeHash]) -> Result<Vec<u8>> {
+    chunks::prescan(bytes)?;
+    let mut doc = guarded("load panicked", || AutoCommit::load(bytes))?
+        .map_err(|_| CoreError::Document("cannot load received document"))?;
+    if heads.is_empty() || !heads.iter().all(|h| doc.get_change_by_hash(h).is_some()) {
+        return Err(CoreError::Document(
+            "the upload lacks the history its attestation names",
+        ));
+    }
+    let mut part = guarded("fork panicked", || doc.fork_at(heads))?
+        .map_err(|_| CoreError::Document("cannot take the attested history"))?;
+    guarded("encoding the history panicked", || {
+        part.get_changes(&[])
+            .into_iter()
+            .flat_map(|c| c.raw_bytes().to_vec())
+            .collect()
+    })
+}
+
 /// One case's automerge document, with the actor of the replica that edits it.
 pub struct CaseDoc {
     id: CaseId,

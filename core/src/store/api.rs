@@ -445,7 +445,7 @@ impl Store {
     }
 }
 
-fn push_outbox(
+pub(super) fn push_outbox(
     tx: &rusqlite::Transaction<'_>,
     sealer: &Sealer<'_>,
     case: CaseId,

@@ -84,6 +84,11 @@ impl DocCache {
         self.docs.insert(doc.id(), (doc, self.tick));
     }
 
+    /// Drops every document held.
+    pub(crate) fn clear(&mut self) {
+        self.docs.clear();
+    }
+
     /// Forgets a document (after a failed write, so memory never runs ahead of the disk).
     pub(crate) fn remove(&mut self, case: &CaseId) -> Option<CaseDoc> {
         self.docs.remove(case).map(|(doc, _)| doc)

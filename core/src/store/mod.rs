@@ -103,6 +103,30 @@ struct SealedIdentity {
     lease_key: Option<String>,
 }
 
+/// Gives the store a new automerge actor for every later edit, recorded in its sealed identity.
+/// A restored office may have lost changes this device made, and the device may then receive a
+/// case again without them: an edit under the old actor would reuse their sequence numbers for
+/// other changes, which automerge refuses wherever both meet. Under a new actor no later change
+/// can collide with one made before.
+pub(super) fn rotate_actor(
+    tx: &rusqlite::Transaction<'_>,
+    sealer: &records::Sealer<'_>,
+) -> Result<ActorId> {
+    let sealed: Vec<u8> =
+        tx.query_row("SELECT value FROM meta WHERE name = 'identity'", [], |r| {
+            r.get(0)
+        })?;
+    let mut identity: SealedIdentity = sealer.open_json("meta", b"identity", 0, &sealed)?;
+    let actor = ActorId::random();
+    identity.actor = actor.to_hex_string();
+    let sealed = sealer.seal_json("meta", b"identity", 0, &identity)?;
+    tx.execute(
+        "UPDATE meta SET value = ?1 WHERE name = 'identity'",
+        [sealed],
+    )?;
+    Ok(actor)
+}
+
 /// What a wipe removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WipeReport {

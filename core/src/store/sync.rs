@@ -12,7 +12,9 @@ use super::{Store, Unlocked};
 use crate::document::CaseDoc;
 use crate::error::{CoreError, Result};
 use crate::ids::CaseId;
-use crate::sync::{CaseChanges, PROTOCOL_VERSION, SyncRequest, SyncResponse};
+use crate::sync::{
+    Attested, CaseChanges, OfficeEpoch, PROTOCOL_VERSION, SyncRequest, SyncResponse,
+};
 
 /// Change bytes put in one request before the rest waits for the next round. Small enough that
 /// on a slow link a cut costs at most one such page: each accepted page is acknowledged and not
@@ -54,37 +56,69 @@ pub struct AppliedSync {
     pub updated: usize,
     /// Purge receipts wait to be sent (the client makes one more round for them).
     pub receipts_pending: bool,
+    /// The office was restored since this device last synced: the store forgot what it believed
+    /// the office holds and queued every case it has to be offered again, whole.
+    pub reset: bool,
 }
 
 #[derive(Serialize, Deserialize, Default)]
 struct CaseSyncState {
     /// Heads the server is known to have, as hex.
     server_heads: Vec<String>,
+    /// The office's last statement of the heads it held, shown to it again should it be
+    /// restored from a backup ([`crate::sync::epoch`]).
+    #[serde(default)]
+    attested: Option<Attested>,
 }
 
 const CURSOR_ROW: &[u8] = b"sync_cursor";
 const PURGED_ROW: &[u8] = b"purge_receipts";
+const EPOCH_ROW: &[u8] = b"office_epoch";
+
+/// A sealed value of the `meta` table, if set.
+fn meta_value<T: serde::de::DeserializeOwned>(
+    conn: &rusqlite::Connection,
+    sealer: &Sealer<'_>,
+    name: &[u8],
+) -> Result<Option<T>> {
+    let text = std::str::from_utf8(name).map_err(|_| CoreError::Corrupt { what: "meta" })?;
+    let sealed: Option<Vec<u8>> = conn
+        .query_row("SELECT value FROM meta WHERE name = ?1", [text], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    sealed
+        .map(|s| sealer.open_json("meta", name, 0, &s))
+        .transpose()
+}
+
+/// Seals and sets a value of the `meta` table.
+fn set_meta_value<T: Serialize>(
+    conn: &rusqlite::Connection,
+    sealer: &Sealer<'_>,
+    name: &[u8],
+    value: &T,
+) -> Result<()> {
+    let text = std::str::from_utf8(name).map_err(|_| CoreError::Corrupt { what: "meta" })?;
+    let sealed = sealer.seal_json("meta", name, 0, value)?;
+    conn.execute(
+        "INSERT INTO meta (name, value) VALUES (?1, ?2)
+         ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+        params![text, sealed],
+    )?;
+    Ok(())
+}
 
 /// Cases purged whose receipts the server has not acknowledged yet.
 fn purge_receipts(conn: &rusqlite::Connection, sealer: &Sealer<'_>) -> Result<Vec<CaseId>> {
-    let sealed: Option<Vec<u8>> = conn
-        .query_row(
-            "SELECT value FROM meta WHERE name = 'purge_receipts'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?;
-    match sealed {
-        Some(s) => sealer.open_json("meta", PURGED_ROW, 0, &s),
-        None => Ok(Vec::new()),
-    }
+    Ok(meta_value(conn, sealer, PURGED_ROW)?.unwrap_or_default())
 }
 
-pub(super) fn server_heads(
+fn sync_state(
     conn: &rusqlite::Connection,
     sealer: &Sealer<'_>,
     case: CaseId,
-) -> Result<Vec<ChangeHash>> {
+) -> Result<CaseSyncState> {
     let sealed: Option<Vec<u8>> = conn
         .query_row(
             "SELECT state FROM sync_state WHERE case_id = ?1",
@@ -92,10 +126,13 @@ pub(super) fn server_heads(
             |r| r.get(0),
         )
         .optional()?;
-    let Some(sealed) = sealed else {
-        return Ok(Vec::new());
-    };
-    let state: CaseSyncState = sealer.open_json("sync_state", case.as_bytes(), 0, &sealed)?;
+    match sealed {
+        Some(sealed) => sealer.open_json("sync_state", case.as_bytes(), 0, &sealed),
+        None => Ok(CaseSyncState::default()),
+    }
+}
+
+fn parse_heads(state: &CaseSyncState) -> Result<Vec<ChangeHash>> {
     state
         .server_heads
         .iter()
@@ -106,16 +143,41 @@ pub(super) fn server_heads(
         .collect()
 }
 
+pub(super) fn server_heads(
+    conn: &rusqlite::Connection,
+    sealer: &Sealer<'_>,
+    case: CaseId,
+) -> Result<Vec<ChangeHash>> {
+    parse_heads(&sync_state(conn, sealer, case)?)
+}
+
+/// Records the heads the server has of `case`, with the office's statement of them when it sent
+/// one (else the last statement stays).
 fn set_server_heads(
     conn: &rusqlite::Connection,
     sealer: &Sealer<'_>,
     case: CaseId,
     heads: &[ChangeHash],
+    attested: Option<&Attested>,
 ) -> Result<()> {
+    let attested = match attested {
+        Some(a) => Some(a.clone()),
+        None => sync_state(conn, sealer, case)?.attested,
+    };
     let state = CaseSyncState {
         server_heads: heads.iter().map(|h| h.to_string()).collect(),
+        attested,
     };
-    let sealed = sealer.seal_json("sync_state", case.as_bytes(), 0, &state)?;
+    write_sync_state(conn, sealer, case, &state)
+}
+
+fn write_sync_state(
+    conn: &rusqlite::Connection,
+    sealer: &Sealer<'_>,
+    case: CaseId,
+    state: &CaseSyncState,
+) -> Result<()> {
+    let sealed = sealer.seal_json("sync_state", case.as_bytes(), 0, state)?;
     conn.execute(
         "INSERT INTO sync_state (case_id, state) VALUES (?1, ?2)
          ON CONFLICT(case_id) DO UPDATE SET state = excluded.state",
@@ -125,17 +187,44 @@ fn set_server_heads(
 }
 
 fn cursor(conn: &rusqlite::Connection, sealer: &Sealer<'_>) -> Result<u64> {
-    let sealed: Option<Vec<u8>> = conn
-        .query_row(
-            "SELECT value FROM meta WHERE name = 'sync_cursor'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?;
-    match sealed {
-        Some(s) => sealer.open_json("meta", CURSOR_ROW, 0, &s),
-        None => Ok(0),
+    Ok(meta_value(conn, sealer, CURSOR_ROW)?.unwrap_or(0))
+}
+
+/// Starts over with an office restored from a backup: forgets the heads it was believed to hold
+/// (every case is then offered whole, with the office's last statement of it), its cursor and
+/// the purge receipts it no longer needs, and queues every case held to be offered again.
+/// Deletes no case data. The caller also gives the store a new actor ([`super::rotate_actor`]).
+fn reset_for_new_epoch(
+    tx: &rusqlite::Transaction<'_>,
+    sealer: &Sealer<'_>,
+    epoch: Option<OfficeEpoch>,
+    now: time::OffsetDateTime,
+) -> Result<()> {
+    let states: Vec<(Vec<u8>, Vec<u8>)> = {
+        let mut stmt = tx.prepare("SELECT case_id, state FROM sync_state")?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?
+    };
+    for (raw, sealed) in states {
+        let case = CaseId::from_slice(&raw).ok_or(CoreError::Corrupt { what: "sync_state" })?;
+        let mut state: CaseSyncState =
+            sealer.open_json("sync_state", case.as_bytes(), 0, &sealed)?;
+        state.server_heads.clear();
+        write_sync_state(tx, sealer, case, &state)?;
     }
+    let held: Vec<Vec<u8>> = {
+        let mut stmt = tx.prepare("SELECT case_id FROM case_docs")?;
+        stmt.query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?
+    };
+    for raw in held {
+        let case = CaseId::from_slice(&raw).ok_or(CoreError::Corrupt { what: "case_docs" })?;
+        super::api::push_outbox(tx, sealer, case, "sync.offer_again", now)?;
+    }
+    set_meta_value(tx, sealer, CURSOR_ROW, &0u64)?;
+    set_meta_value(tx, sealer, PURGED_ROW, &Vec::<CaseId>::new())?;
+    set_meta_value(tx, sealer, EPOCH_ROW, &epoch)?;
+    Ok(())
 }
 
 impl Store {
@@ -161,6 +250,7 @@ impl Store {
                     .collect::<Result<_>>()?
             };
             let mut uploads = Vec::new();
+            let mut attested = Vec::new();
             let mut deferred = HashSet::new();
             let mut budget = UPLOAD_BUDGET;
             for (i, &case) in cases.iter().enumerate() {
@@ -172,13 +262,17 @@ impl Store {
                     let batch = &cases[i..cases.len().min(i + PRELOAD_BATCH)];
                     docs.preload(conn, &sealer, actor, batch)?;
                 }
-                let known = server_heads(conn, &sealer, case)?;
+                let state = sync_state(conn, &sealer, case)?;
+                let known = parse_heads(&state)?;
                 let doc = docs.get_or_load(conn, &sealer, actor, case)?;
                 let since = if doc.has_all(&known) {
                     known
                 } else {
                     Vec::new()
                 };
+                // A case offered whole goes with the office's last statement of it, which a
+                // restored office takes back as its own.
+                let attest = since.is_empty().then_some(state.attested).flatten();
                 // Many changes travel smaller as one compact document, which the server also
                 // loads in one pass.
                 let changes = doc.changes_for(&since);
@@ -189,15 +283,19 @@ impl Store {
                         changes,
                         heads: doc.heads(),
                     });
+                    attested.extend(attest);
                 }
             }
             let purged = purge_receipts(conn, &sealer)?;
+            let epoch = meta_value::<Option<OfficeEpoch>>(conn, &sealer, EPOCH_ROW)?.flatten();
             Ok(PreparedSync {
                 request: SyncRequest {
                     version: PROTOCOL_VERSION,
                     cursor,
                     uploads,
                     purged,
+                    epoch,
+                    attested,
                 },
                 outbox_upto,
                 deferred,
@@ -213,6 +311,7 @@ impl Store {
         response: SyncResponse,
     ) -> Result<AppliedSync> {
         let compact_after = self.options.compact_after;
+        let now = self.options.clock.now();
         self.with_unlocked_for_sync(|conn, u, store_id| {
             let Unlocked {
                 key,
@@ -225,6 +324,18 @@ impl Store {
             let mut touched = Vec::new();
             let result = (|| {
                 let tx = conn.transaction()?;
+                if response.reset {
+                    reset_for_new_epoch(&tx, &sealer, response.epoch, now)?;
+                    let rotated = super::rotate_actor(&tx, &sealer)?;
+                    tx.commit()?;
+                    *actor = rotated;
+                    // Documents in memory carry the old actor: they are read again with the new.
+                    docs.clear();
+                    return Ok(AppliedSync {
+                        reset: true,
+                        ..AppliedSync::default()
+                    });
+                }
                 for update in &response.updates {
                     touched.push(update.case_id);
                     let known = tx
@@ -258,7 +369,22 @@ impl Store {
                         sealer.write_index(&tx, &doc)?;
                         docs.insert(doc);
                     }
-                    set_server_heads(&tx, &sealer, update.case_id, &update.heads)?;
+                    let attested = response
+                        .attested
+                        .iter()
+                        .find(|a| a.case_id == update.case_id && a.heads == update.heads);
+                    match attested {
+                        Some(a) => {
+                            let state = CaseSyncState {
+                                server_heads: update.heads.iter().map(|h| h.to_string()).collect(),
+                                attested: Some(a.clone()),
+                            };
+                            write_sync_state(&tx, &sealer, update.case_id, &state)?;
+                        }
+                        None => {
+                            set_server_heads(&tx, &sealer, update.case_id, &update.heads, None)?
+                        }
+                    }
                 }
                 let accepted: HashSet<CaseId> = response.accepted.iter().copied().collect();
                 let uploaded: HashSet<CaseId> =
@@ -267,7 +393,7 @@ impl Store {
                     if accepted.contains(&upload.case_id)
                         && !response.updates.iter().any(|c| c.case_id == upload.case_id)
                     {
-                        set_server_heads(&tx, &sealer, upload.case_id, &upload.heads)?;
+                        set_server_heads(&tx, &sealer, upload.case_id, &upload.heads, None)?;
                     }
                 }
                 // Outbox entries covered by this request: acknowledged when their case was
@@ -311,23 +437,16 @@ impl Store {
                         }
                     }
                 }
-                let sealed = sealer.seal_json("meta", PURGED_ROW, 0, &receipts)?;
-                tx.execute(
-                    "INSERT INTO meta (name, value) VALUES ('purge_receipts', ?1)
-                     ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-                    [sealed],
-                )?;
+                set_meta_value(&tx, &sealer, PURGED_ROW, &receipts)?;
                 if let (Some(gate), Some(granted)) = (lease.as_mut(), response.lease.as_ref())
                     && gate.accept(granted)
                 {
                     super::lease::LeaseGate::store(&tx, &sealer, granted)?;
                 }
-                let sealed = sealer.seal_json("meta", CURSOR_ROW, 0, &response.cursor)?;
-                tx.execute(
-                    "INSERT INTO meta (name, value) VALUES ('sync_cursor', ?1)
-                     ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-                    [sealed],
-                )?;
+                set_meta_value(&tx, &sealer, CURSOR_ROW, &response.cursor)?;
+                if response.epoch.is_some() && response.epoch != prepared.request.epoch {
+                    set_meta_value(&tx, &sealer, EPOCH_ROW, &response.epoch)?;
+                }
                 tx.commit()?;
                 for case in &response.purge {
                     docs.remove(case);
@@ -336,6 +455,7 @@ impl Store {
                     uploaded: accepted.intersection(&uploaded).count(),
                     updated: response.updates.len(),
                     receipts_pending: !receipts.is_empty(),
+                    reset: false,
                 })
             })();
             if result.is_err() {

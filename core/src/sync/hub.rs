@@ -12,8 +12,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use automerge::{ActorId, ChangeHash};
 
+use super::epoch::{Attested, OfficeEpoch};
 use super::messages::{CaseChanges, PROTOCOL_VERSION, SyncRequest, SyncResponse};
-use crate::document::{CaseDoc, MAX_INFLATED, ReceivedDoc, inflated_size, is_document_chunk};
+use crate::document::{
+    CaseDoc, MAX_INFLATED, ReceivedDoc, attested_part, inflated_size, is_document_chunk,
+};
 use crate::error::{CoreError, Result};
 use crate::ids::{CaseId, DeviceId, UserId};
 use crate::model::Author;
@@ -104,6 +107,39 @@ pub trait HubStorage {
     fn cases_to_purge(&mut self, device: DeviceId, user: UserId) -> Result<Vec<CaseId>>;
     /// Records the device's receipt that it purged `case`, and forgets its sync state for it.
     fn record_purge(&mut self, device: DeviceId, case: CaseId) -> Result<()>;
+    /// The office's current epoch ([`super::epoch`]): a restore from a backup draws a new one.
+    fn office_epoch(&self) -> OfficeEpoch;
+    /// The key the office attests heads with ([`Attested`]); it never leaves the office.
+    fn attestation_key(&self) -> &[u8; 32];
+    /// Forgets what the hub knows of every copy of a case `device` holds: the device synced last
+    /// in another epoch, so none of it describes what the device holds now. Once per device and
+    /// epoch: a request delayed from before the device started over must not make the hub forget
+    /// what it learnt of the device since.
+    fn forget_device(&mut self, device: DeviceId) -> Result<()>;
+    /// Starts `case` again, empty, held for the rest of the request like
+    /// [`HubStorage::case_doc`]: a device gives back a case the office attested in an earlier
+    /// epoch and no longer has any record of (it was opened after the backup restored).
+    fn recover_case(&mut self, case: CaseId) -> Result<()>;
+    /// A device gave back history of `case` the office had attested and lost, now stored: the
+    /// office's own records that follow the document (who the case is assigned to) follow it
+    /// again, and the recovery is recorded.
+    fn case_recovered(&mut self, case: CaseId, device: DeviceId, user: UserId) -> Result<()>;
+}
+
+/// The attestation `request` shows for its upload of `case`, if one verifies under the office's
+/// key and was made in another epoch than the current one (within one epoch the hub never needs
+/// one: it still holds all it attested).
+fn recovery_attestation<'r>(
+    storage: &dyn HubStorage,
+    request: &'r SyncRequest,
+    case: CaseId,
+) -> Option<&'r Attested> {
+    let epoch = storage.office_epoch();
+    request
+        .attested
+        .iter()
+        .find(|a| a.case_id == case)
+        .filter(|a| a.epoch != epoch && a.verify(storage.attestation_key()))
 }
 
 /// Which uploads of `request` `device` (owned by `user`) may make, index for index, with what
@@ -148,7 +184,8 @@ fn allowed_and_due(
                 .is_some_and(|at| now.unix_timestamp() >= at.saturating_add(PURGE_GRACE_SECS));
         let allowed = !purge_over
             && (state != DeviceCaseState::default()
-                || storage.is_assigned(user, upload.case_id)?);
+                || storage.is_assigned(user, upload.case_id)?
+                || recovery_attestation(storage, request, upload.case_id).is_some());
         if allowed {
             // What automerge would inflate, bounded for the whole request, not only each upload.
             inflated = inflated.saturating_add(inflated_size(&upload.changes)?);
@@ -203,6 +240,26 @@ pub fn handle_sync_loaded(
     request: &SyncRequest,
     loaded: Option<LoadedUploads>,
 ) -> Result<SyncResponse> {
+    let epoch = storage.office_epoch();
+    if request.epoch.is_some_and(|e| e != epoch) {
+        // The device synced last in another epoch: the office was restored since. What each
+        // side believes of the other is from that other timeline; both forget it, and the device
+        // offers everything it holds again. Its request is not taken: its changes were made
+        // against heads this office may not have.
+        storage.forget_device(device)?;
+        return Ok(SyncResponse {
+            version: PROTOCOL_VERSION,
+            cursor: 0,
+            more: true,
+            accepted: Vec::new(),
+            updates: Vec::new(),
+            purge: Vec::new(),
+            lease: None,
+            epoch: Some(epoch),
+            reset: true,
+            attested: Vec::new(),
+        });
+    }
     for case in &request.purged {
         storage.record_purge(device, *case)?;
     }
@@ -239,9 +296,28 @@ pub fn handle_sync_loaded(
             }
             continue;
         };
+        // History the office attested in an earlier epoch and lacks now (it was restored from a
+        // backup since) is taken back as its own before the rest is checked as any upload is.
+        // An attestation from an earlier epoch also shows that the device held the case then:
+        // like a device whose case was taken from it, it may still give its own changes, and
+        // it is told to purge the case if the office does not assign it to its user.
+        let attested = recovery_attestation(storage, request, upload.case_id);
+        if attested.is_some() && storage.case_doc(upload.case_id)?.is_none() {
+            storage.recover_case(upload.case_id)?;
+        }
         let Some(doc) = storage.case_doc(upload.case_id)? else {
             continue;
         };
+        let recovery = attested.filter(|a| !doc.has_all(&a.heads));
+        if let Some(attested) = recovery {
+            let part = attested_part(&upload.changes, &attested.heads)?;
+            doc.apply_checked(&part, None)?;
+            if !doc.has_all(&attested.heads) {
+                return Err(CoreError::Document(
+                    "the attested history does not lead to its heads",
+                ));
+            }
+        }
         // Changes always come with the heads they lead to: automerge skips bytes it cannot parse,
         // so without heads to check, garbage would be "accepted" as nothing.
         if upload.heads.is_empty() && !upload.changes.is_empty() {
@@ -250,6 +326,8 @@ pub fn handle_sync_loaded(
             ));
         }
         // A resent upload (its response was lost) is already here: nothing to redo.
+        let mut store = recovery.is_some();
+        let mut adopted = false;
         if upload.heads.is_empty() || !doc.has_all(&upload.heads) {
             let before = doc.heads();
             let notes_before = doc.note_snapshot();
@@ -258,10 +336,20 @@ pub fn handle_sync_loaded(
             if !doc.has_all(&upload.heads) {
                 return Err(CoreError::Document("upload lacks changes its heads name"));
             }
-            if doc.heads() != before {
-                let adopted = received.adopted.then_some(upload.changes.as_slice());
-                storage.store_case(upload.case_id, adopted)?;
-            }
+            store |= doc.heads() != before;
+            adopted = received.adopted;
+        }
+        if store {
+            let adopted = adopted.then_some(upload.changes.as_slice());
+            storage.store_case(upload.case_id, adopted)?;
+        }
+        if recovery.is_some() {
+            storage.case_recovered(upload.case_id, device, user)?;
+        }
+        if attested.is_some() && known == DeviceCaseState::default() {
+            // The device holds the case (it just offered it whole): should the office not assign
+            // it to its user, the device is told to purge it like any case taken away.
+            storage.set_device_state(device, upload.case_id, &DeviceCaseState::default())?;
         }
         // The device's own heads are the best knowledge of what it has: they cover every response
         // it applied, and a response it did not apply will be sent again from them. That holds
@@ -331,6 +419,11 @@ pub fn handle_sync_loaded(
         }
         states.push((case, state));
     }
+    let key = storage.attestation_key();
+    let attested = updates
+        .iter()
+        .map(|u| Attested::new(key, epoch, u.case_id, &u.heads))
+        .collect();
     // Heads sent now count as the device's once it comes back with this response's cursor.
     for (case, mut state) in states {
         if let Some(update) = updates.iter().find(|u| u.case_id == case) {
@@ -354,6 +447,9 @@ pub fn handle_sync_loaded(
         updates,
         purge,
         lease: None,
+        epoch: Some(epoch),
+        reset: false,
+        attested,
     })
 }
 
@@ -394,6 +490,13 @@ pub struct MemoryHub {
     purged: Vec<(DeviceId, CaseId)>,
     /// The hub's clock, if set; else the system's.
     clock: Option<OffsetDateTime>,
+    epoch: OfficeEpoch,
+    key: [u8; 32],
+    /// A case started again by [`HubStorage::recover_case`], held until stored.
+    recovering: Option<CaseId>,
+    recovered: Vec<(CaseId, DeviceId)>,
+    /// The epoch each device last started over in.
+    started_over: HashMap<DeviceId, OfficeEpoch>,
 }
 
 impl Default for MemoryHub {
@@ -407,6 +510,11 @@ impl Default for MemoryHub {
             seq: 0,
             purged: Vec::new(),
             clock: None,
+            epoch: rand::random(),
+            key: rand::random(),
+            recovering: None,
+            recovered: Vec::new(),
+            started_over: HashMap::new(),
         }
     }
 }
@@ -450,6 +558,39 @@ impl MemoryHub {
     pub fn case_bytes(&self, case: CaseId) -> Option<&[u8]> {
         self.cases.get(&case).map(|(b, _)| b.as_slice())
     }
+
+    /// This hub as a backup taken now would bring it back: the same cases, assignments, sync
+    /// state and keys. [`MemoryHub::restore`] makes an office of it again.
+    pub fn backup(&self) -> MemoryHub {
+        MemoryHub {
+            actor: self.actor.clone(),
+            cases: self.cases.clone(),
+            held: None,
+            assigned: self.assigned.clone(),
+            devices: self.devices.clone(),
+            seq: self.seq,
+            purged: self.purged.clone(),
+            clock: self.clock,
+            epoch: self.epoch,
+            key: self.key,
+            recovering: None,
+            recovered: Vec::new(),
+            started_over: self.started_over.clone(),
+        }
+    }
+
+    /// Restores `backup`: what it held, in a new epoch (as a restore of the server does).
+    pub fn restore(backup: &MemoryHub) -> MemoryHub {
+        let mut hub = backup.backup();
+        hub.actor = ActorId::random();
+        hub.epoch = rand::random();
+        hub
+    }
+
+    /// The cases devices gave back after a restore, with the device, in order.
+    pub fn recovered(&self) -> &[(CaseId, DeviceId)] {
+        &self.recovered
+    }
 }
 
 impl HubStorage for MemoryHub {
@@ -458,6 +599,9 @@ impl HubStorage for MemoryHub {
     }
 
     fn case_doc(&mut self, case: CaseId) -> Result<Option<&mut CaseDoc>> {
+        if self.recovering == Some(case) {
+            return Ok(self.held.as_mut());
+        }
         self.held = match self.cases.get(&case) {
             Some((saved, _)) => Some(CaseDoc::load(case, saved, &self.actor)?),
             None => None,
@@ -477,6 +621,7 @@ impl HubStorage for MemoryHub {
             .ok_or(CoreError::CaseNotFound)?;
         self.seq += 1;
         self.cases.insert(case, (doc.save(), self.seq));
+        self.recovering = None;
         Ok(self.seq)
     }
 
@@ -535,6 +680,37 @@ impl HubStorage for MemoryHub {
     fn record_purge(&mut self, device: DeviceId, case: CaseId) -> Result<()> {
         self.devices.remove(&(device, case));
         self.purged.push((device, case));
+        Ok(())
+    }
+
+    fn office_epoch(&self) -> OfficeEpoch {
+        self.epoch
+    }
+
+    fn attestation_key(&self) -> &[u8; 32] {
+        &self.key
+    }
+
+    fn forget_device(&mut self, device: DeviceId) -> Result<()> {
+        if self.started_over.insert(device, self.epoch) != Some(self.epoch) {
+            self.devices.retain(|(d, _), _| *d != device);
+        }
+        Ok(())
+    }
+
+    fn recover_case(&mut self, case: CaseId) -> Result<()> {
+        self.held = Some(CaseDoc::empty(case, &self.actor));
+        self.recovering = Some(case);
+        Ok(())
+    }
+
+    fn case_recovered(&mut self, case: CaseId, device: DeviceId, _user: UserId) -> Result<()> {
+        let saved = &self.cases.get(&case).ok_or(CoreError::CaseNotFound)?.0;
+        let assigned = CaseDoc::load(case, saved, &self.actor)?
+            .case()?
+            .assigned_workers;
+        self.assigned.insert(case, assigned);
+        self.recovered.push((case, device));
         Ok(())
     }
 }

@@ -1,17 +1,21 @@
 //! Versioned, length-limited sync messages in a compact binary framing, decoded without trusting
 //! their sizes.
 //!
-//! Version 2 framing (all integers are unsigned LEB128 varints unless said otherwise):
+//! Version 3 framing (all integers are unsigned LEB128 varints unless said otherwise):
 //!
 //! ```text
 //! message  = magic "FCSY" · version (u32 little-endian) · kind (1 request, 2 response) · body
-//! request  = cursor · list(changes) · list(id)
+//! request  = cursor · list(changes) · list(id) · epoch · list(attested)
 //! response = cursor · more (0|1) · list(id) accepted · list(changes) updates · list(id) purge
 //!            · lease (0 | 1 · device id · expires_at (i64 LE) · bytes(signature))
+//!            · epoch · reset (0|1) · list(attested)
 //! changes  = id (16 bytes) · list(hash (32 bytes)) heads · bytes(automerge change chunks)
+//! epoch    = 0 | 1 · 16 bytes
+//! attested = id (16 bytes) · epoch (16 bytes) · list(hash (32 bytes)) heads · mac (32 bytes)
 //! list(x)  = count · x…          bytes = length · raw bytes
 //! ```
 //!
+//! Version 3 added the office epoch and attested heads ([`super::epoch`]); version 2 lacked them.
 //! Change bytes travel as they are (version 1 carried them base64 in JSON, about 1.4x larger and
 //! slower to parse). Every count and length is checked against what is left of the message and
 //! against [`MAX_CASES`] and [`MAX_HEADS`] before anything is allocated, and trailing bytes are
@@ -21,10 +25,12 @@
 use automerge::ChangeHash;
 use serde::{Deserialize, Serialize};
 
+use super::epoch::{Attested, OfficeEpoch};
 use crate::ids::CaseId;
 
-/// The sync protocol version this build speaks (2: binary framing; 1 was JSON with base64).
-pub const PROTOCOL_VERSION: u32 = 2;
+/// The sync protocol version this build speaks (3: binary framing with the office epoch and
+/// attested heads; 2 was the same framing without them; 1 was JSON with base64).
+pub const PROTOCOL_VERSION: u32 = 3;
 /// Largest encoded message accepted, either way.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 /// Most cases in one message.
@@ -80,6 +86,13 @@ pub struct SyncRequest {
     /// Cases this device purged after the last response told it to (purge receipts).
     #[serde(default)]
     pub purged: Vec<CaseId>,
+    /// The office epoch of the last response this device applied (`None` before its first).
+    #[serde(default)]
+    pub epoch: Option<OfficeEpoch>,
+    /// For uploads of whole cases: the office's last statement of what it held of each, which a
+    /// restored office takes back as its own ([`super::epoch`]).
+    #[serde(default)]
+    pub attested: Vec<Attested>,
 }
 
 /// Server → device.
@@ -103,9 +116,20 @@ pub struct SyncResponse {
     /// A renewed offline lease, signed by the server (added by the server, not the hub).
     #[serde(default)]
     pub lease: Option<crate::protocol::Lease>,
+    /// The office's epoch: the device sends it back with its next request.
+    #[serde(default)]
+    pub epoch: Option<OfficeEpoch>,
+    /// The device synced last in another epoch (the office was restored since): nothing of its
+    /// request was taken; it must forget what it believes the office holds and offer every case
+    /// it has, whole, from cursor 0.
+    #[serde(default)]
+    pub reset: bool,
+    /// The office's statement of the heads it sent for each update, kept by the device.
+    #[serde(default)]
+    pub attested: Vec<Attested>,
 }
 
-mod hash_list {
+pub(crate) mod hash_list {
     use automerge::ChangeHash;
     use serde::{Deserialize, Deserializer, Serializer};
 
@@ -176,6 +200,33 @@ impl Writer {
             }
             self.bytes(&c.changes);
         }
+    }
+
+    fn epoch(&mut self, epoch: Option<&OfficeEpoch>) {
+        match epoch {
+            None => self.0.push(0),
+            Some(e) => {
+                self.0.push(1);
+                self.0.extend_from_slice(e);
+            }
+        }
+    }
+
+    fn attested(&mut self, list: &[Attested]) -> Result<(), SyncError> {
+        self.varint(list.len() as u64);
+        for a in list {
+            if a.heads.len() > MAX_HEADS {
+                return Err(SyncError::Malformed("too many heads"));
+            }
+            self.0.extend_from_slice(a.case_id.as_bytes());
+            self.0.extend_from_slice(&a.epoch);
+            self.varint(a.heads.len() as u64);
+            for h in &a.heads {
+                self.0.extend_from_slice(&h.0);
+            }
+            self.0.extend_from_slice(&a.mac);
+        }
+        Ok(())
     }
 
     fn finish(self) -> Result<Vec<u8>, SyncError> {
@@ -253,19 +304,62 @@ impl<'a> Reader<'a> {
         }
     }
 
+    fn heads(&mut self) -> Result<Vec<ChangeHash>, SyncError> {
+        let h = self.count(MAX_HEADS, 32)?;
+        let mut heads = Vec::with_capacity(h);
+        for _ in 0..h {
+            let mut hash = [0u8; 32];
+            hash.copy_from_slice(self.take(32)?);
+            heads.push(ChangeHash(hash));
+        }
+        Ok(heads)
+    }
+
+    fn epoch_bytes(&mut self) -> Result<OfficeEpoch, SyncError> {
+        let mut epoch = [0u8; 16];
+        epoch.copy_from_slice(self.take(16)?);
+        Ok(epoch)
+    }
+
+    fn epoch(&mut self) -> Result<Option<OfficeEpoch>, SyncError> {
+        match self.bool()? {
+            false => Ok(None),
+            true => Ok(Some(self.epoch_bytes()?)),
+        }
+    }
+
+    fn attested(&mut self) -> Result<Vec<Attested>, SyncError> {
+        // Each entry is at least an id, an epoch, a head count and a MAC.
+        let n = self.count(MAX_CASES, 65)?;
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let case_id = self.id()?;
+            let epoch = self.epoch_bytes()?;
+            let heads = self.heads()?;
+            let mut mac = [0u8; 32];
+            mac.copy_from_slice(self.take(32)?);
+            out.push(Attested {
+                case_id,
+                epoch,
+                heads,
+                mac,
+            });
+        }
+        let mut ids: Vec<CaseId> = out.iter().map(|a| a.case_id).collect();
+        ids.sort();
+        if ids.windows(2).any(|w| w[0] == w[1]) {
+            return Err(SyncError::Malformed("a case attested twice"));
+        }
+        Ok(out)
+    }
+
     fn changes(&mut self) -> Result<Vec<CaseChanges>, SyncError> {
         // Each entry is at least an id, a head count and a length.
         let n = self.count(MAX_CASES, 18)?;
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
             let case_id = self.id()?;
-            let h = self.count(MAX_HEADS, 32)?;
-            let mut heads = Vec::with_capacity(h);
-            for _ in 0..h {
-                let mut hash = [0u8; 32];
-                hash.copy_from_slice(self.take(32)?);
-                heads.push(ChangeHash(hash));
-            }
+            let heads = self.heads()?;
             let changes = self.bytes()?.to_vec();
             out.push(CaseChanges {
                 case_id,
@@ -333,6 +427,8 @@ impl SyncRequest {
         w.varint(self.cursor);
         w.changes(&self.uploads);
         w.ids(&self.purged);
+        w.epoch(self.epoch.as_ref());
+        w.attested(&self.attested)?;
         w.finish()
     }
 
@@ -342,8 +438,10 @@ impl SyncRequest {
         let cursor = r.varint()?;
         let uploads = r.changes()?;
         let purged = r.ids()?;
+        let epoch = r.epoch()?;
+        let attested = r.attested()?;
         r.end()?;
-        if uploads.len() + purged.len() > MAX_CASES {
+        if uploads.len() + purged.len() > MAX_CASES || attested.len() > uploads.len() {
             return Err(SyncError::Malformed("too many cases"));
         }
         let mut ids: Vec<CaseId> = uploads.iter().map(|u| u.case_id).collect();
@@ -356,6 +454,8 @@ impl SyncRequest {
             cursor,
             uploads,
             purged,
+            epoch,
+            attested,
         })
     }
 }
@@ -381,6 +481,9 @@ impl SyncResponse {
                 w.bytes(lease.signature.as_bytes());
             }
         }
+        w.epoch(self.epoch.as_ref());
+        w.0.push(u8::from(self.reset));
+        w.attested(&self.attested)?;
         w.finish()
     }
 
@@ -412,8 +515,11 @@ impl SyncResponse {
         } else {
             None
         };
+        let epoch = r.epoch()?;
+        let reset = r.bool()?;
+        let attested = r.attested()?;
         r.end()?;
-        if updates.len() + accepted.len() > MAX_CASES {
+        if updates.len() + accepted.len() > MAX_CASES || attested.len() > updates.len() {
             return Err(SyncError::Malformed("too many cases"));
         }
         Ok(Self {
@@ -424,6 +530,9 @@ impl SyncResponse {
             updates,
             purge,
             lease,
+            epoch,
+            reset,
+            attested,
         })
     }
 }
@@ -443,6 +552,13 @@ mod tests {
                 heads: vec![ChangeHash([9; 32]), ChangeHash([7; 32])],
             }],
             purged: vec![CaseId::new()],
+            epoch: Some([5; 16]),
+            attested: vec![Attested::new(
+                &[1; 32],
+                [4; 16],
+                CaseId::new(),
+                &[ChangeHash([2; 32])],
+            )],
         }
     }
 
@@ -463,6 +579,14 @@ mod tests {
                 expires_at: -5,
                 signature: "ab".repeat(64),
             }),
+            epoch: Some([6; 16]),
+            reset: true,
+            attested: vec![Attested::new(
+                &[1; 32],
+                [6; 16],
+                CaseId::new(),
+                &[ChangeHash([1; 32])],
+            )],
         }
     }
 
@@ -491,10 +615,10 @@ mod tests {
         ));
 
         let mut newer = request.clone();
-        newer.version = 3;
+        newer.version = PROTOCOL_VERSION + 1;
         assert_eq!(
             SyncRequest::decode(&newer.encode().unwrap()),
-            Err(SyncError::UnsupportedVersion(3))
+            Err(SyncError::UnsupportedVersion(PROTOCOL_VERSION + 1))
         );
         // Version 1 (JSON with base64) is named as such.
         let old = br#"{"version":1,"cursor":0,"uploads":[],"purged":[]}"#;

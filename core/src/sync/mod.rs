@@ -14,8 +14,10 @@
 //! re-sends, and applying a change twice is a no-op, so sync is idempotent and resumable.
 
 pub mod client;
+pub mod epoch;
 pub mod hub;
 pub mod messages;
 
 pub use client::{SyncReport, SyncTransport, sync};
+pub use epoch::{Attested, OfficeEpoch};
 pub use messages::{CaseChanges, PROTOCOL_VERSION, SyncError, SyncRequest, SyncResponse};

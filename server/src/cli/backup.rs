@@ -1,4 +1,4 @@
-//! `admin backup` (create, verify, restore) and `admin key export`: the office's data and keys
+//! `admin backup` (create, verify, restore, restored) and `admin key export`: the office's data and keys
 //! kept where the office machine is not, encrypted with age to people who hold the identities.
 
 use std::io::Write;
@@ -48,6 +48,10 @@ pub enum BackupCommand {
         #[arg(long)]
         identity: PathBuf,
     },
+    /// Record that the office's database was restored by other means (PostgreSQL's
+    /// `pg_restore`): a new office epoch, so that every phone gives back what the restored
+    /// database lacks. `restore` does this itself. Run it before `serve` starts.
+    Restored,
 }
 
 /// The age recipients given as text (age1...), each checked.
@@ -147,6 +151,17 @@ pub fn run(
             let manifest = backup::restore(&file, &identities(&identity)?, &settings.data, now)?;
             writeln!(out, "restored into {}", settings.data.display())?;
             print_manifest(out, &manifest)?;
+        }
+        BackupCommand::Restored => {
+            let office = super::Office::open(settings)?;
+            office
+                .db
+                .write(|sql| backup::mark_restored(sql, now, None))?;
+            writeln!(
+                out,
+                "new office epoch recorded: phones that synced before give back what this \
+                 database lacks at their next sync"
+            )?;
         }
     }
     Ok(())

@@ -93,6 +93,12 @@ pub mod action {
     /// A case's status was set at the office, `case_status_closed` or `case_status_open` and so
     /// on (detail: the case id).
     pub const CASE_STATUS_PREFIX: &str = "case_status_";
+    /// A device that synced last before the office was restored started over with it (device:
+    /// which).
+    pub const DEVICE_STARTED_OVER: &str = "device_started_over";
+    /// A device gave back history of a case that the office had attested and lost in a restore
+    /// (device: which; detail: the case id).
+    pub const CASE_RECOVERED: &str = "case_recovered";
 }
 
 /// One audit entry to append.

@@ -387,6 +387,22 @@ pub fn verify(
     result.map(|()| contents.manifest)
 }
 
+/// Records that the office's database was restored from a backup: a new office epoch, so that
+/// every phone that synced before starts over with the office and gives back what it holds that
+/// the backup lacks ([`fieldcase_core::sync::epoch`]). [`restore`] does it; an office on
+/// PostgreSQL, restored with `pg_restore`, does it with `admin backup restored`. Audited
+/// (`office_restored`, with when the backup was made if known).
+pub fn mark_restored(
+    sql: &mut dyn sql::Sql,
+    now: i64,
+    backup_made_at: Option<i64>,
+) -> Result<(), ServerError> {
+    crate::storage::case_docs::new_epoch(sql)?;
+    let detail = backup_made_at.map(|at| at.to_string());
+    audit::record_detail(sql, now, OFFICE_RESTORED, None, None, detail.as_deref())?;
+    Ok(())
+}
+
 /// Restores a backup into `data_dir`, which must not exist or be empty: everything is checked
 /// in a staging folder beside it, which is renamed into place only if all of it passed; the
 /// restored audit log records the restore. `serve` starts on the folder as on any office.
@@ -416,10 +432,8 @@ pub fn restore(
             let keys = ServerKeys::load(&staging)?;
             let db = Database::open(&DatabaseConfig::Sqlite(staging.join(DB_ENTRY)))?
                 .with_record_key(keys.derive(audit::KEY_PURPOSE)?);
-            let detail = contents.manifest.created_at.to_string();
-            db.write(|sql| {
-                audit::record_detail(sql, now, OFFICE_RESTORED, None, None, Some(&detail))
-            })?;
+            let made_at = contents.manifest.created_at;
+            db.write(|sql| mark_restored(sql, now, Some(made_at)))?;
         }
         if data_dir.exists() {
             std::fs::remove_dir(data_dir).map_err(ServerError::io("replacing the empty folder"))?;

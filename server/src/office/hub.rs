@@ -6,10 +6,12 @@ use std::collections::HashMap;
 use fieldcase_core::CoreError;
 use fieldcase_core::document::CaseDoc;
 use fieldcase_core::ids::{CaseId, DeviceId, UserId};
+use fieldcase_core::sync::OfficeEpoch;
 use fieldcase_core::sync::hub::{DeviceCaseState, HubStorage, WholeCase};
 use time::OffsetDateTime;
 
 use crate::error::{ServerError, SqlError};
+use crate::office::audit::{self, action};
 use crate::sql_params;
 use crate::storage::case_docs::{
     CaseVault, LoadedCase, checkout, heads_text, parse_heads, store, whole_snapshot,
@@ -312,5 +314,88 @@ impl HubStorage for SqlHub<'_> {
             result.map_err(|e| self.fail(e))?;
         }
         Ok(())
+    }
+
+    fn office_epoch(&self) -> OfficeEpoch {
+        self.vault.epoch()
+    }
+
+    fn attestation_key(&self) -> &[u8; 32] {
+        self.vault.attestation_key()
+    }
+
+    fn forget_device(&mut self, device: DeviceId) -> fieldcase_core::Result<()> {
+        let id = device.to_string();
+        let epoch = self.vault.epoch();
+        let row = self.query_opt(
+            "SELECT office_epoch FROM devices WHERE id = ?1",
+            sql_params![&id],
+        )?;
+        let started: Option<Vec<u8>> = match row {
+            Some(row) => self.get(&row, 0)?,
+            None => None,
+        };
+        if started.as_deref() == Some(epoch.as_slice()) {
+            // It started over in this epoch already: this request was delayed from before.
+            return Ok(());
+        }
+        self.execute(
+            "DELETE FROM device_case_state WHERE device_id = ?1",
+            sql_params![&id],
+        )?;
+        self.execute(
+            "UPDATE devices SET office_epoch = ?2 WHERE id = ?1",
+            sql_params![&id, &epoch.to_vec()],
+        )?;
+        let result = audit::record(
+            self.sql,
+            self.now,
+            action::DEVICE_STARTED_OVER,
+            None,
+            Some(device.as_uuid()),
+        );
+        result.map_err(|e| self.fail(e))
+    }
+
+    fn recover_case(&mut self, case: CaseId) -> fieldcase_core::Result<()> {
+        let doc = CaseDoc::empty(case, &self.vault.actor);
+        self.held.insert(case, LoadedCase::new(doc));
+        Ok(())
+    }
+
+    fn case_recovered(
+        &mut self,
+        case: CaseId,
+        device: DeviceId,
+        _user: UserId,
+    ) -> fieldcase_core::Result<()> {
+        // A case the office had no record of left came back on the default team (the column's
+        // default), where the people who manage cases see it and may move it.
+        let id = case.to_string();
+        // The assignments follow the document again: it holds the office's own decisions up to
+        // what it attested, and a phone cannot change who is assigned. Only active users.
+        let loaded = self.held.get_mut(&case).ok_or(CoreError::CaseNotFound)?;
+        let assigned = loaded.doc.case()?.assigned_workers;
+        self.execute(
+            "DELETE FROM case_assignments WHERE case_id = ?1",
+            sql_params![&id],
+        )?;
+        for user in assigned {
+            self.execute(
+                "INSERT INTO case_assignments (case_id, user_id)
+                 SELECT ?1, id FROM users WHERE id = ?2 AND active = 1
+                 ON CONFLICT DO NOTHING",
+                sql_params![&id, &user.to_string()],
+            )?;
+        }
+        let result = audit::record_detail(
+            self.sql,
+            self.now,
+            action::CASE_RECOVERED,
+            None,
+            Some(device.as_uuid()),
+            Some(&id),
+        );
+        result.map_err(|e| self.fail(e))
     }
 }

@@ -1,6 +1,7 @@
 //! The office's case-sealing key (a random data key wrapped with age to the identity in
-//! `server.key`, stored in `server_meta`), the identity office edits are made as, the signal
-//! live pages wait on, and the memory of decrypted documents.
+//! `server.key`, stored in `server_meta`), the identity office edits are made as, the office's
+//! epoch and the key sync attests heads with, the signal live pages wait on, and the memory of
+//! decrypted documents.
 
 use std::sync::Arc;
 
@@ -8,7 +9,9 @@ use fieldcase_core::ActorId;
 use fieldcase_core::crypto::{DataKey, KeySlot};
 use fieldcase_core::ids::{DeviceId, UserId};
 use fieldcase_core::model::Author;
+use fieldcase_core::sync::OfficeEpoch;
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
 use super::cache::{DocCache, LoadedCase};
 use crate::error::ServerError;
@@ -28,6 +31,11 @@ pub struct CaseVault {
     changes: tokio::sync::watch::Sender<u64>,
     /// Decrypted documents of recently used cases (see [`crate::storage::case_docs`]).
     pub(crate) docs: DocCache,
+    /// The office's epoch ([`fieldcase_core::sync::epoch`]), read at start: only a restore,
+    /// made while no server runs on the data, changes it.
+    epoch: OfficeEpoch,
+    /// The key sync attests the heads it sends with, derived from `server.key`.
+    attestation_key: Zeroizing<[u8; 32]>,
 }
 
 impl std::fmt::Debug for CaseVault {
@@ -52,6 +60,25 @@ fn meta(sql: &mut dyn Sql, name: &str) -> Result<Option<Vec<u8>>, ServerError> {
         )?
         .map(|r| r.get(0))
         .transpose()?)
+}
+
+/// The `server_meta` row holding the office's epoch.
+const EPOCH_ROW: &str = "office_epoch";
+
+/// What the sync attestation key is derived for from `server.key`.
+const ATTESTATION_PURPOSE: &str = "sync heads attestation";
+
+/// Draws a new office epoch and records it in place of the current one: what a restore does, so
+/// that every phone that synced with the office before starts over with it and gives back what
+/// the backup lacks.
+pub fn new_epoch(sql: &mut dyn Sql) -> Result<OfficeEpoch, ServerError> {
+    let epoch: OfficeEpoch = rand::random();
+    sql.execute(
+        "DELETE FROM server_meta WHERE name = ?1",
+        sql_params![EPOCH_ROW],
+    )?;
+    put_meta(sql, EPOCH_ROW, &epoch)?;
+    Ok(epoch)
 }
 
 fn put_meta(sql: &mut dyn Sql, name: &str, value: &[u8]) -> Result<(), ServerError> {
@@ -100,8 +127,15 @@ impl CaseVault {
                 id
             }
         };
+        let epoch = match meta(sql, EPOCH_ROW)? {
+            Some(bytes) => OfficeEpoch::try_from(bytes.as_slice())
+                .map_err(|_| ServerError::Internal("office epoch is malformed"))?,
+            None => new_epoch(sql)?,
+        };
         Ok(Arc::new(CaseVault {
             key,
+            epoch,
+            attestation_key: keys.derive(ATTESTATION_PURPOSE)?,
             office: Author {
                 user: office.user,
                 device: office.device,
@@ -123,6 +157,16 @@ impl CaseVault {
     /// The sealing key (for other sealed server tables such as quarantine).
     pub(crate) fn key(&self) -> &DataKey {
         &self.key
+    }
+
+    /// The office's epoch, as read when this vault was loaded.
+    pub fn epoch(&self) -> OfficeEpoch {
+        self.epoch
+    }
+
+    /// The key sync attests the heads it sends with.
+    pub(crate) fn attestation_key(&self) -> &[u8; 32] {
+        &self.attestation_key
     }
 
     /// Tells the live pages that a case was stored under `seq` (by this process, or by another

@@ -56,6 +56,10 @@ pub const PG_MIGRATIONS: &[(&str, &str)] = &[
         "011_tls_pins",
         include_str!("../../../migrations/postgres/011_tls_pins.sql"),
     ),
+    (
+        "012_device_epoch",
+        include_str!("../../../migrations/postgres/012_device_epoch.sql"),
+    ),
 ];
 
 /// The advisory lock key that serialises migrations (the bytes of "fcmigrat"); distinct from

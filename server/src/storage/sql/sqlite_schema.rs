@@ -52,6 +52,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "011_tls_pins",
         include_str!("../../../migrations/011_tls_pins.sql"),
     ),
+    (
+        "012_device_epoch",
+        include_str!("../../../migrations/012_device_epoch.sql"),
+    ),
 ];
 
 /// File name of the database inside the data folder.
