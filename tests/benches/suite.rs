@@ -1424,7 +1424,7 @@ fn crypto_cost() -> Value {
 
 fn orchestrate(args: &[String]) {
     // The target folder is shared by several worktrees of this project: make sure the library
-    // linked here is this tree's (wire format version 2), not another branch's build.
+    // linked here is this tree's (wire format version 3), not another branch's build.
     let probe = fieldcase_core::sync::SyncRequest {
         epoch: None,
         attested: Vec::new(),
@@ -1436,7 +1436,7 @@ fn orchestrate(args: &[String]) {
     .encode()
     .unwrap();
     assert!(
-        probe.starts_with(b"FCSY") && fieldcase_core::sync::PROTOCOL_VERSION == 2,
+        probe.starts_with(b"FCSY") && fieldcase_core::sync::PROTOCOL_VERSION == 3,
         "this bench was linked against another tree's fieldcase-core: touch core/src/lib.rs and rebuild"
     );
     // `--render DIR`: write the table and plot again from DIR/results.json (a relative DIR is

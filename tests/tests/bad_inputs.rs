@@ -198,7 +198,7 @@ fn sync_body(uploads: Vec<CaseChanges>, purged: Vec<CaseId>) -> Vec<u8> {
 /// change bytes that follow.
 struct RawUpload<'a>(&'a [u8], Vec<[u8; 32]>, usize, &'a [u8]);
 
-/// A version-2 sync request written byte by byte, without the encoder's checks, so that it can
+/// A sync request (this protocol version) written byte by byte, without the encoder's checks, so that it can
 /// say what the encoder never would: ids of any length, more heads or cases than allowed, lengths
 /// past the end.
 fn raw_sync(uploads: &[RawUpload], purged: &[&[u8]]) -> Vec<u8> {
@@ -227,6 +227,8 @@ fn raw_sync(uploads: &[RawUpload], purged: &[&[u8]]) -> Vec<u8> {
     for id in purged {
         out.extend_from_slice(id);
     }
+    out.push(0); // no office epoch yet
+    varint(&mut out, 0); // no attested heads
     out
 }
 

@@ -164,8 +164,27 @@ pub(crate) async fn sync(
     ));
     let body = response.encode().map_err(|e| AppError::internal(&e))?;
     let mut answer = ([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response();
-    crate::http::tls::announce_next_pin(&state, answer.headers_mut());
+    announce_next_pin(&state, answer.headers_mut());
     Ok(answer)
+}
+
+/// Puts the next certificate's signed announcement, if one is prepared, into the headers of a
+/// successful sync answer ([`fieldcase_core::protocol::HEADER_NEXT_PIN`] and
+/// [`fieldcase_core::protocol::HEADER_NEXT_PIN_SIGNATURE`]); the sync message itself is not
+/// touched.
+fn announce_next_pin(state: &AppState, headers: &mut axum::http::HeaderMap) {
+    use axum::http::HeaderValue;
+    use fieldcase_core::protocol::{HEADER_NEXT_PIN, HEADER_NEXT_PIN_SIGNATURE};
+    let Some(announcement) = state.next_pin() else {
+        return;
+    };
+    if let (Ok(fingerprint), Ok(signature)) = (
+        HeaderValue::from_str(&announcement.fingerprint.to_hex()),
+        HeaderValue::from_str(&announcement.signature),
+    ) {
+        headers.insert(HEADER_NEXT_PIN, fingerprint);
+        headers.insert(HEADER_NEXT_PIN_SIGNATURE, signature);
+    }
 }
 
 /// `POST /v1/wipe-receipt`: a device's signed statement that it wiped itself. Needs no request

@@ -333,28 +333,6 @@ impl NextPinWatch {
     }
 }
 
-/// Puts the next certificate's signed announcement, if one is prepared, into the headers of a
-/// successful sync answer ([`fieldcase_core::protocol::HEADER_NEXT_PIN`] and
-/// [`fieldcase_core::protocol::HEADER_NEXT_PIN_SIGNATURE`]); the sync message itself is not
-/// touched.
-pub(crate) fn announce_next_pin(
-    state: &crate::http::state::AppState,
-    headers: &mut axum::http::HeaderMap,
-) {
-    use axum::http::HeaderValue;
-    use fieldcase_core::protocol::{HEADER_NEXT_PIN, HEADER_NEXT_PIN_SIGNATURE};
-    let Some(announcement) = state.next_pin() else {
-        return;
-    };
-    if let (Ok(fingerprint), Ok(signature)) = (
-        HeaderValue::from_str(&announcement.fingerprint.to_hex()),
-        HeaderValue::from_str(&announcement.signature),
-    ) {
-        headers.insert(HEADER_NEXT_PIN, fingerprint);
-        headers.insert(HEADER_NEXT_PIN_SIGNATURE, signature);
-    }
-}
-
 /// The base64 SHA-256 of the server certificate's public key (its SubjectPublicKeyInfo) in
 /// `data_dir`, the form Chromium's `--ignore-certificate-errors-spki-list` takes: a browser can
 /// trust exactly this self-signed certificate and nothing else.
