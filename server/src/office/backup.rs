@@ -127,6 +127,30 @@ pub fn create(
     to: &Path,
     now: i64,
 ) -> Result<Manifest, ServerError> {
+    // The copy, its checks and its encryption are a core's work for a while in a large office:
+    // they run on a thread of their own at the lowest scheduling priority, so that the syncs and
+    // pages served beside them on a small machine go first. Lowering it may be refused; then the
+    // backup runs as it is.
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let _ = thread_priority::set_current_thread_priority(
+                    thread_priority::ThreadPriority::Min,
+                );
+                create_now(data_dir, db_file, recipients, to, now)
+            })
+            .join()
+            .map_err(|_| ServerError::Internal("the backup stopped"))?
+    })
+}
+
+fn create_now(
+    data_dir: &Path,
+    db_file: Option<&Path>,
+    recipients: &[age::x25519::Recipient],
+    to: &Path,
+    now: i64,
+) -> Result<Manifest, ServerError> {
     if recipients.is_empty() {
         return Err(ServerError::Config(
             "a backup needs at least one recipient (age1...)".to_owned(),
