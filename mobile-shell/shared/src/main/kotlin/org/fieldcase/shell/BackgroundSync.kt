@@ -71,6 +71,7 @@ class BackgroundSync(
             is SyncOutcome.Offline -> backoff.delayFor(session.syncStatus.consecutiveFailures)
             is SyncOutcome.Failed -> backoff.delayFor(session.syncStatus.consecutiveFailures)
             is SyncOutcome.AwaitingConfirmation -> backoff.delayFor(session.syncStatus.consecutiveFailures)
+            is SyncOutcome.CertificateChanged -> backoff.delayFor(session.syncStatus.consecutiveFailures)
             SyncOutcome.Locked -> lockedPollMillis
             SyncOutcome.Revoked -> null
         }

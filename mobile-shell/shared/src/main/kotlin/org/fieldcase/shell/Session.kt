@@ -62,6 +62,14 @@ sealed interface SyncOutcome {
      */
     data class AwaitingConfirmation(val fingerprint: String) : SyncOutcome
 
+    /**
+     * The office showed a certificate this phone does not trust: it may have replaced its
+     * certificate while the phone was away. Show [serverShows]; once the worker has compared it
+     * with the fingerprint the office gives her in person or by phone, [FieldcaseSession.repin]
+     * it and sync again. Retrying alone will not help.
+     */
+    data class CertificateChanged(val serverShows: String) : SyncOutcome
+
     /** The store is locked: nothing was sent. */
     data object Locked : SyncOutcome
 
@@ -248,6 +256,13 @@ class FieldcaseSession(
         synchronized(this) { syncStatus = syncStatus.copy(pendingChanges = pending) }
     }
 
+    /**
+     * Trusts the office certificate with [fingerprint] too (hex, pairs separated or not), as the
+     * worker read it from the office after [SyncOutcome.CertificateChanged]; the next sync drops
+     * the certificates the office no longer shows.
+     */
+    fun repin(fingerprint: String) = guarded { device.repin(fingerprint) }
+
     /** This phone's key fingerprint, to show after enrollment: the office confirms the phone by it. */
     fun keyFingerprint(): String = guarded { device.keyFingerprint() }
 
@@ -263,6 +278,8 @@ class FieldcaseSession(
             SyncOutcome.Locked
         } catch (e: FieldcaseException.Network) {
             SyncOutcome.Offline(e.detail)
+        } catch (e: FieldcaseException.PinMismatch) {
+            SyncOutcome.CertificateChanged(e.serverShows)
         } catch (e: FieldcaseException.Refused) {
             when {
                 e.code == "device_unconfirmed" ->

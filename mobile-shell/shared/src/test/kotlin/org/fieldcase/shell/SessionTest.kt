@@ -248,6 +248,31 @@ class Tests(private val server: TestServer) {
         assertFailsWith<FieldcaseException.NoStore> { FieldcaseSession.open(dir, keys, FAST) }
     }
 
+    /** A phone away while the office replaced its certificate: its own office, since rotating
+     *  would strand the other tests' phones. */
+    fun certificateChangedThenRepinned() {
+        val office = TestServer()
+        try {
+            val s = FieldcaseSession.enroll(
+                Files.createTempDirectory("fieldcase-kt-").toString(), office.info.getValue("url"),
+                office.info.getValue("fingerprint"), office.code(), MemoryKeyStore(), null, FAST,
+            )
+            office.confirm(s)
+            assertTrue(s.syncNow() is SyncOutcome.Synced)
+            val next = office.command("rotate").getValue("fingerprint")
+            val changed = s.syncNow()
+            assertEquals(SyncOutcome.CertificateChanged(next), changed)
+            assertEquals(changed, s.syncStatus.lastOutcome)
+            assertFailsWith<FieldcaseException.InvalidInput> { s.repin("not a fingerprint") }
+            assertTrue(s.syncNow() is SyncOutcome.CertificateChanged)
+            s.repin(next.chunked(2).joinToString(":").uppercase())
+            assertTrue(s.syncNow() is SyncOutcome.Synced)
+            assertEquals(0, s.syncStatus.consecutiveFailures)
+        } finally {
+            office.stop()
+        }
+    }
+
     fun typedErrors() {
         val s = synced()
         val e = assertFailsWith<FieldcaseException.InvalidInput> { s.writeNote(caseId, "  ") }
@@ -300,6 +325,7 @@ fun main() {
         "backoff with jitter while offline, then recovery" to tests::backoffWhileOfflineThenRecovers,
         "background loop on a thread stops when wiped" to tests::backgroundLoopOnItsThreadStopsWhenWiped,
         "a revoked phone wipes itself and stops syncing" to tests::revokedPhoneWipesAndStops,
+        "a changed office certificate is reported, then repinned" to tests::certificateChangedThenRepinned,
         "typed errors" to tests::typedErrors,
         "keystore errors" to tests::keystoreErrors,
         "a panic is a typed error" to tests::panicBoundary,

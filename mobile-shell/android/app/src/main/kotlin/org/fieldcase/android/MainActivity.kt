@@ -177,6 +177,8 @@ fun SyncStatusScreen(vm: AppViewModel) {
             is SyncOutcome.Offline -> "Offline — will retry (${s.consecutiveFailures} attempts)"
             is SyncOutcome.Failed -> "Sync failed: ${o.message}"
             is SyncOutcome.AwaitingConfirmation -> "Waiting for the office to confirm this phone: key ${o.fingerprint}"
+            is SyncOutcome.CertificateChanged ->
+                "The office shows a new certificate (${o.serverShows}): ask the office to read you its fingerprint before trusting it"
             SyncOutcome.Locked -> "Locked"
             SyncOutcome.Revoked -> "Revoked"
         },
