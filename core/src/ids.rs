@@ -16,9 +16,10 @@ macro_rules! id_type {
         pub struct $name(Uuid);
 
         impl $name {
-            /// A fresh random (time-ordered, UUIDv7) id.
+            /// A fresh random id (UUIDv4). It carries no creation time: an id stored or shown
+            /// on a phone must not tell whoever reads it when a note was written or a case opened.
             pub fn new() -> Self {
-                Self(Uuid::now_v7())
+                Self(Uuid::new_v4())
             }
             /// Wraps an existing UUID.
             pub fn from_uuid(uuid: Uuid) -> Self {
@@ -91,3 +92,22 @@ id_type!(
     /// Identifies one enrolled phone (or the office server when it edits).
     DeviceId
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_id_is_random_and_carries_no_time() {
+        let (a, b) = (NoteId::new(), NoteId::new());
+        assert_ne!(a, b);
+        for id in [
+            *a.as_uuid(),
+            *CaseId::new().as_uuid(),
+            *TaskId::new().as_uuid(),
+        ] {
+            assert_eq!(id.get_version_num(), 4);
+            assert!(id.get_timestamp().is_none());
+        }
+    }
+}

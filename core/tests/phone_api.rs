@@ -97,6 +97,15 @@ fn todays_tasks_timeline_checklist_and_pending_changes() {
     );
     // The finished task is no longer upcoming.
     assert_eq!(t.store.upcoming_tasks(7).unwrap().len(), 2);
+    // A day count past what a date can hold is a typed error, not a panic inside core.
+    for days in [u32::MAX, 100_000] {
+        assert!(matches!(
+            t.store.upcoming_tasks(days),
+            Err(fieldcase_core::CoreError::Invalid(
+                fieldcase_core::model::ValidationError::TimeOutOfRange { field: "days" }
+            ))
+        ));
+    }
 
     let cases = t.store.list_cases().unwrap();
     assert_eq!(cases[0].id, a, "most recently active first");

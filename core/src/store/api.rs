@@ -344,7 +344,11 @@ impl Store {
     /// This worker's open tasks from now over the next `days` days.
     pub fn upcoming_tasks(&self, days: u32) -> Result<Vec<TaskSummary>> {
         let now = self.options.clock.now();
-        let mut tasks = self.my_tasks_between(now, now + Duration::days(i64::from(days)))?;
+        let until = now
+            .checked_add(Duration::days(i64::from(days)))
+            .unwrap_or(crate::model::Limits::LATEST_TIME);
+        crate::model::time_in_range("days", until)?;
+        let mut tasks = self.my_tasks_between(now, until)?;
         tasks.retain(|t| matches!(t.status, TaskStatus::Planned | TaskStatus::InProgress));
         Ok(tasks)
     }
