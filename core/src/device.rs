@@ -144,6 +144,8 @@ impl Device {
         keys: KeySetup<'_>,
         options: StoreOptions,
     ) -> Result<Self> {
+        // Everything that can fail here is checked before the code is spent at the office.
+        Store::check_new(dir, &keys)?;
         let signing_key = SigningKey::generate(&mut rand::rngs::OsRng);
         let enrolled = transport::enroll(&server.url, server.pin, code, &signing_key)?;
         let server_key =

@@ -219,3 +219,89 @@ fn the_server_database_holds_no_plaintext_of_the_notes() {
         }
     }
 }
+
+/// The devices the office lists for a user (revoked or not).
+fn devices_of(server: &TestServer, user: fieldcase_core::ids::UserId) -> i64 {
+    server.with_sql(|sql| {
+        sql.query_row(
+            "SELECT count(*) FROM devices WHERE user_id = ?1",
+            fieldcase_server::sql_params![&user.to_string()],
+        )?
+        .get(0)
+    })
+}
+
+#[test]
+fn an_enrollment_that_cannot_make_its_store_uses_no_code_and_leaves_no_device() {
+    use fieldcase_core::device::{Device, ServerAddress};
+    use fieldcase_core::store::KeySetup;
+    let server = TestServer::start();
+    let ana = server.add_user("ana", Role::FieldWorker);
+    let taken = TestDevice::enroll_direct(&server, "ana");
+    assert_eq!(devices_of(&server, ana), 1);
+    let address = ServerAddress {
+        url: format!("https://{}", server.addr()),
+        pin: server.fingerprint(),
+    };
+    let code = server.enrollment_code("ana");
+    let clock = std::sync::Arc::new(fieldcase_core::clock::ManualClock::new(
+        time::OffsetDateTime::now_utc(),
+    ));
+    let keys = fieldcase_core::crypto::StaticKeyProvider::random();
+    let with_key = || KeySetup {
+        keystore: Some(&keys),
+        passphrase: None,
+    };
+    // Into the folder of an enrolled phone; with no key at all; with an empty passphrase.
+    let refusals = [
+        Device::enroll(
+            taken.path(),
+            &address,
+            &code,
+            with_key(),
+            fieldcase_tests::device_options(&clock),
+        ),
+        Device::enroll(
+            tempfile::tempdir().unwrap().path(),
+            &address,
+            &code,
+            KeySetup {
+                keystore: None,
+                passphrase: None,
+            },
+            fieldcase_tests::device_options(&clock),
+        ),
+        Device::enroll(
+            tempfile::tempdir().unwrap().path(),
+            &address,
+            &code,
+            KeySetup {
+                keystore: None,
+                passphrase: Some(""),
+            },
+            fieldcase_tests::device_options(&clock),
+        ),
+    ];
+    for refused in refusals {
+        assert!(matches!(
+            refused,
+            Err(CoreError::AlreadyExists | CoreError::KeyProvider(_) | CoreError::Invalid(_))
+        ));
+    }
+    assert_eq!(
+        devices_of(&server, ana),
+        1,
+        "a phantom device at the office"
+    );
+    // The code is still good for the phone it was meant for.
+    let dir = tempfile::tempdir().unwrap();
+    Device::enroll(
+        dir.path(),
+        &address,
+        &code,
+        with_key(),
+        fieldcase_tests::device_options(&clock),
+    )
+    .unwrap();
+    assert_eq!(devices_of(&server, ana), 2);
+}

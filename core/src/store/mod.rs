@@ -193,6 +193,31 @@ impl Store {
         Self::create_at_version(dir, identity, setup, options, schema::SCHEMA_VERSION)
     }
 
+    /// Checks, before anything is sent anywhere, that [`Store::create`] could make a store in
+    /// `dir` with `setup`: no store there yet, at least one key, a keystore that hands out its
+    /// key, a passphrase that is not empty. Enrollment runs it first, so that a refusal here
+    /// never uses up an enrollment code or leaves a device at the office with no phone behind it.
+    pub fn check_new(dir: &Path, setup: &KeySetup<'_>) -> Result<()> {
+        if dir.join(DB_FILE).exists() || dir.join(KEY_FILE).exists() {
+            return Err(CoreError::AlreadyExists);
+        }
+        if setup.keystore.is_none() && setup.passphrase.is_none() {
+            return Err(CoreError::KeyProvider(
+                "no keystore key and no passphrase given".into(),
+            ));
+        }
+        if let Some(provider) = setup.keystore {
+            drop(provider.root_key().map_err(CoreError::KeyProvider)?);
+        }
+        if setup.passphrase.is_some_and(str::is_empty) {
+            return Err(crate::model::ValidationError::EmptyField {
+                field: "passphrase",
+            }
+            .into());
+        }
+        Ok(())
+    }
+
     #[doc(hidden)]
     /// Creates a store whose database stops at schema `version`: for migration fixtures only.
     pub fn create_at_version(
@@ -202,11 +227,9 @@ impl Store {
         options: StoreOptions,
         version: i64,
     ) -> Result<Self> {
+        Self::check_new(dir, &setup)?;
         std::fs::create_dir_all(dir)?;
         let (db_path, key_path) = (dir.join(DB_FILE), dir.join(KEY_FILE));
-        if db_path.exists() || key_path.exists() {
-            return Err(CoreError::AlreadyExists);
-        }
         let key = DataKey::generate();
         let mut slots = Vec::new();
         if let Some(provider) = setup.keystore {
@@ -214,22 +237,11 @@ impl Store {
             slots.push(KeySlot::for_keystore(&key, &root)?);
         }
         if let Some(passphrase) = setup.passphrase {
-            if passphrase.is_empty() {
-                return Err(crate::model::ValidationError::EmptyField {
-                    field: "passphrase",
-                }
-                .into());
-            }
             slots.push(KeySlot::for_passphrase(
                 &key,
                 passphrase,
                 options.scrypt_work_factor,
             )?);
-        }
-        if slots.is_empty() {
-            return Err(CoreError::KeyProvider(
-                "no keystore key and no passphrase given".into(),
-            ));
         }
         let keys = KeyFile::new(uuid::Uuid::new_v4(), slots);
         let mut conn = open_connection(&db_path, true)?;
