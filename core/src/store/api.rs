@@ -1,7 +1,7 @@
 //! The phone-shaped API: what the screens need (today's tasks, a case's timeline, writing and
 //! editing notes, updating tasks and checklists, the changes waiting to sync).
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use time::{Date, Duration, OffsetDateTime, Time, UtcOffset};
 
@@ -390,17 +390,11 @@ impl Store {
     /// Stores a value sealed in the store's `meta` table under `name` (device credential, ...).
     pub(crate) fn put_sealed_meta<T: Serialize>(&self, name: &str, value: &T) -> Result<()> {
         self.with_unlocked_for_sync(|conn, u, store_id| {
-            let sealed = Sealer {
+            Sealer {
                 key: &u.key,
                 store_id,
             }
-            .seal_json("meta", name.as_bytes(), 0, value)?;
-            conn.execute(
-                "INSERT INTO meta (name, value) VALUES (?1, ?2)
-                 ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-                params![name, sealed],
-            )?;
-            Ok(())
+            .put_meta(conn, name, value)
         })
     }
 
@@ -410,20 +404,11 @@ impl Store {
         name: &str,
     ) -> Result<Option<T>> {
         self.with_unlocked_for_sync(|conn, u, store_id| {
-            let sealed: Option<Vec<u8>> = conn
-                .query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {
-                    r.get(0)
-                })
-                .optional()?;
-            sealed
-                .map(|s| {
-                    Sealer {
-                        key: &u.key,
-                        store_id,
-                    }
-                    .open_json("meta", name.as_bytes(), 0, &s)
-                })
-                .transpose()
+            Sealer {
+                key: &u.key,
+                store_id,
+            }
+            .meta(conn, name)
         })
     }
 

@@ -81,13 +81,7 @@ impl LeaseGate {
 
     /// Stores a verified lease (inside the caller's transaction).
     pub(crate) fn store(conn: &Connection, sealer: &Sealer<'_>, lease: &Lease) -> Result<()> {
-        let sealed = sealer.seal_json("meta", LEASE_ROW.as_bytes(), 0, lease)?;
-        conn.execute(
-            "INSERT INTO meta (name, value) VALUES (?1, ?2)
-             ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-            rusqlite::params![LEASE_ROW, sealed],
-        )?;
-        Ok(())
+        sealer.put_meta(conn, LEASE_ROW, lease)
     }
 
     /// When the lease runs out, if there is one.

@@ -112,18 +112,12 @@ pub(super) fn rotate_actor(
     tx: &rusqlite::Transaction<'_>,
     sealer: &records::Sealer<'_>,
 ) -> Result<ActorId> {
-    let sealed: Vec<u8> =
-        tx.query_row("SELECT value FROM meta WHERE name = 'identity'", [], |r| {
-            r.get(0)
-        })?;
-    let mut identity: SealedIdentity = sealer.open_json("meta", b"identity", 0, &sealed)?;
+    let mut identity: SealedIdentity = sealer.meta(tx, "identity")?.ok_or(CoreError::Corrupt {
+        what: "store identity",
+    })?;
     let actor = ActorId::random();
     identity.actor = actor.to_hex_string();
-    let sealed = sealer.seal_json("meta", b"identity", 0, &identity)?;
-    tx.execute(
-        "UPDATE meta SET value = ?1 WHERE name = 'identity'",
-        [sealed],
-    )?;
+    sealer.put_meta(tx, "identity", &identity)?;
     Ok(actor)
 }
 

@@ -105,6 +105,29 @@ impl Sealer<'_> {
         serde_json::from_slice(&plain).map_err(|_| CoreError::Corrupt { what: table })
     }
 
+    /// The value sealed in the `meta` row `name`, if the row is set.
+    pub fn meta<T: DeserializeOwned>(&self, conn: &Connection, name: &str) -> Result<Option<T>> {
+        let sealed: Option<Vec<u8>> = conn
+            .query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        sealed
+            .map(|s| self.open_json("meta", name.as_bytes(), 0, &s))
+            .transpose()
+    }
+
+    /// Seals `value` into the `meta` row `name`, in place of what it held.
+    pub fn put_meta<T: Serialize>(&self, conn: &Connection, name: &str, value: &T) -> Result<()> {
+        let sealed = self.seal_json("meta", name.as_bytes(), 0, value)?;
+        conn.execute(
+            "INSERT INTO meta (name, value) VALUES (?1, ?2)
+             ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+            params![name, sealed],
+        )?;
+        Ok(())
+    }
+
     /// Loads a case document: its snapshot, then every change since, in order.
     pub fn load_doc(&self, conn: &Connection, case: CaseId, actor: &ActorId) -> Result<CaseDoc> {
         self.open_doc(&read_sealed_doc(conn, case)?, actor)

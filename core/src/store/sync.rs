@@ -1,7 +1,7 @@
 //! The store's side of sync: building a request from the outbox and applying a response in one
 //! transaction. No network here (see [`crate::sync`]).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use automerge::ChangeHash;
 use rusqlite::{OptionalExtension, params};
@@ -33,6 +33,9 @@ pub struct PreparedSync {
     outbox_upto: i64,
     /// Cases with pending changes left for a later round (over the upload budget).
     deferred: HashSet<CaseId>,
+    /// The office's last statement of each uploaded case, as read for the request: kept with
+    /// the heads the office confirms, without reading the case's sync state again.
+    statements: HashMap<CaseId, Attested>,
 }
 
 impl PreparedSync {
@@ -71,47 +74,13 @@ struct CaseSyncState {
     attested: Option<Attested>,
 }
 
-const CURSOR_ROW: &[u8] = b"sync_cursor";
-const PURGED_ROW: &[u8] = b"purge_receipts";
-const EPOCH_ROW: &[u8] = b"office_epoch";
-
-/// A sealed value of the `meta` table, if set.
-fn meta_value<T: serde::de::DeserializeOwned>(
-    conn: &rusqlite::Connection,
-    sealer: &Sealer<'_>,
-    name: &[u8],
-) -> Result<Option<T>> {
-    let text = std::str::from_utf8(name).map_err(|_| CoreError::Corrupt { what: "meta" })?;
-    let sealed: Option<Vec<u8>> = conn
-        .query_row("SELECT value FROM meta WHERE name = ?1", [text], |r| {
-            r.get(0)
-        })
-        .optional()?;
-    sealed
-        .map(|s| sealer.open_json("meta", name, 0, &s))
-        .transpose()
-}
-
-/// Seals and sets a value of the `meta` table.
-fn set_meta_value<T: Serialize>(
-    conn: &rusqlite::Connection,
-    sealer: &Sealer<'_>,
-    name: &[u8],
-    value: &T,
-) -> Result<()> {
-    let text = std::str::from_utf8(name).map_err(|_| CoreError::Corrupt { what: "meta" })?;
-    let sealed = sealer.seal_json("meta", name, 0, value)?;
-    conn.execute(
-        "INSERT INTO meta (name, value) VALUES (?1, ?2)
-         ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-        params![text, sealed],
-    )?;
-    Ok(())
-}
+const CURSOR_ROW: &str = "sync_cursor";
+const PURGED_ROW: &str = "purge_receipts";
+const EPOCH_ROW: &str = "office_epoch";
 
 /// Cases purged whose receipts the server has not acknowledged yet.
 fn purge_receipts(conn: &rusqlite::Connection, sealer: &Sealer<'_>) -> Result<Vec<CaseId>> {
-    Ok(meta_value(conn, sealer, PURGED_ROW)?.unwrap_or_default())
+    Ok(sealer.meta(conn, PURGED_ROW)?.unwrap_or_default())
 }
 
 fn sync_state(
@@ -151,19 +120,14 @@ pub(super) fn server_heads(
     parse_heads(&sync_state(conn, sealer, case)?)
 }
 
-/// Records the heads the server has of `case`, with the office's statement of them when it sent
-/// one (else the last statement stays).
+/// Records the heads the server has of `case`, with the office's latest statement of the case.
 fn set_server_heads(
     conn: &rusqlite::Connection,
     sealer: &Sealer<'_>,
     case: CaseId,
     heads: &[ChangeHash],
-    attested: Option<&Attested>,
+    attested: Option<Attested>,
 ) -> Result<()> {
-    let attested = match attested {
-        Some(a) => Some(a.clone()),
-        None => sync_state(conn, sealer, case)?.attested,
-    };
     let state = CaseSyncState {
         server_heads: heads.iter().map(|h| h.to_string()).collect(),
         attested,
@@ -187,7 +151,7 @@ fn write_sync_state(
 }
 
 fn cursor(conn: &rusqlite::Connection, sealer: &Sealer<'_>) -> Result<u64> {
-    Ok(meta_value(conn, sealer, CURSOR_ROW)?.unwrap_or(0))
+    Ok(sealer.meta(conn, CURSOR_ROW)?.unwrap_or(0))
 }
 
 /// Starts over with an office restored from a backup: forgets the heads it was believed to hold
@@ -221,9 +185,9 @@ fn reset_for_new_epoch(
         let case = CaseId::from_slice(&raw).ok_or(CoreError::Corrupt { what: "case_docs" })?;
         super::api::push_outbox(tx, sealer, case, "sync.offer_again", now)?;
     }
-    set_meta_value(tx, sealer, CURSOR_ROW, &0u64)?;
-    set_meta_value(tx, sealer, PURGED_ROW, &Vec::<CaseId>::new())?;
-    set_meta_value(tx, sealer, EPOCH_ROW, &epoch)?;
+    sealer.put_meta(tx, CURSOR_ROW, &0u64)?;
+    sealer.put_meta(tx, PURGED_ROW, &Vec::<CaseId>::new())?;
+    sealer.put_meta(tx, EPOCH_ROW, &epoch)?;
     Ok(())
 }
 
@@ -251,6 +215,7 @@ impl Store {
             };
             let mut uploads = Vec::new();
             let mut attested = Vec::new();
+            let mut statements = HashMap::new();
             let mut deferred = HashSet::new();
             let mut budget = UPLOAD_BUDGET;
             for (i, &case) in cases.iter().enumerate() {
@@ -272,7 +237,7 @@ impl Store {
                 };
                 // A case offered whole goes with the office's last statement of it, which a
                 // restored office takes back as its own.
-                let attest = since.is_empty().then_some(state.attested).flatten();
+                let whole = since.is_empty();
                 // Many changes travel smaller as one compact document, which the server also
                 // loads in one pass.
                 let changes = doc.changes_for(&since);
@@ -283,11 +248,18 @@ impl Store {
                         changes,
                         heads: doc.heads(),
                     });
-                    attested.extend(attest);
+                    if let Some(statement) = state.attested {
+                        if whole {
+                            attested.push(statement.clone());
+                        }
+                        statements.insert(case, statement);
+                    }
                 }
             }
             let purged = purge_receipts(conn, &sealer)?;
-            let epoch = meta_value::<Option<OfficeEpoch>>(conn, &sealer, EPOCH_ROW)?.flatten();
+            let epoch = sealer
+                .meta::<Option<OfficeEpoch>>(conn, EPOCH_ROW)?
+                .flatten();
             Ok(PreparedSync {
                 request: SyncRequest {
                     version: PROTOCOL_VERSION,
@@ -299,6 +271,7 @@ impl Store {
                 },
                 outbox_upto,
                 deferred,
+                statements,
             })
         })
     }
@@ -369,22 +342,16 @@ impl Store {
                         sealer.write_index(&tx, &doc)?;
                         docs.insert(doc);
                     }
-                    let attested = response
+                    let sent = response
                         .attested
                         .iter()
                         .find(|a| a.case_id == update.case_id && a.heads == update.heads);
-                    match attested {
-                        Some(a) => {
-                            let state = CaseSyncState {
-                                server_heads: update.heads.iter().map(|h| h.to_string()).collect(),
-                                attested: Some(a.clone()),
-                            };
-                            write_sync_state(&tx, &sealer, update.case_id, &state)?;
-                        }
-                        None => {
-                            set_server_heads(&tx, &sealer, update.case_id, &update.heads, None)?
-                        }
-                    }
+                    // An office that attests nothing leaves the last statement as it was.
+                    let attested = match (sent, prepared.statements.get(&update.case_id)) {
+                        (Some(a), _) | (None, Some(a)) => Some(a.clone()),
+                        (None, None) => sync_state(&tx, &sealer, update.case_id)?.attested,
+                    };
+                    set_server_heads(&tx, &sealer, update.case_id, &update.heads, attested)?;
                 }
                 let accepted: HashSet<CaseId> = response.accepted.iter().copied().collect();
                 let uploaded: HashSet<CaseId> =
@@ -393,7 +360,8 @@ impl Store {
                     if accepted.contains(&upload.case_id)
                         && !response.updates.iter().any(|c| c.case_id == upload.case_id)
                     {
-                        set_server_heads(&tx, &sealer, upload.case_id, &upload.heads, None)?;
+                        let attested = prepared.statements.get(&upload.case_id).cloned();
+                        set_server_heads(&tx, &sealer, upload.case_id, &upload.heads, attested)?;
                     }
                 }
                 // Outbox entries covered by this request: acknowledged when their case was
@@ -437,15 +405,15 @@ impl Store {
                         }
                     }
                 }
-                set_meta_value(&tx, &sealer, PURGED_ROW, &receipts)?;
+                sealer.put_meta(&tx, PURGED_ROW, &receipts)?;
                 if let (Some(gate), Some(granted)) = (lease.as_mut(), response.lease.as_ref())
                     && gate.accept(granted)
                 {
                     super::lease::LeaseGate::store(&tx, &sealer, granted)?;
                 }
-                set_meta_value(&tx, &sealer, CURSOR_ROW, &response.cursor)?;
+                sealer.put_meta(&tx, CURSOR_ROW, &response.cursor)?;
                 if response.epoch.is_some() && response.epoch != prepared.request.epoch {
-                    set_meta_value(&tx, &sealer, EPOCH_ROW, &response.epoch)?;
+                    sealer.put_meta(&tx, EPOCH_ROW, &response.epoch)?;
                 }
                 tx.commit()?;
                 for case in &response.purge {
