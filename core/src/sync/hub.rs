@@ -123,7 +123,7 @@ pub trait HubStorage {
     /// A device gave back history of `case` the office had attested and lost, now stored: the
     /// office's own records that follow the document (who the case is assigned to) follow it
     /// again, and the recovery is recorded.
-    fn case_recovered(&mut self, case: CaseId, device: DeviceId, user: UserId) -> Result<()>;
+    fn case_recovered(&mut self, case: CaseId, device: DeviceId) -> Result<()>;
 }
 
 /// The attestation `request` shows for its upload of `case`, if one verifies under the office's
@@ -344,7 +344,7 @@ pub fn handle_sync_loaded(
             storage.store_case(upload.case_id, adopted)?;
         }
         if recovery.is_some() {
-            storage.case_recovered(upload.case_id, device, user)?;
+            storage.case_recovered(upload.case_id, device)?;
         }
         if attested.is_some() && known == DeviceCaseState::default() {
             // The device holds the case (it just offered it whole): should the office not assign
@@ -704,7 +704,7 @@ impl HubStorage for MemoryHub {
         Ok(())
     }
 
-    fn case_recovered(&mut self, case: CaseId, device: DeviceId, _user: UserId) -> Result<()> {
+    fn case_recovered(&mut self, case: CaseId, device: DeviceId) -> Result<()> {
         let saved = &self.cases.get(&case).ok_or(CoreError::CaseNotFound)?.0;
         let assigned = CaseDoc::load(case, saved, &self.actor)?
             .case()?

@@ -118,6 +118,24 @@ impl<'a> SqlHub<'a> {
         result.map_err(|e| self.fail(e))
     }
 
+    /// Appends an audit entry about `device` in the request's transaction.
+    fn audit(
+        &mut self,
+        action: &str,
+        device: DeviceId,
+        detail: Option<&str>,
+    ) -> fieldcase_core::Result<()> {
+        let result = audit::record_detail(
+            self.sql,
+            self.now,
+            action,
+            None,
+            Some(device.as_uuid()),
+            detail,
+        );
+        result.map_err(|e| self.fail(e))
+    }
+
     fn get<T: crate::storage::sql::FromValue>(
         &mut self,
         row: &crate::storage::sql::Row,
@@ -304,14 +322,7 @@ impl HubStorage for SqlHub<'_> {
                  ON CONFLICT (device_id, case_id) DO UPDATE SET at = excluded.at",
                 sql_params![&device.to_string(), &case.to_string(), self.now],
             )?;
-            let result = crate::office::audit::record(
-                self.sql,
-                self.now,
-                "case_purged",
-                None,
-                Some(device.as_uuid()),
-            );
-            result.map_err(|e| self.fail(e))?;
+            self.audit("case_purged", device, None)?;
         }
         Ok(())
     }
@@ -347,14 +358,7 @@ impl HubStorage for SqlHub<'_> {
             "UPDATE devices SET office_epoch = ?2 WHERE id = ?1",
             sql_params![&id, &epoch.to_vec()],
         )?;
-        let result = audit::record(
-            self.sql,
-            self.now,
-            action::DEVICE_STARTED_OVER,
-            None,
-            Some(device.as_uuid()),
-        );
-        result.map_err(|e| self.fail(e))
+        self.audit(action::DEVICE_STARTED_OVER, device, None)
     }
 
     fn recover_case(&mut self, case: CaseId) -> fieldcase_core::Result<()> {
@@ -363,12 +367,7 @@ impl HubStorage for SqlHub<'_> {
         Ok(())
     }
 
-    fn case_recovered(
-        &mut self,
-        case: CaseId,
-        device: DeviceId,
-        _user: UserId,
-    ) -> fieldcase_core::Result<()> {
+    fn case_recovered(&mut self, case: CaseId, device: DeviceId) -> fieldcase_core::Result<()> {
         // A case the office had no record of left came back on the default team (the column's
         // default), where the people who manage cases see it and may move it.
         let id = case.to_string();
@@ -388,14 +387,6 @@ impl HubStorage for SqlHub<'_> {
                 sql_params![&id, &user.to_string()],
             )?;
         }
-        let result = audit::record_detail(
-            self.sql,
-            self.now,
-            action::CASE_RECOVERED,
-            None,
-            Some(device.as_uuid()),
-            Some(&id),
-        );
-        result.map_err(|e| self.fail(e))
+        self.audit(action::CASE_RECOVERED, device, Some(&id))
     }
 }
