@@ -388,12 +388,11 @@ fn one_hostile_document_among_many_fails_the_request_wherever_it_is() {
             .collect()
     };
     let request = |uploads| SyncRequest {
-        epoch: None,
-        attested: Vec::new(),
         version: PROTOCOL_VERSION,
         cursor: 0,
         uploads,
         purged: vec![],
+        ..SyncRequest::default()
     };
     let stored =
         |hub: &MemoryHub, i: usize| hub.case_bytes(cases[i].0) != Some(cases[i].1.as_slice());
@@ -534,8 +533,6 @@ fn raw_upload(
     registered(&mut phone, user, device);
     edit(&mut phone);
     SyncRequest {
-        epoch: None,
-        attested: Vec::new(),
         version: PROTOCOL_VERSION,
         cursor,
         uploads: vec![CaseChanges {
@@ -544,6 +541,7 @@ fn raw_upload(
             changes: phone.save(),
         }],
         purged: vec![],
+        ..SyncRequest::default()
     }
 }
 
@@ -640,7 +638,7 @@ fn the_hub_keeps_a_colleagues_edit_with_its_editor_and_refuses_erasing_or_rewrit
 #[test]
 fn a_device_told_to_purge_a_case_may_write_to_it_for_the_grace_only_receipt_or_not() {
     use fieldcase_core::sync::hub::{MemoryHub, PURGE_GRACE_SECS, handle_sync};
-    use fieldcase_core::sync::{PROTOCOL_VERSION, SyncRequest};
+    use fieldcase_core::sync::SyncRequest;
     let (id, saved, _, note) = office_case();
     let (bo, bo_phone) = (UserId::new(), DeviceId::new());
     let start = datetime!(2026-12-03 12:00 UTC);
@@ -648,14 +646,7 @@ fn a_device_told_to_purge_a_case_may_write_to_it_for_the_grace_only_receipt_or_n
     hub.put_case(id, saved.clone(), &[bo]);
     hub.set_now(start);
     // The phone receives the case.
-    let first = SyncRequest {
-        epoch: None,
-        attested: Vec::new(),
-        version: PROTOCOL_VERSION,
-        cursor: 0,
-        uploads: vec![],
-        purged: vec![],
-    };
+    let first = SyncRequest::default();
     let cursor = handle_sync(&mut hub, bo_phone, bo, &first).unwrap().cursor;
     // The office takes it from her; her next sync still delivers what she wrote, and orders the
     // purge.

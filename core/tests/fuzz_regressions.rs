@@ -137,12 +137,11 @@ mod seeds {
             heads: doc.heads(),
         };
         let request = SyncRequest {
-            epoch: None,
-            attested: Vec::new(),
             version: PROTOCOL_VERSION,
             cursor: 3,
             uploads: vec![upload.clone()],
             purged: vec![CaseId::new()],
+            ..SyncRequest::default()
         };
         let request = request.encode().unwrap();
         put(root, "sync_request", "upload", &request);

@@ -293,8 +293,6 @@ fn a_device_cannot_change_a_case_it_is_not_assigned() {
         )
         .unwrap();
     let request = SyncRequest {
-        epoch: None,
-        attested: Vec::new(),
         version: fieldcase_core::sync::PROTOCOL_VERSION,
         cursor: 0,
         uploads: vec![fieldcase_core::sync::CaseChanges {
@@ -303,6 +301,7 @@ fn a_device_cannot_change_a_case_it_is_not_assigned() {
             heads: foreign.heads(),
         }],
         purged: vec![],
+        ..SyncRequest::default()
     };
     let response = handle_sync(&mut hub, b.identity.device, b.identity.user, &request).unwrap();
     assert!(response.accepted.is_empty());
@@ -425,12 +424,11 @@ fn uploads_are_inflated_only_for_cases_the_device_may_change_and_within_one_budg
         heads: vec![automerge::ChangeHash([9; 32])],
     };
     let request = |uploads| SyncRequest {
-        epoch: None,
-        attested: Vec::new(),
         version: fieldcase_core::sync::PROTOCOL_VERSION,
         cursor: 0,
         uploads,
         purged: vec![],
+        ..SyncRequest::default()
     };
     // Each alone within the budget, together past it: the request is refused before automerge
     // sees any of it.

@@ -578,14 +578,7 @@ fn the_lease_and_the_retention_come_from_the_configuration_and_are_checked() {
         Client::new(&s.url, s.fingerprint).unwrap(),
         DeviceCredential::new(answer.device_id, key),
     );
-    let request = fieldcase_core::sync::SyncRequest {
-        epoch: None,
-        attested: Vec::new(),
-        version: fieldcase_core::sync::PROTOCOL_VERSION,
-        cursor: 0,
-        uploads: vec![],
-        purged: vec![],
-    };
+    let request = fieldcase_core::sync::SyncRequest::default();
     let before = time::OffsetDateTime::now_utc().unix_timestamp();
     let reply = device.post("/v1/sync", &request.encode().unwrap()).unwrap();
     let lease = fieldcase_core::sync::SyncResponse::decode(&reply)

@@ -70,8 +70,6 @@ fn main() {
     let hostile = raw_device(&server, "mallory");
     let bomb = deflate_bomb(64);
     let body = SyncRequest {
-        epoch: None,
-        attested: Vec::new(),
         version: PROTOCOL_VERSION,
         cursor: 0,
         uploads: (0..40)
@@ -82,6 +80,7 @@ fn main() {
             })
             .collect(),
         purged: vec![],
+        ..SyncRequest::default()
     }
     .encode()
     .expect("the hostile request");

@@ -1425,16 +1425,9 @@ fn crypto_cost() -> Value {
 fn orchestrate(args: &[String]) {
     // The target folder is shared by several worktrees of this project: make sure the library
     // linked here is this tree's (wire format version 3), not another branch's build.
-    let probe = fieldcase_core::sync::SyncRequest {
-        epoch: None,
-        attested: Vec::new(),
-        version: fieldcase_core::sync::PROTOCOL_VERSION,
-        cursor: 0,
-        uploads: vec![],
-        purged: vec![],
-    }
-    .encode()
-    .unwrap();
+    let probe = fieldcase_core::sync::SyncRequest::default()
+        .encode()
+        .unwrap();
     assert!(
         probe.starts_with(b"FCSY") && fieldcase_core::sync::PROTOCOL_VERSION == 3,
         "this bench was linked against another tree's fieldcase-core: touch core/src/lib.rs and rebuild"

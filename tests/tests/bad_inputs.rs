@@ -183,12 +183,11 @@ fn decode_value(spec: &str) -> Vec<u8> {
 
 fn sync_body(uploads: Vec<CaseChanges>, purged: Vec<CaseId>) -> Vec<u8> {
     SyncRequest {
-        epoch: None,
-        attested: Vec::new(),
         version: PROTOCOL_VERSION,
         cursor: 0,
         uploads,
         purged,
+        ..SyncRequest::default()
     }
     .encode()
     .unwrap()

@@ -505,8 +505,6 @@ fn an_unassigned_case_is_purged_after_its_pending_edits_reach_the_office() {
     }
     // Asking for it again by id yields nothing: a forged upload naming it gets no update.
     let request = fieldcase_core::sync::SyncRequest {
-        epoch: None,
-        attested: Vec::new(),
         version: fieldcase_core::sync::PROTOCOL_VERSION,
         cursor: 0,
         uploads: vec![fieldcase_core::sync::CaseChanges {
@@ -515,6 +513,7 @@ fn an_unassigned_case_is_purged_after_its_pending_edits_reach_the_office() {
             heads: vec![],
         }],
         purged: vec![],
+        ..fieldcase_core::sync::SyncRequest::default()
     };
     let prepared_cursor0 = fieldcase_core::sync::hub::handle_sync(
         &mut fieldcase_core::sync::hub::MemoryHub::new(),

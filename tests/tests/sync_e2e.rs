@@ -252,56 +252,42 @@ fn an_enrollment_that_cannot_make_its_store_uses_no_code_and_leaves_no_device() 
         keystore: Some(&keys),
         passphrase: None,
     };
-    // Into the folder of an enrolled phone; with no key at all; with an empty passphrase.
-    let refusals = [
+    let enroll = |dir: &std::path::Path, setup: KeySetup<'_>| {
         Device::enroll(
-            taken.path(),
+            dir,
             &address,
             &code,
-            with_key(),
+            setup,
             fieldcase_tests::device_options(&clock),
-        ),
-        Device::enroll(
-            tempfile::tempdir().unwrap().path(),
-            &address,
-            &code,
-            KeySetup {
-                keystore: None,
-                passphrase: None,
-            },
-            fieldcase_tests::device_options(&clock),
-        ),
-        Device::enroll(
-            tempfile::tempdir().unwrap().path(),
-            &address,
-            &code,
-            KeySetup {
-                keystore: None,
-                passphrase: Some(""),
-            },
-            fieldcase_tests::device_options(&clock),
-        ),
-    ];
-    for refused in refusals {
-        assert!(matches!(
-            refused,
-            Err(CoreError::AlreadyExists | CoreError::KeyProvider(_) | CoreError::Invalid(_))
-        ));
-    }
+        )
+    };
+    let no_key = KeySetup {
+        keystore: None,
+        passphrase: None,
+    };
+    let empty_passphrase = KeySetup {
+        keystore: None,
+        passphrase: Some(""),
+    };
+    let (first, second) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    assert!(matches!(
+        enroll(taken.path(), with_key()),
+        Err(CoreError::AlreadyExists)
+    ));
+    assert!(matches!(
+        enroll(first.path(), no_key),
+        Err(CoreError::KeyProvider(_))
+    ));
+    assert!(matches!(
+        enroll(second.path(), empty_passphrase),
+        Err(CoreError::Invalid(_))
+    ));
     assert_eq!(
         devices_of(&server, ana),
         1,
         "a phantom device at the office"
     );
     // The code is still good for the phone it was meant for.
-    let dir = tempfile::tempdir().unwrap();
-    Device::enroll(
-        dir.path(),
-        &address,
-        &code,
-        with_key(),
-        fieldcase_tests::device_options(&clock),
-    )
-    .unwrap();
+    enroll(first.path(), with_key()).unwrap();
     assert_eq!(devices_of(&server, ana), 2);
 }

@@ -66,8 +66,6 @@ fn refused(result: Result<Vec<u8>, TransportError>) -> (u16, String, String) {
 
 fn upload(case: CaseId, changes: Vec<u8>) -> SyncRequest {
     SyncRequest {
-        epoch: None,
-        attested: Vec::new(),
         version: PROTOCOL_VERSION,
         cursor: 0,
         uploads: vec![CaseChanges {
@@ -76,6 +74,7 @@ fn upload(case: CaseId, changes: Vec<u8>) -> SyncRequest {
             heads: vec![],
         }],
         purged: vec![],
+        ..SyncRequest::default()
     }
 }
 
@@ -86,19 +85,7 @@ fn bad_sync_requests_get_a_clear_4xx_and_change_nothing() {
     let (case, _) = server.create_case("K-1", &[ana]);
     let phone = raw_device(&server, "ana");
     phone
-        .post(
-            SYNC,
-            &SyncRequest {
-                epoch: None,
-                attested: Vec::new(),
-                version: PROTOCOL_VERSION,
-                cursor: 0,
-                uploads: vec![],
-                purged: vec![],
-            }
-            .encode()
-            .unwrap(),
-        )
+        .post(SYNC, &SyncRequest::default().encode().unwrap())
         .unwrap();
     let before = data_state(&server);
 
@@ -123,12 +110,11 @@ fn bad_sync_requests_get_a_clear_4xx_and_change_nothing() {
         "{reason}"
     );
     let newer = SyncRequest {
-        epoch: None,
-        attested: Vec::new(),
         version: PROTOCOL_VERSION + 1,
         cursor: 0,
         uploads: vec![],
         purged: vec![],
+        ..SyncRequest::default()
     }
     .encode()
     .unwrap();
@@ -172,21 +158,7 @@ fn bad_sync_requests_get_a_clear_4xx_and_change_nothing() {
             SigningKey::generate(&mut rand::rngs::OsRng),
         ),
     );
-    let (status, code, _) = refused(
-        stranger.post(
-            SYNC,
-            &SyncRequest {
-                epoch: None,
-                attested: Vec::new(),
-                version: PROTOCOL_VERSION,
-                cursor: 0,
-                uploads: vec![],
-                purged: vec![],
-            }
-            .encode()
-            .unwrap(),
-        ),
-    );
+    let (status, code, _) = refused(stranger.post(SYNC, &SyncRequest::default().encode().unwrap()));
     assert_eq!((status, code.as_str()), (401, "unknown_device"));
     assert_eq!(data_state(&server), before);
 
@@ -204,14 +176,7 @@ fn a_replayed_sync_request_is_refused_and_changes_nothing() {
     // A phone of ana's, speaking raw: it takes the case, writes a note into it as itself,
     // sends the signed upload once, then the same request again.
     let raw = raw_device(&server, "ana");
-    let empty = SyncRequest {
-        epoch: None,
-        attested: Vec::new(),
-        version: PROTOCOL_VERSION,
-        cursor: 0,
-        uploads: vec![],
-        purged: vec![],
-    };
+    let empty = SyncRequest::default();
     let received = fieldcase_core::sync::SyncResponse::decode(
         &raw.post(SYNC, &empty.encode().unwrap()).unwrap(),
     )
@@ -245,8 +210,6 @@ fn a_replayed_sync_request_is_refused_and_changes_nothing() {
             .unwrap();
     }
     let body = SyncRequest {
-        epoch: None,
-        attested: Vec::new(),
         version: PROTOCOL_VERSION,
         cursor: 0,
         uploads: vec![CaseChanges {
@@ -255,6 +218,7 @@ fn a_replayed_sync_request_is_refused_and_changes_nothing() {
             heads: doc.get_heads(),
         }],
         purged: vec![],
+        ..SyncRequest::default()
     }
     .encode()
     .unwrap();
@@ -280,14 +244,7 @@ fn a_hostile_document_among_many_refuses_the_request_and_changes_no_case() {
         .map(|i| server.create_case(&format!("K-{i}"), &[ana]).0)
         .collect();
     let phone = raw_device(&server, "ana");
-    let empty = SyncRequest {
-        epoch: None,
-        attested: Vec::new(),
-        version: PROTOCOL_VERSION,
-        cursor: 0,
-        uploads: vec![],
-        purged: vec![],
-    };
+    let empty = SyncRequest::default();
     let received = SyncResponse::decode(&phone.post(SYNC, &empty.encode().unwrap()).unwrap())
         .unwrap()
         .updates;
@@ -319,12 +276,11 @@ fn a_hostile_document_among_many_refuses_the_request_and_changes_no_case() {
             .collect()
     };
     let request = |uploads| SyncRequest {
-        epoch: None,
-        attested: Vec::new(),
         version: PROTOCOL_VERSION,
         cursor: 0,
         uploads,
         purged: vec![],
+        ..SyncRequest::default()
     };
     let before = data_state(&server);
     let (status, code, reason) =
@@ -360,14 +316,7 @@ fn a_phone_that_never_purges_an_unassigned_case_writes_to_it_for_the_grace_only(
     let sync = |request: &SyncRequest| {
         SyncResponse::decode(&phone.post(SYNC, &request.encode().unwrap()).unwrap()).unwrap()
     };
-    let first = sync(&SyncRequest {
-        epoch: None,
-        attested: Vec::new(),
-        version: PROTOCOL_VERSION,
-        cursor: 0,
-        uploads: vec![],
-        purged: vec![],
-    });
+    let first = sync(&SyncRequest::default());
     let mut doc = AutoCommit::load(&first.updates[0].changes).unwrap();
     register(&mut doc, ana, device);
     // A note on a replica that never purges, uploaded with the phone's cursor.

@@ -335,16 +335,9 @@ fn sync_answers_carry_the_signed_next_pin_only_while_one_is_prepared() {
     server.add_user("ana", fieldcase_core::protocol::Role::FieldWorker);
     let device = fieldcase_tests::raw_device(&server, "ana");
     let office = server.running().state.keys().signing_key.verifying_key();
-    let empty = fieldcase_core::sync::SyncRequest {
-        epoch: None,
-        attested: Vec::new(),
-        version: fieldcase_core::sync::PROTOCOL_VERSION,
-        cursor: 0,
-        uploads: vec![],
-        purged: vec![],
-    }
-    .encode()
-    .unwrap();
+    let empty = fieldcase_core::sync::SyncRequest::default()
+        .encode()
+        .unwrap();
     let sync = |device: &fieldcase_core::transport::DeviceClient| {
         device
             .post_announced(fieldcase_core::device::PATH_SYNC, &empty)

@@ -95,6 +95,21 @@ pub struct SyncRequest {
     pub attested: Vec<Attested>,
 }
 
+impl Default for SyncRequest {
+    /// A request of this protocol version that uploads nothing and knows nothing yet: cursor 0,
+    /// no epoch.
+    fn default() -> Self {
+        SyncRequest {
+            version: PROTOCOL_VERSION,
+            cursor: 0,
+            uploads: Vec::new(),
+            purged: Vec::new(),
+            epoch: None,
+            attested: Vec::new(),
+        }
+    }
+}
+
 /// Server → device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
