@@ -637,8 +637,8 @@ fn the_hub_keeps_a_colleagues_edit_with_its_editor_and_refuses_erasing_or_rewrit
 
 #[test]
 fn a_device_told_to_purge_a_case_may_write_to_it_for_the_grace_only_receipt_or_not() {
-    use fieldcase_core::sync::hub::{MemoryHub, PURGE_GRACE_SECS, handle_sync};
     use fieldcase_core::sync::SyncRequest;
+    use fieldcase_core::sync::hub::{MemoryHub, PURGE_GRACE_SECS, handle_sync};
     let (id, saved, _, note) = office_case();
     let (bo, bo_phone) = (UserId::new(), DeviceId::new());
     let start = datetime!(2026-12-03 12:00 UTC);
