@@ -85,6 +85,10 @@ id_type!(
     ChecklistItemId
 );
 id_type!(
+    /// Identifies one attachment (a photo or scan) of a case.
+    AttachmentId
+);
+id_type!(
     /// Identifies a person who uses fieldcase (field worker, case manager, admin).
     UserId
 );

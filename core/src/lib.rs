@@ -10,6 +10,7 @@ pub mod device;
 pub mod document;
 pub mod error;
 pub mod ids;
+pub mod media;
 pub mod model;
 pub mod protocol;
 pub mod selfcheck;

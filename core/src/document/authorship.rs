@@ -4,7 +4,8 @@
 //! body of a colleague's note only by recording itself among the note's editors (workers on a
 //! case complete each other's notes, so such edits are kept and shown with their editor rather
 //! than refused); it may never delete a note or change who wrote one, when, or what it records;
-//! and no note it writes may be dated past the clock-skew window. Without this a tampered phone
+//! and no note it writes may be dated past the clock-skew window. Attachment references follow
+//! the same rules: added only in the uploader's name, never changed, removed only by their author. Without this a tampered phone
 //! could write notes in a colleague's name, rewrite them silently, erase them, or pass its
 //! changes off as the office's.
 
@@ -18,6 +19,15 @@ use crate::ids::NoteId;
 use crate::model::{Author, VisitNote};
 use crate::protocol::TIMESTAMP_WINDOW_SECS;
 use time::OffsetDateTime;
+
+/// What the hub compares before and after an upload: the notes and the attachment references.
+#[derive(Debug, Clone, Default)]
+pub struct ContentSnapshot {
+    /// The notes by key.
+    pub notes: NoteSnapshot,
+    /// The attachment references by key.
+    pub attachments: super::AttachmentSnapshot,
+}
 
 /// The notes of a document by key, as the hub compares them before and after an upload (`None`
 /// for a key that does not hold a readable note).
@@ -110,13 +120,22 @@ impl CaseDoc {
             .collect()
     }
 
+    /// The notes and attachment references, read before an upload is applied.
+    pub fn content_snapshot(&self) -> ContentSnapshot {
+        ContentSnapshot {
+            notes: self.note_snapshot(),
+            attachments: self.attachment_snapshot(),
+        }
+    }
+
     /// Checks the changes made since `before` against `author`, the device that uploaded them,
-    /// and the notes against `notes_before` (see the module's rules); `now` is the hub's clock.
+    /// and the notes and attachment references against `content_before` (see the module's
+    /// rules); `now` is the hub's clock.
     /// Refused with [`CoreError::Document`] otherwise.
     pub fn check_authorship(
         &mut self,
         before: &[ChangeHash],
-        notes_before: &NoteSnapshot,
+        content_before: &ContentSnapshot,
         author: Author,
         now: OffsetDateTime,
     ) -> Result<()> {
@@ -136,6 +155,13 @@ impl CaseDoc {
                 ));
             }
         }
+        super::attachments::check_changes(
+            &content_before.attachments,
+            &self.attachment_snapshot(),
+            author,
+            now,
+        )?;
+        let notes_before = &content_before.notes;
         let after = self.note_snapshot();
         for (key, old) in notes_before {
             match (old, after.get(key)) {

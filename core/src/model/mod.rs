@@ -3,6 +3,7 @@
 //! These are plain values: what a screen shows and what the API accepts. How they are kept (one
 //! automerge document per case) lives in [`crate::document`]; this module never touches storage.
 
+mod attachment;
 mod case;
 mod enums;
 mod limits;
@@ -10,6 +11,10 @@ mod note;
 mod task;
 mod validation;
 
+pub use attachment::{
+    AttachmentRef, ContentHash, MediaType, NewAttachment, check_case_caps, chunk_count,
+    validate_label, validate_size,
+};
 pub use case::{Case, CaseSummary, CaseUpdate, NewCase, TaskSummary};
 pub use enums::{
     AssistanceTag, CaseStatus, ConsentStatus, LegalStatus, NoteKind, OfficeKind, RiskLevel,

@@ -399,6 +399,7 @@ impl Store {
                         for table in ["case_docs", "case_changes", "case_index", "sync_state"] {
                             tx.execute(&format!("DELETE FROM {table} WHERE case_id = ?1"), [row])?;
                         }
+                        super::attachments::purge_case(&tx, *case)?;
                         touched.push(*case);
                         if !receipts.contains(case) {
                             receipts.push(*case);
