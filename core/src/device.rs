@@ -202,7 +202,7 @@ impl Device {
             .ok_or(CoreError::NoStore)
     }
 
-    fn client(&self) -> Result<DeviceClient> {
+    pub(crate) fn client(&self) -> Result<DeviceClient> {
         let credential = self.credential()?;
         let bad = || CoreError::Corrupt { what: "credential" };
         let key_bytes = Zeroizing::new(

@@ -16,6 +16,7 @@ pub mod protocol;
 pub mod selfcheck;
 pub mod store;
 pub mod sync;
+pub mod transfer;
 pub mod transport;
 mod util;
 

@@ -7,6 +7,7 @@
 //! `office` or `storage`.
 
 mod address_slots;
+pub(crate) mod attachments;
 pub(crate) mod admin_api;
 mod body_rate;
 mod connection_cap;

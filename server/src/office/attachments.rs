@@ -187,7 +187,9 @@ pub fn upload_status(
 
 /// Takes chunk `idx` of attachment `id` from the device that added it. A chunk the office holds
 /// already is acknowledged again; one past the next is [`ServerError::ChunkOutOfOrder`]; the
-/// last one completes the upload only if the whole matches the reference's hash.
+/// last one completes the upload only if the whole matches the reference's hash. A mismatch
+/// drops every chunk of it — a change to commit — and is the inner
+/// [`ServerError::AttachmentHashMismatch`].
 pub fn put_chunk(
     sql: &mut dyn Sql,
     vault: &CaseVault,
@@ -195,14 +197,14 @@ pub fn put_chunk(
     (case, id, idx): (CaseId, AttachmentId, u32),
     bytes: &[u8],
     now: i64,
-) -> Result<WithDocs<ChunkAck>, ServerError> {
+) -> Result<WithDocs<Result<ChunkAck, ServerError>>, ServerError> {
     let found = uploadable(sql, vault, who, case, id)?;
     let reference = found.value().clone();
     let result = (|| {
         let mut blob = blob_for(sql, vault, case, &reference, now)?;
         let total = reference.chunk_count();
         if blob.complete || idx < blob.received {
-            return Ok(ack(&blob, &reference));
+            return Ok(Ok(ack(&blob, &reference)));
         }
         if idx >= total {
             return Err(ServerError::ChunkRefused(
@@ -241,7 +243,7 @@ pub fn put_chunk(
                     "UPDATE attachment_blobs SET received = 0 WHERE blob_key = ?1",
                     sql_params![blob.key.as_slice()],
                 )?;
-                return Err(ServerError::AttachmentHashMismatch);
+                return Ok(Err(ServerError::AttachmentHashMismatch));
             }
             blob.complete = true;
         }
@@ -253,7 +255,7 @@ pub fn put_chunk(
                 i64::from(blob.complete)
             ],
         )?;
-        Ok(ack(&blob, &reference))
+        Ok(Ok(ack(&blob, &reference)))
     })();
     match result {
         Ok(a) => Ok(found.map(|_| a)),
