@@ -91,7 +91,10 @@ impl Run<'_> {
                     )
                 ) =>
             {
-                tracing::warn!(code = code(&e), "an attachment was refused; the others go on");
+                tracing::warn!(
+                    code = code(&e),
+                    "an attachment was refused; the others go on"
+                );
                 Ok(false)
             }
             Err(e) => Err(e),

@@ -3,10 +3,10 @@
 //! carries at most one chunk, so a cut link costs at most one chunk, and none of them ever waits
 //! for, or holds back, a sync of notes beyond its own database turn.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use fieldcase_core::ids::{AttachmentId, CaseId, DeviceId, UserId};
 use fieldcase_core::model::Limits;
 use fieldcase_core::protocol::{ChunkAck, error_code};
@@ -29,11 +29,12 @@ pub(crate) fn refusal(e: ServerError) -> AppError {
             (StatusCode::NOT_FOUND, error_code::ATTACHMENT_NOT_FOUND)
         }
         ServerError::NotAssigned => (StatusCode::FORBIDDEN, error_code::NOT_ASSIGNED),
-        ServerError::ChunkOutOfOrder { .. } => (StatusCode::CONFLICT, error_code::CHUNK_OUT_OF_ORDER),
-        ServerError::ChunkRefused(_) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            error_code::CHUNK_REFUSED,
-        ),
+        ServerError::ChunkOutOfOrder { .. } => {
+            (StatusCode::CONFLICT, error_code::CHUNK_OUT_OF_ORDER)
+        }
+        ServerError::ChunkRefused(_) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, error_code::CHUNK_REFUSED)
+        }
         ServerError::AttachmentHashMismatch => (
             StatusCode::UNPROCESSABLE_ENTITY,
             error_code::ATTACHMENT_HASH_MISMATCH,
@@ -49,7 +50,9 @@ pub(crate) fn refusal(e: ServerError) -> AppError {
 fn ids(case: &str, id: &str) -> Result<(CaseId, AttachmentId), AppError> {
     match (case.parse(), id.parse()) {
         (Ok(case), Ok(id)) => Ok((case, id)),
-        _ => Err(AppError::malformed("the path does not name a case and an attachment")),
+        _ => Err(AppError::malformed(
+            "the path does not name a case and an attachment",
+        )),
     }
 }
 
@@ -89,8 +92,7 @@ pub(crate) async fn put_chunk(
     let done = state
         .db()
         .call_write(move |sql| {
-            attachments::put_chunk(sql, &vault, who, (case, id, index), &body, now)
-                .map_err(refusal)
+            attachments::put_chunk(sql, &vault, who, (case, id, index), &body, now).map_err(refusal)
         })
         .await?;
     done.keep(state.vault()).map(Json).map_err(refusal)

@@ -7,8 +7,8 @@
 //! `office` or `storage`.
 
 mod address_slots;
-pub(crate) mod attachments;
 pub(crate) mod admin_api;
+pub(crate) mod attachments;
 mod body_rate;
 mod connection_cap;
 pub mod device_auth;

@@ -1,0 +1,405 @@
+//! Attachments end to end over real TLS on 127.0.0.1: a photo taken with GPS tags is sealed on
+//! the phone without them, travels in chunks on its own requests after the notes, resumes where
+//! a cut left it, reaches the office once per content and a colleague's phone only when asked;
+//! and every bad chunk a phone could send is refused with its code, storing nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use fieldcase_core::CoreError;
+use fieldcase_core::ids::{AttachmentId, CaseId};
+use fieldcase_core::model::{AttachmentRef, Limits, MediaType, NewAttachment};
+use fieldcase_core::protocol::{
+    ChunkAck, Role, attachment_chunk_path, attachment_path, error_code,
+};
+use fieldcase_core::store::AttachmentState;
+use fieldcase_core::transfer::TransferOptions;
+use fieldcase_core::transport::TransportError;
+use fieldcase_tests::photo::{self, GPS_RATIONALS, METADATA_MARKERS};
+use fieldcase_tests::{TestDevice, TestServer};
+
+fn labelled(label: &str, media_type: MediaType) -> NewAttachment {
+    NewAttachment {
+        label: label.into(),
+        media_type,
+        note: None,
+        task: None,
+    }
+}
+
+fn all_files_bytes(dir: &std::path::Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            all.extend(std::fs::read(path).unwrap());
+        }
+    }
+    all
+}
+
+fn http_code(e: &TransportError) -> &str {
+    match e {
+        TransportError::Http { code, .. } => code,
+        other => panic!("expected an HTTP refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_photo_with_gps_tags_reaches_the_office_and_a_colleague_without_them() {
+    let server = TestServer::start();
+    let ana = server.add_user("ana", Role::FieldWorker);
+    let bojan = server.add_user("bojan", Role::FieldWorker);
+    let (case, _) = server.create_case("K-0142", &[ana, bojan]);
+    let a = TestDevice::enroll_direct(&server, "ana");
+    let b = TestDevice::enroll_direct(&server, "bojan");
+    a.device.sync_now().unwrap();
+    b.device.sync_now().unwrap();
+
+    // A summons photographed at the police station: 640x480 with GPS, make and place tags.
+    let taken = photo::jpeg_with_gps(640, 480, 1);
+    for marker in METADATA_MARKERS {
+        assert!(
+            photo::contains(&taken, marker),
+            "the test photo lacks {marker:?}"
+        );
+    }
+    let store = a.device.store();
+    let added = store
+        .attach(
+            case,
+            &labelled("Summons, 12 March", MediaType::Jpeg),
+            taken.clone(),
+        )
+        .unwrap();
+    let kept = store.open_attachment(case, added.id).unwrap();
+    for marker in METADATA_MARKERS {
+        assert!(!photo::contains(&kept, marker), "{marker:?} survived");
+    }
+    assert!(!photo::contains(&kept, &GPS_RATIONALS));
+    assert_eq!(photo::dimensions(&kept), Some((640, 480)));
+    assert!(kept.len() < taken.len());
+    assert_eq!(added.size, kept.len() as u64);
+    // Sealed at rest: no file of the phone holds the image's bytes or its label.
+    let disk = all_files_bytes(a.path());
+    assert!(!photo::contains(
+        &disk,
+        &kept[kept.len() / 2..kept.len() / 2 + 64]
+    ));
+    assert!(!photo::contains(&disk, b"Summons, 12 March"));
+    let listed = store.attachments(case).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].state, AttachmentState::OnlyHere);
+    assert_eq!(listed[0].reference, added);
+
+    // The reference travels with case sync, the bytes on their own.
+    a.device.sync_now().unwrap();
+    let at_office = server.attachments(case);
+    assert_eq!(at_office.len(), 1);
+    assert!(!at_office[0].complete);
+    let report = a
+        .device
+        .sync_attachments(TransferOptions::default())
+        .unwrap();
+    assert_eq!(report.uploads_completed, 1);
+    assert_eq!(report.chunks_sent, added.chunk_count());
+    assert_eq!(
+        store.attachments(case).unwrap()[0].state,
+        AttachmentState::AtOffice
+    );
+    assert!(server.attachments(case)[0].complete);
+    // Nothing left: a second run sends nothing.
+    let again = a
+        .device
+        .sync_attachments(TransferOptions::default())
+        .unwrap();
+    assert_eq!((again.chunks_sent, again.uploads_completed), (0, 0));
+
+    // The colleague's phone learns of it but downloads nothing until asked.
+    b.device.sync_now().unwrap();
+    let theirs = b.device.store().attachments(case).unwrap();
+    assert_eq!(theirs[0].state, AttachmentState::NotDownloaded);
+    assert_eq!(theirs[0].reference, added);
+    let idle = b
+        .device
+        .sync_attachments(TransferOptions::default())
+        .unwrap();
+    assert_eq!(idle.chunks_received, 0);
+    assert!(matches!(
+        b.device.store().open_attachment(case, added.id),
+        Err(CoreError::NotDownloaded)
+    ));
+    b.device.store().request_download(case, added.id).unwrap();
+    let fetched = b
+        .device
+        .sync_attachments(TransferOptions::default())
+        .unwrap();
+    assert_eq!(fetched.downloads_completed, 1);
+    let opened = b.device.store().open_attachment(case, added.id).unwrap();
+    assert_eq!(*opened, *kept);
+    assert_eq!(
+        b.device.store().attachments(case).unwrap()[0].state,
+        AttachmentState::AtOffice
+    );
+
+    // Removed by its author: gone from the case on every replica; a colleague may not remove it.
+    assert!(matches!(
+        b.device.store().remove_attachment(case, added.id),
+        Err(CoreError::NotYours)
+    ));
+    store.remove_attachment(case, added.id).unwrap();
+    assert!(store.attachments(case).unwrap().is_empty());
+    a.device.sync_now().unwrap();
+    b.device.sync_now().unwrap();
+    assert!(server.attachments(case).is_empty());
+    assert!(b.device.store().attachments(case).unwrap().is_empty());
+}
+
+#[test]
+fn an_upload_cut_short_resumes_from_the_last_chunk_the_office_acknowledged() {
+    let server = TestServer::start();
+    let ana = server.add_user("ana", Role::FieldWorker);
+    let (case, _) = server.create_case("K-0142", &[ana]);
+    let a = TestDevice::enroll_direct(&server, "ana");
+    a.device.sync_now().unwrap();
+    // About 1.3 MB of noise: six chunks.
+    let big = photo::plain_jpeg(1400, 1000, 7);
+    let added = a
+        .device
+        .store()
+        .attach(case, &labelled("Medical report", MediaType::Jpeg), big)
+        .unwrap();
+    let total = added.chunk_count();
+    assert!(total >= 4, "{total} chunks");
+    a.device.sync_now().unwrap();
+    let cut = a
+        .device
+        .sync_attachments(TransferOptions {
+            max_chunks: Some(2),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(cut.budget_spent);
+    assert_eq!(cut.left, 1);
+    assert_eq!(
+        a.device.store().attachments(case).unwrap()[0].state,
+        AttachmentState::Uploading { acked: 2, total }
+    );
+    let rest = a
+        .device
+        .sync_attachments(TransferOptions::default())
+        .unwrap();
+    assert_eq!(
+        rest.chunks_sent,
+        total - 2,
+        "nothing acknowledged is sent again"
+    );
+    assert!(server.attachments(case)[0].complete);
+
+    // The same content attached again (another case, another label) is stored once: the
+    // office already holds it, so nothing is sent.
+    let (other, _) = server.create_case("K-0143", &[ana]);
+    a.device.sync_now().unwrap();
+    let bytes = a
+        .device
+        .store()
+        .open_attachment(case, added.id)
+        .unwrap()
+        .to_vec();
+    a.device
+        .store()
+        .attach(
+            other,
+            &labelled("Medical report, copy", MediaType::Jpeg),
+            bytes,
+        )
+        .unwrap();
+    a.device.sync_now().unwrap();
+    let copy = a
+        .device
+        .sync_attachments(TransferOptions::default())
+        .unwrap();
+    assert_eq!((copy.chunks_sent, copy.uploads_completed), (0, 1));
+    assert!(server.attachments(other)[0].complete);
+    let blobs: i64 = server
+        .with_db(|db| db.query_row("SELECT COUNT(*) FROM attachment_blobs", [], |r| r.get(0)));
+    assert_eq!(blobs, 1);
+}
+
+#[test]
+fn notes_sync_while_an_attachment_waits_and_bad_attachments_change_nothing() {
+    let server = TestServer::start();
+    let ana = server.add_user("ana", Role::FieldWorker);
+    let (case, _) = server.create_case("K-0142", &[ana]);
+    let a = TestDevice::enroll_direct(&server, "ana");
+    a.device.sync_now().unwrap();
+    let store = a.device.store();
+    store
+        .attach(
+            case,
+            &labelled("Receipt", MediaType::Jpeg),
+            photo::plain_jpeg(64, 64, 1),
+        )
+        .unwrap();
+    let note = a.write_note(case, "Bus ticket reimbursed.");
+    // A notes sync carries the note and the reference; it sends no attachment bytes.
+    a.device.sync_now().unwrap();
+    assert!(server.case(case).notes.iter().any(|n| n.id == note));
+    assert!(!server.attachments(case)[0].complete);
+
+    let before = store.attachments(case).unwrap();
+    let png = photo::plain_jpeg(8, 8, 2);
+    // A lying media type, a label with path characters, an empty file, one over the cap, a
+    // HEIC (whose metadata cannot be removed here): each refused, nothing stored.
+    let refusals: Vec<(NewAttachment, Vec<u8>)> = vec![
+        (labelled("lie", MediaType::Png), png.clone()),
+        (
+            labelled("lie", MediaType::Pdf),
+            b"<html>not a pdf</html>".to_vec(),
+        ),
+        (labelled("../../etc/passwd", MediaType::Jpeg), png.clone()),
+        (labelled("empty", MediaType::Jpeg), Vec::new()),
+        (
+            labelled("huge", MediaType::Jpeg),
+            vec![0xFF; Limits::ATTACHMENT_MAX as usize + 1],
+        ),
+        (
+            labelled("heic", MediaType::Jpeg),
+            b"\0\0\0\x18ftypheic\0\0\0\0mif1heic".to_vec(),
+        ),
+    ];
+    for (new, bytes) in refusals {
+        let label = new.label.clone();
+        let err = store.attach(case, &new, bytes).unwrap_err();
+        assert!(matches!(err, CoreError::Invalid(_)), "{label}: {err:?}");
+    }
+    assert!(matches!(
+        store.attach(CaseId::new(), &labelled("x", MediaType::Jpeg), png.clone()),
+        Err(CoreError::CaseNotFound)
+    ));
+    assert_eq!(store.attachments(case).unwrap(), before);
+    assert!(store.pending_changes().unwrap().is_empty());
+}
+
+/// What a phone could send on the attachment channel, each answered with its code and storing
+/// nothing: the catalogue runs against the real server with real signed requests.
+#[test]
+fn every_bad_chunk_is_refused_with_its_code_and_stores_nothing() {
+    let server = TestServer::start();
+    let ana = server.add_user("ana", Role::FieldWorker);
+    let bea = server.add_user("bea", Role::FieldWorker);
+    let (case, _) = server.create_case("K-1", &[ana, bea]);
+    let (beas_case, _) = server.create_case("K-2", &[bea]);
+    let a = TestDevice::enroll_direct(&server, "ana");
+    let b = TestDevice::enroll_direct(&server, "bea");
+    a.device.sync_now().unwrap();
+    b.device.sync_now().unwrap();
+    let bytes = photo::plain_jpeg(900, 700, 3);
+    let added: AttachmentRef = a
+        .device
+        .store()
+        .attach(case, &labelled("Decision", MediaType::Jpeg), bytes)
+        .unwrap();
+    assert!(added.chunk_count() >= 2);
+    a.device.sync_now().unwrap();
+    let ana_client = a.device.client().unwrap();
+    let bea_client = b.device.client().unwrap();
+    let chunk = vec![7u8; Limits::ATTACHMENT_CHUNK];
+    let path = |idx| attachment_chunk_path(case, added.id, idx);
+
+    let refused = |result: Result<Vec<u8>, TransportError>, code: &str, why: &str| {
+        let err = result.expect_err(why);
+        assert_eq!(http_code(&err), code, "{why}");
+    };
+    refused(
+        ana_client.put(&path(1), &chunk),
+        error_code::CHUNK_OUT_OF_ORDER,
+        "out of order",
+    );
+    refused(
+        ana_client.put(&path(added.chunk_count()), &chunk),
+        error_code::CHUNK_REFUSED,
+        "past the end",
+    );
+    refused(
+        ana_client.put(&path(0), &chunk[..100]),
+        error_code::CHUNK_REFUSED,
+        "short chunk",
+    );
+    refused(
+        ana_client.put(&path(0), &vec![7u8; Limits::ATTACHMENT_CHUNK + 1]),
+        error_code::BODY_TOO_LARGE,
+        "chunk over the limit",
+    );
+    refused(
+        ana_client.put(&attachment_chunk_path(case, AttachmentId::new(), 0), &chunk),
+        error_code::ATTACHMENT_NOT_FOUND,
+        "unknown attachment",
+    );
+    refused(
+        ana_client.put(&attachment_chunk_path(beas_case, added.id, 0), &chunk),
+        error_code::NOT_ASSIGNED,
+        "another worker's case",
+    );
+    refused(
+        bea_client.put(&path(0), &chunk),
+        error_code::CHUNK_REFUSED,
+        "a colleague uploading someone else's attachment",
+    );
+    refused(
+        bea_client.get(&path(0)),
+        error_code::ATTACHMENT_NOT_AT_OFFICE,
+        "download before the office holds it",
+    );
+    refused(
+        ana_client.get(&attachment_chunk_path(beas_case, added.id, 0)),
+        error_code::NOT_ASSIGNED,
+        "download from another worker's case",
+    );
+    let status: ChunkAck =
+        serde_json::from_slice(&ana_client.get(&attachment_path(case, added.id)).unwrap()).unwrap();
+    assert_eq!(
+        (status.acked, status.complete),
+        (0, false),
+        "nothing was stored"
+    );
+
+    // Garbage of the right sizes: every chunk taken in order, then the whole fails its hash,
+    // all of it is dropped, and the phone's own upload then goes through from the first chunk.
+    let total = added.chunk_count();
+    for idx in 0..total {
+        let len = if idx + 1 == total {
+            (added.size - u64::from(idx) * Limits::ATTACHMENT_CHUNK as u64) as usize
+        } else {
+            Limits::ATTACHMENT_CHUNK
+        };
+        let answer = ana_client.put(&path(idx), &vec![1u8; len]);
+        if idx + 1 == total {
+            refused(answer, error_code::ATTACHMENT_HASH_MISMATCH, "wrong hash");
+        } else {
+            answer.unwrap();
+        }
+    }
+    let status: ChunkAck =
+        serde_json::from_slice(&ana_client.get(&attachment_path(case, added.id)).unwrap()).unwrap();
+    assert_eq!(
+        (status.acked, status.complete),
+        (0, false),
+        "the bad chunks were dropped"
+    );
+    let chunks: i64 = server.with_db(|db| {
+        db.query_row("SELECT COUNT(*) FROM attachment_blob_chunks", [], |r| {
+            r.get(0)
+        })
+    });
+    assert_eq!(chunks, 0);
+    let report = a
+        .device
+        .sync_attachments(TransferOptions::default())
+        .unwrap();
+    assert_eq!(report.uploads_completed, 1);
+    assert!(server.attachments(case)[0].complete);
+
+    // A revoked phone reaches nothing.
+    server.revoke(b.id());
+    let err = bea_client.get(&path(0)).unwrap_err();
+    assert_eq!(http_code(&err), error_code::DEVICE_REVOKED);
+}
