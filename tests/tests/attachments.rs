@@ -403,3 +403,218 @@ fn every_bad_chunk_is_refused_with_its_code_and_stores_nothing() {
     let err = bea_client.get(&path(0)).unwrap_err();
     assert_eq!(http_code(&err), error_code::DEVICE_REVOKED);
 }
+
+/// A request to the office's web pages with a session cookie; status and body.
+fn web(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    token: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> (u16, Vec<u8>) {
+    let client =
+        fieldcase_core::transport::Client::new(&server.running().url(), server.fingerprint())
+            .unwrap();
+    let mut headers = vec![(
+        "cookie".to_owned(),
+        format!(
+            "{}={token}",
+            fieldcase_server::http::web::auth::SESSION_COOKIE
+        ),
+    )];
+    if let Some(kind) = content_type {
+        headers.push(("content-type".to_owned(), kind.to_owned()));
+    }
+    let answer = client
+        .send(&fieldcase_core::transport::RawRequest {
+            method: method.into(),
+            path: path.into(),
+            headers,
+            body,
+        })
+        .unwrap();
+    (answer.status, answer.body)
+}
+
+/// The attach form as a browser sends it.
+fn attach_form(csrf: &str, label: &str, file: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "fieldcase-test-boundary-7d1";
+    let mut body = Vec::new();
+    for (name, value) in [("csrf", csrf.as_bytes()), ("label", label.as_bytes())] {
+        body.extend(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend_from_slice(value);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"scan.jpg\"\r\n\
+             Content-Type: image/jpeg\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(file);
+    body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// A PNG that says it is 11,000 x 11,000 pixels of RGBA (about 480 MB decoded) in a few dozen
+/// bytes: a decompression bomb.
+fn png_bomb() -> Vec<u8> {
+    let chunk = |kind: &[u8], data: &[u8]| {
+        let mut c = (data.len() as u32).to_be_bytes().to_vec();
+        c.extend_from_slice(kind);
+        c.extend_from_slice(data);
+        let mut crc = flate2::Crc::new();
+        crc.update(kind);
+        crc.update(data);
+        c.extend_from_slice(&crc.sum().to_be_bytes());
+        c
+    };
+    let mut ihdr = 11_000u32.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&11_000u32.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 6, 0, 0, 0]);
+    let mut idat = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut idat, &vec![0u8; 1 << 20]).unwrap();
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(chunk(b"IHDR", &ihdr));
+    png.extend(chunk(b"IDAT", &idat.finish().unwrap()));
+    png.extend(chunk(b"IEND", b""));
+    png
+}
+
+fn audited(server: &TestServer, action: &str) -> i64 {
+    server.with_db(|db| {
+        db.query_row(
+            "SELECT COUNT(*) FROM audit_log WHERE action = ?1",
+            [action],
+            |r| r.get(0),
+        )
+    })
+}
+
+#[test]
+fn a_case_manager_attaches_a_scan_in_the_browser_and_it_reaches_the_phone_without_its_tags() {
+    use fieldcase_server::office::attachments::{
+        ATTACHMENT_ADDED, ATTACHMENT_DOWNLOADED, ATTACHMENT_THUMBNAIL,
+    };
+    let server = TestServer::start();
+    let ana = server.add_user("ana", Role::FieldWorker);
+    let mara = server.add_web_user("mara", Role::CaseManager, "correct horse battery");
+    server.join_default_team(mara);
+    let (case, _) = server.create_case("K-0142", &[ana]);
+    let a = TestDevice::enroll_direct(&server, "ana");
+    a.device.sync_now().unwrap();
+    let session = server
+        .running()
+        .state
+        .db()
+        .write(|sql| fieldcase_server::office::sign_in::create_session(sql, *mara.as_uuid(), now()))
+        .unwrap();
+
+    let scan = photo::jpeg_with_gps(800, 600, 5);
+    let path = format!("/cases/{case}/attachments");
+    // Without the session's CSRF token: refused, nothing attached.
+    let (kind, body) = attach_form("forged", "Decision on residence", &scan);
+    let (status, _) = web(&server, "POST", &path, &session.token, Some(&kind), body);
+    assert_eq!(status, 403);
+    // A file that is none of the kinds taken: refused.
+    let (kind, body) = attach_form(&session.csrf, "Decision", b"MZ\x90\0 not a scan");
+    let (status, _) = web(&server, "POST", &path, &session.token, Some(&kind), body);
+    assert_eq!(status, 400);
+    assert!(server.attachments(case).is_empty());
+
+    let (kind, body) = attach_form(&session.csrf, "Decision on residence", &scan);
+    let (status, _) = web(&server, "POST", &path, &session.token, Some(&kind), body);
+    assert_eq!(status, 303);
+    assert_eq!(audited(&server, ATTACHMENT_ADDED), 1);
+    let listed = server.attachments(case);
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].complete);
+    let id = listed[0].reference.id;
+
+    // The case page lists it with a thumbnail; the thumbnail is a small JPEG.
+    let (status, html) = web(
+        &server,
+        "GET",
+        &format!("/cases/{case}"),
+        &session.token,
+        None,
+        vec![],
+    );
+    assert_eq!(status, 200);
+    let html = String::from_utf8(html).unwrap();
+    assert!(html.contains("Decision on residence"), "{html}");
+    assert!(html.contains(&format!("/cases/{case}/attachments/{id}/thumbnail")));
+    let (status, thumb) = web(
+        &server,
+        "GET",
+        &format!("/cases/{case}/attachments/{id}/thumbnail"),
+        &session.token,
+        None,
+        vec![],
+    );
+    assert_eq!(status, 200);
+    let (w, h) = photo::dimensions(&thumb).unwrap();
+    assert!(w <= 240 && h <= 240 && w > 0, "{w}x{h}");
+    assert_eq!(audited(&server, ATTACHMENT_THUMBNAIL), 1);
+
+    // Downloaded: the cleaned bytes, audited.
+    let (status, downloaded) = web(
+        &server,
+        "GET",
+        &format!("/cases/{case}/attachments/{id}"),
+        &session.token,
+        None,
+        vec![],
+    );
+    assert_eq!(status, 200);
+    for marker in METADATA_MARKERS {
+        assert!(!photo::contains(&downloaded, marker), "{marker:?} survived");
+    }
+    assert_eq!(audited(&server, ATTACHMENT_DOWNLOADED), 1);
+
+    // The phone learns of it by sync, and fetches it when asked.
+    a.device.sync_now().unwrap();
+    let on_phone = a.device.store().attachments(case).unwrap();
+    assert_eq!(on_phone.len(), 1);
+    assert_eq!(on_phone[0].state, AttachmentState::NotDownloaded);
+    let fetched = a
+        .device
+        .sync_attachments(TransferOptions {
+            download_all: true,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(fetched.downloads_completed, 1);
+    assert_eq!(
+        *a.device.store().open_attachment(case, id).unwrap(),
+        downloaded
+    );
+
+    // An image bomb is kept as the file it is, but no thumbnail is drawn from it.
+    let (kind, body) = attach_form(&session.csrf, "Bomb", &png_bomb());
+    let (status, _) = web(&server, "POST", &path, &session.token, Some(&kind), body);
+    assert_eq!(status, 303);
+    let bomb = server
+        .attachments(case)
+        .into_iter()
+        .find(|a| a.reference.label == "Bomb")
+        .unwrap();
+    let (status, _) = web(
+        &server,
+        "GET",
+        &format!("/cases/{case}/attachments/{}/thumbnail", bomb.reference.id),
+        &session.token,
+        None,
+        vec![],
+    );
+    assert_eq!(status, 422);
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}

@@ -9,9 +9,11 @@
 //! one completes the upload only when the whole matches the reference's hash, else every chunk
 //! of it is dropped and the upload starts again.
 
+use std::io::Cursor;
+
 use fieldcase_core::crypto::{open, seal};
 use fieldcase_core::ids::{AttachmentId, CaseId, DeviceId, UserId};
-use fieldcase_core::model::{AttachmentRef, ContentHash, Limits, NewAttachment};
+use fieldcase_core::model::{AttachmentRef, ContentHash, Limits, MediaType, NewAttachment};
 use fieldcase_core::protocol::ChunkAck;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -25,8 +27,18 @@ use crate::sql_params;
 use crate::storage::case_docs::{CaseVault, WithDocs, store};
 use crate::storage::sql::Sql;
 
+/// Widest or tallest image a thumbnail is drawn from.
+pub const MAX_PIXELS_SIDE: u32 = 12_000;
+/// Most memory the decoder may take for one thumbnail.
+pub const MAX_DECODE_BYTES: u64 = 256 * 1024 * 1024;
+/// Side of the box a thumbnail fits in, in pixels.
+const THUMBNAIL_SIDE: u32 = 240;
+
 /// Audit action of an attachment downloaded from the web pages (detail: case and attachment).
 pub const ATTACHMENT_DOWNLOADED: &str = "attachment_downloaded";
+/// Audit action of an image attachment's thumbnail shown on a case page (detail: case and
+/// attachment): it shows the picture, so it is a read like a download.
+pub const ATTACHMENT_THUMBNAIL: &str = "attachment_thumbnail";
 /// Audit action of an attachment added from the web pages (detail: case and attachment).
 pub const ATTACHMENT_ADDED: &str = "attachment_added";
 
@@ -385,12 +397,13 @@ pub fn list(
 }
 
 /// The whole of attachment `id` for staff: checks that `who` reaches the case, and audits the
-/// download with the case and the attachment.
+/// read as `action` ([`ATTACHMENT_DOWNLOADED`] or [`ATTACHMENT_THUMBNAIL`]) with the case and
+/// the attachment.
 pub fn download(
     sql: &mut dyn Sql,
     vault: &CaseVault,
     who: Staff,
-    (case, id): (CaseId, AttachmentId),
+    (case, id, action): (CaseId, AttachmentId, &'static str),
     now: i64,
 ) -> Result<WithDocs<(AttachmentRef, Zeroizing<Vec<u8>>)>, ServerError> {
     access::check_read(sql, who, case, ReadVia::Page, now)?;
@@ -400,14 +413,7 @@ pub fn download(
         let key = complete_blob(sql, vault, reference)?;
         let bytes = whole(sql, vault, &key, reference)?;
         let detail = format!("{case} {id}");
-        audit::record_detail(
-            sql,
-            now,
-            ATTACHMENT_DOWNLOADED,
-            Some(&who.id),
-            None,
-            Some(&detail),
-        )?;
+        audit::record_detail(sql, now, action, Some(&who.id), None, Some(&detail))?;
         Ok(bytes)
     })();
     match result {
@@ -488,4 +494,32 @@ pub fn attach_from_office(
         Some(&detail),
     )?;
     Ok(WithDocs::new(reference, [loaded]))
+}
+
+/// Draws a thumbnail of `bytes` within the decoding bounds, as a JPEG.
+/// A picture that claims more than [`MAX_PIXELS_SIDE`] pixels a side, or would take more than
+/// [`MAX_DECODE_BYTES`] to decode, is refused before its pixels are read: a decompression bomb
+/// costs nothing but its refusal.
+pub fn thumbnail(bytes: &[u8], media: MediaType) -> Result<Vec<u8>, ServerError> {
+    let format = match media {
+        MediaType::Jpeg => image::ImageFormat::Jpeg,
+        MediaType::Png => image::ImageFormat::Png,
+        MediaType::Webp => image::ImageFormat::WebP,
+        MediaType::Pdf => return Err(ServerError::Internal("a PDF has no thumbnail")),
+    };
+    let mut reader = image::ImageReader::with_format(Cursor::new(bytes), format);
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_PIXELS_SIDE);
+    limits.max_image_height = Some(MAX_PIXELS_SIDE);
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    reader.limits(limits);
+    let decoded = reader
+        .decode()
+        .map_err(|_| ServerError::Internal("the image does not decode within its bounds"))?;
+    let small = decoded.thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE).to_rgb8();
+    let mut out = Cursor::new(Vec::new());
+    small
+        .write_to(&mut out, image::ImageFormat::Jpeg)
+        .map_err(|_| ServerError::Internal("encoding a thumbnail"))?;
+    Ok(out.into_inner())
 }

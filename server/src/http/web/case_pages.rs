@@ -64,6 +64,7 @@ struct CaseExtras {
     break_glass: Vec<access::BreakGlassRead>,
     teams: Vec<(Uuid, String)>,
     team: Uuid,
+    attachments: Vec<crate::office::attachments::OfficeAttachment>,
 }
 
 /// The timeline (notes and tasks, newest first), also served alone for the live update script.
@@ -150,6 +151,7 @@ pub(super) async fn case_page(
                     .map(|t| (t.id, t.name))
                     .collect(),
                 team: teams::team_of_case(sql, id)?,
+                attachments: crate::office::attachments::list(sql, &vault, id)?.keep(&vault),
             };
             Ok::<_, crate::error::ServerError>((read, extras))
         })
@@ -248,6 +250,8 @@ pub(super) async fn case_page(
                 (timeline(l, &case, &names, read.seq))
             }
         }
+        (super::attachment_pages::section(l, &user, case.id, &extras.attachments, &names,
+            read.reach == Reach::Team && user.role != Role::FieldWorker))
     };
     Ok(page(Some(&user), l, &for_page(&case.client_code), body))
 }
