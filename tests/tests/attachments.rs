@@ -618,3 +618,69 @@ fn a_case_manager_attaches_a_scan_in_the_browser_and_it_reaches_the_phone_withou
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
+
+#[test]
+fn below_the_free_space_floor_attachments_wait_while_notes_go_on_and_a_purge_takes_them_away() {
+    let server = TestServer::start();
+    let ana = server.add_user("ana", Role::FieldWorker);
+    let (case, _) = server.create_case("K-0142", &[ana]);
+    let a = TestDevice::enroll_direct(&server, "ana");
+    a.device.sync_now().unwrap();
+    let photo_bytes = photo::plain_jpeg(600, 400, 4);
+    a.device
+        .store()
+        .attach(
+            case,
+            &labelled("Receipt", MediaType::Jpeg),
+            photo_bytes.clone(),
+        )
+        .unwrap();
+
+    // The same phone with a floor above what its volume has left.
+    let mut options = fieldcase_tests::device_options(&a.clock);
+    options.attachment_free_floor = u64::MAX / 4;
+    let full = fieldcase_core::device::Device::open(a.path(), options).unwrap();
+    full.store().unlock_with_keystore(&a.keys).unwrap();
+    let report = full.store().storage_report().unwrap();
+    assert!(report.used_bytes > photo_bytes.len() as u64 / 2);
+    assert!(report.available_bytes < report.attachment_floor);
+    let err = full
+        .store()
+        .attach(case, &labelled("Another", MediaType::Jpeg), photo_bytes)
+        .unwrap_err();
+    assert!(matches!(err, CoreError::StorageFull { .. }), "{err:?}");
+    // Notes still work, sync finishes, and the attachment already taken still travels.
+    full.store()
+        .write_note(
+            case,
+            &fieldcase_core::model::NewNote {
+                kind: fieldcase_core::model::NoteKind::Visit,
+                body: "Low on space, note still written.".into(),
+                tags: vec![],
+                task: None,
+            },
+        )
+        .unwrap();
+    full.sync_now().unwrap();
+    assert_eq!(server.case(case).notes.len(), 1);
+    let sent = full.sync_attachments(TransferOptions::default()).unwrap();
+    assert_eq!(sent.uploads_completed, 1);
+    assert_eq!(full.store().attachments(case).unwrap().len(), 1);
+
+    // Taken off the case: the purge removes its attachments with it.
+    server.unassign(case, ana);
+    full.sync_now().unwrap();
+    assert!(matches!(
+        full.store().attachments(case),
+        Err(CoreError::CaseNotFound)
+    ));
+    let db = rusqlite::Connection::open(a.path().join(fieldcase_core::store::DB_FILE)).unwrap();
+    let (rows, chunks): (i64, i64) = db
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM attachments), (SELECT COUNT(*) FROM attachment_chunks)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((rows, chunks), (0, 0));
+}
