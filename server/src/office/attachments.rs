@@ -396,6 +396,9 @@ pub fn list(
     Ok(docs.map(|_| out))
 }
 
+/// An attachment's reference and its whole content.
+pub type Downloaded = (AttachmentRef, Zeroizing<Vec<u8>>);
+
 /// The whole of attachment `id` for staff: checks that `who` reaches the case, and audits the
 /// read as `action` ([`ATTACHMENT_DOWNLOADED`] or [`ATTACHMENT_THUMBNAIL`]) with the case and
 /// the attachment.
@@ -405,7 +408,7 @@ pub fn download(
     who: Staff,
     (case, id, action): (CaseId, AttachmentId, &'static str),
     now: i64,
-) -> Result<WithDocs<(AttachmentRef, Zeroizing<Vec<u8>>)>, ServerError> {
+) -> Result<WithDocs<Downloaded>, ServerError> {
     access::check_read(sql, who, case, ReadVia::Page, now)?;
     let found = reference(sql, vault, case, id)?;
     let result = (|| {
