@@ -62,7 +62,11 @@ fn three_g(photos: usize) {
         let added = phone
             .device
             .store()
-            .attach(case, &labelled(&format!("photo {i}")), photo_of(2_000_000, i as u32))
+            .attach(
+                case,
+                &labelled(&format!("photo {i}")),
+                photo_of(2_000_000, i as u32),
+            )
             .unwrap();
         bytes += added.size;
     }
@@ -203,7 +207,10 @@ fn listing_and_notes_only_sync() {
             start.elapsed().as_secs_f64() * 1000.0
         })
         .collect();
-    println!("list: 50 attachments in {:.2} ms (median of 200)", median(list));
+    println!(
+        "list: 50 attachments in {:.2} ms (median of 200)",
+        median(list)
+    );
     let sync = |case: CaseId| -> Vec<f64> {
         (0..40)
             .map(|i| {
