@@ -86,6 +86,7 @@ impl Run<'_> {
                     Some(
                         error_code::CHUNK_REFUSED
                             | error_code::ATTACHMENT_HASH_MISMATCH
+                            | error_code::ATTACHMENT_REFUSED
                             | error_code::NOT_ASSIGNED
                             | error_code::ATTACHMENT_NOT_FOUND
                     )

@@ -125,6 +125,10 @@ pub enum ServerError {
     /// The chunks of an attachment do not add up to its hash: all of them were dropped.
     #[error("the attachment's bytes do not match its hash; the upload starts again")]
     AttachmentHashMismatch,
+    /// A whole upload that is not the kind of file its reference gives, or still holds metadata
+    /// a phone removes: every chunk of it was dropped.
+    #[error("attachment refused: {0}")]
+    AttachmentRefused(&'static str),
     /// The office does not hold the whole attachment yet.
     #[error("the office does not hold this attachment yet")]
     AttachmentNotAtOffice,

@@ -4,13 +4,17 @@
 //! and every bad chunk a phone could send is refused with its code, storing nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use fieldcase_core::ActorId;
 use fieldcase_core::CoreError;
-use fieldcase_core::ids::{AttachmentId, CaseId};
-use fieldcase_core::model::{AttachmentRef, Limits, MediaType, NewAttachment};
+use fieldcase_core::device::PATH_SYNC;
+use fieldcase_core::document::CaseDoc;
+use fieldcase_core::ids::{AttachmentId, CaseId, DeviceId};
+use fieldcase_core::model::{AttachmentRef, Author, ContentHash, Limits, MediaType, NewAttachment};
 use fieldcase_core::protocol::{
     ChunkAck, Role, attachment_chunk_path, attachment_path, error_code,
 };
 use fieldcase_core::store::AttachmentState;
+use fieldcase_core::sync::{CaseChanges, SyncRequest, SyncResponse};
 use fieldcase_core::transfer::TransferOptions;
 use fieldcase_core::transport::TransportError;
 use fieldcase_tests::photo::{self, GPS_RATIONALS, METADATA_MARKERS};
@@ -397,6 +401,78 @@ fn every_bad_chunk_is_refused_with_its_code_and_stores_nothing() {
         .unwrap();
     assert_eq!(report.uploads_completed, 1);
     assert!(server.attachments(case)[0].complete);
+
+    // A modified phone that skips the cleaning, or names another kind of file: it may record
+    // such references, but the office keeps neither file.
+    let tampered = fieldcase_tests::raw_device(&server, "ana");
+    let sync = |request: &SyncRequest| {
+        SyncResponse::decode(
+            &tampered
+                .post(PATH_SYNC, &request.encode().unwrap())
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let first = sync(&SyncRequest::default());
+    let update = first.updates.iter().find(|u| u.case_id == case).unwrap();
+    let mut doc = CaseDoc::load(case, &update.changes, &ActorId::random()).unwrap();
+    let author = Author {
+        user: ana,
+        device: DeviceId::from_uuid(tampered.credential().device_id),
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let with_gps = photo::jpeg_with_gps(300, 200, 8);
+    let cleaned = photo::plain_jpeg(300, 200, 8);
+    let forged: Vec<(AttachmentRef, Vec<u8>)> =
+        [(MediaType::Jpeg, with_gps), (MediaType::Png, cleaned)]
+            .into_iter()
+            .map(|(media_type, bytes)| {
+                let reference = AttachmentRef {
+                    id: AttachmentId::new(),
+                    hash: ContentHash::of(&bytes),
+                    size: bytes.len() as u64,
+                    media_type,
+                    label: "forged".into(),
+                    author,
+                    added_at: now,
+                    note: None,
+                    task: None,
+                };
+                doc.add_attachment(&reference, now).unwrap();
+                (reference, bytes)
+            })
+            .collect();
+    let answer = sync(&SyncRequest {
+        cursor: first.cursor,
+        epoch: first.epoch,
+        uploads: vec![CaseChanges {
+            case_id: case,
+            changes: doc.save(),
+            heads: doc.heads(),
+        }],
+        ..SyncRequest::default()
+    });
+    assert_eq!(answer.accepted, vec![case]);
+    for (reference, bytes) in &forged {
+        let total = reference.chunk_count();
+        for (idx, chunk) in bytes.chunks(Limits::ATTACHMENT_CHUNK).enumerate() {
+            let idx = idx as u32;
+            let answer = tampered.put(&attachment_chunk_path(case, reference.id, idx), chunk);
+            if idx + 1 == total {
+                refused(
+                    answer,
+                    error_code::ATTACHMENT_REFUSED,
+                    &reference.media_type.to_string(),
+                );
+            } else {
+                answer.unwrap();
+            }
+        }
+        let status: ChunkAck =
+            serde_json::from_slice(&tampered.get(&attachment_path(case, reference.id)).unwrap())
+                .unwrap();
+        assert_eq!((status.acked, status.complete), (0, false));
+    }
 
     // A revoked phone reaches nothing.
     server.revoke(b.id());

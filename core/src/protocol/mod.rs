@@ -166,6 +166,9 @@ pub mod error_code {
     /// The chunks of an attachment did not add up to its hash: the office dropped them all, and
     /// the upload starts again from the first.
     pub const ATTACHMENT_HASH_MISMATCH: &str = "attachment_hash_mismatch";
+    /// A whole upload that is not the kind of file its reference gives, or still holds metadata
+    /// a phone removes (location, camera): the office dropped every chunk of it.
+    pub const ATTACHMENT_REFUSED: &str = "attachment_refused";
     /// The office does not hold the whole attachment yet: try again later.
     pub const ATTACHMENT_NOT_AT_OFFICE: &str = "attachment_not_at_office";
 }

@@ -39,6 +39,10 @@ pub(crate) fn refusal(e: ServerError) -> AppError {
             StatusCode::UNPROCESSABLE_ENTITY,
             error_code::ATTACHMENT_HASH_MISMATCH,
         ),
+        ServerError::AttachmentRefused(_) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            error_code::ATTACHMENT_REFUSED,
+        ),
         ServerError::AttachmentNotAtOffice => {
             (StatusCode::CONFLICT, error_code::ATTACHMENT_NOT_AT_OFFICE)
         }

@@ -245,8 +245,12 @@ pub fn put_chunk(
         )?;
         blob.received = idx + 1;
         if blob.received == total {
-            if whole(sql, vault, &blob.key, &reference).is_err() {
-                // Garbage in some chunk: drop them all, the phone starts again.
+            let refusal = match whole(sql, vault, &blob.key, &reference) {
+                Ok(bytes) => acceptable(&bytes, &reference).err(),
+                Err(_) => Some(ServerError::AttachmentHashMismatch),
+            };
+            if let Some(refusal) = refusal {
+                // Garbage in some chunk, or a file no phone of ours makes: drop every chunk.
                 sql.execute(
                     "DELETE FROM attachment_blob_chunks WHERE blob_key = ?1",
                     sql_params![blob.key.as_slice()],
@@ -255,7 +259,7 @@ pub fn put_chunk(
                     "UPDATE attachment_blobs SET received = 0 WHERE blob_key = ?1",
                     sql_params![blob.key.as_slice()],
                 )?;
-                return Ok(Err(ServerError::AttachmentHashMismatch));
+                return Ok(Err(refusal));
             }
             blob.complete = true;
         }
@@ -275,6 +279,23 @@ pub fn put_chunk(
             found.keep(vault);
             Err(e)
         }
+    }
+}
+
+/// Checks a whole upload the way the phone's own checks would have: its first bytes are of the
+/// kind its reference gives, and it holds no metadata the phone removes. A phone running
+/// fieldcase never fails this; a modified one cannot make the office keep a photo's GPS tags.
+fn acceptable(bytes: &[u8], reference: &AttachmentRef) -> Result<(), ServerError> {
+    if MediaType::sniff(bytes) != Some(reference.media_type) {
+        return Err(ServerError::AttachmentRefused(
+            "the file is not of the media type its reference gives",
+        ));
+    }
+    match fieldcase_core::media::clean(bytes.to_vec(), reference.media_type) {
+        Ok(cleaned) if cleaned == bytes => Ok(()),
+        _ => Err(ServerError::AttachmentRefused(
+            "the file holds metadata (location, camera) a phone removes before it is kept",
+        )),
     }
 }
 
