@@ -5,6 +5,8 @@
 //! written meanwhile is synced first, so notes never wait behind a photo for more than one
 //! chunk.
 
+use std::time::Duration;
+
 use crate::device::Device;
 use crate::error::{CoreError, Result};
 use crate::protocol::{ChunkAck, attachment_chunk_path, attachment_path, error_code};
@@ -60,7 +62,15 @@ struct Run<'a> {
     client: DeviceClient,
     options: TransferOptions,
     report: TransferReport,
+    /// Time spent waiting for the office's rate limit in this run.
+    throttled: Duration,
 }
+
+/// How long one run waits in all for the office's per-device rate limit before it stops.
+const MAX_THROTTLED: Duration = Duration::from_secs(60);
+/// How long it waits each time the office says this device asks too fast (the office's rate
+/// gives a request back every half second).
+const THROTTLE_WAIT: Duration = Duration::from_millis(600);
 
 impl Run<'_> {
     /// Whether the budget allows one more chunk (and counts it).
@@ -111,11 +121,30 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn status(&self, t: &Transfer) -> Result<ChunkAck> {
-        let body = self
-            .client
-            .get(&attachment_path(t.case, t.reference.id))
-            .map_err(CoreError::Network)?;
+    /// Sends one request, waiting and sending it again while the office says this device asks
+    /// too fast (its per-device rate: on a fast link a phone with many photos reaches it), up to
+    /// [`MAX_THROTTLED`] in one run; the run then stops with what was done kept.
+    fn send(
+        &mut self,
+        request: impl Fn(&DeviceClient) -> std::result::Result<Vec<u8>, TransportError>,
+    ) -> Result<Vec<u8>> {
+        loop {
+            match request(&self.client) {
+                Err(TransportError::Http { code, .. })
+                    if code == error_code::TOO_MANY_REQUESTS
+                        && self.throttled < MAX_THROTTLED =>
+                {
+                    self.throttled += THROTTLE_WAIT;
+                    std::thread::sleep(THROTTLE_WAIT);
+                }
+                other => return other.map_err(CoreError::Network),
+            }
+        }
+    }
+
+    fn status(&mut self, t: &Transfer) -> Result<ChunkAck> {
+        let path = attachment_path(t.case, t.reference.id);
+        let body = self.send(|c| c.get(&path))?;
         ack(&body)
     }
 
@@ -139,7 +168,7 @@ impl Run<'_> {
             self.notes_first()?;
             let chunk = store.attachment_chunk(id, state.acked)?;
             let path = attachment_chunk_path(t.case, id, state.acked);
-            match self.client.put(&path, &chunk).map_err(CoreError::Network) {
+            match self.send(|c| c.put(&path, &chunk)) {
                 Ok(body) => {
                     self.report.chunks_sent += 1;
                     state = ack(&body)?;
@@ -166,7 +195,7 @@ impl Run<'_> {
             }
             self.notes_first()?;
             let path = attachment_chunk_path(t.case, t.reference.id, idx);
-            let bytes = match self.client.get(&path).map_err(CoreError::Network) {
+            let bytes = match self.send(|c| c.get(&path)) {
                 Ok(bytes) => bytes,
                 Err(e) if code(&e) == Some(error_code::ATTACHMENT_NOT_AT_OFFICE) => {
                     return Ok(false);
@@ -194,6 +223,7 @@ impl Device {
             client: self.client()?,
             options,
             report: TransferReport::default(),
+            throttled: Duration::ZERO,
         };
         for t in &uploads {
             let done = run.upload(t);
