@@ -116,6 +116,7 @@ impl From<CoreError> for FieldcaseError {
             CoreError::NoteNotFound => not_found("note"),
             CoreError::TaskNotFound => not_found("task"),
             CoreError::ChecklistItemNotFound => not_found("checklist item"),
+            CoreError::GoalNotFound => not_found("goal"),
             CoreError::KeyProvider(message) => F::Keystore { detail: message },
             CoreError::Network(t) => from_transport(t),
             CoreError::RevokedAndWiped => F::RevokedAndWiped,

@@ -60,6 +60,13 @@ pub enum ValidationError {
         /// Which field.
         field: &'static str,
     },
+    /// Fields that do not go together (an industry without labour exploitation, a reason for
+    /// closure on an open case).
+    #[error("{rule}")]
+    Inconsistent {
+        /// The rule broken.
+        rule: &'static str,
+    },
     /// A date or time outside the years 1900 to 2199 ([`super::Limits::EARLIEST_TIME`],
     /// [`super::Limits::LATEST_TIME`]).
     #[error("{field} is outside the years 1900 to 2199")]
