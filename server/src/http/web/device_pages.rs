@@ -33,7 +33,7 @@ pub(super) async fn devices(State(state): State<AppState>, user: WebUser) -> Pag
                 th { (l.t(Msg::LastSync)) } th { (l.t(Msg::LeaseExpiry)) } th { (l.t(Msg::Receipts)) } th {}
             } }
             tbody { @for d in &rows { tr data-device=(d.device_id) {
-                td { (d.user_name) " (" (d.role.as_str()) ")" }
+                td { (d.user_name) " (" (l.v(d.role)) ")" }
                 td { code title=(d.device_id) { (short(&d.device_id.to_string())) } }
                 td.state {
                     @if d.status == DeviceStatus::Active && d.confirmed_at.is_none() {
@@ -44,7 +44,7 @@ pub(super) async fn devices(State(state): State<AppState>, user: WebUser) -> Pag
                                 input name="fingerprint" required maxlength="40" autocomplete="off"; }
                             button type="submit" { (l.t(Msg::Confirm)) }
                         }
-                    } @else { (d.status.as_str()) }
+                    } @else { (l.v(d.status)) }
                     @if let Some(at) = d.revoked_at { br; small { (belgrade_unix(Some(at))) } } }
                 td { code.fingerprint { (d.fingerprint) } }
                 td { (belgrade_unix(d.last_sync_at)) }
@@ -181,7 +181,7 @@ pub(super) async fn quarantine_show(
             @if !tasks.is_empty() {
                 h2 { (l.t(title)) }
                 ul id=(id) { @for t in tasks {
-                    li { time { (belgrade(t.scheduled_at)) } " · " (for_page(&t.purpose)) " — " (for_page(&t.office_name)) " · " (t.status.as_str()) }
+                    li { time { (belgrade(t.scheduled_at)) } " · " (for_page(&t.purpose)) " — " (for_page(&t.office_name)) " · " (l.v(t.status)) }
                 } }
             }
         }

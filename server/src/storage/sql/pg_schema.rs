@@ -60,6 +60,10 @@ pub const PG_MIGRATIONS: &[(&str, &str)] = &[
         "012_device_epoch",
         include_str!("../../../migrations/postgres/012_device_epoch.sql"),
     ),
+    (
+        "015_case_erasure",
+        include_str!("../../../migrations/postgres/015_case_erasure.sql"),
+    ),
 ];
 
 /// The advisory lock key that serialises migrations (the bytes of "fcmigrat"); distinct from

@@ -56,6 +56,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "012_device_epoch",
         include_str!("../../../migrations/012_device_epoch.sql"),
     ),
+    (
+        "015_case_erasure",
+        include_str!("../../../migrations/015_case_erasure.sql"),
+    ),
 ];
 
 /// File name of the database inside the data folder.
