@@ -26,6 +26,9 @@ pub const DEFAULT_DATA_DIR: &str = "./fieldcase-data";
 /// Default HTTPS address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
 
+/// The office's time zone when the file names none (`office_time_zone`).
+pub const DEFAULT_TIME_ZONE: &str = "Europe/Belgrade";
+
 /// Contents of the configuration file; every field is optional.
 #[derive(Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]

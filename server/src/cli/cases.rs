@@ -268,7 +268,15 @@ pub fn run(office: &Office, command: CaseCommand, out: &mut impl Write) -> Resul
             let case = case.parse().context("case id")?;
             let reason = reason.parse().context("reason")?;
             db.write(|sql| {
-                plan::set_lifecycle(sql, vault, case, CaseStatus::Closed, Some(reason), None, now)
+                plan::set_lifecycle(
+                    sql,
+                    vault,
+                    case,
+                    CaseStatus::Closed,
+                    Some(reason),
+                    None,
+                    now,
+                )
             })?
             .keep(vault);
             writeln!(out, "closed")?;

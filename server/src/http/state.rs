@@ -95,7 +95,7 @@ impl Default for Limits {
             office_retention: Duration::from_secs(
                 crate::office::retention::DEFAULT_OFFICE_RETENTION_DAYS * 24 * 3600,
             ),
-            office_time_zone: crate::http::web::i18n::DEFAULT_TIME_ZONE,
+            office_time_zone: crate::config::DEFAULT_TIME_ZONE,
             pg_connections: DEFAULT_PG_CONNECTIONS,
             cached_operations: crate::storage::case_docs::CACHE_OPS,
         }

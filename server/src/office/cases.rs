@@ -151,10 +151,27 @@ pub fn set_assigned(
     assigned: bool,
     now: i64,
 ) -> Result<WithDocs<()>, ServerError> {
+    set_assigned_by(sql, vault, case, user, assigned, None, now)
+}
+
+/// [`set_assigned`] for `by`, the person at the office who decided (named in the case's
+/// history).
+pub fn set_assigned_by(
+    sql: &mut dyn Sql,
+    vault: &CaseVault,
+    case: CaseId,
+    user: UserId,
+    assigned: bool,
+    by: Option<&Uuid>,
+    now: i64,
+) -> Result<WithDocs<()>, ServerError> {
     if assigned && !user_is_active(sql, user)? {
         return Err(ServerError::UnknownUser);
     }
     let mut loaded = load_doc(sql, vault, case)?;
+    loaded
+        .doc
+        .set_on_behalf_of(by.map(|u| UserId::from_uuid(*u)));
     loaded
         .doc
         .set_assigned(vault.office, user, assigned, at(now))?;

@@ -120,6 +120,10 @@ pub fn resolve(
     }
     let at = time::OffsetDateTime::from_unix_timestamp(now)
         .map_err(|_| ServerError::Internal("clock out of range"))?;
+    // The case's history names the case manager who decided.
+    loaded
+        .doc
+        .set_on_behalf_of(by.map(|u| fieldcase_core::ids::UserId::from_uuid(*u)));
     loaded
         .doc
         .resolve_conflict_on(vault.office, on, field, value, at)?;

@@ -82,7 +82,10 @@ pub fn edit(
         }
         PlanEdit::UpdateGoal(goal, update) => {
             let done = loaded.doc.update_goal(office, *goal, update, at(now));
-            (action::GOAL_CHANGED, done.map(|()| format!("{case}/{goal}")))
+            (
+                action::GOAL_CHANGED,
+                done.map(|()| format!("{case}/{goal}")),
+            )
         }
         PlanEdit::AddService(service) => {
             let id = loaded.doc.add_service(office, service, at(now));

@@ -145,7 +145,10 @@ pub fn erase(
         .query_row("SELECT team_id FROM cases WHERE id = ?1", sql_params![&id])?
         .get(0)?;
     let closed_at: Option<i64> = sql
-        .query_row("SELECT closed_at FROM cases WHERE id = ?1", sql_params![&id])?
+        .query_row(
+            "SELECT closed_at FROM cases WHERE id = ?1",
+            sql_params![&id],
+        )?
         .get(0)?;
     let closed_year = closed_at
         .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())

@@ -160,8 +160,9 @@ fn bundles() -> &'static [Bundle; 3] {
     static BUNDLES: OnceLock<[Bundle; 3]> = OnceLock::new();
     BUNDLES.get_or_init(|| {
         SOURCES.map(|(lang, source)| {
-            let lang: unic_langid::LanguageIdentifier =
-                lang.parse().unwrap_or_else(|_| unic_langid::LanguageIdentifier::default());
+            let lang: unic_langid::LanguageIdentifier = lang
+                .parse()
+                .unwrap_or_else(|_| unic_langid::LanguageIdentifier::default());
             let mut bundle = FluentBundle::new_concurrent(vec![lang]);
             // HTML pages: no Unicode isolation marks around placeables.
             bundle.set_use_isolating(false);
@@ -189,7 +190,9 @@ fn texts() -> &'static [HashMap<&'static str, &'static str>; 3] {
                     continue;
                 };
                 let mut errors = Vec::new();
-                let text = bundle.format_pattern(pattern, None, &mut errors).into_owned();
+                let text = bundle
+                    .format_pattern(pattern, None, &mut errors)
+                    .into_owned();
                 out.insert(id, &*Box::leak(text.into_boxed_str()));
             }
             out
@@ -517,8 +520,7 @@ messages! {
     Erased => "erased",
 }
 
-/// The time zone of the office when none is configured.
-pub const DEFAULT_TIME_ZONE: &str = "Europe/Belgrade";
+pub use crate::config::DEFAULT_TIME_ZONE;
 
 /// The office's time zone, checked once at start-up ([`OfficeZone::get`]).
 #[derive(Debug, Clone)]
@@ -763,7 +765,9 @@ mod tests {
     #[test]
     fn serbian_plurals_come_from_the_plural_rules() {
         let forms = |l: Lang| -> Vec<String> {
-            [1, 2, 5, 11, 21, 22, 25].map(|n| l.count("notes-count", n)).to_vec()
+            [1, 2, 5, 11, 21, 22, 25]
+                .map(|n| l.count("notes-count", n))
+                .to_vec()
         };
         assert_eq!(
             forms(Lang::SrLatn),
@@ -787,11 +791,17 @@ mod tests {
     #[test]
     fn the_office_zone_comes_from_the_tz_database() {
         let tokyo = OfficeZone::get("Asia/Tokyo").unwrap();
-        assert_eq!(tokyo.show(datetime!(2026-07-15 12:00 UTC)), "2026-07-15 21:00");
+        assert_eq!(
+            tokyo.show(datetime!(2026-07-15 12:00 UTC)),
+            "2026-07-15 21:00"
+        );
         assert!(OfficeZone::get("Mars/Olympus_Mons").is_none());
         let ny = OfficeZone::get("America/New_York").unwrap();
         assert_eq!(
-            ny.instant(time::macros::date!(2026 - 07 - 01), time::macros::time!(10:00)),
+            ny.instant(
+                time::macros::date!(2026 - 07 - 01),
+                time::macros::time!(10:00)
+            ),
             datetime!(2026-07-01 14:00 UTC)
         );
     }

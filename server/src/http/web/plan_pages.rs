@@ -11,9 +11,9 @@ use axum::response::{IntoResponse, Redirect};
 use fieldcase_core::document::HistoryEntry;
 use fieldcase_core::ids::{CaseId, GoalId, UserId};
 use fieldcase_core::model::{
-    AssistanceTag, Case, CaseStatus, ClientProfile, ClosureReason, ConsentStatus,
-    ExploitationType, Gender, GoalStatus, GoalUpdate, HtcdsStatus, LabourIndustry,
-    MeansOfControl, NewCase, NewGoal, NewReview, NewService, RecruitmentMethod,
+    AssistanceTag, Case, CaseStatus, ClientProfile, ClosureReason, ConsentStatus, ExploitationType,
+    Gender, GoalStatus, GoalUpdate, HtcdsStatus, LabourIndustry, MeansOfControl, NewCase, NewGoal,
+    NewReview, NewService, RecruitmentMethod,
 };
 use fieldcase_core::protocol::Role;
 use maud::{Markup, html};
@@ -64,12 +64,9 @@ fn parse_all<T: std::str::FromStr>(form: &Fields, key: &str) -> Result<Vec<T>, W
 fn date(form: &Fields, key: &str) -> Result<Option<time::Date>, WebError> {
     match one(form, key) {
         "" => Ok(None),
-        v => time::Date::parse(
-            v,
-            time::macros::format_description!("[year]-[month]-[day]"),
-        )
-        .map(Some)
-        .map_err(|_| bad(key)),
+        v => time::Date::parse(v, time::macros::format_description!("[year]-[month]-[day]"))
+            .map(Some)
+            .map_err(|_| bad(key)),
     }
 }
 
@@ -509,7 +506,8 @@ pub(super) async fn assign(
         .db()
         .call_write(move |sql| {
             access::require_change(sql, who, case)?;
-            let done = cases::set_assigned(sql, &vault, case, worker, assigned, now)?;
+            let done =
+                cases::set_assigned_by(sql, &vault, case, worker, assigned, Some(&who.id), now)?;
             crate::office::audit::record_detail(
                 sql,
                 now,
