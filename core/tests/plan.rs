@@ -58,7 +58,9 @@ fn goal(text: &str) -> NewGoal {
 fn goals_services_and_reviews_are_written_validated_and_read_back() {
     let (mut doc, office) = base();
     let t = datetime!(2026-11-24 09:00 UTC);
-    let id = doc.add_goal(office, &goal("Temporary residence permit"), t).unwrap();
+    let id = doc
+        .add_goal(office, &goal("Temporary residence permit"), t)
+        .unwrap();
     let plan = doc.plan().unwrap();
     assert_eq!(plan.goals.len(), 1);
     assert_eq!(plan.goals[0].status, GoalStatus::Planned);
@@ -77,7 +79,9 @@ fn goals_services_and_reviews_are_written_validated_and_read_back() {
     };
     assert!(doc.add_goal(office, &far, t).is_err());
 
-    let note = doc.add_note(office, &note("Lawyer met the client."), t).unwrap();
+    let note = doc
+        .add_note(office, &note("Lawyer met the client."), t)
+        .unwrap();
     let service = NewService {
         area: AssistanceTag::Legal,
         description: "Lawyer at the hearing".into(),
@@ -246,7 +250,10 @@ fn the_profile_is_optional_field_by_field_validated_and_merges_field_by_field() 
         &ClientProfile {
             exploitation: vec![ExploitationType::Labour, ExploitationType::Sexual],
             labour_industry: Some(LabourIndustry::Agriculture),
-            means_of_control: vec![MeansOfControl::DebtBondage, MeansOfControl::WithholdsDocuments],
+            means_of_control: vec![
+                MeansOfControl::DebtBondage,
+                MeansOfControl::WithholdsDocuments,
+            ],
             ..Default::default()
         },
         t,

@@ -39,8 +39,8 @@ use super::read::{Fields, child, format_date, format_time, key_set, parse_date};
 use crate::error::{CoreError, Result};
 use crate::ids::{GoalId, NoteId, ReviewId, ServiceId, TaskId};
 use crate::model::{
-    Author, ClientProfile, ExploitationType, Goal, GoalUpdate, MeansOfControl, NewGoal,
-    NewReview, NewService, Plan, PlanReview, Service, date_in_range, time_in_range,
+    Author, ClientProfile, ExploitationType, Goal, GoalUpdate, MeansOfControl, NewGoal, NewReview,
+    NewService, Plan, PlanReview, Service, date_in_range, time_in_range,
 };
 
 /// Root keys of the plan's maps.
@@ -268,7 +268,12 @@ impl CaseDoc {
     }
 
     /// Sets a goal of the plan; returns its id. It starts as planned.
-    pub fn add_goal(&mut self, author: Author, new: &NewGoal, now: OffsetDateTime) -> Result<GoalId> {
+    pub fn add_goal(
+        &mut self,
+        author: Author,
+        new: &NewGoal,
+        now: OffsetDateTime,
+    ) -> Result<GoalId> {
         new.validate()?;
         let id = GoalId::new();
         let target = new.target_date.map(format_date).transpose()?;
@@ -279,7 +284,12 @@ impl CaseDoc {
                 .map_err(am)?;
             put_str(d, &goal, "area", new.area.as_str())?;
             put_str(d, &goal, "description", &new.description)?;
-            put_str(d, &goal, "status", crate::model::GoalStatus::Planned.as_str())?;
+            put_str(
+                d,
+                &goal,
+                "status",
+                crate::model::GoalStatus::Planned.as_str(),
+            )?;
             if let Some(t) = &target {
                 put_str(d, &goal, "target_date", t)?;
             }
@@ -380,7 +390,12 @@ impl CaseDoc {
                 .put_object(&reviews, id.to_string(), ObjType::Map)
                 .map_err(am)?;
             put_str(d, &r, "reviewed_on", &on)?;
-            put_str(d, &r, "reviewer", &new.reviewer.unwrap_or(author.user).to_string())?;
+            put_str(
+                d,
+                &r,
+                "reviewer",
+                &new.reviewer.unwrap_or(author.user).to_string(),
+            )?;
             put_str(d, &r, "summary", &new.summary)?;
             put_str(d, &r, "recorded_at", &format_time(now)?)
         })?;

@@ -5,8 +5,8 @@ use time::OffsetDateTime;
 
 use super::validation::{at_most, required_text, time_in_range};
 use super::{
-    CaseStatus, ClientProfile, Plan, ConsentStatus, LegalStatus, Limits, OfficeKind, RiskLevel, Task, TaskStatus,
-    ValidationError, VisitNote,
+    CaseStatus, ClientProfile, ConsentStatus, LegalStatus, Limits, OfficeKind, Plan, RiskLevel,
+    Task, TaskStatus, ValidationError, VisitNote,
 };
 use crate::ids::{CaseId, TaskId, UserId};
 

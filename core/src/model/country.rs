@@ -86,7 +86,10 @@ mod tests {
 
     #[test]
     fn assigned_codes_only() {
-        assert_eq!("rs".parse::<Country>().map(|c| c.to_string()), Ok("RS".to_owned()));
+        assert_eq!(
+            "rs".parse::<Country>().map(|c| c.to_string()),
+            Ok("RS".to_owned())
+        );
         assert!("XK".parse::<Country>().is_err(), "user-assigned, not ISO");
         assert!("YU".parse::<Country>().is_err(), "withdrawn");
         assert!("SRB".parse::<Country>().is_err());

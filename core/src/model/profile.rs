@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ClosureReason, Country, ExploitationType, Gender, HtcdsStatus, LabourIndustry,
-    MeansOfControl, RecruitmentMethod, ValidationError,
+    ClosureReason, Country, ExploitationType, Gender, HtcdsStatus, LabourIndustry, MeansOfControl,
+    RecruitmentMethod, ValidationError,
 };
 
 /// The client's profile, every field optional.
