@@ -264,7 +264,14 @@ fn an_admin_adds_a_user_whose_phone_enrolls_with_the_code_shown_and_reads_the_au
                 .get::<Vec<u8>>(0)
         });
         assert_eq!(head.trim(), hex::encode(entries));
-        for action in ["user_added", "web_login", "device_enrolled"] {
+        // Each action by its label, with the name the command line prints beside it.
+        for action in [
+            "user_added",
+            "корисник додат",
+            "web_login",
+            "device_enrolled",
+            "уређај пријављен",
+        ] {
             assert!(
                 text.contains(action),
                 "{action} missing from the audit page: {text}"

@@ -19,9 +19,14 @@ use crate::model::{Author, VisitNote};
 use crate::protocol::TIMESTAMP_WINDOW_SECS;
 use time::OffsetDateTime;
 
-/// The notes of a document by key, as the hub compares them before and after an upload (`None`
-/// for a key that does not hold a readable note).
-pub type NoteSnapshot = BTreeMap<String, Option<VisitNote>>;
+/// The notes of a document by key (`None` for a key that does not hold a readable note), and who
+/// each entry of its recovery plan names as its author, as the hub compares them before and
+/// after an upload.
+#[derive(Debug, Clone, Default)]
+pub struct NoteSnapshot {
+    notes: BTreeMap<String, Option<VisitNote>>,
+    plan: BTreeMap<String, super::plan::Attribution>,
+}
 
 fn refuse(why: &'static str) -> CoreError {
     CoreError::Document(why)
@@ -82,6 +87,43 @@ fn check_changed(
     Ok(())
 }
 
+/// The recovery plan's rules for an upload: no goal, service or review disappears or changes
+/// whom it names as its author or when it was recorded, and every new one names the uploader
+/// (a review names her as its reviewer).
+fn check_plan(
+    before: &BTreeMap<String, super::plan::Attribution>,
+    after: &BTreeMap<String, super::plan::Attribution>,
+    author: Author,
+) -> Result<()> {
+    for (key, old) in before {
+        match after.get(key) {
+            None => return Err(refuse("an upload deletes an entry of the recovery plan")),
+            Some(new) if new != old => {
+                return Err(refuse(
+                    "an upload changes who recorded an entry of the recovery plan, or when",
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    for (key, new) in after {
+        if before.contains_key(key) {
+            continue;
+        }
+        match new {
+            Some((user, device, _))
+                if *user == author.user && device.is_none_or(|d| d == author.device) => {}
+            Some(_) => {
+                return Err(refuse(
+                    "a new entry of the recovery plan names another author than the uploader",
+                ));
+            }
+            None => return Err(refuse("a new entry of the recovery plan does not read")),
+        }
+    }
+    Ok(())
+}
+
 impl CaseDoc {
     /// The keys of the notes the document held at `heads` (none if it lacks those heads).
     pub fn note_keys_at(&mut self, heads: &[ChangeHash]) -> BTreeSet<String> {
@@ -98,16 +140,22 @@ impl CaseDoc {
 
     /// Every note by key, read for [`CaseDoc::check_authorship`].
     pub fn note_snapshot(&self) -> NoteSnapshot {
+        let plan = self.plan_attributions();
         let Some(notes) = self.notes_obj() else {
-            return NoteSnapshot::new();
+            return NoteSnapshot {
+                notes: BTreeMap::new(),
+                plan,
+            };
         };
-        self.doc
+        let notes = self
+            .doc
             .keys(&notes)
             .map(|key| {
                 let note = key.parse::<NoteId>().ok().and_then(|id| self.note(id).ok());
                 (key, note)
             })
-            .collect()
+            .collect();
+        NoteSnapshot { notes, plan }
     }
 
     /// Checks the changes made since `before` against `author`, the device that uploaded them,
@@ -136,7 +184,9 @@ impl CaseDoc {
                 ));
             }
         }
-        let after = self.note_snapshot();
+        let snapshot = self.note_snapshot();
+        check_plan(&notes_before.plan, &snapshot.plan, author)?;
+        let (notes_before, after) = (&notes_before.notes, snapshot.notes);
         for (key, old) in notes_before {
             match (old, after.get(key)) {
                 (_, None) => return Err(refuse("an upload deletes a note")),

@@ -96,20 +96,18 @@ fn author(f: &Fields<'_>, user: &str, device: &str) -> Option<Author> {
     })
 }
 
+/// A date of an entry, if it parses and lies in the range a record may hold.
 fn date_field(f: &Fields<'_>, key: &str) -> Option<Date> {
     let d = parse_date(&f.str(key)?).ok()?;
-    date_in_range(key_name(key), d).ok()?;
+    date_in_range("a date of the plan", d).ok()?;
     Some(d)
 }
 
+/// A time of an entry, if it parses and lies in the range a record may hold.
 fn time_field(f: &Fields<'_>, key: &str) -> Option<OffsetDateTime> {
     let t = f.time(key).ok()?;
-    time_in_range(key_name(key), t).ok()?;
+    time_in_range("a time of the plan", t).ok()?;
     Some(t)
-}
-
-fn key_name(_: &str) -> &'static str {
-    "a date of the plan"
 }
 
 fn read_goal(doc: &AutoCommit, id: GoalId, obj: &ObjId) -> Option<Goal> {
@@ -535,6 +533,56 @@ impl CaseDoc {
                 })
             })
             .collect()
+    }
+}
+
+/// Who an entry of the plan names as its author, and the fields of it that must never change
+/// (for the hub's authorship check): `None` for an entry that does not read.
+pub(crate) type Attribution = Option<(crate::ids::UserId, Option<crate::ids::DeviceId>, String)>;
+
+impl CaseDoc {
+    /// Every goal, service and review (`goal:ID`, `service:ID`, `review:ID`) with whom it names
+    /// as its author and when.
+    pub(crate) fn plan_attributions(&self) -> BTreeMap<String, Attribution> {
+        let doc = self.inner();
+        let mut out = BTreeMap::new();
+        for (k, obj) in entries(doc, "goals") {
+            let a = k
+                .parse()
+                .ok()
+                .and_then(|id| read_goal(doc, id, &obj))
+                .map(|g| {
+                    let at = format!("{}", g.created_at.unix_timestamp());
+                    (g.created_by.user, Some(g.created_by.device), at)
+                });
+            out.insert(format!("goal:{k}"), a);
+        }
+        for (k, obj) in entries(doc, "services") {
+            let a = k
+                .parse()
+                .ok()
+                .and_then(|id| read_service(doc, id, &obj))
+                .map(|s| {
+                    let at = format!("{}", s.recorded_at.unix_timestamp());
+                    (s.recorded_by.user, Some(s.recorded_by.device), at)
+                });
+            out.insert(format!("service:{k}"), a);
+        }
+        for (k, obj) in entries(doc, "reviews") {
+            let a = k
+                .parse()
+                .ok()
+                .and_then(|id| read_review(doc, id, &obj))
+                .map(|r| {
+                    (
+                        r.reviewer,
+                        None,
+                        format!("{}", r.recorded_at.unix_timestamp()),
+                    )
+                });
+            out.insert(format!("review:{k}"), a);
+        }
+        out
     }
 }
 

@@ -288,7 +288,7 @@ pub(super) async fn audit(State(state): State<AppState>, user: WebUser) -> Page 
             tbody { @for e in &entries { tr {
                 td { (e.seq) }
                 td { (belgrade_unix(Some(e.at))) }
-                td { (e.action) }
+                td { @if let Some(label) = l.label("audit-action", &e.action) { (label) " " } code.action { (e.action) } }
                 td { code { (e.user_id.as_deref().map(short).unwrap_or_default()) } }
                 td { code { (e.device_id.as_deref().map(short).unwrap_or_default()) } }
                 td { (e.detail.as_deref().unwrap_or("")) }

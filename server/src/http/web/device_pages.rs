@@ -160,11 +160,11 @@ pub(super) async fn quarantine_show(
     let l = user.lang;
     let body = html! {
         p { (l.t(Msg::Received)) ": " (belgrade_unix(Some(preview.entry.received_at)))
-            " · " (l.t(Msg::Decision)) ": " (preview.entry.decision.as_deref().unwrap_or(l.t(Msg::Waiting))) }
+            " · " (l.t(Msg::Decision)) ": " (preview.entry.decision.as_deref().map(|d| l.label("quarantine-decision", d).unwrap_or(d)).unwrap_or(l.t(Msg::Waiting))) }
         @if !preview.fields.is_empty() {
             h2 { (l.t(Msg::FieldsChanged)) }
             ul #fields { @for f in &preview.fields {
-                li { strong { (f.field) } ": " (for_page(&f.before)) " → " (for_page(&f.after)) }
+                li { strong title=(f.field) { (l.label("conflict-field", &f.field).unwrap_or(&f.field)) } ": " (field_value(l, &f.field, &f.before)) " → " (field_value(l, &f.field, &f.after)) }
             } }
         }
         @for (title, id, notes) in [(Msg::NotesAdded, "notes", &preview.notes), (Msg::NotesDeleted, "deleted-notes", &preview.deleted_notes)] {
@@ -224,4 +224,18 @@ pub(super) async fn quarantine_decide(
         .await?
         .keep(state.vault());
     Ok(Redirect::to(&format!("/quarantine/{id}")).into_response())
+}
+
+/// A value of a case's own field as the quarantine preview shows it: its label where the field
+/// has a vocabulary (consent, risk level, legal status, status), else the text.
+fn field_value(l: super::i18n::Lang, field: &str, value: &str) -> String {
+    let vocabulary = match field {
+        "consent" => "consent",
+        "risk_level" => "risk-level",
+        "legal_status" => "legal-status",
+        "status" => "case-status",
+        _ => return for_page(value),
+    };
+    l.label(vocabulary, value)
+        .map_or_else(|| for_page(value), str::to_owned)
 }

@@ -115,6 +115,17 @@ impl Lang {
             .unwrap_or("?")
     }
 
+    /// The label of `value` of the vocabulary `field`, if the translations have one (for
+    /// names that may come from elsewhere, such as an older audit log's actions).
+    pub fn label(self, field: &str, value: &str) -> Option<&'static str> {
+        let id = format!("vocab-{field}-{}", value.replace(['_', '.'], "-"));
+        let tables = texts();
+        tables[self.index()]
+            .get(id.as_str())
+            .or_else(|| tables[0].get(id.as_str()))
+            .copied()
+    }
+
     /// The label of a value of one of core's vocabularies.
     pub fn v<V: Vocab>(self, value: V) -> &'static str {
         self.value(V::FIELD, value.name())
@@ -310,6 +321,64 @@ pub(crate) const CONFLICT_FIELDS: &[&str] = &[
     "description",
     "target_date",
     "area",
+];
+/// The actions the office writes to its audit log, each with a label.
+#[cfg(test)]
+pub(crate) const AUDIT_ACTIONS: &[&str] = &[
+    "backup_taken",
+    "case_assigned",
+    "case_assigned_web",
+    "case_break_glass",
+    "case_closed",
+    "case_created",
+    "case_erased",
+    "case_list_read",
+    "case_moved",
+    "case_opened_web",
+    "case_purged",
+    "case_put_on_hold",
+    "case_read",
+    "case_read_cli",
+    "case_read_conflicts",
+    "case_read_live",
+    "case_read_quarantine",
+    "case_read_timeline",
+    "case_recovered",
+    "case_reopened",
+    "case_status_open",
+    "case_status_on_hold",
+    "case_status_closed",
+    "case_unassigned",
+    "case_unassigned_web",
+    "conflict_resolved",
+    "device_confirmed",
+    "device_enrolled",
+    "device_revoked",
+    "device_started_over",
+    "enrollment_code_issued",
+    "office_restored",
+    "plan_goal_added",
+    "plan_goal_changed",
+    "plan_reviewed",
+    "plan_service_added",
+    "profile_changed",
+    "quarantine_held",
+    "quarantine_released",
+    "quarantine_discarded",
+    "task_added",
+    "task_added_web",
+    "team_created",
+    "team_joined",
+    "team_left",
+    "tls_next_prepared",
+    "tls_rotated",
+    "user_added",
+    "user_deactivated",
+    "user_role_changed",
+    "web_login",
+    "web_login_failed",
+    "web_logout",
+    "web_password_set",
 ];
 #[cfg(test)]
 pub(crate) const HISTORY_ACTIONS: &[&str] = &[
@@ -732,6 +801,8 @@ mod tests {
                 ("device-status", vec!["active", "revoked"]),
                 ("conflict-field", CONFLICT_FIELDS.to_vec()),
                 ("history", HISTORY_ACTIONS.to_vec()),
+                ("audit-action", AUDIT_ACTIONS.to_vec()),
+                ("quarantine-decision", vec!["released", "discarded"]),
             ] {
                 for name in names {
                     if lang.value(field, name) == "?" {
