@@ -13,7 +13,7 @@
 //!                        body: Text, tags: { tag: true }, task } }
 //! tasks:    { task_id: { purpose, office_kind, office_name, office_address, scheduled_at,
 //!                        time_zone, assignees: { user_id: true }, status, outcome, follow_up,
-//!                        checklist: { item_id: { label, done } } } }
+//!                        checklist: { item_id: { pos, label, done } } } }
 //! goals, services, reviews: the recovery plan; profile.*: the client profile (see `plan`)
 //! ```
 //!

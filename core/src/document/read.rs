@@ -260,13 +260,23 @@ impl CaseDoc {
         let mut checklist = Vec::new();
         if let Some(list) = f.child("checklist", ObjType::Map) {
             let items = Fields::of(doc, &list);
-            let mut ids: Vec<(ChecklistItemId, &ObjId)> = items
+            let mut ids: Vec<(u64, ChecklistItemId, Fields<'_>)> = items
                 .children(ObjType::Map)
-                .filter_map(|(k, item)| Some((k.parse().ok()?, item)))
+                .filter_map(|(k, item)| {
+                    let fields = Fields::of(doc, item);
+                    // Items from before their place was kept go last, by id.
+                    let pos = match fields.value("pos") {
+                        Some((ValueRef::Scalar(ScalarValueRef::Uint(p)), _)) => *p,
+                        Some((ValueRef::Scalar(ScalarValueRef::Int(p)), _)) => {
+                            u64::try_from(*p).unwrap_or(u64::MAX)
+                        }
+                        _ => u64::MAX,
+                    };
+                    Some((pos, k.parse().ok()?, fields))
+                })
                 .collect();
-            ids.sort_by_key(|(id, _)| *id);
-            for (item_id, item) in ids {
-                let item = Fields::of(doc, item);
+            ids.sort_by_key(|(pos, id, _)| (*pos, *id));
+            for (_, item_id, item) in ids {
                 checklist.push(ChecklistItem {
                     id: item_id,
                     label: item.required_str("label")?,

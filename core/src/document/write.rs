@@ -440,9 +440,13 @@ fn touch(d: &mut AutoCommit, now: OffsetDateTime) -> Result<()> {
 
 fn add_item(d: &mut AutoCommit, list: &ObjId, label: &str) -> Result<ChecklistItemId> {
     let id = ChecklistItemId::new();
+    // Where it goes in the list: ids are random, so the order items were added in is kept
+    // here (items added concurrently on two phones share a place and follow their ids).
+    let pos = d.length(list) as u64;
     let item = d
         .put_object(list, id.to_string(), ObjType::Map)
         .map_err(am)?;
+    d.put(&item, "pos", pos).map_err(am)?;
     d.put(&item, "label", label).map_err(am)?;
     d.put(&item, "done", false).map_err(am)?;
     Ok(id)
