@@ -52,12 +52,12 @@ impl ClientProfile {
     /// beside labour exploitation, a reason for closure only on a closed case, lists without
     /// repeats and within their vocabularies' sizes.
     pub fn validate(&self, this_year: i32) -> Result<(), ValidationError> {
-        if let Some(y) = self.birth_year {
-            if !(Self::EARLIEST_BIRTH_YEAR..=this_year).contains(&y) {
-                return Err(ValidationError::TimeOutOfRange {
-                    field: "year of birth",
-                });
-            }
+        if let Some(y) = self.birth_year
+            && !(Self::EARLIEST_BIRTH_YEAR..=this_year).contains(&y)
+        {
+            return Err(ValidationError::TimeOutOfRange {
+                field: "year of birth",
+            });
         }
         if self.labour_industry.is_some() && !self.exploitation.contains(&ExploitationType::Labour)
         {

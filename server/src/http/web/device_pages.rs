@@ -164,7 +164,7 @@ pub(super) async fn quarantine_show(
         @if !preview.fields.is_empty() {
             h2 { (l.t(Msg::FieldsChanged)) }
             ul #fields { @for f in &preview.fields {
-                li { strong title=(f.field) { (l.label("conflict-field", &f.field).unwrap_or(&f.field)) } ": " (field_value(l, &f.field, &f.before)) " → " (field_value(l, &f.field, &f.after)) }
+                li { strong title=(f.field) { (l.label("conflict-field", f.field).unwrap_or(f.field)) } ": " (field_value(l, f.field, &f.before)) " → " (field_value(l, f.field, &f.after)) }
             } }
         }
         @for (title, id, notes) in [(Msg::NotesAdded, "notes", &preview.notes), (Msg::NotesDeleted, "deleted-notes", &preview.deleted_notes)] {

@@ -860,6 +860,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::unwrap_used)]
     fn the_office_zone_comes_from_the_tz_database() {
         let tokyo = OfficeZone::get("Asia/Tokyo").unwrap();
         assert_eq!(
