@@ -11,6 +11,8 @@
 //! admin confirmed the key fingerprint it shows), `revoke DEVICE-ID` (as `admin revoke` does),
 //! `rotate` (as `admin tls prepare`, `admin tls rotate --force` and a restart on the same
 //! address do: the server presents a new certificate, whose fingerprint it answers),
+//! `photo SEED` (a JPEG a camera app would write, with EXIF GPS and make tags, an XMP place and a
+//! comment, as `jpeg_base64`),
 //! `offline`, `online`, `quit`. It stops at `quit`
 //! or at the end of stdin.
 //!
@@ -94,6 +96,12 @@ fn main() -> Res<()> {
                 server.shutdown()?;
                 server = Server::start(dir.path(), addr)?;
                 json!({ "fingerprint": tls.fingerprint().to_hex() })
+            }
+            (Some("photo"), seed) => {
+                use base64::Engine;
+                let seed = seed.and_then(|s| s.parse().ok()).unwrap_or(1);
+                let jpeg = fieldcase_tests::photo::jpeg_with_gps(320, 240, seed);
+                json!({ "jpeg_base64": base64::engine::general_purpose::STANDARD.encode(jpeg) })
             }
             (Some("offline"), _) => {
                 proxy.set_online(false);

@@ -47,7 +47,7 @@ impl DeviceOptions {
 /// An enrolled phone: its encrypted store and its credential for the office.
 #[derive(Debug, uniffi::Object)]
 pub struct FieldcaseDevice {
-    inner: Device,
+    pub(crate) inner: Device,
 }
 
 fn offset(minutes: i32) -> Result<UtcOffset, FieldcaseError> {

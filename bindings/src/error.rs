@@ -91,6 +91,20 @@ pub enum FieldcaseError {
         /// What failed.
         detail: String,
     },
+    /// Only the worker who added a record may remove it.
+    #[error("only its author may remove this")]
+    NotYours,
+    /// The attachment's bytes are not on this phone yet: `request_download`, then sync.
+    #[error("the attachment has not been downloaded yet")]
+    NotDownloaded,
+    /// Too little free space for attachments (notes still work): free some space.
+    #[error("not enough free space for attachments ({available_bytes} bytes left)")]
+    StorageFull {
+        /// Bytes left on the volume.
+        available_bytes: u64,
+        /// The floor below which attachments are refused.
+        floor_bytes: u64,
+    },
     /// A bug: an unexpected failure or a panic inside the library, caught at the boundary. The
     /// process keeps running; report it.
     #[error("internal error: {detail}")]
@@ -117,6 +131,13 @@ impl From<CoreError> for FieldcaseError {
             CoreError::TaskNotFound => not_found("task"),
             CoreError::ChecklistItemNotFound => not_found("checklist item"),
             CoreError::GoalNotFound => not_found("goal"),
+            CoreError::AttachmentNotFound => not_found("attachment"),
+            CoreError::NotYours => F::NotYours,
+            CoreError::NotDownloaded => F::NotDownloaded,
+            CoreError::StorageFull { available, floor } => F::StorageFull {
+                available_bytes: available,
+                floor_bytes: floor,
+            },
             CoreError::KeyProvider(message) => F::Keystore { detail: message },
             CoreError::Network(t) => from_transport(t),
             CoreError::RevokedAndWiped => F::RevokedAndWiped,

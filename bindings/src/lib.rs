@@ -11,11 +11,13 @@
 //! Generate the foreign sources with the pinned `uniffi-bindgen` of `bindings/bindgen` (a separate
 //! small workspace, kept out of this one's builds): `scripts/bindings-generate`.
 
+pub mod attachments;
 mod device;
 pub mod error;
 mod keys;
 pub mod types;
 
+pub use attachments::*;
 pub use device::{
     DeviceOptions, FieldcaseDevice, check_panic_boundary, fieldcase_version,
     send_pending_wipe_receipt,

@@ -34,6 +34,7 @@ macro_rules! mirror_enum {
         }
     };
 }
+pub(crate) use mirror_enum;
 
 mirror_enum!(
     /// Where a case stands.
@@ -804,7 +805,7 @@ pub(crate) fn parse_date(s: &str) -> Result<Date, FieldcaseError> {
     Date::parse(s.trim(), &format).map_err(|_| invalid(ValidationError::InvalidDateTime))
 }
 
-fn instant(t: OffsetDateTime) -> String {
+pub(crate) fn instant(t: OffsetDateTime) -> String {
     // An OffsetDateTime from core always has a year RFC 3339 can write; fall back to the
     // debug form rather than failing a read.
     t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())

@@ -202,7 +202,9 @@ impl Device {
             .ok_or(CoreError::NoStore)
     }
 
-    fn client(&self) -> Result<DeviceClient> {
+    /// A client that signs requests with this phone's credential and pins the office's
+    /// certificates: what sync and the attachment channel send through.
+    pub fn client(&self) -> Result<DeviceClient> {
         let credential = self.credential()?;
         let bad = || CoreError::Corrupt { what: "credential" };
         let key_bytes = Zeroizing::new(

@@ -39,6 +39,24 @@ pub enum CoreError {
     /// The requested checklist item is not in the task.
     #[error("checklist item not found")]
     ChecklistItemNotFound,
+    /// The requested attachment is not in the case (or was removed).
+    #[error("attachment not found")]
+    AttachmentNotFound,
+    /// Only the worker who added a record may remove it.
+    #[error("only its author may remove this")]
+    NotYours,
+    /// The attachment's bytes are not on this phone yet: download it first.
+    #[error("the attachment has not been downloaded yet")]
+    NotDownloaded,
+    /// The phone's volume has less free space than the floor kept for notes and sync: new
+    /// attachments are refused while notes still work.
+    #[error("not enough free space for attachments ({available} bytes left, floor {floor})")]
+    StorageFull {
+        /// Bytes left on the volume.
+        available: u64,
+        /// The floor below which attachments are refused.
+        floor: u64,
+    },
     /// Stored or received bytes failed authentication or could not be decoded. The `what` names
     /// the kind of record, never its contents.
     #[error("corrupt or tampered data: {what}")]

@@ -97,6 +97,10 @@ id_type!(
     ReviewId
 );
 id_type!(
+    /// Identifies one attachment (a photo or scan) of a case.
+    AttachmentId
+);
+id_type!(
     /// Identifies a person who uses fieldcase (field worker, case manager, admin).
     UserId
 );

@@ -10,11 +10,13 @@ pub mod device;
 pub mod document;
 pub mod error;
 pub mod ids;
+pub mod media;
 pub mod model;
 pub mod protocol;
 pub mod selfcheck;
 pub mod store;
 pub mod sync;
+pub mod transfer;
 pub mod transport;
 mod util;
 

@@ -179,6 +179,13 @@ withdraw-consent = Record withdrawn consent and erase now
 confirm-erase = Consent withdrawn: the case's content (notes, plan, profile, tasks) is erased from the office at once and phones drop it at their next sync. Only anonymised statistics and an audit record stay. This cannot be undone.
 yes-erase = Yes, erase the case
 erased = This case's content was erased (retention or withdrawn consent). Only anonymised statistics remain.
+attachments = Documents and photos
+none-yet = None yet.
+download = Download
+still-arriving = Still on its way from the phone
+what-it-is = What it is
+attachment-file = File (JPEG, PNG, WebP or PDF)
+attach = Attach
 
 ## Counts (plural rules)
 
@@ -384,3 +391,6 @@ vocab-audit-action-web-logout = signed out
 vocab-audit-action-web-password-set = password set
 vocab-quarantine-decision-released = released
 vocab-quarantine-decision-discarded = discarded
+vocab-audit-action-attachment-downloaded = attachment downloaded
+vocab-audit-action-attachment-thumbnail = attachment thumbnail shown
+vocab-audit-action-attachment-added = attachment added at the office

@@ -179,6 +179,13 @@ withdraw-consent = Упиши повучену сагласност и обри�
 confirm-erase = Сагласност повучена: садржај случаја (белешке, план, профил, задаци) одмах се брише из канцеларије, а телефони га уклањају при следећој синхронизацији. Остају само анонимизована статистика и запис у дневнику. Ово се не може поништити.
 yes-erase = Да, обриши случај
 erased = Садржај овог случаја је обрисан (истек чувања или повучена сагласност). Остала је само анонимизована статистика.
+attachments = Документи и фотографије
+none-yet = Још нема.
+download = Преузми
+still-arriving = Још стиже са телефона
+what-it-is = Шта је то
+attachment-file = Датотека (JPEG, PNG, WebP или PDF)
+attach = Приложи
 
 ## Counts (plural rules)
 
@@ -387,3 +394,6 @@ vocab-audit-action-web-logout = одјава
 vocab-audit-action-web-password-set = постављена лозинка
 vocab-quarantine-decision-released = пуштено
 vocab-quarantine-decision-discarded = одбачено
+vocab-audit-action-attachment-downloaded = прилог преузет
+vocab-audit-action-attachment-thumbnail = приказана сличица прилога
+vocab-audit-action-attachment-added = прилог додат у канцеларији

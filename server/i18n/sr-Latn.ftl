@@ -179,6 +179,13 @@ withdraw-consent = Upiši povučenu saglasnost i obriši odmah
 confirm-erase = Saglasnost povučena: sadržaj slučaja (beleške, plan, profil, zadaci) odmah se briše iz kancelarije, a telefoni ga uklanjaju pri sledećoj sinhronizaciji. Ostaju samo anonimizovana statistika i zapis u dnevniku. Ovo se ne može poništiti.
 yes-erase = Da, obriši slučaj
 erased = Sadržaj ovog slučaja je obrisan (istek čuvanja ili povučena saglasnost). Ostala je samo anonimizovana statistika.
+attachments = Dokumenti i fotografije
+none-yet = Još nema.
+download = Preuzmi
+still-arriving = Još stiže sa telefona
+what-it-is = Šta je to
+attachment-file = Datoteka (JPEG, PNG, WebP ili PDF)
+attach = Priloži
 
 ## Counts (plural rules)
 
@@ -387,3 +394,6 @@ vocab-audit-action-web-logout = odjava
 vocab-audit-action-web-password-set = postavljena lozinka
 vocab-quarantine-decision-released = pušteno
 vocab-quarantine-decision-discarded = odbačeno
+vocab-audit-action-attachment-downloaded = prilog preuzet
+vocab-audit-action-attachment-thumbnail = prikazana sličica priloga
+vocab-audit-action-attachment-added = prilog dodat u kancelariji

@@ -1,6 +1,6 @@
 -- fieldcase server schema: erasure at the office. A closed case is kept for the office's
 -- retention period (`office_retention_days`), then its content (notes, plan, profile, tasks) is
--- erased: its document is replaced by an empty one and `erased_at` set; withdrawn consent
+-- erased: its document is replaced by an empty one, its attachments deleted and `erased_at` set; withdrawn consent
 -- erases at once. What statistics need stays in `case_statistics`, anonymised (HTCDS variables
 -- with an age band in place of the year of birth, counts of the plan; no client code, no
 -- names, no text).

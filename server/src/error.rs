@@ -107,6 +107,31 @@ pub enum ServerError {
     /// A worker thread or task failed.
     #[error("internal failure: {0}")]
     Internal(&'static str),
+    /// The case holds no such attachment (never added, or removed).
+    #[error("the case holds no such attachment")]
+    UnknownAttachment,
+    /// The device's user is not assigned to the case.
+    #[error("the device's user is not assigned to this case")]
+    NotAssigned,
+    /// An attachment chunk came before the one the office expects next.
+    #[error("chunk out of order: the office expects chunk {expected}")]
+    ChunkOutOfOrder {
+        /// The chunk the office takes next.
+        expected: u32,
+    },
+    /// An attachment chunk that cannot be taken; nothing was stored.
+    #[error("chunk refused: {0}")]
+    ChunkRefused(&'static str),
+    /// The chunks of an attachment do not add up to its hash: all of them were dropped.
+    #[error("the attachment's bytes do not match its hash; the upload starts again")]
+    AttachmentHashMismatch,
+    /// A whole upload that is not the kind of file its reference gives, or still holds metadata
+    /// a phone removes: every chunk of it was dropped.
+    #[error("attachment refused: {0}")]
+    AttachmentRefused(&'static str),
+    /// The office does not hold the whole attachment yet.
+    #[error("the office does not hold this attachment yet")]
+    AttachmentNotAtOffice,
     /// No device with that id.
     #[error("no device with that id")]
     UnknownDevice,

@@ -5,6 +5,7 @@
 
 pub mod browser;
 pub mod hostile;
+pub mod photo;
 pub mod process;
 pub mod proxy;
 pub mod rawhttp;
@@ -205,6 +206,20 @@ impl TestServer {
             .read(|sql| cases::read_case(sql, &vault, case))
             .unwrap()
             .1
+    }
+
+    /// The attachments the office lists for a case, and whether it holds each whole.
+    pub fn attachments(
+        &self,
+        case: CaseId,
+    ) -> Vec<fieldcase_server::office::attachments::OfficeAttachment> {
+        let state = &self.running().state;
+        let vault = state.vault().clone();
+        state
+            .db()
+            .read(|sql| fieldcase_server::office::attachments::list(sql, &vault, case))
+            .unwrap()
+            .keep(&vault)
     }
 
     /// The database file and its WAL.

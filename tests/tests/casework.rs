@@ -7,9 +7,11 @@
 
 use fieldcase_core::CoreError;
 use fieldcase_core::model::{
-    AssistanceTag, CaseStatus, ClosureReason, GoalStatus, HtcdsStatus, NewGoal,
+    AssistanceTag, CaseStatus, ClosureReason, GoalStatus, HtcdsStatus, MediaType, NewAttachment,
+    NewGoal,
 };
 use fieldcase_core::protocol::Role;
+use fieldcase_core::transfer::TransferOptions;
 use fieldcase_server::office::plan::{self, PlanEdit};
 use fieldcase_server::office::{cases, retention};
 use fieldcase_server::sql_params;
@@ -52,8 +54,30 @@ fn withdrawn_consent_erases_the_case_at_once_and_the_phones_purge_it() {
         )
         .unwrap();
     phone.write_note(case, "Client says she wants to stop.");
+    phone
+        .device
+        .store()
+        .attach(
+            case,
+            &NewAttachment {
+                label: "Signed consent form".into(),
+                media_type: MediaType::Jpeg,
+                note: None,
+                task: None,
+            },
+            fieldcase_tests::photo::plain_jpeg(320, 240, 7),
+        )
+        .unwrap();
     phone.device.sync_now().unwrap();
+    phone
+        .device
+        .sync_attachments(TransferOptions::default())
+        .unwrap();
     assert_eq!(server.case(case).plan.goals.len(), 1);
+    assert!(
+        server.attachments(case)[0].complete,
+        "the scan is at the office"
+    );
     // Written on the phone after the decision, not yet sent.
     let unsent = phone.write_note(case, "Written after the consent was withdrawn.");
 
@@ -95,6 +119,18 @@ fn withdrawn_consent_erases_the_case_at_once_and_the_phones_purge_it() {
         .get(0)
     });
     assert_eq!(chunks, 0, "no sealed change of the old history is left");
+    let stored: (i64, i64, i64) = server.with_sql(|c| {
+        let count = |c: &mut dyn fieldcase_server::storage::sql::Sql, table: &str| {
+            c.query_row(&format!("SELECT COUNT(*) FROM {table}"), &[])?
+                .get::<i64>(0)
+        };
+        Ok((
+            count(c, "attachments")?,
+            count(c, "attachment_blobs")?,
+            count(c, "attachment_blob_chunks")?,
+        ))
+    });
+    assert_eq!(stored, (0, 0, 0), "the scan is erased with the case");
     // What stays: the audit record and anonymised statistics.
     assert_eq!(
         audit_details(&server, retention::CASE_ERASED),

@@ -117,9 +117,29 @@ fn phones_give_back_everything_a_restored_office_lost_and_delete_nothing() {
     );
     phones[0].write_note(shared, "after the backup: the inspector called back");
     phones[2].write_note(shared, "after the backup: Vesna joins the accompaniment");
+    // A photo of the inspector's summons, at the office whole before the loss.
+    let summons = phones[0]
+        .device
+        .store()
+        .attach(
+            shared,
+            &fieldcase_core::model::NewAttachment {
+                label: "Inspector's summons".into(),
+                media_type: fieldcase_core::model::MediaType::Jpeg,
+                note: None,
+                task: None,
+            },
+            fieldcase_tests::photo::plain_jpeg(700, 500, 9),
+        )
+        .unwrap();
     for phone in &phones {
         phone.device.sync_now().unwrap();
     }
+    let sent = phones[0]
+        .device
+        .sync_attachments(fieldcase_core::transfer::TransferOptions::default())
+        .unwrap();
+    assert_eq!(sent.uploads_completed, 1);
     phones[1].write_note(bojans, "after the backup, never synced before the loss");
     let held_before: Vec<_> = phones.iter().map(notes_of).collect();
     let task_count = office.case(bojans).tasks.len();
@@ -141,6 +161,18 @@ fn phones_give_back_everything_a_restored_office_lost_and_delete_nothing() {
             phone.device.sync_now().unwrap();
         }
     }
+
+    // The photo's reference came back with the case, and its bytes with the phone's next
+    // attachment transfer: the restored office had lost both.
+    let resent = phones[0]
+        .device
+        .sync_attachments(fieldcase_core::transfer::TransferOptions::default())
+        .unwrap();
+    assert_eq!(resent.uploads_completed, 1);
+    assert_eq!(resent.chunks_sent, summons.chunk_count());
+    let listed = office.attachments(shared);
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].complete);
 
     // No phone lost anything.
     for (phone, before) in phones.iter().zip(&held_before) {

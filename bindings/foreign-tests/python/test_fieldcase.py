@@ -490,6 +490,61 @@ class BindingsTest(unittest.TestCase):
             file=sys.stderr,
         )
 
+    # --- attachments ------------------------------------------------------------------------
+
+    def test_a_photo_is_kept_without_its_gps_tags_and_reaches_a_colleague_when_asked(self):
+        import base64
+
+        case_id = self.server.command("case K-0700")["case_id"]
+        a, b = self.phone(), self.phone()
+        taken = base64.b64decode(self.server.command("photo 3")["jpeg_base64"])
+        for marker in (b"GPSLatitude", b"FieldCam", b"Exif\x00\x00", b"Shelter, Ulica 7"):
+            self.assertIn(marker, taken)
+
+        # Refused, nothing kept: a lying media type, a label with path characters.
+        with self.assertRaises(fc.FieldcaseError.InvalidInput):
+            a.device.attach_bytes(case_id, fc.NewAttachment(label="scan", media_type=fc.MediaType.PDF), taken)
+        with self.assertRaises(fc.FieldcaseError.InvalidInput):
+            a.device.attach_bytes(case_id, fc.NewAttachment(label="../x", media_type=fc.MediaType.JPEG), taken)
+        self.assertEqual(a.device.attachments(case_id), [])
+
+        # From a file the camera app hands over.
+        with tempfile.NamedTemporaryFile(suffix=".jpg", delete=False) as f:
+            f.write(taken)
+        added = a.device.attach_file(
+            case_id, fc.NewAttachment(label="Summons, 12 March", media_type=fc.MediaType.JPEG), f.name
+        )
+        os.unlink(f.name)
+        self.assertTrue(added.state.is_only_here())
+        kept = a.device.open_attachment(case_id, added.id)
+        self.assertEqual(len(kept), added.size)
+        self.assertTrue(kept.startswith(b"\xff\xd8"))
+        for marker in (b"GPSLatitude", b"FieldCam", b"Exif\x00\x00", b"Shelter, Ulica 7"):
+            self.assertNotIn(marker, kept)
+
+        a.device.sync_now()
+        report = a.device.sync_attachments(False, None)
+        self.assertEqual(report.uploads_completed, 1)
+        self.assertTrue(a.device.attachment(case_id, added.id).state.is_at_office())
+
+        b.device.sync_now()
+        theirs = b.device.attachments(case_id)
+        self.assertEqual([t.id for t in theirs], [added.id])
+        self.assertTrue(theirs[0].state.is_not_downloaded())
+        with self.assertRaises(fc.FieldcaseError.NotDownloaded):
+            b.device.open_attachment(case_id, added.id)
+        b.device.request_download(case_id, added.id)
+        fetched = b.device.sync_attachments(False, None)
+        self.assertEqual(fetched.downloads_completed, 1)
+        self.assertEqual(b.device.open_attachment(case_id, added.id), kept)
+        with self.assertRaises(fc.FieldcaseError.NotYours):
+            b.device.remove_attachment(case_id, added.id)
+
+        space = a.device.storage_report()
+        self.assertGreater(space.used_bytes, len(kept))
+        self.assertGreater(space.available_bytes, 0)
+        a.device.remove_attachment(case_id, added.id)
+        self.assertEqual(a.device.attachments(case_id), [])
 
 
 class RepinTest(unittest.TestCase):

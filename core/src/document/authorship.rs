@@ -4,7 +4,8 @@
 //! body of a colleague's note only by recording itself among the note's editors (workers on a
 //! case complete each other's notes, so such edits are kept and shown with their editor rather
 //! than refused); it may never delete a note or change who wrote one, when, or what it records;
-//! and no note it writes may be dated past the clock-skew window. Without this a tampered phone
+//! and no note it writes may be dated past the clock-skew window. Attachment references follow
+//! the same rules: added only in the uploader's name, never changed, removed only by their author. Without this a tampered phone
 //! could write notes in a colleague's name, rewrite them silently, erase them, or pass its
 //! changes off as the office's.
 
@@ -19,14 +20,21 @@ use crate::model::{Author, VisitNote};
 use crate::protocol::TIMESTAMP_WINDOW_SECS;
 use time::OffsetDateTime;
 
-/// The notes of a document by key (`None` for a key that does not hold a readable note), and who
-/// each entry of its recovery plan names as its author, as the hub compares them before and
-/// after an upload.
+/// What the hub compares before and after an upload: the notes, the attachment references and
+/// who recorded each entry of the recovery plan.
 #[derive(Debug, Clone, Default)]
-pub struct NoteSnapshot {
-    notes: BTreeMap<String, Option<VisitNote>>,
-    plan: BTreeMap<String, super::plan::Attribution>,
+pub struct ContentSnapshot {
+    /// The notes by key.
+    pub notes: NoteSnapshot,
+    /// The attachment references by key.
+    pub attachments: super::AttachmentSnapshot,
+    /// Who each goal, service and review of the recovery plan names as its author, by key.
+    pub(crate) plan: BTreeMap<String, super::plan::Attribution>,
 }
+
+/// The notes of a document by key, as the hub compares them before and after an upload (`None`
+/// for a key that does not hold a readable note).
+pub type NoteSnapshot = BTreeMap<String, Option<VisitNote>>;
 
 fn refuse(why: &'static str) -> CoreError {
     CoreError::Document(why)
@@ -140,31 +148,36 @@ impl CaseDoc {
 
     /// Every note by key, read for [`CaseDoc::check_authorship`].
     pub fn note_snapshot(&self) -> NoteSnapshot {
-        let plan = self.plan_attributions();
         let Some(notes) = self.notes_obj() else {
-            return NoteSnapshot {
-                notes: BTreeMap::new(),
-                plan,
-            };
+            return NoteSnapshot::new();
         };
-        let notes = self
-            .doc
+        self.doc
             .keys(&notes)
             .map(|key| {
                 let note = key.parse::<NoteId>().ok().and_then(|id| self.note(id).ok());
                 (key, note)
             })
-            .collect();
-        NoteSnapshot { notes, plan }
+            .collect()
+    }
+
+    /// The notes, attachment references and authors of the recovery plan's entries, read
+    /// before an upload is applied.
+    pub fn content_snapshot(&self) -> ContentSnapshot {
+        ContentSnapshot {
+            notes: self.note_snapshot(),
+            attachments: self.attachment_snapshot(),
+            plan: self.plan_attributions(),
+        }
     }
 
     /// Checks the changes made since `before` against `author`, the device that uploaded them,
-    /// and the notes against `notes_before` (see the module's rules); `now` is the hub's clock.
+    /// and the notes and attachment references against `content_before` (see the module's
+    /// rules); `now` is the hub's clock.
     /// Refused with [`CoreError::Document`] otherwise.
     pub fn check_authorship(
         &mut self,
         before: &[ChangeHash],
-        notes_before: &NoteSnapshot,
+        content_before: &ContentSnapshot,
         author: Author,
         now: OffsetDateTime,
     ) -> Result<()> {
@@ -184,9 +197,15 @@ impl CaseDoc {
                 ));
             }
         }
-        let snapshot = self.note_snapshot();
-        check_plan(&notes_before.plan, &snapshot.plan, author)?;
-        let (notes_before, after) = (&notes_before.notes, snapshot.notes);
+        super::attachments::check_changes(
+            &content_before.attachments,
+            &self.attachment_snapshot(),
+            author,
+            now,
+        )?;
+        check_plan(&content_before.plan, &self.plan_attributions(), author)?;
+        let notes_before = &content_before.notes;
+        let after = self.note_snapshot();
         for (key, old) in notes_before {
             match (old, after.get(key)) {
                 (_, None) => return Err(refuse("an upload deletes a note")),

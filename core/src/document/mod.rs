@@ -15,6 +15,8 @@
 //!                        time_zone, assignees: { user_id: true }, status, outcome, follow_up,
 //!                        checklist: { item_id: { pos, label, done } } } }
 //! goals, services, reviews: the recovery plan; profile.*: the client profile (see `plan`)
+//! attachments: { attachment_id: str }    each an AttachmentRef as JSON, written once, never
+//!                                         changed; a removal deletes the key
 //! ```
 //!
 //! Notes and tasks are maps keyed by random ids, so two notes added offline on two phones both
@@ -27,6 +29,7 @@
 //! Every automerge call that sees stored or received bytes runs behind `catch_unwind`, because
 //! automerge 0.12 panics on some malformed input (DESIGN.md section 11).
 
+mod attachments;
 mod authorship;
 mod bounds;
 mod chunks;
@@ -40,7 +43,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use automerge::{ActorId, AutoCommit, ChangeHash};
 
-pub use authorship::NoteSnapshot;
+pub use attachments::AttachmentSnapshot;
+pub use authorship::{ContentSnapshot, NoteSnapshot};
 pub use bounds::{MAX_DEPTH, MAX_ENTRIES, MAX_TEXT_BYTES};
 pub use chunks::{MAX_CHUNKS_AT_ONCE, MAX_INFLATED, inflated_size, is_document_chunk};
 pub use conflict::{

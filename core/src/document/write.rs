@@ -14,11 +14,11 @@ use crate::model::{
     RiskLevel, TaskUpdate, ValidationError,
 };
 
-fn am(_: automerge::AutomergeError) -> CoreError {
+pub(super) fn am(_: automerge::AutomergeError) -> CoreError {
     CoreError::Document("edit failed")
 }
 
-fn map(doc: &mut AutoCommit, obj: &ObjId, key: &str) -> Result<ObjId> {
+pub(super) fn map(doc: &mut AutoCommit, obj: &ObjId, key: &str) -> Result<ObjId> {
     match child(doc, obj, key, ObjType::Map) {
         Some(id) => Ok(id),
         None => doc.put_object(obj, key, ObjType::Map).map_err(am),
@@ -429,7 +429,7 @@ impl CaseDoc {
 /// Records note activity at `now` in the root's `last_activity`, so that a list's "last
 /// activity" needs no walk over every note. Concurrent values are all kept by automerge and the
 /// reader takes the latest of them.
-fn touch(d: &mut AutoCommit, now: OffsetDateTime) -> Result<()> {
+pub(super) fn touch(d: &mut AutoCommit, now: OffsetDateTime) -> Result<()> {
     let latest = super::read::latest_time(d, &automerge::ROOT, "last_activity");
     if latest.is_none_or(|t| t < now) {
         d.put(&automerge::ROOT, "last_activity", format_time(now)?)

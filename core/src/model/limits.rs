@@ -25,6 +25,16 @@ impl Limits {
     pub const ASSIGNEES_MAX: usize = 20;
     /// Longest IANA time-zone name.
     pub const TIME_ZONE_MAX: usize = 64;
+    /// Largest attachment, in bytes (a 12-megapixel photo is 3 to 6 MB; a scanned decision of
+    /// a dozen pages a few MB).
+    pub const ATTACHMENT_MAX: u64 = 25 * 1024 * 1024;
+    /// Most bytes of attachments on one case.
+    pub const CASE_ATTACHMENTS_MAX: u64 = 250 * 1024 * 1024;
+    /// Most attachments on one case.
+    pub const ATTACHMENTS_PER_CASE: usize = 200;
+    /// Size of the chunks an attachment rests and travels in: what a cut link costs at most to
+    /// send again, and small enough to be taken on a slow link in a few seconds.
+    pub const ATTACHMENT_CHUNK: usize = 256 * 1024;
     /// Earliest time a case, note or task may hold: nothing the team records lies before it,
     /// and every time in range can be shown and computed with in any time zone (a time near
     /// the year 9999 overflows when converted).

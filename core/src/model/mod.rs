@@ -3,6 +3,7 @@
 //! These are plain values: what a screen shows and what the API accepts. How they are kept (one
 //! automerge document per case) lives in [`crate::document`]; this module never touches storage.
 
+mod attachment;
 mod case;
 mod country;
 mod enums;
@@ -13,6 +14,10 @@ mod profile;
 mod task;
 mod validation;
 
+pub use attachment::{
+    AttachmentRef, ContentHash, MediaType, NewAttachment, check_case_caps, chunk_count,
+    validate_label, validate_size,
+};
 pub use case::{Case, CaseSummary, CaseUpdate, NewCase, TaskSummary};
 pub use country::{Country, ISO_3166_ALPHA2};
 pub use enums::{

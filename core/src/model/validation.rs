@@ -67,6 +67,25 @@ pub enum ValidationError {
         /// The rule broken.
         rule: &'static str,
     },
+    /// A name held a path character (`/`, `\\`, `..`): it may become a file name.
+    #[error("{field} holds a path character")]
+    PathCharacters {
+        /// Which field.
+        field: &'static str,
+    },
+    /// Bytes larger than their cap.
+    #[error("{field} is {size} bytes, over the limit of {max}")]
+    TooLarge {
+        /// What was too large.
+        field: &'static str,
+        /// Its size in bytes.
+        size: u64,
+        /// The limit in bytes.
+        max: u64,
+    },
+    /// A file whose first bytes are not of the kind it was said to be, or of no kind allowed.
+    #[error("the file is not of the media type it was given as")]
+    MediaTypeMismatch,
     /// A date or time outside the years 1900 to 2199 ([`super::Limits::EARLIEST_TIME`],
     /// [`super::Limits::LATEST_TIME`]).
     #[error("{field} is outside the years 1900 to 2199")]

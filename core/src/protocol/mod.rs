@@ -27,8 +27,10 @@
 //! them (someone holding a leaked key of the current certificate, say). Without that header
 //! the signed string is exactly what it always was, so phones and offices of either age agree.
 
+mod attachments;
 mod statements;
 
+pub use attachments::{ChunkAck, attachment_chunk_path, attachment_path};
 pub use statements::{Lease, PinAnnouncement, WipeOrder, WipeReceipt, next_pin_message};
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
@@ -152,6 +154,23 @@ pub mod error_code {
     pub const STORAGE_FULL: &str = "storage_full";
     /// The server's storage cannot be written (read-only, I/O error); nothing was stored.
     pub const STORAGE_UNAVAILABLE: &str = "storage_unavailable";
+    /// The case holds no such attachment (never added, or removed).
+    pub const ATTACHMENT_NOT_FOUND: &str = "attachment_not_found";
+    /// The device's user is not assigned to the attachment's case.
+    pub const NOT_ASSIGNED: &str = "not_assigned";
+    /// An attachment chunk came out of order; the answer's body says which one the office wants.
+    pub const CHUNK_OUT_OF_ORDER: &str = "chunk_out_of_order";
+    /// An attachment chunk was refused (wrong size, past the end, not this device's upload);
+    /// nothing was stored.
+    pub const CHUNK_REFUSED: &str = "chunk_refused";
+    /// The chunks of an attachment did not add up to its hash: the office dropped them all, and
+    /// the upload starts again from the first.
+    pub const ATTACHMENT_HASH_MISMATCH: &str = "attachment_hash_mismatch";
+    /// A whole upload that is not the kind of file its reference gives, or still holds metadata
+    /// a phone removes (location, camera): the office dropped every chunk of it.
+    pub const ATTACHMENT_REFUSED: &str = "attachment_refused";
+    /// The office does not hold the whole attachment yet: try again later.
+    pub const ATTACHMENT_NOT_AT_OFFICE: &str = "attachment_not_at_office";
 }
 
 /// Body of every error answer: `{ "error": "code", "reason": "human text" }`.

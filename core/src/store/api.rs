@@ -517,8 +517,22 @@ fn edit_loaded<T>(
     u: &mut Unlocked,
     store_id: &uuid::Uuid,
     compact_after: usize,
+    what: (CaseId, &'static str, OffsetDateTime),
+    edit: impl FnOnce(&mut CaseDoc, Author, OffsetDateTime) -> Result<T>,
+) -> Result<T> {
+    edit_loaded_with(conn, u, store_id, compact_after, what, edit, |_, _| Ok(()))
+}
+
+/// [`edit_loaded`], with `also` writing more rows in the edit's transaction (an attachment's
+/// chunks beside its reference): both are on disk, or neither.
+pub(super) fn edit_loaded_with<T>(
+    conn: &mut rusqlite::Connection,
+    u: &mut Unlocked,
+    store_id: &uuid::Uuid,
+    compact_after: usize,
     (case, action, now): (CaseId, &'static str, OffsetDateTime),
     edit: impl FnOnce(&mut CaseDoc, Author, OffsetDateTime) -> Result<T>,
+    also: impl FnOnce(&rusqlite::Transaction<'_>, &Sealer<'_>) -> Result<()>,
 ) -> Result<T> {
     let sealer = Sealer {
         key: &u.key,
@@ -539,6 +553,7 @@ fn edit_loaded<T>(
         sealer.append_changes(&tx, doc, &changes, compact_after)?;
         sealer.write_index(&tx, doc)?;
         push_outbox(&tx, &sealer, case, action, now)?;
+        also(&tx, &sealer)?;
         tx.commit()?;
         Ok(())
     })();

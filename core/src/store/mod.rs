@@ -11,6 +11,7 @@
 //! - Lists (today's tasks, cases) are read from the sealed index, never by loading documents.
 
 mod api;
+mod attachments;
 mod cache;
 mod keyfile;
 mod lease;
@@ -26,6 +27,7 @@ use rusqlite::{Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
 
 pub use api::{PendingChange, TimelineEntry};
+pub use attachments::{Attachment, AttachmentState, StorageReport, Transfer};
 pub use sync::{AppliedSync, PreparedSync};
 
 use crate::clock::{Clock, SystemClock};
@@ -51,6 +53,9 @@ pub struct StoreOptions {
     pub scrypt_work_factor: u8,
     /// Compact a case document into one snapshot after this many separate changes.
     pub compact_after: usize,
+    /// Free bytes the volume must keep for notes and sync: below it (counting what an attachment
+    /// would take), new attachments are refused.
+    pub attachment_free_floor: u64,
 }
 
 impl Default for StoreOptions {
@@ -59,6 +64,7 @@ impl Default for StoreOptions {
             clock: Arc::new(SystemClock),
             scrypt_work_factor: crate::crypto::DEFAULT_SCRYPT_WORK_FACTOR,
             compact_after: 8,
+            attachment_free_floor: 200 * 1024 * 1024,
         }
     }
 }

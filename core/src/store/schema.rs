@@ -9,6 +9,7 @@ use crate::error::{CoreError, Result};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_init.sql"),
     include_str!("migrations/002_sync_state.sql"),
+    include_str!("migrations/003_attachments.sql"),
 ];
 
 /// The schema version this build writes.

@@ -185,6 +185,9 @@ fn reset_for_new_epoch(
         let case = CaseId::from_slice(&raw).ok_or(CoreError::Corrupt { what: "case_docs" })?;
         super::api::push_outbox(tx, sealer, case, "sync.offer_again", now)?;
     }
+    // The restored office may lack attachments it had acknowledged: each of this phone's own is
+    // offered again (the office answers at once for content it still holds).
+    tx.execute("UPDATE attachments SET acked = 0 WHERE ours = 1", [])?;
     sealer.put_meta(tx, CURSOR_ROW, &0u64)?;
     sealer.put_meta(tx, PURGED_ROW, &Vec::<CaseId>::new())?;
     sealer.put_meta(tx, EPOCH_ROW, &epoch)?;
@@ -399,6 +402,7 @@ impl Store {
                         for table in ["case_docs", "case_changes", "case_index", "sync_state"] {
                             tx.execute(&format!("DELETE FROM {table} WHERE case_id = ?1"), [row])?;
                         }
+                        super::attachments::purge_case(&tx, *case)?;
                         touched.push(*case);
                         if !receipts.contains(case) {
                             receipts.push(*case);

@@ -523,6 +523,12 @@ impl DeviceClient {
         self.client.send(&req)?.into_result()
     }
 
+    /// A signed `PUT` of `body`; the body of a 2xx answer.
+    pub fn put(&self, path: &str, body: &[u8]) -> Result<Vec<u8>, TransportError> {
+        let req = self.signed_request_now("PUT", path, body);
+        self.client.send(&req)?.into_result()
+    }
+
     /// A signed `POST` of `body`; the body of a 2xx answer.
     pub fn post(&self, path: &str, body: &[u8]) -> Result<Vec<u8>, TransportError> {
         self.post_announced(path, body).map(|(body, _)| body)

@@ -8,6 +8,7 @@
 
 mod address_slots;
 pub(crate) mod admin_api;
+pub(crate) mod attachments;
 mod body_rate;
 mod connection_cap;
 pub mod device_auth;

@@ -8,7 +8,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use fieldcase_core::protocol::{
     self, EnrollRequest, EnrollResponse, MAX_ENROLL_BODY, PATH_ENROLL, PATH_HEALTHZ, PATH_WHOAMI,
     WhoAmI, enrollment_code_hash, error_code,
@@ -27,6 +27,14 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(PATH_ENROLL, post(enroll))
         .route(PATH_WHOAMI, get(whoami))
         .route(crate::http::sync::PATH_SYNC, post(crate::http::sync::sync))
+        .route(
+            crate::http::attachments::PATH_ATTACHMENT,
+            get(crate::http::attachments::status),
+        )
+        .route(
+            crate::http::attachments::PATH_CHUNK,
+            put(crate::http::attachments::put_chunk).get(crate::http::attachments::get_chunk),
+        )
         .route(
             protocol::PATH_WIPE_RECEIPT,
             post(crate::http::sync::wipe_receipt),

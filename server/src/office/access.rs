@@ -270,7 +270,7 @@ pub fn read_case(
     now: i64,
 ) -> Result<CaseRead, ServerError> {
     // An erased case holds nothing to read (its statistics are not case content).
-    if crate::office::retention::is_erased(sql, case)? {
+    if cases::is_erased(sql, case)? {
         return Err(ServerError::UnknownCase);
     }
     let reach = check_read(sql, who, case, via, now)?;

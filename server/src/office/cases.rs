@@ -277,3 +277,14 @@ pub fn case_history(
     vault.keep([loaded]);
     Ok(history)
 }
+
+/// Whether a case's content was erased at the office ([`crate::office::retention`]).
+pub fn is_erased(sql: &mut dyn Sql, case: CaseId) -> Result<bool, ServerError> {
+    let row = sql
+        .query_opt(
+            "SELECT erased_at FROM cases WHERE id = ?1",
+            sql_params![&case.to_string()],
+        )?
+        .ok_or(ServerError::UnknownCase)?;
+    Ok(row.get::<Option<i64>>(0)?.is_some())
+}

@@ -4,7 +4,8 @@
 //!
 //! Erasing a case ([`erase`]) replaces its document by an empty one (a new history, so nothing
 //! of the old one survives: notes, tasks, plan, profile, every earlier value), drops its sealed
-//! change chunks and its decrypted copy in memory, takes every worker off it and ends the purge
+//! change chunks and its decrypted copy in memory, its attachments (each stored file no other
+//! case shares), takes every worker off it and ends the purge
 //! grace of every phone that holds it, so that each phone is told to purge it at its next sync
 //! and none of its uploads to the case is taken any more. What statistics need stays in
 //! `case_statistics`, anonymised: the HTCDS variables of the profile with an age band in place of
@@ -110,16 +111,7 @@ pub fn statistics(case: &Case) -> Value {
     Value::Object(fields)
 }
 
-/// Whether a case's content was erased.
-pub fn is_erased(sql: &mut dyn Sql, case: CaseId) -> Result<bool, ServerError> {
-    let row = sql
-        .query_opt(
-            "SELECT erased_at FROM cases WHERE id = ?1",
-            sql_params![&case.to_string()],
-        )?
-        .ok_or(ServerError::UnknownCase)?;
-    Ok(row.get::<Option<i64>>(0)?.is_some())
-}
+pub use super::cases::is_erased;
 
 /// Erases a case's content at the office (see the module), for `why`, by `by` (`None`: the
 /// office's own retention run or the command line). Refused for a case already erased.
@@ -189,6 +181,7 @@ pub fn erase(
         "DELETE FROM case_assignments WHERE case_id = ?1",
         sql_params![&id],
     )?;
+    super::attachments::erase_case(sql, case)?;
     // Every phone holding it is told to purge it at its next sync, its uploads no longer taken.
     sql.execute(
         "UPDATE device_case_state SET purge_ordered_at = ?2 WHERE case_id = ?1",

@@ -157,7 +157,9 @@ impl From<ServerError> for WebError {
             | ServerError::UnknownDevice
             | ServerError::UnknownUser
             | ServerError::UnknownTeam
-            | ServerError::UnknownQuarantine => WebError::NotFound,
+            | ServerError::UnknownQuarantine
+            | ServerError::UnknownAttachment
+            | ServerError::AttachmentNotAtOffice => WebError::NotFound,
             ServerError::NotAllowed => WebError::Forbidden,
             ServerError::FingerprintMismatch => WebError::Refused(Msg::FingerprintMismatch),
             ServerError::OutsideTeam => WebError::OutsideTeam,

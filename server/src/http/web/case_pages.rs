@@ -68,6 +68,7 @@ struct CaseExtras {
     teams: Vec<(Uuid, String)>,
     team: Uuid,
     history: Vec<fieldcase_core::document::HistoryEntry>,
+    attachments: Vec<crate::office::attachments::OfficeAttachment>,
 }
 
 /// The timeline (notes and tasks, newest first), also served alone for the live update script.
@@ -156,6 +157,7 @@ pub(super) async fn case_page(
                     .collect(),
                 team: teams::team_of_case(sql, id)?,
                 history: cases::case_history(sql, &vault, id)?,
+                attachments: crate::office::attachments::list(sql, &vault, id)?.keep(&vault),
             };
             Ok::<_, crate::error::ServerError>((read, extras))
         })
@@ -264,6 +266,8 @@ pub(super) async fn case_page(
                 (timeline(l, &case, &names, read.seq))
             }
         }
+        (super::attachment_pages::section(l, &user, case.id, &extras.attachments, &names,
+            read.reach == Reach::Team && user.role != Role::FieldWorker))
     };
     Ok(page(Some(&user), l, &for_page(&case.client_code), body))
 }

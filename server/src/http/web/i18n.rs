@@ -325,6 +325,9 @@ pub(crate) const CONFLICT_FIELDS: &[&str] = &[
 /// The actions the office writes to its audit log, each with a label.
 #[cfg(test)]
 pub(crate) const AUDIT_ACTIONS: &[&str] = &[
+    "attachment_downloaded",
+    "attachment_thumbnail",
+    "attachment_added",
     "backup_taken",
     "case_assigned",
     "case_assigned_web",
@@ -413,6 +416,13 @@ macro_rules! messages {
 }
 
 messages! {
+    Attachments => "attachments",
+    NoneYet => "none-yet",
+    Download => "download",
+    StillArriving => "still-arriving",
+    WhatItIs => "what-it-is",
+    AttachmentFile => "attachment-file",
+    Attach => "attach",
     SignIn => "sign-in",
     SignOut => "sign-out",
     UserName => "user-name",

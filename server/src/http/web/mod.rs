@@ -11,6 +11,7 @@
 //! refusals), `layout` (the page frame), and the pages themselves, one module per area.
 
 mod admin_pages;
+mod attachment_pages;
 pub mod auth;
 mod case_pages;
 mod conflict_pages;
@@ -60,6 +61,18 @@ pub fn routes() -> Router<AppState> {
         .route("/cases/{id}/timeline", get(case_pages::case_timeline))
         .route("/cases/{id}/events", get(live::events))
         .route("/cases/{id}/tasks", post(case_pages::add_task))
+        .route(
+            "/cases/{id}/attachments",
+            post(attachment_pages::attach).layer(attachment_pages::form_limit()),
+        )
+        .route(
+            "/cases/{id}/attachments/{attachment}",
+            get(attachment_pages::download),
+        )
+        .route(
+            "/cases/{id}/attachments/{attachment}/thumbnail",
+            get(attachment_pages::thumbnail_image),
+        )
         .route("/cases/{id}/resolve", post(conflict_pages::resolve))
         .route(
             "/cases/{id}/break-glass",

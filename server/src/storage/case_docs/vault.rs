@@ -36,6 +36,9 @@ pub struct CaseVault {
     epoch: OfficeEpoch,
     /// The key sync attests the heads it sends with, derived from `server.key`.
     attestation_key: Zeroizing<[u8; 32]>,
+    /// The key attachment contents are found by (a keyed hash of their SHA-256), derived from
+    /// `server.key`.
+    content_key: Zeroizing<[u8; 32]>,
 }
 
 impl std::fmt::Debug for CaseVault {
@@ -67,6 +70,9 @@ const EPOCH_ROW: &str = "office_epoch";
 
 /// What the sync attestation key is derived for from `server.key`.
 const ATTESTATION_PURPOSE: &str = "sync heads attestation";
+
+/// What the attachment content key is derived for from `server.key`.
+const CONTENT_PURPOSE: &str = "attachment content ids";
 
 /// Draws a new office epoch and records it in place of the current one: what a restore does, so
 /// that every phone that synced with the office before starts over with it and gives back what
@@ -136,6 +142,7 @@ impl CaseVault {
             key,
             epoch,
             attestation_key: keys.derive(ATTESTATION_PURPOSE)?,
+            content_key: keys.derive(CONTENT_PURPOSE)?,
             office: Author {
                 user: office.user,
                 device: office.device,
@@ -144,6 +151,11 @@ impl CaseVault {
             changes: tokio::sync::watch::Sender::new(0),
             docs: DocCache::default(),
         }))
+    }
+
+    /// The key attachment contents are found by.
+    pub(crate) fn content_key(&self) -> &[u8; 32] {
+        &self.content_key
     }
 
     /// Wakes whenever this process stores a case (a sync, an office edit), and on PostgreSQL
@@ -197,6 +209,14 @@ impl<T> WithDocs<T> {
     /// The value, before the documents are given back.
     pub fn value(&self) -> &T {
         &self.value
+    }
+
+    /// The same documents with `f` of the value.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> WithDocs<U> {
+        WithDocs {
+            value: f(self.value),
+            docs: self.docs,
+        }
     }
 
     /// Gives the documents to `vault`'s memory (call after the commit) and returns the value.

@@ -61,6 +61,10 @@ pub const PG_MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../../migrations/postgres/012_device_epoch.sql"),
     ),
     (
+        "013_attachments",
+        include_str!("../../../migrations/postgres/013_attachments.sql"),
+    ),
+    (
         "015_case_erasure",
         include_str!("../../../migrations/postgres/015_case_erasure.sql"),
     ),

@@ -57,6 +57,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../../migrations/012_device_epoch.sql"),
     ),
     (
+        "013_attachments",
+        include_str!("../../../migrations/013_attachments.sql"),
+    ),
+    (
         "015_case_erasure",
         include_str!("../../../migrations/015_case_erasure.sql"),
     ),
