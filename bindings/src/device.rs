@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use fieldcase_core::device::{Device, ServerAddress};
-use fieldcase_core::ids::{CaseId, ChecklistItemId, NoteId, TaskId};
+use fieldcase_core::ids::{CaseId, ChecklistItemId, GoalId, NoteId, TaskId};
 use fieldcase_core::protocol::Fingerprint;
 use fieldcase_core::store::{KeySetup, StoreOptions};
 use time::UtcOffset;
@@ -20,8 +20,9 @@ use crate::FieldcaseError;
 use crate::error::{call, call_ffi};
 use crate::keys::{self, FetchedKey, KeyStore};
 use crate::types::{
-    Author, Case, CaseSummary, CaseUpdate, Conflict, NewNote, PendingChange, SyncReport,
-    TaskSummary, TaskUpdate, TimelineEntry, WipeReport, parse_date, parse_id,
+    Author, Case, CaseSummary, CaseUpdate, ClientProfile, Conflict, GoalUpdate, HistoryEntry,
+    NewGoal, NewNote, NewReview, NewService, PendingChange, Plan, SyncReport, TaskSummary,
+    TaskUpdate, TimelineEntry, WipeReport, parse_date, parse_id,
 };
 
 /// How a device's store is tuned; the defaults suit a phone.
@@ -220,6 +221,69 @@ impl FieldcaseDevice {
         let case: CaseId = parse_id(&case_id)?;
         let update = update.into();
         call(|| self.inner.store().update_case(case, &update))
+    }
+
+    /// The case's individual recovery plan: goals, services given, reviews (also in `case`).
+    pub fn plan(&self, case_id: String) -> Result<Plan, FieldcaseError> {
+        let case: CaseId = parse_id(&case_id)?;
+        call(|| self.inner.store().plan(case)).map(Into::into)
+    }
+
+    /// Sets a goal of the recovery plan (it starts as planned); returns its id.
+    pub fn add_goal(&self, case_id: String, goal: NewGoal) -> Result<String, FieldcaseError> {
+        let case: CaseId = parse_id(&case_id)?;
+        let goal = goal.to_core()?;
+        call(|| self.inner.store().add_goal(case, &goal)).map(|id| id.to_string())
+    }
+
+    /// Changes a goal's area, description, status or target date. The status is sensitive: a
+    /// concurrent change on another phone waits in the office's conflict inbox.
+    pub fn update_goal(
+        &self,
+        case_id: String,
+        goal_id: String,
+        update: GoalUpdate,
+    ) -> Result<(), FieldcaseError> {
+        let case: CaseId = parse_id(&case_id)?;
+        let goal: GoalId = parse_id(&goal_id)?;
+        let update = update.to_core()?;
+        call(|| self.inner.store().update_goal(case, goal, &update))
+    }
+
+    /// Records a service given to the client, linked to goals, tasks and notes; returns its id.
+    pub fn add_service(
+        &self,
+        case_id: String,
+        service: NewService,
+    ) -> Result<String, FieldcaseError> {
+        let case: CaseId = parse_id(&case_id)?;
+        let service = service.to_core()?;
+        call(|| self.inner.store().add_service(case, &service)).map(|id| id.to_string())
+    }
+
+    /// Records a review of the recovery plan by this phone's user; returns its id.
+    pub fn add_review(&self, case_id: String, review: NewReview) -> Result<String, FieldcaseError> {
+        let case: CaseId = parse_id(&case_id)?;
+        let review = review.to_core()?;
+        call(|| self.inner.store().add_review(case, &review)).map(|id| id.to_string())
+    }
+
+    /// Records the client profile (HTCDS v2 core fields); only the fields that changed are
+    /// written.
+    pub fn set_profile(
+        &self,
+        case_id: String,
+        profile: ClientProfile,
+    ) -> Result<(), FieldcaseError> {
+        let case: CaseId = parse_id(&case_id)?;
+        let profile = profile.to_core()?;
+        call(|| self.inner.store().set_profile(case, &profile))
+    }
+
+    /// The history of the case's plan, profile and life, oldest first.
+    pub fn history(&self, case_id: String) -> Result<Vec<HistoryEntry>, FieldcaseError> {
+        let case: CaseId = parse_id(&case_id)?;
+        call(|| self.inner.store().history(case)).map(convert)
     }
 
     /// Ticks or unticks a checklist item.

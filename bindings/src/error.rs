@@ -130,6 +130,7 @@ impl From<CoreError> for FieldcaseError {
             CoreError::NoteNotFound => not_found("note"),
             CoreError::TaskNotFound => not_found("task"),
             CoreError::ChecklistItemNotFound => not_found("checklist item"),
+            CoreError::GoalNotFound => not_found("goal"),
             CoreError::AttachmentNotFound => not_found("attachment"),
             CoreError::NotYours => F::NotYours,
             CoreError::NotDownloaded => F::NotDownloaded,

@@ -172,6 +172,337 @@ mirror_enum!(
     }
 );
 
+mirror_enum!(
+    /// Where a goal of the recovery plan stands.
+    GoalStatus = model::GoalStatus {
+        /// Agreed, not started.
+        Planned,
+        /// Being worked on.
+        InProgress,
+        /// Reached.
+        Achieved,
+        /// Given up.
+        Dropped,
+    }
+);
+
+mirror_enum!(
+    /// The client's gender (HTCDS v2 `gender`).
+    Gender = model::Gender {
+        /// Female.
+        Female,
+        /// Male.
+        Male,
+        /// Transgender, non-binary or another gender identity.
+        Other,
+    }
+);
+
+mirror_enum!(
+    /// A type of exploitation (HTCDS v2).
+    ExploitationType = model::ExploitationType {
+        /// Sexual exploitation.
+        Sexual,
+        /// Forced labour.
+        Labour,
+        /// Forced marriage.
+        ForcedMarriage,
+        /// Forced criminal activity.
+        ForcedCriminality,
+        /// Forced begging.
+        Begging,
+        /// Any other form.
+        Other,
+    }
+);
+
+mirror_enum!(
+    /// The industry of labour exploitation (HTCDS v2 `typeOfLabour`).
+    LabourIndustry = model::LabourIndustry {
+        /// Agriculture.
+        Agriculture,
+        /// Construction.
+        Construction,
+        /// Domestic work.
+        DomesticWork,
+        /// Manufacturing.
+        Manufacturing,
+        /// Hospitality.
+        Hospitality,
+        /// Fishing.
+        Fishing,
+        /// Mining or quarrying.
+        Mining,
+        /// Any other industry.
+        Other,
+    }
+);
+
+mirror_enum!(
+    /// A means of control (HTCDS v2).
+    MeansOfControl = model::MeansOfControl {
+        /// Debt bondage.
+        DebtBondage,
+        /// Took the client's earnings.
+        TakesEarnings,
+        /// Threats against the client.
+        Threats,
+        /// Threats against the family.
+        ThreatsToFamily,
+        /// Psychological abuse.
+        PsychologicalAbuse,
+        /// Physical abuse.
+        PhysicalAbuse,
+        /// Sexual abuse.
+        SexualAbuse,
+        /// False promises.
+        FalsePromises,
+        /// Alcohol or drugs.
+        Substances,
+        /// Movement restricted.
+        RestrictsMovement,
+        /// Documents withheld.
+        WithholdsDocuments,
+        /// Necessities withheld.
+        WithholdsNecessities,
+        /// Threat of the authorities.
+        ThreatOfAuthorities,
+        /// Any other means.
+        Other,
+    }
+);
+
+mirror_enum!(
+    /// How the client was recruited (HTCDS v2 `recruitmentType`).
+    RecruitmentMethod = model::RecruitmentMethod {
+        /// Someone the client knew.
+        PersonalContact,
+        /// A family member or partner.
+        FamilyOrPartner,
+        /// A job advertisement.
+        JobAdvertisement,
+        /// A recruitment or travel agency.
+        Agency,
+        /// Online or social media.
+        Online,
+        /// Abduction.
+        Abduction,
+        /// Any other way.
+        Other,
+    }
+);
+
+mirror_enum!(
+    /// The case's status as HTCDS v2 names it.
+    HtcdsStatus = model::HtcdsStatus {
+        /// Active.
+        Active,
+        /// Follow-up.
+        FollowUp,
+        /// Closed.
+        Closed,
+        /// Closed and referred.
+        ClosedReferred,
+    }
+);
+
+mirror_enum!(
+    /// Why a case was closed (HTCDS v2).
+    ClosureReason = model::ClosureReason {
+        /// The plan's goals were reached.
+        GoalsAchieved,
+        /// The client asked.
+        ClientRequest,
+        /// Contact lost.
+        LostContact,
+        /// Referred elsewhere.
+        Referred,
+        /// Moved away.
+        Relocated,
+        /// Died.
+        Deceased,
+        /// Any other reason.
+        Other,
+    }
+);
+
+/// A goal of the individual recovery plan.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Goal {
+    /// The goal's id.
+    pub id: String,
+    /// The area of help.
+    pub area: AssistanceTag,
+    /// What the client wants to reach.
+    pub description: String,
+    /// Where it stands.
+    pub status: GoalStatus,
+    /// When it should be reached (`YYYY-MM-DD`), if agreed.
+    pub target_date: Option<String>,
+    /// Who set it.
+    pub created_by: Author,
+    /// When it was set (RFC 3339).
+    pub created_at: String,
+}
+
+/// What a worker supplies to set a goal (it starts as planned).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct NewGoal {
+    /// The area of help.
+    pub area: AssistanceTag,
+    /// What the client wants to reach.
+    pub description: String,
+    /// When it should be reached (`YYYY-MM-DD`).
+    #[uniffi(default = None)]
+    pub target_date: Option<String>,
+}
+
+/// A change to some fields of a goal; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
+pub struct GoalUpdate {
+    /// New area of help.
+    #[uniffi(default = None)]
+    pub area: Option<AssistanceTag>,
+    /// New description.
+    #[uniffi(default = None)]
+    pub description: Option<String>,
+    /// New status (sensitive: a concurrent change waits for a case manager).
+    #[uniffi(default = None)]
+    pub status: Option<GoalStatus>,
+    /// New target date (`YYYY-MM-DD`).
+    #[uniffi(default = None)]
+    pub target_date: Option<String>,
+}
+
+/// A service given to the client.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Service {
+    /// The service's id.
+    pub id: String,
+    /// The area of help.
+    pub area: AssistanceTag,
+    /// What was given.
+    pub description: String,
+    /// The day it was given (`YYYY-MM-DD`).
+    pub given_on: String,
+    /// Ids of the goals it serves.
+    pub goal_ids: Vec<String>,
+    /// Ids of the tasks it came with.
+    pub task_ids: Vec<String>,
+    /// Ids of the notes that record it.
+    pub note_ids: Vec<String>,
+    /// Who recorded it.
+    pub recorded_by: Author,
+    /// When it was recorded (RFC 3339).
+    pub recorded_at: String,
+}
+
+/// What a worker supplies to record a service.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct NewService {
+    /// The area of help.
+    pub area: AssistanceTag,
+    /// What was given.
+    pub description: String,
+    /// The day it was given (`YYYY-MM-DD`).
+    pub given_on: String,
+    /// Goals it serves.
+    #[uniffi(default = [])]
+    pub goal_ids: Vec<String>,
+    /// Tasks it came with.
+    #[uniffi(default = [])]
+    pub task_ids: Vec<String>,
+    /// Notes that record it.
+    #[uniffi(default = [])]
+    pub note_ids: Vec<String>,
+}
+
+/// A review of the recovery plan.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PlanReview {
+    /// The review's id.
+    pub id: String,
+    /// The day of the review (`YYYY-MM-DD`).
+    pub reviewed_on: String,
+    /// Id of who reviewed.
+    pub reviewer: String,
+    /// What was found and decided.
+    pub summary: String,
+    /// When it was recorded (RFC 3339).
+    pub recorded_at: String,
+}
+
+/// What is supplied to record a review (the reviewer is this phone's user).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct NewReview {
+    /// The day of the review (`YYYY-MM-DD`).
+    pub reviewed_on: String,
+    /// What was found and decided.
+    pub summary: String,
+}
+
+/// The individual recovery plan of a case.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Plan {
+    /// Goals, in the order they were set.
+    pub goals: Vec<Goal>,
+    /// Services given, earliest first.
+    pub services: Vec<Service>,
+    /// Reviews, earliest first.
+    pub reviews: Vec<PlanReview>,
+}
+
+/// The client profile of HTCDS v2's core fields, each optional. Countries are ISO 3166-1
+/// alpha-2 codes (`RS`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
+pub struct ClientProfile {
+    /// Gender.
+    #[uniffi(default = None)]
+    pub gender: Option<Gender>,
+    /// Year of birth (never the date).
+    #[uniffi(default = None)]
+    pub birth_year: Option<i32>,
+    /// Nationality (ISO 3166-1 alpha-2).
+    #[uniffi(default = None)]
+    pub nationality: Option<String>,
+    /// Types of exploitation.
+    #[uniffi(default = [])]
+    pub exploitation: Vec<ExploitationType>,
+    /// The industry, for labour exploitation.
+    #[uniffi(default = None)]
+    pub labour_industry: Option<LabourIndustry>,
+    /// Means of control.
+    #[uniffi(default = [])]
+    pub means_of_control: Vec<MeansOfControl>,
+    /// How the client was recruited.
+    #[uniffi(default = None)]
+    pub recruitment_method: Option<RecruitmentMethod>,
+    /// Where the client was recruited (ISO 3166-1 alpha-2).
+    #[uniffi(default = None)]
+    pub recruitment_country: Option<String>,
+    /// The case's HTCDS status.
+    #[uniffi(default = None)]
+    pub htcds_status: Option<HtcdsStatus>,
+    /// Why the case was closed.
+    #[uniffi(default = None)]
+    pub closure_reason: Option<ClosureReason>,
+}
+
+/// One change of a case's plan, profile or life, for its history.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct HistoryEntry {
+    /// When (RFC 3339), if known.
+    pub at: Option<String>,
+    /// Who, if known.
+    pub author: Option<Author>,
+    /// What was done (`goal.add`, `goal.update`, `service.add`, `review.add`, ...).
+    pub action: String,
+    /// The goal concerned, for a goal's change.
+    pub goal_id: Option<String>,
+    /// The goal status it set, if it set one.
+    pub status: Option<GoalStatus>,
+}
+
 /// Who made a change: the person and the phone they used.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct Author {
@@ -313,6 +644,10 @@ pub struct Case {
     pub notes: Vec<VisitNote>,
     /// Tasks, earliest first.
     pub tasks: Vec<Task>,
+    /// The individual recovery plan.
+    pub plan: Plan,
+    /// The client profile (HTCDS v2 core fields).
+    pub profile: ClientProfile,
 }
 
 /// The part of a task that list screens show.
@@ -394,8 +729,10 @@ pub struct ConflictValue {
 /// A field of a case or task that holds concurrent values.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct Conflict {
-    /// The task the field belongs to, or `None` for a field of the case.
+    /// The task the field belongs to, or `None` for a field of the case or of a goal.
     pub task_id: Option<String>,
+    /// The goal of the recovery plan the field belongs to (its `status`), if a goal's.
+    pub goal_id: Option<String>,
     /// The field's name (`status`, `outcome`, ...).
     pub field: String,
     /// The value every replica shows.
@@ -589,6 +926,161 @@ impl From<model::Case> for Case {
             created_at: instant(c.created_at),
             notes: c.notes.into_iter().map(Into::into).collect(),
             tasks: c.tasks.into_iter().map(Into::into).collect(),
+            plan: c.plan.into(),
+            profile: c.profile.into(),
+        }
+    }
+}
+
+impl From<model::Goal> for Goal {
+    fn from(g: model::Goal) -> Self {
+        Self {
+            id: g.id.to_string(),
+            area: g.area.into(),
+            description: g.description,
+            status: g.status.into(),
+            target_date: g.target_date.map(date),
+            created_by: g.created_by.into(),
+            created_at: instant(g.created_at),
+        }
+    }
+}
+
+impl NewGoal {
+    pub(crate) fn to_core(&self) -> Result<model::NewGoal, FieldcaseError> {
+        Ok(model::NewGoal {
+            area: self.area.into(),
+            description: self.description.clone(),
+            target_date: self.target_date.as_deref().map(parse_date).transpose()?,
+        })
+    }
+}
+
+impl GoalUpdate {
+    pub(crate) fn to_core(&self) -> Result<model::GoalUpdate, FieldcaseError> {
+        Ok(model::GoalUpdate {
+            area: self.area.map(Into::into),
+            description: self.description.clone(),
+            status: self.status.map(Into::into),
+            target_date: self.target_date.as_deref().map(parse_date).transpose()?,
+        })
+    }
+}
+
+impl From<model::Service> for Service {
+    fn from(s: model::Service) -> Self {
+        Self {
+            id: s.id.to_string(),
+            area: s.area.into(),
+            description: s.description,
+            given_on: date(s.given_on),
+            goal_ids: ids(s.goals),
+            task_ids: ids(s.tasks),
+            note_ids: ids(s.notes),
+            recorded_by: s.recorded_by.into(),
+            recorded_at: instant(s.recorded_at),
+        }
+    }
+}
+
+fn parse_ids<I: std::str::FromStr<Err = ValidationError>>(
+    v: &[String],
+) -> Result<Vec<I>, FieldcaseError> {
+    v.iter().map(|s| parse_id(s)).collect()
+}
+
+impl NewService {
+    pub(crate) fn to_core(&self) -> Result<model::NewService, FieldcaseError> {
+        Ok(model::NewService {
+            area: self.area.into(),
+            description: self.description.clone(),
+            given_on: parse_date(&self.given_on)?,
+            goals: parse_ids(&self.goal_ids)?,
+            tasks: parse_ids(&self.task_ids)?,
+            notes: parse_ids(&self.note_ids)?,
+        })
+    }
+}
+
+impl From<model::PlanReview> for PlanReview {
+    fn from(r: model::PlanReview) -> Self {
+        Self {
+            id: r.id.to_string(),
+            reviewed_on: date(r.reviewed_on),
+            reviewer: r.reviewer.to_string(),
+            summary: r.summary,
+            recorded_at: instant(r.recorded_at),
+        }
+    }
+}
+
+impl NewReview {
+    pub(crate) fn to_core(&self) -> Result<model::NewReview, FieldcaseError> {
+        Ok(model::NewReview {
+            reviewed_on: parse_date(&self.reviewed_on)?,
+            summary: self.summary.clone(),
+            reviewer: None,
+        })
+    }
+}
+
+impl From<model::Plan> for Plan {
+    fn from(p: model::Plan) -> Self {
+        Self {
+            goals: p.goals.into_iter().map(Into::into).collect(),
+            services: p.services.into_iter().map(Into::into).collect(),
+            reviews: p.reviews.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl From<model::ClientProfile> for ClientProfile {
+    fn from(p: model::ClientProfile) -> Self {
+        Self {
+            gender: p.gender.map(Into::into),
+            birth_year: p.birth_year,
+            nationality: p.nationality.map(|c| c.to_string()),
+            exploitation: p.exploitation.into_iter().map(Into::into).collect(),
+            labour_industry: p.labour_industry.map(Into::into),
+            means_of_control: p.means_of_control.into_iter().map(Into::into).collect(),
+            recruitment_method: p.recruitment_method.map(Into::into),
+            recruitment_country: p.recruitment_country.map(|c| c.to_string()),
+            htcds_status: p.htcds_status.map(Into::into),
+            closure_reason: p.closure_reason.map(Into::into),
+        }
+    }
+}
+
+impl ClientProfile {
+    pub(crate) fn to_core(&self) -> Result<model::ClientProfile, FieldcaseError> {
+        let country = |c: &Option<String>| {
+            c.as_deref()
+                .map(|c| c.parse::<model::Country>().map_err(invalid))
+                .transpose()
+        };
+        Ok(model::ClientProfile {
+            gender: self.gender.map(Into::into),
+            birth_year: self.birth_year,
+            nationality: country(&self.nationality)?,
+            exploitation: self.exploitation.iter().map(|v| (*v).into()).collect(),
+            labour_industry: self.labour_industry.map(Into::into),
+            means_of_control: self.means_of_control.iter().map(|v| (*v).into()).collect(),
+            recruitment_method: self.recruitment_method.map(Into::into),
+            recruitment_country: country(&self.recruitment_country)?,
+            htcds_status: self.htcds_status.map(Into::into),
+            closure_reason: self.closure_reason.map(Into::into),
+        })
+    }
+}
+
+impl From<fieldcase_core::document::HistoryEntry> for HistoryEntry {
+    fn from(h: fieldcase_core::document::HistoryEntry) -> Self {
+        Self {
+            at: h.at.map(instant),
+            author: h.author.map(Into::into),
+            action: h.action,
+            goal_id: h.goal.map(|g| g.to_string()),
+            status: h.status.map(Into::into),
         }
     }
 }
@@ -651,6 +1143,7 @@ impl From<CoreConflict> for Conflict {
         Self {
             sensitive: c.is_sensitive(),
             task_id: c.task.map(|t| t.to_string()),
+            goal_id: c.goal.map(|g| g.to_string()),
             field: c.field,
             winner: c.winner.into(),
             values: c.values.into_iter().map(Into::into).collect(),
@@ -731,6 +1224,15 @@ mod tests {
         }
         for t in model::AssistanceTag::ALL {
             assert_eq!(model::AssistanceTag::from(AssistanceTag::from(*t)), *t);
+        }
+        for v in model::GoalStatus::ALL {
+            assert_eq!(model::GoalStatus::from(GoalStatus::from(*v)), *v);
+        }
+        for v in model::MeansOfControl::ALL {
+            assert_eq!(model::MeansOfControl::from(MeansOfControl::from(*v)), *v);
+        }
+        for v in model::ClosureReason::ALL {
+            assert_eq!(model::ClosureReason::from(ClosureReason::from(*v)), *v);
         }
     }
 }

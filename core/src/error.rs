@@ -33,6 +33,9 @@ pub enum CoreError {
     /// The requested accompaniment task is not in the case.
     #[error("accompaniment task not found")]
     TaskNotFound,
+    /// The requested goal is not in the case's recovery plan.
+    #[error("goal not found")]
+    GoalNotFound,
     /// The requested checklist item is not in the task.
     #[error("checklist item not found")]
     ChecklistItemNotFound,

@@ -85,6 +85,18 @@ id_type!(
     ChecklistItemId
 );
 id_type!(
+    /// Identifies one goal of a case's individual recovery plan.
+    GoalId
+);
+id_type!(
+    /// Identifies one service given to the client, recorded in the recovery plan.
+    ServiceId
+);
+id_type!(
+    /// Identifies one review of a case's recovery plan.
+    ReviewId
+);
+id_type!(
     /// Identifies one attachment (a photo or scan) of a case.
     AttachmentId
 );

@@ -26,6 +26,9 @@ pub const DEFAULT_DATA_DIR: &str = "./fieldcase-data";
 /// Default HTTPS address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
 
+/// The office's time zone when the file names none (`office_time_zone`).
+pub const DEFAULT_TIME_ZONE: &str = "Europe/Belgrade";
+
 /// Contents of the configuration file; every field is optional.
 #[derive(Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -58,6 +61,11 @@ pub struct FileConfig {
     /// How long a closed case stays on the phones before they purge it, days (30 unless set; 0
     /// to 3650).
     pub closed_case_retention_days: Option<u64>,
+    /// How many days the office keeps a closed case's content before erasing it (default 3650,
+    /// ten years; 0 erases at the next retention run).
+    pub office_retention_days: Option<u64>,
+    /// The office's IANA time zone for the pages (default `Europe/Belgrade`).
+    pub office_time_zone: Option<String>,
     /// `serve` takes a backup at start and then every this many hours (1 to 168), into
     /// `backup_dir`, encrypted to `backup_recipients`; none unless set.
     pub backup_every_hours: Option<u64>,
@@ -93,6 +101,8 @@ impl std::fmt::Debug for FileConfig {
                 "closed_case_retention_days",
                 &self.closed_case_retention_days,
             )
+            .field("office_retention_days", &self.office_retention_days)
+            .field("office_time_zone", &self.office_time_zone)
             .field("backup_every_hours", &self.backup_every_hours)
             .field("backup_dir", &self.backup_dir)
             .field("backup_keep", &self.backup_keep)

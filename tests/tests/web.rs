@@ -1184,3 +1184,152 @@ fn a_phone_syncs_only_once_an_admin_confirms_the_key_fingerprint_it_shows() {
     assert_eq!(phone.case(case).client_code, "K-CONFIRM");
     assert_eq!(audit_count(&server, "device_confirmed", None), 1);
 }
+
+/// The case's life through the pages: only people of the case's team open, plan, close and
+/// erase it, closing needs a reason, each step is audited with who took it.
+#[test]
+fn only_the_cases_team_opens_plans_closes_and_erases_a_case_each_step_audited() {
+    let TwoTeams {
+        server,
+        north_case,
+        south_case,
+    } = two_teams();
+    server.add_web_user("fw", Role::FieldWorker, PASSWORD);
+    let (mira, fw) = (session(&server, "mira"), session(&server, "fw"));
+    let mira_id = mira.user_id.to_string();
+    let south: String = server.with_sql(|c| {
+        c.query_row("SELECT id FROM teams WHERE name = 'South'", &[])?
+            .get(0)
+    });
+    let default_team = fieldcase_server::office::teams::DEFAULT_TEAM.to_string();
+    let ana: String = server.with_sql(|c| {
+        c.query_row("SELECT id FROM users WHERE name = 'ana'", &[])?
+            .get(0)
+    });
+
+    // Intake: on her own team only; a field worker gets no intake page at all.
+    assert_eq!(get(&server, "/cases/new", &fw.token), 403);
+    assert_eq!(get(&server, "/cases/new", &mira.token), 200);
+    let intake = |team: &str| {
+        form(&[
+            ("csrf", &mira.csrf),
+            ("client_code", "K-NEW-7"),
+            ("consent", "given"),
+            ("team", team),
+            ("worker", &ana),
+        ])
+    };
+    assert_eq!(
+        post(&server, "/cases", &mira.token, &intake(&default_team)),
+        403
+    );
+    assert_eq!(post(&server, "/cases", &mira.token, &intake(&south)), 303);
+    assert_eq!(audit_count(&server, "case_opened_web", Some(&mira_id)), 1);
+
+    // The plan: on her team's case, not on another team's.
+    let goal = form(&[
+        ("csrf", &mira.csrf),
+        ("area", "legal"),
+        ("description", "Residence permit"),
+        ("target_date", "2027-06-30"),
+    ]);
+    assert_eq!(
+        post(
+            &server,
+            &format!("/cases/{north_case}/goals"),
+            &mira.token,
+            &goal
+        ),
+        403
+    );
+    assert_eq!(
+        post(
+            &server,
+            &format!("/cases/{south_case}/goals"),
+            &mira.token,
+            &goal
+        ),
+        303
+    );
+    let blank = form(&[
+        ("csrf", &mira.csrf),
+        ("area", "legal"),
+        ("description", " "),
+    ]);
+    assert_eq!(
+        post(
+            &server,
+            &format!("/cases/{south_case}/goals"),
+            &mira.token,
+            &blank
+        ),
+        400
+    );
+    assert_eq!(server.case(south_case).plan.goals.len(), 1);
+    assert_eq!(audit_count(&server, "plan_goal_added", Some(&mira_id)), 1);
+    let profile = form(&[
+        ("csrf", &mira.csrf),
+        ("gender", "female"),
+        ("birth_year", "1999"),
+        ("nationality", "XX"),
+    ]);
+    assert_eq!(
+        post(
+            &server,
+            &format!("/cases/{south_case}/profile"),
+            &mira.token,
+            &profile
+        ),
+        400,
+        "an unassigned country code is refused"
+    );
+    assert!(
+        server.case(south_case).profile.is_empty(),
+        "nothing changed"
+    );
+
+    // Closing needs a reason.
+    let lifecycle = |pairs: &[(&str, &str)]| {
+        let mut all = vec![("csrf", mira.csrf.as_str())];
+        all.extend_from_slice(pairs);
+        post(
+            &server,
+            &format!("/cases/{south_case}/lifecycle"),
+            &mira.token,
+            &form(&all),
+        )
+    };
+    assert_eq!(lifecycle(&[("status", "closed")]), 400);
+    assert_eq!(
+        lifecycle(&[("status", "closed"), ("reason", "referred")]),
+        303
+    );
+    let closed = server.case(south_case);
+    assert_eq!(closed.status, fieldcase_core::model::CaseStatus::Closed);
+    assert_eq!(
+        closed.profile.closure_reason,
+        Some(fieldcase_core::model::ClosureReason::Referred)
+    );
+    assert_eq!(audit_count(&server, "case_closed", Some(&mira_id)), 1);
+    assert_eq!(lifecycle(&[("status", "open")]), 303);
+    assert_eq!(audit_count(&server, "case_reopened", Some(&mira_id)), 1);
+
+    // Withdrawn consent: a confirmation, then the case is gone from the office's pages.
+    let case_page = format!("/cases/{south_case}");
+    assert!(page(&server, &case_page, &mira.token).contains("Residence permit"));
+    assert_eq!(
+        get(&server, &format!("{case_page}/erase"), &mira.token),
+        200
+    );
+    assert_eq!(
+        post(
+            &server,
+            &format!("{case_page}/erase"),
+            &mira.token,
+            &form(&[("csrf", &mira.csrf)])
+        ),
+        303
+    );
+    assert_eq!(get(&server, &case_page, &mira.token), 404);
+    assert_eq!(audit_count(&server, "case_erased", Some(&mira_id)), 1);
+}

@@ -264,7 +264,14 @@ fn an_admin_adds_a_user_whose_phone_enrolls_with_the_code_shown_and_reads_the_au
                 .get::<Vec<u8>>(0)
         });
         assert_eq!(head.trim(), hex::encode(entries));
-        for action in ["user_added", "web_login", "device_enrolled"] {
+        // Each action by its label, with the name the command line prints beside it.
+        for action in [
+            "user_added",
+            "корисник додат",
+            "web_login",
+            "device_enrolled",
+            "уређај пријављен",
+        ] {
             assert!(
                 text.contains(action),
                 "{action} missing from the audit page: {text}"
@@ -362,5 +369,245 @@ fn a_case_manager_settles_two_phones_concurrent_consent_in_the_conflict_inbox() 
             );
             assert!(phone.device.store().conflicts(case).unwrap().is_empty());
         }
+    });
+}
+
+/// The whole life of a case, as a new user would try it: a case manager opens a case in the
+/// browser, writes a recovery plan with two goals and assigns a worker; the worker's phone gets
+/// it, records a service and a note offline and marks a goal achieved while a second worker
+/// changes the same goal offline; the case manager sees both values, settles the conflict,
+/// reviews the plan and closes the case; after the office's retention the office holds none of
+/// its content and the audit log says so. The plan and intake pages are photographed in Serbian
+/// Cyrillic.
+#[test]
+fn a_case_from_intake_to_closure_with_a_recovery_plan_and_a_settled_goal_conflict() {
+    use fieldcase_core::model::{
+        AssistanceTag, CaseStatus, GoalStatus, GoalUpdate, HtcdsStatus, NewNote, NewService,
+        NoteKind,
+    };
+
+    runtime().block_on(async {
+        let server = TestServer::start();
+        let ana = server.add_user("ana", Role::FieldWorker);
+        let bojan = server.add_user("bojan", Role::FieldWorker);
+        server.add_web_user("marija", Role::CaseManager, PASSWORD);
+        let a = TestDevice::enroll_direct(&server, "ana");
+        let b = TestDevice::enroll_direct(&server, "bojan");
+
+        let browser = Browser::start(&server).await;
+        let base = server.running().url();
+        let c = &browser.client;
+        c.set_window_size(1280, 2400).await.unwrap();
+        browser.login(&base, "marija", PASSWORD).await;
+
+        // Intake: open the case from the list, consent as given, assigned to ana.
+        c.goto(&format!("{base}/cases")).await.unwrap();
+        browser.click(Locator::Id("new-case")).await;
+        browser.type_into(Locator::Id("client_code"), "K-2001").await;
+        browser.select(Locator::Id("consent"), "given").await;
+        browser
+            .click(Locator::Css(&format!("input[name='worker'][value='{ana}']")))
+            .await;
+        browser.click(Locator::Id("open-case")).await;
+        browser.wait_for(Locator::Id("plan")).await;
+        let case: fieldcase_core::ids::CaseId = c
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .trim_start_matches("/cases/")
+            .parse()
+            .expect("the case page of the new case");
+        let text = browser.text().await;
+        assert!(text.contains("K-2001") && text.contains("ana"), "{text}");
+
+        // The plan: two goals.
+        for (area, goal) in [
+            ("administrative", "Get an ID card"),
+            ("job_search", "Find a job in Novi Sad"),
+        ] {
+            browser.click(Locator::Css("#add-goal-box summary")).await;
+            browser.select(Locator::Id("goal-area"), area).await;
+            browser.type_into(Locator::Id("goal-description"), goal).await;
+            browser.click(Locator::Id("add-goal")).await;
+            browser.wait_for_text(goal).await;
+        }
+        // A second worker on the case.
+        browser.select(Locator::Id("worker"), &bojan.to_string()).await;
+        browser.click(Locator::Id("assign")).await;
+        browser.wait_for(Locator::Id("plan")).await;
+        let on_office = server.case(case);
+        assert_eq!(on_office.plan.goals.len(), 2);
+        assert_eq!(on_office.assigned_workers.len(), 2);
+        let id_card = on_office
+            .plan
+            .goals
+            .iter()
+            .find(|g| g.description == "Get an ID card")
+            .unwrap()
+            .id;
+
+        // The phones get it; then, offline, ana records a service and a note and marks the goal
+        // achieved, while bojan marks the same goal dropped.
+        for phone in [&a, &b] {
+            phone.device.sync_now().unwrap();
+            assert_eq!(phone.case(case).plan.goals.len(), 2);
+        }
+        let note = a
+            .device
+            .store()
+            .write_note(
+                case,
+                &NewNote {
+                    kind: NoteKind::Visit,
+                    body: "Registry office: the ID card application is filed.".into(),
+                    tags: vec![AssistanceTag::Administrative],
+                    task: None,
+                },
+            )
+            .unwrap();
+        a.device
+            .store()
+            .add_service(
+                case,
+                &NewService {
+                    area: AssistanceTag::Administrative,
+                    description: "Accompanied to the registry office".into(),
+                    given_on: time::OffsetDateTime::now_utc().date(),
+                    goals: vec![id_card],
+                    tasks: vec![],
+                    notes: vec![note],
+                },
+            )
+            .unwrap();
+        let status = |s| GoalUpdate {
+            status: Some(s),
+            ..GoalUpdate::default()
+        };
+        a.device
+            .store()
+            .update_goal(case, id_card, &status(GoalStatus::Achieved))
+            .unwrap();
+        b.device
+            .store()
+            .update_goal(case, id_card, &status(GoalStatus::Dropped))
+            .unwrap();
+        for phone in [&a, &b, &a] {
+            phone.device.sync_now().unwrap();
+        }
+
+        // The case manager sees both values in the inbox, by their labels and authors.
+        c.goto(&format!("{base}/conflicts")).await.unwrap();
+        let text = browser.text().await;
+        for needle in ["K-2001", "Get an ID card", "achieved", "dropped", "ana", "bojan"] {
+            assert!(text.contains(needle), "{needle} missing: {text}");
+        }
+        browser
+            .click(Locator::Css(
+                "form[data-field='status'] input[value='achieved']",
+            ))
+            .await;
+        browser
+            .click(Locator::Css("form[data-field='status'] button.decide"))
+            .await;
+        browser.wait_for(Locator::Id("no-conflicts")).await;
+
+        // The case page: the service is there; a review; then the case is closed.
+        c.goto(&format!("{base}/cases/{case}")).await.unwrap();
+        let text = browser.wait_for_text("Accompanied to the registry office").await;
+        assert!(!text.contains("Conflicting changes wait"), "{text}");
+        browser.click(Locator::Css("#plan details:last-of-type summary")).await;
+        browser
+            .type_into(Locator::Id("review-date"), "01022027")
+            .await;
+        browser
+            .type_into(Locator::Id("review-summary"), "ID card done; job search goes on.")
+            .await;
+        browser.click(Locator::Id("add-review")).await;
+        browser.wait_for_text("ID card done; job search goes on.").await;
+
+        // In Serbian Cyrillic: the plan and, later, the intake page.
+        browser.select(Locator::Id("lang"), "sr-Cyrl").await;
+        browser.click(Locator::Css("form[action='/lang'] button")).await;
+        c.goto(&format!("{base}/cases/{case}")).await.unwrap();
+        let text = browser.wait_for_text("План опоравка").await;
+        for needle in ["остварен", "административна помоћ", "2 циља", "Историја"] {
+            assert!(text.contains(needle), "{needle} missing: {text}");
+        }
+        c.execute(
+            "document.getElementById('plan').scrollIntoView(); return 1;",
+            vec![],
+        )
+        .await
+        .unwrap();
+        let shot = browser.screenshot("plan-sr-cyrl").await;
+        assert!(std::fs::metadata(shot).unwrap().len() > 1000);
+        c.goto(&format!("{base}/cases/new")).await.unwrap();
+        browser.wait_for_text("Шифра клијента").await;
+        let shot = browser.screenshot("intake-sr-cyrl").await;
+        assert!(std::fs::metadata(shot).unwrap().len() > 1000);
+
+        c.goto(&format!("{base}/cases/{case}")).await.unwrap();
+        browser.wait_for(Locator::Id("close")).await;
+        browser.select(Locator::Id("reason"), "goals_achieved").await;
+        browser.click(Locator::Id("close")).await;
+        browser.wait_for(Locator::Id("reopen")).await;
+        let shot = browser.screenshot("closed-case-sr-cyrl").await;
+        assert!(std::fs::metadata(shot).unwrap().len() > 1000);
+        browser.close().await;
+
+        let closed = server.case(case);
+        assert_eq!(closed.status, CaseStatus::Closed);
+        assert_eq!(closed.profile.htcds_status, Some(HtcdsStatus::Closed));
+        assert_eq!(closed.plan.reviews.len(), 1);
+        for phone in [&a, &b] {
+            phone.device.sync_now().unwrap();
+            let on_phone = phone.case(case);
+            assert_eq!(on_phone.status, CaseStatus::Closed);
+            assert_eq!(
+                on_phone
+                    .plan
+                    .goals
+                    .iter()
+                    .find(|g| g.id == id_card)
+                    .unwrap()
+                    .status,
+                GoalStatus::Achieved
+            );
+            assert!(phone.device.store().conflicts(case).unwrap().is_empty());
+        }
+
+        // After the office's retention period: no content left, the statistics and the audit
+        // record stay.
+        let vault = server.running().state.vault().clone();
+        let later = time::OffsetDateTime::now_utc().unix_timestamp() + 1;
+        let erased = server
+            .running()
+            .state
+            .db()
+            .write(|sql| fieldcase_server::office::retention::erase_expired(sql, &vault, 0, later))
+            .unwrap();
+        assert_eq!(erased, vec![case]);
+        let left = server.case(case);
+        assert!(left.notes.is_empty() && left.plan.is_empty() && left.profile.is_empty());
+        assert_ne!(left.client_code, "K-2001");
+        let (audited, stats): (i64, String) = server.with_sql(|sql| {
+            let n = sql
+                .query_row(
+                    "SELECT COUNT(*) FROM audit_log WHERE action = 'case_erased' AND detail LIKE ?1",
+                    fieldcase_server::sql_params![&format!("{case}/%")],
+                )?
+                .get(0)?;
+            let s = sql
+                .query_row(
+                    "SELECT fields FROM case_statistics WHERE case_id = ?1",
+                    fieldcase_server::sql_params![&case.to_string()],
+                )?
+                .get(0)?;
+            Ok((n, s))
+        });
+        assert_eq!(audited, 1);
+        assert!(stats.contains("\"goals_achieved\":1"), "{stats}");
+        assert!(!stats.contains("K-2001") && !stats.contains("ID card"), "{stats}");
     });
 }

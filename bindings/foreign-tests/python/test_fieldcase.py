@@ -248,6 +248,68 @@ class BindingsTest(unittest.TestCase):
         self.assertFalse(any(c.field == "legal_status" for c in conflicts))
         self.assertEqual(a.device.case(case_id).legal_status, fc.LegalStatus.IDENTIFIED_VICTIM)
 
+    def test_the_recovery_plan_and_profile_merge_and_a_goal_status_conflict_is_reported(self):
+        created = self.server.command("case K-0400")
+        case_id = created["case_id"]
+        a, b = self.phone(), self.phone()
+        a.device.sync_now()
+        ID, WORK = (a.device.add_goal(case_id, fc.NewGoal(
+            area=area, description=text, target_date="2027-03-01"))
+            for area, text in ((fc.AssistanceTag.ADMINISTRATIVE, "ID card"),
+                               (fc.AssistanceTag.JOB_SEARCH, "A job")))
+        a.device.sync_now()
+        b.device.sync_now()
+        self.assertEqual([g.description for g in b.device.case(case_id).plan.goals],
+                         ["ID card", "A job"])
+
+        self.server.command("offline")
+        note = a.device.write_note(case_id, fc.NewNote(
+            kind=fc.NoteKind.VISIT, body="Went to the registry office together."))
+        a.device.add_service(case_id, fc.NewService(
+            area=fc.AssistanceTag.ADMINISTRATIVE, description="Accompanied to the registry",
+            given_on="2026-11-24", goal_ids=[ID], note_ids=[note]))
+        a.device.update_goal(case_id, ID, fc.GoalUpdate(status=fc.GoalStatus.ACHIEVED))
+        b.device.update_goal(case_id, ID, fc.GoalUpdate(status=fc.GoalStatus.IN_PROGRESS))
+        a.device.set_profile(case_id, fc.ClientProfile(
+            gender=fc.Gender.FEMALE, birth_year=1999, nationality="rs",
+            exploitation=[fc.ExploitationType.LABOUR],
+            labour_industry=fc.LabourIndustry.AGRICULTURE,
+            means_of_control=[fc.MeansOfControl.DEBT_BONDAGE]))
+        b.device.add_review(case_id, fc.NewReview(reviewed_on="2026-11-25", summary="On track."))
+        self.server.command("online")
+        for p in (a, b, a):
+            p.device.sync_now()
+
+        case = a.device.case(case_id)
+        self.assertEqual(case, b.device.case(case_id))
+        self.assertEqual(case.plan.services[0].goal_ids, [ID])
+        self.assertEqual(case.plan.services[0].note_ids, [note])
+        self.assertEqual(case.plan.reviews[0].summary, "On track.")
+        self.assertEqual(case.profile.nationality, "RS")
+        self.assertEqual(case.profile.birth_year, 1999)
+        self.assertEqual(case.profile.labour_industry, fc.LabourIndustry.AGRICULTURE)
+        self.assertEqual(a.device.plan(case_id), case.plan)
+        status = [c for c in a.device.conflicts(case_id) if c.goal_id == ID]
+        self.assertEqual(len(status), 1)
+        self.assertEqual(status[0].field, "status")
+        self.assertTrue(status[0].sensitive)
+        self.assertEqual(sorted(v.value for v in status[0].values), ["achieved", "in_progress"])
+        actions = [h.action for h in a.device.history(case_id)]
+        for action in ("goal.add", "goal.update", "service.add", "review.add", "profile.update"):
+            self.assertIn(action, actions)
+        achieved = [h for h in a.device.history(case_id) if h.status == fc.GoalStatus.ACHIEVED]
+        self.assertEqual(achieved[0].goal_id, ID)
+
+        with self.assertRaises(fc.FieldcaseError.InvalidInput):
+            a.device.set_profile(case_id, fc.ClientProfile(nationality="XX"))
+        with self.assertRaises(fc.FieldcaseError.InvalidInput):
+            a.device.set_profile(case_id, fc.ClientProfile(birth_year=1850))
+        with self.assertRaises(fc.FieldcaseError.InvalidInput):
+            a.device.add_goal(case_id, fc.NewGoal(area=fc.AssistanceTag.LEGAL, description=" "))
+        with self.assertRaises(fc.FieldcaseError.NotFound):
+            a.device.update_goal(case_id, case_id, fc.GoalUpdate(status=fc.GoalStatus.DROPPED))
+        self.assertEqual(a.device.case(case_id).profile.nationality, "RS", "nothing changed")
+
     def test_a_new_phone_syncs_once_an_admin_confirms_its_key_fingerprint(self):
         d = fc.FieldcaseDevice.enroll(
             tempfile.mkdtemp(prefix="fieldcase-py-"), self.server.info["url"],

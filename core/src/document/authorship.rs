@@ -20,13 +20,16 @@ use crate::model::{Author, VisitNote};
 use crate::protocol::TIMESTAMP_WINDOW_SECS;
 use time::OffsetDateTime;
 
-/// What the hub compares before and after an upload: the notes and the attachment references.
+/// What the hub compares before and after an upload: the notes, the attachment references and
+/// who recorded each entry of the recovery plan.
 #[derive(Debug, Clone, Default)]
 pub struct ContentSnapshot {
     /// The notes by key.
     pub notes: NoteSnapshot,
     /// The attachment references by key.
     pub attachments: super::AttachmentSnapshot,
+    /// Who each goal, service and review of the recovery plan names as its author, by key.
+    pub(crate) plan: BTreeMap<String, super::plan::Attribution>,
 }
 
 /// The notes of a document by key, as the hub compares them before and after an upload (`None`
@@ -92,6 +95,43 @@ fn check_changed(
     Ok(())
 }
 
+/// The recovery plan's rules for an upload: no goal, service or review disappears or changes
+/// whom it names as its author or when it was recorded, and every new one names the uploader
+/// (a review names her as its reviewer).
+fn check_plan(
+    before: &BTreeMap<String, super::plan::Attribution>,
+    after: &BTreeMap<String, super::plan::Attribution>,
+    author: Author,
+) -> Result<()> {
+    for (key, old) in before {
+        match after.get(key) {
+            None => return Err(refuse("an upload deletes an entry of the recovery plan")),
+            Some(new) if new != old => {
+                return Err(refuse(
+                    "an upload changes who recorded an entry of the recovery plan, or when",
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    for (key, new) in after {
+        if before.contains_key(key) {
+            continue;
+        }
+        match new {
+            Some((user, device, _))
+                if *user == author.user && device.is_none_or(|d| d == author.device) => {}
+            Some(_) => {
+                return Err(refuse(
+                    "a new entry of the recovery plan names another author than the uploader",
+                ));
+            }
+            None => return Err(refuse("a new entry of the recovery plan does not read")),
+        }
+    }
+    Ok(())
+}
+
 impl CaseDoc {
     /// The keys of the notes the document held at `heads` (none if it lacks those heads).
     pub fn note_keys_at(&mut self, heads: &[ChangeHash]) -> BTreeSet<String> {
@@ -120,11 +160,13 @@ impl CaseDoc {
             .collect()
     }
 
-    /// The notes and attachment references, read before an upload is applied.
+    /// The notes, attachment references and authors of the recovery plan's entries, read
+    /// before an upload is applied.
     pub fn content_snapshot(&self) -> ContentSnapshot {
         ContentSnapshot {
             notes: self.note_snapshot(),
             attachments: self.attachment_snapshot(),
+            plan: self.plan_attributions(),
         }
     }
 
@@ -161,6 +203,7 @@ impl CaseDoc {
             author,
             now,
         )?;
+        check_plan(&content_before.plan, &self.plan_attributions(), author)?;
         let notes_before = &content_before.notes;
         let after = self.note_snapshot();
         for (key, old) in notes_before {

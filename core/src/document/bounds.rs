@@ -26,7 +26,9 @@ pub const MAX_DEPTH: usize = 8;
 /// each stayed within [`Limits::NOTE_BODY_MAX`] still merge.
 pub const MAX_TEXT_BYTES: usize = 4 * Limits::NOTE_BODY_MAX;
 /// Root keys that always hold maps.
-const MAP_KEYS: [&str; 4] = ["notes", "tasks", "assigned", "authors"];
+const MAP_KEYS: [&str; 7] = [
+    "notes", "tasks", "assigned", "authors", "goals", "services", "reviews",
+];
 /// Most values in one map or list (notes of a case, items of a checklist, ...).
 pub const MAX_ENTRIES: usize = 100_000;
 

@@ -3,7 +3,7 @@
 //! the time of the change that wrote each, so a UI can show the conflict and let a person pick.
 //!
 //! Some fields are *sensitive* ([`Conflict::is_sensitive`]: the case's consent, risk level and
-//! legal status, a task's outcome): their conflicts wait in the office's conflict inbox until a
+//! legal status, a task's outcome, a recovery-plan goal's status): their conflicts wait in the office's conflict inbox until a
 //! case manager picks a value or writes a new one ([`CaseDoc::resolve_conflict`]). Writing a
 //! field from a replica that has seen every concurrent value supersedes them all, so the conflict
 //! is gone on every replica once the write has reached it.
@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use super::CaseDoc;
 use super::read::child;
 use crate::error::{CoreError, Result};
-use crate::ids::TaskId;
+use crate::ids::{GoalId, TaskId};
 use crate::model::Author;
 
 /// Task fields whose concurrent changes are reported.
@@ -38,10 +38,26 @@ const CASE_FIELDS: &[&str] = &[
     "client_code",
 ];
 
+/// Fields of a goal of the recovery plan whose concurrent changes are reported.
+const GOAL_FIELDS: &[&str] = &["status", "description", "target_date", "area"];
+
 /// Case fields whose conflicts wait for a person (the conflict inbox).
 pub const SENSITIVE_CASE_FIELDS: &[&str] = &["consent", "risk_level", "legal_status"];
 /// Task fields whose conflicts wait for a person (the conflict inbox).
 pub const SENSITIVE_TASK_FIELDS: &[&str] = &["outcome"];
+/// Goal fields whose conflicts wait for a person (the conflict inbox).
+pub const SENSITIVE_GOAL_FIELDS: &[&str] = &["status"];
+
+/// What a conflicting field belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ConflictOn {
+    /// The case itself.
+    Case,
+    /// One of its accompaniment tasks.
+    Task(TaskId),
+    /// One goal of its recovery plan.
+    Goal(GoalId),
+}
 
 /// One of the concurrent values of a field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,8 +75,11 @@ pub struct ConflictValue {
 /// A field that holds more than one concurrent value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Conflict {
-    /// The task the field belongs to, or `None` for a field of the case itself.
+    /// The task the field belongs to, or `None` for a field of the case itself or of a goal.
     pub task: Option<TaskId>,
+    /// The goal of the recovery plan the field belongs to, if it is a goal's.
+    #[serde(default)]
+    pub goal: Option<GoalId>,
     /// The field's name (`status`, `outcome`, ...).
     pub field: String,
     /// The value every replica shows (automerge's deterministic winner).
@@ -73,16 +92,25 @@ impl Conflict {
     /// Whether a person must settle this conflict (the conflict inbox): consent, risk level and
     /// legal status of the case, and a task's outcome. Other fields keep automerge's winner.
     pub fn is_sensitive(&self) -> bool {
-        is_sensitive(self.task.is_some(), &self.field)
+        is_sensitive_on(self.on(), &self.field)
+    }
+
+    /// What the field belongs to.
+    pub fn on(&self) -> ConflictOn {
+        match (self.task, self.goal) {
+            (Some(t), _) => ConflictOn::Task(t),
+            (None, Some(g)) => ConflictOn::Goal(g),
+            (None, None) => ConflictOn::Case,
+        }
     }
 }
 
-/// Whether `field` (of a task when `of_task`, else of the case) is sensitive.
-pub fn is_sensitive(of_task: bool, field: &str) -> bool {
-    if of_task {
-        SENSITIVE_TASK_FIELDS.contains(&field)
-    } else {
-        SENSITIVE_CASE_FIELDS.contains(&field)
+/// Whether `field` of what `on` names is sensitive.
+pub fn is_sensitive_on(on: ConflictOn, field: &str) -> bool {
+    match on {
+        ConflictOn::Case => SENSITIVE_CASE_FIELDS.contains(&field),
+        ConflictOn::Task(_) => SENSITIVE_TASK_FIELDS.contains(&field),
+        ConflictOn::Goal(_) => SENSITIVE_GOAL_FIELDS.contains(&field),
     }
 }
 
@@ -122,7 +150,7 @@ impl CaseDoc {
         &self,
         times: &ChangeTimes,
         obj: &ObjId,
-        task: Option<TaskId>,
+        on: ConflictOn,
         field: &str,
     ) -> Result<Option<Conflict>> {
         let doc = self.inner();
@@ -146,8 +174,14 @@ impl CaseDoc {
                 at: time_of(times, id),
             })
             .collect();
+        let (task, goal) = match on {
+            ConflictOn::Case => (None, None),
+            ConflictOn::Task(t) => (Some(t), None),
+            ConflictOn::Goal(g) => (None, Some(g)),
+        };
         Ok(Some(Conflict {
             task,
+            goal,
             field: field.to_owned(),
             winner: ConflictValue {
                 value: as_text(&win_value),
@@ -164,11 +198,12 @@ impl CaseDoc {
             .is_ok_and(|all| all.len() > 1)
     }
 
-    /// The objects and fields checked for conflicts: the case's, then each task's in id order.
-    fn checked_fields(&self) -> Vec<(ObjId, Option<TaskId>, &'static str)> {
-        let mut out: Vec<(ObjId, Option<TaskId>, &'static str)> = CASE_FIELDS
+    /// The objects and fields checked for conflicts: the case's, then each task's in id order,
+    /// then each goal's in id order.
+    fn checked_fields(&self) -> Vec<(ObjId, ConflictOn, &'static str)> {
+        let mut out: Vec<(ObjId, ConflictOn, &'static str)> = CASE_FIELDS
             .iter()
-            .map(|f| (automerge::ROOT, None, *f))
+            .map(|f| (automerge::ROOT, ConflictOn::Case, *f))
             .collect();
         if let Some(tasks) = self.tasks_obj() {
             let mut ids: Vec<TaskId> = self
@@ -179,9 +214,20 @@ impl CaseDoc {
             ids.sort();
             for id in ids {
                 if let Some(obj) = child(self.inner(), &tasks, &id.to_string(), ObjType::Map) {
-                    out.extend(TASK_FIELDS.iter().map(|f| (obj.clone(), Some(id), *f)));
+                    out.extend(
+                        TASK_FIELDS
+                            .iter()
+                            .map(|f| (obj.clone(), ConflictOn::Task(id), *f)),
+                    );
                 }
             }
+        }
+        for (id, obj) in self.goal_objs() {
+            out.extend(
+                GOAL_FIELDS
+                    .iter()
+                    .map(|f| (obj.clone(), ConflictOn::Goal(id), *f)),
+            );
         }
         out
     }
@@ -205,8 +251,8 @@ impl CaseDoc {
             })
             .collect();
         let mut out = Vec::new();
-        for (obj, task, field) in &fields {
-            out.extend(self.field_conflict(&times, obj, *task, field)?);
+        for (obj, on, field) in &fields {
+            out.extend(self.field_conflict(&times, obj, *on, field)?);
         }
         Ok(out)
     }

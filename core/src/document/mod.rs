@@ -13,7 +13,8 @@
 //!                        body: Text, tags: { tag: true }, task } }
 //! tasks:    { task_id: { purpose, office_kind, office_name, office_address, scheduled_at,
 //!                        time_zone, assignees: { user_id: true }, status, outcome, follow_up,
-//!                        checklist: { item_id: { label, done } } } }
+//!                        checklist: { item_id: { pos, label, done } } } }
+//! goals, services, reviews: the recovery plan; profile.*: the client profile (see `plan`)
 //! attachments: { attachment_id: str }    each an AttachmentRef as JSON, written once, never
 //!                                         changed; a removal deletes the key
 //! ```
@@ -33,6 +34,7 @@ mod authorship;
 mod bounds;
 mod chunks;
 mod conflict;
+mod plan;
 mod read;
 mod write;
 
@@ -45,7 +47,11 @@ pub use attachments::AttachmentSnapshot;
 pub use authorship::{ContentSnapshot, NoteSnapshot};
 pub use bounds::{MAX_DEPTH, MAX_ENTRIES, MAX_TEXT_BYTES};
 pub use chunks::{MAX_CHUNKS_AT_ONCE, MAX_INFLATED, inflated_size, is_document_chunk};
-pub use conflict::{Conflict, ConflictValue};
+pub use conflict::{
+    Conflict, ConflictOn, ConflictValue, SENSITIVE_CASE_FIELDS, SENSITIVE_GOAL_FIELDS,
+    SENSITIVE_TASK_FIELDS,
+};
+pub use plan::HistoryEntry;
 
 use crate::error::{CoreError, Result};
 use crate::ids::CaseId;
@@ -91,7 +97,11 @@ fn load_whole(id: CaseId, bytes: &[u8]) -> Option<Result<CaseDoc>> {
     let loaded = chunks::prescan(bytes)
         .and_then(|()| guarded("load panicked", || AutoCommit::load(bytes)))
         .and_then(|r| r.map_err(|_| CoreError::Document("cannot load received document")));
-    Some(loaded.map(|doc| CaseDoc { id, doc }))
+    Some(loaded.map(|doc| CaseDoc {
+        id,
+        doc,
+        on_behalf_of: None,
+    }))
 }
 
 /// The history of what a peer sent (a whole document or change chunks) up to `heads` alone, as
@@ -121,6 +131,9 @@ pub fn attested_part(bytes: &[u8], heads: &[ChangeHash]) -> Result<Vec<u8>> {
 pub struct CaseDoc {
     id: CaseId,
     doc: AutoCommit,
+    /// Who the replica's edits are made for, named in their messages (`by=USER`): the office
+    /// edits as itself for the case manager who acted.
+    on_behalf_of: Option<crate::ids::UserId>,
 }
 
 impl std::fmt::Debug for CaseDoc {
@@ -163,7 +176,11 @@ impl CaseDoc {
         chunks::prescan(bytes)?;
         let doc = guarded("load panicked", || AutoCommit::load(bytes))?
             .map_err(|_| CoreError::Document("cannot load case document"))?;
-        let mut doc = Self { id, doc };
+        let mut doc = Self {
+            id,
+            doc,
+            on_behalf_of: None,
+        };
         doc.doc.set_actor(actor.clone());
         doc.check_schema()?;
         Ok(doc)
@@ -175,7 +192,15 @@ impl CaseDoc {
         Self {
             id,
             doc: AutoCommit::new().with_actor(actor.clone()),
+            on_behalf_of: None,
         }
+    }
+
+    /// Names `user` in the messages of this replica's next edits (`by=USER`), until changed:
+    /// the office writes as itself and records which case manager acted, so that a case's
+    /// history shows her ([`HistoryEntry::by`]).
+    pub fn set_on_behalf_of(&mut self, user: Option<crate::ids::UserId>) {
+        self.on_behalf_of = user;
     }
 
     fn check_schema(&self) -> Result<()> {
@@ -253,6 +278,7 @@ impl CaseDoc {
     fn replace_with(&mut self, mut candidate: CaseDoc) -> Result<()> {
         candidate.check_schema()?;
         candidate.doc.set_actor(self.doc.get_actor().clone());
+        candidate.on_behalf_of = self.on_behalf_of;
         *self = candidate;
         Ok(())
     }

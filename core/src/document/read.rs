@@ -101,7 +101,7 @@ fn optional_time(doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<Option<Offs
 }
 
 /// The keys of a map object parsed as ids or enum names, sorted, skipping any that do not parse.
-fn key_set<T: FromStr + Ord>(doc: &AutoCommit, obj: Option<ObjId>) -> Vec<T> {
+pub(super) fn key_set<T: FromStr + Ord>(doc: &AutoCommit, obj: Option<ObjId>) -> Vec<T> {
     let Some(obj) = obj else { return Vec::new() };
     let mut out: Vec<T> = doc.keys(&obj).filter_map(|k| k.parse().ok()).collect();
     out.sort();
@@ -111,13 +111,13 @@ fn key_set<T: FromStr + Ord>(doc: &AutoCommit, obj: Option<ObjId>) -> Vec<T> {
 /// One map object's fields, read in one scan of automerge's operations, where each `get` seeks
 /// into them anew (a case of 20 notes took about 1.2 ms to read field by field). Each key holds
 /// its winning value, as `get` gives it.
-struct Fields<'a> {
+pub(super) struct Fields<'a> {
     doc: &'a AutoCommit,
-    items: Vec<(Cow<'a, str>, ValueRef<'a>, ObjId)>,
+    pub(super) items: Vec<(Cow<'a, str>, ValueRef<'a>, ObjId)>,
 }
 
 impl<'a> Fields<'a> {
-    fn of(doc: &'a AutoCommit, obj: &ObjId) -> Self {
+    pub(super) fn of(doc: &'a AutoCommit, obj: &ObjId) -> Self {
         let items = doc
             .map_range(obj, ..)
             .map(|m| {
@@ -128,7 +128,7 @@ impl<'a> Fields<'a> {
         Fields { doc, items }
     }
 
-    fn value(&self, key: &str) -> Option<(&ValueRef<'a>, &ObjId)> {
+    pub(super) fn value(&self, key: &str) -> Option<(&ValueRef<'a>, &ObjId)> {
         self.items
             .iter()
             .find(|(k, _, _)| k == key)
@@ -136,7 +136,7 @@ impl<'a> Fields<'a> {
     }
 
     /// A string field (a scalar, or a text object read whole), if present.
-    fn str(&self, key: &str) -> Option<String> {
+    pub(super) fn str(&self, key: &str) -> Option<String> {
         match self.value(key)? {
             (ValueRef::Scalar(ScalarValueRef::Str(s)), _) => Some(s.to_string()),
             (ValueRef::Object(ObjType::Text), id) => self.doc.text(id).ok(),
@@ -144,30 +144,30 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn required_str(&self, key: &str) -> Result<String> {
+    pub(super) fn required_str(&self, key: &str) -> Result<String> {
         self.str(key)
             .ok_or(CoreError::Document("case document lacks a field"))
     }
 
-    fn parse<T: FromStr>(&self, key: &str) -> Result<T> {
+    pub(super) fn parse<T: FromStr>(&self, key: &str) -> Result<T> {
         self.required_str(key)?.parse().map_err(corrupt)
     }
 
-    fn optional_enum<T: FromStr>(&self, key: &str) -> Result<Option<T>> {
+    pub(super) fn optional_enum<T: FromStr>(&self, key: &str) -> Result<Option<T>> {
         self.str(key)
             .map(|v| v.parse().map_err(corrupt))
             .transpose()
     }
 
-    fn time(&self, key: &str) -> Result<OffsetDateTime> {
+    pub(super) fn time(&self, key: &str) -> Result<OffsetDateTime> {
         parse_time(&self.required_str(key)?)
     }
 
-    fn optional_time(&self, key: &str) -> Result<Option<OffsetDateTime>> {
+    pub(super) fn optional_time(&self, key: &str) -> Result<Option<OffsetDateTime>> {
         self.str(key).map(|t| parse_time(&t)).transpose()
     }
 
-    fn bool(&self, key: &str) -> bool {
+    pub(super) fn bool(&self, key: &str) -> bool {
         matches!(
             self.value(key),
             Some((ValueRef::Scalar(ScalarValueRef::Boolean(true)), _))
@@ -175,7 +175,7 @@ impl<'a> Fields<'a> {
     }
 
     /// A child object of the given type, if present.
-    fn child(&self, key: &str, ty: ObjType) -> Option<ObjId> {
+    pub(super) fn child(&self, key: &str, ty: ObjType) -> Option<ObjId> {
         match self.value(key)? {
             (ValueRef::Object(t), id) if *t == ty => Some(id.clone()),
             _ => None,
@@ -184,7 +184,7 @@ impl<'a> Fields<'a> {
 
     /// Every field holding an object of type `ty`, with its key: a map of notes, tasks or
     /// checklist items read in one scan.
-    fn children(&self, ty: ObjType) -> impl Iterator<Item = (&str, &ObjId)> {
+    pub(super) fn children(&self, ty: ObjType) -> impl Iterator<Item = (&str, &ObjId)> {
         self.items.iter().filter_map(move |(k, v, id)| match v {
             ValueRef::Object(t) if *t == ty => Some((k.as_ref(), id)),
             _ => None,
@@ -260,13 +260,23 @@ impl CaseDoc {
         let mut checklist = Vec::new();
         if let Some(list) = f.child("checklist", ObjType::Map) {
             let items = Fields::of(doc, &list);
-            let mut ids: Vec<(ChecklistItemId, &ObjId)> = items
+            let mut ids: Vec<(u64, ChecklistItemId, Fields<'_>)> = items
                 .children(ObjType::Map)
-                .filter_map(|(k, item)| Some((k.parse().ok()?, item)))
+                .filter_map(|(k, item)| {
+                    let fields = Fields::of(doc, item);
+                    // Items from before their place was kept go last, by id.
+                    let pos = match fields.value("pos") {
+                        Some((ValueRef::Scalar(ScalarValueRef::Uint(p)), _)) => *p,
+                        Some((ValueRef::Scalar(ScalarValueRef::Int(p)), _)) => {
+                            u64::try_from(*p).unwrap_or(u64::MAX)
+                        }
+                        _ => u64::MAX,
+                    };
+                    Some((pos, k.parse().ok()?, fields))
+                })
                 .collect();
-            ids.sort_by_key(|(id, _)| *id);
-            for (item_id, item) in ids {
-                let item = Fields::of(doc, item);
+            ids.sort_by_key(|(pos, id, _)| (*pos, *id));
+            for (_, item_id, item) in ids {
                 checklist.push(ChecklistItem {
                     id: item_id,
                     label: item.required_str("label")?,
@@ -339,11 +349,12 @@ impl CaseDoc {
         Ok(Case {
             notes: self.notes()?,
             tasks: self.tasks()?,
+            plan: self.plan()?,
             ..self.case_fields()?
         })
     }
 
-    /// The case's own fields, without its notes and tasks (left empty): what a change to the
+    /// The case's own fields and profile, without its notes, tasks and plan (left empty): what a change to the
     /// root of the document can break.
     pub(crate) fn case_fields(&self) -> Result<Case> {
         let doc = &self.doc;
@@ -364,6 +375,8 @@ impl CaseDoc {
             created_at: root.time("created_at")?,
             notes: Vec::new(),
             tasks: Vec::new(),
+            plan: crate::model::Plan::default(),
+            profile: super::plan::read_profile(doc),
         })
     }
 

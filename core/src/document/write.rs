@@ -54,11 +54,15 @@ impl CaseDoc {
         // this one: a clock outside the range a record may hold writes nothing.
         crate::model::time_in_range("the time of the edit", now)?;
         let result = register_author(&mut self.doc, author).and_then(|()| edit(&mut self.doc));
+        let message = match self.on_behalf_of {
+            Some(user) => format!("{what} by={user}"),
+            None => what.to_owned(),
+        };
         match result {
             Ok(value) => {
                 self.doc.commit_with(
                     CommitOptions::default()
-                        .with_message(what.to_owned())
+                        .with_message(message)
                         .with_time(now.unix_timestamp()),
                 );
                 Ok(value)
@@ -82,6 +86,7 @@ impl CaseDoc {
         let mut doc = Self {
             id,
             doc: AutoCommit::new().with_actor(actor.clone()),
+            on_behalf_of: None,
         };
         doc.transact(author, now, "case.create", |d| {
             let root = automerge::ROOT;
@@ -95,6 +100,9 @@ impl CaseDoc {
             put_set(d, &root, "assigned", &new.assigned_workers)?;
             d.put_object(&root, "notes", ObjType::Map).map_err(am)?;
             d.put_object(&root, "tasks", ObjType::Map).map_err(am)?;
+            for key in super::plan::PLAN_MAPS {
+                d.put_object(&root, key, ObjType::Map).map_err(am)?;
+            }
             Ok(())
         })?;
         Ok(doc)
@@ -350,14 +358,36 @@ impl CaseDoc {
         value: &str,
         now: OffsetDateTime,
     ) -> Result<()> {
-        if !super::conflict::is_sensitive(task.is_some(), field) {
+        let on = task.map_or(super::ConflictOn::Case, super::ConflictOn::Task);
+        self.resolve_conflict_on(author, on, field, value, now)
+    }
+
+    /// [`CaseDoc::resolve_conflict`] for a field of the case, a task or a goal of the recovery
+    /// plan (its status).
+    pub fn resolve_conflict_on(
+        &mut self,
+        author: Author,
+        on: super::ConflictOn,
+        field: &str,
+        value: &str,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        if !super::conflict::is_sensitive_on(on, field) {
             return Err(ValidationError::UnknownValue {
                 field: "conflict field",
             }
             .into());
         }
-        match task {
-            None => {
+        match on {
+            super::ConflictOn::Goal(goal) => {
+                // The only sensitive goal field is the status.
+                let update = crate::model::GoalUpdate {
+                    status: Some(value.parse()?),
+                    ..Default::default()
+                };
+                self.update_goal(author, goal, &update, now)
+            }
+            super::ConflictOn::Case => {
                 let mut update = CaseUpdate::default();
                 match field {
                     "consent" => update.consent = Some(value.parse::<ConsentStatus>()?),
@@ -366,7 +396,7 @@ impl CaseDoc {
                 }
                 self.update_case(author, &update, now)
             }
-            Some(task) => {
+            super::ConflictOn::Task(task) => {
                 // The only sensitive task field is the outcome.
                 let update = TaskUpdate {
                     outcome: Some(value.to_owned()),
@@ -410,9 +440,13 @@ pub(super) fn touch(d: &mut AutoCommit, now: OffsetDateTime) -> Result<()> {
 
 fn add_item(d: &mut AutoCommit, list: &ObjId, label: &str) -> Result<ChecklistItemId> {
     let id = ChecklistItemId::new();
+    // Where it goes in the list: ids are random, so the order items were added in is kept
+    // here (items added concurrently on two phones share a place and follow their ids).
+    let pos = d.length(list) as u64;
     let item = d
         .put_object(list, id.to_string(), ObjType::Map)
         .map_err(am)?;
+    d.put(&item, "pos", pos).map_err(am)?;
     d.put(&item, "label", label).map_err(am)?;
     d.put(&item, "done", false).map_err(am)?;
     Ok(id)

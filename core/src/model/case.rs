@@ -5,8 +5,8 @@ use time::OffsetDateTime;
 
 use super::validation::{at_most, required_text, time_in_range};
 use super::{
-    CaseStatus, ConsentStatus, LegalStatus, Limits, OfficeKind, RiskLevel, Task, TaskStatus,
-    ValidationError, VisitNote,
+    CaseStatus, ClientProfile, ConsentStatus, LegalStatus, Limits, OfficeKind, Plan, RiskLevel,
+    Task, TaskStatus, ValidationError, VisitNote,
 };
 use crate::ids::{CaseId, TaskId, UserId};
 
@@ -36,6 +36,12 @@ pub struct Case {
     pub notes: Vec<VisitNote>,
     /// Accompaniment tasks, earliest first.
     pub tasks: Vec<Task>,
+    /// The individual recovery plan.
+    #[serde(default)]
+    pub plan: Plan,
+    /// The client profile of the data standard (HTCDS v2 core fields).
+    #[serde(default)]
+    pub profile: ClientProfile,
 }
 
 fn default_risk() -> RiskLevel {
@@ -57,7 +63,7 @@ impl Case {
         for task in &self.tasks {
             task.check_times()?;
         }
-        Ok(())
+        self.plan.check_times()
     }
 }
 

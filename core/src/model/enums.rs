@@ -185,3 +185,161 @@ vocabulary!(
         Administrative => "administrative",
     }
 );
+
+vocabulary!(
+    /// Where a goal of the recovery plan stands (sensitive: concurrent changes wait for a case
+    /// manager in the conflict inbox).
+    GoalStatus, "goal status" {
+        /// Agreed with the client, not started.
+        Planned => "planned",
+        /// Being worked on.
+        InProgress => "in_progress",
+        /// Reached.
+        Achieved => "achieved",
+        /// Given up (the client's choice, or no longer relevant).
+        Dropped => "dropped",
+    }
+);
+
+vocabulary!(
+    /// The client's gender (HTCDS v2 `gender`).
+    Gender, "gender" {
+        /// Female.
+        Female => "female",
+        /// Male.
+        Male => "male",
+        /// Transgender, non-binary or another gender identity.
+        Other => "other",
+    }
+);
+
+vocabulary!(
+    /// A type of exploitation the client suffered (HTCDS v2 `typeOfExploit…` flags). A case may
+    /// record several.
+    ExploitationType, "type of exploitation" {
+        /// Sexual exploitation.
+        Sexual => "sexual",
+        /// Forced labour (the industry is recorded beside it).
+        Labour => "labour",
+        /// Forced marriage.
+        ForcedMarriage => "forced_marriage",
+        /// Forced criminal activity.
+        ForcedCriminality => "forced_criminality",
+        /// Forced begging.
+        Begging => "begging",
+        /// Any other form.
+        Other => "other",
+    }
+);
+
+vocabulary!(
+    /// The industry of labour exploitation (HTCDS v2 `typeOfLabour`).
+    LabourIndustry, "labour industry" {
+        /// Agriculture.
+        Agriculture => "agriculture",
+        /// Construction.
+        Construction => "construction",
+        /// Domestic work.
+        DomesticWork => "domestic_work",
+        /// Manufacturing.
+        Manufacturing => "manufacturing",
+        /// Hospitality (hotels, restaurants, bars).
+        Hospitality => "hospitality",
+        /// Fishing.
+        Fishing => "fishing",
+        /// Mining or quarrying.
+        Mining => "mining",
+        /// Any other industry.
+        Other => "other",
+    }
+);
+
+vocabulary!(
+    /// A means by which traffickers controlled the client (HTCDS v2 `meansOfControl…` flags). A
+    /// case may record several.
+    MeansOfControl, "means of control" {
+        /// Debt bondage.
+        DebtBondage => "debt_bondage",
+        /// Took the client's earnings.
+        TakesEarnings => "takes_earnings",
+        /// Threats against the client.
+        Threats => "threats",
+        /// Threats against the client's family.
+        ThreatsToFamily => "threats_to_family",
+        /// Psychological abuse.
+        PsychologicalAbuse => "psychological_abuse",
+        /// Physical abuse.
+        PhysicalAbuse => "physical_abuse",
+        /// Sexual abuse.
+        SexualAbuse => "sexual_abuse",
+        /// False promises.
+        FalsePromises => "false_promises",
+        /// Alcohol or drugs given to control.
+        Substances => "substances",
+        /// Movement restricted.
+        RestrictsMovement => "restricts_movement",
+        /// Identity documents withheld.
+        WithholdsDocuments => "withholds_documents",
+        /// Food, sleep or medical care withheld.
+        WithholdsNecessities => "withholds_necessities",
+        /// Threat of being reported to the authorities.
+        ThreatOfAuthorities => "threat_of_authorities",
+        /// Any other means.
+        Other => "other",
+    }
+);
+
+vocabulary!(
+    /// How the client was recruited (HTCDS v2 `recruitmentType`).
+    RecruitmentMethod, "recruitment method" {
+        /// Through someone the client knew personally.
+        PersonalContact => "personal_contact",
+        /// Through a family member or partner.
+        FamilyOrPartner => "family_or_partner",
+        /// Through a job advertisement.
+        JobAdvertisement => "job_advertisement",
+        /// Through a recruitment or travel agency.
+        Agency => "agency",
+        /// Online or through social media.
+        Online => "online",
+        /// Abducted.
+        Abduction => "abduction",
+        /// Any other way.
+        Other => "other",
+    }
+);
+
+vocabulary!(
+    /// The case's status as HTCDS v2 names it (`caseStatus`), beside fieldcase's own
+    /// [`CaseStatus`] (which governs what phones hold).
+    HtcdsStatus, "HTCDS case status" {
+        /// Assistance is being given.
+        Active => "active",
+        /// Assistance has ended; the client is followed up.
+        FollowUp => "follow_up",
+        /// Closed.
+        Closed => "closed",
+        /// Closed and referred to another organisation.
+        ClosedReferred => "closed_referred",
+    }
+);
+
+vocabulary!(
+    /// Why a case was closed (HTCDS v2 `reasonForClosure`).
+    ClosureReason, "reason for closure" {
+        /// The plan's goals were reached.
+        GoalsAchieved => "goals_achieved",
+        /// The client asked to end assistance.
+        ClientRequest => "client_request",
+        /// Contact with the client was lost.
+        LostContact => "lost_contact",
+        /// Referred to another organisation.
+        Referred => "referred",
+        /// The client moved away or returned to another country.
+        Relocated => "relocated",
+        /// The client died.
+        Deceased => "deceased",
+        /// Any other reason.
+        Other => "other",
+    }
+);

@@ -15,6 +15,10 @@ impl Limits {
     pub const SHORT_TEXT_MAX: usize = 500;
     /// Longest task outcome text, in bytes.
     pub const OUTCOME_MAX: usize = 8 * 1024;
+    /// Longest text of the recovery plan (a goal, a service, a review's summary), in bytes.
+    pub const PLAN_TEXT_MAX: usize = 8 * 1024;
+    /// Most goals, tasks or notes one service links to.
+    pub const LINKS_MAX: usize = 50;
     /// Most checklist items on one task.
     pub const CHECKLIST_MAX: usize = 50;
     /// Most assignees on one task or case.

@@ -5,9 +5,12 @@
 
 mod attachment;
 mod case;
+mod country;
 mod enums;
 mod limits;
 mod note;
+mod plan;
+mod profile;
 mod task;
 mod validation;
 
@@ -16,14 +19,18 @@ pub use attachment::{
     validate_label, validate_size,
 };
 pub use case::{Case, CaseSummary, CaseUpdate, NewCase, TaskSummary};
+pub use country::{Country, ISO_3166_ALPHA2};
 pub use enums::{
-    AssistanceTag, CaseStatus, ConsentStatus, LegalStatus, NoteKind, OfficeKind, RiskLevel,
-    TaskStatus,
+    AssistanceTag, CaseStatus, ClosureReason, ConsentStatus, ExploitationType, Gender, GoalStatus,
+    HtcdsStatus, LabourIndustry, LegalStatus, MeansOfControl, NoteKind, OfficeKind,
+    RecruitmentMethod, RiskLevel, TaskStatus,
 };
 pub use limits::Limits;
 pub(crate) use note::validate_body;
 pub use note::{Author, NewNote, VisitNote};
+pub use plan::{Goal, GoalUpdate, NewGoal, NewReview, NewService, Plan, PlanReview, Service};
+pub use profile::ClientProfile;
 pub use task::{ChecklistItem, NewTask, Task, TaskUpdate};
 pub use validation::ValidationError;
 pub(crate) use validation::required_text;
-pub(crate) use validation::time_in_range;
+pub(crate) use validation::{date_in_range, time_in_range};

@@ -60,6 +60,13 @@ pub enum ValidationError {
         /// Which field.
         field: &'static str,
     },
+    /// Fields that do not go together (an industry without labour exploitation, a reason for
+    /// closure on an open case).
+    #[error("{rule}")]
+    Inconsistent {
+        /// The rule broken.
+        rule: &'static str,
+    },
     /// A name held a path character (`/`, `\\`, `..`): it may become a file name.
     #[error("{field} holds a path character")]
     PathCharacters {

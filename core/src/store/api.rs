@@ -7,12 +7,12 @@ use time::{Date, Duration, OffsetDateTime, Time, UtcOffset};
 
 use super::records::Sealer;
 use super::{Inner, Store, Unlocked};
-use crate::document::{CaseDoc, Conflict};
+use crate::document::{CaseDoc, Conflict, HistoryEntry};
 use crate::error::{CoreError, Result};
-use crate::ids::{CaseId, ChecklistItemId, NoteId, TaskId};
+use crate::ids::{CaseId, ChecklistItemId, GoalId, NoteId, ReviewId, ServiceId, TaskId};
 use crate::model::{
-    Author, Case, CaseSummary, CaseUpdate, NewCase, NewNote, NewTask, Task, TaskStatus,
-    TaskSummary, TaskUpdate, VisitNote,
+    Author, Case, CaseSummary, CaseUpdate, ClientProfile, GoalUpdate, NewCase, NewGoal, NewNote,
+    NewReview, NewService, NewTask, Plan, Task, TaskStatus, TaskSummary, TaskUpdate, VisitNote,
 };
 
 /// One entry of a case's timeline, in time order.
@@ -258,6 +258,59 @@ impl Store {
         self.edit_case(case, "case.update", |doc, author, now| {
             doc.update_case(author, update, now)
         })
+    }
+
+    /// The case's individual recovery plan (also part of [`Store::case`]).
+    pub fn plan(&self, case: CaseId) -> Result<Plan> {
+        self.read_case(case, |doc| doc.plan())
+    }
+
+    /// Sets a goal of the recovery plan; durable once this returns.
+    pub fn add_goal(&self, case: CaseId, goal: &NewGoal) -> Result<GoalId> {
+        self.edit_case(case, "goal.add", |doc, author, now| {
+            doc.add_goal(author, goal, now)
+        })
+    }
+
+    /// Changes a goal's area, description, status or target date. The status is sensitive: if
+    /// another phone changed it concurrently, both values wait in the office's conflict inbox
+    /// until a case manager settles them ([`Store::conflicts`] shows them here meanwhile).
+    pub fn update_goal(&self, case: CaseId, goal: GoalId, update: &GoalUpdate) -> Result<()> {
+        self.edit_case(case, "goal.update", |doc, author, now| {
+            doc.update_goal(author, goal, update, now)
+        })
+    }
+
+    /// Records a service given to the client, linked to goals, tasks and notes of the case.
+    pub fn add_service(&self, case: CaseId, service: &NewService) -> Result<ServiceId> {
+        self.edit_case(case, "service.add", |doc, author, now| {
+            doc.add_service(author, service, now)
+        })
+    }
+
+    /// Records a review of the recovery plan, by this phone's user.
+    pub fn add_review(&self, case: CaseId, review: &NewReview) -> Result<ReviewId> {
+        // On a phone the reviewer is always its user (the office checks it).
+        let review = NewReview {
+            reviewer: None,
+            ..review.clone()
+        };
+        self.edit_case(case, "review.add", |doc, author, now| {
+            doc.add_review(author, &review, now)
+        })
+    }
+
+    /// Records the client profile (HTCDS core fields); only the fields that differ from the
+    /// case's are written.
+    pub fn set_profile(&self, case: CaseId, profile: &ClientProfile) -> Result<()> {
+        self.edit_case(case, "profile.update", |doc, author, now| {
+            doc.set_profile(author, profile, now)
+        })
+    }
+
+    /// The history of the case's plan, profile and life (who did what, when), oldest first.
+    pub fn history(&self, case: CaseId) -> Result<Vec<HistoryEntry>> {
+        self.read_case(case, |doc| Ok(doc.history()))
     }
 
     /// Ticks or unticks a checklist item.

@@ -85,6 +85,13 @@ pub trait HubStorage {
     fn whole_case(&mut self, case: CaseId) -> Result<Option<WholeCase>>;
     /// Whether `user` may receive and change `case`.
     fn is_assigned(&mut self, user: UserId, case: CaseId) -> Result<bool>;
+    /// Whether the office erased `case`'s content (its retention ran out, or the client
+    /// withdrew her consent): an upload to it from a device told to purge it is acknowledged
+    /// and dropped, so that the device's outbox empties and it purges the case rather than
+    /// keep offering, and keeping, what it wrote. None by default.
+    fn is_erased(&mut self, _case: CaseId) -> Result<bool> {
+        Ok(false)
+    }
     /// The cases assigned to `user` whose sequence number is above `cursor`, ascending, with
     /// their sequence numbers; at most `limit`.
     fn assigned_changed_since(
@@ -287,7 +294,10 @@ pub fn handle_sync_loaded(
             // An upload to a case the device must purge that is not taken any more is still
             // acknowledged when the hub has it already (a resend whose answer was lost), so that
             // the device's outbox empties and it purges the case.
-            if due.contains(&upload.case_id)
+            if due.contains(&upload.case_id) && storage.is_erased(upload.case_id)? {
+                // Erased at the office: nothing of it is taken, and the device drops it.
+                accepted.push(upload.case_id);
+            } else if due.contains(&upload.case_id)
                 && !upload.heads.is_empty()
                 && let Some(doc) = storage.case_doc(upload.case_id)?
                 && doc.has_all(&upload.heads)

@@ -6,11 +6,20 @@ use std::io::Write;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use fieldcase_core::ids::UserId;
-use fieldcase_core::model::{CaseStatus, NewCase, NewTask};
+use fieldcase_core::model::{CaseStatus, GoalUpdate, NewCase, NewGoal, NewReview, NewTask};
 use fieldcase_server::clock::rfc3339;
 use fieldcase_server::display::for_terminal_line;
 use fieldcase_server::error::ServerError;
-use fieldcase_server::office::{access, cases, conflicts, teams, users};
+use fieldcase_server::office::plan::{self, PlanEdit};
+use fieldcase_server::office::{access, cases, conflicts, retention, teams, users};
+
+fn date(text: &str) -> Result<time::Date> {
+    time::Date::parse(
+        text,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .context("a date is YYYY-MM-DD")
+}
 
 use super::Office;
 
@@ -98,17 +107,83 @@ pub enum CaseCommand {
         /// The task id, for a task's outcome.
         #[arg(long)]
         task: Option<String>,
+        /// The goal id, for a recovery-plan goal's status.
+        #[arg(long)]
+        goal: Option<String>,
         /// The value to keep (one of those shown by `conflicts`, or a new one).
         #[arg(long)]
         value: String,
     },
-    /// Close a case; devices purge it once the retention period has passed.
+    /// Close a case with a reason (goals_achieved, client_request, lost_contact, referred,
+    /// relocated, deceased or other), also recorded as its HTCDS status; devices purge it once
+    /// their retention period has passed, the office erases its content after its own.
     Close {
         /// The case id.
         case: String,
+        /// Why it is closed.
+        #[arg(long, default_value = "other")]
+        reason: String,
+    },
+    /// Put a case on hold (the client cannot be reached, a decision is awaited).
+    Hold {
+        /// The case id.
+        case: String,
+    },
+    /// Reopen a closed or held case.
+    Reopen {
+        /// The case id.
+        case: String,
+    },
+    /// Set a goal of the case's recovery plan; prints its id.
+    AddGoal {
+        /// The case id.
+        case: String,
+        /// The area of help (an assistance tag: sos, psychological, legal, medical,
+        /// reintegration, vocational_training, job_search, day_centre, administrative).
+        #[arg(long)]
+        area: String,
+        /// What the client wants to reach.
+        #[arg(long)]
+        description: String,
+        /// When it should be reached, YYYY-MM-DD.
+        #[arg(long)]
+        target: Option<String>,
+    },
+    /// Change a goal's status: planned, in_progress, achieved or dropped.
+    GoalStatus {
+        /// The case id.
+        case: String,
+        /// The goal id.
+        goal: String,
+        /// The new status.
+        status: String,
+    },
+    /// Record a review of the case's recovery plan.
+    Review {
+        /// The case id.
+        case: String,
+        /// The day of the review, YYYY-MM-DD.
+        #[arg(long)]
+        on: String,
+        /// What was found and decided.
+        #[arg(long)]
+        summary: String,
     },
     /// List case ids, oldest first.
     List,
+    /// Erase a case's content at the office now because the client withdrew her consent
+    /// (notes, plan, profile, tasks; anonymised statistics and an audit record stay). Phones
+    /// purge it at their next sync. Cannot be undone.
+    WithdrawConsent {
+        /// The case id.
+        case: String,
+        /// Confirms the erasure.
+        #[arg(long, required = true)]
+        yes: bool,
+    },
+    /// Erase the content of every case closed for longer than the office's retention period
+    /// (`office_retention_days`; `serve` does this every hour).
+    EraseExpired,
 }
 
 /// Runs one `admin case` command.
@@ -116,6 +191,7 @@ pub fn run(office: &Office, command: CaseCommand, out: &mut impl Write) -> Resul
     let (db, now) = (&office.db, office.now);
     let vault = &*office.vault()?;
     let assigning = matches!(command, CaseCommand::Assign { .. });
+    let holding = matches!(command, CaseCommand::Hold { .. });
     match command {
         CaseCommand::Create {
             client_code,
@@ -188,11 +264,85 @@ pub fn run(office: &Office, command: CaseCommand, out: &mut impl Write) -> Resul
                 .keep(vault);
             writeln!(out, "added task {id}")?;
         }
-        CaseCommand::Close { case } => {
+        CaseCommand::Close { case, reason } => {
             let case = case.parse().context("case id")?;
-            db.write(|sql| cases::set_status(sql, vault, case, CaseStatus::Closed, now))?
-                .keep(vault);
+            let reason = reason.parse().context("reason")?;
+            db.write(|sql| {
+                plan::set_lifecycle(
+                    sql,
+                    vault,
+                    case,
+                    CaseStatus::Closed,
+                    Some(reason),
+                    None,
+                    now,
+                )
+            })?
+            .keep(vault);
             writeln!(out, "closed")?;
+        }
+        CaseCommand::Hold { case } | CaseCommand::Reopen { case } => {
+            let case = case.parse().context("case id")?;
+            let status = if holding {
+                CaseStatus::OnHold
+            } else {
+                CaseStatus::Open
+            };
+            db.write(|sql| plan::set_lifecycle(sql, vault, case, status, None, None, now))?
+                .keep(vault);
+            writeln!(out, "{}", if holding { "on hold" } else { "reopened" })?;
+        }
+        CaseCommand::AddGoal {
+            case,
+            area,
+            description,
+            target,
+        } => {
+            let case = case.parse().context("case id")?;
+            let goal = NewGoal {
+                area: area.parse().context("area")?,
+                description,
+                target_date: target.map(|t| date(&t)).transpose()?,
+            };
+            db.write(|sql| plan::edit(sql, vault, case, &PlanEdit::AddGoal(goal), None, now))?
+                .keep(vault);
+            writeln!(out, "goal set")?;
+        }
+        CaseCommand::GoalStatus { case, goal, status } => {
+            let case = case.parse().context("case id")?;
+            let update = GoalUpdate {
+                status: Some(status.parse().context("status")?),
+                ..GoalUpdate::default()
+            };
+            let edit = PlanEdit::UpdateGoal(goal.parse().context("goal id")?, update);
+            db.write(|sql| plan::edit(sql, vault, case, &edit, None, now))?
+                .keep(vault);
+            writeln!(out, "goal changed")?;
+        }
+        CaseCommand::Review { case, on, summary } => {
+            let case = case.parse().context("case id")?;
+            let review = NewReview {
+                reviewed_on: date(&on)?,
+                summary,
+                reviewer: None,
+            };
+            let edit = PlanEdit::AddReview(review);
+            db.write(|sql| plan::edit(sql, vault, case, &edit, None, now))?
+                .keep(vault);
+            writeln!(out, "reviewed")?;
+        }
+        CaseCommand::WithdrawConsent { case, yes } => {
+            if !yes {
+                anyhow::bail!("--yes is needed to erase the case");
+            }
+            let case = case.parse().context("case id")?;
+            db.write(|sql| retention::withdraw_consent(sql, vault, case, None, now))?;
+            writeln!(out, "erased")?;
+        }
+        CaseCommand::EraseExpired => {
+            let keep = i64::try_from(office.limits.office_retention.as_secs()).unwrap_or(i64::MAX);
+            let erased = db.write(|sql| retention::erase_expired(sql, vault, keep, now))?;
+            writeln!(out, "erased {} case(s)", erased.len())?;
         }
         CaseCommand::List => {
             for id in db.read(cases::list_case_ids)? {
@@ -219,9 +369,10 @@ pub fn run(office: &Office, command: CaseCommand, out: &mut impl Write) -> Resul
                     for_terminal_line(&case.client_code)
                 )?;
                 for c in case.conflicts {
-                    match c.task {
-                        Some(task) => writeln!(out, "  task {task} {}:", c.field)?,
-                        None => writeln!(out, "  {}:", c.field)?,
+                    match (c.task, c.goal) {
+                        (Some(task), _) => writeln!(out, "  task {task} {}:", c.field)?,
+                        (None, Some(goal)) => writeln!(out, "  goal {goal} {}:", c.field)?,
+                        (None, None) => writeln!(out, "  {}:", c.field)?,
                     }
                     for v in c.values {
                         let who = v.author.map_or_else(
@@ -243,11 +394,13 @@ pub fn run(office: &Office, command: CaseCommand, out: &mut impl Write) -> Resul
             case,
             field,
             task,
+            goal,
             value,
         } => {
             let decision = conflicts::Resolution {
                 case: case.parse().context("case id")?,
                 task: task.map(|t| t.parse()).transpose().context("task id")?,
+                goal: goal.map(|g| g.parse()).transpose().context("goal id")?,
                 field,
                 value,
             };

@@ -89,6 +89,18 @@ impl Settings {
             }
             limits.retention = Duration::from_secs(days * 24 * 3600);
         }
+        if let Some(days) = file.office_retention_days {
+            if days > 36500 {
+                bail!("office_retention_days must be 0 to 36500");
+            }
+            limits.office_retention = Duration::from_secs(days * 24 * 3600);
+        }
+        if let Some(zone) = &file.office_time_zone {
+            if fieldcase_server::http::web::i18n::OfficeZone::get(zone).is_none() {
+                bail!("office_time_zone {zone:?} is not in the IANA time zone database");
+            }
+            limits.office_time_zone = Box::leak(zone.clone().into_boxed_str());
+        }
         if let Some(n) = file.connections_per_address {
             if n == 0 {
                 bail!("connections_per_address must be positive");
@@ -158,6 +170,8 @@ pub struct Office {
     keys: ServerKeys,
     /// Now, Unix seconds.
     pub now: i64,
+    /// The limits and periods of the settings (the office's retention period).
+    pub limits: Limits,
 }
 
 impl Office {
@@ -178,6 +192,7 @@ impl Office {
             db,
             keys,
             now: SystemClock.now(),
+            limits: settings.limits,
         })
     }
 

@@ -118,6 +118,7 @@ pub fn run(settings: Settings) -> Result<()> {
         out.flush()?;
         drop(out);
         tracing::info!(%addr, "serving");
+        tokio::spawn(office_retention(state.clone()));
         if let Some(schedule) = backup_schedule(&settings)? {
             tokio::spawn(scheduled_backups(state.clone(), schedule));
         }
@@ -190,6 +191,30 @@ async fn scheduled_backups(state: AppState, schedule: Schedule) {
             .await;
         if let Err(e) = recorded {
             tracing::error!(%e, "recording the backup's outcome failed");
+        }
+    }
+}
+
+/// Erases, at start and then every hour, the content of every case closed for longer than the
+/// office's retention period (`office_retention_days`).
+async fn office_retention(state: AppState) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let (vault, now) = (state.vault().clone(), state.now());
+        let keep = i64::try_from(state.limits().office_retention.as_secs()).unwrap_or(i64::MAX);
+        let erased = state
+            .db()
+            .call_write(move |sql| {
+                fieldcase_server::office::retention::erase_expired(sql, &vault, keep, now)
+            })
+            .await;
+        match erased {
+            Ok(cases) if !cases.is_empty() => {
+                tracing::info!(count = cases.len(), "erased closed cases past retention")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(%e, "erasing closed cases past retention failed"),
         }
     }
 }

@@ -217,6 +217,7 @@ fn conflict_json(c: &fieldcase_core::document::Conflict) -> Value {
     };
     json!({
         "task_id": c.task.map(|t| t.to_string()),
+        "goal_id": c.goal.map(|g| g.to_string()),
         "field": c.field,
         "shown": c.winner.value,
         "values": c.values.iter().map(value).collect::<Vec<_>>(),
@@ -250,6 +251,8 @@ async fn conflict_inbox(
 struct ResolveBody {
     #[serde(default)]
     task_id: Option<String>,
+    #[serde(default)]
+    goal_id: Option<String>,
     field: String,
     value: String,
 }
@@ -274,6 +277,12 @@ async fn resolve_conflict(
             .map(str::parse)
             .transpose()
             .map_err(|_| AppError::malformed("not a task id"))?,
+        goal: body
+            .goal_id
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|_| AppError::malformed("not a goal id"))?,
         field: body.field,
         value: body.value,
     };

@@ -85,6 +85,10 @@ async fn request_timeout(State(state): State<AppState>, req: Request, next: Next
         next.run(req).await
     };
     let limit = limits.request_timeout;
+    // The office's time zone for the pages (the name was checked at start-up).
+    let zone = crate::http::web::i18n::OfficeZone::get(limits.office_time_zone)
+        .unwrap_or_else(crate::http::web::i18n::OfficeZone::default_zone);
+    let work = crate::http::web::i18n::with_zone(zone, work);
     match tokio::time::timeout(limit, work).await {
         Ok(response) => response,
         Err(_) => AppError::new(

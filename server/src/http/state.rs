@@ -59,6 +59,11 @@ pub struct Limits {
     pub lease: Duration,
     /// How long a closed case stays on devices before they purge it.
     pub retention: Duration,
+    /// How long the office keeps a closed case's content (notes, plan, profile, tasks) before
+    /// erasing it, leaving only the anonymised statistics and an audit record.
+    pub office_retention: Duration,
+    /// The office's IANA time zone, in which the pages show and read times.
+    pub office_time_zone: &'static str,
     /// Most pooled connections to PostgreSQL of this instance (unused with SQLite).
     pub pg_connections: usize,
     /// Most automerge operations of case documents kept decrypted in memory between requests
@@ -87,6 +92,10 @@ impl Default for Limits {
             body_grace: Duration::from_secs(10),
             lease: Duration::from_secs(72 * 3600),
             retention: Duration::from_secs(30 * 24 * 3600),
+            office_retention: Duration::from_secs(
+                crate::office::retention::DEFAULT_OFFICE_RETENTION_DAYS * 24 * 3600,
+            ),
+            office_time_zone: crate::config::DEFAULT_TIME_ZONE,
             pg_connections: DEFAULT_PG_CONNECTIONS,
             cached_operations: crate::storage::case_docs::CACHE_OPS,
         }

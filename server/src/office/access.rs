@@ -269,6 +269,10 @@ pub fn read_case(
     via: ReadVia,
     now: i64,
 ) -> Result<CaseRead, ServerError> {
+    // An erased case holds nothing to read (its statistics are not case content).
+    if cases::is_erased(sql, case)? {
+        return Err(ServerError::UnknownCase);
+    }
     let reach = check_read(sql, who, case, via, now)?;
     let seq = cases::case_seq(sql, case)?.ok_or(ServerError::UnknownCase)?;
     let (case, conflicts) = cases::read_case(sql, vault, case)?;
@@ -288,6 +292,7 @@ pub fn team_case_ids(sql: &mut dyn Sql, who: Staff) -> Result<Vec<CaseId>, Serve
     let rows = sql.query_all(
         "SELECT c.id FROM cases c
          WHERE c.team_id IN (SELECT team_id FROM team_members WHERE user_id = ?1)
+           AND c.erased_at IS NULL
          ORDER BY c.created_at, c.id",
         sql_params![&who.id.to_string()],
     )?;

@@ -547,3 +547,41 @@ pub fn thumbnail(bytes: &[u8], media: MediaType) -> Result<Vec<u8>, ServerError>
         .map_err(|_| ServerError::Internal("encoding a thumbnail"))?;
     Ok(out.into_inner())
 }
+
+/// Erases every attachment of `case` at the office (its content is being erased): the case's
+/// references, and each stored file no other case's attachment shares (the same content is
+/// kept once), its sealed chunks with it. Returns how many attachments the case had.
+pub fn erase_case(sql: &mut dyn Sql, case: CaseId) -> Result<usize, ServerError> {
+    let id = case.to_string();
+    let rows = sql.query_all(
+        "SELECT blob_key FROM attachments WHERE case_id = ?1",
+        sql_params![&id],
+    )?;
+    let keys: Vec<Vec<u8>> = rows
+        .iter()
+        .map(|r| r.get::<Vec<u8>>(0))
+        .collect::<Result<_, _>>()?;
+    sql.execute(
+        "DELETE FROM attachments WHERE case_id = ?1",
+        sql_params![&id],
+    )?;
+    for key in &keys {
+        let shared = sql
+            .query_opt(
+                "SELECT 1 FROM attachments WHERE blob_key = ?1",
+                sql_params![key.as_slice()],
+            )?
+            .is_some();
+        if !shared {
+            sql.execute(
+                "DELETE FROM attachment_blob_chunks WHERE blob_key = ?1",
+                sql_params![key.as_slice()],
+            )?;
+            sql.execute(
+                "DELETE FROM attachment_blobs WHERE blob_key = ?1",
+                sql_params![key.as_slice()],
+            )?;
+        }
+    }
+    Ok(keys.len())
+}

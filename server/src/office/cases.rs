@@ -151,10 +151,27 @@ pub fn set_assigned(
     assigned: bool,
     now: i64,
 ) -> Result<WithDocs<()>, ServerError> {
+    set_assigned_by(sql, vault, case, user, assigned, None, now)
+}
+
+/// [`set_assigned`] for `by`, the person at the office who decided (named in the case's
+/// history).
+pub fn set_assigned_by(
+    sql: &mut dyn Sql,
+    vault: &CaseVault,
+    case: CaseId,
+    user: UserId,
+    assigned: bool,
+    by: Option<&Uuid>,
+    now: i64,
+) -> Result<WithDocs<()>, ServerError> {
     if assigned && !user_is_active(sql, user)? {
         return Err(ServerError::UnknownUser);
     }
     let mut loaded = load_doc(sql, vault, case)?;
+    loaded
+        .doc
+        .set_on_behalf_of(by.map(|u| UserId::from_uuid(*u)));
     loaded
         .doc
         .set_assigned(vault.office, user, assigned, at(now))?;
@@ -234,13 +251,40 @@ pub fn case_seq(sql: &mut dyn Sql, case: CaseId) -> Result<Option<i64>, ServerEr
         .transpose()?)
 }
 
-/// Ids of every case, oldest first. Only the office's own work (retention, the hub) and the
+/// Ids of every case not erased, oldest first. Only the office's own work (retention, the hub) and the
 /// command line list every case; people at the office see their teams' cases
 /// ([`crate::office::access::team_case_ids`]).
 pub fn list_case_ids(sql: &mut dyn Sql) -> Result<Vec<CaseId>, ServerError> {
-    let rows = sql.query_all("SELECT id FROM cases ORDER BY created_at, id", &[])?;
+    let rows = sql.query_all(
+        "SELECT id FROM cases WHERE erased_at IS NULL ORDER BY created_at, id",
+        &[],
+    )?;
     Ok(rows
         .iter()
         .filter_map(|r| r.get::<String>(0).ok().and_then(|s| s.parse().ok()))
         .collect())
+}
+
+/// The history of a case's plan, profile and life (who did what, when), oldest first, for a
+/// page whose read of the case was already checked and audited.
+pub fn case_history(
+    sql: &mut dyn Sql,
+    vault: &CaseVault,
+    case: CaseId,
+) -> Result<Vec<fieldcase_core::document::HistoryEntry>, ServerError> {
+    let mut loaded = load_doc(sql, vault, case)?;
+    let history = loaded.doc.history();
+    vault.keep([loaded]);
+    Ok(history)
+}
+
+/// Whether a case's content was erased at the office ([`crate::office::retention`]).
+pub fn is_erased(sql: &mut dyn Sql, case: CaseId) -> Result<bool, ServerError> {
+    let row = sql
+        .query_opt(
+            "SELECT erased_at FROM cases WHERE id = ?1",
+            sql_params![&case.to_string()],
+        )?
+        .ok_or(ServerError::UnknownCase)?;
+    Ok(row.get::<Option<i64>>(0)?.is_some())
 }

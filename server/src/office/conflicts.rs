@@ -11,8 +11,8 @@
 //! case, task and field as detail; never the values, which are case data). Notes never come
 //! here: concurrent notes and body edits merge by themselves.
 
-use fieldcase_core::document::Conflict;
-use fieldcase_core::ids::{CaseId, TaskId};
+use fieldcase_core::document::{Conflict, ConflictOn};
+use fieldcase_core::ids::{CaseId, GoalId, TaskId};
 use uuid::Uuid;
 
 use crate::error::ServerError;
@@ -33,6 +33,8 @@ pub struct CaseConflicts {
     pub client_code: String,
     /// Each task's purpose by id, to name the task a conflict is on.
     pub task_purposes: Vec<(TaskId, String)>,
+    /// Each goal's description by id, to name the goal a conflict is on.
+    pub goal_descriptions: Vec<(GoalId, String)>,
     /// The sensitive conflicts, case fields first, then by task.
     pub conflicts: Vec<Conflict>,
 }
@@ -55,6 +57,12 @@ pub fn inbox(
             case: id,
             client_code: case.client_code,
             task_purposes: case.tasks.into_iter().map(|t| (t.id, t.purpose)).collect(),
+            goal_descriptions: case
+                .plan
+                .goals
+                .into_iter()
+                .map(|g| (g.id, g.description))
+                .collect(),
             conflicts,
         });
     }
@@ -66,8 +74,10 @@ pub fn inbox(
 pub struct Resolution {
     /// The case.
     pub case: CaseId,
-    /// The task whose field it is, or `None` for a field of the case.
+    /// The task whose field it is, or `None` for a field of the case or a goal.
     pub task: Option<TaskId>,
+    /// The goal of the recovery plan whose field (status) it is, if a goal's.
+    pub goal: Option<GoalId>,
     /// The field (`consent`, `risk_level`, `legal_status`; `outcome` of a task).
     pub field: String,
     /// The value to keep: one of the concurrent values or a new one.
@@ -89,28 +99,39 @@ pub fn resolve(
     let Resolution {
         case,
         task,
+        goal,
         field,
         value,
     } = decision;
     let (case, task) = (*case, *task);
+    let on = match (task, goal) {
+        (Some(t), _) => ConflictOn::Task(t),
+        (None, Some(g)) => ConflictOn::Goal(*g),
+        (None, None) => ConflictOn::Case,
+    };
     let mut loaded = cases::load_doc(sql, vault, case)?;
     let open = loaded
         .doc
         .conflicts()?
         .into_iter()
-        .any(|c| c.task == task && c.field == *field && c.is_sensitive());
+        .any(|c| c.on() == on && c.field == *field && c.is_sensitive());
     if !open {
         return Err(ServerError::NoConflict);
     }
     let at = time::OffsetDateTime::from_unix_timestamp(now)
         .map_err(|_| ServerError::Internal("clock out of range"))?;
+    // The case's history names the case manager who decided.
     loaded
         .doc
-        .resolve_conflict(vault.office, task, field, value, at)?;
+        .set_on_behalf_of(by.map(|u| fieldcase_core::ids::UserId::from_uuid(*u)));
+    loaded
+        .doc
+        .resolve_conflict_on(vault.office, on, field, value, at)?;
     crate::storage::case_docs::store(sql, vault, &mut loaded, None, now)?;
-    let detail = match task {
-        Some(t) => format!("{case}/{t}/{field}"),
-        None => format!("{case}/{field}"),
+    let detail = match on {
+        ConflictOn::Task(t) => format!("{case}/{t}/{field}"),
+        ConflictOn::Goal(g) => format!("{case}/{g}/{field}"),
+        ConflictOn::Case => format!("{case}/{field}"),
     };
     crate::office::audit::record_detail(sql, now, CONFLICT_RESOLVED, by, None, Some(&detail))?;
     Ok(WithDocs::new((), [loaded]))

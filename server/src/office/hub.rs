@@ -198,6 +198,15 @@ impl HubStorage for SqlHub<'_> {
             .is_some())
     }
 
+    fn is_erased(&mut self, case: CaseId) -> fieldcase_core::Result<bool> {
+        Ok(self
+            .query_opt(
+                "SELECT 1 FROM cases WHERE id = ?1 AND erased_at IS NOT NULL",
+                sql_params![&case.to_string()],
+            )?
+            .is_some())
+    }
+
     fn assigned_changed_since(
         &mut self,
         user: UserId,

@@ -56,13 +56,13 @@ pub(super) async fn users(State(state): State<AppState>, user: WebUser) -> Page 
             tbody { @for u in &rows { tr data-user=(u.name) {
                 td { (u.name) }
                 td {
-                    (u.role.as_str())
+                    (l.v(u.role))
                     @if u.active && u.id != user.id {
                         form.role method="post" action={ "/users/" (u.id) "/role" } {
                             (csrf_field(&user))
                             select name="role" aria-label=(l.t(Msg::RoleLabel)) {
                                 @for r in [Role::FieldWorker, Role::CaseManager, Role::Admin] {
-                                    option value=(r.as_str()) selected[r == u.role] { (r.as_str()) }
+                                    option value=(r.as_str()) selected[r == u.role] { (l.v(r)) }
                                 }
                             }
                             " " button type="submit" { (l.t(Msg::ChangeRole)) }
@@ -105,7 +105,7 @@ pub(super) async fn users(State(state): State<AppState>, user: WebUser) -> Page 
                 input #new-name name="name" required maxlength="200";
                 label for="new-role" { (l.t(Msg::RoleLabel)) }
                 select #new-role name="role" {
-                    @for r in [Role::FieldWorker, Role::CaseManager, Role::Admin] { option value=(r.as_str()) { (r.as_str()) } }
+                    @for r in [Role::FieldWorker, Role::CaseManager, Role::Admin] { option value=(r.as_str()) { (l.v(r)) } }
                 }
                 button type="submit" { (l.t(Msg::AddUser)) }
             }
@@ -288,7 +288,7 @@ pub(super) async fn audit(State(state): State<AppState>, user: WebUser) -> Page 
             tbody { @for e in &entries { tr {
                 td { (e.seq) }
                 td { (belgrade_unix(Some(e.at))) }
-                td { (e.action) }
+                td { @if let Some(label) = l.label("audit-action", &e.action) { (label) " " } code.action { (e.action) } }
                 td { code { (e.user_id.as_deref().map(short).unwrap_or_default()) } }
                 td { code { (e.device_id.as_deref().map(short).unwrap_or_default()) } }
                 td { (e.detail.as_deref().unwrap_or("")) }
@@ -339,7 +339,7 @@ pub(super) async fn tasks_by_day(State(state): State<AppState>, user: WebUser) -
                 h2 { (day) }
                 ul { @for (hour, case, task) in tasks { li {
                     strong { (hour) } " · " a href={ "/cases/" (case.id) } { (for_page(&case.client_code)) } " · " (for_page(&task.purpose))
-                    " — " (for_page(&task.office_name)) " · " (task.status.as_str()) " · "
+                    " — " (for_page(&task.office_name)) " · " (l.v(task.status)) " · "
                     @for (i, a) in task.assignees.iter().enumerate() { @if i > 0 { ", " } (name_of(&names, a)) }
                 } } }
             }

@@ -14,7 +14,7 @@ use maud::{Markup, html};
 
 use super::auth::{WebError, WebUser};
 use super::headers::secure_headers;
-use super::i18n::{Lang, belgrade};
+use super::i18n::{Lang, Msg, belgrade};
 use super::layout::{Names, csrf_field, name_of, parse_case};
 use crate::display::for_page;
 use crate::http::state::AppState;
@@ -23,15 +23,6 @@ use crate::office::attachments::{self, OfficeAttachment};
 
 /// Largest upload the browser form takes: one attachment and the form around it.
 const MAX_FORM_BYTES: usize = Limits::ATTACHMENT_MAX as usize + 64 * 1024;
-
-/// The page's words, in English, Serbian Latin and Serbian Cyrillic.
-fn t(l: Lang, en: &'static str, lat: &'static str, cyr: &'static str) -> &'static str {
-    match l {
-        Lang::En => en,
-        Lang::SrLatn => lat,
-        Lang::SrCyrl => cyr,
-    }
-}
 
 fn size_text(bytes: u64) -> String {
     if bytes >= 1024 * 1024 {
@@ -54,9 +45,9 @@ pub(super) fn section(
 ) -> Markup {
     html! {
         section #attachments aria-labelledby="attachments-h" {
-            h2 #attachments-h { (t(l, "Documents and photos", "Dokumenti i fotografije", "Документи и фотографије")) }
+            h2 #attachments-h { (l.t(Msg::Attachments)) }
             @if list.is_empty() {
-                p { (t(l, "None yet.", "Još nema.", "Још нема.")) }
+                p { (l.t(Msg::NoneYet)) }
             }
             ul.attachments { @for a in list { li.attachment {
                 @let r = &a.reference;
@@ -71,20 +62,20 @@ pub(super) fn section(
                     (name_of(names, &r.author.user)) " · " (belgrade(r.added_at))
                     br;
                     @if a.complete {
-                        a.download href=(href) { (t(l, "Download", "Preuzmi", "Преузми")) }
+                        a.download href=(href) { (l.t(Msg::Download)) }
                     } @else {
-                        em { (t(l, "Still on its way from the phone", "Još stiže sa telefona", "Још стиже са телефона")) }
+                        em { (l.t(Msg::StillArriving)) }
                     }
                 }
             } } }
             @if may_change {
                 form.task method="post" enctype="multipart/form-data" action={ "/cases/" (case) "/attachments" } {
                     (csrf_field(user))
-                    label for="attachment-label" { (t(l, "What it is", "Šta je to", "Шта је то")) }
+                    label for="attachment-label" { (l.t(Msg::WhatItIs)) }
                     input #attachment-label name="label" required maxlength="500";
-                    label for="attachment-file" { (t(l, "File (JPEG, PNG, WebP or PDF)", "Datoteka (JPEG, PNG, WebP ili PDF)", "Датотека (JPEG, PNG, WebP или PDF)")) }
+                    label for="attachment-file" { (l.t(Msg::AttachmentFile)) }
                     input #attachment-file type="file" name="file" required accept="image/jpeg,image/png,image/webp,application/pdf";
-                    button #attach type="submit" { (t(l, "Attach", "Priloži", "Приложи")) }
+                    button #attach type="submit" { (l.t(Msg::Attach)) }
                 }
             }
         }

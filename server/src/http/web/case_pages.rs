@@ -42,14 +42,17 @@ pub(super) async fn case_list(State(state): State<AppState>, user: WebUser) -> P
     rows.sort_by_key(|c| std::cmp::Reverse(last_activity(c)));
     let l = user.lang;
     let body = html! {
+        @if access::may(user.role, Ability::ChangeTeamCases) {
+            p { a.button #new-case href="/cases/new" { (l.t(Msg::NewCase)) } }
+        }
         @if rows.is_empty() { p { (l.t(Msg::Nothing)) } }
         @else {
             div.scroll { table {
                 thead { tr { th { (l.t(Msg::Client)) } th { (l.t(Msg::Status)) } th { (l.t(Msg::Notes)) } th { (l.t(Msg::LastActivity)) } } }
                 tbody { @for c in &rows { tr {
                     td { a href={ "/cases/" (c.id) } { (for_page(&c.client_code)) } }
-                    td { (c.status.as_str()) }
-                    td { (c.notes.len()) }
+                    td { (l.v(c.status)) }
+                    td { (l.count("notes-count", c.notes.len())) }
                     td { (last_activity(c).map(belgrade).unwrap_or_default()) }
                 } } }
             } }
@@ -64,6 +67,7 @@ struct CaseExtras {
     break_glass: Vec<access::BreakGlassRead>,
     teams: Vec<(Uuid, String)>,
     team: Uuid,
+    history: Vec<fieldcase_core::document::HistoryEntry>,
     attachments: Vec<crate::office::attachments::OfficeAttachment>,
 }
 
@@ -100,15 +104,15 @@ fn timeline(l: Lang, case: &Case, names: &Names, seq: i64) -> Markup {
                         }
                         p.body { (for_page(&n.body)) }
                         @if !n.tags.is_empty() {
-                            p.tags { @for t in &n.tags { span.tag { (t.as_str()) } " " } }
+                            p.tags { @for t in &n.tags { span.tag { (l.v(*t)) } " " } }
                         }
                     },
                     Item::Task(t) => li.task data-task=(t.id) {
                         div.meta {
                             strong { (l.t(Msg::Task)) } " · " time { (belgrade(*at)) }
-                            " · " (t.status.as_str())
+                            " · " (l.v(t.status))
                         }
-                        p.body { (for_page(&t.purpose)) " — " (for_page(&t.office_name)) " (" (t.office_kind.as_str()) "), " (for_page(&t.office_address)) }
+                        p.body { (for_page(&t.purpose)) " — " (for_page(&t.office_name)) " (" (l.v(t.office_kind)) "), " (for_page(&t.office_address)) }
                         @if !t.checklist.is_empty() {
                             ul.checklist { @for c in &t.checklist {
                                 li { @if c.done { "☑ " } @else { "☐ " } (for_page(&c.label)) }
@@ -140,6 +144,7 @@ pub(super) async fn case_page(
         .db()
         .call_write(move |sql| {
             let read = access::read_case(sql, &vault, who, id, ReadVia::Page, now)?;
+            // The history is of the case just read (and audited) above.
             let extras = CaseExtras {
                 names: user_names(sql)?,
                 break_glass: match read.reach {
@@ -151,6 +156,7 @@ pub(super) async fn case_page(
                     .map(|t| (t.id, t.name))
                     .collect(),
                 team: teams::team_of_case(sql, id)?,
+                history: cases::case_history(sql, &vault, id)?,
                 attachments: crate::office::attachments::list(sql, &vault, id)?.keep(&vault),
             };
             Ok::<_, crate::error::ServerError>((read, extras))
@@ -163,6 +169,12 @@ pub(super) async fn case_page(
     };
     let (case, conflicts, names) = (read.case, read.conflicts, extras.names);
     let sensitive_conflicts = conflicts.iter().filter(|c| c.is_sensitive()).count();
+    let conflicted_goals: Vec<_> = conflicts
+        .iter()
+        .filter(|c| c.is_sensitive())
+        .filter_map(|c| c.goal)
+        .collect();
+    let office_device = state.vault().office.device;
     let other_conflicts: Vec<_> = conflicts.iter().filter(|c| !c.is_sensitive()).collect();
     let l = user.lang;
     let workers: Vec<(Uuid, String)> = names
@@ -175,22 +187,22 @@ pub(super) async fn case_page(
         @if let Reach::BreakGlass { until } = read.reach {
             p.error role="alert" #break-glass-open { (l.t(Msg::BreakGlassOpenUntil)) " " (belgrade_unix(Some(until))) }
         }
-        p.case-meta { (l.t(Msg::Client)) ": " strong { (for_page(&case.client_code)) } " · " (l.t(Msg::Status)) ": " (case.status.as_str())
+        p.case-meta { (l.t(Msg::Client)) ": " strong { (for_page(&case.client_code)) } " · " (l.t(Msg::Status)) ": " span #case-status { (l.v(case.status)) }
             " · " (l.t(Msg::Assignees)) ": "
             @for (i, w) in case.assigned_workers.iter().enumerate() { @if i > 0 { ", " } (name_of(&names, w)) }
         }
         p.case-meta #sensitive {
-            (l.t(Msg::Consent)) ": " (case.consent.as_str())
-            " · " (l.t(Msg::RiskLevel)) ": " (case.risk_level.as_str())
-            " · " (l.t(Msg::LegalStatus)) ": " (case.legal_status.as_str())
+            (l.t(Msg::Consent)) ": " (l.v(case.consent))
+            " · " (l.t(Msg::RiskLevel)) ": " (l.v(case.risk_level))
+            " · " (l.t(Msg::LegalStatus)) ": " (l.v(case.legal_status))
         }
         @if sensitive_conflicts > 0 {
-            p.error role="status" { a href="/conflicts" { (l.t(Msg::ConflictsWaiting)) " (" (sensitive_conflicts) ")" } }
+            p.error role="status" #conflicts-waiting { a href="/conflicts" { (l.t(Msg::ConflictsWaiting)) " (" (l.count("conflicts-count", sensitive_conflicts)) ")" } }
         }
         @if !other_conflicts.is_empty() {
             ul.conflicts { @for c in &other_conflicts { li {
-                (c.field) ": " @for (i, v) in c.values.iter().enumerate() { @if i > 0 { " / " } (for_page(&v.value)) }
-                " (" (l.t(Msg::Shown)) ": " (c.winner.value) ")"
+                (l.value("conflict-field", &c.field)) ": " @for (i, v) in c.values.iter().enumerate() { @if i > 0 { " / " } (for_page(&v.value)) }
+                " (" (l.t(Msg::Shown)) ": " (for_page(&c.winner.value)) ")"
             } } }
         }
         @if !extras.break_glass.is_empty() {
@@ -221,7 +233,7 @@ pub(super) async fn case_page(
                     input #purpose name="purpose" required maxlength="500";
                     label for="office_kind" { (l.t(Msg::OfficeKind)) }
                     select #office_kind name="office_kind" {
-                        @for k in OfficeKind::ALL { option value=(k.as_str()) { (k.as_str()) } }
+                        @for k in OfficeKind::ALL { option value=(k.as_str()) { (l.v(*k)) } }
                     }
                     label for="office_name" { (l.t(Msg::OfficeName)) }
                     input #office_name name="office_name" required maxlength="500";
@@ -243,6 +255,10 @@ pub(super) async fn case_page(
                 }
             }
         } }
+        @if read.reach == Reach::Team { (super::plan_pages::lifecycle_section(l, &user, &case, &names)) }
+        (super::plan_pages::plan_section(l, &user, &case, &names, &conflicted_goals, read.reach == Reach::Team))
+        (super::plan_pages::profile_section(l, &user, &case, read.reach == Reach::Team))
+        (super::plan_pages::history_section(l, &extras.history, &names, office_device, &case))
         section aria-labelledby="timeline-h" {
             h2 #timeline-h { (l.t(Msg::Timeline)) }
             p.hint { (l.t(Msg::LiveUpdates)) }

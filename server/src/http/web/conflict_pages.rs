@@ -8,35 +8,47 @@ use std::collections::HashMap;
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect};
-use fieldcase_core::document::Conflict;
-use fieldcase_core::model::{ConsentStatus, LegalStatus, RiskLevel};
+use fieldcase_core::document::{Conflict, ConflictOn};
+use fieldcase_core::model::{ConsentStatus, GoalStatus, LegalStatus, RiskLevel};
 use maud::{Markup, html};
 
 use super::auth::{WebError, WebUser};
-use super::i18n::{Lang, Msg, belgrade};
+use super::i18n::{Lang, Msg, Vocab, belgrade};
 use super::layout::{Names, Page, csrf_field, name_of, page, parse_case, short, user_names};
 use crate::display::for_page;
 use crate::http::state::AppState;
 use crate::office::access::{self, Ability};
 use crate::office::conflicts::{self, CaseConflicts, Resolution};
 
-fn field_label(l: Lang, field: &str) -> String {
-    match field {
-        "consent" => l.t(Msg::Consent).to_owned(),
-        "risk_level" => l.t(Msg::RiskLevel).to_owned(),
-        "legal_status" => l.t(Msg::LegalStatus).to_owned(),
-        "outcome" => l.t(Msg::Outcome).to_owned(),
-        other => other.to_owned(),
+fn field_label(l: Lang, c: &Conflict) -> String {
+    let field = l.value("conflict-field", &c.field);
+    if c.goal.is_some() {
+        format!("{} — {field}", l.t(Msg::Goal))
+    } else {
+        field.to_owned()
     }
 }
 
-/// The values a field accepts, for the "new value" picker (`None`: free text).
-fn choices(field: &str) -> Option<Vec<&'static str>> {
-    match field {
-        "consent" => Some(ConsentStatus::ALL.iter().map(|v| v.as_str()).collect()),
-        "risk_level" => Some(RiskLevel::ALL.iter().map(|v| v.as_str()).collect()),
-        "legal_status" => Some(LegalStatus::ALL.iter().map(|v| v.as_str()).collect()),
+/// The vocabulary of a conflicting field, if it has one: (its name in the translations, its
+/// values) for the "new value" picker and for showing each value by its label.
+fn vocabulary(c: &Conflict) -> Option<(&'static str, Vec<&'static str>)> {
+    fn names<V: Vocab>() -> Vec<&'static str> {
+        V::all().iter().map(|v| v.name()).collect()
+    }
+    match (c.on(), c.field.as_str()) {
+        (ConflictOn::Case, "consent") => Some((ConsentStatus::FIELD, names::<ConsentStatus>())),
+        (ConflictOn::Case, "risk_level") => Some((RiskLevel::FIELD, names::<RiskLevel>())),
+        (ConflictOn::Case, "legal_status") => Some((LegalStatus::FIELD, names::<LegalStatus>())),
+        (ConflictOn::Goal(_), "status") => Some((GoalStatus::FIELD, names::<GoalStatus>())),
         _ => None,
+    }
+}
+
+/// A value as the page shows it: its label when the field has a vocabulary, else the text.
+fn shown(l: Lang, c: &Conflict, value: &str) -> String {
+    match vocabulary(c) {
+        Some((field, values)) if values.contains(&value) => l.value(field, value).to_owned(),
+        _ => for_page(value),
     }
 }
 
@@ -54,21 +66,31 @@ fn conflict_form(
             .find(|(id, _)| *id == t)
             .map(|(_, p)| p.as_str())
     });
+    let goal = c.goal.and_then(|g| {
+        case.goal_descriptions
+            .iter()
+            .find(|(id, _)| *id == g)
+            .map(|(_, d)| d.as_str())
+    });
     let new_id = format!("new-{}-{index}", case.case);
     html! {
         form.conflict method="post" action={ "/cases/" (case.case) "/resolve" } data-field=(c.field) {
             (csrf_field(user))
             input type="hidden" name="field" value=(c.field);
             @if let Some(t) = c.task { input type="hidden" name="task" value=(t); }
+            @if let Some(g) = c.goal { input type="hidden" name="goal" value=(g); }
             fieldset {
-                legend { (field_label(l, &c.field)) @if let Some(p) = purpose { " — " (l.t(Msg::Task)) ": " (p) } }
+                legend { (field_label(l, c))
+                    @if let Some(p) = purpose { " — " (l.t(Msg::Task)) ": " (for_page(p)) }
+                    @if let Some(d) = goal { ": " (for_page(d)) }
+                }
                 @for (i, v) in c.values.iter().enumerate() {
                     @let id = format!("pick-{}-{index}-{i}", case.case);
                     div.choice {
                         input type="radio" id=(id) name="value" value=(v.value) checked[i == 0];
                         " "
                         label for=(id) {
-                            strong.value { (for_page(&v.value)) }
+                            strong.value data-value=(v.value) { (shown(l, c, &v.value)) }
                             @if let Some(a) = v.author {
                                 " · " (l.t(Msg::By)) " " span.author { (name_of(names, &a.user)) }
                                 " · " (l.t(Msg::Device)) " " code.device title=(a.device) { (short(&a.device.to_string())) }
@@ -79,10 +101,10 @@ fn conflict_form(
                     }
                 }
                 label for=(new_id) { (l.t(Msg::NewValue)) }
-                @match choices(&c.field) {
-                    Some(values) => select id=(new_id) name="new_value" {
+                @match vocabulary(c) {
+                    Some((field, values)) => select id=(new_id) name="new_value" {
                         option value="" { "—" }
-                        @for v in values { option value=(v) { (v) } }
+                        @for v in values { option value=(v) { (l.value(field, v)) } }
                     },
                     None => input id=(new_id) name="new_value" maxlength="2000";,
                 }
@@ -142,9 +164,14 @@ pub(super) async fn resolve(
         "" => None,
         t => Some(t.parse().map_err(|_| WebError::NotFound)?),
     };
+    let goal = match field("goal") {
+        "" => None,
+        g => Some(g.parse().map_err(|_| WebError::NotFound)?),
+    };
     let decision = Resolution {
         case,
         task,
+        goal,
         field: field("field").to_owned(),
         value: value.to_owned(),
     };

@@ -33,7 +33,7 @@ pub(super) async fn devices(State(state): State<AppState>, user: WebUser) -> Pag
                 th { (l.t(Msg::LastSync)) } th { (l.t(Msg::LeaseExpiry)) } th { (l.t(Msg::Receipts)) } th {}
             } }
             tbody { @for d in &rows { tr data-device=(d.device_id) {
-                td { (d.user_name) " (" (d.role.as_str()) ")" }
+                td { (d.user_name) " (" (l.v(d.role)) ")" }
                 td { code title=(d.device_id) { (short(&d.device_id.to_string())) } }
                 td.state {
                     @if d.status == DeviceStatus::Active && d.confirmed_at.is_none() {
@@ -44,7 +44,7 @@ pub(super) async fn devices(State(state): State<AppState>, user: WebUser) -> Pag
                                 input name="fingerprint" required maxlength="40" autocomplete="off"; }
                             button type="submit" { (l.t(Msg::Confirm)) }
                         }
-                    } @else { (d.status.as_str()) }
+                    } @else { (l.v(d.status)) }
                     @if let Some(at) = d.revoked_at { br; small { (belgrade_unix(Some(at))) } } }
                 td { code.fingerprint { (d.fingerprint) } }
                 td { (belgrade_unix(d.last_sync_at)) }
@@ -160,11 +160,11 @@ pub(super) async fn quarantine_show(
     let l = user.lang;
     let body = html! {
         p { (l.t(Msg::Received)) ": " (belgrade_unix(Some(preview.entry.received_at)))
-            " · " (l.t(Msg::Decision)) ": " (preview.entry.decision.as_deref().unwrap_or(l.t(Msg::Waiting))) }
+            " · " (l.t(Msg::Decision)) ": " (preview.entry.decision.as_deref().map(|d| l.label("quarantine-decision", d).unwrap_or(d)).unwrap_or(l.t(Msg::Waiting))) }
         @if !preview.fields.is_empty() {
             h2 { (l.t(Msg::FieldsChanged)) }
             ul #fields { @for f in &preview.fields {
-                li { strong { (f.field) } ": " (for_page(&f.before)) " → " (for_page(&f.after)) }
+                li { strong title=(f.field) { (l.label("conflict-field", f.field).unwrap_or(f.field)) } ": " (field_value(l, f.field, &f.before)) " → " (field_value(l, f.field, &f.after)) }
             } }
         }
         @for (title, id, notes) in [(Msg::NotesAdded, "notes", &preview.notes), (Msg::NotesDeleted, "deleted-notes", &preview.deleted_notes)] {
@@ -181,7 +181,7 @@ pub(super) async fn quarantine_show(
             @if !tasks.is_empty() {
                 h2 { (l.t(title)) }
                 ul id=(id) { @for t in tasks {
-                    li { time { (belgrade(t.scheduled_at)) } " · " (for_page(&t.purpose)) " — " (for_page(&t.office_name)) " · " (t.status.as_str()) }
+                    li { time { (belgrade(t.scheduled_at)) } " · " (for_page(&t.purpose)) " — " (for_page(&t.office_name)) " · " (l.v(t.status)) }
                 } }
             }
         }
@@ -224,4 +224,18 @@ pub(super) async fn quarantine_decide(
         .await?
         .keep(state.vault());
     Ok(Redirect::to(&format!("/quarantine/{id}")).into_response())
+}
+
+/// A value of a case's own field as the quarantine preview shows it: its label where the field
+/// has a vocabulary (consent, risk level, legal status, status), else the text.
+fn field_value(l: super::i18n::Lang, field: &str, value: &str) -> String {
+    let vocabulary = match field {
+        "consent" => "consent",
+        "risk_level" => "risk-level",
+        "legal_status" => "legal-status",
+        "status" => "case-status",
+        _ => return for_page(value),
+    };
+    l.label(vocabulary, value)
+        .map_or_else(|| for_page(value), str::to_owned)
 }

@@ -1,12 +1,23 @@
-//! Languages of the pages (English, Serbian in Latin and in Cyrillic script) and times in
-//! Europe/Belgrade.
+//! Languages of the pages (English, Serbian in Latin and in Cyrillic script) and times in the
+//! office's time zone.
 //!
-//! Belgrade time is computed with the EU rule that Serbia follows: UTC+01:00, and UTC+02:00
-//! from 01:00 UTC on the last Sunday of March to 01:00 UTC on the last Sunday of October. No
-//! tz database is needed; the rule has been stable since 1996.
+//! The strings live in Fluent files a translator edits without touching code:
+//! `server/i18n/en.ftl`, `sr-Latn.ftl`, `sr-Cyrl.ftl` (compiled in). [`Msg`] names each page
+//! string by its Fluent id; [`Lang::t`] gives its text, [`Lang::count`] a count with the plural
+//! form the language's CLDR rules pick (Serbian: 1 beleška, 2 beleške, 5 beleški), and
+//! [`Lang::value`] the label of a value of a fixed vocabulary (`vocab-FIELD-VALUE`). A test fails
+//! when any id, or any value of any vocabulary, lacks a translation in one of the three files.
+//!
+//! Times are shown in the office's time zone, an IANA name (`office_time_zone` in the
+//! configuration, `Europe/Belgrade` by default) looked up in the tz database (the system's, else
+//! the copy compiled into jiff), set for each web request by [`crate::http::web::auth`].
 
-use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset, Weekday};
+use std::collections::HashMap;
+use std::sync::OnceLock;
 
+use fluent_bundle::concurrent::FluentBundle;
+use fluent_bundle::{FluentArgs, FluentResource};
+use time::{Date, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 /// A page language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
@@ -78,208 +89,628 @@ impl Lang {
 
     /// The text of `msg` in this language.
     pub fn t(self, msg: Msg) -> &'static str {
-        let (en, lat, cyr) = msg.texts();
+        self.text(msg.id())
+    }
+
+    /// The text of the Fluent message `id` (without arguments) in this language; English
+    /// where this language lacks it, the id itself where English does too (a test keeps both
+    /// from happening).
+    pub fn text(self, id: &str) -> &'static str {
+        let tables = texts();
+        tables[self.index()]
+            .get(id)
+            .or_else(|| tables[0].get(id))
+            .copied()
+            .unwrap_or("?")
+    }
+
+    /// The label of `value` of the vocabulary `field` (`vocab-FIELD-VALUE`, `_` and `.` as `-`).
+    pub fn value(self, field: &str, value: &str) -> &'static str {
+        let id = format!("vocab-{field}-{}", value.replace(['_', '.'], "-"));
+        let tables = texts();
+        tables[self.index()]
+            .get(id.as_str())
+            .or_else(|| tables[0].get(id.as_str()))
+            .copied()
+            .unwrap_or("?")
+    }
+
+    /// The label of `value` of the vocabulary `field`, if the translations have one (for
+    /// names that may come from elsewhere, such as an older audit log's actions).
+    pub fn label(self, field: &str, value: &str) -> Option<&'static str> {
+        let id = format!("vocab-{field}-{}", value.replace(['_', '.'], "-"));
+        let tables = texts();
+        tables[self.index()]
+            .get(id.as_str())
+            .or_else(|| tables[0].get(id.as_str()))
+            .copied()
+    }
+
+    /// The label of a value of one of core's vocabularies.
+    pub fn v<V: Vocab>(self, value: V) -> &'static str {
+        self.value(V::FIELD, value.name())
+    }
+
+    /// `count` things as the Fluent message `id` says them, with the plural form this
+    /// language's rules pick for `count`.
+    pub fn count(self, id: &str, count: usize) -> String {
+        let bundle = &bundles()[self.index()];
+        let Some(pattern) = bundle.get_message(id).and_then(|m| m.value()) else {
+            return count.to_string();
+        };
+        let mut args = FluentArgs::new();
+        args.set("count", count);
+        let mut errors = Vec::new();
+        bundle
+            .format_pattern(pattern, Some(&args), &mut errors)
+            .into_owned()
+    }
+
+    fn index(self) -> usize {
         match self {
-            Lang::En => en,
-            Lang::SrLatn => lat,
-            Lang::SrCyrl => cyr,
+            Lang::En => 0,
+            Lang::SrLatn => 1,
+            Lang::SrCyrl => 2,
         }
     }
 }
 
+/// The Fluent sources, in the order of [`Lang::ALL`].
+const SOURCES: [(&str, &str); 3] = [
+    ("en", include_str!("../../../i18n/en.ftl")),
+    // Serbian in either script follows Serbian's plural rules.
+    ("sr", include_str!("../../../i18n/sr-Latn.ftl")),
+    ("sr", include_str!("../../../i18n/sr-Cyrl.ftl")),
+];
+
+type Bundle = FluentBundle<FluentResource>;
+
+/// The three bundles, parsed once. A file that does not parse keeps the messages that do (the
+/// completeness test fails on the rest).
+fn bundles() -> &'static [Bundle; 3] {
+    static BUNDLES: OnceLock<[Bundle; 3]> = OnceLock::new();
+    BUNDLES.get_or_init(|| {
+        SOURCES.map(|(lang, source)| {
+            let lang: unic_langid::LanguageIdentifier = lang
+                .parse()
+                .unwrap_or_else(|_| unic_langid::LanguageIdentifier::default());
+            let mut bundle = FluentBundle::new_concurrent(vec![lang]);
+            // HTML pages: no Unicode isolation marks around placeables.
+            bundle.set_use_isolating(false);
+            let resource = match FluentResource::try_new(source.to_owned()) {
+                Ok(r) => r,
+                Err((r, _)) => r,
+            };
+            let _ = bundle.add_resource(resource);
+            bundle
+        })
+    })
+}
+
+/// Every message without arguments, formatted once per language and kept for the life of the
+/// process (a few kilobytes), so pages borrow `&'static str`.
+fn texts() -> &'static [HashMap<&'static str, &'static str>; 3] {
+    static TEXTS: OnceLock<[HashMap<&'static str, &'static str>; 3]> = OnceLock::new();
+    TEXTS.get_or_init(|| {
+        let all = bundles();
+        [0, 1, 2].map(|i| {
+            let bundle = &all[i];
+            let mut out = HashMap::new();
+            for id in message_ids(SOURCES[i].1) {
+                let Some(pattern) = bundle.get_message(id).and_then(|m| m.value()) else {
+                    continue;
+                };
+                let mut errors = Vec::new();
+                let text = bundle
+                    .format_pattern(pattern, None, &mut errors)
+                    .into_owned();
+                out.insert(id, &*Box::leak(text.into_boxed_str()));
+            }
+            out
+        })
+    })
+}
+
+/// The ids of the messages a Fluent source defines (lines `id =` at the start of a line).
+fn message_ids(source: &'static str) -> impl Iterator<Item = &'static str> {
+    source.lines().filter_map(|line| {
+        let (id, _) = line.split_once(" =")?;
+        let ok = !id.is_empty()
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        ok.then_some(id)
+    })
+}
+
+/// A fixed vocabulary whose values the pages show by label (`vocab-FIELD-VALUE`).
+pub trait Vocab: Copy + 'static {
+    /// The vocabulary's name in the Fluent ids.
+    const FIELD: &'static str;
+    /// Every value.
+    fn all() -> &'static [Self];
+    /// The value's stable name.
+    fn name(self) -> &'static str;
+}
+
+macro_rules! vocab {
+    ($($ty:path => $field:literal),+ $(,)?) => {
+        $(impl Vocab for $ty {
+            const FIELD: &'static str = $field;
+            fn all() -> &'static [Self] { <$ty>::ALL }
+            fn name(self) -> &'static str { self.as_str() }
+        })+
+
+        /// Checks every value of every vocabulary against a language's labels (for the test).
+        #[cfg(test)]
+        fn missing_values(lang: Lang) -> Vec<String> {
+            let mut missing = Vec::new();
+            $(for v in <$ty>::ALL {
+                let id = format!("vocab-{}-{}", $field, v.as_str().replace(['_', '.'], "-"));
+                if !texts()[lang.index()].contains_key(id.as_str()) {
+                    missing.push(id);
+                }
+            })+
+            missing
+        }
+    };
+}
+
+use fieldcase_core::model as m;
+vocab! {
+    m::CaseStatus => "case-status",
+    m::ConsentStatus => "consent",
+    m::RiskLevel => "risk-level",
+    m::LegalStatus => "legal-status",
+    m::OfficeKind => "office-kind",
+    m::TaskStatus => "task-status",
+    m::NoteKind => "note-kind",
+    m::AssistanceTag => "assistance-tag",
+    m::GoalStatus => "goal-status",
+    m::Gender => "gender",
+    m::ExploitationType => "exploitation",
+    m::LabourIndustry => "labour-industry",
+    m::MeansOfControl => "means-of-control",
+    m::RecruitmentMethod => "recruitment-method",
+    m::HtcdsStatus => "htcds-status",
+    m::ClosureReason => "closure-reason",
+}
+
+impl Vocab for fieldcase_core::protocol::Role {
+    const FIELD: &'static str = "role";
+    fn all() -> &'static [Self] {
+        &[
+            fieldcase_core::protocol::Role::FieldWorker,
+            fieldcase_core::protocol::Role::CaseManager,
+            fieldcase_core::protocol::Role::Admin,
+        ]
+    }
+    fn name(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl Vocab for crate::office::devices::DeviceStatus {
+    const FIELD: &'static str = "device-status";
+    fn all() -> &'static [Self] {
+        &[
+            crate::office::devices::DeviceStatus::Active,
+            crate::office::devices::DeviceStatus::Revoked,
+        ]
+    }
+    fn name(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+/// Fields a conflict can be on (`vocab-conflict-field-…`), and actions of a case's history
+/// (`vocab-history-…`): every name core can give, for the completeness test.
+#[cfg(test)]
+pub(crate) const CONFLICT_FIELDS: &[&str] = &[
+    "consent",
+    "risk_level",
+    "legal_status",
+    "outcome",
+    "status",
+    "client_code",
+    "follow_up",
+    "scheduled_at",
+    "office_name",
+    "office_address",
+    "purpose",
+    "description",
+    "target_date",
+    "area",
+];
+/// The actions the office writes to its audit log, each with a label.
+#[cfg(test)]
+pub(crate) const AUDIT_ACTIONS: &[&str] = &[
+    "attachment_downloaded",
+    "attachment_thumbnail",
+    "attachment_added",
+    "backup_taken",
+    "case_assigned",
+    "case_assigned_web",
+    "case_break_glass",
+    "case_closed",
+    "case_created",
+    "case_erased",
+    "case_list_read",
+    "case_moved",
+    "case_opened_web",
+    "case_purged",
+    "case_put_on_hold",
+    "case_read",
+    "case_read_cli",
+    "case_read_conflicts",
+    "case_read_live",
+    "case_read_quarantine",
+    "case_read_timeline",
+    "case_recovered",
+    "case_reopened",
+    "case_status_open",
+    "case_status_on_hold",
+    "case_status_closed",
+    "case_unassigned",
+    "case_unassigned_web",
+    "conflict_resolved",
+    "device_confirmed",
+    "device_enrolled",
+    "device_revoked",
+    "device_started_over",
+    "enrollment_code_issued",
+    "office_restored",
+    "plan_goal_added",
+    "plan_goal_changed",
+    "plan_reviewed",
+    "plan_service_added",
+    "profile_changed",
+    "quarantine_held",
+    "quarantine_released",
+    "quarantine_discarded",
+    "task_added",
+    "task_added_web",
+    "team_created",
+    "team_joined",
+    "team_left",
+    "tls_next_prepared",
+    "tls_rotated",
+    "user_added",
+    "user_deactivated",
+    "user_role_changed",
+    "web_login",
+    "web_login_failed",
+    "web_logout",
+    "web_password_set",
+];
+#[cfg(test)]
+pub(crate) const HISTORY_ACTIONS: &[&str] = &[
+    "case.create",
+    "case.status",
+    "case.assign",
+    "case.update",
+    "goal.add",
+    "goal.update",
+    "service.add",
+    "review.add",
+    "profile.update",
+];
+
 macro_rules! messages {
-    ($($name:ident => ($en:literal, $lat:literal, $cyr:literal)),+ $(,)?) => {
-        /// The strings of the pages.
+    ($($name:ident => $id:literal),+ $(,)?) => {
+        /// The strings of the pages, each by its id in the Fluent files.
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         #[allow(missing_docs)]
         pub enum Msg { $($name),+ }
 
         impl Msg {
-            /// English, Serbian Latin, Serbian Cyrillic.
-            pub fn texts(self) -> (&'static str, &'static str, &'static str) {
-                match self { $(Msg::$name => ($en, $lat, $cyr)),+ }
+            /// Every message.
+            pub const ALL: &'static [Msg] = &[$(Msg::$name),+];
+
+            /// Its Fluent id.
+            pub fn id(self) -> &'static str {
+                match self { $(Msg::$name => $id),+ }
             }
         }
     };
 }
 
 messages! {
-    SignIn => ("Sign in", "Prijava", "Пријава"),
-    SignOut => ("Sign out", "Odjava", "Одјава"),
-    UserName => ("User name", "Korisničko ime", "Корисничко име"),
-    Password => ("Password", "Lozinka", "Лозинка"),
-    BadLogin => ("Wrong name or password.", "Pogrešno ime ili lozinka.", "Погрешно име или лозинка."),
-    TooMany => ("Too many attempts; try again in 15 minutes.", "Previše pokušaja; pokušajte ponovo za 15 minuta.", "Превише покушаја; покушајте поново за 15 минута."),
-    Cases => ("Cases", "Slučajevi", "Случајеви"),
-    Devices => ("Devices", "Uređaji", "Уређаји"),
-    Quarantine => ("Quarantine", "Karantin", "Карантин"),
-    Language => ("Language", "Jezik", "Језик"),
-    Save => ("Save", "Sačuvaj", "Сачувај"),
-    SkipToContent => ("Skip to content", "Preskoči na sadržaj", "Прескочи на садржај"),
-    Client => ("Client", "Klijent", "Клијент"),
-    Status => ("Status", "Status", "Статус"),
-    Notes => ("Notes", "Beleške", "Белешке"),
-    LastActivity => ("Last activity", "Poslednja aktivnost", "Последња активност"),
-    Timeline => ("Timeline", "Hronologija", "Хронологија"),
-    VisitNote => ("Visit note", "Beleška o poseti", "Белешка о посети"),
-    Task => ("Accompaniment task", "Zadatak pratnje", "Задатак пратње"),
-    By => ("by", "autor", "аутор"),
-    Device => ("device", "uređaj", "уређај"),
-    NewTask => ("New accompaniment task", "Novi zadatak pratnje", "Нови задатак пратње"),
-    Purpose => ("Purpose", "Svrha", "Сврха"),
-    OfficeKind => ("Kind of office", "Vrsta službe", "Врста службе"),
-    OfficeName => ("Office", "Služba", "Служба"),
-    OfficeAddress => ("Address", "Adresa", "Адреса"),
-    Date => ("Date", "Datum", "Датум"),
-    TimeOfDay => ("Time (Belgrade)", "Vreme (Beograd)", "Време (Београд)"),
-    Checklist => ("Checklist, one item a line", "Spisak, jedna stavka po redu", "Списак, једна ставка по реду"),
-    Assignees => ("Assigned to", "Dodeljeno", "Додељено"),
-    CreateTask => ("Create task", "Napravi zadatak", "Направи задатак"),
-    User => ("User", "Korisnik", "Корисник"),
-    State => ("State", "Stanje", "Стање"),
-    LastSync => ("Last sync", "Poslednja sinhronizacija", "Последња синхронизација"),
-    LeaseExpiry => ("Lease expires", "Zakup ističe", "Закуп истиче"),
-    Receipts => ("Receipts", "Potvrde", "Потврде"),
-    Revoke => ("Revoke", "Opozovi", "Опозови"),
-    ConfirmRevoke => ("Revoke this device? It will be wiped at its next sync.", "Opozvati ovaj uređaj? Biće obrisan pri sledećoj sinhronizaciji.", "Опозвати овај уређај? Биће обрисан при следећој синхронизацији."),
-    YesRevoke => ("Yes, revoke", "Da, opozovi", "Да, опозови"),
-    Cancel => ("Cancel", "Otkaži", "Откажи"),
-    Release => ("Release into the case", "Pusti u slučaj", "Пусти у случај"),
-    Discard => ("Discard", "Odbaci", "Одбаци"),
-    NotesAdded => ("Notes it adds or changes", "Beleške koje dodaje ili menja", "Белешке које додаје или мења"),
-    NotesDeleted => ("Notes it deletes", "Beleške koje briše", "Белешке које брише"),
-    TasksChanged => ("Tasks it adds or changes", "Zadaci koje dodaje ili menja", "Задаци које додаје или мења"),
-    TasksDeleted => ("Tasks it deletes", "Zadaci koje briše", "Задаци које брише"),
-    FieldsChanged => ("Case fields it changes", "Polja slučaja koja menja", "Поља случаја која мења"),
-    Received => ("Received", "Primljeno", "Примљено"),
-    Decision => ("Decision", "Odluka", "Одлука"),
-    Waiting => ("waiting", "čeka", "чека"),
-    Show => ("Show", "Prikaži", "Прикажи"),
-    Nothing => ("Nothing here.", "Ovde nema ničega.", "Овде нема ничега."),
-    FieldWorkerHome => ("Field workers use the phone app; there is nothing for you here.", "Terenski radnici koriste aplikaciju na telefonu; ovde nema ništa za vas.", "Теренски радници користе апликацију на телефону; овде нема ништа за вас."),
-    Users => ("Users", "Korisnici", "Корисници"),
-    Audit => ("Audit log", "Dnevnik revizije", "Дневник ревизије"),
-    TasksByDay => ("Tasks by day", "Zadaci po danima", "Задаци по данима"),
-    AddUser => ("Add user", "Dodaj korisnika", "Додај корисника"),
-    RoleLabel => ("Role", "Uloga", "Улога"),
-    Active => ("Active", "Aktivan", "Активан"),
-    Deactivate => ("Deactivate", "Deaktiviraj", "Деактивирај"),
-    ConfirmDeactivate => ("I confirm: deactivate and revoke every device", "Potvrđujem: deaktiviraj i opozovi sve uređaje", "Потврђујем: деактивирај и опозови све уређаје"),
-    IssueCode => ("Enrollment code", "Kod za prijavu uređaja", "Код за пријаву уређаја"),
-    CodeHint => ("Type this code into the phone within 15 minutes. It is shown only once.", "Unesite ovaj kod u telefon u roku od 15 minuta. Prikazuje se samo jednom.", "Унесите овај код у телефон у року од 15 минута. Приказује се само једном."),
-    SetPassword => ("Set password", "Postavi lozinku", "Постави лозинку"),
-    ChainIntact => ("Chain check: intact", "Provera lanca: netaknut", "Провера ланца: нетакнут"),
-    ChainBroken => ("Chain check: BROKEN at entry", "Provera lanca: PREKINUT kod unosa", "Провера ланца: ПРЕКИНУТ код уноса"),
-    ChainHead => ("Head of the chain (write it down or send it elsewhere, to check the log against later)", "Vrh lanca (zapišite ga ili pošaljite drugde, da kasnije proverite dnevnik)", "Врх ланца (запишите га или пошаљите другде, да касније проверите дневник)"),
-    ChainOlder => ("Entries from before the audit key (not protected by it)", "Unosi od pre ključa dnevnika (nisu zaštićeni njime)", "Уноси од пре кључа дневника (нису заштићени њиме)"),
-    When => ("When", "Kada", "Када"),
-    Action => ("Action", "Radnja", "Радња"),
-    Detail => ("Detail", "Detalj", "Детаљ"),
-    Yes => ("yes", "da", "да"),
-    No => ("no", "ne", "не"),
-    Done => ("Done.", "Gotovo.", "Готово."),
-    ConflictInbox => ("Conflict inbox", "Sukobi izmena", "Сукоби измена"),
-    ConflictHint => ("These fields were changed on two devices at the same time. Each value is shown with who wrote it and when; the devices keep showing one of them until you decide. Pick a value or write a new one.", "Ova polja su istovremeno izmenjena na dva uređaja. Svaka vrednost je prikazana sa autorom i vremenom; uređaji prikazuju jednu od njih dok ne odlučite. Izaberite vrednost ili upišite novu.", "Ова поља су истовремено измењена на два уређаја. Свака вредност је приказана са аутором и временом; уређаји приказују једну од њих док не одлучите. Изаберите вредност или упишите нову."),
-    NoConflicts => ("No conflicts wait for a decision.", "Nema sukoba koji čekaju odluku.", "Нема сукоба који чекају одлуку."),
-    Field => ("Field", "Polje", "Поље"),
-    Value => ("Value", "Vrednost", "Вредност"),
-    NewValue => ("Or a new value", "Ili nova vrednost", "Или нова вредност"),
-    KeepValue => ("Keep this value", "Zadrži ovu vrednost", "Задржи ову вредност"),
-    Decide => ("Decide", "Odluči", "Одлучи"),
-    Shown => ("shown now", "trenutno prikazano", "тренутно приказано"),
-    Consent => ("Consent", "Saglasnost", "Сагласност"),
-    RiskLevel => ("Risk level", "Nivo rizika", "Ниво ризика"),
-    LegalStatus => ("Legal status", "Pravni status", "Правни статус"),
-    Outcome => ("Outcome", "Ishod", "Исход"),
-    ConflictsWaiting => ("Conflicting changes wait in the conflict inbox.", "Sukobljene izmene čekaju u sandučetu sukoba.", "Сукобљене измене чекају у сандучету сукоба."),
-    ChangeRole => ("Change role", "Promeni ulogu", "Промени улогу"),
-    QrHint => ("Or scan this code with the phone.", "Ili skenirajte ovaj kod telefonom.", "Или скенирајте овај код телефоном."),
-    Forbidden => ("403 Forbidden: your role may not open this page.", "403 Zabranjeno: vaša uloga ne može da otvori ovu stranicu.", "403 Забрањено: ваша улога не може да отвори ову страницу."),
-    CsrfRefused => ("403 Forbidden: the form's security token is missing or stale; reload the page.", "403 Zabranjeno: bezbednosni token obrasca nedostaje ili je zastareo; ponovo učitajte stranicu.", "403 Забрањено: безбедносни токен обрасца недостаје или је застарео; поново учитајте страницу."),
-    NotFound => ("404 Not found.", "404 Nije pronađeno.", "404 Није пронађено."),
-    BadRequest => ("400 Bad request", "400 Neispravan zahtev", "400 Неисправан захтев"),
-    ServerFailure => ("Something went wrong on the server.", "Došlo je do greške na serveru.", "Дошло је до грешке на серверу."),
-    AlreadyResolved => ("That conflict was already resolved.", "Taj sukob je već rešen.", "Тај сукоб је већ решен."),
-    LastAdmin => ("The last active admin cannot lose the admin role.", "Poslednji aktivni administrator ne može izgubiti tu ulogu.", "Последњи активни администратор не може изгубити ту улогу."),
-    BackHome => ("Back to fieldcase", "Nazad na fieldcase", "Назад на fieldcase"),
-    LiveUpdates => ("New notes appear here by themselves.", "Nove beleške se ovde pojavljuju same.", "Нове белешке се овде појављују саме."),
-    Team => ("Team", "Tim", "Тим"),
-    AwaitingConfirmation => ("waiting for confirmation", "čeka potvrdu", "чека потврду"),
-    FingerprintOnPhone => ("Key fingerprint shown on the phone", "Otisak ključa prikazan na telefonu", "Отисак кључа приказан на телефону"),
-    KeyFingerprint => ("Key fingerprint", "Otisak ključa", "Отисак кључа"),
-    Confirm => ("Confirm", "Potvrdi", "Потврди"),
-    FingerprintMismatch => ("That is not this device's key fingerprint. If the phone in hand shows another one, someone else used the code: revoke this device and issue a new code.", "To nije otisak ključa ovog uređaja. Ako telefon u ruci pokazuje drugi, neko drugi je iskoristio kod: opozovite ovaj uređaj i izdajte novi kod.", "То није отисак кључа овог уређаја. Ако телефон у руци показује други, неко други је искористио код: опозовите овај уређај и издајте нови код."),
-    LastBackup => ("Last backup", "Poslednja rezervna kopija", "Последња резервна копија"),
-    NoBackupYet => ("none taken by this office yet (set backup_every_hours, backup_dir and backup_recipients)", "ova kancelarija još nije napravila nijednu (podesite backup_every_hours, backup_dir i backup_recipients)", "ова канцеларија још није направила ниједну (подесите backup_every_hours, backup_dir и backup_recipients)"),
-    BackupOk => ("succeeded", "uspela", "успела"),
-    BackupFailed => ("FAILED", "NIJE USPELA", "НИЈЕ УСПЕЛА"),
-    EditedBy => ("edited by", "izmenio/la", "изменио/ла"),
-    Teams => ("Teams", "Timovi", "Тимови"),
-    Members => ("Members", "Članovi", "Чланови"),
-    NewTeam => ("New team", "Novi tim", "Нови тим"),
-    CreateTeam => ("Create team", "Napravi tim", "Направи тим"),
-    AddMember => ("Add to team", "Dodaj u tim", "Додај у тим"),
-    RemoveMember => ("Take off the team", "Ukloni iz tima", "Уклони из тима"),
-    MoveCase => ("Move to team", "Premesti u tim", "Премести у тим"),
-    OutsideTeam => ("403: this case belongs to a team you are not on.", "403: ovaj slučaj pripada timu u kome niste.", "403: овај случај припада тиму у коме нисте."),
-    BreakGlassIntro => ("If you must read it now (an emergency, the team cannot be reached), open a break-glass read: say why. It stays open for 30 minutes, lets you read but not change, is written to the audit log and is shown to the case's team.", "Ako morate da ga pročitate sada (hitan slučaj, tim nije dostupan), otvorite čitanje u nuždi: navedite razlog. Ostaje otvoreno 30 minuta, dozvoljava čitanje ali ne i izmene, upisuje se u dnevnik revizije i prikazuje se timu slučaja.", "Ако морате да га прочитате сада (хитан случај, тим није доступан), отворите читање у нужди: наведите разлог. Остаје отворено 30 минута, дозвољава читање али не и измене, уписује се у дневник ревизије и приказује се тиму случаја."),
-    Reason => ("Reason", "Razlog", "Разлог"),
-    OpenBreakGlass => ("Open a break-glass read", "Otvori čitanje u nuždi", "Отвори читање у нужди"),
-    BreakGlassOpenUntil => ("You are reading this case outside your teams (break-glass read) until", "Čitate ovaj slučaj van svojih timova (čitanje u nuždi) do", "Читате овај случај ван својих тимова (читање у нужди) до"),
-    BreakGlassReads => ("Read outside the team", "Čitanja van tima", "Читања ван тима"),
+    Attachments => "attachments",
+    NoneYet => "none-yet",
+    Download => "download",
+    StillArriving => "still-arriving",
+    WhatItIs => "what-it-is",
+    AttachmentFile => "attachment-file",
+    Attach => "attach",
+    SignIn => "sign-in",
+    SignOut => "sign-out",
+    UserName => "user-name",
+    Password => "password",
+    BadLogin => "bad-login",
+    TooMany => "too-many",
+    Cases => "cases",
+    Devices => "devices",
+    Quarantine => "quarantine",
+    Language => "language",
+    Save => "save",
+    SkipToContent => "skip-to-content",
+    Client => "client",
+    Status => "status",
+    Notes => "notes",
+    LastActivity => "last-activity",
+    Timeline => "timeline",
+    VisitNote => "visit-note",
+    Task => "task",
+    By => "by",
+    Device => "device",
+    NewTask => "new-task",
+    Purpose => "purpose",
+    OfficeKind => "office-kind",
+    OfficeName => "office-name",
+    OfficeAddress => "office-address",
+    Date => "date",
+    TimeOfDay => "time-of-day",
+    Checklist => "checklist",
+    Assignees => "assignees",
+    CreateTask => "create-task",
+    User => "user",
+    State => "state",
+    LastSync => "last-sync",
+    LeaseExpiry => "lease-expiry",
+    Receipts => "receipts",
+    Revoke => "revoke",
+    ConfirmRevoke => "confirm-revoke",
+    YesRevoke => "yes-revoke",
+    Cancel => "cancel",
+    Release => "release",
+    Discard => "discard",
+    NotesAdded => "notes-added",
+    NotesDeleted => "notes-deleted",
+    TasksChanged => "tasks-changed",
+    TasksDeleted => "tasks-deleted",
+    FieldsChanged => "fields-changed",
+    Received => "received",
+    Decision => "decision",
+    Waiting => "waiting",
+    Show => "show",
+    Nothing => "nothing",
+    FieldWorkerHome => "field-worker-home",
+    Users => "users",
+    Audit => "audit",
+    TasksByDay => "tasks-by-day",
+    AddUser => "add-user",
+    RoleLabel => "role-label",
+    Active => "active",
+    Deactivate => "deactivate",
+    ConfirmDeactivate => "confirm-deactivate",
+    IssueCode => "issue-code",
+    CodeHint => "code-hint",
+    SetPassword => "set-password",
+    ChainIntact => "chain-intact",
+    ChainBroken => "chain-broken",
+    ChainHead => "chain-head",
+    ChainOlder => "chain-older",
+    When => "when",
+    Action => "action",
+    Detail => "detail",
+    Yes => "yes",
+    No => "no",
+    Done => "done",
+    ConflictInbox => "conflict-inbox",
+    ConflictHint => "conflict-hint",
+    NoConflicts => "no-conflicts",
+    Field => "field",
+    Value => "value",
+    NewValue => "new-value",
+    KeepValue => "keep-value",
+    Decide => "decide",
+    Shown => "shown",
+    Consent => "consent",
+    RiskLevel => "risk-level",
+    LegalStatus => "legal-status",
+    Outcome => "outcome",
+    ConflictsWaiting => "conflicts-waiting",
+    ChangeRole => "change-role",
+    QrHint => "qr-hint",
+    Forbidden => "forbidden",
+    CsrfRefused => "csrf-refused",
+    NotFound => "not-found",
+    BadRequest => "bad-request",
+    ServerFailure => "server-failure",
+    AlreadyResolved => "already-resolved",
+    LastAdmin => "last-admin",
+    BackHome => "back-home",
+    LiveUpdates => "live-updates",
+    Team => "team",
+    AwaitingConfirmation => "awaiting-confirmation",
+    FingerprintOnPhone => "fingerprint-on-phone",
+    KeyFingerprint => "key-fingerprint",
+    Confirm => "confirm",
+    FingerprintMismatch => "fingerprint-mismatch",
+    LastBackup => "last-backup",
+    NoBackupYet => "no-backup-yet",
+    BackupOk => "backup-ok",
+    BackupFailed => "backup-failed",
+    EditedBy => "edited-by",
+    Teams => "teams",
+    Members => "members",
+    NewTeam => "new-team",
+    CreateTeam => "create-team",
+    AddMember => "add-member",
+    RemoveMember => "remove-member",
+    MoveCase => "move-case",
+    OutsideTeam => "outside-team",
+    BreakGlassIntro => "break-glass-intro",
+    Reason => "reason",
+    OpenBreakGlass => "open-break-glass",
+    BreakGlassOpenUntil => "break-glass-open-until",
+    BreakGlassReads => "break-glass-reads",
+    Plan => "plan",
+    Goals => "goals",
+    Goal => "goal",
+    Area => "area",
+    Description => "description",
+    TargetDate => "target-date",
+    AddGoal => "add-goal",
+    ChangeStatus => "change-status",
+    Services => "services",
+    Service => "service",
+    GivenOn => "given-on",
+    AddService => "add-service",
+    LinkedGoals => "linked-goals",
+    LinkedTasks => "linked-tasks",
+    LinkedNotes => "linked-notes",
+    Reviews => "reviews",
+    ReviewedOn => "reviewed-on",
+    Reviewer => "reviewer",
+    Summary => "summary",
+    AddReview => "add-review",
+    Profile => "profile",
+    Gender => "gender",
+    BirthYear => "birth-year",
+    Nationality => "nationality",
+    Exploitation => "exploitation",
+    LabourIndustry => "labour-industry",
+    MeansOfControl => "means-of-control",
+    RecruitmentMethod => "recruitment-method",
+    RecruitmentCountry => "recruitment-country",
+    HtcdsStatus => "htcds-status",
+    ClosureReason => "closure-reason",
+    SaveProfile => "save-profile",
+    NotRecorded => "not-recorded",
+    History => "history",
+    NewCase => "new-case",
+    ClientCode => "client-code",
+    ConsentAtIntake => "consent-at-intake",
+    AssignedWorkers => "assigned-workers",
+    OpenCase => "open-case",
+    Lifecycle => "lifecycle",
+    Assign => "assign",
+    Unassign => "unassign",
+    PutOnHold => "put-on-hold",
+    CloseCase => "close-case",
+    Reopen => "reopen",
+    Office => "office",
+    ForWhom => "for-whom",
+    WithdrawConsent => "withdraw-consent",
+    ConfirmErase => "confirm-erase",
+    YesErase => "yes-erase",
+    Erased => "erased",
 }
 
-/// Belgrade's UTC offset at the instant `t`. Total over every time `time` can hold: core keeps
-/// the times of cases between 1900 and 2199, but the office shows what it is given and must not
-/// fail on a time near the ends of the range, where converting overflows.
-pub(crate) fn belgrade_offset(t: OffsetDateTime) -> UtcOffset {
-    let year = t
-        .checked_to_offset(UtcOffset::UTC)
-        .map_or(t.year(), |u| u.year());
-    let start = last_sunday_1utc(year, Month::March);
-    let end = last_sunday_1utc(year, Month::October);
-    let hours = match (start, end) {
-        (Some(s), Some(e)) if t >= s && t < e => 2,
-        _ => 1,
-    };
-    UtcOffset::from_hms(hours, 0, 0).unwrap_or(UtcOffset::UTC)
+pub use crate::config::DEFAULT_TIME_ZONE;
+
+/// The office's time zone, checked once at start-up ([`OfficeZone::get`]).
+#[derive(Debug, Clone)]
+pub struct OfficeZone {
+    name: String,
+    zone: jiff::tz::TimeZone,
 }
 
-fn last_sunday_1utc(year: i32, month: Month) -> Option<OffsetDateTime> {
-    let mut day = Date::from_calendar_date(year, month, 31).ok()?;
-    while day.weekday() != Weekday::Sunday {
-        day = day.previous_day()?;
+impl OfficeZone {
+    /// The IANA time zone `name` (`Europe/Belgrade`), from the tz database; `None` when the
+    /// database does not know it.
+    pub fn get(name: &str) -> Option<OfficeZone> {
+        jiff::tz::TimeZone::get(name).ok().map(|zone| OfficeZone {
+            name: name.to_owned(),
+            zone,
+        })
     }
-    Some(PrimitiveDateTime::new(day, Time::from_hms(1, 0, 0).ok()?).assume_utc())
+
+    /// The default zone, Europe/Belgrade (UTC if even that were missing).
+    pub fn default_zone() -> OfficeZone {
+        OfficeZone::get(DEFAULT_TIME_ZONE).unwrap_or_else(|| OfficeZone {
+            name: "UTC".to_owned(),
+            zone: jiff::tz::TimeZone::UTC,
+        })
+    }
+
+    /// The zone's IANA name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The zone's UTC offset at the instant `t`. Total over every time `time` can hold: core
+    /// keeps the times of cases between 1900 and 2199, but the office shows what it is given
+    /// and must not fail on a time near the ends of the range.
+    pub fn offset_at(&self, t: OffsetDateTime) -> UtcOffset {
+        jiff::Timestamp::from_second(t.unix_timestamp())
+            .ok()
+            .map(|ts| self.zone.to_offset(ts).seconds())
+            .and_then(|s| UtcOffset::from_whole_seconds(s).ok())
+            .unwrap_or(UtcOffset::UTC)
+    }
+
+    /// A wall-clock date and time in this zone as an instant (in a gap or an overlap of a
+    /// daylight-saving change, the earlier offset's reading, as most calendars do).
+    pub fn instant(&self, date: Date, time: Time) -> OffsetDateTime {
+        let local = PrimitiveDateTime::new(date, time);
+        let civil = jiff::civil::DateTime::new(
+            i16::try_from(date.year()).unwrap_or(1970),
+            i8::try_from(u8::from(date.month())).unwrap_or(1),
+            i8::try_from(date.day()).unwrap_or(1),
+            i8::try_from(time.hour()).unwrap_or(0),
+            i8::try_from(time.minute()).unwrap_or(0),
+            i8::try_from(time.second()).unwrap_or(0),
+            0,
+        );
+        let offset = civil
+            .ok()
+            .and_then(|c| self.zone.to_ambiguous_timestamp(c).compatible().ok())
+            .map(|ts| self.zone.to_offset(ts).seconds())
+            .and_then(|s| UtcOffset::from_whole_seconds(s).ok())
+            .unwrap_or(UtcOffset::UTC);
+        local.assume_offset(offset)
+    }
+
+    /// `t` in this zone as `YYYY-MM-DD HH:MM` (as it was written where the zone cannot hold
+    /// it, past the end of the year 9999).
+    pub fn show(&self, t: OffsetDateTime) -> String {
+        let l = t.checked_to_offset(self.offset_at(t)).unwrap_or(t);
+        format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}",
+            l.year(),
+            u8::from(l.month()),
+            l.day(),
+            l.hour(),
+            l.minute()
+        )
+    }
 }
 
-/// `t` in Belgrade time as `YYYY-MM-DD HH:MM` (as it was written where Belgrade time cannot
-/// hold it, past the end of the year 9999).
+tokio::task_local! {
+    /// The office's time zone for the web request being answered.
+    static REQUEST_ZONE: OfficeZone;
+}
+
+/// Runs `f` with `zone` as the office's time zone of this request.
+pub(crate) async fn with_zone<F: std::future::Future>(zone: OfficeZone, f: F) -> F::Output {
+    REQUEST_ZONE.scope(zone, f).await
+}
+
+/// The office's zone of the request being answered (the default zone outside a web request).
+pub(crate) fn office_zone() -> OfficeZone {
+    REQUEST_ZONE
+        .try_with(Clone::clone)
+        .unwrap_or_else(|_| OfficeZone::default_zone())
+}
+
+/// `t` in the office's time zone as `YYYY-MM-DD HH:MM`.
 pub(crate) fn belgrade(t: OffsetDateTime) -> String {
-    let l = t.checked_to_offset(belgrade_offset(t)).unwrap_or(t);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}",
-        l.year(),
-        u8::from(l.month()),
-        l.day(),
-        l.hour(),
-        l.minute()
-    )
+    office_zone().show(t)
 }
 
-/// Unix seconds in Belgrade time, or a dash.
+/// Unix seconds in the office's time zone, or a dash.
 pub(crate) fn belgrade_unix(secs: Option<i64>) -> String {
     secs.and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
         .map(belgrade)
         .unwrap_or_else(|| "—".to_owned())
 }
 
-/// A wall-clock date and time in Belgrade as an instant.
+/// A wall-clock date and time in the office's time zone as an instant.
 pub(crate) fn from_belgrade(date: Date, time: Time) -> OffsetDateTime {
-    let local = PrimitiveDateTime::new(date, time);
-    // Guess with winter time, then correct with the offset in force at that instant.
-    let guess = local.assume_offset(UtcOffset::from_hms(1, 0, 0).unwrap_or(UtcOffset::UTC));
-    local.assume_offset(belgrade_offset(guess))
+    office_zone().instant(date, time)
 }
 
 #[cfg(test)]
@@ -358,5 +789,102 @@ mod tests {
     fn languages() {
         assert_eq!(Lang::from_code("sr-Cyrl").t(Msg::Cases), "Случајеви");
         assert_eq!(Lang::from_code("xx"), Lang::En);
+    }
+
+    #[test]
+    fn every_message_and_every_vocabulary_value_is_translated_in_every_language() {
+        let mut missing = Vec::new();
+        for lang in Lang::ALL {
+            let table = &texts()[lang.index()];
+            for msg in Msg::ALL {
+                if !table.contains_key(msg.id()) {
+                    missing.push(format!("{}: {}", lang.code(), msg.id()));
+                }
+            }
+            missing.extend(
+                missing_values(lang)
+                    .into_iter()
+                    .map(|id| format!("{}: {id}", lang.code())),
+            );
+            for (field, names) in [
+                ("role", vec!["field-worker", "case-manager", "admin"]),
+                ("device-status", vec!["active", "revoked"]),
+                ("conflict-field", CONFLICT_FIELDS.to_vec()),
+                ("history", HISTORY_ACTIONS.to_vec()),
+                ("audit-action", AUDIT_ACTIONS.to_vec()),
+                ("quarantine-decision", vec!["released", "discarded"]),
+            ] {
+                for name in names {
+                    if lang.value(field, name) == "?" {
+                        missing.push(format!("{}: vocab-{field}-{name}", lang.code()));
+                    }
+                }
+            }
+            for id in ["notes-count", "goals-count", "conflicts-count"] {
+                if bundles()[lang.index()].get_message(id).is_none() {
+                    missing.push(format!("{}: {id}", lang.code()));
+                }
+            }
+            // Nothing in one file that the others lack (a key only a translator added).
+            for other in Lang::ALL {
+                for id in message_ids(SOURCES[other.index()].1) {
+                    if bundles()[lang.index()].get_message(id).is_none() {
+                        missing.push(format!("{}: {id} (in {})", lang.code(), other.code()));
+                    }
+                }
+            }
+        }
+        missing.sort();
+        missing.dedup();
+        assert!(missing.is_empty(), "untranslated: {missing:#?}");
+        // The conflict fields and history actions the pages name are those core gives.
+        for f in fieldcase_core::document::SENSITIVE_CASE_FIELDS {
+            assert!(CONFLICT_FIELDS.contains(f));
+        }
+    }
+
+    #[test]
+    fn serbian_plurals_come_from_the_plural_rules() {
+        let forms = |l: Lang| -> Vec<String> {
+            [1, 2, 5, 11, 21, 22, 25]
+                .map(|n| l.count("notes-count", n))
+                .to_vec()
+        };
+        assert_eq!(
+            forms(Lang::SrLatn),
+            [
+                "1 beleška",
+                "2 beleške",
+                "5 beleški",
+                "11 beleški",
+                "21 beleška",
+                "22 beleške",
+                "25 beleški"
+            ]
+        );
+        assert_eq!(forms(Lang::SrCyrl)[1], "2 белешке");
+        assert_eq!(Lang::En.count("notes-count", 1), "1 note");
+        assert_eq!(Lang::En.count("notes-count", 2), "2 notes");
+        assert_eq!(Lang::SrCyrl.v(m::GoalStatus::Achieved), "остварен");
+        assert_eq!(Lang::En.value("conflict-field", "risk_level"), "risk level");
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn the_office_zone_comes_from_the_tz_database() {
+        let tokyo = OfficeZone::get("Asia/Tokyo").unwrap();
+        assert_eq!(
+            tokyo.show(datetime!(2026-07-15 12:00 UTC)),
+            "2026-07-15 21:00"
+        );
+        assert!(OfficeZone::get("Mars/Olympus_Mons").is_none());
+        let ny = OfficeZone::get("America/New_York").unwrap();
+        assert_eq!(
+            ny.instant(
+                time::macros::date!(2026 - 07 - 01),
+                time::macros::time!(10:00)
+            ),
+            datetime!(2026-07-01 14:00 UTC)
+        );
     }
 }

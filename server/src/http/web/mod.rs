@@ -17,10 +17,11 @@ mod case_pages;
 mod conflict_pages;
 mod device_pages;
 mod headers;
-pub(crate) mod i18n;
+pub mod i18n;
 mod layout;
 mod live;
 mod login_pages;
+mod plan_pages;
 mod team_pages;
 
 use axum::Router;
@@ -40,7 +41,22 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/logout", post(login_pages::logout))
         .route("/lang", post(login_pages::set_lang))
-        .route("/cases", get(case_pages::case_list))
+        .route(
+            "/cases",
+            get(case_pages::case_list).post(plan_pages::create_case),
+        )
+        .route("/cases/new", get(plan_pages::new_case_page))
+        .route("/cases/{id}/assign", post(plan_pages::assign))
+        .route("/cases/{id}/lifecycle", post(plan_pages::lifecycle))
+        .route("/cases/{id}/goals", post(plan_pages::add_goal))
+        .route("/cases/{id}/goals/{goal}", post(plan_pages::update_goal))
+        .route("/cases/{id}/services", post(plan_pages::add_service))
+        .route("/cases/{id}/reviews", post(plan_pages::add_review))
+        .route("/cases/{id}/profile", post(plan_pages::save_profile))
+        .route(
+            "/cases/{id}/erase",
+            get(plan_pages::erase_confirm).post(plan_pages::erase),
+        )
         .route("/cases/{id}", get(case_pages::case_page))
         .route("/cases/{id}/timeline", get(case_pages::case_timeline))
         .route("/cases/{id}/events", get(live::events))

@@ -32,7 +32,7 @@ pub(super) async fn teams_page(State(state): State<AppState>, user: WebUser) -> 
                 h3 { (l.t(Msg::Members)) }
                 @if t.members.is_empty() { p { (l.t(Msg::Nothing)) } }
                 ul { @for (id, name, role) in &t.members { li data-member=(name) {
-                    (for_page(name)) " (" (role.as_str()) ") "
+                    (for_page(name)) " (" (l.v(*role)) ") "
                     form.inline method="post" action={ "/teams/" (t.id) "/members" } {
                         (csrf_field(&user))
                         input type="hidden" name="user" value=(id);
@@ -45,7 +45,7 @@ pub(super) async fn teams_page(State(state): State<AppState>, user: WebUser) -> 
                     input type="hidden" name="member" value="yes";
                     select name="user" aria-label=(l.t(Msg::User)) {
                         @for p in people.iter().filter(|p| p.active && !t.members.iter().any(|m| m.0 == p.id)) {
-                            option value=(p.id) { (for_page(&p.name)) " (" (p.role.as_str()) ")" }
+                            option value=(p.id) { (for_page(&p.name)) " (" (l.v(p.role)) ")" }
                         }
                     }
                     button type="submit" { (l.t(Msg::AddMember)) }

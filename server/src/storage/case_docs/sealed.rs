@@ -231,3 +231,43 @@ pub(crate) fn store(
     vault.changed(seq);
     Ok(seq)
 }
+
+/// Replaces a case's content by `doc`, a document with a history of its own (an erasure: nothing
+/// of the old document may remain): the sealed snapshot is rewritten, every change chunk
+/// dropped, the heads and sequence number moved on. The caller has checked the old document out
+/// and drops it (it must not go back to memory).
+pub(crate) fn replace_content(
+    sql: &mut dyn Sql,
+    vault: &CaseVault,
+    doc: &mut CaseDoc,
+    now: i64,
+) -> Result<u64, ServerError> {
+    let case = doc.id();
+    let id = case.to_string();
+    let heads = doc.heads();
+    let seq: i64 = sql
+        .query_row(
+            "UPDATE case_seq SET value = value + 1 WHERE id = 1 RETURNING value",
+            &[],
+        )?
+        .get(0)?;
+    let snapshot = Zeroizing::new(doc.save());
+    let sealed = seal(vault.key(), &doc_aad(case), &snapshot)?;
+    sql.execute(
+        "UPDATE cases SET doc = ?2, seq = ?3, heads = ?4, updated_at = ?5 WHERE id = ?1",
+        sql_params![&id, &sealed, seq, &heads_text(&heads), now],
+    )?;
+    sql.execute(
+        "DELETE FROM case_chunks WHERE case_id = ?1",
+        sql_params![&id],
+    )?;
+    if sql.backend() == Backend::Postgres {
+        sql.execute(
+            "SELECT pg_notify(?1, ?2)",
+            sql_params![CASES_CHANNEL, &seq.to_string()],
+        )?;
+    }
+    let seq = u64::try_from(seq).unwrap_or(0);
+    vault.changed(seq);
+    Ok(seq)
+}

@@ -64,6 +64,10 @@ pub const PG_MIGRATIONS: &[(&str, &str)] = &[
         "013_attachments",
         include_str!("../../../migrations/postgres/013_attachments.sql"),
     ),
+    (
+        "015_case_erasure",
+        include_str!("../../../migrations/postgres/015_case_erasure.sql"),
+    ),
 ];
 
 /// The advisory lock key that serialises migrations (the bytes of "fcmigrat"); distinct from

@@ -60,6 +60,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "013_attachments",
         include_str!("../../../migrations/013_attachments.sql"),
     ),
+    (
+        "015_case_erasure",
+        include_str!("../../../migrations/015_case_erasure.sql"),
+    ),
 ];
 
 /// File name of the database inside the data folder.
