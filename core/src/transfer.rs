@@ -131,8 +131,7 @@ impl Run<'_> {
         loop {
             match request(&self.client) {
                 Err(TransportError::Http { code, .. })
-                    if code == error_code::TOO_MANY_REQUESTS
-                        && self.throttled < MAX_THROTTLED =>
+                    if code == error_code::TOO_MANY_REQUESTS && self.throttled < MAX_THROTTLED =>
                 {
                     self.throttled += THROTTLE_WAIT;
                     std::thread::sleep(THROTTLE_WAIT);
