@@ -31,6 +31,12 @@ pub struct DeviceOptions {
     /// Tests lower it to stay fast.
     #[uniffi(default = None)]
     pub scrypt_work_factor: Option<u8>,
+    /// For tests and demonstrations: the device reads the system clock shifted by this many
+    /// seconds, as a phone whose clock was set wrong does. `None` (what an app passes) is the
+    /// system clock. The offline lease does not follow a clock set back (see
+    /// `core/src/store/lease.rs`).
+    #[uniffi(default = None)]
+    pub clock_offset_seconds: Option<i64>,
 }
 
 impl DeviceOptions {
@@ -38,6 +44,11 @@ impl DeviceOptions {
         let mut options = StoreOptions::default();
         if let Some(w) = self.scrypt_work_factor {
             options.scrypt_work_factor = w;
+        }
+        if let Some(offset) = self.clock_offset_seconds {
+            options.clock = std::sync::Arc::new(fieldcase_core::clock::OffsetClock(
+                time::Duration::seconds(offset),
+            ));
         }
         options
     }

@@ -269,6 +269,9 @@ impl Device {
         let result = crate::sync::sync(&self.store, &mut transport);
         if result.is_ok() {
             self.follow_office_pins(&transport)?;
+            if let Some(office_now) = transport.server_time {
+                self.store.trust_office_time(office_now)?;
+            }
         }
         match result {
             Err(CoreError::Network(TransportError::Http {
@@ -423,6 +426,7 @@ pub fn send_pending_receipt(dir: &std::path::Path) -> Result<bool> {
 pub struct HttpsSync {
     client: DeviceClient,
     announced: Option<NextPinHeaders>,
+    server_time: Option<i64>,
 }
 
 impl HttpsSync {
@@ -431,7 +435,13 @@ impl HttpsSync {
         Self {
             client,
             announced: None,
+            server_time: None,
         }
+    }
+
+    /// The office's time as the last answer gave it.
+    pub fn server_time(&self) -> Option<i64> {
+        self.server_time
     }
 
     /// The next-certificate announcement headers of the last answer, if it carried them.
@@ -442,9 +452,10 @@ impl HttpsSync {
 
 impl SyncTransport for HttpsSync {
     fn round_trip(&mut self, request: &[u8]) -> Result<Vec<u8>> {
-        let (body, announced) = self.client.post_announced(PATH_SYNC, request)?;
-        self.announced = announced;
-        Ok(body)
+        let answer = self.client.post_answer(PATH_SYNC, request, &[])?;
+        self.announced = answer.next_pin;
+        self.server_time = answer.server_time.or(self.server_time);
+        Ok(answer.body)
     }
 }
 

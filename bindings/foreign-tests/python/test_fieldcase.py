@@ -300,6 +300,35 @@ class BindingsTest(unittest.TestCase):
         self.assertTrue(fc.send_pending_wipe_receipt(p.dir))
         self.assertFalse(fc.send_pending_wipe_receipt(p.dir))
 
+    def test_a_clock_set_back_past_the_lease_opens_nothing(self):
+        p = self.phone()
+        self.assertIn(self.case_id, [c.id for c in p.device.list_cases()])
+        p.device.lock()
+        del p.device
+        hours = 3600
+
+        def opened(offset):
+            d = fc.FieldcaseDevice.open(
+                p.dir, fc.DeviceOptions(scrypt_work_factor=10, clock_offset_seconds=offset)
+            )
+            d.unlock_with_keystore(p.keys)
+            return d
+
+        # Three days and an hour later, offline: the 72 h lease has run out.
+        late = opened(73 * hours)
+        with self.assertRaises(fc.FieldcaseError.LeaseExpired):
+            late.list_cases()
+        late.lock()
+        del late
+        # The clock set back to the real time, and to a day before: still nothing opens.
+        for offset in (0, -24 * hours):
+            d = opened(offset)
+            with self.assertRaises(fc.FieldcaseError.LeaseExpired):
+                d.list_cases()
+            with self.assertRaises(fc.FieldcaseError.LeaseExpired):
+                d.case(self.case_id)
+            d.lock()
+
     # --- errors at the boundary ---------------------------------------------------------------
 
     def test_typed_errors(self):

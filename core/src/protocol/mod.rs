@@ -74,6 +74,10 @@ pub const HEADER_NEXT_PIN_SIGNATURE: &str = "x-fieldcase-next-pin-signature";
 pub const HEADER_PINS: &str = "x-fieldcase-pins";
 /// Most certificate fingerprints a phone holds (and acknowledges) at once.
 pub const MAX_PINS: usize = 4;
+/// Response header of a successful sync answer: the office's time, Unix seconds in decimal.
+/// The phone takes it as its trusted time for the offline lease (`store::lease`); it comes over
+/// the pinned TLS connection, so only the enrolled office can have set it.
+pub const HEADER_SERVER_TIME: &str = "x-fieldcase-server-time";
 
 /// Number of random bytes in a request nonce.
 pub const NONCE_LEN: usize = 16;

@@ -267,6 +267,7 @@ impl Store {
                 ed25519_dalek::VerifyingKey::from_bytes(&k)
                     .map_err(|_| CoreError::KeyProvider("the server key is not valid".into()))?,
                 *identity.device.as_uuid(),
+                options.clock.elapsed(),
             )),
             None => None,
         };
@@ -312,7 +313,7 @@ impl Store {
         self.inner.lock().map_err(|_| CoreError::Locked)
     }
 
-    fn finish_unlock(inner: &mut Inner, key: DataKey) -> Result<()> {
+    fn finish_unlock(inner: &mut Inner, key: DataKey, elapsed: std::time::Duration) -> Result<()> {
         let sealed: Vec<u8> = inner
             .conn
             .query_row("SELECT value FROM meta WHERE name = 'identity'", [], |r| {
@@ -348,6 +349,7 @@ impl Store {
                     &sealer,
                     server,
                     *id.device.as_uuid(),
+                    elapsed,
                 )?)
             }
             None => None,
@@ -376,7 +378,7 @@ impl Store {
         let mut last = CoreError::WrongKey;
         for slot in inner.keys.slots.iter().filter(|s| s.kind == kind) {
             match open(slot) {
-                Ok(key) => return Self::finish_unlock(inner, key),
+                Ok(key) => return Self::finish_unlock(inner, key, self.options.clock.elapsed()),
                 Err(e) => last = e,
             }
         }

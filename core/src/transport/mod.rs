@@ -206,6 +206,29 @@ pub struct RawResponse {
     pub body: Vec<u8>,
     /// The next-certificate announcement headers, if the response carried both.
     pub next_pin: Option<NextPinHeaders>,
+    /// The office's time ([`crate::protocol::HEADER_SERVER_TIME`]), if the response carried a
+    /// well-formed one.
+    pub server_time: Option<i64>,
+}
+
+/// Reads [`crate::protocol::HEADER_SERVER_TIME`]: decimal Unix seconds, nothing else.
+fn server_time(headers: &ureq::http::HeaderMap) -> Option<i64> {
+    headers
+        .get(crate::protocol::HEADER_SERVER_TIME)
+        .filter(|v| v.len() <= 20)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// A 2xx answer to a signed request, with what its headers carried for the device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedAnswer {
+    /// The body.
+    pub body: Vec<u8>,
+    /// The next-certificate announcement headers (unverified).
+    pub next_pin: Option<NextPinHeaders>,
+    /// The office's time, if the answer carried it.
+    pub server_time: Option<i64>,
 }
 
 impl RawResponse {
@@ -344,6 +367,7 @@ impl Client {
         };
         let status = response.status().as_u16();
         let next_pin = NextPinHeaders::from_headers(response.headers());
+        let server_time = server_time(response.headers());
         let body = response
             .into_body()
             .with_config()
@@ -353,6 +377,7 @@ impl Client {
             status,
             body,
             next_pin,
+            server_time,
         })
     }
 
@@ -535,10 +560,28 @@ impl DeviceClient {
         path: &str,
         body: &[u8],
     ) -> Result<(Vec<u8>, Option<NextPinHeaders>), TransportError> {
-        let req = self.signed_request_now("POST", path, body);
+        self.post_answer(path, body, &[])
+            .map(|answer| (answer.body, answer.next_pin))
+    }
+
+    /// A signed `POST` of `body` with `extra` headers (not covered by the signature), returning
+    /// the 2xx answer with what its headers carried.
+    pub fn post_answer(
+        &self,
+        path: &str,
+        body: &[u8],
+        extra: &[(String, String)],
+    ) -> Result<SignedAnswer, TransportError> {
+        let mut req = self.signed_request_now("POST", path, body);
+        req.headers.extend_from_slice(extra);
         let mut response = self.client.send(&req)?;
         let next_pin = response.next_pin.take();
-        Ok((response.into_result()?, next_pin))
+        let server_time = response.server_time;
+        Ok(SignedAnswer {
+            body: response.into_result()?,
+            next_pin,
+            server_time,
+        })
     }
 
     /// `GET /v1/whoami`.

@@ -165,6 +165,11 @@ pub(crate) async fn sync(
     let body = response.encode().map_err(|e| AppError::internal(&e))?;
     let mut answer = ([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response();
     announce_next_pin(&state, answer.headers_mut());
+    // The office's time, which the phone takes as its trusted time for the lease.
+    answer.headers_mut().insert(
+        fieldcase_core::protocol::HEADER_SERVER_TIME,
+        axum::http::HeaderValue::from(now),
+    );
     Ok(answer)
 }
 
