@@ -70,7 +70,17 @@ fn offset(minutes: i32) -> Result<UtcOffset, FieldcaseError> {
 }
 
 fn fetch(keystore: &dyn KeyStore) -> Result<FetchedKey, FieldcaseError> {
-    FetchedKey::fetch(keystore).map_err(|detail| FieldcaseError::Keystore { detail })
+    FetchedKey::fetch(keystore)
+        .map_err(|e| FieldcaseError::from(fieldcase_core::CoreError::from(e)))
+}
+
+/// What a store opens with, so that the unlock screen asks for a passphrase only when needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct UnlockNeeds {
+    /// The keystore key is needed (the platform may ask the worker to authenticate).
+    pub keystore: bool,
+    /// The worker's passphrase is needed.
+    pub passphrase: bool,
 }
 
 #[uniffi::export]
@@ -130,13 +140,48 @@ impl FieldcaseDevice {
             .map(|inner| Arc::new(Self { inner }))
     }
 
+    /// What this store opens with (readable while locked): the keystore key and the passphrase
+    /// together, the keystore key alone, or the passphrase alone.
+    pub fn unlock_needs(&self) -> Result<UnlockNeeds, FieldcaseError> {
+        call(|| self.inner.store().unlock_needs()).map(|n| UnlockNeeds {
+            keystore: n.keystore,
+            passphrase: n.passphrase,
+        })
+    }
+
+    /// Unlocks with what the store needs ([`FieldcaseDevice::unlock_needs`]).
+    /// [`FieldcaseError::AuthenticationRequired`]: show the platform's prompt, then call again;
+    /// [`FieldcaseError::UnlockNeeds`]: something needed was not given;
+    /// [`FieldcaseError::TooManyAttempts`]: wait as long as it says.
+    pub fn unlock(
+        &self,
+        keystore: Option<Arc<dyn KeyStore>>,
+        passphrase: Option<String>,
+    ) -> Result<(), FieldcaseError> {
+        let mut passphrase = passphrase;
+        let result = call_ffi(|| {
+            let key = keystore.as_deref().map(fetch).transpose()?;
+            call(|| {
+                self.inner.store().unlock(
+                    key.as_ref()
+                        .map(|k| k as &dyn fieldcase_core::crypto::KeyProvider),
+                    passphrase.as_deref(),
+                )
+            })
+        });
+        if let Some(p) = passphrase.as_mut() {
+            p.zeroize();
+        }
+        result
+    }
+
     /// Unlocks with the platform keystore's key.
     pub fn unlock_with_keystore(&self, keystore: Arc<dyn KeyStore>) -> Result<(), FieldcaseError> {
         let key = fetch(keystore.as_ref())?;
         call(|| self.inner.store().unlock_with_keystore(&key))
     }
 
-    /// Unlocks with the worker's passphrase.
+    /// Unlocks a store made without a keystore with the worker's passphrase.
     pub fn unlock_with_passphrase(&self, passphrase: String) -> Result<(), FieldcaseError> {
         let mut passphrase = passphrase;
         let result = call(|| self.inner.store().unlock_with_passphrase(&passphrase));

@@ -43,6 +43,32 @@ pub enum FieldcaseError {
         /// What the keystore said.
         detail: String,
     },
+    /// The keystore key is usable only right after the worker authenticated: show the
+    /// platform's prompt (device PIN or biometrics), then unlock again. Nothing was tried.
+    #[error("authenticate first")]
+    AuthenticationRequired,
+    /// The unlock lacked what this store opens with: the keystore key (`keystore`), the
+    /// passphrase (`passphrase`), or both together. Nothing was tried; ask `unlock_needs`.
+    #[error("this store opens with the keystore key: {keystore}, the passphrase: {passphrase}")]
+    UnlockNeeds {
+        /// The keystore key is needed.
+        keystore: bool,
+        /// The passphrase is needed.
+        passphrase: bool,
+    },
+    /// The new passphrase is too short or too easy to guess: nothing was changed; show `detail`
+    /// (why, never the passphrase) and ask for another.
+    #[error("weak passphrase: {detail}")]
+    WeakPassphrase {
+        /// Why it was refused.
+        detail: String,
+    },
+    /// Too many wrong passphrases in a row: show how long to wait; no attempt is made before.
+    #[error("too many wrong passphrases: try again in {retry_after_secs} s")]
+    TooManyAttempts {
+        /// Seconds until the next attempt is made.
+        retry_after_secs: u64,
+    },
     /// The server is not the enrolled office (its certificate does not match the pin): nothing
     /// was sent; warn the worker, do not retry on this network. If the office replaced its
     /// certificate while this phone was away, the worker asks the office for the new
@@ -117,6 +143,18 @@ impl From<CoreError> for FieldcaseError {
             CoreError::TaskNotFound => not_found("task"),
             CoreError::ChecklistItemNotFound => not_found("checklist item"),
             CoreError::KeyProvider(message) => F::Keystore { detail: message },
+            CoreError::AuthenticationRequired => F::AuthenticationRequired,
+            CoreError::UnlockNeeds {
+                keystore,
+                passphrase,
+            } => F::UnlockNeeds {
+                keystore,
+                passphrase,
+            },
+            CoreError::WeakPassphrase { detail } => F::WeakPassphrase { detail },
+            CoreError::TooManyAttempts { retry_after_secs } => {
+                F::TooManyAttempts { retry_after_secs }
+            }
             CoreError::Network(t) => from_transport(t),
             CoreError::RevokedAndWiped => F::RevokedAndWiped,
             CoreError::LeaseExpired => F::LeaseExpired,
@@ -132,6 +170,7 @@ impl From<CoreError> for FieldcaseError {
                 detail: e.to_string(),
             },
             e @ (CoreError::Corrupt { .. }
+            | CoreError::KeySlotTooWeak { .. }
             | CoreError::Document(_)
             | CoreError::SchemaTooNew { .. }
             | CoreError::Sync(_)) => F::Corrupt {
@@ -175,6 +214,11 @@ fn from_transport(e: TransportError) -> FieldcaseError {
 /// The error of a foreign [`crate::KeyStore`]: the platform keystore could not answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 pub enum KeyStoreError {
+    /// The key is usable only right after the user authenticated (Android
+    /// `UserNotAuthenticatedException`, iOS user presence not given): reported to the app as
+    /// [`FieldcaseError::AuthenticationRequired`].
+    #[error("the user must authenticate first")]
+    AuthenticationRequired,
     /// The key is not available (not created, destroyed, user authentication needed, ...).
     #[error("key unavailable: {detail}")]
     Unavailable {

@@ -17,7 +17,7 @@ mod keys;
 pub mod types;
 
 pub use device::{
-    DeviceOptions, FieldcaseDevice, check_panic_boundary, fieldcase_version,
+    DeviceOptions, FieldcaseDevice, UnlockNeeds, check_panic_boundary, fieldcase_version,
     send_pending_wipe_receipt,
 };
 pub use error::{FieldcaseError, KeyStoreError};

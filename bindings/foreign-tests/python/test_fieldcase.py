@@ -84,6 +84,16 @@ class FailingKeyStore(fc.KeyStore):
         pass
 
 
+class NeedsUserKeyStore(fc.KeyStore):
+    """A keystore whose key needs the user to authenticate first (as Android's does)."""
+
+    def root_key(self):
+        raise fc.KeyStoreError.AuthenticationRequired()
+
+    def destroy_key(self):
+        pass
+
+
 class Phone:
     """An enrolled device with its folder and keystore."""
 
@@ -132,16 +142,22 @@ class BindingsTest(unittest.TestCase):
         self.assertIsInstance(report, fc.SyncReport)
         self.assertGreaterEqual(report.cases_updated, 1)
 
-        # Reopen from disk: locked until the keystore key or the passphrase opens it.
+        # Reopen from disk: locked until the keystore key and the passphrase open it together.
         del p.device
         device = fc.FieldcaseDevice.open(p.dir, FAST)
         self.assertFalse(device.is_unlocked())
         with self.assertRaises(fc.FieldcaseError.Locked):
             device.list_cases()
-        device.unlock_with_keystore(p.keys)
+        self.assertEqual(device.unlock_needs(), fc.UnlockNeeds(keystore=True, passphrase=True))
+        with self.assertRaises(fc.FieldcaseError.UnlockNeeds):
+            device.unlock_with_keystore(p.keys)
+        with self.assertRaises(fc.FieldcaseError.UnlockNeeds):
+            device.unlock_with_passphrase(p.passphrase)
+        self.assertFalse(device.is_unlocked())
+        device.unlock(p.keys, p.passphrase)
         self.assertTrue(device.is_unlocked())
         device.lock()
-        device.unlock_with_passphrase(p.passphrase)
+        device.unlock(p.keys, p.passphrase)
 
         cases = device.list_cases()
         self.assertIn(self.case_id, [c.id for c in cases])
@@ -311,7 +327,7 @@ class BindingsTest(unittest.TestCase):
             d = fc.FieldcaseDevice.open(
                 p.dir, fc.DeviceOptions(scrypt_work_factor=10, clock_offset_seconds=offset)
             )
-            d.unlock_with_keystore(p.keys)
+            d.unlock(p.keys, p.passphrase)
             return d
 
         # Three days and an hour later, offline: the 72 h lease has run out.
@@ -328,6 +344,44 @@ class BindingsTest(unittest.TestCase):
             with self.assertRaises(fc.FieldcaseError.LeaseExpired):
                 d.case(self.case_id)
             d.lock()
+
+    def test_wrong_passphrases_in_a_row_make_the_next_attempt_wait(self):
+        p = self.phone()
+        p.device.lock()
+        for _ in range(4):
+            with self.assertRaises(fc.FieldcaseError.WrongKey):
+                p.device.unlock(p.keys, "not the passphrase at all")
+        with self.assertRaises(fc.FieldcaseError.TooManyAttempts) as e:
+            p.device.unlock(p.keys, "not the passphrase at all")
+        self.assertEqual(e.exception.retry_after_secs, 30)
+        # The right one is not even tried while the wait runs, nor after the app restarts.
+        with self.assertRaises(fc.FieldcaseError.TooManyAttempts):
+            p.device.unlock(p.keys, p.passphrase)
+        del p.device
+        d = fc.FieldcaseDevice.open(p.dir, FAST)
+        with self.assertRaises(fc.FieldcaseError.TooManyAttempts) as e:
+            d.unlock(p.keys, p.passphrase)
+        self.assertGreater(e.exception.retry_after_secs, 0)
+        self.assertFalse(d.is_unlocked())
+
+    def test_a_weak_passphrase_is_refused_before_the_code_is_spent(self):
+        code = self.server.code()
+        for weak in ("1234", "password2024", "qwertyuiopas"):
+            folder = tempfile.mkdtemp(prefix="fieldcase-py-")
+            with self.assertRaises(fc.FieldcaseError.WeakPassphrase) as e:
+                fc.FieldcaseDevice.enroll(
+                    folder, self.server.info["url"], self.server.info["fingerprint"], code,
+                    MemoryKeyStore(), weak, FAST,
+                )
+            self.assertNotIn(weak, e.exception.detail)
+            self.assertEqual(os.listdir(folder), [])
+        # The code is still good for a strong one.
+        d = fc.FieldcaseDevice.enroll(
+            tempfile.mkdtemp(prefix="fieldcase-py-"), self.server.info["url"],
+            self.server.info["fingerprint"], code, MemoryKeyStore(),
+            "tram 9 stops at the old mill", FAST,
+        )
+        self.assertTrue(d.is_unlocked())
 
     # --- errors at the boundary ---------------------------------------------------------------
 
@@ -349,13 +403,16 @@ class BindingsTest(unittest.TestCase):
 
         d.lock()
         with self.assertRaises(fc.FieldcaseError.WrongKey):
-            d.unlock_with_keystore(MemoryKeyStore())
+            d.unlock(MemoryKeyStore(), p.passphrase)
         with self.assertRaises(fc.FieldcaseError.WrongKey):
-            d.unlock_with_passphrase("not the passphrase")
+            d.unlock(p.keys, "not the passphrase")
         with self.assertRaises(fc.FieldcaseError.Keystore):
-            d.unlock_with_keystore(FailingKeyStore())
+            d.unlock(FailingKeyStore(), p.passphrase)
         with self.assertRaises(fc.FieldcaseError.Keystore):
-            d.unlock_with_keystore(MemoryKeyStore(key=b"short"))
+            d.unlock(MemoryKeyStore(key=b"short"), p.passphrase)
+        # A keystore that holds its key only for a user who just authenticated.
+        with self.assertRaises(fc.FieldcaseError.AuthenticationRequired):
+            d.unlock(NeedsUserKeyStore(), p.passphrase)
         with self.assertRaises(fc.FieldcaseError.Locked):
             d.sync_now()
 

@@ -21,6 +21,10 @@ pub const MAX_STANZAS: usize = 64;
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Highest scrypt work factor (log2 N) accepted when unwrapping: about a second on a phone.
 pub const MAX_SCRYPT_WORK_FACTOR: u8 = 20;
+/// Lowest scrypt work factor (log2 N, 64 MiB of memory per guess) a passphrase slot may be made
+/// with or opened at: a setting below it is raised to it, a key file holding a slot below it is
+/// refused ([`CoreError::KeySlotTooWeak`]).
+pub const MIN_SCRYPT_WORK_FACTOR: u8 = 16;
 /// The scrypt work factor used for new passphrase slots.
 pub const DEFAULT_SCRYPT_WORK_FACTOR: u8 = 18;
 const AGE_MAGIC: &[u8] = b"age-encryption.org/v1\n";
@@ -32,8 +36,34 @@ const SCRYPT_STANZA: &[u8] = b"\n-> scrypt ";
 pub enum SlotKind {
     /// The 32-byte secret from the platform keystore, used as an age X25519 identity.
     Keystore,
-    /// A passphrase, through age's scrypt recipient.
+    /// A passphrase alone, through age's scrypt recipient: only in a store made without a
+    /// keystore (tools, tests), or beside a keystore slot in a store made by an earlier build
+    /// (where it no longer opens the store alone).
     Passphrase,
+    /// The keystore's secret and a passphrase together: age's scrypt recipient over a secret
+    /// derived from both ([`bound_secret`]), so neither opens the store without the other.
+    KeystorePassphrase,
+}
+
+impl SlotKind {
+    /// Whether opening it runs scrypt over a passphrase.
+    pub fn has_passphrase(self) -> bool {
+        matches!(self, SlotKind::Passphrase | SlotKind::KeystorePassphrase)
+    }
+}
+
+/// The secret a [`SlotKind::KeystorePassphrase`] slot is wrapped to: HMAC-SHA256 keyed with the
+/// keystore's root secret over the passphrase, in hex. Without the root it cannot be computed,
+/// so a copy of the key file cannot be attacked offline; with the root (which the keystore
+/// hands out only after the user authenticated), each guess still costs an scrypt.
+fn bound_secret(root: &[u8; 32], passphrase: &str) -> Result<SecretString> {
+    use hmac::Mac;
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(root).map_err(|_| CoreError::Crypto)?;
+    mac.update(b"fieldcase-keystore-passphrase-v1\n");
+    mac.update(passphrase.as_bytes());
+    let tag = Zeroizing::new(mac.finalize().into_bytes());
+    Ok(SecretString::from(hex::encode(tag.as_slice())))
 }
 
 /// The data key, wrapped with age to one secret.
@@ -99,8 +129,26 @@ fn unwrap(wrapped: &[u8], identity: &dyn age::Identity) -> Result<DataKey> {
     Ok(DataKey::from_bytes(Zeroizing::new(bytes)))
 }
 
+/// The work factor (log2 N) of the scrypt stanza in `header`, if it has a well-formed one
+/// (`-> scrypt <salt> <log2 N>`).
+fn scrypt_work_factor(header: &[u8]) -> Option<u8> {
+    let at = header
+        .windows(SCRYPT_STANZA.len())
+        .position(|w| w == SCRYPT_STANZA)?;
+    let line = &header[at + SCRYPT_STANZA.len()..];
+    let line = &line[..line.iter().position(|b| *b == b'\n')?];
+    let text = std::str::from_utf8(line).ok()?;
+    let mut args = text.split(' ');
+    let (_salt, factor, rest) = (args.next()?, args.next()?, args.next());
+    if rest.is_some() || factor.len() > 2 {
+        return None;
+    }
+    factor.parse().ok()
+}
+
 /// Checks an age header's shape before age parses it: magic, size, stanza count, and an scrypt
-/// stanza present exactly when `kind` is a passphrase slot.
+/// stanza present exactly when `kind` is a passphrase slot, with a work factor no lower than
+/// [`MIN_SCRYPT_WORK_FACTOR`].
 pub(crate) fn prescan(wrapped: &[u8], kind: SlotKind) -> Result<()> {
     let bad = || CoreError::Corrupt {
         what: "key slot header",
@@ -122,10 +170,34 @@ pub(crate) fn prescan(wrapped: &[u8], kind: SlotKind) -> Result<()> {
         .windows(SCRYPT_STANZA.len())
         .any(|w| w == SCRYPT_STANZA);
     match kind {
-        SlotKind::Passphrase if !has_scrypt || stanzas != 1 => Err(bad()),
+        SlotKind::Passphrase | SlotKind::KeystorePassphrase if !has_scrypt || stanzas != 1 => {
+            Err(bad())
+        }
+        SlotKind::Passphrase | SlotKind::KeystorePassphrase => {
+            let found = scrypt_work_factor(header).ok_or_else(bad)?;
+            if found < MIN_SCRYPT_WORK_FACTOR {
+                return Err(CoreError::KeySlotTooWeak {
+                    found,
+                    floor: MIN_SCRYPT_WORK_FACTOR,
+                });
+            }
+            Ok(())
+        }
         SlotKind::Keystore if has_scrypt => Err(bad()),
-        _ => Ok(()),
+        SlotKind::Keystore => Ok(()),
     }
+}
+
+fn scrypt_recipient(secret: SecretString, work_factor: u8) -> age::scrypt::Recipient {
+    let mut recipient = age::scrypt::Recipient::new(secret);
+    recipient.set_work_factor(work_factor.clamp(MIN_SCRYPT_WORK_FACTOR, MAX_SCRYPT_WORK_FACTOR));
+    recipient
+}
+
+fn scrypt_identity(secret: SecretString) -> age::scrypt::Identity {
+    let mut identity = age::scrypt::Identity::new(secret);
+    identity.set_max_work_factor(MAX_SCRYPT_WORK_FACTOR);
+    identity
 }
 
 impl KeySlot {
@@ -138,15 +210,47 @@ impl KeySlot {
         })
     }
 
-    /// Wraps `key` to a passphrase with scrypt at `work_factor` (log2 N, capped at
-    /// [`MAX_SCRYPT_WORK_FACTOR`]).
+    /// Wraps `key` to a passphrase alone with scrypt at `work_factor` (log2 N, kept between
+    /// [`MIN_SCRYPT_WORK_FACTOR`] and [`MAX_SCRYPT_WORK_FACTOR`]). For stores made without a
+    /// keystore only.
     pub fn for_passphrase(key: &DataKey, passphrase: &str, work_factor: u8) -> Result<Self> {
-        let mut recipient = age::scrypt::Recipient::new(SecretString::from(passphrase.to_owned()));
-        recipient.set_work_factor(work_factor.min(MAX_SCRYPT_WORK_FACTOR));
+        let recipient = scrypt_recipient(SecretString::from(passphrase.to_owned()), work_factor);
         Ok(Self {
             kind: SlotKind::Passphrase,
             wrapped: wrap(key, &recipient)?,
         })
+    }
+
+    /// Wraps `key` to the keystore's root secret and a passphrase together
+    /// ([`SlotKind::KeystorePassphrase`]), with scrypt at `work_factor` (kept between the floor
+    /// and the ceiling).
+    pub fn for_keystore_and_passphrase(
+        key: &DataKey,
+        root: &[u8; 32],
+        passphrase: &str,
+        work_factor: u8,
+    ) -> Result<Self> {
+        let recipient = scrypt_recipient(bound_secret(root, passphrase)?, work_factor);
+        Ok(Self {
+            kind: SlotKind::KeystorePassphrase,
+            wrapped: wrap(key, &recipient)?,
+        })
+    }
+
+    /// Unwraps the data key with the keystore's root secret and the passphrase together.
+    pub fn open_with_keystore_and_passphrase(
+        &self,
+        root: &[u8; 32],
+        passphrase: &str,
+    ) -> Result<DataKey> {
+        if self.kind != SlotKind::KeystorePassphrase {
+            return Err(CoreError::WrongKey);
+        }
+        prescan(&self.wrapped, self.kind)?;
+        unwrap(
+            &self.wrapped,
+            &scrypt_identity(bound_secret(root, passphrase)?),
+        )
     }
 
     /// Wraps `key` to an age X25519 recipient (the office server's identity in its key file).
@@ -178,9 +282,10 @@ impl KeySlot {
             return Err(CoreError::WrongKey);
         }
         prescan(&self.wrapped, self.kind)?;
-        let mut identity = age::scrypt::Identity::new(SecretString::from(passphrase.to_owned()));
-        identity.set_max_work_factor(MAX_SCRYPT_WORK_FACTOR);
-        unwrap(&self.wrapped, &identity)
+        unwrap(
+            &self.wrapped,
+            &scrypt_identity(SecretString::from(passphrase.to_owned())),
+        )
     }
 }
 
@@ -210,7 +315,7 @@ mod tests {
     #[test]
     fn passphrase_slot_opens_only_with_its_passphrase() {
         let key = DataKey::generate();
-        let slot = KeySlot::for_passphrase(&key, "correct horse", 10).unwrap();
+        let slot = KeySlot::for_passphrase(&key, "correct horse", MIN_SCRYPT_WORK_FACTOR).unwrap();
         assert_eq!(
             slot.open_with_passphrase("correct horse").unwrap().expose(),
             key.expose()
@@ -222,11 +327,62 @@ mod tests {
     }
 
     #[test]
+    fn a_bound_slot_opens_only_with_the_keystore_secret_and_the_passphrase_together() {
+        let key = DataKey::generate();
+        let slot = KeySlot::for_keystore_and_passphrase(&key, &[7; 32], "plum kettle", 1).unwrap();
+        assert_eq!(
+            slot.open_with_keystore_and_passphrase(&[7; 32], "plum kettle")
+                .unwrap()
+                .expose(),
+            key.expose()
+        );
+        for (root, pass) in [([8; 32], "plum kettle"), ([7; 32], "plum kettles")] {
+            assert!(matches!(
+                slot.open_with_keystore_and_passphrase(&root, pass),
+                Err(CoreError::WrongKey)
+            ));
+        }
+        // Neither half alone is a key this slot knows.
+        assert!(matches!(
+            slot.open_with_passphrase("plum kettle"),
+            Err(CoreError::WrongKey)
+        ));
+        assert!(matches!(
+            slot.open_with_keystore(&[7; 32]),
+            Err(CoreError::WrongKey)
+        ));
+        // A work factor asked below the floor was raised to it.
+        assert_eq!(
+            scrypt_work_factor(&slot.wrapped),
+            Some(MIN_SCRYPT_WORK_FACTOR)
+        );
+    }
+
+    #[test]
+    fn a_slot_below_the_work_factor_floor_is_refused_before_scrypt_runs() {
+        let key = DataKey::generate();
+        // Made as an old build or a tampered key file would: age directly at log2 N = 10.
+        let mut recipient = age::scrypt::Recipient::new(SecretString::from("p".to_owned()));
+        recipient.set_work_factor(10);
+        let slot = KeySlot {
+            kind: SlotKind::Passphrase,
+            wrapped: wrap(&key, &recipient).unwrap(),
+        };
+        assert!(matches!(
+            slot.open_with_passphrase("p"),
+            Err(CoreError::KeySlotTooWeak {
+                found: 10,
+                floor: MIN_SCRYPT_WORK_FACTOR
+            })
+        ));
+    }
+
+    #[test]
     fn hostile_headers_are_refused_before_parsing() {
         let key = DataKey::generate();
         // A keystore slot must not carry an scrypt stanza (it would let an attacker make unlock
         // run scrypt at a work factor of their choosing).
-        let scrypt = KeySlot::for_passphrase(&key, "p", 10).unwrap();
+        let scrypt = KeySlot::for_passphrase(&key, "p", MIN_SCRYPT_WORK_FACTOR).unwrap();
         let forged = KeySlot {
             kind: SlotKind::Keystore,
             wrapped: scrypt.wrapped.clone(),

@@ -114,6 +114,7 @@ impl Store {
             conn,
             keys,
             unlocked,
+            ..
         } = guard.as_mut().ok_or(CoreError::NoStore)?;
         let unlocked = unlocked.as_mut().ok_or(CoreError::Locked)?;
         f(conn, unlocked, &keys.store_id)

@@ -11,6 +11,7 @@
 //! - Lists (today's tasks, cases) are read from the sealed index, never by loading documents.
 
 mod api;
+mod attempts;
 mod cache;
 mod keyfile;
 mod lease;
@@ -72,12 +73,26 @@ impl std::fmt::Debug for StoreOptions {
     }
 }
 
-/// The secrets a new store's data key is wrapped to: at least one of them.
+/// The secrets a new store's data key is wrapped to: at least one of them. Given both, the
+/// store opens only with both together (one [`SlotKind::KeystorePassphrase`] slot); a
+/// passphrase alone is for stores made without a keystore (see
+/// `docs/adr/0006-passphrase-and-keystore.md`).
 pub struct KeySetup<'a> {
     /// The platform keystore's key.
     pub keystore: Option<&'a dyn KeyProvider>,
-    /// A passphrase the worker types.
+    /// A passphrase the worker types (at least [`crate::crypto::MIN_PASSPHRASE_CHARS`]
+    /// characters and hard enough to guess: [`crate::crypto::check_passphrase_strength`]).
     pub passphrase: Option<&'a str>,
+}
+
+/// What a store opens with, read from its key file while locked, so that an app asks for a
+/// passphrase only when one is needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnlockNeeds {
+    /// The platform keystore's key is needed.
+    pub keystore: bool,
+    /// The worker's passphrase is needed.
+    pub passphrase: bool,
 }
 
 /// Who this store's edits belong to: the enrolled user and device.
@@ -146,6 +161,8 @@ struct Inner {
     conn: Connection,
     keys: KeyFile,
     unlocked: Option<Unlocked>,
+    /// The clock's elapsed reading at the last wrong passphrase in this run of the app.
+    last_failure: Option<std::time::Duration>,
 }
 
 /// An open device store. Cheap to share (`Arc<Store>`); methods take `&self`.
@@ -201,13 +218,16 @@ impl Store {
             ));
         }
         if let Some(provider) = setup.keystore {
-            drop(provider.root_key().map_err(CoreError::KeyProvider)?);
+            drop(provider.root_key()?);
         }
         if setup.passphrase.is_some_and(str::is_empty) {
             return Err(crate::model::ValidationError::EmptyField {
                 field: "passphrase",
             }
             .into());
+        }
+        if let Some(passphrase) = setup.passphrase {
+            crate::crypto::check_passphrase_strength(passphrase, &[])?;
         }
         Ok(())
     }
@@ -225,18 +245,21 @@ impl Store {
         std::fs::create_dir_all(dir)?;
         let (db_path, key_path) = (dir.join(DB_FILE), dir.join(KEY_FILE));
         let key = DataKey::generate();
-        let mut slots = Vec::new();
-        if let Some(provider) = setup.keystore {
-            let root = provider.root_key().map_err(CoreError::KeyProvider)?;
-            slots.push(KeySlot::for_keystore(&key, &root)?);
-        }
-        if let Some(passphrase) = setup.passphrase {
-            slots.push(KeySlot::for_passphrase(
+        let root = setup.keystore.map(|p| p.root_key()).transpose()?;
+        let slot = match (&root, setup.passphrase) {
+            (Some(root), Some(passphrase)) => KeySlot::for_keystore_and_passphrase(
                 &key,
+                root,
                 passphrase,
                 options.scrypt_work_factor,
-            )?);
-        }
+            )?,
+            (Some(root), None) => KeySlot::for_keystore(&key, root)?,
+            (None, Some(passphrase)) => {
+                KeySlot::for_passphrase(&key, passphrase, options.scrypt_work_factor)?
+            }
+            (None, None) => return Err(CoreError::KeyProvider("no key given".into())),
+        };
+        let slots = vec![slot];
         let keys = KeyFile::new(uuid::Uuid::new_v4(), slots);
         let mut conn = open_connection(&db_path, true)?;
         schema::migrate_to(&mut conn, version)?;
@@ -285,6 +308,7 @@ impl Store {
                 conn,
                 keys,
                 unlocked: Some(unlocked),
+                last_failure: None,
             })),
         })
     }
@@ -305,6 +329,7 @@ impl Store {
                 conn,
                 keys,
                 unlocked: None,
+                last_failure: None,
             })),
         })
     }
@@ -378,24 +403,181 @@ impl Store {
         let mut last = CoreError::WrongKey;
         for slot in inner.keys.slots.iter().filter(|s| s.kind == kind) {
             match open(slot) {
-                Ok(key) => return Self::finish_unlock(inner, key, self.options.clock.elapsed()),
+                Ok(key) => {
+                    Self::finish_unlock(inner, key, self.options.clock.elapsed())?;
+                    if kind == SlotKind::Keystore {
+                        Self::drop_lone_passphrase_slots(inner, &self.dir)?;
+                    }
+                    return Ok(());
+                }
                 Err(e) => last = e,
             }
         }
         Err(last)
     }
 
-    /// Unlocks with the platform keystore's key.
-    pub fn unlock_with_keystore(&self, provider: &dyn KeyProvider) -> Result<()> {
-        let root = provider.root_key().map_err(CoreError::KeyProvider)?;
-        self.unlock_with(SlotKind::Keystore, |slot| slot.open_with_keystore(&root))
+    /// A store made by an earlier build with a keystore slot and a separate passphrase slot:
+    /// the passphrase slot alone would let a copy of the key file be attacked offline without
+    /// the keystore. It no longer opens the store; at the first keystore unlock it is removed
+    /// from the key file.
+    fn drop_lone_passphrase_slots(inner: &mut Inner, dir: &Path) -> Result<()> {
+        if !inner
+            .keys
+            .slots
+            .iter()
+            .any(|s| s.kind == SlotKind::Passphrase)
+        {
+            return Ok(());
+        }
+        let mut keys = inner.keys.clone();
+        keys.slots.retain(|s| s.kind == SlotKind::Keystore);
+        keys.write(&dir.join(KEY_FILE))?;
+        inner.keys = keys;
+        Ok(())
     }
 
-    /// Unlocks with the worker's passphrase.
-    pub fn unlock_with_passphrase(&self, passphrase: &str) -> Result<()> {
-        self.unlock_with(SlotKind::Passphrase, |slot| {
-            slot.open_with_passphrase(passphrase)
+    /// What this store opens with, from its key file (readable while locked): the keystore key
+    /// and the passphrase together, the keystore key alone, or (a store made without a
+    /// keystore) the passphrase alone.
+    pub fn unlock_needs(&self) -> Result<UnlockNeeds> {
+        let guard = self.guard()?;
+        let inner = guard.as_ref().ok_or(CoreError::NoStore)?;
+        let has = |kind| inner.keys.slots.iter().any(|s| s.kind == kind);
+        Ok(if has(SlotKind::KeystorePassphrase) {
+            UnlockNeeds {
+                keystore: true,
+                passphrase: true,
+            }
+        } else if has(SlotKind::Keystore) {
+            UnlockNeeds {
+                keystore: true,
+                passphrase: false,
+            }
+        } else {
+            UnlockNeeds {
+                keystore: false,
+                passphrase: true,
+            }
         })
+    }
+
+    /// Unlocks with what the store needs ([`Store::unlock_needs`]): the keystore's key, the
+    /// worker's passphrase, or both. Lacking one of them is [`CoreError::UnlockNeeds`] and tries
+    /// nothing; a keystore that wants the user to authenticate first is
+    /// [`CoreError::AuthenticationRequired`]; a wrong key or passphrase is
+    /// [`CoreError::WrongKey`].
+    pub fn unlock(
+        &self,
+        keystore: Option<&dyn KeyProvider>,
+        passphrase: Option<&str>,
+    ) -> Result<()> {
+        let needs = self.unlock_needs()?;
+        let missing = CoreError::UnlockNeeds {
+            keystore: needs.keystore,
+            passphrase: needs.passphrase,
+        };
+        match (needs.keystore, needs.passphrase) {
+            (true, true) => {
+                let (Some(provider), Some(passphrase)) = (keystore, passphrase) else {
+                    return Err(missing);
+                };
+                let root = provider.root_key()?;
+                self.counted(Some(&root), || {
+                    self.unlock_with(SlotKind::KeystorePassphrase, |slot| {
+                        slot.open_with_keystore_and_passphrase(&root, passphrase)
+                    })
+                })
+            }
+            (true, false) => {
+                let provider = keystore.ok_or(missing)?;
+                let root = provider.root_key()?;
+                self.unlock_with(SlotKind::Keystore, |slot| slot.open_with_keystore(&root))
+            }
+            _ => {
+                let passphrase = passphrase.ok_or(missing)?;
+                self.counted(None, || {
+                    self.unlock_with(SlotKind::Passphrase, |slot| {
+                        slot.open_with_passphrase(passphrase)
+                    })
+                })
+            }
+        }
+    }
+
+    /// Runs one passphrase attempt under the count of wrong ones (`attempts`): refused with
+    /// [`CoreError::TooManyAttempts`] before it runs while a wait is due; a wrong passphrase is
+    /// counted (and, once waits have started, reported as `TooManyAttempts` with the new wait),
+    /// a right one clears the count. `root` is the keystore's secret the count is sealed with.
+    fn counted(&self, root: Option<&[u8; 32]>, attempt: impl FnOnce() -> Result<()>) -> Result<()> {
+        let now = self.options.clock.now().unix_timestamp();
+        let elapsed = self.options.clock.elapsed();
+        let (key, store_id, count, since) = {
+            let guard = self.guard()?;
+            let inner = guard.as_ref().ok_or(CoreError::NoStore)?;
+            let store_id = inner.keys.store_id;
+            let key = attempts::key(root, &store_id)?;
+            let count = attempts::read(inner.keys.attempts().as_deref(), &key, &store_id);
+            let since = inner.last_failure.map(|t| elapsed.saturating_sub(t));
+            (key, store_id, count, since)
+        };
+        let left = count.map_or(0, |c| c.left(now, since));
+        if left > 0 {
+            return Err(CoreError::TooManyAttempts {
+                retry_after_secs: left,
+            });
+        }
+        match (attempt(), count) {
+            (Ok(()), _) => {
+                if count != Some(attempts::Attempts::default()) {
+                    self.keep_attempts(None, None)?;
+                }
+                Ok(())
+            }
+            // A count this keystore's secret does not open is not this attempt's to change.
+            (Err(e), None) => Err(e),
+            (Err(CoreError::WrongKey), Some(count)) => {
+                let next = attempts::Attempts {
+                    failures: count.failures.saturating_add(1),
+                    last_failure_at: now.max(count.last_failure_at),
+                };
+                let sealed = attempts::seal(&next, &key, &store_id)?;
+                self.keep_attempts(Some(&sealed), Some(elapsed))?;
+                match next.wait() {
+                    0 => Err(CoreError::WrongKey),
+                    wait => Err(CoreError::TooManyAttempts {
+                        retry_after_secs: wait,
+                    }),
+                }
+            }
+            (Err(e), Some(_)) => Err(e),
+        }
+    }
+
+    /// Writes the sealed count of wrong passphrases into the key file.
+    fn keep_attempts(
+        &self,
+        sealed: Option<&[u8]>,
+        failed_at: Option<std::time::Duration>,
+    ) -> Result<()> {
+        let mut guard = self.guard()?;
+        let inner = guard.as_mut().ok_or(CoreError::NoStore)?;
+        let mut keys = inner.keys.clone();
+        keys.set_attempts(sealed);
+        keys.write(&self.dir.join(KEY_FILE))?;
+        inner.keys = keys;
+        inner.last_failure = failed_at;
+        Ok(())
+    }
+
+    /// Unlocks a store that opens with the platform keystore's key alone.
+    pub fn unlock_with_keystore(&self, provider: &dyn KeyProvider) -> Result<()> {
+        self.unlock(Some(provider), None)
+    }
+
+    /// Unlocks a store that opens with the worker's passphrase alone (one made without a
+    /// keystore).
+    pub fn unlock_with_passphrase(&self, passphrase: &str) -> Result<()> {
+        self.unlock(None, Some(passphrase))
     }
 
     /// Forgets the data key and every decrypted document: nothing can be read until unlocked.
