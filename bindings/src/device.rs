@@ -189,6 +189,32 @@ impl FieldcaseDevice {
         result
     }
 
+    /// Sets the duress PIN: a second passphrase (as strong as the first, and another one) that
+    /// the worker types at unlock instead of her passphrase when she is forced to open the
+    /// phone. It destroys the store at once and opens a workspace that looks like a phone with no
+    /// cases assigned yet; its next sync tells the office, which revokes the phone and alerts the
+    /// worker's team. `keystore`: the platform keystore, for a store that opens with it and the
+    /// passphrase. The store must be unlocked. [`FieldcaseError::WeakPassphrase`] for a weak PIN.
+    pub fn set_duress_pin(
+        &self,
+        keystore: Option<Arc<dyn KeyStore>>,
+        pin: String,
+    ) -> Result<(), FieldcaseError> {
+        let mut pin = pin;
+        let result = call_ffi(|| {
+            let key = keystore.as_deref().map(fetch).transpose()?;
+            call(|| {
+                self.inner.set_duress_pin(
+                    key.as_ref()
+                        .map(|k| k as &dyn fieldcase_core::crypto::KeyProvider),
+                    &pin,
+                )
+            })
+        });
+        pin.zeroize();
+        result
+    }
+
     /// Forgets the data key and every decrypted document (the app going to the background).
     pub fn lock(&self) -> Result<(), FieldcaseError> {
         call(|| self.inner.store().lock())

@@ -152,6 +152,9 @@ impl From<CoreError> for FieldcaseError {
                 passphrase,
             },
             CoreError::WeakPassphrase { detail } => F::WeakPassphrase { detail },
+            e @ CoreError::DuressNeedsPassphrase => F::InvalidInput {
+                detail: e.to_string(),
+            },
             CoreError::TooManyAttempts { retry_after_secs } => {
                 F::TooManyAttempts { retry_after_secs }
             }

@@ -95,6 +95,10 @@ pub enum CoreError {
         /// The passphrase is needed.
         passphrase: bool,
     },
+    /// A duress PIN needs a store with a passphrase (one enrolled with the keystore key alone
+    /// has no passphrase to stand beside).
+    #[error("a duress PIN needs a store that opens with a passphrase")]
+    DuressNeedsPassphrase,
     /// Too many wrong passphrases in a row: no attempt is made until `retry_after_secs` seconds
     /// have passed. Nothing was tried.
     #[error("too many wrong passphrases: try again in {retry_after_secs} s")]

@@ -383,6 +383,77 @@ class BindingsTest(unittest.TestCase):
         )
         self.assertTrue(d.is_unlocked())
 
+    def test_a_duress_pin_destroys_the_cases_and_the_office_is_alerted(self):
+        created = self.server.command("case K-DURESS")
+        case_id = created["case_id"]
+        p = self.phone()
+        marker = "safe-house-" + secrets.token_hex(8)
+        p.device.write_note(case_id, fc.NewNote(kind=fc.NoteKind.VISIT, body=f"Moved to {marker}"))
+        me = p.device.identity()
+        duress = "tram 9 stops at the old mill"
+
+        def folder_bytes():
+            out = {}
+            for name in os.listdir(p.dir):
+                with open(os.path.join(p.dir, name), "rb") as f:
+                    out[name] = f.read()
+            return out
+
+        case_raw = bytes.fromhex(case_id.replace("-", ""))
+        # The case is on the phone now (its id in the clear in the database): the check below
+        # can fail.
+        self.assertTrue(any(case_raw in b for b in folder_bytes().values()))
+        with self.assertRaises(fc.FieldcaseError.WeakPassphrase):
+            p.device.set_duress_pin(p.keys, "1234")
+        p.device.set_duress_pin(p.keys, duress)
+        p.device.lock()
+        start = time.perf_counter()
+        p.device.unlock(p.keys, p.passphrase)
+        real_secs = time.perf_counter() - start
+        self.assertIn(case_id, [c.id for c in p.device.list_cases()])
+        p.device.lock()
+        del p.device
+
+        # Forced to open the phone, she types the duress PIN.
+        d = fc.FieldcaseDevice.open(p.dir, FAST)
+        start = time.perf_counter()
+        d.unlock(p.keys, duress)
+        duress_secs = time.perf_counter() - start
+        print(
+            f"\nFIGURE unlock with the passphrase {real_secs * 1000:.0f} ms, with the duress PIN "
+            f"{duress_secs * 1000:.0f} ms (scrypt at the tests' work factor over both slots)",
+            file=sys.stderr,
+        )
+        self.assertEqual(d.list_cases(), [])
+        self.assertEqual(d.today_tasks(UTC), [])
+        with self.assertRaises(fc.FieldcaseError.NotFound):
+            d.case(case_id)
+        with self.assertRaises(fc.FieldcaseError.NotFound):
+            d.write_note(case_id, fc.NewNote(kind=fc.NoteKind.VISIT, body="goes nowhere"))
+        self.assertEqual(d.identity(), me)
+        # Nothing in the folder holds the case, the note, the PIN, or any mark of duress.
+        for name, data in folder_bytes().items():
+            for needle in (marker.encode(), case_raw, case_id.encode(), duress.encode()):
+                self.assertNotIn(needle, data, name)
+            self.assertNotIn(b"duress", data.lower(), name)
+        # It keeps looking like a phone with no cases: the PIN opens it again, the old
+        # passphrase opens nothing.
+        d.lock()
+        with self.assertRaises(fc.FieldcaseError.WrongKey):
+            d.unlock(p.keys, p.passphrase)
+        d.unlock(p.keys, duress)
+        self.assertEqual(d.list_cases(), [])
+
+        # At its next contact the office revokes it and the worker's team is alerted.
+        with self.assertRaises(fc.FieldcaseError.RevokedAndWiped):
+            d.sync_now()
+        alerts = self.server.command("alerts")["alerts"]
+        mine = [a for a in alerts if a["device_id"] == me.device_id]
+        self.assertEqual(len(mine), 1, alerts)
+        self.assertEqual(mine[0]["kind"], "duress")
+        self.assertEqual(mine[0]["user_id"], me.user_id)
+        self.assertEqual(self.server.command(f"device {me.device_id}")["status"], "revoked")
+
     # --- errors at the boundary ---------------------------------------------------------------
 
     def test_typed_errors(self):

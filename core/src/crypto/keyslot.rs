@@ -74,6 +74,50 @@ pub struct KeySlot {
     /// The age file holding the data key.
     #[serde(with = "crate::util::base64_bytes")]
     pub wrapped: Vec<u8>,
+    /// For a passphrase slot of a pair (see [`Opened`]): a fixed-size blob, random in the slot
+    /// that holds the data key and in a filler, sealed under the slot's key in a duress slot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kit: Option<String>,
+}
+
+/// What a passphrase slot opened to. Passphrase stores hold two passphrase slots of one kind, in
+/// random order and of one size and work factor: the one holding the data key, and a companion
+/// that is either a filler (random content under a random passphrase, which nothing opens) or
+/// the duress slot (a key for the duress kit, under the duress PIN). Nothing but the passphrase
+/// that opens one tells them apart.
+pub enum Opened {
+    /// The store's data key.
+    Data(DataKey),
+    /// The key of the duress kit: the duress PIN was entered.
+    Duress(Zeroizing<[u8; 32]>),
+}
+
+/// Bytes a passphrase slot of a pair wraps: a 32-byte key and a 32-byte tag saying what it is.
+const PAYLOAD_LEN: usize = 64;
+
+fn payload_tag(key: &[u8; 32], duress: bool) -> Result<[u8; 32]> {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).map_err(|_| CoreError::Crypto)?;
+    mac.update(if duress {
+        b"fieldcase-slot-duress-v1"
+    } else {
+        b"fieldcase-slot-data-v1\0\0"
+    });
+    Ok(mac.finalize().into_bytes().into())
+}
+
+fn payload(key: &[u8; 32], duress: bool) -> Result<Zeroizing<Vec<u8>>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(PAYLOAD_LEN));
+    out.extend_from_slice(key);
+    out.extend_from_slice(&payload_tag(key, duress)?);
+    Ok(out)
+}
+
+fn secret_for(root: Option<&[u8; 32]>, passphrase: &str) -> Result<SecretString> {
+    match root {
+        Some(root) => bound_secret(root, passphrase),
+        None => Ok(SecretString::from(passphrase.to_owned())),
+    }
 }
 
 impl std::fmt::Debug for KeySlot {
@@ -93,13 +137,45 @@ fn identity_from_root(root: &[u8; 32]) -> Result<age::x25519::Identity> {
 }
 
 fn wrap(key: &DataKey, recipient: &dyn age::Recipient) -> Result<Vec<u8>> {
+    wrap_bytes(key.expose(), recipient)
+}
+
+fn wrap_bytes(bytes: &[u8], recipient: &dyn age::Recipient) -> Result<Vec<u8>> {
     let encryptor =
         age::Encryptor::with_recipients(iter::once(recipient)).map_err(|_| CoreError::Crypto)?;
     let mut out = Vec::with_capacity(256);
     let mut writer = encryptor.wrap_output(&mut out)?;
-    writer.write_all(key.expose())?;
+    writer.write_all(bytes)?;
     writer.finish()?;
     Ok(out)
+}
+
+/// Opens an age file to at most `max` bytes of plaintext.
+fn unwrap_bytes(
+    wrapped: &[u8],
+    identity: &dyn age::Identity,
+    max: usize,
+) -> Result<Zeroizing<Vec<u8>>> {
+    let decryptor = age::Decryptor::new_buffered(wrapped)
+        .map_err(|_| CoreError::Corrupt { what: "key slot" })?;
+    let mut reader = decryptor
+        .decrypt(iter::once(identity))
+        .map_err(|e| match e {
+            age::DecryptError::NoMatchingKeys | age::DecryptError::DecryptionFailed => {
+                CoreError::WrongKey
+            }
+            age::DecryptError::ExcessiveWork { .. } => CoreError::Corrupt {
+                what: "key slot work factor",
+            },
+            _ => CoreError::Corrupt { what: "key slot" },
+        })?;
+    let mut plain = Zeroizing::new(Vec::with_capacity(max + 1));
+    reader
+        .by_ref()
+        .take(max as u64 + 1)
+        .read_to_end(&mut plain)
+        .map_err(|_| CoreError::WrongKey)?;
+    Ok(plain)
 }
 
 fn unwrap(wrapped: &[u8], identity: &dyn age::Identity) -> Result<DataKey> {
@@ -207,6 +283,7 @@ impl KeySlot {
         Ok(Self {
             kind: SlotKind::Keystore,
             wrapped: wrap(key, &identity.to_public())?,
+            kit: None,
         })
     }
 
@@ -218,6 +295,7 @@ impl KeySlot {
         Ok(Self {
             kind: SlotKind::Passphrase,
             wrapped: wrap(key, &recipient)?,
+            kit: None,
         })
     }
 
@@ -234,6 +312,7 @@ impl KeySlot {
         Ok(Self {
             kind: SlotKind::KeystorePassphrase,
             wrapped: wrap(key, &recipient)?,
+            kit: None,
         })
     }
 
@@ -258,7 +337,92 @@ impl KeySlot {
         Ok(Self {
             kind: SlotKind::Keystore,
             wrapped: wrap(key, recipient)?,
+            kit: None,
         })
+    }
+
+    /// A passphrase slot of a pair holding the data key (`duress` false) or a duress kit's key
+    /// (`duress` true), wrapped to `passphrase`, bound to the keystore's secret `root` when
+    /// there is one, at `work_factor`.
+    pub fn for_pair(
+        key: &[u8; 32],
+        duress: bool,
+        root: Option<&[u8; 32]>,
+        passphrase: &str,
+        work_factor: u8,
+    ) -> Result<Self> {
+        let recipient = scrypt_recipient(secret_for(root, passphrase)?, work_factor);
+        Ok(Self {
+            kind: if root.is_some() {
+                SlotKind::KeystorePassphrase
+            } else {
+                SlotKind::Passphrase
+            },
+            wrapped: wrap_bytes(&payload(key, duress)?, &recipient)?,
+            kit: None,
+        })
+    }
+
+    /// A filler for a pair: random content under a random passphrase, which nothing opens,
+    /// of the same kind, size and work factor as the slot beside it.
+    pub fn filler(root: Option<&[u8; 32]>, work_factor: u8) -> Result<Self> {
+        use rand::RngCore;
+        let mut noise = Zeroizing::new([0u8; 64]);
+        rand::rngs::OsRng.fill_bytes(noise.as_mut());
+        let passphrase = Zeroizing::new(hex::encode(&noise[32..]));
+        let recipient = scrypt_recipient(secret_for(root, &passphrase)?, work_factor);
+        rand::rngs::OsRng.fill_bytes(noise.as_mut());
+        Ok(Self {
+            kind: if root.is_some() {
+                SlotKind::KeystorePassphrase
+            } else {
+                SlotKind::Passphrase
+            },
+            wrapped: wrap_bytes(noise.as_slice(), &recipient)?,
+            kit: None,
+        })
+    }
+
+    /// Opens a passphrase slot with `passphrase` (bound to `root` for a keystore-and-passphrase
+    /// slot): the data key, or the key of a duress kit. A slot written before pairs existed holds
+    /// the bare data key.
+    pub fn open_secret(&self, root: Option<&[u8; 32]>, passphrase: &str) -> Result<Opened> {
+        let root = match (self.kind, root) {
+            (SlotKind::KeystorePassphrase, Some(root)) => Some(root),
+            (SlotKind::Passphrase, _) => None,
+            _ => return Err(CoreError::WrongKey),
+        };
+        prescan(&self.wrapped, self.kind)?;
+        let plain = unwrap_bytes(
+            &self.wrapped,
+            &scrypt_identity(secret_for(root, passphrase)?),
+            PAYLOAD_LEN,
+        )?;
+        let mut key = Zeroizing::new([0u8; 32]);
+        match plain.len() {
+            32 => {
+                key.copy_from_slice(&plain);
+                Ok(Opened::Data(DataKey::from_bytes(key)))
+            }
+            PAYLOAD_LEN => {
+                key.copy_from_slice(&plain[..32]);
+                let tag = &plain[32..];
+                if payload_tag(&key, false)?.as_slice() == tag {
+                    Ok(Opened::Data(DataKey::from_bytes(key)))
+                } else if payload_tag(&key, true)?.as_slice() == tag {
+                    Ok(Opened::Duress(key))
+                } else {
+                    Err(CoreError::Corrupt { what: "key slot" })
+                }
+            }
+            _ => Err(CoreError::Corrupt { what: "key slot" }),
+        }
+    }
+
+    /// The scrypt work factor of a passphrase slot.
+    pub fn work_factor(&self) -> Option<u8> {
+        let end = self.wrapped.len().min(MAX_HEADER_BYTES);
+        scrypt_work_factor(&self.wrapped[..end])
     }
 
     /// Unwraps the data key with an age X25519 identity.
@@ -359,6 +523,33 @@ mod tests {
     }
 
     #[test]
+    fn a_pair_tells_the_data_key_from_the_duress_key_only_to_its_passphrase() {
+        let root = [7; 32];
+        let data = KeySlot::for_pair(&[1; 32], false, Some(&root), "plum kettle", 16).unwrap();
+        let duress = KeySlot::for_pair(&[2; 32], true, Some(&root), "tram nine", 16).unwrap();
+        let filler = KeySlot::filler(Some(&root), 16).unwrap();
+        // One size, one kind, one work factor.
+        assert_eq!(data.wrapped.len(), duress.wrapped.len());
+        assert_eq!(data.wrapped.len(), filler.wrapped.len());
+        assert_eq!(data.kind, duress.kind);
+        assert_eq!(filler.work_factor(), Some(16));
+        assert!(matches!(
+            data.open_secret(Some(&root), "plum kettle"),
+            Ok(Opened::Data(k)) if k.expose() == &[1; 32]
+        ));
+        assert!(matches!(
+            duress.open_secret(Some(&root), "tram nine"),
+            Ok(Opened::Duress(k)) if *k == [2; 32]
+        ));
+        for slot in [&data, &duress, &filler] {
+            assert!(matches!(
+                slot.open_secret(Some(&[8; 32]), "tram nine"),
+                Err(CoreError::WrongKey)
+            ));
+        }
+    }
+
+    #[test]
     fn a_slot_below_the_work_factor_floor_is_refused_before_scrypt_runs() {
         let key = DataKey::generate();
         // Made as an old build or a tampered key file would: age directly at log2 N = 10.
@@ -367,6 +558,7 @@ mod tests {
         let slot = KeySlot {
             kind: SlotKind::Passphrase,
             wrapped: wrap(&key, &recipient).unwrap(),
+            kit: None,
         };
         assert!(matches!(
             slot.open_with_passphrase("p"),
@@ -386,6 +578,7 @@ mod tests {
         let forged = KeySlot {
             kind: SlotKind::Keystore,
             wrapped: scrypt.wrapped.clone(),
+            kit: None,
         };
         assert!(matches!(
             forged.open_with_keystore(&[1; 32]),
@@ -400,6 +593,7 @@ mod tests {
         let slot = KeySlot {
             kind: SlotKind::Keystore,
             wrapped: many,
+            kit: None,
         };
         assert!(matches!(
             slot.open_with_keystore(&[1; 32]),
@@ -409,6 +603,7 @@ mod tests {
         let slot = KeySlot {
             kind: SlotKind::Keystore,
             wrapped: b"garbage".to_vec(),
+            kit: None,
         };
         assert!(slot.open_with_keystore(&[1; 32]).is_err());
         let mut endless = AGE_MAGIC.to_vec();
@@ -416,6 +611,7 @@ mod tests {
         let slot = KeySlot {
             kind: SlotKind::Keystore,
             wrapped: endless,
+            kit: None,
         };
         assert!(slot.open_with_keystore(&[1; 32]).is_err());
     }

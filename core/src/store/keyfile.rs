@@ -26,6 +26,10 @@ pub(crate) struct KeyFile {
     /// Wrong passphrases in a row, sealed (`super::attempts`), base64; absent when none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempts: Option<String>,
+    /// A statement for the office, sealed to its key (base64): what every sync sends along, and
+    /// what a wipe made while locked leaves as its receipt (see `super::duress`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<String>,
 }
 
 impl KeyFile {
@@ -35,6 +39,7 @@ impl KeyFile {
             store_id,
             slots,
             attempts: None,
+            held: None,
         }
     }
 

@@ -166,6 +166,11 @@ impl LeaseGate {
     pub(crate) fn mark(&self) -> i64 {
         self.mark
     }
+
+    /// The office key and the device this gate checks leases for.
+    pub(crate) fn subject(&self) -> (VerifyingKey, uuid::Uuid) {
+        (self.server, self.device)
+    }
 }
 
 #[cfg(test)]

@@ -209,6 +209,9 @@ pub struct RawResponse {
     /// The office's time ([`crate::protocol::HEADER_SERVER_TIME`]), if the response carried a
     /// well-formed one.
     pub server_time: Option<i64>,
+    /// Whether the office said it read the phone's statement
+    /// ([`crate::protocol::HEADER_HELD_ACK`]).
+    pub held_ack: bool,
 }
 
 /// Reads [`crate::protocol::HEADER_SERVER_TIME`]: decimal Unix seconds, nothing else.
@@ -229,6 +232,8 @@ pub struct SignedAnswer {
     pub next_pin: Option<NextPinHeaders>,
     /// The office's time, if the answer carried it.
     pub server_time: Option<i64>,
+    /// Whether the office said it read the phone's statement.
+    pub held_ack: bool,
 }
 
 impl RawResponse {
@@ -368,6 +373,9 @@ impl Client {
         let status = response.status().as_u16();
         let next_pin = NextPinHeaders::from_headers(response.headers());
         let server_time = server_time(response.headers());
+        let held_ack = response
+            .headers()
+            .contains_key(crate::protocol::HEADER_HELD_ACK);
         let body = response
             .into_body()
             .with_config()
@@ -378,6 +386,7 @@ impl Client {
             body,
             next_pin,
             server_time,
+            held_ack,
         })
     }
 
@@ -576,11 +585,12 @@ impl DeviceClient {
         req.headers.extend_from_slice(extra);
         let mut response = self.client.send(&req)?;
         let next_pin = response.next_pin.take();
-        let server_time = response.server_time;
+        let (server_time, held_ack) = (response.server_time, response.held_ack);
         Ok(SignedAnswer {
             body: response.into_result()?,
             next_pin,
             server_time,
+            held_ack,
         })
     }
 

@@ -9,6 +9,7 @@
 //! `http`.
 
 pub mod access;
+pub mod alerts;
 pub mod audit;
 pub mod backup;
 pub mod cases;

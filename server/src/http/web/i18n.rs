@@ -227,6 +227,8 @@ messages! {
     OpenBreakGlass => ("Open a break-glass read", "Otvori čitanje u nuždi", "Отвори читање у нужди"),
     BreakGlassOpenUntil => ("You are reading this case outside your teams (break-glass read) until", "Čitate ovaj slučaj van svojih timova (čitanje u nuždi) do", "Читате овај случај ван својих тимова (читање у нужди) до"),
     BreakGlassReads => ("Read outside the team", "Čitanja van tima", "Читања ван тима"),
+    DuressAlert => ("DURESS: a phone of this worker was opened with her duress PIN. The phone destroyed its case data and has been revoked. Reach her by the agreed safe channel now.", "PRINUDA: telefon ove radnice otvoren je njenim PIN-om za prinudu. Telefon je uništio podatke o slučajevima i opozvan je. Odmah je kontaktirajte dogovorenim bezbednim kanalom.", "ПРИНУДА: телефон ове раднице отворен је њеним ПИН-ом за принуду. Телефон је уништио податке о случајевима и опозван је. Одмах је контактирајте договореним безбедним каналом."),
+    Acknowledge => ("Acknowledge", "Potvrdi prijem", "Потврди пријем"),
 }
 
 /// Belgrade's UTC offset at the instant `t`. Total over every time `time` can hold: core keeps

@@ -60,6 +60,10 @@ pub const PG_MIGRATIONS: &[(&str, &str)] = &[
         "012_device_epoch",
         include_str!("../../../migrations/postgres/012_device_epoch.sql"),
     ),
+    (
+        "014_alerts",
+        include_str!("../../../migrations/postgres/014_alerts.sql"),
+    ),
 ];
 
 /// The advisory lock key that serialises migrations (the bytes of "fcmigrat"); distinct from

@@ -56,6 +56,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "012_device_epoch",
         include_str!("../../../migrations/012_device_epoch.sql"),
     ),
+    (
+        "014_alerts",
+        include_str!("../../../migrations/014_alerts.sql"),
+    ),
 ];
 
 /// File name of the database inside the data folder.
