@@ -215,6 +215,17 @@ impl FieldcaseDevice {
         result
     }
 
+    /// Closes this object now: forgets the data key and every decrypted document and closes the
+    /// database, without waiting for the garbage collector to drop it (which a reference kept
+    /// somewhere, or a failed call that kept one, can put off forever). Every later call is
+    /// [`FieldcaseError::Closed`]; `open` opens the store again. Closing twice is fine.
+    pub fn close(&self) {
+        let _ = call_ffi(|| {
+            self.inner.store().close();
+            Ok(())
+        });
+    }
+
     /// Forgets the data key and every decrypted document (the app going to the background).
     pub fn lock(&self) -> Result<(), FieldcaseError> {
         call(|| self.inner.store().lock())

@@ -31,6 +31,9 @@ pub enum FieldcaseError {
         /// The kind of record (`case`, `note`, `task`, `checklist item`).
         what: String,
     },
+    /// This device object was closed (`close`): open the device again.
+    #[error("this device object was closed")]
+    Closed,
     /// No store exists in the folder (never enrolled, or wiped): show enrollment.
     #[error("no store exists at this location")]
     NoStore,
@@ -137,6 +140,7 @@ impl From<CoreError> for FieldcaseError {
             CoreError::Locked => F::Locked,
             CoreError::WrongKey => F::WrongKey,
             CoreError::NoStore => F::NoStore,
+            CoreError::Closed => F::Closed,
             CoreError::AlreadyExists => F::AlreadyEnrolled,
             CoreError::CaseNotFound => not_found("case"),
             CoreError::NoteNotFound => not_found("note"),

@@ -18,6 +18,10 @@ pub enum CoreError {
     /// The key or passphrase does not open this store.
     #[error("wrong key or passphrase")]
     WrongKey,
+    /// This handle on the store was closed ([`crate::store::Store::close`]): open the store
+    /// again.
+    #[error("the store was closed")]
+    Closed,
     /// No store exists in the given folder (never created, or wiped).
     #[error("no store exists at this location")]
     NoStore,

@@ -74,8 +74,9 @@ fn a_store_made_with_both_opens_with_neither_alone() {
         assert_eq!(result.err().map(|e| e.to_string()), Some(both.to_string()));
     }
     assert!(!t.store.is_unlocked());
-    // The key file holds one slot, bound to both: nothing in it opens with the passphrase
-    // alone, so a copy of it cannot be attacked offline without the keystore's secret.
+    // The key file holds passphrase slots bound to both (the data key's and a companion of the
+    // same kind and size): nothing in it opens with the passphrase alone, so a copy of it cannot
+    // be attacked offline without the keystore's secret.
     let file: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join(KEY_FILE)).unwrap()).unwrap();
     let kinds: Vec<&str> = file["slots"]
@@ -84,7 +85,7 @@ fn a_store_made_with_both_opens_with_neither_alone() {
         .iter()
         .map(|s| s["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, vec!["keystore_passphrase"]);
+    assert_eq!(kinds, vec!["keystore_passphrase", "keystore_passphrase"]);
 }
 
 #[test]
@@ -137,13 +138,17 @@ fn a_lone_passphrase_slot_beside_a_keystore_slot_no_longer_opens_and_is_removed(
     let path = dir.path().join(KEY_FILE);
     let mut file: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    let slot: KeySlot = serde_json::from_value(file["slots"][0].clone()).unwrap();
-    let data_key = slot.open_with_passphrase(PASSPHRASE).unwrap();
+    let slots: Vec<KeySlot> = serde_json::from_value(file["slots"].clone()).unwrap();
+    let data_key = slots
+        .iter()
+        .find_map(|s| match s.open_secret(None, PASSPHRASE) {
+            Ok(fieldcase_core::crypto::Opened::Data(k)) => Some(k),
+            _ => None,
+        })
+        .unwrap();
     let keystore_slot = KeySlot::for_keystore(&data_key, &[3; 32]).unwrap();
-    file["slots"]
-        .as_array_mut()
-        .unwrap()
-        .insert(0, serde_json::to_value(&keystore_slot).unwrap());
+    let lone = KeySlot::for_passphrase(&data_key, PASSPHRASE, 16).unwrap();
+    file["slots"] = serde_json::json!([keystore_slot, lone]);
     std::fs::write(&path, serde_json::to_vec(&file).unwrap()).unwrap();
 
     let store = Store::open(dir.path(), options(&new_clock())).unwrap();

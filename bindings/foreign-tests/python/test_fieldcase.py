@@ -454,6 +454,39 @@ class BindingsTest(unittest.TestCase):
         self.assertEqual(mine[0]["user_id"], me.user_id)
         self.assertEqual(self.server.command(f"device {me.device_id}")["status"], "revoked")
 
+    def test_a_lone_surrogate_fails_without_leaking_the_device_and_close_releases_it(self):
+        import gc
+
+        p = self.phone()
+        wal = os.path.join(p.dir, "fieldcase.db-wal")
+        p.device.write_note(self.case_id, fc.NewNote(kind=fc.NoteKind.VISIT, body="before"))
+        self.assertTrue(os.path.exists(wal))
+        for bad in ("\ud800", "a\udfffb"):
+            with self.assertRaises(UnicodeEncodeError):
+                p.device.case(bad)
+            with self.assertRaises(UnicodeEncodeError):
+                p.device.write_note(self.case_id, fc.NewNote(kind=fc.NoteKind.VISIT, body=bad))
+        # No reference was left behind: dropping the object closes the database (SQLite removes
+        # the WAL when its last connection closes).
+        del p.device
+        gc.collect()
+        self.assertFalse(os.path.exists(wal))
+
+        # close() does it at once, whatever holds references; later calls are a typed error.
+        d = fc.FieldcaseDevice.open(p.dir, FAST)
+        d.unlock(p.keys, p.passphrase)
+        d.write_note(self.case_id, fc.NewNote(kind=fc.NoteKind.VISIT, body="after"))
+        kept = d  # noqa: F841 - a reference the app forgot about
+        d.close()
+        d.close()
+        self.assertFalse(os.path.exists(wal))
+        self.assertFalse(d.is_unlocked())
+        with self.assertRaises(fc.FieldcaseError.Closed):
+            d.list_cases()
+        again = fc.FieldcaseDevice.open(p.dir, FAST)
+        again.unlock(p.keys, p.passphrase)
+        self.assertIn(self.case_id, [c.id for c in again.list_cases()])
+
     # --- errors at the boundary ---------------------------------------------------------------
 
     def test_typed_errors(self):

@@ -173,6 +173,8 @@ pub struct Store {
     dir: PathBuf,
     options: StoreOptions,
     inner: Mutex<Option<Inner>>,
+    /// Set by [`Store::close`].
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Store {
@@ -354,6 +356,7 @@ impl Store {
         Ok(Self {
             dir: dir.to_owned(),
             options,
+            closed: std::sync::atomic::AtomicBool::new(false),
             inner: Mutex::new(Some(Inner {
                 conn,
                 keys,
@@ -375,6 +378,7 @@ impl Store {
         Ok(Self {
             dir: dir.to_owned(),
             options,
+            closed: std::sync::atomic::AtomicBool::new(false),
             inner: Mutex::new(Some(Inner {
                 conn,
                 keys,
@@ -385,6 +389,9 @@ impl Store {
     }
 
     fn guard(&self) -> Result<MutexGuard<'_, Option<Inner>>> {
+        if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(CoreError::Closed);
+        }
         self.inner.lock().map_err(|_| CoreError::Locked)
     }
 
@@ -925,6 +932,16 @@ impl Store {
     /// keystore).
     pub fn unlock_with_passphrase(&self, passphrase: &str) -> Result<()> {
         self.unlock(None, Some(passphrase))
+    }
+
+    /// Closes this handle now: forgets the data key and every decrypted document and closes the
+    /// database (what dropping it does, without waiting for the last reference to go, which a
+    /// garbage-collected caller may never make). Every later call is [`CoreError::Closed`];
+    /// the files stay, and [`Store::open`] opens them again.
+    pub fn close(&self) {
+        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        *guard = None;
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Forgets the data key and every decrypted document: nothing can be read until unlocked.
