@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use fieldcase_core::ids::UserId;
 use fieldcase_core::model::{ConsentStatus, NewCase, NewTask, OfficeKind};
 use fieldcase_core::protocol::Role;
-use fieldcase_server::office::{cases, devices, enrollment, users};
+use fieldcase_server::office::{alerts, cases, devices, enrollment, users};
 use fieldcase_server::{Clock, RunningServer, Server, SystemClock};
 use serde_json::json;
 
@@ -43,6 +43,11 @@ fn main() -> Res<()> {
             .db()
             .write(|c| users::add_user(c, USER, Role::FieldWorker, SystemClock.now()))?,
     );
+    // A case manager of the default team (where the test's cases go), who is shown alerts.
+    let manager = server
+        .state
+        .db()
+        .write(|c| users::add_user(c, "maria", Role::CaseManager, SystemClock.now()))?;
     let proxy = Proxy::start(server.addr)?;
     let (case_id, task_id) = create_case(&server, "K-0142", user)?;
     let mut out = std::io::stdout().lock();
@@ -102,6 +107,37 @@ fn main() -> Res<()> {
                 let seed = seed.and_then(|s| s.parse().ok()).unwrap_or(1);
                 let jpeg = fieldcase_tests::photo::jpeg_with_gps(320, 240, seed);
                 json!({ "jpeg_base64": base64::engine::general_purpose::STANDARD.encode(jpeg) })
+            }
+            (Some("alerts"), _) => {
+                // What the case manager's pages show on top (`office::alerts`, which the page
+                // frame renders).
+                let staff = fieldcase_server::office::access::Staff {
+                    id: manager,
+                    role: Role::CaseManager,
+                };
+                let alerts = server
+                    .state
+                    .db()
+                    .read(|c| alerts::visible_to(c, staff, false))?;
+                let list: Vec<_> = alerts
+                    .iter()
+                    .map(|a| {
+                        json!({
+                            "kind": a.kind, "user_id": a.user_id.to_string(),
+                            "user_name": a.user_name, "device_id": a.device_id.to_string(),
+                        })
+                    })
+                    .collect();
+                json!({ "alerts": list })
+            }
+            (Some("device"), Some(device)) => {
+                let device = uuid::Uuid::parse_str(device)?;
+                let listed = server.state.db().read(|c| devices::list_devices(c))?;
+                let row = listed.iter().find(|d| d.device_id == device);
+                json!({
+                    "status": row.map(|d| d.status.to_string()),
+                    "wipe_reason": row.and_then(|d| d.wipe_reason.clone()),
+                })
             }
             (Some("offline"), _) => {
                 proxy.set_online(false);

@@ -32,6 +32,12 @@ pub struct DeviceOptions {
     /// Tests lower it to stay fast.
     #[uniffi(default = None)]
     pub scrypt_work_factor: Option<u8>,
+    /// For tests and demonstrations: the device reads the system clock shifted by this many
+    /// seconds, as a phone whose clock was set wrong does. `None` (what an app passes) is the
+    /// system clock. The offline lease does not follow a clock set back (see
+    /// `core/src/store/lease.rs`).
+    #[uniffi(default = None)]
+    pub clock_offset_seconds: Option<i64>,
 }
 
 impl DeviceOptions {
@@ -39,6 +45,11 @@ impl DeviceOptions {
         let mut options = StoreOptions::default();
         if let Some(w) = self.scrypt_work_factor {
             options.scrypt_work_factor = w;
+        }
+        if let Some(offset) = self.clock_offset_seconds {
+            options.clock = std::sync::Arc::new(fieldcase_core::clock::OffsetClock(
+                time::Duration::seconds(offset),
+            ));
         }
         options
     }
@@ -60,7 +71,17 @@ fn offset(minutes: i32) -> Result<UtcOffset, FieldcaseError> {
 }
 
 fn fetch(keystore: &dyn KeyStore) -> Result<FetchedKey, FieldcaseError> {
-    FetchedKey::fetch(keystore).map_err(|detail| FieldcaseError::Keystore { detail })
+    FetchedKey::fetch(keystore)
+        .map_err(|e| FieldcaseError::from(fieldcase_core::CoreError::from(e)))
+}
+
+/// What a store opens with, so that the unlock screen asks for a passphrase only when needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct UnlockNeeds {
+    /// The keystore key is needed (the platform may ask the worker to authenticate).
+    pub keystore: bool,
+    /// The worker's passphrase is needed.
+    pub passphrase: bool,
 }
 
 #[uniffi::export]
@@ -120,18 +141,90 @@ impl FieldcaseDevice {
             .map(|inner| Arc::new(Self { inner }))
     }
 
+    /// What this store opens with (readable while locked): the keystore key and the passphrase
+    /// together, the keystore key alone, or the passphrase alone.
+    pub fn unlock_needs(&self) -> Result<UnlockNeeds, FieldcaseError> {
+        call(|| self.inner.store().unlock_needs()).map(|n| UnlockNeeds {
+            keystore: n.keystore,
+            passphrase: n.passphrase,
+        })
+    }
+
+    /// Unlocks with what the store needs ([`FieldcaseDevice::unlock_needs`]).
+    /// [`FieldcaseError::AuthenticationRequired`]: show the platform's prompt, then call again;
+    /// [`FieldcaseError::UnlockNeeds`]: something needed was not given;
+    /// [`FieldcaseError::TooManyAttempts`]: wait as long as it says.
+    pub fn unlock(
+        &self,
+        keystore: Option<Arc<dyn KeyStore>>,
+        passphrase: Option<String>,
+    ) -> Result<(), FieldcaseError> {
+        let mut passphrase = passphrase;
+        let result = call_ffi(|| {
+            let key = keystore.as_deref().map(fetch).transpose()?;
+            call(|| {
+                self.inner.store().unlock(
+                    key.as_ref()
+                        .map(|k| k as &dyn fieldcase_core::crypto::KeyProvider),
+                    passphrase.as_deref(),
+                )
+            })
+        });
+        if let Some(p) = passphrase.as_mut() {
+            p.zeroize();
+        }
+        result
+    }
+
     /// Unlocks with the platform keystore's key.
     pub fn unlock_with_keystore(&self, keystore: Arc<dyn KeyStore>) -> Result<(), FieldcaseError> {
         let key = fetch(keystore.as_ref())?;
         call(|| self.inner.store().unlock_with_keystore(&key))
     }
 
-    /// Unlocks with the worker's passphrase.
+    /// Unlocks a store made without a keystore with the worker's passphrase.
     pub fn unlock_with_passphrase(&self, passphrase: String) -> Result<(), FieldcaseError> {
         let mut passphrase = passphrase;
         let result = call(|| self.inner.store().unlock_with_passphrase(&passphrase));
         passphrase.zeroize();
         result
+    }
+
+    /// Sets the duress PIN: a second passphrase (as strong as the first, and another one) that
+    /// the worker types at unlock instead of her passphrase when she is forced to open the
+    /// phone. It destroys the store at once and opens a workspace that looks like a phone with no
+    /// cases assigned yet; its next sync tells the office, which revokes the phone and alerts the
+    /// worker's team. `keystore`: the platform keystore, for a store that opens with it and the
+    /// passphrase. The store must be unlocked. [`FieldcaseError::WeakPassphrase`] for a weak PIN.
+    pub fn set_duress_pin(
+        &self,
+        keystore: Option<Arc<dyn KeyStore>>,
+        pin: String,
+    ) -> Result<(), FieldcaseError> {
+        let mut pin = pin;
+        let result = call_ffi(|| {
+            let key = keystore.as_deref().map(fetch).transpose()?;
+            call(|| {
+                self.inner.set_duress_pin(
+                    key.as_ref()
+                        .map(|k| k as &dyn fieldcase_core::crypto::KeyProvider),
+                    &pin,
+                )
+            })
+        });
+        pin.zeroize();
+        result
+    }
+
+    /// Closes this object now: forgets the data key and every decrypted document and closes the
+    /// database, without waiting for the garbage collector to drop it (which a reference kept
+    /// somewhere, or a failed call that kept one, can put off forever). Every later call is
+    /// [`FieldcaseError::Closed`]; `open` opens the store again. Closing twice is fine.
+    pub fn close(&self) {
+        let _ = call_ffi(|| {
+            self.inner.store().close();
+            Ok(())
+        });
     }
 
     /// Forgets the data key and every decrypted document (the app going to the background).

@@ -31,6 +31,9 @@ pub enum FieldcaseError {
         /// The kind of record (`case`, `note`, `task`, `checklist item`).
         what: String,
     },
+    /// This device object was closed (`close`): open the device again.
+    #[error("this device object was closed")]
+    Closed,
     /// No store exists in the folder (never enrolled, or wiped): show enrollment.
     #[error("no store exists at this location")]
     NoStore,
@@ -42,6 +45,32 @@ pub enum FieldcaseError {
     Keystore {
         /// What the keystore said.
         detail: String,
+    },
+    /// The keystore key is usable only right after the worker authenticated: show the
+    /// platform's prompt (device PIN or biometrics), then unlock again. Nothing was tried.
+    #[error("authenticate first")]
+    AuthenticationRequired,
+    /// The unlock lacked what this store opens with: the keystore key (`keystore`), the
+    /// passphrase (`passphrase`), or both together. Nothing was tried; ask `unlock_needs`.
+    #[error("this store opens with the keystore key: {keystore}, the passphrase: {passphrase}")]
+    UnlockNeeds {
+        /// The keystore key is needed.
+        keystore: bool,
+        /// The passphrase is needed.
+        passphrase: bool,
+    },
+    /// The new passphrase is too short or too easy to guess: nothing was changed; show `detail`
+    /// (why, never the passphrase) and ask for another.
+    #[error("weak passphrase: {detail}")]
+    WeakPassphrase {
+        /// Why it was refused.
+        detail: String,
+    },
+    /// Too many wrong passphrases in a row: show how long to wait; no attempt is made before.
+    #[error("too many wrong passphrases: try again in {retry_after_secs} s")]
+    TooManyAttempts {
+        /// Seconds until the next attempt is made.
+        retry_after_secs: u64,
     },
     /// The server is not the enrolled office (its certificate does not match the pin): nothing
     /// was sent; warn the worker, do not retry on this network. If the office replaced its
@@ -125,6 +154,7 @@ impl From<CoreError> for FieldcaseError {
             CoreError::Locked => F::Locked,
             CoreError::WrongKey => F::WrongKey,
             CoreError::NoStore => F::NoStore,
+            CoreError::Closed => F::Closed,
             CoreError::AlreadyExists => F::AlreadyEnrolled,
             CoreError::CaseNotFound => not_found("case"),
             CoreError::NoteNotFound => not_found("note"),
@@ -139,6 +169,21 @@ impl From<CoreError> for FieldcaseError {
                 floor_bytes: floor,
             },
             CoreError::KeyProvider(message) => F::Keystore { detail: message },
+            CoreError::AuthenticationRequired => F::AuthenticationRequired,
+            CoreError::UnlockNeeds {
+                keystore,
+                passphrase,
+            } => F::UnlockNeeds {
+                keystore,
+                passphrase,
+            },
+            CoreError::WeakPassphrase { detail } => F::WeakPassphrase { detail },
+            e @ CoreError::DuressNeedsPassphrase => F::InvalidInput {
+                detail: e.to_string(),
+            },
+            CoreError::TooManyAttempts { retry_after_secs } => {
+                F::TooManyAttempts { retry_after_secs }
+            }
             CoreError::Network(t) => from_transport(t),
             CoreError::RevokedAndWiped => F::RevokedAndWiped,
             CoreError::LeaseExpired => F::LeaseExpired,
@@ -154,6 +199,7 @@ impl From<CoreError> for FieldcaseError {
                 detail: e.to_string(),
             },
             e @ (CoreError::Corrupt { .. }
+            | CoreError::KeySlotTooWeak { .. }
             | CoreError::Document(_)
             | CoreError::SchemaTooNew { .. }
             | CoreError::Sync(_)) => F::Corrupt {
@@ -197,6 +243,11 @@ fn from_transport(e: TransportError) -> FieldcaseError {
 /// The error of a foreign [`crate::KeyStore`]: the platform keystore could not answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 pub enum KeyStoreError {
+    /// The key is usable only right after the user authenticated (Android
+    /// `UserNotAuthenticatedException`, iOS user presence not given): reported to the app as
+    /// [`FieldcaseError::AuthenticationRequired`].
+    #[error("the user must authenticate first")]
+    AuthenticationRequired,
     /// The key is not available (not created, destroyed, user authentication needed, ...).
     #[error("key unavailable: {detail}")]
     Unavailable {

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use fieldcase_core::crypto::KeyProvider;
+use fieldcase_core::crypto::{KeyError, KeyProvider};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::KeyStoreError;
@@ -18,6 +18,8 @@ use crate::error::KeyStoreError;
 #[uniffi::export(with_foreign)]
 pub trait KeyStore: Send + Sync {
     /// The 32-byte root secret of this app's store (created by the platform on first use).
+    /// [`KeyStoreError::AuthenticationRequired`] when the platform holds it only for a user who
+    /// has just authenticated: the app asks her to, then calls again.
     fn root_key(&self) -> Result<Vec<u8>, KeyStoreError>;
     /// Destroys the root secret, if the platform allows it (called after a wipe). Not named
     /// `destroy`: that name is taken by the generated Kotlin objects.
@@ -32,14 +34,22 @@ pub(crate) struct FetchedKey {
 
 impl FetchedKey {
     /// Asks the foreign keystore for its key; anything but 32 bytes is refused.
-    pub(crate) fn fetch(store: &dyn KeyStore) -> Result<Self, String> {
-        let mut bytes = store.root_key().map_err(|e| e.to_string())?;
+    pub(crate) fn fetch(store: &dyn KeyStore) -> Result<Self, KeyError> {
+        let mut bytes = store.root_key().map_err(|e| match e {
+            KeyStoreError::AuthenticationRequired => KeyError::AuthenticationRequired,
+            other => KeyError::Unavailable(other.to_string()),
+        })?;
         let result = <[u8; 32]>::try_from(bytes.as_slice())
             .map(|k| Self {
                 key: Some(Zeroizing::new(k)),
                 destroy_requested: AtomicBool::new(false),
             })
-            .map_err(|_| format!("the keystore returned {} bytes, not 32", bytes.len()));
+            .map_err(|_| {
+                KeyError::Unavailable(format!(
+                    "the keystore returned {} bytes, not 32",
+                    bytes.len()
+                ))
+            });
         bytes.zeroize();
         result
     }
@@ -60,10 +70,10 @@ impl FetchedKey {
 }
 
 impl KeyProvider for FetchedKey {
-    fn root_key(&self) -> Result<Zeroizing<[u8; 32]>, String> {
+    fn root_key(&self) -> Result<Zeroizing<[u8; 32]>, KeyError> {
         self.key
             .clone()
-            .ok_or_else(|| "no key was fetched for this call".to_owned())
+            .ok_or_else(|| KeyError::Unavailable("no key was fetched for this call".to_owned()))
     }
 
     fn destroy(&self) -> Result<(), String> {

@@ -19,7 +19,7 @@ pub mod types;
 
 pub use attachments::*;
 pub use device::{
-    DeviceOptions, FieldcaseDevice, check_panic_boundary, fieldcase_version,
+    DeviceOptions, FieldcaseDevice, UnlockNeeds, check_panic_boundary, fieldcase_version,
     send_pending_wipe_receipt,
 };
 pub use error::{FieldcaseError, KeyStoreError};

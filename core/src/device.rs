@@ -24,6 +24,7 @@ use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use crate::crypto::KeyProvider;
 use crate::error::{CoreError, Result};
 use crate::ids::{DeviceId, UserId};
 use crate::protocol::{Fingerprint, MAX_PINS, PinAnnouncement};
@@ -169,7 +170,9 @@ impl Device {
             server_public_key: enrolled.server_public_key.clone(),
         };
         store.put_sealed_meta(CREDENTIAL_ROW, &credential)?;
-        Ok(Self { store })
+        let device = Self { store };
+        device.ensure_held(&device.client()?)?;
+        Ok(device)
     }
 
     /// Opens an enrolled phone's store, locked.
@@ -267,10 +270,16 @@ impl Device {
     /// can, and returns [`CoreError::RevokedAndWiped`].
     pub fn sync_now(&self) -> Result<SyncReport> {
         let client = self.client()?;
-        let mut transport = HttpsSync::new(client);
+        self.ensure_held(&client)?;
+        let mut transport = HttpsSync::new(client).holding(self.store.held()?);
         let result = crate::sync::sync(&self.store, &mut transport);
         if result.is_ok() {
             self.follow_office_pins(&transport)?;
+            if let Some(office_now) = transport.server_time {
+                self.store.trust_office_time(office_now)?;
+            }
+            // The duress kit follows the lease and the pins (see `store::duress`).
+            self.store.refresh_kits()?;
         }
         match result {
             Err(CoreError::Network(TransportError::Http {
@@ -318,6 +327,42 @@ impl Device {
             }
             _ => self.store.wipe(None),
         }
+    }
+
+    /// Sets the duress PIN (a second passphrase, held to the same strength rules, other than
+    /// the passphrase): entered at unlock instead of the passphrase, it destroys this phone's
+    /// store at once and opens a workspace that looks like a phone with no cases assigned yet,
+    /// whose next sync tells the office (which revokes the phone and alerts the worker's team).
+    /// See `store::duress`. `keystore` is the platform keystore for a store that opens with the
+    /// keystore key and the passphrase. The store must be unlocked.
+    pub fn set_duress_pin(&self, keystore: Option<&dyn KeyProvider>, pin: &str) -> Result<()> {
+        let root = keystore.map(|k| k.root_key()).transpose()?;
+        let credential = self.credential()?;
+        let client = self.client()?;
+        let notice = sign_receipt(&credential, &client, "duress")?;
+        let sealed = crate::crypto::office::seal_to_office(
+            &credential.office_key()?,
+            &crate::protocol::statement_bytes(&notice),
+        )?;
+        self.store.set_duress(root.as_deref(), pin, &sealed)
+    }
+
+    /// Gives the key file its statement for the office if it has none yet: a panic receipt
+    /// signed now and sealed to the office, which a wipe made while locked leaves behind and
+    /// every sync carries (the office acts on it only as a receipt).
+    fn ensure_held(&self, client: &DeviceClient) -> Result<()> {
+        use base64::Engine;
+        if self.store.held()?.is_some() {
+            return Ok(());
+        }
+        let credential = self.credential()?;
+        let receipt = sign_receipt(&credential, client, "panic")?;
+        let sealed = crate::crypto::office::seal_to_office(
+            &credential.office_key()?,
+            &crate::protocol::statement_bytes(&receipt),
+        )?;
+        self.store
+            .set_held(&base64::engine::general_purpose::STANDARD.encode(sealed))
     }
 
     fn wipe_with_receipt(
@@ -425,6 +470,8 @@ pub fn send_pending_receipt(dir: &std::path::Path) -> Result<bool> {
 pub struct HttpsSync {
     client: DeviceClient,
     announced: Option<NextPinHeaders>,
+    server_time: Option<i64>,
+    held: Option<String>,
 }
 
 impl HttpsSync {
@@ -433,7 +480,21 @@ impl HttpsSync {
         Self {
             client,
             announced: None,
+            server_time: None,
+            held: None,
         }
+    }
+
+    /// Sends `held` (base64 of the statement sealed to the office the key file holds) with every
+    /// request, and takes no answer that does not say the office read it.
+    pub fn holding(mut self, held: Option<String>) -> Self {
+        self.held = held;
+        self
+    }
+
+    /// The office's time as the last answer gave it.
+    pub fn server_time(&self) -> Option<i64> {
+        self.server_time
     }
 
     /// The next-certificate announcement headers of the last answer, if it carried them.
@@ -444,9 +505,23 @@ impl HttpsSync {
 
 impl SyncTransport for HttpsSync {
     fn round_trip(&mut self, request: &[u8]) -> Result<Vec<u8>> {
-        let (body, announced) = self.client.post_announced(PATH_SYNC, request)?;
-        self.announced = announced;
-        Ok(body)
+        let extra: Vec<(String, String)> = self
+            .held
+            .iter()
+            .map(|h| (crate::protocol::HEADER_HELD.to_owned(), h.clone()))
+            .collect();
+        let answer = self.client.post_answer(PATH_SYNC, request, &extra)?;
+        // An office that did not read the statement (one older than this phone) must not be
+        // synced with: it would not know of a duress notice and would send the cases.
+        if self.held.is_some() && !answer.held_ack {
+            return Err(CoreError::Network(TransportError::BadResponse(
+                "the office did not read this phone's statement; the office needs updating"
+                    .to_owned(),
+            )));
+        }
+        self.announced = answer.next_pin;
+        self.server_time = answer.server_time.or(self.server_time);
+        Ok(answer.body)
     }
 }
 

@@ -18,6 +18,10 @@ pub enum CoreError {
     /// The key or passphrase does not open this store.
     #[error("wrong key or passphrase")]
     WrongKey,
+    /// This handle on the store was closed ([`crate::store::Store::close`]): open the store
+    /// again.
+    #[error("the store was closed")]
+    Closed,
     /// No store exists in the given folder (never created, or wiped).
     #[error("no store exists at this location")]
     NoStore,
@@ -79,6 +83,54 @@ pub enum CoreError {
     /// The platform key provider could not supply or destroy the key.
     #[error("key provider failed: {0}")]
     KeyProvider(String),
+    /// The platform keystore hands out its key only after the user authenticated (device
+    /// credential or biometrics): the app asks her to, then unlocks again. Nothing was tried.
+    #[error("the keystore needs the user to authenticate first")]
+    AuthenticationRequired,
+    /// A new passphrase is too short or too easy to guess; nothing was changed. `detail` says
+    /// why (length, or what makes it guessable), never the passphrase.
+    #[error("weak passphrase: {detail}")]
+    WeakPassphrase {
+        /// Why it was refused.
+        detail: String,
+    },
+    /// A passphrase slot of the key file was made with an scrypt work factor below the floor
+    /// (an old or tampered key file, or one made with a lowered setting): it is not opened,
+    /// since its passphrase would be cheap to guess from a copy.
+    #[error(
+        "a passphrase slot's key derivation is too cheap (work factor {found}, at least {floor})"
+    )]
+    KeySlotTooWeak {
+        /// The work factor (log2 N) found.
+        found: u8,
+        /// The lowest accepted ([`crate::crypto::MIN_SCRYPT_WORK_FACTOR`]).
+        floor: u8,
+    },
+    /// The unlock lacked what this store opens with (see
+    /// [`crate::store::Store::unlock_needs`]): the keystore key, the passphrase, or both
+    /// together. Nothing was tried.
+    #[error("this store opens with {}", match (keystore, passphrase) {
+        (true, true) => "the keystore key and the passphrase together",
+        (true, false) => "the keystore key",
+        _ => "the passphrase",
+    })]
+    UnlockNeeds {
+        /// The keystore key is needed.
+        keystore: bool,
+        /// The passphrase is needed.
+        passphrase: bool,
+    },
+    /// A duress PIN needs a store with a passphrase (one enrolled with the keystore key alone
+    /// has no passphrase to stand beside).
+    #[error("a duress PIN needs a store that opens with a passphrase")]
+    DuressNeedsPassphrase,
+    /// Too many wrong passphrases in a row: no attempt is made until `retry_after_secs` seconds
+    /// have passed. Nothing was tried.
+    #[error("too many wrong passphrases: try again in {retry_after_secs} s")]
+    TooManyAttempts {
+        /// Seconds to wait before the next attempt is made.
+        retry_after_secs: u64,
+    },
     /// An encryption primitive failed (for example the random number generator).
     #[error("encryption failed")]
     Crypto,

@@ -206,7 +206,9 @@ fn bad_input_is_refused_with_a_typed_error_and_changes_nothing() {
     // Nothing changed on disk either: a fresh open sees the same.
     drop(t);
     let store = fieldcase_core::store::Store::open(dir.path(), options(&new_clock())).unwrap();
-    store.unlock_with_passphrase("correct horse").unwrap();
+    store
+        .unlock_with_keystore(&fieldcase_core::crypto::StaticKeyProvider::new([4; 32]))
+        .unwrap();
     assert_eq!(store.case(case).unwrap(), before);
 }
 
@@ -241,7 +243,9 @@ fn consent_risk_level_and_legal_status_are_set_from_the_phone_and_kept() {
     assert_eq!(changes.last().unwrap().action, "case.update");
     drop(t);
     let store = fieldcase_core::store::Store::open(dir.path(), options(&new_clock())).unwrap();
-    store.unlock_with_passphrase("correct horse").unwrap();
+    store
+        .unlock_with_keystore(&fieldcase_core::crypto::StaticKeyProvider::new([4; 32]))
+        .unwrap();
     let case = store.case(case).unwrap();
     assert_eq!(case.consent, ConsentStatus::Withdrawn);
     assert_eq!(case.risk_level, RiskLevel::High);

@@ -264,6 +264,7 @@ pub fn age_header(data: &[u8]) {
     let keystore = KeySlot {
         kind: SlotKind::Keystore,
         wrapped: data.to_vec(),
+        kit: None,
     };
     let opened = keystore.open_with_keystore(&FUZZ_ROOT);
     let header = age_header_part(data);
@@ -283,8 +284,10 @@ pub fn age_header(data: &[u8]) {
         let passphrase = KeySlot {
             kind: SlotKind::Passphrase,
             wrapped: data.to_vec(),
+            kit: None,
         };
         let _ = passphrase.open_with_passphrase("correct horse");
+        let _ = passphrase.open_secret(None, "correct horse");
     }
     if let Ok(slot) = serde_json::from_slice::<KeySlot>(data) {
         let _ = slot.open_with_keystore(&FUZZ_ROOT);

@@ -187,6 +187,9 @@ what-it-is = What it is
 attachment-file = File (JPEG, PNG, WebP or PDF)
 attach = Attach
 
+duress-alert = DURESS: a phone of this worker was opened with her duress PIN. The phone destroyed its case data and has been revoked. Reach her by the agreed safe channel now.
+acknowledge = Acknowledge
+
 ## Counts (plural rules)
 
 notes-count =
@@ -335,6 +338,9 @@ vocab-history-profile-update = changed the client profile
 
 ## Audit log actions and quarantine decisions
 
+vocab-audit-action-alert-acknowledged = alert acknowledged
+vocab-audit-action-duress-alert-raised = duress alert raised
+vocab-audit-action-duress-notice = duress notice received from a phone
 vocab-audit-action-backup-taken = backup taken
 vocab-audit-action-case-assigned = worker assigned to a case
 vocab-audit-action-case-assigned-web = worker assigned on the web page

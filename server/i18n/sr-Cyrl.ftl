@@ -187,6 +187,9 @@ what-it-is = Шта је то
 attachment-file = Датотека (JPEG, PNG, WebP или PDF)
 attach = Приложи
 
+duress-alert = ПРИНУДА: телефон ове раднице отворен је њеним ПИН-ом за принуду. Телефон је уништио податке о случајевима и опозван је. Одмах је контактирајте договореним безбедним каналом.
+acknowledge = Потврди пријем
+
 ## Counts (plural rules)
 
 notes-count =
@@ -338,6 +341,9 @@ vocab-history-profile-update = изменио/ла профил клијента
 
 ## Audit log actions and quarantine decisions
 
+vocab-audit-action-alert-acknowledged = пријем упозорења потврђен
+vocab-audit-action-duress-alert-raised = подигнуто упозорење о принуди
+vocab-audit-action-duress-notice = примљено обавештење о принуди са телефона
 vocab-audit-action-backup-taken = направљена резервна копија
 vocab-audit-action-case-assigned = радник додељен случају
 vocab-audit-action-case-assigned-web = радник додељен на веб страници

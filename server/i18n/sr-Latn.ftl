@@ -187,6 +187,9 @@ what-it-is = Šta je to
 attachment-file = Datoteka (JPEG, PNG, WebP ili PDF)
 attach = Priloži
 
+duress-alert = PRINUDA: telefon ove radnice otvoren je njenim PIN-om za prinudu. Telefon je uništio podatke o slučajevima i opozvan je. Odmah je kontaktirajte dogovorenim bezbednim kanalom.
+acknowledge = Potvrdi prijem
+
 ## Counts (plural rules)
 
 notes-count =
@@ -338,6 +341,9 @@ vocab-history-profile-update = izmenio/la profil klijenta
 
 ## Audit log actions and quarantine decisions
 
+vocab-audit-action-alert-acknowledged = prijem upozorenja potvrđen
+vocab-audit-action-duress-alert-raised = podignuto upozorenje o prinudi
+vocab-audit-action-duress-notice = primljeno obaveštenje o prinudi sa telefona
 vocab-audit-action-backup-taken = napravljena rezervna kopija
 vocab-audit-action-case-assigned = radnik dodeljen slučaju
 vocab-audit-action-case-assigned-web = radnik dodeljen na veb stranici

@@ -135,6 +135,9 @@ pub enum ServerError {
     /// No device with that id.
     #[error("no device with that id")]
     UnknownDevice,
+    /// No alert with that id is shown to this person.
+    #[error("no such alert")]
+    UnknownAlert,
     /// The field holds no conflict to resolve (someone may have resolved it already).
     #[error("that field holds no conflict (it may have been resolved already)")]
     NoConflict,

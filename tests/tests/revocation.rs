@@ -377,6 +377,62 @@ fn the_offline_lease_closes_case_data_until_a_sync_renews_it() {
     assert!(store_files(&phone).is_empty());
 }
 
+#[test]
+fn a_clock_set_back_does_not_reopen_an_expired_lease() {
+    let clock = fieldcase_server::ManualClock::new();
+    let server = TestServer::start_with_clock(clock.clone(), Duration::from_secs(60));
+    let ana = server.add_user("ana", Role::FieldWorker);
+    let (case, _) = server.create_case("K-6B", &[ana]);
+    let phone = TestDevice::enroll_direct(&server, "ana");
+    phone.device.sync_now().unwrap();
+    let store = phone.device.store();
+    // The office said what time it is: that is the phone's trusted time now.
+    let trusted = store.trusted_time().unwrap().unwrap();
+    assert!((trusted - clock_now(&clock)).abs() <= 1, "{trusted}");
+    assert_eq!(phone.case(case).client_code, "K-6B");
+
+    // Past the lease, then the clock set back a day: still closed, on every path.
+    phone.clock.advance(time::Duration::seconds(61));
+    assert!(matches!(store.case(case), Err(CoreError::LeaseExpired)));
+    phone.clock.advance(time::Duration::days(-1));
+    assert!(matches!(store.case(case), Err(CoreError::LeaseExpired)));
+    assert!(matches!(store.list_cases(), Err(CoreError::LeaseExpired)));
+    assert!(matches!(
+        store.write_note(case, &note()),
+        Err(CoreError::LeaseExpired)
+    ));
+    // Nor after the app starts again (the mark was written when it passed the lease's end).
+    store.lock().unwrap();
+    drop(phone.device);
+    let reopened = fieldcase_core::device::Device::open(
+        phone.dir.path(),
+        fieldcase_tests::device_options(&phone.clock),
+    )
+    .unwrap();
+    reopened.store().unlock_with_keystore(&phone.keys).unwrap();
+    assert!(matches!(
+        reopened.store().case(case),
+        Err(CoreError::LeaseExpired)
+    ));
+
+    // A sync renews the lease and brings the office's time back as the trusted time, although
+    // the phone's clock is a day behind (the request signatures use the real time).
+    clock.advance(61);
+    reopened.sync_now().unwrap();
+    assert_eq!(reopened.store().case(case).unwrap().client_code, "K-6B");
+    // Time passing counts although the wall clock reads a day early: 61 s later it is closed.
+    phone.clock.advance(time::Duration::seconds(61));
+    assert!(matches!(
+        reopened.store().case(case),
+        Err(CoreError::LeaseExpired)
+    ));
+}
+
+fn clock_now(clock: &fieldcase_server::ManualClock) -> i64 {
+    use fieldcase_server::Clock;
+    clock.now()
+}
+
 fn note() -> fieldcase_core::model::NewNote {
     fieldcase_core::model::NewNote {
         kind: fieldcase_core::model::NoteKind::Visit,

@@ -1333,3 +1333,109 @@ fn only_the_cases_team_opens_plans_closes_and_erases_a_case_each_step_audited() 
     assert_eq!(get(&server, &case_page, &mira.token), 404);
     assert_eq!(audit_count(&server, "case_erased", Some(&mira_id)), 1);
 }
+
+/// The whole duress path against a real office: a phone with a passphrase and a duress PIN,
+/// opened with the PIN, syncs; the office revokes it and every page of the case managers of the
+/// worker's team shows the alert (not those of another team), until one acknowledges it.
+#[test]
+fn a_duress_notice_alerts_the_workers_team_on_every_page_until_acknowledged() {
+    use fieldcase_core::crypto::StaticKeyProvider;
+    use fieldcase_core::device::{Device, ServerAddress};
+    use fieldcase_core::store::KeySetup;
+
+    let server = TestServer::start();
+    let ana = server.add_user("ana", Role::FieldWorker);
+    server.add_web_user("maria", Role::CaseManager, PASSWORD);
+    let (case, _) = server.create_case("K-DURESS-1", &[ana]);
+    let petar = server.add_web_user("petar", Role::CaseManager, PASSWORD);
+    server
+        .running()
+        .state
+        .db()
+        .write(|sql| {
+            let north = fieldcase_server::office::teams::create_team(sql, "North", now())?;
+            let default = fieldcase_server::office::teams::DEFAULT_TEAM;
+            fieldcase_server::office::teams::set_member(
+                sql,
+                default,
+                *petar.as_uuid(),
+                false,
+                now(),
+            )?;
+            fieldcase_server::office::teams::set_member(sql, north, *petar.as_uuid(), true, now())
+        })
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let keys = StaticKeyProvider::random();
+    let clock = std::sync::Arc::new(fieldcase_core::clock::ManualClock::new(
+        time::OffsetDateTime::now_utc(),
+    ));
+    let phone = Device::enroll(
+        dir.path(),
+        &ServerAddress {
+            url: format!("https://{}", server.addr()),
+            pin: server.fingerprint(),
+        },
+        &server.enrollment_code("ana"),
+        KeySetup {
+            keystore: Some(&keys),
+            passphrase: Some("plum kettle orbit sparrow"),
+        },
+        fieldcase_tests::device_options(&clock),
+    )
+    .unwrap();
+    phone.sync_now().unwrap();
+    assert_eq!(phone.store().case(case).unwrap().client_code, "K-DURESS-1");
+    phone
+        .set_duress_pin(Some(&keys), "tram 9 stops at the old mill")
+        .unwrap();
+    phone.store().lock().unwrap();
+    phone
+        .store()
+        .unlock(Some(&keys), Some("tram 9 stops at the old mill"))
+        .unwrap();
+    assert!(phone.store().list_cases().unwrap().is_empty());
+    let device = phone.store().author().unwrap().device.to_string();
+    let result = phone.sync_now();
+    assert!(
+        matches!(result, Err(fieldcase_core::CoreError::RevokedAndWiped)),
+        "{result:?}"
+    );
+    assert_eq!(device_status(&server, &device), "revoked");
+
+    let maria = session(&server, "maria");
+    for path in ["/cases", "/tasks", &format!("/cases/{case}")] {
+        let html = page(&server, path, &maria.token);
+        assert!(html.contains("duress-alert"), "{path}");
+        assert!(html.contains("ana"), "{path}");
+    }
+    let other_team = session(&server, "petar");
+    assert!(!page(&server, "/cases", &other_team.token).contains("duress-alert"));
+
+    let alert: String = server.with_sql(|c| {
+        c.query_row(
+            "SELECT id FROM alerts WHERE device_id = ?1",
+            sql_params![&device],
+        )?
+        .get(0)
+    });
+    let ack = format!("/alerts/{alert}/ack");
+    assert_eq!(
+        post(
+            &server,
+            &ack,
+            &other_team.token,
+            &format!("csrf={}", other_team.csrf)
+        ),
+        404
+    );
+    assert_eq!(
+        post(&server, &ack, &maria.token, &format!("csrf={}", maria.csrf)),
+        303
+    );
+    assert!(!page(&server, "/cases", &maria.token).contains("duress-alert"));
+    for action in ["duress_notice", "duress_alert_raised", "alert_acknowledged"] {
+        assert_eq!(audit_count(&server, action, None), 1, "{action}");
+    }
+}

@@ -84,6 +84,16 @@ class FailingKeyStore(fc.KeyStore):
         pass
 
 
+class NeedsUserKeyStore(fc.KeyStore):
+    """A keystore whose key needs the user to authenticate first (as Android's does)."""
+
+    def root_key(self):
+        raise fc.KeyStoreError.AuthenticationRequired()
+
+    def destroy_key(self):
+        pass
+
+
 class Phone:
     """An enrolled device with its folder and keystore."""
 
@@ -132,16 +142,22 @@ class BindingsTest(unittest.TestCase):
         self.assertIsInstance(report, fc.SyncReport)
         self.assertGreaterEqual(report.cases_updated, 1)
 
-        # Reopen from disk: locked until the keystore key or the passphrase opens it.
+        # Reopen from disk: locked until the keystore key and the passphrase open it together.
         del p.device
         device = fc.FieldcaseDevice.open(p.dir, FAST)
         self.assertFalse(device.is_unlocked())
         with self.assertRaises(fc.FieldcaseError.Locked):
             device.list_cases()
-        device.unlock_with_keystore(p.keys)
+        self.assertEqual(device.unlock_needs(), fc.UnlockNeeds(keystore=True, passphrase=True))
+        with self.assertRaises(fc.FieldcaseError.UnlockNeeds):
+            device.unlock_with_keystore(p.keys)
+        with self.assertRaises(fc.FieldcaseError.UnlockNeeds):
+            device.unlock_with_passphrase(p.passphrase)
+        self.assertFalse(device.is_unlocked())
+        device.unlock(p.keys, p.passphrase)
         self.assertTrue(device.is_unlocked())
         device.lock()
-        device.unlock_with_passphrase(p.passphrase)
+        device.unlock(p.keys, p.passphrase)
 
         cases = device.list_cases()
         self.assertIn(self.case_id, [c.id for c in cases])
@@ -362,6 +378,177 @@ class BindingsTest(unittest.TestCase):
         self.assertTrue(fc.send_pending_wipe_receipt(p.dir))
         self.assertFalse(fc.send_pending_wipe_receipt(p.dir))
 
+    def test_a_clock_set_back_past_the_lease_opens_nothing(self):
+        p = self.phone()
+        self.assertIn(self.case_id, [c.id for c in p.device.list_cases()])
+        p.device.lock()
+        del p.device
+        hours = 3600
+
+        def opened(offset):
+            d = fc.FieldcaseDevice.open(
+                p.dir, fc.DeviceOptions(scrypt_work_factor=10, clock_offset_seconds=offset)
+            )
+            d.unlock(p.keys, p.passphrase)
+            return d
+
+        # Three days and an hour later, offline: the 72 h lease has run out.
+        late = opened(73 * hours)
+        with self.assertRaises(fc.FieldcaseError.LeaseExpired):
+            late.list_cases()
+        late.lock()
+        del late
+        # The clock set back to the real time, and to a day before: still nothing opens.
+        for offset in (0, -24 * hours):
+            d = opened(offset)
+            with self.assertRaises(fc.FieldcaseError.LeaseExpired):
+                d.list_cases()
+            with self.assertRaises(fc.FieldcaseError.LeaseExpired):
+                d.case(self.case_id)
+            d.lock()
+
+    def test_wrong_passphrases_in_a_row_make_the_next_attempt_wait(self):
+        p = self.phone()
+        p.device.lock()
+        for _ in range(4):
+            with self.assertRaises(fc.FieldcaseError.WrongKey):
+                p.device.unlock(p.keys, "not the passphrase at all")
+        with self.assertRaises(fc.FieldcaseError.TooManyAttempts) as e:
+            p.device.unlock(p.keys, "not the passphrase at all")
+        self.assertEqual(e.exception.retry_after_secs, 30)
+        # The right one is not even tried while the wait runs, nor after the app restarts.
+        with self.assertRaises(fc.FieldcaseError.TooManyAttempts):
+            p.device.unlock(p.keys, p.passphrase)
+        del p.device
+        d = fc.FieldcaseDevice.open(p.dir, FAST)
+        with self.assertRaises(fc.FieldcaseError.TooManyAttempts) as e:
+            d.unlock(p.keys, p.passphrase)
+        self.assertGreater(e.exception.retry_after_secs, 0)
+        self.assertFalse(d.is_unlocked())
+
+    def test_a_weak_passphrase_is_refused_before_the_code_is_spent(self):
+        code = self.server.code()
+        for weak in ("1234", "password2024", "qwertyuiopas"):
+            folder = tempfile.mkdtemp(prefix="fieldcase-py-")
+            with self.assertRaises(fc.FieldcaseError.WeakPassphrase) as e:
+                fc.FieldcaseDevice.enroll(
+                    folder, self.server.info["url"], self.server.info["fingerprint"], code,
+                    MemoryKeyStore(), weak, FAST,
+                )
+            self.assertNotIn(weak, e.exception.detail)
+            self.assertEqual(os.listdir(folder), [])
+        # The code is still good for a strong one.
+        d = fc.FieldcaseDevice.enroll(
+            tempfile.mkdtemp(prefix="fieldcase-py-"), self.server.info["url"],
+            self.server.info["fingerprint"], code, MemoryKeyStore(),
+            "tram 9 stops at the old mill", FAST,
+        )
+        self.assertTrue(d.is_unlocked())
+
+    def test_a_duress_pin_destroys_the_cases_and_the_office_is_alerted(self):
+        created = self.server.command("case K-DURESS")
+        case_id = created["case_id"]
+        p = self.phone()
+        marker = "safe-house-" + secrets.token_hex(8)
+        p.device.write_note(case_id, fc.NewNote(kind=fc.NoteKind.VISIT, body=f"Moved to {marker}"))
+        me = p.device.identity()
+        duress = "tram 9 stops at the old mill"
+
+        def folder_bytes():
+            out = {}
+            for name in os.listdir(p.dir):
+                with open(os.path.join(p.dir, name), "rb") as f:
+                    out[name] = f.read()
+            return out
+
+        case_raw = bytes.fromhex(case_id.replace("-", ""))
+        # The case is on the phone now (its id in the clear in the database): the check below
+        # can fail.
+        self.assertTrue(any(case_raw in b for b in folder_bytes().values()))
+        with self.assertRaises(fc.FieldcaseError.WeakPassphrase):
+            p.device.set_duress_pin(p.keys, "1234")
+        p.device.set_duress_pin(p.keys, duress)
+        p.device.lock()
+        start = time.perf_counter()
+        p.device.unlock(p.keys, p.passphrase)
+        real_secs = time.perf_counter() - start
+        self.assertIn(case_id, [c.id for c in p.device.list_cases()])
+        p.device.lock()
+        del p.device
+
+        # Forced to open the phone, she types the duress PIN.
+        d = fc.FieldcaseDevice.open(p.dir, FAST)
+        start = time.perf_counter()
+        d.unlock(p.keys, duress)
+        duress_secs = time.perf_counter() - start
+        print(
+            f"\nFIGURE unlock with the passphrase {real_secs * 1000:.0f} ms, with the duress PIN "
+            f"{duress_secs * 1000:.0f} ms (scrypt at the tests' work factor over both slots)",
+            file=sys.stderr,
+        )
+        self.assertEqual(d.list_cases(), [])
+        self.assertEqual(d.today_tasks(UTC), [])
+        with self.assertRaises(fc.FieldcaseError.NotFound):
+            d.case(case_id)
+        with self.assertRaises(fc.FieldcaseError.NotFound):
+            d.write_note(case_id, fc.NewNote(kind=fc.NoteKind.VISIT, body="goes nowhere"))
+        self.assertEqual(d.identity(), me)
+        # Nothing in the folder holds the case, the note, the PIN, or any mark of duress.
+        for name, data in folder_bytes().items():
+            for needle in (marker.encode(), case_raw, case_id.encode(), duress.encode()):
+                self.assertNotIn(needle, data, name)
+            self.assertNotIn(b"duress", data.lower(), name)
+        # It keeps looking like a phone with no cases: the PIN opens it again, the old
+        # passphrase opens nothing.
+        d.lock()
+        with self.assertRaises(fc.FieldcaseError.WrongKey):
+            d.unlock(p.keys, p.passphrase)
+        d.unlock(p.keys, duress)
+        self.assertEqual(d.list_cases(), [])
+
+        # At its next contact the office revokes it and the worker's team is alerted.
+        with self.assertRaises(fc.FieldcaseError.RevokedAndWiped):
+            d.sync_now()
+        alerts = self.server.command("alerts")["alerts"]
+        mine = [a for a in alerts if a["device_id"] == me.device_id]
+        self.assertEqual(len(mine), 1, alerts)
+        self.assertEqual(mine[0]["kind"], "duress")
+        self.assertEqual(mine[0]["user_id"], me.user_id)
+        self.assertEqual(self.server.command(f"device {me.device_id}")["status"], "revoked")
+
+    def test_a_lone_surrogate_fails_without_leaking_the_device_and_close_releases_it(self):
+        import gc
+
+        p = self.phone()
+        wal = os.path.join(p.dir, "fieldcase.db-wal")
+        p.device.write_note(self.case_id, fc.NewNote(kind=fc.NoteKind.VISIT, body="before"))
+        self.assertTrue(os.path.exists(wal))
+        for bad in ("\ud800", "a\udfffb"):
+            with self.assertRaises(UnicodeEncodeError):
+                p.device.case(bad)
+            with self.assertRaises(UnicodeEncodeError):
+                p.device.write_note(self.case_id, fc.NewNote(kind=fc.NoteKind.VISIT, body=bad))
+        # No reference was left behind: dropping the object closes the database (SQLite removes
+        # the WAL when its last connection closes).
+        del p.device
+        gc.collect()
+        self.assertFalse(os.path.exists(wal))
+
+        # close() does it at once, whatever holds references; later calls are a typed error.
+        d = fc.FieldcaseDevice.open(p.dir, FAST)
+        d.unlock(p.keys, p.passphrase)
+        d.write_note(self.case_id, fc.NewNote(kind=fc.NoteKind.VISIT, body="after"))
+        kept = d  # noqa: F841 - a reference the app forgot about
+        d.close()
+        d.close()
+        self.assertFalse(os.path.exists(wal))
+        self.assertFalse(d.is_unlocked())
+        with self.assertRaises(fc.FieldcaseError.Closed):
+            d.list_cases()
+        again = fc.FieldcaseDevice.open(p.dir, FAST)
+        again.unlock(p.keys, p.passphrase)
+        self.assertIn(self.case_id, [c.id for c in again.list_cases()])
+
     # --- errors at the boundary ---------------------------------------------------------------
 
     def test_typed_errors(self):
@@ -382,13 +569,16 @@ class BindingsTest(unittest.TestCase):
 
         d.lock()
         with self.assertRaises(fc.FieldcaseError.WrongKey):
-            d.unlock_with_keystore(MemoryKeyStore())
+            d.unlock(MemoryKeyStore(), p.passphrase)
         with self.assertRaises(fc.FieldcaseError.WrongKey):
-            d.unlock_with_passphrase("not the passphrase")
+            d.unlock(p.keys, "not the passphrase")
         with self.assertRaises(fc.FieldcaseError.Keystore):
-            d.unlock_with_keystore(FailingKeyStore())
+            d.unlock(FailingKeyStore(), p.passphrase)
         with self.assertRaises(fc.FieldcaseError.Keystore):
-            d.unlock_with_keystore(MemoryKeyStore(key=b"short"))
+            d.unlock(MemoryKeyStore(key=b"short"), p.passphrase)
+        # A keystore that holds its key only for a user who just authenticated.
+        with self.assertRaises(fc.FieldcaseError.AuthenticationRequired):
+            d.unlock(NeedsUserKeyStore(), p.passphrase)
         with self.assertRaises(fc.FieldcaseError.Locked):
             d.sync_now()
 

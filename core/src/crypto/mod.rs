@@ -7,8 +7,14 @@
 
 mod aead;
 mod keyslot;
+pub mod office;
+mod passphrase;
 mod provider;
 
 pub use aead::{DataKey, open, seal};
-pub use keyslot::{DEFAULT_SCRYPT_WORK_FACTOR, KeySlot, MAX_SCRYPT_WORK_FACTOR, SlotKind};
-pub use provider::{KeyProvider, StaticKeyProvider};
+pub use keyslot::{
+    DEFAULT_SCRYPT_WORK_FACTOR, KeySlot, MAX_SCRYPT_WORK_FACTOR, MIN_SCRYPT_WORK_FACTOR, Opened,
+    SlotKind,
+};
+pub use passphrase::{MIN_PASSPHRASE_CHARS, MIN_PASSPHRASE_SCORE, check_passphrase_strength};
+pub use provider::{KeyError, KeyProvider, StaticKeyProvider};

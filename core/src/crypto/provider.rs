@@ -4,11 +4,41 @@ use std::sync::Mutex;
 
 use zeroize::Zeroizing;
 
+/// Why a key provider could not hand out its key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    /// The platform holds the key only for a user who has just authenticated (device PIN,
+    /// pattern, password or biometrics): the app asks her to, then calls again. Reported as
+    /// [`crate::CoreError::AuthenticationRequired`].
+    #[error("the keystore needs the user to authenticate first")]
+    AuthenticationRequired,
+    /// The key is not there or the platform failed (reported as
+    /// [`crate::CoreError::KeyProvider`]).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl From<String> for KeyError {
+    fn from(s: String) -> Self {
+        KeyError::Unavailable(s)
+    }
+}
+
+impl From<KeyError> for crate::CoreError {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::AuthenticationRequired => crate::CoreError::AuthenticationRequired,
+            KeyError::Unavailable(s) => crate::CoreError::KeyProvider(s),
+        }
+    }
+}
+
 /// Supplies the 32-byte root secret that the Android Keystore or the iOS Keychain holds for this
 /// app. Keys never cross the FFI as strings; the shells implement this trait.
 pub trait KeyProvider: Send + Sync {
-    /// The root secret. An error is reported as [`crate::CoreError::KeyProvider`].
-    fn root_key(&self) -> Result<Zeroizing<[u8; 32]>, String>;
+    /// The root secret. The shells make it usable only after the user authenticated
+    /// ([`KeyError::AuthenticationRequired`] until then).
+    fn root_key(&self) -> Result<Zeroizing<[u8; 32]>, KeyError>;
 
     /// Destroys the root secret in the keystore, if the platform allows it. Called by wipe, after
     /// the wrapped keys are gone, so that nothing that survives a wipe opens an old copy.
@@ -38,12 +68,12 @@ impl StaticKeyProvider {
 }
 
 impl KeyProvider for StaticKeyProvider {
-    fn root_key(&self) -> Result<Zeroizing<[u8; 32]>, String> {
+    fn root_key(&self) -> Result<Zeroizing<[u8; 32]>, KeyError> {
         self.0
             .lock()
-            .map_err(|_| "key provider poisoned".to_string())?
+            .map_err(|_| KeyError::Unavailable("key provider poisoned".to_string()))?
             .clone()
-            .ok_or_else(|| "the key was destroyed".to_string())
+            .ok_or_else(|| KeyError::Unavailable("the key was destroyed".to_string()))
     }
 
     fn destroy(&self) -> Result<(), String> {

@@ -76,6 +76,33 @@ pub const HEADER_NEXT_PIN_SIGNATURE: &str = "x-fieldcase-next-pin-signature";
 pub const HEADER_PINS: &str = "x-fieldcase-pins";
 /// Most certificate fingerprints a phone holds (and acknowledges) at once.
 pub const MAX_PINS: usize = 4;
+/// Request header of a sync: the statement the phone holds for the office (base64 of a blob
+/// sealed to the office's key; see [`crate::crypto::office`]): a prepared panic receipt, or after
+/// the duress PIN was entered, the duress notice. The office answers a sync that carried one
+/// with [`HEADER_HELD_ACK`]; a phone does not take an answer without it.
+pub const HEADER_HELD: &str = "x-fieldcase-held";
+/// Response header of a sync answer: the office read the phone's [`HEADER_HELD`] statement.
+pub const HEADER_HELD_ACK: &str = "x-fieldcase-held-ack";
+/// Longest [`HEADER_HELD`] value read.
+pub const MAX_HELD_HEADER: usize = 4096;
+/// Bytes a statement for the office is padded to before sealing, so that a panic receipt and a
+/// duress notice seal to the same size.
+pub const STATEMENT_LEN: usize = 512;
+
+/// A wipe receipt as the statement a phone holds for the office: its JSON padded with spaces to
+/// [`STATEMENT_LEN`].
+pub fn statement_bytes(receipt: &WipeReceipt) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec(receipt).unwrap_or_default();
+    if bytes.len() < STATEMENT_LEN {
+        bytes.resize(STATEMENT_LEN, b' ');
+    }
+    bytes
+}
+
+/// Response header of a successful sync answer: the office's time, Unix seconds in decimal.
+/// The phone takes it as its trusted time for the offline lease (`store::lease`); it comes over
+/// the pinned TLS connection, so only the enrolled office can have set it.
+pub const HEADER_SERVER_TIME: &str = "x-fieldcase-server-time";
 
 /// Number of random bytes in a request nonce.
 pub const NONCE_LEN: usize = 16;

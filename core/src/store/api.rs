@@ -53,12 +53,53 @@ impl Store {
         &self,
         f: impl FnOnce(&mut rusqlite::Connection, &mut Unlocked, &uuid::Uuid) -> Result<T>,
     ) -> Result<T> {
-        let now = self.options.clock.now().unix_timestamp();
+        let wall = self.options.clock.now().unix_timestamp();
+        let elapsed = self.options.clock.elapsed();
         self.with_unlocked_for_sync(|conn, u, store_id| {
-            if let Some(gate) = &u.lease {
+            if let Some(gate) = u.lease.as_mut() {
+                // Trusted time, not the wall clock: see `super::lease`.
+                let now = gate.trusted_now(wall, elapsed);
+                if gate.mark_due() {
+                    let sealer = Sealer {
+                        key: &u.key,
+                        store_id,
+                    };
+                    gate.store(conn, &sealer)?;
+                }
                 gate.check(now)?;
             }
             f(conn, u, store_id)
+        })
+    }
+
+    /// Takes the office's time (Unix seconds), read from the answer of a sync that just
+    /// succeeded over the pinned connection, as the trusted time (see `super::lease`), and
+    /// writes it with the lease.
+    pub(crate) fn trust_office_time(&self, office_now: i64) -> Result<()> {
+        let elapsed = self.options.clock.elapsed();
+        self.with_unlocked_for_sync(|conn, u, store_id| {
+            if let Some(gate) = u.lease.as_mut() {
+                gate.trust_office_time(office_now, elapsed);
+                let sealer = Sealer {
+                    key: &u.key,
+                    store_id,
+                };
+                gate.store(conn, &sealer)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The trusted time (Unix seconds) an enrolled store checks its lease against: see
+    /// `super::lease`. `None` for a store with no lease gate.
+    pub fn trusted_time(&self) -> Result<Option<i64>> {
+        let wall = self.options.clock.now().unix_timestamp();
+        let elapsed = self.options.clock.elapsed();
+        self.with_unlocked_for_sync(|_, u, _| {
+            Ok(u.lease.as_mut().map(|g| {
+                g.trusted_now(wall, elapsed);
+                g.mark()
+            }))
         })
     }
 
@@ -73,6 +114,7 @@ impl Store {
             conn,
             keys,
             unlocked,
+            ..
         } = guard.as_mut().ok_or(CoreError::NoStore)?;
         let unlocked = unlocked.as_mut().ok_or(CoreError::Locked)?;
         f(conn, unlocked, &keys.store_id)

@@ -23,6 +23,13 @@ pub(crate) struct KeyFile {
     /// Random id binding this key file to its database.
     pub store_id: uuid::Uuid,
     pub slots: Vec<KeySlot>,
+    /// Wrong passphrases in a row, sealed (`super::attempts`), base64; absent when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<String>,
+    /// A statement for the office, sealed to its key (base64): what every sync sends along, and
+    /// what a wipe made while locked leaves as its receipt (see `super::duress`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<String>,
 }
 
 impl KeyFile {
@@ -31,7 +38,23 @@ impl KeyFile {
             format: FORMAT,
             store_id,
             slots,
+            attempts: None,
+            held: None,
         }
+    }
+
+    /// The sealed count of wrong passphrases, if one is kept (and decodes).
+    pub(crate) fn attempts(&self) -> Option<Vec<u8>> {
+        use base64::Engine;
+        self.attempts
+            .as_deref()
+            .and_then(|a| base64::engine::general_purpose::STANDARD.decode(a).ok())
+    }
+
+    /// Keeps `sealed` as the count of wrong passphrases (`None`: none).
+    pub(crate) fn set_attempts(&mut self, sealed: Option<&[u8]>) {
+        use base64::Engine;
+        self.attempts = sealed.map(|s| base64::engine::general_purpose::STANDARD.encode(s));
     }
 
     pub(crate) fn read(path: &Path) -> Result<Self> {

@@ -413,7 +413,7 @@ impl Store {
                 if let (Some(gate), Some(granted)) = (lease.as_mut(), response.lease.as_ref())
                     && gate.accept(granted)
                 {
-                    super::lease::LeaseGate::store(&tx, &sealer, granted)?;
+                    gate.store(&tx, &sealer)?;
                 }
                 sealer.put_meta(&tx, CURSOR_ROW, &response.cursor)?;
                 if response.epoch.is_some() && response.epoch != prepared.request.epoch {

@@ -206,6 +206,34 @@ pub struct RawResponse {
     pub body: Vec<u8>,
     /// The next-certificate announcement headers, if the response carried both.
     pub next_pin: Option<NextPinHeaders>,
+    /// The office's time ([`crate::protocol::HEADER_SERVER_TIME`]), if the response carried a
+    /// well-formed one.
+    pub server_time: Option<i64>,
+    /// Whether the office said it read the phone's statement
+    /// ([`crate::protocol::HEADER_HELD_ACK`]).
+    pub held_ack: bool,
+}
+
+/// Reads [`crate::protocol::HEADER_SERVER_TIME`]: decimal Unix seconds, nothing else.
+fn server_time(headers: &ureq::http::HeaderMap) -> Option<i64> {
+    headers
+        .get(crate::protocol::HEADER_SERVER_TIME)
+        .filter(|v| v.len() <= 20)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// A 2xx answer to a signed request, with what its headers carried for the device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedAnswer {
+    /// The body.
+    pub body: Vec<u8>,
+    /// The next-certificate announcement headers (unverified).
+    pub next_pin: Option<NextPinHeaders>,
+    /// The office's time, if the answer carried it.
+    pub server_time: Option<i64>,
+    /// Whether the office said it read the phone's statement.
+    pub held_ack: bool,
 }
 
 impl RawResponse {
@@ -344,6 +372,10 @@ impl Client {
         };
         let status = response.status().as_u16();
         let next_pin = NextPinHeaders::from_headers(response.headers());
+        let server_time = server_time(response.headers());
+        let held_ack = response
+            .headers()
+            .contains_key(crate::protocol::HEADER_HELD_ACK);
         let body = response
             .into_body()
             .with_config()
@@ -353,6 +385,8 @@ impl Client {
             status,
             body,
             next_pin,
+            server_time,
+            held_ack,
         })
     }
 
@@ -541,10 +575,29 @@ impl DeviceClient {
         path: &str,
         body: &[u8],
     ) -> Result<(Vec<u8>, Option<NextPinHeaders>), TransportError> {
-        let req = self.signed_request_now("POST", path, body);
+        self.post_answer(path, body, &[])
+            .map(|answer| (answer.body, answer.next_pin))
+    }
+
+    /// A signed `POST` of `body` with `extra` headers (not covered by the signature), returning
+    /// the 2xx answer with what its headers carried.
+    pub fn post_answer(
+        &self,
+        path: &str,
+        body: &[u8],
+        extra: &[(String, String)],
+    ) -> Result<SignedAnswer, TransportError> {
+        let mut req = self.signed_request_now("POST", path, body);
+        req.headers.extend_from_slice(extra);
         let mut response = self.client.send(&req)?;
         let next_pin = response.next_pin.take();
-        Ok((response.into_result()?, next_pin))
+        let (server_time, held_ack) = (response.server_time, response.held_ack);
+        Ok(SignedAnswer {
+            body: response.into_result()?,
+            next_pin,
+            server_time,
+            held_ack,
+        })
     }
 
     /// `GET /v1/whoami`.

@@ -22,7 +22,7 @@ pub struct TestStore {
 pub fn options(clock: &Arc<ManualClock>) -> StoreOptions {
     StoreOptions {
         clock: clock.clone(),
-        scrypt_work_factor: 10,
+        scrypt_work_factor: fieldcase_core::crypto::MIN_SCRYPT_WORK_FACTOR,
         ..StoreOptions::default()
     }
 }
@@ -31,8 +31,21 @@ pub fn new_clock() -> Arc<ManualClock> {
     Arc::new(ManualClock::new(datetime!(2026-11-24 08:00 UTC)))
 }
 
-/// Creates a store in `dir` unlocked with a keystore key and the passphrase "correct horse".
+/// A passphrase strong enough for a new store.
+pub const PASSPHRASE: &str = "plum kettle orbit sparrow";
+
+/// Creates a store in `dir` that opens with the keystore key `key` alone, unlocked.
 pub fn create(dir: &Path, key: [u8; 32]) -> TestStore {
+    create_with(dir, key, None)
+}
+
+/// Creates a store in `dir` that opens with the keystore key `key` and [`PASSPHRASE`] together,
+/// unlocked.
+pub fn create_with_passphrase(dir: &Path, key: [u8; 32]) -> TestStore {
+    create_with(dir, key, Some(PASSPHRASE))
+}
+
+fn create_with(dir: &Path, key: [u8; 32], passphrase: Option<&str>) -> TestStore {
     let keys = StaticKeyProvider::new(key);
     let clock = new_clock();
     let identity = StoreIdentity {
@@ -45,7 +58,7 @@ pub fn create(dir: &Path, key: [u8; 32]) -> TestStore {
         &identity,
         KeySetup {
             keystore: Some(&keys),
-            passphrase: Some("correct horse"),
+            passphrase,
         },
         options(&clock),
     )

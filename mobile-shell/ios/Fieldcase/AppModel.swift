@@ -31,7 +31,17 @@ final class AppModel: ObservableObject {
 
     init() {
         let support = FileManager.default.urls(for: .applicationSupportDirectory, in: .userDomainMask)[0]
-        dir = support.appendingPathComponent("store").path
+        var folder = support.appendingPathComponent("store")
+        // Not in iCloud or iTunes backups, and unreadable while the phone is locked.
+        try? FileManager.default.createDirectory(
+            at: folder, withIntermediateDirectories: true,
+            attributes: [.protectionKey: FileProtectionType.complete])
+        var values = URLResourceValues()
+        values.isExcludedFromBackup = true
+        try? folder.setResourceValues(values)
+        dir = folder.path
+        // A receipt a panic wipe left waits to tell the office this phone is gone.
+        queue.async { [dir] in _ = try? sendPendingWipeReceipt(dir: dir) }
         run({ try FieldcaseDevice.open(dir: self.dir, options: DeviceOptions(scryptWorkFactor: nil)) }) { d in
             self.device = d
             self.screen = .unlock
@@ -57,14 +67,15 @@ final class AppModel: ObservableObject {
         case .RevokedAndWiped: screen = .revoked; syncTimer?.cancel()
         case .NoStore: screen = device == nil ? .enroll : .revoked
         case .Locked, .LeaseExpired: screen = .unlock
+        case .AuthenticationRequired: screen = .unlock; error = "Confirm it is you, then unlock again."
         default: error = "\(e)"
         }
     }
 
-    func enroll(url: String, fingerprint: String, code: String) {
+    func enroll(url: String, fingerprint: String, code: String, passphrase: String) {
         run({
             try FieldcaseDevice.enroll(dir: self.dir, serverUrl: url, fingerprint: fingerprint, code: code,
-                                       keystore: self.keyStore, passphrase: nil,
+                                       keystore: self.keyStore, passphrase: passphrase,
                                        options: DeviceOptions(scryptWorkFactor: nil))
         }) { d in
             self.device = d
@@ -76,8 +87,7 @@ final class AppModel: ObservableObject {
     func unlock(passphrase: String?) {
         guard let d = device else { return }
         run({
-            if let p = passphrase, !p.isEmpty { try d.unlockWithPassphrase(passphrase: p) }
-            else { try d.unlockWithKeystore(keystore: self.keyStore) }
+            try d.unlock(keystore: self.keyStore, passphrase: passphrase?.isEmpty == false ? passphrase : nil)
         }) { _ in self.showToday(); self.syncNow() }
     }
 
@@ -169,6 +179,11 @@ final class AppModel: ObservableObject {
 
     func panicWipe() {
         guard let d = device else { return }
-        run({ try d.wipe(keystore: self.keyStore) }) { _ in self.screen = .revoked }
+        // The panic wipe, not the plain one: it leaves a signed receipt for the office, sent now
+        // if the office is reachable and otherwise at the next start.
+        run({ () -> Void in
+            _ = try d.panicWipe(keystore: self.keyStore)
+            _ = try? sendPendingWipeReceipt(dir: self.dir)
+        }) { _ in self.screen = .revoked }
     }
 }

@@ -1,6 +1,8 @@
 // The store's 32-byte root secret in the iOS Keychain: created once at random, readable only
-// while the phone is unlocked and never migrated to another device or backup
-// (kSecAttrAccessibleWhenUnlockedThisDeviceOnly). destroyKey() deletes it, so a wiped store can
+// while the phone is unlocked, never migrated to another device or backup
+// (kSecAttrAccessibleWhenUnlockedThisDeviceOnly), and only after the worker proved she is there
+// (access control .userPresence: Face ID, Touch ID or the passcode; the system shows the prompt).
+// A prompt she cancels is AuthenticationRequired. destroyKey() deletes it, so a wiped store can
 // never be opened again, not even from a copy.
 import Foundation
 import Security
@@ -27,6 +29,8 @@ final class KeychainKeyStore: KeyStore {
             return data
         case errSecItemNotFound:
             return try create()
+        case errSecUserCanceled, errSecAuthFailed, errSecInteractionNotAllowed:
+            throw KeyStoreError.AuthenticationRequired
         case let status:
             throw KeyStoreError.Unavailable(detail: "keychain status \(status)")
         }
@@ -40,7 +44,13 @@ final class KeychainKeyStore: KeyStore {
         let data = Data(bytes)
         var add = query
         add[kSecValueData as String] = data
-        add[kSecAttrAccessible as String] = kSecAttrAccessibleWhenUnlockedThisDeviceOnly
+        var failure: Unmanaged<CFError>?
+        guard let access = SecAccessControlCreateWithFlags(
+            nil, kSecAttrAccessibleWhenUnlockedThisDeviceOnly, .userPresence, &failure
+        ) else {
+            throw KeyStoreError.Unavailable(detail: "no access control")
+        }
+        add[kSecAttrAccessControl as String] = access
         let status = SecItemAdd(add as CFDictionary, nil)
         guard status == errSecSuccess else {
             throw KeyStoreError.Unavailable(detail: "keychain status \(status)")

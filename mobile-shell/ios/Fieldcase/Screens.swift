@@ -30,13 +30,15 @@ struct EnrollView: View {
     @State private var url = "https://"
     @State private var pin = ""
     @State private var code = ""
+    @State private var passphrase = ""
 
     var body: some View {
         Text("Enroll this phone").font(.title2)
         TextField("Office address", text: $url)
         TextField("Certificate fingerprint", text: $pin)
         TextField("Enrollment code", text: $code)
-        Button("Enroll") { model.enroll(url: url, fingerprint: pin, code: code) }
+        SecureField("Your passphrase (asked at every unlock)", text: $passphrase)
+        Button("Enroll") { model.enroll(url: url, fingerprint: pin, code: code, passphrase: passphrase) }
     }
 }
 
@@ -46,9 +48,8 @@ struct UnlockView: View {
 
     var body: some View {
         Text("fieldcase is locked").font(.title2)
-        Button("Unlock") { model.unlock(passphrase: nil) }
-        SecureField("or passphrase", text: $passphrase)
-        Button("Unlock with passphrase") { model.unlock(passphrase: passphrase) }
+        SecureField("Passphrase", text: $passphrase)
+        Button("Unlock") { model.unlock(passphrase: passphrase) }
     }
 }
 

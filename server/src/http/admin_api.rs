@@ -91,6 +91,7 @@ fn known(e: ServerError) -> AppError {
     match e {
         ServerError::UnknownDevice
         | ServerError::UnknownUser
+        | ServerError::UnknownAlert
         | ServerError::UnknownQuarantine
         | ServerError::UnknownCase => {
             AppError::new(StatusCode::NOT_FOUND, error_code::NOT_FOUND, e.to_string())

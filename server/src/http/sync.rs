@@ -12,11 +12,11 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use fieldcase_core::CoreError;
 use fieldcase_core::ids::{DeviceId, UserId};
-use fieldcase_core::protocol::{Lease, MAX_SYNC_BODY, WipeReceipt, error_code};
+use fieldcase_core::protocol::{HEADER_HELD, Lease, MAX_SYNC_BODY, WipeReceipt, error_code};
 use fieldcase_core::sync::hub::{allowed_uploads, handle_sync_loaded, load_uploads};
 use fieldcase_core::sync::{SyncError, SyncRequest};
 
@@ -71,9 +71,47 @@ enum Outcome {
     Revoked,
 }
 
+/// Reads the statement a phone holds for the office ([`HEADER_HELD`]): sealed to the office's
+/// key, a wipe receipt signed by the device. `Some(reason)` when it opens, names this device and
+/// verifies with its key; `None` for anything else (which is ignored).
+async fn held_statement(
+    state: &AppState,
+    headers: &HeaderMap,
+    device: uuid::Uuid,
+) -> Result<Option<String>, AppError> {
+    use base64::Engine;
+    let Some(blob) = headers
+        .get(HEADER_HELD)
+        .filter(|v| v.len() <= fieldcase_core::protocol::MAX_HELD_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
+    else {
+        return Ok(None);
+    };
+    let Ok(plain) =
+        fieldcase_core::crypto::office::open_as_office(&state.keys().signing_key, &blob)
+    else {
+        return Ok(None);
+    };
+    let Ok(receipt) = serde_json::from_slice::<WipeReceipt>(&plain) else {
+        return Ok(None);
+    };
+    if receipt.device_id != device {
+        return Ok(None);
+    }
+    let key = state
+        .db()
+        .call_read(move |sql| devices::device_public_key(sql, &device))
+        .await?;
+    Ok(key
+        .filter(|k| receipt.verify(k))
+        .map(|_| receipt.reason.clone()))
+}
+
 /// Handles one sync round.
 pub(crate) async fn sync(
     State(state): State<AppState>,
+    headers: HeaderMap,
     auth: Authenticated<{ MAX_SYNC_BODY }, true>,
 ) -> Result<Response, AppError> {
     let request = SyncRequest::decode(&auth.body).map_err(refused)?;
@@ -82,7 +120,22 @@ pub(crate) async fn sync(
     let vault = state.vault().clone();
     let now = state.now();
     let lease_secs = i64::try_from(state.limits().lease.as_secs()).unwrap_or(i64::MAX);
-    let revoked_at_door = auth.revoked;
+    // The statement the phone holds: a duress notice revokes it here, before anything of the
+    // sync is done, and alerts the worker's team; anything else is only acknowledged.
+    let held = headers.contains_key(HEADER_HELD);
+    let duress = held_statement(&state, &headers, auth.device_id)
+        .await?
+        .as_deref()
+        == Some("duress");
+    if duress {
+        let id = auth.device_id;
+        state
+            .db()
+            .call_write(move |sql| devices::record_duress(sql, &id, "sync", now))
+            .await?;
+        tracing::warn!(device = %id, "duress notice received; device revoked");
+    }
+    let revoked_at_door = auth.revoked || duress;
     let retention_secs = i64::try_from(state.limits().retention.as_secs()).unwrap_or(i64::MAX);
     let request = Arc::new(request);
     // Whole documents (a phone's first upload of its cases) are loaded and bounds-checked
@@ -165,6 +218,17 @@ pub(crate) async fn sync(
     let body = response.encode().map_err(|e| AppError::internal(&e))?;
     let mut answer = ([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response();
     announce_next_pin(&state, answer.headers_mut());
+    // The office's time, which the phone takes as its trusted time for the lease.
+    answer.headers_mut().insert(
+        fieldcase_core::protocol::HEADER_SERVER_TIME,
+        axum::http::HeaderValue::from(now),
+    );
+    if held {
+        answer.headers_mut().insert(
+            fieldcase_core::protocol::HEADER_HELD_ACK,
+            axum::http::HeaderValue::from_static("1"),
+        );
+    }
     Ok(answer)
 }
 
@@ -213,6 +277,9 @@ pub(crate) async fn wipe_receipt(
                 ));
             }
             devices::record_wipe_receipt(sql, &receipt, now)?;
+            if receipt.reason == "duress" {
+                devices::record_duress(sql, &receipt.device_id, "receipt", now)?;
+            }
             Ok::<_, AppError>(())
         })
         .await?;

@@ -352,6 +352,52 @@ pub(crate) fn revoke_in(
     Ok(())
 }
 
+/// Audit action of a duress notice received from a device (detail: `sync` or `receipt`, how it
+/// came).
+pub const DURESS_NOTICE: &str = "duress_notice";
+
+/// Takes a device's signed duress notice (the caller checked its signature against the device's
+/// enrolled key): the worker entered her duress PIN, the phone destroyed its case data. Revokes
+/// the device (audited as a revocation with detail `duress`), audits the notice, and raises an
+/// alert for the case managers of the worker's teams ([`crate::office::alerts`]). A repeat of a
+/// notice for a device already revoked by one raises nothing new.
+pub fn record_duress(
+    sql: &mut dyn Sql,
+    device_id: &Uuid,
+    how: &str,
+    now: i64,
+) -> Result<(), ServerError> {
+    let row = sql
+        .query_opt(
+            "SELECT user_id, status FROM devices WHERE id = ?1",
+            sql_params![&device_id.to_string()],
+        )?
+        .ok_or(ServerError::UnknownDevice)?;
+    let user_id = parse_uuid(&row.get::<String>(0)?)?;
+    let already = sql
+        .query_opt(
+            "SELECT id FROM alerts WHERE device_id = ?1 AND kind = ?2",
+            sql_params![&device_id.to_string(), super::alerts::KIND_DURESS],
+        )?
+        .is_some();
+    if already {
+        return Ok(());
+    }
+    if parse_status(&row.get::<String>(1)?)? == DeviceStatus::Active {
+        revoke_in(sql, device_id, &user_id, now, "duress")?;
+    }
+    audit::record_detail(
+        sql,
+        now,
+        DURESS_NOTICE,
+        Some(&user_id),
+        Some(device_id),
+        Some(how),
+    )?;
+    super::alerts::raise_duress(sql, &user_id, device_id, now)?;
+    Ok(())
+}
+
 /// Records a finished sync of a device: when it synced and until when its new lease runs.
 pub fn record_sync(
     sql: &mut dyn Sql,

@@ -9,6 +9,7 @@
 //! `http`.
 
 pub mod access;
+pub mod alerts;
 pub mod attachments;
 pub mod audit;
 pub mod backup;

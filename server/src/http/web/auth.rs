@@ -84,6 +84,8 @@ pub struct WebUser {
     pub csrf: String,
     /// The session cookie token (for logout).
     pub token: String,
+    /// Open alerts this person is shown on every page ([`crate::office::alerts`]).
+    pub alerts: Vec<crate::office::alerts::Alert>,
 }
 
 impl WebUser {
@@ -159,7 +161,8 @@ impl From<ServerError> for WebError {
             | ServerError::UnknownTeam
             | ServerError::UnknownQuarantine
             | ServerError::UnknownAttachment
-            | ServerError::AttachmentNotAtOffice => WebError::NotFound,
+            | ServerError::AttachmentNotAtOffice
+            | ServerError::UnknownAlert => WebError::NotFound,
             ServerError::NotAllowed => WebError::Forbidden,
             ServerError::FingerprintMismatch => WebError::Refused(Msg::FingerprintMismatch),
             ServerError::OutsideTeam => WebError::OutsideTeam,
@@ -255,6 +258,16 @@ impl FromRequestParts<AppState> for WebUser {
         let lang = Lang::from_code(&session.lang);
         // Refusals from here on speak the user's language.
         let _ = REQUEST_LANG.try_with(|l| l.set(lang));
+        let staff = Staff {
+            id: session.user_id,
+            role: session.role,
+        };
+        // Alerts are shown on every page, so that nobody on the team misses one.
+        let alerts = state
+            .db()
+            .call_read(move |sql| crate::office::alerts::visible_to(sql, staff, false))
+            .await
+            .map_err(|e| WebError::Internal(AppError::from(e)))?;
         Ok(WebUser {
             id: session.user_id,
             name: session.name,
@@ -262,6 +275,7 @@ impl FromRequestParts<AppState> for WebUser {
             lang,
             csrf: session.csrf,
             token,
+            alerts,
         })
     }
 }

@@ -115,6 +115,24 @@ pub(super) async fn confirm(
     Ok(Redirect::to("/devices").into_response())
 }
 
+/// `POST /alerts/{id}/ack`: the person acknowledges an alert she is shown; it leaves everyone's
+/// pages (audited).
+pub(super) async fn acknowledge_alert(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Page {
+    user.check_csrf(form.get("csrf").map(String::as_str))?;
+    let id = Uuid::try_parse(&id).map_err(|_| WebError::NotFound)?;
+    let (who, now) = (user.staff(), state.now());
+    state
+        .db()
+        .call_write(move |sql| crate::office::alerts::acknowledge(sql, who, id, now))
+        .await?;
+    Ok(Redirect::to("/").into_response())
+}
+
 pub(super) async fn quarantine_list(State(state): State<AppState>, user: WebUser) -> Page {
     let who = user.staff();
     let rows = state

@@ -325,6 +325,9 @@ pub(crate) const CONFLICT_FIELDS: &[&str] = &[
 /// The actions the office writes to its audit log, each with a label.
 #[cfg(test)]
 pub(crate) const AUDIT_ACTIONS: &[&str] = &[
+    "alert_acknowledged",
+    "duress_alert_raised",
+    "duress_notice",
     "attachment_downloaded",
     "attachment_thumbnail",
     "attachment_added",
@@ -597,6 +600,8 @@ messages! {
     ConfirmErase => "confirm-erase",
     YesErase => "yes-erase",
     Erased => "erased",
+    DuressAlert => "duress-alert",
+    Acknowledge => "acknowledge",
 }
 
 pub use crate::config::DEFAULT_TIME_ZONE;

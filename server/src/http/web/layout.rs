@@ -71,6 +71,20 @@ pub(super) fn page(user: Option<&WebUser>, lang: Lang, title: &str, body: Markup
                         }
                     }
                 }
+                @if let Some(u) = user {
+                    @for a in &u.alerts {
+                        div.alert #duress-alert role="alert" data-alert=(a.id) {
+                            strong { (lang.t(Msg::DuressAlert)) }
+                            " " span.who { (crate::display::for_page(&a.user_name)) }
+                            " · " time { (super::i18n::belgrade_unix(Some(a.raised_at))) }
+                            " · " code { (short(&a.device_id.to_string())) }
+                            form method="post" action={ "/alerts/" (a.id) "/ack" } {
+                                (csrf_field(u))
+                                button type="submit" { (lang.t(Msg::Acknowledge)) }
+                            }
+                        }
+                    }
+                }
                 main #main { h1 { (title) } (body) }
             }
         }

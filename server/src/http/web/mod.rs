@@ -91,6 +91,7 @@ pub fn routes() -> Router<AppState> {
             get(device_pages::revoke_confirm).post(device_pages::revoke),
         )
         .route("/devices/{id}/confirm", post(device_pages::confirm))
+        .route("/alerts/{id}/ack", post(device_pages::acknowledge_alert))
         .route("/quarantine", get(device_pages::quarantine_list))
         .route("/quarantine/{id}", get(device_pages::quarantine_show))
         .route(

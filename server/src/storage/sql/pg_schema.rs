@@ -65,6 +65,10 @@ pub const PG_MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../../migrations/postgres/013_attachments.sql"),
     ),
     (
+        "014_alerts",
+        include_str!("../../../migrations/postgres/014_alerts.sql"),
+    ),
+    (
         "015_case_erasure",
         include_str!("../../../migrations/postgres/015_case_erasure.sql"),
     ),

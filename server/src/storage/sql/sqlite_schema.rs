@@ -61,6 +61,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../../migrations/013_attachments.sql"),
     ),
     (
+        "014_alerts",
+        include_str!("../../../migrations/014_alerts.sql"),
+    ),
+    (
         "015_case_erasure",
         include_str!("../../../migrations/015_case_erasure.sql"),
     ),

@@ -22,6 +22,7 @@ import org.fieldcase.ffi.SyncReport
 import org.fieldcase.ffi.TaskSummary
 import org.fieldcase.ffi.TaskUpdate
 import org.fieldcase.ffi.TimelineEntry
+import org.fieldcase.ffi.UnlockNeeds
 import org.fieldcase.ffi.Case
 
 /** What the app shows as a whole. */
@@ -181,14 +182,28 @@ class FieldcaseSession(
     /** Who this phone is (worker and device ids), for the about screen. */
     fun identity(): Author = guarded { device.identity() }
 
-    /** Unlocks with the platform keystore's key. */
+    /** What the store opens with: the unlock screen asks for the passphrase only when needed. */
+    fun unlockNeeds(): UnlockNeeds = guarded { device.unlockNeeds() }
+
+    /**
+     * Unlocks with what the store needs: the keystore key (the platform may first want the
+     * worker to authenticate: [FieldcaseException.AuthenticationRequired], show its prompt and
+     * call again) and, for a store with a passphrase, [passphrase] too. A wrong passphrase is
+     * [FieldcaseException.WrongKey]; too many in a row, [FieldcaseException.TooManyAttempts].
+     */
+    fun unlock(passphrase: String?) {
+        guarded { device.unlock(keyStore, passphrase) }
+        moveTo(SessionState.Unlocked)
+    }
+
+    /** Unlocks a store that opens with the platform keystore's key alone. */
     fun unlockWithKeystore() {
         val ks = keyStore ?: throw IllegalStateException("this session has no keystore")
         guarded { device.unlockWithKeystore(ks) }
         moveTo(SessionState.Unlocked)
     }
 
-    /** Unlocks with the worker's passphrase. A wrong one throws [FieldcaseException.WrongKey]. */
+    /** Unlocks a store made without a keystore with the worker's passphrase. */
     fun unlockWithPassphrase(passphrase: String) {
         guarded { device.unlockWithPassphrase(passphrase) }
         moveTo(SessionState.Unlocked)

@@ -21,6 +21,7 @@ import org.fieldcase.ffi.NoteKind
 import org.fieldcase.ffi.TaskStatus
 import org.fieldcase.ffi.TaskUpdate
 import org.fieldcase.ffi.TimelineEntry
+import org.fieldcase.ffi.UnlockNeeds
 import org.fieldcase.ffi.checkPanicBoundary
 
 /** The test_server example as a child process: one JSON line per command. */
@@ -84,6 +85,7 @@ class ManualClock(var now: Long = 1_000_000) : Clock {
 }
 
 val FAST = DeviceOptions(10u.toUByte())
+const val PASSPHRASE = "plum kettle orbit sparrow"
 
 class Tests(private val server: TestServer) {
     private val caseId = server.info.getValue("case_id")
@@ -91,7 +93,7 @@ class Tests(private val server: TestServer) {
 
     private fun enroll(
         keys: KeyStore = MemoryKeyStore(),
-        passphrase: String? = "correct horse",
+        passphrase: String? = PASSPHRASE,
         clock: Clock = SystemClock,
         dir: String = Files.createTempDirectory("fieldcase-kt-").toString(),
     ): FieldcaseSession {
@@ -108,7 +110,7 @@ class Tests(private val server: TestServer) {
         val dir = Files.createTempDirectory("fieldcase-kt-").toString()
         val first = FieldcaseSession.enroll(
             dir, server.info.getValue("url"), server.info.getValue("fingerprint"), server.code(),
-            keys, "correct horse", FAST,
+            keys, PASSPHRASE, FAST,
         )
         assertEquals(SessionState.Unlocked, first.state)
         // A new phone waits until the office confirms the key fingerprint it shows.
@@ -122,11 +124,15 @@ class Tests(private val server: TestServer) {
         session.onStateChange { seen.add(it) }
         assertEquals(SessionState.Locked, session.state)
         assertFailsWith<FieldcaseException.Locked> { session.cases() }
-        assertFailsWith<FieldcaseException.WrongKey> { session.unlockWithPassphrase("wrong") }
-        session.unlockWithKeystore()
+        // Made with a keystore and a passphrase, the store opens only with both together.
+        assertEquals(UnlockNeeds(keystore = true, passphrase = true), session.unlockNeeds())
+        assertFailsWith<FieldcaseException.UnlockNeeds> { session.unlockWithPassphrase(PASSPHRASE) }
+        assertFailsWith<FieldcaseException.UnlockNeeds> { session.unlockWithKeystore() }
+        assertFailsWith<FieldcaseException.WrongKey> { session.unlock("plum kettle orbit sparrows") }
+        session.unlock(PASSPHRASE)
         assertEquals(SessionState.Unlocked, session.state)
         session.lock()
-        session.unlockWithPassphrase("correct horse")
+        session.unlock(PASSPHRASE)
         assertEquals(listOf<SessionState>(SessionState.Unlocked, SessionState.Locked, SessionState.Unlocked), seen)
 
         assertTrue(session.cases().any { it.id == caseId })
@@ -243,7 +249,7 @@ class Tests(private val server: TestServer) {
         assertTrue(keys.destroyed, "the keystore key was not destroyed")
         assertTrue(session.syncStatus.lastOutcome == SyncOutcome.Revoked)
         assertFailsWith<FieldcaseException.RevokedAndWiped> { session.cases() }
-        assertFailsWith<FieldcaseException.RevokedAndWiped> { session.unlockWithKeystore() }
+        assertFailsWith<FieldcaseException.RevokedAndWiped> { session.unlock(PASSPHRASE) }
         assertEquals(SessionState.Revoked, session.state)
         assertFailsWith<FieldcaseException.NoStore> { FieldcaseSession.open(dir, keys, FAST) }
     }

@@ -8,8 +8,10 @@
 package org.fieldcase.android
 
 import android.content.Context
+import android.os.Build
 import android.security.keystore.KeyGenParameterSpec
 import android.security.keystore.KeyProperties
+import android.security.keystore.UserNotAuthenticatedException
 import java.io.File
 import java.security.KeyStore as JcaKeyStore
 import java.security.SecureRandom
@@ -29,13 +31,24 @@ class AndroidKeystoreKeyStore(context: Context) : KeyStore {
         (keystore().getKey(ALIAS, null) as? SecretKey)?.let { return it }
         if (!create) return null
         val generator = KeyGenerator.getInstance(KeyProperties.KEY_ALGORITHM_AES, PROVIDER)
-        generator.init(
-            KeyGenParameterSpec.Builder(ALIAS, KeyProperties.PURPOSE_ENCRYPT or KeyProperties.PURPOSE_DECRYPT)
-                .setBlockModes(KeyProperties.BLOCK_MODE_GCM)
-                .setEncryptionPaddings(KeyProperties.ENCRYPTION_PADDING_NONE)
-                .setKeySize(256)
-                .build(),
-        )
+        // Usable only for a few minutes after the worker authenticated to the phone (screen lock
+        // or strong biometrics), and never while the phone is locked (docs/adr/0004).
+        val spec = KeyGenParameterSpec.Builder(ALIAS, KeyProperties.PURPOSE_ENCRYPT or KeyProperties.PURPOSE_DECRYPT)
+            .setBlockModes(KeyProperties.BLOCK_MODE_GCM)
+            .setEncryptionPaddings(KeyProperties.ENCRYPTION_PADDING_NONE)
+            .setKeySize(256)
+            .setUserAuthenticationRequired(true)
+            .setUnlockedDeviceRequired(true)
+        if (Build.VERSION.SDK_INT >= Build.VERSION_CODES.R) {
+            spec.setUserAuthenticationParameters(
+                AUTH_VALIDITY_SECONDS,
+                KeyProperties.AUTH_DEVICE_CREDENTIAL or KeyProperties.AUTH_BIOMETRIC_STRONG,
+            )
+        } else {
+            @Suppress("DEPRECATION")
+            spec.setUserAuthenticationValidityDurationSeconds(AUTH_VALIDITY_SECONDS)
+        }
+        generator.init(spec.build())
         return generator.generateKey()
     }
 
@@ -43,6 +56,9 @@ class AndroidKeystoreKeyStore(context: Context) : KeyStore {
         if (!wrapped.exists()) create() else unwrap()
     } catch (e: KeyStoreException) {
         throw e
+    } catch (e: UserNotAuthenticatedException) {
+        // The app shows the screen-lock prompt, then unlocks again.
+        throw KeyStoreException.AuthenticationRequired()
     } catch (e: Exception) {
         // The platform's message names the failure (locked screen, invalidated key), never the key.
         throw KeyStoreException.Unavailable(e.javaClass.simpleName)
@@ -81,5 +97,6 @@ class AndroidKeystoreKeyStore(context: Context) : KeyStore {
         const val ALIAS = "fieldcase-root-wrap"
         const val TRANSFORMATION = "AES/GCM/NoPadding"
         const val IV_BYTES = 12
+        const val AUTH_VALIDITY_SECONDS = 120
     }
 }

@@ -50,6 +50,10 @@ class AppViewModel(app: Application) : AndroidViewModel(app) {
         private set
     var syncStatus by mutableStateOf(SyncStatus())
         private set
+    /** The keystore wants the worker to authenticate: the activity shows the screen-lock prompt. */
+    var needsAuthentication by mutableStateOf(false)
+        private set
+    private var pendingPassphrase: String? = null
 
     init {
         background {
@@ -87,8 +91,8 @@ class AppViewModel(app: Application) : AndroidViewModel(app) {
     private fun post(update: () -> Unit) =
         android.os.Handler(android.os.Looper.getMainLooper()).post(update)
 
-    fun enroll(url: String, fingerprint: String, code: String) = background {
-        val s = FieldcaseSession.enroll(dir, url, fingerprint, code, keyStore, passphrase = null)
+    fun enroll(url: String, fingerprint: String, code: String, passphrase: String) = background {
+        val s = FieldcaseSession.enroll(dir, url, fingerprint, code, keyStore, passphrase)
         session = s
         attach(s)
         s.syncNow()
@@ -97,8 +101,22 @@ class AppViewModel(app: Application) : AndroidViewModel(app) {
 
     fun unlock(passphrase: String?) = background {
         val s = session ?: return@background
-        if (passphrase.isNullOrEmpty()) s.unlockWithKeystore() else s.unlockWithPassphrase(passphrase)
+        try {
+            s.unlock(passphrase?.takeIf { it.isNotEmpty() })
+        } catch (e: FieldcaseException.AuthenticationRequired) {
+            pendingPassphrase = passphrase
+            post { needsAuthentication = true }
+            return@background
+        }
         showToday()
+    }
+
+    /** The screen-lock prompt came back: unlock again with what was typed, if it succeeded. */
+    fun authenticated(ok: Boolean) {
+        needsAuthentication = false
+        val passphrase = pendingPassphrase
+        pendingPassphrase = null
+        if (ok) unlock(passphrase)
     }
 
     fun showToday() = background {

@@ -5,7 +5,9 @@ package org.fieldcase.android
 import android.os.Bundle
 import android.view.WindowManager
 import androidx.activity.ComponentActivity
+import androidx.activity.compose.rememberLauncherForActivityResult
 import androidx.activity.compose.setContent
+import androidx.activity.result.contract.ActivityResultContracts
 import androidx.compose.foundation.clickable
 import androidx.compose.foundation.layout.Column
 import androidx.compose.foundation.layout.Row
@@ -21,11 +23,13 @@ import androidx.compose.material3.OutlinedTextField
 import androidx.compose.material3.Text
 import androidx.compose.material3.TextButton
 import androidx.compose.runtime.Composable
+import androidx.compose.runtime.LaunchedEffect
 import androidx.compose.runtime.getValue
 import androidx.compose.runtime.mutableStateOf
 import androidx.compose.runtime.remember
 import androidx.compose.runtime.setValue
 import androidx.compose.ui.Modifier
+import androidx.compose.ui.platform.LocalContext
 import androidx.compose.ui.text.input.PasswordVisualTransformation
 import androidx.compose.ui.unit.dp
 import androidx.lifecycle.viewmodel.compose.viewModel
@@ -77,20 +81,38 @@ fun EnrollScreen(vm: AppViewModel) {
     OutlinedTextField(url, { url = it }, label = { Text("Office address") })
     OutlinedTextField(pin, { pin = it }, label = { Text("Certificate fingerprint") })
     OutlinedTextField(code, { code = it }, label = { Text("Enrollment code") })
-    Button({ vm.enroll(url, pin, code) }) { Text("Enroll") }
+    var passphrase by remember { mutableStateOf("") }
+    OutlinedTextField(
+        passphrase, { passphrase = it },
+        label = { Text("Your passphrase (asked at every unlock)") },
+        visualTransformation = PasswordVisualTransformation(),
+    )
+    Button({ vm.enroll(url, pin, code, passphrase) }) { Text("Enroll") }
 }
 
 @Composable
 fun UnlockScreen(vm: AppViewModel) {
     var passphrase by remember { mutableStateOf("") }
     Text("fieldcase is locked", style = MaterialTheme.typography.headlineSmall)
-    Button({ vm.unlock(null) }) { Text("Unlock") }
     OutlinedTextField(
         passphrase, { passphrase = it },
-        label = { Text("or passphrase") },
+        label = { Text("Passphrase") },
         visualTransformation = PasswordVisualTransformation(),
     )
-    TextButton({ vm.unlock(passphrase) }) { Text("Unlock with passphrase") }
+    Button({ vm.unlock(passphrase) }) { Text("Unlock") }
+    // The keystore key needs the screen lock first: the platform's own prompt, then unlock again.
+    val context = LocalContext.current
+    val confirm = rememberLauncherForActivityResult(ActivityResultContracts.StartActivityForResult()) {
+        vm.authenticated(it.resultCode == android.app.Activity.RESULT_OK)
+    }
+    LaunchedEffect(vm.needsAuthentication) {
+        if (vm.needsAuthentication) {
+            val keyguard = context.getSystemService(android.app.KeyguardManager::class.java)
+            @Suppress("DEPRECATION")
+            val intent = keyguard?.createConfirmDeviceCredentialIntent("fieldcase", "Confirm it is you")
+            if (intent != null) confirm.launch(intent) else vm.authenticated(false)
+        }
+    }
 }
 
 @Composable
