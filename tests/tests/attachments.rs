@@ -164,8 +164,8 @@ fn an_upload_cut_short_resumes_from_the_last_chunk_the_office_acknowledged() {
     let (case, _) = server.create_case("K-0142", &[ana]);
     let a = TestDevice::enroll_direct(&server, "ana");
     a.device.sync_now().unwrap();
-    // About 2.6 MB of noise: five chunks or more.
-    let big = photo::plain_jpeg(2000, 1400, 7);
+    // About 1.3 MB of noise: six chunks.
+    let big = photo::plain_jpeg(1400, 1000, 7);
     let added = a
         .device
         .store()

@@ -33,10 +33,8 @@ impl Limits {
     /// Most attachments on one case.
     pub const ATTACHMENTS_PER_CASE: usize = 200;
     /// Size of the chunks an attachment rests and travels in: what a cut link costs at most to
-    /// send again, and what a note written during an upload waits at most (about 4 s on 3G).
-    /// Each chunk costs a round trip besides its bytes: at 256 KiB that made a 3G upload 1.33x
-    /// the link's own time, at 512 KiB it halves that cost.
-    pub const ATTACHMENT_CHUNK: usize = 512 * 1024;
+    /// send again, and small enough to be taken on a slow link in a few seconds.
+    pub const ATTACHMENT_CHUNK: usize = 256 * 1024;
     /// Earliest time a case, note or task may hold: nothing the team records lies before it,
     /// and every time in range can be shown and computed with in any time zone (a time near
     /// the year 9999 overflows when converted).
