@@ -1,7 +1,7 @@
 //! Moving attachment bytes between the phone and the office, on their own requests after and
 //! apart from case sync ([`crate::protocol::ChunkAck`]'s module has the wire). One chunk per
-//! request: a cut costs at most the chunk in flight, and the next transfer resumes from the
-//! last chunk the office acknowledged. Before each chunk the loop looks at the outbox: a note
+//! request, two in flight on their own connections: a cut costs at most the chunk on the
+//! connection cut, and the next transfer resumes from the last chunk the office acknowledged. Before each chunk the loop looks at the outbox: a note
 //! written meanwhile is synced first, so notes never wait behind a photo for more than one
 //! chunk.
 
@@ -55,6 +55,35 @@ fn ack(body: &[u8]) -> Result<ChunkAck> {
             "not an attachment acknowledgement".into(),
         ))
     })
+}
+
+/// One request through `client`, sent again after a wait while the office says this device asks
+/// too fast, until `throttled` (the run's waiting so far) reaches [`MAX_THROTTLED`].
+fn send_with(
+    client: &DeviceClient,
+    throttled: &mut Duration,
+    request: impl Fn(&DeviceClient) -> std::result::Result<Vec<u8>, TransportError>,
+) -> Result<Vec<u8>> {
+    loop {
+        match request(client) {
+            Err(TransportError::Http { code, .. })
+                if code == error_code::TOO_MANY_REQUESTS && *throttled < MAX_THROTTLED =>
+            {
+                *throttled += THROTTLE_WAIT;
+                std::thread::sleep(THROTTLE_WAIT);
+            }
+            other => return other.map_err(CoreError::Network),
+        }
+    }
+}
+
+/// The later of two acknowledgements of one upload.
+fn later(a: ChunkAck, b: ChunkAck) -> ChunkAck {
+    ChunkAck {
+        acked: a.acked.max(b.acked),
+        total: a.total,
+        complete: a.complete || b.complete,
+    }
 }
 
 struct Run<'a> {
@@ -128,17 +157,7 @@ impl Run<'_> {
         &mut self,
         request: impl Fn(&DeviceClient) -> std::result::Result<Vec<u8>, TransportError>,
     ) -> Result<Vec<u8>> {
-        loop {
-            match request(&self.client) {
-                Err(TransportError::Http { code, .. })
-                    if code == error_code::TOO_MANY_REQUESTS && self.throttled < MAX_THROTTLED =>
-                {
-                    self.throttled += THROTTLE_WAIT;
-                    std::thread::sleep(THROTTLE_WAIT);
-                }
-                other => return other.map_err(CoreError::Network),
-            }
-        }
+        send_with(&self.client, &mut self.throttled, request)
     }
 
     fn status(&mut self, t: &Transfer) -> Result<ChunkAck> {
@@ -165,12 +184,35 @@ impl Run<'_> {
                 return Ok(false);
             }
             self.notes_first()?;
-            let chunk = store.attachment_chunk(id, state.acked)?;
-            let path = attachment_chunk_path(t.case, id, state.acked);
-            match self.send(|c| c.put(&path, &chunk)) {
+            // Two chunks in flight: while one chunk's answer comes back over a slow link, the
+            // other's bytes keep it busy. The second goes on its own connection; if it fails,
+            // the office lacks it and it is sent again as the next chunk.
+            let first = state.acked;
+            let second = (first + 1 < total && self.spend())
+                .then(|| {
+                    store
+                        .attachment_chunk(id, first + 1)
+                        .map(|c| (attachment_chunk_path(t.case, id, first + 1), c))
+                })
+                .transpose()?;
+            let chunk = store.attachment_chunk(id, first)?;
+            let path = attachment_chunk_path(t.case, id, first);
+            let (client, throttled) = (&self.client, &mut self.throttled);
+            let (main, side) = std::thread::scope(|scope| {
+                let side = second
+                    .as_ref()
+                    .map(|(path, chunk)| scope.spawn(move || client.put(path, chunk)));
+                let main = send_with(client, throttled, |c| c.put(&path, &chunk));
+                (main, side.map(|h| h.join()))
+            });
+            if let Some(Ok(Ok(body))) = side {
+                self.report.chunks_sent += 1;
+                state = later(state, ack(&body)?);
+            }
+            match main {
                 Ok(body) => {
                     self.report.chunks_sent += 1;
-                    state = ack(&body)?;
+                    state = later(state, ack(&body)?);
                     store.attachment_acknowledged(id, state.acked)?;
                 }
                 Err(e) if code(&e) == Some(error_code::CHUNK_OUT_OF_ORDER) => {

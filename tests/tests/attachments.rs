@@ -11,7 +11,7 @@ use fieldcase_core::document::CaseDoc;
 use fieldcase_core::ids::{AttachmentId, CaseId, DeviceId};
 use fieldcase_core::model::{AttachmentRef, Author, ContentHash, Limits, MediaType, NewAttachment};
 use fieldcase_core::protocol::{
-    ChunkAck, Role, attachment_chunk_path, attachment_path, error_code,
+    CHUNKS_IN_FLIGHT, ChunkAck, Role, attachment_chunk_path, attachment_path, error_code,
 };
 use fieldcase_core::store::AttachmentState;
 use fieldcase_core::sync::{CaseChanges, SyncRequest, SyncResponse};
@@ -296,13 +296,13 @@ fn every_bad_chunk_is_refused_with_its_code_and_stores_nothing() {
     let b = TestDevice::enroll_direct(&server, "bea");
     a.device.sync_now().unwrap();
     b.device.sync_now().unwrap();
-    let bytes = photo::plain_jpeg(900, 700, 3);
+    let bytes = photo::plain_jpeg(1600, 1200, 3);
     let added: AttachmentRef = a
         .device
         .store()
         .attach(case, &labelled("Decision", MediaType::Jpeg), bytes)
         .unwrap();
-    assert!(added.chunk_count() >= 2);
+    assert!(added.chunk_count() > CHUNKS_IN_FLIGHT);
     a.device.sync_now().unwrap();
     let ana_client = a.device.client().unwrap();
     let bea_client = b.device.client().unwrap();
@@ -314,9 +314,9 @@ fn every_bad_chunk_is_refused_with_its_code_and_stores_nothing() {
         assert_eq!(http_code(&err), code, "{why}");
     };
     refused(
-        ana_client.put(&path(1), &chunk),
+        ana_client.put(&path(CHUNKS_IN_FLIGHT), &chunk),
         error_code::CHUNK_OUT_OF_ORDER,
-        "out of order",
+        "further ahead than a phone keeps in flight",
     );
     refused(
         ana_client.put(&path(added.chunk_count()), &chunk),

@@ -5,13 +5,20 @@
 //!   ([`ChunkAck`]); a phone asks before it sends the first chunk, and skips content the office
 //!   already holds.
 //! - `PUT  /v1/cases/{case}/attachments/{id}/chunks/{index}`: one chunk, raw; the answer is the
-//!   new [`ChunkAck`]. A chunk the office already holds is acknowledged again, not stored twice.
+//!   new [`ChunkAck`] (the chunks held in order from the first). A chunk the office already
+//!   holds is acknowledged again, not stored twice; one up to [`CHUNKS_IN_FLIGHT`] ahead of the
+//!   next is kept until the gap is filled.
 //! - `GET  /v1/cases/{case}/attachments/{id}/chunks/{index}`: one chunk of an attachment the
 //!   office holds whole, raw.
 
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{AttachmentId, CaseId};
+
+/// How many chunks past the next one the office lacks it takes (and keeps until the gap is
+/// filled): a phone keeps two in flight, so that on a slow link one chunk's bytes travel while
+/// the other's answer comes back.
+pub const CHUNKS_IN_FLIGHT: u32 = 4;
 
 /// Where an attachment's upload stands at the office.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -30,7 +30,7 @@
 mod attachments;
 mod statements;
 
-pub use attachments::{ChunkAck, attachment_chunk_path, attachment_path};
+pub use attachments::{CHUNKS_IN_FLIGHT, ChunkAck, attachment_chunk_path, attachment_path};
 pub use statements::{Lease, PinAnnouncement, WipeOrder, WipeReceipt, next_pin_message};
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};

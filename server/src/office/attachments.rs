@@ -14,7 +14,7 @@ use std::io::Cursor;
 use fieldcase_core::crypto::{open, seal};
 use fieldcase_core::ids::{AttachmentId, CaseId, DeviceId, UserId};
 use fieldcase_core::model::{AttachmentRef, ContentHash, Limits, MediaType, NewAttachment};
-use fieldcase_core::protocol::ChunkAck;
+use fieldcase_core::protocol::{CHUNKS_IN_FLIGHT, ChunkAck};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
@@ -223,7 +223,7 @@ pub fn put_chunk(
                 "the chunk lies past the attachment's end",
             ));
         }
-        if idx > blob.received {
+        if idx >= blob.received.saturating_add(CHUNKS_IN_FLIGHT) {
             return Err(ServerError::ChunkOutOfOrder {
                 expected: blob.received,
             });
@@ -240,10 +240,23 @@ pub fn put_chunk(
         }
         let sealed = seal(vault.key(), &chunk_aad(&blob.key, idx), bytes)?;
         sql.execute(
-            "INSERT INTO attachment_blob_chunks (blob_key, idx, data) VALUES (?1, ?2, ?3)",
+            "INSERT INTO attachment_blob_chunks (blob_key, idx, data) VALUES (?1, ?2, ?3)
+             ON CONFLICT (blob_key, idx) DO NOTHING",
             sql_params![blob.key.as_slice(), i64::from(idx), sealed.as_slice()],
         )?;
-        blob.received = idx + 1;
+        // Chunks may arrive a few ahead of the next one (a phone keeps the link full with
+        // more than one in flight): what is acknowledged is the run held from the first.
+        let held = sql.query_all(
+            "SELECT idx FROM attachment_blob_chunks WHERE blob_key = ?1 AND idx >= ?2 ORDER BY idx",
+            sql_params![blob.key.as_slice(), i64::from(blob.received)],
+        )?;
+        for row in held {
+            if row.get::<i64>(0)? == i64::from(blob.received) {
+                blob.received += 1;
+            } else {
+                break;
+            }
+        }
         if blob.received == total {
             let refusal = match whole(sql, vault, &blob.key, &reference) {
                 Ok(bytes) => acceptable(&bytes, &reference).err(),
