@@ -79,10 +79,20 @@ fn send_with(
 
 /// The later of two acknowledgements of one upload.
 fn later(a: ChunkAck, b: ChunkAck) -> ChunkAck {
+    let acked = a.acked.max(b.acked);
+    let mut ahead: Vec<u32> = a
+        .ahead
+        .into_iter()
+        .chain(b.ahead)
+        .filter(|i| *i > acked)
+        .collect();
+    ahead.sort_unstable();
+    ahead.dedup();
     ChunkAck {
-        acked: a.acked.max(b.acked),
+        acked,
         total: a.total,
         complete: a.complete || b.complete,
+        ahead,
     }
 }
 
@@ -188,13 +198,14 @@ impl Run<'_> {
             // other's bytes keep it busy. The second goes on its own connection; if it fails,
             // the office lacks it and it is sent again as the next chunk.
             let first = state.acked;
-            let second = (first + 1 < total && self.spend())
-                .then(|| {
-                    store
-                        .attachment_chunk(id, first + 1)
-                        .map(|c| (attachment_chunk_path(t.case, id, first + 1), c))
-                })
-                .transpose()?;
+            let next = (first + 1..total).find(|i| !state.ahead.contains(i));
+            let second = match next {
+                Some(next) if self.spend() => Some((
+                    attachment_chunk_path(t.case, id, next),
+                    store.attachment_chunk(id, next)?,
+                )),
+                _ => None,
+            };
             let chunk = store.attachment_chunk(id, first)?;
             let path = attachment_chunk_path(t.case, id, first);
             let (client, throttled) = (&self.client, &mut self.throttled);

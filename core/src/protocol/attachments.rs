@@ -21,7 +21,7 @@ use crate::ids::{AttachmentId, CaseId};
 pub const CHUNKS_IN_FLIGHT: u32 = 4;
 
 /// Where an attachment's upload stands at the office.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChunkAck {
     /// Chunks the office holds, counted from the first: the next one to send.
     pub acked: u32,
@@ -29,6 +29,10 @@ pub struct ChunkAck {
     pub total: u32,
     /// Whether the office holds the whole attachment, checked against its hash.
     pub complete: bool,
+    /// Chunks past `acked` the office holds already (sent ahead before a cut): not to send
+    /// again.
+    #[serde(default)]
+    pub ahead: Vec<u32>,
 }
 
 /// The path of an attachment's status.

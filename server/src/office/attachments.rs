@@ -103,6 +103,19 @@ struct Blob {
     key: [u8; 32],
     received: u32,
     complete: bool,
+    /// Chunks held past `received` (sent ahead of a gap).
+    ahead: Vec<u32>,
+}
+
+/// Chunks of `blob` held from `received` on, in order.
+fn held_from(sql: &mut dyn Sql, blob: &[u8; 32], received: u32) -> Result<Vec<u32>, ServerError> {
+    sql.query_all(
+        "SELECT idx FROM attachment_blob_chunks WHERE blob_key = ?1 AND idx >= ?2 ORDER BY idx",
+        sql_params![blob.as_slice(), i64::from(received)],
+    )?
+    .into_iter()
+    .map(|row| Ok(u32::try_from(row.get::<i64>(0)?).unwrap_or(u32::MAX)))
+    .collect()
 }
 
 /// The content row of `reference`, made (empty) when the office has none yet, and the link
@@ -147,10 +160,16 @@ fn blob_for(
             now
         ],
     )?;
+    let ahead = if complete {
+        Vec::new()
+    } else {
+        held_from(sql, &key, received)?
+    };
     Ok(Blob {
         key,
         received,
         complete,
+        ahead,
     })
 }
 
@@ -159,6 +178,7 @@ fn ack(blob: &Blob, reference: &AttachmentRef) -> ChunkAck {
         acked: blob.received,
         total: reference.chunk_count(),
         complete: blob.complete,
+        ahead: blob.ahead.clone(),
     }
 }
 
@@ -246,17 +266,15 @@ pub fn put_chunk(
         )?;
         // Chunks may arrive a few ahead of the next one (a phone keeps the link full with
         // more than one in flight): what is acknowledged is the run held from the first.
-        let held = sql.query_all(
-            "SELECT idx FROM attachment_blob_chunks WHERE blob_key = ?1 AND idx >= ?2 ORDER BY idx",
-            sql_params![blob.key.as_slice(), i64::from(blob.received)],
-        )?;
-        for row in held {
-            if row.get::<i64>(0)? == i64::from(blob.received) {
+        let held = held_from(sql, &blob.key, blob.received)?;
+        for idx in &held {
+            if *idx == blob.received {
                 blob.received += 1;
             } else {
                 break;
             }
         }
+        blob.ahead = held.into_iter().filter(|i| *i > blob.received).collect();
         if blob.received == total {
             let refusal = match whole(sql, vault, &blob.key, &reference) {
                 Ok(bytes) => acceptable(&bytes, &reference).err(),
@@ -275,6 +293,7 @@ pub fn put_chunk(
                 return Ok(Err(refusal));
             }
             blob.complete = true;
+            blob.ahead.clear();
         }
         sql.execute(
             "UPDATE attachment_blobs SET received = ?2, complete = ?3 WHERE blob_key = ?1",
