@@ -37,11 +37,14 @@ struct Faults {
     link: Link,
 }
 
-/// Bytes carried each way over every connection so far.
+/// Bytes carried each way over every connection so far, and when each way of the link is free
+/// again: the bandwidth is the link's, shared by every connection over it, as a phone's is.
 #[derive(Default)]
 struct Counters {
     to_server: AtomicU64,
     to_client: AtomicU64,
+    up_free: Mutex<Option<Instant>>,
+    down_free: Mutex<Option<Instant>>,
 }
 
 /// A TCP proxy between a device and the server. Stops when dropped.
@@ -181,14 +184,28 @@ fn relay(client: TcpStream, target: SocketAddr, plan: Plan, counters: &Arc<Count
         let both = [both[0].try_clone().unwrap(), both[1].try_clone().unwrap()];
         let counters = counters.clone();
         std::thread::spawn(move || {
-            pipe(from, to, plan.link, plan.cut_request, &both, &|n| {
-                counters.to_server.fetch_add(n, Ordering::Relaxed);
-            })
+            pipe(
+                from,
+                to,
+                (plan.link, &counters.up_free),
+                plan.cut_request,
+                &both,
+                &|n| {
+                    counters.to_server.fetch_add(n, Ordering::Relaxed);
+                },
+            )
         })
     };
-    pipe(server, client, plan.link, plan.cut_response, &both, &|n| {
-        counters.to_client.fetch_add(n, Ordering::Relaxed);
-    });
+    pipe(
+        server,
+        client,
+        (plan.link, &counters.down_free),
+        plan.cut_response,
+        &both,
+        &|n| {
+            counters.to_client.fetch_add(n, Ordering::Relaxed);
+        },
+    );
     let _ = up.join();
     for s in &both {
         let _ = s.shutdown(Shutdown::Both);
@@ -199,11 +216,12 @@ fn relay(client: TcpStream, target: SocketAddr, plan: Plan, counters: &Arc<Count
 const PACE_CHUNK: usize = 1460;
 
 /// Moves bytes `from` → `to` one way: each read is held back by the link's delay and paced to its
-/// bandwidth. Cutting shuts both sockets of the connection, as a dropped link would.
+/// bandwidth, which every connection's same way shares (`free`: when the link is free again).
+/// Cutting shuts both sockets of the connection, as a dropped link would.
 fn pipe(
     mut from: TcpStream,
     mut to: TcpStream,
-    link: Link,
+    (link, free): (Link, &Mutex<Option<Instant>>),
     cut_after: Option<usize>,
     both: &[TcpStream; 2],
     count: &dyn Fn(u64),
@@ -218,7 +236,6 @@ fn pipe(
         }
     });
     let mut written = 0usize;
-    let mut next_free = Instant::now();
     'chunks: while let Ok((arrived, data)) = rx.recv() {
         let due = arrived + link.delay_each_way;
         let now = Instant::now();
@@ -245,12 +262,19 @@ fn pipe(
                 _ => part,
             };
             if let Some(rate) = link.bytes_per_second {
+                // Reserve this piece's time on the shared link, then wait for it.
+                let start = {
+                    let mut next_free = free.lock().unwrap();
+                    let start = next_free.map_or(Instant::now(), |f| f.max(Instant::now()));
+                    *next_free = Some(
+                        start + Duration::from_secs_f64(part.len() as f64 / rate.max(1) as f64),
+                    );
+                    start
+                };
                 let now = Instant::now();
-                if next_free > now {
-                    std::thread::sleep(next_free - now);
+                if start > now {
+                    std::thread::sleep(start - now);
                 }
-                next_free = next_free.max(now)
-                    + Duration::from_secs_f64(part.len() as f64 / rate.max(1) as f64);
             }
             if to.write_all(part).is_err() {
                 for s in both {
