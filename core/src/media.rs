@@ -17,6 +17,17 @@ use img_parts::{Bytes, ImageEXIF};
 
 use crate::model::{MediaType, ValidationError};
 
+/// What a new attachment's bytes become before they are kept, wherever it is added (a phone, the
+/// office's page): its label and size checked against the model's rules, then [`clean`]ed.
+pub fn prepare(
+    new: &crate::model::NewAttachment,
+    bytes: Vec<u8>,
+) -> Result<Vec<u8>, ValidationError> {
+    crate::model::validate_label(&new.label)?;
+    crate::model::validate_size(bytes.len() as u64)?;
+    clean(bytes, new.media_type)
+}
+
 /// Checks that `bytes` are of `declared` kind and returns them without their metadata.
 pub fn clean(bytes: Vec<u8>, declared: MediaType) -> Result<Vec<u8>, ValidationError> {
     if MediaType::sniff(&bytes) != Some(declared) {

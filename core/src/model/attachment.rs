@@ -143,9 +143,40 @@ impl AttachmentRef {
         super::time_in_range("the time an attachment was added", self.added_at)
     }
 
+    /// The reference of `bytes` (already cleaned) attached as `new` by `author` at `at`, under
+    /// a new id.
+    pub fn of_bytes(
+        new: &NewAttachment,
+        bytes: &[u8],
+        author: Author,
+        at: OffsetDateTime,
+    ) -> AttachmentRef {
+        AttachmentRef {
+            id: AttachmentId::new(),
+            hash: ContentHash::of(bytes),
+            size: bytes.len() as u64,
+            media_type: new.media_type,
+            label: new.label.trim().to_owned(),
+            author,
+            added_at: at,
+            note: new.note,
+            task: new.task,
+        }
+    }
+
     /// How many chunks its bytes travel and rest in.
     pub fn chunk_count(&self) -> u32 {
         chunk_count(self.size)
+    }
+
+    /// The length of chunk `idx` (every chunk is whole but the last); `None` past the end.
+    pub fn chunk_len(&self, idx: u32) -> Option<u64> {
+        let chunk = Limits::ATTACHMENT_CHUNK as u64;
+        match idx.checked_add(1)?.cmp(&self.chunk_count()) {
+            std::cmp::Ordering::Less => Some(chunk),
+            std::cmp::Ordering::Equal => Some(self.size - u64::from(idx) * chunk),
+            std::cmp::Ordering::Greater => None,
+        }
     }
 }
 
@@ -259,5 +290,22 @@ mod tests {
         assert_eq!(chunk_count(1), 1);
         assert_eq!(chunk_count(Limits::ATTACHMENT_CHUNK as u64), 1);
         assert_eq!(chunk_count(Limits::ATTACHMENT_CHUNK as u64 + 1), 2);
+        let chunk = Limits::ATTACHMENT_CHUNK as u64;
+        let new = NewAttachment {
+            label: "scan".into(),
+            media_type: MediaType::Pdf,
+            note: None,
+            task: None,
+        };
+        let author = Author {
+            user: crate::ids::UserId::new(),
+            device: crate::ids::DeviceId::new(),
+        };
+        let mut two = AttachmentRef::of_bytes(&new, b"%PDF-", author, OffsetDateTime::UNIX_EPOCH);
+        two.size = chunk + 10;
+        assert_eq!(two.chunk_len(0), Some(chunk));
+        assert_eq!(two.chunk_len(1), Some(10));
+        assert_eq!(two.chunk_len(2), None);
+        assert_eq!(two.chunk_len(u32::MAX), None);
     }
 }

@@ -204,8 +204,7 @@ impl Store {
         new: &NewAttachment,
         bytes: Vec<u8>,
     ) -> Result<AttachmentRef> {
-        crate::model::validate_label(&new.label)?;
-        crate::model::validate_size(bytes.len() as u64)?;
+        let bytes = Zeroizing::new(crate::media::prepare(new, bytes)?);
         let report = self.storage_report()?;
         let floor = self.options.attachment_free_floor;
         if report.available_bytes < floor.saturating_add(bytes.len() as u64 * 2) {
@@ -214,21 +213,10 @@ impl Store {
                 floor,
             });
         }
-        let bytes = Zeroizing::new(crate::media::clean(bytes, new.media_type)?);
         let now = self.options.clock.now();
         let compact_after = self.options.compact_after;
         self.with_unlocked(|conn, u, store_id| {
-            let reference = AttachmentRef {
-                id: AttachmentId::new(),
-                hash: ContentHash::of(&bytes),
-                size: bytes.len() as u64,
-                media_type: new.media_type,
-                label: new.label.trim().to_owned(),
-                author: u.author,
-                added_at: now,
-                note: new.note,
-                task: new.task,
-            };
+            let reference = AttachmentRef::of_bytes(new, &bytes, u.author, now);
             let id = reference.id;
             let written = reference.clone();
             super::api::edit_loaded_with(
@@ -423,12 +411,7 @@ impl Store {
     pub fn put_downloaded_chunk(&self, transfer: &Transfer, idx: u32, bytes: &[u8]) -> Result<()> {
         let reference = &transfer.reference;
         let total = reference.chunk_count();
-        let expected = if idx + 1 == total {
-            reference.size - u64::from(idx) * Limits::ATTACHMENT_CHUNK as u64
-        } else {
-            Limits::ATTACHMENT_CHUNK as u64
-        };
-        if idx >= total || bytes.len() as u64 != expected {
+        if reference.chunk_len(idx) != Some(bytes.len() as u64) {
             return Err(CoreError::Corrupt {
                 what: "attachment chunk",
             });

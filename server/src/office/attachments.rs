@@ -248,12 +248,7 @@ pub fn put_chunk(
                 expected: blob.received,
             });
         }
-        let expected = if idx + 1 == total {
-            reference.size - u64::from(idx) * Limits::ATTACHMENT_CHUNK as u64
-        } else {
-            Limits::ATTACHMENT_CHUNK as u64
-        };
-        if bytes.len() as u64 != expected {
+        if reference.chunk_len(idx) != Some(bytes.len() as u64) {
             return Err(ServerError::ChunkRefused(
                 "the chunk is not of the size the attachment's reference gives",
             ));
@@ -495,26 +490,12 @@ pub fn attach_from_office(
     now: i64,
 ) -> Result<WithDocs<AttachmentRef>, ServerError> {
     access::require_change(sql, who, case)?;
-    fieldcase_core::model::validate_label(&new.label).map_err(fieldcase_core::CoreError::from)?;
-    fieldcase_core::model::validate_size(bytes.len() as u64)
-        .map_err(fieldcase_core::CoreError::from)?;
     let bytes = Zeroizing::new(
-        fieldcase_core::media::clean(bytes, new.media_type)
-            .map_err(fieldcase_core::CoreError::from)?,
+        fieldcase_core::media::prepare(new, bytes).map_err(fieldcase_core::CoreError::from)?,
     );
     let at = time::OffsetDateTime::from_unix_timestamp(now)
         .map_err(|_| ServerError::Internal("clock out of range"))?;
-    let reference = AttachmentRef {
-        id: AttachmentId::new(),
-        hash: ContentHash::of(&bytes),
-        size: bytes.len() as u64,
-        media_type: new.media_type,
-        label: new.label.trim().to_owned(),
-        author: vault.office,
-        added_at: at,
-        note: new.note,
-        task: new.task,
-    };
+    let reference = AttachmentRef::of_bytes(new, &bytes, vault.office, at);
     let mut loaded = load_doc(sql, vault, case)?;
     if let Err(e) = loaded.doc.add_attachment(&reference, at) {
         // The document in hand may hold half an edit: it is not given back.
