@@ -351,7 +351,27 @@ impl Store {
                 key: &u.key,
                 store_id,
             };
-            let cases: Vec<CaseId> = sealer.read_index(conn)?.into_iter().map(|s| s.id).collect();
+            // Only the cases with something to move are opened: every case when everything is to
+            // be downloaded, else those with an upload the office has not acknowledged whole
+            // (for this phone's own, `held` is the chunk count) or a download asked for.
+            let cases: Vec<CaseId> = if download_all {
+                sealer.read_index(conn)?.into_iter().map(|s| s.id).collect()
+            } else {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT DISTINCT case_id FROM attachments
+                     WHERE (ours = 1 AND acked < held) OR (wanted = 1 AND complete = 0)",
+                )?;
+                let rows: Vec<Vec<u8>> = stmt
+                    .query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                rows.iter()
+                    .map(|raw| {
+                        CaseId::from_slice(raw).ok_or(CoreError::Corrupt {
+                            what: "attachments",
+                        })
+                    })
+                    .collect::<Result<_>>()?
+            };
             let (mut uploads, mut downloads) = (Vec::new(), Vec::new());
             for case in cases {
                 let refs = u
