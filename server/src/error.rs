@@ -138,6 +138,10 @@ pub enum ServerError {
     /// No alert with that id is shown to this person.
     #[error("no such alert")]
     UnknownAlert,
+    /// A note asked for is not one the case holds (or more notes were asked for than a case
+    /// file may hold).
+    #[error("the case holds no such note")]
+    UnknownNote,
     /// The field holds no conflict to resolve (someone may have resolved it already).
     #[error("that field holds no conflict (it may have been resolved already)")]
     NoConflict,

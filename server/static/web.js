@@ -40,3 +40,9 @@
   // The browser reconnects by itself; poll meanwhile.
   stream.onerror = function () { live.setAttribute("data-live", "polling"); poll(true); };
 })();
+
+// The case file's "print" button (the page prints without it too, from the browser's menu).
+(function () {
+  var button = document.getElementById("print-now");
+  if (button) { button.addEventListener("click", function () { window.print(); }); }
+})();

@@ -54,7 +54,11 @@ pub fn ensure_installed() -> (PathBuf, PathBuf) {
     let _one_at_a_time = INSTALLING
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let (Some(c), Some(d)) = (on_path("chromium"), on_path("chromedriver")) {
+    if let (Some(c), Some(d), Some(_)) = (
+        on_path("chromium"),
+        on_path("chromedriver"),
+        on_path("pdftotext"),
+    ) {
         return (c, d);
     }
     let script = workspace_root().join("scripts/browser-setup");
@@ -62,8 +66,8 @@ pub fn ensure_installed() -> (PathBuf, PathBuf) {
     match (status, on_path("chromium"), on_path("chromedriver")) {
         (Ok(s), Some(c), Some(d)) if s.success() => (c, d),
         (status, _, _) => panic!(
-            "the browser tests need Debian's chromium and chromium-driver; {} failed ({status:?}). \
-             Install them (apt-get install chromium chromium-driver) and run the tests again.",
+            "the browser tests need Debian's chromium, chromium-driver and poppler-utils; {} failed ({status:?}). \
+             Install them (apt-get install chromium chromium-driver poppler-utils) and run the tests again.",
             script.display()
         ),
     }

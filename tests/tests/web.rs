@@ -1439,3 +1439,169 @@ fn a_duress_notice_alerts_the_workers_team_on_every_page_until_acknowledged() {
         assert_eq!(audit_count(&server, action, None), 1, "{action}");
     }
 }
+
+#[test]
+fn a_case_file_for_court_holds_what_was_picked_only_and_every_one_is_audited_with_what_it_held() {
+    let TwoTeams {
+        server,
+        south_case,
+        north_case,
+    } = two_teams();
+    server.add_web_user("fw", Role::FieldWorker, PASSWORD);
+    let (mira, sanja, fw) = (
+        session(&server, "mira"),
+        session(&server, "sanja"),
+        session(&server, "fw"),
+    );
+    let phone = TestDevice::enroll_direct(&server, "ana");
+    phone.device.sync_now().unwrap();
+    let picked = phone.write_note(
+        south_case,
+        "Суд у Београду: клијенткиња сведочи 12. јануара.",
+    );
+    let also = phone.write_note(
+        south_case,
+        "Police took her statement; the interpreter was late.",
+    );
+    let left_out = phone.write_note(south_case, "Private: she fears her cousin in Niš.");
+    let elsewhere = phone.write_note(north_case, "A note of another case.");
+    phone.device.sync_now().unwrap();
+    let path = format!("/cases/{south_case}/case-file");
+
+    // The case page offers it to the case's team.
+    let case_page = page(&server, &format!("/cases/{south_case}"), &mira.token);
+    assert!(case_page.contains("case-file-form"), "{case_page}");
+
+    let asked = |s: &sign_in::NewSession, sections: &[&str], notes: &[String]| {
+        let mut pairs = vec![("csrf", s.csrf.as_str())];
+        pairs.extend(sections.iter().map(|v| ("section", *v)));
+        pairs.extend(notes.iter().map(|v| ("note", v.as_str())));
+        form(&pairs)
+    };
+    let two = [picked.to_string(), also.to_string()];
+    let (status, file) = send(
+        &server,
+        "POST",
+        &path,
+        &mira.token,
+        &asked(&mira, &["summary", "accompaniments"], &two),
+        &[],
+    );
+    assert_eq!(status, 200, "{file}");
+    for shown in [
+        "K-SOUTH",
+        "Суд у Београду: клијенткиња сведочи 12. јануара.",
+        "Police took her statement; the interpreter was late.",
+        "file-summary",
+        "file-accompaniments",
+        "/static/print.css",
+        "Prepared on",
+    ] {
+        assert!(file.contains(shown), "{shown} is missing: {file}");
+    }
+    for hidden in [
+        "she fears her cousin",
+        "A note of another case",
+        "id=\"plan\"",
+    ] {
+        assert!(!file.contains(hidden), "{hidden} was not asked for: {file}");
+    }
+    let details = server.with_sql(|c| {
+        c.query_all(
+            "SELECT detail, user_id FROM audit_log WHERE action = 'case_read_case_file'",
+            &[],
+        )?
+        .iter()
+        .map(|r| Ok((r.get::<String>(0)?, r.get::<String>(1)?)))
+        .collect::<Result<Vec<_>, _>>()
+    });
+    assert_eq!(details.len(), 1);
+    let (detail, by) = &details[0];
+    assert_eq!(by, &mira.user_id.to_string());
+    assert!(detail.starts_with(&south_case.to_string()), "{detail}");
+    assert!(
+        detail.ends_with("sections=summary,accompaniments notes=2"),
+        "{detail}"
+    );
+    let named: String = audit_details_of(&server, "case_file_notes").join(" ");
+    assert!(named.contains(&picked.to_string()) && named.contains(&also.to_string()));
+    assert!(!named.contains(&left_out.to_string()), "{named}");
+
+    // Refused, and nothing read or audited: another case's note, another team's case, a field
+    // worker, a form without its token, a section that does not exist.
+    let foreign = [elsewhere.to_string()];
+    let (status, _) = send(
+        &server,
+        "POST",
+        &path,
+        &mira.token,
+        &asked(&mira, &["plan"], &foreign),
+        &[],
+    );
+    assert_eq!(status, 400);
+    let (status, _) = send(
+        &server,
+        "POST",
+        &path,
+        &sanja.token,
+        &asked(&sanja, &["plan"], &two),
+        &[],
+    );
+    assert_eq!(status, 403, "sanja is not on the case's team");
+    let (status, _) = send(
+        &server,
+        "POST",
+        &path,
+        &fw.token,
+        &asked(&fw, &["plan"], &two),
+        &[],
+    );
+    assert_eq!(status, 403);
+    let (status, _) = send(&server, "POST", &path, &mira.token, "section=plan", &[]);
+    assert_eq!(status, 403);
+    let (status, _) = send(
+        &server,
+        "POST",
+        &path,
+        &mira.token,
+        &asked(&mira, &["everything"], &[]),
+        &[],
+    );
+    assert_eq!(status, 400);
+    assert_eq!(audit_count(&server, "case_read_case_file", None), 1);
+
+    // In Serbian Cyrillic, with the plan, and no note: said so.
+    let lang = form(&[("csrf", &mira.csrf), ("lang", "sr-Cyrl")]);
+    assert_eq!(post(&server, "/lang", &mira.token, &lang), 303);
+    let (status, file) = send(
+        &server,
+        "POST",
+        &path,
+        &mira.token,
+        &asked(&mira, &["plan"], &[]),
+        &[],
+    );
+    assert_eq!(status, 200, "{file}");
+    for shown in [
+        "Досије случаја за суд",
+        "Није изабрана ниједна белешка са посете.",
+        "id=\"plan\"",
+    ] {
+        assert!(file.contains(shown), "{shown} is missing: {file}");
+    }
+    assert!(!file.contains("Суд у Београду"));
+    assert_eq!(audit_count(&server, "case_read_case_file", None), 2);
+    assert_eq!(audit_count(&server, "case_file_notes", None), 1);
+}
+
+fn audit_details_of(server: &TestServer, action: &str) -> Vec<String> {
+    server.with_sql(|c| {
+        c.query_all(
+            "SELECT detail FROM audit_log WHERE action = ?1 ORDER BY seq",
+            sql_params![action],
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+    })
+}

@@ -611,3 +611,94 @@ fn a_case_from_intake_to_closure_with_a_recovery_plan_and_a_settled_goal_conflic
         assert!(!stats.contains("K-2001") && !stats.contains("ID card"), "{stats}");
     });
 }
+
+/// Runs a poppler tool on `pdf` (then `after`) and returns its standard output.
+fn poppler(tool: &str, args: &[&str], pdf: &std::path::Path, after: &[&str]) -> String {
+    let out = std::process::Command::new(tool)
+        .args(args)
+        .arg(pdf)
+        .args(after)
+        .output()
+        .unwrap_or_else(|e| panic!("{tool}: {e}"));
+    assert!(out.status.success(), "{tool} failed on {}", pdf.display());
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_case_file_prints_in_serbian_cyrillic_with_page_numbers_and_only_the_notes_picked() {
+    runtime().block_on(async {
+        let server = TestServer::start();
+        let ana = server.add_user("ana", Role::FieldWorker);
+        server.add_web_user("marija", Role::CaseManager, PASSWORD);
+        let (case, _) = server.create_case("К-2026-07", &[ana]);
+        let phone = TestDevice::enroll_direct(&server, "ana");
+        phone.device.sync_now().unwrap();
+        // Enough notes, long enough, to fill more than one page.
+        let long = "Клијенткиња је у пратњи дошла у Центар за социјални рад у Новом Саду; \
+                    разговор са водитељком случаја, договорен следећи састанак и превод докумената. "
+            .repeat(6);
+        for i in 1..=8 {
+            phone.write_note(case, &format!("Посета {i}. {long}"));
+        }
+        phone.write_note(case, "Ово није за суд: име рођака и адреса склоништа.");
+        phone.device.sync_now().unwrap();
+
+        let browser = Browser::start(&server).await;
+        let base = server.running().url();
+        let c = &browser.client;
+        browser.login(&base, "marija", PASSWORD).await;
+        browser.select(Locator::Id("lang"), "sr-Cyrl").await;
+        browser.click(Locator::Css("form[action='/lang'] button")).await;
+        c.goto(&format!("{base}/cases/{case}")).await.unwrap();
+        browser.wait_for(Locator::Id("case-file-form")).await;
+        // Open the picker, tick every note that starts with "Посета", and print in this tab.
+        c.execute(
+            "document.querySelector('#case-file-box details').open = true;
+             document.getElementById('case-file-form').removeAttribute('target');
+             for (const box of document.querySelectorAll('#case-file-form input[name=note]')) {
+               if (box.parentElement.textContent.includes('Посета')) box.click();
+             }
+             return 1;",
+            vec![],
+        )
+        .await
+        .unwrap();
+        browser.click(Locator::Id("prepare-case-file")).await;
+        let text = browser.wait_for_text("Досије случаја за суд").await;
+        assert!(text.contains("Посета 8."), "{text}");
+        assert!(!text.contains("Ово није за суд"), "{text}");
+        browser.screenshot("case-file-sr-cyrl").await;
+
+        let pdf = c.print(Default::default()).await.unwrap();
+        let path = fieldcase_tests::browser::screenshot_dir().join("case-file-sr-cyrl.pdf");
+        std::fs::write(&path, &pdf).unwrap();
+        let pages: usize = poppler("pdfinfo", &[], &path, &[])
+            .lines()
+            .find_map(|l| l.strip_prefix("Pages:"))
+            .and_then(|n| n.trim().parse().ok())
+            .expect("pdfinfo gives the page count");
+        assert!(pages >= 2, "the notes fill more than one page: {pages}");
+        let printed = poppler("pdftotext", &["-layout"], &path, &["-"]);
+        // Every page numbered "n / N", the running header with the client code on each, the
+        // Cyrillic text as text (not boxes), and the note left out absent.
+        let squeezed: String = printed.split_whitespace().collect::<Vec<_>>().join("");
+        for n in 1..=pages {
+            assert!(squeezed.contains(&format!("{n}/{pages}")), "page {n}: {printed}");
+        }
+        assert!(printed.matches("К-2026-07").count() >= pages, "{printed}");
+        for needle in ["Досије случаја за суд", "Поверљиво", "Центар за социјални рад у Новом Саду", "Крај досијеа."] {
+            assert!(printed.contains(needle), "{needle}: {printed}");
+        }
+        assert!(!printed.contains("Ово није за суд"));
+        // Images of the pages to look at.
+        let shots = fieldcase_tests::browser::screenshot_dir().join("case-file-page");
+        let status = std::process::Command::new("pdftoppm")
+            .args(["-png", "-r", "60"])
+            .arg(&path)
+            .arg(&shots)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        browser.close().await;
+    });
+}

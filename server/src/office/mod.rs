@@ -13,6 +13,7 @@ pub mod alerts;
 pub mod attachments;
 pub mod audit;
 pub mod backup;
+pub mod case_file;
 pub mod cases;
 pub mod conflicts;
 pub mod devices;

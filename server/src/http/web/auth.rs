@@ -163,6 +163,7 @@ impl From<ServerError> for WebError {
             | ServerError::UnknownAttachment
             | ServerError::AttachmentNotAtOffice
             | ServerError::UnknownAlert => WebError::NotFound,
+            ServerError::UnknownNote => WebError::BadInput(e.to_string()),
             ServerError::NotAllowed => WebError::Forbidden,
             ServerError::FingerprintMismatch => WebError::Refused(Msg::FingerprintMismatch),
             ServerError::OutsideTeam => WebError::OutsideTeam,

@@ -268,6 +268,9 @@ pub(super) async fn case_page(
         }
         (super::attachment_pages::section(l, &user, case.id, &extras.attachments, &names,
             read.reach == Reach::Team && user.role != Role::FieldWorker))
+        @if read.reach == Reach::Team && access::may(user.role, Ability::ChangeTeamCases) {
+            (super::case_file_pages::picker_section(l, &user, &case, &names))
+        }
     };
     Ok(page(Some(&user), l, &for_page(&case.client_code), body))
 }

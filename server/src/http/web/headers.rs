@@ -6,6 +6,8 @@ use axum::response::{IntoResponse, Response};
 
 const CSS: &str = include_str!("../../../static/web.css");
 
+const PRINT_CSS: &str = include_str!("../../../static/print.css");
+
 const JS: &str = include_str!("../../../static/web.js");
 
 /// Headers on every page: no caching, no framing, scripts and styles from this origin only.
@@ -32,6 +34,14 @@ pub fn secure_headers() -> [(HeaderName, HeaderValue); 5] {
 
 pub(super) async fn css() -> Response {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], CSS).into_response()
+}
+
+pub(super) async fn print_css() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        PRINT_CSS,
+    )
+        .into_response()
 }
 
 pub(super) async fn js() -> Response {

@@ -13,6 +13,7 @@
 mod admin_pages;
 mod attachment_pages;
 pub mod auth;
+mod case_file_pages;
 mod case_pages;
 mod conflict_pages;
 mod device_pages;
@@ -58,6 +59,7 @@ pub fn routes() -> Router<AppState> {
             get(plan_pages::erase_confirm).post(plan_pages::erase),
         )
         .route("/cases/{id}", get(case_pages::case_page))
+        .route("/cases/{id}/case-file", post(case_file_pages::case_file))
         .route("/cases/{id}/timeline", get(case_pages::case_timeline))
         .route("/cases/{id}/events", get(live::events))
         .route("/cases/{id}/tasks", post(case_pages::add_task))
@@ -110,5 +112,6 @@ pub fn routes() -> Router<AppState> {
         .route("/audit", get(admin_pages::audit))
         .route("/static/web.css", get(headers::css))
         .route("/static/web.js", get(headers::js))
+        .route("/static/print.css", get(headers::print_css))
         .layer(axum::middleware::from_fn(auth::lang_scope))
 }

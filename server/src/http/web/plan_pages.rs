@@ -70,7 +70,8 @@ fn date(form: &Fields, key: &str) -> Result<Option<time::Date>, WebError> {
     }
 }
 
-fn show_date(d: time::Date) -> String {
+/// A date as `YYYY-MM-DD`.
+pub(super) fn show_date(d: time::Date) -> String {
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
 }
 
