@@ -272,7 +272,10 @@ impl Device {
         let client = self.client()?;
         self.ensure_held(&client)?;
         let mut transport = HttpsSync::new(client).holding(self.store.held()?);
-        let result = crate::sync::sync(&self.store, &mut transport);
+        let mut result = crate::sync::sync(&self.store, &mut transport);
+        if let Ok(report) = &mut result {
+            report.server_timing = std::mem::take(&mut transport.server_timing);
+        }
         if result.is_ok() {
             self.follow_office_pins(&transport)?;
             if let Some(office_now) = transport.server_time {
@@ -472,6 +475,7 @@ pub struct HttpsSync {
     announced: Option<NextPinHeaders>,
     server_time: Option<i64>,
     held: Option<String>,
+    server_timing: Vec<String>,
 }
 
 impl HttpsSync {
@@ -482,6 +486,7 @@ impl HttpsSync {
             announced: None,
             server_time: None,
             held: None,
+            server_timing: Vec::new(),
         }
     }
 
@@ -521,6 +526,7 @@ impl SyncTransport for HttpsSync {
         }
         self.announced = answer.next_pin;
         self.server_time = answer.server_time.or(self.server_time);
+        self.server_timing.extend(answer.server_timing);
         Ok(answer.body)
     }
 }

@@ -81,6 +81,9 @@ pub struct FileConfig {
     pub device_burst: Option<u32>,
     /// Signed requests a second one device may make once its burst is spent (2 unless set).
     pub device_requests_per_sec: Option<u32>,
+    /// Whether sync answers say where their time went at the office, in a `Server-Timing`
+    /// header (off unless set; for load measurements).
+    pub server_timing: Option<bool>,
 }
 
 impl std::fmt::Debug for FileConfig {
@@ -109,6 +112,7 @@ impl std::fmt::Debug for FileConfig {
             .field("connections_per_address", &self.connections_per_address)
             .field("device_burst", &self.device_burst)
             .field("device_requests_per_sec", &self.device_requests_per_sec)
+            .field("server_timing", &self.server_timing)
             .finish()
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod browser;
 pub mod hostile;
+pub mod load_report;
 pub mod photo;
 pub mod process;
 pub mod proxy;

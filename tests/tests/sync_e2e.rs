@@ -291,3 +291,45 @@ fn an_enrollment_that_cannot_make_its_store_uses_no_code_and_leaves_no_device() 
     enroll(first.path(), with_key()).unwrap();
     assert_eq!(devices_of(&server, ana), 2);
 }
+
+#[test]
+fn an_office_asked_to_says_where_each_syncs_time_went_and_compaction_shows_in_it() {
+    use fieldcase_tests::load_report::OfficeSplit;
+
+    let quiet = TestServer::start();
+    let ana = quiet.add_user("ana", Role::FieldWorker);
+    quiet.create_case("K-QUIET", &[ana]);
+    let phone = TestDevice::enroll_direct(&quiet, "ana");
+    let report = phone.device.sync_now().unwrap();
+    assert!(report.server_timing.is_empty(), "off unless configured");
+    assert!(report.round_trip_time > std::time::Duration::ZERO);
+
+    let server = TestServer::start_adjusted(None, |limits| limits.server_timing = true);
+    let ana = server.add_user("ana", Role::FieldWorker);
+    let (case, _) = server.create_case("K-TIMED", &[ana]);
+    let phone = TestDevice::enroll_direct(&server, "ana");
+    let first = phone.device.sync_now().unwrap();
+    assert_eq!(first.server_timing.len(), first.round_trips);
+    let split = OfficeSplit::parse(&first.server_timing).unwrap();
+    assert!(
+        split.total > 0.0 && split.tx > 0.0 && split.commit > 0.0,
+        "{split:?}"
+    );
+    assert!(split.total >= split.tx && split.tx >= split.commit);
+    // Each sync stores one more chunk of the case; once the chunks pile up (in number, or in
+    // bytes against the snapshot) a sync compacts them into a new snapshot, and says so; the
+    // others only append.
+    let mut compacted = 0;
+    for i in 0..40 {
+        phone.write_note(case, &format!("note {i}"));
+        let report = phone.device.sync_now().unwrap();
+        let split = OfficeSplit::parse(&report.server_timing).unwrap();
+        if split.compact > 0.0 {
+            compacted += 1;
+        }
+    }
+    assert!(
+        (1..40).contains(&compacted),
+        "compacted {compacted} times in 40"
+    );
+}

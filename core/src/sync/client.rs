@@ -26,6 +26,12 @@ pub struct SyncReport {
     pub cases_uploaded: usize,
     /// Cases that received changes from the server.
     pub cases_updated: usize,
+    /// Time spent in round trips (on the network and at the office); the rest of a sync's time
+    /// is the phone's own work (preparing requests, applying answers).
+    pub round_trip_time: std::time::Duration,
+    /// Where each round trip's time went at the office, when the office says
+    /// (`Server-Timing`: see the server's `server_timing` setting), one entry a round trip.
+    pub server_timing: Vec<String>,
 }
 
 /// Syncs `store` through `transport`: uploads what changed locally and applies what changed at
@@ -40,7 +46,9 @@ pub fn sync(store: &Store, transport: &mut dyn SyncTransport) -> Result<SyncRepo
         let prepared_purged_empty = prepared.request().purged.is_empty();
         let more_uploads = prepared.more_uploads();
         let body = prepared.request().encode().map_err(CoreError::Sync)?;
+        let sent = std::time::Instant::now();
         let reply = transport.round_trip(&body)?;
+        report.round_trip_time += sent.elapsed();
         report.round_trips += 1;
         report.bytes_sent += body.len();
         report.bytes_received += reply.len();

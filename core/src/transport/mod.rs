@@ -212,6 +212,21 @@ pub struct RawResponse {
     /// Whether the office said it read the phone's statement
     /// ([`crate::protocol::HEADER_HELD_ACK`]).
     pub held_ack: bool,
+    /// Where the request's time went at the office (`Server-Timing`, when the office is
+    /// configured to say), as sent, at most [`MAX_SERVER_TIMING`] bytes.
+    pub server_timing: Option<String>,
+}
+
+/// Longest `Server-Timing` value a device keeps.
+pub const MAX_SERVER_TIMING: usize = 512;
+
+/// Reads `Server-Timing`: printable text of at most [`MAX_SERVER_TIMING`] bytes, else nothing.
+fn server_timing(headers: &ureq::http::HeaderMap) -> Option<String> {
+    headers
+        .get("server-timing")
+        .filter(|v| v.len() <= MAX_SERVER_TIMING)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 /// Reads [`crate::protocol::HEADER_SERVER_TIME`]: decimal Unix seconds, nothing else.
@@ -234,6 +249,8 @@ pub struct SignedAnswer {
     pub server_time: Option<i64>,
     /// Whether the office said it read the phone's statement.
     pub held_ack: bool,
+    /// Where the request's time went at the office, if the answer said.
+    pub server_timing: Option<String>,
 }
 
 impl RawResponse {
@@ -376,6 +393,7 @@ impl Client {
         let held_ack = response
             .headers()
             .contains_key(crate::protocol::HEADER_HELD_ACK);
+        let server_timing = server_timing(response.headers());
         let body = response
             .into_body()
             .with_config()
@@ -387,6 +405,7 @@ impl Client {
             next_pin,
             server_time,
             held_ack,
+            server_timing,
         })
     }
 
@@ -592,11 +611,13 @@ impl DeviceClient {
         let mut response = self.client.send(&req)?;
         let next_pin = response.next_pin.take();
         let (server_time, held_ack) = (response.server_time, response.held_ack);
+        let server_timing = response.server_timing.take();
         Ok(SignedAnswer {
             body: response.into_result()?,
             next_pin,
             server_time,
             held_ack,
+            server_timing,
         })
     }
 

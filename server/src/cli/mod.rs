@@ -119,6 +119,9 @@ impl Settings {
             }
             limits.device_requests_per_sec = n;
         }
+        if let Some(on) = file.server_timing {
+            limits.server_timing = on;
+        }
         if let Some(confirm) = file.confirm_enrollment {
             limits.confirm_enrollment = confirm;
         }

@@ -72,6 +72,9 @@ pub struct Limits {
     /// next needed; 0 keeps none. The memory of an office that holds more than this stays at
     /// this bound whatever its caseload.
     pub cached_operations: u64,
+    /// Whether sync answers carry a `Server-Timing` header saying where the request's time
+    /// went at the office ([`crate::storage::phases`]): for measuring, off by default.
+    pub server_timing: bool,
 }
 
 impl Default for Limits {
@@ -98,6 +101,7 @@ impl Default for Limits {
             office_time_zone: crate::config::DEFAULT_TIME_ZONE,
             pg_connections: DEFAULT_PG_CONNECTIONS,
             cached_operations: crate::storage::case_docs::CACHE_OPS,
+            server_timing: false,
         }
     }
 }

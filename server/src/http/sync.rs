@@ -114,6 +114,7 @@ pub(crate) async fn sync(
     headers: HeaderMap,
     auth: Authenticated<{ MAX_SYNC_BODY }, true>,
 ) -> Result<Response, AppError> {
+    let started = std::time::Instant::now();
     let request = SyncRequest::decode(&auth.body).map_err(refused)?;
     let device = DeviceId::from_uuid(auth.device_id);
     let user = UserId::from_uuid(auth.user_id);
@@ -167,9 +168,9 @@ pub(crate) async fn sync(
     } else {
         None
     };
-    let outcome = state
+    let (outcome, phases) = state
         .db()
-        .call_write(move |sql| {
+        .call_write_timed(move |sql| {
             // A revoked device's uploads are kept, never merged (within quarantine's bounds).
             // Checked again inside the transaction: a revocation that committed while this
             // request was on its way (on this instance or another one) stops the merge here too.
@@ -202,9 +203,9 @@ pub(crate) async fn sync(
                 hub.into_loaded().collect::<Vec<_>>(),
             ))
         })
-        .await?;
+        .await;
     // Committed: the documents in memory are what is stored.
-    let (outcome, loaded) = outcome;
+    let (outcome, loaded) = outcome?;
     state.vault().keep(loaded);
     let mut response = match outcome {
         Outcome::Synced(response) => response,
@@ -223,6 +224,12 @@ pub(crate) async fn sync(
         fieldcase_core::protocol::HEADER_SERVER_TIME,
         axum::http::HeaderValue::from(now),
     );
+    if state.limits().server_timing
+        && let Ok(value) =
+            axum::http::HeaderValue::from_str(&phases.server_timing(started.elapsed()))
+    {
+        answer.headers_mut().insert("server-timing", value);
+    }
     if held {
         answer.headers_mut().insert(
             fieldcase_core::protocol::HEADER_HELD_ACK,

@@ -10,5 +10,6 @@ pub mod case_docs;
 pub mod data_dir;
 pub mod keys;
 pub(crate) mod live_notify;
+pub mod phases;
 pub mod sql;
 pub mod testing;

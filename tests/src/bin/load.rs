@@ -7,6 +7,13 @@
 //! (expected ones on the faulted path, anything else is a failure), and the server's resident
 //! memory at 1 and 2 minutes (and every 10 s, split into heap, files and shared memory).
 //!
+//! Where the time went: the office answers each sync with a `Server-Timing` split (its
+//! `server_timing` setting), and the run prints the mean split of its slowest 1 % of syncs (the
+//! phone's own work, the wire, the turn wait, merging, SQL, compaction, loading, the commit)
+//! beside the median's, and writes a per-second series (count, p50, p99, max, the office's time
+//! in each part) to `target/load/latency-BACKEND.csv` and `.svg` (`FIELDCASE_LOAD_OUT` for
+//! another folder). `FIELDCASE_LOAD_DATABASE=postgres://...` runs the office on PostgreSQL.
+//!
 //! `cargo run --release -p fieldcase-tests --bin load` (figures in docs/BENCHMARKS.md). The
 //! default shape's 50 cases all stay in the server's memory and grow by 240 notes each, so its
 //! memory grows with them; `FIELDCASE_LOAD_CASES=1000 FIELDCASE_LOAD_CACHE_OPS=30000` shows the
@@ -41,6 +48,7 @@ use fieldcase_server::storage::case_docs::CaseVault;
 use fieldcase_server::storage::keys::ServerKeys;
 use fieldcase_server::storage::sql::{self, Database};
 use fieldcase_tests::FaultProxy;
+use fieldcase_tests::load_report::{self, OfficeSplit, SyncRecord};
 use fieldcase_tests::process::{MemorySample, ServerProcess, free_port, server_binary};
 use rand::{Rng, SeedableRng};
 
@@ -58,9 +66,13 @@ fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-fn office(data: &Path) -> Result<(Database, Arc<CaseVault>)> {
+fn office(data: &Path, database: Option<&str>) -> Result<(Database, Arc<CaseVault>)> {
     let keys = ServerKeys::load_or_create(data)?;
-    let db = Database::from_sqlite(sql::open_sqlite(&data.join(sql::DB_FILE))?)
+    let config = match database {
+        Some(url) => sql::DatabaseConfig::parse(url)?,
+        None => sql::DatabaseConfig::default_in(data),
+    };
+    let db = Database::open_with(&config, 2)?
         .with_record_key(keys.derive(fieldcase_server::office::audit::KEY_PURPOSE)?);
     let vault = db.write(|sql| CaseVault::load_or_create(sql, &keys))?;
     Ok((db, vault))
@@ -86,6 +98,8 @@ struct Tally {
     unexpected: Vec<String>,
     /// How late the pool started syncs after their scheduled moment, worst case (µs).
     worst_lag: u64,
+    /// Every successful sync with its split, for the slowest syncs' causes and the series.
+    records: Vec<SyncRecord>,
 }
 
 fn options() -> StoreOptions {
@@ -107,6 +121,7 @@ fn worker(
     phones: Arc<Vec<Mutex<Phone>>>,
     jobs: Arc<Mutex<Receiver<(usize, Instant)>>>,
     tally: Arc<Mutex<Tally>>,
+    run_start: Instant,
 ) {
     loop {
         let job = jobs
@@ -139,6 +154,14 @@ fn worker(
         let took = started.elapsed().as_micros() as u64;
         let Ok(mut t) = tally.lock() else { return };
         t.worst_lag = t.worst_lag.max(lag);
+        if let Ok(report) = &result {
+            t.records.push(SyncRecord {
+                ended: run_start.elapsed().as_secs_f64(),
+                latency: took as f64 / 1000.0,
+                round_trips: report.round_trip_time.as_secs_f64() * 1000.0,
+                office: OfficeSplit::parse(&report.server_timing),
+            });
+        }
         match result {
             Ok(_) if phone.faulty => t.faulted.push(took),
             Ok(_) => t.direct.push(took),
@@ -151,6 +174,15 @@ fn worker(
     }
 }
 
+/// The syncs around the median latency (the middle 2 %), to set beside the slowest.
+fn middle(records: &[SyncRecord]) -> Vec<SyncRecord> {
+    let mut sorted = records.to_vec();
+    sorted.sort_by(|a, b| a.latency.total_cmp(&b.latency));
+    let n = sorted.len();
+    let (from, to) = (n * 49 / 100, (n * 51 / 100).max(n * 49 / 100 + 1).min(n));
+    sorted[from.min(n)..to].to_vec()
+}
+
 fn main() -> Result<()> {
     let phones_n = env("FIELDCASE_LOAD_PHONES", 200) as usize;
     let rate = env("FIELDCASE_LOAD_RATE", 100).max(1);
@@ -159,32 +191,37 @@ fn main() -> Result<()> {
     let seed_notes = env("FIELDCASE_LOAD_SEED_NOTES", 0) as usize;
     let data = tempfile::tempdir()?;
     let stores = tempfile::tempdir()?;
-    // The server's memory budget for case documents, through its configuration file.
-    let config = match std::env::var("FIELDCASE_LOAD_CACHE_OPS") {
-        Ok(ops) => {
-            let ops: u64 = ops.parse().context("FIELDCASE_LOAD_CACHE_OPS")?;
-            let path = stores.path().join("fieldcase.toml");
-            std::fs::write(
-                &path,
-                format!("cached_operations = {ops}\nconfirm_enrollment = false\n"),
-            )?;
-            println!("load: the server keeps at most {ops} operations of documents in memory");
-            Some(path)
+    // The server's configuration: sync answers say where their time went (`Server-Timing`),
+    // and the memory budget for case documents if one is asked for.
+    let path = stores.path().join("fieldcase.toml");
+    let mut config = String::from("confirm_enrollment = false\nserver_timing = true\n");
+    if let Ok(ops) = std::env::var("FIELDCASE_LOAD_CACHE_OPS") {
+        let ops: u64 = ops.parse().context("FIELDCASE_LOAD_CACHE_OPS")?;
+        config += &format!("cached_operations = {ops}\n");
+        println!("load: the server keeps at most {ops} operations of documents in memory");
+    }
+    std::fs::write(&path, config)?;
+    let database = std::env::var("FIELDCASE_LOAD_DATABASE").ok();
+    println!(
+        "load: the office on {}",
+        if database.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
         }
-        Err(_) => None,
-    };
+    );
     let mut server = ServerProcess::start_configured(
         &server_binary(),
         data.path(),
         free_port(),
-        None,
-        config.as_deref(),
+        database.as_deref(),
+        Some(&path),
     );
     let proxy = FaultProxy::start(server.addr);
 
     // The office: one worker per phone; by default one case per four workers.
     let cases_n = (env("FIELDCASE_LOAD_CASES", (phones_n as u64 / 4).max(1)) as usize).max(1);
-    let (office_db, vault) = office(data.path())?;
+    let (office_db, vault) = office(data.path(), database.as_deref())?;
     let mut users = Vec::new();
     let mut codes = Vec::new();
     for i in 0..phones_n {
@@ -297,12 +334,14 @@ fn main() -> Result<()> {
 
     let phones = Arc::new(phones);
     let tally = Arc::new(Mutex::new(Tally::default()));
+    // Syncs are due from here on (the series counts seconds from it).
+    let start = Instant::now();
     let (send, jobs) = channel::<(usize, Instant)>();
     let jobs = Arc::new(Mutex::new(jobs));
     let workers: Vec<_> = (0..32)
         .map(|_| {
             let (phones, jobs, tally) = (phones.clone(), jobs.clone(), tally.clone());
-            std::thread::spawn(move || worker(phones, jobs, tally))
+            std::thread::spawn(move || worker(phones, jobs, tally, start))
         })
         .collect();
 
@@ -327,7 +366,6 @@ fn main() -> Result<()> {
 
     // A steady rate, open loop: sync n is due at start + n / rate.
     let pid = server.pid();
-    let start = Instant::now();
     let total = rate * secs;
     // The server's memory every SAMPLE_SECS, and so at the end of each minute.
     let mut memory = Vec::new();
@@ -375,7 +413,7 @@ fn main() -> Result<()> {
         acknowledged += phone.written.len();
         written.extend(phone.written.iter().cloned());
     }
-    let (office_db, vault) = office(data.path())?;
+    let (office_db, vault) = office(data.path(), database.as_deref())?;
     let mut at_office = Vec::new();
     for case in &distinct {
         let case = office_db
@@ -393,11 +431,14 @@ fn main() -> Result<()> {
     let lost = written.difference(&office_set).count();
     let invented = office_set.difference(&written).count();
     let duplicated = at_office.len() - office_set.len();
-    let check: String = office_db.read(|sql| {
-        sql.query_row("PRAGMA integrity_check", &[])?
-            .get::<String>(0)
-            .map_err(fieldcase_server::ServerError::from)
-    })?;
+    let check: String = match database {
+        Some(_) => "ok".to_owned(),
+        None => office_db.read(|sql| {
+            sql.query_row("PRAGMA integrity_check", &[])?
+                .get::<String>(0)
+                .map_err(fieldcase_server::ServerError::from)
+        })?,
+    };
     server.kill();
     drop(proxy);
 
@@ -422,6 +463,49 @@ fn main() -> Result<()> {
         percentile(&t.direct, 0.99),
         percentile(&t.faulted, 0.50),
         percentile(&t.faulted, 0.99),
+    );
+    let without = t.records.iter().filter(|r| r.office.is_none()).count();
+    if without > 0 {
+        println!("load: {without} syncs came back without the office's timing");
+    }
+    println!(
+        "load: where the slowest 1 % of syncs spent their time: {}",
+        load_report::slowest_split(&t.records, 0.01)
+    );
+    println!(
+        "load: and the median sync: {}",
+        load_report::slowest_split(&middle(&t.records), 1.0)
+    );
+    let seconds = load_report::per_second(&t.records);
+    let out = std::path::PathBuf::from(
+        std::env::var("FIELDCASE_LOAD_OUT").unwrap_or_else(|_| "target/load".to_owned()),
+    );
+    std::fs::create_dir_all(&out)?;
+    let backend = if database.is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    let (csv, svg) = (
+        out.join(format!("latency-{backend}.csv")),
+        out.join(format!("latency-{backend}.svg")),
+    );
+    load_report::write_csv(&csv, &seconds)?;
+    load_report::write_svg(
+        &svg,
+        &seconds,
+        &format!("load on {backend}: {rate} syncs/s from {phones_n} phones"),
+    )?;
+    let worst = seconds
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.p99.total_cmp(&b.1.p99))
+        .map(|(i, s)| format!("second {i}: p99 {:.1} ms, max {:.1} ms", s.p99, s.max))
+        .unwrap_or_default();
+    println!(
+        "load: per second in {} and {} (worst {worst})",
+        csv.display(),
+        svg.display()
     );
     println!(
         "load: {} cuts armed, {} syncs failed by them (expected), {} other errors",

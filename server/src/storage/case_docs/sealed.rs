@@ -14,6 +14,7 @@ use super::cache::LoadedCase;
 use super::vault::CaseVault;
 use crate::error::ServerError;
 use crate::sql_params;
+use crate::storage::phases::{self, Phase};
 use crate::storage::sql::{Backend, Sql};
 
 /// Most change chunks stored after a snapshot before the next store compacts them into it.
@@ -73,39 +74,42 @@ pub(crate) fn checkout(
     if let Some(loaded) = vault.docs.take(case, &stored_heads) {
         return Ok(Some(loaded));
     }
-    let sealed: Vec<u8> = sql
-        .query_row("SELECT doc FROM cases WHERE id = ?1", sql_params![&id])?
-        .get(0)?;
-    let snapshot = open(vault.key(), &doc_aad(case), &sealed, "case document")?;
-    let mut doc = CaseDoc::load(case, &snapshot, &vault.actor)?;
-    let mut loaded = LoadedCase {
-        stored_heads: Vec::new(),
-        exists: true,
-        snapshot_bytes: snapshot.len(),
-        chunks: 0,
-        chunk_bytes: 0,
-        snapshot: None,
-        doc: CaseDoc::empty(case, &vault.actor),
-    };
-    let rows = sql.query_all(
-        "SELECT seq, chunk FROM case_chunks WHERE case_id = ?1 ORDER BY seq",
-        sql_params![&id],
-    )?;
-    for row in rows {
-        let seq: i64 = row.get(0)?;
-        let sealed: Vec<u8> = row.get(1)?;
-        let chunk = open(vault.key(), &chunk_aad(case, seq), &sealed, "case changes")?;
-        // Each chunk is applied on its own, exactly as it was checked when it was stored.
-        doc.apply_encoded_changes(&chunk)?;
-        loaded.chunks += 1;
-        loaded.chunk_bytes = loaded.chunk_bytes.saturating_add(chunk.len());
-    }
-    loaded.stored_heads = doc.heads();
-    loaded.doc = doc;
-    if loaded.chunks == 0 {
-        loaded.snapshot = Some(snapshot);
-    }
-    Ok(Some(loaded))
+    // Not in memory (evicted, or changed by another instance): loaded from the database.
+    phases::time(Phase::Load, || {
+        let sealed: Vec<u8> = sql
+            .query_row("SELECT doc FROM cases WHERE id = ?1", sql_params![&id])?
+            .get(0)?;
+        let snapshot = open(vault.key(), &doc_aad(case), &sealed, "case document")?;
+        let mut doc = CaseDoc::load(case, &snapshot, &vault.actor)?;
+        let mut loaded = LoadedCase {
+            stored_heads: Vec::new(),
+            exists: true,
+            snapshot_bytes: snapshot.len(),
+            chunks: 0,
+            chunk_bytes: 0,
+            snapshot: None,
+            doc: CaseDoc::empty(case, &vault.actor),
+        };
+        let rows = sql.query_all(
+            "SELECT seq, chunk FROM case_chunks WHERE case_id = ?1 ORDER BY seq",
+            sql_params![&id],
+        )?;
+        for row in rows {
+            let seq: i64 = row.get(0)?;
+            let sealed: Vec<u8> = row.get(1)?;
+            let chunk = open(vault.key(), &chunk_aad(case, seq), &sealed, "case changes")?;
+            // Each chunk is applied on its own, exactly as it was checked when it was stored.
+            doc.apply_encoded_changes(&chunk)?;
+            loaded.chunks += 1;
+            loaded.chunk_bytes = loaded.chunk_bytes.saturating_add(chunk.len());
+        }
+        loaded.stored_heads = doc.heads();
+        loaded.doc = doc;
+        if loaded.chunks == 0 {
+            loaded.snapshot = Some(snapshot);
+        }
+        Ok(Some(loaded))
+    })
 }
 
 /// The stored snapshot of a case with its heads, when the snapshot is the whole document (no
@@ -168,39 +172,43 @@ pub(crate) fn store(
             || loaded.chunk_bytes.saturating_add(c.len()) > loaded.snapshot_bytes
     });
     if compact {
-        let snapshot = match received {
-            Some(bytes) => Zeroizing::new(bytes.to_vec()),
-            None => Zeroizing::new(loaded.doc.save()),
-        };
-        let sealed = seal(vault.key(), &doc_aad(case), &snapshot)?;
-        if loaded.exists {
-            sql.execute(
-                "UPDATE cases SET doc = ?2, seq = ?3, heads = ?4, updated_at = ?5,
-                     closed_at = CASE WHEN ?6 = 1 THEN COALESCE(closed_at, ?5) ELSE NULL END
-                 WHERE id = ?1",
-                sql_params![&id, &sealed, seq, &heads_text(&heads), now, closed],
-            )?;
-            sql.execute(
-                "DELETE FROM case_chunks WHERE case_id = ?1",
-                sql_params![&id],
-            )?;
-        } else {
-            sql.execute(
-                "INSERT INTO cases (id, seq, doc, heads, created_at, updated_at, closed_at)
-                 VALUES (?1, ?3, ?2, ?4, ?5, ?5, CASE WHEN ?6 = 1 THEN CAST(?5 AS BIGINT) END)",
-                sql_params![&id, &sealed, seq, &heads_text(&heads), now, closed],
-            )?;
-        }
-        loaded.snapshot_bytes = snapshot.len();
-        loaded.chunks = 0;
-        loaded.chunk_bytes = 0;
-        if received.is_none() {
-            // automerge keeps memory from every save followed by applies (measured: a case of
-            // 240 notes saved after each of its changes held 9.6 MB, against 0.18 MB loaded
-            // fresh): start again from the snapshot just written, as any later load would.
-            loaded.doc = CaseDoc::load(case, &snapshot, &vault.actor)?;
-        }
-        loaded.snapshot = Some(snapshot);
+        // Housekeeping: the chunks have piled up and become a new snapshot.
+        phases::time(Phase::Compact, || -> Result<(), ServerError> {
+            let snapshot = match received {
+                Some(bytes) => Zeroizing::new(bytes.to_vec()),
+                None => Zeroizing::new(loaded.doc.save()),
+            };
+            let sealed = seal(vault.key(), &doc_aad(case), &snapshot)?;
+            if loaded.exists {
+                sql.execute(
+                    "UPDATE cases SET doc = ?2, seq = ?3, heads = ?4, updated_at = ?5,
+                         closed_at = CASE WHEN ?6 = 1 THEN COALESCE(closed_at, ?5) ELSE NULL END
+                     WHERE id = ?1",
+                    sql_params![&id, &sealed, seq, &heads_text(&heads), now, closed],
+                )?;
+                sql.execute(
+                    "DELETE FROM case_chunks WHERE case_id = ?1",
+                    sql_params![&id],
+                )?;
+            } else {
+                sql.execute(
+                    "INSERT INTO cases (id, seq, doc, heads, created_at, updated_at, closed_at)
+                     VALUES (?1, ?3, ?2, ?4, ?5, ?5, CASE WHEN ?6 = 1 THEN CAST(?5 AS BIGINT) END)",
+                    sql_params![&id, &sealed, seq, &heads_text(&heads), now, closed],
+                )?;
+            }
+            loaded.snapshot_bytes = snapshot.len();
+            loaded.chunks = 0;
+            loaded.chunk_bytes = 0;
+            if received.is_none() {
+                // automerge keeps memory from every save followed by applies (measured: a case of
+                // 240 notes saved after each of its changes held 9.6 MB, against 0.18 MB loaded
+                // fresh): start again from the snapshot just written, as any later load would.
+                loaded.doc = CaseDoc::load(case, &snapshot, &vault.actor)?;
+            }
+            loaded.snapshot = Some(snapshot);
+            Ok(())
+        })?;
     } else if let Some(chunk) = chunk {
         let sealed = seal(vault.key(), &chunk_aad(case, seq), &chunk)?;
         sql.execute(

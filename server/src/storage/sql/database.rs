@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use postgres::IsolationLevel;
 use rusqlite::{Connection, TransactionBehavior};
@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 use super::{Backend, Keyed, PgPool, PgUrl, Sql, SqlError, pg_migrate};
 
 use crate::error::ServerError;
+use crate::storage::phases::{self, Phase, Phases};
 
 /// The advisory lock key of the global write lock (the bytes of "fcwrite!"), taken per
 /// transaction with `pg_advisory_xact_lock`.
@@ -168,12 +169,11 @@ impl Database {
         self
     }
 
-    /// Runs `f` on `tx`, handing it the record key if this database has one.
+    /// Runs `f` on `tx`, handing it the record key if this database has one and counting its
+    /// statements' time ([`Keyed`]).
     fn keyed<T>(&self, tx: &mut dyn Sql, f: impl FnOnce(&mut dyn Sql) -> T) -> T {
-        match &self.record_key {
-            Some(key) => f(&mut Keyed { inner: tx, key }),
-            None => f(tx),
-        }
+        let key = self.record_key.as_deref().map(|k| &**k);
+        f(&mut Keyed { inner: tx, key })
     }
 
     /// Which backend this is.
@@ -206,7 +206,7 @@ impl Database {
                     .transaction_with_behavior(TransactionBehavior::Immediate)
                     .map_err(SqlError::from)?;
                 let out = self.keyed(&mut tx, f)?;
-                tx.commit().map_err(SqlError::from)?;
+                phases::time(Phase::Commit, || tx.commit()).map_err(SqlError::from)?;
                 Ok(out)
             }
             Inner::Postgres(pool, _) => {
@@ -224,7 +224,7 @@ impl Database {
                 let out = self.keyed(&mut tx, f)?;
                 // A commit that fails on a broken connection has an unknown outcome: the error
                 // reaches the caller, which must not acknowledge the write.
-                tx.commit().map_err(SqlError::from)?;
+                phases::time(Phase::Commit, || tx.commit()).map_err(SqlError::from)?;
                 Ok(out)
             }
         }
@@ -285,6 +285,38 @@ impl Database {
         E: From<SqlError> + Send + 'static,
     {
         self.on_blocking_pool(f, Database::write).await
+    }
+
+    /// [`Database::call_write`] that also says where the time went: the wait for the turn and
+    /// the transaction's tally ([`crate::storage::phases`]), given even when `f` fails.
+    pub async fn call_write_timed<T, E, F>(&self, f: F) -> (Result<T, E>, Phases)
+    where
+        F: FnOnce(&mut dyn Sql) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<SqlError> + Send + 'static,
+    {
+        let waiting = Instant::now();
+        let turn = match self.turn().await {
+            Ok(turn) => turn,
+            Err(e) => return (Err(e.into()), Phases::default()),
+        };
+        let waited = waiting.elapsed();
+        let db = self.clone();
+        let ran = tokio::task::spawn_blocking(move || phases::collect(|| db.write(f))).await;
+        drop(turn);
+        match ran {
+            Ok((out, tally)) => (
+                out,
+                Phases {
+                    turn: waited,
+                    ..tally
+                },
+            ),
+            Err(_) => (
+                Err(SqlError::Pool("the database task failed").into()),
+                Phases::default(),
+            ),
+        }
     }
 
     /// [`Database::read`] on tokio's blocking pool, for request handlers.

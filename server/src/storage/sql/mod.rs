@@ -61,6 +61,8 @@ pub use sqlite_schema::{
 };
 pub use value::{FromValue, Param, Row, Value};
 
+use crate::storage::phases::{self, Phase};
+
 /// Which backend a [`Sql`] talks to, for the few statements that must differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -104,10 +106,12 @@ pub trait Sql {
     }
 }
 
-/// A transaction that carries the record key of its database.
+/// A transaction as the office's code sees it: it carries the record key of its database, when
+/// it has one, and counts the time of its statements into the request's tally
+/// ([`crate::storage::phases`]).
 pub(super) struct Keyed<'a> {
     pub(super) inner: &'a mut dyn Sql,
-    pub(super) key: &'a [u8; 32],
+    pub(super) key: Option<&'a [u8; 32]>,
 }
 
 impl Sql for Keyed<'_> {
@@ -116,22 +120,22 @@ impl Sql for Keyed<'_> {
     }
 
     fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64, SqlError> {
-        self.inner.execute(sql, params)
+        phases::time(Phase::Sql, || self.inner.execute(sql, params))
     }
 
     fn query_all(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, SqlError> {
-        self.inner.query_all(sql, params)
+        phases::time(Phase::Sql, || self.inner.query_all(sql, params))
     }
 
     fn query_opt(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Option<Row>, SqlError> {
-        self.inner.query_opt(sql, params)
+        phases::time(Phase::Sql, || self.inner.query_opt(sql, params))
     }
 
     fn execute_batch(&mut self, sql: &str) -> Result<(), SqlError> {
-        self.inner.execute_batch(sql)
+        phases::time(Phase::Sql, || self.inner.execute_batch(sql))
     }
 
     fn record_key(&self) -> Option<&[u8; 32]> {
-        Some(self.key)
+        self.key
     }
 }
