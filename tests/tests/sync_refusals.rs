@@ -232,6 +232,43 @@ fn a_replayed_sync_request_is_refused_and_changes_nothing() {
     assert_eq!(data_state(&server), after_first);
 }
 
+/// The sync endpoint records a request's nonce in its own transaction; a sync the office
+/// refuses rolls that back, yet its nonce is spent all the same: the same signed request sent
+/// again is refused as a replay, not judged a second time.
+#[test]
+fn a_refused_sync_spends_its_nonce_and_the_same_request_again_is_a_replay() {
+    let server = TestServer::start();
+    let ana = server.add_user("ana", Role::FieldWorker);
+    let (case, _) = server.create_case("K-3", &[ana]);
+    let raw = raw_device(&server, "ana");
+    // An upload of changes to the case that do not apply (garbage): refused.
+    let body = SyncRequest {
+        version: PROTOCOL_VERSION,
+        cursor: 0,
+        uploads: vec![CaseChanges {
+            case_id: case,
+            changes: vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3],
+            heads: vec![],
+        }],
+        purged: vec![],
+        ..SyncRequest::default()
+    }
+    .encode()
+    .unwrap();
+    let request = raw.signed_request_now("POST", SYNC, &body);
+    let first = raw.client().send(&request).unwrap();
+    assert!(
+        (400..500).contains(&first.status) && first.status != 401,
+        "refused on its content: {}",
+        first.status
+    );
+    let before = data_state(&server);
+    let again = raw.client().send(&request).unwrap();
+    assert_eq!(again.status, 401);
+    assert_eq!(again.error_body().unwrap().error, "replayed_request");
+    assert_eq!(data_state(&server), before);
+}
+
 /// A first upload of several whole documents (which the server loads and checks side by side)
 /// with one hostile document last: the whole request is refused and no case is changed, not
 /// even those before it; without that document the same cases are all stored.

@@ -6,7 +6,8 @@
 //! the body digest the headers claim; only then does it read the body (bounded by its
 //! `MAX_BODY` parameter) and check it against that digest, and check that the nonce was never
 //! seen for this device. Only then is the nonce recorded, so a refused request changes
-//! nothing.
+//! nothing. The sync endpoint records it in its own write transaction instead (`DEFER_NONCE`),
+//! so that a sync takes one turn at the database's write gate and commits once, not twice.
 //!
 //! A phone that holds more than one certificate pin (while the office rotates its certificate)
 //! sends them in [`HEADER_PINS`]; the header is covered by the signature (one more line of the
@@ -42,8 +43,16 @@ use crate::office::{devices, pins};
 /// With `ALLOW_REVOKED`, a revoked device whose signature verifies is let through with
 /// `revoked: true` (only the sync endpoint does this, to quarantine what the device uploads
 /// before answering with a wipe order); every other endpoint refuses it at once.
-pub struct Authenticated<const MAX_BODY: usize = MAX_SIGNED_BODY, const ALLOW_REVOKED: bool = false>
-{
+///
+/// With `DEFER_NONCE`, the nonce is not recorded here: the handler records it with
+/// [`Authenticated::deferred_nonce`] in its own write transaction, as the first thing that
+/// transaction does (the sync endpoint, so that a sync commits once rather than twice). A
+/// handler that defers must record it before it changes anything.
+pub struct Authenticated<
+    const MAX_BODY: usize = MAX_SIGNED_BODY,
+    const ALLOW_REVOKED: bool = false,
+    const DEFER_NONCE: bool = false,
+> {
     /// The device.
     pub device_id: Uuid,
     /// The device is revoked (only ever true with `ALLOW_REVOKED`).
@@ -52,8 +61,76 @@ pub struct Authenticated<const MAX_BODY: usize = MAX_SIGNED_BODY, const ALLOW_RE
     pub user_id: Uuid,
     /// The user's role.
     pub role: Role,
+    /// The device's public key, which verified the request.
+    pub public_key: VerifyingKey,
     /// The request body (already covered by the signature).
     pub body: Bytes,
+    /// The nonce to record, when `DEFER_NONCE` left it to the handler.
+    nonce: Option<PendingNonce>,
+}
+
+/// A request's nonce (and the certificate pins it acknowledges), to record once.
+#[derive(Debug, Clone)]
+struct PendingNonce {
+    device_id: Uuid,
+    nonce: [u8; 16],
+    expires_at: i64,
+    now: i64,
+    acknowledged: Option<Vec<fieldcase_core::protocol::Fingerprint>>,
+}
+
+impl PendingNonce {
+    /// Records the nonce (and the pins with it) in `sql`'s transaction; `false` when this
+    /// device used it before (a replay: nothing recorded).
+    fn record(
+        &self,
+        sql: &mut dyn crate::storage::sql::Sql,
+    ) -> Result<bool, crate::error::SqlError> {
+        let fresh =
+            devices::record_nonce(sql, &self.device_id, &self.nonce, self.expires_at, self.now)?;
+        if let (true, Some(acknowledged)) = (fresh, &self.acknowledged) {
+            pins::record_pins(sql, &self.device_id, acknowledged, self.now)?;
+        }
+        Ok(fresh)
+    }
+}
+
+/// The refusal of a request whose nonce this device used before.
+fn replayed() -> AppError {
+    AppError::unauthorized(
+        error_code::REPLAYED_REQUEST,
+        "this request was already received (nonce reused)",
+    )
+}
+
+impl<const MAX_BODY: usize, const ALLOW_REVOKED: bool>
+    Authenticated<MAX_BODY, ALLOW_REVOKED, true>
+{
+    /// The request's nonce, for the handler to record in its write transaction
+    /// ([`DeferredNonce::record`]).
+    pub fn deferred_nonce(&self) -> DeferredNonce {
+        DeferredNonce(self.nonce.clone())
+    }
+}
+
+/// A request's nonce its handler records in its own transaction.
+#[derive(Debug, Clone)]
+pub struct DeferredNonce(Option<PendingNonce>);
+
+impl DeferredNonce {
+    /// Records the nonce in `sql`'s transaction, before anything else it writes; a replay is
+    /// refused (returning the error rolls the transaction back, so the replay changes nothing).
+    /// In a request of several transactions, record it in the first: the next finds it used.
+    pub fn record(&self, sql: &mut dyn crate::storage::sql::Sql) -> Result<(), AppError> {
+        match &self.0 {
+            Some(pending) => match pending.record(sql) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(replayed()),
+                Err(e) => Err(AppError::from(e)),
+            },
+            None => Ok(()),
+        }
+    }
 }
 
 /// Reads at most `limit` bytes of body; `413` beyond that.
@@ -113,8 +190,8 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str,
     })
 }
 
-impl<const MAX_BODY: usize, const ALLOW_REVOKED: bool> FromRequest<AppState>
-    for Authenticated<MAX_BODY, ALLOW_REVOKED>
+impl<const MAX_BODY: usize, const ALLOW_REVOKED: bool, const DEFER_NONCE: bool>
+    FromRequest<AppState> for Authenticated<MAX_BODY, ALLOW_REVOKED, DEFER_NONCE>
 {
     type Rejection = AppError;
 
@@ -221,31 +298,34 @@ impl<const MAX_BODY: usize, const ALLOW_REVOKED: bool> FromRequest<AppState>
             ));
         }
 
-        let nonce = auth.nonce;
-        let expires_at = auth.timestamp.saturating_add(TIMESTAMP_WINDOW_SECS);
-        let fresh = state
-            .db()
-            .call_write(move |sql| {
-                let fresh = devices::record_nonce(sql, &device_id, &nonce, expires_at, now)?;
-                if let (true, Some(acknowledged)) = (fresh, &acknowledged) {
-                    pins::record_pins(sql, &device_id, acknowledged, now)?;
-                }
-                Ok::<_, crate::error::SqlError>(fresh)
-            })
-            .await?;
-        if !fresh {
-            return Err(AppError::unauthorized(
-                error_code::REPLAYED_REQUEST,
-                "this request was already received (nonce reused)",
-            ));
-        }
+        let pending = PendingNonce {
+            device_id,
+            nonce: auth.nonce,
+            expires_at: auth.timestamp.saturating_add(TIMESTAMP_WINDOW_SECS),
+            now,
+            acknowledged,
+        };
+        let nonce = if DEFER_NONCE {
+            Some(pending)
+        } else {
+            let fresh = state
+                .db()
+                .call_write(move |sql| pending.record(sql))
+                .await?;
+            if !fresh {
+                return Err(replayed());
+            }
+            None
+        };
 
         Ok(Authenticated {
             device_id: device.id,
             revoked: !device.device_active,
             user_id: device.user_id,
             role: device.role,
+            public_key: key,
             body,
+            nonce,
         })
     }
 }

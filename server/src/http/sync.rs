@@ -74,45 +74,34 @@ enum Outcome {
 /// Reads the statement a phone holds for the office ([`HEADER_HELD`]): sealed to the office's
 /// key, a wipe receipt signed by the device. `Some(reason)` when it opens, names this device and
 /// verifies with its key; `None` for anything else (which is ignored).
-async fn held_statement(
+fn held_statement(
     state: &AppState,
     headers: &HeaderMap,
     device: uuid::Uuid,
-) -> Result<Option<String>, AppError> {
+    key: &ed25519_dalek::VerifyingKey,
+) -> Option<String> {
     use base64::Engine;
-    let Some(blob) = headers
+    let blob = headers
         .get(HEADER_HELD)
         .filter(|v| v.len() <= fieldcase_core::protocol::MAX_HELD_HEADER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
-    else {
-        return Ok(None);
-    };
-    let Ok(plain) =
-        fieldcase_core::crypto::office::open_as_office(&state.keys().signing_key, &blob)
-    else {
-        return Ok(None);
-    };
-    let Ok(receipt) = serde_json::from_slice::<WipeReceipt>(&plain) else {
-        return Ok(None);
-    };
+        .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())?;
+    let plain =
+        fieldcase_core::crypto::office::open_as_office(&state.keys().signing_key, &blob).ok()?;
+    let receipt = serde_json::from_slice::<WipeReceipt>(&plain).ok()?;
     if receipt.device_id != device {
-        return Ok(None);
+        return None;
     }
-    let key = state
-        .db()
-        .call_read(move |sql| devices::device_public_key(sql, &device))
-        .await?;
-    Ok(key
-        .filter(|k| receipt.verify(k))
-        .map(|_| receipt.reason.clone()))
+    // The key that verified the request (the extractor read it): no second trip to the
+    // database for it.
+    receipt.verify(key).then(|| receipt.reason.clone())
 }
 
 /// Handles one sync round.
 pub(crate) async fn sync(
     State(state): State<AppState>,
     headers: HeaderMap,
-    auth: Authenticated<{ MAX_SYNC_BODY }, true>,
+    auth: Authenticated<{ MAX_SYNC_BODY }, true, true>,
 ) -> Result<Response, AppError> {
     let started = std::time::Instant::now();
     let request = SyncRequest::decode(&auth.body).map_err(refused)?;
@@ -124,15 +113,22 @@ pub(crate) async fn sync(
     // The statement the phone holds: a duress notice revokes it here, before anything of the
     // sync is done, and alerts the worker's team; anything else is only acknowledged.
     let held = headers.contains_key(HEADER_HELD);
-    let duress = held_statement(&state, &headers, auth.device_id)
-        .await?
-        .as_deref()
+    let duress = held_statement(&state, &headers, auth.device_id, &auth.public_key).as_deref()
         == Some("duress");
+    // The request's nonce is recorded by the first transaction that writes, with what it
+    // writes: one commit for a sync rather than two.
+    let mut nonce = Some(auth.deferred_nonce());
     if duress {
         let id = auth.device_id;
+        let first = nonce.take();
         state
             .db()
-            .call_write(move |sql| devices::record_duress(sql, &id, "sync", now))
+            .call_write(move |sql| {
+                if let Some(nonce) = &first {
+                    nonce.record(sql)?;
+                }
+                devices::record_duress(sql, &id, "sync", now).map_err(AppError::from)
+            })
             .await?;
         tracing::warn!(device = %id, "duress notice received; device revoked");
     }
@@ -168,9 +164,13 @@ pub(crate) async fn sync(
     } else {
         None
     };
+    let kept = nonce.clone();
     let (outcome, phases) = state
         .db()
         .call_write_timed(move |sql| {
+            if let Some(nonce) = &nonce {
+                nonce.record(sql)?;
+            }
             // A revoked device's uploads are kept, never merged (within quarantine's bounds).
             // Checked again inside the transaction: a revocation that committed while this
             // request was on its way (on this instance or another one) stops the merge here too.
@@ -204,6 +204,14 @@ pub(crate) async fn sync(
             ))
         })
         .await;
+    if outcome.is_err()
+        && let Some(nonce) = kept
+    {
+        // A refused sync changed nothing, but its nonce is spent all the same: the same
+        // signed request sent again is a replay, as for any other endpoint. (A replay's own
+        // refusal finds it spent already, and this records nothing.)
+        let _ = state.db().call_write(move |sql| nonce.record(sql)).await;
+    }
     // Committed: the documents in memory are what is stored.
     let (outcome, loaded) = outcome?;
     state.vault().keep(loaded);

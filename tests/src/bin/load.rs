@@ -49,7 +49,7 @@ use fieldcase_server::storage::keys::ServerKeys;
 use fieldcase_server::storage::sql::{self, Database};
 use fieldcase_tests::FaultProxy;
 use fieldcase_tests::load_report::{self, OfficeSplit, SyncRecord};
-use fieldcase_tests::process::{MemorySample, ServerProcess, free_port, server_binary};
+use fieldcase_tests::process::{MemorySample, ServerProcess, cpu_time, free_port, server_binary};
 use rand::{Rng, SeedableRng};
 
 /// How often the server's memory is sampled during the run (printed at the end, with its parts).
@@ -366,6 +366,7 @@ fn main() -> Result<()> {
 
     // A steady rate, open loop: sync n is due at start + n / rate.
     let pid = server.pid();
+    let cpu_at_start = (cpu_time(pid), cpu_time(0));
     let total = rate * secs;
     // The server's memory every SAMPLE_SECS, and so at the end of each minute.
     let mut memory = Vec::new();
@@ -386,6 +387,7 @@ fn main() -> Result<()> {
         let _ = w.join();
     }
     let elapsed = start.elapsed();
+    let cpu_at_end = (cpu_time(pid), cpu_time(0));
     if memory.len() < (secs / SAMPLE_SECS) as usize {
         memory.push((secs, MemorySample::of(pid).unwrap_or_default()));
     }
@@ -467,6 +469,20 @@ fn main() -> Result<()> {
     let without = t.records.iter().filter(|r| r.office.is_none()).count();
     if without > 0 {
         println!("load: {without} syncs came back without the office's timing");
+    }
+    // How much of the machine the run took: the office's CPU and the phones' (this process).
+    if let ((Some(s0), Some(p0)), (Some(s1), Some(p1))) = (cpu_at_start, cpu_at_end) {
+        let syncs = (t.direct.len() + t.faulted.len()).max(1) as f64;
+        let (office, phones) = ((s1 - s0).as_secs_f64(), (p1 - p0).as_secs_f64());
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        println!(
+            "load: CPU per sync: office {:.2} ms, phones {:.2} ms; busy {:.0} % of {cores} cores ({:.2} of the office, {:.2} of the phones)",
+            office * 1000.0 / syncs,
+            phones * 1000.0 / syncs,
+            (office + phones) / elapsed.as_secs_f64() / cores as f64 * 100.0,
+            office / elapsed.as_secs_f64(),
+            phones / elapsed.as_secs_f64(),
+        );
     }
     println!(
         "load: where the slowest 1 % of syncs spent their time: {}",

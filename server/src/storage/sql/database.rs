@@ -108,14 +108,39 @@ impl DatabaseConfig {
 pub struct Database {
     inner: Arc<Inner>,
     turns: Arc<tokio::sync::Semaphore>,
+    /// The gate of reads: one turn per SQLite reader connection, so that reads wait only for
+    /// each other, never for a write (on PostgreSQL, one per pooled connection, shared with
+    /// writes by the pool itself).
+    reads: Arc<tokio::sync::Semaphore>,
     /// The key of the office's keyed records, handed to every transaction.
     record_key: Option<Arc<Zeroizing<[u8; 32]>>>,
 }
 
 #[derive(Debug)]
 enum Inner {
-    Sqlite(Mutex<Connection>),
+    Sqlite {
+        /// The one connection that writes (and reads, when the file has no reader
+        /// connections: an in-memory database).
+        writer: Mutex<Connection>,
+        /// Read-only connections to the same file: in WAL mode they read the last committed
+        /// state while the writer writes, so reads never wait behind a write transaction.
+        readers: Vec<Mutex<Connection>>,
+        /// Which reader the next read takes first.
+        next: std::sync::atomic::AtomicUsize,
+    },
     Postgres(Box<PgPool>, PgUrl),
+}
+
+/// How many read-only connections a SQLite office keeps beside its writer.
+const SQLITE_READERS: usize = 2;
+
+/// Opens a read-only connection to the SQLite file `path` (already opened and migrated by the
+/// writer, in WAL mode).
+fn sqlite_reader(path: &str) -> Result<Connection, SqlError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "query_only", true)?;
+    Ok(conn)
 }
 
 impl Database {
@@ -138,10 +163,24 @@ impl Database {
         }
     }
 
-    /// Wraps an open (and migrated) SQLite connection.
+    /// Wraps an open (and migrated) SQLite connection, the writer, with [`SQLITE_READERS`]
+    /// read-only connections to the same file beside it (none for an in-memory database, or
+    /// when they cannot be opened: reads then share the writer's connection).
     pub fn from_sqlite(conn: Connection) -> Database {
+        let readers: Vec<Mutex<Connection>> = match conn.path().filter(|p| !p.is_empty()) {
+            Some(path) => (0..SQLITE_READERS)
+                .map_while(|_| sqlite_reader(path).ok())
+                .map(Mutex::new)
+                .collect(),
+            None => Vec::new(),
+        };
         Database {
-            inner: Arc::new(Inner::Sqlite(Mutex::new(conn))),
+            reads: Arc::new(tokio::sync::Semaphore::new(readers.len().max(1))),
+            inner: Arc::new(Inner::Sqlite {
+                writer: Mutex::new(conn),
+                readers,
+                next: std::sync::atomic::AtomicUsize::new(0),
+            }),
             turns: Arc::new(tokio::sync::Semaphore::new(1)),
             record_key: None,
         }
@@ -157,6 +196,7 @@ impl Database {
         Ok(Database {
             inner: Arc::new(Inner::Postgres(Box::new(pool), url.clone())),
             turns: Arc::new(tokio::sync::Semaphore::new(max_connections)),
+            reads: Arc::new(tokio::sync::Semaphore::new(max_connections)),
             record_key: None,
         })
     }
@@ -179,7 +219,7 @@ impl Database {
     /// Which backend this is.
     pub fn backend(&self) -> Backend {
         match &*self.inner {
-            Inner::Sqlite(_) => Backend::Sqlite,
+            Inner::Sqlite { .. } => Backend::Sqlite,
             Inner::Postgres(..) => Backend::Postgres,
         }
     }
@@ -187,7 +227,7 @@ impl Database {
     /// The PostgreSQL database's URL (for the notification listener), `None` on SQLite.
     pub fn pg_url(&self) -> Option<&PgUrl> {
         match &*self.inner {
-            Inner::Sqlite(_) => None,
+            Inner::Sqlite { .. } => None,
             Inner::Postgres(_, url) => Some(url),
         }
     }
@@ -200,8 +240,8 @@ impl Database {
         E: From<SqlError>,
     {
         match &*self.inner {
-            Inner::Sqlite(conn) => {
-                let mut conn = lock_sqlite(conn)?;
+            Inner::Sqlite { writer, .. } => {
+                let mut conn = lock_sqlite(writer)?;
                 let mut tx = conn
                     .transaction_with_behavior(TransactionBehavior::Immediate)
                     .map_err(SqlError::from)?;
@@ -237,8 +277,21 @@ impl Database {
         E: From<SqlError>,
     {
         match &*self.inner {
-            Inner::Sqlite(conn) => {
-                let mut conn = lock_sqlite(conn)?;
+            Inner::Sqlite { readers, next, .. } if !readers.is_empty() => {
+                // Any free reader (the read gate lets in no more reads than readers), starting
+                // from the next in turn.
+                let first = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let mut conn = (0..readers.len())
+                    .find_map(|i| readers[(first + i) % readers.len()].try_lock().ok())
+                    .map(Ok)
+                    .unwrap_or_else(|| lock_reader(&readers[first % readers.len()]))?;
+                let mut tx = conn.transaction().map_err(SqlError::from)?;
+                let out = self.keyed(&mut tx, f)?;
+                tx.commit().map_err(SqlError::from)?;
+                Ok(out)
+            }
+            Inner::Sqlite { writer, .. } => {
+                let mut conn = lock_sqlite(writer)?;
                 conn.pragma_update(None, "query_only", true)
                     .map_err(SqlError::from)?;
                 let result = (|| {
@@ -319,14 +372,29 @@ impl Database {
         }
     }
 
-    /// [`Database::read`] on tokio's blocking pool, for request handlers.
+    /// [`Database::read`] on tokio's blocking pool, for request handlers. On SQLite a read waits
+    /// only for other reads (its own gate, one turn per reader connection), never for a
+    /// write; on PostgreSQL it takes a turn like a write, one per pooled connection.
     pub async fn call_read<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut dyn Sql) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<SqlError> + Send + 'static,
     {
-        self.on_blocking_pool(f, Database::read).await
+        match &*self.inner {
+            Inner::Sqlite { readers, .. } if !readers.is_empty() => {
+                let _turn = self
+                    .reads
+                    .acquire()
+                    .await
+                    .map_err(|_| SqlError::Pool("the database gate is closed"))?;
+                let db = self.clone();
+                tokio::task::spawn_blocking(move || db.read(f))
+                    .await
+                    .map_err(|_| SqlError::Pool("the database task failed"))?
+            }
+            _ => self.on_blocking_pool(f, Database::read).await,
+        }
     }
 
     /// Runs `run(self, f)` on a blocking thread once this request's turn at the gate came.
@@ -345,6 +413,22 @@ impl Database {
         tokio::task::spawn_blocking(move || run(&db, f))
             .await
             .map_err(|_| SqlError::Pool("the database task failed"))?
+    }
+}
+
+/// Locks a SQLite reader connection; one a panicking read poisoned is repaired as
+/// [`lock_sqlite`] repairs the writer (its transaction rolled back).
+fn lock_reader(conn: &Mutex<Connection>) -> Result<MutexGuard<'_, Connection>, SqlError> {
+    match conn.lock() {
+        Ok(guard) => Ok(guard),
+        Err(poisoned) => {
+            let guard = poisoned.into_inner();
+            if !guard.is_autocommit() {
+                guard.execute_batch("ROLLBACK")?;
+            }
+            conn.clear_poison();
+            Ok(guard)
+        }
     }
 }
 

@@ -608,6 +608,51 @@ fn read_transactions_refuse_writes_on_both() {
     }
 }
 
+/// On SQLite a read does not wait for a write: while a write transaction is open (and holds
+/// the writer), a read on a reader connection sees the last committed state and returns; the
+/// write's rows appear to reads once it commits.
+#[test]
+fn a_sqlite_read_runs_beside_an_open_write_and_sees_only_what_is_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(&DatabaseConfig::Sqlite(dir.path().join("server.db"))).unwrap();
+    let value = |db: &Database| {
+        db.read(|sql| {
+            sql.query_row("SELECT value FROM case_seq WHERE id = 1", &[])?
+                .get::<i64>(0)
+        })
+        .unwrap()
+    };
+    let before = value(&db);
+    let (written_tx, written_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let writer = {
+        let db = db.clone();
+        std::thread::spawn(move || {
+            db.write(|sql| {
+                sql.execute("UPDATE case_seq SET value = value + 7 WHERE id = 1", &[])?;
+                written_tx.send(()).unwrap();
+                release_rx.recv().unwrap();
+                Ok::<_, SqlError>(())
+            })
+            .unwrap()
+        })
+    };
+    written_rx.recv().unwrap();
+    let (read_tx, read_rx) = mpsc::channel();
+    let reader = {
+        let db = db.clone();
+        std::thread::spawn(move || read_tx.send(value(&db)).unwrap())
+    };
+    let seen = read_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the read waited for the open write");
+    assert_eq!(seen, before, "an uncommitted write is not read");
+    release_tx.send(()).unwrap();
+    writer.join().unwrap();
+    reader.join().unwrap();
+    assert_eq!(value(&db), before + 7);
+}
+
 /// Two threads, two connections: the second writer waits for the first to commit, then sees
 /// its write. Sequence numbers so taken become visible in commit order.
 #[test]
