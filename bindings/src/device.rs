@@ -18,7 +18,7 @@ use zeroize::Zeroize;
 
 use crate::FieldcaseError;
 use crate::error::{call, call_ffi};
-use crate::keys::{self, FetchedKey, KeyStore};
+use crate::keys::{FetchedKey, KeptKeyStore, KeyStore};
 use crate::types::{
     Author, Case, CaseSummary, CaseUpdate, ClientProfile, Conflict, GoalUpdate, HistoryEntry,
     NewGoal, NewNote, NewReview, NewService, PendingChange, Plan, SyncReport, TaskSummary,
@@ -68,6 +68,16 @@ fn offset(minutes: i32) -> Result<UtcOffset, FieldcaseError> {
         .ok_or_else(|| FieldcaseError::InvalidInput {
             detail: "invalid UTC offset".into(),
         })
+}
+
+impl FieldcaseDevice {
+    /// Gives core the keystore the app handed over, so that every wipe destroys its key.
+    fn keep(&self, keystore: Option<&Arc<dyn KeyStore>>) {
+        if let Some(ks) = keystore {
+            self.inner
+                .keep_keystore(Arc::new(KeptKeyStore(Arc::clone(ks))));
+        }
+    }
 }
 
 fn fetch(keystore: &dyn KeyStore) -> Result<FetchedKey, FieldcaseError> {
@@ -130,7 +140,11 @@ impl FieldcaseDevice {
         if let Some(p) = passphrase.as_mut() {
             p.zeroize();
         }
-        result.map(|inner| Arc::new(Self { inner }))
+        result.map(|inner| {
+            let device = Self { inner };
+            device.keep(keystore.as_ref());
+            Arc::new(device)
+        })
     }
 
     /// Opens the enrolled phone's store in `dir`, locked. [`FieldcaseError::NoStore`] when none
@@ -160,6 +174,7 @@ impl FieldcaseDevice {
         passphrase: Option<String>,
     ) -> Result<(), FieldcaseError> {
         let mut passphrase = passphrase;
+        self.keep(keystore.as_ref());
         let result = call_ffi(|| {
             let key = keystore.as_deref().map(fetch).transpose()?;
             call(|| {
@@ -178,6 +193,7 @@ impl FieldcaseDevice {
 
     /// Unlocks with the platform keystore's key.
     pub fn unlock_with_keystore(&self, keystore: Arc<dyn KeyStore>) -> Result<(), FieldcaseError> {
+        self.keep(Some(&keystore));
         let key = fetch(keystore.as_ref())?;
         call(|| self.inner.store().unlock_with_keystore(&key))
     }
@@ -202,6 +218,7 @@ impl FieldcaseDevice {
         pin: String,
     ) -> Result<(), FieldcaseError> {
         let mut pin = pin;
+        self.keep(keystore.as_ref());
         let result = call_ffi(|| {
             let key = keystore.as_deref().map(fetch).transpose()?;
             call(|| {
@@ -428,8 +445,8 @@ impl FieldcaseDevice {
     /// Syncs with the office now (the store must be unlocked; an expired lease does not stop a
     /// sync, which renews it). Blocks until done. [`FieldcaseError::Network`] means offline: retry
     /// later; [`FieldcaseError::RevokedAndWiped`] means the office revoked this phone and core
-    /// obeyed its signed wipe order: the store is gone; destroy the keystore key and show the
-    /// revoked screen.
+    /// obeyed its signed wipe order: the store and the keystore's key (the one this device was
+    /// last given) are gone; show the revoked screen.
     pub fn sync_now(&self) -> Result<SyncReport, FieldcaseError> {
         call(|| self.inner.sync_now()).map(Into::into)
     }
@@ -471,32 +488,33 @@ impl FieldcaseDevice {
         call(|| self.inner.store().author()).map(Into::into)
     }
 
-    /// Panic wipe: makes the case data unreadable at once, with no network, then asks the
-    /// keystore to destroy its key. A receipt signed with the device key waits in `dir` for
-    /// [`send_pending_wipe_receipt`] to tell the office (none when wiped while locked).
+    /// Panic wipe: makes the case data unreadable at once, with no network, and destroys the
+    /// keystore's key (`keystore`, or the one this device was last given). What it leaves for
+    /// the office is sealed to the office's key (no address, fingerprint or reason readable on
+    /// the phone): send it with [`FieldcaseDevice::send_wipe_receipt`] while this object lives;
+    /// after a restart the next enrollment sends it, or [`send_pending_wipe_receipt`].
     pub fn panic_wipe(
         &self,
         keystore: Option<Arc<dyn KeyStore>>,
     ) -> Result<WipeReport, FieldcaseError> {
-        let mut report: WipeReport = call(|| self.inner.panic_wipe())?.into();
-        if let Some(ks) = keystore.as_ref() {
-            report.keystore_key_destroyed = keys::destroy(ks);
-        }
-        Ok(report)
+        self.keep(keystore.as_ref());
+        call(|| self.inner.panic_wipe()).map(Into::into)
     }
 
-    /// Destroys the store on this phone (crypto-shredding every copy of it) and asks the keystore
-    /// to destroy its key. Works locked or unlocked, with no network.
+    /// Destroys the store on this phone (crypto-shredding every copy of it) and the keystore's
+    /// key (`keystore`, or the one this device was last given), leaving nothing for the office.
+    /// Works locked or unlocked, with no network.
     pub fn wipe(&self, keystore: Option<Arc<dyn KeyStore>>) -> Result<WipeReport, FieldcaseError> {
-        let deferred = FetchedKey::destroy_only();
-        let provider: Option<&dyn fieldcase_core::crypto::KeyProvider> =
-            keystore.as_ref().map(|_| &deferred as _);
-        let mut report: WipeReport = call(|| self.inner.store().wipe(provider))?.into();
-        // The foreign keystore is asked only now that core has released the store.
-        if let Some(ks) = keystore.as_ref().filter(|_| deferred.destroy_requested()) {
-            report.keystore_key_destroyed = keys::destroy(ks);
-        }
-        Ok(report)
+        self.keep(keystore.as_ref());
+        call(|| self.inner.wipe()).map(Into::into)
+    }
+
+    /// Sends what a wipe of this device left for the office to the office it was enrolled with
+    /// (its address kept in memory since the wipe, never on the phone's storage). Returns
+    /// whether anything was sent; [`FieldcaseError::Network`] when the office cannot be reached
+    /// (it waits; call again later).
+    pub fn send_wipe_receipt(&self) -> Result<bool, FieldcaseError> {
+        call(|| self.inner.send_pending_receipt())
     }
 }
 
@@ -504,11 +522,23 @@ fn convert<A, B: From<A>>(v: Vec<A>) -> Vec<B> {
     v.into_iter().map(Into::into).collect()
 }
 
-/// Sends the wipe receipt a panic wipe (or a revocation wipe that could not reach the office)
-/// left in `dir`, and removes it once the office has it. Returns whether one was sent.
+/// Sends what a wipe left in `dir` (sealed to the office) to the office at `server_url` whose
+/// certificate has `fingerprint` (the address the app has again, for instance from the office's
+/// enrollment QR code), and removes what the office took. Returns whether anything was sent.
 #[uniffi::export]
-pub fn send_pending_wipe_receipt(dir: String) -> Result<bool, FieldcaseError> {
-    call(|| fieldcase_core::device::send_pending_receipt(&PathBuf::from(&dir)))
+pub fn send_pending_wipe_receipt(
+    dir: String,
+    server_url: String,
+    fingerprint: String,
+) -> Result<bool, FieldcaseError> {
+    let pin = Fingerprint::parse(&fingerprint).map_err(|_| FieldcaseError::InvalidInput {
+        detail: "invalid certificate fingerprint".into(),
+    })?;
+    let server = ServerAddress {
+        url: server_url.trim().to_owned(),
+        pin,
+    };
+    call(|| fieldcase_core::device::send_pending_receipt(&PathBuf::from(&dir), &server))
 }
 
 /// The version of the fieldcase library, for an about screen and bug reports.

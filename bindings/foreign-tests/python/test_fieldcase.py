@@ -65,6 +65,7 @@ class MemoryKeyStore(fc.KeyStore):
         self.key = key if key is not None else secrets.token_bytes(32)
         self.destroyed = False
         self.calls = 0
+        self.destroy_calls = 0
 
     def root_key(self):
         self.calls += 1
@@ -73,6 +74,7 @@ class MemoryKeyStore(fc.KeyStore):
         return self.key
 
     def destroy_key(self):
+        self.destroy_calls += 1
         self.destroyed = True
 
 
@@ -364,19 +366,86 @@ class BindingsTest(unittest.TestCase):
         other.device.sync_now()
         self.assertIn(self.case_id, [c.id for c in other.device.list_cases()])
 
-    def test_panic_wipe_works_offline_and_reports_later(self):
+    def assert_folder_tells_nothing(self, folder, device_id):
+        """No file left in a wiped phone's folder names the office, its certificate or the
+        device, or says that the phone was wiped."""
+        info = self.server.info
+        needles = [
+            info["url"].removeprefix("https://").encode(),
+            info["direct_url"].removeprefix("https://").encode(),
+            b"127.0.0.1",
+            info["fingerprint"].encode(),
+            bytes.fromhex(info["fingerprint"]),
+            device_id.encode(),
+            bytes.fromhex(device_id.replace("-", "")),
+            b"https",
+            b"panic",
+            b"duress",
+            b"wipe",
+            b"revoked",
+            b"receipt",
+        ]
+        names = os.listdir(folder)
+        self.assertTrue(names, "the sealed statement for the office is kept")
+        for name in names:
+            with open(os.path.join(folder, name), "rb") as f:
+                data = f.read().lower()
+            for needle in needles:
+                self.assertNotIn(needle.lower(), data, name)
+                self.assertNotIn(needle.lower(), name.encode().lower(), name)
+
+    def test_panic_wipe_works_offline_leaves_nothing_readable_and_reports_later(self):
         p = self.phone()
+        me = p.device.identity()
         self.server.command("offline")
-        report = p.device.panic_wipe(p.keys)
+        # The app passes no keystore: core destroys the one the device was enrolled with.
+        report = p.device.panic_wipe(None)
         self.assertTrue(report.keystore_key_destroyed)
-        self.assertTrue(p.keys.destroyed)
+        self.assertEqual(p.keys.destroy_calls, 1)
         with self.assertRaises(fc.FieldcaseError.NoStore):
             p.device.list_cases()
+        self.assert_folder_tells_nothing(p.dir, me.device_id)
         with self.assertRaises(fc.FieldcaseError.Network):
-            fc.send_pending_wipe_receipt(p.dir)
+            p.device.send_wipe_receipt()
         self.server.command("online")
-        self.assertTrue(fc.send_pending_wipe_receipt(p.dir))
-        self.assertFalse(fc.send_pending_wipe_receipt(p.dir))
+        # The device still in memory knows where its office is (the folder does not).
+        self.assertTrue(p.device.send_wipe_receipt())
+        self.assertFalse(p.device.send_wipe_receipt())
+        self.assertEqual(os.listdir(p.dir), [])
+        row = self.server.command(f"device {me.device_id}")
+        self.assertEqual((row["status"], row["wipe_reason"]), ("revoked", "panic"))
+
+    def test_a_revoked_phone_destroys_its_keystore_key_whatever_the_app_does(self):
+        p = self.phone()
+        me = p.device.identity()
+        self.server.command(f"revoke {me.device_id}")
+        with self.assertRaises(fc.FieldcaseError.RevokedAndWiped):
+            p.device.sync_now()
+        self.assertEqual(p.keys.destroy_calls, 1)
+        self.assertEqual(self.server.command(f"device {me.device_id}")["wipe_reason"], "revoked")
+
+    def test_a_duress_workspace_wiped_before_it_synced_still_tells_the_office(self):
+        p = self.phone()
+        me = p.device.identity()
+        duress = "tram 9 stops at the old mill"
+        p.device.set_duress_pin(p.keys, duress)
+        p.device.lock()
+        del p.device
+        d = fc.FieldcaseDevice.open(p.dir, FAST)
+        d.unlock(p.keys, duress)
+        # Offline, the workspace is wiped, then the app is closed: no address is left anywhere.
+        self.server.command("offline")
+        d.panic_wipe(p.keys)
+        del d
+        self.assert_folder_tells_nothing(p.dir, me.device_id)
+        self.server.command("online")
+        info = self.server.info
+        self.assertTrue(
+            fc.send_pending_wipe_receipt(p.dir, info["direct_url"], info["fingerprint"])
+        )
+        alerts = self.server.command("alerts")["alerts"]
+        self.assertIn("duress", [a["kind"] for a in alerts if a["device_id"] == me.device_id])
+        self.assertEqual(self.server.command(f"device {me.device_id}")["status"], "revoked")
 
     def test_a_clock_set_back_past_the_lease_opens_nothing(self):
         p = self.phone()

@@ -38,6 +38,7 @@ use crate::error::{CoreError, Result};
 use crate::ids::{DeviceId, UserId};
 use crate::model::Author;
 use keyfile::KeyFile;
+pub(crate) use keyfile::sync_dir;
 
 /// Name of the database file inside the store's folder.
 pub const DB_FILE: &str = "fieldcase.db";
@@ -978,13 +979,18 @@ impl Store {
         // Dropping the connection closes the database before its files go.
         *guard = None;
         let mut files_removed = Vec::new();
-        if keyfile::shred(&self.dir.join(KEY_FILE))? {
-            files_removed.push(KEY_FILE.to_owned());
-        }
+        let shredded = keyfile::shred(&self.dir.join(KEY_FILE));
+        // The keystore is asked with the store's lock released (a platform keystore may call
+        // back into the app), and whatever the shredding did: its key must go either way.
+        drop(guard);
         let keystore_key_destroyed = match keystore {
             Some(p) => p.destroy().is_ok(),
             None => false,
         };
+        let _guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if shredded? {
+            files_removed.push(KEY_FILE.to_owned());
+        }
         for name in [
             DB_FILE.to_owned(),
             format!("{DB_FILE}-wal"),

@@ -40,8 +40,6 @@ final class AppModel: ObservableObject {
         values.isExcludedFromBackup = true
         try? folder.setResourceValues(values)
         dir = folder.path
-        // A receipt a panic wipe left waits to tell the office this phone is gone.
-        queue.async { [dir] in _ = try? sendPendingWipeReceipt(dir: dir) }
         run({ try FieldcaseDevice.open(dir: self.dir, options: DeviceOptions(scryptWorkFactor: nil)) }) { d in
             self.device = d
             self.screen = .unlock
@@ -179,11 +177,12 @@ final class AppModel: ObservableObject {
 
     func panicWipe() {
         guard let d = device else { return }
-        // The panic wipe, not the plain one: it leaves a signed receipt for the office, sent now
-        // if the office is reachable and otherwise at the next start.
+        // The panic wipe, not the plain one: core destroys the Keychain item and leaves a signed
+        // receipt for the office, sealed to the office's key (no address on the phone), sent now
+        // if the office is reachable; otherwise the next enrollment sends it.
         run({ () -> Void in
             _ = try d.panicWipe(keystore: self.keyStore)
-            _ = try? sendPendingWipeReceipt(dir: self.dir)
+            _ = try? d.sendWipeReceipt()
         }) { _ in self.screen = .revoked }
     }
 }

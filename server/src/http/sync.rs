@@ -251,18 +251,28 @@ fn announce_next_pin(state: &AppState, headers: &mut axum::http::HeaderMap) {
     }
 }
 
-/// `POST /v1/wipe-receipt`: a device's signed statement that it wiped itself. Needs no request
-/// signature (a revoked or wiped device may have nothing else), because the receipt itself is
-/// signed with the device's enrolled key. A panic wipe also revokes the device. Idempotent.
+/// `POST /v1/wipe-receipt`: a device's signed statement that it wiped itself, sealed to the
+/// office's key as a wiped phone keeps it (or as plain JSON, as phones sent it before). Needs no
+/// request signature (a revoked or wiped device may have nothing else), because the receipt
+/// itself is signed with the device's enrolled key. A panic wipe also revokes the device, a
+/// duress notice raises the alert. Idempotent.
 pub(crate) async fn wipe_receipt(
     State(state): State<AppState>,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, AppError> {
-    if body.len() > 4096 {
-        return Err(AppError::too_large(4096));
+    if body.len() > fieldcase_core::crypto::office::MAX_SEALED {
+        return Err(AppError::too_large(
+            fieldcase_core::crypto::office::MAX_SEALED,
+        ));
     }
+    let plain = if body.starts_with(b"age-encryption.org/") {
+        fieldcase_core::crypto::office::open_as_office(&state.keys().signing_key, &body)
+            .map_err(|_| AppError::malformed("not sealed to this office"))?
+    } else {
+        zeroize::Zeroizing::new(body.to_vec())
+    };
     let receipt: WipeReceipt =
-        serde_json::from_slice(&body).map_err(|_| AppError::malformed("not a wipe receipt"))?;
+        serde_json::from_slice(&plain).map_err(|_| AppError::malformed("not a wipe receipt"))?;
     let now = state.now();
     state
         .db()

@@ -162,20 +162,29 @@ class FieldcaseSession(
 
     /**
      * Wipes the store on this phone now (a worker in danger, the phone about to be taken):
-     * crypto-shreds the store and destroys the keystore key, with no network; a signed receipt
-     * waits in the store's folder for `sendPendingWipeReceipt(dir)` to deliver. Final.
+     * crypto-shreds the store and destroys the keystore key (core does both), with no network.
+     * What it leaves for the office is sealed to the office's key; it is sent at once if the
+     * office can be reached ([sendWipeReceipt] again later while the app runs; after a restart,
+     * the next enrollment sends it). Final.
      */
     fun wipe() {
         device.panicWipe(keyStore)
         moveTo(SessionState.Wiped)
+        sendWipeReceipt()
     }
 
     /**
-     * Core obeyed the office's signed wipe order: the store is gone. The keystore key that
-     * opened it is destroyed too (best effort), and the session ends in [SessionState.Revoked].
+     * Sends what a wipe left for the office (the device remembers the office's address in
+     * memory only). True when the office took it; false when there was nothing to send or the
+     * office could not be reached (call again later).
+     */
+    fun sendWipeReceipt(): Boolean = runCatching { device.sendWipeReceipt() }.getOrDefault(false)
+
+    /**
+     * Core obeyed the office's signed wipe order: the store and the keystore key are gone (core
+     * destroyed the key itself); the session ends in [SessionState.Revoked].
      */
     private fun revoked() {
-        runCatching { keyStore?.destroyKey() }
         moveTo(SessionState.Revoked)
     }
 
