@@ -147,6 +147,33 @@ impl FieldcaseDevice {
         })
     }
 
+    /// Enrolls this phone with the enrollment invite the office's QR code holds (the office's
+    /// address, its certificate fingerprint and the one-time code, checksummed): the app scans
+    /// the code and passes its text, and the worker types only her passphrase. Otherwise as
+    /// [`FieldcaseDevice::enroll`]; an invite that does not parse is
+    /// [`FieldcaseError::InvalidInvite`] and nothing is sent.
+    #[uniffi::constructor]
+    pub fn enroll_with_invite(
+        dir: String,
+        invite: String,
+        keystore: Option<Arc<dyn KeyStore>>,
+        passphrase: Option<String>,
+        options: DeviceOptions,
+    ) -> Result<Arc<Self>, FieldcaseError> {
+        let parsed = call(|| {
+            fieldcase_core::protocol::EnrollmentInvite::parse(&invite).map_err(Into::into)
+        })?;
+        Self::enroll(
+            dir,
+            parsed.url,
+            parsed.pin.to_hex(),
+            parsed.code,
+            keystore,
+            passphrase,
+            options,
+        )
+    }
+
     /// Opens the enrolled phone's store in `dir`, locked. [`FieldcaseError::NoStore`] when none
     /// exists (not enrolled yet, or wiped).
     #[uniffi::constructor]
@@ -539,6 +566,31 @@ pub fn send_pending_wipe_receipt(
         pin,
     };
     call(|| fieldcase_core::device::send_pending_receipt(&PathBuf::from(&dir), &server))
+}
+
+/// What an enrollment invite holds, for the app to show before it enrolls ("enroll with the
+/// office at …").
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct EnrollmentInvite {
+    /// The office's address, `https://host[:port]`.
+    pub server_url: String,
+    /// The office's certificate fingerprint, 64 lowercase hex digits.
+    pub fingerprint: String,
+    /// The one-time enrollment code, in groups of four.
+    pub code: String,
+}
+
+/// Reads the text of a scanned enrollment QR code. [`FieldcaseError::InvalidInvite`] says why
+/// one cannot be used.
+#[uniffi::export]
+pub fn parse_enrollment_invite(text: String) -> Result<EnrollmentInvite, FieldcaseError> {
+    let invite =
+        call(|| fieldcase_core::protocol::EnrollmentInvite::parse(&text).map_err(Into::into))?;
+    Ok(EnrollmentInvite {
+        server_url: invite.url.clone(),
+        fingerprint: invite.pin.to_hex(),
+        code: invite.display_code(),
+    })
 }
 
 /// The version of the fieldcase library, for an about screen and bug reports.

@@ -194,6 +194,24 @@ impl Device {
         Ok(device)
     }
 
+    /// Enrolls this phone with an enrollment invite as the office's QR code shows it
+    /// ([`crate::protocol::EnrollmentInvite`]: the office's address, its certificate and the
+    /// one-time code in one checksummed string), so the worker types nothing but her passphrase.
+    /// An invite that does not parse is [`CoreError::Invite`] and nothing is sent.
+    pub fn enroll_with_invite(
+        dir: &std::path::Path,
+        invite: &str,
+        keys: KeySetup<'_>,
+        options: StoreOptions,
+    ) -> Result<Self> {
+        let invite = crate::protocol::EnrollmentInvite::parse(invite)?;
+        let server = ServerAddress {
+            url: invite.url.clone(),
+            pin: invite.pin,
+        };
+        Self::enroll(dir, &server, &invite.code, keys, options)
+    }
+
     /// Opens an enrolled phone's store, locked.
     pub fn open(dir: &std::path::Path, options: StoreOptions) -> Result<Self> {
         Ok(Self::from_store(Store::open(dir, options)?))

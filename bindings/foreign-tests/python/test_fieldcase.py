@@ -495,6 +495,39 @@ class BindingsTest(unittest.TestCase):
         self.assertGreater(e.exception.retry_after_secs, 0)
         self.assertFalse(d.is_unlocked())
 
+    def test_a_phone_enrolls_from_the_invite_the_enrollment_page_shows(self):
+        shown = self.server.command("invite")
+        invite = shown["invite"]
+        read = fc.parse_enrollment_invite(invite)
+        self.assertEqual(read.server_url, self.server.info["url"])
+        self.assertEqual(read.fingerprint, self.server.info["fingerprint"])
+        self.assertEqual(read.code, shown["code"])
+        # Scanned, nothing typed but the passphrase.
+        folder = tempfile.mkdtemp(prefix="fieldcase-py-")
+        d = fc.FieldcaseDevice.enroll_with_invite(
+            folder, invite, MemoryKeyStore(), "correct horse battery staple", FAST
+        )
+        self.server.confirm(d)
+        d.sync_now()
+        self.assertIn(self.case_id, [c.id for c in d.list_cases()])
+        # Anything else is a typed refusal, and nothing is sent.
+        damaged = invite[:12] + ("B" if invite[12] == "A" else "A") + invite[13:]
+        cases = [
+            ("https://example.org/", fc.InviteProblem.NOT_AN_INVITE),
+            ("FC9:" + invite[4:], fc.InviteProblem.UNSUPPORTED_VERSION),
+            (damaged, fc.InviteProblem.DAMAGED),
+            (invite[:-10], fc.InviteProblem.DAMAGED),
+        ]
+        for text, problem in cases:
+            with self.assertRaises(fc.FieldcaseError.InvalidInvite) as caught:
+                fc.parse_enrollment_invite(text)
+            self.assertEqual(caught.exception.problem, problem, text)
+            with self.assertRaises(fc.FieldcaseError.InvalidInvite):
+                fc.FieldcaseDevice.enroll_with_invite(
+                    tempfile.mkdtemp(prefix="fieldcase-py-"), text, MemoryKeyStore(),
+                    "correct horse battery staple", FAST,
+                )
+
     def test_a_weak_passphrase_is_refused_before_the_code_is_spent(self):
         code = self.server.code()
         for weak in ("1234", "password2024", "qwertyuiopas"):

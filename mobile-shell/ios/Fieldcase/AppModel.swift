@@ -82,6 +82,19 @@ final class AppModel: ObservableObject {
         }
     }
 
+    /// Enrolls with the text of the office's enrollment QR code.
+    func enrollWithInvite(invite: String, passphrase: String) {
+        run({
+            try FieldcaseDevice.enrollWithInvite(dir: self.dir, invite: invite, keystore: self.keyStore,
+                                                 passphrase: passphrase,
+                                                 options: DeviceOptions(scryptWorkFactor: nil))
+        }) { d in
+            self.device = d
+            self.syncNow()
+            self.showToday()
+        }
+    }
+
     func unlock(passphrase: String?) {
         guard let d = device else { return }
         run({

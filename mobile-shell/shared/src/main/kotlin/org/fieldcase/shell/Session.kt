@@ -353,6 +353,24 @@ class FieldcaseSession(
             clock,
         )
 
+        /**
+         * Enrolls this phone with the invite the office's enrollment QR code holds (address,
+         * certificate and code in one checksummed string) and returns its unlocked session.
+         * A text that is not a usable invite is [FieldcaseException.InvalidInvite]; nothing is sent.
+         */
+        fun enrollWithInvite(
+            dir: String,
+            invite: String,
+            keyStore: KeyStore?,
+            passphrase: String?,
+            options: DeviceOptions = DeviceOptions(null),
+            clock: Clock = SystemClock,
+        ): FieldcaseSession = FieldcaseSession(
+            FieldcaseDevice.enrollWithInvite(dir, invite, keyStore, passphrase, options),
+            keyStore,
+            clock,
+        )
+
         /** Opens an enrolled phone's session, locked. Throws [FieldcaseException.NoStore] if none. */
         fun open(dir: String, keyStore: KeyStore?, options: DeviceOptions = DeviceOptions(null), clock: Clock = SystemClock) =
             FieldcaseSession(FieldcaseDevice.open(dir, options), keyStore, clock)

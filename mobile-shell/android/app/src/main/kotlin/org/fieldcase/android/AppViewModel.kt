@@ -99,6 +99,15 @@ class AppViewModel(app: Application) : AndroidViewModel(app) {
         showToday()
     }
 
+    /** Enrolls with the text of the office's enrollment QR code (scanned, nothing typed). */
+    fun enrollWithInvite(invite: String, passphrase: String) = background {
+        val s = FieldcaseSession.enrollWithInvite(dir, invite, keyStore, passphrase)
+        session = s
+        attach(s)
+        s.syncNow()
+        showToday()
+    }
+
     fun unlock(passphrase: String?) = background {
         val s = session ?: return@background
         try {

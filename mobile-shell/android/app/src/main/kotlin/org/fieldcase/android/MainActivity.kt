@@ -3,6 +3,9 @@
 package org.fieldcase.android
 
 import android.os.Bundle
+import com.google.mlkit.vision.barcode.common.Barcode
+import com.google.mlkit.vision.codescanner.GmsBarcodeScannerOptions
+import com.google.mlkit.vision.codescanner.GmsBarcodeScanning
 import android.view.WindowManager
 import androidx.activity.ComponentActivity
 import androidx.activity.compose.rememberLauncherForActivityResult
@@ -88,6 +91,17 @@ fun EnrollScreen(vm: AppViewModel) {
         visualTransformation = PasswordVisualTransformation(),
     )
     Button({ vm.enroll(url, pin, code, passphrase) }) { Text("Enroll") }
+    // Or scan the office's enrollment QR code (Google's code scanner: no camera permission, the
+    // scan runs in Play services and returns only the text).
+    val context = LocalContext.current
+    Button({
+        GmsBarcodeScanning.getClient(
+            context,
+            GmsBarcodeScannerOptions.Builder().setBarcodeFormats(Barcode.FORMAT_QR_CODE).build(),
+        ).startScan().addOnSuccessListener { scanned ->
+            scanned.rawValue?.let { vm.enrollWithInvite(it, passphrase) }
+        }
+    }) { Text("Scan the office's code and enroll") }
 }
 
 @Composable
