@@ -324,6 +324,7 @@ class Tests(private val server: TestServer) {
 fun main() {
     val server = TestServer()
     val tests = Tests(server)
+    val trigger = SyncTriggerTests(server)
     val cases: List<Pair<String, () -> Unit>> = listOf(
         "enroll, unlock, lists, timeline" to tests::enrollUnlockAndLists,
         "note, task, checklist, sync to a second phone" to tests::writeNoteTaskChecklistAndSync,
@@ -335,6 +336,12 @@ fun main() {
         "typed errors" to tests::typedErrors,
         "keystore errors" to tests::keystoreErrors,
         "a panic is a typed error" to tests::panicBoundary,
+        "sync trigger: success, failures, the periodic floor" to trigger::successFailureAndThePeriodicFloor,
+        "sync trigger: the network returning, a flapping network" to
+            trigger::theNetworkReturningRunsASyncButAFlappingOneNotOftenerThanTheGap,
+        "sync trigger: locked, certificate changed, revoked, local changes" to
+            trigger::lockedCertificateChangedRevokedAndLocalChanges,
+        "OS-scheduled sync of a real session" to trigger::aSessionSyncsWhenTheOsRunsItAndSaysWhenNext,
     )
     var passed = 0
     var failed = 0
