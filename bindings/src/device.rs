@@ -260,6 +260,27 @@ impl FieldcaseDevice {
         result
     }
 
+    /// Adds the worker's passphrase to a phone enrolled with the keystore key alone: from then on
+    /// it opens only with the keystore key and the passphrase together (`unlock_needs` says so),
+    /// wrong passphrases are counted and slowed, and a duress PIN can be set. The store must be
+    /// unlocked. [`FieldcaseError::WeakPassphrase`] for a weak one, [`FieldcaseError::WrongKey`]
+    /// for a keystore that does not open this store, [`FieldcaseError::InvalidInput`] when the
+    /// store has a passphrase already; nothing is changed then.
+    pub fn add_passphrase(
+        &self,
+        keystore: Arc<dyn KeyStore>,
+        passphrase: String,
+    ) -> Result<(), FieldcaseError> {
+        let mut passphrase = passphrase;
+        self.keep(Some(&keystore));
+        let result = call_ffi(|| {
+            let key = fetch(keystore.as_ref())?;
+            call(|| self.inner.add_passphrase(&key, &passphrase))
+        });
+        passphrase.zeroize();
+        result
+    }
+
     /// Closes this object now: forgets the data key and every decrypted document and closes the
     /// database, without waiting for the garbage collector to drop it (which a reference kept
     /// somewhere, or a failed call that kept one, can put off forever). Every later call is

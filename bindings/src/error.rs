@@ -217,9 +217,11 @@ impl From<CoreError> for FieldcaseError {
                 passphrase,
             },
             CoreError::WeakPassphrase { detail } => F::WeakPassphrase { detail },
-            e @ CoreError::DuressNeedsPassphrase => F::InvalidInput {
-                detail: e.to_string(),
-            },
+            e @ (CoreError::DuressNeedsPassphrase | CoreError::PassphraseAlreadySet) => {
+                F::InvalidInput {
+                    detail: e.to_string(),
+                }
+            }
             CoreError::TooManyAttempts { retry_after_secs } => {
                 F::TooManyAttempts { retry_after_secs }
             }

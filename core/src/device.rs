@@ -456,6 +456,14 @@ impl Device {
         self.store.set_duress(root.as_deref(), pin, &sealed)
     }
 
+    /// Adds the worker's passphrase to a phone enrolled with the keystore key alone: from then
+    /// on it opens only with the keystore's key and the passphrase together, and a duress PIN
+    /// can be set. See [`Store::add_passphrase`]. The store must be unlocked.
+    pub fn add_passphrase(&self, keystore: &dyn KeyProvider, passphrase: &str) -> Result<()> {
+        let root = keystore.root_key()?;
+        self.store.add_passphrase(&root, passphrase)
+    }
+
     /// Gives the key file its statement for the office if it has none yet: a panic receipt
     /// signed now and sealed to the office, which a wipe made while locked leaves behind and
     /// every sync carries (the office acts on it only as a receipt).

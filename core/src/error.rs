@@ -124,6 +124,10 @@ pub enum CoreError {
     /// has no passphrase to stand beside).
     #[error("a duress PIN needs a store that opens with a passphrase")]
     DuressNeedsPassphrase,
+    /// This store already opens with a passphrase: adding one would change nothing (a new
+    /// passphrase is not offered here).
+    #[error("this store already has a passphrase")]
+    PassphraseAlreadySet,
     /// Too many wrong passphrases in a row: no attempt is made until `retry_after_secs` seconds
     /// have passed. Nothing was tried.
     #[error("too many wrong passphrases: try again in {retry_after_secs} s")]

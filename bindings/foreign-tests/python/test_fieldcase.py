@@ -618,6 +618,42 @@ class BindingsTest(unittest.TestCase):
         self.assertEqual(mine[0]["user_id"], me.user_id)
         self.assertEqual(self.server.command(f"device {me.device_id}")["status"], "revoked")
 
+    def test_a_keystore_only_phone_gets_a_passphrase_then_a_duress_pin(self):
+        keys = MemoryKeyStore()
+        folder = tempfile.mkdtemp(prefix="fieldcase-py-")
+        d = fc.FieldcaseDevice.enroll(
+            folder, self.server.info["url"], self.server.info["fingerprint"],
+            self.server.code(), keys, None, FAST,
+        )
+        self.server.confirm(d)
+        d.sync_now()
+        self.assertEqual(d.unlock_needs(), fc.UnlockNeeds(keystore=True, passphrase=False))
+        # No duress PIN without a passphrase beside it.
+        with self.assertRaises(fc.FieldcaseError.InvalidInput):
+            d.set_duress_pin(keys, "tram 9 stops at the old mill")
+        with self.assertRaises(fc.FieldcaseError.WeakPassphrase):
+            d.add_passphrase(keys, "letmein123")
+        with self.assertRaises(fc.FieldcaseError.WrongKey):
+            d.add_passphrase(MemoryKeyStore(), "correct horse battery staple")
+        self.assertEqual(d.unlock_needs(), fc.UnlockNeeds(keystore=True, passphrase=False))
+
+        d.add_passphrase(keys, "correct horse battery staple")
+        self.assertEqual(d.unlock_needs(), fc.UnlockNeeds(keystore=True, passphrase=True))
+        with self.assertRaises(fc.FieldcaseError.InvalidInput):
+            d.add_passphrase(keys, "another long phrase of words")
+        d.lock()
+        with self.assertRaises(fc.FieldcaseError.UnlockNeeds):
+            d.unlock(keys, None)
+        with self.assertRaises(fc.FieldcaseError.WrongKey):
+            d.unlock(keys, "correct horse battery stapler")
+        d.unlock(keys, "correct horse battery staple")
+        self.assertIn(self.case_id, [c.id for c in d.list_cases()])
+        # Now the duress PIN can be set, and it works as on a phone enrolled with a passphrase.
+        d.set_duress_pin(keys, "tram 9 stops at the old mill")
+        d.lock()
+        d.unlock(keys, "tram 9 stops at the old mill")
+        self.assertEqual(d.list_cases(), [])
+
     def test_a_lone_surrogate_fails_without_leaking_the_device_and_close_releases_it(self):
         import gc
 

@@ -781,6 +781,57 @@ impl Store {
         self.refresh_kits()
     }
 
+    /// Adds the worker's `passphrase` to a store that opens with the keystore's key alone (one
+    /// enrolled before the shells asked for one): from then on it opens only with the keystore's
+    /// secret `root` and the passphrase together (ADR 0006), which also makes wrong passphrases
+    /// counted and a duress PIN possible. The passphrase must pass the strength floor
+    /// ([`CoreError::WeakPassphrase`]); `root` must be the key that opens this store
+    /// ([`CoreError::WrongKey`]: binding the passphrase to another key would lock the worker
+    /// out); a store that has a passphrase already is [`CoreError::PassphraseAlreadySet`].
+    /// Checked before anything is written; the key file is replaced atomically, so a crash
+    /// leaves the old one or the new one. The store must be unlocked.
+    pub fn add_passphrase(&self, root: &[u8; 32], passphrase: &str) -> Result<()> {
+        crate::crypto::check_passphrase_strength(passphrase, &[])?;
+        let (key, keys) = {
+            let guard = self.guard()?;
+            let inner = guard.as_ref().ok_or(CoreError::NoStore)?;
+            let u = inner.unlocked.as_ref().ok_or(CoreError::Locked)?;
+            if u.real_slot.is_some() || inner.keys.slots.iter().any(|s| s.kind.has_passphrase()) {
+                return Err(CoreError::PassphraseAlreadySet);
+            }
+            let opened = inner
+                .keys
+                .slots
+                .iter()
+                .filter(|s| s.kind == SlotKind::Keystore)
+                .find_map(|s| s.open_with_keystore(root).ok())
+                .ok_or(CoreError::WrongKey)?;
+            if opened.expose() != u.key.expose() {
+                return Err(CoreError::WrongKey);
+            }
+            (opened, inner.keys.clone())
+        };
+        let (slots, real_slot) = Self::pair(
+            &key,
+            Some(root),
+            passphrase,
+            self.options.scrypt_work_factor,
+            &keys.store_id,
+        )?;
+        self.put_sealed_meta(duress::COMPANION_ROW, &duress::Companion::filler())?;
+        let mut guard = self.guard()?;
+        let inner = guard.as_mut().ok_or(CoreError::NoStore)?;
+        let mut next = inner.keys.clone();
+        next.slots = slots;
+        next.set_attempts(None);
+        next.write(&self.dir.join(KEY_FILE))?;
+        inner.keys = next;
+        if let Some(u) = inner.unlocked.as_mut() {
+            u.real_slot = real_slot;
+        }
+        Ok(())
+    }
+
     /// Writes both kit blobs of a passphrase pair again: the duress kit from the store as it is
     /// now (credential, lease), or a filler's random blob, and a fresh random blob in the data
     /// slot, so that nothing in the key file tells which slot changed. Nothing to do for a store

@@ -222,6 +222,21 @@ final class AppModel: ObservableObject {
         }
     }
 
+    /// Adds a passphrase to a phone enrolled without one.
+    func addPassphrase(_ passphrase: String) {
+        guard let d = device else { return }
+        run({ try d.addPassphrase(keystore: self.keyStore, passphrase: passphrase) }) { _ in self.error = nil }
+    }
+
+    /// Sets the duress PIN.
+    func setDuressPin(_ pin: String) {
+        guard let d = device else { return }
+        run({ try d.setDuressPin(keystore: self.keyStore, pin: pin) }) { _ in self.error = nil }
+    }
+
+    /// Whether the store opens with a passphrase.
+    func hasPassphrase() -> Bool { (try? device?.unlockNeeds().passphrase) ?? true }
+
     func panicWipe() {
         guard let d = device else { return }
         // The panic wipe, not the plain one: core destroys the Keychain item and leaves a signed

@@ -205,6 +205,26 @@ struct SyncStatusView: View {
         }
         Button("Sync now") { model.syncNow() }
         Button("Wipe this phone now", role: .destructive) { model.panicWipe() }
+        SecuritySection()
+    }
+}
+
+/// A passphrase for a phone enrolled without one, and the duress PIN.
+struct SecuritySection: View {
+    @EnvironmentObject var model: AppModel
+    @State private var secret = ""
+
+    var body: some View {
+        Text("Security").font(.headline)
+        if !model.hasPassphrase() {
+            Text("This phone opens with Face ID or the passcode alone. Add a passphrase, asked at every unlock.")
+            SecureField("New passphrase", text: $secret)
+            Button("Add passphrase") { model.addPassphrase(secret); secret = "" }
+        } else {
+            Text("A duress PIN, typed instead of your passphrase when you are forced to open the phone, destroys the cases at once and shows a phone with none; the office is told.")
+            SecureField("Duress PIN", text: $secret)
+            Button("Set duress PIN") { model.setDuressPin(secret); secret = "" }
+        }
     }
 }
 

@@ -218,6 +218,25 @@ class FieldcaseSession(
         moveTo(SessionState.Unlocked)
     }
 
+    /**
+     * Adds [passphrase] to a phone enrolled with the keystore key alone: from then on it opens
+     * only with the keystore key and the passphrase together ([unlockNeeds] says so), and a
+     * duress PIN can be set. [FieldcaseException.WeakPassphrase] for a weak one (show its
+     * detail); [FieldcaseException.InvalidInput] when the phone has a passphrase already.
+     */
+    fun addPassphrase(passphrase: String) {
+        val ks = keyStore ?: throw IllegalStateException("this session has no keystore")
+        guarded { device.addPassphrase(ks, passphrase) }
+    }
+
+    /**
+     * Sets the duress PIN: typed at unlock instead of the passphrase when the worker is forced
+     * to open the phone, it destroys the cases at once and opens a phone that looks as if none
+     * were assigned yet; the office is told at the next sync. As strong as a passphrase, and
+     * not the passphrase; needs a phone with a passphrase ([addPassphrase] first).
+     */
+    fun setDuressPin(pin: String) = guarded { device.setDuressPin(keyStore, pin) }
+
     /** Locks (the app went to the background). */
     fun lock() {
         guarded { device.lock() }

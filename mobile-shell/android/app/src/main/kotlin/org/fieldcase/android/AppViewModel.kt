@@ -184,6 +184,27 @@ class AppViewModel(app: Application) : AndroidViewModel(app) {
     fun showSyncStatus() {
         syncStatus = session?.syncStatus ?: SyncStatus()
         screen = Screen.SyncStatusScreen
+        background {
+            val needs = session?.unlockNeeds() ?: return@background
+            post { hasPassphrase = needs.passphrase }
+        }
+    }
+
+    /** Whether the store opens with a passphrase (the security section offers one if not). */
+    var hasPassphrase by mutableStateOf(true)
+        private set
+
+    /** Adds a passphrase to a phone enrolled without one. */
+    fun addPassphrase(passphrase: String) = background {
+        val s = session ?: return@background
+        s.addPassphrase(passphrase)
+        post { hasPassphrase = true; error = null }
+    }
+
+    /** Sets the duress PIN. */
+    fun setDuressPin(pin: String) = background {
+        session?.setDuressPin(pin)
+        post { error = null }
     }
 
     fun syncNow() = background {

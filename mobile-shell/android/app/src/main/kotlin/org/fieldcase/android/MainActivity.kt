@@ -221,6 +221,28 @@ fun SyncStatusScreen(vm: AppViewModel) {
     )
     Button({ vm.syncNow() }) { Text("Sync now") }
     TextButton({ vm.panicWipe() }) { Text("Wipe this phone now") }
+    SecuritySection(vm)
+}
+
+/** A passphrase for a phone enrolled without one, and the duress PIN. */
+@Composable
+fun SecuritySection(vm: AppViewModel) {
+    var secret by remember { mutableStateOf("") }
+    Text("Security", style = MaterialTheme.typography.titleMedium)
+    if (!vm.hasPassphrase) {
+        Text("This phone opens with the screen lock alone. Add a passphrase, asked at every unlock.")
+        OutlinedTextField(secret, { secret = it }, label = { Text("New passphrase") },
+            visualTransformation = PasswordVisualTransformation())
+        Button({ vm.addPassphrase(secret); secret = "" }) { Text("Add passphrase") }
+    } else {
+        Text(
+            "A duress PIN, typed instead of your passphrase when you are forced to open the phone, " +
+                "destroys the cases at once and shows a phone with none; the office is told.",
+        )
+        OutlinedTextField(secret, { secret = it }, label = { Text("Duress PIN") },
+            visualTransformation = PasswordVisualTransformation())
+        Button({ vm.setDuressPin(secret); secret = "" }) { Text("Set duress PIN") }
+    }
 }
 
 @Composable
