@@ -6,7 +6,8 @@
 //! It prints one JSON line when ready —
 //! `{"url", "direct_url", "fingerprint", "user_id", "case_id", "task_id"}` (`url` goes through the
 //! proxy) — then answers one JSON line per command read on stdin:
-//! `code` (a new enrollment code for ana), `case CLIENT-CODE` (another case for ana),
+//! `code` (a new enrollment code for ana), `invite` (a new code as the enrollment page's QR code
+//! holds it, with the office's address and certificate), `case CLIENT-CODE` (another case for ana),
 //! `confirm DEVICE-ID FINGERPRINT` (as `admin confirm` does: a new phone syncs only once an
 //! admin confirmed the key fingerprint it shows), `revoke DEVICE-ID` (as `admin revoke` does),
 //! `rotate` (as `admin tls prepare`, `admin tls rotate --force` and a restart on the same
@@ -71,6 +72,19 @@ fn main() -> Res<()> {
                     enrollment::issue_enrollment_code(c, USER, 900, SystemClock.now())
                 })?;
                 json!({ "code": issued.code })
+            }
+            (Some("invite"), _) => {
+                // A new code as the enrollment page shows it: the invite its QR code holds, for
+                // the office as phones reach it (through the proxy).
+                let issued = server.state.db().write(|c| {
+                    enrollment::issue_enrollment_code(c, USER, 900, SystemClock.now())
+                })?;
+                let invite = enrollment::invite(
+                    &format!("https://{}", proxy.addr),
+                    server.fingerprint,
+                    &issued.code,
+                );
+                json!({ "invite": invite, "code": issued.code })
             }
             (Some("case"), Some(client_code)) => {
                 let (case_id, task_id) = create_case(&server, client_code, user)?;

@@ -18,7 +18,7 @@ use zeroize::Zeroize;
 
 use crate::FieldcaseError;
 use crate::error::{call, call_ffi};
-use crate::keys::{self, FetchedKey, KeyStore};
+use crate::keys::{FetchedKey, KeptKeyStore, KeyStore};
 use crate::types::{
     Author, Case, CaseSummary, CaseUpdate, ClientProfile, Conflict, GoalUpdate, HistoryEntry,
     NewGoal, NewNote, NewReview, NewService, PendingChange, Plan, SyncReport, TaskSummary,
@@ -68,6 +68,16 @@ fn offset(minutes: i32) -> Result<UtcOffset, FieldcaseError> {
         .ok_or_else(|| FieldcaseError::InvalidInput {
             detail: "invalid UTC offset".into(),
         })
+}
+
+impl FieldcaseDevice {
+    /// Gives core the keystore the app handed over, so that every wipe destroys its key.
+    fn keep(&self, keystore: Option<&Arc<dyn KeyStore>>) {
+        if let Some(ks) = keystore {
+            self.inner
+                .keep_keystore(Arc::new(KeptKeyStore(Arc::clone(ks))));
+        }
+    }
 }
 
 fn fetch(keystore: &dyn KeyStore) -> Result<FetchedKey, FieldcaseError> {
@@ -130,7 +140,38 @@ impl FieldcaseDevice {
         if let Some(p) = passphrase.as_mut() {
             p.zeroize();
         }
-        result.map(|inner| Arc::new(Self { inner }))
+        result.map(|inner| {
+            let device = Self { inner };
+            device.keep(keystore.as_ref());
+            Arc::new(device)
+        })
+    }
+
+    /// Enrolls this phone with the enrollment invite the office's QR code holds (the office's
+    /// address, its certificate fingerprint and the one-time code, checksummed): the app scans
+    /// the code and passes its text, and the worker types only her passphrase. Otherwise as
+    /// [`FieldcaseDevice::enroll`]; an invite that does not parse is
+    /// [`FieldcaseError::InvalidInvite`] and nothing is sent.
+    #[uniffi::constructor]
+    pub fn enroll_with_invite(
+        dir: String,
+        invite: String,
+        keystore: Option<Arc<dyn KeyStore>>,
+        passphrase: Option<String>,
+        options: DeviceOptions,
+    ) -> Result<Arc<Self>, FieldcaseError> {
+        let parsed = call(|| {
+            fieldcase_core::protocol::EnrollmentInvite::parse(&invite).map_err(Into::into)
+        })?;
+        Self::enroll(
+            dir,
+            parsed.url,
+            parsed.pin.to_hex(),
+            parsed.code,
+            keystore,
+            passphrase,
+            options,
+        )
     }
 
     /// Opens the enrolled phone's store in `dir`, locked. [`FieldcaseError::NoStore`] when none
@@ -160,6 +201,7 @@ impl FieldcaseDevice {
         passphrase: Option<String>,
     ) -> Result<(), FieldcaseError> {
         let mut passphrase = passphrase;
+        self.keep(keystore.as_ref());
         let result = call_ffi(|| {
             let key = keystore.as_deref().map(fetch).transpose()?;
             call(|| {
@@ -178,6 +220,7 @@ impl FieldcaseDevice {
 
     /// Unlocks with the platform keystore's key.
     pub fn unlock_with_keystore(&self, keystore: Arc<dyn KeyStore>) -> Result<(), FieldcaseError> {
+        self.keep(Some(&keystore));
         let key = fetch(keystore.as_ref())?;
         call(|| self.inner.store().unlock_with_keystore(&key))
     }
@@ -202,6 +245,7 @@ impl FieldcaseDevice {
         pin: String,
     ) -> Result<(), FieldcaseError> {
         let mut pin = pin;
+        self.keep(keystore.as_ref());
         let result = call_ffi(|| {
             let key = keystore.as_deref().map(fetch).transpose()?;
             call(|| {
@@ -213,6 +257,27 @@ impl FieldcaseDevice {
             })
         });
         pin.zeroize();
+        result
+    }
+
+    /// Adds the worker's passphrase to a phone enrolled with the keystore key alone: from then on
+    /// it opens only with the keystore key and the passphrase together (`unlock_needs` says so),
+    /// wrong passphrases are counted and slowed, and a duress PIN can be set. The store must be
+    /// unlocked. [`FieldcaseError::WeakPassphrase`] for a weak one, [`FieldcaseError::WrongKey`]
+    /// for a keystore that does not open this store, [`FieldcaseError::InvalidInput`] when the
+    /// store has a passphrase already; nothing is changed then.
+    pub fn add_passphrase(
+        &self,
+        keystore: Arc<dyn KeyStore>,
+        passphrase: String,
+    ) -> Result<(), FieldcaseError> {
+        let mut passphrase = passphrase;
+        self.keep(Some(&keystore));
+        let result = call_ffi(|| {
+            let key = fetch(keystore.as_ref())?;
+            call(|| self.inner.add_passphrase(&key, &passphrase))
+        });
+        passphrase.zeroize();
         result
     }
 
@@ -428,8 +493,8 @@ impl FieldcaseDevice {
     /// Syncs with the office now (the store must be unlocked; an expired lease does not stop a
     /// sync, which renews it). Blocks until done. [`FieldcaseError::Network`] means offline: retry
     /// later; [`FieldcaseError::RevokedAndWiped`] means the office revoked this phone and core
-    /// obeyed its signed wipe order: the store is gone; destroy the keystore key and show the
-    /// revoked screen.
+    /// obeyed its signed wipe order: the store and the keystore's key (the one this device was
+    /// last given) are gone; show the revoked screen.
     pub fn sync_now(&self) -> Result<SyncReport, FieldcaseError> {
         call(|| self.inner.sync_now()).map(Into::into)
     }
@@ -471,32 +536,33 @@ impl FieldcaseDevice {
         call(|| self.inner.store().author()).map(Into::into)
     }
 
-    /// Panic wipe: makes the case data unreadable at once, with no network, then asks the
-    /// keystore to destroy its key. A receipt signed with the device key waits in `dir` for
-    /// [`send_pending_wipe_receipt`] to tell the office (none when wiped while locked).
+    /// Panic wipe: makes the case data unreadable at once, with no network, and destroys the
+    /// keystore's key (`keystore`, or the one this device was last given). What it leaves for
+    /// the office is sealed to the office's key (no address, fingerprint or reason readable on
+    /// the phone): send it with [`FieldcaseDevice::send_wipe_receipt`] while this object lives;
+    /// after a restart the next enrollment sends it, or [`send_pending_wipe_receipt`].
     pub fn panic_wipe(
         &self,
         keystore: Option<Arc<dyn KeyStore>>,
     ) -> Result<WipeReport, FieldcaseError> {
-        let mut report: WipeReport = call(|| self.inner.panic_wipe())?.into();
-        if let Some(ks) = keystore.as_ref() {
-            report.keystore_key_destroyed = keys::destroy(ks);
-        }
-        Ok(report)
+        self.keep(keystore.as_ref());
+        call(|| self.inner.panic_wipe()).map(Into::into)
     }
 
-    /// Destroys the store on this phone (crypto-shredding every copy of it) and asks the keystore
-    /// to destroy its key. Works locked or unlocked, with no network.
+    /// Destroys the store on this phone (crypto-shredding every copy of it) and the keystore's
+    /// key (`keystore`, or the one this device was last given), leaving nothing for the office.
+    /// Works locked or unlocked, with no network.
     pub fn wipe(&self, keystore: Option<Arc<dyn KeyStore>>) -> Result<WipeReport, FieldcaseError> {
-        let deferred = FetchedKey::destroy_only();
-        let provider: Option<&dyn fieldcase_core::crypto::KeyProvider> =
-            keystore.as_ref().map(|_| &deferred as _);
-        let mut report: WipeReport = call(|| self.inner.store().wipe(provider))?.into();
-        // The foreign keystore is asked only now that core has released the store.
-        if let Some(ks) = keystore.as_ref().filter(|_| deferred.destroy_requested()) {
-            report.keystore_key_destroyed = keys::destroy(ks);
-        }
-        Ok(report)
+        self.keep(keystore.as_ref());
+        call(|| self.inner.wipe()).map(Into::into)
+    }
+
+    /// Sends what a wipe of this device left for the office to the office it was enrolled with
+    /// (its address kept in memory since the wipe, never on the phone's storage). Returns
+    /// whether anything was sent; [`FieldcaseError::Network`] when the office cannot be reached
+    /// (it waits; call again later).
+    pub fn send_wipe_receipt(&self) -> Result<bool, FieldcaseError> {
+        call(|| self.inner.send_pending_receipt())
     }
 }
 
@@ -504,11 +570,48 @@ fn convert<A, B: From<A>>(v: Vec<A>) -> Vec<B> {
     v.into_iter().map(Into::into).collect()
 }
 
-/// Sends the wipe receipt a panic wipe (or a revocation wipe that could not reach the office)
-/// left in `dir`, and removes it once the office has it. Returns whether one was sent.
+/// Sends what a wipe left in `dir` (sealed to the office) to the office at `server_url` whose
+/// certificate has `fingerprint` (the address the app has again, for instance from the office's
+/// enrollment QR code), and removes what the office took. Returns whether anything was sent.
 #[uniffi::export]
-pub fn send_pending_wipe_receipt(dir: String) -> Result<bool, FieldcaseError> {
-    call(|| fieldcase_core::device::send_pending_receipt(&PathBuf::from(&dir)))
+pub fn send_pending_wipe_receipt(
+    dir: String,
+    server_url: String,
+    fingerprint: String,
+) -> Result<bool, FieldcaseError> {
+    let pin = Fingerprint::parse(&fingerprint).map_err(|_| FieldcaseError::InvalidInput {
+        detail: "invalid certificate fingerprint".into(),
+    })?;
+    let server = ServerAddress {
+        url: server_url.trim().to_owned(),
+        pin,
+    };
+    call(|| fieldcase_core::device::send_pending_receipt(&PathBuf::from(&dir), &server))
+}
+
+/// What an enrollment invite holds, for the app to show before it enrolls ("enroll with the
+/// office at …").
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct EnrollmentInvite {
+    /// The office's address, `https://host[:port]`.
+    pub server_url: String,
+    /// The office's certificate fingerprint, 64 lowercase hex digits.
+    pub fingerprint: String,
+    /// The one-time enrollment code, in groups of four.
+    pub code: String,
+}
+
+/// Reads the text of a scanned enrollment QR code. [`FieldcaseError::InvalidInvite`] says why
+/// one cannot be used.
+#[uniffi::export]
+pub fn parse_enrollment_invite(text: String) -> Result<EnrollmentInvite, FieldcaseError> {
+    let invite =
+        call(|| fieldcase_core::protocol::EnrollmentInvite::parse(&text).map_err(Into::into))?;
+    Ok(EnrollmentInvite {
+        server_url: invite.url.clone(),
+        fingerprint: invite.pin.to_hex(),
+        code: invite.display_code(),
+    })
 }
 
 /// The version of the fieldcase library, for an about screen and bug reports.

@@ -134,6 +134,16 @@ pub enum FieldcaseError {
         /// The floor below which attachments are refused.
         floor_bytes: u64,
     },
+    /// The scanned or pasted text is not an enrollment invite this app can use: nothing was
+    /// sent. `problem` says what to tell the worker (scan the office's code again, update the
+    /// app, ...).
+    #[error("not a usable enrollment invite: {detail}")]
+    InvalidInvite {
+        /// What is wrong with it.
+        problem: InviteProblem,
+        /// The same, in words.
+        detail: String,
+    },
     /// A bug: an unexpected failure or a panic inside the library, caught at the boundary. The
     /// process keeps running; report it.
     #[error("internal error: {detail}")]
@@ -141,6 +151,35 @@ pub enum FieldcaseError {
         /// What failed.
         detail: String,
     },
+}
+
+/// What is wrong with a scanned enrollment invite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum InviteProblem {
+    /// Another kind of QR code or text: scan the code on the office's enrollment page.
+    NotAnInvite,
+    /// A version this app does not read: update the app.
+    UnsupportedVersion,
+    /// A misread or altered invite (characters, length or checksum): scan it again.
+    Damaged,
+    /// The office address in it is not `https://host[:port]`: ask the office.
+    BadAddress,
+}
+
+impl From<fieldcase_core::protocol::InviteError> for FieldcaseError {
+    fn from(e: fieldcase_core::protocol::InviteError) -> Self {
+        use fieldcase_core::protocol::InviteError as I;
+        let problem = match e {
+            I::NotAnInvite => InviteProblem::NotAnInvite,
+            I::UnsupportedVersion(_) => InviteProblem::UnsupportedVersion,
+            I::BadEncoding | I::Truncated | I::TooLong | I::BadChecksum => InviteProblem::Damaged,
+            I::BadUrl => InviteProblem::BadAddress,
+        };
+        FieldcaseError::InvalidInvite {
+            problem,
+            detail: e.to_string(),
+        }
+    }
 }
 
 impl From<CoreError> for FieldcaseError {
@@ -178,13 +217,16 @@ impl From<CoreError> for FieldcaseError {
                 passphrase,
             },
             CoreError::WeakPassphrase { detail } => F::WeakPassphrase { detail },
-            e @ CoreError::DuressNeedsPassphrase => F::InvalidInput {
-                detail: e.to_string(),
-            },
+            e @ (CoreError::DuressNeedsPassphrase | CoreError::PassphraseAlreadySet) => {
+                F::InvalidInput {
+                    detail: e.to_string(),
+                }
+            }
             CoreError::TooManyAttempts { retry_after_secs } => {
                 F::TooManyAttempts { retry_after_secs }
             }
             CoreError::Network(t) => from_transport(t),
+            CoreError::Invite(i) => i.into(),
             CoreError::RevokedAndWiped => F::RevokedAndWiped,
             CoreError::LeaseExpired => F::LeaseExpired,
             e @ CoreError::ForgedWipeOrder => F::Refused {

@@ -3,11 +3,10 @@
 //! never as a string, and is copied into `Zeroizing` memory at once.
 //!
 //! The foreign object is never called while core holds the store's lock: the key is fetched
-//! before a call into core, and a destroy is asked for after core's wipe returns, so a keystore
-//! implementation that calls back into the device cannot deadlock.
+//! before a call into core, and core's wipe asks for the destroy with the store's lock released,
+//! so a keystore implementation that calls back into the device cannot deadlock.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use fieldcase_core::crypto::{KeyError, KeyProvider};
 use zeroize::{Zeroize, Zeroizing};
@@ -21,15 +20,15 @@ pub trait KeyStore: Send + Sync {
     /// [`KeyStoreError::AuthenticationRequired`] when the platform holds it only for a user who
     /// has just authenticated: the app asks her to, then calls again.
     fn root_key(&self) -> Result<Vec<u8>, KeyStoreError>;
-    /// Destroys the root secret, if the platform allows it (called after a wipe). Not named
-    /// `destroy`: that name is taken by the generated Kotlin objects.
+    /// Destroys the root secret: deletes the keystore entry. Core calls it itself on every wipe
+    /// (a panic wipe, the office's wipe order met during a sync) with the keystore the device
+    /// was last given. Not named `destroy`: that name is taken by the generated Kotlin objects.
     fn destroy_key(&self) -> Result<(), KeyStoreError>;
 }
 
 /// A root key fetched from the foreign keystore before calling core.
 pub(crate) struct FetchedKey {
     key: Option<Zeroizing<[u8; 32]>>,
-    destroy_requested: AtomicBool,
 }
 
 impl FetchedKey {
@@ -42,7 +41,6 @@ impl FetchedKey {
         let result = <[u8; 32]>::try_from(bytes.as_slice())
             .map(|k| Self {
                 key: Some(Zeroizing::new(k)),
-                destroy_requested: AtomicBool::new(false),
             })
             .map_err(|_| {
                 KeyError::Unavailable(format!(
@@ -53,20 +51,6 @@ impl FetchedKey {
         bytes.zeroize();
         result
     }
-
-    /// A provider that holds no key and only records whether core asked to destroy it (for
-    /// wipes, which need no key).
-    pub(crate) fn destroy_only() -> Self {
-        Self {
-            key: None,
-            destroy_requested: AtomicBool::new(false),
-        }
-    }
-
-    /// Whether core asked for the key to be destroyed (during a wipe).
-    pub(crate) fn destroy_requested(&self) -> bool {
-        self.destroy_requested.load(Ordering::SeqCst)
-    }
 }
 
 impl KeyProvider for FetchedKey {
@@ -75,15 +59,20 @@ impl KeyProvider for FetchedKey {
             .clone()
             .ok_or_else(|| KeyError::Unavailable("no key was fetched for this call".to_owned()))
     }
-
-    fn destroy(&self) -> Result<(), String> {
-        // Recorded here and carried out by the caller once core has released its lock.
-        self.destroy_requested.store(true, Ordering::SeqCst);
-        Ok(())
-    }
 }
 
-/// Calls the foreign keystore's destroy; true when it succeeded.
-pub(crate) fn destroy(store: &Arc<dyn KeyStore>) -> bool {
-    store.destroy_key().is_ok()
+/// The foreign keystore as core keeps it for wipes: it only destroys (core never asks a kept
+/// keystore for its key; keys are fetched before each call).
+pub(crate) struct KeptKeyStore(pub(crate) Arc<dyn KeyStore>);
+
+impl KeyProvider for KeptKeyStore {
+    fn root_key(&self) -> Result<Zeroizing<[u8; 32]>, KeyError> {
+        Err(KeyError::Unavailable(
+            "a kept keystore is only for wipes".to_owned(),
+        ))
+    }
+
+    fn destroy(&self) -> Result<(), String> {
+        self.0.destroy_key().map_err(|e| e.to_string())
+    }
 }

@@ -19,10 +19,10 @@ pub mod types;
 
 pub use attachments::*;
 pub use device::{
-    DeviceOptions, FieldcaseDevice, UnlockNeeds, check_panic_boundary, fieldcase_version,
-    send_pending_wipe_receipt,
+    DeviceOptions, EnrollmentInvite, FieldcaseDevice, UnlockNeeds, check_panic_boundary,
+    fieldcase_version, parse_enrollment_invite, send_pending_wipe_receipt,
 };
-pub use error::{FieldcaseError, KeyStoreError};
+pub use error::{FieldcaseError, InviteProblem, KeyStoreError};
 pub use keys::KeyStore;
 pub use types::*;
 

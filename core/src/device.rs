@@ -20,9 +20,15 @@
 //! and comes back with [`Device::repin`] once the worker has the new fingerprint from the
 //! office by a channel she trusts (in person, by phone).
 
+mod pending;
+
+use std::sync::{Arc, Mutex};
+
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
+
+pub use pending::PENDING_FILE;
 
 use crate::crypto::KeyProvider;
 use crate::error::{CoreError, Result};
@@ -123,9 +129,19 @@ impl Drop for SealedCredential {
 }
 
 /// An enrolled phone: its encrypted store and its server credential.
-#[derive(Debug)]
 pub struct Device {
     store: Store,
+    /// The platform keystore whose key every wipe of this phone destroys.
+    keystore: Mutex<Option<Arc<dyn KeyProvider>>>,
+    /// After a wipe: where the statements it left for the office go. In memory only; the folder
+    /// keeps no address ([`pending`]).
+    office: Mutex<Option<(String, Vec<Fingerprint>)>>,
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Device(..)")
+    }
 }
 
 impl From<TransportError> for CoreError {
@@ -147,6 +163,9 @@ impl Device {
     ) -> Result<Self> {
         // Everything that can fail here is checked before the code is spent at the office.
         Store::check_new(dir, &keys)?;
+        // A phone wiped before tells the office it enrolls with (best effort: an office that
+        // cannot be reached fails the enrollment below anyway).
+        let _ = pending::send(dir, &server.url, &[server.pin]);
         let signing_key = SigningKey::generate(&mut rand::rngs::OsRng);
         let enrolled = transport::enroll(&server.url, server.pin, code, &signing_key)?;
         let server_key =
@@ -170,16 +189,66 @@ impl Device {
             server_public_key: enrolled.server_public_key.clone(),
         };
         store.put_sealed_meta(CREDENTIAL_ROW, &credential)?;
-        let device = Self { store };
+        let device = Self::from_store(store);
         device.ensure_held(&device.client()?)?;
         Ok(device)
     }
 
+    /// Enrolls this phone with an enrollment invite as the office's QR code shows it
+    /// ([`crate::protocol::EnrollmentInvite`]: the office's address, its certificate and the
+    /// one-time code in one checksummed string), so the worker types nothing but her passphrase.
+    /// An invite that does not parse is [`CoreError::Invite`] and nothing is sent.
+    pub fn enroll_with_invite(
+        dir: &std::path::Path,
+        invite: &str,
+        keys: KeySetup<'_>,
+        options: StoreOptions,
+    ) -> Result<Self> {
+        let invite = crate::protocol::EnrollmentInvite::parse(invite)?;
+        let server = ServerAddress {
+            url: invite.url.clone(),
+            pin: invite.pin,
+        };
+        Self::enroll(dir, &server, &invite.code, keys, options)
+    }
+
     /// Opens an enrolled phone's store, locked.
     pub fn open(dir: &std::path::Path, options: StoreOptions) -> Result<Self> {
-        Ok(Self {
-            store: Store::open(dir, options)?,
-        })
+        Ok(Self::from_store(Store::open(dir, options)?))
+    }
+
+    fn from_store(store: Store) -> Self {
+        Self {
+            store,
+            keystore: Mutex::new(None),
+            office: Mutex::new(None),
+        }
+    }
+
+    /// Remembers the platform keystore this phone's store is wrapped to: every wipe of this
+    /// device (a panic wipe, the office's wipe order during a sync, [`Device::wipe`]) then asks
+    /// it to destroy its key, whatever the app does after. The bindings call it with every
+    /// keystore the app hands them.
+    pub fn keep_keystore(&self, keystore: Arc<dyn KeyProvider>) {
+        *self.keystore.lock().unwrap_or_else(|e| e.into_inner()) = Some(keystore);
+    }
+
+    /// Destroys the store and the remembered keystore's key.
+    fn wipe_store(&self) -> Result<WipeReport> {
+        let keystore = self
+            .keystore
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        self.store.wipe(keystore.as_deref())
+    }
+
+    /// Keeps in memory where the statements left for the office go.
+    fn remember_office(&self, credential: &SealedCredential) -> Result<()> {
+        let pins = credential.pins()?;
+        *self.office.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((credential.server_url.clone(), pins));
+        Ok(())
     }
 
     /// The store, for everything the screens do.
@@ -298,9 +367,10 @@ impl Device {
     }
 
     /// Carries out a wipe order after verifying that the enrolled office signed it for this
-    /// device; a forged order is [`CoreError::ForgedWipeOrder`] and wipes nothing. The signed
-    /// receipt is sent at once (through `client`, or a client built from the credential); if the
-    /// office cannot be reached it waits in the store's folder for [`send_pending_receipt`].
+    /// device; a forged order is [`CoreError::ForgedWipeOrder`] and wipes nothing. The store and
+    /// the keystore's key are destroyed; the signed receipt is sent at once (through `client`,
+    /// or a client built from the credential); if the office cannot be reached it waits in the
+    /// folder, sealed to the office, for [`Device::send_pending_receipt`].
     pub fn obey_wipe_order(
         &self,
         order: &WipeOrder,
@@ -317,18 +387,66 @@ impl Device {
         }
     }
 
-    /// Panic wipe: makes the case data unreadable at once, with no network (the key file is
-    /// shredded first, then the database deleted). A receipt signed with the device key is left
-    /// in the folder so that [`send_pending_receipt`] tells the office at the next
-    /// chance. Works locked too, without a receipt (the key that would sign it is sealed).
+    /// Panic wipe: makes the case data unreadable at once, with no network: the key file is
+    /// shredded, the keystore's key destroyed, the database deleted. What it leaves for the
+    /// office, sealed to the office's key so that nobody holding the phone reads where the office
+    /// is or why the phone is empty: a receipt signed now with the device key (when unlocked),
+    /// and the statement the key file held (the panic receipt prepared when the phone first met
+    /// the office, or in the workspace of a duress PIN its notice), so a phone wiped locked tells
+    /// the office too. [`Device::send_pending_receipt`] sends them while this object lives;
+    /// after a restart, the next enrollment or [`send_pending_receipt`] with the office's address.
     pub fn panic_wipe(&self) -> Result<WipeReport> {
-        match (self.credential(), self.client()) {
-            (Ok(credential), Ok(client)) => {
-                let receipt = sign_receipt(&credential, &client, "panic")?;
-                write_pending_receipt(self.store.dir(), &credential, &receipt)?;
-                self.store.wipe(None)
-            }
-            _ => self.store.wipe(None),
+        use base64::Engine;
+        // Nothing about the receipts may stop the wipe: each part is best effort.
+        let mut statements = Vec::new();
+        if let (Ok(credential), Ok(client)) = (self.credential(), self.client()) {
+            let fresh = sign_receipt(&credential, &client, "panic").and_then(|receipt| {
+                crate::crypto::office::seal_to_office(
+                    &credential.office_key()?,
+                    &crate::protocol::statement_bytes(&receipt),
+                )
+            });
+            statements.extend(fresh.ok());
+            let _ = self.remember_office(&credential);
+        }
+        let held = self.store.held().ok().flatten();
+        if let Some(held) =
+            held.and_then(|h| base64::engine::general_purpose::STANDARD.decode(h).ok())
+        {
+            statements.push(held);
+        }
+        let kept = if statements.is_empty() {
+            Ok(())
+        } else {
+            pending::keep(self.store.dir(), statements)
+        };
+        let report = self.wipe_store()?;
+        // The wipe happened, which is what the worker must be told; a receipt the folder could
+        // not keep (a full disk) is lost, and the office learns of the phone when it revokes it.
+        drop(kept);
+        Ok(report)
+    }
+
+    /// Destroys the store and the remembered keystore's key ([`Device::keep_keystore`]), with no
+    /// network and leaving nothing for the office (use [`Device::panic_wipe`] for a worker's
+    /// own wipe: the office should know).
+    pub fn wipe(&self) -> Result<WipeReport> {
+        self.wipe_store()
+    }
+
+    /// Sends what a wipe of this device left for the office, to the office it was enrolled with
+    /// (its address kept in memory since the wipe, never written), and removes what the office
+    /// took. Returns whether anything was sent: `false` when nothing waits or this object has no
+    /// address (it was not wiped in this run; [`send_pending_receipt`] takes one).
+    pub fn send_pending_receipt(&self) -> Result<bool> {
+        let office = self
+            .office
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        match office {
+            Some((url, pins)) => Ok(pending::send(self.store.dir(), &url, &pins)? > 0),
+            None => Ok(false),
         }
     }
 
@@ -348,6 +466,14 @@ impl Device {
             &crate::protocol::statement_bytes(&notice),
         )?;
         self.store.set_duress(root.as_deref(), pin, &sealed)
+    }
+
+    /// Adds the worker's passphrase to a phone enrolled with the keystore key alone: from then
+    /// on it opens only with the keystore's key and the passphrase together, and a duress PIN
+    /// can be set. See [`Store::add_passphrase`]. The store must be unlocked.
+    pub fn add_passphrase(&self, keystore: &dyn KeyProvider, passphrase: &str) -> Result<()> {
+        let root = keystore.root_key()?;
+        self.store.add_passphrase(&root, passphrase)
     }
 
     /// Gives the key file its statement for the office if it has none yet: a panic receipt
@@ -375,17 +501,22 @@ impl Device {
         reason: &str,
     ) -> Result<WipeReport> {
         let receipt = sign_receipt(credential, client, reason)?;
-        let report = self.store.wipe(None)?;
-        let body = serde_json::to_vec(&receipt).map_err(|_| CoreError::Crypto)?;
+        let sealed = crate::crypto::office::seal_to_office(
+            &credential.office_key()?,
+            &crate::protocol::statement_bytes(&receipt),
+        )?;
+        let _ = self.remember_office(credential);
+        let report = self.wipe_store()?;
         let request = crate::transport::RawRequest {
             method: "POST".into(),
             path: crate::protocol::PATH_WIPE_RECEIPT.into(),
-            headers: vec![("content-type".into(), "application/json".into())],
-            body,
+            headers: vec![("content-type".into(), "application/octet-stream".to_owned())],
+            body: sealed.clone(),
         };
-        // Best effort: the wipe has happened whatever the network does; an unsent receipt waits.
+        // Best effort: the wipe has happened whatever the network does; an unsent receipt waits,
+        // sealed.
         if !matches!(client.client().send(&request), Ok(r) if (200..300).contains(&r.status)) {
-            write_pending_receipt(self.store.dir(), credential, &receipt)?;
+            pending::keep(self.store.dir(), vec![sealed])?;
         }
         Ok(report)
     }
@@ -405,67 +536,12 @@ fn sign_receipt(
     ))
 }
 
-/// What waits in a wiped phone's folder: the signed receipt and where to send it. No secret.
-#[derive(Serialize, Deserialize)]
-struct PendingReceipt {
-    receipt: WipeReceipt,
-    server_url: String,
-    pin: String,
-    /// Every pin the phone held (absent from receipts written before certificate rotation).
-    #[serde(default)]
-    pins: Vec<String>,
-}
-
-/// File name of a wipe receipt waiting to be sent.
-pub const PENDING_RECEIPT_FILE: &str = "fieldcase.receipt";
-
-fn write_pending_receipt(
-    dir: &std::path::Path,
-    credential: &SealedCredential,
-    receipt: &WipeReceipt,
-) -> Result<()> {
-    let pending = PendingReceipt {
-        receipt: receipt.clone(),
-        server_url: credential.server_url.clone(),
-        pin: credential.pin.clone(),
-        pins: credential.pins.clone(),
-    };
-    let bytes = serde_json::to_vec(&pending).map_err(|_| CoreError::Crypto)?;
-    std::fs::write(dir.join(PENDING_RECEIPT_FILE), bytes)?;
-    Ok(())
-}
-
-/// Sends a wipe receipt left by a panic wipe (or by a revocation wipe that could not reach the
-/// office), and removes it once the office has it. Returns whether one was sent.
-pub fn send_pending_receipt(dir: &std::path::Path) -> Result<bool> {
-    let path = dir.join(PENDING_RECEIPT_FILE);
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(e.into()),
-    };
-    let pending: PendingReceipt =
-        serde_json::from_slice(&bytes).map_err(|_| CoreError::Corrupt {
-            what: "pending receipt",
-        })?;
-    let pins = std::iter::once(&pending.pin)
-        .chain(&pending.pins)
-        .map(|p| Fingerprint::parse(p))
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|_| CoreError::Corrupt {
-            what: "pending receipt",
-        })?;
-    let client = Client::with_pins(&pending.server_url, &pins, TransportOptions::default())?;
-    let body = serde_json::to_vec(&pending.receipt).map_err(|_| CoreError::Crypto)?;
-    let request = crate::transport::RawRequest {
-        method: "POST".into(),
-        path: crate::protocol::PATH_WIPE_RECEIPT.into(),
-        headers: vec![("content-type".into(), "application/json".into())],
-        body,
-    };
-    client.send(&request)?.into_result()?;
-    std::fs::remove_file(&path)?;
-    Ok(true)
+/// Sends the statements a wipe left in `dir` (sealed to the office, see [`PENDING_FILE`]) to
+/// the office at `server` (the address the app has again: the office's enrollment QR code, or
+/// the office read out by phone), and removes what the office took. Returns whether anything
+/// was sent. The office opens only what was sealed to it.
+pub fn send_pending_receipt(dir: &std::path::Path, server: &ServerAddress) -> Result<bool> {
+    Ok(pending::send(dir, &server.url, &[server.pin])? > 0)
 }
 
 /// The sync transport over the pinned, signed HTTPS client. It keeps the next-certificate

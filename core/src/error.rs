@@ -124,6 +124,10 @@ pub enum CoreError {
     /// has no passphrase to stand beside).
     #[error("a duress PIN needs a store that opens with a passphrase")]
     DuressNeedsPassphrase,
+    /// This store already opens with a passphrase: adding one would change nothing (a new
+    /// passphrase is not offered here).
+    #[error("this store already has a passphrase")]
+    PassphraseAlreadySet,
     /// Too many wrong passphrases in a row: no attempt is made until `retry_after_secs` seconds
     /// have passed. Nothing was tried.
     #[error("too many wrong passphrases: try again in {retry_after_secs} s")]
@@ -145,6 +149,10 @@ pub enum CoreError {
     /// until a sync succeeds (which renews the lease, or wipes a revoked phone).
     #[error("the offline lease has run out: sync with the office to open case data")]
     LeaseExpired,
+    /// A scanned or pasted enrollment invite was refused (its [`crate::protocol::InviteError`]
+    /// says why: another QR code, a newer version, a misread, a bad address); nothing was sent.
+    #[error("enrollment invite: {0}")]
+    Invite(#[from] crate::protocol::InviteError),
     /// The office revoked this phone; core verified the server's signed wipe order and wiped
     /// the store. The app should show the revoked screen and forget its keystore key.
     #[error("this device was revoked by the office and has been wiped")]

@@ -337,3 +337,78 @@ fn wrong_passphrases_in_a_row_are_slowed_and_the_count_survives_a_restart() {
     assert!(file.contains("\"attempts\""));
     assert!(!file.contains("failures"));
 }
+
+#[test]
+fn a_passphrase_added_to_a_keystore_only_store_is_needed_from_then_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = create(dir.path(), [5; 32]);
+    let case = t
+        .store
+        .create_case(&new_case("K-0143", t.identity.user))
+        .unwrap();
+    let root = [5; 32];
+    let key_file = || std::fs::read(dir.path().join(KEY_FILE)).unwrap();
+    let before = key_file();
+    // Refused, changing nothing: a weak passphrase, another keystore's key, a locked store.
+    assert!(matches!(
+        t.store.add_passphrase(&root, "password1"),
+        Err(CoreError::WeakPassphrase { .. })
+    ));
+    assert!(matches!(
+        t.store.add_passphrase(&[6; 32], PASSPHRASE),
+        Err(CoreError::WrongKey)
+    ));
+    t.store.lock().unwrap();
+    assert!(matches!(
+        t.store.add_passphrase(&root, PASSPHRASE),
+        Err(CoreError::Locked)
+    ));
+    assert_eq!(key_file(), before);
+    t.store
+        .unlock(Some(&StaticKeyProvider::new(root)), None)
+        .unwrap();
+
+    t.store.add_passphrase(&root, PASSPHRASE).unwrap();
+    assert_eq!(
+        t.store.unlock_needs().unwrap(),
+        UnlockNeeds {
+            keystore: true,
+            passphrase: true
+        }
+    );
+    // Only once.
+    assert!(matches!(
+        t.store
+            .add_passphrase(&root, "another long phrase of words"),
+        Err(CoreError::PassphraseAlreadySet)
+    ));
+    drop(t);
+
+    let store = Store::open(dir.path(), options(&new_clock())).unwrap();
+    let keys = StaticKeyProvider::new(root);
+    // The keystore key alone opens nothing any more, nor the passphrase alone.
+    assert!(matches!(
+        store.unlock(Some(&keys), None),
+        Err(CoreError::UnlockNeeds {
+            keystore: true,
+            passphrase: true
+        })
+    ));
+    assert!(store.unlock_with_keystore(&keys).is_err());
+    assert!(store.unlock_with_passphrase(PASSPHRASE).is_err());
+    assert!(matches!(
+        store.unlock(Some(&keys), Some("plum kettle orbit sparrows")),
+        Err(CoreError::WrongKey)
+    ));
+    store.unlock(Some(&keys), Some(PASSPHRASE)).unwrap();
+    assert_eq!(store.case(case).unwrap().client_code, "K-0143");
+    // No slot the keystore key opens alone is left in the key file.
+    let file: serde_json::Value = serde_json::from_slice(&key_file()).unwrap();
+    let kinds: Vec<&str> = file["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["keystore_passphrase", "keystore_passphrase"]);
+}

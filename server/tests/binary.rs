@@ -167,6 +167,66 @@ fn admin_cli_manages_users() {
 }
 
 #[test]
+fn the_invite_admin_enroll_prints_enrolls_a_phone_with_nothing_typed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    admin(&data, &["init"]);
+    admin(&data, &["user", "add", "Bo", "--role", "field-worker"]);
+    let s = serve(&data);
+    let out = admin(&data, &["enroll", "bo", "--url", &s.url]);
+    let invite = field(&out, "invite:");
+    let parsed = fieldcase_core::protocol::EnrollmentInvite::parse(invite).unwrap();
+    assert_eq!(parsed.url, s.url);
+    assert_eq!(parsed.pin, s.fingerprint);
+    assert_eq!(parsed.display_code(), field(&out, "enrollment code:"));
+
+    let phone = tempfile::tempdir().unwrap();
+    let keys = fieldcase_core::crypto::StaticKeyProvider::random();
+    let setup = || fieldcase_core::store::KeySetup {
+        keystore: Some(&keys),
+        passphrase: None,
+    };
+    let device = fieldcase_core::device::Device::enroll_with_invite(
+        phone.path(),
+        invite,
+        setup(),
+        Default::default(),
+    )
+    .unwrap();
+    let listed = admin(&data, &["devices"]);
+    assert!(
+        listed.contains(&device.key_fingerprint().unwrap()),
+        "{listed}"
+    );
+    // The invite's code is spent; a damaged invite is refused before anything is sent.
+    let again = tempfile::tempdir().unwrap();
+    let spent = fieldcase_core::device::Device::enroll_with_invite(
+        again.path(),
+        invite,
+        setup(),
+        Default::default(),
+    );
+    assert!(spent.is_err());
+    let mut damaged = invite.to_owned();
+    damaged.replace_range(10..11, if &invite[10..11] == "A" { "B" } else { "A" });
+    let refused = fieldcase_core::device::Device::enroll_with_invite(
+        again.path(),
+        &damaged,
+        setup(),
+        Default::default(),
+    );
+    assert!(
+        matches!(
+            refused,
+            Err(fieldcase_core::CoreError::Invite(
+                fieldcase_core::protocol::InviteError::BadChecksum
+            ))
+        ),
+        "{refused:?}"
+    );
+}
+
+#[test]
 fn enrollment_code_from_cli_works_once() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");

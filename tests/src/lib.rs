@@ -237,8 +237,8 @@ impl TestServer {
 pub struct TestDevice {
     /// The phone.
     pub device: Device,
-    /// Its keystore stand-in.
-    pub keys: StaticKeyProvider,
+    /// Its keystore stand-in (kept by the device, so its wipes destroy it).
+    pub keys: Arc<StaticKeyProvider>,
     /// Its store folder.
     pub dir: tempfile::TempDir,
     /// Its clock.
@@ -259,7 +259,7 @@ impl TestDevice {
     pub fn enroll(server: &TestServer, name: &str, url: &str) -> Self {
         let code = server.enrollment_code(name);
         let dir = tempfile::tempdir().unwrap();
-        let keys = StaticKeyProvider::random();
+        let keys = Arc::new(StaticKeyProvider::random());
         let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
         let device = Device::enroll(
             dir.path(),
@@ -275,6 +275,8 @@ impl TestDevice {
             device_options(&clock),
         )
         .unwrap();
+        // As the bindings do: every wipe of the device destroys the keystore's key.
+        device.keep_keystore(keys.clone());
         Self {
             device,
             keys,

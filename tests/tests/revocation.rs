@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use fieldcase_core::CoreError;
-use fieldcase_core::device::PENDING_RECEIPT_FILE;
+use fieldcase_core::crypto::KeyProvider;
+use fieldcase_core::device::{PENDING_FILE, ServerAddress};
 use fieldcase_core::protocol::{Role, WipeOrder};
 use fieldcase_core::store::{DB_FILE, KEY_FILE};
 use fieldcase_server::sql_params;
@@ -74,6 +75,116 @@ fn device_row(server: &TestServer, phone_id: &str) -> (String, Option<i64>, Opti
     })
 }
 
+/// Every byte of every file left in the phone's folder: none may name the office (address, port,
+/// certificate fingerprint), the device, or say the phone was wiped.
+fn assert_folder_tells_nothing(
+    phone: &TestDevice,
+    id: fieldcase_core::ids::DeviceId,
+    server: &TestServer,
+) {
+    let pin = server.fingerprint();
+    let device = id.to_string();
+    let needles: Vec<Vec<u8>> = vec![
+        server.addr().to_string().into_bytes(),
+        server.addr().ip().to_string().into_bytes(),
+        server.addr().port().to_string().into_bytes(),
+        pin.to_hex().into_bytes(),
+        pin.0.to_vec(),
+        device.clone().into_bytes(),
+        device.replace('-', "").into_bytes(),
+        b"https".to_vec(),
+        b"panic".to_vec(),
+        b"duress".to_vec(),
+        b"wipe".to_vec(),
+        b"revoked".to_vec(),
+        b"receipt".to_vec(),
+    ];
+    for entry in std::fs::read_dir(phone.path()).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().to_lowercase();
+        let bytes = std::fs::read(entry.path()).unwrap();
+        for needle in &needles {
+            let shown = String::from_utf8_lossy(needle);
+            assert!(
+                !name.contains(shown.as_ref()),
+                "the file name {name} says {shown}"
+            );
+            assert!(
+                !bytes
+                    .windows(needle.len())
+                    .any(|w| w.eq_ignore_ascii_case(needle)),
+                "{name} holds {shown}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_phone_wiped_while_locked_tells_the_office_at_once_when_the_office_is_reachable() {
+    let server = TestServer::start();
+    let ana = server.add_user("ana", Role::FieldWorker);
+    server.create_case("K-7L", &[ana]);
+    let phone = TestDevice::enroll_direct(&server, "ana");
+    phone.device.sync_now().unwrap();
+    let id = phone.id();
+    phone.device.store().lock().unwrap();
+
+    // Locked, the device key is sealed: what goes to the office is the receipt prepared when
+    // the phone first met it, which the key file held.
+    let report = phone.device.panic_wipe().unwrap();
+    assert!(report.keystore_key_destroyed);
+    assert!(phone.keys.root_key().is_err());
+    assert!(store_files(&phone).is_empty());
+    assert_folder_tells_nothing(&phone, id, &server);
+    // Locked, the device knows no address either: nothing is sent until one is given.
+    assert!(!phone.device.send_pending_receipt().unwrap());
+    let office = ServerAddress {
+        url: format!("https://{}", server.addr()),
+        pin: server.fingerprint(),
+    };
+    assert!(fieldcase_core::device::send_pending_receipt(phone.path(), &office).unwrap());
+    let (status, _, reason) = device_row(&server, &id.to_string());
+    assert_eq!(
+        (status.as_str(), reason.as_deref()),
+        ("revoked", Some("panic"))
+    );
+}
+
+#[test]
+fn a_revocation_receipt_that_could_not_be_sent_waits_sealed_and_the_device_sends_it_later() {
+    let server = TestServer::start();
+    let ana = server.add_user("ana", Role::FieldWorker);
+    server.create_case("K-7R", &[ana]);
+    let proxy = fieldcase_tests::FaultProxy::start(server.addr());
+    let phone = TestDevice::enroll(&server, "ana", &proxy.url());
+    phone.device.sync_now().unwrap();
+    let id = phone.id();
+    server.revoke(id);
+    let order = WipeOrder::sign(
+        &server.running().state.keys().signing_key,
+        *id.as_uuid(),
+        time::OffsetDateTime::now_utc().unix_timestamp(),
+        "revoked",
+    );
+    // The office cannot be reached when the phone obeys: the receipt waits.
+    let nowhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    proxy.set_upstream(nowhere.local_addr().unwrap());
+    drop(nowhere);
+    phone.device.obey_wipe_order(&order, None).unwrap();
+    assert!(phone.keys.root_key().is_err());
+    assert!(phone.path().join(PENDING_FILE).exists());
+    assert_folder_tells_nothing(&phone, id, &server);
+    // Back in range: the device still in memory knows where its office is.
+    proxy.set_upstream(server.addr());
+    assert!(phone.device.send_pending_receipt().unwrap());
+    assert!(!phone.path().join(PENDING_FILE).exists());
+    let (status, _, reason) = device_row(&server, &id.to_string());
+    assert_eq!(
+        (status.as_str(), reason.as_deref()),
+        ("revoked", Some("revoked"))
+    );
+}
+
 fn audit_actions(server: &TestServer) -> Vec<String> {
     server.with_sql(|c| {
         c.query_all("SELECT action FROM audit_log ORDER BY seq", &[])?
@@ -104,7 +215,7 @@ fn a_revoked_phone_is_refused_wipes_itself_and_the_office_gets_the_receipt() {
         "store files remain after the wipe"
     );
     assert!(
-        !phone.path().join(PENDING_RECEIPT_FILE).exists(),
+        !phone.path().join(PENDING_FILE).exists(),
         "the receipt was delivered"
     );
     assert!(matches!(
@@ -116,6 +227,8 @@ fn a_revoked_phone_is_refused_wipes_itself_and_the_office_gets_the_receipt() {
     assert!(wiped_at.is_some());
     assert_eq!(reason.as_deref(), Some("revoked"));
     assert!(audit_actions(&server).contains(&"wipe_receipt_revoked".to_string()));
+    // Core destroyed the keystore's key itself, with no call from the app.
+    assert!(phone.keys.root_key().is_err(), "the keystore key survived");
 }
 
 #[test]
@@ -468,11 +581,16 @@ fn panic_wipe_needs_no_network_and_is_reported_later() {
     let report = phone.device.panic_wipe().unwrap();
     assert!(report.files_removed.contains(&KEY_FILE.to_string()));
     assert!(store_files(&phone).is_empty());
-    assert!(phone.path().join(PENDING_RECEIPT_FILE).exists());
+    // Core destroyed the keystore's key through the key provider.
+    assert!(report.keystore_key_destroyed);
+    assert!(phone.keys.root_key().is_err(), "the keystore key survived");
+    assert!(phone.path().join(PENDING_FILE).exists());
+    // Nothing left on the phone says where the office is, which certificate it has, whose
+    // phone it was, or that it was wiped.
+    assert_folder_tells_nothing(&phone, id, &server);
     // The old copy's key file was taken before the wipe: that copy is what a thief has, and
-    // the keystore key still opens it unless the platform destroys it; the shredded key file on
-    // the phone is gone, so the database left on the phone (none) and any copy of the database
-    // alone open with nothing.
+    // only the keystore key (now destroyed) opens it; the shredded key file on the phone is
+    // gone, so any copy of the database alone opens with nothing.
     std::fs::remove_file(copy.path().join(KEY_FILE)).unwrap();
     assert!(matches!(
         fieldcase_core::store::Store::open(
@@ -482,17 +600,18 @@ fn panic_wipe_needs_no_network_and_is_reported_later() {
         Err(CoreError::NoStore)
     ));
 
-    // Back in range later (directly, the proxy is gone): the receipt reaches the office.
-    let bytes = std::fs::read(phone.path().join(PENDING_RECEIPT_FILE)).unwrap();
-    let mut pending: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-    pending["server_url"] = serde_json::Value::String(format!("https://{}", server.addr()));
-    std::fs::write(
-        phone.path().join(PENDING_RECEIPT_FILE),
-        serde_json::to_vec(&pending).unwrap(),
-    )
-    .unwrap();
-    assert!(fieldcase_core::device::send_pending_receipt(phone.path()).unwrap());
-    assert!(!phone.path().join(PENDING_RECEIPT_FILE).exists());
+    // The device still in memory knows only the proxy's address, which is gone: it stays.
+    assert!(phone.device.send_pending_receipt().is_err());
+    assert!(phone.path().join(PENDING_FILE).exists());
+    // Back in range later, directly, with the office's address given again (its enrollment
+    // QR code): the sealed receipt reaches the office, which opens it and records the wipe.
+    let office = ServerAddress {
+        url: format!("https://{}", server.addr()),
+        pin: server.fingerprint(),
+    };
+    assert!(fieldcase_core::device::send_pending_receipt(phone.path(), &office).unwrap());
+    assert!(!phone.path().join(PENDING_FILE).exists());
+    assert!(!fieldcase_core::device::send_pending_receipt(phone.path(), &office).unwrap());
     let (status, wiped_at, reason) = device_row(&server, &id.to_string());
     assert_eq!(
         (status.as_str(), reason.as_deref()),

@@ -886,6 +886,66 @@ fn a_demoted_admin_can_no_longer_open_admin_pages() {
     assert_eq!(get(&server, "/users", &vesna.token), 200);
 }
 
+/// The text of the `<output id=ID>` element of a page.
+fn output_text<'a>(body: &'a str, id: &str) -> &'a str {
+    let marker = format!("id=\"{id}\">");
+    let start = body.find(&marker).unwrap() + marker.len();
+    &body[start..start + body[start..].find('<').unwrap()]
+}
+
+#[test]
+fn the_enrollment_page_shows_an_invite_a_phone_enrolls_with_and_nothing_typed() {
+    let server = TestServer::start();
+    let ana = server.add_user("ana", Role::FieldWorker);
+    server.add_web_user("admin", Role::Admin, PASSWORD);
+    let s = session(&server, "admin");
+    let issue = || {
+        let (status, body) = send(
+            &server,
+            "POST",
+            &format!("/users/{ana}/code"),
+            &s.token,
+            &format!("csrf={}", s.csrf),
+            &[],
+        );
+        assert_eq!(status, 200, "{body}");
+        body
+    };
+    // No public_url configured: the address the admin's browser reached.
+    let body = issue();
+    let invite = output_text(&body, "enrollment-invite").to_owned();
+    let parsed = fieldcase_core::protocol::EnrollmentInvite::parse(&invite).unwrap();
+    assert_eq!(parsed.url, format!("https://{}", server.addr()));
+    assert_eq!(parsed.pin, server.fingerprint());
+    assert_eq!(parsed.display_code(), output_text(&body, "enrollment-code"));
+    let dir = tempfile::tempdir().unwrap();
+    let keys = fieldcase_core::crypto::StaticKeyProvider::random();
+    let phone = fieldcase_core::device::Device::enroll_with_invite(
+        dir.path(),
+        &invite,
+        fieldcase_core::store::KeySetup {
+            keystore: Some(&keys),
+            passphrase: None,
+        },
+        fieldcase_tests::device_options(&std::sync::Arc::new(
+            fieldcase_core::clock::ManualClock::new(time::OffsetDateTime::now_utc()),
+        )),
+    )
+    .unwrap();
+    assert!(phone.key_fingerprint().is_ok());
+
+    // With public_url set, the invite carries it, whatever the browser reached.
+    server
+        .running()
+        .state
+        .set_public_url("https://office.lan:8443");
+    let body = issue();
+    let parsed =
+        fieldcase_core::protocol::EnrollmentInvite::parse(output_text(&body, "enrollment-invite"))
+            .unwrap();
+    assert_eq!(parsed.url, "https://office.lan:8443");
+}
+
 #[test]
 fn an_enrollment_code_is_shown_as_text_and_as_an_inline_qr_code() {
     let server = TestServer::start();

@@ -65,6 +65,7 @@ class MemoryKeyStore(fc.KeyStore):
         self.key = key if key is not None else secrets.token_bytes(32)
         self.destroyed = False
         self.calls = 0
+        self.destroy_calls = 0
 
     def root_key(self):
         self.calls += 1
@@ -73,6 +74,7 @@ class MemoryKeyStore(fc.KeyStore):
         return self.key
 
     def destroy_key(self):
+        self.destroy_calls += 1
         self.destroyed = True
 
 
@@ -364,19 +366,86 @@ class BindingsTest(unittest.TestCase):
         other.device.sync_now()
         self.assertIn(self.case_id, [c.id for c in other.device.list_cases()])
 
-    def test_panic_wipe_works_offline_and_reports_later(self):
+    def assert_folder_tells_nothing(self, folder, device_id):
+        """No file left in a wiped phone's folder names the office, its certificate or the
+        device, or says that the phone was wiped."""
+        info = self.server.info
+        needles = [
+            info["url"].removeprefix("https://").encode(),
+            info["direct_url"].removeprefix("https://").encode(),
+            b"127.0.0.1",
+            info["fingerprint"].encode(),
+            bytes.fromhex(info["fingerprint"]),
+            device_id.encode(),
+            bytes.fromhex(device_id.replace("-", "")),
+            b"https",
+            b"panic",
+            b"duress",
+            b"wipe",
+            b"revoked",
+            b"receipt",
+        ]
+        names = os.listdir(folder)
+        self.assertTrue(names, "the sealed statement for the office is kept")
+        for name in names:
+            with open(os.path.join(folder, name), "rb") as f:
+                data = f.read().lower()
+            for needle in needles:
+                self.assertNotIn(needle.lower(), data, name)
+                self.assertNotIn(needle.lower(), name.encode().lower(), name)
+
+    def test_panic_wipe_works_offline_leaves_nothing_readable_and_reports_later(self):
         p = self.phone()
+        me = p.device.identity()
         self.server.command("offline")
-        report = p.device.panic_wipe(p.keys)
+        # The app passes no keystore: core destroys the one the device was enrolled with.
+        report = p.device.panic_wipe(None)
         self.assertTrue(report.keystore_key_destroyed)
-        self.assertTrue(p.keys.destroyed)
+        self.assertEqual(p.keys.destroy_calls, 1)
         with self.assertRaises(fc.FieldcaseError.NoStore):
             p.device.list_cases()
+        self.assert_folder_tells_nothing(p.dir, me.device_id)
         with self.assertRaises(fc.FieldcaseError.Network):
-            fc.send_pending_wipe_receipt(p.dir)
+            p.device.send_wipe_receipt()
         self.server.command("online")
-        self.assertTrue(fc.send_pending_wipe_receipt(p.dir))
-        self.assertFalse(fc.send_pending_wipe_receipt(p.dir))
+        # The device still in memory knows where its office is (the folder does not).
+        self.assertTrue(p.device.send_wipe_receipt())
+        self.assertFalse(p.device.send_wipe_receipt())
+        self.assertEqual(os.listdir(p.dir), [])
+        row = self.server.command(f"device {me.device_id}")
+        self.assertEqual((row["status"], row["wipe_reason"]), ("revoked", "panic"))
+
+    def test_a_revoked_phone_destroys_its_keystore_key_whatever_the_app_does(self):
+        p = self.phone()
+        me = p.device.identity()
+        self.server.command(f"revoke {me.device_id}")
+        with self.assertRaises(fc.FieldcaseError.RevokedAndWiped):
+            p.device.sync_now()
+        self.assertEqual(p.keys.destroy_calls, 1)
+        self.assertEqual(self.server.command(f"device {me.device_id}")["wipe_reason"], "revoked")
+
+    def test_a_duress_workspace_wiped_before_it_synced_still_tells_the_office(self):
+        p = self.phone()
+        me = p.device.identity()
+        duress = "tram 9 stops at the old mill"
+        p.device.set_duress_pin(p.keys, duress)
+        p.device.lock()
+        del p.device
+        d = fc.FieldcaseDevice.open(p.dir, FAST)
+        d.unlock(p.keys, duress)
+        # Offline, the workspace is wiped, then the app is closed: no address is left anywhere.
+        self.server.command("offline")
+        d.panic_wipe(p.keys)
+        del d
+        self.assert_folder_tells_nothing(p.dir, me.device_id)
+        self.server.command("online")
+        info = self.server.info
+        self.assertTrue(
+            fc.send_pending_wipe_receipt(p.dir, info["direct_url"], info["fingerprint"])
+        )
+        alerts = self.server.command("alerts")["alerts"]
+        self.assertIn("duress", [a["kind"] for a in alerts if a["device_id"] == me.device_id])
+        self.assertEqual(self.server.command(f"device {me.device_id}")["status"], "revoked")
 
     def test_a_clock_set_back_past_the_lease_opens_nothing(self):
         p = self.phone()
@@ -425,6 +494,39 @@ class BindingsTest(unittest.TestCase):
             d.unlock(p.keys, p.passphrase)
         self.assertGreater(e.exception.retry_after_secs, 0)
         self.assertFalse(d.is_unlocked())
+
+    def test_a_phone_enrolls_from_the_invite_the_enrollment_page_shows(self):
+        shown = self.server.command("invite")
+        invite = shown["invite"]
+        read = fc.parse_enrollment_invite(invite)
+        self.assertEqual(read.server_url, self.server.info["url"])
+        self.assertEqual(read.fingerprint, self.server.info["fingerprint"])
+        self.assertEqual(read.code, shown["code"])
+        # Scanned, nothing typed but the passphrase.
+        folder = tempfile.mkdtemp(prefix="fieldcase-py-")
+        d = fc.FieldcaseDevice.enroll_with_invite(
+            folder, invite, MemoryKeyStore(), "correct horse battery staple", FAST
+        )
+        self.server.confirm(d)
+        d.sync_now()
+        self.assertIn(self.case_id, [c.id for c in d.list_cases()])
+        # Anything else is a typed refusal, and nothing is sent.
+        damaged = invite[:12] + ("B" if invite[12] == "A" else "A") + invite[13:]
+        cases = [
+            ("https://example.org/", fc.InviteProblem.NOT_AN_INVITE),
+            ("FC9:" + invite[4:], fc.InviteProblem.UNSUPPORTED_VERSION),
+            (damaged, fc.InviteProblem.DAMAGED),
+            (invite[:-10], fc.InviteProblem.DAMAGED),
+        ]
+        for text, problem in cases:
+            with self.assertRaises(fc.FieldcaseError.InvalidInvite) as caught:
+                fc.parse_enrollment_invite(text)
+            self.assertEqual(caught.exception.problem, problem, text)
+            with self.assertRaises(fc.FieldcaseError.InvalidInvite):
+                fc.FieldcaseDevice.enroll_with_invite(
+                    tempfile.mkdtemp(prefix="fieldcase-py-"), text, MemoryKeyStore(),
+                    "correct horse battery staple", FAST,
+                )
 
     def test_a_weak_passphrase_is_refused_before_the_code_is_spent(self):
         code = self.server.code()
@@ -515,6 +617,42 @@ class BindingsTest(unittest.TestCase):
         self.assertEqual(mine[0]["kind"], "duress")
         self.assertEqual(mine[0]["user_id"], me.user_id)
         self.assertEqual(self.server.command(f"device {me.device_id}")["status"], "revoked")
+
+    def test_a_keystore_only_phone_gets_a_passphrase_then_a_duress_pin(self):
+        keys = MemoryKeyStore()
+        folder = tempfile.mkdtemp(prefix="fieldcase-py-")
+        d = fc.FieldcaseDevice.enroll(
+            folder, self.server.info["url"], self.server.info["fingerprint"],
+            self.server.code(), keys, None, FAST,
+        )
+        self.server.confirm(d)
+        d.sync_now()
+        self.assertEqual(d.unlock_needs(), fc.UnlockNeeds(keystore=True, passphrase=False))
+        # No duress PIN without a passphrase beside it.
+        with self.assertRaises(fc.FieldcaseError.InvalidInput):
+            d.set_duress_pin(keys, "tram 9 stops at the old mill")
+        with self.assertRaises(fc.FieldcaseError.WeakPassphrase):
+            d.add_passphrase(keys, "letmein123")
+        with self.assertRaises(fc.FieldcaseError.WrongKey):
+            d.add_passphrase(MemoryKeyStore(), "correct horse battery staple")
+        self.assertEqual(d.unlock_needs(), fc.UnlockNeeds(keystore=True, passphrase=False))
+
+        d.add_passphrase(keys, "correct horse battery staple")
+        self.assertEqual(d.unlock_needs(), fc.UnlockNeeds(keystore=True, passphrase=True))
+        with self.assertRaises(fc.FieldcaseError.InvalidInput):
+            d.add_passphrase(keys, "another long phrase of words")
+        d.lock()
+        with self.assertRaises(fc.FieldcaseError.UnlockNeeds):
+            d.unlock(keys, None)
+        with self.assertRaises(fc.FieldcaseError.WrongKey):
+            d.unlock(keys, "correct horse battery stapler")
+        d.unlock(keys, "correct horse battery staple")
+        self.assertIn(self.case_id, [c.id for c in d.list_cases()])
+        # Now the duress PIN can be set, and it works as on a phone enrolled with a passphrase.
+        d.set_duress_pin(keys, "tram 9 stops at the old mill")
+        d.lock()
+        d.unlock(keys, "tram 9 stops at the old mill")
+        self.assertEqual(d.list_cases(), [])
 
     def test_a_lone_surrogate_fails_without_leaking_the_device_and_close_releases_it(self):
         import gc

@@ -40,10 +40,21 @@ pub trait KeyProvider: Send + Sync {
     /// ([`KeyError::AuthenticationRequired`] until then).
     fn root_key(&self) -> Result<Zeroizing<[u8; 32]>, KeyError>;
 
-    /// Destroys the root secret in the keystore, if the platform allows it. Called by wipe, after
-    /// the wrapped keys are gone, so that nothing that survives a wipe opens an old copy.
+    /// Destroys the root secret in the keystore (the shells delete the keystore entry). Called by
+    /// every wipe of core, after the key file is shredded and with the store's lock released, so
+    /// that nothing that survives a wipe opens an old copy of the key file or the database.
     fn destroy(&self) -> Result<(), String> {
         Ok(())
+    }
+}
+
+impl<T: KeyProvider + ?Sized> KeyProvider for std::sync::Arc<T> {
+    fn root_key(&self) -> Result<Zeroizing<[u8; 32]>, KeyError> {
+        (**self).root_key()
+    }
+
+    fn destroy(&self) -> Result<(), String> {
+        (**self).destroy()
     }
 }
 

@@ -28,9 +28,11 @@
 //! the signed string is exactly what it always was, so phones and offices of either age agree.
 
 mod attachments;
+mod invite;
 mod statements;
 
 pub use attachments::{CHUNKS_IN_FLIGHT, ChunkAck, attachment_chunk_path, attachment_path};
+pub use invite::{EnrollmentInvite, INVITE_VERSION, InviteError, MAX_INVITE_LEN};
 pub use statements::{Lease, PinAnnouncement, WipeOrder, WipeReceipt, next_pin_message};
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};

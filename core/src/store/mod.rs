@@ -38,6 +38,7 @@ use crate::error::{CoreError, Result};
 use crate::ids::{DeviceId, UserId};
 use crate::model::Author;
 use keyfile::KeyFile;
+pub(crate) use keyfile::sync_dir;
 
 /// Name of the database file inside the store's folder.
 pub const DB_FILE: &str = "fieldcase.db";
@@ -780,6 +781,57 @@ impl Store {
         self.refresh_kits()
     }
 
+    /// Adds the worker's `passphrase` to a store that opens with the keystore's key alone (one
+    /// enrolled before the shells asked for one): from then on it opens only with the keystore's
+    /// secret `root` and the passphrase together (ADR 0006), which also makes wrong passphrases
+    /// counted and a duress PIN possible. The passphrase must pass the strength floor
+    /// ([`CoreError::WeakPassphrase`]); `root` must be the key that opens this store
+    /// ([`CoreError::WrongKey`]: binding the passphrase to another key would lock the worker
+    /// out); a store that has a passphrase already is [`CoreError::PassphraseAlreadySet`].
+    /// Checked before anything is written; the key file is replaced atomically, so a crash
+    /// leaves the old one or the new one. The store must be unlocked.
+    pub fn add_passphrase(&self, root: &[u8; 32], passphrase: &str) -> Result<()> {
+        crate::crypto::check_passphrase_strength(passphrase, &[])?;
+        let (key, keys) = {
+            let guard = self.guard()?;
+            let inner = guard.as_ref().ok_or(CoreError::NoStore)?;
+            let u = inner.unlocked.as_ref().ok_or(CoreError::Locked)?;
+            if u.real_slot.is_some() || inner.keys.slots.iter().any(|s| s.kind.has_passphrase()) {
+                return Err(CoreError::PassphraseAlreadySet);
+            }
+            let opened = inner
+                .keys
+                .slots
+                .iter()
+                .filter(|s| s.kind == SlotKind::Keystore)
+                .find_map(|s| s.open_with_keystore(root).ok())
+                .ok_or(CoreError::WrongKey)?;
+            if opened.expose() != u.key.expose() {
+                return Err(CoreError::WrongKey);
+            }
+            (opened, inner.keys.clone())
+        };
+        let (slots, real_slot) = Self::pair(
+            &key,
+            Some(root),
+            passphrase,
+            self.options.scrypt_work_factor,
+            &keys.store_id,
+        )?;
+        self.put_sealed_meta(duress::COMPANION_ROW, &duress::Companion::filler())?;
+        let mut guard = self.guard()?;
+        let inner = guard.as_mut().ok_or(CoreError::NoStore)?;
+        let mut next = inner.keys.clone();
+        next.slots = slots;
+        next.set_attempts(None);
+        next.write(&self.dir.join(KEY_FILE))?;
+        inner.keys = next;
+        if let Some(u) = inner.unlocked.as_mut() {
+            u.real_slot = real_slot;
+        }
+        Ok(())
+    }
+
     /// Writes both kit blobs of a passphrase pair again: the duress kit from the store as it is
     /// now (credential, lease), or a filler's random blob, and a fresh random blob in the data
     /// slot, so that nothing in the key file tells which slot changed. Nothing to do for a store
@@ -978,13 +1030,18 @@ impl Store {
         // Dropping the connection closes the database before its files go.
         *guard = None;
         let mut files_removed = Vec::new();
-        if keyfile::shred(&self.dir.join(KEY_FILE))? {
-            files_removed.push(KEY_FILE.to_owned());
-        }
+        let shredded = keyfile::shred(&self.dir.join(KEY_FILE));
+        // The keystore is asked with the store's lock released (a platform keystore may call
+        // back into the app), and whatever the shredding did: its key must go either way.
+        drop(guard);
         let keystore_key_destroyed = match keystore {
             Some(p) => p.destroy().is_ok(),
             None => false,
         };
+        let _guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if shredded? {
+            files_removed.push(KEY_FILE.to_owned());
+        }
         for name in [
             DB_FILE.to_owned(),
             format!("{DB_FILE}-wal"),

@@ -52,4 +52,8 @@ dependencies {
     implementation("androidx.activity:activity-compose:1.10.1")
     implementation("androidx.lifecycle:lifecycle-viewmodel-compose:2.9.4")
     implementation("net.java.dev.jna:jna:5.13.0@aar")
+    // Syncs run by the OS when the shared trigger says, with a network.
+    implementation("androidx.work:work-runtime:2.10.0")
+    // The enrollment QR code, scanned by Play services (no camera permission in this app).
+    implementation("com.google.android.gms:play-services-code-scanner:16.1.0")
 }

@@ -2,7 +2,9 @@
 // (mobile-shell/shared/.../Session.kt and BackgroundSync.kt), kept as small as possible. Every rule
 // about the data is in Rust behind the bindings; this file only picks the screen and schedules
 // sync. Calls block, so they run on a background queue.
+import BackgroundTasks
 import Foundation
+import Network
 
 enum Screen: Equatable {
     case enroll, unlock, today, revoked
@@ -28,6 +30,9 @@ final class AppModel: ObservableObject {
     private var device: FieldcaseDevice?
     private let queue = DispatchQueue(label: "fieldcase.device")
     private var syncTimer: DispatchWorkItem?
+    private let path = NWPathMonitor()
+    /// The BGTaskScheduler identifier of the sync the OS runs (Info.plist permits it).
+    static let syncTask = "org.fieldcase.sync"
 
     init() {
         let support = FileManager.default.urls(for: .applicationSupportDirectory, in: .userDomainMask)[0]
@@ -40,8 +45,15 @@ final class AppModel: ObservableObject {
         values.isExcludedFromBackup = true
         try? folder.setResourceValues(values)
         dir = folder.path
-        // A receipt a panic wipe left waits to tell the office this phone is gone.
-        queue.async { [dir] in _ = try? sendPendingWipeReceipt(dir: dir) }
+        // The network returning after a failed sync runs one at once (the shared trigger's rule).
+        path.pathUpdateHandler = { [weak self] update in
+            guard update.status == .satisfied else { return }
+            DispatchQueue.main.async {
+                guard let self, self.failures > 0 else { return }
+                self.syncNow()
+            }
+        }
+        path.start(queue: DispatchQueue(label: "fieldcase.network"))
         run({ try FieldcaseDevice.open(dir: self.dir, options: DeviceOptions(scryptWorkFactor: nil)) }) { d in
             self.device = d
             self.screen = .unlock
@@ -77,6 +89,19 @@ final class AppModel: ObservableObject {
             try FieldcaseDevice.enroll(dir: self.dir, serverUrl: url, fingerprint: fingerprint, code: code,
                                        keystore: self.keyStore, passphrase: passphrase,
                                        options: DeviceOptions(scryptWorkFactor: nil))
+        }) { d in
+            self.device = d
+            self.syncNow()
+            self.showToday()
+        }
+    }
+
+    /// Enrolls with the text of the office's enrollment QR code.
+    func enrollWithInvite(invite: String, passphrase: String) {
+        run({
+            try FieldcaseDevice.enrollWithInvite(dir: self.dir, invite: invite, keystore: self.keyStore,
+                                                 passphrase: passphrase,
+                                                 options: DeviceOptions(scryptWorkFactor: nil))
         }) { d in
             self.device = d
             self.syncNow()
@@ -153,7 +178,8 @@ final class AppModel: ObservableObject {
                 revoked = true
                 delay = nil
             } catch FieldcaseError.Locked {
-                delay = 60
+                // The key needs the worker: nothing is scheduled until she unlocks.
+                delay = nil
             } catch {
                 delay = nil
                 DispatchQueue.main.async {
@@ -175,15 +201,50 @@ final class AppModel: ObservableObject {
         let item = DispatchWorkItem { [weak self] in self?.syncNow() }
         syncTimer = item
         DispatchQueue.main.asyncAfter(deadline: .now() + seconds, execute: item)
+        // And ask the OS to run it if the app is suspended by then (it decides when, never
+        // before this date, and only with a network for a refresh task's URL work).
+        let request = BGAppRefreshTaskRequest(identifier: AppModel.syncTask)
+        request.earliestBeginDate = Date(timeIntervalSinceNow: seconds)
+        try? BGTaskScheduler.shared.submit(request)
     }
+
+    /// What the OS runs for `syncTask`: one sync (none while locked: the key needs the worker),
+    /// then the next request is submitted by `schedule(after:)`.
+    func runBackgroundSync(_ task: BGAppRefreshTask) {
+        guard let d = device else { task.setTaskCompleted(success: true); return }
+        task.expirationHandler = { task.setTaskCompleted(success: false) }
+        queue.async {
+            let ok = (try? d.syncNow()) != nil
+            DispatchQueue.main.async {
+                if ok { self.failures = 0; self.lastSync = Date(); self.schedule(after: 900) }
+                task.setTaskCompleted(success: ok)
+            }
+        }
+    }
+
+    /// Adds a passphrase to a phone enrolled without one.
+    func addPassphrase(_ passphrase: String) {
+        guard let d = device else { return }
+        run({ try d.addPassphrase(keystore: self.keyStore, passphrase: passphrase) }) { _ in self.error = nil }
+    }
+
+    /// Sets the duress PIN.
+    func setDuressPin(_ pin: String) {
+        guard let d = device else { return }
+        run({ try d.setDuressPin(keystore: self.keyStore, pin: pin) }) { _ in self.error = nil }
+    }
+
+    /// Whether the store opens with a passphrase.
+    func hasPassphrase() -> Bool { (try? device?.unlockNeeds().passphrase) ?? true }
 
     func panicWipe() {
         guard let d = device else { return }
-        // The panic wipe, not the plain one: it leaves a signed receipt for the office, sent now
-        // if the office is reachable and otherwise at the next start.
+        // The panic wipe, not the plain one: core destroys the Keychain item and leaves a signed
+        // receipt for the office, sealed to the office's key (no address on the phone), sent now
+        // if the office is reachable; otherwise the next enrollment sends it.
         run({ () -> Void in
             _ = try d.panicWipe(keystore: self.keyStore)
-            _ = try? sendPendingWipeReceipt(dir: self.dir)
+            _ = try? d.sendWipeReceipt()
         }) { _ in self.screen = .revoked }
     }
 }

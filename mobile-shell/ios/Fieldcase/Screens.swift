@@ -1,6 +1,7 @@
 // The SwiftUI screens: enroll, unlock, today's tasks, case timeline, note editor, task
 // checklist, sync status, revoked. Each draws AppModel state and calls one AppModel function.
 import SwiftUI
+import VisionKit
 
 struct RootView: View {
     @EnvironmentObject var model: AppModel
@@ -31,6 +32,7 @@ struct EnrollView: View {
     @State private var pin = ""
     @State private var code = ""
     @State private var passphrase = ""
+    @State private var scanning = false
 
     var body: some View {
         Text("Enroll this phone").font(.title2)
@@ -39,6 +41,49 @@ struct EnrollView: View {
         TextField("Enrollment code", text: $code)
         SecureField("Your passphrase (asked at every unlock)", text: $passphrase)
         Button("Enroll") { model.enroll(url: url, fingerprint: pin, code: code, passphrase: passphrase) }
+        // Or scan the office's enrollment QR code: the address, certificate and code in one.
+        if DataScannerViewController.isSupported {
+            Button("Scan the office's code and enroll") { scanning = true }
+                .sheet(isPresented: $scanning) {
+                    InviteScanner { text in
+                        scanning = false
+                        model.enrollWithInvite(invite: text, passphrase: passphrase)
+                    }
+                }
+        }
+    }
+}
+
+/// The camera's QR scanner (VisionKit), handing back the first code's text.
+struct InviteScanner: UIViewControllerRepresentable {
+    let found: (String) -> Void
+
+    func makeUIViewController(context: Context) -> DataScannerViewController {
+        let scanner = DataScannerViewController(recognizedDataTypes: [.barcode(symbologies: [.qr])])
+        scanner.delegate = context.coordinator
+        try? scanner.startScanning()
+        return scanner
+    }
+
+    func updateUIViewController(_ controller: DataScannerViewController, context: Context) {}
+
+    func makeCoordinator() -> Coordinator { Coordinator(found: found) }
+
+    final class Coordinator: NSObject, DataScannerViewControllerDelegate {
+        let found: (String) -> Void
+        private var done = false
+        init(found: @escaping (String) -> Void) { self.found = found }
+
+        func dataScanner(_ scanner: DataScannerViewController, didAdd items: [RecognizedItem],
+                         allItems: [RecognizedItem]) {
+            for case .barcode(let code) in items {
+                if !done, let text = code.payloadStringValue {
+                    done = true
+                    scanner.stopScanning()
+                    found(text)
+                }
+            }
+        }
     }
 }
 
@@ -160,6 +205,26 @@ struct SyncStatusView: View {
         }
         Button("Sync now") { model.syncNow() }
         Button("Wipe this phone now", role: .destructive) { model.panicWipe() }
+        SecuritySection()
+    }
+}
+
+/// A passphrase for a phone enrolled without one, and the duress PIN.
+struct SecuritySection: View {
+    @EnvironmentObject var model: AppModel
+    @State private var secret = ""
+
+    var body: some View {
+        Text("Security").font(.headline)
+        if !model.hasPassphrase() {
+            Text("This phone opens with Face ID or the passcode alone. Add a passphrase, asked at every unlock.")
+            SecureField("New passphrase", text: $secret)
+            Button("Add passphrase") { model.addPassphrase(secret); secret = "" }
+        } else {
+            Text("A duress PIN, typed instead of your passphrase when you are forced to open the phone, destroys the cases at once and shows a phone with none; the office is told.")
+            SecureField("Duress PIN", text: $secret)
+            Button("Set duress PIN") { model.setDuressPin(secret); secret = "" }
+        }
     }
 }
 

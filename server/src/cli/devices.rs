@@ -50,9 +50,10 @@ pub fn enroll(
     let issued = office
         .db
         .write(|sql| enrollment::issue_enrollment_code(sql, user, ttl_secs, office.now))?;
-    let url = url
-        .or_else(|| settings.public_url.clone())
-        .unwrap_or_else(|| format!("https://{}", settings.listen));
+    let given = url.or_else(|| settings.public_url.clone());
+    // The listen address is what phones reach only when it names one address.
+    let reachable = given.is_some() || !settings.listen.ip().is_unspecified();
+    let url = given.unwrap_or_else(|| format!("https://{}", settings.listen));
     writeln!(out, "enrollment code: {}", issued.code)?;
     writeln!(out, "user id:         {}", issued.user_id)?;
     writeln!(
@@ -62,6 +63,13 @@ pub fn enroll(
     )?;
     writeln!(out, "server url:      {url}")?;
     writeln!(out, "fingerprint:     {}", identity.fingerprint())?;
+    match enrollment::invite(&url, identity.fingerprint(), &issued.code).filter(|_| reachable) {
+        Some(invite) => writeln!(out, "invite:          {invite}")?,
+        None => writeln!(
+            out,
+            "invite:          none (no https://host[:port] the phone can reach; give --url)"
+        )?,
+    }
     if settings.listen.ip().is_unspecified() {
         writeln!(
             out,

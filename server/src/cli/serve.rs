@@ -71,6 +71,9 @@ fn open_office(settings: &Settings) -> Result<(AppState, TlsIdentity)> {
     .context("opening the data folder and the database")?;
     let identity = TlsIdentity::load_or_create(&settings.data).context("TLS certificate")?;
     state.presenting(identity.fingerprint());
+    if let Some(url) = &settings.public_url {
+        state.set_public_url(url);
+    }
     Ok((state, identity))
 }
 

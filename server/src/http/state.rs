@@ -120,6 +120,8 @@ struct Inner {
     per_address: Arc<AddressSlots>,
     live_streams: Arc<Semaphore>,
     next_pin: crate::http::tls::NextPinWatch,
+    /// The address phones reach the office at (`public_url`), for enrollment invites.
+    public_url: std::sync::OnceLock<String>,
 }
 
 /// What the key tagging failed logins' user names is derived for.
@@ -195,6 +197,7 @@ impl AppState {
                 per_address: AddressSlots::new(limits.max_requests_per_address),
                 live_streams: Arc::new(Semaphore::new(MAX_LIVE_STREAMS)),
                 next_pin,
+                public_url: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -273,6 +276,22 @@ impl AppState {
     /// [`crate::http::tls::NextPinWatch`]).
     pub fn presenting(&self, fingerprint: fieldcase_core::protocol::Fingerprint) {
         self.inner.next_pin.presenting(fingerprint);
+    }
+
+    /// The certificate this server presents (what phones pin), once known.
+    pub fn presented_pin(&self) -> Option<fieldcase_core::protocol::Fingerprint> {
+        self.inner.next_pin.presented()
+    }
+
+    /// Sets the address phones reach this office at (`public_url`), which enrollment invites
+    /// carry; the first call counts.
+    pub fn set_public_url(&self, url: &str) {
+        let _ = self.inner.public_url.set(url.to_owned());
+    }
+
+    /// The address phones reach this office at, if configured.
+    pub fn public_url(&self) -> Option<&str> {
+        self.inner.public_url.get().map(String::as_str)
     }
 
     /// The key that tags the typed user names of failed logins.

@@ -266,18 +266,28 @@ fn announce_next_pin(state: &AppState, headers: &mut axum::http::HeaderMap) {
     }
 }
 
-/// `POST /v1/wipe-receipt`: a device's signed statement that it wiped itself. Needs no request
-/// signature (a revoked or wiped device may have nothing else), because the receipt itself is
-/// signed with the device's enrolled key. A panic wipe also revokes the device. Idempotent.
+/// `POST /v1/wipe-receipt`: a device's signed statement that it wiped itself, sealed to the
+/// office's key as a wiped phone keeps it (or as plain JSON, as phones sent it before). Needs no
+/// request signature (a revoked or wiped device may have nothing else), because the receipt
+/// itself is signed with the device's enrolled key. A panic wipe also revokes the device, a
+/// duress notice raises the alert. Idempotent.
 pub(crate) async fn wipe_receipt(
     State(state): State<AppState>,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, AppError> {
-    if body.len() > 4096 {
-        return Err(AppError::too_large(4096));
+    // A receipt is a few hundred bytes, sealed or not.
+    const MAX_RECEIPT: usize = 4096;
+    if body.len() > MAX_RECEIPT {
+        return Err(AppError::too_large(MAX_RECEIPT));
     }
+    let plain = if body.starts_with(b"age-encryption.org/") {
+        fieldcase_core::crypto::office::open_as_office(&state.keys().signing_key, &body)
+            .map_err(|_| AppError::malformed("not sealed to this office"))?
+    } else {
+        zeroize::Zeroizing::new(body.to_vec())
+    };
     let receipt: WipeReceipt =
-        serde_json::from_slice(&body).map_err(|_| AppError::malformed("not a wipe receipt"))?;
+        serde_json::from_slice(&plain).map_err(|_| AppError::malformed("not a wipe receipt"))?;
     let now = state.now();
     state
         .db()

@@ -305,6 +305,11 @@ impl NextPinWatch {
         let _ = self.presented.set(fingerprint);
     }
 
+    /// The certificate this server presents, once [`NextPinWatch::presenting`] was told.
+    pub fn presented(&self) -> Option<Fingerprint> {
+        self.presented.get().copied()
+    }
+
     /// The fingerprint to announce now, if any (see the type's documentation).
     fn to_announce(&self) -> Option<Fingerprint> {
         let dir = self.dir.as_ref()?;

@@ -23,6 +23,17 @@ pub struct IssuedCode {
     pub expires_at: i64,
 }
 
+/// The enrollment invite for `code` (`XXXX-XXXX-XXXX-XXXX`) at the office reached at `url`
+/// whose certificate is `pin`: the text the enrollment page shows as a QR code and `admin
+/// enroll` prints, which a phone scans to enroll without typing
+/// ([`protocol::EnrollmentInvite`]). `None` when `url` is not an address a phone can pin
+/// (`https://host[:port]`).
+pub fn invite(url: &str, pin: protocol::Fingerprint, code: &str) -> Option<String> {
+    protocol::EnrollmentInvite::new(url, pin, code)
+        .ok()
+        .map(|i| i.encode())
+}
+
 /// A successful enrollment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Enrolled {

@@ -135,6 +135,7 @@ pub(super) async fn add_user(
 
 pub(super) async fn issue_code(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     user: WebUser,
     Path(id): Path<String>,
     Form(form): Form<HashMap<String, String>>,
@@ -151,23 +152,38 @@ pub(super) async fn issue_code(
         })
         .await?;
     let l = user.lang;
-    let qr = qr_svg(&issued.code)?;
+    // The address phones use: the configured one, else the one this browser reached.
+    let url = state.public_url().map(str::to_owned).or_else(|| {
+        headers
+            .get(axum::http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(|h| format!("https://{h}"))
+    });
+    let invite = url
+        .zip(state.presented_pin())
+        .and_then(|(url, pin)| crate::office::enrollment::invite(&url, pin, &issued.code));
+    let qr = invite.as_deref().map(qr_svg).transpose()?;
     let body = html! {
         p { (l.t(Msg::CodeHint)) }
         p.code { output #enrollment-code { (issued.code) } }
-        p { (l.t(Msg::QrHint)) }
-        figure #enrollment-qr { (maud::PreEscaped(qr)) }
+        @if let (Some(invite), Some(qr)) = (&invite, &qr) {
+            p { (l.t(Msg::QrHint)) }
+            figure #enrollment-qr { (maud::PreEscaped(qr)) }
+            p.code { output #enrollment-invite { (invite) } }
+        } @else {
+            p { (l.t(Msg::InviteUnavailable)) }
+        }
         p { (belgrade_unix(Some(issued.expires_at))) }
         p { a href="/users" { (l.t(Msg::Users)) } }
     };
     Ok(page(Some(&user), l, l.t(Msg::IssueCode), body))
 }
 
-/// The enrollment code as a QR code, an inline SVG (drawn here: no image is fetched from
-/// anywhere). It encodes the code exactly as shown, which the phone's enrollment screen takes.
-fn qr_svg(code: &str) -> Result<String, WebError> {
+/// The enrollment invite as a QR code, an inline SVG (drawn here: no image is fetched from
+/// anywhere). It encodes the invite exactly as shown, which the phone's scanner reads.
+fn qr_svg(invite: &str) -> Result<String, WebError> {
     use qrcode::render::svg;
-    let qr = qrcode::QrCode::with_error_correction_level(code.as_bytes(), qrcode::EcLevel::M)
+    let qr = qrcode::QrCode::with_error_correction_level(invite.as_bytes(), qrcode::EcLevel::M)
         .map_err(|_| WebError::BadInput("code too long for a QR code".to_owned()))?;
     let svg = qr
         .render::<svg::Color<'_>>()

@@ -532,6 +532,7 @@ messages! {
     ConflictsWaiting => "conflicts-waiting",
     ChangeRole => "change-role",
     QrHint => "qr-hint",
+    InviteUnavailable => "invite-unavailable",
     Forbidden => "forbidden",
     CsrfRefused => "csrf-refused",
     NotFound => "not-found",

@@ -162,20 +162,29 @@ class FieldcaseSession(
 
     /**
      * Wipes the store on this phone now (a worker in danger, the phone about to be taken):
-     * crypto-shreds the store and destroys the keystore key, with no network; a signed receipt
-     * waits in the store's folder for `sendPendingWipeReceipt(dir)` to deliver. Final.
+     * crypto-shreds the store and destroys the keystore key (core does both), with no network.
+     * What it leaves for the office is sealed to the office's key; it is sent at once if the
+     * office can be reached ([sendWipeReceipt] again later while the app runs; after a restart,
+     * the next enrollment sends it). Final.
      */
     fun wipe() {
         device.panicWipe(keyStore)
         moveTo(SessionState.Wiped)
+        sendWipeReceipt()
     }
 
     /**
-     * Core obeyed the office's signed wipe order: the store is gone. The keystore key that
-     * opened it is destroyed too (best effort), and the session ends in [SessionState.Revoked].
+     * Sends what a wipe left for the office (the device remembers the office's address in
+     * memory only). True when the office took it; false when there was nothing to send or the
+     * office could not be reached (call again later).
+     */
+    fun sendWipeReceipt(): Boolean = runCatching { device.sendWipeReceipt() }.getOrDefault(false)
+
+    /**
+     * Core obeyed the office's signed wipe order: the store and the keystore key are gone (core
+     * destroyed the key itself); the session ends in [SessionState.Revoked].
      */
     private fun revoked() {
-        runCatching { keyStore?.destroyKey() }
         moveTo(SessionState.Revoked)
     }
 
@@ -208,6 +217,25 @@ class FieldcaseSession(
         guarded { device.unlockWithPassphrase(passphrase) }
         moveTo(SessionState.Unlocked)
     }
+
+    /**
+     * Adds [passphrase] to a phone enrolled with the keystore key alone: from then on it opens
+     * only with the keystore key and the passphrase together ([unlockNeeds] says so), and a
+     * duress PIN can be set. [FieldcaseException.WeakPassphrase] for a weak one (show its
+     * detail); [FieldcaseException.InvalidInput] when the phone has a passphrase already.
+     */
+    fun addPassphrase(passphrase: String) {
+        val ks = keyStore ?: throw IllegalStateException("this session has no keystore")
+        guarded { device.addPassphrase(ks, passphrase) }
+    }
+
+    /**
+     * Sets the duress PIN: typed at unlock instead of the passphrase when the worker is forced
+     * to open the phone, it destroys the cases at once and opens a phone that looks as if none
+     * were assigned yet; the office is told at the next sync. As strong as a passphrase, and
+     * not the passphrase; needs a phone with a passphrase ([addPassphrase] first).
+     */
+    fun setDuressPin(pin: String) = guarded { device.setDuressPin(keyStore, pin) }
 
     /** Locks (the app went to the background). */
     fun lock() {
@@ -340,6 +368,24 @@ class FieldcaseSession(
             clock: Clock = SystemClock,
         ): FieldcaseSession = FieldcaseSession(
             FieldcaseDevice.enroll(dir, serverUrl, fingerprint, code, keyStore, passphrase, options),
+            keyStore,
+            clock,
+        )
+
+        /**
+         * Enrolls this phone with the invite the office's enrollment QR code holds (address,
+         * certificate and code in one checksummed string) and returns its unlocked session.
+         * A text that is not a usable invite is [FieldcaseException.InvalidInvite]; nothing is sent.
+         */
+        fun enrollWithInvite(
+            dir: String,
+            invite: String,
+            keyStore: KeyStore?,
+            passphrase: String?,
+            options: DeviceOptions = DeviceOptions(null),
+            clock: Clock = SystemClock,
+        ): FieldcaseSession = FieldcaseSession(
+            FieldcaseDevice.enrollWithInvite(dir, invite, keyStore, passphrase, options),
             keyStore,
             clock,
         )

@@ -308,6 +308,26 @@ class Tests(private val server: TestServer) {
         }
     }
 
+    fun aKeystoreOnlyPhoneGetsAPassphraseThenADuressPin() {
+        val keys = MemoryKeyStore()
+        val s = enroll(keys = keys, passphrase = null)
+        assertTrue(s.syncNow() is SyncOutcome.Synced)
+        assertEquals(UnlockNeeds(keystore = true, passphrase = false), s.unlockNeeds())
+        assertFailsWith<FieldcaseException.InvalidInput> { s.setDuressPin("tram 9 stops at the old mill") }
+        assertFailsWith<FieldcaseException.WeakPassphrase> { s.addPassphrase("qwerty2024") }
+        s.addPassphrase(PASSPHRASE)
+        assertEquals(UnlockNeeds(keystore = true, passphrase = true), s.unlockNeeds())
+        assertFailsWith<FieldcaseException.InvalidInput> { s.addPassphrase("another long phrase of words") }
+        s.lock()
+        assertFailsWith<FieldcaseException.UnlockNeeds> { s.unlockWithKeystore() }
+        s.unlock(PASSPHRASE)
+        assertTrue(s.cases().any { it.id == caseId })
+        s.setDuressPin("tram 9 stops at the old mill")
+        s.lock()
+        s.unlock("tram 9 stops at the old mill")
+        assertEquals(emptyList(), s.cases())
+    }
+
     fun keystoreErrors() {
         val keys = MemoryKeyStore()
         val s = enroll(keys = keys, passphrase = null)
@@ -324,6 +344,7 @@ class Tests(private val server: TestServer) {
 fun main() {
     val server = TestServer()
     val tests = Tests(server)
+    val trigger = SyncTriggerTests(server)
     val cases: List<Pair<String, () -> Unit>> = listOf(
         "enroll, unlock, lists, timeline" to tests::enrollUnlockAndLists,
         "note, task, checklist, sync to a second phone" to tests::writeNoteTaskChecklistAndSync,
@@ -334,7 +355,15 @@ fun main() {
         "a changed office certificate is reported, then repinned" to tests::certificateChangedThenRepinned,
         "typed errors" to tests::typedErrors,
         "keystore errors" to tests::keystoreErrors,
+        "a keystore-only phone gets a passphrase, then a duress PIN" to
+            tests::aKeystoreOnlyPhoneGetsAPassphraseThenADuressPin,
         "a panic is a typed error" to tests::panicBoundary,
+        "sync trigger: success, failures, the periodic floor" to trigger::successFailureAndThePeriodicFloor,
+        "sync trigger: the network returning, a flapping network" to
+            trigger::theNetworkReturningRunsASyncButAFlappingOneNotOftenerThanTheGap,
+        "sync trigger: locked, certificate changed, revoked, local changes" to
+            trigger::lockedCertificateChangedRevokedAndLocalChanges,
+        "OS-scheduled sync of a real session" to trigger::aSessionSyncsWhenTheOsRunsItAndSaysWhenNext,
     )
     var passed = 0
     var failed = 0

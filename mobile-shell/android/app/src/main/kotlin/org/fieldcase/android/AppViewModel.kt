@@ -14,8 +14,8 @@ import org.fieldcase.ffi.TaskSummary
 import org.fieldcase.ffi.TaskUpdate
 import org.fieldcase.ffi.TimelineEntry
 import org.fieldcase.ffi.Task
-import org.fieldcase.shell.BackgroundSync
 import org.fieldcase.shell.FieldcaseSession
+import org.fieldcase.shell.ScheduledSync
 import org.fieldcase.shell.SessionState
 import org.fieldcase.shell.SyncStatus
 
@@ -36,7 +36,17 @@ class AppViewModel(app: Application) : AndroidViewModel(app) {
     private val keyStore = AndroidKeystoreKeyStore(app)
     private val worker = Executors.newSingleThreadExecutor()
     private var session: FieldcaseSession? = null
-    private var sync: BackgroundSync? = null
+    private var sync: ScheduledSync? = null
+    private val connectivity = app.getSystemService(android.net.ConnectivityManager::class.java)
+    private val network = object : android.net.ConnectivityManager.NetworkCallback() {
+        override fun onAvailable(n: android.net.Network) {
+            background { sync?.networkChanged(true) }
+        }
+
+        override fun onLost(n: android.net.Network) {
+            background { sync?.networkChanged(false) }
+        }
+    }
 
     var screen by mutableStateOf<Screen>(Screen.Unlock)
         private set
@@ -77,7 +87,13 @@ class AppViewModel(app: Application) : AndroidViewModel(app) {
                 }
             }
         }
-        sync = BackgroundSync(s).also { it.start() }
+        // WorkManager runs the syncs when the shared trigger says, with a network; the key
+        // needs the worker, so nothing is scheduled while the store is locked.
+        val scheduled = ScheduledSync(s, WorkManagerScheduler(getApplication()), keyNeedsUser = true)
+        sync = scheduled
+        SyncHolder.sync = scheduled
+        runCatching { connectivity?.registerDefaultNetworkCallback(network) }
+        if (s.state == SessionState.Unlocked) scheduled.unlocked() else scheduled.locked()
     }
 
     private fun background(work: () -> Unit) = worker.execute {
@@ -99,6 +115,15 @@ class AppViewModel(app: Application) : AndroidViewModel(app) {
         showToday()
     }
 
+    /** Enrolls with the text of the office's enrollment QR code (scanned, nothing typed). */
+    fun enrollWithInvite(invite: String, passphrase: String) = background {
+        val s = FieldcaseSession.enrollWithInvite(dir, invite, keyStore, passphrase)
+        session = s
+        attach(s)
+        s.syncNow()
+        showToday()
+    }
+
     fun unlock(passphrase: String?) = background {
         val s = session ?: return@background
         try {
@@ -108,6 +133,7 @@ class AppViewModel(app: Application) : AndroidViewModel(app) {
             post { needsAuthentication = true }
             return@background
         }
+        sync?.unlocked()
         showToday()
     }
 
@@ -141,6 +167,7 @@ class AppViewModel(app: Application) : AndroidViewModel(app) {
     fun saveNote(caseId: String, noteId: String?, taskId: String?, body: String) = background {
         val s = session ?: return@background
         if (noteId == null) s.writeNote(caseId, body, taskId = taskId) else s.editNote(caseId, noteId, body)
+        sync?.localChange()
         openCase(caseId)
     }
 
@@ -157,6 +184,27 @@ class AppViewModel(app: Application) : AndroidViewModel(app) {
     fun showSyncStatus() {
         syncStatus = session?.syncStatus ?: SyncStatus()
         screen = Screen.SyncStatusScreen
+        background {
+            val needs = session?.unlockNeeds() ?: return@background
+            post { hasPassphrase = needs.passphrase }
+        }
+    }
+
+    /** Whether the store opens with a passphrase (the security section offers one if not). */
+    var hasPassphrase by mutableStateOf(true)
+        private set
+
+    /** Adds a passphrase to a phone enrolled without one. */
+    fun addPassphrase(passphrase: String) = background {
+        val s = session ?: return@background
+        s.addPassphrase(passphrase)
+        post { hasPassphrase = true; error = null }
+    }
+
+    /** Sets the duress PIN. */
+    fun setDuressPin(pin: String) = background {
+        session?.setDuressPin(pin)
+        post { error = null }
     }
 
     fun syncNow() = background {
@@ -165,12 +213,19 @@ class AppViewModel(app: Application) : AndroidViewModel(app) {
         post { syncStatus = s.syncStatus }
     }
 
-    fun panicWipe() = background { session?.wipe() }
+    fun panicWipe() = background {
+        session?.wipe()
+        sync?.wiped()
+    }
 
-    fun lock() = background { session?.lock() }
+    fun lock() = background {
+        session?.lock()
+        sync?.locked()
+    }
 
     override fun onCleared() {
-        sync?.stop()
+        runCatching { connectivity?.unregisterNetworkCallback(network) }
+        SyncHolder.sync = null
         worker.shutdown()
     }
 }

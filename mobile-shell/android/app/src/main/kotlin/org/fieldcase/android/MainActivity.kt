@@ -3,6 +3,9 @@
 package org.fieldcase.android
 
 import android.os.Bundle
+import com.google.mlkit.vision.barcode.common.Barcode
+import com.google.mlkit.vision.codescanner.GmsBarcodeScannerOptions
+import com.google.mlkit.vision.codescanner.GmsBarcodeScanning
 import android.view.WindowManager
 import androidx.activity.ComponentActivity
 import androidx.activity.compose.rememberLauncherForActivityResult
@@ -88,6 +91,17 @@ fun EnrollScreen(vm: AppViewModel) {
         visualTransformation = PasswordVisualTransformation(),
     )
     Button({ vm.enroll(url, pin, code, passphrase) }) { Text("Enroll") }
+    // Or scan the office's enrollment QR code (Google's code scanner: no camera permission, the
+    // scan runs in Play services and returns only the text).
+    val context = LocalContext.current
+    Button({
+        GmsBarcodeScanning.getClient(
+            context,
+            GmsBarcodeScannerOptions.Builder().setBarcodeFormats(Barcode.FORMAT_QR_CODE).build(),
+        ).startScan().addOnSuccessListener { scanned ->
+            scanned.rawValue?.let { vm.enrollWithInvite(it, passphrase) }
+        }
+    }) { Text("Scan the office's code and enroll") }
 }
 
 @Composable
@@ -207,6 +221,28 @@ fun SyncStatusScreen(vm: AppViewModel) {
     )
     Button({ vm.syncNow() }) { Text("Sync now") }
     TextButton({ vm.panicWipe() }) { Text("Wipe this phone now") }
+    SecuritySection(vm)
+}
+
+/** A passphrase for a phone enrolled without one, and the duress PIN. */
+@Composable
+fun SecuritySection(vm: AppViewModel) {
+    var secret by remember { mutableStateOf("") }
+    Text("Security", style = MaterialTheme.typography.titleMedium)
+    if (!vm.hasPassphrase) {
+        Text("This phone opens with the screen lock alone. Add a passphrase, asked at every unlock.")
+        OutlinedTextField(secret, { secret = it }, label = { Text("New passphrase") },
+            visualTransformation = PasswordVisualTransformation())
+        Button({ vm.addPassphrase(secret); secret = "" }) { Text("Add passphrase") }
+    } else {
+        Text(
+            "A duress PIN, typed instead of your passphrase when you are forced to open the phone, " +
+                "destroys the cases at once and shows a phone with none; the office is told.",
+        )
+        OutlinedTextField(secret, { secret = it }, label = { Text("Duress PIN") },
+            visualTransformation = PasswordVisualTransformation())
+        Button({ vm.setDuressPin(secret); secret = "" }) { Text("Set duress PIN") }
+    }
 }
 
 @Composable
