@@ -1,4 +1,4 @@
-//! Random identifiers (UUIDv7) for cases, notes, tasks, users and devices.
+//! Random identifiers (UUIDv4, no creation time in them) for cases, notes, tasks, users and devices.
 //!
 //! Ids carry no personal data, so they may appear in file names, URLs and log lines.
 
