@@ -198,9 +198,13 @@ impl Office {
 
     /// The case-sealing key, opened with the office's key file.
     pub fn vault(&self) -> Result<Arc<CaseVault>> {
-        Ok(self
+        let vault = self
             .db
-            .write(|sql| CaseVault::load_or_create(sql, &self.keys))?)
+            .write(|sql| CaseVault::load_or_create(sql, &self.keys))?;
+        // Cases stored before the report index existed get their facts once.
+        self.db
+            .write(|sql| fieldcase_server::storage::case_docs::backfill_index(sql, &vault))?;
+        Ok(vault)
     }
 
     /// The ids of the users called `names`.

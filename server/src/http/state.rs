@@ -167,6 +167,14 @@ impl AppState {
         let db = db.with_record_key(keys.derive(crate::office::audit::KEY_PURPOSE)?);
         db.write(crate::office::audit::start_keyed_chain)?;
         let vault = db.write(|sql| CaseVault::load_or_create(sql, &keys))?;
+        // Cases stored before the report index existed get their facts once.
+        let derived = db.write(|sql| crate::storage::case_docs::backfill_index(sql, &vault))?;
+        if derived > 0 {
+            tracing::info!(
+                cases = derived,
+                "report index: derived the facts of stored cases"
+            );
+        }
         vault.docs.set_budget(limits.cached_operations);
         // Several instances on one PostgreSQL database: hear the stores of the others.
         if let Some(url) = db.pg_url() {

@@ -21,9 +21,11 @@ pub mod hub;
 pub mod pins;
 pub mod plan;
 pub mod quarantine;
+pub mod reports;
 pub mod retention;
 mod rows;
 pub mod sign_in;
+pub mod suppression;
 pub mod teams;
 pub mod users;
 
