@@ -101,6 +101,12 @@ impl Settings {
             }
             limits.office_time_zone = Box::leak(zone.clone().into_boxed_str());
         }
+        if let Some(t) = file.report_threshold {
+            if !(2..=100).contains(&t) {
+                bail!("report_threshold must be 2 to 100");
+            }
+            limits.report_threshold = t;
+        }
         if let Some(n) = file.connections_per_address {
             if n == 0 {
                 bail!("connections_per_address must be positive");

@@ -72,6 +72,8 @@ pub struct Limits {
     /// next needed; 0 keeps none. The memory of an office that holds more than this stays at
     /// this bound whatever its caseload.
     pub cached_operations: u64,
+    /// Reports hide every count below this (and the counts that would give a hidden one away).
+    pub report_threshold: i64,
 }
 
 impl Default for Limits {
@@ -98,6 +100,7 @@ impl Default for Limits {
             office_time_zone: crate::config::DEFAULT_TIME_ZONE,
             pg_connections: DEFAULT_PG_CONNECTIONS,
             cached_operations: crate::storage::case_docs::CACHE_OPS,
+            report_threshold: crate::office::reports::DEFAULT_THRESHOLD,
         }
     }
 }

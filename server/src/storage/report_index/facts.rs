@@ -185,10 +185,13 @@ impl CaseFacts {
                 area: g.area,
             })
             .collect();
+        let opened = case.created_at.date().to_julian_day();
         CaseFacts {
             team: team.to_owned(),
-            opened: case.created_at.date().to_julian_day(),
-            closed: closed_at.and_then(day_of),
+            opened,
+            // Never before it opened (a clock set wrong): a case counts as open or closed
+            // from its opening on.
+            closed: closed_at.and_then(day_of).map(|d| d.max(opened)),
             identified: is_identified(case.legal_status),
             age_band,
             profile,

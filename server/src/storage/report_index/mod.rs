@@ -193,7 +193,7 @@ pub fn erased(
     if let Some(before) = stored(sql, vault, case)? {
         let today = facts::day_of(now).ok_or(ServerError::Internal("clock out of range"))?;
         let after = CaseFacts {
-            closed: before.closed.or(Some(today)),
+            closed: before.closed.or(Some(today.max(before.opened))),
             erased: true,
             ..before.clone()
         };
