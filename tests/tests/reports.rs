@@ -503,3 +503,108 @@ fn the_report_from_the_index_equals_a_recount_from_the_documents() {
         run(seed);
     }
 }
+
+/// GET `path` with a session of `user`: status and body.
+fn web_get(server: &TestServer, path: &str, user: &str) -> (u16, String) {
+    use fieldcase_core::transport::{Client, RawRequest};
+    let token = server
+        .running()
+        .state
+        .db()
+        .write(|sql| {
+            let id = fieldcase_server::office::users::user_id_by_name(sql, user)?;
+            fieldcase_server::office::sign_in::create_session(
+                sql,
+                id,
+                OffsetDateTime::now_utc().unix_timestamp(),
+            )
+        })
+        .unwrap()
+        .token;
+    let client = Client::new(&server.running().url(), server.fingerprint()).unwrap();
+    let response = client
+        .send(&RawRequest {
+            method: "GET".into(),
+            path: path.into(),
+            headers: vec![(
+                "cookie".into(),
+                format!(
+                    "{}={token}",
+                    fieldcase_server::http::web::auth::SESSION_COOKIE
+                ),
+            )],
+            body: vec![],
+        })
+        .unwrap();
+    (
+        response.status,
+        String::from_utf8_lossy(&response.body).into_owned(),
+    )
+}
+
+#[test]
+fn the_reports_page_hides_small_counts_prints_its_rule_and_is_for_case_managers_and_admins() {
+    let server = TestServer::start();
+    let state = &server.running().state;
+    let vault = state.vault().clone();
+    let mira = server.add_user("mira", Role::CaseManager);
+    server.join_default_team(mira);
+    server.add_user("ana", Role::FieldWorker);
+    server.add_user("boss", Role::Admin);
+    // Twelve women and three men from Serbia, one woman from Albania, opened in March.
+    let day = date!(2026 - 03 - 10);
+    for i in 0..16 {
+        let new = NewCase {
+            client_code: format!("K-{i}"),
+            consent: ConsentStatus::Given,
+            assigned_workers: vec![],
+        };
+        let (case, _) = state
+            .db()
+            .write(|sql| cases::create_case(sql, &vault, &new, None, unix(day)))
+            .unwrap()
+            .keep(&vault);
+        let profile = ClientProfile {
+            gender: Some(if i < 13 { Gender::Female } else { Gender::Male }),
+            nationality: Some(if i == 0 { "AL" } else { "RS" }.parse().unwrap()),
+            ..Default::default()
+        };
+        state
+            .db()
+            .write(|sql| {
+                plan::edit(
+                    sql,
+                    &vault,
+                    case,
+                    &PlanEdit::Profile(profile),
+                    None,
+                    unix(day),
+                )
+            })
+            .unwrap()
+            .keep(&vault);
+    }
+    let path = "/reports?from=2026-01-01&to=2026-12-31";
+    let (status, body) = web_get(&server, path, "mira");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("Every count below 5 is shown as"), "the rule");
+    assert!(body.contains("<svg"), "charts drawn on the server");
+    // 13 women shown, 3 men hidden, and the complementary "not recorded"/"other" hidden too.
+    assert!(body.contains(">13<"));
+    assert!(!body.contains(">3<"), "a small count shown");
+    assert!(body.contains("&lt; 5"));
+    // Albania, seen once, is not named.
+    assert!(!body.contains(">AL<"));
+    let (status, csv) = web_get(&server, &format!("{path}&format=csv"), "mira");
+    assert_eq!(status, 200);
+    assert!(csv.starts_with("period,2026-01-01,2026-12-31\r\n"));
+    assert!(csv.contains("rule,"));
+    assert!(csv.contains("gender,female,female,13,< 5,"));
+    assert!(csv.contains("gender,male,male,< 5,< 5,"));
+    assert_eq!(web_get(&server, path, "ana").0, 403);
+    assert_eq!(web_get(&server, path, "boss").0, 200);
+    assert_eq!(
+        web_get(&server, "/reports?from=2026-12-01&to=2026-01-01", "mira").0,
+        400
+    );
+}

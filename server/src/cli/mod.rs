@@ -10,6 +10,7 @@ pub mod backup;
 pub mod cases;
 pub mod devices;
 pub mod quarantine;
+pub mod reports;
 pub mod serve;
 pub mod teams;
 pub mod tls;
