@@ -335,24 +335,22 @@ fn run(seed: u64) {
             }
             // The office: goals set and achieved (or not any more), the profile changed.
             5 => {
-                let goal = db
-                    .write(|sql| {
-                        plan::edit(
-                            sql,
-                            &vault,
-                            case,
-                            &PlanEdit::AddGoal(NewGoal {
-                                area: pick(&mut rng, AssistanceTag::ALL),
-                                description: "a goal".into(),
-                                target_date: None,
-                            }),
-                            None,
-                            unix(day),
-                        )
-                    })
-                    .unwrap()
-                    .keep(&vault);
-                let _ = goal;
+                db.write(|sql| {
+                    plan::edit(
+                        sql,
+                        &vault,
+                        case,
+                        &PlanEdit::AddGoal(NewGoal {
+                            area: pick(&mut rng, AssistanceTag::ALL),
+                            description: "a goal".into(),
+                            target_date: None,
+                        }),
+                        None,
+                        unix(day),
+                    )
+                })
+                .unwrap()
+                .keep(&vault);
                 let plan = server.case(case).plan;
                 goals
                     .entry(case)

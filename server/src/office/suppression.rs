@@ -90,14 +90,12 @@ pub fn determined(cells: usize, relations: &[Relation], hidden: &[bool]) -> Vec<
         for x in rows[r].iter_mut() {
             *x /= p;
         }
-        for other in 0..rows.len() {
-            if other != r {
-                let f = rows[other][col];
-                if f.abs() > 1e-12 {
-                    for j in 0..columns.len() {
-                        let v = rows[r][j];
-                        rows[other][j] -= f * v;
-                    }
+        let pivot_row = rows[r].clone();
+        for (other, row) in rows.iter_mut().enumerate() {
+            let f = row[col];
+            if other != r && f.abs() > 1e-12 {
+                for (x, v) in row.iter_mut().zip(&pivot_row) {
+                    *x -= f * v;
                 }
             }
         }
@@ -120,6 +118,7 @@ pub fn determined(cells: usize, relations: &[Relation], hidden: &[bool]) -> Vec<
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

@@ -352,6 +352,7 @@ pub(super) async fn reports_page(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

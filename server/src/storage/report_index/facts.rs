@@ -203,7 +203,7 @@ impl CaseFacts {
     }
 
     /// The counts these facts add: `(team, day, metric, key) → n`.
-    pub fn counts(&self) -> BTreeMap<(String, i32, &'static str, String), i64> {
+    pub fn counts(&self) -> BTreeMap<Bucket, i64> {
         let mut out = BTreeMap::new();
         let mut add = |day: i32, metric: &'static str, key: String| {
             *out.entry((self.team.clone(), day, metric, key))
@@ -253,12 +253,12 @@ impl CaseFacts {
     }
 }
 
+/// A bucket of the counts: team, Julian day, metric, key.
+pub type Bucket = (String, i32, &'static str, String);
+
 /// What changes in the buckets when a case's facts go from `before` to `after`: each
 /// `(team, day, metric, key)` whose count moves, with how much (never zero).
-pub fn difference(
-    before: Option<&CaseFacts>,
-    after: Option<&CaseFacts>,
-) -> Vec<((String, i32, &'static str, String), i64)> {
+pub fn difference(before: Option<&CaseFacts>, after: Option<&CaseFacts>) -> Vec<(Bucket, i64)> {
     let mut d: BTreeMap<_, i64> = BTreeMap::new();
     if let Some(b) = before {
         for (k, n) in b.counts() {
@@ -274,6 +274,7 @@ pub fn difference(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
