@@ -372,6 +372,7 @@ vocab-audit-action-device-enrolled = device enrolled
 vocab-audit-action-device-revoked = device revoked
 vocab-audit-action-device-started-over = device started over after a restore
 vocab-audit-action-enrollment-code-issued = enrollment code issued
+vocab-audit-action-htcds-exported = anonymised HTCDS export written
 vocab-audit-action-office-restored = office restored from a backup
 vocab-audit-action-plan-goal-added = goal set
 vocab-audit-action-plan-goal-changed = goal changed

@@ -375,6 +375,7 @@ vocab-audit-action-device-enrolled = уређај пријављен
 vocab-audit-action-device-revoked = уређај опозван
 vocab-audit-action-device-started-over = уређај почео испочетка после обнове
 vocab-audit-action-enrollment-code-issued = издат код за пријаву уређаја
+vocab-audit-action-htcds-exported = направљен анонимизован HTCDS извоз
 vocab-audit-action-office-restored = канцеларија обновљена из резервне копије
 vocab-audit-action-plan-goal-added = постављен циљ
 vocab-audit-action-plan-goal-changed = измењен циљ

@@ -375,6 +375,7 @@ vocab-audit-action-device-enrolled = uređaj prijavljen
 vocab-audit-action-device-revoked = uređaj opozvan
 vocab-audit-action-device-started-over = uređaj počeo ispočetka posle obnove
 vocab-audit-action-enrollment-code-issued = izdat kod za prijavu uređaja
+vocab-audit-action-htcds-exported = napravljen anonimizovan HTCDS izvoz
 vocab-audit-action-office-restored = kancelarija obnovljena iz rezervne kopije
 vocab-audit-action-plan-goal-added = postavljen cilj
 vocab-audit-action-plan-goal-changed = izmenjen cilj

@@ -165,6 +165,12 @@ enum AdminCommand {
         #[arg(long, default_value = "en")]
         lang: String,
     },
+    /// An anonymised export: `htcds` (one row per case registered in a period, HTCDS names,
+    /// k-anonymous; see docs/htcds.md).
+    Export {
+        #[command(subcommand)]
+        command: cli::export::ExportCommand,
+    },
     /// Replace the office's TLS certificate without enrolling phones again: prepare, status,
     /// rotate (see docs/tls-rotation.md).
     Tls {
@@ -245,6 +251,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             format,
             lang,
         } => cli::reports::run(&office()?, from, to, team.as_deref(), format, &lang, out),
+        AdminCommand::Export { command } => cli::export::run(&office()?, command, out),
         AdminCommand::Backup { command } => {
             cli::backup::run(&settings, &settings.backup_recipients, command, out)
         }

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod backup;
 pub mod cases;
 pub mod devices;
+pub mod export;
 pub mod quarantine;
 pub mod reports;
 pub mod serve;

@@ -10,6 +10,7 @@
 
 pub mod access;
 pub mod alerts;
+pub mod anonymity;
 pub mod attachments;
 pub mod audit;
 pub mod backup;
@@ -17,6 +18,7 @@ pub mod cases;
 pub mod conflicts;
 pub mod devices;
 pub mod enrollment;
+pub mod export;
 pub mod hub;
 pub mod pins;
 pub mod plan;

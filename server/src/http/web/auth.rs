@@ -168,7 +168,8 @@ impl From<ServerError> for WebError {
             ServerError::OutsideTeam => WebError::OutsideTeam,
             ServerError::BreakGlassReason { .. }
             | ServerError::DuplicateTeam
-            | ServerError::BadPeriod(_) => WebError::BadInput(e.to_string()),
+            | ServerError::BadPeriod(_)
+            | ServerError::BadExport(_) => WebError::BadInput(e.to_string()),
             ServerError::QuarantineDecided => {
                 WebError::BadInput("that upload was already decided".to_owned())
             }

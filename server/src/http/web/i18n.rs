@@ -362,6 +362,7 @@ pub(crate) const AUDIT_ACTIONS: &[&str] = &[
     "device_revoked",
     "device_started_over",
     "enrollment_code_issued",
+    "htcds_exported",
     "office_restored",
     "plan_goal_added",
     "plan_goal_changed",
