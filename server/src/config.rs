@@ -12,6 +12,7 @@
 //! database = "postgres://fieldcase:secret@db.office.lan:5432/fieldcase?sslmode=verify-full&sslrootcert=/etc/fieldcase/db-ca.pem"
 //! database_connections = 8            # PostgreSQL connections of this instance
 //! cached_operations = 2000000         # automerge operations of case documents kept in memory
+//! report_threshold = 5                # reports hide every count below this (2 to 100)
 //! ```
 
 use std::net::SocketAddr;
@@ -66,6 +67,9 @@ pub struct FileConfig {
     pub office_retention_days: Option<u64>,
     /// The office's IANA time zone for the pages (default `Europe/Belgrade`).
     pub office_time_zone: Option<String>,
+    /// Reports hide every count below this, and as many others as keep the hidden ones from
+    /// being worked out (5 unless set; 2 to 100).
+    pub report_threshold: Option<i64>,
     /// `serve` takes a backup at start and then every this many hours (1 to 168), into
     /// `backup_dir`, encrypted to `backup_recipients`; none unless set.
     pub backup_every_hours: Option<u64>,
@@ -106,6 +110,7 @@ impl std::fmt::Debug for FileConfig {
             )
             .field("office_retention_days", &self.office_retention_days)
             .field("office_time_zone", &self.office_time_zone)
+            .field("report_threshold", &self.report_threshold)
             .field("backup_every_hours", &self.backup_every_hours)
             .field("backup_dir", &self.backup_dir)
             .field("backup_keep", &self.backup_keep)

@@ -135,6 +135,12 @@ pub enum ServerError {
     /// No device with that id.
     #[error("no device with that id")]
     UnknownDevice,
+    /// A report's or an export's period (or its parameters) cannot be used; nothing was read.
+    #[error("{0}")]
+    BadPeriod(&'static str),
+    /// An export's parameters or its output file cannot be used; nothing was written.
+    #[error("{0}")]
+    BadExport(&'static str),
     /// No alert with that id is shown to this person.
     #[error("no such alert")]
     UnknownAlert,

@@ -145,6 +145,32 @@ enum AdminCommand {
         #[command(subcommand)]
         command: QuarantineCommand,
     },
+    /// The report of a period: cases new, open and closed, identified victims, children and
+    /// adults, gender, exploitation, nationality, accompaniments, services, goals achieved,
+    /// each beside the previous period; counts below `report_threshold` hidden.
+    Report {
+        /// First day (YYYY-MM-DD).
+        #[arg(long, value_parser = cli::reports::parse_date)]
+        from: time::Date,
+        /// Last day (YYYY-MM-DD), included.
+        #[arg(long, value_parser = cli::reports::parse_date)]
+        to: time::Date,
+        /// One team (name or id); the whole office without it.
+        #[arg(long)]
+        team: Option<String>,
+        /// csv or md.
+        #[arg(long, value_enum, default_value = "md")]
+        format: cli::reports::Format,
+        /// The language of the words: en, sr-Latn or sr-Cyrl.
+        #[arg(long, default_value = "en")]
+        lang: String,
+    },
+    /// An anonymised export: `htcds` (one row per case registered in a period, HTCDS names,
+    /// k-anonymous; see docs/htcds.md).
+    Export {
+        #[command(subcommand)]
+        command: cli::export::ExportCommand,
+    },
     /// Replace the office's TLS certificate without enrolling phones again: prepare, status,
     /// rotate (see docs/tls-rotation.md).
     Tls {
@@ -218,6 +244,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         AdminCommand::Audit { command } => cli::audit::run(&office()?, command, out),
         AdminCommand::Quarantine { command } => cli::quarantine::run(&office()?, command, out),
         AdminCommand::Tls { command } => cli::tls::run(&office()?, command, out),
+        AdminCommand::Report {
+            from,
+            to,
+            team,
+            format,
+            lang,
+        } => cli::reports::run(&office()?, from, to, team.as_deref(), format, &lang, out),
+        AdminCommand::Export { command } => cli::export::run(&office()?, command, out),
         AdminCommand::Backup { command } => {
             cli::backup::run(&settings, &settings.backup_recipients, command, out)
         }

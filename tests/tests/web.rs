@@ -460,7 +460,14 @@ fn two_teams() -> TwoTeams {
         .db()
         .write(|sql| {
             let south = teams::create_team(sql, "South", now())?;
-            teams::move_case(sql, south_case, south, None, now())?;
+            teams::move_case(
+                sql,
+                server.running().state.vault(),
+                south_case,
+                south,
+                None,
+                now(),
+            )?;
             teams::set_member(sql, teams::DEFAULT_TEAM, mira, false, now())?;
             teams::set_member(sql, south, mira, true, now())
         })

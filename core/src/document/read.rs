@@ -354,6 +354,17 @@ impl CaseDoc {
         })
     }
 
+    /// The case without its notes (left empty): its own fields, profile, tasks and plan. What
+    /// the office's report index reads at every store of a case, so that its cost follows the
+    /// plan and tasks, not the notes, which it never counts.
+    pub fn case_without_notes(&self) -> Result<Case> {
+        Ok(Case {
+            tasks: self.tasks()?,
+            plan: self.plan()?,
+            ..self.case_fields()?
+        })
+    }
+
     /// The case's own fields and profile, without its notes, tasks and plan (left empty): what a change to the
     /// root of the document can break.
     pub(crate) fn case_fields(&self) -> Result<Case> {

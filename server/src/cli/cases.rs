@@ -219,7 +219,7 @@ pub fn run(office: &Office, command: CaseCommand, out: &mut impl Write) -> Resul
             let case = case.parse().context("case id")?;
             db.write(|sql| {
                 let team = teams::resolve_team(sql, &team)?;
-                teams::move_case(sql, case, team, None, now)
+                teams::move_case(sql, vault, case, team, None, now)
             })?;
             writeln!(out, "moved")?;
         }

@@ -9,7 +9,9 @@ pub mod audit;
 pub mod backup;
 pub mod cases;
 pub mod devices;
+pub mod export;
 pub mod quarantine;
+pub mod reports;
 pub mod serve;
 pub mod teams;
 pub mod tls;
@@ -100,6 +102,12 @@ impl Settings {
                 bail!("office_time_zone {zone:?} is not in the IANA time zone database");
             }
             limits.office_time_zone = Box::leak(zone.clone().into_boxed_str());
+        }
+        if let Some(t) = file.report_threshold {
+            if !(2..=100).contains(&t) {
+                bail!("report_threshold must be 2 to 100");
+            }
+            limits.report_threshold = t;
         }
         if let Some(n) = file.connections_per_address {
             if n == 0 {
@@ -201,9 +209,13 @@ impl Office {
 
     /// The case-sealing key, opened with the office's key file.
     pub fn vault(&self) -> Result<Arc<CaseVault>> {
-        Ok(self
+        let vault = self
             .db
-            .write(|sql| CaseVault::load_or_create(sql, &self.keys))?)
+            .write(|sql| CaseVault::load_or_create(sql, &self.keys))?;
+        // Cases stored before the report index existed get their facts once.
+        self.db
+            .write(|sql| fieldcase_server::storage::case_docs::backfill_index(sql, &vault))?;
+        Ok(vault)
     }
 
     /// The ids of the users called `names`.

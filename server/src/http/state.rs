@@ -75,6 +75,8 @@ pub struct Limits {
     /// Whether sync answers carry a `Server-Timing` header saying where the request's time
     /// went at the office ([`crate::storage::phases`]): for measuring, off by default.
     pub server_timing: bool,
+    /// Reports hide every count below this (and the counts that would give a hidden one away).
+    pub report_threshold: i64,
 }
 
 impl Default for Limits {
@@ -102,6 +104,7 @@ impl Default for Limits {
             pg_connections: DEFAULT_PG_CONNECTIONS,
             cached_operations: crate::storage::case_docs::CACHE_OPS,
             server_timing: false,
+            report_threshold: crate::office::reports::DEFAULT_THRESHOLD,
         }
     }
 }
@@ -173,6 +176,14 @@ impl AppState {
         let db = db.with_record_key(keys.derive(crate::office::audit::KEY_PURPOSE)?);
         db.write(crate::office::audit::start_keyed_chain)?;
         let vault = db.write(|sql| CaseVault::load_or_create(sql, &keys))?;
+        // Cases stored before the report index existed get their facts once.
+        let derived = db.write(|sql| crate::storage::case_docs::backfill_index(sql, &vault))?;
+        if derived > 0 {
+            tracing::info!(
+                cases = derived,
+                "report index: derived the facts of stored cases"
+            );
+        }
         vault.docs.set_budget(limits.cached_operations);
         // Several instances on one PostgreSQL database: hear the stores of the others.
         if let Some(url) = db.pg_url() {

@@ -58,11 +58,14 @@ pub enum Ability {
     ManageDevices,
     /// Read and verify the audit log.
     ReadAuditLog,
+    /// Read reports (counts only, small ones hidden): of one's teams, or, for an admin, of
+    /// every team and the whole office.
+    ReadReports,
 }
 
 impl Ability {
     /// Every ability, in the order of the table in `ARCHITECTURE.md`.
-    pub const ALL: [Ability; 8] = [
+    pub const ALL: [Ability; 9] = [
         Ability::SyncAssignedCases,
         Ability::ReadTeamCases,
         Ability::ChangeTeamCases,
@@ -71,6 +74,7 @@ impl Ability {
         Ability::ManageTeams,
         Ability::ManageDevices,
         Ability::ReadAuditLog,
+        Ability::ReadReports,
     ];
 
     /// The name used in `ARCHITECTURE.md`'s table.
@@ -84,6 +88,7 @@ impl Ability {
             Ability::ManageTeams => "manage teams",
             Ability::ManageDevices => "manage devices",
             Ability::ReadAuditLog => "read audit log",
+            Ability::ReadReports => "read reports",
         }
     }
 }
@@ -94,7 +99,7 @@ pub fn may(role: Role, ability: Ability) -> bool {
     use Ability::*;
     match ability {
         SyncAssignedCases => true,
-        ReadTeamCases | ChangeTeamCases | BreakGlass => {
+        ReadTeamCases | ChangeTeamCases | BreakGlass | ReadReports => {
             matches!(role, Role::CaseManager | Role::Admin)
         }
         ManageUsers | ManageTeams | ManageDevices | ReadAuditLog => role == Role::Admin,

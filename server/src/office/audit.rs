@@ -70,6 +70,8 @@ pub const MAX_DETAIL_LEN: usize = 200;
 
 /// Action names written by the server (the audit vocabulary).
 pub mod action {
+    /// An anonymised HTCDS export was written (detail: k, counts, generalisation steps).
+    pub const HTCDS_EXPORTED: &str = "htcds_exported";
     /// A user was added.
     pub const USER_ADDED: &str = "user_added";
     /// A user's role was changed (detail: the new role).

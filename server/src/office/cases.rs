@@ -124,6 +124,7 @@ pub fn create_case_in_team(
         "UPDATE cases SET team_id = ?1 WHERE id = ?2",
         sql_params![&team.to_string(), &case],
     )?;
+    crate::storage::report_index::moved(sql, vault, id)?;
     audit::record_detail(sql, now, action::CASE_CREATED, None, None, Some(&case))?;
     for user in &new.assigned_workers {
         sql.execute(

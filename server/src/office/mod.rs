@@ -10,6 +10,7 @@
 
 pub mod access;
 pub mod alerts;
+pub mod anonymity;
 pub mod attachments;
 pub mod audit;
 pub mod backup;
@@ -18,13 +19,16 @@ pub mod cases;
 pub mod conflicts;
 pub mod devices;
 pub mod enrollment;
+pub mod export;
 pub mod hub;
 pub mod pins;
 pub mod plan;
 pub mod quarantine;
+pub mod reports;
 pub mod retention;
 mod rows;
 pub mod sign_in;
+pub mod suppression;
 pub mod teams;
 pub mod users;
 

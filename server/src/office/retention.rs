@@ -25,6 +25,7 @@ use super::cases::load_doc;
 use crate::error::ServerError;
 use crate::sql_params;
 use crate::storage::case_docs::{CaseVault, replace_content};
+use crate::storage::report_index::facts::age_band;
 use crate::storage::sql::Sql;
 
 /// Days the office keeps a closed case's content when the configuration does not say
@@ -56,21 +57,6 @@ impl Why {
 /// Grace the hub gives a device's uploads after its first purge order (see the hub); an erased
 /// case's is over at once.
 const PURGE_GRACE_SECS: i64 = 3600;
-
-/// The CTDC age band of someone born in `birth_year`, in `year`.
-fn age_band(birth_year: i32, year: i32) -> &'static str {
-    match year - birth_year {
-        ..=8 => "0-8",
-        9..=17 => "9-17",
-        18..=20 => "18-20",
-        21..=23 => "21-23",
-        24..=26 => "24-26",
-        27..=29 => "27-29",
-        30..=38 => "30-38",
-        39..=47 => "39-47",
-        _ => "48+",
-    }
-}
 
 /// The anonymised statistics of a case: its HTCDS variables (the year of birth as an age band
 /// at opening) and the counts of its plan.
@@ -126,6 +112,8 @@ pub fn erase(
     if is_erased(sql, case)? {
         return Err(ServerError::UnknownCase);
     }
+    // It stays counted in reports: closed today in the index if it was open, its facts frozen.
+    crate::storage::report_index::erased(sql, vault, case, now)?;
     let loaded = load_doc(sql, vault, case)?;
     let old = loaded.doc.case()?;
     // The decrypted copy is not given back to memory: dropped here.
@@ -227,17 +215,4 @@ pub fn withdraw_consent(
     now: i64,
 ) -> Result<(), ServerError> {
     erase(sql, vault, case, Why::ConsentWithdrawn, by, now)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn age_bands_follow_ctdc() {
-        assert_eq!(age_band(2010, 2026), "9-17");
-        assert_eq!(age_band(2006, 2026), "18-20");
-        assert_eq!(age_band(1990, 2026), "30-38");
-        assert_eq!(age_band(1950, 2026), "48+");
-    }
 }

@@ -18,6 +18,7 @@ use super::audit;
 use super::rows::parse_uuid;
 use crate::error::ServerError;
 use crate::sql_params;
+use crate::storage::case_docs::CaseVault;
 use crate::storage::sql::Sql;
 
 /// The team every case belonged to before there were teams, and the one a case goes to when
@@ -192,6 +193,7 @@ pub fn team_of_case(sql: &mut dyn Sql, case: CaseId) -> Result<Uuid, ServerError
 /// (unless they are on both). `by` is who moved it (`None` from the command line).
 pub fn move_case(
     sql: &mut dyn Sql,
+    vault: &CaseVault,
     case: CaseId,
     team: Uuid,
     by: Option<&Uuid>,
@@ -205,6 +207,8 @@ pub fn move_case(
         "UPDATE cases SET team_id = ?1 WHERE id = ?2",
         sql_params![&t, &case.to_string()],
     )?;
+    // Its counts in the report index go with it.
+    crate::storage::report_index::moved(sql, vault, case)?;
     let detail = format!("{case} {team}");
     audit::record_detail(sql, now, action::CASE_MOVED, by, None, Some(&detail))?;
     Ok(())

@@ -167,9 +167,10 @@ impl From<ServerError> for WebError {
             ServerError::NotAllowed => WebError::Forbidden,
             ServerError::FingerprintMismatch => WebError::Refused(Msg::FingerprintMismatch),
             ServerError::OutsideTeam => WebError::OutsideTeam,
-            ServerError::BreakGlassReason { .. } | ServerError::DuplicateTeam => {
-                WebError::BadInput(e.to_string())
-            }
+            ServerError::BreakGlassReason { .. }
+            | ServerError::DuplicateTeam
+            | ServerError::BadPeriod(_)
+            | ServerError::BadExport(_) => WebError::BadInput(e.to_string()),
             ServerError::QuarantineDecided => {
                 WebError::BadInput("that upload was already decided".to_owned())
             }

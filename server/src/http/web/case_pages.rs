@@ -367,12 +367,12 @@ pub(super) async fn move_case(
         .get("team")
         .and_then(|t| Uuid::try_parse(t).ok())
         .ok_or_else(|| WebError::BadInput("team".to_owned()))?;
-    let (who, now) = (user.staff(), state.now());
+    let (who, now, vault) = (user.staff(), state.now(), state.vault().clone());
     state
         .db()
         .call_write(move |sql| {
             access::require_change(sql, who, case)?;
-            teams::move_case(sql, case, team, Some(&who.id), now)
+            teams::move_case(sql, &vault, case, team, Some(&who.id), now)
         })
         .await?;
     Ok(Redirect::to(&format!("/cases/{case}")).into_response())

@@ -364,6 +364,7 @@ pub(crate) const AUDIT_ACTIONS: &[&str] = &[
     "device_revoked",
     "device_started_over",
     "enrollment_code_issued",
+    "htcds_exported",
     "office_restored",
     "plan_goal_added",
     "plan_goal_changed",
@@ -619,6 +620,43 @@ messages! {
     Erased => "erased",
     DuressAlert => "duress-alert",
     Acknowledge => "acknowledge",
+    Reports => "reports",
+    ReportFrom => "report-from",
+    ReportTo => "report-to",
+    ReportTeam => "report-team",
+    ReportMyTeams => "report-my-teams",
+    ReportOffice => "report-office",
+    ReportShow => "report-show",
+    ReportCsv => "report-csv",
+    ReportPeriod => "report-period",
+    ReportPrevious => "report-previous",
+    ReportCount => "report-count",
+    ReportChange => "report-change",
+    ReportTotal => "report-total",
+    ReportWhat => "report-what",
+    ReportHiddenNote => "report-hidden-note",
+    ReportChartCurrent => "report-chart-current",
+    ReportChartPrevious => "report-chart-previous",
+    ReportSectionCases => "report-section-cases",
+    ReportSectionClosedByReason => "report-section-closed-by-reason",
+    ReportSectionIdentified => "report-section-identified",
+    ReportSectionAge => "report-section-age",
+    ReportSectionGender => "report-section-gender",
+    ReportSectionExploitation => "report-section-exploitation",
+    ReportSectionNationality => "report-section-nationality",
+    ReportSectionAccompanimentsByKind => "report-section-accompaniments-by-kind",
+    ReportSectionAccompanimentsByOutcome => "report-section-accompaniments-by-outcome",
+    ReportSectionServices => "report-section-services",
+    ReportSectionGoalsAchieved => "report-section-goals-achieved",
+    ReportKeyNew => "report-key-new",
+    ReportKeyOpen => "report-key-open",
+    ReportKeyClosed => "report-key-closed",
+    ReportKeyYes => "report-key-yes",
+    ReportKeyNo => "report-key-no",
+    ReportKeyChild => "report-key-child",
+    ReportKeyAdult => "report-key-adult",
+    ReportKeyNotRecorded => "report-key-not-recorded",
+    ReportKeyOther => "report-key-other",
 }
 
 pub use crate::config::DEFAULT_TIME_ZONE;
@@ -842,7 +880,12 @@ mod tests {
                     }
                 }
             }
-            for id in ["notes-count", "goals-count", "conflicts-count"] {
+            for id in [
+                "notes-count",
+                "goals-count",
+                "conflicts-count",
+                "report-rule",
+            ] {
                 if bundles()[lang.index()].get_message(id).is_none() {
                     missing.push(format!("{}: {id}", lang.code()));
                 }

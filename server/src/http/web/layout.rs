@@ -39,6 +39,9 @@ pub(super) fn page(user: Option<&WebUser>, lang: Lang, title: &str, body: Markup
                                 a href="/conflicts" { (lang.t(Msg::ConflictInbox)) }
                                 a href="/quarantine" { (lang.t(Msg::Quarantine)) }
                             }
+                            @if may(u.role, Ability::ReadReports) {
+                                a href="/reports" { (lang.t(Msg::Reports)) }
+                            }
                             @if may(u.role, Ability::ManageDevices) {
                                 a href="/devices" { (lang.t(Msg::Devices)) }
                             }

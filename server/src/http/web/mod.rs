@@ -23,6 +23,7 @@ mod layout;
 mod live;
 mod login_pages;
 mod plan_pages;
+pub mod report_pages;
 mod team_pages;
 
 use axum::Router;
@@ -101,6 +102,7 @@ pub fn routes() -> Router<AppState> {
             post(device_pages::quarantine_decide),
         )
         .route("/tasks", get(admin_pages::tasks_by_day))
+        .route("/reports", get(report_pages::reports_page))
         .route(
             "/users",
             get(admin_pages::users).post(admin_pages::add_user),

@@ -26,6 +26,7 @@ mod sealed;
 mod vault;
 
 pub use cache::{CACHE_DOCS, CACHE_OPS, LoadedCase};
+pub use sealed::backfill_index;
 pub(crate) use sealed::replace_content;
 pub use sealed::{CASES_CHANNEL, MAX_CHUNKS};
 pub(crate) use sealed::{checkout, heads_text, parse_heads, store, whole_snapshot};

@@ -15,6 +15,7 @@ use super::vault::CaseVault;
 use crate::error::ServerError;
 use crate::sql_params;
 use crate::storage::phases::{self, Phase};
+use crate::storage::report_index;
 use crate::storage::sql::{Backend, Sql};
 
 /// Most change chunks stored after a snapshot before the next store compacts them into it.
@@ -235,6 +236,8 @@ pub(crate) fn store(
     }
     loaded.exists = true;
     loaded.stored_heads = heads;
+    // The report index follows every store, in the same transaction.
+    report_index::refresh(sql, vault, &loaded.doc, now)?;
     let seq = u64::try_from(seq).unwrap_or(0);
     vault.changed(seq);
     Ok(seq)
@@ -278,4 +281,21 @@ pub(crate) fn replace_content(
     let seq = u64::try_from(seq).unwrap_or(0);
     vault.changed(seq);
     Ok(seq)
+}
+
+/// Derives the report index's facts of every case that has none (cases stored before the
+/// index existed): from the document, or for a case erased before, from its anonymised
+/// statistics. Returns how many it derived. The documents are taken out for this transaction
+/// and dropped.
+pub fn backfill_index(sql: &mut dyn Sql, vault: &CaseVault) -> Result<usize, ServerError> {
+    let mut done = 0;
+    for (case, erased, updated) in report_index::missing(sql)? {
+        if erased {
+            done += usize::from(report_index::backfill_erased(sql, vault, case)?);
+        } else if let Some(loaded) = checkout(sql, vault, case)? {
+            report_index::refresh(sql, vault, &loaded.doc, updated)?;
+            done += 1;
+        }
+    }
+    Ok(done)
 }

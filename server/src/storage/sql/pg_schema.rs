@@ -72,6 +72,10 @@ pub const PG_MIGRATIONS: &[(&str, &str)] = &[
         "015_case_erasure",
         include_str!("../../../migrations/postgres/015_case_erasure.sql"),
     ),
+    (
+        "016_report_index",
+        include_str!("../../../migrations/postgres/016_report_index.sql"),
+    ),
 ];
 
 /// The advisory lock key that serialises migrations (the bytes of "fcmigrat"); distinct from

@@ -68,6 +68,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "015_case_erasure",
         include_str!("../../../migrations/015_case_erasure.sql"),
     ),
+    (
+        "016_report_index",
+        include_str!("../../../migrations/016_report_index.sql"),
+    ),
 ];
 
 /// File name of the database inside the data folder.
