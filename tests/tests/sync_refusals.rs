@@ -398,3 +398,61 @@ fn a_phone_that_never_purges_an_unassigned_case_writes_to_it_for_the_grace_only(
     assert_eq!(notes.len(), 1);
     assert_eq!(notes[0].body, "written before the order");
 }
+
+/// The hub keeps what it read of a case after checking an upload and starts the next check of
+/// the same case from it: an upload that deletes a colleague's note, right after one of the
+/// same phone's was taken, is refused all the same, and the note stays.
+#[test]
+fn an_upload_deleting_a_note_right_after_an_accepted_one_is_still_refused() {
+    use automerge::ReadDoc;
+    use automerge::transaction::Transactable;
+    let server = TestServer::start();
+    let ana = server.add_user("ana", Role::FieldWorker);
+    let bojan = server.add_user("bojan", Role::FieldWorker);
+    let (case, _) = server.create_case("K-4", &[ana, bojan]);
+    let colleague = TestDevice::enroll_direct(&server, "bojan");
+    colleague.device.sync_now().unwrap();
+    colleague.write_note(case, "bojan's note, at the office");
+    colleague.device.sync_now().unwrap();
+    let raw = raw_device(&server, "ana");
+    let received = fieldcase_core::sync::SyncResponse::decode(
+        &raw.post(SYNC, &SyncRequest::default().encode().unwrap())
+            .unwrap(),
+    )
+    .unwrap()
+    .updates;
+    let mut doc = automerge::AutoCommit::load(&received[0].changes).unwrap();
+    let device = raw.credential().device_id;
+    let upload = |doc: &mut automerge::AutoCommit, before: &[automerge::ChangeHash]| {
+        let body = SyncRequest {
+            version: PROTOCOL_VERSION,
+            cursor: 0,
+            uploads: vec![CaseChanges {
+                case_id: case,
+                changes: doc.save_after(before),
+                heads: doc.get_heads(),
+            }],
+            purged: vec![],
+            ..SyncRequest::default()
+        }
+        .encode()
+        .unwrap();
+        raw.client()
+            .send(&raw.signed_request_now("POST", SYNC, &body))
+            .unwrap()
+            .status
+    };
+    // An accepted upload of the phone's own: the actor registered, nothing else.
+    let before = doc.get_heads();
+    register(&mut doc, ana, device);
+    assert_eq!(upload(&mut doc, &before), 200);
+    // Then, from there, bojan's note deleted.
+    let before = doc.get_heads();
+    let notes = doc.get(automerge::ROOT, "notes").unwrap().unwrap().1;
+    let victim = doc.keys(&notes).next().unwrap();
+    doc.delete(&notes, victim.as_str()).unwrap();
+    assert_eq!(upload(&mut doc, &before), 422);
+    let notes = server.case(case).notes;
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0].body, "bojan's note, at the office");
+}

@@ -101,6 +101,7 @@ fn load_whole(id: CaseId, bytes: &[u8]) -> Option<Result<CaseDoc>> {
         id,
         doc,
         on_behalf_of: None,
+        checked: None,
     }))
 }
 
@@ -134,6 +135,10 @@ pub struct CaseDoc {
     /// Who the replica's edits are made for, named in their messages (`by=USER`): the office
     /// edits as itself for the case manager who acted.
     on_behalf_of: Option<crate::ids::UserId>,
+    /// What the hub read of the document at these heads when it last checked an upload (see
+    /// [`CaseDoc::take_content_snapshot`]): the same heads hold the same content, so the next
+    /// upload's "before" need not be read again from automerge.
+    checked: Option<(Vec<automerge::ChangeHash>, authorship::ContentSnapshot)>,
 }
 
 impl std::fmt::Debug for CaseDoc {
@@ -180,6 +185,7 @@ impl CaseDoc {
             id,
             doc,
             on_behalf_of: None,
+            checked: None,
         };
         doc.doc.set_actor(actor.clone());
         doc.check_schema()?;
@@ -193,6 +199,7 @@ impl CaseDoc {
             id,
             doc: AutoCommit::new().with_actor(actor.clone()),
             on_behalf_of: None,
+            checked: None,
         }
     }
 

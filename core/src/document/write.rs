@@ -87,6 +87,7 @@ impl CaseDoc {
             id,
             doc: AutoCommit::new().with_actor(actor.clone()),
             on_behalf_of: None,
+            checked: None,
         };
         doc.transact(author, now, "case.create", |d| {
             let root = automerge::ROOT;

@@ -340,7 +340,7 @@ pub fn handle_sync_loaded(
         let mut adopted = false;
         if upload.heads.is_empty() || !doc.has_all(&upload.heads) {
             let before = doc.heads();
-            let content_before = doc.content_snapshot();
+            let content_before = doc.take_content_snapshot();
             let received = doc.apply_checked(&upload.changes, whole)?;
             doc.check_authorship(&before, &content_before, Author { user, device }, now)?;
             if !doc.has_all(&upload.heads) {
