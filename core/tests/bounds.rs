@@ -114,6 +114,9 @@ fn verdicts(edit: impl FnOnce(&mut AutoCommit, &str)) -> (bool, bool) {
 /// A raw edit of a case document, given the id of one of its notes.
 type Edit = dyn FnOnce(&mut AutoCommit, &str);
 
+/// A raw edit of a case document that knows which notes it touches.
+type NoteEdit<'a> = dyn Fn(&mut AutoCommit) + 'a;
+
 fn notes_map(doc: &AutoCommit) -> automerge::ObjId {
     doc.get(automerge::ROOT, "notes").unwrap().unwrap().1
 }
@@ -545,6 +548,21 @@ fn raw_upload(
     }
 }
 
+/// [`raw_upload`] as a phone that synced before sends it: only the changes since the office's
+/// copy (the hub then reads again only the notes they touch).
+fn raw_changes_upload(
+    id: CaseId,
+    saved: &[u8],
+    who: (UserId, DeviceId),
+    edit: impl FnOnce(&mut AutoCommit),
+) -> fieldcase_core::sync::SyncRequest {
+    let mut request = raw_upload(id, saved, who, 0, edit);
+    let mut phone = AutoCommit::load(&request.uploads[0].changes).unwrap();
+    let mut office = AutoCommit::load(saved).unwrap();
+    request.uploads[0].changes = phone.save_after(&office.get_heads());
+    request
+}
+
 /// A complete note on a raw replica, naming `(user, device)` as its author, written at `at`.
 fn put_note(doc: &mut AutoCommit, (user, device): (UserId, DeviceId), at: &str, body: &str) {
     let notes = notes_map(doc);
@@ -721,4 +739,145 @@ fn documents_loaded_before_the_transaction_are_used_only_if_the_upload_is_still_
             .body
             .starts_with("Corrected: ")
     );
+}
+
+#[test]
+fn notes_are_guarded_as_well_when_only_the_changes_are_uploaded() {
+    use fieldcase_core::sync::hub::{MemoryHub, handle_sync};
+    let (id, saved, _, note) = office_case();
+    let (bo, bo_phone) = (UserId::new(), DeviceId::new());
+    let now = datetime!(2026-12-03 12:00 UTC);
+    // The office's case after Bo's phone uploaded a correction and a note of its own, as
+    // changes.
+    let mut first = MemoryHub::new();
+    first.put_case(id, saved.clone(), &[bo]);
+    first.set_now(now);
+    let request = raw_changes_upload(id, &saved, (bo, bo_phone), |doc| {
+        correct_note(doc, &note_obj(doc, &note), bo, bo_phone);
+        put_note(doc, (bo, bo_phone), "2026-12-03T11:00:00Z", "her own");
+    });
+    assert_eq!(
+        handle_sync(&mut first, bo_phone, bo, &request)
+            .unwrap()
+            .accepted,
+        vec![id]
+    );
+    let synced = first.case_bytes(id).unwrap().to_vec();
+    // A note of the office's that Bo has not corrected.
+    let other = {
+        let doc = AutoCommit::load(&saved).unwrap();
+        doc.keys(notes_map(&doc)).find(|k| *k != note).unwrap()
+    };
+    // What each edit does, and whether the hub must refuse it.
+    let edits: Vec<(&str, bool, Box<NoteEdit<'_>>)> = vec![
+        (
+            "erasing a note",
+            true,
+            Box::new(|doc| {
+                let notes = notes_map(doc);
+                doc.delete(&notes, other.as_str()).unwrap();
+            }),
+        ),
+        (
+            "replacing the notes map",
+            true,
+            Box::new(|doc| {
+                doc.put_object(automerge::ROOT, "notes", ObjType::Map)
+                    .unwrap();
+            }),
+        ),
+        (
+            "replacing a note by an empty one",
+            true,
+            Box::new(|doc| {
+                let notes = notes_map(doc);
+                doc.put_object(&notes, other.as_str(), ObjType::Map)
+                    .unwrap();
+            }),
+        ),
+        (
+            "rewriting who wrote a note",
+            true,
+            Box::new(|doc| {
+                let obj = note_obj(doc, &other);
+                doc.put(&obj, "author_user", UserId::new().to_string())
+                    .unwrap();
+            }),
+        ),
+        (
+            "editing a colleague's note silently",
+            true,
+            Box::new(|doc| {
+                let obj = note_obj(doc, &other);
+                let body = doc.get(&obj, "body").unwrap().unwrap().1;
+                doc.splice_text(&body, 0, 0, "Silently: ").unwrap();
+            }),
+        ),
+        (
+            "tagging a colleague's note silently",
+            true,
+            Box::new(|doc| {
+                let obj = note_obj(doc, &other);
+                let tags = doc.get(&obj, "tags").unwrap().unwrap().1;
+                doc.put(&tags, "legal", true).unwrap();
+            }),
+        ),
+        (
+            "a note in a colleague's name",
+            true,
+            Box::new(|doc| {
+                put_note(
+                    doc,
+                    (UserId::new(), bo_phone),
+                    "2026-12-03T11:00:00Z",
+                    "not hers",
+                );
+            }),
+        ),
+        (
+            "a note dated tomorrow",
+            true,
+            Box::new(|doc| {
+                put_note(doc, (bo, bo_phone), "2026-12-04T12:00:00Z", "from tomorrow");
+            }),
+        ),
+        (
+            "a note key holding a string",
+            true,
+            Box::new(|doc| {
+                let notes = notes_map(doc);
+                doc.put(&notes, fieldcase_core::ids::NoteId::new().to_string(), "x")
+                    .unwrap();
+            }),
+        ),
+        (
+            "a correction that names its editor",
+            false,
+            Box::new(|doc| correct_note(doc, &note_obj(doc, &note), bo, bo_phone)),
+        ),
+        (
+            "a new note of her own",
+            false,
+            Box::new(|doc| put_note(doc, (bo, bo_phone), "2026-12-03T11:30:00Z", "visit")),
+        ),
+    ];
+    for (what, hostile, edit) in &edits {
+        // On the office's copy as it was, and as it is after an accepted upload.
+        for base in [&saved, &synced] {
+            let mut hub = MemoryHub::new();
+            hub.put_case(id, base.clone(), &[bo]);
+            hub.set_now(now);
+            let request = raw_changes_upload(id, base, (bo, bo_phone), edit);
+            let outcome = handle_sync(&mut hub, bo_phone, bo, &request);
+            if *hostile {
+                assert!(
+                    matches!(outcome, Err(CoreError::Document(_))),
+                    "{what}: {outcome:?}"
+                );
+                assert_eq!(hub.case_bytes(id), Some(base.as_slice()), "{what}");
+            } else {
+                assert_eq!(outcome.unwrap().accepted, vec![id], "{what}");
+            }
+        }
+    }
 }

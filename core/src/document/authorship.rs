@@ -95,6 +95,24 @@ fn check_changed(
     Ok(())
 }
 
+/// Checks one note key between before and after an upload: `None` where the notes map lacks
+/// the key, `Some(None)` where it holds something that does not read as a note.
+fn check_note(
+    old: Option<&Option<VisitNote>>,
+    new: Option<&Option<VisitNote>>,
+    author: Author,
+    now: OffsetDateTime,
+) -> Result<()> {
+    match (old, new) {
+        (Some(_), None) => Err(refuse("an upload deletes a note")),
+        (Some(Some(old)), Some(Some(new))) if old != new => check_changed(old, new, author, now),
+        (Some(Some(_)), Some(None)) => Err(refuse("an upload breaks a note")),
+        (Some(None) | None, Some(Some(new))) => check_new(new, author, now),
+        (None, Some(None)) => Err(refuse("a new note is not a readable note")),
+        _ => Ok(()),
+    }
+}
+
 /// The recovery plan's rules for an upload: no goal, service or review disappears or changes
 /// whom it names as its author or when it was recorded, and every new one names the uploader
 /// (a review names her as its reviewer).
@@ -154,10 +172,23 @@ impl CaseDoc {
         self.doc
             .keys(&notes)
             .map(|key| {
-                let note = key.parse::<NoteId>().ok().and_then(|id| self.note(id).ok());
+                let note = self.note_at_key(&notes, &key).flatten();
                 (key, note)
             })
             .collect()
+    }
+
+    /// What the notes map `notes` holds at `key`: `None` without such a key, `Some(None)` when
+    /// it does not read as a note.
+    fn note_at_key(&self, notes: &automerge::ObjId, key: &str) -> Option<Option<VisitNote>> {
+        let (value, obj) = self.doc.get(notes, key).ok().flatten()?;
+        let note = match (value, key.parse::<NoteId>()) {
+            (automerge::Value::Object(automerge::ObjType::Map), Ok(id)) => {
+                self.read_note(id, &obj).ok()
+            }
+            _ => None,
+        };
+        Some(note)
     }
 
     /// The notes, attachment references and authors of the recovery plan's entries, read
@@ -215,28 +246,38 @@ impl CaseDoc {
         super::attachments::check_changes(&content_before.attachments, &attachments, author, now)?;
         let plan = self.plan_attributions();
         check_plan(&content_before.plan, &plan, author)?;
-        let notes_before = &content_before.notes;
-        let after = self.note_snapshot();
-        for (key, old) in notes_before {
-            match (old, after.get(key)) {
-                (_, None) => return Err(refuse("an upload deletes a note")),
-                (Some(old), Some(Some(new))) if old != new => check_changed(old, new, author, now)?,
-                (Some(_), Some(None)) => return Err(refuse("an upload breaks a note")),
-                (None, Some(Some(new))) => check_new(new, author, now)?,
-                _ => {}
+        let notes = match self.touched_notes.take() {
+            Some(touched) if touched.before == before && touched.after == self.doc.get_heads() => {
+                // Only the notes the changes touched can read otherwise than before.
+                let mut notes = content_before.notes.clone();
+                let notes_obj = self.notes_obj();
+                for key in touched.keys {
+                    let new = notes_obj
+                        .as_ref()
+                        .and_then(|obj| self.note_at_key(obj, &key));
+                    check_note(content_before.notes.get(&key), new.as_ref(), author, now)?;
+                    match new {
+                        Some(new) => notes.insert(key, new),
+                        None => notes.remove(&key),
+                    };
+                }
+                notes
             }
-        }
-        for (key, new) in &after {
-            if notes_before.contains_key(key) {
-                continue;
+            _ => {
+                let after = self.note_snapshot();
+                for (key, old) in &content_before.notes {
+                    check_note(Some(old), after.get(key), author, now)?;
+                }
+                for (key, new) in &after {
+                    if !content_before.notes.contains_key(key) {
+                        check_note(None, Some(new), author, now)?;
+                    }
+                }
+                after
             }
-            match new {
-                Some(new) => check_new(new, author, now)?,
-                None => return Err(refuse("a new note is not a readable note")),
-            }
-        }
+        };
         let checked = ContentSnapshot {
-            notes: after,
+            notes,
             attachments,
             plan,
         };

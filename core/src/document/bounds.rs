@@ -69,6 +69,7 @@ impl CaseDoc {
     /// when it touches the root. With no `before` (a case new to this replica) the whole
     /// document is checked.
     pub fn check_bounds_since(&mut self, before: &[ChangeHash]) -> Result<()> {
+        self.touched_notes = None;
         if before.is_empty() {
             return self.check_bounds();
         }
@@ -93,14 +94,20 @@ impl CaseDoc {
         let mut notes = BTreeSet::new();
         let mut tasks = BTreeSet::new();
         let mut root = false;
+        // Whether every note the changes may have changed is named in `notes`: not when an
+        // object they touched cannot be placed, or the notes map itself was written at the root
+        // (its old keys may be gone).
+        let mut notes_complete = true;
         for (obj, keys) in touched {
             // An object that no longer exists or cannot be found is not part of the case (the
             // whole walk would not reach it either).
             let Ok(obj) = guarded("finding an object panicked", || self.doc.import_obj(&obj))?
             else {
+                notes_complete = false;
                 continue;
             };
             let Ok(parents) = self.doc.parents(&obj) else {
+                notes_complete = false;
                 continue;
             };
             let path: Vec<_> = parents.collect();
@@ -125,7 +132,10 @@ impl CaseDoc {
                     root = true;
                     for key in &keys {
                         match key.as_str() {
-                            "notes" => notes.extend(self.keys_of_map("notes")),
+                            "notes" => {
+                                notes_complete = false;
+                                notes.extend(self.keys_of_map("notes"));
+                            }
                             "tasks" => tasks.extend(self.keys_of_map("tasks")),
                             _ => {}
                         }
@@ -173,6 +183,11 @@ impl CaseDoc {
                 Err(_) => return Err(broken()),
             }
         }
+        self.touched_notes = notes_complete.then(|| super::TouchedNotes {
+            before: before.to_vec(),
+            after: self.doc.get_heads(),
+            keys: notes,
+        });
         Ok(())
     }
 

@@ -102,6 +102,7 @@ fn load_whole(id: CaseId, bytes: &[u8]) -> Option<Result<CaseDoc>> {
         doc,
         on_behalf_of: None,
         checked: None,
+        touched_notes: None,
     }))
 }
 
@@ -139,6 +140,20 @@ pub struct CaseDoc {
     /// [`CaseDoc::take_content_snapshot`]): the same heads hold the same content, so the next
     /// upload's "before" need not be read again from automerge.
     checked: Option<(Vec<automerge::ChangeHash>, authorship::ContentSnapshot)>,
+    /// The notes the changes between two heads can have changed, as the last
+    /// [`CaseDoc::check_bounds_since`] found them: [`CaseDoc::check_authorship`] of those
+    /// changes reads only these notes again.
+    touched_notes: Option<TouchedNotes>,
+}
+
+/// The keys of the notes that the changes from `before` to `after` touch (an operation on the
+/// note's key in the notes map, or on an object inside the note): every other note reads at
+/// `after` as it did at `before`, since what a note reads is held in its own objects.
+#[derive(Debug, Clone)]
+struct TouchedNotes {
+    before: Vec<automerge::ChangeHash>,
+    after: Vec<automerge::ChangeHash>,
+    keys: std::collections::BTreeSet<String>,
 }
 
 impl std::fmt::Debug for CaseDoc {
@@ -186,6 +201,7 @@ impl CaseDoc {
             doc,
             on_behalf_of: None,
             checked: None,
+            touched_notes: None,
         };
         doc.doc.set_actor(actor.clone());
         doc.check_schema()?;
@@ -200,6 +216,7 @@ impl CaseDoc {
             doc: AutoCommit::new().with_actor(actor.clone()),
             on_behalf_of: None,
             checked: None,
+            touched_notes: None,
         }
     }
 

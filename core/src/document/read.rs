@@ -221,7 +221,7 @@ impl CaseDoc {
         child(&self.doc, &tasks, &id.to_string(), ObjType::Map).ok_or(CoreError::TaskNotFound)
     }
 
-    fn read_note(&self, id: NoteId, obj: &ObjId) -> Result<VisitNote> {
+    pub(super) fn read_note(&self, id: NoteId, obj: &ObjId) -> Result<VisitNote> {
         let doc = &self.doc;
         let f = Fields::of(doc, obj);
         let mut tags = key_set(doc, f.child("tags", ObjType::Map));

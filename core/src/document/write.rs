@@ -88,6 +88,7 @@ impl CaseDoc {
             doc: AutoCommit::new().with_actor(actor.clone()),
             on_behalf_of: None,
             checked: None,
+            touched_notes: None,
         };
         doc.transact(author, now, "case.create", |d| {
             let root = automerge::ROOT;
