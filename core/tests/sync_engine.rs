@@ -459,10 +459,12 @@ fn a_note_written_while_the_clock_ran_ahead_is_redated_before_it_travels_and_syn
     let dir = tempfile::tempdir().unwrap();
     let a = create(dir.path(), [7; 32]);
     let case = office_case(&mut hub, &[a.identity.user], false);
+    let other = office_case(&mut hub, &[a.identity.user], false);
     let now = datetime!(2026-11-24 08:00 UTC);
     hub.set_now(now);
     a.clock.set(now);
     sync(&a.store, &mut link(&mut hub, &a)).unwrap();
+    a.store.write_note(other, &note("on time")).unwrap();
     // Written with the phone's clock two days ahead; the clock is then put right.
     a.clock.set(now + time::Duration::days(2));
     a.store
@@ -470,7 +472,8 @@ fn a_note_written_while_the_clock_ran_ahead_is_redated_before_it_travels_and_syn
         .unwrap();
     a.clock.set(now);
     let report = sync(&a.store, &mut link(&mut hub, &a)).unwrap();
-    assert_eq!(report.cases_uploaded, 1, "the note is not held back");
+    assert_eq!(report.cases_uploaded, 2, "the note is not held back");
+    assert_eq!(hub_case(&hub, other).notes[0].body, "on time");
     let at_office = hub_case(&hub, case);
     assert_eq!(at_office.notes.len(), 1);
     assert_eq!(at_office.notes[0].written_at, now);

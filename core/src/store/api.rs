@@ -1,6 +1,8 @@
 //! The phone-shaped API: what the screens need (today's tasks, a case's timeline, writing and
 //! editing notes, updating tasks and checklists, the changes waiting to sync).
 
+use std::collections::BTreeSet;
+
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use time::{Date, Duration, OffsetDateTime, Time, UtcOffset};
@@ -155,14 +157,28 @@ impl Store {
         let compact_after = self.options.compact_after;
         let limit = now + Duration::seconds(crate::protocol::TIMESTAMP_WINDOW_SECS / 2);
         self.with_unlocked_for_sync(|conn, u, store_id| {
-            let cases: Vec<CaseId> = {
-                let mut stmt = conn.prepare_cached("SELECT DISTINCT case_id FROM outbox")?;
-                let rows: Vec<Vec<u8>> = stmt
-                    .query_map([], |r| r.get(0))?
-                    .collect::<rusqlite::Result<_>>()?;
-                rows.iter()
-                    .map(|raw| CaseId::from_slice(raw).ok_or(CoreError::Corrupt { what: "outbox" }))
-                    .collect::<Result<_>>()?
+            // Only cases with an edit made past the window can hold such a note: a note is
+            // dated with the time of the edit that wrote it, and that edit's outbox entry stays
+            // until the office accepts the case. A case offered again after the office was
+            // restored may hold notes whose entries went with the old office: those are read.
+            let cases: BTreeSet<CaseId> = {
+                let sealer = Sealer {
+                    key: &u.key,
+                    store_id,
+                };
+                let mut stmt = conn.prepare_cached("SELECT seq, case_id, entry FROM outbox")?;
+                let mut rows = stmt.query([])?;
+                let mut cases = BTreeSet::new();
+                while let Some(r) = rows.next()? {
+                    let seq: i64 = r.get(0)?;
+                    let raw: Vec<u8> = r.get(1)?;
+                    let entry: Vec<u8> = r.get(2)?;
+                    let pending: PendingChange = sealer.open_json("outbox", &raw, seq, &entry)?;
+                    if pending.at > limit || pending.action == super::sync::OFFER_AGAIN {
+                        cases.insert(pending.case_id);
+                    }
+                }
+                cases
             };
             let mut redated = 0;
             for case in cases {

@@ -154,6 +154,10 @@ fn cursor(conn: &rusqlite::Connection, sealer: &Sealer<'_>) -> Result<u64> {
     Ok(sealer.meta(conn, CURSOR_ROW)?.unwrap_or(0))
 }
 
+/// The outbox action of a case queued to be offered whole again to an office restored from a
+/// backup.
+pub(super) const OFFER_AGAIN: &str = "sync.offer_again";
+
 /// Starts over with an office restored from a backup: forgets the heads it was believed to hold
 /// (every case is then offered whole, with the office's last statement of it), its cursor and
 /// the purge receipts it no longer needs, and queues every case held to be offered again.
@@ -183,7 +187,7 @@ fn reset_for_new_epoch(
     };
     for raw in held {
         let case = CaseId::from_slice(&raw).ok_or(CoreError::Corrupt { what: "case_docs" })?;
-        super::api::push_outbox(tx, sealer, case, "sync.offer_again", now)?;
+        super::api::push_outbox(tx, sealer, case, OFFER_AGAIN, now)?;
     }
     // The restored office may lack attachments it had acknowledged: each of this phone's own is
     // offered again (the office answers at once for content it still holds).
