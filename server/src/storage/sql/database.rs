@@ -251,7 +251,7 @@ impl Database {
             }
             Inner::Postgres(pool, _) => {
                 let mut pooled = pool.get()?;
-                let client = pooled.client()?;
+                let (client, prepared) = pooled.parts()?;
                 let mut tx = client
                     .build_transaction()
                     .isolation_level(IsolationLevel::ReadCommitted)
@@ -261,6 +261,7 @@ impl Database {
                     .map_err(SqlError::from)?;
                 tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK_KEY])
                     .map_err(SqlError::from)?;
+                let mut tx = super::pg::PgTransaction::new(tx, prepared);
                 let out = self.keyed(&mut tx, f)?;
                 // A commit that fails on a broken connection has an unknown outcome: the error
                 // reaches the caller, which must not acknowledge the write.
@@ -306,13 +307,14 @@ impl Database {
             }
             Inner::Postgres(pool, _) => {
                 let mut pooled = pool.get()?;
-                let client = pooled.client()?;
-                let mut tx = client
+                let (client, prepared) = pooled.parts()?;
+                let tx = client
                     .build_transaction()
                     .isolation_level(IsolationLevel::RepeatableRead)
                     .read_only(true)
                     .start()
                     .map_err(SqlError::from)?;
+                let mut tx = super::pg::PgTransaction::new(tx, prepared);
                 let out = self.keyed(&mut tx, f)?;
                 tx.commit().map_err(SqlError::from)?;
                 Ok(out)

@@ -53,7 +53,7 @@ mod tls_tests;
 pub use crate::error::SqlError;
 pub use database::{DEFAULT_PG_CONNECTIONS, Database, DatabaseConfig};
 pub use dialect::to_postgres_placeholders;
-pub use pg::{PgPool, PooledClient};
+pub use pg::{PgPool, PgTransaction, PooledClient, Prepared};
 pub use pg_schema::{PG_MIGRATIONS, pg_migrate, pg_schema_version};
 pub use pg_url::{ALLOW_REMOTE_PLAINTEXT, PgUrl, SslMode};
 pub use sqlite_schema::{

@@ -6,17 +6,23 @@
 //! used on a thread that is not running async code: tokio's blocking pool
 //! ([`super::Database::call_write`]), a plain thread, or start-up code.
 //!
+//! Each pooled connection keeps the statements it has prepared ([`Prepared`]): a statement given
+//! as text costs two round trips to the server (prepare, then execute) and a parse and plan
+//! there, a prepared one a single round trip. Inside a write transaction, which holds the
+//! office's global write lock, that is most of the time a sync holds it.
+//!
 //! Connections are opened by [`PgUrl::connect`], with or without TLS as the URL's `sslmode`
 //! says. A failed TLS handshake becomes [`SqlError::Tls`] (rustls's reason, say a certificate
 //! not signed by the configured CA or not naming the host), a server that refuses TLS
 //! [`SqlError::TlsNotOffered`].
 
+use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
-use postgres::{Client, GenericClient, Transaction};
+use postgres::{Client, GenericClient, Statement, Transaction};
 
 use super::{Backend, Param, PgUrl, Row, Sql, SqlError, Value, to_postgres_placeholders};
 
@@ -217,9 +223,19 @@ fn query<C: GenericClient>(
     params: &[Param<'_>],
     at_most: Option<usize>,
 ) -> Result<Vec<Row>, SqlError> {
-    use postgres::fallible_iterator::FallibleIterator;
     let sql = to_postgres_placeholders(sql)?;
-    let mut rows = c.query_raw(sql.as_ref(), pg_params(params))?;
+    read_rows(c, sql.as_ref(), params, at_most)
+}
+
+/// Runs a query (text or prepared) and reads its rows, at most `at_most` of them.
+fn read_rows<C: GenericClient, S: postgres::ToStatement + ?Sized>(
+    c: &mut C,
+    statement: &S,
+    params: &[Param<'_>],
+    at_most: Option<usize>,
+) -> Result<Vec<Row>, SqlError> {
+    use postgres::fallible_iterator::FallibleIterator;
+    let mut rows = c.query_raw(statement, pg_params(params))?;
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
         if at_most.is_some_and(|n| out.len() >= n) {
@@ -228,6 +244,100 @@ fn query<C: GenericClient>(
         out.push(read_row(&row)?);
     }
     Ok(out)
+}
+
+/// Most statements one connection keeps prepared: more than the server's code has distinct
+/// statements, so that text made at run time cannot grow the cache without bound.
+const MAX_PREPARED: usize = 512;
+
+/// The statements a connection has prepared, by their text (with PostgreSQL's placeholders).
+/// Prepared statements belong to the session, not to a transaction: one that failed or rolled
+/// back leaves them usable.
+#[derive(Default)]
+pub struct Prepared {
+    statements: HashMap<String, Statement>,
+}
+
+impl Prepared {
+    /// The prepared statement for `sql`, prepared on `c` the first time.
+    fn get<C: GenericClient>(&mut self, c: &mut C, sql: &str) -> Result<Statement, SqlError> {
+        let sql = to_postgres_placeholders(sql)?;
+        if let Some(statement) = self.statements.get(sql.as_ref()) {
+            return Ok(statement.clone());
+        }
+        let statement = c.prepare(sql.as_ref())?;
+        if self.statements.len() < MAX_PREPARED {
+            self.statements.insert(sql.into_owned(), statement.clone());
+        }
+        Ok(statement)
+    }
+
+    /// Forgets the statement for `sql` (after it failed: the table it reads may have changed
+    /// under it, and it is prepared afresh next time).
+    fn forget(&mut self, sql: &str) {
+        if let Ok(sql) = to_postgres_placeholders(sql) {
+            self.statements.remove(sql.as_ref());
+        }
+    }
+}
+
+/// A transaction on a pooled connection that runs its statements prepared ([`Prepared`]).
+pub struct PgTransaction<'a> {
+    tx: Transaction<'a>,
+    prepared: &'a mut Prepared,
+}
+
+impl<'a> PgTransaction<'a> {
+    /// `tx`, running its statements through the connection's `prepared` statements.
+    pub fn new(tx: Transaction<'a>, prepared: &'a mut Prepared) -> PgTransaction<'a> {
+        PgTransaction { tx, prepared }
+    }
+
+    /// Commits the transaction.
+    pub fn commit(self) -> Result<(), postgres::Error> {
+        self.tx.commit()
+    }
+
+    fn run<T>(
+        &mut self,
+        sql: &str,
+        f: impl FnOnce(&mut Transaction<'a>, &Statement) -> Result<T, SqlError>,
+    ) -> Result<T, SqlError> {
+        let statement = self.prepared.get(&mut self.tx, sql)?;
+        let out = f(&mut self.tx, &statement);
+        if out.is_err() {
+            self.prepared.forget(sql);
+        }
+        out
+    }
+}
+
+impl Sql for PgTransaction<'_> {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    fn execute(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64, SqlError> {
+        self.run(sql, |tx, statement| {
+            Ok(tx.execute(statement, &pg_params(params))?)
+        })
+    }
+
+    fn query_all(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, SqlError> {
+        self.run(sql, |tx, statement| read_rows(tx, statement, params, None))
+    }
+
+    fn query_opt(&mut self, sql: &str, params: &[Param<'_>]) -> Result<Option<Row>, SqlError> {
+        self.run(sql, |tx, statement| {
+            Ok(read_rows(tx, statement, params, Some(1))?
+                .into_iter()
+                .next())
+        })
+    }
+
+    fn execute_batch(&mut self, sql: &str) -> Result<(), SqlError> {
+        Ok(self.tx.batch_execute(sql)?)
+    }
 }
 
 macro_rules! impl_sql_for_pg {
@@ -275,7 +385,7 @@ pub struct PgPool {
 }
 
 struct PoolState {
-    idle: Vec<Client>,
+    idle: Vec<(Client, Prepared)>,
     open: usize,
 }
 
@@ -323,7 +433,7 @@ impl PgPool {
             .map_err(|_| SqlError::Pool("pool lock poisoned"))?;
         loop {
             while let Some(client) = state.idle.pop() {
-                if client.is_closed() {
+                if client.0.is_closed() {
                     state.open = state.open.saturating_sub(1);
                     continue;
                 }
@@ -338,7 +448,7 @@ impl PgPool {
                 return match self.connect() {
                     Ok(client) => Ok(PooledClient {
                         pool: self,
-                        client: Some(client),
+                        client: Some((client, Prepared::default())),
                     }),
                     Err(e) => {
                         self.release_slot();
@@ -365,8 +475,8 @@ impl PgPool {
         self.freed.notify_one();
     }
 
-    fn put_back(&self, client: Client) {
-        if client.is_closed() {
+    fn put_back(&self, client: (Client, Prepared)) {
+        if client.0.is_closed() {
             self.release_slot();
             return;
         }
@@ -380,14 +490,20 @@ impl PgPool {
 /// A connection borrowed from a [`PgPool`]; goes back to it on drop (or is closed if broken).
 pub struct PooledClient<'a> {
     pool: &'a PgPool,
-    client: Option<Client>,
+    client: Option<(Client, Prepared)>,
 }
 
 impl PooledClient<'_> {
     /// The connection.
     pub fn client(&mut self) -> Result<&mut Client, SqlError> {
+        Ok(self.parts()?.0)
+    }
+
+    /// The connection and the statements prepared on it, for a [`PgTransaction`].
+    pub fn parts(&mut self) -> Result<(&mut Client, &mut Prepared), SqlError> {
         self.client
             .as_mut()
+            .map(|(client, prepared)| (client, prepared))
             .ok_or(SqlError::Pool("connection already returned"))
     }
 }

@@ -322,6 +322,29 @@ fn a_newer_postgres_schema_is_refused() {
 }
 
 #[test]
+fn a_statement_prepared_before_its_table_changed_is_prepared_again() {
+    let pg = TempPg::new();
+    let db = Database::open(&DatabaseConfig::Postgres(pg.url.clone())).unwrap();
+    db.write(|sql| sql.execute("CREATE TABLE widths (a BIGINT)", &[]))
+        .unwrap();
+    db.write(|sql| sql.execute("INSERT INTO widths (a) VALUES (1)", &[]))
+        .unwrap();
+    let columns = |db: &Database| {
+        db.read(|sql| sql.query_all("SELECT * FROM widths", &[]))
+            .map(|rows| rows.first().map(Row::len))
+    };
+    // Prepared and kept on the connection, which the next transaction takes again.
+    assert_eq!(columns(&db).unwrap(), Some(1));
+    pg.client()
+        .batch_execute("ALTER TABLE widths ADD COLUMN b BIGINT")
+        .unwrap();
+    // PostgreSQL refuses the kept statement once (its result changed shape); it is forgotten
+    // and prepared afresh.
+    assert!(columns(&db).is_err());
+    assert_eq!(columns(&db).unwrap(), Some(2));
+}
+
+#[test]
 fn concurrent_starts_migrate_once() {
     let pg = TempPg::new();
     let url = pg.url.clone();
