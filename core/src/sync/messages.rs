@@ -752,7 +752,12 @@ mod tests {
         assert_eq!(SyncResponse::decode(&bytes).unwrap(), with);
         // A phone built before the section refuses trailing bytes: the section is what follows
         // the message as it was, so an office that leaves it out sends exactly the old message.
-        let without = response().encode().unwrap();
+        let without = SyncResponse {
+            remaining: None,
+            ..with.clone()
+        }
+        .encode()
+        .unwrap();
         assert_eq!(&bytes[..without.len()], without.as_slice());
         assert_eq!(SyncResponse::decode(&without).unwrap().remaining, None);
         // Whatever follows a well-formed section is left for later versions.
@@ -775,7 +780,7 @@ mod tests {
         huge.push(1);
         assert_eq!(SyncResponse::decode(&huge).unwrap().remaining, None);
         // An office never states more than the bounds.
-        let mut over = response();
+        let mut over = with.clone();
         over.remaining = Some(Remaining {
             cases: u64::MAX,
             bytes: u64::MAX,
