@@ -683,10 +683,16 @@ fn a_paged_first_sync_is_followed_case_by_case_from_what_the_hub_says_is_left() 
     }
     let last = events.last().unwrap();
     assert!(last.finished);
-    assert_eq!((last.cases_done, last.cases_expected), (CASES as u64, CASES as u64));
+    assert_eq!(
+        (last.cases_done, last.cases_expected),
+        (CASES as u64, CASES as u64)
+    );
     // The hub's stored size is what it sends of each case, less the message's framing: the
     // bytes done are the bytes that moved.
-    assert_eq!(last.bytes_done, (report.bytes_sent + report.bytes_received) as u64);
+    assert_eq!(
+        last.bytes_done,
+        (report.bytes_sent + report.bytes_received) as u64
+    );
     assert_eq!(last.bytes_done, last.bytes_expected);
     assert_eq!(phone.store.list_cases().unwrap().len(), CASES);
 }

@@ -68,7 +68,10 @@ fn what_is_left_goes_only_to_phones_that_ask_and_counts_down_to_the_last_page() 
     // A phone built before: the answer ends where the message always ended.
     let old = phone.post_answer(PATH_SYNC, &first, &[]).unwrap().body;
     let answer = SyncResponse::decode(&old).unwrap();
-    assert!(answer.more, "{CASES} cases fit one page: the test needs several");
+    assert!(
+        answer.more,
+        "{CASES} cases fit one page: the test needs several"
+    );
     assert_eq!(answer.remaining, None);
     assert_eq!(answer.encode().unwrap(), old, "bytes past the end");
 
@@ -95,7 +98,9 @@ fn what_is_left_goes_only_to_phones_that_ask_and_counts_down_to_the_last_page() 
             assert_eq!(answer.remaining, None);
             break;
         }
-        let left = answer.remaining.expect("a page with more after it says what is left");
+        let left = answer
+            .remaining
+            .expect("a page with more after it says what is left");
         assert_eq!(left.cases, (CASES - received) as u64);
         // Each case left weighs at least its sealed document, and the estimate falls.
         assert!(left.bytes >= left.cases * 200, "{left:?}");

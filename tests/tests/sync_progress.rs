@@ -21,11 +21,20 @@ fn assert_rules(events: &[SyncProgress]) {
         let (a, b) = (pair[0], pair[1]);
         assert!(b.cases_done >= a.cases_done, "cases went back: {pair:?}");
         assert!(b.bytes_done >= a.bytes_done, "bytes went back: {pair:?}");
-        assert!(b.cases_expected >= a.cases_expected, "expected cases fell: {pair:?}");
-        assert!(b.bytes_expected >= a.bytes_expected, "expected bytes fell: {pair:?}");
+        assert!(
+            b.cases_expected >= a.cases_expected,
+            "expected cases fell: {pair:?}"
+        );
+        assert!(
+            b.bytes_expected >= a.bytes_expected,
+            "expected bytes fell: {pair:?}"
+        );
     }
     for e in events {
-        assert!(e.cases_done <= e.cases_expected && e.bytes_done <= e.bytes_expected, "{e:?}");
+        assert!(
+            e.cases_done <= e.cases_expected && e.bytes_done <= e.bytes_expected,
+            "{e:?}"
+        );
     }
     let (last, before) = events.split_last().unwrap();
     assert!(last.finished && before.iter().all(|e| !e.finished));
@@ -49,7 +58,10 @@ fn caseload(server: &TestServer, worker: UserId, n: usize) -> Vec<CaseId> {
         .collect();
     let state = &server.running().state;
     let vault = state.vault().clone();
-    office_notes(state.db(), &vault, state.now(), &cases, 2, &|_, _| note_body(400)).unwrap();
+    office_notes(state.db(), &vault, state.now(), &cases, 2, &|_, _| {
+        note_body(400)
+    })
+    .unwrap();
     cases
 }
 
@@ -64,9 +76,11 @@ fn a_first_sync_of_hundreds_of_cases_reports_progress_up_to_done_equal_expected(
     let phone = TestDevice::enroll_direct(&server, "ana");
     let mut transport = HttpsSync::new(phone.device.client().unwrap());
     let mut events = Vec::new();
-    let report = sync_with_progress(phone.device.store(), &mut transport, &mut |p: SyncProgress| {
-        events.push(p)
-    })
+    let report = sync_with_progress(
+        phone.device.store(),
+        &mut transport,
+        &mut |p: SyncProgress| events.push(p),
+    )
     .unwrap();
     assert!(
         report.round_trips >= 3,
@@ -100,9 +114,11 @@ fn a_first_sync_of_hundreds_of_cases_reports_progress_up_to_done_equal_expected(
         phone.write_note(*case, &note_body(1500));
     }
     let mut events = Vec::new();
-    let report = sync_with_progress(phone.device.store(), &mut transport, &mut |p: SyncProgress| {
-        events.push(p)
-    })
+    let report = sync_with_progress(
+        phone.device.store(),
+        &mut transport,
+        &mut |p: SyncProgress| events.push(p),
+    )
     .unwrap();
     assert!(report.round_trips >= 2, "{report:?}");
     assert_rules(&events);
@@ -122,7 +138,10 @@ fn the_device_hands_events_to_a_slow_listener_without_slowing_the_sync() {
     let seen: Arc<Mutex<Vec<(SyncProgress, std::thread::ThreadId)>>> = Arc::default();
     let theirs = Arc::clone(&seen);
     let listener = move |p: SyncProgress| {
-        theirs.lock().unwrap().push((p, std::thread::current().id()));
+        theirs
+            .lock()
+            .unwrap()
+            .push((p, std::thread::current().id()));
         // A listener slower than the link: it is given the latest event when it is ready.
         std::thread::sleep(Duration::from_millis(300));
     };

@@ -222,9 +222,8 @@ fn deliver(shared: &(Mutex<Slot>, Condvar), listener: &dyn ProgressListener) {
         };
         // The listener is the app's code: a panic (or a foreign exception the bindings turn
         // into one) ends its events, not the sync.
-        let called = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            listener.on_progress(next)
-        }));
+        let called =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| listener.on_progress(next)));
         if called.is_err() {
             tracing::warn!("sync progress: the listener panicked; no more events for it");
             return;
@@ -244,7 +243,10 @@ mod tests {
     fn check_rules(events: &[SyncProgress]) {
         for pair in events.windows(2) {
             let (a, b) = (pair[0], pair[1]);
-            assert!(b.cases_done >= a.cases_done && b.bytes_done >= a.bytes_done, "{pair:?}");
+            assert!(
+                b.cases_done >= a.cases_done && b.bytes_done >= a.bytes_done,
+                "{pair:?}"
+            );
             assert!(
                 b.cases_expected >= a.cases_expected && b.bytes_expected >= a.bytes_expected,
                 "{pair:?}"
@@ -345,7 +347,10 @@ mod tests {
         }
         delivery.close(Duration::from_secs(30));
         let seen = seen.lock().unwrap();
-        assert!(seen.len() < 100, "a blocked listener was queued every event");
+        assert!(
+            seen.len() < 100,
+            "a blocked listener was queued every event"
+        );
         assert_eq!(*seen.last().unwrap(), last);
         for pair in seen.windows(2) {
             assert!(pair[1].cases_done > pair[0].cases_done || pair[1].finished);

@@ -234,11 +234,7 @@ impl HubStorage for SqlHub<'_> {
         Ok(out)
     }
 
-    fn assigned_changed_bytes(
-        &mut self,
-        user: UserId,
-        cursor: u64,
-    ) -> fieldcase_core::Result<u64> {
+    fn assigned_changed_bytes(&mut self, user: UserId, cursor: u64) -> fieldcase_core::Result<u64> {
         // The sealed snapshot and the sealed chunks stored since: a few bytes of sealing more
         // than what a device is sent of them, an estimate for its progress bar. SQLite reads a
         // blob's length from its record header, PostgreSQL from its TOAST pointer: no document
