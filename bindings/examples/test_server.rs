@@ -8,6 +8,8 @@
 //! proxy) — then answers one JSON line per command read on stdin:
 //! `code` (a new enrollment code for ana), `invite` (a new code as the enrollment page's QR code
 //! holds it, with the office's address and certificate), `case CLIENT-CODE` (another case for ana),
+//! `cases N` (N more cases for ana, at most 2,000: a caseload whose first sync takes several
+//! rounds; answers `cases`, the number made),
 //! `confirm DEVICE-ID FINGERPRINT` (as `admin confirm` does: a new phone syncs only once an
 //! admin confirmed the key fingerprint it shows), `revoke DEVICE-ID` (as `admin revoke` does),
 //! `rotate` (as `admin tls prepare`, `admin tls rotate --force` and a restart on the same
@@ -89,6 +91,13 @@ fn main() -> Res<()> {
             (Some("case"), Some(client_code)) => {
                 let (case_id, task_id) = create_case(&server, client_code, user)?;
                 json!({ "case_id": case_id, "task_id": task_id })
+            }
+            (Some("cases"), Some(count)) => {
+                let count: usize = count.parse::<usize>()?.min(2_000);
+                for i in 0..count {
+                    create_case(&server, &format!("B-{i:04}"), user)?;
+                }
+                json!({ "cases": count.to_string() })
             }
             (Some("revoke"), Some(device)) => {
                 let device = uuid::Uuid::parse_str(device)?;

@@ -19,6 +19,7 @@ use zeroize::Zeroize;
 use crate::FieldcaseError;
 use crate::error::{call, call_ffi};
 use crate::keys::{FetchedKey, KeptKeyStore, KeyStore};
+use crate::progress::{ForeignListener, SyncProgressListener};
 use crate::types::{
     Author, Case, CaseSummary, CaseUpdate, ClientProfile, Conflict, GoalUpdate, HistoryEntry,
     NewGoal, NewNote, NewReview, NewService, PendingChange, Plan, SyncReport, TaskSummary,
@@ -497,6 +498,23 @@ impl FieldcaseDevice {
     /// last given) are gone; show the revoked screen.
     pub fn sync_now(&self) -> Result<SyncReport, FieldcaseError> {
         call(|| self.inner.sync_now()).map(Into::into)
+    }
+
+    /// [`FieldcaseDevice::sync_now`], telling `listener` how far the sync has come (cases and
+    /// bytes done and expected, for a progress bar): events never go backwards and the last one
+    /// is `finished`, with done equal to expected. The listener is called on a background
+    /// thread, never the caller's; a slow listener does not slow the sync (it is given the
+    /// latest event when it returns), and an exception it throws ends its events, not the sync.
+    /// Returns once the last event was handed to the listener (or, if the listener is still
+    /// busy, after at most two seconds). Errors as for `sync_now`; a failed sync sends no
+    /// `finished` event.
+    pub fn sync_now_with_progress(
+        &self,
+        listener: Arc<dyn SyncProgressListener>,
+    ) -> Result<SyncReport, FieldcaseError> {
+        let listener: Arc<dyn fieldcase_core::sync::ProgressListener> =
+            Arc::new(ForeignListener(listener));
+        call(|| self.inner.sync_now_with_progress(Some(listener))).map(Into::into)
     }
 
     /// The office certificate fingerprints this phone accepts (64 lowercase hex digits each),

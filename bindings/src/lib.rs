@@ -5,7 +5,7 @@
 //! and enums ([`types`]); every error crosses as one flat [`FieldcaseError`] that says what the app
 //! should do, mapped from core's errors in one place ([`error`]), with panics caught at the
 //! boundary. The platform keystore is a foreign trait ([`KeyStore`]), so keys cross as bytes and
-//! never as strings. No business logic lives here: a rule both apps need belongs in core.
+//! never as strings; a sync's progress reaches the app through another ([`SyncProgressListener`]). No business logic lives here: a rule both apps need belongs in core.
 //!
 //! The API is synchronous (no async across the FFI): apps call it from a background thread.
 //! Generate the foreign sources with the pinned `uniffi-bindgen` of `bindings/bindgen` (a separate
@@ -15,6 +15,7 @@ pub mod attachments;
 mod device;
 pub mod error;
 mod keys;
+pub mod progress;
 pub mod types;
 
 pub use attachments::*;
@@ -24,6 +25,7 @@ pub use device::{
 };
 pub use error::{FieldcaseError, InviteProblem, KeyStoreError};
 pub use keys::KeyStore;
+pub use progress::{SyncProgress, SyncProgressListener};
 pub use types::*;
 
 uniffi::setup_scaffolding!();

@@ -37,13 +37,17 @@ use crate::protocol::{Fingerprint, MAX_PINS, PinAnnouncement};
 use crate::protocol::{WipeOrder, WipeReceipt};
 use crate::store::WipeReport;
 use crate::store::{KeySetup, Store, StoreIdentity, StoreOptions};
-use crate::sync::{SyncReport, SyncTransport};
+use crate::sync::progress::Delivery;
+use crate::sync::{ProgressListener, SyncProgress, SyncReport, SyncTransport};
 use crate::transport::{
     self, Client, DeviceClient, DeviceCredential, NextPinHeaders, TransportError, TransportOptions,
 };
 
 /// Path of the sync endpoint.
 pub const PATH_SYNC: &str = "/v1/sync";
+/// How long [`Device::sync_now_with_progress`] waits, once the sync is done, for a busy
+/// listener to be given the last event before it returns anyway.
+pub const PROGRESS_CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 const CREDENTIAL_ROW: &str = "credential";
 
 /// Where the server is and how to recognise it.
@@ -338,10 +342,38 @@ impl Device {
     /// signed wipe order: core verifies it, wipes the store, sends a signed wipe receipt when it
     /// can, and returns [`CoreError::RevokedAndWiped`].
     pub fn sync_now(&self) -> Result<SyncReport> {
+        self.sync_now_with_progress(None)
+    }
+
+    /// [`Device::sync_now`], telling `listener` how far the sync has come: cases and bytes done
+    /// and expected, never going backwards, the last event `finished` with done equal to
+    /// expected (see [`crate::sync::progress`]). The listener runs on a thread of its own and
+    /// sees counts only; a slow one does not slow the sync (it gets the latest event when it
+    /// is ready), one that panics gets nothing more. The call returns once the last event was
+    /// handed to the listener, or after [`PROGRESS_CLOSE_WAIT`] if the listener is still busy.
+    /// A sync whose rounds fail sends no `finished` event.
+    pub fn sync_now_with_progress(
+        &self,
+        listener: Option<Arc<dyn ProgressListener>>,
+    ) -> Result<SyncReport> {
+        let delivery = listener.map(Delivery::start);
+        let result = self.sync_delivering(delivery.as_ref());
+        if let Some(delivery) = delivery {
+            delivery.close(PROGRESS_CLOSE_WAIT);
+        }
+        result
+    }
+
+    fn sync_delivering(&self, delivery: Option<&Delivery>) -> Result<SyncReport> {
         let client = self.client()?;
         self.ensure_held(&client)?;
         let mut transport = HttpsSync::new(client).holding(self.store.held()?);
-        let mut result = crate::sync::sync(&self.store, &mut transport);
+        let mut post = |p: SyncProgress| {
+            if let Some(d) = delivery {
+                d.post(p);
+            }
+        };
+        let mut result = crate::sync::sync_with_progress(&self.store, &mut transport, &mut post);
         if let Ok(report) = &mut result {
             report.server_timing = std::mem::take(&mut transport.server_timing);
         }
@@ -586,10 +618,12 @@ impl HttpsSync {
 
 impl SyncTransport for HttpsSync {
     fn round_trip(&mut self, request: &[u8]) -> Result<Vec<u8>> {
+        // This phone reads what the office says is left after each page (for its progress).
         let extra: Vec<(String, String)> = self
             .held
             .iter()
             .map(|h| (crate::protocol::HEADER_HELD.to_owned(), h.clone()))
+            .chain([(crate::protocol::HEADER_REMAINING.to_owned(), "1".to_owned())])
             .collect();
         let answer = self.client.post_answer(PATH_SYNC, request, &extra)?;
         // An office that did not read the statement (one older than this phone) must not be

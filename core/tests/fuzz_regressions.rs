@@ -161,6 +161,7 @@ mod seeds {
             updates: vec![upload],
             purge: vec![CaseId::new()],
             lease: Some(lease.clone()),
+            remaining: None,
         };
         put(root, "sync_response", "update", &response.encode().unwrap());
 

@@ -656,3 +656,46 @@ fn an_attestation_the_office_did_not_make_or_made_in_this_epoch_buys_no_access()
         assert_eq!(hub.case_bytes(case).unwrap(), before.as_slice());
     }
 }
+
+#[test]
+fn a_paged_first_sync_is_followed_case_by_case_from_what_the_hub_says_is_left() {
+    use fieldcase_core::sync::{SyncProgress, sync_with_progress};
+    const CASES: usize = 600;
+    let mut hub = MemoryHub::new();
+    let dir = tempfile::tempdir().unwrap();
+    let phone = create(dir.path(), [1; 32]);
+    for _ in 0..CASES {
+        office_case(&mut hub, &[phone.identity.user], true);
+    }
+    let mut events: Vec<SyncProgress> = Vec::new();
+    let report = sync_with_progress(
+        &phone.store,
+        &mut link(&mut hub, &phone),
+        &mut |p: SyncProgress| events.push(p),
+    )
+    .unwrap();
+    assert!(report.round_trips >= 3, "{report:?}");
+    assert_eq!(events.len(), report.round_trips + 1);
+    // Before the first answer nothing is known; after it, every case.
+    assert_eq!(events[0].cases_expected, 0);
+    assert_eq!(events[1].cases_expected, CASES as u64);
+    for pair in events.windows(2) {
+        assert!(pair[1].cases_done > pair[0].cases_done || pair[1].finished);
+        assert_eq!(pair[1].cases_expected, CASES as u64);
+        assert!(pair[1].bytes_expected >= pair[0].bytes_expected);
+    }
+    let last = events.last().unwrap();
+    assert!(last.finished);
+    assert_eq!(
+        (last.cases_done, last.cases_expected),
+        (CASES as u64, CASES as u64)
+    );
+    // The hub's stored size is what it sends of each case, less the message's framing: the
+    // bytes done are the bytes that moved.
+    assert_eq!(
+        last.bytes_done,
+        (report.bytes_sent + report.bytes_received) as u64
+    );
+    assert_eq!(last.bytes_done, last.bytes_expected);
+    assert_eq!(phone.store.list_cases().unwrap().len(), CASES);
+}

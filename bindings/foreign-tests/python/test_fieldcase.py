@@ -14,6 +14,7 @@ import secrets
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -910,6 +911,89 @@ class RepinTest(unittest.TestCase):
         d.lock()
         with self.assertRaises(fc.FieldcaseError.Locked):
             d.repin(new)
+
+
+class RecordingListener(fc.SyncProgressListener):
+    """The app's progress bar, played by Python: a foreign implementation of the Rust trait."""
+
+    def __init__(self):
+        self.events = []
+        self.threads = set()
+
+    def on_progress(self, progress):
+        self.events.append(progress)
+        self.threads.add(threading.get_ident())
+
+
+class RaisingListener(fc.SyncProgressListener):
+    """A listener whose code fails."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def on_progress(self, progress):
+        self.calls += 1
+        raise RuntimeError("the app's progress bar failed")
+
+
+class ProgressTest(unittest.TestCase):
+    """A first sync of hundreds of cases, followed through a foreign `SyncProgressListener`.
+
+    Its own server, so that the other tests' phones do not sync these cases."""
+
+    CASES = 400
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = TestServer()
+        made = cls.server.command(f"cases {cls.CASES}")
+        assert made.get("cases") == str(cls.CASES), made
+        # The server's first case, and these.
+        cls.total = cls.CASES + 1
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def test_a_first_sync_reports_progress_that_only_grows_and_ends_at_expected(self):
+        p = Phone(self.server)
+        listener = RecordingListener()
+        report = p.device.sync_now_with_progress(listener)
+        self.assertGreaterEqual(report.round_trips, 3, "not a paged sync")
+        events = listener.events
+        self.assertGreaterEqual(len(events), 2)
+        for a, b in zip(events, events[1:]):
+            self.assertGreaterEqual(b.cases_done, a.cases_done)
+            self.assertGreaterEqual(b.bytes_done, a.bytes_done)
+            self.assertGreaterEqual(b.cases_expected, a.cases_expected)
+            self.assertGreaterEqual(b.bytes_expected, a.bytes_expected)
+        for e in events:
+            self.assertLessEqual(e.cases_done, e.cases_expected)
+            self.assertLessEqual(e.bytes_done, e.bytes_expected)
+        last = events[-1]
+        self.assertTrue(last.finished)
+        self.assertFalse(any(e.finished for e in events[:-1]))
+        self.assertEqual(last.cases_done, last.cases_expected)
+        self.assertEqual(last.bytes_done, last.bytes_expected)
+        self.assertEqual(last.cases_done, self.total)
+        self.assertGreaterEqual(last.bytes_done, report.bytes_sent + report.bytes_received)
+        # Called on the library's thread, not the one that asked for the sync.
+        self.assertNotIn(threading.get_ident(), listener.threads)
+        self.assertEqual(len(p.device.list_cases()), self.total)
+        # Nothing left: the next sync is one round, and its bar goes straight to the end.
+        again = RecordingListener()
+        self.assertEqual(p.device.sync_now_with_progress(again).round_trips, 1)
+        self.assertTrue(again.events[-1].finished)
+        self.assertEqual(again.events[-1].cases_done, 0)
+
+    def test_a_listener_that_raises_does_not_break_the_sync(self):
+        p = Phone(self.server)
+        listener = RaisingListener()
+        report = p.device.sync_now_with_progress(listener)
+        self.assertGreaterEqual(report.round_trips, 3)
+        # Its first event failed: it was given no more.
+        self.assertEqual(listener.calls, 1)
+        self.assertEqual(len(p.device.list_cases()), self.total)
 
 
 if __name__ == "__main__":

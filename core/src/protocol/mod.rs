@@ -85,6 +85,10 @@ pub const MAX_PINS: usize = 4;
 pub const HEADER_HELD: &str = "x-fieldcase-held";
 /// Response header of a sync answer: the office read the phone's [`HEADER_HELD`] statement.
 pub const HEADER_HELD_ACK: &str = "x-fieldcase-held-ack";
+/// Request header of a sync from a phone that reads the optional `remaining` section of an
+/// answer (value `1`; [`crate::sync::Remaining`]): the office adds the section only for such a
+/// phone, since phones built before it refuse an answer with bytes past its end.
+pub const HEADER_REMAINING: &str = "x-fieldcase-remaining";
 /// Longest [`HEADER_HELD`] value read.
 pub const MAX_HELD_HEADER: usize = 4096;
 /// Bytes a statement for the office is padded to before sealing, so that a panic receipt and a

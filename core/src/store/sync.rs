@@ -48,6 +48,12 @@ impl PreparedSync {
     pub fn more_uploads(&self) -> bool {
         !self.deferred.is_empty()
     }
+
+    /// How many cases with pending changes were left for later rounds (over the upload
+    /// budget): what a progress bar still expects to send after this request.
+    pub fn deferred_cases(&self) -> usize {
+        self.deferred.len()
+    }
 }
 
 /// What applying one response did.

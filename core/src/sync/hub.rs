@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use automerge::{ActorId, ChangeHash};
 
 use super::epoch::{Attested, OfficeEpoch};
-use super::messages::{CaseChanges, PROTOCOL_VERSION, SyncRequest, SyncResponse};
+use super::messages::{CaseChanges, PROTOCOL_VERSION, Remaining, SyncRequest, SyncResponse};
 use crate::document::{
     CaseDoc, MAX_INFLATED, ReceivedDoc, attested_part, inflated_size, is_document_chunk,
 };
@@ -100,6 +100,11 @@ pub trait HubStorage {
         cursor: u64,
         limit: usize,
     ) -> Result<Vec<(CaseId, u64)>>;
+    /// The stored size, in bytes, of the documents of the cases assigned to `user` whose
+    /// sequence number is above `cursor`: what the hub tells a device it still has to send
+    /// after a page ([`super::messages::Remaining`]), an estimate for its progress bar. Asked
+    /// only when a page leaves cases for later, so a sync that fits one page costs nothing more.
+    fn assigned_changed_bytes(&mut self, user: UserId, cursor: u64) -> Result<u64>;
     /// What the hub knows of `device`'s copy of `case`.
     fn device_state(&mut self, device: DeviceId, case: CaseId) -> Result<DeviceCaseState>;
     /// Records what the hub knows of `device`'s copy of `case`.
@@ -265,6 +270,7 @@ pub fn handle_sync_loaded(
             epoch: Some(epoch),
             reset: true,
             attested: Vec::new(),
+            remaining: None,
         });
     }
     for case in &request.purged {
@@ -387,6 +393,7 @@ pub fn handle_sync_loaded(
     let limit = super::messages::MAX_CASES / 2;
     let changed = storage.assigned_changed_since(user, request.cursor, limit)?;
     more |= changed.len() == limit;
+    let listed: Vec<u64> = changed.iter().map(|&(_, seq)| seq).collect();
     for (case, seq) in changed {
         if budget == 0 {
             more = true;
@@ -441,6 +448,18 @@ pub fn handle_sync_loaded(
         }
         storage.set_device_state(device, case, &state)?;
     }
+    // What is left for later pages, said only when there are later pages (an answer that is the
+    // last page stays as short as before): the listed cases past this page's cursor (a lower
+    // bound when the list stopped at its limit), and what their documents weigh.
+    let left = listed.iter().filter(|&&seq| seq > cursor).count();
+    let remaining = match (more, left) {
+        (false, _) => None,
+        (true, 0) => Some(Remaining::default()),
+        (true, left) => Some(Remaining {
+            cases: u64::try_from(left).unwrap_or(u64::MAX),
+            bytes: storage.assigned_changed_bytes(user, cursor)?,
+        }),
+    };
     let purge = storage.cases_to_purge(device, user)?;
     for case in &purge {
         let mut state = storage.device_state(device, *case)?;
@@ -460,6 +479,7 @@ pub fn handle_sync_loaded(
         epoch: Some(epoch),
         reset: false,
         attested,
+        remaining,
     })
 }
 
@@ -656,6 +676,17 @@ impl HubStorage for MemoryHub {
         out.sort_by_key(|(_, seq)| *seq);
         out.truncate(limit);
         Ok(out)
+    }
+
+    fn assigned_changed_bytes(&mut self, user: UserId, cursor: u64) -> Result<u64> {
+        Ok(self
+            .cases
+            .iter()
+            .filter(|(id, (_, seq))| {
+                *seq > cursor && self.assigned.get(id).is_some_and(|u| u.contains(&user))
+            })
+            .map(|(_, (saved, _))| u64::try_from(saved.len()).unwrap_or(u64::MAX))
+            .fold(0u64, u64::saturating_add))
     }
 
     fn device_state(&mut self, device: DeviceId, case: CaseId) -> Result<DeviceCaseState> {

@@ -8,7 +8,8 @@
 //! request  = cursor · list(changes) · list(id) · epoch · list(attested)
 //! response = cursor · more (0|1) · list(id) accepted · list(changes) updates · list(id) purge
 //!            · lease (0 | 1 · device id · expires_at (i64 LE) · bytes(signature))
-//!            · epoch · reset (0|1) · list(attested)
+//!            · epoch · reset (0|1) · list(attested) · [remaining]
+//! remaining = 1 · cases · bytes      (optional; see below)
 //! changes  = id (16 bytes) · list(hash (32 bytes)) heads · bytes(automerge change chunks)
 //! epoch    = 0 | 1 · 16 bytes
 //! attested = id (16 bytes) · epoch (16 bytes) · list(hash (32 bytes)) heads · mac (32 bytes)
@@ -21,6 +22,15 @@
 //! against [`MAX_CASES`] and [`MAX_HEADS`] before anything is allocated, and trailing bytes are
 //! refused, so any input decodes to a message or to a typed [`SyncError`], never a panic. A
 //! version-1 (JSON) message is recognised and refused as [`SyncError::UnsupportedVersion`].
+//!
+//! The one exception to "no trailing bytes" is the response's optional `remaining` section: how
+//! much the office still has to send after this page, for the phone's progress bar
+//! ([`Remaining`]). Phones built before it refuse any trailing byte, so an office adds it only
+//! to the answers of a phone that said it reads it (the [`crate::protocol::HEADER_REMAINING`]
+//! request header); a phone reads it leniently: absent, of an unknown tag, malformed or over
+//! [`MAX_REMAINING_CASES`] / [`MAX_REMAINING_BYTES`], it is taken as unknown (`None`), never as
+//! an error, and whatever follows it is left for later versions. It never changes what is
+//! stored: it only feeds progress figures.
 
 use automerge::ChangeHash;
 use serde::{Deserialize, Serialize};
@@ -39,6 +49,13 @@ pub const MAX_CASES: usize = 5_000;
 pub const MAX_HEADS: usize = 64;
 /// The first bytes of every binary sync message.
 pub const MAGIC: &[u8; 4] = b"FCSY";
+/// Largest count of cases left a [`Remaining`] may state; a larger one is taken as unknown.
+pub const MAX_REMAINING_CASES: u64 = 10_000_000;
+/// Largest count of bytes left a [`Remaining`] may state (1 TiB); a larger one is taken as
+/// unknown.
+pub const MAX_REMAINING_BYTES: u64 = 1 << 40;
+/// Tag of the [`Remaining`] section of a response.
+const TAG_REMAINING: u8 = 1;
 /// Longest lease signature accepted (hex of a 64-byte Ed25519 signature is 128).
 const MAX_SIGNATURE: usize = 256;
 const KIND_REQUEST: u8 = 1;
@@ -71,6 +88,21 @@ pub struct CaseChanges {
     /// The sender's heads for the case after these changes.
     #[serde(with = "hash_list")]
     pub heads: Vec<ChangeHash>,
+}
+
+/// What the office still has to send a device after one page of a sync, so that the phone can
+/// show how far a long first sync has come. Counts only: no case id, nothing of a case.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Remaining {
+    /// Cases assigned to the device's user that changed past this page's cursor: the office
+    /// goes through each of them in a later page (a case the device already holds as it is
+    /// costs nothing then). When the office listed no further than its per-request limit, a
+    /// lower bound.
+    pub cases: u64,
+    /// The stored size, in bytes, of those cases' documents: what sending them whole costs,
+    /// an estimate (a device that holds part of a case is sent only what it lacks).
+    pub bytes: u64,
 }
 
 /// Device → server.
@@ -142,6 +174,10 @@ pub struct SyncResponse {
     /// The office's statement of the heads it sent for each update, kept by the device.
     #[serde(default)]
     pub attested: Vec<Attested>,
+    /// What the office still has to send after this page, when it says (offices built before
+    /// this field, and answers to phones that did not ask, carry none).
+    #[serde(default)]
+    pub remaining: Option<Remaining>,
 }
 
 pub(crate) mod hash_list {
@@ -385,6 +421,19 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
+    /// The optional [`Remaining`] section at the end of a response, read leniently: anything
+    /// but a well-formed section within bounds is `None`, and what follows it is not read.
+    fn remaining(&mut self) -> Option<Remaining> {
+        if self.0.first() != Some(&TAG_REMAINING) {
+            return None;
+        }
+        self.0 = &self.0[1..];
+        let cases = self.varint().ok()?;
+        let bytes = self.varint().ok()?;
+        (cases <= MAX_REMAINING_CASES && bytes <= MAX_REMAINING_BYTES)
+            .then_some(Remaining { cases, bytes })
+    }
+
     fn end(&self) -> Result<(), SyncError> {
         if self.0.is_empty() {
             Ok(())
@@ -499,6 +548,11 @@ impl SyncResponse {
         w.epoch(self.epoch.as_ref());
         w.0.push(u8::from(self.reset));
         w.attested(&self.attested)?;
+        if let Some(remaining) = &self.remaining {
+            w.0.push(TAG_REMAINING);
+            w.varint(remaining.cases.min(MAX_REMAINING_CASES));
+            w.varint(remaining.bytes.min(MAX_REMAINING_BYTES));
+        }
         w.finish()
     }
 
@@ -533,7 +587,7 @@ impl SyncResponse {
         let epoch = r.epoch()?;
         let reset = r.bool()?;
         let attested = r.attested()?;
-        r.end()?;
+        let remaining = r.remaining();
         if updates.len() + accepted.len() > MAX_CASES || attested.len() > updates.len() {
             return Err(SyncError::Malformed("too many cases"));
         }
@@ -548,6 +602,7 @@ impl SyncResponse {
             epoch,
             reset,
             attested,
+            remaining,
         })
     }
 }
@@ -602,6 +657,7 @@ mod tests {
                 CaseId::new(),
                 &[ChangeHash([1; 32])],
             )],
+            remaining: None,
         }
     }
 
@@ -683,6 +739,61 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_remaining_section_is_optional_and_read_leniently() {
+        let mut with = response();
+        with.remaining = Some(Remaining {
+            cases: 420,
+            bytes: 3 << 20,
+        });
+        let bytes = with.encode().unwrap();
+        assert_eq!(SyncResponse::decode(&bytes).unwrap(), with);
+        // A phone built before the section refuses trailing bytes: the section is what follows
+        // the message as it was, so an office that leaves it out sends exactly the old message.
+        let without = SyncResponse {
+            remaining: None,
+            ..with.clone()
+        }
+        .encode()
+        .unwrap();
+        assert_eq!(&bytes[..without.len()], without.as_slice());
+        assert_eq!(SyncResponse::decode(&without).unwrap().remaining, None);
+        // Whatever follows a well-formed section is left for later versions.
+        let mut longer = bytes.clone();
+        longer.extend_from_slice(&[7, 7, 7]);
+        assert_eq!(SyncResponse::decode(&longer).unwrap(), with);
+        // Cut short, of another tag, or over its bounds: unknown, and the rest still decodes.
+        let base = without.len();
+        for cut in base..bytes.len() {
+            let got = SyncResponse::decode(&bytes[..cut]).unwrap();
+            assert_eq!(got.remaining, None);
+            assert_eq!(got.updates, with.updates);
+        }
+        let mut other = without.clone();
+        other.extend_from_slice(&[2, 5, 5]);
+        assert_eq!(SyncResponse::decode(&other).unwrap().remaining, None);
+        let mut huge = without.clone();
+        huge.push(TAG_REMAINING);
+        huge.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x7f]); // over MAX_REMAINING_CASES
+        huge.push(1);
+        assert_eq!(SyncResponse::decode(&huge).unwrap().remaining, None);
+        // An office never states more than the bounds.
+        let mut over = with.clone();
+        over.remaining = Some(Remaining {
+            cases: u64::MAX,
+            bytes: u64::MAX,
+        });
+        assert_eq!(
+            SyncResponse::decode(&over.encode().unwrap())
+                .unwrap()
+                .remaining,
+            Some(Remaining {
+                cases: MAX_REMAINING_CASES,
+                bytes: MAX_REMAINING_BYTES,
+            })
+        );
     }
 
     #[test]

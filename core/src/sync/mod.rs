@@ -12,12 +12,20 @@
 //! that changed since the cursor (computed from the heads it knows this device has), a new cursor,
 //! and `more` when it paginated. A lost response changes nothing on the device: the next round
 //! re-sends, and applying a change twice is a no-op, so sync is idempotent and resumable.
+//!
+//! A long sync reports how far it has come ([`progress`]): cases and bytes done and expected,
+//! from the outbox for uploads and from what the office says is left after each page
+//! ([`messages::Remaining`]) for downloads.
 
 pub mod client;
 pub mod epoch;
 pub mod hub;
 pub mod messages;
+pub mod progress;
 
-pub use client::{SyncReport, SyncTransport, sync};
+pub use client::{SyncReport, SyncTransport, sync, sync_with_progress};
 pub use epoch::{Attested, OfficeEpoch};
-pub use messages::{CaseChanges, PROTOCOL_VERSION, SyncError, SyncRequest, SyncResponse};
+pub use messages::{
+    CaseChanges, PROTOCOL_VERSION, Remaining, SyncError, SyncRequest, SyncResponse,
+};
+pub use progress::{ProgressListener, SyncProgress};

@@ -219,6 +219,11 @@ pub(crate) async fn sync(
         Outcome::Synced(response) => response,
         Outcome::Revoked => return Err(crate::http::device_auth::revoked(&state, auth.device_id)),
     };
+    // What is left after this page goes only to a phone that reads it: one built before would
+    // refuse an answer with bytes past its end.
+    if !headers.contains_key(fieldcase_core::protocol::HEADER_REMAINING) {
+        response.remaining = None;
+    }
     response.lease = Some(Lease::sign(
         &state.keys().signing_key,
         auth.device_id,

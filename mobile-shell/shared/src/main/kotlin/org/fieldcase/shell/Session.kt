@@ -18,6 +18,8 @@ import org.fieldcase.ffi.FieldcaseException
 import org.fieldcase.ffi.KeyStore
 import org.fieldcase.ffi.NewNote
 import org.fieldcase.ffi.NoteKind
+import org.fieldcase.ffi.SyncProgress
+import org.fieldcase.ffi.SyncProgressListener
 import org.fieldcase.ffi.SyncReport
 import org.fieldcase.ffi.TaskSummary
 import org.fieldcase.ffi.TaskUpdate
@@ -85,6 +87,10 @@ data class SyncStatus(
     val consecutiveFailures: Int = 0,
     val nextAttemptAtMillis: Long? = null,
     val pendingChanges: Int = 0,
+    /**
+     * While a sync followed with progress runs, its percentage ([SyncPercent]); null otherwise.
+     */
+    val progressPercent: Int? = null,
 )
 
 /** Time, replaceable in tests. */
@@ -309,10 +315,41 @@ class FieldcaseSession(
     /** This phone's key fingerprint, to show after enrollment: the office confirms the phone by it. */
     fun keyFingerprint(): String = guarded { device.keyFingerprint() }
 
-    /** Syncs now and records the outcome in [syncStatus]. Never throws for network trouble. */
-    fun syncNow(): SyncOutcome {
+    /**
+     * Syncs now and records the outcome in [syncStatus]. Never throws for network trouble.
+     *
+     * With [onProgress], a long sync (a first sync of hundreds of cases) is followed as a
+     * percentage ([SyncPercent]: bytes-weighted, 0..100, never going back, 100 only when done):
+     * [onProgress] is called on a background thread of the library's whenever the percentage
+     * changes, also kept in [SyncStatus.progressPercent] while the sync runs. Post it to the UI
+     * thread and return; a slow [onProgress] does not slow the sync, and one that throws is
+     * called no more.
+     */
+    fun syncNow(onProgress: ((Int) -> Unit)? = null): SyncOutcome {
+        val bar = SyncPercent()
+        val tell = onProgress
+        // Events the library hands over after this call returned (a listener still busy then)
+        // no longer change the status.
+        val running = java.util.concurrent.atomic.AtomicBoolean(true)
+        val listener = object : SyncProgressListener {
+            private var last = -1
+
+            override fun onProgress(progress: SyncProgress) {
+                val percent = bar.update(progress)
+                if (percent == last) return
+                last = percent
+                synchronized(this@FieldcaseSession) {
+                    if (running.get()) syncStatus = syncStatus.copy(progressPercent = percent)
+                }
+                tell?.invoke(percent)
+            }
+        }
         val outcome: SyncOutcome = try {
-            SyncOutcome.Synced(guarded { device.syncNow() })
+            SyncOutcome.Synced(
+                guarded {
+                    if (onProgress == null) device.syncNow() else device.syncNowWithProgress(listener)
+                },
+            )
         } catch (e: FieldcaseException.RevokedAndWiped) {
             SyncOutcome.Revoked
         } catch (e: FieldcaseException.NoStore) {
@@ -335,15 +372,18 @@ class FieldcaseSession(
         }
         val now = clock.nowMillis()
         synchronized(this) {
+            running.set(false)
             syncStatus = when (outcome) {
                 is SyncOutcome.Synced -> syncStatus.copy(
                     lastSuccessAtMillis = now,
                     lastOutcome = outcome,
                     consecutiveFailures = 0,
+                    progressPercent = null,
                 )
                 else -> syncStatus.copy(
                     lastOutcome = outcome,
                     consecutiveFailures = syncStatus.consecutiveFailures + 1,
+                    progressPercent = null,
                 )
             }
         }

@@ -345,6 +345,7 @@ fun main() {
     val server = TestServer()
     val tests = Tests(server)
     val trigger = SyncTriggerTests(server)
+    val progress = SyncPercentTests()
     val cases: List<Pair<String, () -> Unit>> = listOf(
         "enroll, unlock, lists, timeline" to tests::enrollUnlockAndLists,
         "note, task, checklist, sync to a second phone" to tests::writeNoteTaskChecklistAndSync,
@@ -364,6 +365,10 @@ fun main() {
         "sync trigger: locked, certificate changed, revoked, local changes" to
             trigger::lockedCertificateChangedRevokedAndLocalChanges,
         "OS-scheduled sync of a real session" to trigger::aSessionSyncsWhenTheOsRunsItAndSaysWhenNext,
+        "sync progress: bytes-weighted, never back, 100 only when finished" to
+            progress::bytesWeightedNeverBackAndHundredOnlyWhenFinished,
+        "sync progress: a first sync of hundreds of cases fills the bar in order" to
+            progress::aFirstSyncOfHundredsOfCasesFillsTheBarInOrder,
     )
     var passed = 0
     var failed = 0
