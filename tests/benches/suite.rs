@@ -1,8 +1,11 @@
 //! The benchmark suite: fieldcase sync over real TLS on 127.0.0.1 beside the reference
-//! automerge-repo sync server (Node, from npm) and beside raw in-memory automerge sync.
+//! automerge-repo sync server (Node, from npm), beside samod (the Rust automerge-repo, built from
+//! `bench/samod`) and beside raw in-memory automerge sync.
 //!
-//! Run it with `scripts/bench [--quick|--full]`, which installs the reference server's packages
-//! and then runs `cargo bench -p fieldcase-tests --bench suite -- MODE`. It starts every process
+//! Run it with `scripts/bench [--quick|--full]`, which installs the reference server's packages,
+//! builds samod-bench, and then runs `cargo bench -p fieldcase-tests --bench suite -- MODE`. The
+//! Node reference and samod take the same commands and run through the same scenario functions
+//! (`reference_run`, `reference_office_load`, `reference_mobile`). It starts every process
 //! it needs, stops them, and writes `results/<timestamp>/` (Markdown table, SVG plot, raw JSON).
 //!
 //! Processes: this binary is the orchestrator; it starts itself again as the office server
@@ -93,6 +96,21 @@ fn cpu_ms(pid: u32) -> f64 {
 /// Resets the peak to the current resident size (Linux `clear_refs` 5).
 fn reset_hwm(pid: u32) {
     let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+}
+
+/// The total size of the files under `dir` (what a reference server's storage takes on disk).
+fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+            Ok(_) => e.metadata().map(|m| m.len()).unwrap_or(0),
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -703,31 +721,86 @@ fn raw_sync(saved: &[Vec<u8>]) -> Value {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The reference: automerge-repo's sync server in Node
+// The references: automerge-repo's sync server in Node, and samod (the Rust automerge-repo)
 
+/// A reference implementation of automerge-repo that the suite runs beside fieldcase: a sync
+/// server process and phone-like client processes that take the same commands (`seed`,
+/// `upload`, `download`, `change`, `resync`, `download-cut`, `load`), each printing JSON lines.
+/// Every reference scenario below runs either kind through the same steps.
 struct Reference {
-    dir: PathBuf,
+    kind: ReferenceKind,
+}
+
+enum ReferenceKind {
+    /// `bench/reference/server.mjs` and `client.mjs`: automerge-repo 2.5 on Node.
+    Node { dir: PathBuf },
+    /// `bench/samod` (its own cargo workspace): the samod-bench binary, server and client.
+    Samod { bin: PathBuf },
 }
 
 impl Reference {
+    /// The Node reference, when `scripts/bench` has installed its packages.
     fn available(root: &Path) -> Option<Self> {
         let dir = root.join("bench/reference");
         dir.join("node_modules/@automerge/automerge-repo")
             .exists()
-            .then_some(Self { dir })
+            .then_some(Self {
+                kind: ReferenceKind::Node { dir },
+            })
     }
 
-    fn node(&self, args: &[&str], timeout: Duration) -> Command {
-        let mut cmd = Command::new("node");
-        cmd.arg(self.dir.join("client.mjs"))
-            .args(args)
-            .current_dir(&self.dir)
-            // The client's own watchdog, a little inside ours.
-            .env(
-                "BENCH_TIMEOUT_MS",
-                (timeout.saturating_sub(Duration::from_secs(5)).as_millis()).to_string(),
-            );
+    /// Where `scripts/bench` builds samod-bench (`bench/samod`'s own target folder).
+    fn samod_bin(root: &Path) -> PathBuf {
+        root.join("bench/samod/target/release/samod-bench")
+    }
+
+    /// samod, when `scripts/bench` has built samod-bench.
+    fn samod(root: &Path) -> Option<Self> {
+        let bin = Self::samod_bin(root);
+        bin.exists().then_some(Self {
+            kind: ReferenceKind::Samod { bin },
+        })
+    }
+
+    /// The name its lines and errors go by.
+    fn name(&self) -> &'static str {
+        match self.kind {
+            ReferenceKind::Node { .. } => "reference",
+            ReferenceKind::Samod { .. } => "samod",
+        }
+    }
+
+    /// A client process running `args`, with its own watchdog a little inside `timeout`.
+    fn client_command(&self, args: &[&str], timeout: Duration) -> Command {
+        let mut cmd = match &self.kind {
+            ReferenceKind::Node { dir } => {
+                let mut cmd = Command::new("node");
+                cmd.arg(dir.join("client.mjs")).current_dir(dir);
+                cmd
+            }
+            ReferenceKind::Samod { bin } => Command::new(bin),
+        };
+        cmd.args(args).env(
+            "BENCH_TIMEOUT_MS",
+            (timeout.saturating_sub(Duration::from_secs(5)).as_millis()).to_string(),
+        );
         cmd
+    }
+
+    /// The sync server process on the storage folder `data`.
+    fn server_command(&self, data: &Path) -> Command {
+        match &self.kind {
+            ReferenceKind::Node { dir } => {
+                let mut cmd = Command::new("node");
+                cmd.arg(dir.join("server.mjs")).arg(data).current_dir(dir);
+                cmd
+            }
+            ReferenceKind::Samod { bin } => {
+                let mut cmd = Command::new(bin);
+                cmd.arg("server").arg(data);
+                cmd
+            }
+        }
     }
 
     fn client(&self, args: &[&str]) -> Value {
@@ -738,9 +811,9 @@ impl Reference {
     /// own 60 s timeouts on a loaded machine) or overrun: record that and go on, rather than
     /// lose the whole run.
     fn client_within(&self, args: &[&str], timeout: Duration) -> Value {
-        match LineChild::spawn(self.node(args, timeout), false).last(timeout) {
+        match LineChild::spawn(self.client_command(args, timeout), false).last(timeout) {
             Ok(v) => v,
-            Err(e) => json!({"error": format!("reference client {}: {e}", args[0])}),
+            Err(e) => json!({"error": format!("{} client {}: {e}", self.name(), args[0])}),
         }
     }
 }
@@ -748,27 +821,26 @@ impl Reference {
 /// The longest one reference client run may take.
 const REFERENCE_CLIENT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
-struct NodeServer {
+/// A reference's sync server process on a temporary storage folder; it stops (flushing its
+/// storage) when its stdin closes.
+struct RefServer {
     proc: LineChild,
     port: u16,
-    _dir: tempfile::TempDir,
+    /// The server's storage folder, removed when the server is dropped.
+    data: tempfile::TempDir,
 }
 
-impl NodeServer {
+impl RefServer {
     fn start(reference: &Reference) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut cmd = Command::new("node");
-        cmd.arg(reference.dir.join("server.mjs"))
-            .arg(dir.path())
-            .current_dir(&reference.dir);
-        let mut proc = LineChild::spawn(cmd, true);
+        let mut proc = LineChild::spawn(reference.server_command(dir.path()), true);
         let v = proc
             .next(Duration::from_secs(60))
-            .expect("the reference server did not start");
+            .unwrap_or_else(|e| panic!("the {} server did not start: {e}", reference.name()));
         Self {
             proc,
             port: u16::try_from(v["port"].as_u64().unwrap()).unwrap(),
-            _dir: dir,
+            data: dir,
         }
     }
 
@@ -787,7 +859,7 @@ impl NodeServer {
 
 /// One reference run at `n` documents: upload, first download, 10 changed, none changed.
 fn reference_run(reference: &Reference, n: usize) -> Value {
-    let server = NodeServer::start(reference);
+    let server = RefServer::start(reference);
     let pid = server.pid();
     let proxy = FaultProxy::start(server.addr());
     let url = format!("ws://{}", proxy.addr);
@@ -801,8 +873,9 @@ fn reference_run(reference: &Reference, n: usize) -> Value {
     let s = |p: &Path| p.to_str().unwrap().to_owned();
     let n_text = n.to_string();
     let notes = NOTES_PER_CASE.to_string();
-    reference.client(&["seed", &s(&a), &n_text, &notes, &s(&urls)]);
-    let mut out = json!({});
+    // The seed's line holds the saved size of one document, where the reference reports it.
+    let seeded = reference.client(&["seed", &s(&a), &n_text, &notes, &s(&urls)]);
+    let mut out = json!({ "seed": seeded });
     let mut step = |name: &str, args: &[&str]| {
         reset_hwm(pid);
         let cpu0 = cpu_ms(pid);
@@ -812,7 +885,9 @@ fn reference_run(reference: &Reference, n: usize) -> Value {
         v["sent"] = json!(proxy.bytes_to_server() - up);
         v["received"] = json!(proxy.bytes_to_client() - down);
         v["server_peak_kb"] = json!(vm_hwm_kb(pid));
-        println!("  reference {name:<12} {v}");
+        // What the server's storage holds on disk after this step (written as it goes).
+        v["server_storage_bytes"] = json!(dir_bytes(server.data.path()));
+        println!("  {} {name:<12} {v}", reference.name());
         out[name] = v;
     };
     step("upload", &["upload", &s(&a), &url, &s(&urls)]);
@@ -1129,17 +1204,19 @@ fn mobile(n: usize) -> Value {
     v
 }
 
-/// Phone-like reference peers hosted by one Node process in the office-load scenario.
+/// Phone-like reference peers hosted by one client process (Node or samod-bench) in the
+/// office-load scenario.
 const REFERENCE_PEERS_PER_PROCESS: usize = 125;
 
-/// Scenario 4 against the reference: 50 documents (ten workers, five each) opened by an office
-/// peer and synced up; `d` peers, peer `i` holding the five documents of worker `i % 10` (its own
-/// Repo, WebSocket and file-system storage), all change one document at the same moment. Up to
-/// 125 peers share one Node process (`client.mjs load`). Latency: from a peer's change until its
-/// view of the server's sync state shows the new heads; a peer that does not get there within
-/// 120 s counts as an error, as does a process that fails or overruns.
+/// Scenario 4 against a reference (Node or samod): 50 documents (ten workers, five each) opened
+/// by an office peer and synced up; `d` peers, peer `i` holding the five documents of worker
+/// `i % 10` (its own Repo, WebSocket and file-system storage), all change one document at the
+/// same moment. Up to 125 peers share one client process (`client.mjs load`, `samod-bench load`).
+/// Latency: from a peer's change until its view of the server's sync state shows the new heads; a
+/// peer that does not get there within 120 s counts as an error, as does a process that fails or
+/// overruns.
 fn reference_office_load(reference: &Reference, d: usize) -> Value {
-    let server = NodeServer::start(reference);
+    let server = RefServer::start(reference);
     let pid = server.pid();
     let url = format!("ws://{}", server.addr());
     let work = tempfile::tempdir().unwrap();
@@ -1177,7 +1254,7 @@ fn reference_office_load(reference: &Reference, d: usize) -> Value {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             (
                 count,
-                LineChild::spawn(reference.node(&args, setup + run), true),
+                LineChild::spawn(reference.client_command(&args, setup + run), true),
             )
         })
         .collect();
@@ -1232,17 +1309,17 @@ fn reference_office_load(reference: &Reference, d: usize) -> Value {
         "server_peak_kb": vm_hwm_kb(pid),
         "server_cpu_ms": cpu_ms(pid) - cpu0,
     });
-    println!("  reference office load  {v}");
+    println!("  {} office load  {v}", reference.name());
     server.stop();
     v
 }
 
-/// Scenario 6 against the reference, through the same shaped link: a fresh peer fetches `n`
+/// Scenario 6 against a reference (Node or samod), through the same shaped link: a fresh peer fetches `n`
 /// documents of 20 notes; another fresh peer's fetch is cut when half the first one's bytes have
 /// come back (it keeps what arrived, flushed to its storage), then it reconnects and syncs until
 /// it holds the server's heads of every document.
 fn reference_mobile(reference: &Reference, n: usize) -> Value {
-    let server = NodeServer::start(reference);
+    let server = RefServer::start(reference);
     let work = tempfile::tempdir().unwrap();
     let s = |p: &Path| p.to_str().unwrap().to_owned();
     let urls = work.path().join("urls.json");
@@ -1285,7 +1362,7 @@ fn reference_mobile(reference: &Reference, n: usize) -> Value {
         "resumed_ok": ok(&resumed), "resumed_ms": resumed["ms"], "resumed_wire_bytes": resent,
         "errors": errors,
     });
-    println!("  reference 3G           {v}");
+    println!("  {} 3G           {v}", reference.name());
     server.stop();
     v
 }
@@ -1519,6 +1596,19 @@ fn orchestrate(args: &[String]) {
     if reference.is_none() && !skip_reference {
         eprintln!("reference packages are not installed: run scripts/bench, not cargo bench alone");
     }
+    // samod, the Rust automerge-repo, beside the Node reference (`--no-samod` leaves it out).
+    let skip_samod = args.iter().any(|a| a == "--no-samod");
+    let samod = if skip_samod {
+        None
+    } else {
+        Reference::samod(&root)
+    };
+    if samod.is_none() && !skip_samod {
+        eprintln!(
+            "samod-bench is not built ({}): run scripts/bench, or `cargo build --release --manifest-path bench/samod/Cargo.toml`; the samod columns are left out",
+            Reference::samod_bin(&root).display()
+        );
+    }
     // `--only first,incremental,offline,load,backends,3g,crypto`: run only these parts.
     let only: Option<Vec<String>> = args
         .iter()
@@ -1536,11 +1626,15 @@ fn orchestrate(args: &[String]) {
     for &n in &ns {
         println!("== {n} cases x {NOTES_PER_CASE} notes");
         let docs = case_docs(n);
-        let raw = raw_sync(&docs);
+        let mut raw = raw_sync(&docs);
+        // One case document as automerge saves it, to set beside samod's.
+        raw["doc_bytes"] = json!(docs.first().map(Vec::len));
         println!("  raw automerge sync     {raw}");
         let fc = fieldcase_run(n);
         let rf = reference.as_ref().map(|r| reference_run(r, n));
-        all["runs"][n.to_string()] = json!({"raw": raw, "fieldcase": fc, "reference": rf});
+        let sm = samod.as_ref().map(|r| reference_run(r, n));
+        all["runs"][n.to_string()] =
+            json!({"raw": raw, "fieldcase": fc, "reference": rf, "samod": sm});
     }
     all["incremental"] = json!(
         incremental_ns
@@ -1565,6 +1659,9 @@ fn orchestrate(args: &[String]) {
                 v["reference"] = reference
                     .as_ref()
                     .map_or(Value::Null, |r| reference_office_load(r, d));
+                v["samod"] = samod
+                    .as_ref()
+                    .map_or(Value::Null, |r| reference_office_load(r, d));
                 v
             })
             .collect::<Vec<_>>()
@@ -1578,6 +1675,9 @@ fn orchestrate(args: &[String]) {
         println!("== 3G");
         all["mobile"] = mobile(mobile_n);
         all["mobile"]["reference"] = reference
+            .as_ref()
+            .map_or(Value::Null, |r| reference_mobile(r, mobile_n));
+        all["mobile"]["samod"] = samod
             .as_ref()
             .map_or(Value::Null, |r| reference_mobile(r, mobile_n));
     }
@@ -1616,16 +1716,54 @@ fn ratio(a: f64, b: f64) -> String {
     }
 }
 
+/// The cells of one reference peer (`rf`: the Node reference or samod) in a row of the first
+/// table: time, bytes up and down, server peak and CPU, and fieldcase's time over its time.
+fn peer_cells(fc: &Value, rf: &Value) -> [String; 6] {
+    let dash = || "–".to_owned();
+    if rf.is_null() {
+        return std::array::from_fn(|_| dash());
+    }
+    let ok = !rf["error"].is_string();
+    [
+        if ok {
+            format!("{:.0} ms", f(&rf["ms"]))
+        } else {
+            "failed".into()
+        },
+        mb(f(&rf["sent"])),
+        mb(f(&rf["received"])),
+        kb_mb(f(&rf["server_peak_kb"])),
+        format!("{:.0} ms", f(&rf["server_cpu_ms"])),
+        if ok {
+            ratio(f(&fc["ms"]), f(&rf["ms"]))
+        } else {
+            dash()
+        },
+    ]
+}
+
 fn markdown(all: &Value) -> String {
     let mut s = String::new();
     s += &format!("Mode: {}\n\n", all["mode"].as_str().unwrap_or(""));
     s += "### First sync and incremental sync (scenarios 1, 2, 5)\n\n";
-    s += "| cases | what | fieldcase time | up | down | round trips | phone peak | server peak | phone + server CPU | reference time | ref up | ref down | ref server peak | ref server CPU | time fc/ref | raw automerge time (CPU) | raw bytes | time fc/raw | bytes fc/raw |\n";
-    s += "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
     let runs = all["runs"].as_object().cloned().unwrap_or_default();
+    // The samod columns only where samod ran (results of earlier runs render as they were).
+    let with_samod = runs.values().any(|r| !r["samod"].is_null());
+    let samod_head = if with_samod {
+        " samod time | samod up | samod down | samod server peak | samod server CPU | time fc/samod |"
+    } else {
+        ""
+    };
+    s += &format!(
+        "| cases | what | fieldcase time | up | down | round trips | phone peak | server peak | phone + server CPU | reference time | ref up | ref down | ref server peak | ref server CPU | time fc/ref |{samod_head} raw automerge time (CPU) | raw bytes | time fc/raw | bytes fc/raw |\n"
+    );
+    s += &format!(
+        "|{}\n",
+        " --- |".repeat(19 + if with_samod { 6 } else { 0 })
+    );
     let mut keys: Vec<usize> = runs.keys().filter_map(|k| k.parse().ok()).collect();
     keys.sort_unstable();
-    for n in keys {
+    for &n in &keys {
         let run = &runs[&n.to_string()];
         let raw = &run["raw"];
         let raw_bytes = f(&raw["sent"]) + f(&raw["received"]);
@@ -1636,13 +1774,11 @@ fn markdown(all: &Value) -> String {
             ("none_changed", "nothing changed"),
         ] {
             let fc = &run["fieldcase"][key];
-            let rf = &run["reference"][key];
             let fc_bytes = f(&fc["sent"]) + f(&fc["received"]);
             let first = key == "upload" || key == "download";
             let dash = || "–".to_owned();
             let cpu = f(&fc["cpu_ms"]) + f(&fc["server_cpu_ms"]);
-            let rf_ok = !rf.is_null() && !rf["error"].is_string();
-            let cells = [
+            let mut cells = vec![
                 format!("{:.0} ms", f(&fc["ms"])),
                 mb(f(&fc["sent"])),
                 mb(f(&fc["received"])),
@@ -1658,38 +1794,12 @@ fn markdown(all: &Value) -> String {
                 } else {
                     dash()
                 },
-                if rf.is_null() {
-                    dash()
-                } else if rf_ok {
-                    format!("{:.0} ms", f(&rf["ms"]))
-                } else {
-                    "failed".into()
-                },
-                if rf.is_null() {
-                    dash()
-                } else {
-                    mb(f(&rf["sent"]))
-                },
-                if rf.is_null() {
-                    dash()
-                } else {
-                    mb(f(&rf["received"]))
-                },
-                if rf.is_null() {
-                    dash()
-                } else {
-                    kb_mb(f(&rf["server_peak_kb"]))
-                },
-                if rf.is_null() {
-                    dash()
-                } else {
-                    format!("{:.0} ms", f(&rf["server_cpu_ms"]))
-                },
-                if rf_ok {
-                    ratio(f(&fc["ms"]), f(&rf["ms"]))
-                } else {
-                    dash()
-                },
+            ];
+            cells.extend(peer_cells(fc, &run["reference"][key]));
+            if with_samod {
+                cells.extend(peer_cells(fc, &run["samod"][key]));
+            }
+            cells.extend([
                 if first {
                     format!("{:.0} ms ({:.0} ms)", f(&raw["ms"]), f(&raw["cpu_ms"]))
                 } else {
@@ -1706,8 +1816,22 @@ fn markdown(all: &Value) -> String {
                 } else {
                     dash()
                 },
-            ];
+            ]);
             s += &format!("| {n} | {label} | {} |\n", cells.join(" | "));
+        }
+    }
+    // One document as saved, fieldcase's (the raw column's) beside samod's.
+    for &n in &keys {
+        let run = &runs[&n.to_string()];
+        let samod_doc = &run["samod"]["seed"]["doc_bytes"];
+        if samod_doc.is_number() {
+            s += &format!(
+                "\nOne case document of {NOTES_PER_CASE} notes as automerge saves it ({n} cases): fieldcase {:.0} B, samod {:.0} B ({} fieldcase/samod); samod's server storage after the upload: {}.\n",
+                f(&run["raw"]["doc_bytes"]),
+                f(samod_doc),
+                ratio(f(&run["raw"]["doc_bytes"]), f(samod_doc)),
+                mb(f(&run["samod"]["upload"]["server_storage_bytes"])),
+            );
         }
     }
     if let Some(inc) = all["incremental"].as_array().filter(|a| !a.is_empty()) {
@@ -1779,15 +1903,68 @@ fn markdown(all: &Value) -> String {
     s
 }
 
+/// The cells of one reference peer (`r`: the Node reference or samod) in a row of the office
+/// load table, beside fieldcase's row `l`.
+fn load_peer_cells(l: &Value, r: &Value) -> Vec<String> {
+    let ms = |v: &Value| {
+        if v.is_number() {
+            format!("{:.0} ms", f(v))
+        } else {
+            "–".into()
+        }
+    };
+    if r.is_null() {
+        vec!["–".to_owned(); 10]
+    } else if r["p50_ms"].is_null() {
+        // No peer got its change to the server.
+        let mut cells = vec!["failed".to_owned(), "–".into(), "–".into(), "–".into()];
+        cells.push(r["errors"].to_string());
+        cells.push(kb_mb(f(&r["server_peak_kb"])));
+        cells.extend(["–".to_owned(), "–".into(), "–".into(), "–".into()]);
+        cells
+    } else {
+        vec![
+            ms(&r["wall_ms"]),
+            format!("{:.0}", f(&r["syncs_per_s"])),
+            ms(&r["p50_ms"]),
+            ms(&r["p99_ms"]),
+            r["errors"].to_string(),
+            kb_mb(f(&r["server_peak_kb"])),
+            ms(&r["server_cpu_ms"]),
+            ratio(f(&l["syncs_per_s"]), f(&r["syncs_per_s"])),
+            ratio(f(&l["p99_ms"]), f(&r["p99_ms"])),
+            ratio(f(&l["server_peak_kb"]), f(&r["server_peak_kb"])),
+        ]
+    }
+}
+
 fn office_load_md(all: &Value) -> String {
     let loads = all["office_load"].as_array().cloned().unwrap_or_default();
     let mut s = String::new();
     if loads.is_empty() {
         return s;
     }
-    s += "\n### Office load (scenario 4): phones syncing a small change at the same moment (fieldcase over TLS; reference over WebSocket)\n\n";
-    s += "| phones | wall | syncs/s | p50 | p99 | errors | server peak | server CPU | ref wall | ref syncs/s | ref p50 | ref p99 | ref errors | ref server peak | ref server CPU | syncs/s fc/ref | p99 fc/ref | server peak fc/ref |\n";
-    s += "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
+    let with_samod = loads.iter().any(|l| !l["samod"].is_null());
+    s += &format!(
+        "\n### Office load (scenario 4): phones syncing a small change at the same moment (fieldcase over TLS; {} over WebSocket)\n\n",
+        if with_samod {
+            "reference and samod"
+        } else {
+            "reference"
+        }
+    );
+    s += &format!(
+        "| phones | wall | syncs/s | p50 | p99 | errors | server peak | server CPU | ref wall | ref syncs/s | ref p50 | ref p99 | ref errors | ref server peak | ref server CPU | syncs/s fc/ref | p99 fc/ref | server peak fc/ref |{}\n",
+        if with_samod {
+            " samod wall | samod syncs/s | samod p50 | samod p99 | samod errors | samod server peak | samod server CPU | syncs/s fc/samod | p99 fc/samod | server peak fc/samod |"
+        } else {
+            ""
+        }
+    );
+    s += &format!(
+        "|{}\n",
+        " --- |".repeat(18 + if with_samod { 10 } else { 0 })
+    );
     let ms = |v: &Value| {
         if v.is_number() {
             format!("{:.0} ms", f(v))
@@ -1796,30 +1973,10 @@ fn office_load_md(all: &Value) -> String {
         }
     };
     for l in loads {
-        let r = &l["reference"];
-        let refs = if r.is_null() {
-            vec!["–".to_owned(); 10]
-        } else if r["p50_ms"].is_null() {
-            // No peer got its change to the server.
-            let mut cells = vec!["failed".to_owned(), "–".into(), "–".into(), "–".into()];
-            cells.push(r["errors"].to_string());
-            cells.push(kb_mb(f(&r["server_peak_kb"])));
-            cells.extend(["–".to_owned(), "–".into(), "–".into(), "–".into()]);
-            cells
-        } else {
-            vec![
-                ms(&r["wall_ms"]),
-                format!("{:.0}", f(&r["syncs_per_s"])),
-                ms(&r["p50_ms"]),
-                ms(&r["p99_ms"]),
-                r["errors"].to_string(),
-                kb_mb(f(&r["server_peak_kb"])),
-                ms(&r["server_cpu_ms"]),
-                ratio(f(&l["syncs_per_s"]), f(&r["syncs_per_s"])),
-                ratio(f(&l["p99_ms"]), f(&r["p99_ms"])),
-                ratio(f(&l["server_peak_kb"]), f(&r["server_peak_kb"])),
-            ]
-        };
+        let mut peers = load_peer_cells(&l, &l["reference"]);
+        if with_samod {
+            peers.extend(load_peer_cells(&l, &l["samod"]));
+        }
         s += &format!(
             "| {} | {} | {:.0} | {} | {} | {} | {} | {} | {} |\n",
             l["phones"],
@@ -1830,7 +1987,7 @@ fn office_load_md(all: &Value) -> String {
             l["errors"],
             kb_mb(f(&l["server_peak_kb"])),
             ms(&l["server_cpu_ms"]),
-            refs.join(" | ")
+            peers.join(" | ")
         );
     }
     s
@@ -1881,11 +2038,20 @@ fn mobile_md(all: &Value) -> String {
         return s;
     }
     let r = &m["reference"];
+    let sm = &m["samod"];
+    let with_samod = !sm.is_null();
     s += &format!(
         "\n### A phone on 3G (scenario 6): {} cases, 1 Mbit/s each way, 300 ms round trip, through the fault proxy\n\n",
         m["cases"]
     );
-    s += "| what | fieldcase time | fieldcase bytes down (wire) | reference time | reference bytes down (wire) | time fc/ref | bytes fc/ref |\n| --- | --- | --- | --- | --- | --- | --- |\n";
+    s += "| what | fieldcase time | fieldcase bytes down (wire) | reference time | reference bytes down (wire) | time fc/ref | bytes fc/ref |";
+    if with_samod {
+        s += " samod time | samod bytes down (wire) | time fc/samod | bytes fc/samod |";
+    }
+    s += &format!(
+        "\n|{}\n",
+        " --- |".repeat(7 + if with_samod { 4 } else { 0 })
+    );
     let secs = |v: &Value, ok: &Value| {
         if ok.as_bool() == Some(false) {
             "failed".to_owned()
@@ -1928,59 +2094,78 @@ fn mobile_md(all: &Value) -> String {
     ];
     for (label, t, b, ok) in rows {
         let okv = |v: &Value| ok.map_or(Value::Null, |k| v[k].clone());
-        let both = okv(m).as_bool() != Some(false) && okv(r).as_bool() != Some(false);
-        s += &format!(
-            "| {label} | {} | {} | {} | {} | {} | {} |\n",
-            secs(&m[t], &okv(m)),
-            wire(&m[b]),
-            secs(&r[t], &okv(r)),
+        // A reference peer's cells in this row: time, bytes, and fieldcase's over its.
+        let peer = |r: &Value| {
+            let both = okv(m).as_bool() != Some(false) && okv(r).as_bool() != Some(false);
+            [
+                secs(&r[t], &okv(r)),
+                if r.is_null() {
+                    "–".into()
+                } else {
+                    wire(&r[b])
+                },
+                if both {
+                    ratio(f(&m[t]), f(&r[t]))
+                } else {
+                    "–".into()
+                },
+                if both {
+                    ratio(f(&m[b]), f(&r[b]))
+                } else {
+                    "–".into()
+                },
+            ]
+        };
+        let mut cells = vec![secs(&m[t], &okv(m)), wire(&m[b])];
+        let [rt, rb, tr, br] = peer(r);
+        cells.extend([rt, rb, tr, br]);
+        if with_samod {
+            cells.extend(peer(sm));
+        }
+        s += &format!("| {label} | {} |\n", cells.join(" | "));
+    }
+    let again_cells = |r: &Value| {
+        [
             if r.is_null() {
                 "–".into()
             } else {
-                wire(&r[b])
+                mb(again(r))
             },
-            if both {
-                ratio(f(&m[t]), f(&r[t]))
+            if r["resumed_ok"].as_bool() == Some(true) {
+                ratio(again(m), again(r))
             } else {
                 "–".into()
             },
-            if both {
-                ratio(f(&m[b]), f(&r[b]))
-            } else {
-                "–".into()
-            },
-        );
-    }
+        ]
+    };
+    let [ra, rr] = again_cells(r);
     s += &format!(
-        "| sent again after the resume (cut + resumed − whole) | | {} | | {} | | {} |\n",
+        "| sent again after the resume (cut + resumed − whole) | | {} | | {ra} | | {rr} |",
         mb(again(m)),
-        if r.is_null() {
-            "–".into()
-        } else {
-            mb(again(r))
-        },
-        if r["resumed_ok"].as_bool() == Some(true) {
-            ratio(again(m), again(r))
-        } else {
-            "–".into()
-        },
     );
+    if with_samod {
+        let [sa, sr] = again_cells(sm);
+        s += &format!(" | {sa} | | {sr} |");
+    }
+    s += "\n";
     s += &format!(
         "\nfieldcase: the cut sync failed as expected = {}, the resumed one ok = {}.",
         m["cut_ok"], m["resumed_ok"]
     );
-    if !r.is_null() {
-        s += &format!(
-            " Reference: the cut was seen = {}, {} of {} documents ready before it; resumed ok = {}{}.",
-            r["cut_ok"],
-            r["cut_docs_ready"],
-            r["cases"],
-            r["resumed_ok"],
-            r["errors"]
-                .as_array()
-                .filter(|e| !e.is_empty())
-                .map_or(String::new(), |e| format!("; errors: {e:?}")),
-        );
+    for (name, r) in [("Reference", r), ("samod", sm)] {
+        if !r.is_null() {
+            s += &format!(
+                " {name}: the cut was seen = {}, {} of {} documents ready before it; resumed ok = {}{}.",
+                r["cut_ok"],
+                r["cut_docs_ready"],
+                r["cases"],
+                r["resumed_ok"],
+                r["errors"]
+                    .as_array()
+                    .filter(|e| !e.is_empty())
+                    .map_or(String::new(), |e| format!("; errors: {e:?}")),
+            );
+        }
     }
     s += "\n";
     s
@@ -2007,6 +2192,8 @@ fn svg(all: &Value) -> String {
             "download",
         ),
         ("reference first sync up", "#ef8a62", "reference", "upload"),
+        ("samod first sync down", "#762a83", "samod", "download"),
+        ("samod first sync up", "#c2a5cf", "samod", "upload"),
         ("raw automerge sync", "#2166ac", "raw", ""),
         (
             "fieldcase first sync down (office-seeded)",
