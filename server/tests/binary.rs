@@ -46,6 +46,14 @@ struct Serving {
     fingerprint: Fingerprint,
 }
 
+impl Drop for Serving {
+    /// A test that ends (or fails) without stopping its server leaves no server running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn serve(data: &Path) -> Serving {
     let mut cmd = Command::new(BIN);
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--data"])
