@@ -166,19 +166,11 @@ impl Store {
                     key: &u.key,
                     store_id,
                 };
-                let mut stmt = conn.prepare_cached("SELECT seq, case_id, entry FROM outbox")?;
-                let mut rows = stmt.query([])?;
-                let mut cases = BTreeSet::new();
-                while let Some(r) = rows.next()? {
-                    let seq: i64 = r.get(0)?;
-                    let raw: Vec<u8> = r.get(1)?;
-                    let entry: Vec<u8> = r.get(2)?;
-                    let pending: PendingChange = sealer.open_json("outbox", &raw, seq, &entry)?;
-                    if pending.at > limit || pending.action == super::sync::OFFER_AGAIN {
-                        cases.insert(pending.case_id);
-                    }
-                }
-                cases
+                read_outbox(conn, &sealer)?
+                    .into_iter()
+                    .filter(|p| p.at > limit || p.action == super::sync::OFFER_AGAIN)
+                    .map(|p| p.case_id)
+                    .collect()
             };
             let mut redated = 0;
             for case in cases {
@@ -530,19 +522,23 @@ impl Store {
                 key: &u.key,
                 store_id,
             };
-            let mut stmt =
-                conn.prepare_cached("SELECT seq, case_id, entry FROM outbox ORDER BY seq")?;
-            let mut rows = stmt.query([])?;
-            let mut out = Vec::new();
-            while let Some(r) = rows.next()? {
-                let seq: i64 = r.get(0)?;
-                let case: Vec<u8> = r.get(1)?;
-                let entry: Vec<u8> = r.get(2)?;
-                out.push(sealer.open_json("outbox", &case, seq, &entry)?);
-            }
-            Ok(out)
+            read_outbox(conn, &sealer)
         })
     }
+}
+
+/// Every outbox entry, opened, oldest first.
+fn read_outbox(conn: &rusqlite::Connection, sealer: &Sealer<'_>) -> Result<Vec<PendingChange>> {
+    let mut stmt = conn.prepare_cached("SELECT seq, case_id, entry FROM outbox ORDER BY seq")?;
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let seq: i64 = r.get(0)?;
+        let case: Vec<u8> = r.get(1)?;
+        let entry: Vec<u8> = r.get(2)?;
+        out.push(sealer.open_json("outbox", &case, seq, &entry)?);
+    }
+    Ok(out)
 }
 
 pub(super) fn push_outbox(
