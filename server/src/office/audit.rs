@@ -25,9 +25,11 @@
 //! Appending without the key is possible only while the log has no keyed part (tools and tests
 //! on a bare database); once it has, an entry without the key is refused.
 //!
-//! Entries are appended inside the caller's write transaction ([`append`] takes any [`Sql`]);
-//! `seq` is written explicitly as the last `seq` plus one, so two writers
-//! that raced would collide on the primary key instead of forking the chain.
+//! Entries are appended inside the caller's write transaction ([`append`] takes any [`Sql`]),
+//! in the commit order ([`Sql::enter_commit_order`]: a sync that runs beside others on
+//! PostgreSQL appends only once it holds it); `seq` is written explicitly as the last `seq`
+//! plus one, so two writers that raced anyway would collide on the primary key instead of
+//! forking the chain.
 //!
 //! [`verify_chain`] recomputes the chain and names the first entry where it breaks: a changed
 //! field, a removed entry (a gap in `seq`, or entries missing at the end according to SQLite's
@@ -306,6 +308,7 @@ pub fn start_keyed_chain(sql: &mut dyn Sql) -> Result<(), SqlError> {
     match keyed_from(sql, &key)? {
         Ok(Some(_)) | Err(()) => Ok(()),
         Ok(None) => {
+            sql.enter_commit_order()?;
             let (last, prev) = last_link(sql)?;
             let seq = last
                 .checked_add(1)
@@ -332,6 +335,8 @@ pub fn append(sql: &mut dyn Sql, entry: &NewEntry<'_>) -> Result<i64, SqlError> 
     if entry.detail.is_some_and(|d| d.len() > MAX_DETAIL_LEN) {
         return Err(invalid("audit detail is too long"));
     }
+    // One chain for the whole office: appended to only in the commit order.
+    sql.enter_commit_order()?;
     let (last, prev) = last_link(sql)?;
     let seq = last
         .checked_add(1)

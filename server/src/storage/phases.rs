@@ -43,6 +43,11 @@ pub struct Phases {
     pub load: Duration,
     /// See [`Phase::Commit`].
     pub commit: Duration,
+    /// How long the transaction held what orders every writer: the global write lock held
+    /// exclusively (every SQLite write, an exclusive PostgreSQL write), or the commit order (a
+    /// PostgreSQL sync from the moment it took it: see `Sql::enter_commit_order`), until its
+    /// end. The part of a write that cannot run beside other writes on any instance.
+    pub held: Duration,
 }
 
 impl Phases {
@@ -51,13 +56,14 @@ impl Phases {
     pub fn server_timing(&self, total: Duration) -> String {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         format!(
-            "turn;dur={:.3}, tx;dur={:.3}, sql;dur={:.3}, compact;dur={:.3}, load;dur={:.3}, commit;dur={:.3}, total;dur={:.3}",
+            "turn;dur={:.3}, tx;dur={:.3}, sql;dur={:.3}, compact;dur={:.3}, load;dur={:.3}, commit;dur={:.3}, held;dur={:.3}, total;dur={:.3}",
             ms(self.turn),
             ms(self.transaction),
             ms(self.sql),
             ms(self.compact),
             ms(self.load),
             ms(self.commit),
+            ms(self.held),
             ms(total)
         )
     }
@@ -80,12 +86,41 @@ impl Phases {
         self.compact = self.compact.saturating_add(other.compact);
         self.load = self.load.saturating_add(other.load);
         self.commit = self.commit.saturating_add(other.commit);
+        self.held = self.held.saturating_add(other.held);
         self
     }
 }
 
 thread_local! {
     static TALLY: Cell<Option<Phases>> = const { Cell::new(None) };
+    /// When the running transaction began to hold what orders every writer ([`hold`]).
+    static HELD_SINCE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Marks that the transaction running on this thread holds, from now until its end
+/// ([`release`]), what orders every writer (see [`Phases::held`]). A second mark keeps the
+/// first.
+pub fn hold() {
+    HELD_SINCE.with(|h| {
+        if h.get().is_none() {
+            h.set(Some(Instant::now()));
+        }
+    });
+}
+
+/// Ends what [`hold`] marked (the transaction committed or rolled back) and adds its time to
+/// the tally open on this thread, if any.
+pub fn release() {
+    let Some(since) = HELD_SINCE.with(|h| h.take()) else {
+        return;
+    };
+    let took = since.elapsed();
+    TALLY.with(|t| {
+        if let Some(mut tally) = t.get() {
+            tally.held = tally.held.saturating_add(took);
+            t.set(Some(tally));
+        }
+    });
 }
 
 /// Runs `f` (a transaction) with a tally open on this thread and returns its result with what

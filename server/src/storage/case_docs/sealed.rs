@@ -75,11 +75,25 @@ pub(crate) fn checkout(
     if let Some(loaded) = vault.docs.take(case, &stored_heads) {
         return Ok(Some(loaded));
     }
-    // Not in memory (evicted, or changed by another instance): loaded from the database.
+    // Not in memory (evicted, or changed by another instance): loaded from the database, the
+    // snapshot and its chunks in one statement, so in one consistent state even where a sync
+    // of another case may commit meanwhile (PostgreSQL at READ COMMITTED).
     phases::time(Phase::Load, || {
-        let sealed: Vec<u8> = sql
-            .query_row("SELECT doc FROM cases WHERE id = ?1", sql_params![&id])?
-            .get(0)?;
+        let rows = sql.query_all(
+            "SELECT 0, doc FROM cases WHERE id = ?1
+             UNION ALL SELECT seq, chunk FROM case_chunks WHERE case_id = ?1
+             ORDER BY 1",
+            sql_params![&id],
+        )?;
+        let mut rows = rows.into_iter();
+        let Some(first) = rows.next() else {
+            return Ok(None);
+        };
+        let (at, sealed): (i64, Vec<u8>) = (first.get(0)?, first.get(1)?);
+        if at != 0 {
+            // Chunks with no snapshot before them.
+            return Err(CoreError::Corrupt { what: "cases" }.into());
+        }
         let snapshot = open(vault.key(), &doc_aad(case), &sealed, "case document")?;
         let mut doc = CaseDoc::load(case, &snapshot, &vault.actor)?;
         let mut loaded = LoadedCase {
@@ -91,10 +105,6 @@ pub(crate) fn checkout(
             snapshot: None,
             doc: CaseDoc::empty(case, &vault.actor),
         };
-        let rows = sql.query_all(
-            "SELECT seq, chunk FROM case_chunks WHERE case_id = ?1 ORDER BY seq",
-            sql_params![&id],
-        )?;
         for row in rows {
             let seq: i64 = row.get(0)?;
             let sealed: Vec<u8> = row.get(1)?;
@@ -144,6 +154,11 @@ pub(crate) fn whole_snapshot(
 /// the chunks have piled up (then a new compacted snapshot replaces them). `received` is a whole
 /// document a device sent that the document now is (see `HubStorage::store_case`): it becomes the
 /// snapshot as it came, with no encoding. Returns the sequence number.
+///
+/// Everything that takes time (the changes, the compaction's save, sealing and reload, reading
+/// the case's report facts) is done before the transaction takes its place in the commit order
+/// ([`crate::storage::sql::Sql::enter_commit_order`]), which it then holds until it commits: the sequence number and
+/// the rows written under it come last.
 pub(crate) fn store(
     sql: &mut dyn Sql,
     vault: &CaseVault,
@@ -155,12 +170,6 @@ pub(crate) fn store(
     let id = case.to_string();
     let heads = loaded.doc.heads();
     let closed = loaded.doc.status()? == CaseStatus::Closed;
-    let seq: i64 = sql
-        .query_row(
-            "UPDATE case_seq SET value = value + 1 WHERE id = 1 RETURNING value",
-            &[],
-        )?
-        .get(0)?;
     let chunk = match received {
         Some(_) => None,
         None if !loaded.exists => None,
@@ -172,14 +181,32 @@ pub(crate) fn store(
         loaded.chunks + 1 > MAX_CHUNKS
             || loaded.chunk_bytes.saturating_add(c.len()) > loaded.snapshot_bytes
     });
-    if compact {
-        // Housekeeping: the chunks have piled up and become a new snapshot.
+    // Housekeeping: the chunks have piled up and become a new snapshot, sealed here (its seal
+    // is bound to the case only).
+    let snapshot = match compact {
+        true => Some(phases::time(
+            Phase::Compact,
+            || -> Result<_, ServerError> {
+                let snapshot = match received {
+                    Some(bytes) => Zeroizing::new(bytes.to_vec()),
+                    None => Zeroizing::new(loaded.doc.save()),
+                };
+                let sealed = seal(vault.key(), &doc_aad(case), &snapshot)?;
+                Ok((snapshot, sealed))
+            },
+        )?),
+        false => None,
+    };
+    let facts = report_index::Pending::read(&loaded.doc)?;
+    sql.enter_commit_order()?;
+    let seq: i64 = sql
+        .query_row(
+            "UPDATE case_seq SET value = value + 1 WHERE id = 1 RETURNING value",
+            &[],
+        )?
+        .get(0)?;
+    if let Some((snapshot, sealed)) = snapshot {
         phases::time(Phase::Compact, || -> Result<(), ServerError> {
-            let snapshot = match received {
-                Some(bytes) => Zeroizing::new(bytes.to_vec()),
-                None => Zeroizing::new(loaded.doc.save()),
-            };
-            let sealed = seal(vault.key(), &doc_aad(case), &snapshot)?;
             if loaded.exists {
                 sql.execute(
                     "UPDATE cases SET doc = ?2, seq = ?3, heads = ?4, updated_at = ?5,
@@ -198,18 +225,22 @@ pub(crate) fn store(
                     sql_params![&id, &sealed, seq, &heads_text(&heads), now, closed],
                 )?;
             }
-            loaded.snapshot_bytes = snapshot.len();
-            loaded.chunks = 0;
-            loaded.chunk_bytes = 0;
-            if received.is_none() {
-                // automerge keeps memory from every save followed by applies (measured: a case of
-                // 240 notes saved after each of its changes held 9.6 MB, against 0.18 MB loaded
-                // fresh): start again from the snapshot just written, as any later load would.
-                loaded.doc = CaseDoc::load(case, &snapshot, &vault.actor)?;
-            }
-            loaded.snapshot = Some(snapshot);
             Ok(())
         })?;
+        loaded.snapshot_bytes = snapshot.len();
+        loaded.chunks = 0;
+        loaded.chunk_bytes = 0;
+        if received.is_none() {
+            // automerge keeps memory from every save followed by applies (measured: a case of
+            // 240 notes saved after each of its changes held 9.6 MB, against 0.18 MB loaded
+            // fresh): start again from the snapshot just written, as any later load would. Done
+            // after the transaction's writes are sent, while the database writes them.
+            phases::time(Phase::Compact, || -> Result<(), ServerError> {
+                loaded.doc = CaseDoc::load(case, &snapshot, &vault.actor)?;
+                Ok(())
+            })?;
+        }
+        loaded.snapshot = Some(snapshot);
     } else if let Some(chunk) = chunk {
         let sealed = seal(vault.key(), &chunk_aad(case, seq), &chunk)?;
         sql.execute(
@@ -237,7 +268,7 @@ pub(crate) fn store(
     loaded.exists = true;
     loaded.stored_heads = heads;
     // The report index follows every store, in the same transaction.
-    report_index::refresh(sql, vault, &loaded.doc, now)?;
+    facts.write(sql, vault, case, now)?;
     let seq = u64::try_from(seq).unwrap_or(0);
     vault.changed(seq);
     Ok(seq)
@@ -256,14 +287,15 @@ pub(crate) fn replace_content(
     let case = doc.id();
     let id = case.to_string();
     let heads = doc.heads();
+    let snapshot = Zeroizing::new(doc.save());
+    let sealed = seal(vault.key(), &doc_aad(case), &snapshot)?;
+    sql.enter_commit_order()?;
     let seq: i64 = sql
         .query_row(
             "UPDATE case_seq SET value = value + 1 WHERE id = 1 RETURNING value",
             &[],
         )?
         .get(0)?;
-    let snapshot = Zeroizing::new(doc.save());
-    let sealed = seal(vault.key(), &doc_aad(case), &snapshot)?;
     sql.execute(
         "UPDATE cases SET doc = ?2, seq = ?3, heads = ?4, updated_at = ?5 WHERE id = ?1",
         sql_params![&id, &sealed, seq, &heads_text(&heads), now],

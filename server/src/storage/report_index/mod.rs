@@ -89,6 +89,8 @@ fn replace(
     before: Option<&CaseFacts>,
     after: &CaseFacts,
 ) -> Result<(), ServerError> {
+    // The counts are shared by every case: written only in the commit order.
+    sql.enter_commit_order()?;
     for ((team, day, metric, key), n) in difference(before, Some(after)) {
         for (grain, bucket) in [(DAY, i64::from(day)), (MONTH, month_of(day))] {
             sql.execute(
@@ -136,33 +138,54 @@ fn case_row(
 }
 
 /// Derives the facts of `doc` as just stored (at `now`, Unix seconds) and applies what changed
-/// to the counts. Nothing changes for an erased case.
+/// to the counts. Nothing changes for an erased case. Call it after the case's row was written.
 pub fn refresh(
     sql: &mut dyn Sql,
     vault: &CaseVault,
     doc: &CaseDoc,
     now: i64,
 ) -> Result<(), ServerError> {
-    let case = doc.id();
-    let Some((team, closed_at, erased)) = case_row(sql, case)? else {
-        return Ok(());
-    };
-    let before = stored(sql, vault, case)?;
-    if erased || before.as_ref().is_some_and(|b| b.erased) {
-        return Ok(());
+    Pending::read(doc)?.write(sql, vault, doc.id(), now)
+}
+
+/// A refresh in two steps, so that the document is read before a transaction takes its place in
+/// the commit order ([`crate::storage::sql::Sql::enter_commit_order`]) and only the index's rows are written in it.
+pub struct Pending {
+    case: fieldcase_core::model::Case,
+}
+
+impl Pending {
+    /// Reads what the facts are derived from out of `doc` (its fields, plan and tasks; not its
+    /// notes).
+    pub fn read(doc: &CaseDoc) -> Result<Pending, ServerError> {
+        Ok(Pending {
+            case: doc.case_without_notes()?,
+        })
     }
-    let today = facts::day_of(now).ok_or(ServerError::Internal("clock out of range"))?;
-    let after = CaseFacts::derive(
-        &doc.case_without_notes()?,
-        &team,
-        closed_at,
-        before.as_ref(),
-        today,
-    );
-    if before.as_ref() != Some(&after) {
-        replace(sql, vault, case, before.as_ref(), &after)?;
+
+    /// Derives the facts of `case` from what was read and the case's row as it is now (call
+    /// after the row was written), and applies what changed to the index.
+    pub fn write(
+        self,
+        sql: &mut dyn Sql,
+        vault: &CaseVault,
+        case: CaseId,
+        now: i64,
+    ) -> Result<(), ServerError> {
+        let Some((team, closed_at, erased)) = case_row(sql, case)? else {
+            return Ok(());
+        };
+        let before = stored(sql, vault, case)?;
+        if erased || before.as_ref().is_some_and(|b| b.erased) {
+            return Ok(());
+        }
+        let today = facts::day_of(now).ok_or(ServerError::Internal("clock out of range"))?;
+        let after = CaseFacts::derive(&self.case, &team, closed_at, before.as_ref(), today);
+        if before.as_ref() != Some(&after) {
+            replace(sql, vault, case, before.as_ref(), &after)?;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Carries `case`'s counts to the team its row now names (call after the move).

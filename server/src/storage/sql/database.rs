@@ -10,7 +10,7 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use zeroize::Zeroizing;
 
-use super::{Backend, Keyed, PgPool, PgUrl, Sql, SqlError, pg_migrate};
+use super::{Backend, Keyed, Order, PgPool, PgUrl, Sql, SqlError, pg_migrate};
 
 use crate::error::ServerError;
 use crate::storage::phases::{self, Phase, Phases};
@@ -18,6 +18,17 @@ use crate::storage::phases::{self, Phase, Phases};
 /// The advisory lock key of the global write lock (the bytes of "fcwrite!"), taken per
 /// transaction with `pg_advisory_xact_lock`.
 pub(crate) const WRITE_LOCK_KEY: i64 = i64::from_be_bytes(*b"fcwrite!");
+
+/// The advisory lock key of the commit order (the bytes of "fcorder!"): a write that runs beside
+/// others ([`WriteScope::Sync`]) takes it before it takes a sequence number or writes a row that
+/// other cases share, and holds it until it has committed ([`Sql::enter_commit_order`]).
+pub(crate) const ORDER_LOCK_KEY: i64 = i64::from_be_bytes(*b"fcorder!");
+
+/// The first half of the two-key advisory locks a sync takes on the device and the cases it
+/// writes ([`LockKey`]); the two-key lock space never meets the one-key locks above.
+const DEVICE_LOCKS: i32 = i32::from_be_bytes(*b"fcdv");
+/// See [`DEVICE_LOCKS`].
+const CASE_LOCKS: i32 = i32::from_be_bytes(*b"fccs");
 
 /// How long a PostgreSQL writer waits for the write lock (or any other lock) before its
 /// transaction fails with `lock_not_available`, answered as "try again later".
@@ -28,6 +39,53 @@ pub const DEFAULT_PG_CONNECTIONS: usize = 8;
 
 /// How long a caller waits for a pooled connection.
 const POOL_WAIT: Duration = Duration::from_secs(30);
+
+/// One thing a [`WriteScope::Sync`] transaction writes and no other transaction may write at the
+/// same time: a device (its row, its nonces, what the office knows it holds) or a case (its
+/// document, chunks, assignments and report facts). Taken as a transaction-scoped two-key
+/// advisory lock on PostgreSQL, in one order for every transaction (sorted), so that two syncs
+/// never wait for each other in a circle; two keys that share a hash only wait for each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LockKey(i32, i32);
+
+impl LockKey {
+    /// The lock of a device.
+    pub fn device(id: &uuid::Uuid) -> LockKey {
+        LockKey(DEVICE_LOCKS, fold(id))
+    }
+
+    /// The lock of a case.
+    pub fn case(id: &uuid::Uuid) -> LockKey {
+        LockKey(CASE_LOCKS, fold(id))
+    }
+}
+
+/// A UUID folded to 32 bits with FNV-1a: the same on every instance and build (a lock key must
+/// be, or two instances would not exclude each other), and spread over every bit for UUIDs that
+/// share most of theirs (time-ordered ones).
+fn fold(id: &uuid::Uuid) -> i32 {
+    let hash = id.as_bytes().iter().fold(0x811c_9dc5_u32, |h, &b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    i32::from_be_bytes(hash.to_be_bytes())
+}
+
+/// What a write transaction keeps others from writing while it runs (PostgreSQL only: SQLite
+/// has one writer at a time whatever the scope).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteScope {
+    /// Everything: no other write runs beside it. Every write but a device's sync.
+    Exclusive,
+    /// A device's sync: it runs beside other syncs and waits only for those that write the same
+    /// device or cases, for any exclusive write, and for the commit order when it takes a
+    /// sequence number or writes a row that other cases share ([`Sql::enter_commit_order`]).
+    /// `keys` name every device and case it may write; it must write nothing else that
+    /// another sync could write outside the commit order.
+    Sync {
+        /// The device and cases it writes.
+        keys: Vec<LockKey>,
+    },
+}
 
 /// Which database the server uses.
 #[derive(Debug, Clone)]
@@ -211,9 +269,15 @@ impl Database {
 
     /// Runs `f` on `tx`, handing it the record key if this database has one and counting its
     /// statements' time ([`Keyed`]).
-    fn keyed<T>(&self, tx: &mut dyn Sql, f: impl FnOnce(&mut dyn Sql) -> T) -> T {
+    /// `order` says whether the transaction holds the commit order already (see
+    /// [`Sql::enter_commit_order`]).
+    fn keyed<T>(&self, tx: &mut dyn Sql, order: Order, f: impl FnOnce(&mut dyn Sql) -> T) -> T {
         let key = self.record_key.as_deref().map(|k| &**k);
-        f(&mut Keyed { inner: tx, key })
+        f(&mut Keyed {
+            inner: tx,
+            key,
+            order,
+        })
     }
 
     /// Which backend this is.
@@ -239,13 +303,42 @@ impl Database {
     where
         E: From<SqlError>,
     {
+        self.write_in(&WriteScope::Exclusive, f)
+    }
+
+    /// [`Database::write`] in `scope`: on PostgreSQL, a [`WriteScope::Sync`] transaction takes
+    /// the global write lock shared and its own keys exclusively (see [`Database`]).
+    pub fn write_in<T, E>(
+        &self,
+        scope: &WriteScope,
+        f: impl FnOnce(&mut dyn Sql) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<SqlError>,
+    {
+        let out = self.write_locked(scope, f);
+        // The global lock (or the commit order) is let go with the transaction's end.
+        phases::release();
+        out
+    }
+
+    fn write_locked<T, E>(
+        &self,
+        scope: &WriteScope,
+        f: impl FnOnce(&mut dyn Sql) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<SqlError>,
+    {
         match &*self.inner {
             Inner::Sqlite { writer, .. } => {
                 let mut conn = lock_sqlite(writer)?;
                 let mut tx = conn
                     .transaction_with_behavior(TransactionBehavior::Immediate)
                     .map_err(SqlError::from)?;
-                let out = self.keyed(&mut tx, f)?;
+                // One writer at a time, whatever the scope.
+                phases::hold();
+                let out = self.keyed(&mut tx, Order::Held, f)?;
                 phases::time(Phase::Commit, || tx.commit()).map_err(SqlError::from)?;
                 Ok(out)
             }
@@ -259,10 +352,35 @@ impl Database {
                     .map_err(SqlError::from)?;
                 tx.batch_execute(&format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
                     .map_err(SqlError::from)?;
-                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK_KEY])
-                    .map_err(SqlError::from)?;
                 let mut tx = super::pg::PgTransaction::new(tx, prepared);
-                let out = self.keyed(&mut tx, f)?;
+                let order = match scope {
+                    WriteScope::Exclusive => {
+                        tx.execute(
+                            "SELECT pg_advisory_xact_lock(?1)",
+                            crate::sql_params![WRITE_LOCK_KEY],
+                        )?;
+                        phases::hold();
+                        Order::Held
+                    }
+                    WriteScope::Sync { keys } => {
+                        tx.execute(
+                            "SELECT pg_advisory_xact_lock_shared(?1)",
+                            crate::sql_params![WRITE_LOCK_KEY],
+                        )?;
+                        let mut keys = keys.clone();
+                        keys.sort_unstable();
+                        keys.dedup();
+                        for LockKey(space, key) in keys {
+                            tx.execute(
+                                "SELECT pg_advisory_xact_lock(CAST(CAST(?1 AS BIGINT) AS INTEGER),
+                                     CAST(CAST(?2 AS BIGINT) AS INTEGER))",
+                                crate::sql_params![i64::from(space), i64::from(key)],
+                            )?;
+                        }
+                        Order::Pending
+                    }
+                };
+                let out = self.keyed(&mut tx, order, f)?;
                 // A commit that fails on a broken connection has an unknown outcome: the error
                 // reaches the caller, which must not acknowledge the write.
                 phases::time(Phase::Commit, || tx.commit()).map_err(SqlError::from)?;
@@ -287,7 +405,7 @@ impl Database {
                     .map(Ok)
                     .unwrap_or_else(|| lock_reader(&readers[first % readers.len()]))?;
                 let mut tx = conn.transaction().map_err(SqlError::from)?;
-                let out = self.keyed(&mut tx, f)?;
+                let out = self.keyed(&mut tx, Order::Held, f)?;
                 tx.commit().map_err(SqlError::from)?;
                 Ok(out)
             }
@@ -297,7 +415,7 @@ impl Database {
                     .map_err(SqlError::from)?;
                 let result = (|| {
                     let mut tx = conn.transaction().map_err(SqlError::from)?;
-                    let out = self.keyed(&mut tx, f)?;
+                    let out = self.keyed(&mut tx, Order::Held, f)?;
                     tx.commit().map_err(SqlError::from)?;
                     Ok(out)
                 })();
@@ -315,7 +433,7 @@ impl Database {
                     .start()
                     .map_err(SqlError::from)?;
                 let mut tx = super::pg::PgTransaction::new(tx, prepared);
-                let out = self.keyed(&mut tx, f)?;
+                let out = self.keyed(&mut tx, Order::Held, f)?;
                 tx.commit().map_err(SqlError::from)?;
                 Ok(out)
             }
@@ -350,6 +468,20 @@ impl Database {
         T: Send + 'static,
         E: From<SqlError> + Send + 'static,
     {
+        self.call_write_timed_in(WriteScope::Exclusive, f).await
+    }
+
+    /// [`Database::call_write_timed`] in `scope` ([`Database::write_in`]).
+    pub async fn call_write_timed_in<T, E, F>(
+        &self,
+        scope: WriteScope,
+        f: F,
+    ) -> (Result<T, E>, Phases)
+    where
+        F: FnOnce(&mut dyn Sql) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<SqlError> + Send + 'static,
+    {
         let waiting = Instant::now();
         let turn = match self.turn().await {
             Ok(turn) => turn,
@@ -357,7 +489,8 @@ impl Database {
         };
         let waited = waiting.elapsed();
         let db = self.clone();
-        let ran = tokio::task::spawn_blocking(move || phases::collect(|| db.write(f))).await;
+        let ran =
+            tokio::task::spawn_blocking(move || phases::collect(|| db.write_in(&scope, f))).await;
         drop(turn);
         match ran {
             Ok((out, tally)) => (

@@ -51,7 +51,7 @@ mod tests;
 mod tls_tests;
 
 pub use crate::error::SqlError;
-pub use database::{DEFAULT_PG_CONNECTIONS, Database, DatabaseConfig};
+pub use database::{DEFAULT_PG_CONNECTIONS, Database, DatabaseConfig, LockKey, WriteScope};
 pub use dialect::to_postgres_placeholders;
 pub use pg::{PgPool, PgTransaction, PooledClient, Prepared};
 pub use pg_schema::{PG_MIGRATIONS, pg_migrate, pg_schema_version};
@@ -104,6 +104,26 @@ pub trait Sql {
     fn record_key(&self) -> Option<&[u8; 32]> {
         None
     }
+
+    /// Takes this transaction's place in the commit order, which it then holds until it ends:
+    /// call it before taking a sequence number (`case_seq`), appending to the audit chain, or
+    /// writing any other row that transactions of other cases and devices also write (the
+    /// report counts). Sequence numbers then become visible in the order they were taken, and
+    /// two writers never wait for each other's shared rows in a circle. A no-op where the
+    /// transaction excludes every other writer already (any SQLite write, an exclusive
+    /// PostgreSQL write) and the second time.
+    fn enter_commit_order(&mut self) -> Result<(), SqlError> {
+        Ok(())
+    }
+}
+
+/// Whether a transaction holds the commit order (see [`Sql::enter_commit_order`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Order {
+    /// It does, or needs none: it excludes every other writer, or it only reads.
+    Held,
+    /// It runs beside other writers and takes the order when it first needs it.
+    Pending,
 }
 
 /// A transaction as the office's code sees it: it carries the record key of its database, when
@@ -112,6 +132,7 @@ pub trait Sql {
 pub(super) struct Keyed<'a> {
     pub(super) inner: &'a mut dyn Sql,
     pub(super) key: Option<&'a [u8; 32]>,
+    pub(super) order: Order,
 }
 
 impl Sql for Keyed<'_> {
@@ -137,5 +158,17 @@ impl Sql for Keyed<'_> {
 
     fn record_key(&self) -> Option<&[u8; 32]> {
         self.key
+    }
+
+    fn enter_commit_order(&mut self) -> Result<(), SqlError> {
+        if self.order == Order::Pending {
+            self.execute(
+                "SELECT pg_advisory_xact_lock(?1)",
+                crate::sql_params![database::ORDER_LOCK_KEY],
+            )?;
+            phases::hold();
+            self.order = Order::Held;
+        }
+        Ok(())
     }
 }

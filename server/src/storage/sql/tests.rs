@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use super::*;
 use crate::error::ServerError;
 use crate::sql_params;
+use crate::storage::phases;
 
 /// The URL of the PostgreSQL server for tests (see [`crate::storage::testing::pg_server_url`]).
 fn pg_admin_url() -> PgUrl {
@@ -778,6 +779,262 @@ fn the_write_lock_serialises_two_sqlite_transactions() {
     release_tx.send(()).unwrap();
     first.join().unwrap();
     assert_eq!(second.join().unwrap(), 2);
+}
+
+/// How many advisory locks are waited for in `pg`'s database right now.
+fn advisory_waiters(pg: &TempPg) -> i64 {
+    pg.client()
+        .query_one(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+}
+
+/// Waits (up to 20 s) until `n` advisory locks are waited for in `pg`'s database.
+fn until_waiting(pg: &TempPg, n: i64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while advisory_waiters(pg) != n {
+        assert!(Instant::now() < deadline, "never {n} waiting for a lock");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn sync_scope(device: u8, cases: &[u8]) -> WriteScope {
+    let id = |b: u8| uuid::Uuid::from_bytes([b; 16]);
+    WriteScope::Sync {
+        keys: std::iter::once(LockKey::device(&id(device)))
+            .chain(cases.iter().map(|&c| LockKey::case(&id(c))))
+            .collect(),
+    }
+}
+
+/// A transaction in `scope` on `db` (its own thread) that stays open until told to end; returns
+/// once it has begun, with the sender that ends it and its thread.
+fn open_write(db: &Database, scope: WriteScope) -> (mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+    let db = db.clone();
+    let (began_tx, began_rx) = mpsc::channel();
+    let (end_tx, end_rx) = mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        db.write_in(&scope, |_| {
+            began_tx.send(()).unwrap();
+            end_rx.recv().unwrap();
+            Ok::<_, SqlError>(())
+        })
+        .unwrap()
+    });
+    began_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the transaction began");
+    (end_tx, thread)
+}
+
+/// Syncs of different devices and cases run beside each other, also from two instances; an
+/// exclusive write waits for them, and they wait for it.
+#[test]
+fn syncs_of_different_cases_run_beside_each_other_on_postgres() {
+    let pg = TempPg::new();
+    let a = Database::open(&DatabaseConfig::Postgres(pg.url.clone())).unwrap();
+    let b = Database::open(&DatabaseConfig::Postgres(pg.url.clone())).unwrap();
+    let (end_first, first) = open_write(&a, sync_scope(1, &[10, 11]));
+    // The second sync runs to its end while the first is open.
+    let (end_second, second) = open_write(&b, sync_scope(2, &[12]));
+    end_second.send(()).unwrap();
+    second.join().unwrap();
+    // An exclusive write waits for the open sync...
+    let exclusive = {
+        let b = b.clone();
+        std::thread::spawn(move || b.write(|sql| sql.execute("SELECT 1", &[])).unwrap())
+    };
+    until_waiting(&pg, 1);
+    assert!(!exclusive.is_finished());
+    // ...and a sync that comes after it waits for it.
+    let later = {
+        let a = a.clone();
+        std::thread::spawn(move || {
+            a.write_in(&sync_scope(3, &[13]), |sql| sql.execute("SELECT 1", &[]))
+                .unwrap()
+        })
+    };
+    until_waiting(&pg, 2);
+    end_first.send(()).unwrap();
+    first.join().unwrap();
+    exclusive.join().unwrap();
+    later.join().unwrap();
+}
+
+/// Two syncs of one case, or of one device, wait for each other whichever instance runs them.
+#[test]
+fn syncs_of_one_case_or_one_device_wait_for_each_other_on_postgres() {
+    let pg = TempPg::new();
+    let a = Database::open(&DatabaseConfig::Postgres(pg.url.clone())).unwrap();
+    let b = Database::open(&DatabaseConfig::Postgres(pg.url.clone())).unwrap();
+    for (first_scope, second_scope) in [
+        (sync_scope(1, &[10, 20]), sync_scope(2, &[20])),
+        (sync_scope(1, &[10]), sync_scope(1, &[30])),
+    ] {
+        let (end_first, first) = open_write(&a, first_scope);
+        let second = {
+            let b = b.clone();
+            std::thread::spawn(move || {
+                b.write_in(&second_scope, |sql| sql.execute("SELECT 1", &[]))
+                    .unwrap()
+            })
+        };
+        until_waiting(&pg, 1);
+        assert!(!second.is_finished());
+        end_first.send(()).unwrap();
+        first.join().unwrap();
+        second.join().unwrap();
+    }
+}
+
+/// A sync that takes a sequence number holds the commit order until it commits: another sync
+/// does its own work meanwhile but takes its number only after the first committed, so numbers
+/// become visible in the order they were taken (a reader never sees a later one without the
+/// earlier).
+#[test]
+fn sequence_numbers_of_syncs_become_visible_in_commit_order_on_postgres() {
+    let pg = TempPg::new();
+    let a = Database::open(&DatabaseConfig::Postgres(pg.url.clone())).unwrap();
+    let b = Database::open(&DatabaseConfig::Postgres(pg.url.clone())).unwrap();
+    let bump = |sql: &mut dyn Sql| -> Result<i64, SqlError> {
+        sql.enter_commit_order()?;
+        sql.query_row(
+            "UPDATE case_seq SET value = value + 1 WHERE id = 1 RETURNING value",
+            &[],
+        )?
+        .get::<i64>(0)
+    };
+    let (numbered_tx, numbered_rx) = mpsc::channel();
+    let (end_tx, end_rx) = mpsc::channel::<()>();
+    let first = {
+        let a = a.clone();
+        std::thread::spawn(move || {
+            a.write_in(&sync_scope(1, &[10]), |sql| {
+                let seq = bump(sql)?;
+                numbered_tx.send(seq).unwrap();
+                end_rx.recv().unwrap();
+                Ok::<_, SqlError>(seq)
+            })
+            .unwrap()
+        })
+    };
+    let first_seq = numbered_rx.recv().unwrap();
+    let (worked_tx, worked_rx) = mpsc::channel();
+    let second = {
+        let b = b.clone();
+        std::thread::spawn(move || {
+            b.write_in(&sync_scope(2, &[20]), |sql| {
+                sql.execute(
+                    "INSERT INTO request_nonces (device_id, nonce, expires_at) VALUES (?1, ?2, ?3)",
+                    sql_params!["d2", &[7u8; 16][..], 0i64],
+                )?;
+                worked_tx.send(()).unwrap();
+                let seq = bump(sql)?;
+                Ok::<_, SqlError>((seq, Instant::now()))
+            })
+            .unwrap()
+        })
+    };
+    worked_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the second sync did its own work beside the first");
+    until_waiting(&pg, 1);
+    let committed = |db: &Database| {
+        db.read(|sql| {
+            sql.query_row("SELECT value FROM case_seq WHERE id = 1", &[])?
+                .get::<i64>(0)
+        })
+        .unwrap()
+    };
+    assert_eq!(
+        committed(&a),
+        first_seq - 1,
+        "nothing numbered is visible yet"
+    );
+    let released = Instant::now();
+    end_tx.send(()).unwrap();
+    assert_eq!(first.join().unwrap(), first_seq);
+    let (second_seq, numbered_at) = second.join().unwrap();
+    assert_eq!(second_seq, first_seq + 1);
+    assert!(numbered_at >= released);
+    assert_eq!(committed(&b), second_seq);
+}
+
+/// Many syncs at once over a few devices and cases, each taking the commit order, from two
+/// instances: none waits for another in a circle (PostgreSQL would abort one as a deadlock),
+/// and every number is taken once.
+#[test]
+fn many_syncs_at_once_finish_and_number_each_store_once_on_postgres() {
+    let pg = TempPg::new();
+    let dbs = [
+        Database::open(&DatabaseConfig::Postgres(pg.url.clone())).unwrap(),
+        Database::open(&DatabaseConfig::Postgres(pg.url.clone())).unwrap(),
+    ];
+    let threads: Vec<_> = (0u8..8)
+        .map(|t| {
+            let db = dbs[usize::from(t % 2)].clone();
+            std::thread::spawn(move || {
+                let mut seqs = Vec::new();
+                for round in 0u8..15 {
+                    // Cases in varying order and overlap, devices shared by two threads.
+                    let cases = [(t + round) % 5, (t * 3 + round) % 5, 4 - (round % 5)];
+                    let seq = db
+                        .write_in(&sync_scope(t % 4, &cases), |sql| {
+                            sql.enter_commit_order()?;
+                            sql.query_row(
+                                "UPDATE case_seq SET value = value + 1 WHERE id = 1 RETURNING value",
+                                &[],
+                            )?
+                            .get::<i64>(0)
+                        })
+                        .unwrap();
+                    seqs.push(seq);
+                }
+                seqs
+            })
+        })
+        .collect();
+    let mut all: Vec<i64> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    all.sort_unstable();
+    assert_eq!(all, (1..=120).collect::<Vec<i64>>());
+}
+
+/// The tally says how long a write held what orders every writer: all of a SQLite write and of
+/// an exclusive PostgreSQL write, none of a PostgreSQL sync that took no number, and from its
+/// number on for one that did.
+#[test]
+fn the_held_time_is_counted_only_while_writers_are_ordered() {
+    let both = Both::new();
+    for (name, db) in both.each() {
+        let (_, plain) = phases::collect(|| {
+            db.write_in(&sync_scope(1, &[10]), |sql| sql.execute("SELECT 1", &[]))
+                .unwrap()
+        });
+        let (_, exclusive) =
+            phases::collect(|| db.write(|sql| sql.execute("SELECT 1", &[])).unwrap());
+        let (_, numbered) = phases::collect(|| {
+            db.write_in(&sync_scope(1, &[10]), |sql| {
+                sql.enter_commit_order()?;
+                sql.execute("UPDATE case_seq SET value = value + 1 WHERE id = 1", &[])
+            })
+            .unwrap()
+        });
+        assert!(exclusive.held > Duration::ZERO, "{name}");
+        assert!(exclusive.held <= exclusive.transaction, "{name}");
+        assert!(numbered.held > Duration::ZERO, "{name}");
+        assert!(numbered.held <= numbered.transaction, "{name}");
+        match name {
+            "sqlite" => assert!(plain.held > Duration::ZERO),
+            _ => assert_eq!(plain.held, Duration::ZERO),
+        }
+    }
 }
 
 #[test]
