@@ -199,7 +199,8 @@ async fn scheduled_backups(state: AppState, schedule: Schedule) {
 }
 
 /// Erases, at start and then every hour, the content of every case closed for longer than the
-/// office's retention period (`office_retention_days`).
+/// office's retention period (`office_retention_days`), and forgets the request nonces that
+/// expired on devices that have not called since.
 async fn office_retention(state: AppState) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
@@ -218,6 +219,16 @@ async fn office_retention(state: AppState) {
             }
             Ok(_) => {}
             Err(e) => tracing::error!(%e, "erasing closed cases past retention failed"),
+        }
+        let now = state.now();
+        let swept = state
+            .db()
+            .call_write(move |sql| {
+                fieldcase_server::office::devices::forget_expired_nonces(sql, now)
+            })
+            .await;
+        if let Err(e) = swept {
+            tracing::error!(%e, "forgetting expired request nonces failed");
         }
     }
 }

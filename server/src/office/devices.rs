@@ -176,9 +176,12 @@ pub fn record_nonce(
     expires_at: i64,
     now: i64,
 ) -> Result<bool, SqlError> {
+    // Only this device's expired nonces: a sync runs beside other devices' syncs on
+    // PostgreSQL, and deleting their rows would make it wait for them (other devices' expired
+    // nonces go with their next request, or with the sweep of `forget_expired_nonces`).
     sql.execute(
-        "DELETE FROM request_nonces WHERE expires_at < ?1",
-        sql_params![now],
+        "DELETE FROM request_nonces WHERE device_id = ?1 AND expires_at < ?2",
+        sql_params![&device_id.to_string(), now],
     )?;
     let inserted = sql.execute(
         "INSERT INTO request_nonces (device_id, nonce, expires_at) VALUES (?1, ?2, ?3)
@@ -186,6 +189,16 @@ pub fn record_nonce(
         sql_params![&device_id.to_string(), nonce, expires_at],
     )?;
     Ok(inserted == 1)
+}
+
+/// Deletes every device's expired request nonces (those of devices that made no request since
+/// theirs expired, which [`record_nonce`] leaves); returns how many. A replay of an expired
+/// nonce is refused by its signed expiry whether or not the nonce is still kept.
+pub fn forget_expired_nonces(sql: &mut dyn Sql, now: i64) -> Result<u64, SqlError> {
+    sql.execute(
+        "DELETE FROM request_nonces WHERE expires_at < ?1",
+        sql_params![now],
+    )
 }
 
 /// Whether a device exists, is active, and belongs to an active user (read inside the caller's
