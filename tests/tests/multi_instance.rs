@@ -6,7 +6,7 @@
 //! so a phone alternates between instances from one sync to the next.
 //!
 //! Shown: phones alternating between the instances while editing the same case converge, with
-//! every note at the office; a revocation made on A is refused by B at the phone's next request
+//! every note at the office; phones syncing at the same time on both instances converge too; a revocation made on A is refused by B at the phone's next request
 //! (and the phone wipes itself); B killed with SIGKILL during syncs, A carries on, and nothing a
 //! sync acknowledged is lost. Needs a PostgreSQL server (`fieldcase_server::storage::testing`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -168,6 +168,85 @@ fn phones_alternating_between_two_instances_converge() {
             office,
             "the phones converged with the office"
         );
+    }
+}
+
+/// Six phones syncing at the same time, three on each instance, each writing to a case all of
+/// them share and to one it shares with one other phone: on PostgreSQL syncs of different cases
+/// run beside each other (two of one case wait for each other), and still every note reaches
+/// the office once and every phone ends with what the office has.
+#[test]
+fn phones_syncing_at_once_on_both_instances_converge_with_every_note() {
+    let p = pair();
+    let users: Vec<_> = (0..6)
+        .map(|i| p.a.add_user(&format!("worker{i}"), Role::FieldWorker))
+        .collect();
+    let (shared, _) = p.a.create_case("K-ALL", &users);
+    let pairs: Vec<_> = (0..6)
+        .map(|i| {
+            let two = [users[i], users[(i + 1) % 6]];
+            p.a.create_case(&format!("K-PAIR-{i}"), &two).0
+        })
+        .collect();
+    let phones: Vec<TestDevice> = (0..6)
+        .map(|i| {
+            let url = match i % 2 {
+                0 => format!("https://{}", p.a.addr()),
+                _ => p.b.url(),
+            };
+            TestDevice::enroll(&p.a, &format!("worker{i}"), &url)
+        })
+        .collect();
+    let barrier = Arc::new(std::sync::Barrier::new(phones.len()));
+    let workers: Vec<_> = phones
+        .into_iter()
+        .enumerate()
+        .map(|(i, phone)| {
+            let (barrier, own) = (barrier.clone(), pairs[i]);
+            std::thread::spawn(move || {
+                phone.device.sync_now().unwrap();
+                barrier.wait();
+                let mut written = Vec::new();
+                for round in 0..8 {
+                    for case in [shared, own] {
+                        let body = format!("phone {i} round {round} case {case}");
+                        phone.write_note(case, &body);
+                        written.push((case, body));
+                    }
+                    phone.device.sync_now().unwrap();
+                }
+                (phone, written)
+            })
+        })
+        .collect();
+    let (phones, written): (Vec<TestDevice>, Vec<_>) =
+        workers.into_iter().map(|w| w.join().unwrap()).unzip();
+    // Two quiet rounds, so every phone has every other phone's last notes.
+    for _ in 0..2 {
+        for phone in &phones {
+            phone.device.sync_now().unwrap();
+        }
+    }
+    for case in std::iter::once(shared).chain(pairs.iter().copied()) {
+        let expected: BTreeSet<String> = written
+            .iter()
+            .flatten()
+            .filter(|(c, _)| *c == case)
+            .map(|(_, body)| body.clone())
+            .collect();
+        let office = p.a.case(case);
+        assert_eq!(office.notes.len(), expected.len(), "each note once");
+        assert_eq!(
+            note_bodies(&office),
+            expected,
+            "every note reached the office"
+        );
+    }
+    for (i, phone) in phones.iter().enumerate() {
+        for case in [shared, pairs[i], pairs[(i + 5) % 6]] {
+            assert_eq!(phone.case(case), p.a.case(case), "phone {i} converged");
+        }
+        assert!(phone.device.store().pending_changes().unwrap().is_empty());
     }
 }
 

@@ -4,10 +4,12 @@
 //! uploads (a phone's first upload of its cases, the heaviest automerge work) are loaded and
 //! bounds-checked on the blocking pool before the write transaction, for the uploads a read
 //! snapshot allows, so that pages and other syncs do not wait behind that work; the rest (the
-//! allowed uploads decided again, the merge, the answer) runs in one write transaction
-//! ([`crate::storage::sql::Database::call_write`], under the global write lock on either
-//! backend), so a request that fails changes nothing and a bad upload from one device never
-//! touches another device's data.
+//! allowed uploads decided again, the merge, the answer) runs in one write transaction, so a
+//! request that fails changes nothing and a bad upload from one device never touches another
+//! device's data. On SQLite that transaction is the one writer of its turn; on PostgreSQL it
+//! runs beside other devices' syncs ([`crate::storage::sql::WriteScope::Sync`]), locking only
+//! its device and the cases it uploads, and taking the commit order only for its sequence
+//! numbers and shared rows.
 
 use std::sync::Arc;
 
@@ -27,6 +29,7 @@ use crate::http::state::AppState;
 use crate::office::devices;
 use crate::office::hub::SqlHub;
 use crate::office::quarantine;
+use crate::storage::sql::{LockKey, WriteScope};
 
 /// Path of the sync endpoint.
 pub(crate) const PATH_SYNC: &str = fieldcase_core::device::PATH_SYNC;
@@ -165,9 +168,21 @@ pub(crate) async fn sync(
         None
     };
     let kept = nonce.clone();
+    // The sync runs beside other devices' syncs (on PostgreSQL): it writes only its device and
+    // the cases it uploads, and what all share in the commit order.
+    let scope = WriteScope::Sync {
+        keys: std::iter::once(LockKey::device(&auth.device_id))
+            .chain(
+                request
+                    .uploads
+                    .iter()
+                    .map(|u| LockKey::case(u.case_id.as_uuid())),
+            )
+            .collect(),
+    };
     let (outcome, phases) = state
         .db()
-        .call_write_timed(move |sql| {
+        .call_write_timed_in(scope, move |sql| {
             if let Some(nonce) = &nonce {
                 nonce.record(sql)?;
             }
