@@ -22,6 +22,9 @@ pub struct OfficeSplit {
     pub load: f64,
     /// The commit.
     pub commit: f64,
+    /// What of the transaction held what orders every writer (the global write lock, or on
+    /// PostgreSQL a sync's commit order): the part no other write runs beside.
+    pub held: f64,
     /// The whole handler.
     pub total: f64,
 }
@@ -49,6 +52,7 @@ impl OfficeSplit {
                     "compact" => &mut split.compact,
                     "load" => &mut split.load,
                     "commit" => &mut split.commit,
+                    "held" => &mut split.held,
                     "total" => &mut split.total,
                     _ => continue,
                 };
@@ -69,6 +73,25 @@ impl OfficeSplit {
     pub fn other(&self) -> f64 {
         (self.total - self.turn - self.tx).max(0.0)
     }
+}
+
+/// How much of the office's time for its syncs `records` spent holding what orders every writer:
+/// the mean held milliseconds a sync, and that as a share of the mean office time of a sync (its
+/// handler, turn wait included), as a printable line. `None` when the office did not say.
+pub fn held_share(records: &[SyncRecord]) -> Option<String> {
+    let splits: Vec<OfficeSplit> = records.iter().filter_map(|r| r.office).collect();
+    if splits.is_empty() {
+        return None;
+    }
+    let n = splits.len() as f64;
+    let held = splits.iter().map(|o| o.held).sum::<f64>() / n;
+    let total = splits.iter().map(|o| o.total).sum::<f64>() / n;
+    let tx = splits.iter().map(|o| o.tx).sum::<f64>() / n;
+    Some(format!(
+        "held {held:.2} ms a sync: {:.1} % of the office's {total:.2} ms (turn wait included), {:.1} % of the transaction's {tx:.2} ms",
+        100.0 * held / total.max(f64::EPSILON),
+        100.0 * held / tx.max(f64::EPSILON),
+    ))
 }
 
 /// One sync as the load run saw it.
@@ -400,5 +423,26 @@ mod tests {
         assert_eq!(seconds[1].max, 100.0);
         assert_eq!(seconds[1].office[3], 20.0);
         assert!(OfficeSplit::parse(&[]).is_none());
+    }
+
+    #[test]
+    fn the_held_share_is_the_mean_held_time_over_the_mean_office_time() {
+        let a = record(0.1, 12.0, "turn;dur=0, tx;dur=8, held;dur=2, total;dur=10");
+        let b = record(
+            0.2,
+            32.0,
+            "turn;dur=10, tx;dur=12, held;dur=4, total;dur=30",
+        );
+        let line = held_share(&[a, b]).unwrap();
+        assert!(
+            line.starts_with("held 3.00 ms a sync: 15.0 % of the office's 20.00 ms"),
+            "{line}"
+        );
+        assert!(
+            line.contains("30.0 % of the transaction's 10.00 ms"),
+            "{line}"
+        );
+        let silent = SyncRecord { office: None, ..a };
+        assert!(held_share(&[silent]).is_none());
     }
 }

@@ -484,6 +484,9 @@ fn main() -> Result<()> {
             phones / elapsed.as_secs_f64(),
         );
     }
+    if let Some(held) = load_report::held_share(&t.records) {
+        println!("load: the global write order (lock or commit order): {held}");
+    }
     println!(
         "load: where the slowest 1 % of syncs spent their time: {}",
         load_report::slowest_split(&t.records, 0.01)
