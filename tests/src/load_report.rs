@@ -22,6 +22,8 @@ pub struct OfficeSplit {
     pub load: f64,
     /// The commit.
     pub commit: f64,
+    /// Waiting for other writers' locks (PostgreSQL).
+    pub lock: f64,
     /// What of the transaction held what orders every writer (the global write lock, or on
     /// PostgreSQL a sync's commit order): the part no other write runs beside.
     pub held: f64,
@@ -52,6 +54,7 @@ impl OfficeSplit {
                     "compact" => &mut split.compact,
                     "load" => &mut split.load,
                     "commit" => &mut split.commit,
+                    "lock" => &mut split.lock,
                     "held" => &mut split.held,
                     "total" => &mut split.total,
                     _ => continue,
@@ -62,10 +65,10 @@ impl OfficeSplit {
         Some(split)
     }
 
-    /// The transaction's work other than SQL, compaction, loading and the commit: automerge
-    /// merging and answering, sealing, the checks.
+    /// The transaction's work other than SQL, compaction, loading, waiting for locks and the
+    /// commit: automerge merging and answering, sealing, the checks.
     pub fn merge(&self) -> f64 {
-        (self.tx - self.sql - self.compact - self.load - self.commit).max(0.0)
+        (self.tx - self.sql - self.compact - self.load - self.commit - self.lock).max(0.0)
     }
 
     /// The handler's time outside the turn wait and the transaction: decoding, the
@@ -132,16 +135,17 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// The parts a sync's time is split into, in the order they are printed and drawn.
-const PARTS: [&str; 9] = [
-    "phone", "wire", "turn", "merge", "sql", "compact", "load", "commit", "other",
+const PARTS: [&str; 10] = [
+    "phone", "wire", "turn", "lock", "merge", "sql", "compact", "load", "commit", "other",
 ];
 
-fn parts(r: &SyncRecord) -> [f64; 9] {
+fn parts(r: &SyncRecord) -> [f64; 10] {
     let o = r.office.unwrap_or_default();
     [
         r.phone(),
         r.wire(),
         o.turn,
+        o.lock,
         o.merge(),
         o.sql,
         o.compact,
@@ -161,7 +165,7 @@ pub fn slowest_split(records: &[SyncRecord], share: f64) -> String {
     if slow.is_empty() {
         return "no syncs".to_owned();
     }
-    let mut sums = [0.0; 9];
+    let mut sums = [0.0; 10];
     for r in slow {
         for (s, v) in sums.iter_mut().zip(parts(r)) {
             *s += v;
@@ -200,8 +204,8 @@ pub struct Second {
     /// See `p50`.
     pub max: f64,
     /// The office's time in each of its parts, summed over the second's syncs (ms): turn,
-    /// merge, sql, compact, load, commit.
-    pub office: [f64; 6],
+    /// merge, sql, compact, load, commit, lock.
+    pub office: [f64; 7],
 }
 
 /// The run second by second.
@@ -214,10 +218,15 @@ pub fn per_second(records: &[SyncRecord]) -> Vec<Second> {
         latencies[at].push(r.latency);
         if let Some(o) = r.office {
             let s = &mut seconds[at].office;
-            for (slot, v) in
-                s.iter_mut()
-                    .zip([o.turn, o.merge(), o.sql, o.compact, o.load, o.commit])
-            {
+            for (slot, v) in s.iter_mut().zip([
+                o.turn,
+                o.merge(),
+                o.sql,
+                o.compact,
+                o.load,
+                o.commit,
+                o.lock,
+            ]) {
                 *slot += v;
             }
         }
@@ -235,7 +244,7 @@ pub fn per_second(records: &[SyncRecord]) -> Vec<Second> {
 /// Writes the series as CSV.
 pub fn write_csv(path: &Path, seconds: &[Second]) -> std::io::Result<()> {
     let mut out = String::from(
-        "second,syncs,p50_ms,p99_ms,max_ms,office_turn_ms,office_merge_ms,office_sql_ms,office_compact_ms,office_load_ms,office_commit_ms\n",
+        "second,syncs,p50_ms,p99_ms,max_ms,office_turn_ms,office_merge_ms,office_sql_ms,office_compact_ms,office_load_ms,office_commit_ms,office_lock_ms\n",
     );
     for (i, s) in seconds.iter().enumerate() {
         let _ = write!(
@@ -265,6 +274,7 @@ pub fn write_svg(path: &Path, seconds: &[Second], title: &str) -> std::io::Resul
         (3, "compaction"),
         (4, "loading"),
         (5, "commit"),
+        (6, "lock wait"),
     ];
     let max_office = seconds
         .iter()
@@ -314,6 +324,7 @@ pub fn write_svg(path: &Path, seconds: &[Second], title: &str) -> std::io::Resul
         "stroke-width=\"1.5\" stroke-dasharray=\"6 3\"",
         "stroke-width=\"1\" stroke-dasharray=\"1 3\"",
         "stroke-width=\"1\" stroke-dasharray=\"8 3 2 3\"",
+        "stroke-width=\"2.5\" stroke-dasharray=\"2 2\"",
     ];
     svg += &line(
         seconds.iter().map(|s| s.p50).collect(),
@@ -395,11 +406,12 @@ mod tests {
 
     #[test]
     fn a_server_timing_splits_a_sync_and_the_slowest_are_found() {
-        let t = "turn;dur=40.000, tx;dur=30.000, sql;dur=5.000, compact;dur=20.000, load;dur=0.000, commit;dur=3.000, total;dur=75.000";
+        let t = "turn;dur=40.000, tx;dur=30.000, sql;dur=5.000, compact;dur=20.000, load;dur=0.000, commit;dur=3.000, lock;dur=1.500, total;dur=75.000";
         let slow = record(1.2, 100.0, t);
         let o = slow.office.unwrap();
         assert_eq!(o.turn, 40.0);
-        assert!((o.merge() - 2.0).abs() < 1e-9);
+        assert!((o.merge() - 0.5).abs() < 1e-9);
+        assert_eq!(o.lock, 1.5);
         assert!((o.other() - 5.0).abs() < 1e-9);
         assert!((slow.wire() - 24.0).abs() < 1e-9);
         assert!((slow.phone() - 1.0).abs() < 1e-9);
@@ -413,7 +425,9 @@ mod tests {
         let line = slowest_split(&all, 0.01);
         assert!(line.starts_with("1 syncs, mean 100.0 ms"), "{line}");
         assert!(
-            line.contains("turn 40.0") && line.contains("compact 20.0"),
+            line.contains("turn 40.0")
+                && line.contains("lock 1.5")
+                && line.contains("compact 20.0"),
             "{line}"
         );
         assert!(line.contains("1 of them compacted"), "{line}");
@@ -422,6 +436,7 @@ mod tests {
         assert_eq!(seconds[0].count, 99);
         assert_eq!(seconds[1].max, 100.0);
         assert_eq!(seconds[1].office[3], 20.0);
+        assert_eq!(seconds[1].office[6], 1.5);
         assert!(OfficeSplit::parse(&[]).is_none());
     }
 

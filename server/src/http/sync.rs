@@ -180,44 +180,55 @@ pub(crate) async fn sync(
             )
             .collect(),
     };
+    let keeper = vault.clone();
     let (outcome, phases) = state
         .db()
-        .call_write_timed_in(scope, move |sql| {
-            if let Some(nonce) = &nonce {
-                nonce.record(sql)?;
-            }
-            // A revoked device's uploads are kept, never merged (within quarantine's bounds).
-            // Checked again inside the transaction: a revocation that committed while this
-            // request was on its way (on this instance or another one) stops the merge here too.
-            if revoked_at_door || !devices::device_is_active(sql, device.as_uuid())? {
-                for upload in &request.uploads {
-                    let held = quarantine::hold(
-                        sql,
-                        &vault,
-                        device,
-                        user,
-                        upload.case_id,
-                        &upload.changes,
-                        now,
-                    )?;
-                    if let Err(why) = held {
-                        tracing::warn!(%device, ?why, "upload of a revoked device not kept");
-                    }
+        .call_write_timed_in(
+            scope,
+            move |sql| {
+                if let Some(nonce) = &nonce {
+                    nonce.record(sql)?;
                 }
-                return Ok((Outcome::Revoked, Vec::new()));
-            }
-            let mut hub = SqlHub::new(sql, &vault, now, retention_secs);
-            let response = match handle_sync_loaded(&mut hub, device, user, &request, preloaded) {
-                Ok(response) => response,
-                Err(e) => return Err(hub_refusal(e, hub.take_failure())),
-            };
-            let expires = now.saturating_add(lease_secs);
-            devices::record_sync(hub.sql(), device.as_uuid(), now, expires)?;
-            Ok((
-                Outcome::Synced(response),
-                hub.into_loaded().collect::<Vec<_>>(),
-            ))
-        })
+                // A revoked device's uploads are kept, never merged (within quarantine's bounds).
+                // Checked again inside the transaction: a revocation that committed while this
+                // request was on its way (on this instance or another one) stops the merge here too.
+                if revoked_at_door || !devices::device_is_active(sql, device.as_uuid())? {
+                    for upload in &request.uploads {
+                        let held = quarantine::hold(
+                            sql,
+                            &vault,
+                            device,
+                            user,
+                            upload.case_id,
+                            &upload.changes,
+                            now,
+                        )?;
+                        if let Err(why) = held {
+                            tracing::warn!(%device, ?why, "upload of a revoked device not kept");
+                        }
+                    }
+                    return Ok((Outcome::Revoked, Vec::new()));
+                }
+                let mut hub = SqlHub::new(sql, &vault, now, retention_secs);
+                let response = match handle_sync_loaded(&mut hub, device, user, &request, preloaded)
+                {
+                    Ok(response) => response,
+                    Err(e) => return Err(hub_refusal(e, hub.take_failure())),
+                };
+                let expires = now.saturating_add(lease_secs);
+                devices::record_sync(hub.sql(), device.as_uuid(), now, expires)?;
+                Ok((
+                    Outcome::Synced(response),
+                    hub.into_loaded().collect::<Vec<_>>(),
+                ))
+            },
+            // Committed: the documents in memory are what is stored, and a sync of the same
+            // case that waited for this one's lock finds them there.
+            move |(outcome, loaded)| {
+                keeper.keep(loaded);
+                outcome
+            },
+        )
         .await;
     if outcome.is_err()
         && let Some(nonce) = kept
@@ -227,10 +238,7 @@ pub(crate) async fn sync(
         // refusal finds it spent already, and this records nothing.)
         let _ = state.db().call_write(move |sql| nonce.record(sql)).await;
     }
-    // Committed: the documents in memory are what is stored.
-    let (outcome, loaded) = outcome?;
-    state.vault().keep(loaded);
-    let mut response = match outcome {
+    let mut response = match outcome? {
         Outcome::Synced(response) => response,
         Outcome::Revoked => return Err(crate::http::device_auth::revoked(&state, auth.device_id)),
     };

@@ -26,6 +26,9 @@ pub enum Phase {
     /// Committing the transaction (on SQLite the WAL's fsync, and a checkpoint when one runs in
     /// the commit).
     Commit,
+    /// Waiting for the locks of another instance's or request's writes (on PostgreSQL: the
+    /// write lock, the device's and the cases' locks, the commit order; not counted in `Sql`).
+    Lock,
 }
 
 /// One request's tally.
@@ -43,6 +46,8 @@ pub struct Phases {
     pub load: Duration,
     /// See [`Phase::Commit`].
     pub commit: Duration,
+    /// See [`Phase::Lock`].
+    pub lock: Duration,
     /// How long the transaction held what orders every writer: the global write lock held
     /// exclusively (every SQLite write, an exclusive PostgreSQL write), or the commit order (a
     /// PostgreSQL sync from the moment it took it: see `Sql::enter_commit_order`), until its
@@ -56,13 +61,14 @@ impl Phases {
     pub fn server_timing(&self, total: Duration) -> String {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         format!(
-            "turn;dur={:.3}, tx;dur={:.3}, sql;dur={:.3}, compact;dur={:.3}, load;dur={:.3}, commit;dur={:.3}, held;dur={:.3}, total;dur={:.3}",
+            "turn;dur={:.3}, tx;dur={:.3}, sql;dur={:.3}, compact;dur={:.3}, load;dur={:.3}, commit;dur={:.3}, lock;dur={:.3}, held;dur={:.3}, total;dur={:.3}",
             ms(self.turn),
             ms(self.transaction),
             ms(self.sql),
             ms(self.compact),
             ms(self.load),
             ms(self.commit),
+            ms(self.lock),
             ms(self.held),
             ms(total)
         )
@@ -74,6 +80,7 @@ impl Phases {
             Phase::Compact => &mut self.compact,
             Phase::Load => &mut self.load,
             Phase::Commit => &mut self.commit,
+            Phase::Lock => &mut self.lock,
         };
         *slot = slot.saturating_add(d);
     }
@@ -86,6 +93,7 @@ impl Phases {
         self.compact = self.compact.saturating_add(other.compact);
         self.load = self.load.saturating_add(other.load);
         self.commit = self.commit.saturating_add(other.commit);
+        self.lock = self.lock.saturating_add(other.lock);
         self.held = self.held.saturating_add(other.held);
         self
     }

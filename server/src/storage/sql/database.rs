@@ -355,28 +355,33 @@ impl Database {
                 let mut tx = super::pg::PgTransaction::new(tx, prepared);
                 let order = match scope {
                     WriteScope::Exclusive => {
-                        tx.execute(
-                            "SELECT pg_advisory_xact_lock(?1)",
-                            crate::sql_params![WRITE_LOCK_KEY],
-                        )?;
+                        phases::time(Phase::Lock, || {
+                            tx.execute(
+                                "SELECT pg_advisory_xact_lock(?1)",
+                                crate::sql_params![WRITE_LOCK_KEY],
+                            )
+                        })?;
                         phases::hold();
                         Order::Held
                     }
                     WriteScope::Sync { keys } => {
-                        tx.execute(
-                            "SELECT pg_advisory_xact_lock_shared(?1)",
-                            crate::sql_params![WRITE_LOCK_KEY],
-                        )?;
                         let mut keys = keys.clone();
                         keys.sort_unstable();
                         keys.dedup();
-                        for LockKey(space, key) in keys {
+                        phases::time(Phase::Lock, || {
                             tx.execute(
-                                "SELECT pg_advisory_xact_lock(CAST(CAST(?1 AS BIGINT) AS INTEGER),
-                                     CAST(CAST(?2 AS BIGINT) AS INTEGER))",
-                                crate::sql_params![i64::from(space), i64::from(key)],
+                                "SELECT pg_advisory_xact_lock_shared(?1)",
+                                crate::sql_params![WRITE_LOCK_KEY],
                             )?;
-                        }
+                            for LockKey(space, key) in keys {
+                                tx.execute(
+                                    "SELECT pg_advisory_xact_lock(CAST(CAST(?1 AS BIGINT) AS INTEGER),
+                                         CAST(CAST(?2 AS BIGINT) AS INTEGER))",
+                                    crate::sql_params![i64::from(space), i64::from(key)],
+                                )?;
+                            }
+                            Ok::<_, SqlError>(())
+                        })?;
                         Order::Pending
                     }
                 };
@@ -468,18 +473,25 @@ impl Database {
         T: Send + 'static,
         E: From<SqlError> + Send + 'static,
     {
-        self.call_write_timed_in(WriteScope::Exclusive, f).await
+        self.call_write_timed_in(WriteScope::Exclusive, f, |out| out)
+            .await
     }
 
-    /// [`Database::call_write_timed`] in `scope` ([`Database::write_in`]).
-    pub async fn call_write_timed_in<T, E, F>(
+    /// [`Database::call_write_timed`] in `scope` ([`Database::write_in`]), then `committed` on
+    /// what `f` returned, on the same thread at once once the transaction has committed: what
+    /// must follow the commit before any other request can see the database (giving back the
+    /// case documents the transaction stored, which a waiting sync of the same case takes next)
+    /// does not wait for the async task to be woken.
+    pub async fn call_write_timed_in<T, U, E, F, G>(
         &self,
         scope: WriteScope,
         f: F,
-    ) -> (Result<T, E>, Phases)
+        committed: G,
+    ) -> (Result<U, E>, Phases)
     where
         F: FnOnce(&mut dyn Sql) -> Result<T, E> + Send + 'static,
-        T: Send + 'static,
+        G: FnOnce(T) -> U + Send + 'static,
+        U: Send + 'static,
         E: From<SqlError> + Send + 'static,
     {
         let waiting = Instant::now();
@@ -489,8 +501,11 @@ impl Database {
         };
         let waited = waiting.elapsed();
         let db = self.clone();
-        let ran =
-            tokio::task::spawn_blocking(move || phases::collect(|| db.write_in(&scope, f))).await;
+        let ran = tokio::task::spawn_blocking(move || {
+            let (out, tally) = phases::collect(|| db.write_in(&scope, f));
+            (out.map(committed), tally)
+        })
+        .await;
         drop(turn);
         match ran {
             Ok((out, tally)) => (

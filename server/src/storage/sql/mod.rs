@@ -162,10 +162,12 @@ impl Sql for Keyed<'_> {
 
     fn enter_commit_order(&mut self) -> Result<(), SqlError> {
         if self.order == Order::Pending {
-            self.execute(
-                "SELECT pg_advisory_xact_lock(?1)",
-                crate::sql_params![database::ORDER_LOCK_KEY],
-            )?;
+            phases::time(Phase::Lock, || {
+                self.inner.execute(
+                    "SELECT pg_advisory_xact_lock(?1)",
+                    crate::sql_params![database::ORDER_LOCK_KEY],
+                )
+            })?;
             phases::hold();
             self.order = Order::Held;
         }

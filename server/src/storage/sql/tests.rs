@@ -879,15 +879,23 @@ fn syncs_of_one_case_or_one_device_wait_for_each_other_on_postgres() {
         let second = {
             let b = b.clone();
             std::thread::spawn(move || {
-                b.write_in(&second_scope, |sql| sql.execute("SELECT 1", &[]))
-                    .unwrap()
+                phases::collect(|| {
+                    b.write_in(&second_scope, |sql| sql.execute("SELECT 1", &[]))
+                        .unwrap()
+                })
+                .1
             })
         };
         until_waiting(&pg, 1);
         assert!(!second.is_finished());
+        let waited = Duration::from_millis(50);
+        std::thread::sleep(waited);
         end_first.send(()).unwrap();
         first.join().unwrap();
-        second.join().unwrap();
+        // The wait is told apart as waiting for a lock, not as the sync's own SQL.
+        let tally = second.join().unwrap();
+        assert!(tally.lock >= waited, "{tally:?}");
+        assert!(tally.sql < waited, "{tally:?}");
     }
 }
 
