@@ -116,6 +116,12 @@ pub fn hold() {
     });
 }
 
+/// Whether the transaction running on this thread holds what orders every writer ([`hold`]):
+/// then it must not wait for anything another writer does.
+pub fn holding() -> bool {
+    HELD_SINCE.with(|h| h.get().is_some())
+}
+
 /// Ends what [`hold`] marked (the transaction committed or rolled back) and adds its time to
 /// the tally open on this thread, if any.
 pub fn release() {

@@ -66,15 +66,21 @@ pub(crate) fn checkout(
     case: CaseId,
 ) -> Result<Option<LoadedCase>, ServerError> {
     let id = case.to_string();
+    // Another transaction that has the case out gives it back when it ends (with the heads it
+    // stored, read next); never waited for while holding what orders every writer.
+    if !phases::holding() {
+        vault.docs.await_return(case);
+    }
     let Some(stored) = sql.query_opt("SELECT heads FROM cases WHERE id = ?1", sql_params![&id])?
     else {
         return Ok(None);
     };
     let stored: String = stored.get(0)?;
     let stored_heads = parse_heads(&stored, "cases")?;
-    if let Some(loaded) = vault.docs.take(case, &stored_heads) {
-        return Ok(Some(loaded));
-    }
+    let lease = match vault.docs.take(case, &stored_heads) {
+        Ok(loaded) => return Ok(Some(loaded)),
+        Err(lease) => lease,
+    };
     // Not in memory (evicted, or changed by another instance): loaded from the database, the
     // snapshot and its chunks in one statement, so in one consistent state even where a sync
     // of another case may commit meanwhile (PostgreSQL at READ COMMITTED).
@@ -104,6 +110,7 @@ pub(crate) fn checkout(
             chunk_bytes: 0,
             snapshot: None,
             doc: CaseDoc::empty(case, &vault.actor),
+            lease: Some(lease),
         };
         for row in rows {
             let seq: i64 = row.get(0)?;
