@@ -137,21 +137,26 @@ impl DatabaseConfig {
 
 /// The server's database, either backend, cheap to clone and shared by every request.
 ///
-/// All writes go through [`Database::write`], which holds **one global write lock** for the
-/// whole transaction on both backends: SQLite's `BEGIN IMMEDIATE` (one writer at a time), and
-/// on PostgreSQL the transaction-scoped advisory lock `pg_advisory_xact_lock(WRITE_LOCK_KEY)`,
-/// taken first and released only when the transaction has committed (or rolled back).
+/// Every write is a transaction through [`Database::write`] or [`Database::write_in`]. On
+/// SQLite one writer runs at a time (`BEGIN IMMEDIATE`), whatever the [`WriteScope`]. On
+/// PostgreSQL the transaction-scoped advisory lock `WRITE_LOCK_KEY` orders writers across
+/// instances: an [`WriteScope::Exclusive`] write takes it exclusively for its whole
+/// transaction; a device's sync ([`WriteScope::Sync`]) takes it shared, plus one lock per
+/// device and case it writes, so syncs of different devices and cases run side by side; and
+/// the part every writer shares, the commit order (`ORDER_LOCK_KEY`), is taken only when the
+/// sync first needs it ([`Sql::enter_commit_order`]), after its automerge work, and held until
+/// it has committed.
 ///
-/// Why PostgreSQL needs the same exclusion although it could run writers concurrently: the
-/// sync cursor. A device asks for "every case whose `seq` is above my cursor" and moves its
-/// cursor to the highest `seq` it received. If two writers took `seq` 7 and 8 and the one with
-/// 8 committed first, a reader could see 8 but not yet 7, move its cursor to 8 and never
-/// receive 7. Case sequence numbers must therefore become visible in commit order, which a
-/// single writer at a time guarantees (also for `audit_log.seq`, whose hash chain needs the
-/// same). Lock release follows commit visibility in PostgreSQL, and writes run at READ
-/// COMMITTED, so every statement after taking the lock sees all that earlier writers
-/// committed. (At REPEATABLE READ the snapshot would be taken by the lock statement itself,
-/// before the wait, and miss them: do not change the level.)
+/// What must be ordered is the sync cursor. A device asks for "every case whose `seq` is above
+/// my cursor" and moves its cursor to the highest `seq` it received. If two writers took `seq`
+/// 7 and 8 and the one with 8 committed first, a reader could see 8 but not yet 7, move its
+/// cursor to 8 and never receive 7. Case sequence numbers must therefore become visible in the
+/// order they were taken, which the commit order guarantees: a writer takes a number only
+/// while it holds the order, and lets it go only by committing (also for `audit_log.seq`,
+/// whose hash chain needs the same, and the shared report counts). Lock release follows commit
+/// visibility in PostgreSQL, and writes run at READ COMMITTED, so every statement after taking
+/// a lock sees all that earlier holders committed. (At REPEATABLE READ the snapshot would be
+/// taken by the first statement, before the wait, and miss them: do not change the level.)
 ///
 /// [`Database::read`] runs in a consistent read-only snapshot (SQLite's deferred transaction
 /// with `query_only`; PostgreSQL's REPEATABLE READ READ ONLY) and takes no lock.
