@@ -276,3 +276,43 @@ fn a_transaction_that_rolled_back_leaves_memory_as_the_disk() {
         assert_eq!(bodies, vec!["kept".to_string()], "{}", o.name);
     }
 }
+
+/// A device's request forgets only that device's expired nonces (so that syncs of different
+/// devices touch no common rows); the hourly sweep forgets the rest, and a nonce not expired
+/// stays refused as a replay.
+#[test]
+fn a_request_forgets_its_own_devices_expired_nonces_and_the_sweep_the_rest() {
+    use crate::office::devices::{forget_expired_nonces, record_nonce};
+    for o in offices() {
+        let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        let kept = |o: &Office, device: &uuid::Uuid| -> i64 {
+            let id = device.to_string();
+            o.db.read(|sql| {
+                sql.query_row(
+                    "SELECT count(*) FROM request_nonces WHERE device_id = ?1",
+                    crate::sql_params![&id],
+                )?
+                .get::<i64>(0)
+            })
+            .unwrap()
+        };
+        o.db.write(|sql| {
+            assert!(record_nonce(sql, &a, b"a-old", 100, 50)?);
+            assert!(record_nonce(sql, &b, b"b-old", 100, 50)?);
+            record_nonce(sql, &a, b"a-new", 400, 200)
+        })
+        .unwrap();
+        assert_eq!(kept(&o, &a), 1, "{}: a's expired nonce is kept", o.name);
+        assert_eq!(
+            kept(&o, &b),
+            1,
+            "{}: b's nonce went with a's request",
+            o.name
+        );
+        let swept = o.db.write(|sql| forget_expired_nonces(sql, 200)).unwrap();
+        assert_eq!(swept, 1, "{}", o.name);
+        assert_eq!(kept(&o, &b), 0, "{}", o.name);
+        let replay = o.db.write(|sql| record_nonce(sql, &a, b"a-new", 400, 200));
+        assert!(!replay.unwrap(), "{}: a live nonce was taken twice", o.name);
+    }
+}
