@@ -164,8 +164,8 @@ pub(crate) fn whole_snapshot(
 ///
 /// Everything that takes time (the changes, the compaction's save, sealing and reload, reading
 /// the case's report facts) is done before the transaction takes its place in the commit order
-/// ([`crate::storage::sql::Sql::enter_commit_order`]), which it then holds until it commits: the sequence number and
-/// the rows written under it come last.
+/// ([`crate::storage::sql::Sql::enter_commit_order`]), which it then holds until it commits:
+/// the sequence number and the rows written under it come last.
 pub(crate) fn store(
     sql: &mut dyn Sql,
     vault: &CaseVault,
@@ -188,9 +188,9 @@ pub(crate) fn store(
         loaded.chunks + 1 > MAX_CHUNKS
             || loaded.chunk_bytes.saturating_add(c.len()) > loaded.snapshot_bytes
     });
+    let facts = report_index::Pending::read(&loaded.doc)?;
     // Housekeeping: the chunks have piled up and become a new snapshot, sealed here (its seal
     // is bound to the case only).
-    let facts = report_index::Pending::read(&loaded.doc)?;
     let snapshot = match compact {
         true => Some(phases::time(
             Phase::Compact,
