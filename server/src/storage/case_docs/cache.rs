@@ -6,8 +6,8 @@
 //! sync of the same case that waited for the first one's lock on PostgreSQL, a phone
 //! downloading what another one uploads) waits, up to [`RETURN_WAIT`], for it to be given back
 //! instead of loading and decrypting a second copy from the database. Loading a grown case
-//! costs tens of milliseconds of CPU; under load, the more syncs overlap the more copies were
-//! loaded, and the more CPU that took the more they overlapped.
+//! costs tens of milliseconds of CPU; without the lease, under load, the more syncs overlap the
+//! more copies are loaded, and the more CPU that takes the more they overlap.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
