@@ -73,7 +73,7 @@ fn three_g(photos: usize) {
     for i in 0..50 {
         phone.write_note(case, &format!("note {i}: written offline at the court"));
     }
-    proxy.set_link(Link::mobile(1.0, Duration::from_millis(300)));
+    proxy.set_link(Link::three_g());
     let start = Instant::now();
     phone.device.sync_now().unwrap();
     let notes = start.elapsed().as_secs_f64();

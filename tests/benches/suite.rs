@@ -1174,7 +1174,7 @@ fn mobile(n: usize) -> Value {
     let (a, b) = (server.code("ana"), server.code("ana"));
     let phone = enroll(&url, server.fingerprint(), &a);
     let cut_phone = enroll(&url, server.fingerprint(), &b);
-    proxy.set_link(Link::mobile(1.0, Duration::from_millis(300)));
+    proxy.set_link(Link::three_g());
 
     let down0 = proxy.bytes_to_client();
     let t = Instant::now();
@@ -1200,6 +1200,81 @@ fn mobile(n: usize) -> Value {
         "resumed_ok": resumed.is_ok(), "resumed_ms": resumed_ms, "resumed_wire_bytes": resent,
     });
     println!("  fieldcase 3G           {v}");
+    server.stop();
+    v
+}
+
+/// Scenario 7: a phone on EDGE (256 kbit/s, 600 ms round trip) whose link is cut now and then:
+/// the first sync of `n` cases, its link cut a third of the way into the first attempt and a
+/// third of the way into the second, the phone syncing again at once after each failure (as the
+/// app's retry does) until a sync succeeds. The cut points are in bytes of the whole answer,
+/// measured first by another phone on an unshaped link.
+fn edge(n: usize) -> Value {
+    let mut server = ServerProc::start();
+    let (cases, _) = server.user_with_cases("ana", n);
+    let work = tempfile::tempdir().unwrap();
+    let cases_file = work.path().join("cases.txt");
+    std::fs::write(
+        &cases_file,
+        cases.iter().map(|c| format!("{c}\n")).collect::<String>(),
+    )
+    .unwrap();
+    let code = server.code("ana");
+    run_child(&[
+        "device-upload",
+        &server.url,
+        &server.fingerprint,
+        &code,
+        cases_file.to_str().unwrap(),
+    ]);
+    let proxy = FaultProxy::start(server.addr());
+    let url = proxy.url();
+    let (a, b) = (server.code("ana"), server.code("ana"));
+    let measure = enroll(&url, server.fingerprint(), &a);
+    let phone = enroll(&url, server.fingerprint(), &b);
+    let down0 = proxy.bytes_to_client();
+    measure.device.sync_now().unwrap();
+    let whole = proxy.bytes_to_client() - down0;
+
+    proxy.set_link(Link::edge());
+    let cut_at = usize::try_from(whole / 3).unwrap();
+    let down1 = proxy.bytes_to_client();
+    let t = Instant::now();
+    let mut attempts = 0;
+    let mut cuts = 0;
+    let mut done = None;
+    while attempts < 10 {
+        attempts += 1;
+        if cuts < 2 {
+            proxy.cut_next_response_after(cut_at);
+        }
+        match phone.device.sync_now() {
+            Ok(r) => {
+                done = Some(r);
+                break;
+            }
+            Err(_) => cuts += 1,
+        }
+    }
+    let total_ms = t.elapsed().as_secs_f64() * 1e3;
+    let down = proxy.bytes_to_client() - down1;
+    let held = phone
+        .device
+        .store()
+        .list_cases()
+        .map(|c| c.len())
+        .unwrap_or(0);
+    let v = json!({
+        "cases": n,
+        "ok": done.is_some() && held == n,
+        "cases_on_phone": held,
+        "total_ms": total_ms,
+        "attempts": attempts,
+        "cuts": cuts,
+        "whole_wire_bytes": whole,
+        "wire_bytes": down,
+    });
+    println!("  fieldcase EDGE         {v}");
     server.stop();
     v
 }
@@ -1333,8 +1408,7 @@ fn reference_mobile(reference: &Reference, n: usize) -> Value {
         &s(&urls),
     ]);
     let up = reference.client(&["upload", &s(&a), &direct, &s(&urls)]);
-    let proxy =
-        FaultProxy::start_with(server.addr(), Link::mobile(1.0, Duration::from_millis(300)));
+    let proxy = FaultProxy::start_with(server.addr(), Link::three_g());
     let url = format!("ws://{}", proxy.addr);
 
     let down0 = proxy.bytes_to_client();
@@ -1609,7 +1683,7 @@ fn orchestrate(args: &[String]) {
             Reference::samod_bin(&root).display()
         );
     }
-    // `--only first,incremental,offline,load,backends,3g,crypto`: run only these parts.
+    // `--only first,incremental,offline,load,backends,3g,edge,crypto`: run only these parts.
     let only: Option<Vec<String>> = args
         .iter()
         .position(|a| a == "--only")
@@ -1680,6 +1754,10 @@ fn orchestrate(args: &[String]) {
         all["mobile"]["samod"] = samod
             .as_ref()
             .map_or(Value::Null, |r| reference_mobile(r, mobile_n));
+    }
+    if part("edge") {
+        println!("== EDGE");
+        all["edge"] = edge(mobile_n);
     }
     if part("crypto") {
         println!("== encryption");
@@ -1887,6 +1965,7 @@ fn markdown(all: &Value) -> String {
     s += &office_load_md(all);
     s += &backends_md(all);
     s += &mobile_md(all);
+    s += &edge_md(all);
     let e = &all["encryption"];
     if !e.is_null() {
         s += "\n### Encryption on the phone (measured as described in docs/BENCHMARKS.md)\n\n";
@@ -2028,6 +2107,34 @@ fn backends_md(all: &Value) -> String {
             ratio(f(&r["p99_ms"]), f(&base["p99_ms"])),
         );
     }
+    s
+}
+
+fn edge_md(all: &Value) -> String {
+    let e = &all["edge"];
+    if e.is_null() {
+        return String::new();
+    }
+    let mut s = format!(
+        "\n### A phone on EDGE (scenario 7): {} cases, 256 kbit/s each way, 600 ms round trip, cut twice\n\n",
+        e["cases"]
+    );
+    s += "| first sync, cuts and retries included | attempts | cuts | bytes down (wire) | whole answer (wire) | sent again | all cases on the phone |\n";
+    s += "| --- | --- | --- | --- | --- | --- | --- |\n";
+    s += &format!(
+        "| {:.1} s | {} | {} | {} | {} | {} | {} |\n",
+        f(&e["total_ms"]) / 1e3,
+        e["attempts"],
+        e["cuts"],
+        mb(f(&e["wire_bytes"])),
+        mb(f(&e["whole_wire_bytes"])),
+        mb(f(&e["wire_bytes"]) - f(&e["whole_wire_bytes"])),
+        if e["ok"].as_bool() == Some(true) {
+            "yes"
+        } else {
+            "no"
+        },
+    );
     s
 }
 

@@ -28,6 +28,17 @@ impl Link {
             bytes_per_second: Some((mbit_per_second * 1_000_000.0 / 8.0).max(1.0) as u64),
         }
     }
+
+    /// 3G as a field worker has it in town: 1 Mbit/s each way, 300 ms of added round trip.
+    pub fn three_g() -> Self {
+        Self::mobile(1.0, Duration::from_millis(300))
+    }
+
+    /// EDGE, what a phone falls back to outside towns: 256 kbit/s each way, 600 ms of added
+    /// round trip.
+    pub fn edge() -> Self {
+        Self::mobile(0.256, Duration::from_millis(600))
+    }
 }
 
 #[derive(Default)]
