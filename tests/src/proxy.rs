@@ -301,3 +301,18 @@ fn pipe(
     drop(rx);
     let _ = reader.join();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mobile_profiles_are_the_links_they_are_named_after() {
+        let edge = Link::edge();
+        assert_eq!(edge.delay_each_way, Duration::from_millis(300));
+        assert_eq!(edge.bytes_per_second, Some(32_000));
+        let three_g = Link::three_g();
+        assert_eq!(three_g.delay_each_way, Duration::from_millis(150));
+        assert_eq!(three_g.bytes_per_second, Some(125_000));
+    }
+}
