@@ -1,5 +1,6 @@
 //! "The database", chosen by configuration: embedded SQLite or PostgreSQL, with one way to run
-//! work in a write transaction (under the global write lock) or a read-only snapshot.
+//! work in a write transaction (in a [`WriteScope`]: exclusive, or a device's sync beside
+//! others) or a read-only snapshot.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -8,8 +8,10 @@
 //!   rows come back as [`Row`]s of [`Value`]s with typed getters that return a [`SqlError`], never
 //!   panic, on a wrong type or a missing column.
 //! - [`Database`] is "the database" chosen by configuration ([`DatabaseConfig`]): it runs a
-//!   closure in a write transaction that holds the one global write lock both backends need
-//!   ([`Database::write`]), or in a read-only snapshot ([`Database::read`]).
+//!   closure in a write transaction ([`Database::write`], [`Database::write_in`]: on SQLite
+//!   one writer at a time, on PostgreSQL an exclusive write or a device's sync beside other
+//!   syncs, with the commit order taken only where sequence numbers need it), or in a read-only
+//!   snapshot ([`Database::read`]).
 //! - [`pg_migrate`] is the PostgreSQL migration runner, with the discipline of [`crate::storage::sql::migrate`].
 //!
 //! # The portable dialect

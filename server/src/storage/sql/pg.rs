@@ -8,8 +8,8 @@
 //!
 //! Each pooled connection keeps the statements it has prepared ([`Prepared`]): a statement given
 //! as text costs two round trips to the server (prepare, then execute) and a parse and plan
-//! there, a prepared one a single round trip. Inside a write transaction, which holds the
-//! office's global write lock, that is most of the time a sync holds it.
+//! there, a prepared one a single round trip. Inside a write transaction, much of it under the
+//! commit order that every writer shares, that is most of a sync's time.
 //!
 //! Connections are opened by [`PgUrl::connect`], with or without TLS as the URL's `sslmode`
 //! says. A failed TLS handshake becomes [`SqlError::Tls`] (rustls's reason, say a certificate
