@@ -14,7 +14,7 @@ use crate::error::{ServerError, SqlError};
 use crate::office::audit::{self, action};
 use crate::sql_params;
 use crate::storage::case_docs::{
-    CaseVault, LoadedCase, checkout, heads_text, parse_heads, store, whole_snapshot,
+    CaseVault, LoadedCase, checkout_for_sync, heads_text, parse_heads, store, whole_snapshot,
 };
 use crate::storage::sql::Sql;
 
@@ -156,7 +156,7 @@ impl HubStorage for SqlHub<'_> {
 
     fn case_doc(&mut self, case: CaseId) -> fieldcase_core::Result<Option<&mut CaseDoc>> {
         if !self.held.contains_key(&case) {
-            match checkout(self.sql, self.vault, case) {
+            match checkout_for_sync(self.sql, self.vault, case) {
                 Ok(Some(loaded)) => {
                     self.held.insert(case, loaded);
                 }

@@ -2,9 +2,9 @@
 //! taken out for one transaction and given back only after it committed, used only while its
 //! heads equal the stored heads, bounded by count and by automerge operations.
 //!
-//! A document taken out is leased: another transaction that wants the same case meanwhile (a
-//! sync of the same case that waited for the first one's lock on PostgreSQL, a phone
-//! downloading what another one uploads) waits, up to [`RETURN_WAIT`], for it to be given back
+//! A document taken out is leased: a sync that wants the same case meanwhile (a sync of the
+//! same case that waited for the first one's lock on PostgreSQL, a phone downloading what
+//! another one uploads) waits, up to [`RETURN_WAIT`], for it to be given back
 //! instead of loading and decrypting a second copy from the database. Loading a grown case
 //! costs tens of milliseconds of CPU; without the lease, under load, the more syncs overlap the
 //! more copies are loaded, and the more CPU that takes the more they overlap.

@@ -29,5 +29,7 @@ pub use cache::{CACHE_DOCS, CACHE_OPS, LoadedCase};
 pub use sealed::backfill_index;
 pub(crate) use sealed::replace_content;
 pub use sealed::{CASES_CHANNEL, MAX_CHUNKS};
-pub(crate) use sealed::{checkout, heads_text, parse_heads, store, whole_snapshot};
+pub(crate) use sealed::{
+    checkout, checkout_for_sync, heads_text, parse_heads, store, whole_snapshot,
+};
 pub use vault::{CaseVault, WithDocs, new_epoch};

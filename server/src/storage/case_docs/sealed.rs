@@ -57,6 +57,24 @@ fn chunk_aad(case: CaseId, seq: i64) -> Vec<u8> {
     aad
 }
 
+/// [`checkout`] for a device's sync, which first waits (up to
+/// [`super::cache::RETURN_WAIT`]) while another transaction has the case out: that one gives
+/// it back when it ends, with the heads it stored, read next. A sync's own documents go back on
+/// its database thread right after its commit, so a sync of the same case let in by the locks
+/// finds them instead of loading another copy. Never waits while holding what orders every
+/// writer. Only syncs wait: an office page may hold a document across several of its own
+/// transactions on other threads, and would wait for itself.
+pub(crate) fn checkout_for_sync(
+    sql: &mut dyn Sql,
+    vault: &CaseVault,
+    case: CaseId,
+) -> Result<Option<LoadedCase>, ServerError> {
+    if !phases::holding() {
+        vault.docs.await_return(case);
+    }
+    checkout(sql, vault, case)
+}
+
 /// Takes a case's document out for this transaction: from memory when the copy there has the
 /// stored heads, else from the database (snapshot, then each chunk in order). `None` when the
 /// case does not exist.
@@ -66,11 +84,6 @@ pub(crate) fn checkout(
     case: CaseId,
 ) -> Result<Option<LoadedCase>, ServerError> {
     let id = case.to_string();
-    // Another transaction that has the case out gives it back when it ends (with the heads it
-    // stored, read next); never waited for while holding what orders every writer.
-    if !phases::holding() {
-        vault.docs.await_return(case);
-    }
     let Some(stored) = sql.query_opt("SELECT heads FROM cases WHERE id = ?1", sql_params![&id])?
     else {
         return Ok(None);
