@@ -169,6 +169,25 @@ impl Browser {
             .unwrap_or_else(|e| panic!("clicking {locator:?}: {e}"));
     }
 
+    /// Clicks the element `locator` finds, which submits a form or follows a link, and waits (up
+    /// to 15 s) until the next page has replaced this one. A wait for an element right after a
+    /// plain click can find it on the page being left, and a `goto` right after one can be
+    /// overtaken by the form's redirect when it arrives.
+    pub async fn click_and_wait(&self, locator: Locator<'_>) {
+        let old = self.element(Locator::Css("html")).await;
+        self.click(locator).await;
+        let started = Instant::now();
+        // The page being left keeps its root element until the next page has replaced it.
+        while old.tag_name().await.is_ok() {
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "clicking {locator:?} did not lead to another page within 15 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.wait_for(Locator::Css("body")).await;
+    }
+
     /// Types `text` into the field `locator` finds.
     pub async fn type_into(&self, locator: Locator<'_>, text: &str) {
         self.element(locator)

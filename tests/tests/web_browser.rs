@@ -246,7 +246,7 @@ fn an_admin_adds_a_user_whose_phone_enrolls_with_the_code_shown_and_reads_the_au
         // The pages in Serbian Cyrillic, then the audit log with its chain check.
         browser.select(Locator::Id("lang"), "sr-Cyrl").await;
         browser
-            .click(Locator::Css("form[action='/lang'] button"))
+            .click_and_wait(Locator::Css("form[action='/lang'] button"))
             .await;
         browser.wait_for_text("Одјава").await;
         c.goto(&format!("{base}/audit")).await.unwrap();
@@ -434,7 +434,7 @@ fn a_case_from_intake_to_closure_with_a_recovery_plan_and_a_settled_goal_conflic
         }
         // A second worker on the case.
         browser.select(Locator::Id("worker"), &bojan.to_string()).await;
-        browser.click(Locator::Id("assign")).await;
+        browser.click_and_wait(Locator::Id("assign")).await;
         browser.wait_for(Locator::Id("plan")).await;
         let on_office = server.case(case);
         assert_eq!(on_office.plan.goals.len(), 2);
@@ -528,7 +528,9 @@ fn a_case_from_intake_to_closure_with_a_recovery_plan_and_a_settled_goal_conflic
 
         // In Serbian Cyrillic: the plan and, later, the intake page.
         browser.select(Locator::Id("lang"), "sr-Cyrl").await;
-        browser.click(Locator::Css("form[action='/lang'] button")).await;
+        browser
+            .click_and_wait(Locator::Css("form[action='/lang'] button"))
+            .await;
         c.goto(&format!("{base}/cases/{case}")).await.unwrap();
         let text = browser.wait_for_text("План опоравка").await;
         for needle in ["остварен", "административна помоћ", "2 циља", "Историја"] {
@@ -648,7 +650,9 @@ fn a_case_file_prints_in_serbian_cyrillic_with_page_numbers_and_only_the_notes_p
         let c = &browser.client;
         browser.login(&base, "marija", PASSWORD).await;
         browser.select(Locator::Id("lang"), "sr-Cyrl").await;
-        browser.click(Locator::Css("form[action='/lang'] button")).await;
+        browser
+            .click_and_wait(Locator::Css("form[action='/lang'] button"))
+            .await;
         c.goto(&format!("{base}/cases/{case}")).await.unwrap();
         browser.wait_for(Locator::Id("case-file-form")).await;
         // Open the picker, tick every note that starts with "Посета", and print in this tab.
