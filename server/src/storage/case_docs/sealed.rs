@@ -225,13 +225,7 @@ pub(crate) fn store(
         )?),
         false => None,
     };
-    sql.enter_commit_order()?;
-    let seq: i64 = sql
-        .query_row(
-            "UPDATE case_seq SET value = value + 1 WHERE id = 1 RETURNING value",
-            &[],
-        )?
-        .get(0)?;
+    let seq = next_seq(sql)?;
     if let Some((snapshot, sealed)) = snapshot {
         phases::time(Phase::Compact, || -> Result<(), ServerError> {
             if loaded.exists {
@@ -275,13 +269,7 @@ pub(crate) fn store(
         loaded.chunk_bytes = loaded.chunk_bytes.saturating_add(chunk.len());
         loaded.snapshot = None;
     }
-    if sql.backend() == Backend::Postgres {
-        // Delivered to every listening instance when (and only if) this transaction commits.
-        sql.execute(
-            "SELECT pg_notify(?1, ?2)",
-            sql_params![CASES_CHANNEL, &seq.to_string()],
-        )?;
-    }
+    notify_instances(sql, seq)?;
     loaded.exists = true;
     loaded.stored_heads = heads;
     // The report index follows every store, in the same transaction.
@@ -289,6 +277,30 @@ pub(crate) fn store(
     let seq = u64::try_from(seq).unwrap_or(0);
     vault.changed(seq);
     Ok(seq)
+}
+
+/// Takes the next case sequence number, in the commit order (which this transaction then holds
+/// until it ends), so that numbers become visible in the order they were taken.
+fn next_seq(sql: &mut dyn Sql) -> Result<i64, ServerError> {
+    sql.enter_commit_order()?;
+    Ok(sql
+        .query_row(
+            "UPDATE case_seq SET value = value + 1 WHERE id = 1 RETURNING value",
+            &[],
+        )?
+        .get(0)?)
+}
+
+/// Tells every listening PostgreSQL instance that case sequence number `seq` was taken:
+/// delivered when (and only if) this transaction commits. Nothing on SQLite (one instance).
+fn notify_instances(sql: &mut dyn Sql, seq: i64) -> Result<(), ServerError> {
+    if sql.backend() == Backend::Postgres {
+        sql.execute(
+            "SELECT pg_notify(?1, ?2)",
+            sql_params![CASES_CHANNEL, &seq.to_string()],
+        )?;
+    }
+    Ok(())
 }
 
 /// Replaces a case's content by `doc`, a document with a history of its own (an erasure: nothing
@@ -306,13 +318,7 @@ pub(crate) fn replace_content(
     let heads = doc.heads();
     let snapshot = Zeroizing::new(doc.save());
     let sealed = seal(vault.key(), &doc_aad(case), &snapshot)?;
-    sql.enter_commit_order()?;
-    let seq: i64 = sql
-        .query_row(
-            "UPDATE case_seq SET value = value + 1 WHERE id = 1 RETURNING value",
-            &[],
-        )?
-        .get(0)?;
+    let seq = next_seq(sql)?;
     sql.execute(
         "UPDATE cases SET doc = ?2, seq = ?3, heads = ?4, updated_at = ?5 WHERE id = ?1",
         sql_params![&id, &sealed, seq, &heads_text(&heads), now],
@@ -321,12 +327,7 @@ pub(crate) fn replace_content(
         "DELETE FROM case_chunks WHERE case_id = ?1",
         sql_params![&id],
     )?;
-    if sql.backend() == Backend::Postgres {
-        sql.execute(
-            "SELECT pg_notify(?1, ?2)",
-            sql_params![CASES_CHANNEL, &seq.to_string()],
-        )?;
-    }
+    notify_instances(sql, seq)?;
     let seq = u64::try_from(seq).unwrap_or(0);
     vault.changed(seq);
     Ok(seq)
