@@ -1149,9 +1149,9 @@ fn office_load_backends(d: usize) -> Value {
     json!(rows)
 }
 
-/// Scenario 6: a phone on 3G (1 Mbit/s, 300 ms round trip): first sync of `n` cases, then a
-/// first sync cut halfway and resumed.
-fn mobile(n: usize) -> Value {
+/// An office with `n` cases of one field worker, uploaded by a phone of hers (its own process),
+/// and two more phones of hers enrolled through a fault proxy whose link is not shaped yet.
+fn uploaded_behind_proxy(n: usize) -> (ServerProc, FaultProxy, Phone, Phone) {
     let mut server = ServerProc::start();
     let (cases, _) = server.user_with_cases("ana", n);
     let work = tempfile::tempdir().unwrap();
@@ -1172,8 +1172,15 @@ fn mobile(n: usize) -> Value {
     let proxy = FaultProxy::start(server.addr());
     let url = proxy.url();
     let (a, b) = (server.code("ana"), server.code("ana"));
-    let phone = enroll(&url, server.fingerprint(), &a);
-    let cut_phone = enroll(&url, server.fingerprint(), &b);
+    let first = enroll(&url, server.fingerprint(), &a);
+    let second = enroll(&url, server.fingerprint(), &b);
+    (server, proxy, first, second)
+}
+
+/// Scenario 6: a phone on 3G (1 Mbit/s, 300 ms round trip): first sync of `n` cases, then a
+/// first sync cut halfway and resumed.
+fn mobile(n: usize) -> Value {
+    let (server, proxy, phone, cut_phone) = uploaded_behind_proxy(n);
     proxy.set_link(Link::three_g());
 
     let down0 = proxy.bytes_to_client();
@@ -1210,28 +1217,7 @@ fn mobile(n: usize) -> Value {
 /// app's retry does) until a sync succeeds. The cut points are in bytes of the whole answer,
 /// measured first by another phone on an unshaped link.
 fn edge(n: usize) -> Value {
-    let mut server = ServerProc::start();
-    let (cases, _) = server.user_with_cases("ana", n);
-    let work = tempfile::tempdir().unwrap();
-    let cases_file = work.path().join("cases.txt");
-    std::fs::write(
-        &cases_file,
-        cases.iter().map(|c| format!("{c}\n")).collect::<String>(),
-    )
-    .unwrap();
-    let code = server.code("ana");
-    run_child(&[
-        "device-upload",
-        &server.url,
-        &server.fingerprint,
-        &code,
-        cases_file.to_str().unwrap(),
-    ]);
-    let proxy = FaultProxy::start(server.addr());
-    let url = proxy.url();
-    let (a, b) = (server.code("ana"), server.code("ana"));
-    let measure = enroll(&url, server.fingerprint(), &a);
-    let phone = enroll(&url, server.fingerprint(), &b);
+    let (server, proxy, measure, phone) = uploaded_behind_proxy(n);
     let down0 = proxy.bytes_to_client();
     measure.device.sync_now().unwrap();
     let whole = proxy.bytes_to_client() - down0;
