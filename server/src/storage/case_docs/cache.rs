@@ -158,7 +158,7 @@ impl DocCache {
             let others = entries
                 .out
                 .get(&case)
-                .is_some_and(|threads| !threads.is_empty() && !threads.contains(&me));
+                .is_some_and(|threads| !threads.contains(&me));
             let now = Instant::now();
             if !others || now >= deadline {
                 return;

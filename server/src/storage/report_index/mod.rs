@@ -149,7 +149,8 @@ pub fn refresh(
 }
 
 /// A refresh in two steps, so that the document is read before a transaction takes its place in
-/// the commit order ([`crate::storage::sql::Sql::enter_commit_order`]) and only the index's rows are written in it.
+/// the commit order ([`crate::storage::sql::Sql::enter_commit_order`]) and only the index's
+/// rows are written in it.
 pub struct Pending {
     case: fieldcase_core::model::Case,
 }
