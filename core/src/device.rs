@@ -616,28 +616,131 @@ impl HttpsSync {
     }
 }
 
-impl SyncTransport for HttpsSync {
-    fn round_trip(&mut self, request: &[u8]) -> Result<Vec<u8>> {
-        // This phone reads what the office says is left after each page (for its progress).
-        let extra: Vec<(String, String)> = self
-            .held
+impl HttpsSync {
+    /// The headers of a sync request: the statement held, and that this phone reads what the
+    /// office says is left after each page (for its progress) and, with `stream`, takes the
+    /// answer streamed.
+    fn sync_headers(&self, stream: bool) -> Vec<(String, String)> {
+        self.held
             .iter()
             .map(|h| (crate::protocol::HEADER_HELD.to_owned(), h.clone()))
             .chain([(crate::protocol::HEADER_REMAINING.to_owned(), "1".to_owned())])
-            .collect();
-        let answer = self.client.post_answer(PATH_SYNC, request, &extra)?;
+            .chain(stream.then(|| (crate::protocol::HEADER_STREAM.to_owned(), "1".to_owned())))
+            .collect()
+    }
+
+    /// Takes what a successful answer's headers carried, once the office is known to have read
+    /// the phone's statement.
+    fn took(
+        &mut self,
+        held_ack: bool,
+        next_pin: Option<NextPinHeaders>,
+        server_time: Option<i64>,
+        server_timing: Option<String>,
+    ) -> Result<()> {
         // An office that did not read the statement (one older than this phone) must not be
         // synced with: it would not know of a duress notice and would send the cases.
-        if self.held.is_some() && !answer.held_ack {
+        if self.held.is_some() && !held_ack {
             return Err(CoreError::Network(TransportError::BadResponse(
                 "the office did not read this phone's statement; the office needs updating"
                     .to_owned(),
             )));
         }
-        self.announced = answer.next_pin;
-        self.server_time = answer.server_time.or(self.server_time);
-        self.server_timing.extend(answer.server_timing);
+        self.announced = next_pin;
+        self.server_time = server_time.or(self.server_time);
+        self.server_timing.extend(server_timing);
+        Ok(())
+    }
+}
+
+/// Frames of a streamed answer read ahead of the sync applying them: while the sync applies
+/// one batch, the next arrives; a phone on a fast link applies many frames in one transaction.
+const FRAMES_AHEAD: usize = 64;
+
+/// A failed read of a streamed answer, as the transport reports it.
+fn stream_error(e: std::io::Error) -> CoreError {
+    CoreError::Network(match e.kind() {
+        std::io::ErrorKind::TimedOut => TransportError::Timeout,
+        std::io::ErrorKind::InvalidData => TransportError::BadResponse(e.to_string()),
+        _ => TransportError::Io(e),
+    })
+}
+
+impl SyncTransport for HttpsSync {
+    fn round_trip(&mut self, request: &[u8]) -> Result<Vec<u8>> {
+        let extra = self.sync_headers(false);
+        let answer = self.client.post_answer(PATH_SYNC, request, &extra)?;
+        self.took(
+            answer.held_ack,
+            answer.next_pin,
+            answer.server_time,
+            answer.server_timing,
+        )?;
         Ok(answer.body)
+    }
+
+    fn round_trip_frames(
+        &mut self,
+        request: &[u8],
+        frames: &mut dyn FnMut(Vec<Vec<u8>>) -> Result<()>,
+    ) -> Result<()> {
+        let extra = self.sync_headers(true);
+        let mut response = self.client.post_streaming(PATH_SYNC, request, &extra)?;
+        if !(200..300).contains(&response.status) {
+            let refused = response.into_raw()?.into_result().err();
+            return Err(CoreError::Network(refused.unwrap_or_else(|| {
+                TransportError::BadResponse("an error answer that was not one".to_owned())
+            })));
+        }
+        self.took(
+            response.held_ack,
+            response.next_pin.take(),
+            response.server_time,
+            response.server_timing.take(),
+        )?;
+        if response.content_type.as_deref() != Some(crate::sync::frames::CONTENT_TYPE) {
+            // An office that does not stream: one answer.
+            let body = response.into_raw()?.body;
+            return frames(vec![body]);
+        }
+        let reader = response.into_reader();
+        let (sender, arrived) = std::sync::mpsc::sync_channel(FRAMES_AHEAD);
+        // The reader ends at the stream's end, at its first error, or at its next frame once
+        // nobody takes frames any more; the client's timeout bounds each of its reads.
+        let reading = std::thread::Builder::new()
+            .name("sync-frames".to_owned())
+            .spawn(move || {
+                let mut stream = crate::sync::frames::FrameReader::new(reader);
+                loop {
+                    let next = stream.next_frame().transpose();
+                    let stop = !matches!(next, Some(Ok(_)));
+                    if next.is_none_or(|frame| sender.send(frame).is_err()) || stop {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| CoreError::Network(TransportError::Io(e)))?;
+        while let Ok(first) = arrived.recv() {
+            let mut batch = vec![first.map_err(stream_error)?];
+            let mut failed = None;
+            while batch.len() < FRAMES_AHEAD
+                && let Ok(next) = arrived.try_recv()
+            {
+                match next {
+                    Ok(frame) => batch.push(frame),
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            frames(batch)?;
+            if let Some(e) = failed {
+                return Err(stream_error(e));
+            }
+        }
+        let _ = reading.join();
+        Ok(())
     }
 }
 

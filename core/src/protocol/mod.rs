@@ -89,6 +89,10 @@ pub const HEADER_HELD_ACK: &str = "x-fieldcase-held-ack";
 /// answer (value `1`; [`crate::sync::Remaining`]): the office adds the section only for such a
 /// phone, since phones built before it refuse an answer with bytes past its end.
 pub const HEADER_REMAINING: &str = "x-fieldcase-remaining";
+/// Request header of a sync from a phone that takes its answer streamed (value `1`;
+/// [`crate::sync::frames`]): the office may then send several pages in one answer, each cut
+/// into frames the phone applies as they arrive.
+pub const HEADER_STREAM: &str = "x-fieldcase-stream";
 /// Longest [`HEADER_HELD`] value read.
 pub const MAX_HELD_HEADER: usize = 4096;
 /// Bytes a statement for the office is padded to before sealing, so that a panic receipt and a

@@ -49,6 +49,25 @@ impl PreparedSync {
         !self.deferred.is_empty()
     }
 
+    /// What the later frames of a streamed answer to this request are applied with: a request
+    /// that uploaded nothing and covers no outbox entry, from the same office epoch. The first
+    /// frame, applied with this request itself, settles its uploads and purge receipts.
+    pub fn continuation(&self) -> PreparedSync {
+        PreparedSync {
+            request: SyncRequest {
+                version: self.request.version,
+                cursor: self.request.cursor,
+                uploads: Vec::new(),
+                purged: Vec::new(),
+                epoch: self.request.epoch,
+                attested: Vec::new(),
+            },
+            outbox_upto: 0,
+            deferred: HashSet::new(),
+            statements: self.statements.clone(),
+        }
+    }
+
     /// How many cases with pending changes were left for later rounds (over the upload
     /// budget): what a progress bar still expects to send after this request.
     pub fn deferred_cases(&self) -> usize {

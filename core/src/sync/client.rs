@@ -2,6 +2,7 @@
 
 use super::messages::{SyncRequest, SyncResponse};
 use super::progress::{SyncProgress, Tracker, Work};
+use crate::store::AppliedSync;
 use crate::error::{CoreError, Result};
 use crate::store::Store;
 
@@ -12,6 +13,20 @@ pub const MAX_ROUNDS: usize = 1_000;
 pub trait SyncTransport {
     /// One round trip. Errors are reported as [`CoreError::Network`].
     fn round_trip(&mut self, request: &[u8]) -> Result<Vec<u8>>;
+
+    /// One round trip whose answer may come as a stream of frames ([`super::frames`]): each
+    /// frame is an encoded response, and `frames` is called, in order, with every batch of
+    /// frames that have arrived, so that the sync applies each as it comes and keeps it
+    /// should the link be cut before the rest. A transport that does not stream hands over its
+    /// one answer as one frame (the default).
+    fn round_trip_frames(
+        &mut self,
+        request: &[u8],
+        frames: &mut dyn FnMut(Vec<Vec<u8>>) -> Result<()>,
+    ) -> Result<()> {
+        let reply = self.round_trip(request)?;
+        frames(vec![reply])
+    }
 }
 
 /// What a sync did.
@@ -42,8 +57,9 @@ pub fn sync(store: &Store, transport: &mut dyn SyncTransport) -> Result<SyncRepo
     sync_with_progress(store, transport, &mut |_: SyncProgress| {})
 }
 
-/// [`sync`], telling `progress` how far it has come: one event before each round (before the
-/// first, what the outbox holds), and a last one, `finished`, once the sync is done (see
+/// [`sync`], telling `progress` how far it has come: one event before the first round (what
+/// the outbox holds), one after each answer applied (each batch of frames of a streamed
+/// answer), and a last one, `finished`, once the sync is done (see
 /// [`super::progress`] for what the figures mean and the rules they keep). `progress` is
 /// called on the sync's thread with no lock held; a caller that hands events to an app
 /// should pass them on without waiting ([`super::progress::Delivery`]).
@@ -54,8 +70,7 @@ pub fn sync_with_progress(
 ) -> Result<SyncReport> {
     let mut report = SyncReport::default();
     let mut tracker = Tracker::new();
-    // What moved in the last round, and what the office said it still has to send.
-    let mut moved = Work::default();
+    // What the office said it still has to send.
     let mut office_left = Work::default();
     // Upload bytes and cases sent so far, to estimate the size of the uploads left for later
     // rounds (the store builds each round's uploads only when it sends them).
@@ -63,9 +78,9 @@ pub fn sync_with_progress(
     let mut upload_cases = 0usize;
     // A note written while the clock ran ahead would be refused as one from the future.
     store.redate_future_notes()?;
-    for _ in 0..MAX_ROUNDS {
+    for round in 0..MAX_ROUNDS {
         let prepared = store.prepare_sync()?;
-        let prepared_purged_empty = prepared.request().purged.is_empty();
+        let receipts_sent = !prepared.request().purged.is_empty();
         let more_uploads = prepared.more_uploads();
         let body = prepared.request().encode().map_err(CoreError::Sync)?;
         let uploads = prepared.request().uploads.len();
@@ -77,35 +92,79 @@ pub fn sync_with_progress(
             uploads.saturating_add(deferred),
             body.len().saturating_add(deferred.saturating_mul(per_case)),
         );
-        progress(tracker.step(moved, uploads_left.plus(office_left)));
+        let deferred_left = Work::new(deferred, deferred.saturating_mul(per_case));
+        if round == 0 {
+            progress(tracker.step(Work::default(), uploads_left.plus(office_left)));
+        }
+        let mut moved = Work::new(uploads, body.len());
+        // The request's own uploads count as moved with its first frame; later frames of a
+        // streamed answer go with a request that uploads nothing.
+        let continuation = prepared.continuation();
+        let mut first = Some(prepared);
+        let mut last: Option<(bool, AppliedSync)> = None;
+        // The sync is over once the office has nothing more, nothing waits to be sent, and
+        // purge receipts either went with this request or are not owed.
+        let done = |more: bool, applied: &AppliedSync| {
+            !more && !more_uploads && (!applied.receipts_pending || receipts_sent)
+        };
+        let mut finished = None;
+        // The phone's own work of applying frames while later ones are on their way is not
+        // round-trip time.
+        let mut applied_for = std::time::Duration::ZERO;
         let sent = std::time::Instant::now();
-        let reply = transport.round_trip(&body)?;
-        report.round_trip_time += sent.elapsed();
+        let outcome = transport.round_trip_frames(&body, &mut |batch| {
+            let mut bytes = 0usize;
+            let mut merged: Option<SyncResponse> = None;
+            for raw in batch {
+                bytes = bytes.saturating_add(raw.len());
+                let frame = SyncResponse::decode(&raw).map_err(CoreError::Sync)?;
+                match merged.as_mut() {
+                    Some(response) => response.absorb(frame),
+                    None => merged = Some(frame),
+                }
+            }
+            let Some(response) = merged else {
+                return Ok(());
+            };
+            report.bytes_received += bytes;
+            let more = response.more;
+            // An office that does not say what is left (one built before it could) leaves
+            // downloads unknown until they arrive; an answer that is the last page leaves
+            // nothing.
+            office_left = match (more, response.remaining) {
+                (true, Some(left)) => Work {
+                    cases: left.cases,
+                    bytes: left.bytes,
+                },
+                _ => Work::default(),
+            };
+            let received = response.updates.len();
+            let prepared = first.take().unwrap_or_else(|| continuation.clone());
+            let applying = std::time::Instant::now();
+            let applied = store.apply_sync(prepared, response)?;
+            applied_for += applying.elapsed();
+            report.cases_uploaded += applied.uploaded;
+            report.cases_updated += applied.updated;
+            let batch_moved = std::mem::take(&mut moved).plus(Work::new(received, bytes));
+            if done(more, &applied) {
+                finished = Some(batch_moved);
+            } else {
+                progress(tracker.step(batch_moved, deferred_left.plus(office_left)));
+            }
+            last = Some((more, applied));
+            Ok(())
+        });
+        report.round_trip_time += sent.elapsed().saturating_sub(applied_for);
         report.round_trips += 1;
         report.bytes_sent += body.len();
-        report.bytes_received += reply.len();
-        let response = SyncResponse::decode(&reply).map_err(CoreError::Sync)?;
-        let more = response.more;
-        // An office that does not say what is left (one built before it could) leaves
-        // downloads unknown until they arrive; an answer that is the last page leaves nothing.
-        office_left = match (more, response.remaining) {
-            (true, Some(left)) => Work {
-                cases: left.cases,
-                bytes: left.bytes,
-            },
-            _ => Work::default(),
+        outcome?;
+        let Some((more, applied)) = last else {
+            return Err(CoreError::Sync(super::SyncError::Malformed(
+                "the server's answer held no response",
+            )));
         };
-        let received = response.updates.len();
-        let applied = store.apply_sync(prepared, response)?;
-        moved = Work::new(
-            uploads.saturating_add(received),
-            body.len().saturating_add(reply.len()),
-        );
-        report.cases_uploaded += applied.uploaded;
-        report.cases_updated += applied.updated;
-        let receipts_sent = !prepared_purged_empty;
-        if !more && !more_uploads && (!applied.receipts_pending || receipts_sent) {
-            progress(tracker.finish(moved));
+        if done(more, &applied) {
+            progress(tracker.finish(finished.unwrap_or_default()));
             return Ok(report);
         }
     }

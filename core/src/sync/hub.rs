@@ -28,6 +28,11 @@ use time::OffsetDateTime;
 /// large enough that a round trip carries some 50 compact cases.
 pub const RESPONSE_BUDGET: usize = 128 * 1024;
 
+/// Largest total of change bytes in one frame of a page (one case alone may be larger): what a
+/// phone whose link is cut in the middle of a streamed answer receives again at most, since it
+/// applies and keeps every whole frame as it arrives.
+pub const FRAME_BUDGET: usize = 16 * 1024;
+
 /// A case's whole document, compacted, with the heads it leads to.
 pub type WholeCase = (Vec<u8>, Vec<ChangeHash>);
 
@@ -252,6 +257,24 @@ pub fn handle_sync_loaded(
     request: &SyncRequest,
     loaded: Option<LoadedUploads>,
 ) -> Result<SyncResponse> {
+    let frames = handle_sync_frames(storage, device, user, request, loaded)?;
+    SyncResponse::merged(frames).ok_or(CoreError::Sync(super::SyncError::Malformed(
+        "an answer of no frames",
+    )))
+}
+
+/// [`handle_sync_loaded`], its answer cut into frames of at most [`FRAME_BUDGET`] of change
+/// bytes, each with its own cursor, for an answer streamed to a phone that applies each frame as
+/// it arrives. The first frame carries what concerns the request as a whole (the accepted
+/// uploads, the cases to purge); merged ([`SyncResponse::merged`]) they are the one answer a
+/// phone that does not stream receives.
+pub fn handle_sync_frames(
+    storage: &mut dyn HubStorage,
+    device: DeviceId,
+    user: UserId,
+    request: &SyncRequest,
+    loaded: Option<LoadedUploads>,
+) -> Result<Vec<SyncResponse>> {
     let epoch = storage.office_epoch();
     if request.epoch.is_some_and(|e| e != epoch) {
         // The device synced last in another epoch: the office was restored since. What each
@@ -259,7 +282,7 @@ pub fn handle_sync_loaded(
         // offers everything it holds again. Its request is not taken: its changes were made
         // against heads this office may not have.
         storage.forget_device(device)?;
-        return Ok(SyncResponse {
+        return Ok(vec![SyncResponse {
             version: PROTOCOL_VERSION,
             cursor: 0,
             more: true,
@@ -271,7 +294,7 @@ pub fn handle_sync_loaded(
             reset: true,
             attested: Vec::new(),
             remaining: None,
-        });
+        }]);
     }
     for case in &request.purged {
         storage.record_purge(device, *case)?;
@@ -385,13 +408,78 @@ pub fn handle_sync_loaded(
         accepted.push(upload.case_id);
     }
 
-    let mut updates = Vec::new();
-    let mut states = Vec::new();
+    let mut frames = feed_page(storage, device, user, request.cursor, request.cursor)?;
+    let purge = storage.cases_to_purge(device, user)?;
+    for case in &purge {
+        let mut state = storage.device_state(device, *case)?;
+        if state.purge_ordered_at.is_none() {
+            state.purge_ordered_at = Some(now.unix_timestamp());
+            storage.set_device_state(device, *case, &state)?;
+        }
+    }
+    if let Some(first) = frames.first_mut() {
+        first.accepted = accepted;
+        first.purge = purge;
+    }
+    Ok(frames)
+}
+
+/// The next page of a streamed answer ([`handle_sync_frames`]): what changed among the cases
+/// assigned to `user` past `from`, the cursor the answer's last page ended at, as frames.
+/// `acked` is the cursor of the request the stream answers: only what the device proved it
+/// applied then counts as its own, never what this stream sent it before (a frame in flight
+/// may yet be lost with the link).
+pub fn continue_feed(
+    storage: &mut dyn HubStorage,
+    device: DeviceId,
+    user: UserId,
+    acked: u64,
+    from: u64,
+) -> Result<Vec<SyncResponse>> {
+    feed_page(storage, device, user, acked, from)
+}
+
+/// One frame of a page while it is built.
+struct FrameParts {
+    updates: Vec<CaseChanges>,
+    /// Every case the frame covers (updated or found current), with the state to record.
+    states: Vec<(CaseId, DeviceCaseState)>,
+    /// The highest sequence number the frame covers: applied, it is the device's cursor.
+    cursor: u64,
+    bytes: usize,
+}
+
+impl FrameParts {
+    fn starting_at(cursor: u64) -> Self {
+        Self {
+            updates: Vec::new(),
+            states: Vec::new(),
+            cursor,
+            bytes: 0,
+        }
+    }
+}
+
+/// One page of what changed among the cases assigned to `user` past `from`, at most
+/// [`RESPONSE_BUDGET`] of change bytes, cut into frames of at most [`FRAME_BUDGET`] (or one
+/// case, when a case alone is larger). Each frame has its own cursor, and the heads it sends
+/// count as the device's once the device comes back with that frame's cursor: a phone that
+/// applied some frames of a page before its link was cut is not sent them again. What the
+/// device is known to have is what it proved with `acked`.
+fn feed_page(
+    storage: &mut dyn HubStorage,
+    device: DeviceId,
+    user: UserId,
+    acked: u64,
+    from: u64,
+) -> Result<Vec<SyncResponse>> {
+    let epoch = storage.office_epoch();
+    let mut frames = Vec::new();
+    let mut frame = FrameParts::starting_at(from);
     let mut budget = RESPONSE_BUDGET;
-    let mut cursor = request.cursor;
     let mut more = false;
     let limit = super::messages::MAX_CASES / 2;
-    let changed = storage.assigned_changed_since(user, request.cursor, limit)?;
+    let changed = storage.assigned_changed_since(user, from, limit)?;
     more |= changed.len() == limit;
     let listed: Vec<u64> = changed.iter().map(|&(_, seq)| seq).collect();
     for (case, seq) in changed {
@@ -401,7 +489,7 @@ pub fn handle_sync_loaded(
         }
         let mut state = storage.device_state(device, case)?;
         if let Some((sent, at)) = state.sent.take()
-            && request.cursor >= at
+            && acked >= at
         {
             state.confirmed = sent;
         }
@@ -425,62 +513,82 @@ pub fn handle_sync_loaded(
                 None => continue,
             },
         };
-        cursor = cursor.max(seq);
+        if frame.bytes > 0 && frame.bytes.saturating_add(changes.len()) > FRAME_BUDGET {
+            let cursor = frame.cursor;
+            frames.push(std::mem::replace(&mut frame, FrameParts::starting_at(cursor)));
+        }
+        frame.cursor = frame.cursor.max(seq);
         if !changes.is_empty() {
             budget = budget.saturating_sub(changes.len());
-            updates.push(CaseChanges {
+            frame.bytes = frame.bytes.saturating_add(changes.len());
+            frame.updates.push(CaseChanges {
                 case_id: case,
                 changes,
                 heads,
             });
         }
-        states.push((case, state));
+        frame.states.push((case, state));
     }
-    let key = storage.attestation_key();
-    let attested = updates
-        .iter()
-        .map(|u| Attested::new(key, epoch, u.case_id, &u.heads))
-        .collect();
-    // Heads sent now count as the device's once it comes back with this response's cursor.
-    for (case, mut state) in states {
-        if let Some(update) = updates.iter().find(|u| u.case_id == case) {
-            state.sent = Some((update.heads.clone(), cursor));
-        }
-        storage.set_device_state(device, case, &state)?;
-    }
+    let page_cursor = frame.cursor;
+    frames.push(frame);
     // What is left for later pages, said only when there are later pages (an answer that is the
     // last page stays as short as before): the listed cases past this page's cursor (a lower
     // bound when the list stopped at its limit), and what their documents weigh.
-    let left = listed.iter().filter(|&&seq| seq > cursor).count();
-    let remaining = match (more, left) {
+    let left = listed.iter().filter(|&&seq| seq > page_cursor).count();
+    let page_left = match (more, left) {
         (false, _) => None,
         (true, 0) => Some(Remaining::default()),
         (true, left) => Some(Remaining {
             cases: u64::try_from(left).unwrap_or(u64::MAX),
-            bytes: storage.assigned_changed_bytes(user, cursor)?,
+            bytes: storage.assigned_changed_bytes(user, page_cursor)?,
         }),
     };
-    let purge = storage.cases_to_purge(device, user)?;
-    for case in &purge {
-        let mut state = storage.device_state(device, *case)?;
-        if state.purge_ordered_at.is_none() {
-            state.purge_ordered_at = Some(now.unix_timestamp());
-            storage.set_device_state(device, *case, &state)?;
+    let key = *storage.attestation_key();
+    // Each frame says what is left after it: the later frames of this page, then the rest.
+    let mut after = page_left;
+    let mut out = Vec::with_capacity(frames.len());
+    for (i, parts) in frames.into_iter().enumerate().rev() {
+        let last = out.is_empty();
+        for (case, mut state) in parts.states {
+            // Heads sent now count as the device's once it comes back with this frame's cursor.
+            if let Some(update) = parts.updates.iter().find(|u| u.case_id == case) {
+                state.sent = Some((update.heads.clone(), parts.cursor));
+            }
+            storage.set_device_state(device, case, &state)?;
         }
+        let attested = parts
+            .updates
+            .iter()
+            .map(|u| Attested::new(&key, epoch, u.case_id, &u.heads))
+            .collect();
+        let remaining = after;
+        if i > 0 {
+            let own = Remaining {
+                cases: u64::try_from(parts.updates.len()).unwrap_or(u64::MAX),
+                bytes: u64::try_from(parts.bytes).unwrap_or(u64::MAX),
+            };
+            let later = after.unwrap_or_default();
+            after = Some(Remaining {
+                cases: later.cases.saturating_add(own.cases),
+                bytes: later.bytes.saturating_add(own.bytes),
+            });
+        }
+        out.push(SyncResponse {
+            version: PROTOCOL_VERSION,
+            cursor: parts.cursor,
+            more: if last { more } else { true },
+            accepted: Vec::new(),
+            updates: parts.updates,
+            purge: Vec::new(),
+            lease: None,
+            epoch: Some(epoch),
+            reset: false,
+            attested,
+            remaining,
+        });
     }
-    Ok(SyncResponse {
-        version: PROTOCOL_VERSION,
-        cursor,
-        more,
-        accepted,
-        updates,
-        purge,
-        lease: None,
-        epoch: Some(epoch),
-        reset: false,
-        attested,
-        remaining,
-    })
+    out.reverse();
+    Ok(out)
 }
 
 /// [`ReceivedDoc::load`] of every upload, index for index, side by side: the loads and bounds

@@ -525,6 +525,35 @@ impl SyncRequest {
 }
 
 impl SyncResponse {
+    /// The frames of one streamed answer ([`super::frames`]) as the one answer they make:
+    /// the uploads accepted, cases to purge, updates and statements of all of them, the lease
+    /// and epoch given last, and the cursor, `more` and what is left of the last frame. `None`
+    /// for no frame.
+    pub fn merged(frames: Vec<SyncResponse>) -> Option<SyncResponse> {
+        frames.into_iter().reduce(|mut merged, later| {
+            merged.absorb(later);
+            merged
+        })
+    }
+
+    /// Adds the frame that follows this one to it ([`SyncResponse::merged`]).
+    pub fn absorb(&mut self, later: SyncResponse) {
+        self.cursor = later.cursor;
+        self.more = later.more;
+        self.accepted.extend(later.accepted);
+        self.updates.extend(later.updates);
+        for case in later.purge {
+            if !self.purge.contains(&case) {
+                self.purge.push(case);
+            }
+        }
+        self.lease = later.lease.or(self.lease.take());
+        self.epoch = later.epoch.or(self.epoch);
+        self.reset |= later.reset;
+        self.attested.extend(later.attested);
+        self.remaining = later.remaining;
+    }
+
     /// Encodes the response, refusing one over the size limit.
     pub fn encode(&self) -> Result<Vec<u8>, SyncError> {
         let mut w = Writer::new(self.version, KIND_RESPONSE, changes_size(&self.updates));

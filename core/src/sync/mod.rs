@@ -13,12 +13,17 @@
 //! and `more` when it paginated. A lost response changes nothing on the device: the next round
 //! re-sends, and applying a change twice is a no-op, so sync is idempotent and resumable.
 //!
+//! On a slow link the office streams its answer ([`frames`]): page after page in one body, each
+//! page cut into frames of at most [`hub::FRAME_BUDGET`] that the phone applies as they arrive,
+//! so the link stays full and a cut costs at most the frame in flight.
+//!
 //! A long sync reports how far it has come ([`progress`]): cases and bytes done and expected,
 //! from the outbox for uploads and from what the office says is left after each page
 //! ([`messages::Remaining`]) for downloads.
 
 pub mod client;
 pub mod epoch;
+pub mod frames;
 pub mod hub;
 pub mod messages;
 pub mod progress;

@@ -281,6 +281,59 @@ impl RawResponse {
     }
 }
 
+/// A response whose status and headers have arrived and whose body is read as it arrives: a
+/// streamed sync answer ([`crate::sync::frames`]).
+pub struct StreamingResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// The next-certificate announcement headers, if any (unverified).
+    pub next_pin: Option<NextPinHeaders>,
+    /// The office's time, if the answer carried it.
+    pub server_time: Option<i64>,
+    /// Whether the office said it read the phone's statement.
+    pub held_ack: bool,
+    /// Where the request's time went at the office, if the answer said.
+    pub server_timing: Option<String>,
+    /// The body's content type, if it said one.
+    pub content_type: Option<String>,
+    body: ureq::Body,
+    limit: u64,
+}
+
+impl std::fmt::Debug for StreamingResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamingResponse")
+            .field("status", &self.status)
+            .field("content_type", &self.content_type)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StreamingResponse {
+    /// The body as it arrives, at most the client's response limit, within its timeout: a read
+    /// past the limit fails.
+    pub fn into_reader(self) -> impl std::io::Read + Send + 'static {
+        self.body.into_with_config().limit(self.limit).reader()
+    }
+
+    /// The whole response, its body read to the end.
+    pub fn into_raw(mut self) -> Result<RawResponse, TransportError> {
+        let body = self
+            .body
+            .with_config()
+            .limit(self.limit)
+            .read_to_vec()?;
+        Ok(RawResponse {
+            status: self.status,
+            body,
+            next_pin: self.next_pin,
+            server_time: self.server_time,
+            held_ack: self.held_ack,
+            server_timing: self.server_timing,
+        })
+    }
+}
+
 /// A connection profile for one office server: its base URL and pinned certificates.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -357,6 +410,12 @@ impl Client {
 
     /// Sends one request and returns the response whatever its status.
     pub fn send(&self, req: &RawRequest) -> Result<RawResponse, TransportError> {
+        self.send_streaming(req)?.into_raw()
+    }
+
+    /// Sends one request and returns the response's status and headers at once, its body left
+    /// to read as it arrives ([`StreamingResponse::into_reader`]), within the client's limits.
+    pub fn send_streaming(&self, req: &RawRequest) -> Result<StreamingResponse, TransportError> {
         if !req.path.starts_with('/') {
             return Err(TransportError::InvalidUrl("the path must start with /"));
         }
@@ -387,25 +446,21 @@ impl Client {
                 .map_err(|_| TransportError::InvalidUrl("invalid request"))?;
             self.agent.run(request)?
         };
-        let status = response.status().as_u16();
-        let next_pin = NextPinHeaders::from_headers(response.headers());
-        let server_time = server_time(response.headers());
-        let held_ack = response
-            .headers()
-            .contains_key(crate::protocol::HEADER_HELD_ACK);
-        let server_timing = server_timing(response.headers());
-        let body = response
-            .into_body()
-            .with_config()
-            .limit(self.options.max_response_bytes)
-            .read_to_vec()?;
-        Ok(RawResponse {
-            status,
-            body,
-            next_pin,
-            server_time,
-            held_ack,
-            server_timing,
+        let headers = response.headers();
+        let content_type = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| v.len() <= 100)
+            .map(str::to_owned);
+        Ok(StreamingResponse {
+            status: response.status().as_u16(),
+            next_pin: NextPinHeaders::from_headers(headers),
+            server_time: server_time(headers),
+            held_ack: headers.contains_key(crate::protocol::HEADER_HELD_ACK),
+            server_timing: server_timing(headers),
+            content_type,
+            body: response.into_body(),
+            limit: self.options.max_response_bytes,
         })
     }
 
@@ -619,6 +674,19 @@ impl DeviceClient {
             held_ack,
             server_timing,
         })
+    }
+
+    /// A signed `POST` of `body` with `extra` headers, returning the response as soon as its
+    /// headers arrived, whatever its status ([`StreamingResponse`]).
+    pub fn post_streaming(
+        &self,
+        path: &str,
+        body: &[u8],
+        extra: &[(String, String)],
+    ) -> Result<StreamingResponse, TransportError> {
+        let mut req = self.signed_request_now("POST", path, body);
+        req.headers.extend_from_slice(extra);
+        self.client.send_streaming(&req)
     }
 
     /// `GET /v1/whoami`.

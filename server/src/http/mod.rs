@@ -19,5 +19,6 @@ pub(crate) mod routes;
 pub(crate) mod serve;
 pub(crate) mod state;
 pub(crate) mod sync;
+mod sync_stream;
 pub mod tls;
 pub mod web;

@@ -122,6 +122,7 @@ struct Inner {
     in_flight: Arc<Semaphore>,
     per_address: Arc<AddressSlots>,
     live_streams: Arc<Semaphore>,
+    sync_streams: Arc<Semaphore>,
     next_pin: crate::http::tls::NextPinWatch,
     /// The address phones reach the office at (`public_url`), for enrollment invites.
     public_url: std::sync::OnceLock<String>,
@@ -207,6 +208,7 @@ impl AppState {
                 in_flight: Arc::new(Semaphore::new(limits.max_concurrent_requests.max(1))),
                 per_address: AddressSlots::new(limits.max_requests_per_address),
                 live_streams: Arc::new(Semaphore::new(MAX_LIVE_STREAMS)),
+                sync_streams: Arc::new(Semaphore::new(limits.max_concurrent_requests.max(1))),
                 next_pin,
                 public_url: std::sync::OnceLock::new(),
             }),
@@ -323,6 +325,13 @@ impl AppState {
     /// Slots for open live-update streams of the web pages (each holds one while open).
     pub(crate) fn live_streams(&self) -> &Arc<Semaphore> {
         &self.inner.live_streams
+    }
+
+    /// Slots for sync answers streamed past their first page (each holds one while it builds
+    /// further pages); as many as requests handled at once. Without a free slot an answer ends
+    /// after its first page and the phone asks again.
+    pub(crate) fn sync_streams(&self) -> &Arc<Semaphore> {
+        &self.inner.sync_streams
     }
 
     pub(crate) fn in_flight(&self) -> &Arc<Semaphore> {

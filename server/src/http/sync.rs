@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use fieldcase_core::CoreError;
 use fieldcase_core::ids::{DeviceId, UserId};
 use fieldcase_core::protocol::{HEADER_HELD, Lease, MAX_SYNC_BODY, WipeReceipt, error_code};
-use fieldcase_core::sync::hub::{allowed_uploads, handle_sync_loaded, load_uploads};
+use fieldcase_core::sync::hub::{allowed_uploads, handle_sync_frames, load_uploads};
 use fieldcase_core::sync::{SyncError, SyncRequest};
 
 use crate::error::ServerError;
@@ -54,7 +54,7 @@ fn refused(e: SyncError) -> AppError {
 
 /// The answer to a request the hub refused: a database failure core's error cannot carry as
 /// such (507/503), bad changes as 422, anything else as the core error it is.
-fn hub_refusal(e: CoreError, failure: Option<crate::error::SqlError>) -> AppError {
+pub(crate) fn hub_refusal(e: CoreError, failure: Option<crate::error::SqlError>) -> AppError {
     match (e, failure) {
         (_, Some(failure)) => AppError::from(failure),
         (CoreError::Document(why), None) => AppError::new(
@@ -68,7 +68,8 @@ fn hub_refusal(e: CoreError, failure: Option<crate::error::SqlError>) -> AppErro
 
 /// What one sync transaction decided.
 enum Outcome {
-    Synced(fieldcase_core::sync::SyncResponse),
+    /// The answer's first page, as frames.
+    Synced(Vec<fieldcase_core::sync::SyncResponse>),
     /// The device was revoked after its request was authenticated: its uploads were
     /// quarantined, nothing merged.
     Revoked,
@@ -138,6 +139,7 @@ pub(crate) async fn sync(
     let revoked_at_door = auth.revoked || duress;
     let retention_secs = i64::try_from(state.limits().retention.as_secs()).unwrap_or(i64::MAX);
     let request = Arc::new(request);
+    let request_cursor = request.cursor;
     // Whole documents (a phone's first upload of its cases) are loaded and bounds-checked
     // before the write transaction, outside any database turn: which uploads may be made is
     // read in a snapshot, then the documents are loaded on the blocking pool. The transaction
@@ -210,7 +212,7 @@ pub(crate) async fn sync(
                     return Ok((Outcome::Revoked, Vec::new()));
                 }
                 let mut hub = SqlHub::new(sql, &vault, now, retention_secs);
-                let response = match handle_sync_loaded(&mut hub, device, user, &request, preloaded)
+                let response = match handle_sync_frames(&mut hub, device, user, &request, preloaded)
                 {
                     Ok(response) => response,
                     Err(e) => return Err(hub_refusal(e, hub.take_failure())),
@@ -238,22 +240,42 @@ pub(crate) async fn sync(
         // refusal finds it spent already, and this records nothing.)
         let _ = state.db().call_write(move |sql| nonce.record(sql)).await;
     }
-    let mut response = match outcome? {
-        Outcome::Synced(response) => response,
+    let mut frames = match outcome? {
+        Outcome::Synced(frames) => frames,
         Outcome::Revoked => return Err(crate::http::device_auth::revoked(&state, auth.device_id)),
     };
     // What is left after this page goes only to a phone that reads it: one built before would
     // refuse an answer with bytes past its end.
     if !headers.contains_key(fieldcase_core::protocol::HEADER_REMAINING) {
-        response.remaining = None;
+        for frame in &mut frames {
+            frame.remaining = None;
+        }
     }
-    response.lease = Some(Lease::sign(
-        &state.keys().signing_key,
-        auth.device_id,
-        now.saturating_add(lease_secs),
-    ));
-    let body = response.encode().map_err(|e| AppError::internal(&e))?;
-    let mut answer = ([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response();
+    if let Some(first) = frames.first_mut() {
+        first.lease = Some(Lease::sign(
+            &state.keys().signing_key,
+            auth.device_id,
+            now.saturating_add(lease_secs),
+        ));
+    }
+    let mut answer = if headers.contains_key(fieldcase_core::protocol::HEADER_STREAM) {
+        let from = crate::http::sync_stream::Continuation {
+            device,
+            user,
+            acked: request_cursor,
+        };
+        let body = crate::http::sync_stream::body(&state, &frames, from)?;
+        (
+            [(header::CONTENT_TYPE, fieldcase_core::sync::frames::CONTENT_TYPE)],
+            body,
+        )
+            .into_response()
+    } else {
+        let response = fieldcase_core::sync::SyncResponse::merged(frames)
+            .ok_or_else(|| AppError::internal(&"an answer of no frames"))?;
+        let body = response.encode().map_err(|e| AppError::internal(&e))?;
+        ([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response()
+    };
     announce_next_pin(&state, answer.headers_mut());
     // The office's time, which the phone takes as its trusted time for the lease.
     answer.headers_mut().insert(
