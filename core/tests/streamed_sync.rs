@@ -61,7 +61,8 @@ impl SyncTransport for StreamLink<'_> {
             }
             let bytes = frame.updates.iter().map(|u| u.changes.len()).sum();
             let cases = frame.updates.iter().map(|u| u.case_id).collect();
-            self.case_bytes.extend(frame.updates.iter().map(|u| (u.case_id, u.changes.len())));
+            self.case_bytes
+                .extend(frame.updates.iter().map(|u| (u.case_id, u.changes.len())));
             self.delivered.push((bytes, cases));
             frames(vec![frame.encode()?])?;
         }
@@ -99,11 +100,7 @@ fn office_cases(hub: &mut MemoryHub, user: UserId, count: usize) -> Vec<CaseId> 
             .unwrap();
             doc.add_task(
                 office,
-                &task(
-                    "registry office",
-                    datetime!(2026-11-24 10:00 +01:00),
-                    user,
-                ),
+                &task("registry office", datetime!(2026-11-24 10:00 +01:00), user),
                 datetime!(2026-11-23 12:01 UTC),
             )
             .unwrap();
@@ -123,11 +120,13 @@ fn a_streamed_first_sync_is_one_round_trip_of_small_frames_and_followed_frame_by
     office_cases(&mut hub, phone.identity.user, CASES);
     let mut link = stream_link(&mut hub, &phone);
     let mut events: Vec<SyncProgress> = Vec::new();
-    let report =
-        sync_with_progress(&phone.store, &mut link, &mut |p| events.push(p)).unwrap();
+    let report = sync_with_progress(&phone.store, &mut link, &mut |p| events.push(p)).unwrap();
     // More than one page (the hub paginates at 128 KiB), all in one answer.
     let total: usize = link.delivered.iter().map(|(b, _)| b).sum();
-    assert!(total > fieldcase_core::sync::hub::RESPONSE_BUDGET, "{total}");
+    assert!(
+        total > fieldcase_core::sync::hub::RESPONSE_BUDGET,
+        "{total}"
+    );
     assert_eq!(report.round_trips, 1, "{report:?}");
     assert_eq!(phone.store.list_cases().unwrap().len(), CASES);
     // Every frame within its budget (a case alone may be larger; these are not).
@@ -174,15 +173,23 @@ fn a_cut_stream_keeps_every_whole_frame_and_the_next_sync_sends_none_of_them_aga
         // While the phone was cut off, the office changed a case the phone had received whole:
         // the phone is sent that change, not the case again.
         let changed = kept[0];
-        let mut doc =
-            CaseDoc::load(changed, hub.case_bytes(changed).unwrap(), &ActorId::random()).unwrap();
+        let mut doc = CaseDoc::load(
+            changed,
+            hub.case_bytes(changed).unwrap(),
+            &ActorId::random(),
+        )
+        .unwrap();
         let whole = doc.save().len();
         doc.add_task(
             Author {
                 user: UserId::new(),
                 device: DeviceId::new(),
             },
-            &task("court", datetime!(2026-11-25 09:00 +01:00), phone.identity.user),
+            &task(
+                "court",
+                datetime!(2026-11-25 09:00 +01:00),
+                phone.identity.user,
+            ),
             datetime!(2026-11-23 13:00 UTC),
         )
         .unwrap();

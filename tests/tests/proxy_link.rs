@@ -60,3 +60,54 @@ fn a_request_cut_on_its_way_changes_nothing_and_the_next_sync_delivers_it() {
     assert_eq!(phone.case(case), server.case(case));
     assert!(phone.device.store().pending_changes().unwrap().is_empty());
 }
+
+#[test]
+fn a_streamed_answer_cut_on_its_way_costs_at_most_the_frame_in_flight() {
+    use fieldcase_core::sync::hub::{FRAME_BUDGET, RESPONSE_BUDGET};
+    const CASES: usize = 400;
+    let server = TestServer::start();
+    let ana = server.add_user("ana", Role::FieldWorker);
+    for i in 0..CASES {
+        server.create_case(&format!("K-{i:04}"), &[ana]);
+    }
+    let proxy = FaultProxy::start(server.addr());
+    let whole_phone = TestDevice::enroll(&server, "ana", &proxy.url());
+    let cut_phone = TestDevice::enroll(&server, "ana", &proxy.url());
+
+    // The whole answer: several pages, streamed in one round trip.
+    let before = proxy.bytes_to_client();
+    let report = whole_phone.device.sync_now().unwrap();
+    let whole = proxy.bytes_to_client() - before;
+    assert!(whole > 2 * RESPONSE_BUDGET as u64, "{whole} B");
+    assert_eq!(report.round_trips, 1, "{report:?}");
+    assert_eq!(
+        whole_phone.device.store().list_cases().unwrap().len(),
+        CASES
+    );
+    // What a sync costs that moves no case: the handshake, headers and framing a resumed sync
+    // pays again whatever it resumes.
+    let before = proxy.bytes_to_client();
+    whole_phone.device.sync_now().unwrap();
+    let overhead = proxy.bytes_to_client() - before;
+
+    // Cut well into the second page.
+    proxy.cut_next_response_after(usize::try_from(whole * 2 / 3).unwrap());
+    let before = proxy.bytes_to_client();
+    let cut = cut_phone.device.sync_now();
+    assert!(matches!(cut, Err(CoreError::Network(_))), "{cut:?}");
+    let delivered = proxy.bytes_to_client() - before;
+    let kept = cut_phone.device.store().list_cases().unwrap().len();
+    assert!(kept > CASES / 2 && kept < CASES, "{kept} cases kept");
+
+    let before = proxy.bytes_to_client();
+    cut_phone.device.sync_now().unwrap();
+    let resumed = proxy.bytes_to_client() - before;
+    assert_eq!(cut_phone.device.store().list_cases().unwrap().len(), CASES);
+    let sent_again = (delivered + resumed).saturating_sub(whole);
+    // At most the frame in flight, its framing and the new connection's own bytes.
+    let bound = (FRAME_BUDGET + 1024) as u64 + overhead;
+    assert!(
+        sent_again <= bound,
+        "sent again {sent_again} B (bound {bound} B: a sync that moves nothing costs {overhead} B)"
+    );
+}

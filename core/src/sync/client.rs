@@ -2,8 +2,8 @@
 
 use super::messages::{SyncRequest, SyncResponse};
 use super::progress::{SyncProgress, Tracker, Work};
-use crate::store::AppliedSync;
 use crate::error::{CoreError, Result};
+use crate::store::AppliedSync;
 use crate::store::Store;
 
 /// Most rounds in one sync (each round moves at most one paginated batch of updates).

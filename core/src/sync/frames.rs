@@ -83,9 +83,7 @@ impl<R: Read> FrameReader<R> {
         if message.len() < length {
             return Err(cut());
         }
-        self.read = self
-            .read
-            .saturating_add((LENGTH_BYTES + length) as u64);
+        self.read = self.read.saturating_add((LENGTH_BYTES + length) as u64);
         Ok(Some(message))
     }
 }

@@ -515,7 +515,10 @@ fn feed_page(
         };
         if frame.bytes > 0 && frame.bytes.saturating_add(changes.len()) > FRAME_BUDGET {
             let cursor = frame.cursor;
-            frames.push(std::mem::replace(&mut frame, FrameParts::starting_at(cursor)));
+            frames.push(std::mem::replace(
+                &mut frame,
+                FrameParts::starting_at(cursor),
+            ));
         }
         frame.cursor = frame.cursor.max(seq);
         if !changes.is_empty() {

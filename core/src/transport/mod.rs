@@ -318,11 +318,7 @@ impl StreamingResponse {
 
     /// The whole response, its body read to the end.
     pub fn into_raw(mut self) -> Result<RawResponse, TransportError> {
-        let body = self
-            .body
-            .with_config()
-            .limit(self.limit)
-            .read_to_vec()?;
+        let body = self.body.with_config().limit(self.limit).read_to_vec()?;
         Ok(RawResponse {
             status: self.status,
             body,

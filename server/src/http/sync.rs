@@ -266,7 +266,10 @@ pub(crate) async fn sync(
         };
         let body = crate::http::sync_stream::body(&state, &frames, from)?;
         (
-            [(header::CONTENT_TYPE, fieldcase_core::sync::frames::CONTENT_TYPE)],
+            [(
+                header::CONTENT_TYPE,
+                fieldcase_core::sync::frames::CONTENT_TYPE,
+            )],
             body,
         )
             .into_response()

@@ -69,7 +69,14 @@ pub(crate) fn body(
         && let Ok(slot) = state.sync_streams().clone().try_acquire_owned()
     {
         let cursor = last.cursor;
-        tokio::spawn(further_pages(state.clone(), from, cursor, sent, sender, slot));
+        tokio::spawn(further_pages(
+            state.clone(),
+            from,
+            cursor,
+            sent,
+            sender,
+            slot,
+        ));
     }
     let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
         receiver.recv().await.map(|item| (item, receiver))
