@@ -768,6 +768,9 @@ pub struct SyncReport {
     pub cases_uploaded: u32,
     /// Cases that received changes from the office.
     pub cases_updated: u32,
+    /// Answers received: one a round trip, or one a frame of an answer the office streamed
+    /// (several pages in one round trip, each of several frames).
+    pub frames: u32,
 }
 
 /// What a wipe removed.
@@ -1173,6 +1176,7 @@ impl From<CoreSyncReport> for SyncReport {
             bytes_received: r.bytes_received as u64,
             cases_uploaded: count(r.cases_uploaded),
             cases_updated: count(r.cases_updated),
+            frames: count(r.frames),
         }
     }
 }

@@ -38,6 +38,9 @@ pub struct SyncReport {
     pub bytes_sent: usize,
     /// Response bytes received.
     pub bytes_received: usize,
+    /// Answers received: one a round trip from an office that does not stream, one a frame of
+    /// a streamed answer (where one round trip carries several pages, each of several frames).
+    pub frames: usize,
     /// Cases whose local changes the server accepted.
     pub cases_uploaded: usize,
     /// Cases that received changes from the server.
@@ -115,6 +118,7 @@ pub fn sync_with_progress(
         let outcome = transport.round_trip_frames(&body, &mut |batch| {
             let mut bytes = 0usize;
             let mut merged: Option<SyncResponse> = None;
+            report.frames += batch.len();
             for raw in batch {
                 bytes = bytes.saturating_add(raw.len());
                 let frame = SyncResponse::decode(&raw).map_err(CoreError::Sync)?;

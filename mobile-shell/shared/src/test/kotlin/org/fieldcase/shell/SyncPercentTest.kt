@@ -53,7 +53,7 @@ class SyncPercentTests {
                 threads.add(Thread.currentThread().id)
             }
             val synced = outcome as? SyncOutcome.Synced ?: error("not synced: $outcome")
-            assertTrue(synced.report.roundTrips >= 3u, "not a paged sync: ${synced.report}")
+            assertTrue(synced.report.frames >= 3u, "not a paged sync: ${synced.report}")
             val seen = percents.toList()
             assertTrue(seen.size >= 2, "$seen")
             assertEquals(seen.sorted(), seen, "the bar went back: $seen")

@@ -177,5 +177,5 @@ class SyncTriggerTests(private val server: TestServer) {
         }
     }
 
-    private fun emptyReport() = org.fieldcase.ffi.SyncReport(0u, 0uL, 0uL, 0u, 0u)
+    private fun emptyReport() = org.fieldcase.ffi.SyncReport(0u, 0uL, 0uL, 0u, 0u, 0u)
 }
