@@ -28,10 +28,22 @@ use time::OffsetDateTime;
 /// large enough that a round trip carries some 50 compact cases.
 pub const RESPONSE_BUDGET: usize = 128 * 1024;
 
-/// Largest total of change bytes in one frame of a page (one case alone may be larger): what a
-/// phone whose link is cut in the middle of a streamed answer receives again at most, since it
-/// applies and keeps every whole frame as it arrives.
-pub const FRAME_BUDGET: usize = 16 * 1024;
+/// Largest size of the updates in one frame of a page, as they travel (changes, heads and the
+/// office's statement of them; one case alone may be larger): what a phone whose link is cut in
+/// the middle of a streamed answer receives again at most, since it applies and keeps every
+/// whole frame as it arrives. With the new connection's handshake and headers (about 2 KB), a
+/// cut costs under 16 KiB.
+pub const FRAME_BUDGET: usize = 12 * 1024;
+
+/// What one case's update weighs in a frame: its changes, its id and heads, and the office's
+/// statement of those heads (ids, epoch, heads, MAC), with a few bytes of lengths.
+fn update_size(changes: &[u8], heads: &[ChangeHash]) -> usize {
+    const FIXED: usize = 16 + 16 + 16 + 32 + 8;
+    changes
+        .len()
+        .saturating_add(FIXED)
+        .saturating_add(heads.len().saturating_mul(2 * 32))
+}
 
 /// A case's whole document, compacted, with the heads it leads to.
 pub type WholeCase = (Vec<u8>, Vec<ChangeHash>);
@@ -263,8 +275,8 @@ pub fn handle_sync_loaded(
     )))
 }
 
-/// [`handle_sync_loaded`], its answer cut into frames of at most [`FRAME_BUDGET`] of change
-/// bytes, each with its own cursor, for an answer streamed to a phone that applies each frame as
+/// [`handle_sync_loaded`], its answer cut into frames of at most [`FRAME_BUDGET`], each with
+/// its own cursor, for an answer streamed to a phone that applies each frame as
 /// it arrives. The first frame carries what concerns the request as a whole (the accepted
 /// uploads, the cases to purge); merged ([`SyncResponse::merged`]) they are the one answer a
 /// phone that does not stream receives.
@@ -461,8 +473,8 @@ impl FrameParts {
 }
 
 /// One page of what changed among the cases assigned to `user` past `from`, at most
-/// [`RESPONSE_BUDGET`] of change bytes, cut into frames of at most [`FRAME_BUDGET`] (or one
-/// case, when a case alone is larger). Each frame has its own cursor, and the heads it sends
+/// [`RESPONSE_BUDGET`] of change bytes, cut into frames of at most [`FRAME_BUDGET`] as they
+/// travel (or one case, when a case alone is larger). Each frame has its own cursor, and the heads it sends
 /// count as the device's once the device comes back with that frame's cursor: a phone that
 /// applied some frames of a page before its link was cut is not sent them again. What the
 /// device is known to have is what it proved with `acked`.
@@ -513,7 +525,8 @@ fn feed_page(
                 None => continue,
             },
         };
-        if frame.bytes > 0 && frame.bytes.saturating_add(changes.len()) > FRAME_BUDGET {
+        let size = update_size(&changes, &heads);
+        if frame.bytes > 0 && frame.bytes.saturating_add(size) > FRAME_BUDGET {
             let cursor = frame.cursor;
             frames.push(std::mem::replace(
                 &mut frame,
@@ -523,7 +536,7 @@ fn feed_page(
         frame.cursor = frame.cursor.max(seq);
         if !changes.is_empty() {
             budget = budget.saturating_sub(changes.len());
-            frame.bytes = frame.bytes.saturating_add(changes.len());
+            frame.bytes = frame.bytes.saturating_add(size);
             frame.updates.push(CaseChanges {
                 case_id: case,
                 changes,
