@@ -31,9 +31,10 @@ pub const RESPONSE_BUDGET: usize = 128 * 1024;
 /// Largest size of the updates in one frame of a page, as they travel (changes, heads and the
 /// office's statement of them; one case alone may be larger): what a phone whose link is cut in
 /// the middle of a streamed answer receives again at most, since it applies and keeps every
-/// whole frame as it arrives. With the new connection's handshake and headers (about 2 KB), a
-/// cut costs under 16 KiB.
-pub const FRAME_BUDGET: usize = 12 * 1024;
+/// whole frame as it arrives. With the part of a TLS record that arrived (the office sends
+/// records of 4 KiB) and the new connection's handshake and headers (about 2 KB), a cut costs
+/// under 16 KiB.
+pub const FRAME_BUDGET: usize = 8 * 1024;
 
 /// What one case's update weighs in a frame: its changes, its id and heads, and the office's
 /// statement of those heads (ids, epoch, heads, MAC), with a few bytes of lengths.
