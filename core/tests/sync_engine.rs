@@ -699,3 +699,90 @@ fn a_paged_first_sync_is_followed_case_by_case_from_what_the_hub_says_is_left() 
     assert_eq!(last.bytes_done, last.bytes_expected);
     assert_eq!(phone.store.list_cases().unwrap().len(), CASES);
 }
+
+#[test]
+fn a_case_whose_edits_outweigh_it_goes_up_as_stored_without_loading_and_a_small_edit_as_changes() {
+    let mut hub = MemoryHub::new();
+    let dir = tempfile::tempdir().unwrap();
+    let phone = create(dir.path(), [1; 32]);
+    let user = phone.identity.user;
+    let (small, large) = (
+        office_case(&mut hub, &[user], true),
+        office_case(&mut hub, &[user], true),
+    );
+    sync(&phone.store, &mut link(&mut hub, &phone)).unwrap();
+    // A large case (its snapshot past the size kept whole at every edit), already at the office.
+    for i in 0..60 {
+        let body: String = (0..120)
+            .map(|j| format!("{} ", i * 7919 + j * 104_729))
+            .collect();
+        phone.store.write_note(large, &note(&body)).unwrap();
+    }
+    sync(&phone.store, &mut link(&mut hub, &phone)).unwrap();
+    // A day's work on the small case, one more note on the large one; then the phone restarts,
+    // so that no document is in memory.
+    for i in 0..20 {
+        phone
+            .store
+            .write_note(
+                small,
+                &note(&format!("visit {i}: the officer took the papers")),
+            )
+            .unwrap();
+    }
+    phone
+        .store
+        .write_note(large, &note("one more visit"))
+        .unwrap();
+    let phone = restarted(phone, dir.path());
+
+    // Only the large case is loaded to build the request.
+    assert_eq!(phone.store.prepare_sync().unwrap().cases_loaded(), 1);
+    let phone = restarted(phone, dir.path());
+    let mut l = link(&mut hub, &phone);
+    sync(&phone.store, &mut l).unwrap();
+    let request = SyncRequest::decode(&l.requests[0]).unwrap();
+    let up = |case| request.uploads.iter().find(|u| u.case_id == case).unwrap();
+    // The small case went whole, its heads read from the stored document's header.
+    let small_up = up(small);
+    assert!(fieldcase_core::document::is_document_chunk(
+        &small_up.changes
+    ));
+    let mut heads = fieldcase_core::document::document_heads(&small_up.changes).unwrap();
+    heads.sort();
+    let mut stored = phone.store.heads(small).unwrap();
+    stored.sort();
+    assert_eq!(heads, stored);
+    // The large one as its one new change, far smaller than the case.
+    let large_up = up(large);
+    assert!(!fieldcase_core::document::is_document_chunk(
+        &large_up.changes
+    ));
+    assert!(
+        large_up.changes.len() < 2_000,
+        "{} B",
+        large_up.changes.len()
+    );
+    assert_eq!(hub_case(&hub, small).notes.len(), 20);
+    assert_eq!(hub_case(&hub, large).notes.len(), 61);
+    assert!(phone.store.pending_changes().unwrap().is_empty());
+}
+
+/// The phone's store closed and opened again: nothing of it in memory.
+fn restarted(phone: TestStore, dir: &std::path::Path) -> TestStore {
+    let TestStore {
+        store,
+        keys,
+        clock,
+        identity,
+    } = phone;
+    drop(store);
+    let store = fieldcase_core::store::Store::open(dir, options(&clock)).unwrap();
+    store.unlock_with_keystore(&keys).unwrap();
+    TestStore {
+        store,
+        keys,
+        clock,
+        identity,
+    }
+}

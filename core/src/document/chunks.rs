@@ -37,6 +37,33 @@ pub fn is_document_chunk(bytes: &[u8]) -> bool {
     bytes.len() > 8 && bytes[..4] == MAGIC && bytes[8] == DOCUMENT
 }
 
+/// The heads a saved document names in its header, read without loading it: `Some` only when
+/// `bytes` are exactly one document chunk whose header reads. The heads are what the document
+/// says of itself; a peer that loads it checks them (automerge verifies them against the
+/// changes it rebuilds, and the hub that the upload leads to them).
+pub fn document_heads(bytes: &[u8]) -> Option<Vec<automerge::ChangeHash>> {
+    let (kind, body, after) = chunk(bytes).ok()?;
+    if kind != DOCUMENT || !after.is_empty() {
+        return None;
+    }
+    let (actors, mut rest) = uleb(body)?;
+    for _ in 0..actors {
+        let (len, after) = uleb(rest)?;
+        rest = after.get(usize::try_from(len).ok()?..)?;
+    }
+    let (count, mut rest) = uleb(rest)?;
+    if count > crate::sync::messages::MAX_HEADS as u64 {
+        return None;
+    }
+    let mut heads = Vec::new();
+    for _ in 0..count {
+        let (hash, after) = rest.split_first_chunk::<32>()?;
+        heads.push(automerge::ChangeHash(*hash));
+        rest = after;
+    }
+    Some(heads)
+}
+
 /// Checks the chunk framing of `bytes` as described in the module documentation: chunks of the
 /// three types fieldcase makes, in any order (a saved document with appended changes, or
 /// changes), each whole, nothing after the last.
@@ -174,6 +201,7 @@ fn inflate_counted(deflated: &[u8], budget: u64) -> Result<u64> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use std::io::Write;
 
@@ -315,5 +343,34 @@ mod tests {
         let many = change.repeat(MAX_CHUNKS_AT_ONCE + 1);
         assert!(prescan(&many).is_err());
         assert!(prescan(&many[change.len()..]).is_ok());
+    }
+
+    #[test]
+    fn a_saved_documents_heads_are_read_from_its_header_and_nothing_else_has_any() {
+        use automerge::transaction::Transactable;
+        let mut doc = automerge::AutoCommit::new();
+        for i in 0..3 {
+            doc.put(automerge::ROOT, "n", i).unwrap();
+            doc.commit();
+        }
+        let mut other = doc.fork();
+        other.put(automerge::ROOT, "m", 1).unwrap();
+        doc.put(automerge::ROOT, "k", 2).unwrap();
+        doc.merge(&mut other).unwrap();
+        let saved = doc.save();
+        let mut heads = doc.get_heads();
+        heads.sort();
+        let mut read = document_heads(&saved).unwrap();
+        read.sort();
+        assert_eq!(read.len(), 2);
+        assert_eq!(read, heads);
+        // A document with changes after it, a change, a cut document, garbage: none.
+        let change = doc.get_last_local_change().unwrap().raw_bytes().to_vec();
+        let mut appended = saved.clone();
+        appended.extend_from_slice(&change);
+        assert!(document_heads(&appended).is_none());
+        assert!(document_heads(&change).is_none());
+        assert!(document_heads(&saved[..saved.len() - 1]).is_none());
+        assert!(document_heads(b"not automerge").is_none());
     }
 }

@@ -46,7 +46,9 @@ use automerge::{ActorId, AutoCommit, ChangeHash};
 pub use attachments::AttachmentSnapshot;
 pub use authorship::{ContentSnapshot, NoteSnapshot};
 pub use bounds::{MAX_DEPTH, MAX_ENTRIES, MAX_TEXT_BYTES};
-pub use chunks::{MAX_CHUNKS_AT_ONCE, MAX_INFLATED, inflated_size, is_document_chunk};
+pub use chunks::{
+    MAX_CHUNKS_AT_ONCE, MAX_INFLATED, document_heads, inflated_size, is_document_chunk,
+};
 pub use conflict::{
     Conflict, ConflictOn, ConflictValue, SENSITIVE_CASE_FIELDS, SENSITIVE_GOAL_FIELDS,
     SENSITIVE_TASK_FIELDS,

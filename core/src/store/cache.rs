@@ -69,6 +69,11 @@ impl DocCache {
         Ok(())
     }
 
+    /// Whether the document of `case` is in memory.
+    pub(crate) fn contains(&self, case: &CaseId) -> bool {
+        self.docs.contains_key(case)
+    }
+
     /// Keeps `doc` in memory, evicting the least recently used document when full.
     pub(crate) fn insert(&mut self, doc: CaseDoc) {
         let full = self.docs.len() >= self.capacity && !self.docs.contains_key(&doc.id());

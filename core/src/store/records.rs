@@ -24,6 +24,16 @@ pub(crate) fn aad(store_id: &uuid::Uuid, table: &str, row: &[u8], seq: i64) -> V
     out
 }
 
+/// A case's stored snapshot, opened, and the heads its header names.
+pub(crate) type StoredWhole = (zeroize::Zeroizing<Vec<u8>>, Vec<automerge::ChangeHash>);
+
+/// Below this size (sealed) a case's snapshot is written again at every edit rather than
+/// followed by separate changes. Saving such a document takes a fraction of a millisecond, and
+/// the stored snapshot is then the whole case as it stands: a sync that offers the case whole
+/// sends it as stored, without loading the document into automerge (most of the phone's work
+/// of a first upload). Larger cases keep up to `compact_after` separate changes.
+pub(crate) const SNAPSHOT_EVERY_EDIT_BELOW: usize = 16 * 1024;
+
 /// A case document's sealed rows as read from the database: its snapshot and the changes stored
 /// since, in order.
 pub(crate) struct SealedDoc {
@@ -133,6 +143,22 @@ impl Sealer<'_> {
         self.open_doc(&read_sealed_doc(conn, case)?, actor)
     }
 
+    /// The case's stored snapshot, opened, with the heads its header names, when it is the
+    /// whole document as stored (no separate changes follow it): what a sync offers whole
+    /// without loading the document.
+    pub fn stored_whole(
+        &self,
+        conn: &Connection,
+        case: CaseId,
+    ) -> Result<Option<StoredWhole>> {
+        let sealed = read_sealed_doc(conn, case)?;
+        if !sealed.changes.is_empty() {
+            return Ok(None);
+        }
+        let snapshot = self.open("case_docs", case.as_bytes(), 0, &sealed.snapshot)?;
+        Ok(crate::document::document_heads(&snapshot).map(|heads| (snapshot, heads)))
+    }
+
     /// Opens and loads a case document read with [`read_sealed_doc`]: work on those bytes
     /// alone (some milliseconds for a case of 20 notes), which may run on another thread.
     pub fn open_doc(&self, sealed: &SealedDoc, actor: &ActorId) -> Result<CaseDoc> {
@@ -176,7 +202,8 @@ impl Sealer<'_> {
     }
 
     /// Appends encoded changes to a case; compacts into a new snapshot once `compact_after`
-    /// separate changes have piled up.
+    /// separate changes have piled up, and at once while the case's snapshot is small
+    /// ([`SNAPSHOT_EVERY_EDIT_BELOW`]).
     pub fn append_changes(
         &self,
         conn: &Connection,
@@ -190,7 +217,15 @@ impl Sealer<'_> {
             [row.as_slice()],
             |r| r.get(0),
         )?;
-        if seq as usize > compact_after {
+        let small: bool = conn
+            .query_row(
+                "SELECT length(snapshot) < ?2 FROM case_docs WHERE case_id = ?1",
+                params![row.as_slice(), SNAPSHOT_EVERY_EDIT_BELOW as i64],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(false);
+        if small || seq as usize > compact_after {
             return self.write_snapshot(conn, doc);
         }
         let sealed = self.seal("case_changes", &row, seq, changes)?;

@@ -26,6 +26,13 @@ pub const UPLOAD_BUDGET: usize = 128 * 1024;
 /// (what is loaded stays in memory for the next round).
 const PRELOAD_BATCH: usize = 16;
 
+/// What one pending edit is taken to weigh at least as a change on the wire (a note's change is
+/// about 550 B, a task's status or a checklist item less): a case not in memory whose pending
+/// edits weigh at least its stored snapshot goes as that snapshot, read and sent as stored,
+/// rather than loaded into automerge to take its changes. A wrong guess costs bytes, never
+/// data: the whole document holds every change.
+const EDIT_BYTES: usize = 256;
+
 /// A request built from the store, remembering which outbox entries it covers.
 #[derive(Debug, Clone)]
 pub struct PreparedSync {
@@ -36,9 +43,17 @@ pub struct PreparedSync {
     /// The office's last statement of each uploaded case, as read for the request: kept with
     /// the heads the office confirms, without reading the case's sync state again.
     statements: HashMap<CaseId, Attested>,
+    /// Cases whose documents were loaded into automerge to build the request.
+    loaded: usize,
 }
 
 impl PreparedSync {
+    /// How many cases' documents building the request loaded into automerge (the rest were
+    /// in memory, or went as stored).
+    pub fn cases_loaded(&self) -> usize {
+        self.loaded
+    }
+
     /// The request to send.
     pub fn request(&self) -> &SyncRequest {
         &self.request
@@ -65,6 +80,7 @@ impl PreparedSync {
             outbox_upto: 0,
             deferred: HashSet::new(),
             statements: self.statements.clone(),
+            loaded: 0,
         }
     }
 
@@ -250,6 +266,22 @@ impl Store {
             let mut statements = HashMap::new();
             let mut deferred = HashSet::new();
             let mut budget = UPLOAD_BUDGET;
+            let edits: HashMap<CaseId, usize> = {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT case_id, COUNT(*) FROM outbox WHERE seq <= ?1 GROUP BY case_id",
+                )?;
+                let rows: Vec<(Vec<u8>, i64)> = stmt
+                    .query_map([outbox_upto], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()?;
+                rows.into_iter()
+                    .filter_map(|(raw, n)| {
+                        Some((CaseId::from_slice(&raw)?, usize::try_from(n).ok()?))
+                    })
+                    .collect()
+            };
+            let mut states = HashMap::new();
+            let mut stored = HashMap::new();
+            let mut loaded = 0;
             for (i, &case) in cases.iter().enumerate() {
                 if budget == 0 || uploads.len() >= crate::sync::messages::MAX_CASES / 2 {
                     deferred.insert(case);
@@ -257,10 +289,54 @@ impl Store {
                 }
                 if i % PRELOAD_BATCH == 0 {
                     let batch = &cases[i..cases.len().min(i + PRELOAD_BATCH)];
-                    docs.preload(conn, &sealer, actor, batch)?;
+                    let mut to_load = Vec::new();
+                    for &case in batch {
+                        let state = sync_state(conn, &sealer, case)?;
+                        let offered_whole = parse_heads(&state)?.is_empty();
+                        let weight = edits.get(&case).copied().unwrap_or(0) * EDIT_BYTES;
+                        let whole = if docs.contains(&case) {
+                            None
+                        } else {
+                            sealer
+                                .stored_whole(conn, case)?
+                                .filter(|(snapshot, _)| offered_whole || weight >= snapshot.len())
+                        };
+                        match whole {
+                            Some(whole) => {
+                                stored.insert(case, whole);
+                            }
+                            None => to_load.push(case),
+                        }
+                        states.insert(case, state);
+                    }
+                    loaded += to_load.iter().filter(|c| !docs.contains(c)).count();
+                    docs.preload(conn, &sealer, actor, &to_load)?;
                 }
-                let state = sync_state(conn, &sealer, case)?;
+                let state = match states.remove(&case) {
+                    Some(state) => state,
+                    None => sync_state(conn, &sealer, case)?,
+                };
                 let known = parse_heads(&state)?;
+                if let Some((snapshot, heads)) = stored.remove(&case) {
+                    if heads.iter().all(|h| known.contains(h)) {
+                        // The office has it all already (an answer was lost): nothing to send.
+                        continue;
+                    }
+                    // The case as stored is the whole document: sent as it is.
+                    budget = budget.saturating_sub(snapshot.len());
+                    uploads.push(CaseChanges {
+                        case_id: case,
+                        changes: snapshot.to_vec(),
+                        heads,
+                    });
+                    if let Some(statement) = state.attested {
+                        if known.is_empty() {
+                            attested.push(statement.clone());
+                        }
+                        statements.insert(case, statement);
+                    }
+                    continue;
+                }
                 let doc = docs.get_or_load(conn, &sealer, actor, case)?;
                 let since = if doc.has_all(&known) {
                     known
@@ -304,6 +380,7 @@ impl Store {
                 outbox_upto,
                 deferred,
                 statements,
+                loaded,
             })
         })
     }
