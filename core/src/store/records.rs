@@ -146,11 +146,7 @@ impl Sealer<'_> {
     /// The case's stored snapshot, opened, with the heads its header names, when it is the
     /// whole document as stored (no separate changes follow it): what a sync offers whole
     /// without loading the document.
-    pub fn stored_whole(
-        &self,
-        conn: &Connection,
-        case: CaseId,
-    ) -> Result<Option<StoredWhole>> {
+    pub fn stored_whole(&self, conn: &Connection, case: CaseId) -> Result<Option<StoredWhole>> {
         let sealed = read_sealed_doc(conn, case)?;
         if !sealed.changes.is_empty() {
             return Ok(None);

@@ -5,6 +5,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use fieldcase_core::CoreError;
 use fieldcase_core::protocol::{ErrorBody, error_code};
 
 use crate::error::{ServerError, SqlError};
@@ -162,6 +163,20 @@ impl IntoResponse for AppError {
             wipe_order: self.wipe_order,
         };
         (self.status, Json(body)).into_response()
+    }
+}
+
+/// The answer to a request the hub refused: a database failure core's error cannot carry as
+/// such (507/503), bad changes as 422, anything else as the core error it is.
+pub(crate) fn hub_refusal(e: CoreError, failure: Option<SqlError>) -> AppError {
+    match (e, failure) {
+        (_, Some(failure)) => AppError::from(failure),
+        (CoreError::Document(why), None) => AppError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            error_code::BAD_CHANGES,
+            format!("the uploaded changes do not apply: {why}; nothing was stored"),
+        ),
+        (e, None) => AppError::from(ServerError::Core(e)),
     }
 }
 

@@ -16,13 +16,11 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use fieldcase_core::CoreError;
 use fieldcase_core::ids::{DeviceId, UserId};
 use fieldcase_core::protocol::{HEADER_HELD, Lease, MAX_SYNC_BODY, WipeReceipt, error_code};
 use fieldcase_core::sync::hub::{allowed_uploads, handle_sync_frames, load_uploads};
 use fieldcase_core::sync::{SyncError, SyncRequest};
 
-use crate::error::ServerError;
 use crate::http::device_auth::Authenticated;
 use crate::http::error::AppError;
 use crate::http::state::AppState;
@@ -49,20 +47,6 @@ fn refused(e: SyncError) -> AppError {
         ),
         SyncError::Malformed(why) => AppError::malformed(format!("malformed sync request: {why}")),
         other => AppError::malformed(other.to_string()),
-    }
-}
-
-/// The answer to a request the hub refused: a database failure core's error cannot carry as
-/// such (507/503), bad changes as 422, anything else as the core error it is.
-pub(crate) fn hub_refusal(e: CoreError, failure: Option<crate::error::SqlError>) -> AppError {
-    match (e, failure) {
-        (_, Some(failure)) => AppError::from(failure),
-        (CoreError::Document(why), None) => AppError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            error_code::BAD_CHANGES,
-            format!("the uploaded changes do not apply: {why}; nothing was stored"),
-        ),
-        (e, None) => AppError::from(ServerError::Core(e)),
     }
 }
 
@@ -157,7 +141,7 @@ pub(crate) async fn sync(
                 let mut hub = SqlHub::new(sql, &vault, now, retention_secs);
                 match allowed_uploads(&mut hub, device, user, &shared) {
                     Ok(known) => Ok(known.iter().map(Option::is_some).collect::<Vec<_>>()),
-                    Err(e) => Err(hub_refusal(e, hub.take_failure())),
+                    Err(e) => Err(crate::http::error::hub_refusal(e, hub.take_failure())),
                 }
             })
             .await?;
@@ -215,7 +199,7 @@ pub(crate) async fn sync(
                 let response = match handle_sync_frames(&mut hub, device, user, &request, preloaded)
                 {
                     Ok(response) => response,
-                    Err(e) => return Err(hub_refusal(e, hub.take_failure())),
+                    Err(e) => return Err(crate::http::error::hub_refusal(e, hub.take_failure())),
                 };
                 let expires = now.saturating_add(lease_secs);
                 devices::record_sync(hub.sql(), device.as_uuid(), now, expires)?;

@@ -161,7 +161,7 @@ async fn next_page(
                 let mut hub = SqlHub::new(sql, &vault, now, retention_secs);
                 let page = match continue_feed(&mut hub, device, user, acked, cursor) {
                     Ok(page) => page,
-                    Err(e) => return Err(crate::http::sync::hub_refusal(e, hub.take_failure())),
+                    Err(e) => return Err(crate::http::error::hub_refusal(e, hub.take_failure())),
                 };
                 Ok((Some(page), hub.into_loaded().collect::<Vec<_>>()))
             },
