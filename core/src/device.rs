@@ -614,9 +614,7 @@ impl HttpsSync {
     pub fn announced(&self) -> Option<&NextPinHeaders> {
         self.announced.as_ref()
     }
-}
 
-impl HttpsSync {
     /// The headers of a sync request: the statement held, and that this phone reads what the
     /// office says is left after each page (for its progress) and, with `stream`, takes the
     /// answer streamed.

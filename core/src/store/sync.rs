@@ -293,7 +293,11 @@ impl Store {
                     for &case in batch {
                         let state = sync_state(conn, &sealer, case)?;
                         let offered_whole = parse_heads(&state)?.is_empty();
-                        let weight = edits.get(&case).copied().unwrap_or(0) * EDIT_BYTES;
+                        let weight = edits
+                            .get(&case)
+                            .copied()
+                            .unwrap_or(0)
+                            .saturating_mul(EDIT_BYTES);
                         let whole = if docs.contains(&case) {
                             None
                         } else {
@@ -317,44 +321,31 @@ impl Store {
                     None => sync_state(conn, &sealer, case)?,
                 };
                 let known = parse_heads(&state)?;
-                if let Some((snapshot, heads)) = stored.remove(&case) {
-                    if heads.iter().all(|h| known.contains(h)) {
-                        // The office has it all already (an answer was lost): nothing to send.
-                        continue;
-                    }
+                // A case offered whole (`whole`) goes with the office's last statement of it,
+                // which a restored office takes back as its own.
+                let (changes, heads, whole) = match stored.remove(&case) {
+                    // The office has it all already (an answer was lost): nothing to send.
+                    Some((_, heads)) if heads.iter().all(|h| known.contains(h)) => continue,
                     // The case as stored is the whole document: sent as it is.
-                    budget = budget.saturating_sub(snapshot.len());
-                    uploads.push(CaseChanges {
-                        case_id: case,
-                        changes: snapshot.to_vec(),
-                        heads,
-                    });
-                    if let Some(statement) = state.attested {
-                        if known.is_empty() {
-                            attested.push(statement.clone());
-                        }
-                        statements.insert(case, statement);
+                    Some((snapshot, heads)) => (snapshot.to_vec(), heads, known.is_empty()),
+                    None => {
+                        let doc = docs.get_or_load(conn, &sealer, actor, case)?;
+                        let since = if doc.has_all(&known) {
+                            known
+                        } else {
+                            Vec::new()
+                        };
+                        // Many changes travel smaller as one compact document, which the server
+                        // also loads in one pass.
+                        (doc.changes_for(&since), doc.heads(), since.is_empty())
                     }
-                    continue;
-                }
-                let doc = docs.get_or_load(conn, &sealer, actor, case)?;
-                let since = if doc.has_all(&known) {
-                    known
-                } else {
-                    Vec::new()
                 };
-                // A case offered whole goes with the office's last statement of it, which a
-                // restored office takes back as its own.
-                let whole = since.is_empty();
-                // Many changes travel smaller as one compact document, which the server also
-                // loads in one pass.
-                let changes = doc.changes_for(&since);
                 if !changes.is_empty() {
                     budget = budget.saturating_sub(changes.len());
                     uploads.push(CaseChanges {
                         case_id: case,
                         changes,
-                        heads: doc.heads(),
+                        heads,
                     });
                     if let Some(statement) = state.attested {
                         if whole {

@@ -116,18 +116,8 @@ pub fn sync_with_progress(
         let mut applied_for = std::time::Duration::ZERO;
         let sent = std::time::Instant::now();
         let outcome = transport.round_trip_frames(&body, &mut |batch| {
-            let mut bytes = 0usize;
-            let mut merged: Option<SyncResponse> = None;
             report.frames += batch.len();
-            for raw in batch {
-                bytes = bytes.saturating_add(raw.len());
-                let frame = SyncResponse::decode(&raw).map_err(CoreError::Sync)?;
-                match merged.as_mut() {
-                    Some(response) => response.absorb(frame),
-                    None => merged = Some(frame),
-                }
-            }
-            let Some(response) = merged else {
+            let Some((response, bytes)) = decode_batch(batch)? else {
                 return Ok(());
             };
             report.bytes_received += bytes;
@@ -175,6 +165,22 @@ pub fn sync_with_progress(
     Err(CoreError::Sync(super::SyncError::Malformed(
         "the server kept saying there is more",
     )))
+}
+
+/// The frames of one batch decoded and merged into the one response they make, with their
+/// encoded size; `None` for no frame.
+fn decode_batch(batch: Vec<Vec<u8>>) -> Result<Option<(SyncResponse, usize)>> {
+    let mut bytes = 0usize;
+    let mut merged: Option<SyncResponse> = None;
+    for raw in batch {
+        bytes = bytes.saturating_add(raw.len());
+        let frame = SyncResponse::decode(&raw).map_err(CoreError::Sync)?;
+        match merged.as_mut() {
+            Some(response) => response.absorb(frame),
+            None => merged = Some(frame),
+        }
+    }
+    Ok(merged.map(|response| (response, bytes)))
 }
 
 /// Encodes a request; kept here so tests and the server agree on one codec.

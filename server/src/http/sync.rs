@@ -247,6 +247,7 @@ pub(crate) async fn sync(
             device,
             user,
             acked: request_cursor,
+            remaining: headers.contains_key(fieldcase_core::protocol::HEADER_REMAINING),
         };
         let body = crate::http::sync_stream::body(&state, &frames, from)?;
         (

@@ -50,6 +50,8 @@ pub(crate) struct Continuation {
     pub user: UserId,
     /// The cursor of the request: what the device proved it applied.
     pub acked: u64,
+    /// Whether the phone reads what is left after a page (else it is left out).
+    pub remaining: bool,
 }
 
 /// The body of a streamed answer: `first` (the request's own page, already built), then, when
@@ -103,7 +105,7 @@ async fn further_pages(
 ) {
     let started = Instant::now();
     while sent < STREAM_BYTES && started.elapsed() < STREAM_TIME {
-        let page = match next_page(&state, &from, cursor).await {
+        let mut page = match next_page(&state, &from, cursor).await {
             Ok(Some(page)) => page,
             Ok(None) => return,
             Err(e) => {
@@ -111,6 +113,11 @@ async fn further_pages(
                 return;
             }
         };
+        if !from.remaining {
+            for frame in &mut page {
+                frame.remaining = None;
+            }
+        }
         let Some(last) = page.last() else {
             return;
         };
