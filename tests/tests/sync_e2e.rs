@@ -333,3 +333,32 @@ fn an_office_asked_to_says_where_each_syncs_time_went_and_compaction_shows_in_it
         "compacted {compacted} times in 40"
     );
 }
+
+#[test]
+fn a_streamed_answer_stops_at_its_bound_and_the_phone_asks_again_for_the_rest() {
+    use fieldcase_core::sync::hub::RESPONSE_BUDGET;
+    // More than one streamed answer carries (1 MiB): office-made cases of about 800 bytes.
+    const CASES: usize = 1_600;
+    let server = TestServer::start();
+    let ana = server.add_user("ana", Role::FieldWorker);
+    for i in 0..CASES {
+        server.create_case(&format!("K-{i:05}"), &[ana]);
+    }
+    let phone = TestDevice::enroll_direct(&server, "ana");
+    let report = phone.device.sync_now().unwrap();
+    assert!(
+        report.bytes_received > 1024 * 1024,
+        "{} B: not past one answer's bound",
+        report.bytes_received
+    );
+    // Each answer carries many pages; the bound ends one, and the phone asks again at once.
+    let pages = report.bytes_received / RESPONSE_BUDGET + 1;
+    assert!(
+        report.round_trips >= 2 && report.round_trips < pages,
+        "{} round trips for {pages} pages",
+        report.round_trips
+    );
+    assert_eq!(phone.device.store().list_cases().unwrap().len(), CASES);
+    // Nothing is left: the next sync moves no case.
+    assert_eq!(phone.device.sync_now().unwrap().cases_updated, 0);
+}
