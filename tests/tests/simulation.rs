@@ -6,7 +6,9 @@
 //! for long stretches or restart, the server crashes mid-request or restarts (its database
 //! closed and reopened from disk, a new automerge actor each time), and the office is restored
 //! from a backup taken earlier (a new office epoch: it has gone back in time, while the phones
-//! keep what they wrote and received since).
+//! keep what they wrote and received since). Half the syncs take their answer streamed, every
+//! page of it built before the phone has any frame, and a faulty link cuts it anywhere between
+//! frames.
 //!
 //! The checker is a set checker. At the end, after everyone syncs with a clean network:
 //! every note, task and checklist item any phone or the office made is at the server exactly
@@ -31,7 +33,7 @@ use fieldcase_core::ids::{CaseId, ChecklistItemId, DeviceId, NoteId, TaskId, Use
 use fieldcase_core::model::{Case, NewNote, NewTask, NoteKind, OfficeKind, TaskStatus, TaskUpdate};
 use fieldcase_core::protocol::{Role, enrollment_code_hash, normalize_enrollment_code};
 use fieldcase_core::store::{KeySetup, Store, StoreIdentity};
-use fieldcase_core::sync::hub::{HubStorage, handle_sync};
+use fieldcase_core::sync::hub::{HubStorage, continue_feed, handle_sync, handle_sync_frames};
 use fieldcase_core::sync::{SyncRequest, SyncTransport, sync};
 use fieldcase_core::transport::TransportError;
 use fieldcase_core::{ChangeHash, CoreError};
@@ -57,6 +59,9 @@ struct Office {
     now: i64,
     /// Whether a backup was taken (`backup.db` in the data folder).
     backed_up: bool,
+    /// Whether each sync streams, where its answer is cut, how frames arrive together: drawn
+    /// apart from the seed's main sequence, so that the seeds named in fixes replay as before.
+    streams: StdRng,
 }
 
 impl Office {
@@ -68,6 +73,7 @@ impl Office {
             // (a note dated past the hub's clock is refused).
             now: 1_795_507_200,
             backed_up: false,
+            streams: StdRng::seed_from_u64(0),
         };
         office.restart();
         office
@@ -157,6 +163,56 @@ impl Office {
         Ok(response.encode().unwrap())
     }
 
+    /// A streamed answer as `server/src/http/sync_stream.rs` builds it: the request's own page
+    /// in the request's transaction, then each further page in a transaction of its own, all of
+    /// them built before any frame reaches the phone (as far ahead as a server could be). The
+    /// frames, encoded; at most `MAX_PAGES` pages, the last saying `more` if there are more.
+    fn serve_streamed(
+        &mut self,
+        device: DeviceId,
+        user: UserId,
+        body: &[u8],
+    ) -> Result<Vec<Vec<u8>>, String> {
+        const MAX_PAGES: usize = 8;
+        let request = SyncRequest::decode(body).map_err(|e| format!("400: {e}"))?;
+        let mut frames =
+            self.in_transaction(|hub| handle_sync_frames(hub, device, user, &request, None))?;
+        for _ in 1..MAX_PAGES {
+            let Some(from) = frames
+                .last()
+                .filter(|l| l.more && !l.reset)
+                .map(|l| l.cursor)
+            else {
+                break;
+            };
+            frames.extend(
+                self.in_transaction(|hub| continue_feed(hub, device, user, request.cursor, from))?,
+            );
+        }
+        Ok(frames.iter().map(|f| f.encode().unwrap()).collect())
+    }
+
+    /// `work` over the hub in one immediate transaction, committed; what it loaded kept in
+    /// memory as the server keeps it.
+    fn in_transaction<T>(
+        &mut self,
+        work: impl FnOnce(&mut SqlHub<'_>) -> fieldcase_core::Result<T>,
+    ) -> Result<T, String> {
+        self.now += 1;
+        let now = self.now;
+        let (conn, vault) = self.parts();
+        let vault = vault.clone();
+        let mut tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .unwrap();
+        let mut hub = SqlHub::new(&mut tx, &vault, now, i64::MAX / 4);
+        let out = work(&mut hub).map_err(|e| format!("server error: {e}"))?;
+        let loaded: Vec<_> = hub.into_loaded().collect();
+        tx.commit().unwrap();
+        vault.keep(loaded);
+        Ok(out)
+    }
+
     fn case(&mut self, case: CaseId) -> Case {
         let (conn, vault) = self.parts();
         cases::read_case(conn, vault, case).unwrap().0
@@ -230,13 +286,63 @@ fn cut() -> CoreError {
     )))
 }
 
-impl SyncTransport for Link<'_> {
-    fn round_trip(&mut self, request: &[u8]) -> fieldcase_core::Result<Vec<u8>> {
-        let fault = if self.rng.gen_range(0..100) < self.fault_percent {
+impl Link<'_> {
+    /// What the network does to the next round trip.
+    fn draw_fault(&mut self) -> Fault {
+        if self.rng.gen_range(0..100) < self.fault_percent {
             FAULTS[self.rng.gen_range(0..FAULTS.len())]
         } else {
             Fault::None
+        }
+    }
+}
+
+impl SyncTransport for Link<'_> {
+    /// Half the syncs stream, as a phone that asks for it does: the frames arrive one to three
+    /// at a time, and a faulty link cuts the answer before any frame, between two, or after
+    /// the last. The other half take one answer, with the faults of [`Link::round_trip`].
+    fn round_trip_frames(
+        &mut self,
+        request: &[u8],
+        frames: &mut dyn FnMut(Vec<Vec<u8>>) -> fieldcase_core::Result<()>,
+    ) -> fieldcase_core::Result<()> {
+        if self.office.streams.gen_bool(0.5) {
+            let reply = self.round_trip(request)?;
+            return frames(vec![reply]);
+        }
+        // Drawn as a round trip draws it, so that the seed's main sequence stays the same.
+        let faulty = self.draw_fault() != Fault::None;
+        let mut all = match self.office.serve_streamed(self.device, self.user, request) {
+            Ok(all) => all.into_iter(),
+            Err(why) if why.starts_with("server error") => {
+                panic!("the hub failed on a streamed request: {why}")
+            }
+            Err(_) => return Err(cut()),
         };
+        let total = all.len();
+        let cut_after = faulty.then(|| self.office.streams.gen_range(0..=total));
+        let mut delivered = 0;
+        loop {
+            let together = self.office.streams.gen_range(1..=3);
+            let mut batch: Vec<Vec<u8>> = Vec::new();
+            while batch.len() < together && cut_after.is_none_or(|at| delivered < at) {
+                let Some(frame) = all.next() else { break };
+                batch.push(frame);
+                delivered += 1;
+            }
+            if batch.is_empty() {
+                break;
+            }
+            frames(batch)?;
+        }
+        if cut_after.is_some() {
+            return Err(cut());
+        }
+        Ok(())
+    }
+
+    fn round_trip(&mut self, request: &[u8]) -> fieldcase_core::Result<Vec<u8>> {
+        let fault = self.draw_fault();
         let (device, user) = (self.device, self.user);
         let answer = match fault {
             Fault::None => self.office.serve(device, user, request, false),
@@ -545,6 +651,7 @@ fn sync_phone(
 fn run(seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut office = Office::start();
+    office.streams = StdRng::seed_from_u64(seed ^ 0x5354_5245_414d);
     let mut delayed: Delayed = VecDeque::new();
     let mut made = Made::default();
 
