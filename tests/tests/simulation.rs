@@ -131,7 +131,7 @@ impl Office {
     }
 
     /// One sync request as `server/src/http/sync.rs` runs it: decoded with its bounds, handled in one
-    /// immediate transaction. `crash` kills the server before the commit (nothing is stored, no
+    /// immediate transaction, its stores made last. `crash` kills the server before the commit (nothing is stored, no
     /// answer); otherwise the encoded answer.
     fn serve(
         &mut self,
@@ -148,8 +148,10 @@ impl Office {
         let mut tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .unwrap();
-        let mut hub = SqlHub::new(&mut tx, &vault, now, i64::MAX / 4);
+        let mut hub = SqlHub::new(&mut tx, &vault, now, i64::MAX / 4).deferring_stores();
         let response = handle_sync(&mut hub, device, user, &request)
+            .map_err(|e| format!("server error: {e}"))?;
+        hub.store_deferred()
             .map_err(|e| format!("server error: {e}"))?;
         let loaded: Vec<_> = hub.into_loaded().collect();
         if crash {
@@ -205,8 +207,10 @@ impl Office {
         let mut tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .unwrap();
-        let mut hub = SqlHub::new(&mut tx, &vault, now, i64::MAX / 4);
+        let mut hub = SqlHub::new(&mut tx, &vault, now, i64::MAX / 4).deferring_stores();
         let out = work(&mut hub).map_err(|e| format!("server error: {e}"))?;
+        hub.store_deferred()
+            .map_err(|e| format!("server error: {e}"))?;
         let loaded: Vec<_> = hub.into_loaded().collect();
         tx.commit().unwrap();
         vault.keep(loaded);

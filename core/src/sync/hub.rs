@@ -93,8 +93,12 @@ pub trait HubStorage {
     /// Stores the document of `case` as [`HubStorage::case_doc`] now holds it and gives it the
     /// next change sequence number. `received` is what a device sent when it alone makes up the
     /// whole document now (a received document that covered ours and was adopted): storage may
-    /// keep those bytes as they came rather than encode the document again.
-    fn store_case(&mut self, case: CaseId, received: Option<&[u8]>) -> Result<u64>;
+    /// keep those bytes as they came rather than encode the document again. Storage may put the
+    /// write off to the end of the request's transaction (the server does, so that the one
+    /// thing every writer orders, the sequence number, is taken just before the commit); the
+    /// request goes on reading the document it holds, and lists the case in what changed only
+    /// once it is stored (the device's next request finds it there, with nothing to send).
+    fn store_case(&mut self, case: CaseId, received: Option<&[u8]>) -> Result<()>;
     /// The whole document of `case`, compacted, with its heads: what a device that has nothing
     /// of the case (or nothing the hub can place) receives; `None` when the hub has no such
     /// case. Storage may answer with the snapshot it stores when that is the whole document,
@@ -768,7 +772,7 @@ impl HubStorage for MemoryHub {
         Ok(self.case_doc(case)?.map(|doc| (doc.save(), doc.heads())))
     }
 
-    fn store_case(&mut self, case: CaseId, _received: Option<&[u8]>) -> Result<u64> {
+    fn store_case(&mut self, case: CaseId, _received: Option<&[u8]>) -> Result<()> {
         let doc = self
             .held
             .as_mut()
@@ -777,7 +781,7 @@ impl HubStorage for MemoryHub {
         self.seq += 1;
         self.cases.insert(case, (doc.save(), self.seq));
         self.recovering = None;
-        Ok(self.seq)
+        Ok(())
     }
 
     fn is_assigned(&mut self, user: UserId, case: CaseId) -> Result<bool> {

@@ -9,7 +9,8 @@
 //! device's data. On SQLite that transaction is the one writer of its turn; on PostgreSQL it
 //! runs beside other devices' syncs ([`crate::storage::sql::WriteScope::Sync`]), locking only
 //! its device and the cases it uploads, and taking the commit order only for its sequence
-//! numbers and shared rows.
+//! numbers and shared rows: its stores are made last (`SqlHub::deferring_stores`), so the order
+//! is held for them and the commit alone.
 
 use std::sync::Arc;
 
@@ -195,7 +196,7 @@ pub(crate) async fn sync(
                     }
                     return Ok((Outcome::Revoked, Vec::new()));
                 }
-                let mut hub = SqlHub::new(sql, &vault, now, retention_secs);
+                let mut hub = SqlHub::new(sql, &vault, now, retention_secs).deferring_stores();
                 let response = match handle_sync_frames(&mut hub, device, user, &request, preloaded)
                 {
                     Ok(response) => response,
@@ -203,6 +204,8 @@ pub(crate) async fn sync(
                 };
                 let expires = now.saturating_add(lease_secs);
                 devices::record_sync(hub.sql(), device.as_uuid(), now, expires)?;
+                // Last: the stores take the commit order, held from here to the commit.
+                hub.store_deferred()?;
                 Ok((
                     Outcome::Synced(response),
                     hub.into_loaded().collect::<Vec<_>>(),

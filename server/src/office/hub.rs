@@ -34,6 +34,9 @@ pub struct SqlHub<'a> {
     retention_secs: i64,
     held: HashMap<CaseId, LoadedCase>,
     failure: Option<SqlError>,
+    /// Stores of cases that exist, put off to [`SqlHub::store_deferred`] (with what a device
+    /// sent that makes up the whole document), when the hub defers them.
+    deferred: Option<Vec<(CaseId, Option<Vec<u8>>)>>,
 }
 
 impl<'a> SqlHub<'a> {
@@ -53,7 +56,32 @@ impl<'a> SqlHub<'a> {
             retention_secs,
             held: HashMap::new(),
             failure: None,
+            deferred: None,
         }
+    }
+
+    /// The hub, its stores of cases that exist put off to [`SqlHub::store_deferred`], which the
+    /// sync's transaction calls last, just before it commits. Storing takes the case's sequence
+    /// number, and with it the commit order every writer shares (on PostgreSQL); deferred,
+    /// the order is held for the stores and the commit only, not for the rest of the sync
+    /// (the device's states, what it is owed, its lease). A new case (one a device gives back
+    /// to a restored office) is stored at once: the rows that follow it need it.
+    pub fn deferring_stores(mut self) -> Self {
+        self.deferred = Some(Vec::new());
+        self
+    }
+
+    /// Makes the stores put off so far, in the order they were asked for; later stores are made
+    /// at once.
+    pub fn store_deferred(&mut self) -> Result<(), ServerError> {
+        for (case, received) in self.deferred.take().unwrap_or_default() {
+            let loaded = self
+                .held
+                .get_mut(&case)
+                .ok_or(ServerError::Core(CoreError::CaseNotFound))?;
+            store(self.sql, self.vault, loaded, received.as_deref(), self.now)?;
+        }
+        Ok(())
     }
 
     /// The database failure behind the last error the hub returned, if it was one that core's
@@ -167,10 +195,20 @@ impl HubStorage for SqlHub<'_> {
         Ok(self.held.get_mut(&case).map(|l| &mut l.doc))
     }
 
-    fn store_case(&mut self, case: CaseId, received: Option<&[u8]>) -> fieldcase_core::Result<u64> {
+    fn store_case(&mut self, case: CaseId, received: Option<&[u8]>) -> fieldcase_core::Result<()> {
         let loaded = self.held.get_mut(&case).ok_or(CoreError::CaseNotFound)?;
+        if let Some(deferred) = self.deferred.as_mut()
+            && loaded.exists()
+        {
+            match deferred.iter_mut().find(|(c, _)| *c == case) {
+                // Stored twice in one request: the document as it is then, encoded afresh.
+                Some(entry) => entry.1 = None,
+                None => deferred.push((case, received.map(<[u8]>::to_vec))),
+            }
+            return Ok(());
+        }
         let result = store(self.sql, self.vault, loaded, received, self.now);
-        result.map_err(|e| self.fail_server(e))
+        result.map(|_| ()).map_err(|e| self.fail_server(e))
     }
 
     fn whole_case(&mut self, case: CaseId) -> fieldcase_core::Result<Option<WholeCase>> {

@@ -59,6 +59,11 @@ pub struct LoadedCase {
 }
 
 impl LoadedCase {
+    /// Whether the case has a row yet (one created in this transaction has not).
+    pub fn exists(&self) -> bool {
+        self.exists
+    }
+
     /// A case that is not stored yet (created at the office).
     pub fn new(doc: CaseDoc) -> LoadedCase {
         LoadedCase {
