@@ -140,28 +140,9 @@ impl Office {
         body: &[u8],
         crash: bool,
     ) -> Result<Vec<u8>, String> {
-        self.now += 1;
-        let now = self.now;
         let request = SyncRequest::decode(body).map_err(|e| format!("400: {e}"))?;
-        let (conn, vault) = self.parts();
-        let vault = vault.clone();
-        let mut tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .unwrap();
-        let mut hub = SqlHub::new(&mut tx, &vault, now, i64::MAX / 4).deferring_stores();
-        let response = handle_sync(&mut hub, device, user, &request)
-            .map_err(|e| format!("server error: {e}"))?;
-        hub.store_deferred()
-            .map_err(|e| format!("server error: {e}"))?;
-        let loaded: Vec<_> = hub.into_loaded().collect();
-        if crash {
-            drop(tx);
-            self.restart();
-            return Err("server crashed before commit".into());
-        }
-        tx.commit().unwrap();
-        // As the server does: what the request loaded stays in memory for the next ones.
-        vault.keep(loaded);
+        let response =
+            self.in_transaction(crash, |hub| handle_sync(hub, device, user, &request))?;
         Ok(response.encode().unwrap())
     }
 
@@ -177,8 +158,9 @@ impl Office {
     ) -> Result<Vec<Vec<u8>>, String> {
         const MAX_PAGES: usize = 8;
         let request = SyncRequest::decode(body).map_err(|e| format!("400: {e}"))?;
-        let mut frames =
-            self.in_transaction(|hub| handle_sync_frames(hub, device, user, &request, None))?;
+        let mut frames = self.in_transaction(false, |hub| {
+            handle_sync_frames(hub, device, user, &request, None)
+        })?;
         for _ in 1..MAX_PAGES {
             let Some(from) = frames
                 .last()
@@ -187,17 +169,19 @@ impl Office {
             else {
                 break;
             };
-            frames.extend(
-                self.in_transaction(|hub| continue_feed(hub, device, user, request.cursor, from))?,
-            );
+            frames.extend(self.in_transaction(false, |hub| {
+                continue_feed(hub, device, user, request.cursor, from)
+            })?);
         }
         Ok(frames.iter().map(|f| f.encode().unwrap()).collect())
     }
 
-    /// `work` over the hub in one immediate transaction, committed; what it loaded kept in
-    /// memory as the server keeps it.
+    /// `work` over the hub in one immediate transaction, its stores made last, committed; what
+    /// it loaded kept in memory as the server keeps it. `crash` kills the server before the
+    /// commit (nothing is stored, no answer).
     fn in_transaction<T>(
         &mut self,
+        crash: bool,
         work: impl FnOnce(&mut SqlHub<'_>) -> fieldcase_core::Result<T>,
     ) -> Result<T, String> {
         self.now += 1;
@@ -212,7 +196,13 @@ impl Office {
         hub.store_deferred()
             .map_err(|e| format!("server error: {e}"))?;
         let loaded: Vec<_> = hub.into_loaded().collect();
+        if crash {
+            drop(tx);
+            self.restart();
+            return Err("server crashed before commit".into());
+        }
         tx.commit().unwrap();
+        // As the server does: what the request loaded stays in memory for the next ones.
         vault.keep(loaded);
         Ok(out)
     }

@@ -425,7 +425,7 @@ pub fn handle_sync_frames(
         accepted.push(upload.case_id);
     }
 
-    let mut frames = feed_page(storage, device, user, request.cursor, request.cursor)?;
+    let mut frames = continue_feed(storage, device, user, request.cursor, request.cursor)?;
     let purge = storage.cases_to_purge(device, user)?;
     for case in &purge {
         let mut state = storage.device_state(device, *case)?;
@@ -439,21 +439,6 @@ pub fn handle_sync_frames(
         first.purge = purge;
     }
     Ok(frames)
-}
-
-/// The next page of a streamed answer ([`handle_sync_frames`]): what changed among the cases
-/// assigned to `user` past `from`, the cursor the answer's last page ended at, as frames.
-/// `acked` is the cursor of the request the stream answers: only what the device proved it
-/// applied then counts as its own, never what this stream sent it before (a frame in flight
-/// may yet be lost with the link).
-pub fn continue_feed(
-    storage: &mut dyn HubStorage,
-    device: DeviceId,
-    user: UserId,
-    acked: u64,
-    from: u64,
-) -> Result<Vec<SyncResponse>> {
-    feed_page(storage, device, user, acked, from)
 }
 
 /// One frame of a page while it is built.
@@ -479,11 +464,14 @@ impl FrameParts {
 
 /// One page of what changed among the cases assigned to `user` past `from`, at most
 /// [`RESPONSE_BUDGET`] of change bytes, cut into frames of at most [`FRAME_BUDGET`] as they
-/// travel (or one case, when a case alone is larger). Each frame has its own cursor, and the heads it sends
-/// count as the device's once the device comes back with that frame's cursor: a phone that
-/// applied some frames of a page before its link was cut is not sent them again. What the
-/// device is known to have is what it proved with `acked`.
-fn feed_page(
+/// travel (or one case, when a case alone is larger). Each frame has its own cursor, and the
+/// heads it sends count as the device's once the device comes back with that frame's cursor: a
+/// phone that applied some frames of a page before its link was cut is not sent them again.
+/// What the device is known to have is what it proved with `acked`: the request's own page
+/// reads from the request's cursor; a streamed answer's next page ([`handle_sync_frames`]) from
+/// the cursor its last page ended at, with the request's cursor as `acked`, never counting what
+/// the stream sent before (a frame in flight may yet be lost with the link).
+pub fn continue_feed(
     storage: &mut dyn HubStorage,
     device: DeviceId,
     user: UserId,
