@@ -13,7 +13,8 @@
 //! says `more` (the office stopped at its bound of bytes or time) is followed by another
 //! round. A body that ends inside a frame was cut: the frames before it are applied and kept,
 //! and the next sync starts from the cursor of the last of them, so a cut costs at most the
-//! frame in flight ([`super::hub::FRAME_BUDGET`]).
+//! frame in flight ([`super::hub::FRAME_BUDGET`]) and the part of a TLS record that had
+//! arrived (the office sends small records for this).
 
 use std::io::{self, Read};
 
