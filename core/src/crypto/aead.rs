@@ -16,6 +16,9 @@ const VERSION: u8 = 1;
 const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
 
+/// Bytes a sealed record has beyond its plaintext: the version, the nonce and the tag.
+pub const SEAL_OVERHEAD: usize = 1 + NONCE_LEN + TAG_LEN;
+
 /// The 32-byte key that seals every record of one store. Never leaves memory unwrapped.
 pub struct DataKey(Zeroizing<[u8; 32]>);
 
@@ -77,7 +80,7 @@ pub fn open(
     sealed: &[u8],
     what: &'static str,
 ) -> Result<Zeroizing<Vec<u8>>> {
-    if sealed.len() < 1 + NONCE_LEN + TAG_LEN || sealed[0] != VERSION {
+    if sealed.len() < SEAL_OVERHEAD || sealed[0] != VERSION {
         return Err(CoreError::Corrupt { what });
     }
     let (nonce, ciphertext) = sealed[1..].split_at(NONCE_LEN);
@@ -102,6 +105,7 @@ mod tests {
     fn seal_open_round_trip_and_tamper_detection() {
         let key = DataKey::generate();
         let sealed = seal(&key, b"row-1", b"Tuesday at the centre").unwrap();
+        assert_eq!(sealed.len(), b"Tuesday at the centre".len() + SEAL_OVERHEAD);
         assert_eq!(
             &open(&key, b"row-1", &sealed, "note").unwrap()[..],
             b"Tuesday at the centre"

@@ -11,7 +11,7 @@ pub mod office;
 mod passphrase;
 mod provider;
 
-pub use aead::{DataKey, open, seal};
+pub use aead::{DataKey, SEAL_OVERHEAD, open, seal};
 pub use keyslot::{
     DEFAULT_SCRYPT_WORK_FACTOR, KeySlot, MAX_SCRYPT_WORK_FACTOR, MIN_SCRYPT_WORK_FACTOR, Opened,
     SlotKind,

@@ -144,14 +144,39 @@ impl Sealer<'_> {
     }
 
     /// The case's stored snapshot, opened, with the heads its header names, when it is the
-    /// whole document as stored (no separate changes follow it): what a sync offers whole
-    /// without loading the document.
-    pub fn stored_whole(&self, conn: &Connection, case: CaseId) -> Result<Option<StoredWhole>> {
-        let sealed = read_sealed_doc(conn, case)?;
-        if !sealed.changes.is_empty() {
+    /// whole document as stored (no separate changes follow it) and `worth` says sending it is
+    /// worth it, given its size: what a sync offers whole without loading the document. Sizes
+    /// and whether changes follow are read first, so a case that does not qualify costs no
+    /// blob read and no decryption.
+    pub fn stored_whole(
+        &self,
+        conn: &Connection,
+        case: CaseId,
+        worth: impl FnOnce(usize) -> bool,
+    ) -> Result<Option<StoredWhole>> {
+        let row = case.as_bytes();
+        let (sealed_len, followed): (i64, bool) = conn
+            .query_row(
+                "SELECT length(snapshot),
+                        EXISTS (SELECT 1 FROM case_changes WHERE case_id = ?1)
+                 FROM case_docs WHERE case_id = ?1",
+                [row.as_slice()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+            .ok_or(CoreError::CaseNotFound)?;
+        let plain_len = usize::try_from(sealed_len)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(crate::crypto::SEAL_OVERHEAD);
+        if followed || !worth(plain_len) {
             return Ok(None);
         }
-        let snapshot = self.open("case_docs", case.as_bytes(), 0, &sealed.snapshot)?;
+        let sealed: Vec<u8> = conn.query_row(
+            "SELECT snapshot FROM case_docs WHERE case_id = ?1",
+            [row.as_slice()],
+            |r| r.get(0),
+        )?;
+        let snapshot = self.open("case_docs", row, 0, &sealed)?;
         Ok(crate::document::document_heads(&snapshot).map(|heads| (snapshot, heads)))
     }
 
@@ -208,19 +233,14 @@ impl Sealer<'_> {
         compact_after: usize,
     ) -> Result<()> {
         let row = doc.id().as_bytes().to_owned();
-        let seq: i64 = conn.query_row(
-            "SELECT COALESCE(MAX(seq), 0) + 1 FROM case_changes WHERE case_id = ?1",
-            [row.as_slice()],
-            |r| r.get(0),
+        // The next change's number and whether the snapshot is small, in one statement: this
+        // runs at every edit.
+        let (seq, small): (i64, bool) = conn.query_row(
+            "SELECT (SELECT COALESCE(MAX(seq), 0) + 1 FROM case_changes WHERE case_id = ?1),
+                    COALESCE((SELECT length(snapshot) < ?2 FROM case_docs WHERE case_id = ?1), 0)",
+            params![row.as_slice(), SNAPSHOT_EVERY_EDIT_BELOW as i64],
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        let small: bool = conn
-            .query_row(
-                "SELECT length(snapshot) < ?2 FROM case_docs WHERE case_id = ?1",
-                params![row.as_slice(), SNAPSHOT_EVERY_EDIT_BELOW as i64],
-                |r| r.get(0),
-            )
-            .optional()?
-            .unwrap_or(false);
         if small || seq as usize > compact_after {
             return self.write_snapshot(conn, doc);
         }

@@ -301,9 +301,7 @@ impl Store {
                         let whole = if docs.contains(&case) {
                             None
                         } else {
-                            sealer
-                                .stored_whole(conn, case)?
-                                .filter(|(snapshot, _)| offered_whole || weight >= snapshot.len())
+                            sealer.stored_whole(conn, case, |len| offered_whole || weight >= len)?
                         };
                         match whole {
                             Some(whole) => {
