@@ -657,9 +657,7 @@ impl DeviceClient {
         body: &[u8],
         extra: &[(String, String)],
     ) -> Result<SignedAnswer, TransportError> {
-        let mut req = self.signed_request_now("POST", path, body);
-        req.headers.extend_from_slice(extra);
-        let mut response = self.client.send(&req)?;
+        let mut response = self.post_streaming(path, body, extra)?.into_raw()?;
         let next_pin = response.next_pin.take();
         let (server_time, held_ack) = (response.server_time, response.held_ack);
         let server_timing = response.server_timing.take();
