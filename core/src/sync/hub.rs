@@ -518,8 +518,12 @@ pub fn continue_feed(
                 None => continue,
             },
         };
-        let size = update_size(&changes, &heads);
-        if frame.bytes > 0 && frame.bytes.saturating_add(size) > FRAME_BUDGET {
+        // A case found current adds nothing to a frame's bytes, so it never starts a new one.
+        let size = (!changes.is_empty()).then(|| update_size(&changes, &heads));
+        if let Some(size) = size
+            && frame.bytes > 0
+            && frame.bytes.saturating_add(size) > FRAME_BUDGET
+        {
             let cursor = frame.cursor;
             frames.push(std::mem::replace(
                 &mut frame,
@@ -527,7 +531,7 @@ pub fn continue_feed(
             ));
         }
         frame.cursor = frame.cursor.max(seq);
-        if !changes.is_empty() {
+        if let Some(size) = size {
             budget = budget.saturating_sub(changes.len());
             frame.bytes = frame.bytes.saturating_add(size);
             frame.updates.push(CaseChanges {
