@@ -46,22 +46,28 @@ pub fn document_heads(bytes: &[u8]) -> Option<Vec<automerge::ChangeHash>> {
     if kind != DOCUMENT || !after.is_empty() {
         return None;
     }
+    let (heads, _) = header_heads(body)?;
+    if heads.len() / 32 > crate::sync::messages::MAX_HEADS {
+        return None;
+    }
+    heads
+        .chunks_exact(32)
+        .map(|hash| Some(automerge::ChangeHash(hash.try_into().ok()?)))
+        .collect()
+}
+
+/// A document body's heads (32-byte hashes, one after another) and what follows them: the
+/// body starts with its actors (a count, then each as a length and its bytes), then a count of
+/// heads. `None` when that does not add up.
+fn header_heads(body: &[u8]) -> Option<(&[u8], &[u8])> {
     let (actors, mut rest) = uleb(body)?;
     for _ in 0..actors {
         let (len, after) = uleb(rest)?;
         rest = after.get(usize::try_from(len).ok()?..)?;
     }
-    let (count, mut rest) = uleb(rest)?;
-    if count > crate::sync::messages::MAX_HEADS as u64 {
-        return None;
-    }
-    let mut heads = Vec::new();
-    for _ in 0..count {
-        let (hash, after) = rest.split_first_chunk::<32>()?;
-        heads.push(automerge::ChangeHash(*hash));
-        rest = after;
-    }
-    Some(heads)
+    let (count, after) = uleb(rest)?;
+    let len = usize::try_from(count).ok()?.checked_mul(32)?;
+    Some((after.get(..len)?, after.get(len..)?))
 }
 
 /// Checks the chunk framing of `bytes` as described in the module documentation: chunks of the
@@ -144,24 +150,8 @@ fn uleb(bytes: &[u8]) -> Option<(u64, &[u8])> {
 /// spec with bit 3 set marks a deflated column.
 fn deflated_columns(body: &[u8], budget: u64) -> Result<u64> {
     let layout = || CoreError::Document("automerge document layout does not add up");
-    let mut rest = body;
-    // Actors: a count, then each as a length and its bytes.
-    let (actors, after) = uleb(rest).ok_or_else(layout)?;
-    rest = after;
-    for _ in 0..actors {
-        let (len, after) = uleb(rest).ok_or_else(layout)?;
-        rest = usize::try_from(len)
-            .ok()
-            .and_then(|len| after.get(len..))
-            .ok_or_else(layout)?;
-    }
-    // Heads: a count of 32-byte hashes.
-    let (heads, after) = uleb(rest).ok_or_else(layout)?;
-    rest = usize::try_from(heads)
-        .ok()
-        .and_then(|n| n.checked_mul(32))
-        .and_then(|len| after.get(len..))
-        .ok_or_else(layout)?;
+    // Past the actors and the heads.
+    let (_, mut rest) = header_heads(body).ok_or_else(layout)?;
     // The two column directories.
     let mut columns = Vec::new();
     for _ in 0..2 {
