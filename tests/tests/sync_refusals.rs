@@ -456,3 +456,75 @@ fn an_upload_deleting_a_note_right_after_an_accepted_one_is_still_refused() {
     assert_eq!(notes.len(), 1);
     assert_eq!(notes[0].body, "bojan's note, at the office");
 }
+
+/// A phone may send a case as its whole saved document rather than its new changes (the hub
+/// then keeps those bytes as they came): such a document is checked note by note all the same.
+/// Rewriting a colleague's note without naming oneself its editor, or leaving it out, is
+/// refused and the note stays as written; the same document with only the phone's own
+/// registration is taken.
+#[test]
+fn a_whole_document_that_rewrites_or_drops_a_colleagues_note_is_refused() {
+    use automerge::ReadDoc;
+    use automerge::transaction::Transactable;
+    let server = TestServer::start();
+    let ana = server.add_user("ana", Role::FieldWorker);
+    let bojan = server.add_user("bojan", Role::FieldWorker);
+    let (case, _) = server.create_case("K-5", &[ana, bojan]);
+    let colleague = TestDevice::enroll_direct(&server, "bojan");
+    colleague.device.sync_now().unwrap();
+    colleague.write_note(case, "bojan's note, at the office");
+    colleague.device.sync_now().unwrap();
+    let raw = raw_device(&server, "ana");
+    let received = fieldcase_core::sync::SyncResponse::decode(
+        &raw.post(SYNC, &SyncRequest::default().encode().unwrap())
+            .unwrap(),
+    )
+    .unwrap()
+    .updates;
+    let device = raw.credential().device_id;
+    let upload_whole = |doc: &mut automerge::AutoCommit| {
+        let body = SyncRequest {
+            uploads: vec![CaseChanges {
+                case_id: case,
+                changes: doc.save(),
+                heads: doc.get_heads(),
+            }],
+            ..upload(case, vec![])
+        }
+        .encode()
+        .unwrap();
+        raw.client()
+            .send(&raw.signed_request_now("POST", SYNC, &body))
+            .unwrap()
+            .status
+    };
+    let mut office = automerge::AutoCommit::load(&received[0].changes).unwrap();
+    let bojans_note = |doc: &automerge::AutoCommit| {
+        let notes = doc.get(automerge::ROOT, "notes").unwrap().unwrap().1;
+        let key = doc.keys(&notes).next().unwrap();
+        let note = doc.get(&notes, key.as_str()).unwrap().unwrap().1;
+        (notes, key, note)
+    };
+
+    let mut rewritten = office.fork();
+    register(&mut rewritten, ana, device);
+    let (_, _, note) = bojans_note(&rewritten);
+    let body = rewritten.get(&note, "body").unwrap().unwrap().1;
+    rewritten.splice_text(&body, 0, 5, "ana's").unwrap();
+    assert_eq!(upload_whole(&mut rewritten), 422);
+
+    let mut dropped = office.fork();
+    register(&mut dropped, ana, device);
+    let (notes, key, _) = bojans_note(&dropped);
+    dropped.delete(&notes, key.as_str()).unwrap();
+    assert_eq!(upload_whole(&mut dropped), 422);
+
+    let notes = server.case(case).notes;
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0].body, "bojan's note, at the office");
+
+    let mut own = office.fork();
+    register(&mut own, ana, device);
+    assert_eq!(upload_whole(&mut own), 200);
+    assert_eq!(server.case(case).notes[0].body, "bojan's note, at the office");
+}

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::{ChangeHash, ReadDoc};
 
-use super::{CaseDoc, guarded};
+use super::{CaseDoc, Received, guarded};
 use crate::error::{CoreError, Result};
 use crate::ids::NoteId;
 use crate::model::{Author, VisitNote};
@@ -166,13 +166,22 @@ impl CaseDoc {
 
     /// Every note by key, read for [`CaseDoc::check_authorship`].
     pub fn note_snapshot(&self) -> NoteSnapshot {
+        self.note_snapshot_from(BTreeMap::new())
+    }
+
+    /// [`CaseDoc::note_snapshot`] with the notes of `read` (read at the document's current
+    /// heads, by key) taken as they are instead of read again.
+    fn note_snapshot_from(&self, mut read: BTreeMap<String, VisitNote>) -> NoteSnapshot {
         let Some(notes) = self.notes_obj() else {
             return NoteSnapshot::new();
         };
         self.doc
             .keys(&notes)
             .map(|key| {
-                let note = self.note_at_key(&notes, &key).flatten();
+                let note = match read.remove(&key) {
+                    Some(note) => Some(note),
+                    None => self.note_at_key(&notes, &key).flatten(),
+                };
                 (key, note)
             })
             .collect()
@@ -215,12 +224,13 @@ impl CaseDoc {
 
     /// Checks the changes made since `before` against `author`, the device that uploaded them,
     /// and the notes and attachment references against `content_before` (see the module's
-    /// rules); `now` is the hub's clock.
+    /// rules); `received` is how the changes were taken; `now` is the hub's clock.
     /// Refused with [`CoreError::Document`] otherwise.
     pub fn check_authorship(
         &mut self,
         before: &[ChangeHash],
         content_before: &ContentSnapshot,
+        received: Received,
         author: Author,
         now: OffsetDateTime,
     ) -> Result<()> {
@@ -242,6 +252,12 @@ impl CaseDoc {
         }
         // A check that fails leaves nothing kept: the document is at heads never checked.
         self.checked = None;
+        let heads = self.doc.get_heads();
+        let read_at_load = received
+            .notes_read
+            .filter(|read| read.heads == heads)
+            .map(|read| read.notes)
+            .unwrap_or_default();
         let attachments = self.attachment_snapshot();
         super::attachments::check_changes(&content_before.attachments, &attachments, author, now)?;
         let plan = self.plan_attributions();
@@ -264,7 +280,7 @@ impl CaseDoc {
                 notes
             }
             _ => {
-                let after = self.note_snapshot();
+                let after = self.note_snapshot_from(read_at_load);
                 for (key, old) in &content_before.notes {
                     check_note(Some(old), after.get(key), author, now)?;
                 }

@@ -17,7 +17,7 @@ use automerge::{
 use super::{CaseDoc, guarded};
 use crate::error::{CoreError, Result};
 use crate::ids::{NoteId, TaskId};
-use crate::model::Limits;
+use crate::model::{Limits, VisitNote};
 
 /// Deepest object nesting below the root. Our layout reaches 4
 /// (`tasks / task / checklist / item`); the rest is headroom.
@@ -51,14 +51,24 @@ impl CaseDoc {
     /// deeper than [`MAX_DEPTH`], no text or string is longer than [`MAX_TEXT_BYTES`], no map or
     /// list holds more than [`MAX_ENTRIES`] values.
     pub fn check_bounds(&self) -> Result<()> {
+        self.check_bounds_reading().map(drop)
+    }
+
+    /// [`CaseDoc::check_bounds`], giving back the notes it read to see that they read, by their
+    /// key in the notes map: what the hub's authorship check of the same document reads next.
+    pub(super) fn check_bounds_reading(&self) -> Result<BTreeMap<String, VisitNote>> {
         self.walk_document()?;
         // The collections of the layout stay maps: a peer replacing the notes map with a string
         // would hide every note from every reader.
         self.check_layout()?;
-        let case = self
-            .case()
-            .map_err(|_| refuse("the changes break the case document's layout"))?;
-        case.check_times().map_err(|_| refuse(OUT_OF_RANGE))
+        let layout = |_| refuse("the changes break the case document's layout");
+        let notes = self.notes_by_key().map_err(layout)?;
+        let case = self.case_without_notes().map_err(layout)?;
+        case.check_times().map_err(|_| refuse(OUT_OF_RANGE))?;
+        for note in notes.values() {
+            note.check_times().map_err(|_| refuse(OUT_OF_RANGE))?;
+        }
+        Ok(notes)
     }
 
     /// [`CaseDoc::check_bounds`] for a document that held every change of `before` and had its

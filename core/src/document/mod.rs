@@ -62,11 +62,24 @@ use crate::ids::CaseId;
 pub const DOC_SCHEMA: i64 = 1;
 
 /// How [`CaseDoc::apply_received`] took what a peer sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Received {
     /// The bytes were a whole saved document holding every change of ours, and it replaced ours:
     /// those bytes alone now load as this document, so storage can keep them as they came.
     pub adopted: bool,
+    /// The notes the adopted document's bounds check read at load, which the authorship check
+    /// of the same upload takes instead of reading every note again. Carried here rather than
+    /// kept on the document, so that a document kept in memory after it never holds them twice.
+    notes_read: Option<NotesRead>,
+}
+
+impl Received {
+    fn applied() -> Received {
+        Received {
+            adopted: false,
+            notes_read: None,
+        }
+    }
 }
 
 /// A whole document a peer sent, loaded, with the outcome of its bounds check
@@ -76,7 +89,7 @@ pub struct Received {
 /// its transaction.
 pub struct ReceivedDoc {
     doc: CaseDoc,
-    bounds: Result<()>,
+    bounds: Result<NotesRead>,
 }
 
 impl ReceivedDoc {
@@ -84,8 +97,11 @@ impl ReceivedDoc {
     /// not a whole document (change chunks are applied, not loaded). A load that fails is an
     /// error; bounds that fail are kept for the adoption, which alone needs them.
     pub fn load(id: CaseId, bytes: &[u8]) -> Option<Result<ReceivedDoc>> {
-        Some(load_whole(id, bytes)?.map(|doc| {
-            let bounds = doc.check_bounds();
+        Some(load_whole(id, bytes)?.map(|mut doc| {
+            let bounds = doc.check_bounds_reading().map(|notes| NotesRead {
+                heads: doc.doc.get_heads(),
+                notes,
+            });
             ReceivedDoc { doc, bounds }
         }))
     }
@@ -146,6 +162,13 @@ pub struct CaseDoc {
     /// [`CaseDoc::check_bounds_since`] found them: [`CaseDoc::check_authorship`] of those
     /// changes reads only these notes again.
     touched_notes: Option<TouchedNotes>,
+}
+
+/// Every note of a document, by key, as read at `heads`.
+#[derive(Debug, Clone)]
+struct NotesRead {
+    heads: Vec<automerge::ChangeHash>,
+    notes: std::collections::BTreeMap<String, crate::model::VisitNote>,
 }
 
 /// The keys of the notes that the changes from `before` to `after` touch (an operation on the
@@ -266,11 +289,14 @@ impl CaseDoc {
             let mut candidate = whole?;
             if candidate.has_all(&self.heads()) {
                 self.replace_with(candidate)?;
-                return Ok(Received { adopted: true });
+                return Ok(Received {
+                    adopted: true,
+                    notes_read: None,
+                });
             }
         }
         self.apply_encoded_changes(bytes)?;
-        Ok(Received { adopted: false })
+        Ok(Received::applied())
     }
 
     /// [`CaseDoc::apply_received`] with the bounds of what was sent checked too (as
@@ -288,15 +314,18 @@ impl CaseDoc {
             if doc.has_all(&self.heads()) {
                 // The document is what the peer sent: its whole walk (done at load) costs what
                 // was received, where finding its new changes would make automerge rebuild them.
-                bounds?;
+                let notes_read = bounds?;
                 self.replace_with(doc)?;
-                return Ok(Received { adopted: true });
+                return Ok(Received {
+                    adopted: true,
+                    notes_read: Some(notes_read),
+                });
             }
         }
         let before = self.heads();
         self.apply_encoded_changes(bytes)?;
         self.check_bounds_since(&before)?;
-        Ok(Received { adopted: false })
+        Ok(Received::applied())
     }
 
     /// Takes `candidate` (a whole received document holding every change of this one) in

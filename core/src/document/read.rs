@@ -1,6 +1,7 @@
 //! Reading the merged state of a case document into model values.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use automerge::{
@@ -192,6 +193,13 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// Notes in the order the case shows them: oldest first, by id within the same moment.
+pub(super) fn oldest_first(notes: impl IntoIterator<Item = VisitNote>) -> Vec<VisitNote> {
+    let mut out: Vec<VisitNote> = notes.into_iter().collect();
+    out.sort_by_key(|n| (n.written_at, n.id));
+    out
+}
+
 impl CaseDoc {
     /// The author registered for an automerge actor, if any.
     pub(crate) fn author_of_actor(&self, actor_hex: &str) -> Option<Author> {
@@ -314,17 +322,22 @@ impl CaseDoc {
 
     /// Every note, oldest first.
     pub fn notes(&self) -> Result<Vec<VisitNote>> {
+        Ok(oldest_first(self.notes_by_key()?.into_values()))
+    }
+
+    /// Every note by its key in the notes map (the maps whose key is a note id); an error when
+    /// one of them does not read as a note.
+    pub(super) fn notes_by_key(&self) -> Result<BTreeMap<String, VisitNote>> {
         let Some(notes) = self.notes_obj() else {
-            return Ok(Vec::new());
+            return Ok(BTreeMap::new());
         };
         let notes = Fields::of(&self.doc, &notes);
-        let mut out = Vec::new();
+        let mut out = BTreeMap::new();
         for (key, obj) in notes.children(ObjType::Map) {
             if let Ok(id) = key.parse::<NoteId>() {
-                out.push(self.read_note(id, obj)?);
+                out.insert(key.to_owned(), self.read_note(id, obj)?);
             }
         }
-        out.sort_by_key(|n| (n.written_at, n.id));
         Ok(out)
     }
 

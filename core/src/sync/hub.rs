@@ -388,12 +388,13 @@ pub fn handle_sync_frames(
             let before = doc.heads();
             let content_before = doc.take_content_snapshot();
             let received = doc.apply_checked(&upload.changes, whole)?;
-            doc.check_authorship(&before, &content_before, Author { user, device }, now)?;
+            adopted = received.adopted;
+            let author = Author { user, device };
+            doc.check_authorship(&before, &content_before, received, author, now)?;
             if !doc.has_all(&upload.heads) {
                 return Err(CoreError::Document("upload lacks changes its heads name"));
             }
             store |= doc.heads() != before;
-            adopted = received.adopted;
         }
         if store {
             let adopted = adopted.then_some(upload.changes.as_slice());
