@@ -399,62 +399,106 @@ fn a_phone_that_never_purges_an_unassigned_case_writes_to_it_for_the_grace_only(
     assert_eq!(notes[0].body, "written before the order");
 }
 
+/// A case shared by ana and bojan holding one note of bojan's, at the office; ana's raw device,
+/// which can send whatever bytes it likes; and the case's document as the office sent it to her.
+struct ColleaguesNote {
+    server: TestServer,
+    case: CaseId,
+    ana: fieldcase_core::ids::UserId,
+    raw: DeviceClient,
+    office: automerge::AutoCommit,
+}
+
+impl ColleaguesNote {
+    fn new(client_code: &str) -> ColleaguesNote {
+        let server = TestServer::start();
+        let ana = server.add_user("ana", Role::FieldWorker);
+        let bojan = server.add_user("bojan", Role::FieldWorker);
+        let (case, _) = server.create_case(client_code, &[ana, bojan]);
+        let colleague = TestDevice::enroll_direct(&server, "bojan");
+        colleague.device.sync_now().unwrap();
+        colleague.write_note(case, "bojan's note, at the office");
+        colleague.device.sync_now().unwrap();
+        let raw = raw_device(&server, "ana");
+        let received = fieldcase_core::sync::SyncResponse::decode(
+            &raw.post(SYNC, &SyncRequest::default().encode().unwrap())
+                .unwrap(),
+        )
+        .unwrap()
+        .updates;
+        let office = automerge::AutoCommit::load(&received[0].changes).unwrap();
+        ColleaguesNote {
+            server,
+            case,
+            ana,
+            raw,
+            office,
+        }
+    }
+
+    /// A replica of the office's document whose actor is registered to ana's raw device.
+    fn anas_replica(&mut self) -> automerge::AutoCommit {
+        let mut doc = self.office.fork();
+        register(&mut doc, self.ana, self.raw.credential().device_id);
+        doc
+    }
+
+    /// Sends `changes` leading to `doc`'s heads; the answer's status.
+    fn upload(&self, doc: &mut automerge::AutoCommit, changes: Vec<u8>) -> u16 {
+        let body = SyncRequest {
+            uploads: vec![CaseChanges {
+                case_id: self.case,
+                changes,
+                heads: doc.get_heads(),
+            }],
+            ..upload(self.case, vec![])
+        }
+        .encode()
+        .unwrap();
+        self.raw
+            .client()
+            .send(&self.raw.signed_request_now("POST", SYNC, &body))
+            .unwrap()
+            .status
+    }
+
+    /// The notes map of `doc`, the key of bojan's note and the note.
+    fn bojans_note(doc: &automerge::AutoCommit) -> (automerge::ObjId, String, automerge::ObjId) {
+        use automerge::ReadDoc;
+        let notes = doc.get(automerge::ROOT, "notes").unwrap().unwrap().1;
+        let key = doc.keys(&notes).next().unwrap();
+        let note = doc.get(&notes, key.as_str()).unwrap().unwrap().1;
+        (notes, key, note)
+    }
+
+    /// Bojan's note stays at the office as he wrote it, and the case holds nothing else.
+    fn assert_note_kept(&self) {
+        let notes = self.server.case(self.case).notes;
+        assert_eq!(notes.len(), 1);
+        assert_eq!(notes[0].body, "bojan's note, at the office");
+    }
+}
+
 /// The hub keeps what it read of a case after checking an upload and starts the next check of
 /// the same case from it: an upload that deletes a colleague's note, right after one of the
 /// same phone's was taken, is refused all the same, and the note stays.
 #[test]
 fn an_upload_deleting_a_note_right_after_an_accepted_one_is_still_refused() {
-    use automerge::ReadDoc;
     use automerge::transaction::Transactable;
-    let server = TestServer::start();
-    let ana = server.add_user("ana", Role::FieldWorker);
-    let bojan = server.add_user("bojan", Role::FieldWorker);
-    let (case, _) = server.create_case("K-4", &[ana, bojan]);
-    let colleague = TestDevice::enroll_direct(&server, "bojan");
-    colleague.device.sync_now().unwrap();
-    colleague.write_note(case, "bojan's note, at the office");
-    colleague.device.sync_now().unwrap();
-    let raw = raw_device(&server, "ana");
-    let received = fieldcase_core::sync::SyncResponse::decode(
-        &raw.post(SYNC, &SyncRequest::default().encode().unwrap())
-            .unwrap(),
-    )
-    .unwrap()
-    .updates;
-    let mut doc = automerge::AutoCommit::load(&received[0].changes).unwrap();
-    let device = raw.credential().device_id;
-    let upload = |doc: &mut automerge::AutoCommit, before: &[automerge::ChangeHash]| {
-        let body = SyncRequest {
-            version: PROTOCOL_VERSION,
-            cursor: 0,
-            uploads: vec![CaseChanges {
-                case_id: case,
-                changes: doc.save_after(before),
-                heads: doc.get_heads(),
-            }],
-            purged: vec![],
-            ..SyncRequest::default()
-        }
-        .encode()
-        .unwrap();
-        raw.client()
-            .send(&raw.signed_request_now("POST", SYNC, &body))
-            .unwrap()
-            .status
-    };
+    let mut fixture = ColleaguesNote::new("K-4");
+    let mut doc = fixture.office.fork();
     // An accepted upload of the phone's own: the actor registered, nothing else.
     let before = doc.get_heads();
-    register(&mut doc, ana, device);
-    assert_eq!(upload(&mut doc, &before), 200);
+    register(&mut doc, fixture.ana, fixture.raw.credential().device_id);
+    let changes = doc.save_after(&before);
+    assert_eq!(fixture.upload(&mut doc, changes), 200);
     // Then, from there, bojan's note deleted.
     let before = doc.get_heads();
-    let notes = doc.get(automerge::ROOT, "notes").unwrap().unwrap().1;
-    let victim = doc.keys(&notes).next().unwrap();
+    let (notes, victim, _) = ColleaguesNote::bojans_note(&doc);
     doc.delete(&notes, victim.as_str()).unwrap();
-    assert_eq!(upload(&mut doc, &before), 422);
-    let notes = server.case(case).notes;
-    assert_eq!(notes.len(), 1);
-    assert_eq!(notes[0].body, "bojan's note, at the office");
+    let changes = doc.save_after(&before);
+    assert_eq!(fixture.upload(&mut doc, changes), 422);
+    fixture.assert_note_kept();
 }
 
 /// A phone may send a case as its whole saved document rather than its new changes (the hub
@@ -466,65 +510,24 @@ fn an_upload_deleting_a_note_right_after_an_accepted_one_is_still_refused() {
 fn a_whole_document_that_rewrites_or_drops_a_colleagues_note_is_refused() {
     use automerge::ReadDoc;
     use automerge::transaction::Transactable;
-    let server = TestServer::start();
-    let ana = server.add_user("ana", Role::FieldWorker);
-    let bojan = server.add_user("bojan", Role::FieldWorker);
-    let (case, _) = server.create_case("K-5", &[ana, bojan]);
-    let colleague = TestDevice::enroll_direct(&server, "bojan");
-    colleague.device.sync_now().unwrap();
-    colleague.write_note(case, "bojan's note, at the office");
-    colleague.device.sync_now().unwrap();
-    let raw = raw_device(&server, "ana");
-    let received = fieldcase_core::sync::SyncResponse::decode(
-        &raw.post(SYNC, &SyncRequest::default().encode().unwrap())
-            .unwrap(),
-    )
-    .unwrap()
-    .updates;
-    let device = raw.credential().device_id;
-    let upload_whole = |doc: &mut automerge::AutoCommit| {
-        let body = SyncRequest {
-            uploads: vec![CaseChanges {
-                case_id: case,
-                changes: doc.save(),
-                heads: doc.get_heads(),
-            }],
-            ..upload(case, vec![])
-        }
-        .encode()
-        .unwrap();
-        raw.client()
-            .send(&raw.signed_request_now("POST", SYNC, &body))
-            .unwrap()
-            .status
-    };
-    let mut office = automerge::AutoCommit::load(&received[0].changes).unwrap();
-    let bojans_note = |doc: &automerge::AutoCommit| {
-        let notes = doc.get(automerge::ROOT, "notes").unwrap().unwrap().1;
-        let key = doc.keys(&notes).next().unwrap();
-        let note = doc.get(&notes, key.as_str()).unwrap().unwrap().1;
-        (notes, key, note)
-    };
+    let mut fixture = ColleaguesNote::new("K-5");
 
-    let mut rewritten = office.fork();
-    register(&mut rewritten, ana, device);
-    let (_, _, note) = bojans_note(&rewritten);
+    let mut rewritten = fixture.anas_replica();
+    let (_, _, note) = ColleaguesNote::bojans_note(&rewritten);
     let body = rewritten.get(&note, "body").unwrap().unwrap().1;
     rewritten.splice_text(&body, 0, 5, "ana's").unwrap();
-    assert_eq!(upload_whole(&mut rewritten), 422);
+    let whole = rewritten.save();
+    assert_eq!(fixture.upload(&mut rewritten, whole), 422);
 
-    let mut dropped = office.fork();
-    register(&mut dropped, ana, device);
-    let (notes, key, _) = bojans_note(&dropped);
+    let mut dropped = fixture.anas_replica();
+    let (notes, key, _) = ColleaguesNote::bojans_note(&dropped);
     dropped.delete(&notes, key.as_str()).unwrap();
-    assert_eq!(upload_whole(&mut dropped), 422);
+    let whole = dropped.save();
+    assert_eq!(fixture.upload(&mut dropped, whole), 422);
+    fixture.assert_note_kept();
 
-    let notes = server.case(case).notes;
-    assert_eq!(notes.len(), 1);
-    assert_eq!(notes[0].body, "bojan's note, at the office");
-
-    let mut own = office.fork();
-    register(&mut own, ana, device);
-    assert_eq!(upload_whole(&mut own), 200);
-    assert_eq!(server.case(case).notes[0].body, "bojan's note, at the office");
+    let mut own = fixture.anas_replica();
+    let whole = own.save();
+    assert_eq!(fixture.upload(&mut own, whole), 200);
+    fixture.assert_note_kept();
 }
