@@ -194,7 +194,7 @@ impl<'a> Fields<'a> {
 }
 
 /// Notes in the order the case shows them: oldest first, by id within the same moment.
-pub(super) fn oldest_first(notes: impl IntoIterator<Item = VisitNote>) -> Vec<VisitNote> {
+fn oldest_first(notes: impl IntoIterator<Item = VisitNote>) -> Vec<VisitNote> {
     let mut out: Vec<VisitNote> = notes.into_iter().collect();
     out.sort_by_key(|n| (n.written_at, n.id));
     out
