@@ -193,13 +193,6 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// Notes in the order the case shows them: oldest first, by id within the same moment.
-fn oldest_first(notes: impl IntoIterator<Item = VisitNote>) -> Vec<VisitNote> {
-    let mut out: Vec<VisitNote> = notes.into_iter().collect();
-    out.sort_by_key(|n| (n.written_at, n.id));
-    out
-}
-
 impl CaseDoc {
     /// The author registered for an automerge actor, if any.
     pub(crate) fn author_of_actor(&self, actor_hex: &str) -> Option<Author> {
@@ -320,9 +313,11 @@ impl CaseDoc {
         self.read_task(id, &obj)
     }
 
-    /// Every note, oldest first.
+    /// Every note, oldest first (by id within the same moment).
     pub fn notes(&self) -> Result<Vec<VisitNote>> {
-        Ok(oldest_first(self.notes_by_key()?.into_values()))
+        let mut notes: Vec<VisitNote> = self.notes_by_key()?.into_values().collect();
+        notes.sort_by_key(|n| (n.written_at, n.id));
+        Ok(notes)
     }
 
     /// Every note by its key in the notes map (the maps whose key is a note id); an error when
