@@ -486,10 +486,9 @@ impl ColleaguesNote {
 fn an_upload_deleting_a_note_right_after_an_accepted_one_is_still_refused() {
     use automerge::transaction::Transactable;
     let mut fixture = ColleaguesNote::new("K-4");
-    let mut doc = fixture.office.fork();
     // An accepted upload of the phone's own: the actor registered, nothing else.
-    let before = doc.get_heads();
-    register(&mut doc, fixture.ana, fixture.raw.credential().device_id);
+    let before = fixture.office.get_heads();
+    let mut doc = fixture.anas_replica();
     let changes = doc.save_after(&before);
     assert_eq!(fixture.upload(&mut doc, changes), 200);
     // Then, from there, bojan's note deleted.

@@ -252,18 +252,14 @@ impl CaseDoc {
         }
         // A check that fails leaves nothing kept: the document is at heads never checked.
         self.checked = None;
+        // The checks only read: the document stays at these heads to the end.
         let heads = self.doc.get_heads();
-        let read_at_load = received
-            .notes_read
-            .filter(|read| read.heads == heads)
-            .map(|read| read.notes)
-            .unwrap_or_default();
         let attachments = self.attachment_snapshot();
         super::attachments::check_changes(&content_before.attachments, &attachments, author, now)?;
         let plan = self.plan_attributions();
         check_plan(&content_before.plan, &plan, author)?;
         let notes = match self.touched_notes.take() {
-            Some(touched) if touched.before == before && touched.after == self.doc.get_heads() => {
+            Some(touched) if touched.before == before && touched.after == heads => {
                 // Only the notes the changes touched can read otherwise than before.
                 let mut notes = content_before.notes.clone();
                 let notes_obj = self.notes_obj();
@@ -280,6 +276,11 @@ impl CaseDoc {
                 notes
             }
             _ => {
+                let read_at_load = received
+                    .notes_read
+                    .filter(|read| read.heads == heads)
+                    .map(|read| read.notes)
+                    .unwrap_or_default();
                 let after = self.note_snapshot_from(read_at_load);
                 for (key, old) in &content_before.notes {
                     check_note(Some(old), after.get(key), author, now)?;
@@ -297,7 +298,7 @@ impl CaseDoc {
             attachments,
             plan,
         };
-        self.checked = Some((self.doc.get_heads(), checked));
+        self.checked = Some((heads, checked));
         Ok(())
     }
 }
